@@ -1,0 +1,173 @@
+// Package auth authenticates API callers and authorizes every RPC.
+//
+// Callers present an API key ("authorization: Bearer dzk_..."). Keys belong
+// to one organization and carry a role (admin ⊇ operator ⊇ viewer); the
+// bootstrap service-admin key comes from configuration and manages
+// organizations. Keys are 256-bit random values stored only as SHA-256
+// hashes; the plaintext is shown once at creation.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/idempotency"
+	"github.com/dropzoneai/dzconnect/internal/page"
+	"github.com/dropzoneai/dzconnect/internal/resource"
+)
+
+// Role is what a key may do within its organization.
+type Role string
+
+// The roles, from most to least privileged.
+const (
+	RoleAdmin    Role = "admin"
+	RoleOperator Role = "operator"
+	RoleViewer   Role = "viewer"
+)
+
+func (r Role) rank() int {
+	switch r {
+	case RoleAdmin:
+		return 3
+	case RoleOperator:
+		return 2
+	case RoleViewer:
+		return 1
+	}
+	return 0
+}
+
+// Allows reports whether r includes need.
+func (r Role) Allows(need Role) bool { return r.rank() >= need.rank() && need.rank() > 0 }
+
+// ServiceAdminActor is the audit actor of the bootstrap key.
+const ServiceAdminActor = "service-admin"
+
+// Principal is an authenticated caller.
+type Principal struct {
+	ServiceAdmin bool
+	Org          uuid.UUID
+	Key          uuid.UUID
+	Role         Role
+}
+
+// Actor names the principal in audit events.
+func (p Principal) Actor() string {
+	if p.ServiceAdmin {
+		return ServiceAdminActor
+	}
+	return resource.APIKey{Org: p.Org, Key: p.Key}.String()
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns ctx carrying p.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the caller of ctx.
+func PrincipalFrom(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
+
+// APIKey is a stored key: metadata and the hash, never the key.
+type APIKey struct {
+	Org         uuid.UUID
+	ID          uuid.UUID
+	DisplayName string
+	Role        Role
+	KeyPrefix   string
+	Hash        []byte
+	ExpireTime  *time.Time
+	CreateTime  time.Time
+	UpdateTime  time.Time
+	Version     int64
+}
+
+// Store persists API keys.
+type Store interface {
+	// CreateAPIKey stores k; on a request_id replay it returns the first
+	// key and created=false.
+	CreateAPIKey(ctx context.Context, k APIKey, key idempotency.Key) (stored APIKey, created bool, err error)
+	GetAPIKey(ctx context.Context, org, id uuid.UUID) (APIKey, error)
+	ListAPIKeys(ctx context.Context, org uuid.UUID, p page.Request) ([]APIKey, error)
+	UpdateAPIKey(ctx context.Context, org, id uuid.UUID, version int64, mutate func(*APIKey) error) (APIKey, error)
+	DeleteAPIKey(ctx context.Context, org, id uuid.UUID, version int64) error
+	// LookupAPIKey finds a key by hash across organizations: the one
+	// unscoped query, since it is how the caller's organization is learnt.
+	LookupAPIKey(ctx context.Context, hash []byte) (APIKey, error)
+}
+
+// KeyPrefix starts every dzconnect API key.
+const KeyPrefix = "dzk_"
+
+// NewKey returns a fresh key, its display prefix and its hash.
+func NewKey() (secret, prefix string, hash []byte) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	secret = KeyPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	return secret, secret[:len(KeyPrefix)+8], HashKey(secret)
+}
+
+// HashKey hashes a presented key.
+func HashKey(secret string) []byte {
+	sum := sha256.Sum256([]byte(secret))
+	return sum[:]
+}
+
+// Authenticator turns a bearer key into a Principal.
+type Authenticator struct {
+	store     Store
+	adminHash []byte // empty: no service-admin key configured
+	now       func() time.Time
+}
+
+// NewAuthenticator returns an authenticator; adminKey may be empty.
+func NewAuthenticator(store Store, adminKey string) *Authenticator {
+	a := &Authenticator{store: store, now: time.Now}
+	if adminKey != "" {
+		a.adminHash = HashKey(adminKey)
+	}
+	return a
+}
+
+var errBadKey = apperr.New(apperr.Unauthenticated, "missing, unknown, expired or revoked API key").WithReason("INVALID_API_KEY")
+
+// Authenticate checks the value of an authorization header.
+func (a *Authenticator) Authenticate(ctx context.Context, header string) (Principal, error) {
+	secret, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok {
+		secret, ok = strings.CutPrefix(header, "bearer ")
+	}
+	if !ok || !strings.HasPrefix(secret, KeyPrefix) || len(secret) > 128 {
+		return Principal{}, errBadKey
+	}
+	h := HashKey(secret)
+	if len(a.adminHash) > 0 && subtle.ConstantTimeCompare(h, a.adminHash) == 1 {
+		return Principal{ServiceAdmin: true, Role: RoleAdmin}, nil
+	}
+	k, err := a.store.LookupAPIKey(ctx, h)
+	if apperr.Is(err, apperr.NotFound) {
+		return Principal{}, errBadKey
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	if k.ExpireTime != nil && !a.now().Before(*k.ExpireTime) {
+		return Principal{}, errBadKey
+	}
+	return Principal{Org: k.Org, Key: k.ID, Role: k.Role}, nil
+}

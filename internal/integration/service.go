@@ -1,0 +1,159 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/idempotency"
+	"github.com/dropzoneai/dzconnect/internal/page"
+)
+
+// Service runs the integration use cases that span Postgres and Vault.
+type Service struct {
+	store   Store
+	secrets SecretStore
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// NewService returns a Service.
+func NewService(store Store, secrets SecretStore, log *slog.Logger) *Service {
+	return &Service{store: store, secrets: secrets, log: log, now: time.Now}
+}
+
+// SecretPath is where an integration's client secret lives in Vault,
+// relative to the configured mount and prefix.
+func SecretPath(org, id uuid.UUID) string {
+	return fmt.Sprintf("organizations/%s/integrations/%s/client-secret", org, id)
+}
+
+// CreateCustomerManaged creates an integration from credentials a customer
+// admin made by hand.
+//
+// Write order, so that a crash at any point leaves no visible
+// half-integration and loses no secret:
+//  1. A pending row is committed (invisible to Get and List) together with
+//     the request_id. A crash here leaves no secret anywhere; the janitor
+//     deletes the stale row.
+//  2. The secret is written to Vault at the row's path (check-and-set).
+//     A crash here leaves the secret in Vault and the row still invisible:
+//     a retry with the same request_id finds the row and finishes it;
+//     without a retry the janitor destroys the secret and the row together.
+//  3. The row is made visible with the Vault version. From here on the
+//     integration exists and its secret is in Vault.
+//
+// The caller learns of success only after step 3, so nothing it was told
+// exists can be missing its secret.
+func (s *Service) CreateCustomerManaged(ctx context.Context, in Integration, secret string, key idempotency.Key) (Integration, error) {
+	in.ID = uuid.Must(uuid.NewV7())
+	in.Mode = ModeCustomerManaged
+	in.State = StateUnverified
+	in.SecretPath = SecretPath(in.Org, in.ID)
+	row, replay, err := s.store.BeginCreateIntegration(ctx, in, key)
+	if err != nil {
+		return Integration{}, err
+	}
+	if replay && !row.Pending {
+		return row, nil
+	}
+	version, err := s.putNew(ctx, row.SecretPath, secret)
+	if err != nil {
+		return Integration{}, apperr.Wrap(err, apperr.KindOrDefault(err, apperr.Unavailable),
+			"storing the client secret in Vault failed; the integration was not created (retry with the same request_id)")
+	}
+	return s.store.FinishCreateIntegration(ctx, row.Org, row.ID, version)
+}
+
+// putNew stores the first version of a secret, or, when an earlier attempt
+// of the same create already stored one, a new version on top of it.
+func (s *Service) putNew(ctx context.Context, path, secret string) (int64, error) {
+	v, err := s.secrets.PutClientSecret(ctx, path, secret, 0)
+	if !apperr.Is(err, apperr.Aborted) {
+		return v, err
+	}
+	cur, err := s.secrets.CurrentVersion(ctx, path)
+	if err != nil {
+		return 0, err
+	}
+	return s.secrets.PutClientSecret(ctx, path, secret, cur)
+}
+
+// Get returns a visible integration.
+func (s *Service) Get(ctx context.Context, org, id uuid.UUID) (Integration, error) {
+	return s.store.GetIntegration(ctx, org, id)
+}
+
+// List lists visible integrations.
+func (s *Service) List(ctx context.Context, org uuid.UUID, f Filter, p page.Request) ([]Integration, error) {
+	return s.store.ListIntegrations(ctx, org, f, p)
+}
+
+// Update applies mutate; a non-empty secret is stored first as a new Vault
+// version (check-and-set against the version the row points at). Should the
+// row update then fail, the row still points at the previous version,
+// which Vault keeps: nothing is lost, and a retry writes a newer version.
+func (s *Service) Update(ctx context.Context, org, id uuid.UUID, version int64, mutate func(*Integration) error, secret string) (Integration, error) {
+	if secret == "" {
+		return s.store.UpdateIntegration(ctx, org, id, version, mutate)
+	}
+	cur, err := s.store.GetIntegration(ctx, org, id)
+	if err != nil {
+		return Integration{}, err
+	}
+	if version != 0 && version != cur.Version {
+		return Integration{}, ErrEtag
+	}
+	newVersion, err := s.secrets.PutClientSecret(ctx, cur.SecretPath, secret, cur.Credential.Version)
+	if apperr.Is(err, apperr.Aborted) {
+		// Vault is ahead of the row (an earlier update stored a version and
+		// then failed): write on top of the latest.
+		var latest int64
+		if latest, err = s.secrets.CurrentVersion(ctx, cur.SecretPath); err == nil {
+			newVersion, err = s.secrets.PutClientSecret(ctx, cur.SecretPath, secret, latest)
+		}
+	}
+	if err != nil {
+		return Integration{}, apperr.Wrap(err, apperr.KindOrDefault(err, apperr.Unavailable), "storing the new client secret in Vault failed; nothing was changed")
+	}
+	now := s.now().UTC()
+	return s.store.UpdateIntegration(ctx, org, id, version, func(i *Integration) error {
+		if err := mutate(i); err != nil {
+			return err
+		}
+		i.Credential.Version = newVersion
+		i.Credential.CreateTime = &now
+		i.State = StateUnverified
+		return nil
+	})
+}
+
+// ErrEtag is the optimistic-concurrency failure every update returns.
+var ErrEtag = apperr.New(apperr.Aborted, "etag mismatch: the resource changed since it was read; read it again and retry").WithReason("ETAG_MISMATCH")
+
+// Delete deletes the row and destroys the secret. The destruction is
+// queued in the deleting transaction, so if Vault is unreachable now the
+// janitor finishes it later; the API answer does not wait for that.
+func (s *Service) Delete(ctx context.Context, org, id uuid.UUID, version int64) error {
+	d, err := s.store.DeleteIntegration(ctx, org, id, version)
+	if err != nil {
+		return err
+	}
+	if err := s.secrets.Destroy(ctx, d.Path); err != nil {
+		s.log.WarnContext(ctx, "destroying secret failed; the janitor will retry", "outbox_id", d.ID, "error", err)
+		return nil
+	}
+	if err := s.store.DoneSecretDestruction(ctx, d.ID); err != nil {
+		s.log.WarnContext(ctx, "clearing secret destruction failed; the janitor will retry", "outbox_id", d.ID, "error", err)
+	}
+	return nil
+}
+
+// ReadSecret returns the current client secret, for verification.
+func (s *Service) ReadSecret(ctx context.Context, in Integration) (string, error) {
+	return s.secrets.ReadClientSecret(ctx, in.SecretPath, in.Credential.Version)
+}

@@ -1,0 +1,72 @@
+// Package postgres is dzconnect's storage adapter: it implements the
+// domain packages' Store interfaces with pgx v5, applies the embedded
+// migrations with goose, and is the only place Postgres errors are
+// translated into apperr kinds. Every query on customer data filters by
+// organization_id; every write appends its audit event in the same
+// transaction.
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/dropzoneai/dzconnect/internal/audit"
+)
+
+// DB implements every domain Store on one pool.
+type DB struct {
+	pool *pgxpool.Pool
+}
+
+// Open connects to databaseURL and checks the connection.
+func Open(ctx context.Context, databaseURL string, maxConns int32) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("parsing database URL: %w", redactURLError(err))
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating pool: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connecting to Postgres: %w", err)
+	}
+	return &DB{pool: pool}, nil
+}
+
+// New wraps an existing pool (tests).
+func New(pool *pgxpool.Pool) *DB { return &DB{pool: pool} }
+
+// Close closes the pool.
+func (db *DB) Close() { db.pool.Close() }
+
+// Ping checks that Postgres answers (readiness).
+func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
+
+// Pool exposes the pool to the job queue and tests.
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+
+// inTx runs fn in a transaction and translates errors.
+func (db *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return translate(pgx.BeginFunc(ctx, db.pool, fn), "")
+}
+
+// appendAudit records the write of resource by the call in ctx.
+func appendAudit(ctx context.Context, tx pgx.Tx, org any, resource string) error {
+	c := audit.CallFrom(ctx)
+	_, err := tx.Exec(ctx, `insert into audit_events (organization_id, actor, method, resource, request_id)
+		values ($1, $2, $3, $4, $5)`, org, c.Actor, c.Method, resource, c.RequestID)
+	return err
+}
+
+// redactURLError drops the error text that may echo a password in the URL.
+func redactURLError(err error) error {
+	return fmt.Errorf("malformed database URL (details withheld: it may contain a password)")
+}

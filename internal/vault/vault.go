@@ -1,0 +1,222 @@
+// Package vault is the secret-store adapter: client secrets live in a Vault
+// KV v2 mount under a configurable prefix, written with check-and-set so
+// concurrent writers cannot overwrite each other, with versions kept.
+// Authentication is a token or AppRole (re-login on expiry). Errors never
+// carry a secret value: Vault's errors name the path, never the payload.
+package vault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/vault/api"
+	"github.com/hashicorp/vault/api/auth/approle"
+
+	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/integration"
+)
+
+// Config selects the Vault server, credentials and location of secrets.
+type Config struct {
+	Addr            string
+	CACert          string // optional PEM file
+	Token           string // token auth, or
+	AppRoleID       string // AppRole auth (role_id + secret_id)
+	AppRoleSecretID string
+	AppRoleMount    string // default "approle"
+	Mount           string // KV v2 mount, default "secret"
+	Prefix          string // path prefix inside the mount, default "dzconnect"
+}
+
+// Store implements integration.SecretStore.
+type Store struct {
+	client *api.Client
+	kv     *api.KVv2
+	cfg    Config
+	mu     sync.Mutex // serializes re-login
+}
+
+var _ integration.SecretStore = (*Store)(nil)
+
+const secretField = "client_secret"
+
+// New connects and authenticates.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Mount == "" {
+		cfg.Mount = "secret"
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "dzconnect"
+	}
+	if cfg.AppRoleMount == "" {
+		cfg.AppRoleMount = "approle"
+	}
+	vc := api.DefaultConfig()
+	vc.Address = cfg.Addr
+	vc.MaxRetries = 2
+	if cfg.CACert != "" {
+		if err := vc.ConfigureTLS(&api.TLSConfig{CACert: cfg.CACert}); err != nil {
+			return nil, fmt.Errorf("vault TLS: %w", err)
+		}
+	}
+	client, err := api.NewClient(vc)
+	if err != nil {
+		return nil, fmt.Errorf("vault client: %w", err)
+	}
+	client.ClearToken()
+	s := &Store{client: client, kv: client.KVv2(cfg.Mount), cfg: cfg}
+	switch {
+	case cfg.AppRoleID != "":
+		if err := s.login(ctx); err != nil {
+			return nil, err
+		}
+	case cfg.Token != "":
+		client.SetToken(cfg.Token)
+	default:
+		return nil, errors.New("vault: configure a token or an AppRole")
+	}
+	return s, nil
+}
+
+func (s *Store) login(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ar, err := approle.NewAppRoleAuth(s.cfg.AppRoleID, &approle.SecretID{FromString: s.cfg.AppRoleSecretID},
+		approle.WithMountPath(s.cfg.AppRoleMount))
+	if err != nil {
+		return fmt.Errorf("vault approle: %w", err)
+	}
+	secret, err := s.client.Auth().Login(ctx, ar)
+	if err != nil {
+		return fmt.Errorf("vault approle login: %w", err)
+	}
+	if secret == nil || secret.Auth == nil {
+		return errors.New("vault approle login returned no token")
+	}
+	return nil
+}
+
+// do runs op, logging in again once if an AppRole token was refused.
+func (s *Store) do(ctx context.Context, op func() error) error {
+	err := op()
+	if s.cfg.AppRoleID != "" && status(err) == http.StatusForbidden {
+		if lerr := s.login(ctx); lerr != nil {
+			return classify(lerr)
+		}
+		err = op()
+	}
+	return classify(err)
+}
+
+func (s *Store) full(p string) string { return path.Join(s.cfg.Prefix, p) }
+
+// PutClientSecret implements integration.SecretStore.
+func (s *Store) PutClientSecret(ctx context.Context, p, secret string, cas int64) (int64, error) {
+	var version int64
+	err := s.do(ctx, func() error {
+		out, err := s.kv.Put(ctx, s.full(p), map[string]any{secretField: secret}, api.WithCheckAndSet(int(cas)))
+		if err != nil {
+			return err
+		}
+		version = int64(out.VersionMetadata.Version)
+		return nil
+	})
+	return version, err
+}
+
+// CurrentVersion implements integration.SecretStore.
+func (s *Store) CurrentVersion(ctx context.Context, p string) (int64, error) {
+	var v int64
+	err := s.do(ctx, func() error {
+		m, err := s.kv.GetMetadata(ctx, s.full(p))
+		if err != nil {
+			return err
+		}
+		v = int64(m.CurrentVersion)
+		return nil
+	})
+	if apperr.Is(err, apperr.NotFound) {
+		return 0, nil
+	}
+	return v, err
+}
+
+// ReadClientSecret implements integration.SecretStore.
+func (s *Store) ReadClientSecret(ctx context.Context, p string, version int64) (string, error) {
+	var val string
+	err := s.do(ctx, func() error {
+		sec, err := s.kv.GetVersion(ctx, s.full(p), int(version))
+		if err != nil {
+			return err
+		}
+		v, ok := sec.Data[secretField].(string)
+		if !ok {
+			return apperr.New(apperr.NotFound, "secret version %d at %s has no %s", version, p, secretField)
+		}
+		val = v
+		return nil
+	})
+	return val, err
+}
+
+// Destroy implements integration.SecretStore: a soft delete of the latest
+// version, then the metadata delete that destroys every version.
+func (s *Store) Destroy(ctx context.Context, p string) error {
+	err := s.do(ctx, func() error {
+		if err := s.kv.Delete(ctx, s.full(p)); err != nil && status(err) != http.StatusNotFound {
+			return err
+		}
+		return s.kv.DeleteMetadata(ctx, s.full(p))
+	})
+	if apperr.Is(err, apperr.NotFound) {
+		return nil
+	}
+	return err
+}
+
+// Ping checks that Vault is reachable, unsealed and the token valid.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.do(ctx, func() error {
+		_, err := s.client.Auth().Token().LookupSelfWithContext(ctx)
+		return err
+	})
+}
+
+func status(err error) int {
+	var re *api.ResponseError
+	if errors.As(err, &re) {
+		return re.StatusCode
+	}
+	return 0
+}
+
+// classify maps Vault errors to apperr kinds.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := apperr.From(err); ok {
+		return err
+	}
+	if errors.Is(err, api.ErrSecretNotFound) {
+		return apperr.Wrap(err, apperr.NotFound, "secret not found in Vault")
+	}
+	switch code := status(err); {
+	case code == http.StatusNotFound:
+		return apperr.Wrap(err, apperr.NotFound, "secret not found in Vault")
+	case code == http.StatusBadRequest && strings.Contains(err.Error(), "check-and-set"):
+		return apperr.Wrap(err, apperr.Aborted, "secret changed concurrently in Vault").WithReason("VAULT_CAS_MISMATCH")
+	case code == http.StatusForbidden:
+		return apperr.Wrap(err, apperr.Internal, "Vault refused dzconnect's credentials")
+	case errors.Is(err, context.Canceled):
+		return apperr.Wrap(err, apperr.Canceled, "request canceled")
+	case errors.Is(err, context.DeadlineExceeded):
+		return apperr.Wrap(err, apperr.DeadlineExceeded, "deadline exceeded while talking to Vault")
+	}
+	return apperr.Wrap(err, apperr.Unavailable, "Vault unavailable")
+}
