@@ -1,0 +1,186 @@
+// Package app wires dzconnect together: the `dzconnect` subcommands (serve,
+// migrate, version, gen-admin-key, config-reference), configuration,
+// logging, Postgres, Vault, the domain services and the server.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"sync"
+
+	"github.com/dropzoneai/dzconnect/internal/auth"
+	"github.com/dropzoneai/dzconnect/internal/config"
+	"github.com/dropzoneai/dzconnect/internal/handlers"
+	"github.com/dropzoneai/dzconnect/internal/integration"
+	"github.com/dropzoneai/dzconnect/internal/postgres"
+	"github.com/dropzoneai/dzconnect/internal/server"
+	"github.com/dropzoneai/dzconnect/internal/vault"
+)
+
+// Version is set at build time with -ldflags "-X .../internal/app.Version=...".
+var Version = "dev"
+
+const usage = `usage: dzconnect <command> [flags]
+
+commands:
+  serve             run the API server (gRPC + REST)
+  migrate           apply pending database migrations and exit
+  version           print the version
+  gen-admin-key     print a new random service-admin key for DZCONNECT_ADMIN_KEY
+  config-reference  print the configuration reference (Markdown)
+
+Run 'dzconnect serve -h' for the flags; each has a DZCONNECT_* variable.
+`
+
+// Main runs a subcommand and returns the process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], stderr, nil)
+	case "migrate":
+		err = migrate(ctx, args[1:], stderr)
+	case "version":
+		fmt.Fprintln(stdout, versionString())
+	case "gen-admin-key":
+		key, _, _ := auth.NewKey()
+		fmt.Fprintln(stdout, key)
+	case "config-reference":
+		fmt.Fprint(stdout, config.Markdown())
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "dzconnect:", err)
+		return 1
+	}
+	return 0
+}
+
+func versionString() string {
+	v := Version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				v += " (" + s.Value + ")"
+			}
+		}
+	}
+	return "dzconnect " + v
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func loadConfig(name string, args []string, stderr io.Writer) (config.Config, error) {
+	fs := flag.NewFlagSet("dzconnect "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return config.Load(fs, args, os.Getenv)
+}
+
+func migrate(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, err := loadConfig("migrate", args, stderr)
+	if err != nil {
+		return err
+	}
+	return postgres.Migrate(ctx, cfg.DatabaseURL, newLogger(cfg, stderr))
+}
+
+// Started reports a running server's addresses (tests and `make dev`).
+type Started func(grpcAddr, httpAddr string)
+
+// Serve runs the server until ctx ends (exported for end-to-end tests).
+func Serve(ctx context.Context, args []string, logOut io.Writer, started Started) error {
+	return serve(ctx, args, logOut, started)
+}
+
+func serve(ctx context.Context, args []string, logOut io.Writer, started Started) error {
+	cfg, err := loadConfig("serve", args, logOut)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, logOut)
+	log.InfoContext(ctx, "starting", "version", versionString(), "grpc_addr", cfg.GRPCAddr, "http_addr", cfg.HTTPAddr,
+		"vault_addr", cfg.VaultAddr, "vault_mount", cfg.VaultMount, "vault_auth", map[bool]string{true: "approle", false: "token"}[cfg.VaultRoleID != ""],
+		"admin_key_configured", cfg.AdminKey != "", "migrate_on_start", cfg.MigrateOnStart)
+	if cfg.MigrateOnStart {
+		if err := postgres.Migrate(ctx, cfg.DatabaseURL, log); err != nil {
+			return err
+		}
+	}
+	db, err := postgres.Open(ctx, cfg.DatabaseURL, int32(cfg.DatabaseMaxConn))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	secrets, err := vault.New(ctx, vault.Config{
+		Addr: cfg.VaultAddr, CACert: cfg.VaultCACert, Token: cfg.VaultToken,
+		AppRoleID: cfg.VaultRoleID, AppRoleSecretID: cfg.VaultSecretID,
+		Mount: cfg.VaultMount, Prefix: cfg.VaultPrefix,
+	})
+	if err != nil {
+		return err
+	}
+	var tlsCfg *tls.Config
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("loading TLS certificate: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+	}
+	integrations := integration.NewService(db, secrets, log)
+	srv, err := server.New(server.Config{
+		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: tlsCfg, ShutdownTimeout: cfg.ShutdownTimeout,
+	}, log, auth.NewAuthenticator(db, cfg.AdminKey), handlers.Deps{
+		Organizations: db, APIKeys: db, Tenants: db, Integrations: integrations, Audit: db,
+	}, map[string]server.Checker{"postgres": db.Ping, "vault": secrets.Ping})
+	if err != nil {
+		return err
+	}
+
+	var wg sync.WaitGroup
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		integrations.RunJanitor(runCtx, cfg.JanitorInterval, cfg.PendingTTL)
+	}()
+	if started != nil {
+		go func() {
+			if g, h, err := srv.Addrs(runCtx); err == nil {
+				started(g, h)
+			}
+		}()
+	}
+	err = srv.Run(runCtx)
+	stop()
+	wg.Wait()
+	log.Info("stopped")
+	return err
+}

@@ -1,0 +1,207 @@
+// Package config loads dzconnect's configuration from flags and
+// DZCONNECT_* environment variables (a flag wins over its variable),
+// validates all of it at once, and describes itself for the docs
+// (docs/configuration.md is generated from Reference).
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything `dzconnect serve` needs.
+type Config struct {
+	GRPCAddr        string
+	HTTPAddr        string
+	TLSCertFile     string
+	TLSKeyFile      string
+	DatabaseURL     string
+	DatabaseMaxConn int
+	MigrateOnStart  bool
+	VaultAddr       string
+	VaultToken      string
+	VaultRoleID     string
+	VaultSecretID   string
+	VaultMount      string
+	VaultPrefix     string
+	VaultCACert     string
+	AdminKey        string
+	LogLevel        string
+	LogFormat       string
+	ShutdownTimeout time.Duration
+	JanitorInterval time.Duration
+	PendingTTL      time.Duration
+}
+
+// Option describes one setting.
+type Option struct {
+	Flag, Env, Default, Usage string
+	Secret                    bool
+	set                       func(*Config, string) error
+}
+
+func str(p func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *p(c) = v; return nil }
+}
+
+func dur(p func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("not a duration like 30s or 5m")
+		}
+		*p(c) = d
+		return nil
+	}
+}
+
+// Reference lists every option, in documentation order.
+var Reference = []Option{
+	{"grpc-addr", "DZCONNECT_GRPC_ADDR", "127.0.0.1:9090", "gRPC listen address", false, str(func(c *Config) *string { return &c.GRPCAddr })},
+	{"http-addr", "DZCONNECT_HTTP_ADDR", "127.0.0.1:8080", "REST gateway, health and OpenAPI listen address", false, str(func(c *Config) *string { return &c.HTTPAddr })},
+	{"tls-cert-file", "DZCONNECT_TLS_CERT_FILE", "", "PEM certificate for both listeners; empty serves plaintext", false, str(func(c *Config) *string { return &c.TLSCertFile })},
+	{"tls-key-file", "DZCONNECT_TLS_KEY_FILE", "", "PEM private key matching tls-cert-file", false, str(func(c *Config) *string { return &c.TLSKeyFile })},
+	{"database-url", "DZCONNECT_DATABASE_URL", "", "Postgres URL (required), e.g. postgres://user@host:5432/dzconnect", true, str(func(c *Config) *string { return &c.DatabaseURL })},
+	{"database-max-conns", "DZCONNECT_DATABASE_MAX_CONNS", "10", "maximum Postgres connections", false, func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return errors.New("must be a whole number from 1 to 1000")
+		}
+		c.DatabaseMaxConn = n
+		return nil
+	}},
+	{"migrate-on-start", "DZCONNECT_MIGRATE_ON_START", "true", "apply pending migrations at start-up, under an advisory lock", false, func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		c.MigrateOnStart = b
+		return nil
+	}},
+	{"vault-addr", "DZCONNECT_VAULT_ADDR", "", "Vault address (required), e.g. https://vault:8200", false, str(func(c *Config) *string { return &c.VaultAddr })},
+	{"vault-token", "DZCONNECT_VAULT_TOKEN", "", "Vault token (token auth)", true, str(func(c *Config) *string { return &c.VaultToken })},
+	{"vault-role-id", "DZCONNECT_VAULT_ROLE_ID", "", "AppRole role_id (AppRole auth, instead of a token)", false, str(func(c *Config) *string { return &c.VaultRoleID })},
+	{"vault-secret-id", "DZCONNECT_VAULT_SECRET_ID", "", "AppRole secret_id", true, str(func(c *Config) *string { return &c.VaultSecretID })},
+	{"vault-mount", "DZCONNECT_VAULT_MOUNT", "secret", "KV v2 mount holding client secrets", false, str(func(c *Config) *string { return &c.VaultMount })},
+	{"vault-prefix", "DZCONNECT_VAULT_PREFIX", "dzconnect", "path prefix inside the mount", false, str(func(c *Config) *string { return &c.VaultPrefix })},
+	{"vault-ca-cert", "DZCONNECT_VAULT_CA_CERT", "", "PEM CA bundle to trust for Vault", false, str(func(c *Config) *string { return &c.VaultCACert })},
+	{"admin-key", "DZCONNECT_ADMIN_KEY", "", "bootstrap service-admin API key (dzk_ followed by at least 32 characters); empty disables it", true, str(func(c *Config) *string { return &c.AdminKey })},
+	{"log-level", "DZCONNECT_LOG_LEVEL", "info", "debug, info, warn or error", false, str(func(c *Config) *string { return &c.LogLevel })},
+	{"log-format", "DZCONNECT_LOG_FORMAT", "json", "json or text", false, str(func(c *Config) *string { return &c.LogFormat })},
+	{"shutdown-timeout", "DZCONNECT_SHUTDOWN_TIMEOUT", "20s", "how long in-flight calls may finish on SIGTERM", false, dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+	{"janitor-interval", "DZCONNECT_JANITOR_INTERVAL", "1m", "how often stale pending creates and queued secret destructions are handled", false, dur(func(c *Config) *time.Duration { return &c.JanitorInterval })},
+	{"pending-ttl", "DZCONNECT_PENDING_TTL", "15m", "age after which an unfinished integration create is rolled back", false, dur(func(c *Config) *time.Duration { return &c.PendingTTL })},
+}
+
+// Load parses args (flags) over the environment over defaults, then
+// validates. Every problem is reported, one per line.
+func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, error) {
+	var c Config
+	values := map[string]*string{}
+	for _, o := range Reference {
+		v := o.Default
+		if e := getenv(o.Env); e != "" {
+			v = e
+		}
+		values[o.Flag] = fs.String(o.Flag, v, o.Usage+" (env "+o.Env+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	var errs []error
+	for _, o := range Reference {
+		if err := o.set(&c, *values[o.Flag]); err != nil {
+			errs = append(errs, fmt.Errorf("--%s (%s): %w", o.Flag, o.Env, err))
+		}
+	}
+	if len(errs) == 0 {
+		errs = append(errs, c.validate()...)
+	}
+	return c, errors.Join(errs...)
+}
+
+// FromEnv loads with no flags (migrate and tools).
+func FromEnv() (Config, error) {
+	return Load(flag.NewFlagSet("env", flag.ContinueOnError), nil, os.Getenv)
+}
+
+func (c Config) validate() []error {
+	var errs []error
+	bad := func(flag, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: "+format, append([]any{flag}, args...)...))
+	}
+	for flag, addr := range map[string]string{"grpc-addr": c.GRPCAddr, "http-addr": c.HTTPAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(flag, "must be host:port")
+		}
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		bad("tls-cert-file", "set both tls-cert-file and tls-key-file, or neither")
+	}
+	if c.DatabaseURL == "" {
+		bad("database-url", "required")
+	} else if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		bad("database-url", "must be a postgres:// URL")
+	}
+	if u, err := url.Parse(c.VaultAddr); c.VaultAddr == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("vault-addr", "required: an http(s) URL")
+	}
+	switch {
+	case c.VaultToken == "" && c.VaultRoleID == "":
+		bad("vault-token", "set a Vault token, or an AppRole (vault-role-id and vault-secret-id)")
+	case c.VaultToken != "" && c.VaultRoleID != "":
+		bad("vault-token", "set a Vault token or an AppRole, not both")
+	case c.VaultRoleID != "" && c.VaultSecretID == "":
+		bad("vault-secret-id", "required with vault-role-id")
+	}
+	if strings.Trim(c.VaultMount, "/") == "" {
+		bad("vault-mount", "required")
+	}
+	if c.AdminKey != "" && (!strings.HasPrefix(c.AdminKey, "dzk_") || len(c.AdminKey) < 36) {
+		bad("admin-key", "must be dzk_ followed by at least 32 characters (try: dzconnect gen-admin-key)")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log-level", "must be debug, info, warn or error")
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		bad("log-format", "must be json or text")
+	}
+	for flag, d := range map[string]time.Duration{"shutdown-timeout": c.ShutdownTimeout, "janitor-interval": c.JanitorInterval, "pending-ttl": c.PendingTTL} {
+		if d <= 0 {
+			bad(flag, "must be positive")
+		}
+	}
+	if c.PendingTTL < time.Minute {
+		bad("pending-ttl", "must be at least 1m, longer than any create takes")
+	}
+	return errs
+}
+
+// Markdown renders the reference table for docs/configuration.md.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("| flag | environment | default | meaning |\n|---|---|---|---|\n")
+	for _, o := range Reference {
+		def := o.Default
+		if def == "" {
+			def = "(none)"
+		}
+		usage := o.Usage
+		if o.Secret {
+			usage += "; secret: never logged"
+		}
+		fmt.Fprintf(&b, "| `--%s` | `%s` | `%s` | %s |\n", o.Flag, o.Env, def, usage)
+	}
+	return b.String()
+}

@@ -1,0 +1,54 @@
+// Package handlers is the thin gRPC transport: each method validates the
+// request (InvalidArgument naming every bad field, before anything is
+// written), calls the domain, and converts the result to proto. Errors are
+// returned as apperr values; internal/server maps them to status codes.
+// Authorization happened before a handler runs (internal/server policy).
+package handlers
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
+
+	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
+	"github.com/dropzoneai/dzconnect/internal/audit"
+	"github.com/dropzoneai/dzconnect/internal/auth"
+	"github.com/dropzoneai/dzconnect/internal/integration"
+	"github.com/dropzoneai/dzconnect/internal/organization"
+	"github.com/dropzoneai/dzconnect/internal/page"
+	"github.com/dropzoneai/dzconnect/internal/tenant"
+)
+
+// AuditLister lists audit events.
+type AuditLister interface {
+	ListAuditEvents(ctx context.Context, org uuid.UUID, f audit.Filter, p page.Request) ([]audit.Event, error)
+}
+
+// Deps are what the handlers need.
+type Deps struct {
+	Organizations organization.Store
+	APIKeys       auth.Store
+	Tenants       tenant.Store
+	Integrations  *integration.Service
+	Audit         AuditLister
+}
+
+// Register registers every service on s.
+func Register(s grpc.ServiceRegistrar, d Deps) {
+	v1.RegisterOrganizationServiceServer(s, &organizations{d: d})
+	v1.RegisterApiKeyServiceServer(s, &apiKeys{d: d})
+	v1.RegisterTenantServiceServer(s, &tenants{d: d})
+	v1.RegisterIntegrationServiceServer(s, &integrations{d: d})
+	v1.RegisterAuditServiceServer(s, &auditEvents{d: d})
+	v1.RegisterCatalogServiceServer(s, &catalogs{})
+}
+
+// trim returns the page and the next-page key when more rows exist: stores
+// return up to Size+1 rows.
+func trim[T any](rows []T, size int) ([]T, bool) {
+	if len(rows) > size {
+		return rows[:size], true
+	}
+	return rows, false
+}

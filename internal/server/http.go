@@ -1,0 +1,92 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/textproto"
+	"strings"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/dropzoneai/dzconnect/api/openapi"
+	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
+)
+
+// httpMux serves the REST gateway under /v1/, health, readiness and the
+// OpenAPI document.
+func (s *Server) httpMux() (http.Handler, error) {
+	conn, err := s.dialPipe()
+	if err != nil {
+		return nil, err
+	}
+	gw := runtime.NewServeMux(
+		runtime.WithIncomingHeaderMatcher(func(key string) (string, bool) {
+			if strings.EqualFold(key, RequestIDHeader) {
+				return RequestIDHeader, true
+			}
+			return runtime.DefaultHeaderMatcher(key)
+		}),
+		runtime.WithOutgoingHeaderMatcher(func(key string) (string, bool) {
+			if key == RequestIDHeader {
+				return textproto.CanonicalMIMEHeaderKey(RequestIDHeader), true
+			}
+			return "", false
+		}),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: false},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		}),
+	)
+	ctx := context.Background()
+	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+		v1.RegisterOrganizationServiceHandler,
+		v1.RegisterApiKeyServiceHandler,
+		v1.RegisterTenantServiceHandler,
+		v1.RegisterIntegrationServiceHandler,
+		v1.RegisterAuditServiceHandler,
+		v1.RegisterCatalogServiceHandler,
+	} {
+		if err := register(ctx, gw, conn); err != nil {
+			return nil, err
+		}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", gw)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapi.Spec)
+	})
+	return mux, nil
+}
+
+// readyz reports each dependency; 503 when any fails.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	code := http.StatusOK
+	out := map[string]string{}
+	for name, check := range s.ready {
+		if err := check(ctx); err != nil {
+			code = http.StatusServiceUnavailable
+			out[name] = "unavailable"
+			s.log.WarnContext(ctx, "readiness check failed", "dependency", name, "error", err)
+			continue
+		}
+		out[name] = "ok"
+	}
+	writeJSON(w, code, out)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

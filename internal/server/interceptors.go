@@ -1,0 +1,131 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/audit"
+	"github.com/dropzoneai/dzconnect/internal/auth"
+)
+
+// RequestIDHeader carries the per-call ID, in and out.
+const RequestIDHeader = "x-request-id"
+
+var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+
+// callID returns the caller's x-request-id when well-formed, else a new one.
+func callID(ctx context.Context) string {
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get(RequestIDHeader); len(v) > 0 && requestIDRE.MatchString(v[0]) {
+			return v[0]
+		}
+	}
+	return uuid.NewString()
+}
+
+func isPublic(method string) bool {
+	for _, p := range publicPrefixes {
+		if strings.HasPrefix(method, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// authorize authenticates the caller and applies the method's policy.
+func (s *Server) authorize(ctx context.Context, method string, req any) (auth.Principal, error) {
+	pol, ok := policies[method]
+	if !ok {
+		return auth.Principal{}, apperr.New(apperr.PermissionDenied, "method %s has no authorization policy", method)
+	}
+	var header string
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get("authorization"); len(v) > 0 {
+			header = v[0]
+		}
+	}
+	p, err := s.authn.Authenticate(ctx, header)
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	return p, auth.Authorize(p, pol.rule, pol.target(req))
+}
+
+// unary is the one interceptor every RPC goes through: call ID, panic
+// recovery, authentication and authorization, audit context, the error to
+// status mapping, and one log line per call.
+func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	if isPublic(info.FullMethod) {
+		return handler(ctx, req)
+	}
+	start := time.Now()
+	id := callID(ctx)
+	_ = grpc.SetHeader(ctx, metadata.Pairs(RequestIDHeader, id))
+	var principal auth.Principal
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.ErrorContext(ctx, "panic in handler", "request_id", id, "method", info.FullMethod,
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			resp, err = nil, status.Error(codes.Internal, "internal error")
+			return
+		}
+		st := Status(err)
+		s.logCall(ctx, info.FullMethod, id, principal, st, err, time.Since(start))
+		if err != nil {
+			resp, err = nil, st.Err()
+		}
+	}()
+	principal, err = s.authorize(ctx, info.FullMethod, req)
+	if err != nil {
+		return nil, err
+	}
+	reqID := id
+	if r, ok := req.(interface{ GetRequestId() string }); ok && r.GetRequestId() != "" {
+		reqID = r.GetRequestId()
+	}
+	ctx = auth.WithPrincipal(ctx, principal)
+	ctx = audit.WithCall(ctx, audit.Call{Actor: principal.Actor(), Method: info.FullMethod, RequestID: reqID})
+	return handler(ctx, req)
+}
+
+// logCall writes the call's log line: Info on success, Warn for the
+// caller's errors, Error for the service's. Only the status message and
+// the classified cause are logged, never request or response bodies.
+func (s *Server) logCall(ctx context.Context, method, id string, p auth.Principal, st *status.Status, err error, d time.Duration) {
+	attrs := []any{"request_id", id, "method", method, "code", st.Code().String(), "duration_ms", d.Milliseconds()}
+	if p.ServiceAdmin || p.Org != uuid.Nil {
+		attrs = append(attrs, "actor", p.Actor())
+	}
+	level := slog.LevelInfo
+	switch st.Code() {
+	case codes.OK:
+	case codes.Internal, codes.Unavailable, codes.DataLoss, codes.Unknown, codes.DeadlineExceeded:
+		level = slog.LevelError
+		attrs = append(attrs, "error", err.Error())
+	default:
+		level = slog.LevelWarn
+		attrs = append(attrs, "error", st.Message())
+	}
+	s.log.Log(ctx, level, "rpc", attrs...)
+}
+
+// stream guards streaming RPCs: only public ones (health watch,
+// reflection) exist.
+func (s *Server) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if !isPublic(info.FullMethod) {
+		return status.Error(codes.PermissionDenied, "streaming method has no authorization policy")
+	}
+	return handler(srv, ss)
+}
