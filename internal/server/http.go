@@ -12,8 +12,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/dropzoneai/dzconnect/api/openapi"
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
+	"github.com/dropzoneai/dzconnect/api/openapi"
 )
 
 // httpMux serves the REST gateway under /v1/, health, readiness and the
