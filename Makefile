@@ -1,0 +1,70 @@
+# dzconnect developer tasks. `make help` lists them.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+GO          ?= go
+BUF         := $(GO) tool -modfile=tools/proto/go.mod buf
+TEST_DIR    := .run/test
+DEV_DIR     := .run/dev
+GOTESTFLAGS ?= -race -count=1 -timeout 20m
+PKGS        ?= ./...
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## build bin/dzconnect, bin/dzctl and bin/msftsim
+	$(GO) build -o bin/ ./cmd/...
+
+.PHONY: generate
+generate: ## regenerate API code, OpenAPI spec and docs/configuration.md
+	rm -rf api/dzconnect api/openapi/*.json
+	$(BUF) generate
+	$(GO) run ./cmd/dzconnect config-reference > docs/configuration.md
+
+.PHONY: check-generate
+check-generate: generate ## fail when generated files differ from the committed ones
+	@git add -N api docs >/dev/null 2>&1 || true
+	@if ! git diff --quiet -- api docs/configuration.md; then \
+	  echo "generated files are stale: run 'make generate' and commit" >&2; git --no-pager diff --stat -- api docs; exit 1; fi
+
+.PHONY: lint
+lint: ## buf lint, gofmt, go vet
+	$(BUF) lint
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:" >&2; echo "$$out" >&2; exit 1; fi
+	$(GO) vet ./...
+
+.PHONY: services-up
+services-up: ## start the test Postgres and Vault (.run/test)
+	bash scripts/services.sh up $(TEST_DIR)
+
+.PHONY: services-down
+services-down: ## stop the test Postgres and Vault
+	bash scripts/services.sh down $(TEST_DIR)
+
+.PHONY: test
+test: ## run every test (starts and stops Postgres and Vault itself)
+	bash scripts/services.sh up $(TEST_DIR)
+	trap 'bash scripts/services.sh down $(TEST_DIR)' EXIT; \
+	  source $(TEST_DIR)/env; \
+	  $(GO) test $(GOTESTFLAGS) $(PKGS)
+
+.PHONY: bench
+bench: ## run the benchmarks and print their figures
+	bash scripts/services.sh up $(TEST_DIR)
+	trap 'bash scripts/services.sh down $(TEST_DIR)' EXIT; \
+	  source $(TEST_DIR)/env; \
+	  $(GO) test -run '^$$' -bench . -benchtime 2s $(PKGS)
+
+.PHONY: dev
+dev: build ## start Postgres, Vault, msftsim and dzconnect with a demo organization; print examples
+	bash scripts/dev.sh up
+
+.PHONY: dev-down
+dev-down: ## stop everything `make dev` started
+	bash scripts/dev.sh down
+
+.PHONY: ci
+ci: lint check-generate test ## what CI runs

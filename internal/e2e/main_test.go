@@ -1,0 +1,12 @@
+// Package e2e tests dzconnect end to end: a real server in-process
+// (internal/testsupport/stack) on a real Postgres and a real Vault, driven
+// through the generated gRPC clients and through REST.
+package e2e
+
+import (
+	"testing"
+
+	"github.com/dropzoneai/dzconnect/internal/testsupport/stack"
+)
+
+func TestMain(m *testing.M) { stack.Main(m) }
