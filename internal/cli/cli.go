@@ -190,6 +190,8 @@ func (inv *invocation) resolveGlobals(cmd *cobra.Command, _ []string) error {
 	}
 	if inv.requestID == "" {
 		inv.requestID = inv.app.newRequestID()
+	} else if _, err := uuid.Parse(inv.requestID); err != nil {
+		return usageErrorf("invalid --request-id %q: want a UUID", inv.requestID)
 	}
 	return nil
 }

@@ -159,6 +159,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad state", []string{"integration", "list", "--org", "o", "--state", "sad"}, `invalid --state "sad"`},
 		{"bad page size", []string{"org", "list", "--page-size", "5000"}, "invalid --page-size 5000"},
 		{"partial sentinel", []string{"integration", "update", "organizations/o/tenants/t/integrations/i", "--workspace-name", "w"}, "also give --subscription-id, --resource-group, --workspace-id"},
+		{"bad request id", []string{"org", "create", "--display-name", "x", "--request-id", "retry-1"}, `invalid --request-id "retry-1": want a UUID`},
 		{"secret as flag", []string{"integration", "create", "--client-secret", "hunter2-secret-value"}, "--client-secret is not accepted"},
 	}
 	for _, tt := range tests {

@@ -32,16 +32,17 @@ type fakeServer struct {
 	// defaultPageSize is used when a request has page_size 0.
 	defaultPageSize int
 
-	mu           sync.Mutex
-	seq          int
-	calls        []call
-	fail         map[string][]error // method name (e.g. "CreateTenant") -> errors to return, in order
-	orgs         []*dzconnectv1.Organization
-	apiKeys      []*dzconnectv1.ApiKey
-	tenants      []*dzconnectv1.Tenant
-	integrations []*dzconnectv1.Integration
-	secrets      map[string]string // integration name -> client secret
-	audit        []*dzconnectv1.AuditEvent
+	mu              sync.Mutex
+	seq             int
+	calls           []call
+	fail            map[string][]error // method name (e.g. "CreateTenant") -> errors to return, in order
+	orgs            []*dzconnectv1.Organization
+	apiKeys         []*dzconnectv1.ApiKey
+	tenants         []*dzconnectv1.Tenant
+	integrations    []*dzconnectv1.Integration
+	secrets         map[string]string // integration name -> client secret
+	apiKeyByRequest map[string]*dzconnectv1.ApiKey
+	audit           []*dzconnectv1.AuditEvent
 }
 
 // call is one RPC the fake received.
@@ -54,7 +55,7 @@ type call struct {
 var fixedTime = timestamppb.New(time.Date(2026, 11, 26, 4, 0, 0, 0, time.UTC))
 
 func newFakeServer() *fakeServer {
-	return &fakeServer{defaultPageSize: 2, fail: map[string][]error{}, secrets: map[string]string{}}
+	return &fakeServer{defaultPageSize: 2, fail: map[string][]error{}, secrets: map[string]string{}, apiKeyByRequest: map[string]*dzconnectv1.ApiKey{}}
 }
 
 func (f *fakeServer) register(s *grpc.Server) {
@@ -221,7 +222,11 @@ const fakeAPIKeySecret = "dzk_live_0123456789abcdef"
 func (f *fakeServer) CreateApiKey(_ context.Context, req *dzconnectv1.CreateApiKeyRequest) (*dzconnectv1.CreateApiKeyResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if prev, ok := f.apiKeyByRequest[req.GetRequestId()]; ok && req.GetRequestId() != "" {
+		return &dzconnectv1.CreateApiKeyResponse{ApiKey: prev}, nil // a replay: no secret
+	}
 	k := proto.Clone(req.GetApiKey()).(*dzconnectv1.ApiKey)
+	f.apiKeyByRequest[req.GetRequestId()] = k
 	k.Name = req.GetParent() + "/apiKeys/" + f.nextID("key-")
 	k.KeyPrefix, k.CreateTime, k.UpdateTime, k.Etag = fakeAPIKeySecret[:8], fixedTime, fixedTime, "e1"
 	f.apiKeys = append(f.apiKeys, k)

@@ -183,6 +183,14 @@ func TestAPIKeyCommands(t *testing.T) {
 		t.Errorf("JSON response = %v", &resp)
 	}
 
+	// A request_id replay returns the key without its secret: say so.
+	const rid = "0d3c9a52-1111-4b5e-8c39-0a1b2c3d4e5f"
+	h.ok("", "apikey", "create", "--org", "o1", "--display-name", "r", "--role", "viewer", "--request-id", rid)
+	r = h.ok("", "apikey", "create", "--org", "o1", "--display-name", "r", "--role", "viewer", "--request-id", rid)
+	if strings.Contains(r.stdout, "Secret") || !strings.Contains(r.stderr, "no secret returned") {
+		t.Errorf("replay:\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	}
+
 	r = h.ok("", "apikey", "list", "--org", "o1")
 	if !strings.Contains(r.stdout, "ROLE") || !strings.Contains(r.stdout, "viewer") || !strings.Contains(r.stdout, "2027-06-30T00:00:00Z") {
 		t.Errorf("list:\n%s", r.stdout)
