@@ -1,0 +1,204 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
+	"github.com/dropzoneai/dzconnect/internal/testsupport/stack"
+)
+
+// call is one RPC aimed at organization A's resources.
+type call struct {
+	method string
+	do     func(ctx context.Context) error
+}
+
+// callsAgainst returns one call per RPC of the API, targeting a's resources.
+func callsAgainst(s *stack.Stack, a stack.Org, tenant, integ, key string) []call {
+	c := s.Clients()
+	const svc = "/dzconnect.v1."
+	return []call{
+		{svc + "OrganizationService/CreateOrganization", func(ctx context.Context) error {
+			return errOf(c.Orgs.CreateOrganization(ctx, &v1.CreateOrganizationRequest{Organization: &v1.Organization{DisplayName: "x"}}))
+		}},
+		{svc + "OrganizationService/GetOrganization", func(ctx context.Context) error {
+			return errOf(c.Orgs.GetOrganization(ctx, &v1.GetOrganizationRequest{Name: a.Name}))
+		}},
+		{svc + "OrganizationService/ListOrganizations", func(ctx context.Context) error {
+			return errOf(c.Orgs.ListOrganizations(ctx, &v1.ListOrganizationsRequest{}))
+		}},
+		{svc + "OrganizationService/UpdateOrganization", func(ctx context.Context) error {
+			return errOf(c.Orgs.UpdateOrganization(ctx, &v1.UpdateOrganizationRequest{Organization: &v1.Organization{Name: a.Name, DisplayName: "pwned"}}))
+		}},
+		{svc + "OrganizationService/DeleteOrganization", func(ctx context.Context) error {
+			return errOf(c.Orgs.DeleteOrganization(ctx, &v1.DeleteOrganizationRequest{Name: a.Name}))
+		}},
+		{svc + "ApiKeyService/CreateApiKey", func(ctx context.Context) error {
+			return errOf(c.Keys.CreateApiKey(ctx, &v1.CreateApiKeyRequest{Parent: a.Name, ApiKey: &v1.ApiKey{DisplayName: "x", Role: v1.Role_ROLE_ADMIN}}))
+		}},
+		{svc + "ApiKeyService/GetApiKey", func(ctx context.Context) error {
+			return errOf(c.Keys.GetApiKey(ctx, &v1.GetApiKeyRequest{Name: key}))
+		}},
+		{svc + "ApiKeyService/ListApiKeys", func(ctx context.Context) error {
+			return errOf(c.Keys.ListApiKeys(ctx, &v1.ListApiKeysRequest{Parent: a.Name}))
+		}},
+		{svc + "ApiKeyService/UpdateApiKey", func(ctx context.Context) error {
+			return errOf(c.Keys.UpdateApiKey(ctx, &v1.UpdateApiKeyRequest{ApiKey: &v1.ApiKey{Name: key, DisplayName: "pwned"}}))
+		}},
+		{svc + "ApiKeyService/DeleteApiKey", func(ctx context.Context) error {
+			return errOf(c.Keys.DeleteApiKey(ctx, &v1.DeleteApiKeyRequest{Name: key}))
+		}},
+		{svc + "TenantService/CreateTenant", func(ctx context.Context) error {
+			return errOf(c.Tenants.CreateTenant(ctx, &v1.CreateTenantRequest{Parent: a.Name, Tenant: &v1.Tenant{EntraTenantId: uuid.NewString(), Cloud: v1.Cloud_CLOUD_GLOBAL, DisplayName: "x"}}))
+		}},
+		{svc + "TenantService/GetTenant", func(ctx context.Context) error {
+			return errOf(c.Tenants.GetTenant(ctx, &v1.GetTenantRequest{Name: tenant}))
+		}},
+		{svc + "TenantService/ListTenants", func(ctx context.Context) error {
+			return errOf(c.Tenants.ListTenants(ctx, &v1.ListTenantsRequest{Parent: a.Name}))
+		}},
+		{svc + "TenantService/UpdateTenant", func(ctx context.Context) error {
+			return errOf(c.Tenants.UpdateTenant(ctx, &v1.UpdateTenantRequest{Tenant: &v1.Tenant{Name: tenant, DisplayName: "pwned"}}))
+		}},
+		{svc + "TenantService/DeleteTenant", func(ctx context.Context) error {
+			return errOf(c.Tenants.DeleteTenant(ctx, &v1.DeleteTenantRequest{Name: tenant}))
+		}},
+		{svc + "IntegrationService/CreateIntegration", func(ctx context.Context) error {
+			return errOf(c.Integrations.CreateIntegration(ctx, &v1.CreateIntegrationRequest{Parent: tenant,
+				Integration:  &v1.Integration{Kind: defenderKind, Application: &v1.EntraApplication{ClientId: uuid.NewString()}},
+				ClientSecret: "intruder~Secret.Value_1234567890abcdefg"}))
+		}},
+		{svc + "IntegrationService/GetIntegration", func(ctx context.Context) error {
+			return errOf(c.Integrations.GetIntegration(ctx, &v1.GetIntegrationRequest{Name: integ}))
+		}},
+		{svc + "IntegrationService/ListIntegrations", func(ctx context.Context) error {
+			return errOf(c.Integrations.ListIntegrations(ctx, &v1.ListIntegrationsRequest{Parent: a.Name + "/tenants/-"}))
+		}},
+		{svc + "IntegrationService/UpdateIntegration", func(ctx context.Context) error {
+			return errOf(c.Integrations.UpdateIntegration(ctx, &v1.UpdateIntegrationRequest{
+				Integration: &v1.Integration{Name: integ, DisplayName: "pwned"}, ClientSecret: "intruder~Secret.Value_1234567890abcdefg"}))
+		}},
+		{svc + "IntegrationService/DeleteIntegration", func(ctx context.Context) error {
+			return errOf(c.Integrations.DeleteIntegration(ctx, &v1.DeleteIntegrationRequest{Name: integ}))
+		}},
+		{svc + "AuditService/ListAuditEvents", func(ctx context.Context) error {
+			return errOf(c.Audit.ListAuditEvents(ctx, &v1.ListAuditEventsRequest{Parent: a.Name}))
+		}},
+		{svc + "CatalogService/GetPermissionCatalog", func(ctx context.Context) error {
+			return errOf(c.Catalog.GetPermissionCatalog(ctx, &v1.GetPermissionCatalogRequest{}))
+		}},
+	}
+}
+
+// apiMethods lists every RPC the API defines, from the descriptors.
+func apiMethods(t *testing.T) map[string]bool {
+	out := map[string]bool{}
+	protoregistry.GlobalFiles.RangeFilesByPackage("dzconnect.v1", func(fd protoreflect.FileDescriptor) bool {
+		for i := 0; i < fd.Services().Len(); i++ {
+			sd := fd.Services().Get(i)
+			for j := 0; j < sd.Methods().Len(); j++ {
+				out["/"+string(sd.FullName())+"/"+string(sd.Methods().Get(j).Name())] = true
+			}
+		}
+		return true
+	})
+	if len(out) == 0 {
+		t.Fatal("no API methods found")
+	}
+	return out
+}
+
+// snapshot captures everything a call could have written.
+func snapshot(t *testing.T, s *stack.Stack) map[string]int {
+	out := map[string]int{}
+	for _, table := range []string{"organizations", "api_keys", "tenants", "integrations", "idempotency_keys", "audit_events", "secret_destructions"} {
+		out[table] = countRows(t, s, table)
+	}
+	var sum int
+	if err := s.DB.QueryRow(context.Background(), `select coalesce(sum(version), 0) from
+		(select version from organizations union all select version from api_keys union all
+		 select version from tenants union all select version from integrations) v`).Scan(&sum); err != nil {
+		t.Fatal(err)
+	}
+	out["versions"] = sum
+	return out
+}
+
+// TestOrganizationIsolation runs every RPC with organization B's keys (each
+// role) against organization A's resources: all answer NotFound, or
+// PermissionDenied for service-admin methods, and nothing is written.
+func TestOrganizationIsolation(t *testing.T) {
+	t.Parallel()
+	s := stack.Start(t)
+	a := s.NewOrg(t, "Org A")
+	b := s.NewOrg(t, "Org B")
+	tenant := newTenant(t, s, a.OperatorCtx, a.Name)
+	integ := newIntegration(t, s, a.OperatorCtx, tenant.GetName(), "victim~Secret.Value_1234567890abcdefghi")
+	keys, err := s.Clients().Keys.ListApiKeys(a.AdminCtx, &v1.ListApiKeysRequest{Parent: a.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := keys.GetApiKeys()[0].GetName()
+
+	calls := callsAgainst(s, a, tenant.GetName(), integ.GetName(), key)
+	covered := map[string]bool{}
+	for _, c := range calls {
+		covered[c.method] = true
+	}
+	for m := range apiMethods(t) {
+		if !covered[m] {
+			t.Errorf("isolation test has no call for %s", m)
+		}
+	}
+
+	before := snapshot(t, s)
+	for role, ctx := range map[string]context.Context{"admin": b.AdminCtx, "operator": b.OperatorCtx, "viewer": b.ViewerCtx} {
+		for _, c := range calls {
+			err := c.do(ctx)
+			want := codes.NotFound
+			switch {
+			case strings.HasPrefix(c.method, "/dzconnect.v1.OrganizationService/") && !strings.HasSuffix(c.method, "GetOrganization"):
+				want = codes.PermissionDenied
+			case strings.HasSuffix(c.method, "GetPermissionCatalog"):
+				want = codes.OK
+			}
+			st := wantCodeSoft(err)
+			if st != want {
+				t.Errorf("%s as B's %s: got %v (%v), want %v", c.method, role, st, err, want)
+			}
+		}
+	}
+	if after := snapshot(t, s); !equalCounts(before, after) {
+		t.Fatalf("organization B's calls wrote to the database:\nbefore %v\nafter  %v", before, after)
+	}
+	if v, ok := secretAt(t, s, integ.GetName(), 1); !ok || v != "victim~Secret.Value_1234567890abcdefghi" {
+		t.Fatal("A's secret changed")
+	}
+	if _, ok := secretAt(t, s, integ.GetName(), 2); ok {
+		t.Fatal("B wrote a new secret version for A's integration")
+	}
+}
+
+func wantCodeSoft(err error) codes.Code {
+	if err == nil {
+		return codes.OK
+	}
+	return status.Code(err)
+}
+
+func equalCounts(a, b map[string]int) bool {
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return len(a) == len(b)
+}
