@@ -139,7 +139,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	defer db.Close()
 	secrets, err := vault.New(ctx, vault.Config{
 		Addr: cfg.VaultAddr, CACert: cfg.VaultCACert, Token: cfg.VaultToken,
-		AppRoleID: cfg.VaultRoleID, AppRoleSecretID: cfg.VaultSecretID,
+		AppRoleID: cfg.VaultRoleID, AppRoleSecretID: cfg.VaultSecretID, AppRoleMount: cfg.VaultAppRole,
 		Mount: cfg.VaultMount, Prefix: cfg.VaultPrefix,
 	})
 	if err != nil {

@@ -29,6 +29,7 @@ type Config struct {
 	VaultToken      string
 	VaultRoleID     string
 	VaultSecretID   string
+	VaultAppRole    string
 	VaultMount      string
 	VaultPrefix     string
 	VaultCACert     string
@@ -89,6 +90,7 @@ var Reference = []Option{
 	{"vault-token", "DZCONNECT_VAULT_TOKEN", "", "Vault token (token auth)", true, str(func(c *Config) *string { return &c.VaultToken })},
 	{"vault-role-id", "DZCONNECT_VAULT_ROLE_ID", "", "AppRole role_id (AppRole auth, instead of a token)", false, str(func(c *Config) *string { return &c.VaultRoleID })},
 	{"vault-secret-id", "DZCONNECT_VAULT_SECRET_ID", "", "AppRole secret_id", true, str(func(c *Config) *string { return &c.VaultSecretID })},
+	{"vault-approle-mount", "DZCONNECT_VAULT_APPROLE_MOUNT", "approle", "path of the AppRole auth method", false, str(func(c *Config) *string { return &c.VaultAppRole })},
 	{"vault-mount", "DZCONNECT_VAULT_MOUNT", "secret", "KV v2 mount holding client secrets", false, str(func(c *Config) *string { return &c.VaultMount })},
 	{"vault-prefix", "DZCONNECT_VAULT_PREFIX", "dzconnect", "path prefix inside the mount", false, str(func(c *Config) *string { return &c.VaultPrefix })},
 	{"vault-ca-cert", "DZCONNECT_VAULT_CA_CERT", "", "PEM CA bundle to trust for Vault", false, str(func(c *Config) *string { return &c.VaultCACert })},

@@ -144,6 +144,9 @@ func maskPaths(v *apperr.Violations, mask *fieldmaskpb.FieldMask, allowed []stri
 		return out
 	}
 	for _, p := range mask.GetPaths() {
+		if p == "etag" || p == "name" {
+			continue // identify the resource; the REST gateway infers them from the body
+		}
 		ok := false
 		for _, a := range allowed {
 			if p == a {

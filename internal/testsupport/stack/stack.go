@@ -97,6 +97,8 @@ type Options struct {
 	// DatabaseURL and Vault reuse another stack's stores (several replicas).
 	DatabaseURL string
 	Vault       *vaulttest.Env
+	// AppRole makes the server log in to Vault with AppRole, not a token.
+	AppRole *vaulttest.AppRole
 }
 
 // Start runs a server for the test; it stops at t.Cleanup.
@@ -120,12 +122,16 @@ func Start(t testing.TB, opts ...Options) *Stack {
 		s.Vault = vaulttest.New(t)
 	}
 	s.AdminKey, _, _ = auth.NewKey()
-	s.Args = append([]string{
+	vaultAuth := []string{"--vault-token", s.Vault.Token}
+	if o.AppRole != nil {
+		vaultAuth = []string{"--vault-role-id", o.AppRole.RoleID, "--vault-secret-id", o.AppRole.SecretID, "--vault-approle-mount", o.AppRole.Mount}
+	}
+	s.Args = append(append([]string{
 		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
 		"--database-url", s.DatabaseURL, "--migrate-on-start=false",
-		"--vault-addr", s.Vault.Addr, "--vault-token", s.Vault.Token, "--vault-mount", s.Vault.Mount,
+		"--vault-addr", s.Vault.Addr, "--vault-mount", s.Vault.Mount,
 		"--admin-key", s.AdminKey, "--log-level", "debug", "--shutdown-timeout", "5s",
-	}, o.ExtraArgs...)
+	}, vaultAuth...), o.ExtraArgs...)
 	ctx, cancel := context.WithCancel(context.Background())
 	type addrs struct{ grpc, http string }
 	started := make(chan addrs, 1)

@@ -1,0 +1,256 @@
+package msftsim
+
+import (
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dropzoneai/dzconnect/internal/msftsim/directory"
+	"github.com/dropzoneai/dzconnect/internal/msftsim/faults"
+	"github.com/dropzoneai/dzconnect/internal/msftsim/observe"
+)
+
+// Admin seeds and inspects a running simulator. Everything it does is also
+// reachable over HTTP under /_sim (see docs/msftsim.md).
+type Admin struct{ sim *Sim }
+
+// TenantSpec, TenantInfo, Workspace, Policy, AppCreds, RouteCount and
+// Entry are the directory and observe types, re-exported.
+type (
+	TenantSpec = directory.TenantSpec
+	TenantInfo = directory.TenantInfo
+	Workspace  = directory.Workspace
+	AppCreds   = directory.AppCreds
+	RouteCount = observe.RouteCount
+	Entry      = observe.Entry
+)
+
+// Licence names (see directory.Licence*).
+const (
+	LicenceDefender     = directory.LicenceDefender
+	LicenceCloudApps    = directory.LicenceCloudApps
+	LicenceExchange     = directory.LicenceExchange
+	LicenceLogAnalytics = directory.LicenceLogAnalytics
+	LicenceEntraP1      = directory.LicenceEntraP1
+)
+
+// AddTenant creates a tenant (ID generated when empty).
+func (a *Admin) AddTenant(spec TenantSpec) (TenantInfo, error) {
+	t, err := a.sim.dir.AddTenant(spec)
+	if err != nil {
+		return TenantInfo{}, err
+	}
+	info, _ := a.sim.dir.LookupTenant(t.ID)
+	return info, nil
+}
+
+// Tenant looks up a tenant by ID or domain.
+func (a *Admin) Tenant(id string) (TenantInfo, bool) { return a.sim.dir.LookupTenant(id) }
+
+// Tenants lists all tenants.
+func (a *Admin) Tenants() []TenantInfo { return a.sim.dir.Tenants() }
+
+// AzureRole is an Azure RBAC grant: Role is a built-in name ("Microsoft
+// Sentinel Reader") or role definition GUID; Scope an ARM scope.
+type AzureRole struct {
+	Scope string `json:"scope"`
+	Role  string `json:"role"`
+}
+
+// AppRequest creates an application as a customer admin (or the
+// organization owning the provisioner) would in the portal.
+type AppRequest struct {
+	DisplayName string `json:"displayName"`
+	MultiTenant bool   `json:"multiTenant,omitempty"`
+	// Roles are granted with admin consent: "Value" or "resource/Value"
+	// (resource: graph, defender, cloud_apps, exchange, log_analytics or an appId).
+	Roles      []string    `json:"roles,omitempty"`
+	AzureRoles []AzureRole `json:"azureRoles,omitempty"`
+	// SecretLifetime defaults to two years; NoSecret skips the secret.
+	SecretLifetime string `json:"secretLifetime,omitempty"`
+	NoSecret       bool   `json:"noSecret,omitempty"`
+	// CertificatePEM registers a certificate credential.
+	CertificatePEM string `json:"certificatePem,omitempty"`
+	// ClientID and ClientSecret fix the values (demo seeds).
+	ClientID     string `json:"clientId,omitempty"`
+	ClientSecret string `json:"clientSecret,omitempty"`
+}
+
+// CreateApp registers an app with its service principal, a secret, the
+// requested admin-consented roles and Azure roles; it returns client ID
+// and secret as the portal shows them.
+func (a *Admin) CreateApp(tenant string, req AppRequest) (AppCreds, error) {
+	spec := directory.AppSpec{DisplayName: req.DisplayName, MultiTenant: req.MultiTenant, NoSecret: req.NoSecret,
+		ClientID: req.ClientID, ClientSecret: req.ClientSecret}
+	if req.SecretLifetime != "" {
+		d, err := parseLifetime(req.SecretLifetime)
+		if err != nil {
+			return AppCreds{}, err
+		}
+		spec.SecretLifetime = d
+	}
+	if req.CertificatePEM != "" {
+		b, _ := pem.Decode([]byte(req.CertificatePEM))
+		if b == nil {
+			return AppCreds{}, errors.New("certificatePem holds no PEM block")
+		}
+		spec.CertDER = b.Bytes
+	}
+	creds, err := a.sim.dir.RegisterApp(tenant, spec)
+	if err != nil {
+		return AppCreds{}, err
+	}
+	if len(req.Roles) > 0 {
+		if _, err := a.sim.dir.ConsentApp(tenant, creds.ClientID, req.Roles); err != nil {
+			return AppCreds{}, err
+		}
+	}
+	for _, r := range req.AzureRoles {
+		if _, err := a.sim.dir.GrantAzureRole(tenant, r.Scope, r.Role, creds.SPObjectID); err != nil {
+			return AppCreds{}, fmt.Errorf("granting %s at %s: %w", r.Role, r.Scope, err)
+		}
+	}
+	return creds, nil
+}
+
+// parseLifetime accepts Go durations ("720h") or ISO 8601 ("P180D").
+func parseLifetime(s string) (time.Duration, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		return d, nil
+	}
+	return directory.ParseISODuration(s)
+}
+
+// RegisterProvisioner creates the organization's multi-tenant provisioner
+// app in its home tenant (created if missing) with a secret.
+func (a *Admin) RegisterProvisioner(homeTenant string, req AppRequest) (AppCreds, error) {
+	if _, ok := a.sim.dir.LookupTenant(homeTenant); !ok {
+		if _, err := a.sim.dir.AddTenant(TenantSpec{ID: homeTenant, DisplayName: "Provisioner home"}); err != nil {
+			return AppCreds{}, err
+		}
+	}
+	req.MultiTenant = true
+	if req.DisplayName == "" {
+		req.DisplayName = "Dropzone AI Provisioner"
+	}
+	return a.CreateApp(homeTenant, req)
+}
+
+// Consent grants appID (a multi-tenant app from another tenant, or a local
+// one) the roles in tenant, creating its service principal: "Grant admin
+// consent". It returns the service principal object ID.
+func (a *Admin) Consent(tenant, appID string, roles []string, azureRoles ...AzureRole) (string, error) {
+	spID, err := a.sim.dir.ConsentApp(tenant, appID, roles)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range azureRoles {
+		if _, err := a.sim.dir.GrantAzureRole(tenant, r.Scope, r.Role, spID); err != nil {
+			return "", fmt.Errorf("granting %s at %s: %w", r.Role, r.Scope, err)
+		}
+	}
+	return spID, nil
+}
+
+// GrantAzureRole assigns an Azure role to a principal at scope.
+func (a *Admin) GrantAzureRole(tenant string, role AzureRole, principalID string) error {
+	_, err := a.sim.dir.GrantAzureRole(tenant, role.Scope, role.Role, principalID)
+	return err
+}
+
+// AddWorkspace creates a Log Analytics workspace (customerId generated when empty).
+func (a *Admin) AddWorkspace(tenant string, w Workspace) (Workspace, error) {
+	return a.sim.dir.AddWorkspace(tenant, w)
+}
+
+// SetLicences replaces a tenant's licences: name -> "" (active) or "suspended".
+func (a *Admin) SetLicences(tenant string, lic map[string]string) error {
+	return a.sim.dir.SetLicences(tenant, lic)
+}
+
+// PolicySpec is the tenant's default app-management policy for secrets.
+type PolicySpec struct {
+	BlockPasswordAddition bool `json:"blockPasswordAddition,omitempty"`
+	// PasswordMaxLifetime in ISO 8601 ("P180D") or Go form ("4320h").
+	PasswordMaxLifetime string `json:"passwordMaxLifetime,omitempty"`
+	// RestrictForAppsCreatedAfter limits the policy to newer apps (default: all).
+	RestrictForAppsCreatedAfter time.Time `json:"restrictForAppsCreatedAfter,omitzero"`
+	Disabled                    bool      `json:"disabled,omitempty"`
+}
+
+// SetPolicy sets the tenant's default app-management policy.
+func (a *Admin) SetPolicy(tenant string, p PolicySpec) error {
+	pol := directory.Policy{Enabled: !p.Disabled, BlockPasswordAddition: p.BlockPasswordAddition,
+		RestrictForAppsCreatedAfter: p.RestrictForAppsCreatedAfter}
+	if pol.RestrictForAppsCreatedAfter.IsZero() {
+		pol.RestrictForAppsCreatedAfter = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	if p.PasswordMaxLifetime != "" {
+		d, err := parseLifetime(p.PasswordMaxLifetime)
+		if err != nil {
+			return err
+		}
+		pol.PasswordMaxLifetime = d
+	}
+	return a.sim.dir.SetPolicy(tenant, pol)
+}
+
+// SetAppEnabled disables (AADSTS7000112) or enables appID's service principal in tenant.
+func (a *Admin) SetAppEnabled(tenant, appID string, enabled bool) error {
+	return a.sim.dir.SetServicePrincipalEnabled(tenant, appID, enabled)
+}
+
+// BlockConditionalAccess makes token requests of appID ("*": all apps) in
+// tenant fail with AADSTS53003.
+func (a *Admin) BlockConditionalAccess(tenant, appID string, blocked bool) error {
+	return a.sim.dir.SetConditionalAccessBlock(tenant, appID, blocked)
+}
+
+// SetFaults replaces the fault configuration (and resets Every/Count bookkeeping).
+func (a *Admin) SetFaults(c faults.Config) { a.sim.faults.Set(c) }
+
+// Faults returns the fault configuration.
+func (a *Admin) Faults() faults.Config { return a.sim.faults.Config() }
+
+// Now returns the simulator clock.
+func (a *Admin) Now() time.Time { return a.sim.clock.Now() }
+
+// AdvanceClock moves the simulator clock forward.
+func (a *Admin) AdvanceClock(d time.Duration) time.Time { return a.sim.clock.Advance(d) }
+
+// SetClock moves the simulator clock to t.
+func (a *Admin) SetClock(t time.Time) { a.sim.clock.Set(t) }
+
+// Counters returns per-route counters.
+func (a *Admin) Counters() []RouteCount { return a.sim.rec.Counts() }
+
+// Count returns one route's counter.
+func (a *Admin) Count(route string) RouteCount { return a.sim.rec.Count(route) }
+
+// Requests returns the last limit requests (all kept when limit <= 0).
+func (a *Admin) Requests(limit int) []Entry { return a.sim.rec.Log(limit) }
+
+// EarlyRetries counts, per route, requests from throttled clients that came
+// back before Retry-After elapsed.
+func (a *Admin) EarlyRetries() map[string]int64 { return a.sim.faults.EarlyRetries() }
+
+// TotalEarlyRetries sums EarlyRetries.
+func (a *Admin) TotalEarlyRetries() int64 {
+	var n int64
+	for _, v := range a.sim.faults.EarlyRetries() {
+		n += v
+	}
+	return n
+}
+
+// ResetCounters clears counters, the request log, early retries and open throttle windows.
+func (a *Admin) ResetCounters() {
+	a.sim.rec.Reset()
+	a.sim.faults.ResetCounters()
+}
+
+// ServicePrincipalID returns the object ID of appID's service principal in tenant.
+func (a *Admin) ServicePrincipalID(tenant, appID string) (string, bool) {
+	return a.sim.dir.ServicePrincipalIDForApp(tenant, appID)
+}

@@ -1,0 +1,196 @@
+package msftsim
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/dropzoneai/dzconnect/internal/msftsim/directory"
+	"github.com/dropzoneai/dzconnect/internal/msftsim/faults"
+	"github.com/dropzoneai/dzconnect/internal/msftsim/observe"
+)
+
+// handler serves the admin API under /_sim. It is unauthenticated: the
+// simulator is for local and CI use only.
+func (a *Admin) handler() http.Handler {
+	mux := http.NewServeMux()
+	h := func(pattern, route string, f func(r *http.Request) (any, error)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			observe.Annotate(r, "admin."+route, r.PathValue("tenant"))
+			v, err := f(r)
+			if err != nil {
+				status := http.StatusBadRequest
+				var de *directory.Error
+				if errors.As(err, &de) {
+					status = de.Status
+				}
+				adminJSON(w, status, map[string]any{"error": err.Error()})
+				return
+			}
+			if v == nil {
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+			adminJSON(w, http.StatusOK, v)
+		})
+	}
+	h("GET /_sim/endpoints", "endpoints", func(*http.Request) (any, error) { return a.sim.Endpoints(), nil })
+	h("GET /_sim/seeded", "seeded", func(*http.Request) (any, error) { return a.sim.Seeded(), nil })
+	h("GET /_sim/tenants", "tenants.list", func(*http.Request) (any, error) { return a.Tenants(), nil })
+	h("POST /_sim/tenants", "tenants.create", func(r *http.Request) (any, error) {
+		var spec TenantSpec
+		if err := decodeBody(r, &spec); err != nil {
+			return nil, err
+		}
+		return a.AddTenant(spec)
+	})
+	h("GET /_sim/tenants/{tenant}", "tenants.get", func(r *http.Request) (any, error) {
+		t, ok := a.Tenant(r.PathValue("tenant"))
+		if !ok {
+			return nil, &directory.Error{Status: 404, Code: "NotFound", Message: "tenant not found"}
+		}
+		return t, nil
+	})
+	h("POST /_sim/tenants/{tenant}/apps", "apps.create", func(r *http.Request) (any, error) {
+		var req AppRequest
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		return a.CreateApp(r.PathValue("tenant"), req)
+	})
+	h("POST /_sim/provisioners", "provisioners.create", func(r *http.Request) (any, error) {
+		var req struct {
+			HomeTenant string `json:"homeTenant"`
+			AppRequest
+		}
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		return a.RegisterProvisioner(req.HomeTenant, req.AppRequest)
+	})
+	h("POST /_sim/tenants/{tenant}/consents", "consents.create", func(r *http.Request) (any, error) {
+		var req struct {
+			AppID      string      `json:"appId"`
+			Roles      []string    `json:"roles"`
+			AzureRoles []AzureRole `json:"azureRoles"`
+		}
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		sp, err := a.Consent(r.PathValue("tenant"), req.AppID, req.Roles, req.AzureRoles...)
+		return map[string]string{"servicePrincipalObjectId": sp}, err
+	})
+	h("POST /_sim/tenants/{tenant}/workspaces", "workspaces.create", func(r *http.Request) (any, error) {
+		var ws Workspace
+		if err := decodeBody(r, &ws); err != nil {
+			return nil, err
+		}
+		return a.AddWorkspace(r.PathValue("tenant"), ws)
+	})
+	h("POST /_sim/tenants/{tenant}/azureRoleAssignments", "azureRoles.create", func(r *http.Request) (any, error) {
+		var req struct {
+			AzureRole
+			PrincipalID string `json:"principalId"`
+		}
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		return nil, a.GrantAzureRole(r.PathValue("tenant"), req.AzureRole, req.PrincipalID)
+	})
+	h("PUT /_sim/tenants/{tenant}/licences", "licences.set", func(r *http.Request) (any, error) {
+		var lic map[string]string
+		if err := decodeBody(r, &lic); err != nil {
+			return nil, err
+		}
+		return nil, a.SetLicences(r.PathValue("tenant"), lic)
+	})
+	h("PUT /_sim/tenants/{tenant}/policy", "policy.set", func(r *http.Request) (any, error) {
+		var p PolicySpec
+		if err := decodeBody(r, &p); err != nil {
+			return nil, err
+		}
+		return nil, a.SetPolicy(r.PathValue("tenant"), p)
+	})
+	h("PUT /_sim/tenants/{tenant}/apps/{appId}/enabled", "apps.enabled", func(r *http.Request) (any, error) {
+		var req struct {
+			Enabled bool `json:"enabled"`
+		}
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		return nil, a.SetAppEnabled(r.PathValue("tenant"), r.PathValue("appId"), req.Enabled)
+	})
+	h("PUT /_sim/tenants/{tenant}/conditionalAccess", "conditionalAccess.set", func(r *http.Request) (any, error) {
+		var req struct {
+			AppID   string `json:"appId"`
+			Blocked bool   `json:"blocked"`
+		}
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		return nil, a.BlockConditionalAccess(r.PathValue("tenant"), req.AppID, req.Blocked)
+	})
+	h("GET /_sim/faults", "faults.get", func(*http.Request) (any, error) { return a.Faults(), nil })
+	h("PUT /_sim/faults", "faults.set", func(r *http.Request) (any, error) {
+		var c faults.Config
+		if err := decodeBody(r, &c); err != nil {
+			return nil, err
+		}
+		a.SetFaults(c)
+		return a.Faults(), nil
+	})
+	h("GET /_sim/clock", "clock.get", func(*http.Request) (any, error) { return map[string]any{"now": a.Now()}, nil })
+	h("POST /_sim/clock/advance", "clock.advance", func(r *http.Request) (any, error) {
+		var req struct {
+			By faults.Duration `json:"by"`
+		}
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		return map[string]any{"now": a.AdvanceClock(time.Duration(req.By))}, nil
+	})
+	h("PUT /_sim/clock", "clock.set", func(r *http.Request) (any, error) {
+		var req struct {
+			Now time.Time `json:"now"`
+		}
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		a.SetClock(req.Now)
+		return map[string]any{"now": a.Now()}, nil
+	})
+	h("GET /_sim/counters", "counters", func(*http.Request) (any, error) {
+		return map[string]any{"routes": a.Counters(), "earlyRetries": a.EarlyRetries()}, nil
+	})
+	h("GET /_sim/requests", "requests", func(r *http.Request) (any, error) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		return a.Requests(n), nil
+	})
+	h("GET /_sim/early-retries", "earlyRetries", func(*http.Request) (any, error) {
+		return map[string]any{"total": a.TotalEarlyRetries(), "byRoute": a.EarlyRetries()}, nil
+	})
+	h("POST /_sim/reset-counters", "counters.reset", func(*http.Request) (any, error) {
+		a.ResetCounters()
+		return nil, nil
+	})
+	return mux
+}
+
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 8<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errors.New("invalid JSON body: " + err.Error())
+	}
+	return nil
+}
+
+func adminJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

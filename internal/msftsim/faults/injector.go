@@ -1,0 +1,219 @@
+package faults
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Kind names an injected fault in decisions, counters and the request log.
+const (
+	KindThrottle    = "throttle"
+	KindEarlyRetry  = "early_retry"
+	KindServerError = "server_error"
+	KindLatency     = "latency"
+)
+
+// Decision is what to do with one request.
+type Decision struct {
+	Delay      time.Duration
+	Status     int // 0: serve normally
+	RetryAfter int // seconds, for 429
+	Kind       string
+}
+
+// Injector applies a Config. It is safe for concurrent use.
+type Injector struct {
+	mu        sync.Mutex
+	cfg       Config
+	empty     bool
+	rng       *rand.Rand
+	matched   map[string]int // requests seen per origin+kind
+	injected  map[string]int // faults injected per origin+kind
+	throttled map[string]time.Time
+	early     map[string]int64 // early retries per route
+	wallNow   func() time.Time
+}
+
+// NewInjector returns an injector with no faults, drawing randomness from seed.
+func NewInjector(seed uint64) *Injector {
+	return &Injector{
+		empty:     true,
+		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		matched:   map[string]int{},
+		injected:  map[string]int{},
+		throttled: map[string]time.Time{},
+		early:     map[string]int64{},
+		wallNow:   time.Now,
+	}
+}
+
+// Set replaces the configuration and resets the Every/Count bookkeeping.
+func (in *Injector) Set(c Config) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.cfg = c.normalize()
+	in.empty = isEmpty(in.cfg)
+	in.matched = map[string]int{}
+	in.injected = map[string]int{}
+}
+
+// Config returns the current configuration.
+func (in *Injector) Config() Config {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.cfg
+}
+
+func isEmpty(c Config) bool {
+	empty := func(r Rule) bool { return r == Rule{} }
+	if !empty(c.Rule) || len(c.Tenants) > 0 {
+		return false
+	}
+	for _, r := range c.Routes {
+		if !empty(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// EarlyRetries returns, per route, how many requests came back from a
+// throttled client before its Retry-After had elapsed.
+func (in *Injector) EarlyRetries() map[string]int64 {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	out := make(map[string]int64, len(in.early))
+	for k, v := range in.early {
+		out[k] = v
+	}
+	return out
+}
+
+// ResetCounters clears the early-retry counters and open throttle windows.
+func (in *Injector) ResetCounters() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.early = map[string]int64{}
+	in.throttled = map[string]time.Time{}
+}
+
+// Decide picks the faults for one request of client (an app ID or address)
+// to route in tenant. Callers sleep Delay (see Apply) and, when Status is
+// set, answer with it in their API's error shape.
+func (in *Injector) Decide(route, tenant, client string) Decision {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var d Decision
+	key := tenant + "|" + client
+	if until, ok := in.throttled[key]; ok {
+		now := in.wallNow()
+		if now.Before(until) {
+			in.early[route]++
+			return Decision{Status: 429, RetryAfter: int(math.Ceil(until.Sub(now).Seconds())), Kind: KindEarlyRetry}
+		}
+		delete(in.throttled, key)
+	}
+	if in.empty {
+		return d
+	}
+	var lat *Latency
+	var thr, thrOrigin = (*Throttle)(nil), ""
+	var se, seOrigin = (*ServerErrors)(nil), ""
+	for _, o := range in.cfg.layers(tenant, route) {
+		if o.rule.Latency != nil {
+			lat = o.rule.Latency
+		}
+		if o.rule.Throttle != nil {
+			thr, thrOrigin = o.rule.Throttle, o.name
+		}
+		if o.rule.ServerErrors != nil {
+			se, seOrigin = o.rule.ServerErrors, o.name
+		}
+	}
+	if lat != nil {
+		d.Delay = time.Duration(lat.Min)
+		if lat.Max > lat.Min {
+			d.Delay += time.Duration(in.rng.Int64N(int64(lat.Max - lat.Min)))
+		}
+		if lat.Mean > 0 {
+			d.Delay += time.Duration(in.rng.ExpFloat64() * float64(lat.Mean))
+		}
+	}
+	if thr != nil && in.fire(thrOrigin+"|throttle", thr.Rate, thr.Every, thr.Count) {
+		ra := thr.RetryAfterSeconds
+		if ra <= 0 {
+			ra = 1
+		}
+		in.throttled[key] = in.wallNow().Add(time.Duration(ra) * time.Second)
+		d.Status, d.RetryAfter, d.Kind = 429, ra, KindThrottle
+		return d
+	}
+	if se != nil && in.fire(seOrigin+"|5xx", se.Rate, se.Every, se.Count) {
+		d.Status, d.Kind = se.Status, KindServerError
+		if d.Status == 0 {
+			d.Status = 503
+		}
+	}
+	return d
+}
+
+func (in *Injector) fire(key string, rate float64, every, count int) bool {
+	in.matched[key]++
+	if count > 0 && in.injected[key] >= count {
+		return false
+	}
+	hit := false
+	switch {
+	case every > 0:
+		hit = in.matched[key]%every == 0
+	case rate > 0:
+		hit = in.rng.Float64() < rate
+	}
+	if hit {
+		in.injected[key]++
+	}
+	return hit
+}
+
+// Apply decides and sleeps the latency (returning early if ctx ends).
+func (in *Injector) Apply(ctx context.Context, route, tenant, client string) Decision {
+	d := in.Decide(route, tenant, client)
+	if d.Delay > 0 {
+		t := time.NewTimer(d.Delay)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	return d
+}
+
+// LagFor returns the lag of the given kind ("object", "secret", "consent")
+// that applies to something created through route in tenant.
+func (in *Injector) LagFor(kind, tenant, route string) Lag {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var l *Lag
+	for _, o := range in.cfg.layers(tenant, route) {
+		var c *Lag
+		switch kind {
+		case "object":
+			c = o.rule.ObjectLag
+		case "secret":
+			c = o.rule.SecretLag
+		case "consent":
+			c = o.rule.ConsentLag
+		}
+		if c != nil {
+			l = c
+		}
+	}
+	if l == nil {
+		return Lag{}
+	}
+	return *l
+}

@@ -1,0 +1,171 @@
+package graph
+
+import (
+	"github.com/dropzoneai/dzconnect/internal/msftsim/directory"
+)
+
+func (s *Server) getPolicy(c *call) {
+	p, _ := s.Dir.Policy(c.tenant)
+	restrict := graphTime(p.RestrictForAppsCreatedAfter)
+	if restrict == nil {
+		restrict = "2000-01-01T00:00:00Z"
+	}
+	var pw []any
+	if p.BlockPasswordAddition {
+		pw = append(pw, map[string]any{"restrictionType": "passwordAddition", "state": "enabled", "maxLifetime": nil,
+			"restrictForAppsCreatedAfterDateTime": restrict})
+	}
+	if p.MaxLifetime != "" {
+		pw = append(pw, map[string]any{"restrictionType": "passwordLifetime", "state": "enabled", "maxLifetime": p.MaxLifetime,
+			"restrictForAppsCreatedAfterDateTime": restrict})
+	}
+	if pw == nil {
+		pw = []any{}
+	}
+	c.json(200, map[string]any{
+		"@odata.context": c.context("policies/defaultAppManagementPolicy/$entity"),
+		"id":             "00000000-0000-0000-0000-000000000000",
+		"displayName":    "Default app management tenant policy",
+		"description":    "Default tenant policy that enforces app management restrictions on applications and service principals. To apply policy to targeted resources, create a new policy under appManagementPolicies collection.",
+		"isEnabled":      p.Enabled,
+		"applicationRestrictions": map[string]any{
+			"passwordCredentials": pw, "keyCredentials": []any{},
+		},
+		"servicePrincipalRestrictions": map[string]any{
+			"passwordCredentials": []any{}, "keyCredentials": []any{},
+		},
+	})
+}
+
+func roleAssignmentJSON(r directory.DirectoryRoleAssignment) map[string]any {
+	return map[string]any{"id": r.ID, "principalId": r.PrincipalID, "roleDefinitionId": r.RoleDefinitionID,
+		"directoryScopeId": r.DirectoryScopeID, "appScopeId": nil, "condition": nil}
+}
+
+func (s *Server) createDirectoryRole(c *call) {
+	var body struct {
+		PrincipalID      string `json:"principalId"`
+		RoleDefinitionID string `json:"roleDefinitionId"`
+		DirectoryScopeID string `json:"directoryScopeId"`
+	}
+	if !c.readBody(&body) {
+		return
+	}
+	r, err := s.Dir.AddDirectoryRole(c.tenant, body.PrincipalID, body.RoleDefinitionID, body.DirectoryScopeID)
+	if err != nil {
+		c.failErr(err)
+		return
+	}
+	c.entity(201, "roleManagement/directory/roleAssignments/$entity", roleAssignmentJSON(r))
+}
+
+func (s *Server) listDirectoryRoles(c *call) {
+	cl, ok := c.filterOr400("microsoft.graph.unifiedRoleAssignment", "principalId", "roleDefinitionId", "directoryScopeId")
+	if !ok {
+		return
+	}
+	rs, err := s.Dir.DirectoryRoles(c.tenant)
+	if err != nil {
+		c.failErr(err)
+		return
+	}
+	var items []map[string]any
+	for _, r := range rs {
+		m := roleAssignmentJSON(r)
+		if matches(cl, func(p string) string { s, _ := m[p].(string); return s }) {
+			items = append(items, m)
+		}
+	}
+	c.page("roleManagement/directory/roleAssignments", items)
+}
+
+// unlicensed answers the 403 a product that is not licensed or onboarded
+// gives: a body code distinct from the permission 403 (Authorization_RequestDenied).
+func (c *call) unlicensed(licence string) bool {
+	if c.s.Dir.HasLicence(c.tenant, licence) {
+		return false
+	}
+	switch licence {
+	case directory.LicenceEntraP1:
+		c.fail(403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+			"Neither tenant is B2C or tenant doesn't have premium license")
+	default:
+		c.fail(403, "Forbidden", "Tenant is not onboarded to Microsoft 365 Defender. Missing license or the tenant is not provisioned.")
+	}
+	return true
+}
+
+func (s *Server) listAlerts(c *call) {
+	if c.unlicensed(directory.LicenceDefender) {
+		return
+	}
+	c.page("security/alerts_v2", s.Dir.Collection(c.tenant, "alerts"))
+}
+
+func (s *Server) listIncidents(c *call) {
+	if c.unlicensed(directory.LicenceDefender) {
+		return
+	}
+	c.page("security/incidents", s.Dir.Collection(c.tenant, "incidents"))
+}
+
+func (s *Server) listSignIns(c *call) {
+	if c.unlicensed(directory.LicenceEntraP1) {
+		return
+	}
+	c.page("auditLogs/signIns", s.Dir.Collection(c.tenant, "signIns"))
+}
+
+func userJSON(u directory.User) map[string]any {
+	return map[string]any{"businessPhones": []any{}, "displayName": u.DisplayName, "givenName": nil, "jobTitle": nil,
+		"mail": nilIfEmpty(u.Mail), "mobilePhone": nil, "officeLocation": nil, "preferredLanguage": nil, "surname": nil,
+		"userPrincipalName": u.UserPrincipalName, "id": u.ID}
+}
+
+func (s *Server) listUsers(c *call) {
+	us, _ := s.Dir.Users(c.tenant)
+	items := make([]map[string]any, 0, len(us))
+	for _, u := range us {
+		items = append(items, userJSON(u))
+	}
+	c.page("users", items)
+}
+
+func (s *Server) getUser(c *call) {
+	us, _ := s.Dir.Users(c.tenant)
+	id := c.id()
+	for _, u := range us {
+		if u.ID == id || equalFoldASCII(u.UserPrincipalName, id) {
+			c.entity(200, "users/$entity", userJSON(u))
+			return
+		}
+	}
+	c.fail(404, "Request_ResourceNotFound", "Resource '"+id+"' does not exist or one of its queried reference-property objects are not present.")
+}
+
+func (s *Server) listOrganization(c *call) {
+	t, _ := s.Dir.LookupTenant(c.tenant)
+	c.page("organization", []map[string]any{{
+		"id": t.ID, "displayName": t.DisplayName, "tenantType": "AAD",
+		"verifiedDomains": []any{map[string]any{"capabilities": "Email, OfficeCommunicationsOnline", "isDefault": true, "isInitial": true, "name": t.DefaultDomain, "type": "Managed"}},
+	}})
+}
+
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range len(a) {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,203 @@
+// Package observe records what the simulator served: per-route counters and
+// a bounded request log, read by tests through the admin API.
+package observe
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Info is filled in by the handler that serves a request: which simulated
+// route it was, for which tenant and client, and which fault (if any) was
+// injected.
+type Info struct {
+	Route  string
+	Tenant string
+	Client string
+	Fault  string
+}
+
+type ctxKey struct{}
+
+// InfoFrom returns the request's Info; never nil inside the middleware.
+func InfoFrom(ctx context.Context) *Info {
+	if i, ok := ctx.Value(ctxKey{}).(*Info); ok {
+		return i
+	}
+	return &Info{}
+}
+
+// Annotate names the route and tenant of the request being served.
+func Annotate(r *http.Request, route, tenant string) *Info {
+	i := InfoFrom(r.Context())
+	i.Route = route
+	if tenant != "" {
+		i.Tenant = tenant
+	}
+	return i
+}
+
+// Entry is one served request.
+type Entry struct {
+	Time       time.Time     `json:"time"`
+	Method     string        `json:"method"`
+	Path       string        `json:"path"`
+	Route      string        `json:"route"`
+	Tenant     string        `json:"tenant,omitempty"`
+	Client     string        `json:"client,omitempty"`
+	Status     int           `json:"status"`
+	Fault      string        `json:"fault,omitempty"`
+	DurationMS float64   `json:"durationMs"`
+}
+
+// RouteCount aggregates one route.
+type RouteCount struct {
+	Route    string         `json:"route"`
+	Requests int64          `json:"requests"`
+	Faults   int64          `json:"faults"`
+	Statuses map[int]int64  `json:"statuses"`
+	Faulted  map[string]int `json:"faulted,omitempty"`
+}
+
+// Recorder keeps counters and the last Capacity requests.
+type Recorder struct {
+	mu       sync.Mutex
+	counts   map[string]*RouteCount
+	log      []Entry
+	next     int
+	full     bool
+	capacity int
+}
+
+// NewRecorder keeps up to capacity log entries (default 10000).
+func NewRecorder(capacity int) *Recorder {
+	if capacity <= 0 {
+		capacity = 10000
+	}
+	return &Recorder{counts: map[string]*RouteCount{}, log: make([]Entry, capacity), capacity: capacity}
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Middleware records every request that passes through next.
+func (rec *Recorder) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := &Info{}
+		sw := &statusWriter{ResponseWriter: w}
+		start := time.Now()
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, info)))
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		if info.Route == "" {
+			info.Route = "unrouted"
+		}
+		if len(info.Route) > 5 && info.Route[:5] == "admin" {
+			return // the admin API does not count itself
+		}
+		d := time.Since(start)
+		rec.add(Entry{Time: start.UTC(), Method: r.Method, Path: r.URL.Path, Route: info.Route, Tenant: info.Tenant,
+			Client: info.Client, Status: sw.status, Fault: info.Fault, DurationMS: float64(d.Microseconds()) / 1000})
+	})
+}
+
+func (rec *Recorder) add(e Entry) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	c := rec.counts[e.Route]
+	if c == nil {
+		c = &RouteCount{Route: e.Route, Statuses: map[int]int64{}}
+		rec.counts[e.Route] = c
+	}
+	c.Requests++
+	c.Statuses[e.Status]++
+	if e.Fault != "" {
+		c.Faults++
+		if c.Faulted == nil {
+			c.Faulted = map[string]int{}
+		}
+		c.Faulted[e.Fault]++
+	}
+	rec.log[rec.next] = e
+	rec.next++
+	if rec.next == rec.capacity {
+		rec.next, rec.full = 0, true
+	}
+}
+
+// Counts returns a copy of the per-route counters, sorted by route.
+func (rec *Recorder) Counts() []RouteCount {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	out := make([]RouteCount, 0, len(rec.counts))
+	for _, c := range rec.counts {
+		cp := *c
+		cp.Statuses = make(map[int]int64, len(c.Statuses))
+		for k, v := range c.Statuses {
+			cp.Statuses[k] = v
+		}
+		if c.Faulted != nil {
+			cp.Faulted = make(map[string]int, len(c.Faulted))
+			for k, v := range c.Faulted {
+				cp.Faulted[k] = v
+			}
+		}
+		out = append(out, cp)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Route < out[j].Route })
+	return out
+}
+
+// Count returns the counter of one route (zero value if never hit).
+func (rec *Recorder) Count(route string) RouteCount {
+	for _, c := range rec.Counts() {
+		if c.Route == route {
+			return c
+		}
+	}
+	return RouteCount{Route: route, Statuses: map[int]int64{}}
+}
+
+// Log returns the most recent requests, oldest first; limit <= 0 means all kept.
+func (rec *Recorder) Log(limit int) []Entry {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var all []Entry
+	if rec.full {
+		all = append(append(all, rec.log[rec.next:]...), rec.log[:rec.next]...)
+	} else {
+		all = append(all, rec.log[:rec.next]...)
+	}
+	if limit > 0 && len(all) > limit {
+		all = all[len(all)-limit:]
+	}
+	return all
+}
+
+// Reset clears counters and the log.
+func (rec *Recorder) Reset() {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.counts = map[string]*RouteCount{}
+	rec.next, rec.full = 0, false
+}
