@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# dev.sh: the `make dev` demo. Starts Postgres, Vault (dev mode), the msftsim
+# Microsoft simulator and dzconnect in the background under .run/dev, creates a
+# demo organization with an admin API key, and prints commands to paste.
+#
+#   scripts/dev.sh up     start (idempotent) and print the examples
+#   scripts/dev.sh down   stop everything it started
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+DIR=.run/dev
+HTTP_ADDR=${DZCONNECT_HTTP_ADDR:-127.0.0.1:8080}
+GRPC_ADDR=${DZCONNECT_GRPC_ADDR:-127.0.0.1:9090}
+SIM_ADDR=${MSFTSIM_ADDR:-127.0.0.1:8443}
+log() { echo "dev: $*" >&2; }
+
+stop_pid() { # stop_pid NAME
+	local f=$DIR/$1.pid
+	if [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null; then
+		kill -TERM "$(cat "$f")"
+		for _ in $(seq 100); do kill -0 "$(cat "$f")" 2>/dev/null || break; sleep 0.1; done
+	fi
+	rm -f "$f"
+}
+
+running() { [[ -f $DIR/$1.pid ]] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
+
+wait_http() { # wait_http URL WHAT [curl args]
+	local url=$1 what=$2; shift 2
+	for _ in $(seq 300); do
+		curl -fsS "$@" "$url" >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	log "$what did not become ready at $url; see $DIR/*.log"; exit 1
+}
+
+case ${1:-up} in
+down)
+	stop_pid dzconnect
+	stop_pid msftsim
+	bash scripts/services.sh down "$DIR"
+	rm -f "$DIR/demo.env"
+	log "stopped"
+	exit 0 ;;
+up) ;;
+*) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac
+
+mkdir -p "$DIR"
+[[ -x bin/dzconnect && -x bin/dzctl ]] || go build -o bin/ ./cmd/...
+bash scripts/services.sh up "$DIR"
+# shellcheck disable=SC1091
+source "$DIR/env"
+
+if [[ -x bin/msftsim ]] && ! running msftsim; then
+	log "starting msftsim on https://$SIM_ADDR"
+	nohup bin/msftsim -listen "$SIM_ADDR" -state-dir "$DIR/msftsim" >"$DIR/msftsim.log" 2>&1 &
+	echo $! >"$DIR/msftsim.pid"
+fi
+
+[[ -s $DIR/admin-key ]] || bin/dzconnect gen-admin-key >"$DIR/admin-key"
+chmod 600 "$DIR/admin-key"
+ADMIN_KEY=$(cat "$DIR/admin-key")
+if ! running dzconnect; then
+	log "starting dzconnect (gRPC $GRPC_ADDR, REST http://$HTTP_ADDR)"
+	DZCONNECT_VAULT_ADDR=$VAULT_ADDR DZCONNECT_VAULT_TOKEN=$VAULT_TOKEN DZCONNECT_ADMIN_KEY=$ADMIN_KEY \
+		DZCONNECT_GRPC_ADDR=$GRPC_ADDR DZCONNECT_HTTP_ADDR=$HTTP_ADDR DZCONNECT_LOG_FORMAT=text \
+		nohup bin/dzconnect serve >"$DIR/dzconnect.log" 2>&1 &
+	echo $! >"$DIR/dzconnect.pid"
+fi
+wait_http "http://$HTTP_ADDR/readyz" dzconnect
+
+if [[ ! -s $DIR/demo.env ]]; then
+	export DZCONNECT_ADDR=$GRPC_ADDR
+	org=$(DZCONNECT_API_KEY=$ADMIN_KEY bin/dzctl org create --display-name "Demo MSSP" -o json | sed -n 's/^  "name": "\(.*\)",*$/\1/p' | head -n1)
+	key=$(DZCONNECT_API_KEY=$ADMIN_KEY bin/dzctl apikey create --org "$org" --display-name demo-admin --role admin -o json 2>/dev/null |
+		sed -n 's/^  "secret": "\(.*\)",*$/\1/p')
+	[[ -n $org && -n $key ]] || { log "could not create the demo organization"; exit 1; }
+	umask 077
+	printf 'export DZCONNECT_ADDR=%q\nexport DZCONNECT_API_KEY=%q\nexport DEMO_ORG=%q\nexport DEMO_HTTP=%q\n' \
+		"$GRPC_ADDR" "$key" "$org" "http://$HTTP_ADDR" >"$DIR/demo.env"
+fi
+# shellcheck disable=SC1091
+source "$DIR/demo.env"
+
+cat <<EOT
+
+dzconnect is running (logs: $DIR/dzconnect.log; stop everything: make dev-down).
+Demo organization $DEMO_ORG with an admin key. In your shell:
+
+  source $DIR/demo.env
+
+REST (curl):
+  curl -s -H "Authorization: Bearer \$DZCONNECT_API_KEY" \$DEMO_HTTP/v1/\$DEMO_ORG
+  curl -s -H "Authorization: Bearer \$DZCONNECT_API_KEY" -X POST \$DEMO_HTTP/v1/\$DEMO_ORG/tenants \\
+       -d '{"entraTenantId":"72f988bf-86f1-41af-91ab-2d7cd011db47","cloud":"CLOUD_GLOBAL","displayName":"Contoso"}'
+  curl -s -H "Authorization: Bearer \$DZCONNECT_API_KEY" \$DEMO_HTTP/v1/\$DEMO_ORG/tenants
+  curl -s -H "Authorization: Bearer \$DZCONNECT_API_KEY" "\$DEMO_HTTP/v1/permissionCatalog?kind=INTEGRATION_KIND_MICROSOFT_SENTINEL"
+
+dzctl (gRPC):
+  bin/dzctl tenant list --org \$DEMO_ORG
+  TENANT=\$(bin/dzctl tenant list --org \$DEMO_ORG -o json | sed -n 's/^      "name": "\\(.*\\)",*\$/\\1/p' | head -n1)
+  echo 'my~Client.Secret_Value_0123456789abcdef' | bin/dzctl integration create --tenant \$TENANT \\
+       --kind defender --client-id 3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b --client-secret-file -
+  bin/dzctl integration list --org \$DEMO_ORG
+  bin/dzctl audit list --org \$DEMO_ORG
+  bin/dzctl catalog --kind defender
+
+OpenAPI: http://$HTTP_ADDR/openapi.json   Health: http://$HTTP_ADDR/healthz, /readyz
+EOT
