@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -47,7 +48,8 @@ func startCluster(ctx context.Context) (_ *cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "dzconnect-pgtest-")
+	removeStaleClusters()
+	dir, err := os.MkdirTemp("", clusterDirPrefix)
 	if err != nil {
 		return nil, err
 	}
@@ -95,6 +97,33 @@ func startCluster(ctx context.Context) (_ *cluster, err error) {
 }
 
 var errExited = errors.New("postmaster exited during start-up")
+
+const clusterDirPrefix = "dzconnect-pgtest-"
+
+// removeStaleClusters deletes the directories of clusters whose test binary was
+// killed before its teardown (the postmaster died with it, see Pdeathsig): those
+// whose postmaster is gone, or, without a postmaster.pid, older than an hour.
+func removeStaleClusters() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), clusterDirPrefix+"*"))
+	for _, dir := range dirs {
+		info, err := os.Stat(dir)
+		if err != nil {
+			continue
+		}
+		pidFile, err := os.ReadFile(filepath.Join(dir, "data", "postmaster.pid"))
+		if err != nil {
+			if time.Since(info.ModTime()) > time.Hour {
+				_ = os.RemoveAll(dir)
+			}
+			continue
+		}
+		line, _, _ := strings.Cut(string(pidFile), "\n")
+		pid, err := strconv.Atoi(strings.TrimSpace(line))
+		if err == nil && pid > 0 && syscall.Kill(pid, 0) == syscall.ESRCH {
+			_ = os.RemoveAll(dir)
+		}
+	}
+}
 
 func startPostmaster(ctx context.Context, dir, data, logPath string, cred *syscall.Credential) (*cluster, error) {
 	port, err := freePort()
