@@ -297,3 +297,5 @@ func newCert(t *testing.T, notAfter time.Time) (*x509.Certificate, *rsa.PrivateK
 func ptr[T any](v T) *T { return &v }
 
 var _ = context.Background
+
+func errorsAsImpl(err error, target any) bool { return errors.As(err, target) }

@@ -1,0 +1,84 @@
+package msftsim_test
+
+import (
+	"testing"
+
+	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
+	"github.com/microsoftgraph/msgraph-sdk-go/auditlogs"
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
+	"github.com/microsoftgraph/msgraph-sdk-go/models/security"
+	graphsecurity "github.com/microsoftgraph/msgraph-sdk-go/security"
+	"github.com/microsoftgraph/msgraph-sdk-go/users"
+
+	"github.com/dropzoneai/dzconnect/internal/msftsim"
+)
+
+func TestGraphProbesAndPaging(t *testing.T) {
+	e := newEnv(t)
+	c := e.app("SecurityAlert.Read.All", "SecurityIncident.Read.All", "AuditLog.Read.All", "User.Read.All")
+	g := e.graph(e.credFor(c))
+	ctx := t.Context()
+	top := ptr(int32(1))
+
+	alerts, err := g.Security().Alerts_v2().Get(ctx, &graphsecurity.Alerts_v2RequestBuilderGetRequestConfiguration{
+		QueryParameters: &graphsecurity.Alerts_v2RequestBuilderGetQueryParameters{Top: top}})
+	if err != nil || len(alerts.GetValue()) != 1 || alerts.GetOdataNextLink() == nil || alerts.GetValue()[0].GetSeverity() == nil {
+		t.Fatalf("alerts_v2: %v", err)
+	}
+	inc, err := g.Security().Incidents().Get(ctx, &graphsecurity.IncidentsRequestBuilderGetRequestConfiguration{
+		QueryParameters: &graphsecurity.IncidentsRequestBuilderGetQueryParameters{Top: top}})
+	if err != nil || len(inc.GetValue()) != 1 || inc.GetValue()[0].GetDisplayName() == nil {
+		t.Fatalf("incidents: %v", err)
+	}
+	si, err := g.AuditLogs().SignIns().Get(ctx, &auditlogs.SignInsRequestBuilderGetRequestConfiguration{
+		QueryParameters: &auditlogs.SignInsRequestBuilderGetQueryParameters{Top: top}})
+	if err != nil || len(si.GetValue()) != 1 || si.GetValue()[0].GetUserPrincipalName() == nil {
+		t.Fatalf("signIns: %v", err)
+	}
+
+	// Follow @odata.nextLink with the SDK's page iterator: 5 users, 2 a page.
+	first, err := g.Users().Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{
+		QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Top: ptr(int32(2))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := msgraphcore.NewPageIterator[models.Userable](first, g.GetAdapter(), models.CreateUserCollectionResponseFromDiscriminatorValue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	if err := it.Iterate(ctx, func(u models.Userable) bool { ids = append(ids, *u.GetId()); return true }); err != nil {
+		t.Fatalf("iterate: %v", err)
+	}
+	if len(ids) != 5 {
+		t.Fatalf("paged %d users", len(ids))
+	}
+	one, err := g.Users().ByUserId(ids[3]).Get(ctx, nil)
+	if err != nil || *one.GetId() != ids[3] {
+		t.Fatalf("get user: %v", err)
+	}
+	if n := e.admin.Count("graph.users.list").Requests; n != 3 {
+		t.Fatalf("graph.users.list counted %d requests, want 3 pages", n)
+	}
+	var _ security.Alertable = alerts.GetValue()[0]
+}
+
+func TestGraphUnlicensedProbesAnswerDistinct403(t *testing.T) {
+	e := newEnv(t)
+	c := e.app("SecurityAlert.Read.All", "SecurityIncident.Read.All", "AuditLog.Read.All")
+	if err := e.admin.SetLicences(e.tenant, map[string]string{msftsim.LicenceLogAnalytics: ""}); err != nil {
+		t.Fatal(err)
+	}
+	g := e.graph(e.credFor(c))
+	ctx := t.Context()
+	_, err := g.Security().Alerts_v2().Get(ctx, nil)
+	odata(t, err, 403, "Forbidden")
+	_, err = g.Security().Incidents().Get(ctx, nil)
+	odata(t, err, 403, "Forbidden")
+	_, err = g.AuditLogs().SignIns().Get(ctx, nil)
+	odata(t, err, 403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant")
+	// Without the permission the code is the permission one.
+	noPerm := e.graph(e.credFor(e.app()))
+	_, err = noPerm.Security().Alerts_v2().Get(ctx, nil)
+	odata(t, err, 403, "Authorization_RequestDenied")
+}
