@@ -207,6 +207,12 @@ func (a *Admin) BlockConditionalAccess(tenant, appID string, blocked bool) error
 	return a.sim.dir.SetConditionalAccessBlock(tenant, appID, blocked)
 }
 
+// SetTenantRemoved makes tenant answer as unknown everywhere (AADSTS90002
+// on sign-in) or restores it.
+func (a *Admin) SetTenantRemoved(tenant string, removed bool) error {
+	return a.sim.dir.SetTenantRemoved(tenant, removed)
+}
+
 // SetFaults replaces the fault configuration (and resets Every/Count bookkeeping).
 func (a *Admin) SetFaults(c faults.Config) { a.sim.faults.Set(c) }
 

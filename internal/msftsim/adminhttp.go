@@ -132,6 +132,15 @@ func (a *Admin) handler() http.Handler {
 		}
 		return nil, a.BlockConditionalAccess(r.PathValue("tenant"), req.AppID, req.Blocked)
 	})
+	h("PUT /_sim/tenants/{tenant}/removed", "tenants.removed", func(r *http.Request) (any, error) {
+		var req struct {
+			Removed bool `json:"removed"`
+		}
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		return nil, a.SetTenantRemoved(r.PathValue("tenant"), req.Removed)
+	})
 	h("GET /_sim/faults", "faults.get", func(*http.Request) (any, error) { return a.Faults(), nil })
 	h("PUT /_sim/faults", "faults.set", func(r *http.Request) (any, error) {
 		var c faults.Config
@@ -166,7 +175,7 @@ func (a *Admin) handler() http.Handler {
 	})
 	h("GET /_sim/requests", "requests", func(r *http.Request) (any, error) {
 		n, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-		return a.Requests(n), nil
+		return map[string]any{"requests": a.Requests(n)}, nil
 	})
 	h("GET /_sim/early-retries", "earlyRetries", func(*http.Request) (any, error) {
 		return map[string]any{"total": a.TotalEarlyRetries(), "byRoute": a.EarlyRetries()}, nil

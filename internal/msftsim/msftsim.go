@@ -62,6 +62,10 @@ type Options struct {
 	Faults faults.Config
 	// SigningKeyBits sizes the token signing RSA key (default 2048).
 	SigningKeyBits int
+	// TokenReuseWindow, when positive, returns the same token for identical
+	// token requests within the window instead of signing anew (load tests;
+	// Entra itself signs every token).
+	TokenReuseWindow time.Duration
 	// LogCapacity bounds the request log (default 10000).
 	LogCapacity int
 	// ExtraHosts are added to the serving certificate's SANs.
@@ -223,7 +227,7 @@ func (s *Sim) writeState() error {
 func (s *Sim) handler() http.Handler {
 	baseURL := func() string { return s.base }
 	verifier := entra.NewVerifier(s.signer)
-	login := (&entra.Server{Dir: s.dir, Faults: s.faults, Signer: s.signer, BaseURL: baseURL}).Handler()
+	login := (&entra.Server{Dir: s.dir, Faults: s.faults, Signer: s.signer, BaseURL: baseURL, ReuseWindow: s.opts.TokenReuseWindow}).Handler()
 	g := &graph.Server{Dir: s.dir, Faults: s.faults, Verifier: verifier, BaseURL: baseURL}
 	az := &azure.Server{Dir: s.dir, Faults: s.faults, Verifier: verifier, BaseURL: baseURL}
 	arm, la, def := az.ARM("/arm"), az.LogAnalytics("/loganalytics"), az.Defender("/defender")

@@ -41,6 +41,7 @@ type Tenant struct {
 	DefaultDomain string
 	Created       time.Time
 	Licences      map[string]string // licence -> "" (active) or "suspended"
+	removed       bool              // answers as an unknown tenant everywhere
 
 	apps          map[string]*Application // by object ID
 	appsByAppID   map[string]*Application
@@ -219,7 +220,24 @@ func (d *Directory) addFirstPartyLocked(t *Tenant, fp firstParty, now time.Time)
 
 // tenantLocked finds a tenant by ID or domain; callers hold d.mu.
 func (d *Directory) tenantLocked(idOrDomain string) *Tenant {
-	return d.tenants[strings.ToLower(idOrDomain)]
+	t := d.tenants[strings.ToLower(idOrDomain)]
+	if t == nil || t.removed {
+		return nil
+	}
+	return t
+}
+
+// SetTenantRemoved makes a tenant answer as unknown (AADSTS90002, token
+// validation failures) or brings it back, keeping its state.
+func (d *Directory) SetTenantRemoved(tenant string, removed bool) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := d.tenants[strings.ToLower(tenant)]
+	if t == nil {
+		return errf(404, "NotFound", "tenant %s not found", tenant)
+	}
+	t.removed = removed
+	return nil
 }
 
 // TenantInfo is a read-only summary of a tenant.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dropzoneai/dzconnect/internal/msftsim/directory"
@@ -26,6 +27,19 @@ type Server struct {
 	Signer *Signer
 	// BaseURL returns the simulator's public base URL, e.g. https://127.0.0.1:8443.
 	BaseURL func() string
+	// ReuseWindow, when positive, answers identical token requests (same
+	// tenant, client, resource, roles and credential type) issued within
+	// the window with the same token instead of signing a new one. Off by
+	// default: Entra signs every token; load tests may turn it on.
+	ReuseWindow time.Duration
+
+	reuse sync.Map // reuseKey -> *issued
+}
+
+type issued struct {
+	token string
+	at    time.Time
+	exp   time.Time
 }
 
 // Issuer is the token issuer for a tenant ID.

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/dropzoneai/dzconnect/internal/msftsim/directory"
-	"github.com/dropzoneai/dzconnect/internal/msftsim/faults"
 	"github.com/dropzoneai/dzconnect/internal/msftsim/observe"
 )
 
@@ -96,6 +95,16 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	info.Tenant = res.TenantID
 	now := s.Dir.Clock().Now()
+	key := res.TenantID + "|" + res.AppID + "|" + resource + "|" + acr + "|" + strings.Join(res.Roles, ",")
+	if s.ReuseWindow > 0 {
+		if v, ok := s.reuse.Load(key); ok {
+			if is := v.(*issued); now.Sub(is.at) < s.ReuseWindow && now.Before(is.exp) {
+				secs := int(is.exp.Sub(now).Seconds())
+				writeJSON(w, 200, map[string]any{"token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": is.token})
+				return
+			}
+		}
+	}
 	iss := s.Issuer(res.TenantID)
 	claims := &Claims{
 		Aud: resource, Iss: iss, Iat: now.Unix(), Nbf: now.Unix(), Exp: now.Add(TokenLifetime).Unix(),
@@ -107,6 +116,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.writeError(w, r, &directory.AuthError{Status: 500, OAuthError: "server_error", Code: 90033, Description: err.Error()})
 		return
+	}
+	if s.ReuseWindow > 0 {
+		s.reuse.Store(key, &issued{token: tok, at: now, exp: now.Add(TokenLifetime)})
 	}
 	secs := int(TokenLifetime.Seconds())
 	writeJSON(w, 200, map[string]any{
@@ -140,4 +152,3 @@ func (s *Server) checkAssertionClaims(r *http.Request, a *assertion, clientID st
 	return nil
 }
 
-var _ = faults.KindThrottle

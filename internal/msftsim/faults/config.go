@@ -87,6 +87,18 @@ type Rule struct {
 	SecretLag *Lag `json:"secretLag,omitempty"`
 	// ConsentLag: a new app role assignment is missing from issued tokens.
 	ConsentLag *Lag `json:"consentLag,omitempty"`
+	// CredentialConflicts answers credential changes (addPassword,
+	// removePassword, PATCH of keyCredentials) with Graph's 400 "concurrent
+	// requests being made to the tenant".
+	CredentialConflicts *Injection `json:"credentialConflicts,omitempty"`
+}
+
+// Injection fires like Throttle: probability Rate, or every Nth matching
+// request, at most Count times (0: no limit).
+type Injection struct {
+	Rate  float64 `json:"rate,omitempty"`
+	Every int     `json:"every,omitempty"`
+	Count int     `json:"count,omitempty"`
 }
 
 // Scope is a rule plus per-route overrides. Route keys are route names

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 )
@@ -107,7 +108,10 @@ func (in *Injector) Decide(route, tenant, client string) Decision {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	var d Decision
-	key := tenant + "|" + client
+	// Throttling windows are per API (the part of the route before the
+	// first dot: graph, entra, arm, ...), tenant and client.
+	family, _, _ := strings.Cut(route, ".")
+	key := family + "|" + tenant + "|" + client
 	if until, ok := in.throttled[key]; ok {
 		now := in.wallNow()
 		if now.Before(until) {
@@ -190,6 +194,24 @@ func (in *Injector) Apply(ctx context.Context, route, tenant, client string) Dec
 		t.Stop()
 	}
 	return d
+}
+
+// Conflict reports whether a credential change through route in tenant
+// should fail as a concurrent update (see Rule.CredentialConflicts).
+func (in *Injector) Conflict(route, tenant string) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.empty {
+		return false
+	}
+	var inj *Injection
+	origin := ""
+	for _, o := range in.cfg.layers(tenant, route) {
+		if o.rule.CredentialConflicts != nil {
+			inj, origin = o.rule.CredentialConflicts, o.name
+		}
+	}
+	return inj != nil && in.fire(origin+"|conflict", inj.Rate, inj.Every, inj.Count)
 }
 
 // LagFor returns the lag of the given kind ("object", "secret", "consent")

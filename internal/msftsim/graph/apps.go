@@ -176,6 +176,9 @@ func (s *Server) updateApplication(c *call) {
 	if !ok {
 		return
 	}
+	if in.KeyCredentials != nil && c.conflicted("graph.applications.update") {
+		return
+	}
 	key := c.appKey()
 	upsert := key.UniqueName != "" && preferCreateIfMissing(c.r.Header.Values("Prefer"))
 	if upsert {
@@ -217,6 +220,16 @@ func (s *Server) deleteApplication(c *call) {
 	c.noContent()
 }
 
+// conflicted answers the concurrent-update 400 when the fault fires.
+func (c *call) conflicted(route string) bool {
+	if !c.s.Faults.Conflict(route, c.tenant) {
+		return false
+	}
+	c.info.Fault = "credential_conflict"
+	c.fail(400, "Request_BadRequest", "Unable to complete the operation due to concurrent requests being made to the tenant. Please try again.")
+	return true
+}
+
 func (s *Server) addPassword(c *call) {
 	var body struct {
 		PasswordCredential *struct {
@@ -225,7 +238,7 @@ func (s *Server) addPassword(c *call) {
 			End         *time.Time `json:"endDateTime"`
 		} `json:"passwordCredential"`
 	}
-	if !c.readBody(&body) {
+	if !c.readBody(&body) || c.conflicted("graph.applications.addPassword") {
 		return
 	}
 	var name string
@@ -249,7 +262,7 @@ func (s *Server) removePassword(c *call) {
 	var body struct {
 		KeyID string `json:"keyId"`
 	}
-	if !c.readBody(&body) {
+	if !c.readBody(&body) || c.conflicted("graph.applications.removePassword") {
 		return
 	}
 	if err := s.Dir.RemovePassword(c.tenant, c.appKey(), body.KeyID, c.caller()); err != nil {

@@ -84,6 +84,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			c.fail(429, "TooManyRequests", "Too many requests from Identifier:"+c.tenant+"+"+c.claims.AppID+" under category:throttle.")
 			return
 		}
+		if d.Status == 503 {
+			w.Header().Set("Retry-After", "1")
+		}
 		c.fail(d.Status, "serviceNotAvailable", "The service is temporarily unavailable. Please retry later.")
 		return
 	}
