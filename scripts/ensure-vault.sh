@@ -25,8 +25,10 @@ fi
 
 mkdir -p "$dir"
 exec 9>"$dir/.lock"
-echo "ensure-vault: waiting for build lock $dir/.lock" >&2
-flock 9
+if ! flock -n 9; then
+	echo "ensure-vault: another build holds $dir/.lock, waiting" >&2
+	flock 9
+fi
 if runnable; then # another process built it while we waited
 	echo "$bin"
 	exit 0

@@ -260,10 +260,14 @@ up)
 	vault_down
 	pg_down
 	rm -f "$DIR/env"
+	# All or nothing: a failed start stops whatever did start.
+	started=false
+	trap '$started || { log "start-up failed, stopping what started"; vault_down; pg_down; }' EXIT
 	pg_up
 	createdb -h 127.0.0.1 -p "$(cat "$DIR/pg.port")" -U postgres dzconnect
 	vault_up
 	write_env
+	started=true
 	log "up in $((SECONDS - start))s; env in $DIR/env, logs in $DIR/{postgres,vault}.log"
 	;;
 down)
