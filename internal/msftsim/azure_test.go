@@ -128,6 +128,9 @@ func TestLogAnalyticsQuery(t *testing.T) {
 	if tbl["name"] != "PrimaryResult" || tbl["rows"].([]any)[0].([]any)[0].(float64) != 1 {
 		t.Fatalf("result table %v", tbl)
 	}
+	if st, _, got = e.do("GET", qURL+"?query=Heartbeat%20%7C%20take%201", tok, nil); st != 200 {
+		t.Fatalf("GET query: %d %v", st, got)
+	}
 	st, _, got = e.do("POST", qURL, tok, map[string]any{"query": "SecurityIncident | take 1"})
 	if st != 200 || len(got["tables"].([]any)[0].(map[string]any)["columns"].([]any)) == 0 {
 		t.Fatalf("SecurityIncident: %d %v", st, got)

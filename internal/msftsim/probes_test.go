@@ -82,3 +82,24 @@ func TestGraphUnlicensedProbesAnswerDistinct403(t *testing.T) {
 	_, err = noPerm.Security().Alerts_v2().Get(ctx, nil)
 	odata(t, err, 403, "Authorization_RequestDenied")
 }
+
+func TestGraphOrganizationAndServicePrincipalDelete(t *testing.T) {
+	e := newEnv(t)
+	p, _ := e.provisioner(append([]string{"Organization.Read.All"}, provisionerRoles...))
+	g := e.graph(e.credFor(p))
+	ctx := t.Context()
+	org, err := g.Organization().Get(ctx, nil)
+	if err != nil || len(org.GetValue()) != 1 || *org.GetValue()[0].GetId() != e.tenant {
+		t.Fatalf("organization: %v", err)
+	}
+	c := e.app()
+	if err := g.ServicePrincipals().ByServicePrincipalId(c.SPObjectID).Delete(ctx, nil); err != nil {
+		t.Fatalf("delete service principal: %v", err)
+	}
+	_, err = e.token(e.credFor(c), msftsim.ResourceGraph)
+	aadsts(t, err, 700016) // the app has no service principal in the tenant any more
+	apps, err := g.Applications().Get(ctx, nil)
+	if err != nil || len(apps.GetValue()) != 1 {
+		t.Fatalf("list applications: %v", err)
+	}
+}

@@ -162,7 +162,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *directory
 		corr = s.Dir.NewID()
 	}
 	ts := now.Format("2006-01-02 15:04:05Z")
-	desc := fmt.Sprintf("AADSTS%d: %s Trace ID: %s Correlation ID: %s Timestamp: %s", e.Code, e.Description, trace, corr, ts)
+	desc := fmt.Sprintf("AADSTS%d: %s\r\nTrace ID: %s\r\nCorrelation ID: %s\r\nTimestamp: %s", e.Code, e.Description, trace, corr, ts)
 	if e.Status == 401 {
 		w.Header().Set("WWW-Authenticate", `Basic realm="`+r.Host+`"`)
 	}

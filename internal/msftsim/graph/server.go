@@ -184,7 +184,9 @@ func (c *call) failErr(err error) {
 func (c *call) json(status int, v any) {
 	c.w.Header().Set("Content-Type", "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8")
 	c.w.WriteHeader(status)
-	_ = json.NewEncoder(c.w).Encode(v)
+	enc := json.NewEncoder(c.w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }
 
 func (c *call) noContent() { c.w.WriteHeader(http.StatusNoContent) }
