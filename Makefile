@@ -46,15 +46,15 @@ services-down: ## stop the test Postgres and Vault
 
 .PHONY: test
 test: ## run every test (starts and stops Postgres and Vault itself)
-	bash scripts/services.sh up $(TEST_DIR)
 	trap 'bash scripts/services.sh down $(TEST_DIR)' EXIT; \
+	  bash scripts/services.sh up $(TEST_DIR); \
 	  source $(TEST_DIR)/env; \
 	  $(GO) test $(GOTESTFLAGS) $(PKGS)
 
 .PHONY: bench
 bench: ## run the benchmarks and print their figures
-	bash scripts/services.sh up $(TEST_DIR)
 	trap 'bash scripts/services.sh down $(TEST_DIR)' EXIT; \
+	  bash scripts/services.sh up $(TEST_DIR); \
 	  source $(TEST_DIR)/env; \
 	  $(GO) test -run '^$$' -bench . -benchtime 2s $(PKGS)
 

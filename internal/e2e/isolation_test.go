@@ -89,6 +89,12 @@ func callsAgainst(s *stack.Stack, a stack.Org, tenant, integ, key string) []call
 		{svc + "IntegrationService/DeleteIntegration", func(ctx context.Context) error {
 			return errOf(c.Integrations.DeleteIntegration(ctx, &v1.DeleteIntegrationRequest{Name: integ}))
 		}},
+		{svc + "IntegrationService/CheckIntegration", func(ctx context.Context) error {
+			return errOf(c.Integrations.CheckIntegration(ctx, &v1.CheckIntegrationRequest{Name: integ}))
+		}},
+		{svc + "IntegrationService/ListChecks", func(ctx context.Context) error {
+			return errOf(c.Integrations.ListChecks(ctx, &v1.ListChecksRequest{Parent: integ}))
+		}},
 		{svc + "AuditService/ListAuditEvents", func(ctx context.Context) error {
 			return errOf(c.Audit.ListAuditEvents(ctx, &v1.ListAuditEventsRequest{Parent: a.Name}))
 		}},
@@ -119,7 +125,8 @@ func apiMethods(t *testing.T) map[string]bool {
 // snapshot captures everything a call could have written.
 func snapshot(t *testing.T, s *stack.Stack) map[string]int {
 	out := map[string]int{}
-	for _, table := range []string{"organizations", "api_keys", "tenants", "integrations", "idempotency_keys", "audit_events", "secret_destructions"} {
+	for _, table := range []string{"organizations", "api_keys", "tenants", "integrations", "idempotency_keys", "audit_events",
+		"secret_destructions", "checks", "webhooks", "webhook_deliveries"} {
 		out[table] = countRows(t, s, table)
 	}
 	var sum int

@@ -31,6 +31,7 @@ type Deps struct {
 	APIKeys       auth.Store
 	Tenants       tenant.Store
 	Integrations  *integration.Service
+	Checks        Checker
 	Audit         AuditLister
 }
 

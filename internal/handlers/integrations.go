@@ -200,10 +200,14 @@ func (h *integrations) ListIntegrations(ctx context.Context, req *v1.ListIntegra
 		v.Check(ok, "state", "unknown integration state")
 		f.State = s
 	}
+	if eb := req.GetExpireBefore(); eb != nil {
+		v.Check(eb.IsValid(), "expire_before", "must be a valid time")
+		f.ExpireBefore = eb.AsTime()
+	}
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	filters := []string{req.GetParent(), string(f.Kind), string(f.State)}
+	filters := []string{req.GetParent(), string(f.Kind), string(f.State), f.ExpireBefore.String()}
 	p, err := parsePage(req.GetPageSize(), req.GetPageToken(), filters...)
 	if err != nil {
 		return nil, err
@@ -294,6 +298,7 @@ func (h *integrations) UpdateIntegration(ctx context.Context, req *v1.UpdateInte
 		}
 		if paths["credential.expire_time"] {
 			i.Credential.ExpireTime = expire
+			i.ExpiryWarnTime = nil // a new expiry may warrant a new warning
 		}
 		if paths["credential.key_id"] {
 			i.Credential.KeyID = uuid.NullUUID{UUID: keyID, Valid: keyID != uuid.Nil}

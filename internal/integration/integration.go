@@ -87,6 +87,8 @@ type Integration struct {
 	Credential       Credential
 	State            State
 	LastCheckTime    *time.Time
+	StateChangeTime  *time.Time // when State last changed
+	ExpiryWarnTime   *time.Time // when the credential-expiring event went out; nil after a credential change
 	Pending          bool
 	CreateTime       time.Time
 	UpdateTime       time.Time
@@ -98,6 +100,9 @@ type Filter struct {
 	Tenant uuid.UUID // uuid.Nil: every tenant
 	Kind   Kind      // "": any
 	State  State     // "": any
+	// ExpireBefore keeps integrations whose credential expires before it
+	// (zero: any).
+	ExpireBefore time.Time
 }
 
 // SecretDestruction is an outbox entry: a Vault path to destroy.

@@ -127,6 +127,7 @@ func (s *Service) Update(ctx context.Context, org, id uuid.UUID, version int64, 
 		}
 		i.Credential.Version = newVersion
 		i.Credential.CreateTime = &now
+		i.ExpiryWarnTime = nil
 		i.State = StateUnverified
 		return nil
 	})

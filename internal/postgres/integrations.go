@@ -19,7 +19,7 @@ const integrationColumns = `organization_id, tenant_id, id, kind, display_name, 
 	application_object_id, service_principal_object_id,
 	sentinel_subscription_id, sentinel_resource_group, sentinel_workspace_name, sentinel_workspace_id,
 	secret_path, secret_version, credential_key_id, credential_hint, credential_create_time, credential_expire_time,
-	state, last_check_time, pending, create_time, update_time, version`
+	state, last_check_time, state_change_time, expiry_warned_time, pending, create_time, update_time, version`
 
 func scanIntegration(row pgx.Row) (integration.Integration, error) {
 	var (
@@ -33,7 +33,7 @@ func scanIntegration(row pgx.Row) (integration.Integration, error) {
 		&i.AppObjectID, &i.ServicePrincipal,
 		&subID, &resourceGroup, &name, &workspaceID,
 		&i.SecretPath, &i.Credential.Version, &i.Credential.KeyID, &hint, &i.Credential.CreateTime, &i.Credential.ExpireTime,
-		&i.State, &i.LastCheckTime, &i.Pending, &i.CreateTime, &i.UpdateTime, &i.Version)
+		&i.State, &i.LastCheckTime, &i.StateChangeTime, &i.ExpiryWarnTime, &i.Pending, &i.CreateTime, &i.UpdateTime, &i.Version)
 	if err != nil {
 		return i, err
 	}
@@ -147,8 +147,10 @@ func (db *DB) ListIntegrations(ctx context.Context, org uuid.UUID, f integration
 		  and ($3::uuid is null or tenant_id = $3)
 		  and ($4::text = '' or kind = $4)
 		  and ($5::text = '' or state = $5)
-		order by id limit $6`,
-		org, p.After, uuid.NullUUID{UUID: f.Tenant, Valid: f.Tenant != uuid.Nil}, string(f.Kind), string(f.State), p.Size+1)
+		  and ($6::timestamptz is null or credential_expire_time < $6)
+		order by id limit $7`,
+		org, p.After, uuid.NullUUID{UUID: f.Tenant, Valid: f.Tenant != uuid.Nil}, string(f.Kind), string(f.State),
+		nullTime(f.ExpireBefore), p.Size+1)
 	if err != nil {
 		return nil, translate(err, "")
 	}
@@ -176,13 +178,13 @@ func (db *DB) UpdateIntegration(ctx context.Context, org, id uuid.UUID, version 
 				display_name = $3, features = $4, application_object_id = $5, service_principal_object_id = $6,
 				sentinel_subscription_id = $7, sentinel_resource_group = $8, sentinel_workspace_name = $9, sentinel_workspace_id = $10,
 				secret_version = $11, credential_key_id = $12, credential_hint = $13, credential_create_time = $14,
-				credential_expire_time = $15, state = $16, last_check_time = $17,
+				credential_expire_time = $15, state = $16, last_check_time = $17, expiry_warned_time = $18,
 				update_time = now(), version = version + 1
 			where organization_id = $1 and id = $2 returning `+integrationColumns,
 			org, id, cur.DisplayName, featureStrings(cur.Features), cur.AppObjectID, cur.ServicePrincipal,
 			sub, rg, ws, wsID,
 			cur.Credential.Version, cur.Credential.KeyID, nullString(cur.Credential.Hint), cur.Credential.CreateTime,
-			cur.Credential.ExpireTime, cur.State, cur.LastCheckTime))
+			cur.Credential.ExpireTime, cur.State, cur.LastCheckTime, cur.ExpiryWarnTime))
 		if err != nil {
 			return err
 		}
@@ -295,6 +297,13 @@ func (db *DB) ClaimSecretDestructions(ctx context.Context, limit int, fn func(in
 func (db *DB) DoneSecretDestruction(ctx context.Context, id int64) error {
 	_, err := db.pool.Exec(ctx, `delete from secret_destructions where id = $1`, id)
 	return translate(err, "")
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 func truncate(s string, n int) string {

@@ -69,6 +69,11 @@ var policies = map[string]methodPolicy{
 	v1.IntegrationService_DeleteIntegration_FullMethodName: org(auth.RoleOperator,
 		name("name", func(r any) string { return r.(*v1.DeleteIntegrationRequest).GetName() })),
 
+	v1.IntegrationService_CheckIntegration_FullMethodName: org(auth.RoleOperator,
+		name("name", func(r any) string { return r.(*v1.CheckIntegrationRequest).GetName() })),
+	v1.IntegrationService_ListChecks_FullMethodName: org(auth.RoleViewer,
+		name("parent", func(r any) string { return r.(*v1.ListChecksRequest).GetParent() })),
+
 	v1.AuditService_ListAuditEvents_FullMethodName: org(auth.RoleAdmin,
 		name("parent", func(r any) string { return r.(*v1.ListAuditEventsRequest).GetParent() })),
 

@@ -9,7 +9,9 @@ package dzconnectv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -21,6 +23,582 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// CheckStepStatus is the result of one step of a check.
+type CheckStepStatus int32
+
+const (
+	// Never used.
+	CheckStepStatus_CHECK_STEP_STATUS_UNSPECIFIED CheckStepStatus = 0
+	// The step succeeded.
+	CheckStepStatus_CHECK_STEP_STATUS_PASSED CheckStepStatus = 1
+	// The step found a problem that breaks the integration.
+	CheckStepStatus_CHECK_STEP_STATUS_FAILED CheckStepStatus = 2
+	// The step found a problem that degrades it (optional permission, expiry near).
+	CheckStepStatus_CHECK_STEP_STATUS_WARNING CheckStepStatus = 3
+	// The step was not run (an earlier step failed, or the deadline came).
+	CheckStepStatus_CHECK_STEP_STATUS_SKIPPED CheckStepStatus = 4
+	// The product is not licensed or onboarded in the tenant.
+	CheckStepStatus_CHECK_STEP_STATUS_UNAVAILABLE CheckStepStatus = 5
+	// The failure is expected right after a recent change and should clear.
+	CheckStepStatus_CHECK_STEP_STATUS_PROPAGATING CheckStepStatus = 6
+	// A customer policy blocks it.
+	CheckStepStatus_CHECK_STEP_STATUS_BLOCKED CheckStepStatus = 7
+)
+
+// Enum value maps for CheckStepStatus.
+var (
+	CheckStepStatus_name = map[int32]string{
+		0: "CHECK_STEP_STATUS_UNSPECIFIED",
+		1: "CHECK_STEP_STATUS_PASSED",
+		2: "CHECK_STEP_STATUS_FAILED",
+		3: "CHECK_STEP_STATUS_WARNING",
+		4: "CHECK_STEP_STATUS_SKIPPED",
+		5: "CHECK_STEP_STATUS_UNAVAILABLE",
+		6: "CHECK_STEP_STATUS_PROPAGATING",
+		7: "CHECK_STEP_STATUS_BLOCKED",
+	}
+	CheckStepStatus_value = map[string]int32{
+		"CHECK_STEP_STATUS_UNSPECIFIED": 0,
+		"CHECK_STEP_STATUS_PASSED":      1,
+		"CHECK_STEP_STATUS_FAILED":      2,
+		"CHECK_STEP_STATUS_WARNING":     3,
+		"CHECK_STEP_STATUS_SKIPPED":     4,
+		"CHECK_STEP_STATUS_UNAVAILABLE": 5,
+		"CHECK_STEP_STATUS_PROPAGATING": 6,
+		"CHECK_STEP_STATUS_BLOCKED":     7,
+	}
+)
+
+func (x CheckStepStatus) Enum() *CheckStepStatus {
+	p := new(CheckStepStatus)
+	*p = x
+	return p
+}
+
+func (x CheckStepStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CheckStepStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_dzconnect_v1_integration_service_proto_enumTypes[0].Descriptor()
+}
+
+func (CheckStepStatus) Type() protoreflect.EnumType {
+	return &file_dzconnect_v1_integration_service_proto_enumTypes[0]
+}
+
+func (x CheckStepStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CheckStepStatus.Descriptor instead.
+func (CheckStepStatus) EnumDescriptor() ([]byte, []int) {
+	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{0}
+}
+
+// CheckStep is one step of a check. It never carries a secret or a token.
+type CheckStep struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Step name: secret, token:<api>, permissions, probe:<probe>, expiry.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The result.
+	Status CheckStepStatus `protobuf:"varint,2,opt,name=status,proto3,enum=dzconnect.v1.CheckStepStatus" json:"status,omitempty"`
+	// How long the step took.
+	Duration *durationpb.Duration `protobuf:"bytes,3,opt,name=duration,proto3" json:"duration,omitempty"`
+	// Microsoft's error code seen, e.g. AADSTS7000215 or Authorization_RequestDenied.
+	ErrorCode string `protobuf:"bytes,4,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	// What happened.
+	Message string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	// What a customer admin can do about it.
+	Remedy        string `protobuf:"bytes,6,opt,name=remedy,proto3" json:"remedy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckStep) Reset() {
+	*x = CheckStep{}
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckStep) ProtoMessage() {}
+
+func (x *CheckStep) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckStep.ProtoReflect.Descriptor instead.
+func (*CheckStep) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CheckStep) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CheckStep) GetStatus() CheckStepStatus {
+	if x != nil {
+		return x.Status
+	}
+	return CheckStepStatus_CHECK_STEP_STATUS_UNSPECIFIED
+}
+
+func (x *CheckStep) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+func (x *CheckStep) GetErrorCode() string {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return ""
+}
+
+func (x *CheckStep) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *CheckStep) GetRemedy() string {
+	if x != nil {
+		return x.Remedy
+	}
+	return ""
+}
+
+// PermissionReport compares granted permissions with the catalog.
+type PermissionReport struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Where "granted" comes from: "token-roles" (the access tokens' roles
+	// claims) or "entra-app-role-assignments".
+	Source string `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	// Granted permission values, e.g. "SecurityAlert.Read.All".
+	Granted []string `protobuf:"bytes,2,rep,name=granted,proto3" json:"granted,omitempty"`
+	// Required permissions not granted.
+	MissingRequired []string `protobuf:"bytes,3,rep,name=missing_required,json=missingRequired,proto3" json:"missing_required,omitempty"`
+	// Optional permissions (of the enabled features) not granted.
+	MissingOptional []string `protobuf:"bytes,4,rep,name=missing_optional,json=missingOptional,proto3" json:"missing_optional,omitempty"`
+	// Granted permissions the catalog does not ask for (least privilege).
+	Extra         []string `protobuf:"bytes,5,rep,name=extra,proto3" json:"extra,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PermissionReport) Reset() {
+	*x = PermissionReport{}
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PermissionReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PermissionReport) ProtoMessage() {}
+
+func (x *PermissionReport) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PermissionReport.ProtoReflect.Descriptor instead.
+func (*PermissionReport) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PermissionReport) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *PermissionReport) GetGranted() []string {
+	if x != nil {
+		return x.Granted
+	}
+	return nil
+}
+
+func (x *PermissionReport) GetMissingRequired() []string {
+	if x != nil {
+		return x.MissingRequired
+	}
+	return nil
+}
+
+func (x *PermissionReport) GetMissingOptional() []string {
+	if x != nil {
+		return x.MissingOptional
+	}
+	return nil
+}
+
+func (x *PermissionReport) GetExtra() []string {
+	if x != nil {
+		return x.Extra
+	}
+	return nil
+}
+
+// Check is one verification of an integration.
+type Check struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name: organizations/{organization}/tenants/{tenant}/integrations/{integration}/checks/{check}.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The outcome, which became the integration's state.
+	Outcome IntegrationState `protobuf:"varint,2,opt,name=outcome,proto3,enum=dzconnect.v1.IntegrationState" json:"outcome,omitempty"`
+	// "api" or "schedule".
+	Trigger string `protobuf:"bytes,3,opt,name=trigger,proto3" json:"trigger,omitempty"`
+	// When the check started.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// When it ended.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// One line for humans.
+	Summary string `protobuf:"bytes,6,opt,name=summary,proto3" json:"summary,omitempty"`
+	// The steps, in order.
+	Steps []*CheckStep `protobuf:"bytes,7,rep,name=steps,proto3" json:"steps,omitempty"`
+	// Required vs granted permissions.
+	Permissions   *PermissionReport `protobuf:"bytes,8,opt,name=permissions,proto3" json:"permissions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Check) Reset() {
+	*x = Check{}
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Check) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Check) ProtoMessage() {}
+
+func (x *Check) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Check.ProtoReflect.Descriptor instead.
+func (*Check) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Check) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Check) GetOutcome() IntegrationState {
+	if x != nil {
+		return x.Outcome
+	}
+	return IntegrationState_INTEGRATION_STATE_UNSPECIFIED
+}
+
+func (x *Check) GetTrigger() string {
+	if x != nil {
+		return x.Trigger
+	}
+	return ""
+}
+
+func (x *Check) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *Check) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *Check) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *Check) GetSteps() []*CheckStep {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+func (x *Check) GetPermissions() *PermissionReport {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
+// Request of CheckIntegration.
+type CheckIntegrationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// organizations/{organization}/tenants/{tenant}/integrations/{integration}
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckIntegrationRequest) Reset() {
+	*x = CheckIntegrationRequest{}
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckIntegrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckIntegrationRequest) ProtoMessage() {}
+
+func (x *CheckIntegrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckIntegrationRequest.ProtoReflect.Descriptor instead.
+func (*CheckIntegrationRequest) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CheckIntegrationRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// Response of CheckIntegration.
+type CheckIntegrationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The check just recorded.
+	Check *Check `protobuf:"bytes,1,opt,name=check,proto3" json:"check,omitempty"`
+	// The integration with its new state.
+	Integration   *Integration `protobuf:"bytes,2,opt,name=integration,proto3" json:"integration,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckIntegrationResponse) Reset() {
+	*x = CheckIntegrationResponse{}
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckIntegrationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckIntegrationResponse) ProtoMessage() {}
+
+func (x *CheckIntegrationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckIntegrationResponse.ProtoReflect.Descriptor instead.
+func (*CheckIntegrationResponse) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CheckIntegrationResponse) GetCheck() *Check {
+	if x != nil {
+		return x.Check
+	}
+	return nil
+}
+
+func (x *CheckIntegrationResponse) GetIntegration() *Integration {
+	if x != nil {
+		return x.Integration
+	}
+	return nil
+}
+
+// Request of ListChecks.
+type ListChecksRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// organizations/{organization}/tenants/{tenant}/integrations/{integration}
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// 1 to 1000; default 50.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From a previous response's next_page_token.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListChecksRequest) Reset() {
+	*x = ListChecksRequest{}
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListChecksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListChecksRequest) ProtoMessage() {}
+
+func (x *ListChecksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListChecksRequest.ProtoReflect.Descriptor instead.
+func (*ListChecksRequest) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListChecksRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *ListChecksRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListChecksRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Response of ListChecks.
+type ListChecksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One page of checks, newest first.
+	Checks []*Check `protobuf:"bytes,1,rep,name=checks,proto3" json:"checks,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListChecksResponse) Reset() {
+	*x = ListChecksResponse{}
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListChecksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListChecksResponse) ProtoMessage() {}
+
+func (x *ListChecksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListChecksResponse.ProtoReflect.Descriptor instead.
+func (*ListChecksResponse) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ListChecksResponse) GetChecks() []*Check {
+	if x != nil {
+		return x.Checks
+	}
+	return nil
+}
+
+func (x *ListChecksResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
 
 // Request of CreateIntegration.
 type CreateIntegrationRequest struct {
@@ -40,7 +618,7 @@ type CreateIntegrationRequest struct {
 
 func (x *CreateIntegrationRequest) Reset() {
 	*x = CreateIntegrationRequest{}
-	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[0]
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -52,7 +630,7 @@ func (x *CreateIntegrationRequest) String() string {
 func (*CreateIntegrationRequest) ProtoMessage() {}
 
 func (x *CreateIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[0]
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -65,7 +643,7 @@ func (x *CreateIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*CreateIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{0}
+	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateIntegrationRequest) GetParent() string {
@@ -107,7 +685,7 @@ type CreateIntegrationResponse struct {
 
 func (x *CreateIntegrationResponse) Reset() {
 	*x = CreateIntegrationResponse{}
-	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[1]
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -119,7 +697,7 @@ func (x *CreateIntegrationResponse) String() string {
 func (*CreateIntegrationResponse) ProtoMessage() {}
 
 func (x *CreateIntegrationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[1]
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -132,7 +710,7 @@ func (x *CreateIntegrationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateIntegrationResponse.ProtoReflect.Descriptor instead.
 func (*CreateIntegrationResponse) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{1}
+	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateIntegrationResponse) GetIntegration() *Integration {
@@ -153,7 +731,7 @@ type GetIntegrationRequest struct {
 
 func (x *GetIntegrationRequest) Reset() {
 	*x = GetIntegrationRequest{}
-	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[2]
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -165,7 +743,7 @@ func (x *GetIntegrationRequest) String() string {
 func (*GetIntegrationRequest) ProtoMessage() {}
 
 func (x *GetIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[2]
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -178,7 +756,7 @@ func (x *GetIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*GetIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{2}
+	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetIntegrationRequest) GetName() string {
@@ -199,7 +777,7 @@ type GetIntegrationResponse struct {
 
 func (x *GetIntegrationResponse) Reset() {
 	*x = GetIntegrationResponse{}
-	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[3]
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -211,7 +789,7 @@ func (x *GetIntegrationResponse) String() string {
 func (*GetIntegrationResponse) ProtoMessage() {}
 
 func (x *GetIntegrationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[3]
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -224,7 +802,7 @@ func (x *GetIntegrationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIntegrationResponse.ProtoReflect.Descriptor instead.
 func (*GetIntegrationResponse) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{3}
+	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetIntegrationResponse) GetIntegration() *Integration {
@@ -246,14 +824,16 @@ type ListIntegrationsRequest struct {
 	// Optional: only this kind.
 	Kind IntegrationKind `protobuf:"varint,4,opt,name=kind,proto3,enum=dzconnect.v1.IntegrationKind" json:"kind,omitempty"`
 	// Optional: only this state.
-	State         IntegrationState `protobuf:"varint,5,opt,name=state,proto3,enum=dzconnect.v1.IntegrationState" json:"state,omitempty"`
+	State IntegrationState `protobuf:"varint,5,opt,name=state,proto3,enum=dzconnect.v1.IntegrationState" json:"state,omitempty"`
+	// Optional: only integrations whose credential expires before this time.
+	ExpireBefore  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expire_before,json=expireBefore,proto3" json:"expire_before,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListIntegrationsRequest) Reset() {
 	*x = ListIntegrationsRequest{}
-	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[4]
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -265,7 +845,7 @@ func (x *ListIntegrationsRequest) String() string {
 func (*ListIntegrationsRequest) ProtoMessage() {}
 
 func (x *ListIntegrationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[4]
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -278,7 +858,7 @@ func (x *ListIntegrationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntegrationsRequest.ProtoReflect.Descriptor instead.
 func (*ListIntegrationsRequest) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{4}
+	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListIntegrationsRequest) GetParent() string {
@@ -316,6 +896,13 @@ func (x *ListIntegrationsRequest) GetState() IntegrationState {
 	return IntegrationState_INTEGRATION_STATE_UNSPECIFIED
 }
 
+func (x *ListIntegrationsRequest) GetExpireBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireBefore
+	}
+	return nil
+}
+
 // Response of ListIntegrations.
 type ListIntegrationsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -329,7 +916,7 @@ type ListIntegrationsResponse struct {
 
 func (x *ListIntegrationsResponse) Reset() {
 	*x = ListIntegrationsResponse{}
-	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[5]
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -341,7 +928,7 @@ func (x *ListIntegrationsResponse) String() string {
 func (*ListIntegrationsResponse) ProtoMessage() {}
 
 func (x *ListIntegrationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[5]
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -354,7 +941,7 @@ func (x *ListIntegrationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntegrationsResponse.ProtoReflect.Descriptor instead.
 func (*ListIntegrationsResponse) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{5}
+	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListIntegrationsResponse) GetIntegrations() []*Integration {
@@ -388,7 +975,7 @@ type UpdateIntegrationRequest struct {
 
 func (x *UpdateIntegrationRequest) Reset() {
 	*x = UpdateIntegrationRequest{}
-	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[6]
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +987,7 @@ func (x *UpdateIntegrationRequest) String() string {
 func (*UpdateIntegrationRequest) ProtoMessage() {}
 
 func (x *UpdateIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[6]
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +1000,7 @@ func (x *UpdateIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*UpdateIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{6}
+	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UpdateIntegrationRequest) GetIntegration() *Integration {
@@ -448,7 +1035,7 @@ type UpdateIntegrationResponse struct {
 
 func (x *UpdateIntegrationResponse) Reset() {
 	*x = UpdateIntegrationResponse{}
-	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[7]
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -460,7 +1047,7 @@ func (x *UpdateIntegrationResponse) String() string {
 func (*UpdateIntegrationResponse) ProtoMessage() {}
 
 func (x *UpdateIntegrationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[7]
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -473,7 +1060,7 @@ func (x *UpdateIntegrationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateIntegrationResponse.ProtoReflect.Descriptor instead.
 func (*UpdateIntegrationResponse) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{7}
+	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpdateIntegrationResponse) GetIntegration() *Integration {
@@ -496,7 +1083,7 @@ type DeleteIntegrationRequest struct {
 
 func (x *DeleteIntegrationRequest) Reset() {
 	*x = DeleteIntegrationRequest{}
-	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[8]
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -508,7 +1095,7 @@ func (x *DeleteIntegrationRequest) String() string {
 func (*DeleteIntegrationRequest) ProtoMessage() {}
 
 func (x *DeleteIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[8]
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -521,7 +1108,7 @@ func (x *DeleteIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*DeleteIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{8}
+	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeleteIntegrationRequest) GetName() string {
@@ -547,7 +1134,7 @@ type DeleteIntegrationResponse struct {
 
 func (x *DeleteIntegrationResponse) Reset() {
 	*x = DeleteIntegrationResponse{}
-	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[9]
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -559,7 +1146,7 @@ func (x *DeleteIntegrationResponse) String() string {
 func (*DeleteIntegrationResponse) ProtoMessage() {}
 
 func (x *DeleteIntegrationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[9]
+	mi := &file_dzconnect_v1_integration_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -572,14 +1159,51 @@ func (x *DeleteIntegrationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteIntegrationResponse.ProtoReflect.Descriptor instead.
 func (*DeleteIntegrationResponse) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{9}
+	return file_dzconnect_v1_integration_service_proto_rawDescGZIP(), []int{16}
 }
 
 var File_dzconnect_v1_integration_service_proto protoreflect.FileDescriptor
 
 const file_dzconnect_v1_integration_service_proto_rawDesc = "" +
 	"\n" +
-	"&dzconnect/v1/integration_service.proto\x12\fdzconnect.v1\x1a\x1cdzconnect/v1/resources.proto\x1a google/protobuf/field_mask.proto\"\xb3\x01\n" +
+	"&dzconnect/v1/integration_service.proto\x12\fdzconnect.v1\x1a\x1cdzconnect/v1/resources.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xde\x01\n" +
+	"\tCheckStep\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x1d.dzconnect.v1.CheckStepStatusR\x06status\x125\n" +
+	"\bduration\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\x04 \x01(\tR\terrorCode\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12\x16\n" +
+	"\x06remedy\x18\x06 \x01(\tR\x06remedy\"\xb0\x01\n" +
+	"\x10PermissionReport\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12\x18\n" +
+	"\agranted\x18\x02 \x03(\tR\agranted\x12)\n" +
+	"\x10missing_required\x18\x03 \x03(\tR\x0fmissingRequired\x12)\n" +
+	"\x10missing_optional\x18\x04 \x03(\tR\x0fmissingOptional\x12\x14\n" +
+	"\x05extra\x18\x05 \x03(\tR\x05extra\"\xec\x02\n" +
+	"\x05Check\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x128\n" +
+	"\aoutcome\x18\x02 \x01(\x0e2\x1e.dzconnect.v1.IntegrationStateR\aoutcome\x12\x18\n" +
+	"\atrigger\x18\x03 \x01(\tR\atrigger\x129\n" +
+	"\n" +
+	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x18\n" +
+	"\asummary\x18\x06 \x01(\tR\asummary\x12-\n" +
+	"\x05steps\x18\a \x03(\v2\x17.dzconnect.v1.CheckStepR\x05steps\x12@\n" +
+	"\vpermissions\x18\b \x01(\v2\x1e.dzconnect.v1.PermissionReportR\vpermissions\"-\n" +
+	"\x17CheckIntegrationRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x82\x01\n" +
+	"\x18CheckIntegrationResponse\x12)\n" +
+	"\x05check\x18\x01 \x01(\v2\x13.dzconnect.v1.CheckR\x05check\x12;\n" +
+	"\vintegration\x18\x02 \x01(\v2\x19.dzconnect.v1.IntegrationR\vintegration\"g\n" +
+	"\x11ListChecksRequest\x12\x16\n" +
+	"\x06parent\x18\x01 \x01(\tR\x06parent\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"i\n" +
+	"\x12ListChecksResponse\x12+\n" +
+	"\x06checks\x18\x01 \x03(\v2\x13.dzconnect.v1.CheckR\x06checks\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb3\x01\n" +
 	"\x18CreateIntegrationRequest\x12\x16\n" +
 	"\x06parent\x18\x01 \x01(\tR\x06parent\x12;\n" +
 	"\vintegration\x18\x02 \x01(\v2\x19.dzconnect.v1.IntegrationR\vintegration\x12#\n" +
@@ -591,14 +1215,15 @@ const file_dzconnect_v1_integration_service_proto_rawDesc = "" +
 	"\x15GetIntegrationRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"U\n" +
 	"\x16GetIntegrationResponse\x12;\n" +
-	"\vintegration\x18\x01 \x01(\v2\x19.dzconnect.v1.IntegrationR\vintegration\"\xd6\x01\n" +
+	"\vintegration\x18\x01 \x01(\v2\x19.dzconnect.v1.IntegrationR\vintegration\"\x97\x02\n" +
 	"\x17ListIntegrationsRequest\x12\x16\n" +
 	"\x06parent\x18\x01 \x01(\tR\x06parent\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\x121\n" +
 	"\x04kind\x18\x04 \x01(\x0e2\x1d.dzconnect.v1.IntegrationKindR\x04kind\x124\n" +
-	"\x05state\x18\x05 \x01(\x0e2\x1e.dzconnect.v1.IntegrationStateR\x05state\"\x81\x01\n" +
+	"\x05state\x18\x05 \x01(\x0e2\x1e.dzconnect.v1.IntegrationStateR\x05state\x12?\n" +
+	"\rexpire_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\fexpireBefore\"\x81\x01\n" +
 	"\x18ListIntegrationsResponse\x12=\n" +
 	"\fintegrations\x18\x01 \x03(\v2\x19.dzconnect.v1.IntegrationR\fintegrations\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb9\x01\n" +
@@ -612,13 +1237,25 @@ const file_dzconnect_v1_integration_service_proto_rawDesc = "" +
 	"\x18DeleteIntegrationRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\"\x1b\n" +
-	"\x19DeleteIntegrationResponse2\x86\x04\n" +
+	"\x19DeleteIntegrationResponse*\x93\x02\n" +
+	"\x0fCheckStepStatus\x12!\n" +
+	"\x1dCHECK_STEP_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18CHECK_STEP_STATUS_PASSED\x10\x01\x12\x1c\n" +
+	"\x18CHECK_STEP_STATUS_FAILED\x10\x02\x12\x1d\n" +
+	"\x19CHECK_STEP_STATUS_WARNING\x10\x03\x12\x1d\n" +
+	"\x19CHECK_STEP_STATUS_SKIPPED\x10\x04\x12!\n" +
+	"\x1dCHECK_STEP_STATUS_UNAVAILABLE\x10\x05\x12!\n" +
+	"\x1dCHECK_STEP_STATUS_PROPAGATING\x10\x06\x12\x1d\n" +
+	"\x19CHECK_STEP_STATUS_BLOCKED\x10\a2\xba\x05\n" +
 	"\x12IntegrationService\x12d\n" +
 	"\x11CreateIntegration\x12&.dzconnect.v1.CreateIntegrationRequest\x1a'.dzconnect.v1.CreateIntegrationResponse\x12[\n" +
 	"\x0eGetIntegration\x12#.dzconnect.v1.GetIntegrationRequest\x1a$.dzconnect.v1.GetIntegrationResponse\x12a\n" +
 	"\x10ListIntegrations\x12%.dzconnect.v1.ListIntegrationsRequest\x1a&.dzconnect.v1.ListIntegrationsResponse\x12d\n" +
 	"\x11UpdateIntegration\x12&.dzconnect.v1.UpdateIntegrationRequest\x1a'.dzconnect.v1.UpdateIntegrationResponse\x12d\n" +
-	"\x11DeleteIntegration\x12&.dzconnect.v1.DeleteIntegrationRequest\x1a'.dzconnect.v1.DeleteIntegrationResponseB>Z<github.com/dropzoneai/dzconnect/api/dzconnect/v1;dzconnectv1b\x06proto3"
+	"\x11DeleteIntegration\x12&.dzconnect.v1.DeleteIntegrationRequest\x1a'.dzconnect.v1.DeleteIntegrationResponse\x12a\n" +
+	"\x10CheckIntegration\x12%.dzconnect.v1.CheckIntegrationRequest\x1a&.dzconnect.v1.CheckIntegrationResponse\x12O\n" +
+	"\n" +
+	"ListChecks\x12\x1f.dzconnect.v1.ListChecksRequest\x1a .dzconnect.v1.ListChecksResponseB>Z<github.com/dropzoneai/dzconnect/api/dzconnect/v1;dzconnectv1b\x06proto3"
 
 var (
 	file_dzconnect_v1_integration_service_proto_rawDescOnce sync.Once
@@ -632,48 +1269,74 @@ func file_dzconnect_v1_integration_service_proto_rawDescGZIP() []byte {
 	return file_dzconnect_v1_integration_service_proto_rawDescData
 }
 
-var file_dzconnect_v1_integration_service_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_dzconnect_v1_integration_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_dzconnect_v1_integration_service_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_dzconnect_v1_integration_service_proto_goTypes = []any{
-	(*CreateIntegrationRequest)(nil),  // 0: dzconnect.v1.CreateIntegrationRequest
-	(*CreateIntegrationResponse)(nil), // 1: dzconnect.v1.CreateIntegrationResponse
-	(*GetIntegrationRequest)(nil),     // 2: dzconnect.v1.GetIntegrationRequest
-	(*GetIntegrationResponse)(nil),    // 3: dzconnect.v1.GetIntegrationResponse
-	(*ListIntegrationsRequest)(nil),   // 4: dzconnect.v1.ListIntegrationsRequest
-	(*ListIntegrationsResponse)(nil),  // 5: dzconnect.v1.ListIntegrationsResponse
-	(*UpdateIntegrationRequest)(nil),  // 6: dzconnect.v1.UpdateIntegrationRequest
-	(*UpdateIntegrationResponse)(nil), // 7: dzconnect.v1.UpdateIntegrationResponse
-	(*DeleteIntegrationRequest)(nil),  // 8: dzconnect.v1.DeleteIntegrationRequest
-	(*DeleteIntegrationResponse)(nil), // 9: dzconnect.v1.DeleteIntegrationResponse
-	(*Integration)(nil),               // 10: dzconnect.v1.Integration
-	(IntegrationKind)(0),              // 11: dzconnect.v1.IntegrationKind
-	(IntegrationState)(0),             // 12: dzconnect.v1.IntegrationState
-	(*fieldmaskpb.FieldMask)(nil),     // 13: google.protobuf.FieldMask
+	(CheckStepStatus)(0),              // 0: dzconnect.v1.CheckStepStatus
+	(*CheckStep)(nil),                 // 1: dzconnect.v1.CheckStep
+	(*PermissionReport)(nil),          // 2: dzconnect.v1.PermissionReport
+	(*Check)(nil),                     // 3: dzconnect.v1.Check
+	(*CheckIntegrationRequest)(nil),   // 4: dzconnect.v1.CheckIntegrationRequest
+	(*CheckIntegrationResponse)(nil),  // 5: dzconnect.v1.CheckIntegrationResponse
+	(*ListChecksRequest)(nil),         // 6: dzconnect.v1.ListChecksRequest
+	(*ListChecksResponse)(nil),        // 7: dzconnect.v1.ListChecksResponse
+	(*CreateIntegrationRequest)(nil),  // 8: dzconnect.v1.CreateIntegrationRequest
+	(*CreateIntegrationResponse)(nil), // 9: dzconnect.v1.CreateIntegrationResponse
+	(*GetIntegrationRequest)(nil),     // 10: dzconnect.v1.GetIntegrationRequest
+	(*GetIntegrationResponse)(nil),    // 11: dzconnect.v1.GetIntegrationResponse
+	(*ListIntegrationsRequest)(nil),   // 12: dzconnect.v1.ListIntegrationsRequest
+	(*ListIntegrationsResponse)(nil),  // 13: dzconnect.v1.ListIntegrationsResponse
+	(*UpdateIntegrationRequest)(nil),  // 14: dzconnect.v1.UpdateIntegrationRequest
+	(*UpdateIntegrationResponse)(nil), // 15: dzconnect.v1.UpdateIntegrationResponse
+	(*DeleteIntegrationRequest)(nil),  // 16: dzconnect.v1.DeleteIntegrationRequest
+	(*DeleteIntegrationResponse)(nil), // 17: dzconnect.v1.DeleteIntegrationResponse
+	(*durationpb.Duration)(nil),       // 18: google.protobuf.Duration
+	(IntegrationState)(0),             // 19: dzconnect.v1.IntegrationState
+	(*timestamppb.Timestamp)(nil),     // 20: google.protobuf.Timestamp
+	(*Integration)(nil),               // 21: dzconnect.v1.Integration
+	(IntegrationKind)(0),              // 22: dzconnect.v1.IntegrationKind
+	(*fieldmaskpb.FieldMask)(nil),     // 23: google.protobuf.FieldMask
 }
 var file_dzconnect_v1_integration_service_proto_depIdxs = []int32{
-	10, // 0: dzconnect.v1.CreateIntegrationRequest.integration:type_name -> dzconnect.v1.Integration
-	10, // 1: dzconnect.v1.CreateIntegrationResponse.integration:type_name -> dzconnect.v1.Integration
-	10, // 2: dzconnect.v1.GetIntegrationResponse.integration:type_name -> dzconnect.v1.Integration
-	11, // 3: dzconnect.v1.ListIntegrationsRequest.kind:type_name -> dzconnect.v1.IntegrationKind
-	12, // 4: dzconnect.v1.ListIntegrationsRequest.state:type_name -> dzconnect.v1.IntegrationState
-	10, // 5: dzconnect.v1.ListIntegrationsResponse.integrations:type_name -> dzconnect.v1.Integration
-	10, // 6: dzconnect.v1.UpdateIntegrationRequest.integration:type_name -> dzconnect.v1.Integration
-	13, // 7: dzconnect.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
-	10, // 8: dzconnect.v1.UpdateIntegrationResponse.integration:type_name -> dzconnect.v1.Integration
-	0,  // 9: dzconnect.v1.IntegrationService.CreateIntegration:input_type -> dzconnect.v1.CreateIntegrationRequest
-	2,  // 10: dzconnect.v1.IntegrationService.GetIntegration:input_type -> dzconnect.v1.GetIntegrationRequest
-	4,  // 11: dzconnect.v1.IntegrationService.ListIntegrations:input_type -> dzconnect.v1.ListIntegrationsRequest
-	6,  // 12: dzconnect.v1.IntegrationService.UpdateIntegration:input_type -> dzconnect.v1.UpdateIntegrationRequest
-	8,  // 13: dzconnect.v1.IntegrationService.DeleteIntegration:input_type -> dzconnect.v1.DeleteIntegrationRequest
-	1,  // 14: dzconnect.v1.IntegrationService.CreateIntegration:output_type -> dzconnect.v1.CreateIntegrationResponse
-	3,  // 15: dzconnect.v1.IntegrationService.GetIntegration:output_type -> dzconnect.v1.GetIntegrationResponse
-	5,  // 16: dzconnect.v1.IntegrationService.ListIntegrations:output_type -> dzconnect.v1.ListIntegrationsResponse
-	7,  // 17: dzconnect.v1.IntegrationService.UpdateIntegration:output_type -> dzconnect.v1.UpdateIntegrationResponse
-	9,  // 18: dzconnect.v1.IntegrationService.DeleteIntegration:output_type -> dzconnect.v1.DeleteIntegrationResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	0,  // 0: dzconnect.v1.CheckStep.status:type_name -> dzconnect.v1.CheckStepStatus
+	18, // 1: dzconnect.v1.CheckStep.duration:type_name -> google.protobuf.Duration
+	19, // 2: dzconnect.v1.Check.outcome:type_name -> dzconnect.v1.IntegrationState
+	20, // 3: dzconnect.v1.Check.start_time:type_name -> google.protobuf.Timestamp
+	20, // 4: dzconnect.v1.Check.end_time:type_name -> google.protobuf.Timestamp
+	1,  // 5: dzconnect.v1.Check.steps:type_name -> dzconnect.v1.CheckStep
+	2,  // 6: dzconnect.v1.Check.permissions:type_name -> dzconnect.v1.PermissionReport
+	3,  // 7: dzconnect.v1.CheckIntegrationResponse.check:type_name -> dzconnect.v1.Check
+	21, // 8: dzconnect.v1.CheckIntegrationResponse.integration:type_name -> dzconnect.v1.Integration
+	3,  // 9: dzconnect.v1.ListChecksResponse.checks:type_name -> dzconnect.v1.Check
+	21, // 10: dzconnect.v1.CreateIntegrationRequest.integration:type_name -> dzconnect.v1.Integration
+	21, // 11: dzconnect.v1.CreateIntegrationResponse.integration:type_name -> dzconnect.v1.Integration
+	21, // 12: dzconnect.v1.GetIntegrationResponse.integration:type_name -> dzconnect.v1.Integration
+	22, // 13: dzconnect.v1.ListIntegrationsRequest.kind:type_name -> dzconnect.v1.IntegrationKind
+	19, // 14: dzconnect.v1.ListIntegrationsRequest.state:type_name -> dzconnect.v1.IntegrationState
+	20, // 15: dzconnect.v1.ListIntegrationsRequest.expire_before:type_name -> google.protobuf.Timestamp
+	21, // 16: dzconnect.v1.ListIntegrationsResponse.integrations:type_name -> dzconnect.v1.Integration
+	21, // 17: dzconnect.v1.UpdateIntegrationRequest.integration:type_name -> dzconnect.v1.Integration
+	23, // 18: dzconnect.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	21, // 19: dzconnect.v1.UpdateIntegrationResponse.integration:type_name -> dzconnect.v1.Integration
+	8,  // 20: dzconnect.v1.IntegrationService.CreateIntegration:input_type -> dzconnect.v1.CreateIntegrationRequest
+	10, // 21: dzconnect.v1.IntegrationService.GetIntegration:input_type -> dzconnect.v1.GetIntegrationRequest
+	12, // 22: dzconnect.v1.IntegrationService.ListIntegrations:input_type -> dzconnect.v1.ListIntegrationsRequest
+	14, // 23: dzconnect.v1.IntegrationService.UpdateIntegration:input_type -> dzconnect.v1.UpdateIntegrationRequest
+	16, // 24: dzconnect.v1.IntegrationService.DeleteIntegration:input_type -> dzconnect.v1.DeleteIntegrationRequest
+	4,  // 25: dzconnect.v1.IntegrationService.CheckIntegration:input_type -> dzconnect.v1.CheckIntegrationRequest
+	6,  // 26: dzconnect.v1.IntegrationService.ListChecks:input_type -> dzconnect.v1.ListChecksRequest
+	9,  // 27: dzconnect.v1.IntegrationService.CreateIntegration:output_type -> dzconnect.v1.CreateIntegrationResponse
+	11, // 28: dzconnect.v1.IntegrationService.GetIntegration:output_type -> dzconnect.v1.GetIntegrationResponse
+	13, // 29: dzconnect.v1.IntegrationService.ListIntegrations:output_type -> dzconnect.v1.ListIntegrationsResponse
+	15, // 30: dzconnect.v1.IntegrationService.UpdateIntegration:output_type -> dzconnect.v1.UpdateIntegrationResponse
+	17, // 31: dzconnect.v1.IntegrationService.DeleteIntegration:output_type -> dzconnect.v1.DeleteIntegrationResponse
+	5,  // 32: dzconnect.v1.IntegrationService.CheckIntegration:output_type -> dzconnect.v1.CheckIntegrationResponse
+	7,  // 33: dzconnect.v1.IntegrationService.ListChecks:output_type -> dzconnect.v1.ListChecksResponse
+	27, // [27:34] is the sub-list for method output_type
+	20, // [20:27] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_dzconnect_v1_integration_service_proto_init() }
@@ -687,13 +1350,14 @@ func file_dzconnect_v1_integration_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dzconnect_v1_integration_service_proto_rawDesc), len(file_dzconnect_v1_integration_service_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   10,
+			NumEnums:      1,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_dzconnect_v1_integration_service_proto_goTypes,
 		DependencyIndexes: file_dzconnect_v1_integration_service_proto_depIdxs,
+		EnumInfos:         file_dzconnect_v1_integration_service_proto_enumTypes,
 		MessageInfos:      file_dzconnect_v1_integration_service_proto_msgTypes,
 	}.Build()
 	File_dzconnect_v1_integration_service_proto = out.File

@@ -24,6 +24,8 @@ const (
 	IntegrationService_ListIntegrations_FullMethodName  = "/dzconnect.v1.IntegrationService/ListIntegrations"
 	IntegrationService_UpdateIntegration_FullMethodName = "/dzconnect.v1.IntegrationService/UpdateIntegration"
 	IntegrationService_DeleteIntegration_FullMethodName = "/dzconnect.v1.IntegrationService/DeleteIntegration"
+	IntegrationService_CheckIntegration_FullMethodName  = "/dzconnect.v1.IntegrationService/CheckIntegration"
+	IntegrationService_ListChecks_FullMethodName        = "/dzconnect.v1.IntegrationService/ListChecks"
 )
 
 // IntegrationServiceClient is the client API for IntegrationService service.
@@ -51,6 +53,16 @@ type IntegrationServiceClient interface {
 	// Deletes an integration and destroys its secret in Vault.
 	// Permission: operator. Errors: NotFound, Aborted.
 	DeleteIntegration(ctx context.Context, in *DeleteIntegrationRequest, opts ...grpc.CallOption) (*DeleteIntegrationResponse, error)
+	// Verifies an integration now: secret in Vault, a fresh token from the
+	// tenant, granted permissions against the catalog, one probe per API the
+	// integration uses, credential expiry. Records the check, updates the
+	// integration's state and announces a change of outcome. Bounded by the
+	// caller's deadline (steps not reached are reported as skipped).
+	// Permission: operator. Errors: NotFound.
+	CheckIntegration(ctx context.Context, in *CheckIntegrationRequest, opts ...grpc.CallOption) (*CheckIntegrationResponse, error)
+	// Lists an integration's checks, newest first. Permission: viewer.
+	// Errors: NotFound.
+	ListChecks(ctx context.Context, in *ListChecksRequest, opts ...grpc.CallOption) (*ListChecksResponse, error)
 }
 
 type integrationServiceClient struct {
@@ -111,6 +123,26 @@ func (c *integrationServiceClient) DeleteIntegration(ctx context.Context, in *De
 	return out, nil
 }
 
+func (c *integrationServiceClient) CheckIntegration(ctx context.Context, in *CheckIntegrationRequest, opts ...grpc.CallOption) (*CheckIntegrationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckIntegrationResponse)
+	err := c.cc.Invoke(ctx, IntegrationService_CheckIntegration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *integrationServiceClient) ListChecks(ctx context.Context, in *ListChecksRequest, opts ...grpc.CallOption) (*ListChecksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListChecksResponse)
+	err := c.cc.Invoke(ctx, IntegrationService_ListChecks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IntegrationServiceServer is the server API for IntegrationService service.
 // All implementations must embed UnimplementedIntegrationServiceServer
 // for forward compatibility.
@@ -136,6 +168,16 @@ type IntegrationServiceServer interface {
 	// Deletes an integration and destroys its secret in Vault.
 	// Permission: operator. Errors: NotFound, Aborted.
 	DeleteIntegration(context.Context, *DeleteIntegrationRequest) (*DeleteIntegrationResponse, error)
+	// Verifies an integration now: secret in Vault, a fresh token from the
+	// tenant, granted permissions against the catalog, one probe per API the
+	// integration uses, credential expiry. Records the check, updates the
+	// integration's state and announces a change of outcome. Bounded by the
+	// caller's deadline (steps not reached are reported as skipped).
+	// Permission: operator. Errors: NotFound.
+	CheckIntegration(context.Context, *CheckIntegrationRequest) (*CheckIntegrationResponse, error)
+	// Lists an integration's checks, newest first. Permission: viewer.
+	// Errors: NotFound.
+	ListChecks(context.Context, *ListChecksRequest) (*ListChecksResponse, error)
 	mustEmbedUnimplementedIntegrationServiceServer()
 }
 
@@ -160,6 +202,12 @@ func (UnimplementedIntegrationServiceServer) UpdateIntegration(context.Context, 
 }
 func (UnimplementedIntegrationServiceServer) DeleteIntegration(context.Context, *DeleteIntegrationRequest) (*DeleteIntegrationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteIntegration not implemented")
+}
+func (UnimplementedIntegrationServiceServer) CheckIntegration(context.Context, *CheckIntegrationRequest) (*CheckIntegrationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckIntegration not implemented")
+}
+func (UnimplementedIntegrationServiceServer) ListChecks(context.Context, *ListChecksRequest) (*ListChecksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListChecks not implemented")
 }
 func (UnimplementedIntegrationServiceServer) mustEmbedUnimplementedIntegrationServiceServer() {}
 func (UnimplementedIntegrationServiceServer) testEmbeddedByValue()                            {}
@@ -272,6 +320,42 @@ func _IntegrationService_DeleteIntegration_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IntegrationService_CheckIntegration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckIntegrationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IntegrationServiceServer).CheckIntegration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IntegrationService_CheckIntegration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IntegrationServiceServer).CheckIntegration(ctx, req.(*CheckIntegrationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IntegrationService_ListChecks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListChecksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IntegrationServiceServer).ListChecks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IntegrationService_ListChecks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IntegrationServiceServer).ListChecks(ctx, req.(*ListChecksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // IntegrationService_ServiceDesc is the grpc.ServiceDesc for IntegrationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -298,6 +382,14 @@ var IntegrationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteIntegration",
 			Handler:    _IntegrationService_DeleteIntegration_Handler,
+		},
+		{
+			MethodName: "CheckIntegration",
+			Handler:    _IntegrationService_CheckIntegration_Handler,
+		},
+		{
+			MethodName: "ListChecks",
+			Handler:    _IntegrationService_ListChecks_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

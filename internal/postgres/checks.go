@@ -1,0 +1,125 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/dropzoneai/dzconnect/internal/page"
+	"github.com/dropzoneai/dzconnect/internal/resource"
+	"github.com/dropzoneai/dzconnect/internal/verify"
+)
+
+var _ verify.Store = (*DB)(nil)
+
+const checkColumns = `organization_id, tenant_id, integration_id, id, outcome, trigger, summary, steps, permissions, start_time, end_time`
+
+func scanCheck(row pgx.Row) (verify.Check, error) {
+	var (
+		c            verify.Check
+		steps, perms []byte
+	)
+	if err := row.Scan(&c.Org, &c.Tenant, &c.Integration, &c.ID, &c.Outcome, &c.Trigger, &c.Summary, &steps, &perms, &c.Start, &c.End); err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(steps, &c.Steps); err != nil {
+		return c, fmt.Errorf("decoding check steps: %w", err)
+	}
+	if err := json.Unmarshal(perms, &c.Permissions); err != nil {
+		return c, fmt.Errorf("decoding check permissions: %w", err)
+	}
+	return c, nil
+}
+
+// CheckName formats a check's resource name.
+func CheckName(c verify.Check) string {
+	return resource.Integration{Org: c.Org, Tenant: c.Tenant, Integration: c.Integration}.String() + "/checks/" + c.ID.String()
+}
+
+// RecordCheck implements verify.Store. In one transaction: the check row,
+// the integration's state (its etag does not change: state is output
+// only), and the webhook deliveries of a state change or of a credential
+// entering the warning window (once per credential).
+func (db *DB) RecordCheck(ctx context.Context, c verify.Check) (verify.Result, error) {
+	var r verify.Result
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		in, err := scanIntegration(tx.QueryRow(ctx, `select `+integrationColumns+` from integrations
+			where organization_id = $1 and id = $2 and not pending for update`, c.Org, c.Integration))
+		if err != nil {
+			return translate(err, "integration "+c.Integration.String())
+		}
+		steps, err := json.Marshal(c.Steps)
+		if err != nil {
+			return err
+		}
+		perms, err := json.Marshal(c.Permissions)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `insert into checks (`+checkColumns+`) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			c.Org, c.Tenant, c.Integration, c.ID, c.Outcome, c.Trigger, c.Summary, steps, perms, c.Start, c.End); err != nil {
+			return err
+		}
+		r = verify.Result{Check: c, Previous: in.State}
+		warn := c.ExpiringSoon && !(in.ExpiryWarnTime != nil)
+		r.Integration, err = scanIntegration(tx.QueryRow(ctx, `update integrations set state = $3, last_check_time = $4,
+				state_change_time = case when state <> $3 then $4 else state_change_time end,
+				expiry_warned_time = case when $5 then $4 else expiry_warned_time end
+			where organization_id = $1 and id = $2 returning `+integrationColumns, c.Org, c.Integration, c.Outcome, c.End, warn))
+		if err != nil {
+			return err
+		}
+		ev := verify.Event{
+			Time: c.End, Organization: resource.Org{Org: c.Org}.String(),
+			Integration: resource.Integration{Org: c.Org, Tenant: c.Tenant, Integration: c.Integration}.String(),
+			Kind:        string(in.Kind), PreviousState: string(in.State), State: string(c.Outcome),
+			Check: CheckName(c), Summary: c.Summary, CredentialExpireTime: in.Credential.ExpireTime,
+		}
+		if r.Changed() {
+			ev.Type = verify.EventStateChanged
+			if err := queueDeliveries(ctx, tx, c.Org, ev); err != nil {
+				return err
+			}
+		}
+		if warn {
+			ev.Type = verify.EventCredentialExpiring
+			if err := queueDeliveries(ctx, tx, c.Org, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return r, err
+}
+
+// queueDeliveries writes one pending delivery per enabled webhook of org
+// subscribed to the event.
+func queueDeliveries(ctx context.Context, tx pgx.Tx, org uuid.UUID, ev verify.Event) error {
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `insert into webhook_deliveries (organization_id, webhook_id, event, resource, payload)
+		select organization_id, id, $2, $3, $4 from webhooks
+		where organization_id = $1 and not disabled and $2 = any(events)`, org, ev.Type, ev.Integration, payload)
+	return err
+}
+
+// ListChecks implements verify.Store, newest first.
+func (db *DB) ListChecks(ctx context.Context, org, integrationID uuid.UUID, p page.Request) ([]verify.Check, error) {
+	before := p.After
+	if before == uuid.Nil {
+		before = uuid.Max
+	}
+	rows, err := db.pool.Query(ctx, `select `+checkColumns+` from checks
+		where organization_id = $1 and integration_id = $2 and id < $3 order by id desc limit $4`,
+		org, integrationID, before, p.Size+1)
+	if err != nil {
+		return nil, translate(err, "")
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (verify.Check, error) { return scanCheck(r) })
+	return out, translate(err, "")
+}

@@ -1,0 +1,74 @@
+package verify
+
+import (
+	"context"
+	"time"
+)
+
+// API names a Microsoft API a token is requested for or a probe calls.
+type API string
+
+// The APIs.
+const (
+	APIGraph        API = "graph"
+	APIDefender     API = "defender"     // Defender for Endpoint (WindowsDefenderATP)
+	APICloudApps    API = "cloudapps"    // Defender for Cloud Apps
+	APIExchange     API = "exchange"     // Exchange Online
+	APILogAnalytics API = "loganalytics" // Log Analytics query API
+	APIARM          API = "arm"          // Azure Resource Manager
+)
+
+// Credentials identify one integration's application in one tenant.
+type Credentials struct {
+	Cloud    string // tenant.Cloud slug: "global", "us-gov-gcc-high", "us-gov-dod", "china"
+	TenantID string // Entra tenant ID
+	ClientID string
+	Secret   string // never logged, never in an error
+}
+
+// Token is what a check learns from an access token (decoded for
+// diagnostics only; Microsoft asks clients not to rely on its contents).
+type Token struct {
+	Roles     []string  // app roles (permission values) in the token
+	ExpiresOn time.Time // token expiry
+}
+
+// Probe is one data-plane call that proves an API works.
+type Probe string
+
+// The probes.
+const (
+	ProbeGraphAlerts       Probe = "graph-security-alerts-v2" // GET /security/alerts_v2?$top=1
+	ProbeGraphIncidents    Probe = "graph-security-incidents" // GET /security/incidents?$top=1
+	ProbeGraphSignIns      Probe = "graph-audit-signins"      // GET /auditLogs/signIns?$top=1
+	ProbeGraphUsers        Probe = "graph-users"              // GET /users?$top=1
+	ProbeGraphSecurityEvts Probe = "graph-security-alerts-v1" // GET /security/alerts?$top=1 (legacy, Sentinel)
+	ProbeDefenderMachines  Probe = "defender-machines"        // GET {defender}/api/machines?$top=1
+	ProbeCloudAppsAlerts   Probe = "cloudapps-alerts"         // Defender for Cloud Apps alerts
+	ProbeSentinelWorkspace Probe = "sentinel-workspace"       // ARM GET workspace, compares customerId
+	ProbeLogAnalyticsQuery Probe = "loganalytics-query"       // POST /v1/workspaces/{id}/query
+)
+
+// Workspace locates a Sentinel workspace for its probes.
+type Workspace struct {
+	SubscriptionID string
+	ResourceGroup  string
+	Name           string
+	WorkspaceID    string // customerId
+}
+
+// Session is one check's conversation with Microsoft: a fresh credential
+// whose tokens are never shared with another check, so a token fetched
+// before a change is never reused after it.
+type Session interface {
+	// Token gets an access token for api. Errors are *mserr.Error.
+	Token(ctx context.Context, api API) (Token, error)
+	// Probe runs one data-plane call. ws is needed by the Sentinel probes.
+	// Errors are *mserr.Error.
+	Probe(ctx context.Context, p Probe, ws *Workspace) error
+}
+
+// Microsoft opens sessions. Implemented by internal/microsoft.
+type Microsoft interface {
+	NewSession(c Credentials) (Session, error)
+}
