@@ -27,7 +27,11 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		clientID, secret = u, p
 	}
 	info.Client = clientID
-	if d := s.Faults.Apply(r.Context(), RouteToken, seg, clientID); d.Status != 0 {
+	tenantKey := seg // fault rules are keyed by tenant ID; clients may sign in with a domain
+	if t, ok := s.Dir.LookupTenant(seg); ok {
+		tenantKey = t.ID
+	}
+	if d := s.Faults.Apply(r.Context(), RouteToken, tenantKey, clientID); d.Status != 0 {
 		info.Fault = d.Kind
 		if d.Status == 429 {
 			w.Header().Set("Retry-After", strconv.Itoa(d.RetryAfter))
