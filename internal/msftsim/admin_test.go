@@ -169,3 +169,37 @@ func TestAdminHTTPAPI(t *testing.T) {
 	call("GET", "/clock", nil, 200)
 	call("GET", "/endpoints", nil, 200)
 }
+
+func TestStateDirSurvivesRestart(t *testing.T) {
+	state := t.TempDir()
+	sf, err := msftsim.LoadSeedFile("../../cmd/msftsim/seed.example.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func() *msftsim.Sim {
+		sim, err := msftsim.Start(t.Context(), msftsim.Options{SeedData: sf, StateDir: state})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sim
+	}
+	first := start()
+	e := &env{t: t, sim: first, ep: first.Endpoints(), admin: first.Admin()}
+	c := first.Seeded().Apps[0]
+	tok := e.mustToken(e.credFor(c), msftsim.ResourceGraph)
+	ca := string(first.CAPEM())
+	_ = first.Close()
+
+	second := start()
+	defer second.Close()
+	if string(second.CAPEM()) != ca {
+		t.Fatal("CA changed across restart")
+	}
+	if second.Seeded().Apps[0].ClientSecret != c.ClientSecret || second.Seeded().Tenants[0].ID != first.Seeded().Tenants[0].ID {
+		t.Fatal("seeded state differs across restart")
+	}
+	e2 := &env{t: t, sim: second, ep: second.Endpoints(), admin: second.Admin()}
+	if st, _, body := e2.do("GET", e2.ep.Graph+"/users", tok, nil); st != 200 {
+		t.Fatalf("token from before the restart: %d %v", st, body)
+	}
+}

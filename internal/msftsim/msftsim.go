@@ -47,7 +47,11 @@ type Options struct {
 	Listen string
 	// PublicHost replaces the listen host in URLs (e.g. "localhost").
 	PublicHost string
-	// StateDir, when set, receives ca.pem, endpoints.json and seeded.json.
+	// StateDir, when set, receives ca.pem, endpoints.json and seeded.json,
+	// and keeps the CA key and token signing key so a restarted simulator
+	// is trusted by the same CA and accepts tokens it issued before.
+	// Directory state is not persisted: the seed is applied again (same seed,
+	// same IDs and secrets).
 	StateDir string
 	// Seed makes generated IDs, secrets and random faults repeat.
 	Seed uint64
@@ -145,11 +149,22 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 		s.clock = clock.NewWall()
 	}
 	var err error
-	if s.bundle, err = tlsca.New(append([]string{opts.PublicHost}, opts.ExtraHosts...)...); err != nil {
-		return nil, err
-	}
-	if s.signer, err = entra.NewSigner(opts.SigningKeyBits); err != nil {
-		return nil, err
+	hosts := append([]string{opts.PublicHost}, opts.ExtraHosts...)
+	if opts.StateDir != "" {
+		// Keep the CA and the token signing key across restarts.
+		if s.bundle, err = tlsca.LoadOrNew(opts.StateDir, hosts...); err != nil {
+			return nil, err
+		}
+		if s.signer, err = entra.LoadOrNewSigner(opts.StateDir, opts.SigningKeyBits); err != nil {
+			return nil, err
+		}
+	} else {
+		if s.bundle, err = tlsca.New(hosts...); err != nil {
+			return nil, err
+		}
+		if s.signer, err = entra.NewSigner(opts.SigningKeyBits); err != nil {
+			return nil, err
+		}
 	}
 	s.dir = directory.New(s.clock, opts.Seed)
 	s.faults = faults.NewInjector(opts.Seed)

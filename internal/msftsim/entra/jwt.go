@@ -8,9 +8,12 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +37,35 @@ func NewSigner(bits int) (*Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generating token signing key: %w", err)
 	}
+	return signerFor(k)
+}
+
+// LoadOrNewSigner reuses dir/token-signing-key.pem, so tokens clients have
+// cached stay valid across restarts, or creates and keeps a new key.
+func LoadOrNewSigner(dir string, bits int) (*Signer, error) {
+	p := filepath.Join(dir, "token-signing-key.pem")
+	if b, err := os.ReadFile(p); err == nil {
+		if blk, _ := pem.Decode(b); blk != nil {
+			if k, err := x509.ParsePKCS1PrivateKey(blk.Bytes); err == nil {
+				return signerFor(k)
+			}
+		}
+	}
+	s, err := NewSigner(bits)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating state dir: %w", err)
+	}
+	out := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(s.key)})
+	if err := os.WriteFile(p, out, 0o600); err != nil {
+		return nil, fmt.Errorf("writing token signing key: %w", err)
+	}
+	return s, nil
+}
+
+func signerFor(k *rsa.PrivateKey) (*Signer, error) {
 	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
 	if err != nil {
 		return nil, fmt.Errorf("marshaling signing key: %w", err)

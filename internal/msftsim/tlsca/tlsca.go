@@ -25,6 +25,7 @@ type Bundle struct {
 	CAPEM  []byte // the CA certificate, PEM: what clients trust
 	Pool   *x509.CertPool
 	Server tls.Certificate
+	caKey  *ecdsa.PrivateKey
 }
 
 // New creates a fresh CA (valid ten years) and a serving certificate for
@@ -34,7 +35,57 @@ func New(extraHosts ...string) (*Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generating CA key: %w", err)
 	}
+	return issue(caKey, nil, extraHosts)
+}
+
+// LoadOrNew reuses the CA kept in dir (ca.pem, ca-key.pem) so clients that
+// trust it keep working across restarts, or creates and keeps a new one.
+func LoadOrNew(dir string, extraHosts ...string) (*Bundle, error) {
+	certPEM, err1 := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	keyPEM, err2 := os.ReadFile(filepath.Join(dir, "ca-key.pem"))
+	if err1 == nil && err2 == nil {
+		cb, _ := pem.Decode(certPEM)
+		kb, _ := pem.Decode(keyPEM)
+		if cb != nil && kb != nil {
+			cert, err := x509.ParseCertificate(cb.Bytes)
+			key, kerr := x509.ParseECPrivateKey(kb.Bytes)
+			if err == nil && kerr == nil && time.Now().Before(cert.NotAfter) {
+				return issue(key, cert, extraHosts)
+			}
+		}
+	}
+	b, err := New(extraHosts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating state dir: %w", err)
+	}
+	der, err := x509.MarshalECPrivateKey(b.caKey)
+	if err != nil {
+		return nil, fmt.Errorf("marshaling CA key: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ca-key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return nil, fmt.Errorf("writing CA key: %w", err)
+	}
+	return b, nil
+}
+
+// issue signs a serving certificate with caKey, creating the CA
+// certificate first when caCert is nil.
+func issue(caKey *ecdsa.PrivateKey, caCert *x509.Certificate, extraHosts []string) (*Bundle, error) {
 	now := time.Now()
+	if caCert == nil {
+		var err error
+		if caCert, err = newCACert(caKey, now); err != nil {
+			return nil, err
+		}
+	}
+	caDER := caCert.Raw
+	return leaf(caKey, caCert, caDER, now, extraHosts)
+}
+
+func newCACert(caKey *ecdsa.PrivateKey, now time.Time) (*x509.Certificate, error) {
 	caTmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(now.UnixNano()),
 		Subject:               pkix.Name{CommonName: "msftsim local CA", Organization: []string{"dzconnect msftsim"}},
@@ -53,6 +104,10 @@ func New(extraHosts ...string) (*Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing CA certificate: %w", err)
 	}
+	return caCert, nil
+}
+
+func leaf(caKey *ecdsa.PrivateKey, caCert *x509.Certificate, caDER []byte, now time.Time, extraHosts []string) (*Bundle, error) {
 
 	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -85,6 +140,7 @@ func New(extraHosts ...string) (*Bundle, error) {
 		CAPEM:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 		Pool:   pool,
 		Server: tls.Certificate{Certificate: [][]byte{leafDER, caDER}, PrivateKey: leafKey},
+		caKey:  caKey,
 	}, nil
 }
 
