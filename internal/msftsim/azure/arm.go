@@ -85,11 +85,11 @@ func (s *Server) getWorkspace(w http.ResponseWriter, r *http.Request, path strin
 		"properties": map[string]any{
 			"customerId": ws.CustomerID, "provisioningState": "Succeeded", "sku": map[string]any{"name": "PerGB2018"},
 			"retentionInDays": 90, "publicNetworkAccessForIngestion": "Enabled", "publicNetworkAccessForQuery": "Enabled",
-			"features": map[string]any{"enableLogAccessUsingOnlyResourcePermissions": true},
+			"features":         map[string]any{"enableLogAccessUsingOnlyResourcePermissions": true},
 			"workspaceCapping": map[string]any{"dailyQuotaGb": -1.0},
 		},
 		"location": ws.Location, "tags": map[string]any{},
-		"id":   ws.ResourceID(), "name": ws.Name, "type": "Microsoft.OperationalInsights/workspaces",
+		"id": ws.ResourceID(), "name": ws.Name, "type": "Microsoft.OperationalInsights/workspaces",
 		"etag": `"` + ws.CustomerID[:8] + `-0000-0000-0000-000000000000"`,
 	})
 }

@@ -155,4 +155,3 @@ func (s *Server) checkAssertionClaims(r *http.Request, a *assertion, clientID st
 	}
 	return nil
 }
-

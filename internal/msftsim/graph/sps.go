@@ -148,7 +148,9 @@ func (s *Server) createAssignment(c *call) {
 	c.entity(201, "servicePrincipals('"+spID+"')/appRoleAssignedTo/$entity", assignmentJSON(a))
 }
 
-func (s *Server) listAssignedTo(c *call) { s.listAssign(c, "appRoleAssignedTo", s.Dir.AppRoleAssignedTo) }
+func (s *Server) listAssignedTo(c *call) {
+	s.listAssign(c, "appRoleAssignedTo", s.Dir.AppRoleAssignedTo)
+}
 
 func (s *Server) listAssignments(c *call) {
 	s.listAssign(c, "appRoleAssignments", s.Dir.AppRoleAssignments)

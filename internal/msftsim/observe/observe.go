@@ -42,14 +42,14 @@ func Annotate(r *http.Request, route, tenant string) *Info {
 
 // Entry is one served request.
 type Entry struct {
-	Time       time.Time     `json:"time"`
-	Method     string        `json:"method"`
-	Path       string        `json:"path"`
-	Route      string        `json:"route"`
-	Tenant     string        `json:"tenant,omitempty"`
-	Client     string        `json:"client,omitempty"`
-	Status     int           `json:"status"`
-	Fault      string        `json:"fault,omitempty"`
+	Time       time.Time `json:"time"`
+	Method     string    `json:"method"`
+	Path       string    `json:"path"`
+	Route      string    `json:"route"`
+	Tenant     string    `json:"tenant,omitempty"`
+	Client     string    `json:"client,omitempty"`
+	Status     int       `json:"status"`
+	Fault      string    `json:"fault,omitempty"`
 	DurationMS float64   `json:"durationMs"`
 }
 
