@@ -67,6 +67,9 @@ type AppRequest struct {
 	// (resource: graph, defender, cloud_apps, exchange, log_analytics or an appId).
 	Roles      []string    `json:"roles,omitempty"`
 	AzureRoles []AzureRole `json:"azureRoles,omitempty"`
+	// RequestedRoles are the app's static application permissions
+	// (requiredResourceAccess): what the admin-consent link grants.
+	RequestedRoles []string `json:"requestedRoles,omitempty"`
 	// SecretLifetime defaults to two years; NoSecret skips the secret.
 	SecretLifetime string `json:"secretLifetime,omitempty"`
 	NoSecret       bool   `json:"noSecret,omitempty"`
@@ -100,6 +103,11 @@ func (a *Admin) CreateApp(tenant string, req AppRequest) (AppCreds, error) {
 	creds, err := a.sim.dir.RegisterApp(tenant, spec)
 	if err != nil {
 		return AppCreds{}, err
+	}
+	if len(req.RequestedRoles) > 0 {
+		if err := a.sim.dir.SetRequestedRoles(tenant, creds.ClientID, req.RequestedRoles); err != nil {
+			return AppCreds{}, err
+		}
 	}
 	if len(req.Roles) > 0 {
 		if _, err := a.sim.dir.ConsentApp(tenant, creds.ClientID, req.Roles); err != nil {
@@ -211,6 +219,12 @@ func (a *Admin) BlockConditionalAccess(tenant, appID string, blocked bool) error
 // on sign-in) or restores it.
 func (a *Admin) SetTenantRemoved(tenant string, removed bool) error {
 	return a.sim.dir.SetTenantRemoved(tenant, removed)
+}
+
+// DenyAdminConsent makes the admin-consent link in tenant come back
+// declined (error=access_denied, AADSTS65004), or approved again.
+func (a *Admin) DenyAdminConsent(tenant string, denied bool) error {
+	return a.sim.dir.SetConsentDenied(tenant, denied)
 }
 
 // SetFaults replaces the fault configuration (and resets Every/Count bookkeeping).

@@ -141,6 +141,15 @@ func (a *Admin) handler() http.Handler {
 		}
 		return nil, a.SetTenantRemoved(r.PathValue("tenant"), req.Removed)
 	})
+	h("PUT /_sim/tenants/{tenant}/adminConsent", "adminConsent.set", func(r *http.Request) (any, error) {
+		var req struct {
+			Deny bool `json:"deny"`
+		}
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		return nil, a.DenyAdminConsent(r.PathValue("tenant"), req.Deny)
+	})
 	h("GET /_sim/faults", "faults.get", func(*http.Request) (any, error) { return a.Faults(), nil })
 	h("PUT /_sim/faults", "faults.set", func(r *http.Request) (any, error) {
 		var c faults.Config

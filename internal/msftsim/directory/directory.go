@@ -42,6 +42,7 @@ type Tenant struct {
 	Created       time.Time
 	Licences      map[string]string // licence -> "" (active) or "suspended"
 	removed       bool              // answers as an unknown tenant everywhere
+	consentDenied bool              // admin consent is declined (AADSTS65004)
 
 	apps          map[string]*Application // by object ID
 	appsByAppID   map[string]*Application

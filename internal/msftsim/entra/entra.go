@@ -54,6 +54,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", s.keys)
 	mux.HandleFunc("GET /{tenant}/discovery/keys", s.keys)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.token)
+	mux.HandleFunc("GET /{tenant}/v2.0/adminconsent", s.adminConsent)
+	mux.HandleFunc("GET /{tenant}/adminconsent", s.adminConsent)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		observe.Annotate(r, "entra.unknown", "")
 		s.writeError(w, r, &directory.AuthError{Status: 404, OAuthError: "invalid_request", Code: 900561,
