@@ -8,6 +8,7 @@ alter table integrations add column expiry_warned_time timestamptz;
 comment on column integrations.state_change_time is 'When state last changed (set by checks).';
 comment on column integrations.expiry_warned_time is 'When the credential-expiring event was last announced; cleared when the credential changes.';
 create index integrations_credential_expire_time_idx on integrations (organization_id, credential_expire_time) where not pending;
+create index integrations_id_idx on integrations (id) where not pending;
 
 create table checks (
   organization_id uuid        not null,
@@ -77,6 +78,7 @@ comment on table webhook_deliveries is
 drop table webhook_deliveries;
 drop table webhooks;
 drop table checks;
+drop index integrations_id_idx;
 drop index integrations_credential_expire_time_idx;
 alter table integrations drop column expiry_warned_time;
 alter table integrations drop column state_change_time;

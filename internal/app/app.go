@@ -11,17 +11,25 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"runtime/debug"
 	"sync"
+
+	"github.com/google/uuid"
 
 	"github.com/dropzoneai/dzconnect/internal/auth"
 	"github.com/dropzoneai/dzconnect/internal/config"
 	"github.com/dropzoneai/dzconnect/internal/handlers"
 	"github.com/dropzoneai/dzconnect/internal/integration"
+	"github.com/dropzoneai/dzconnect/internal/jobs"
+	"github.com/dropzoneai/dzconnect/internal/metrics"
+	"github.com/dropzoneai/dzconnect/internal/microsoft"
+	"github.com/dropzoneai/dzconnect/internal/page"
 	"github.com/dropzoneai/dzconnect/internal/postgres"
 	"github.com/dropzoneai/dzconnect/internal/server"
 	"github.com/dropzoneai/dzconnect/internal/vault"
+	"github.com/dropzoneai/dzconnect/internal/verify"
 )
 
 // Version is set at build time with -ldflags "-X .../internal/app.Version=...".
@@ -154,13 +162,48 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
 	}
 	integrations := integration.NewService(db, secrets, log)
+	clouds := microsoft.DefaultClouds()
+	if cfg.MicrosoftEndpointsFile != "" {
+		if clouds, err = microsoft.LoadEndpointsFile(cfg.MicrosoftEndpointsFile); err != nil {
+			return err
+		}
+	}
+	ms, err := microsoft.New(microsoft.Config{Clouds: clouds, ExtraCAFile: cfg.MicrosoftCAFile})
+	if err != nil {
+		return err
+	}
+	checks := verify.NewService(verify.Config{ExpiryWarning: cfg.ExpiryWarning, SettleWindow: cfg.SettleWindow}, db, integrations, db, ms)
+	m := metrics.New(db, log)
+	checker := m.InstrumentChecker(checks)
 	srv, err := server.New(server.Config{
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: tlsCfg, ShutdownTimeout: cfg.ShutdownTimeout,
+		Extra: map[string]http.Handler{"GET /metrics": m.Handler()},
 	}, log, auth.NewAuthenticator(db, cfg.AdminKey), handlers.Deps{
 		Organizations: db, APIKeys: db, Tenants: db, Integrations: integrations, Audit: db,
+		Checks: checkAPI{run: checker, list: checks},
 	}, map[string]server.Checker{"postgres": db.Ping, "vault": secrets.Ping})
 	if err != nil {
 		return err
+	}
+	var queue *jobs.Queue
+	if cfg.Jobs {
+		queue, err = jobs.New(db.Pool(), jobs.Config{
+			SweepInterval: cfg.SweepInterval, SweepJitter: cfg.SweepJitter, SweepOnStart: cfg.SweepOnStart,
+			Concurrency: cfg.CheckConcurrency, PerTenant: cfg.CheckPerTenant, CheckTimeout: cfg.CheckTimeout,
+		}, db, checker, log)
+		if err != nil {
+			return err
+		}
+		if err := queue.Start(ctx); err != nil {
+			return fmt.Errorf("starting the job queue: %w", err)
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+			defer cancel()
+			if err := queue.Stop(sctx); err != nil {
+				log.Warn("job queue did not stop cleanly; unfinished jobs will be rescued", "error", err)
+			}
+		}()
 	}
 
 	var wg sync.WaitGroup
@@ -183,4 +226,19 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	wg.Wait()
 	log.Info("stopped")
 	return err
+}
+
+// checkAPI serves CheckIntegration through the instrumented checker and
+// ListChecks from the verification service.
+type checkAPI struct {
+	run  metrics.Checker
+	list *verify.Service
+}
+
+func (c checkAPI) Run(ctx context.Context, org, id uuid.UUID, trigger string) (verify.Result, error) {
+	return c.run.Run(ctx, org, id, trigger)
+}
+
+func (c checkAPI) List(ctx context.Context, org, id uuid.UUID, p page.Request) ([]verify.Check, error) {
+	return c.list.List(ctx, org, id, p)
 }

@@ -39,6 +39,18 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	JanitorInterval time.Duration
 	PendingTTL      time.Duration
+
+	MicrosoftEndpointsFile string
+	MicrosoftCAFile        string
+	ExpiryWarning          time.Duration
+	SettleWindow           time.Duration
+	Jobs                   bool
+	SweepInterval          time.Duration
+	SweepJitter            time.Duration
+	SweepOnStart           bool
+	CheckConcurrency       int
+	CheckPerTenant         int
+	CheckTimeout           time.Duration
 }
 
 // Option describes one setting.
@@ -63,6 +75,28 @@ func dur(p func(*Config) *time.Duration) func(*Config, string) error {
 	}
 }
 
+func boolean(p func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		*p(c) = b
+		return nil
+	}
+}
+
+func intRange(p func(*Config) *int, lo, hi int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("must be a whole number from %d to %d", lo, hi)
+		}
+		*p(c) = n
+		return nil
+	}
+}
+
 // Reference lists every option, in documentation order.
 var Reference = []Option{
 	{"grpc-addr", "DZCONNECT_GRPC_ADDR", "127.0.0.1:9090", "gRPC listen address", false, str(func(c *Config) *string { return &c.GRPCAddr })},
@@ -70,22 +104,8 @@ var Reference = []Option{
 	{"tls-cert-file", "DZCONNECT_TLS_CERT_FILE", "", "PEM certificate for both listeners; empty serves plaintext", false, str(func(c *Config) *string { return &c.TLSCertFile })},
 	{"tls-key-file", "DZCONNECT_TLS_KEY_FILE", "", "PEM private key matching tls-cert-file", false, str(func(c *Config) *string { return &c.TLSKeyFile })},
 	{"database-url", "DZCONNECT_DATABASE_URL", "", "Postgres URL (required), e.g. postgres://user@host:5432/dzconnect", true, str(func(c *Config) *string { return &c.DatabaseURL })},
-	{"database-max-conns", "DZCONNECT_DATABASE_MAX_CONNS", "10", "maximum Postgres connections", false, func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return errors.New("must be a whole number from 1 to 1000")
-		}
-		c.DatabaseMaxConn = n
-		return nil
-	}},
-	{"migrate-on-start", "DZCONNECT_MIGRATE_ON_START", "true", "apply pending migrations at start-up, under an advisory lock", false, func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return errors.New("must be true or false")
-		}
-		c.MigrateOnStart = b
-		return nil
-	}},
+	{"database-max-conns", "DZCONNECT_DATABASE_MAX_CONNS", "20", "maximum Postgres connections", false, intRange(func(c *Config) *int { return &c.DatabaseMaxConn }, 1, 1000)},
+	{"migrate-on-start", "DZCONNECT_MIGRATE_ON_START", "true", "apply pending migrations at start-up, under an advisory lock", false, boolean(func(c *Config) *bool { return &c.MigrateOnStart })},
 	{"vault-addr", "DZCONNECT_VAULT_ADDR", "", "Vault address (required), e.g. https://vault:8200", false, str(func(c *Config) *string { return &c.VaultAddr })},
 	{"vault-token", "DZCONNECT_VAULT_TOKEN", "", "Vault token (token auth)", true, str(func(c *Config) *string { return &c.VaultToken })},
 	{"vault-role-id", "DZCONNECT_VAULT_ROLE_ID", "", "AppRole role_id (AppRole auth, instead of a token)", false, str(func(c *Config) *string { return &c.VaultRoleID })},
@@ -99,6 +119,17 @@ var Reference = []Option{
 	{"log-format", "DZCONNECT_LOG_FORMAT", "json", "json or text", false, str(func(c *Config) *string { return &c.LogFormat })},
 	{"shutdown-timeout", "DZCONNECT_SHUTDOWN_TIMEOUT", "20s", "how long in-flight calls may finish on SIGTERM", false, dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{"janitor-interval", "DZCONNECT_JANITOR_INTERVAL", "1m", "how often stale pending creates and queued secret destructions are handled", false, dur(func(c *Config) *time.Duration { return &c.JanitorInterval })},
+	{"microsoft-endpoints-file", "DZCONNECT_MICROSOFT_ENDPOINTS_FILE", "", "JSON file overriding Microsoft endpoints per cloud (key \"*\" for every cloud; msftsim's endpoints.json works as that entry)", false, str(func(c *Config) *string { return &c.MicrosoftEndpointsFile })},
+	{"microsoft-ca-file", "DZCONNECT_MICROSOFT_CA_FILE", "", "PEM CA bundle trusted for Microsoft endpoints in addition to the system roots", false, str(func(c *Config) *string { return &c.MicrosoftCAFile })},
+	{"expiry-warning", "DZCONNECT_EXPIRY_WARNING", "720h", "a credential expiring within this is a warning and announced once", false, dur(func(c *Config) *time.Duration { return &c.ExpiryWarning })},
+	{"settle-window", "DZCONNECT_SETTLE_WINDOW", "5m", "after a change, replication-lag errors count as propagating, not broken, for this long", false, dur(func(c *Config) *time.Duration { return &c.SettleWindow })},
+	{"jobs", "DZCONNECT_JOBS", "true", "run background jobs (fleet sweep, checks) on this replica", false, boolean(func(c *Config) *bool { return &c.Jobs })},
+	{"sweep-interval", "DZCONNECT_SWEEP_INTERVAL", "6h", "every integration is checked once per interval", false, dur(func(c *Config) *time.Duration { return &c.SweepInterval })},
+	{"sweep-jitter", "DZCONNECT_SWEEP_JITTER", "30m", "a sweep's checks are spread over this window", false, dur(func(c *Config) *time.Duration { return &c.SweepJitter })},
+	{"sweep-on-start", "DZCONNECT_SWEEP_ON_START", "false", "sweep as soon as the service starts", false, boolean(func(c *Config) *bool { return &c.SweepOnStart })},
+	{"check-concurrency", "DZCONNECT_CHECK_CONCURRENCY", "20", "checks running at once per replica", false, intRange(func(c *Config) *int { return &c.CheckConcurrency }, 1, 1000)},
+	{"check-per-tenant", "DZCONNECT_CHECK_PER_TENANT", "2", "checks running at once per customer tenant per replica", false, intRange(func(c *Config) *int { return &c.CheckPerTenant }, 1, 100)},
+	{"check-timeout", "DZCONNECT_CHECK_TIMEOUT", "2m", "deadline of one scheduled check", false, dur(func(c *Config) *time.Duration { return &c.CheckTimeout })},
 	{"pending-ttl", "DZCONNECT_PENDING_TTL", "15m", "age after which an unfinished integration create is rolled back", false, dur(func(c *Config) *time.Duration { return &c.PendingTTL })},
 }
 
@@ -179,10 +210,15 @@ func (c Config) validate() []error {
 	default:
 		bad("log-format", "must be json or text")
 	}
-	for flag, d := range map[string]time.Duration{"shutdown-timeout": c.ShutdownTimeout, "janitor-interval": c.JanitorInterval, "pending-ttl": c.PendingTTL} {
+	for flag, d := range map[string]time.Duration{"shutdown-timeout": c.ShutdownTimeout, "janitor-interval": c.JanitorInterval,
+		"pending-ttl": c.PendingTTL, "expiry-warning": c.ExpiryWarning, "settle-window": c.SettleWindow,
+		"sweep-interval": c.SweepInterval, "check-timeout": c.CheckTimeout} {
 		if d <= 0 {
 			bad(flag, "must be positive")
 		}
+	}
+	if c.SweepJitter < 0 || c.SweepJitter > c.SweepInterval {
+		bad("sweep-jitter", "must be between 0 and sweep-interval")
 	}
 	if c.PendingTTL < time.Minute {
 		bad("pending-ttl", "must be at least 1m, longer than any create takes")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dropzoneai/dzconnect/internal/idempotency"
 	"github.com/dropzoneai/dzconnect/internal/integration"
+	"github.com/dropzoneai/dzconnect/internal/jobs"
 	"github.com/dropzoneai/dzconnect/internal/page"
 	"github.com/dropzoneai/dzconnect/internal/resource"
 )
@@ -311,4 +312,19 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// ListIntegrationRefs implements jobs.Source: every visible integration of
+// every organization, in ID order (background work, not an API query).
+func (db *DB) ListIntegrationRefs(ctx context.Context, after uuid.UUID, limit int) ([]jobs.Ref, error) {
+	rows, err := db.pool.Query(ctx, `select organization_id, tenant_id, id from integrations
+		where not pending and id > $1 order by id limit $2`, after, limit)
+	if err != nil {
+		return nil, translate(err, "")
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (jobs.Ref, error) {
+		var x jobs.Ref
+		return x, r.Scan(&x.Org, &x.Tenant, &x.ID)
+	})
+	return out, translate(err, "")
 }

@@ -40,6 +40,8 @@ type Config struct {
 	HTTPAddr        string
 	TLS             *tls.Config // nil: plaintext
 	ShutdownTimeout time.Duration
+	// Extra HTTP handlers by pattern, e.g. "GET /metrics".
+	Extra map[string]http.Handler
 }
 
 // Server is the running network side.

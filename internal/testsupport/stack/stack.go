@@ -130,7 +130,7 @@ func Start(t testing.TB, opts ...Options) *Stack {
 		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
 		"--database-url", s.DatabaseURL, "--migrate-on-start=false",
 		"--vault-addr", s.Vault.Addr, "--vault-mount", s.Vault.Mount,
-		"--admin-key", s.AdminKey, "--log-level", "debug", "--shutdown-timeout", "5s",
+		"--admin-key", s.AdminKey, "--log-level", "debug", "--shutdown-timeout", "5s", "--jobs=false",
 	}, vaultAuth...), o.ExtraArgs...)
 	ctx, cancel := context.WithCancel(context.Background())
 	type addrs struct{ grpc, http string }

@@ -1,0 +1,230 @@
+// Package jobs runs dzconnect's background work on River, a job queue in
+// Postgres: any number of replicas share the work, each job runs once, and
+// a replica killed mid-job loses nothing (River rescues the job). Jobs:
+//
+//   - sweep (periodic, leader only): enqueues one check per integration,
+//     spread over a jitter window, unique per integration and sweep period
+//     so that replicas and restarts never double-check;
+//   - check: verifies one integration (verify.Service), limited globally by
+//     the queue's worker count and per customer tenant by a semaphore.
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/verify"
+)
+
+// QueueChecks is the queue of check jobs.
+const QueueChecks = "checks"
+
+// Ref names one integration for the sweep.
+type Ref struct{ Org, Tenant, ID uuid.UUID }
+
+// Source lists every integration, in ID order, for the sweep.
+type Source interface {
+	ListIntegrationRefs(ctx context.Context, after uuid.UUID, limit int) ([]Ref, error)
+}
+
+// Checker runs a check.
+type Checker interface {
+	Run(ctx context.Context, org, id uuid.UUID, trigger string) (verify.Result, error)
+}
+
+// Config tunes the background work.
+type Config struct {
+	SweepInterval   time.Duration // default 6h
+	SweepJitter     time.Duration // checks spread over [0, jitter); default 30m
+	Concurrency     int           // check workers per replica; default 20
+	PerTenant       int           // concurrent checks per customer tenant per replica; default 2
+	CheckTimeout    time.Duration // default 2m
+	RescueAfter     time.Duration // a running job older than this is rescued (replica died); default 10m
+	SweepOnStart    bool          // sweep when the leader starts (tests, demo)
+	DisableSchedule bool          // no periodic sweep (workers only)
+}
+
+func (c *Config) defaults() {
+	if c.SweepInterval <= 0 {
+		c.SweepInterval = 6 * time.Hour
+	}
+	if c.SweepJitter < 0 {
+		c.SweepJitter = 0
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 20
+	}
+	if c.PerTenant <= 0 {
+		c.PerTenant = 2
+	}
+	if c.CheckTimeout <= 0 {
+		c.CheckTimeout = 2 * time.Minute
+	}
+	if c.RescueAfter <= 0 {
+		c.RescueAfter = 10 * time.Minute
+	}
+}
+
+// CheckArgs is a check job.
+type CheckArgs struct {
+	Org         uuid.UUID `json:"org"`
+	Tenant      uuid.UUID `json:"tenant"`
+	Integration uuid.UUID `json:"integration"`
+}
+
+// Kind implements river.JobArgs.
+func (CheckArgs) Kind() string { return "check_integration" }
+
+// SweepArgs is the periodic sweep job.
+type SweepArgs struct{}
+
+// Kind implements river.JobArgs.
+func (SweepArgs) Kind() string { return "sweep" }
+
+// Queue is the River client with dzconnect's workers.
+type Queue struct {
+	client *river.Client[pgx.Tx]
+	cfg    Config
+	log    *slog.Logger
+}
+
+// New builds the queue; Start runs it.
+func New(pool *pgxpool.Pool, cfg Config, source Source, checker Checker, log *slog.Logger) (*Queue, error) {
+	cfg.defaults()
+	q := &Queue{cfg: cfg, log: log}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &checkWorker{q: q, checker: checker, sem: map[uuid.UUID]chan struct{}{}})
+	river.AddWorker(workers, &sweepWorker{q: q, source: source})
+	rc := &river.Config{
+		Logger:               log.With("component", "river"),
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}, QueueChecks: {MaxWorkers: cfg.Concurrency}},
+		Workers:              workers,
+		RescueStuckJobsAfter: cfg.RescueAfter,
+		JobTimeout:           cfg.CheckTimeout + 30*time.Second,
+		MaxAttempts:          5,
+	}
+	if !cfg.DisableSchedule {
+		rc.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(
+			river.PeriodicInterval(cfg.SweepInterval),
+			func() (river.JobArgs, *river.InsertOpts) {
+				return SweepArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: cfg.SweepInterval}}
+			},
+			&river.PeriodicJobOpts{ID: "sweep", RunOnStart: cfg.SweepOnStart},
+		)}
+	}
+	client, err := river.NewClient(riverpgxv5.New(pool), rc)
+	if err != nil {
+		return nil, fmt.Errorf("job queue: %w", err)
+	}
+	q.client = client
+	return q, nil
+}
+
+// Start starts working; Stop finishes running jobs (up to ctx).
+func (q *Queue) Start(ctx context.Context) error { return q.client.Start(ctx) }
+
+// Stop stops the queue gracefully.
+func (q *Queue) Stop(ctx context.Context) error { return q.client.Stop(ctx) }
+
+// Client exposes River (tests subscribe to events).
+func (q *Queue) Client() *river.Client[pgx.Tx] { return q.client }
+
+// EnqueueSweep asks for a sweep now (outside the schedule).
+func (q *Queue) EnqueueSweep(ctx context.Context) error {
+	_, err := q.client.Insert(ctx, SweepArgs{}, nil)
+	return err
+}
+
+type sweepWorker struct {
+	river.WorkerDefaults[SweepArgs]
+	q      *Queue
+	source Source
+}
+
+// Work enqueues a check per integration, unique per sweep period.
+func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error {
+	after := uuid.Nil
+	total := 0
+	for {
+		refs, err := w.source.ListIntegrationRefs(ctx, after, 1000)
+		if err != nil {
+			return err
+		}
+		if len(refs) == 0 {
+			break
+		}
+		params := make([]river.InsertManyParams, 0, len(refs))
+		now := time.Now()
+		for _, r := range refs {
+			at := now
+			if w.q.cfg.SweepJitter > 0 {
+				at = now.Add(rand.N(w.q.cfg.SweepJitter))
+			}
+			params = append(params, river.InsertManyParams{
+				Args: CheckArgs{Org: r.Org, Tenant: r.Tenant, Integration: r.ID},
+				InsertOpts: &river.InsertOpts{Queue: QueueChecks, ScheduledAt: at,
+					UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: w.q.cfg.SweepInterval}},
+			})
+		}
+		if _, err := w.q.client.InsertMany(ctx, params); err != nil {
+			return fmt.Errorf("enqueueing checks: %w", err)
+		}
+		total += len(refs)
+		after = refs[len(refs)-1].ID
+	}
+	w.q.log.InfoContext(ctx, "sweep enqueued checks", "integrations", total, "jitter", w.q.cfg.SweepJitter)
+	return nil
+}
+
+type checkWorker struct {
+	river.WorkerDefaults[CheckArgs]
+	q       *Queue
+	checker Checker
+	mu      sync.Mutex
+	sem     map[uuid.UUID]chan struct{}
+}
+
+func (w *checkWorker) Timeout(*river.Job[CheckArgs]) time.Duration { return w.q.cfg.CheckTimeout }
+
+func (w *checkWorker) tenantSlot(tenant uuid.UUID) chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s, ok := w.sem[tenant]
+	if !ok {
+		s = make(chan struct{}, w.q.cfg.PerTenant)
+		w.sem[tenant] = s
+	}
+	return s
+}
+
+// Work runs one check. A tenant at its concurrency limit snoozes the job
+// briefly instead of holding a worker.
+func (w *checkWorker) Work(ctx context.Context, job *river.Job[CheckArgs]) error {
+	slot := w.tenantSlot(job.Args.Tenant)
+	select {
+	case slot <- struct{}{}:
+		defer func() { <-slot }()
+	default:
+		return river.JobSnooze(time.Second + rand.N(2*time.Second))
+	}
+	_, err := w.checker.Run(ctx, job.Args.Org, job.Args.Integration, verify.TriggerSchedule)
+	if apperr.Is(err, apperr.NotFound) {
+		return nil // deleted since the sweep
+	}
+	if err != nil && errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("check timed out: %w", err)
+	}
+	return err
+}
