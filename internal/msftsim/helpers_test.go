@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	kauth "github.com/microsoft/kiota-authentication-azure-go"
@@ -88,7 +87,7 @@ func (e *env) app(roles ...string) msftsim.AppCreds {
 
 func (e *env) clientOptions(retries int) azcore.ClientOptions {
 	return azcore.ClientOptions{
-		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: e.ep.Authority},
+		Cloud:     e.ep.CloudConfiguration(),
 		Transport: e.sim.HTTPClient(),
 		Retry:     policy.RetryOptions{MaxRetries: int32(retries), RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 3 * time.Second},
 	}

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+
 	"github.com/dropzoneai/dzconnect/internal/msftsim/azure"
 	"github.com/dropzoneai/dzconnect/internal/msftsim/clock"
 	"github.com/dropzoneai/dzconnect/internal/msftsim/directory"
@@ -99,6 +101,17 @@ type Endpoints struct {
 	CAFile string `json:"caFile,omitempty"`
 	// Audiences maps each API to the token resource to request.
 	Audiences map[string]string `json:"audiences"`
+}
+
+// CloudConfiguration returns the azcore cloud configuration that points
+// azidentity at the simulator's authority and ARM clients at its ARM endpoint.
+func (e Endpoints) CloudConfiguration() cloud.Configuration {
+	return cloud.Configuration{
+		ActiveDirectoryAuthorityHost: e.Authority,
+		Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
+			cloud.ResourceManager: {Endpoint: e.ARM, Audience: ResourceARM},
+		},
+	}
 }
 
 // Sim is a running simulator.
