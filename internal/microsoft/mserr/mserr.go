@@ -60,10 +60,10 @@ const (
 // Error is a classified Microsoft error. It never holds a secret or a
 // token: Message is Microsoft's description with nothing of the request.
 type Error struct {
-	Service    string        // "entra", "graph", "arm", "loganalytics", "defender", "cloudapps"
-	Operation  string        // what dzconnect was doing, e.g. "token graph", "GET /security/alerts_v2"
-	Status     int           // HTTP status, 0 when none
-	Code       string        // Microsoft's code: "AADSTS7000215", "Authorization_RequestDenied", "RoleAssignmentExists"
+	Service    string // "entra", "graph", "arm", "loganalytics", "defender", "cloudapps"
+	Operation  string // what dzconnect was doing, e.g. "token graph", "GET /security/alerts_v2"
+	Status     int    // HTTP status, 0 when none
+	Code       string // Microsoft's code: "AADSTS7000215", "Authorization_RequestDenied", "RoleAssignmentExists"
 	Class      Class
 	Message    string        // Microsoft's description (first line)
 	RetryAfter time.Duration // from Retry-After, for ClassThrottled

@@ -1,0 +1,211 @@
+package microsoft
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	khttp "github.com/microsoft/kiota-http-go"
+	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
+	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
+
+	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
+	"github.com/dropzoneai/dzconnect/internal/verify"
+)
+
+// Client opens verification sessions against Microsoft. It is safe for
+// concurrent use; all sessions share one HTTP transport (connections are
+// reused), never a credential or a token.
+type Client struct {
+	cfg     Config
+	clouds  map[string]Endpoints
+	http    *http.Client // plain calls and azidentity
+	graphHC *http.Client // msgraph-sdk-go middleware over the same transport
+}
+
+var _ verify.Microsoft = (*Client)(nil)
+
+// New builds a Client. It fails on unusable endpoints or CA files.
+func New(cfg Config) (*Client, error) {
+	if cfg.Clouds == nil {
+		cfg.Clouds = DefaultClouds()
+	}
+	if cfg.HTTPTimeout <= 0 {
+		cfg.HTTPTimeout = 30 * time.Second
+	}
+	if cfg.MaxThrottleWait <= 0 {
+		cfg.MaxThrottleWait = 60 * time.Second
+	}
+	if cfg.MaxTransientRetries == 0 {
+		cfg.MaxTransientRetries = 2
+	} else if cfg.MaxTransientRetries < 0 {
+		cfg.MaxTransientRetries = 0
+	}
+	if cfg.TransientBackoff <= 0 {
+		cfg.TransientBackoff = 200 * time.Millisecond
+	}
+	clouds := make(map[string]Endpoints, len(cfg.Clouds))
+	for name, ep := range cfg.Clouds {
+		if err := ep.validate(name); err != nil {
+			return nil, err
+		}
+		ep.Audiences = normalizeAudiences(ep.Audiences)
+		clouds[name] = ep
+	}
+	pool, err := caPool(cfg, clouds)
+	if err != nil {
+		return nil, err
+	}
+	base := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: cfg.HTTPTimeout,
+		ExpectContinueTimeout: time.Second,
+	}
+	rt := &retryTransport{next: base, gate: newThrottleGate(), maxWait: cfg.MaxThrottleWait, maxRetries: cfg.MaxTransientRetries,
+		backoff: cfg.TransientBackoff, retryMargin: 20 * time.Millisecond}
+	// No http.Client.Timeout: it would cut across Retry-After waits; each
+	// exchange is bounded by the transport, the whole call by the context.
+	c := &Client{cfg: cfg, clouds: clouds, http: &http.Client{Transport: rt}}
+
+	opts := msgraphsdk.GetDefaultClientOptions()
+	var mws []khttp.Middleware
+	for _, m := range msgraphcore.GetDefaultMiddlewaresWithOptions(&opts) {
+		switch m.(type) {
+		case *khttp.RetryHandler, khttp.RetryHandler:
+			// Removed: it truncates fractional Retry-After and retries on
+			// its own; retryTransport does it for every API.
+			continue
+		}
+		mws = append(mws, m)
+	}
+	c.graphHC = &http.Client{Transport: khttp.NewCustomTransportWithParentTransport(rt, mws...)}
+	return c, nil
+}
+
+func normalizeAudiences(a map[string]string) map[string]string {
+	out := make(map[string]string, len(a))
+	for k, v := range a {
+		out[normalizeAPI(k)] = v
+	}
+	return out
+}
+
+// caPool is the system pool (or cfg.CAPool) plus the extra CA files.
+func caPool(cfg Config, clouds map[string]Endpoints) (*x509.CertPool, error) {
+	files := []string{}
+	if cfg.ExtraCAFile != "" {
+		files = append(files, cfg.ExtraCAFile)
+	}
+	for _, ep := range clouds {
+		if ep.CAFile != "" {
+			files = append(files, ep.CAFile)
+		}
+	}
+	pool := cfg.CAPool
+	if pool == nil && len(files) == 0 {
+		return nil, nil // the system pool
+	}
+	if pool == nil {
+		sys, err := x509.SystemCertPool()
+		if err != nil || sys == nil {
+			sys = x509.NewCertPool()
+		}
+		pool = sys
+	} else {
+		pool = pool.Clone()
+	}
+	seen := map[string]bool{}
+	for _, f := range files {
+		if seen[f] {
+			continue
+		}
+		seen[f] = true
+		pem, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("reading CA bundle: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA bundle %s holds no PEM certificate", f)
+		}
+	}
+	return pool, nil
+}
+
+// Endpoints returns the endpoints of a cloud ("" is global).
+func (c *Client) Endpoints(cloudName string) (Endpoints, bool) {
+	if cloudName == "" {
+		cloudName = CloudGlobal
+	}
+	ep, ok := c.clouds[cloudName]
+	return ep, ok
+}
+
+// microsoftAuthorityHosts are Microsoft's own login hosts, for which MSAL's
+// instance discovery stays on.
+var microsoftAuthorityHosts = map[string]bool{
+	"login.microsoftonline.com": true, "login.microsoft.com": true, "login.windows.net": true, "sts.windows.net": true,
+	"login.microsoftonline.us": true, "login.usgovcloudapi.net": true, "login.chinacloudapi.cn": true,
+	"login.partner.microsoftonline.cn": true, "login.microsoftonline.de": true,
+}
+
+// NewSession opens a session for one integration's credentials: a new
+// azidentity credential, so no token is shared with any other session.
+func (c *Client) NewSession(cr verify.Credentials) (verify.Session, error) {
+	ep, ok := c.Endpoints(cr.Cloud)
+	if !ok {
+		return nil, &mserr.Error{Service: "entra", Operation: "new session", Code: "UnknownCloud", Class: mserr.ClassNotConfigured,
+			Message: fmt.Sprintf("no endpoints configured for cloud %q", cr.Cloud),
+			Remedy:  "Set the tenant's cloud to one of global, us-gov-gcc-high, us-gov-dod, china."}
+	}
+	u, err := url.Parse(ep.Authority)
+	if err != nil {
+		return nil, fmt.Errorf("authority %q: %w", ep.Authority, err)
+	}
+	opts := &azidentity.ClientSecretCredentialOptions{
+		ClientOptions: azcore.ClientOptions{
+			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: ep.Authority},
+			Transport: c.http,
+			// retryTransport retries; azcore's policy would add attempts of its own.
+			Retry: policy.RetryOptions{MaxRetries: -1},
+		},
+		DisableInstanceDiscovery: !microsoftAuthorityHosts[strings.ToLower(u.Hostname())],
+	}
+	cred, err := azidentity.NewClientSecretCredential(cr.TenantID, cr.ClientID, cr.Secret, opts)
+	if err != nil {
+		// azidentity validates the tenant ID's characters; never echo the secret.
+		var me *mserr.Error
+		if errors.As(err, &me) {
+			return nil, me
+		}
+		return nil, &mserr.Error{Service: "entra", Operation: "new session", Code: "AADSTS900023", Class: mserr.ClassTenantNotFound,
+			Message: firstLine(err.Error()), Remedy: "The Directory (tenant) ID is malformed: enter the tenant's GUID or its verified domain."}
+	}
+	return &session{c: c, ep: ep, cred: cred, tenant: cr.TenantID, clientID: cr.ClientID, authorityHost: u.Host}, nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func (c *Client) gate() *throttleGate { return c.http.Transport.(*retryTransport).gate }

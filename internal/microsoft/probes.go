@@ -1,0 +1,176 @@
+package microsoft
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/microsoftgraph/msgraph-sdk-go/auditlogs"
+	graphsecurity "github.com/microsoftgraph/msgraph-sdk-go/security"
+	"github.com/microsoftgraph/msgraph-sdk-go/users"
+
+	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
+	"github.com/dropzoneai/dzconnect/internal/verify"
+)
+
+// graphProbe runs one Graph probe with $top=1 through msgraph-sdk-go.
+func (s *session) graphProbe(ctx context.Context, p verify.Probe) error {
+	g, err := s.graphClient()
+	if err != nil {
+		return classify("graph", "graph client", verify.APIGraph, err)
+	}
+	top := int32(1)
+	var op string
+	switch p {
+	case verify.ProbeGraphAlerts:
+		op = "GET /security/alerts_v2"
+		_, err = g.Security().Alerts_v2().Get(ctx, &graphsecurity.Alerts_v2RequestBuilderGetRequestConfiguration{
+			QueryParameters: &graphsecurity.Alerts_v2RequestBuilderGetQueryParameters{Top: &top}})
+	case verify.ProbeGraphIncidents:
+		op = "GET /security/incidents"
+		_, err = g.Security().Incidents().Get(ctx, &graphsecurity.IncidentsRequestBuilderGetRequestConfiguration{
+			QueryParameters: &graphsecurity.IncidentsRequestBuilderGetQueryParameters{Top: &top}})
+	case verify.ProbeGraphSignIns:
+		op = "GET /auditLogs/signIns"
+		_, err = g.AuditLogs().SignIns().Get(ctx, &auditlogs.SignInsRequestBuilderGetRequestConfiguration{
+			QueryParameters: &auditlogs.SignInsRequestBuilderGetQueryParameters{Top: &top}})
+	case verify.ProbeGraphUsers:
+		op = "GET /users"
+		_, err = g.Users().Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{
+			QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Top: &top}})
+	case verify.ProbeGraphSecurityEvts:
+		// Legacy security API (SecurityEvents.Read.All), used with Sentinel.
+		// Provider errors come back as 206 with a Warning header: the call
+		// itself worked, which is what the probe proves.
+		op = "GET /security/alerts"
+		_, err = g.Security().Alerts().Get(ctx, &graphsecurity.AlertsRequestBuilderGetRequestConfiguration{
+			QueryParameters: &graphsecurity.AlertsRequestBuilderGetQueryParameters{Top: &top}})
+	}
+	if err != nil {
+		return classify("graph", op, verify.APIGraph, err)
+	}
+	return nil
+}
+
+// defenderMachines: GET {Defender}/api/machines?$top=1 (Machine.Read.All).
+func (s *session) defenderMachines(ctx context.Context) error {
+	const op = "GET /api/machines"
+	if s.ep.Defender == "" {
+		return notConfigured("defender", op, "NoEndpoint", "no Defender for Endpoint API endpoint in this cloud",
+			"Defender for Endpoint is not available in the tenant's cloud as configured; turn the feature off or configure its endpoint.")
+	}
+	_, err := s.call(ctx, "defender", op, verify.APIDefender, http.MethodGet,
+		strings.TrimSuffix(s.ep.Defender, "/")+"/api/machines?$top=1", nil)
+	return err
+}
+
+// cloudAppsAlerts: GET {CloudApps}/api/v1/alerts/?limit=1 with an Entra
+// token for Microsoft Cloud App Security (investigation.read). The API URL
+// is per tenant (Defender portal > Settings > Cloud Apps > About).
+func (s *session) cloudAppsAlerts(ctx context.Context) error {
+	const op = "GET /api/v1/alerts/"
+	if s.ep.CloudApps == "" {
+		return notConfigured("cloudapps", op, "NoEndpoint", "no Defender for Cloud Apps API URL configured",
+			"Enter the tenant's Defender for Cloud Apps API URL (Microsoft Defender portal > Settings > Cloud Apps > About > API URL).")
+	}
+	_, err := s.call(ctx, "cloudapps", op, verify.APICloudApps, http.MethodGet,
+		strings.TrimSuffix(s.ep.CloudApps, "/")+"/api/v1/alerts/?limit=1", nil)
+	return err
+}
+
+// sentinelWorkspace reads the workspace from ARM and checks that its
+// customerId is the Workspace ID the integration holds.
+func (s *session) sentinelWorkspace(ctx context.Context, ws *verify.Workspace) error {
+	const op = "GET workspace"
+	if ws == nil || ws.SubscriptionID == "" || ws.ResourceGroup == "" || ws.Name == "" {
+		return notConfigured("arm", op, "NoWorkspace", "subscription, resource group and workspace name are required",
+			"Enter the Sentinel workspace's subscription ID, resource group and name.")
+	}
+	if s.ep.ARM == "" {
+		return notConfigured("arm", op, "NoEndpoint", "no Azure Resource Manager endpoint in this cloud",
+			"dzconnect has no Azure Resource Manager endpoint for the tenant's cloud.")
+	}
+	u := strings.TrimSuffix(s.ep.ARM, "/") + "/subscriptions/" + url.PathEscape(ws.SubscriptionID) +
+		"/resourceGroups/" + url.PathEscape(ws.ResourceGroup) +
+		"/providers/Microsoft.OperationalInsights/workspaces/" + url.PathEscape(ws.Name) + "?api-version=2022-10-01"
+	body, err := s.call(ctx, "arm", op, verify.APIARM, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	var w struct {
+		Properties struct {
+			CustomerID string `json:"customerId"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(body, &w); err != nil || w.Properties.CustomerID == "" {
+		return &mserr.Error{Service: "arm", Operation: op, Status: 200, Code: "InvalidResponse", Class: mserr.ClassUnknown,
+			Message: "the workspace answer has no properties.customerId", Remedy: "Contact Dropzone support."}
+	}
+	if ws.WorkspaceID != "" && !strings.EqualFold(w.Properties.CustomerID, ws.WorkspaceID) {
+		return &mserr.Error{Service: "arm", Operation: op, Status: 200, Code: "WorkspaceIdMismatch", Class: mserr.ClassNotFound,
+			Message: fmt.Sprintf("workspace %s has Workspace ID %s, not %s", ws.Name, w.Properties.CustomerID, ws.WorkspaceID),
+			Remedy: fmt.Sprintf("The Workspace ID entered does not belong to workspace %q: enter %s (Log Analytics workspace > Overview > "+
+				"Workspace ID), or correct the workspace name.", ws.Name, w.Properties.CustomerID)}
+	}
+	return nil
+}
+
+// logAnalyticsQuery: POST {LogAnalytics}/v1/workspaces/{customerId}/query
+// {"query":"print 1"} (Data.Read and a reader role on the workspace).
+func (s *session) logAnalyticsQuery(ctx context.Context, ws *verify.Workspace) error {
+	const op = "POST /v1/workspaces/{id}/query"
+	if ws == nil || ws.WorkspaceID == "" {
+		return notConfigured("loganalytics", op, "NoWorkspace", "the Workspace ID is required",
+			"Enter the Sentinel workspace's Workspace ID (Log Analytics workspace > Overview).")
+	}
+	if s.ep.LogAnalytics == "" {
+		return notConfigured("loganalytics", op, "NoEndpoint", "no Log Analytics endpoint in this cloud",
+			"dzconnect has no Log Analytics endpoint for the tenant's cloud.")
+	}
+	u := strings.TrimSuffix(s.ep.LogAnalytics, "/") + "/v1/workspaces/" + url.PathEscape(ws.WorkspaceID) + "/query"
+	_, err := s.call(ctx, "loganalytics", op, verify.APILogAnalytics, http.MethodPost, u, []byte(`{"query":"print 1"}`))
+	return err
+}
+
+// maxBody caps what is read of an answer.
+const maxBody = 1 << 20
+
+// call makes one plain HTTP call with a token for api and returns the body
+// of a 2xx answer; anything else is classified.
+func (s *session) call(ctx context.Context, service, op string, api verify.API, method, u string, body []byte) ([]byte, error) {
+	raw, _, err := s.rawToken(ctx, api)
+	if err != nil {
+		return nil, err
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, mserr.Classify(service, op, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+raw)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := s.c.http.Do(req)
+	if err != nil {
+		return nil, mserr.Classify(service, op, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return nil, mserr.Classify(service, op, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, mserr.FromResponse(service, op, resp.StatusCode, resp.Header, b)
+	}
+	return b, nil
+}

@@ -1,0 +1,170 @@
+package microsoft
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	kauth "github.com/microsoft/kiota-authentication-azure-go"
+	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
+
+	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
+	"github.com/dropzoneai/dzconnect/internal/verify"
+)
+
+// session is one check's conversation with Microsoft.
+type session struct {
+	c    *Client
+	ep   Endpoints
+	cred *azidentity.ClientSecretCredential
+
+	tenant, clientID, authorityHost string
+
+	graphOnce sync.Once
+	graph     *msgraphsdk.GraphServiceClient
+	graphErr  error
+}
+
+// operation prepares ctx for one Token or Probe call: its own Retry-After
+// budget, and its requests marked safe to repeat (they only read).
+func (s *session) operation(ctx context.Context) context.Context {
+	return withCaller(withIdempotent(withThrottleBudget(ctx, s.c.cfg.MaxThrottleWait)), s.tenant, s.clientID)
+}
+
+// Token gets an access token for api and decodes its roles and expiry.
+func (s *session) Token(ctx context.Context, api verify.API) (verify.Token, error) {
+	_, tok, err := s.rawToken(s.operation(ctx), api)
+	return tok, err
+}
+
+// rawToken returns the bearer token for api and what it says.
+func (s *session) rawToken(ctx context.Context, api verify.API) (string, verify.Token, error) {
+	op := "token " + string(api)
+	scope := s.ep.Scope(api)
+	if scope == "" {
+		return "", verify.Token{}, notConfigured("entra", op, "NoAudience",
+			"no token audience configured for API "+string(api)+" in this cloud",
+			"dzconnect has no endpoint for this API in the tenant's cloud; the feature cannot be checked there.")
+	}
+	// Respect an open Retry-After window of the token endpoint here: from
+	// inside azidentity the error would lose its classification.
+	if who, _ := ctx.Value(callerKey{}).(string); who != "" {
+		budget, _ := ctx.Value(budgetKey{}).(*throttleBudget)
+		if budget == nil {
+			budget = &throttleBudget{remaining: s.c.cfg.MaxThrottleWait}
+		}
+		if err := s.c.gate().await(ctx, s.authorityHost+"|"+who, budget, 20*time.Millisecond); err != nil {
+			return "", verify.Token{}, mserr.Classify("entra", op, err)
+		}
+	}
+	at, err := s.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
+	if err != nil {
+		return "", verify.Token{}, mserr.Classify("entra", op, err)
+	}
+	tok := verify.Token{ExpiresOn: at.ExpiresOn}
+	if c, ok := decodeClaims(at.Token); ok {
+		tok.Roles = c.Roles
+		if c.Exp > 0 {
+			tok.ExpiresOn = time.Unix(c.Exp, 0).UTC()
+		}
+	}
+	return at.Token, tok, nil
+}
+
+// claims are the access-token claims read for diagnostics. The signature is
+// not checked: Microsoft asks clients not to rely on token contents, and
+// dzconnect reports them, never authorizes with them.
+type claims struct {
+	Roles []string `json:"roles"`
+	Exp   int64    `json:"exp"`
+}
+
+func decodeClaims(jwt string) (claims, bool) {
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return claims{}, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return claims{}, false
+	}
+	var c claims
+	if json.Unmarshal(b, &c) != nil {
+		return claims{}, false
+	}
+	return c, true
+}
+
+// Probe runs one data-plane call.
+func (s *session) Probe(ctx context.Context, p verify.Probe, ws *verify.Workspace) error {
+	ctx = s.operation(ctx)
+	switch p {
+	case verify.ProbeGraphAlerts, verify.ProbeGraphIncidents, verify.ProbeGraphSignIns, verify.ProbeGraphUsers,
+		verify.ProbeGraphSecurityEvts:
+		return s.graphProbe(ctx, p)
+	case verify.ProbeDefenderMachines:
+		return s.defenderMachines(ctx)
+	case verify.ProbeCloudAppsAlerts:
+		return s.cloudAppsAlerts(ctx)
+	case verify.ProbeSentinelWorkspace:
+		return s.sentinelWorkspace(ctx, ws)
+	case verify.ProbeLogAnalyticsQuery:
+		return s.logAnalyticsQuery(ctx, ws)
+	}
+	return &mserr.Error{Operation: "probe " + string(p), Code: "UnknownProbe", Class: mserr.ClassBadRequest,
+		Message: "unknown probe " + string(p), Remedy: "A dzconnect bug: contact Dropzone support."}
+}
+
+// graphClient builds the session's Graph client on first use: the Azure
+// auth provider over this session's credential, attaching tokens only to
+// the configured Graph host, and the shared HTTP client.
+func (s *session) graphClient() (*msgraphsdk.GraphServiceClient, error) {
+	s.graphOnce.Do(func() {
+		u, err := url.Parse(s.ep.Graph)
+		if err != nil {
+			s.graphErr = err
+			return
+		}
+		scope := s.ep.Scope(verify.APIGraph)
+		if scope == "" {
+			s.graphErr = notConfigured("graph", "graph client", "NoAudience", "no Graph token audience configured",
+				"dzconnect has no Graph endpoint for the tenant's cloud.")
+			return
+		}
+		auth, err := kauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHostsAndObservabilityOptionsAndIsCaeEnabled(
+			s.cred, []string{scope}, []string{u.Hostname()}, kauth.ObservabilityOptions{}, false)
+		if err != nil {
+			s.graphErr = err
+			return
+		}
+		adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, s.c.graphHC)
+		if err != nil {
+			s.graphErr = err
+			return
+		}
+		adapter.SetBaseUrl(strings.TrimSuffix(s.ep.Graph, "/"))
+		s.graph = msgraphsdk.NewGraphServiceClient(adapter)
+	})
+	return s.graph, s.graphErr
+}
+
+// classify labels a probe failure: a token failure inside an SDK call is
+// Entra's, anything else the API's.
+func classify(service, op string, api verify.API, err error) error {
+	var afe *azidentity.AuthenticationFailedError
+	if errors.As(err, &afe) {
+		return mserr.Classify("entra", "token "+string(api), err)
+	}
+	return mserr.Classify(service, op, err)
+}
+
+func notConfigured(service, op, code, msg, remedy string) *mserr.Error {
+	return &mserr.Error{Service: service, Operation: op, Code: code, Class: mserr.ClassNotConfigured, Message: msg, Remedy: remedy}
+}

@@ -1,0 +1,266 @@
+package microsoft
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
+)
+
+// retryTransport is the one place Microsoft calls are retried: every HTTP
+// request of azidentity (its own retry policy is off), msgraph-sdk-go (its
+// retry handler is removed) and the plain calls goes through it.
+//
+//   - 429, and 503 with Retry-After: wait at least what Microsoft asked
+//     (retry-after-ms, x-ms-retry-after-ms, Retry-After seconds or date),
+//     never less, then retry; the waits of one operation share a budget
+//     (Config.MaxThrottleWait) and never run past the context's deadline.
+//     A wait that does not fit is not started: the answer is returned as
+//     is, and the caller classifies it as throttled.
+//   - 500, 502, 503, 504 and network errors: a bounded number of retries
+//     with jittered exponential backoff, for requests safe to repeat.
+type retryTransport struct {
+	next        http.RoundTripper
+	gate        *throttleGate
+	maxWait     time.Duration
+	maxRetries  int
+	backoff     time.Duration
+	retryMargin time.Duration // added to every Retry-After wait
+}
+
+// throttleBudget is what remains of one operation's Retry-After budget.
+type throttleBudget struct {
+	mu        sync.Mutex
+	remaining time.Duration
+}
+
+type budgetKey struct{}
+
+// withThrottleBudget gives the calls made with ctx one shared budget.
+func withThrottleBudget(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, budgetKey{}, &throttleBudget{remaining: d})
+}
+
+// take reserves d from the budget; false when it does not fit.
+func (b *throttleBudget) take(d time.Duration) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if d > b.remaining {
+		return false
+	}
+	b.remaining -= d
+	return true
+}
+
+// defaultThrottleWait is waited on a 429 without Retry-After (doubling).
+const defaultThrottleWait = time.Second
+
+func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	budget, _ := ctx.Value(budgetKey{}).(*throttleBudget)
+	if budget == nil {
+		budget = &throttleBudget{remaining: t.maxWait}
+	}
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		// Buffer the (small) body so the request can be sent again.
+		b, err := io.ReadAll(io.LimitReader(req.Body, 4<<20))
+		_ = req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		req = req.Clone(ctx)
+		req.Body = io.NopCloser(bytes.NewReader(b))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	}
+	gateKey := ""
+	if who, _ := ctx.Value(callerKey{}).(string); who != "" {
+		gateKey = req.URL.Host + "|" + who
+	}
+	transient, throttled := 0, 0
+	for attempt := 0; ; attempt++ {
+		if gateKey != "" {
+			if err := t.gate.await(ctx, gateKey, budget, t.retryMargin); err != nil {
+				return nil, err
+			}
+		}
+		r := req
+		if attempt > 0 {
+			r = req.Clone(ctx)
+			if req.GetBody != nil {
+				body, err := req.GetBody()
+				if err != nil {
+					return nil, err
+				}
+				r.Body = body
+			}
+		}
+		resp, err := t.next.RoundTrip(r)
+		var wait time.Duration
+		switch {
+		case err != nil:
+			if ctx.Err() != nil || transient >= t.maxRetries || !replayable(req) {
+				return nil, err
+			}
+			transient++
+			wait = t.backoffFor(transient)
+		case resp.StatusCode == http.StatusTooManyRequests ||
+			resp.StatusCode == http.StatusServiceUnavailable && hasRetryAfter(resp.Header):
+			wait = mserr.RetryAfter(resp.Header, time.Now())
+			if wait <= 0 {
+				wait = defaultThrottleWait << min(throttled, 5)
+			}
+			wait += t.retryMargin
+			if gateKey != "" {
+				t.gate.set(gateKey, time.Now().Add(wait))
+			}
+			if !fits(ctx, wait) || !budget.take(wait) {
+				return resp, nil // the caller reports "throttled" with Retry-After
+			}
+			throttled++
+		case isTransientStatus(resp.StatusCode):
+			if transient >= t.maxRetries || !replayable(req) {
+				return resp, nil
+			}
+			transient++
+			wait = t.backoffFor(transient)
+			if !fits(ctx, wait) {
+				return resp, nil
+			}
+		default:
+			return resp, nil
+		}
+		if resp != nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			_ = resp.Body.Close()
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func hasRetryAfter(h http.Header) bool {
+	return h.Get("Retry-After") != "" || h.Get("retry-after-ms") != "" || h.Get("x-ms-retry-after-ms") != ""
+}
+
+func isTransientStatus(s int) bool {
+	switch s {
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// replayable: a request that may be sent twice without harm. Every request
+// dzconnect makes through a Session is (reads, token requests, and the Log
+// Analytics query POST); other POST/PATCH callers must mark theirs.
+func replayable(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	v, _ := req.Context().Value(idempotentKey{}).(bool)
+	return v
+}
+
+type idempotentKey struct{}
+
+// withIdempotent marks the requests made with ctx as safe to repeat.
+func withIdempotent(ctx context.Context) context.Context {
+	return context.WithValue(ctx, idempotentKey{}, true)
+}
+
+func (t *retryTransport) backoffFor(n int) time.Duration {
+	d := t.backoff << (n - 1)
+	// ±50% jitter
+	return d/2 + time.Duration(rand.Int64N(int64(d)+1))
+}
+
+// fits reports whether waiting d leaves the context's deadline ahead.
+func fits(ctx context.Context, d time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return !ok || time.Until(dl) > d
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+type callerKey struct{}
+
+// withCaller names who is calling (tenant and client ID) so that a 429 for
+// one caller holds back that caller's later requests to the same host,
+// across operations and sessions, until Retry-After has passed.
+func withCaller(ctx context.Context, tenant, clientID string) context.Context {
+	return context.WithValue(ctx, callerKey{}, strings.ToLower(tenant+"|"+clientID))
+}
+
+// throttleGate remembers, per host and caller, until when Microsoft asked
+// to be left alone.
+type throttleGate struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+}
+
+func newThrottleGate() *throttleGate { return &throttleGate{until: map[string]time.Time{}} }
+
+func (g *throttleGate) set(key string, until time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.until) > 4096 {
+		now := time.Now()
+		for k, u := range g.until {
+			if !u.After(now) {
+				delete(g.until, k)
+			}
+		}
+	}
+	if until.After(g.until[key]) {
+		g.until[key] = until
+	}
+}
+
+func (g *throttleGate) remaining(key string) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	u, ok := g.until[key]
+	if !ok {
+		return 0
+	}
+	d := time.Until(u)
+	if d <= 0 {
+		delete(g.until, key)
+		return 0
+	}
+	return d
+}
+
+// await waits out an open Retry-After window for key, or returns a
+// throttled *mserr.Error at once when the wait does not fit the budget or
+// the context's deadline.
+func (g *throttleGate) await(ctx context.Context, key string, budget *throttleBudget, margin time.Duration) error {
+	d := g.remaining(key)
+	if d <= 0 {
+		return nil
+	}
+	d += margin
+	if !fits(ctx, d) || !budget.take(d) {
+		return &mserr.Error{Status: http.StatusTooManyRequests, Code: "TooManyRequests", Class: mserr.ClassThrottled,
+			Message: "Microsoft throttled this caller; its Retry-After has not elapsed", RetryAfter: d,
+			Remedy: "Microsoft is throttling requests for this tenant or app; dzconnect will check again later. Nothing to do unless it persists."}
+	}
+	return sleep(ctx, d)
+}
