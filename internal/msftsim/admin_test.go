@@ -41,6 +41,7 @@ func TestSeedFileAndStateDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	track(sim)
 	t.Cleanup(func() { _ = sim.Close() })
 	// A client that trusts only the written CA file reaches the simulator.
 	caPEM, err := os.ReadFile(filepath.Join(state, "ca.pem"))

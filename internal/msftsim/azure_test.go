@@ -161,4 +161,8 @@ func TestDefenderProbe(t *testing.T) {
 	if st != 403 || errCode(got) != "Forbidden" {
 		t.Fatalf("alerts without Alert.Read.All: %d %v", st, got)
 	}
+	a := e.app("defender/Alert.Read.All")
+	if st, _, got = e.do("GET", e.ep.Defender+"/api/alerts", e.mustToken(e.credFor(a), msftsim.ResourceDefender), nil); st != 200 {
+		t.Fatalf("alerts: %d %v", st, got)
+	}
 }

@@ -342,3 +342,30 @@ func TestCredentialConflictAndRemovedTenant(t *testing.T) {
 	_ = e.admin.SetTenantRemoved(e.tenant, false)
 	e.mustToken(e.credFor(c), msftsim.ResourceGraph)
 }
+
+func TestNewAppLagFailsSignIn(t *testing.T) {
+	e := newEnv(t)
+	p, _ := e.provisioner(provisionerRoles)
+	g := e.graph(e.credFor(p))
+	e.admin.SetFaults(routeFaults("graph.servicePrincipals.create", faults.Rule{ObjectLag: &faults.Lag{Reads: 1}}))
+	app := models.NewApplication()
+	app.SetDisplayName(ptr("Dropzone AI"))
+	created, err := g.Applications().Post(t.Context(), app, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := models.NewServicePrincipal()
+	sp.SetAppId(created.GetAppId())
+	if _, err := g.ServicePrincipals().Post(t.Context(), sp, nil); err != nil {
+		t.Fatal(err)
+	}
+	body := applications.NewItemAddPasswordPostRequestBody()
+	body.SetPasswordCredential(models.NewPasswordCredential())
+	pc, err := g.Applications().ByApplicationId(*created.GetId()).AddPassword().Post(t.Context(), body, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.token(e.secretCred(e.tenant, *created.GetAppId(), *pc.GetSecretText()), msftsim.ResourceGraph)
+	aadsts(t, err, 700016)
+	e.mustToken(e.secretCred(e.tenant, *created.GetAppId(), *pc.GetSecretText()), msftsim.ResourceGraph)
+}

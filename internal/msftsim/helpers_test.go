@@ -62,6 +62,7 @@ func newEnv(t *testing.T, opts ...func(*msftsim.Options)) *env {
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
+	track(sim)
 	t.Cleanup(func() { _ = sim.Close() })
 	e := &env{t: t, sim: sim, ep: sim.Endpoints(), admin: sim.Admin()}
 	ti, err := e.admin.AddTenant(msftsim.TenantSpec{DisplayName: "Contoso", Domain: "contoso.onmicrosoft.com", Users: 5})
