@@ -51,6 +51,8 @@ type Config struct {
 	CheckConcurrency       int
 	CheckPerTenant         int
 	CheckTimeout           time.Duration
+	WebhookInterval        time.Duration
+	WebhookTimeout         time.Duration
 }
 
 // Option describes one setting.
@@ -97,6 +99,16 @@ func intRange(p func(*Config) *int, lo, hi int) func(*Config, string) error {
 	}
 }
 
+// textValue is a flag holding text; boolean options accept a bare --flag.
+type textValue struct {
+	s      string
+	isBool bool
+}
+
+func (v *textValue) String() string     { return v.s }
+func (v *textValue) Set(s string) error { v.s = s; return nil }
+func (v *textValue) IsBoolFlag() bool   { return v.isBool }
+
 // Reference lists every option, in documentation order.
 var Reference = []Option{
 	{"grpc-addr", "DZCONNECT_GRPC_ADDR", "127.0.0.1:9090", "gRPC listen address", false, str(func(c *Config) *string { return &c.GRPCAddr })},
@@ -131,6 +143,8 @@ var Reference = []Option{
 	{"check-per-tenant", "DZCONNECT_CHECK_PER_TENANT", "2", "checks running at once per customer tenant per replica", false, intRange(func(c *Config) *int { return &c.CheckPerTenant }, 1, 100)},
 	{"check-timeout", "DZCONNECT_CHECK_TIMEOUT", "2m", "deadline of one scheduled check", false, dur(func(c *Config) *time.Duration { return &c.CheckTimeout })},
 	{"pending-ttl", "DZCONNECT_PENDING_TTL", "15m", "age after which an unfinished integration create is rolled back", false, dur(func(c *Config) *time.Duration { return &c.PendingTTL })},
+	{"webhook-delivery-interval", "DZCONNECT_WEBHOOK_DELIVERY_INTERVAL", "5s", "how often due webhook deliveries are sent; 0 disables delivery on this replica", false, dur(func(c *Config) *time.Duration { return &c.WebhookInterval })},
+	{"webhook-timeout", "DZCONNECT_WEBHOOK_TIMEOUT", "10s", "deadline of one webhook delivery request", false, dur(func(c *Config) *time.Duration { return &c.WebhookTimeout })},
 }
 
 // Load parses args (flags) over the environment over defaults, then
@@ -143,7 +157,9 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 		if e := getenv(o.Env); e != "" {
 			v = e
 		}
-		values[o.Flag] = fs.String(o.Flag, v, o.Usage+" (env "+o.Env+")")
+		val := &textValue{s: v, isBool: o.Default == "true" || o.Default == "false"}
+		fs.Var(val, o.Flag, o.Usage+" (env "+o.Env+")")
+		values[o.Flag] = &val.s
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -212,13 +228,16 @@ func (c Config) validate() []error {
 	}
 	for flag, d := range map[string]time.Duration{"shutdown-timeout": c.ShutdownTimeout, "janitor-interval": c.JanitorInterval,
 		"pending-ttl": c.PendingTTL, "expiry-warning": c.ExpiryWarning, "settle-window": c.SettleWindow,
-		"sweep-interval": c.SweepInterval, "check-timeout": c.CheckTimeout} {
+		"sweep-interval": c.SweepInterval, "check-timeout": c.CheckTimeout, "webhook-timeout": c.WebhookTimeout} {
 		if d <= 0 {
 			bad(flag, "must be positive")
 		}
 	}
 	if c.SweepJitter < 0 || c.SweepJitter > c.SweepInterval {
 		bad("sweep-jitter", "must be between 0 and sweep-interval")
+	}
+	if c.WebhookInterval < 0 {
+		bad("webhook-delivery-interval", "must not be negative")
 	}
 	if c.PendingTTL < time.Minute {
 		bad("pending-ttl", "must be at least 1m, longer than any create takes")

@@ -155,9 +155,9 @@ func planFor(in integration.Integration) plan {
 
 // run performs the steps; it never returns an error: every failure is a
 // step result.
-func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integration) Check {
+func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integration) (c Check) {
 	now := s.now()
-	c := Check{Org: in.Org, Tenant: in.Tenant, Integration: in.ID, ID: uuid.Must(uuid.NewV7()), Start: now}
+	c = Check{Org: in.Org, Tenant: in.Tenant, Integration: in.ID, ID: uuid.Must(uuid.NewV7()), Start: now}
 	defer func() { c.End = s.now(); c.outcome() }()
 	settling := s.settling(in, now)
 	p := planFor(in)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ import (
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
 	"github.com/dropzoneai/dzconnect/internal/app"
 	"github.com/dropzoneai/dzconnect/internal/auth"
+	"github.com/dropzoneai/dzconnect/internal/msftsim"
 	"github.com/dropzoneai/dzconnect/internal/postgres"
 	"github.com/dropzoneai/dzconnect/internal/testsupport/pgtest"
 	"github.com/dropzoneai/dzconnect/internal/testsupport/vaulttest"
@@ -222,4 +224,27 @@ func (s *Stack) NewOrg(t testing.TB, displayName string) Org {
 	}
 	org.AdminCtx, org.OperatorCtx, org.ViewerCtx = Ctx(t, org.Admin), Ctx(t, org.Operator), Ctx(t, org.Viewer)
 	return org
+}
+
+// StartSim starts an in-process msftsim whose clock is frozen at the
+// current time (it moves only through Admin().AdvanceClock), with its
+// endpoints.json and CA written to a temporary directory.
+func StartSim(t testing.TB) *msftsim.Sim {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	sim, err := msftsim.Start(ctx, msftsim.Options{StateDir: t.TempDir(), Seed: 1, Now: time.Now()})
+	if err != nil {
+		cancel()
+		t.Fatalf("starting msftsim: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = sim.Close()
+	})
+	return sim
+}
+
+// SimArgs points a server at sim.
+func SimArgs(sim *msftsim.Sim) []string {
+	return []string{"--microsoft-endpoints-file", filepath.Join(filepath.Dir(sim.Endpoints().CAFile), "endpoints.json")}
 }

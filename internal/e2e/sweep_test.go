@@ -1,0 +1,97 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
+	"github.com/dropzoneai/dzconnect/internal/jobs"
+	"github.com/dropzoneai/dzconnect/internal/msftsim"
+	"github.com/dropzoneai/dzconnect/internal/testsupport/stack"
+)
+
+// TestSweepTwoReplicasCheckEachOnce: two service instances share the
+// database and the job queue; one sweep checks every integration exactly
+// once, whichever replica runs it.
+func TestSweepTwoReplicasCheckEachOnce(t *testing.T) {
+	t.Parallel()
+	f := newVerifyFixture(t, msftsim.TenantSpec{})
+	const n = 12
+	for range n {
+		f.app(t, msftsim.AppRequest{DisplayName: "Dropzone AI", Roles: defenderRoles}, nil)
+	}
+	jobArgs := append(stack.SimArgs(f.sim), "--jobs=true", "--sweep-on-start=true", "--sweep-jitter", "0s", "--check-concurrency", "4")
+	a := stack.Start(t, stack.Options{DatabaseURL: f.s.DatabaseURL, Vault: f.s.Vault, ExtraArgs: jobArgs})
+	b := stack.Start(t, stack.Options{DatabaseURL: f.s.DatabaseURL, Vault: f.s.Vault, ExtraArgs: jobArgs})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var checked, pending int
+	for {
+		if err := a.DB.QueryRow(ctx, `select count(*) from checks where trigger = 'schedule'`).Scan(&checked); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.DB.QueryRow(ctx, `select count(*) from river_job where kind = 'check_integration' and state <> 'completed'`).Scan(&pending); err != nil {
+			t.Fatal(err)
+		}
+		if checked >= n && pending == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("after 90s: %d scheduled checks, %d check jobs unfinished", checked, pending)
+		case <-time.After(100 * time.Millisecond): // polling the database for the outcome, not waiting for it to happen
+		}
+	}
+	var perIntegration, sweeps int
+	if err := a.DB.QueryRow(ctx, `select max(c) from (select count(*) c from checks group by integration_id) x`).Scan(&perIntegration); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DB.QueryRow(ctx, `select count(*) from river_job where kind = 'sweep'`).Scan(&sweeps); err != nil {
+		t.Fatal(err)
+	}
+	if checked != n || perIntegration != 1 {
+		t.Fatalf("%d scheduled checks for %d integrations (max %d per integration), want exactly one each", checked, n, perIntegration)
+	}
+	// A second sweep in the same period enqueues nothing new.
+	inserter, err := river.NewClient(riverpgxv5.New(b.DB), &river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := inserter.Insert(ctx, jobs.SweepArgs{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		var state string
+		if err := a.DB.QueryRow(ctx, `select state from river_job where id = $1`, res.Job.ID).Scan(&state); err != nil {
+			t.Fatal(err)
+		}
+		if state == "completed" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("second sweep still %s", state)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	var checkJobs int
+	if err := a.DB.QueryRow(ctx, `select count(*) from river_job where kind = 'check_integration'`).Scan(&checkJobs); err != nil {
+		t.Fatal(err)
+	}
+	if checkJobs != n {
+		t.Fatalf("%d check jobs after a second sweep in the same period, want %d", checkJobs, n)
+	}
+	list, err := f.s.Clients().Integrations.ListIntegrations(f.org.ViewerCtx, &v1.ListIntegrationsRequest{Parent: f.tenant, State: v1.IntegrationState_INTEGRATION_STATE_HEALTHY})
+	if err != nil || len(list.GetIntegrations()) != n {
+		t.Fatalf("healthy after the sweep: %d, %v", len(list.GetIntegrations()), err)
+	}
+	if sweeps < 1 {
+		t.Fatal("no sweep job ran")
+	}
+}
