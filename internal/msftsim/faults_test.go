@@ -369,3 +369,25 @@ func TestNewAppLagFailsSignIn(t *testing.T) {
 	aadsts(t, err, 700016)
 	e.mustToken(e.secretCred(e.tenant, *created.GetAppId(), *pc.GetSecretText()), msftsim.ResourceGraph)
 }
+
+func TestThrottleBudgetHeaders(t *testing.T) {
+	e := newEnv(t)
+	c := e.app("User.Read.All")
+	tok := e.mustToken(e.credFor(c), msftsim.ResourceGraph)
+	e.admin.SetFaults(routeFaults("graph.users.*", faults.Rule{Throttle: &faults.Throttle{Limit: 5, Window: faults.Duration(time.Hour)}}))
+	var got []string
+	for range 5 {
+		st, hdr, _ := e.do("GET", e.ep.Graph+"/users", tok, nil)
+		if st != 200 {
+			t.Fatalf("within budget: %d", st)
+		}
+		got = append(got, hdr.Get("x-ms-throttle-limit-percentage"))
+	}
+	if !slices.Equal(got, []string{"", "", "", "0.8", "1.0"}) {
+		t.Fatalf("x-ms-throttle-limit-percentage %q", got)
+	}
+	st, hdr, body := e.do("GET", e.ep.Graph+"/users", tok, nil)
+	if st != 429 || errCode(body) != "TooManyRequests" || hdr.Get("Retry-After") == "" || hdr.Get("x-ms-throttle-limit-percentage") != "1.2" {
+		t.Fatalf("over budget: %d %v %v", st, hdr, body)
+	}
+}

@@ -50,11 +50,19 @@ type Latency struct {
 // after that many injections (0: no limit). While a client's Retry-After has
 // not elapsed (wall time), its requests are answered 429 again and counted as
 // early retries.
+//
+// Limit and Window instead model a budget, as Graph's identity limits do
+// (e.g. 3000 writes per 150 s per app and tenant): each client (app) may
+// make Limit requests per Window (wall time) to the matching routes of a
+// tenant; past 80% of it responses carry x-ms-throttle-limit-percentage,
+// past 100% they are 429 with Retry-After until the window ends.
 type Throttle struct {
-	Rate              float64 `json:"rate,omitempty"`
-	Every             int     `json:"every,omitempty"`
-	Count             int     `json:"count,omitempty"`
-	RetryAfterSeconds int     `json:"retryAfterSeconds,omitempty"`
+	Rate              float64  `json:"rate,omitempty"`
+	Every             int      `json:"every,omitempty"`
+	Count             int      `json:"count,omitempty"`
+	RetryAfterSeconds int      `json:"retryAfterSeconds,omitempty"`
+	Limit             int      `json:"limit,omitempty"`
+	Window            Duration `json:"window,omitempty"`
 }
 
 // ServerErrors answers Status (default 503) with the API's error shape.

@@ -115,3 +115,35 @@ func TestLagForAndJSON(t *testing.T) {
 		t.Error("bad duration accepted")
 	}
 }
+
+func TestBudgetLimitAndWindow(t *testing.T) {
+	in := NewInjector(1)
+	now := time.Unix(5000, 0)
+	in.wallNow = func() time.Time { return now }
+	in.Set(Config{Scope: Scope{Routes: map[string]Rule{"graph.applications.*": {
+		Throttle: &Throttle{Limit: 5, Window: Duration(150 * time.Second)}}}}})
+	var pcts []float64
+	for range 5 {
+		d := in.Decide("graph.applications.create", "t", "a")
+		if d.Status != 0 {
+			t.Fatalf("within budget: %+v", d)
+		}
+		pcts = append(pcts, d.LimitPercentage)
+	}
+	if pcts[2] != 0 || pcts[3] != 0.8 || pcts[4] != 1.0 {
+		t.Fatalf("percentages %v", pcts)
+	}
+	// Another tenant, or another app, has its own budget.
+	if d := in.Decide("graph.applications.create", "t2", "a"); d.Status != 0 || d.LimitPercentage != 0 {
+		t.Fatalf("other tenant: %+v", d)
+	}
+	now = now.Add(50 * time.Second)
+	d := in.Decide("graph.applications.update", "t", "a")
+	if d.Status != 429 || d.RetryAfter != 100 {
+		t.Fatalf("over budget: %+v", d)
+	}
+	now = now.Add(100 * time.Second) // the window ended
+	if d := in.Decide("graph.applications.create", "t", "a"); d.Status != 0 {
+		t.Fatalf("new window: %+v", d)
+	}
+}

@@ -23,6 +23,14 @@ type Decision struct {
 	Status     int // 0: serve normally
 	RetryAfter int // seconds, for 429
 	Kind       string
+	// LimitPercentage, when positive, is the share of a Throttle.Limit
+	// budget used (0.8 and up), for x-ms-throttle-limit-percentage.
+	LimitPercentage float64
+}
+
+type budget struct {
+	start time.Time
+	count int
 }
 
 // Injector applies a Config. It is safe for concurrent use.
@@ -35,6 +43,7 @@ type Injector struct {
 	injected  map[string]int // faults injected per origin+kind
 	throttled map[string]time.Time
 	early     map[string]int64 // early retries per route
+	budgets   map[string]*budget
 	wallNow   func() time.Time
 }
 
@@ -47,6 +56,7 @@ func NewInjector(seed uint64) *Injector {
 		injected:  map[string]int{},
 		throttled: map[string]time.Time{},
 		early:     map[string]int64{},
+		budgets:   map[string]*budget{},
 		wallNow:   time.Now,
 	}
 }
@@ -59,6 +69,7 @@ func (in *Injector) Set(c Config) {
 	in.empty = isEmpty(in.cfg)
 	in.matched = map[string]int{}
 	in.injected = map[string]int{}
+	in.budgets = map[string]*budget{}
 }
 
 // Config returns the current configuration.
@@ -146,7 +157,11 @@ func (in *Injector) Decide(route, tenant, client string) Decision {
 			d.Delay += time.Duration(in.rng.ExpFloat64() * float64(lat.Mean))
 		}
 	}
-	if thr != nil && in.fire(thrOrigin+"|throttle", thr.Rate, thr.Every, thr.Count) {
+	if thr != nil && thr.Limit > 0 {
+		if over := in.spend(thr, thrOrigin+"|"+key, key, &d); over {
+			return d
+		}
+	} else if thr != nil && in.fire(thrOrigin+"|throttle", thr.Rate, thr.Every, thr.Count) {
 		ra := thr.RetryAfterSeconds
 		if ra <= 0 {
 			ra = 1
@@ -162,6 +177,36 @@ func (in *Injector) Decide(route, tenant, client string) Decision {
 		}
 	}
 	return d
+}
+
+// spend counts one request against a Limit/Window budget; it reports
+// whether the budget is exhausted (d then holds the 429).
+func (in *Injector) spend(thr *Throttle, budgetKey, clientKey string, d *Decision) bool {
+	now := in.wallNow()
+	window := time.Duration(thr.Window)
+	if window <= 0 {
+		window = time.Minute
+	}
+	b := in.budgets[budgetKey]
+	if b == nil || now.Sub(b.start) >= window {
+		b = &budget{start: now}
+		in.budgets[budgetKey] = b
+	}
+	b.count++
+	pct := float64(b.count) / float64(thr.Limit)
+	if pct >= 0.8 {
+		d.LimitPercentage = pct
+	}
+	if b.count <= thr.Limit {
+		return false
+	}
+	ra := int(math.Ceil(b.start.Add(window).Sub(now).Seconds()))
+	if ra < 1 {
+		ra = 1
+	}
+	in.throttled[clientKey] = now.Add(time.Duration(ra) * time.Second)
+	d.Status, d.RetryAfter, d.Kind = 429, ra, KindThrottle
+	return true
 }
 
 func (in *Injector) fire(key string, rate float64, every, count int) bool {

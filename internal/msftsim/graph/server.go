@@ -75,12 +75,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !c.authenticate() {
 		return
 	}
-	if d := s.Faults.Apply(r.Context(), rt.name, c.tenant, c.claims.AppID); d.Status != 0 {
+	d := s.Faults.Apply(r.Context(), rt.name, c.tenant, c.claims.AppID)
+	if d.LimitPercentage > 0 {
+		w.Header().Set("x-ms-throttle-limit-percentage", strconv.FormatFloat(min(d.LimitPercentage, 1.8), 'f', 1, 64))
+		w.Header().Set("x-ms-throttle-scope", "Tenant_Application/ReadWrite/"+c.tenant+"/"+c.claims.AppID)
+	}
+	if d.Status != 0 {
 		c.info.Fault = d.Kind
 		if d.Status == 429 {
 			w.Header().Set("Retry-After", strconv.Itoa(d.RetryAfter))
 			w.Header().Set("x-ms-throttle-scope", "Tenant_Application/ReadWrite/"+c.tenant+"/"+c.claims.AppID)
-			w.Header().Set("x-ms-throttle-limit-percentage", "1.0")
+			if d.LimitPercentage == 0 {
+				w.Header().Set("x-ms-throttle-limit-percentage", "1.0")
+			}
 			c.fail(429, "TooManyRequests", "Too many requests from Identifier:"+c.tenant+"+"+c.claims.AppID+" under category:throttle.")
 			return
 		}
