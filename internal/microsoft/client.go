@@ -209,3 +209,7 @@ func firstLine(s string) string {
 }
 
 func (c *Client) gate() *throttleGate { return c.http.Transport.(*retryTransport).gate }
+
+// CloseIdleConnections closes the shared transport's idle connections (at
+// shutdown, or in tests before stopping a simulator).
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }

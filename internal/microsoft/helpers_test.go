@@ -70,6 +70,7 @@ func newEnv(t *testing.T, mod ...func(*microsoft.Config)) *env {
 	if e.client, err = microsoft.New(e.cfg); err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	t.Cleanup(e.client.CloseIdleConnections) // runs before the simulator stops
 	ti, err := e.admin.AddTenant(msftsim.TenantSpec{DisplayName: "Contoso", Domain: "contoso.onmicrosoft.com", Users: 3})
 	if err != nil {
 		t.Fatalf("AddTenant: %v", err)

@@ -39,8 +39,8 @@ func FromFacts(f Facts) *Error {
 		e.Code = f.Codes[0]
 	}
 	msg := strings.ToLower(f.Message)
-	r, ok := match(f.Service, f.Status, f.Codes, msg)
-	if ok {
+	if i := match(f.Service, f.Status, f.Codes, msg); i >= 0 {
+		r := table[i]
 		e.Class, e.Lag, e.Remedy = r.class, r.lag, r.remedy
 		for _, c := range f.Codes {
 			if strings.EqualFold(c, r.code) {
@@ -56,8 +56,9 @@ func FromFacts(f Facts) *Error {
 	return e
 }
 
-func match(service string, status int, codes []string, msg string) (rule, bool) {
-	for _, r := range table {
+// match returns the index of the first rule that matches, or -1.
+func match(service string, status int, codes []string, msg string) int {
+	for i, r := range table {
 		if r.service != "" && r.service != service || r.status != 0 && r.status != status {
 			continue
 		}
@@ -67,9 +68,9 @@ func match(service string, status int, codes []string, msg string) (rule, bool) 
 		if r.msg != nil && !containsAny(msg, r.msg) {
 			continue
 		}
-		return r, true
+		return i
 	}
-	return rule{}, false
+	return -1
 }
 
 func hasCode(codes []string, want string) bool {

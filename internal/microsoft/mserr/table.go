@@ -108,13 +108,6 @@ var table = []rule{
 		remedy: "Sign-in logs need a Microsoft Entra ID P1 or P2 licence in the customer tenant. License it, or ignore this probe."},
 	{code: "Authorization_RequestDenied", class: ClassPermissionMissing, remedy: remedyGraphPermission},
 
-	// Graph and Defender answer 403 "Forbidden" for both a missing role and
-	// a product not licensed or onboarded: the message tells them apart.
-	{service: "graph", status: 403, msg: permissionWords, class: ClassPermissionMissing, remedy: remedyGraphPermission},
-	{service: "graph", status: 403, msg: licenceWords, class: ClassNotLicensed, remedy: remedyNotLicensed},
-	{status: 403, msg: permissionWords, class: ClassPermissionMissing, remedy: remedyProductPermission},
-	{status: 403, msg: licenceWords, class: ClassNotLicensed, remedy: remedyNotLicensed},
-
 	// ARM (Sentinel workspace).
 	{code: "PrincipalNotFound", class: ClassNotReplicated, lag: true,
 		remedy: "The service principal has not replicated to Azure yet; dzconnect retries."},
@@ -144,6 +137,13 @@ var table = []rule{
 	{code: "serviceNotAvailable", class: ClassTransient, remedy: remedyTransient},
 	{code: "ServiceUnavailable", class: ClassTransient, remedy: remedyTransient},
 	{code: "generalException", status: 500, class: ClassTransient, remedy: remedyTransient},
+
+	// Graph and Defender answer 403 "Forbidden" for both a missing role and
+	// a product not licensed or onboarded: the message tells them apart.
+	{service: "graph", status: 403, msg: permissionWords, class: ClassPermissionMissing, remedy: remedyGraphPermission},
+	{service: "graph", status: 403, msg: licenceWords, class: ClassNotLicensed, remedy: remedyNotLicensed},
+	{status: 403, msg: permissionWords, class: ClassPermissionMissing, remedy: remedyProductPermission},
+	{status: 403, msg: licenceWords, class: ClassNotLicensed, remedy: remedyNotLicensed},
 }
 
 // byStatus is the fallback when no rule matches.
