@@ -339,6 +339,8 @@ func TestCredentialConflictAndRemovedTenant(t *testing.T) {
 	}
 	_, err = e.token(e.credFor(c), msftsim.ResourceGraph)
 	aadsts(t, err, 90002)
+	_, err = g.Users().Get(t.Context(), nil) // a token issued before is refused too
+	odata(t, err, 401, "InvalidAuthenticationToken")
 	_ = e.admin.SetTenantRemoved(e.tenant, false)
 	e.mustToken(e.credFor(c), msftsim.ResourceGraph)
 }

@@ -59,6 +59,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, route, resour
 		fail(w, 401, "InvalidAuthenticationTokenAudience", "The access token has been obtained for wrong audience or resource '"+cl.Aud+"'.")
 		return nil
 	}
+	if !s.Dir.TenantExists(cl.Tid) {
+		fail(w, 401, "InvalidAuthenticationToken", "The access token is invalid.")
+		return nil
+	}
 	info.Tenant, info.Client = cl.Tid, cl.AppID
 	if d := s.Faults.Apply(r.Context(), route, cl.Tid, cl.AppID); d.Status != 0 {
 		info.Fault = d.Kind

@@ -241,6 +241,13 @@ func (d *Directory) SetTenantRemoved(tenant string, removed bool) error {
 	return nil
 }
 
+// TenantExists reports whether id names a live tenant (cheap: no copy).
+func (d *Directory) TenantExists(id string) bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.tenantLocked(id) != nil
+}
+
 // TenantInfo is a read-only summary of a tenant.
 type TenantInfo struct {
 	ID            string            `json:"id"`

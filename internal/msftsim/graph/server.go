@@ -151,6 +151,10 @@ func (c *call) authenticate() bool {
 		c.fail(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
 		return false
 	}
+	if !c.s.Dir.TenantExists(cl.Tid) {
+		c.fail(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid issuer or signature.")
+		return false
+	}
 	c.claims, c.tenant = cl, cl.Tid
 	c.info.Tenant, c.info.Client = cl.Tid, cl.AppID
 	return true
