@@ -62,6 +62,10 @@ func TestValidCredentialsTokensAndProbes(t *testing.T) {
 	if n := e.admin.Count("entra.token").Requests; n != 7 {
 		t.Errorf("a new session reused a token: %d token requests, want 7", n)
 	}
+	// The tenant's authority metadata is fetched once for both sessions.
+	if n := e.admin.Count("entra.openidConfiguration").Requests; n != 1 {
+		t.Errorf("openid-configuration fetched %d times, want 1", n)
+	}
 }
 
 func TestTokenErrors(t *testing.T) {

@@ -28,6 +28,7 @@ import (
 type retryTransport struct {
 	next        http.RoundTripper
 	gate        *throttleGate
+	meta        *metadataCache // nil: off
 	maxWait     time.Duration
 	maxRetries  int
 	backoff     time.Duration
@@ -62,6 +63,20 @@ func (b *throttleBudget) take(d time.Duration) bool {
 const defaultThrottleWait = time.Second
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.meta != nil && isMetadata(req) {
+		if resp := t.meta.get(req); resp != nil {
+			return resp, nil
+		}
+		resp, err := t.roundTrip(req)
+		if err == nil && resp.StatusCode == http.StatusOK {
+			resp = t.meta.put(req, resp)
+		}
+		return resp, err
+	}
+	return t.roundTrip(req)
+}
+
+func (t *retryTransport) roundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	budget, _ := ctx.Value(budgetKey{}).(*throttleBudget)
 	if budget == nil {

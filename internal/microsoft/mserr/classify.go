@@ -48,7 +48,7 @@ func FromFacts(f Facts) *Error {
 			}
 		}
 	} else {
-		e.Class, e.Remedy = byStatus(f.Status)
+		e.Class, e.Remedy, e.Lag = byStatus(f.Status)
 	}
 	if e.Class == ClassThrottled || f.Status == http.StatusServiceUnavailable {
 		e.RetryAfter = RetryAfter(f.Header, time.Now())

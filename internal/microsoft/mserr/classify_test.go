@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -72,12 +74,12 @@ var cases = []tcase{
 	{"secrets forbidden by policy", "graph", 400, `{"error":{"code":"CredentialTypeNotAllowedAsPerAppPolicy","message":"Password addition is not allowed as per assigned policy.","details":[{"code":"InvalidCredentialType"}]}}`, ClassPolicyBlocked, "CredentialTypeNotAllowedAsPerAppPolicy", false},
 	{"secret lifetime by policy", "graph", 400, odata("CredentialInvalidLifetimeAsPerAppPolicy", "Credential lifetime exceeds the max value allowed as per assigned policy."), ClassPolicyBlocked, "CredentialInvalidLifetimeAsPerAppPolicy", false},
 	{"sign-ins need P1", "graph", 403, odata("Authentication_RequestFromNonPremiumTenantOrB2CTenant", "Neither tenant is B2C or tenant doesn't have premium license"), ClassNotLicensed, "Authentication_RequestFromNonPremiumTenantOrB2CTenant", false},
-	{"graph permission denied", "graph", 403, odata("Authorization_RequestDenied", "Insufficient privileges to complete the operation."), ClassPermissionMissing, "Authorization_RequestDenied", false},
+	{"graph permission denied", "graph", 403, odata("Authorization_RequestDenied", "Insufficient privileges to complete the operation."), ClassPermissionMissing, "Authorization_RequestDenied", true},
 	// The ambiguous 403 "Forbidden" (Graph security API, Defender).
-	{"graph security missing roles", "graph", 403, odata("Forbidden", "Missing application roles. API required roles: SecurityAlert.Read.All,SecurityAlert.ReadWrite.All, application roles: ."), ClassPermissionMissing, "Forbidden", false},
+	{"graph security missing roles", "graph", 403, odata("Forbidden", "Missing application roles. API required roles: SecurityAlert.Read.All,SecurityAlert.ReadWrite.All, application roles: ."), ClassPermissionMissing, "Forbidden", true},
 	{"graph security not onboarded", "graph", 403, odata("Forbidden", "Tenant is not onboarded to Microsoft 365 Defender. Missing license or the tenant is not provisioned."), ClassNotLicensed, "Forbidden", false},
 	{"graph security not provisioned", "graph", 403, odata("UnknownError", "Unauthorized request. Account is not provisioned."), ClassNotLicensed, "UnknownError", false},
-	{"defender missing roles", "defender", 403, odata("Forbidden", "Missing application roles. API required roles: Machine.Read.All,Machine.ReadWrite.All, application roles: Machine.Isolate."), ClassPermissionMissing, "Forbidden", false},
+	{"defender missing roles", "defender", 403, odata("Forbidden", "Missing application roles. API required roles: Machine.Read.All,Machine.ReadWrite.All, application roles: Machine.Isolate."), ClassPermissionMissing, "Forbidden", true},
 	{"defender not onboarded", "defender", 403, odata("Forbidden", "Tenant is not onboarded to Microsoft Defender for Endpoint."), ClassNotLicensed, "Forbidden", false},
 	// ARM.
 	{"principal not found", "arm", 400, odata("PrincipalNotFound", "Principal x does not exist in the directory y."), ClassNotReplicated, "PrincipalNotFound", true},
@@ -99,8 +101,8 @@ var cases = []tcase{
 	{"graph general exception", "graph", 500, odata("generalException", "General exception while processing."), ClassTransient, "generalException", false},
 	// Status fallbacks.
 	{"429 without code", "cloudapps", 429, ``, ClassThrottled, "", false},
-	{"401 without code", "cloudapps", 401, `{"detail":"Invalid token"}`, ClassPermissionMissing, "", false},
-	{"403 unexplained", "cloudapps", 403, odata("AccessDenied", "Access denied."), ClassPermissionMissing, "AccessDenied", false},
+	{"401 without code", "cloudapps", 401, `{"detail":"Invalid token"}`, ClassPermissionMissing, "", true},
+	{"403 unexplained", "cloudapps", 403, odata("AccessDenied", "Access denied."), ClassPermissionMissing, "AccessDenied", true},
 	{"404", "defender", 404, odata("ResourceNotFound", "Resource not found"), ClassNotFound, "ResourceNotFound", false},
 	{"409", "graph", 409, odata("Request_MultipleObjectsWithSameKeyValue", "Another object with the same value exists."), ClassConflict, "Request_MultipleObjectsWithSameKeyValue", false},
 	{"502 html", "graph", 502, `<html>bad gateway</html>`, ClassTransient, "", false},
@@ -258,5 +260,26 @@ func TestErrorNeverHoldsRequest(t *testing.T) {
 	e := FromResponse("cloudapps", "op", 400, nil, long)
 	if len(e.Message) > 510 {
 		t.Fatalf("message not bounded: %d", len(e.Message))
+	}
+}
+
+func TestDocListsEveryCode(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "microsoft-errors.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, r := range table {
+		if r.code != "" && !strings.Contains(doc, r.code) {
+			t.Errorf("docs/microsoft-errors.md lacks %s", r.code)
+		}
+		for _, m := range r.msg {
+			if !strings.Contains(doc, m) {
+				t.Errorf("docs/microsoft-errors.md lacks the fragment %q", m)
+			}
+		}
+		if !strings.Contains(doc, string(r.class)) {
+			t.Errorf("docs/microsoft-errors.md lacks the class %s", r.class)
+		}
 	}
 }

@@ -106,7 +106,7 @@ var table = []rule{
 	{code: "CredentialInvalidLifetimeAsPerAppPolicy", class: ClassPolicyBlocked, remedy: remedyPolicyCred},
 	{code: "Authentication_RequestFromNonPremiumTenantOrB2CTenant", class: ClassNotLicensed,
 		remedy: "Sign-in logs need a Microsoft Entra ID P1 or P2 licence in the customer tenant. License it, or ignore this probe."},
-	{code: "Authorization_RequestDenied", class: ClassPermissionMissing, remedy: remedyGraphPermission},
+	{code: "Authorization_RequestDenied", class: ClassPermissionMissing, lag: true, remedy: remedyGraphPermission},
 
 	// ARM (Sentinel workspace).
 	{code: "PrincipalNotFound", class: ClassNotReplicated, lag: true,
@@ -140,30 +140,31 @@ var table = []rule{
 
 	// Graph and Defender answer 403 "Forbidden" for both a missing role and
 	// a product not licensed or onboarded: the message tells them apart.
-	{service: "graph", status: 403, msg: permissionWords, class: ClassPermissionMissing, remedy: remedyGraphPermission},
+	{service: "graph", status: 403, msg: permissionWords, class: ClassPermissionMissing, lag: true, remedy: remedyGraphPermission},
 	{service: "graph", status: 403, msg: licenceWords, class: ClassNotLicensed, remedy: remedyNotLicensed},
-	{status: 403, msg: permissionWords, class: ClassPermissionMissing, remedy: remedyProductPermission},
+	{status: 403, msg: permissionWords, class: ClassPermissionMissing, lag: true, remedy: remedyProductPermission},
 	{status: 403, msg: licenceWords, class: ClassNotLicensed, remedy: remedyNotLicensed},
 }
 
-// byStatus is the fallback when no rule matches.
-func byStatus(status int) (Class, string) {
+// byStatus is the fallback when no rule matches. A 401/403 may be a grant
+// that has not reached tokens yet (section 5: about 30 s after consent).
+func byStatus(status int) (Class, string, bool) {
 	switch {
 	case status == 429:
-		return ClassThrottled, remedyThrottled
+		return ClassThrottled, remedyThrottled, false
 	case status == 401:
 		return ClassPermissionMissing, "The API refused the access token. Check the app's permissions and admin consent for this API, " +
-			"and that the tenant's cloud is set correctly."
+			"and that the tenant's cloud is set correctly.", true
 	case status == 403:
-		return ClassPermissionMissing, remedyProductPermission
+		return ClassPermissionMissing, remedyProductPermission, true
 	case status == 404:
-		return ClassNotFound, "The resource was not found. Check the identifiers entered for this integration."
+		return ClassNotFound, "The resource was not found. Check the identifiers entered for this integration.", false
 	case status == 409:
-		return ClassConflict, "The object already exists or changed concurrently; dzconnect reconciles it."
+		return ClassConflict, "The object already exists or changed concurrently; dzconnect reconciles it.", false
 	case status == 408 || status >= 500:
-		return ClassTransient, remedyTransient
+		return ClassTransient, remedyTransient, false
 	case status >= 400:
-		return ClassBadRequest, remedyDzconnect
+		return ClassBadRequest, remedyDzconnect, false
 	}
-	return ClassUnknown, "An unexpected answer from Microsoft; contact Dropzone support with the error code."
+	return ClassUnknown, "An unexpected answer from Microsoft; contact Dropzone support with the error code.", false
 }
