@@ -21,6 +21,10 @@ const (
 	ExitOK    = 0 // success
 	ExitError = 1 // the request failed (API error, unreadable file, ...)
 	ExitUsage = 2 // bad command line: unknown command or flag, bad value
+	// ExitUnhealthy: dzctl check ran and the integration does not work
+	// (broken, blocked-by-policy, or another outcome than healthy, degraded
+	// or propagating).
+	ExitUnhealthy = 3
 )
 
 // Environment variables read when the matching flag is not given.
@@ -95,6 +99,10 @@ func (a *App) Execute(ctx context.Context, args []string) int {
 	if err == nil {
 		return ExitOK
 	}
+	var ec *exitCodeError
+	if errors.As(err, &ec) {
+		return ec.code // the command already reported its result
+	}
 	var re *runError
 	if errors.As(err, &re) {
 		printError(a.stderr, re.err)
@@ -162,6 +170,7 @@ Resource names are AIP names, e.g. organizations/ORG/tenants/TENANT.`,
 		inv.apiKeyCommand(),
 		inv.tenantCommand(),
 		inv.integrationCommand(),
+		inv.checkCommand(),
 		inv.auditCommand(),
 		inv.catalogCommand(),
 	)

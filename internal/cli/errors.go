@@ -23,6 +23,13 @@ type runError struct{ err error }
 func (e *runError) Error() string { return e.err.Error() }
 func (e *runError) Unwrap() error { return e.err }
 
+// exitCodeError ends a command that already printed its result with an exit
+// code other than 0, and no error message (e.g. dzctl check on a broken
+// integration exits 3).
+type exitCodeError struct{ code int }
+
+func (e *exitCodeError) Error() string { return fmt.Sprintf("exit code %d", e.code) }
+
 // printError writes err to w. A gRPC status prints as
 //
 //	Error: InvalidArgument: message

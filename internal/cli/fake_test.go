@@ -43,6 +43,14 @@ type fakeServer struct {
 	secrets         map[string]string // integration name -> client secret
 	apiKeyByRequest map[string]*dzconnectv1.ApiKey
 	audit           []*dzconnectv1.AuditEvent
+
+	// nextCheck is what CheckIntegration reports for an integration name
+	// (default: a healthy check with one passed step); checks holds each
+	// integration's recorded checks, newest first; checkDeadline is the time
+	// left before the deadline of the latest CheckIntegration call (0: none).
+	nextCheck     map[string]*dzconnectv1.Check
+	checks        map[string][]*dzconnectv1.Check
+	checkDeadline time.Duration
 }
 
 // call is one RPC the fake received.
@@ -383,7 +391,8 @@ func (f *fakeServer) ListIntegrations(_ context.Context, req *dzconnectv1.ListIn
 	for _, in := range f.integrations {
 		if !strings.HasPrefix(in.GetName(), prefix) ||
 			(req.GetKind() != 0 && in.GetKind() != req.GetKind()) ||
-			(req.GetState() != 0 && in.GetState() != req.GetState()) {
+			(req.GetState() != 0 && in.GetState() != req.GetState()) ||
+			(req.GetExpireBefore() != nil && !expiresBefore(in, req.GetExpireBefore())) {
 			continue
 		}
 		match = append(match, in)
@@ -468,4 +477,57 @@ func (f *fakeServer) GetPermissionCatalog(_ context.Context, req *dzconnectv1.Ge
 		}
 	}
 	return &dzconnectv1.GetPermissionCatalogResponse{Version: "2026-11-01", Permissions: out}, nil
+}
+
+// expiresBefore reports whether in's credential has an expiry before t.
+func expiresBefore(in *dzconnectv1.Integration, t *timestamppb.Timestamp) bool {
+	exp := in.GetCredential().GetExpireTime()
+	return exp != nil && exp.AsTime().Before(t.AsTime())
+}
+
+// Checks.
+
+func (f *fakeServer) CheckIntegration(ctx context.Context, req *dzconnectv1.CheckIntegrationRequest) (*dzconnectv1.CheckIntegrationResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.checkDeadline = 0
+	if dl, ok := ctx.Deadline(); ok {
+		f.checkDeadline = time.Until(dl)
+	}
+	i, err := findByName(f.integrations, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	c := &dzconnectv1.Check{
+		Outcome: dzconnectv1.IntegrationState_INTEGRATION_STATE_HEALTHY,
+		Summary: "All checks passed.",
+		Steps:   []*dzconnectv1.CheckStep{{Name: "secret", Status: dzconnectv1.CheckStepStatus_CHECK_STEP_STATUS_PASSED}},
+	}
+	if next := f.nextCheck[req.GetName()]; next != nil {
+		c = proto.Clone(next).(*dzconnectv1.Check)
+	}
+	if f.checks == nil {
+		f.checks = map[string][]*dzconnectv1.Check{}
+	}
+	c.Name = req.GetName() + "/checks/" + f.nextID("c-")
+	if c.Trigger == "" {
+		c.Trigger = "api"
+	}
+	if c.StartTime == nil {
+		c.StartTime, c.EndTime = fixedTime, fixedTime
+	}
+	f.checks[req.GetName()] = append([]*dzconnectv1.Check{c}, f.checks[req.GetName()]...)
+	in := f.integrations[i]
+	in.State, in.LastCheckTime = c.GetOutcome(), c.GetEndTime()
+	return &dzconnectv1.CheckIntegrationResponse{Check: c, Integration: in}, nil
+}
+
+func (f *fakeServer) ListChecks(_ context.Context, req *dzconnectv1.ListChecksRequest) (*dzconnectv1.ListChecksResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, err := findByName(f.integrations, req.GetParent()); err != nil {
+		return nil, err
+	}
+	items, next, err := page(f.checks[req.GetParent()], req.GetPageSize(), req.GetPageToken(), f.defaultPageSize)
+	return &dzconnectv1.ListChecksResponse{Checks: items, NextPageToken: next}, err
 }

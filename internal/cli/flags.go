@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -169,6 +170,24 @@ func parseTime(flag, s string) (*timestamppb.Timestamp, error) {
 		return nil, usageErrorf("invalid %s %q: want an RFC 3339 time such as 2027-06-30T00:00:00Z", flag, s)
 	}
 	return timestamppb.New(t), nil
+}
+
+// parseTimeOrDuration reads an RFC 3339 time, or a duration from now: a Go
+// duration (720h, 90m) or a whole number of days (30d). A negative duration
+// is in the past.
+func parseTimeOrDuration(flag, s string, now time.Time) (*timestamppb.Timestamp, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return timestamppb.New(t), nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= -36500 && n <= 36500 {
+			return timestamppb.New(now.Add(time.Duration(n) * 24 * time.Hour)), nil
+		}
+	} else if d, err := time.ParseDuration(s); err == nil {
+		return timestamppb.New(now.Add(d)), nil
+	}
+	return nil, usageErrorf("invalid %s %q: want an RFC 3339 time such as 2027-06-30T00:00:00Z, or a duration from now such as 720h or 30d", flag, s)
 }
 
 // maxSecretBytes bounds what is read as a client secret.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -13,7 +14,8 @@ import (
 
 func (inv *invocation) integrationCommand() *cobra.Command {
 	cmd := group("integration", "Manage Microsoft Defender and Sentinel integrations of tenants", "integrations", "int")
-	cmd.AddCommand(inv.integrationCreate(), inv.integrationGet(), inv.integrationList(), inv.integrationUpdate(), inv.integrationDelete())
+	cmd.AddCommand(inv.integrationCreate(), inv.integrationGet(), inv.integrationList(), inv.integrationUpdate(), inv.integrationDelete(),
+		inv.checkCommand(), inv.integrationChecks())
 	return cmd
 }
 
@@ -185,20 +187,24 @@ func (inv *invocation) integrationGet() *cobra.Command {
 }
 
 func (inv *invocation) integrationList() *cobra.Command {
-	var tenant, org, kind, state string
+	var tenant, org, kind, state, expireBefore string
 	var pages pageFlags
 	cmd := &cobra.Command{
-		Use:   "list (--tenant TENANT | --org ORG) [--kind KIND] [--state STATE]",
+		Use:   "list (--tenant TENANT | --org ORG) [--kind KIND] [--state STATE] [--expire-before TIME|DURATION]",
 		Short: "List integrations of one tenant, or of every tenant of an organization",
 		Example: `  dzctl integration list --tenant organizations/contoso/tenants/fabrikam
   dzctl integration list --org contoso --state broken
-  dzctl integration list --org contoso --kind sentinel -o json`,
+  dzctl integration list --org contoso --kind sentinel -o json
+  # Secrets expiring in the next 30 days (or already expired)
+  dzctl integration list --org contoso --expire-before 30d
+  dzctl integration list --org contoso --expire-before 2027-01-01T00:00:00Z`,
 		Args: noArgs,
 	}
 	cmd.Flags().StringVar(&tenant, "tenant", "", "tenant, organizations/ORG/tenants/TENANT")
 	cmd.Flags().StringVar(&org, "org", "", "organization: list the integrations of all its tenants")
 	cmd.Flags().StringVar(&kind, "kind", "", "only this kind: defender or sentinel")
 	cmd.Flags().StringVar(&state, "state", "", "only this state: unverified, healthy, propagating, degraded, broken, blocked-by-policy")
+	cmd.Flags().StringVar(&expireBefore, "expire-before", "", "only integrations whose client secret expires before this time: RFC 3339, or a duration from now such as 720h or 30d")
 	cmd.MarkFlagsMutuallyExclusive("tenant", "org")
 	cmd.MarkFlagsOneRequired("tenant", "org")
 	pages.add(cmd)
@@ -226,12 +232,19 @@ func (inv *invocation) integrationList() *cobra.Command {
 				return err
 			}
 		}
+		if cmd.Flags().Changed("expire-before") {
+			if req.ExpireBefore, err = parseTimeOrDuration("--expire-before", expireBefore, time.Now()); err != nil {
+				return err
+			}
+		}
 		c, err := inv.clients()
 		if err != nil {
 			return err
 		}
 		items, err := collect(ctx, pages, func(ctx context.Context, size int32, token string) ([]*dzconnectv1.Integration, string, error) {
-			r := &dzconnectv1.ListIntegrationsRequest{Parent: req.Parent, Kind: req.Kind, State: req.State, PageSize: size, PageToken: token}
+			r := &dzconnectv1.ListIntegrationsRequest{
+				Parent: req.Parent, Kind: req.Kind, State: req.State, ExpireBefore: req.ExpireBefore, PageSize: size, PageToken: token,
+			}
 			resp, err := c.integrations.ListIntegrations(ctx, r)
 			return resp.GetIntegrations(), resp.GetNextPageToken(), err
 		})
