@@ -30,6 +30,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/server"
 	"github.com/dropzoneai/dzconnect/internal/vault"
 	"github.com/dropzoneai/dzconnect/internal/verify"
+	"github.com/dropzoneai/dzconnect/internal/webhook"
 )
 
 // Version is set at build time with -ldflags "-X .../internal/app.Version=...".
@@ -162,6 +163,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
 	}
 	integrations := integration.NewService(db, secrets, log)
+	webhooks := webhook.NewService(db, secrets, log)
 	clouds := microsoft.DefaultClouds()
 	if cfg.MicrosoftEndpointsFile != "" {
 		if clouds, err = microsoft.LoadEndpointsFile(cfg.MicrosoftEndpointsFile); err != nil {
@@ -179,7 +181,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: tlsCfg, ShutdownTimeout: cfg.ShutdownTimeout,
 		Extra: map[string]http.Handler{"GET /metrics": m.Handler()},
 	}, log, auth.NewAuthenticator(db, cfg.AdminKey), handlers.Deps{
-		Organizations: db, APIKeys: db, Tenants: db, Integrations: integrations, Audit: db,
+		Organizations: db, APIKeys: db, Tenants: db, Integrations: integrations, Audit: db, Webhooks: webhooks,
 		Checks: checkAPI{run: checker, list: checks},
 	}, map[string]server.Checker{"postgres": db.Ping, "vault": secrets.Ping})
 	if err != nil {
@@ -214,6 +216,19 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		defer wg.Done()
 		integrations.RunJanitor(runCtx, cfg.JanitorInterval, cfg.PendingTTL)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		webhooks.RunJanitor(runCtx, cfg.JanitorInterval, cfg.PendingTTL)
+	}()
+	if cfg.WebhookInterval > 0 {
+		deliverer := webhook.NewDeliverer(db, secrets, log, webhook.DelivererOptions{Timeout: cfg.WebhookTimeout})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			deliverer.Run(runCtx, cfg.WebhookInterval)
+		}()
+	}
 	if started != nil {
 		go func() {
 			if g, h, err := srv.Addrs(runCtx); err == nil {

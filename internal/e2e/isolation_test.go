@@ -22,8 +22,9 @@ type call struct {
 }
 
 // callsAgainst returns one call per RPC of the API, targeting a's resources.
-func callsAgainst(s *stack.Stack, a stack.Org, tenant, integ, key string) []call {
+func callsAgainst(s *stack.Stack, a stack.Org, tenant, integ, key, hook string) []call {
 	c := s.Clients()
+	hooks := v1.NewWebhookServiceClient(s.Conn)
 	const svc = "/dzconnect.v1."
 	return []call{
 		{svc + "OrganizationService/CreateOrganization", func(ctx context.Context) error {
@@ -98,6 +99,25 @@ func callsAgainst(s *stack.Stack, a stack.Org, tenant, integ, key string) []call
 		{svc + "AuditService/ListAuditEvents", func(ctx context.Context) error {
 			return errOf(c.Audit.ListAuditEvents(ctx, &v1.ListAuditEventsRequest{Parent: a.Name}))
 		}},
+		{svc + "WebhookService/CreateWebhook", func(ctx context.Context) error {
+			return errOf(hooks.CreateWebhook(ctx, &v1.CreateWebhookRequest{Parent: a.Name, Webhook: &v1.Webhook{
+				Url: "https://intruder.example.com/", Events: []v1.WebhookEvent{v1.WebhookEvent_WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED}}}))
+		}},
+		{svc + "WebhookService/GetWebhook", func(ctx context.Context) error {
+			return errOf(hooks.GetWebhook(ctx, &v1.GetWebhookRequest{Name: hook}))
+		}},
+		{svc + "WebhookService/ListWebhooks", func(ctx context.Context) error {
+			return errOf(hooks.ListWebhooks(ctx, &v1.ListWebhooksRequest{Parent: a.Name}))
+		}},
+		{svc + "WebhookService/UpdateWebhook", func(ctx context.Context) error {
+			return errOf(hooks.UpdateWebhook(ctx, &v1.UpdateWebhookRequest{Webhook: &v1.Webhook{Name: hook, Url: "https://intruder.example.com/"}}))
+		}},
+		{svc + "WebhookService/DeleteWebhook", func(ctx context.Context) error {
+			return errOf(hooks.DeleteWebhook(ctx, &v1.DeleteWebhookRequest{Name: hook}))
+		}},
+		{svc + "WebhookService/ListWebhookDeliveries", func(ctx context.Context) error {
+			return errOf(hooks.ListWebhookDeliveries(ctx, &v1.ListWebhookDeliveriesRequest{Parent: hook}))
+		}},
 		{svc + "CatalogService/GetPermissionCatalog", func(ctx context.Context) error {
 			return errOf(c.Catalog.GetPermissionCatalog(ctx, &v1.GetPermissionCatalogRequest{}))
 		}},
@@ -132,7 +152,8 @@ func snapshot(t *testing.T, s *stack.Stack) map[string]int {
 	var sum int
 	if err := s.DB.QueryRow(context.Background(), `select coalesce(sum(version), 0) from
 		(select version from organizations union all select version from api_keys union all
-		 select version from tenants union all select version from integrations) v`).Scan(&sum); err != nil {
+		 select version from tenants union all select version from integrations union all
+		 select version from webhooks) v`).Scan(&sum); err != nil {
 		t.Fatal(err)
 	}
 	out["versions"] = sum
@@ -155,7 +176,13 @@ func TestOrganizationIsolation(t *testing.T) {
 	}
 	key := keys.GetApiKeys()[0].GetName()
 
-	calls := callsAgainst(s, a, tenant.GetName(), integ.GetName(), key)
+	hook, err := v1.NewWebhookServiceClient(s.Conn).CreateWebhook(a.AdminCtx, &v1.CreateWebhookRequest{Parent: a.Name,
+		Webhook: &v1.Webhook{Url: "https://victim.example.com/", Events: []v1.WebhookEvent{v1.WebhookEvent_WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	calls := callsAgainst(s, a, tenant.GetName(), integ.GetName(), key, hook.GetWebhook().GetName())
 	covered := map[string]bool{}
 	for _, c := range calls {
 		covered[c.method] = true

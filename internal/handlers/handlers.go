@@ -18,6 +18,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/organization"
 	"github.com/dropzoneai/dzconnect/internal/page"
 	"github.com/dropzoneai/dzconnect/internal/tenant"
+	"github.com/dropzoneai/dzconnect/internal/webhook"
 )
 
 // AuditLister lists audit events.
@@ -33,6 +34,7 @@ type Deps struct {
 	Integrations  *integration.Service
 	Checks        Checker
 	Audit         AuditLister
+	Webhooks      *webhook.Service
 }
 
 // Register registers every service on s.
@@ -43,6 +45,7 @@ func Register(s grpc.ServiceRegistrar, d Deps) {
 	v1.RegisterIntegrationServiceServer(s, &integrations{d: d})
 	v1.RegisterAuditServiceServer(s, &auditEvents{d: d})
 	v1.RegisterCatalogServiceServer(s, &catalogs{})
+	v1.RegisterWebhookServiceServer(s, &webhooks{d: d})
 }
 
 // trim returns the page and the next-page key when more rows exist: stores

@@ -49,6 +49,7 @@ func (s *Server) httpMux() (http.Handler, error) {
 		v1.RegisterIntegrationServiceHandler,
 		v1.RegisterAuditServiceHandler,
 		v1.RegisterCatalogServiceHandler,
+		v1.RegisterWebhookServiceHandler,
 	} {
 		if err := register(ctx, gw, conn); err != nil {
 			return nil, err

@@ -78,6 +78,19 @@ var policies = map[string]methodPolicy{
 		name("parent", func(r any) string { return r.(*v1.ListAuditEventsRequest).GetParent() })),
 
 	v1.CatalogService_GetPermissionCatalog_FullMethodName: anyCaller,
+
+	v1.WebhookService_CreateWebhook_FullMethodName: org(auth.RoleAdmin,
+		name("parent", func(r any) string { return r.(*v1.CreateWebhookRequest).GetParent() })),
+	v1.WebhookService_GetWebhook_FullMethodName: org(auth.RoleAdmin,
+		name("name", func(r any) string { return r.(*v1.GetWebhookRequest).GetName() })),
+	v1.WebhookService_ListWebhooks_FullMethodName: org(auth.RoleAdmin,
+		name("parent", func(r any) string { return r.(*v1.ListWebhooksRequest).GetParent() })),
+	v1.WebhookService_UpdateWebhook_FullMethodName: org(auth.RoleAdmin,
+		name("webhook.name", func(r any) string { return r.(*v1.UpdateWebhookRequest).GetWebhook().GetName() })),
+	v1.WebhookService_DeleteWebhook_FullMethodName: org(auth.RoleAdmin,
+		name("name", func(r any) string { return r.(*v1.DeleteWebhookRequest).GetName() })),
+	v1.WebhookService_ListWebhookDeliveries_FullMethodName: org(auth.RoleAdmin,
+		name("parent", func(r any) string { return r.(*v1.ListWebhookDeliveriesRequest).GetParent() })),
 }
 
 // publicMethods need no API key: health and reflection.
