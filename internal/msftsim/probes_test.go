@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
+	"github.com/microsoftgraph/msgraph-sdk-go/applications"
 	"github.com/microsoftgraph/msgraph-sdk-go/auditlogs"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/security"
@@ -101,5 +102,36 @@ func TestGraphOrganizationAndServicePrincipalDelete(t *testing.T) {
 	apps, err := g.Applications().Get(ctx, nil)
 	if err != nil || len(apps.GetValue()) != 1 {
 		t.Fatalf("list applications: %v", err)
+	}
+}
+
+// Paging must be stable: every application exactly once across pages.
+func TestGraphApplicationPagingIsStable(t *testing.T) {
+	e := newEnv(t)
+	p, _ := e.provisioner(provisionerRoles)
+	g := e.graph(e.credFor(p))
+	want := map[string]bool{}
+	for i := range 7 {
+		c, err := e.admin.CreateApp(e.tenant, msftsim.AppRequest{DisplayName: "app", ClientID: ""})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[c.ObjectID] = true
+		_ = i
+	}
+	first, err := g.Applications().Get(t.Context(), &applications.ApplicationsRequestBuilderGetRequestConfiguration{
+		QueryParameters: &applications.ApplicationsRequestBuilderGetQueryParameters{Top: ptr(int32(2))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, _ := msgraphcore.NewPageIterator[models.Applicationable](first, g.GetAdapter(), models.CreateApplicationCollectionResponseFromDiscriminatorValue)
+	seen := map[string]int{}
+	if err := it.Iterate(t.Context(), func(a models.Applicationable) bool { seen[*a.GetId()]++; return true }); err != nil {
+		t.Fatal(err)
+	}
+	for id := range want {
+		if seen[id] != 1 {
+			t.Fatalf("application %s seen %d times over the pages", id, seen[id])
+		}
 	}
 }

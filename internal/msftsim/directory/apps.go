@@ -273,7 +273,12 @@ func (d *Directory) ListApplications(tenant string, keep func(*Application) bool
 			out = append(out, a.snapshot())
 		}
 	}
-	slices.SortFunc(out, func(x, y Application) int { return x.Created.Compare(y.Created)*2 + strings.Compare(x.ID, y.ID)/2 })
+	slices.SortFunc(out, func(x, y Application) int {
+		if c := x.Created.Compare(y.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(x.ID, y.ID)
+	})
 	return out, nil
 }
 
