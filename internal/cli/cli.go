@@ -173,6 +173,7 @@ Resource names are AIP names, e.g. organizations/ORG/tenants/TENANT.`,
 		inv.checkCommand(),
 		inv.auditCommand(),
 		inv.catalogCommand(),
+		inv.webhookCommand(),
 	)
 	return cmd
 }
