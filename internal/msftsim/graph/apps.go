@@ -155,11 +155,7 @@ func (s *Server) listApplications(c *call) {
 		return
 	}
 	dom := c.domain()
-	items := make([]map[string]any, 0, len(apps))
-	for _, a := range apps {
-		items = append(items, s.appJSON(a, dom))
-	}
-	c.page("applications", items)
+	c.pageOf("applications", len(apps), func(i int) map[string]any { return s.appJSON(apps[i], dom) })
 }
 
 func (s *Server) getApplication(c *call) {

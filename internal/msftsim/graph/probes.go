@@ -124,11 +124,7 @@ func userJSON(u directory.User) map[string]any {
 
 func (s *Server) listUsers(c *call) {
 	us, _ := s.Dir.Users(c.tenant)
-	items := make([]map[string]any, 0, len(us))
-	for _, u := range us {
-		items = append(items, userJSON(u))
-	}
-	c.page("users", items)
+	c.pageOf("users", len(us), func(i int) map[string]any { return userJSON(us[i]) })
 }
 
 func (s *Server) getUser(c *call) {

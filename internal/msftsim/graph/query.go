@@ -95,6 +95,12 @@ func selectFields(m map[string]any, sel string) map[string]any {
 
 // page writes a collection with $top/$skiptoken paging and $select.
 func (c *call) page(contextFragment string, items []map[string]any) {
+	c.pageOf(contextFragment, len(items), func(i int) map[string]any { return items[i] })
+}
+
+// pageOf pages n items built on demand by at, so large collections only
+// render the page that is returned.
+func (c *call) pageOf(contextFragment string, n int, at func(int) map[string]any) {
 	q := c.r.URL.Query()
 	top := 100
 	if t := q.Get("$top"); t != "" {
@@ -115,17 +121,17 @@ func (c *call) page(contextFragment string, items []map[string]any) {
 		}
 		start = n
 	}
-	if start > len(items) {
-		start = len(items)
+	if start > n {
+		start = n
 	}
-	end := min(start+top, len(items))
+	end := min(start+top, n)
 	sel := q.Get("$select")
 	vals := make([]map[string]any, 0, end-start)
-	for _, it := range items[start:end] {
-		vals = append(vals, selectFields(it, sel))
+	for i := start; i < end; i++ {
+		vals = append(vals, selectFields(at(i), sel))
 	}
 	body := map[string]any{"@odata.context": c.context(contextFragment), "value": vals}
-	if end < len(items) {
+	if end < n {
 		q.Set("$skiptoken", base64.RawURLEncoding.EncodeToString([]byte("o:"+strconv.Itoa(end))))
 		body["@odata.nextLink"] = c.s.BaseURL() + c.r.URL.EscapedPath() + "?" + encodeQuery(q)
 	}

@@ -80,11 +80,7 @@ func (s *Server) listServicePrincipals(c *call) {
 		c.failErr(err)
 		return
 	}
-	items := make([]map[string]any, 0, len(sps))
-	for _, sp := range sps {
-		items = append(items, spJSON(sp))
-	}
-	c.page("servicePrincipals", items)
+	c.pageOf("servicePrincipals", len(sps), func(i int) map[string]any { return spJSON(sps[i]) })
 }
 
 func (s *Server) getServicePrincipal(c *call) {
