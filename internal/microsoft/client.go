@@ -52,6 +52,9 @@ func New(cfg Config) (*Client, error) {
 	} else if cfg.MaxTransientRetries < 0 {
 		cfg.MaxTransientRetries = 0
 	}
+	if cfg.MaxInFlightPerCaller <= 0 {
+		cfg.MaxInFlightPerCaller = 1
+	}
 	if cfg.TransientBackoff <= 0 {
 		cfg.TransientBackoff = 200 * time.Millisecond
 	}
@@ -79,7 +82,7 @@ func New(cfg Config) (*Client, error) {
 		ResponseHeaderTimeout: cfg.HTTPTimeout,
 		ExpectContinueTimeout: time.Second,
 	}
-	rt := &retryTransport{next: base, gate: newThrottleGate(), meta: newMetadataCache(30*time.Minute, 10000), maxWait: cfg.MaxThrottleWait, maxRetries: cfg.MaxTransientRetries,
+	rt := &retryTransport{next: base, gate: newThrottleGate(), slots: newCallerSlots(cfg.MaxInFlightPerCaller), meta: newMetadataCache(30*time.Minute, 10000), maxWait: cfg.MaxThrottleWait, maxRetries: cfg.MaxTransientRetries,
 		backoff: cfg.TransientBackoff, retryMargin: 20 * time.Millisecond}
 	// No http.Client.Timeout: it would cut across Retry-After waits; each
 	// exchange is bounded by the transport, the whole call by the context.

@@ -44,6 +44,12 @@ type Config struct {
 	// MaxTransientRetries bounds retries of 5xx answers and network errors
 	// per HTTP request (default 2; negative: none).
 	MaxTransientRetries int
+	// MaxInFlightPerCaller bounds the requests of one caller (tenant and
+	// client ID) in flight to one host at once (default 1): a 429 is then
+	// known before the caller's next request leaves, so no request lands
+	// inside a Retry-After window Microsoft has just opened. Sessions of
+	// different integrations are not limited by it.
+	MaxInFlightPerCaller int
 	// TransientBackoff is the first retry's mean delay, doubled each retry
 	// and jittered ±50% (default 200ms).
 	TransientBackoff time.Duration

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -355,5 +356,39 @@ func TestServerErrorsRetried(t *testing.T) {
 	wantErr(t, s.Probe(t.Context(), verify.ProbeDefenderMachines, nil), mserr.ClassTransient, "ServiceUnavailable")
 	if n := e.admin.Count("defender.machines.list").Requests; n != 3 {
 		t.Fatalf("defender attempts %d, want 3", n)
+	}
+}
+
+// Probes of one check run concurrently (internal/verify does): a 429 to one
+// of them must hold back the others, including requests not yet sent.
+func TestConcurrentProbesInAStorm(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := e.session(e.creds(e.fullApp()))
+	e.admin.SetFaults(faults.Config{Scope: faults.Scope{Routes: map[string]faults.Rule{
+		"graph.*": {Throttle: &faults.Throttle{Every: 2, Count: 3, RetryAfterSeconds: 1}},
+	}}})
+	probes := []verify.Probe{verify.ProbeGraphAlerts, verify.ProbeGraphIncidents, verify.ProbeGraphSignIns, verify.ProbeGraphUsers,
+		verify.ProbeDefenderMachines, verify.ProbeSentinelWorkspace, verify.ProbeLogAnalyticsQuery}
+	errs := make([]error, len(probes))
+	var wg sync.WaitGroup
+	for i, p := range probes {
+		wg.Go(func() { errs[i] = s.Probe(t.Context(), p, e.workspace()) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Probe(%s): %v", probes[i], err)
+		}
+	}
+	if n := e.admin.TotalEarlyRetries(); n != 0 {
+		t.Fatalf("early retries: %v", e.admin.EarlyRetries())
+	}
+	var throttled int64
+	for _, rc := range e.admin.Counters() {
+		throttled += rc.Statuses[429]
+	}
+	if throttled == 0 {
+		t.Fatal("nothing was throttled: the test proves nothing")
 	}
 }

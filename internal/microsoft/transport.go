@@ -28,6 +28,7 @@ import (
 type retryTransport struct {
 	next        http.RoundTripper
 	gate        *throttleGate
+	slots       *callerSlots
 	meta        *metadataCache // nil: off
 	maxWait     time.Duration
 	maxRetries  int
@@ -99,10 +100,13 @@ func (t *retryTransport) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 	transient, throttled := 0, 0
 	for attempt := 0; ; attempt++ {
+		release := func() {}
 		if gateKey != "" {
-			if err := t.gate.await(ctx, gateKey, budget, t.retryMargin); err != nil {
+			rel, err := t.admit(ctx, gateKey, budget)
+			if err != nil {
 				return nil, err
 			}
+			release = rel
 		}
 		r := req
 		if attempt > 0 {
@@ -110,6 +114,7 @@ func (t *retryTransport) roundTrip(req *http.Request) (*http.Response, error) {
 			if req.GetBody != nil {
 				body, err := req.GetBody()
 				if err != nil {
+					release()
 					return nil, err
 				}
 				r.Body = body
@@ -117,6 +122,20 @@ func (t *retryTransport) roundTrip(req *http.Request) (*http.Response, error) {
 		}
 		resp, err := t.next.RoundTrip(r)
 		var wait time.Duration
+		isThrottle := err == nil && (resp.StatusCode == http.StatusTooManyRequests ||
+			resp.StatusCode == http.StatusServiceUnavailable && hasRetryAfter(resp.Header))
+		if isThrottle {
+			wait = mserr.RetryAfter(resp.Header, time.Now())
+			if wait <= 0 {
+				wait = defaultThrottleWait << min(throttled, 5)
+			}
+			wait += t.retryMargin
+			if gateKey != "" {
+				// Before the next request of this caller may go out.
+				t.gate.set(gateKey, time.Now().Add(wait))
+			}
+		}
+		release()
 		switch {
 		case err != nil:
 			if ctx.Err() != nil || transient >= t.maxRetries || !replayable(req) {
@@ -124,16 +143,7 @@ func (t *retryTransport) roundTrip(req *http.Request) (*http.Response, error) {
 			}
 			transient++
 			wait = t.backoffFor(transient)
-		case resp.StatusCode == http.StatusTooManyRequests ||
-			resp.StatusCode == http.StatusServiceUnavailable && hasRetryAfter(resp.Header):
-			wait = mserr.RetryAfter(resp.Header, time.Now())
-			if wait <= 0 {
-				wait = defaultThrottleWait << min(throttled, 5)
-			}
-			wait += t.retryMargin
-			if gateKey != "" {
-				t.gate.set(gateKey, time.Now().Add(wait))
-			}
+		case isThrottle:
 			if !fits(ctx, wait) || !budget.take(wait) {
 				return resp, nil // the caller reports "throttled" with Retry-After
 			}
@@ -211,6 +221,68 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	case <-t.C:
 		return nil
+	}
+}
+
+// admit lets one request of a caller go out: after any open Retry-After
+// window (waited out, or a throttled error when it cannot be), and with at
+// most maxInFlight of the caller's requests to the host in flight, so that
+// a 429 is known before the caller's next request leaves. Otherwise
+// requests already sent when Microsoft opened the window would arrive
+// inside it.
+func (t *retryTransport) admit(ctx context.Context, key string, budget *throttleBudget) (func(), error) {
+	for {
+		if err := t.gate.await(ctx, key, budget, t.retryMargin); err != nil {
+			return nil, err
+		}
+		release, err := t.slots.acquire(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if t.gate.remaining(key) <= 0 {
+			return release, nil
+		}
+		release() // a window opened while we queued: wait it out first
+	}
+}
+
+// callerSlots bounds the in-flight requests per host and caller.
+type callerSlots struct {
+	mu  sync.Mutex
+	n   int
+	sem map[string]*slot
+}
+
+type slot struct {
+	ch   chan struct{}
+	refs int
+}
+
+func newCallerSlots(n int) *callerSlots { return &callerSlots{n: n, sem: map[string]*slot{}} }
+
+func (c *callerSlots) acquire(ctx context.Context, key string) (func(), error) {
+	c.mu.Lock()
+	s := c.sem[key]
+	if s == nil {
+		s = &slot{ch: make(chan struct{}, c.n)}
+		c.sem[key] = s
+	}
+	s.refs++
+	c.mu.Unlock()
+	done := func() {
+		c.mu.Lock()
+		if s.refs--; s.refs == 0 {
+			delete(c.sem, key)
+		}
+		c.mu.Unlock()
+	}
+	select {
+	case s.ch <- struct{}{}:
+		var once sync.Once
+		return func() { once.Do(func() { <-s.ch; done() }) }, nil
+	case <-ctx.Done():
+		done()
+		return nil, ctx.Err()
 	}
 }
 

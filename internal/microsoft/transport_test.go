@@ -55,7 +55,7 @@ func newTestTransport(t *testing.T, rec *recorder) (*httptest.Server, *http.Clie
 	t.Helper()
 	srv := httptest.NewTLSServer(rec)
 	t.Cleanup(srv.Close)
-	rt := &retryTransport{next: srv.Client().Transport, gate: newThrottleGate(), maxWait: 10 * time.Second,
+	rt := &retryTransport{next: srv.Client().Transport, gate: newThrottleGate(), slots: newCallerSlots(1), maxWait: 10 * time.Second,
 		maxRetries: 2, backoff: 10 * time.Millisecond, retryMargin: 20 * time.Millisecond}
 	return srv, &http.Client{Transport: rt}
 }
