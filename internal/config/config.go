@@ -139,7 +139,7 @@ var Reference = []Option{
 	{"sweep-interval", "DZCONNECT_SWEEP_INTERVAL", "6h", "every integration is checked once per interval", false, dur(func(c *Config) *time.Duration { return &c.SweepInterval })},
 	{"sweep-jitter", "DZCONNECT_SWEEP_JITTER", "30m", "a sweep's checks are spread over this window", false, dur(func(c *Config) *time.Duration { return &c.SweepJitter })},
 	{"sweep-on-start", "DZCONNECT_SWEEP_ON_START", "false", "sweep as soon as the service starts", false, boolean(func(c *Config) *bool { return &c.SweepOnStart })},
-	{"check-concurrency", "DZCONNECT_CHECK_CONCURRENCY", "20", "checks running at once per replica", false, intRange(func(c *Config) *int { return &c.CheckConcurrency }, 1, 1000)},
+	{"check-concurrency", "DZCONNECT_CHECK_CONCURRENCY", "50", "checks running at once per replica", false, intRange(func(c *Config) *int { return &c.CheckConcurrency }, 1, 1000)},
 	{"check-per-tenant", "DZCONNECT_CHECK_PER_TENANT", "2", "checks running at once per customer tenant per replica", false, intRange(func(c *Config) *int { return &c.CheckPerTenant }, 1, 100)},
 	{"check-timeout", "DZCONNECT_CHECK_TIMEOUT", "2m", "deadline of one scheduled check", false, dur(func(c *Config) *time.Duration { return &c.CheckTimeout })},
 	{"pending-ttl", "DZCONNECT_PENDING_TTL", "15m", "age after which an unfinished integration create is rolled back", false, dur(func(c *Config) *time.Duration { return &c.PendingTTL })},

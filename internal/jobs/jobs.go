@@ -48,7 +48,7 @@ type Checker interface {
 type Config struct {
 	SweepInterval   time.Duration // default 6h
 	SweepJitter     time.Duration // checks spread over [0, jitter); default 30m
-	Concurrency     int           // check workers per replica; default 20
+	Concurrency     int           // check workers per replica; default 50
 	PerTenant       int           // concurrent checks per customer tenant per replica; default 2
 	CheckTimeout    time.Duration // default 2m
 	RescueAfter     time.Duration // a running job older than this is rescued (replica died); default 10m
@@ -64,7 +64,7 @@ func (c *Config) defaults() {
 		c.SweepJitter = 0
 	}
 	if c.Concurrency <= 0 {
-		c.Concurrency = 20
+		c.Concurrency = 50
 	}
 	if c.PerTenant <= 0 {
 		c.PerTenant = 2
@@ -112,6 +112,11 @@ func New(pool *pgxpool.Pool, cfg Config, source Source, checker Checker, log *sl
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}, QueueChecks: {MaxWorkers: cfg.Concurrency}},
 		Workers:              workers,
 		RescueStuckJobsAfter: cfg.RescueAfter,
+		// Checks are short and I/O-bound: fetch again soon after workers
+		// free up (River's default cooldown of 100ms caps a queue at
+		// MaxWorkers jobs per 100ms).
+		FetchCooldown:     10 * time.Millisecond,
+		FetchPollInterval: 500 * time.Millisecond,
 		JobTimeout:           cfg.CheckTimeout + 30*time.Second,
 		MaxAttempts:          5,
 	}
@@ -209,15 +214,20 @@ func (w *checkWorker) tenantSlot(tenant uuid.UUID) chan struct{} {
 	return s
 }
 
-// Work runs one check. A tenant at its concurrency limit snoozes the job
-// briefly instead of holding a worker.
+// Work runs one check. A tenant at its concurrency limit is waited for
+// briefly; if it stays busy the job is snoozed instead of holding a worker.
 func (w *checkWorker) Work(ctx context.Context, job *river.Job[CheckArgs]) error {
 	slot := w.tenantSlot(job.Args.Tenant)
+	wait := time.NewTimer(250 * time.Millisecond)
 	select {
 	case slot <- struct{}{}:
+		wait.Stop()
 		defer func() { <-slot }()
-	default:
-		return river.JobSnooze(time.Second + rand.N(2*time.Second))
+	case <-wait.C:
+		return river.JobSnooze(200*time.Millisecond + rand.N(500*time.Millisecond))
+	case <-ctx.Done():
+		wait.Stop()
+		return ctx.Err()
 	}
 	_, err := w.checker.Run(ctx, job.Args.Org, job.Args.Integration, verify.TriggerSchedule)
 	if apperr.Is(err, apperr.NotFound) {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -213,37 +214,48 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 	c.Permissions = s.permissions(in, roles, unavailable)
 	c.add(s.permissionStep(c.Permissions, settling))
 
-	// 4. One probe per API.
-	for _, pp := range p.probes {
+	// 4. One probe per API, concurrently (they are independent); the steps
+	// keep the plan's order.
+	var ws *Workspace
+	if in.Sentinel != nil {
+		ws = &Workspace{SubscriptionID: in.Sentinel.SubscriptionID.String(), ResourceGroup: in.Sentinel.ResourceGroup,
+			Name: in.Sentinel.WorkspaceName, WorkspaceID: in.Sentinel.WorkspaceID.String()}
+	}
+	probeSteps := make([]Step, len(p.probes))
+	var wg sync.WaitGroup
+	for i, pp := range p.probes {
 		name := "probe:" + string(pp.probe)
 		switch {
 		case unavailable[pp.api]:
-			c.add(Step{Name: name, Status: StepSkipped, Message: "no token for " + string(pp.api)})
+			probeSteps[i] = Step{Name: name, Status: StepSkipped, Message: "no token for " + string(pp.api)}
 			continue
 		case pp.optional && !slices.Contains(roles[pp.api], pp.needs):
-			c.add(Step{Name: name, Status: StepSkipped, Message: "optional permission " + pp.needs + " not granted"})
+			probeSteps[i] = Step{Name: name, Status: StepSkipped, Message: "optional permission " + pp.needs + " not granted"}
 			continue
 		case ctx.Err() != nil:
-			c.add(Step{Name: name, Status: StepSkipped, Message: "deadline reached"})
+			probeSteps[i] = Step{Name: name, Status: StepSkipped, Message: "deadline reached"}
 			continue
 		}
-		var ws *Workspace
-		if in.Sentinel != nil {
-			ws = &Workspace{SubscriptionID: in.Sentinel.SubscriptionID.String(), ResourceGroup: in.Sentinel.ResourceGroup,
-				Name: in.Sentinel.WorkspaceName, WorkspaceID: in.Sentinel.WorkspaceID.String()}
-		}
-		start := s.now()
-		err := session.Probe(ctx, pp.probe, ws)
-		step := Step{Name: name, Duration: s.now().Sub(start)}
-		if err != nil {
-			s.failStep(&step, err, settling)
-			if pp.optional && step.Status == StepFailed {
-				step.Status = StepWarning
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := s.now()
+			err := session.Probe(ctx, pp.probe, ws)
+			step := Step{Name: name, Duration: s.now().Sub(start)}
+			if err != nil {
+				s.failStep(&step, err, settling)
+				if pp.optional && step.Status == StepFailed {
+					step.Status = StepWarning
+				}
+			} else {
+				step.Status, step.Message = StepPassed, "answered"
 			}
-		} else {
-			step.Status, step.Message = StepPassed, "answered"
-		}
-		c.add(step)
+			probeSteps[i] = step
+		}()
+	}
+	wg.Wait()
+	for _, st := range probeSteps {
+		c.add(st)
 	}
 
 	// 5. Credential expiry.
