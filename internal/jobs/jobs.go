@@ -117,8 +117,8 @@ func New(pool *pgxpool.Pool, cfg Config, source Source, checker Checker, log *sl
 		// MaxWorkers jobs per 100ms).
 		FetchCooldown:     10 * time.Millisecond,
 		FetchPollInterval: 500 * time.Millisecond,
-		JobTimeout:           cfg.CheckTimeout + 30*time.Second,
-		MaxAttempts:          5,
+		JobTimeout:        cfg.CheckTimeout + 30*time.Second,
+		MaxAttempts:       5,
 	}
 	if !cfg.DisableSchedule {
 		rc.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(
