@@ -540,3 +540,75 @@ func TestWebhookCreateCrash(t *testing.T) {
 		t.Fatalf("the finished webhook was reaped: %v", err)
 	}
 }
+
+// TestWebhookDeliveryTimeout: a receiver that does not answer within the
+// timeout costs an attempt, recorded without the URL.
+func TestWebhookDeliveryTimeout(t *testing.T) {
+	t.Parallel()
+	f := newDeliveryFixture(t)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(func() { close(release); srv.Close() })
+	hook, _ := newWebhook(t, f.s, f.org.AdminCtx, f.org.Name, srv.URL+"/slow?token=customer-token")
+	f.changeState(t)
+	clk := &clock{now: time.Now().Add(time.Minute)}
+	d := webhook.NewDeliverer(f.db, f.secrets, slog.New(slog.DiscardHandler), webhook.DelivererOptions{
+		Client: srv.Client(), Now: clk.Now, Timeout: 200 * time.Millisecond,
+	})
+	runOnce(t, d, 1)
+	got := f.deliveries(t, hook.GetName())
+	if len(got) != 1 || got[0].GetStatus() != "pending" || got[0].GetAttempts() != 1 || got[0].GetLastStatusCode() != 0 ||
+		!strings.Contains(got[0].GetLastError(), "timeout") || strings.Contains(got[0].GetLastError(), "customer-token") {
+		t.Fatalf("after a timeout: %v", got)
+	}
+	next := f.nextAttempt(t, got[0].GetName())
+	if lo, hi := clk.Now().Add(time.Minute), clk.Now().Add(66*time.Second); next.Before(lo.Truncate(time.Microsecond)) || next.After(hi) {
+		t.Fatalf("next attempt %v not within 1m..1m6s (jitter) of now", next)
+	}
+}
+
+// TestWebhookServerDelivers runs the server's own delivery worker.
+func TestWebhookServerDelivers(t *testing.T) {
+	t.Parallel()
+	s := stack.Start(t, stack.Options{ExtraArgs: []string{"--webhook-delivery-interval", "100ms"}})
+	org := s.NewOrg(t, "Server delivers")
+	tenant := newTenant(t, s, org.OperatorCtx, org.Name)
+	in := newIntegration(t, s, org.OperatorCtx, tenant.GetName(), "webhook~Secret.Value_1234567890abcdefghij")
+	n, err := resource.ParseIntegration("name", in.GetName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *received, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		select {
+		case got <- &received{header: r.Header.Clone(), body: body}:
+		default:
+		}
+	}))
+	t.Cleanup(srv.Close)
+	hook, secret := newWebhook(t, s, org.AdminCtx, org.Name, srv.URL+"/hook")
+	now := time.Now()
+	if _, err := postgres.New(s.DB).RecordCheck(t.Context(), verify.Check{
+		Org: n.Org, Tenant: n.Tenant, Integration: n.Integration, ID: uuid.Must(uuid.NewV7()),
+		Outcome: integration.StateHealthy, Trigger: verify.TriggerAPI, Summary: "ok", Steps: []verify.Step{}, Start: now, End: now,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-got:
+		if err := webhook.Verify(secret, r.header.Get(webhook.HeaderSignature), r.header.Get(webhook.HeaderTimestamp), r.body, time.Now(), 0); err != nil {
+			t.Fatalf("Verify: %v", err)
+		}
+		if !strings.HasPrefix(r.header.Get(webhook.HeaderDelivery), hook.GetName()+"/deliveries/") {
+			t.Fatalf("Dzconnect-Delivery %q", r.header.Get(webhook.HeaderDelivery))
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server did not deliver within 30s")
+	}
+}
