@@ -1,0 +1,45 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+)
+
+func load(args []string, env map[string]string) (Config, error) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return Load(fs, args, func(k string) string { return env[k] })
+}
+
+func TestDefaultsAndPrecedence(t *testing.T) {
+	env := map[string]string{"DZCONNECT_DATABASE_URL": "postgres://db/x", "DZCONNECT_VAULT_ADDR": "http://v:8200",
+		"DZCONNECT_VAULT_TOKEN": "t", "DZCONNECT_GRPC_ADDR": "0.0.0.0:1"}
+	c, err := load([]string{"--grpc-addr", "127.0.0.1:2", "--jobs=false", "--sweep-on-start"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.GRPCAddr != "127.0.0.1:2" || c.HTTPAddr != "127.0.0.1:8080" || c.Jobs || !c.SweepOnStart || c.VaultMount != "secret" {
+		t.Fatalf("config %+v", c)
+	}
+}
+
+func TestValidationReportsEveryProblem(t *testing.T) {
+	_, err := load([]string{"--admin-key", "short", "--log-level", "loud", "--tls-cert-file", "x"}, nil)
+	if err == nil {
+		t.Fatal("invalid configuration accepted")
+	}
+	for _, want := range []string{"database-url", "vault-addr", "vault-token", "admin-key", "log-level", "tls-cert-file"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name --%s:\n%v", want, err)
+		}
+	}
+}
+
+func TestSecretsNotInErrors(t *testing.T) {
+	_, err := load([]string{"--database-url", "mysql://u:hunter2@h/db", "--vault-token", "s.hunter3"}, nil)
+	if err == nil || strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "hunter3") {
+		t.Fatalf("error %v", err)
+	}
+}
