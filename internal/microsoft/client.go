@@ -3,7 +3,6 @@ package microsoft
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -193,13 +192,14 @@ func (c *Client) NewSession(cr verify.Credentials) (verify.Session, error) {
 	}
 	cred, err := azidentity.NewClientSecretCredential(cr.TenantID, cr.ClientID, cr.Secret, opts)
 	if err != nil {
-		// azidentity validates the tenant ID's characters; never echo the secret.
-		var me *mserr.Error
-		if errors.As(err, &me) {
-			return nil, me
+		// azidentity checks the tenant ID's characters and the authority URL;
+		// its message never holds the secret.
+		if strings.Contains(strings.ToLower(err.Error()), "tenantid") {
+			return nil, &mserr.Error{Service: "entra", Operation: "new session", Code: "AADSTS900023", Class: mserr.ClassTenantNotFound,
+				Message: firstLine(err.Error()), Remedy: "The Directory (tenant) ID is malformed: enter the tenant's GUID or its verified domain."}
 		}
-		return nil, &mserr.Error{Service: "entra", Operation: "new session", Code: "AADSTS900023", Class: mserr.ClassTenantNotFound,
-			Message: firstLine(err.Error()), Remedy: "The Directory (tenant) ID is malformed: enter the tenant's GUID or its verified domain."}
+		return nil, &mserr.Error{Service: "entra", Operation: "new session", Code: "InvalidConfiguration", Class: mserr.ClassNotConfigured,
+			Message: firstLine(err.Error()), Remedy: "dzconnect's Microsoft endpoint configuration for this cloud is invalid."}
 	}
 	return &session{c: c, ep: ep, cred: cred, tenant: cr.TenantID, clientID: cr.ClientID, authorityHost: u.Host}, nil
 }

@@ -100,6 +100,7 @@ func TestTokenErrors(t *testing.T) {
 		{"unknown client", cr(ok, func(v *verify.Credentials) { v.ClientID = "0b0b0b0b-0000-4000-8000-000000000000" }), mserr.ClassAppNotFound, "AADSTS700016", true},
 		{"unknown tenant", cr(ok, func(v *verify.Credentials) { v.TenantID = "99999999-9999-4999-8999-999999999999" }), mserr.ClassTenantNotFound, "AADSTS90002", false},
 		{"malformed tenant", cr(ok, func(v *verify.Credentials) { v.TenantID = "notadomain" }), mserr.ClassTenantNotFound, "AADSTS900023", false},
+		{"tenant with bad characters", cr(ok, func(v *verify.Credentials) { v.TenantID = "contoso tenant/x" }), mserr.ClassTenantNotFound, "AADSTS900023", false},
 		{"disabled app", cr(disabled, nil), mserr.ClassAppDisabled, "AADSTS7000112", false},
 		{"conditional access", cr(blocked, nil), mserr.ClassPolicyBlocked, "AADSTS53003", false},
 	} {

@@ -24,6 +24,11 @@ func (s *session) graphProbe(ctx context.Context, p verify.Probe) error {
 	if err != nil {
 		return classify("graph", "graph client", verify.APIGraph, err)
 	}
+	// The token first, outside the SDK: its failure is then classified as
+	// Entra's; the SDK's auth provider gets it from the credential's cache.
+	if _, _, err := s.rawToken(ctx, verify.APIGraph); err != nil {
+		return err
+	}
 	top := int32(1)
 	var op string
 	switch p {
