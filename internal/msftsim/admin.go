@@ -255,6 +255,10 @@ func (a *Admin) Requests(limit int) []Entry { return a.sim.rec.Log(limit) }
 // back before Retry-After elapsed.
 func (a *Admin) EarlyRetries() map[string]int64 { return a.sim.faults.EarlyRetries() }
 
+// EarlyRetryClients counts, per route, the distinct clients (tenant and app)
+// that retried before Retry-After elapsed.
+func (a *Admin) EarlyRetryClients() map[string]int { return a.sim.faults.EarlyRetryClients() }
+
 // TotalEarlyRetries sums EarlyRetries.
 func (a *Admin) TotalEarlyRetries() int64 {
 	var n int64

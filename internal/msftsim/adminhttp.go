@@ -187,7 +187,7 @@ func (a *Admin) handler() http.Handler {
 		return map[string]any{"requests": a.Requests(n)}, nil
 	})
 	h("GET /_sim/early-retries", "earlyRetries", func(*http.Request) (any, error) {
-		return map[string]any{"total": a.TotalEarlyRetries(), "byRoute": a.EarlyRetries()}, nil
+		return map[string]any{"total": a.TotalEarlyRetries(), "byRoute": a.EarlyRetries(), "clientsByRoute": a.EarlyRetryClients()}, nil
 	})
 	h("POST /_sim/reset-counters", "counters.reset", func(*http.Request) (any, error) {
 		a.ResetCounters()

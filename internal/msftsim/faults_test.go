@@ -45,10 +45,14 @@ func TestThrottleRetryAfterAndEarlyRetries(t *testing.T) {
 	if st != 429 || hdr.Get("Retry-After") == "" {
 		t.Fatalf("early retry answered %d", st)
 	}
-	if got := e.admin.EarlyRetries()["graph.users.list"]; got != 1 {
-		t.Fatalf("early retries %d, want 1", got)
+	_, _, _ = e.do("GET", e.ep.Graph+"/users", tok, nil) // the same client, early again
+	if got := e.admin.EarlyRetries()["graph.users.list"]; got != 2 {
+		t.Fatalf("early retries %d, want 2", got)
 	}
-	log := e.admin.Requests(1)
+	if got := e.admin.EarlyRetryClients()["graph.users.list"]; got != 1 {
+		t.Fatalf("early clients %d, want 1", got)
+	}
+	log := e.admin.Requests(1) // the latest early retry
 	if len(log) != 1 || log[0].Fault != faults.KindEarlyRetry || log[0].Client != c.ClientID || log[0].Tenant != e.tenant {
 		t.Fatalf("request log %+v", log)
 	}

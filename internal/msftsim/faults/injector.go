@@ -42,7 +42,8 @@ type Injector struct {
 	matched   map[string]int // requests seen per origin+kind
 	injected  map[string]int // faults injected per origin+kind
 	throttled map[string]time.Time
-	early     map[string]int64 // early retries per route
+	early     map[string]int64           // early retries per route
+	earlyBy   map[string]map[string]bool // route -> clients that retried early
 	budgets   map[string]*budget
 	wallNow   func() time.Time
 }
@@ -56,6 +57,7 @@ func NewInjector(seed uint64) *Injector {
 		injected:  map[string]int{},
 		throttled: map[string]time.Time{},
 		early:     map[string]int64{},
+		earlyBy:   map[string]map[string]bool{},
 		budgets:   map[string]*budget{},
 		wallNow:   time.Now,
 	}
@@ -109,7 +111,20 @@ func (in *Injector) ResetCounters() {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.early = map[string]int64{}
+	in.earlyBy = map[string]map[string]bool{}
 	in.throttled = map[string]time.Time{}
+}
+
+// EarlyRetryClients returns, per route, how many distinct clients (tenant
+// and app) came back before their Retry-After elapsed.
+func (in *Injector) EarlyRetryClients() map[string]int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	out := make(map[string]int, len(in.earlyBy))
+	for k, v := range in.earlyBy {
+		out[k] = len(v)
+	}
+	return out
 }
 
 // Decide picks the faults for one request of client (an app ID or address)
@@ -127,6 +142,10 @@ func (in *Injector) Decide(route, tenant, client string) Decision {
 		now := in.wallNow()
 		if now.Before(until) {
 			in.early[route]++
+			if in.earlyBy[route] == nil {
+				in.earlyBy[route] = map[string]bool{}
+			}
+			in.earlyBy[route][tenant+"|"+client] = true
 			return Decision{Status: 429, RetryAfter: int(math.Ceil(until.Sub(now).Seconds())), Kind: KindEarlyRetry}
 		}
 		delete(in.throttled, key)

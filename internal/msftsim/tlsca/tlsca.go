@@ -68,6 +68,9 @@ func LoadOrNew(dir string, extraHosts ...string) (*Bundle, error) {
 	if err := os.WriteFile(filepath.Join(dir, "ca-key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return nil, fmt.Errorf("writing CA key: %w", err)
 	}
+	if _, err := b.WriteCA(dir); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 
