@@ -54,18 +54,20 @@ type DelivererOptions struct {
 // and receivers de-duplicate on the Dzconnect-Delivery header).
 type Deliverer struct {
 	store   Store
-	secrets interface {
-		ReadClientSecret(ctx context.Context, path string, version int64) (string, error)
-	}
-	log  *slog.Logger
-	opts DelivererOptions
+	secrets SecretReader
+	log     *slog.Logger
+	opts    DelivererOptions
+}
+
+// SecretReader reads signing secrets; integration.SecretStore (the Vault
+// adapter) is one.
+type SecretReader interface {
+	ReadClientSecret(ctx context.Context, path string, version int64) (string, error)
 }
 
 // NewDeliverer returns a Deliverer. secrets is the Vault adapter holding
 // the signing secrets.
-func NewDeliverer(store Store, secrets interface {
-	ReadClientSecret(ctx context.Context, path string, version int64) (string, error)
-}, log *slog.Logger, opts DelivererOptions) *Deliverer {
+func NewDeliverer(store Store, secrets SecretReader, log *slog.Logger, opts DelivererOptions) *Deliverer {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
