@@ -27,14 +27,18 @@ func run() error {
 	listen := flag.String("listen", "127.0.0.1:8443", "address to serve HTTPS on")
 	stateDir := flag.String("state-dir", ".run/msftsim", "where to write ca.pem, endpoints.json and seeded.json")
 	seedFile := flag.String("seed", "", "JSON seed file with tenants, apps, consents, workspaces and faults")
-	rngSeed := flag.Uint64("rng-seed", 1, "seed for generated IDs, secrets and random faults")
+	rngSeed := flag.Uint64("rng-seed", 1, "seed for generated IDs, secrets and random faults (default: the seed file's \"seed\", else 1)")
 	publicHost := flag.String("public-host", "", "host name to put in URLs instead of the listen host (e.g. localhost)")
 	faultsFile := flag.String("faults", "", "JSON fault configuration to start with")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	opts := msftsim.Options{Listen: *listen, StateDir: *stateDir, SeedFile: *seedFile, Seed: *rngSeed,
-		PublicHost: *publicHost, Logger: log}
+	opts := msftsim.Options{Listen: *listen, StateDir: *stateDir, SeedFile: *seedFile, PublicHost: *publicHost, Logger: log}
+	seedSet := false
+	flag.Visit(func(f *flag.Flag) { seedSet = seedSet || f.Name == "rng-seed" })
+	if seedSet || *seedFile == "" {
+		opts.Seed = *rngSeed // otherwise the seed file's "seed" applies
+	}
 	if *faultsFile != "" {
 		b, err := os.ReadFile(*faultsFile)
 		if err != nil {
