@@ -22,6 +22,116 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Request of SetOrganizationProvisioner.
+type SetOrganizationProvisionerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// organizations/{organization}
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The provisioner application's client ID, a GUID.
+	ClientId string `protobuf:"bytes,2,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// Its client secret value. Input only.
+	ClientSecret  string `protobuf:"bytes,3,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetOrganizationProvisionerRequest) Reset() {
+	*x = SetOrganizationProvisionerRequest{}
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetOrganizationProvisionerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetOrganizationProvisionerRequest) ProtoMessage() {}
+
+func (x *SetOrganizationProvisionerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetOrganizationProvisionerRequest.ProtoReflect.Descriptor instead.
+func (*SetOrganizationProvisionerRequest) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_organization_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SetOrganizationProvisionerRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetOrganizationProvisionerRequest) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *SetOrganizationProvisionerRequest) GetClientSecret() string {
+	if x != nil {
+		return x.ClientSecret
+	}
+	return ""
+}
+
+// Response of SetOrganizationProvisioner.
+type SetOrganizationProvisionerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The organization.
+	Organization  *Organization `protobuf:"bytes,1,opt,name=organization,proto3" json:"organization,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetOrganizationProvisionerResponse) Reset() {
+	*x = SetOrganizationProvisionerResponse{}
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetOrganizationProvisionerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetOrganizationProvisionerResponse) ProtoMessage() {}
+
+func (x *SetOrganizationProvisionerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetOrganizationProvisionerResponse.ProtoReflect.Descriptor instead.
+func (*SetOrganizationProvisionerResponse) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_organization_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SetOrganizationProvisionerResponse) GetOrganization() *Organization {
+	if x != nil {
+		return x.Organization
+	}
+	return nil
+}
+
 // Request of CreateOrganization.
 type CreateOrganizationRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -36,7 +146,7 @@ type CreateOrganizationRequest struct {
 
 func (x *CreateOrganizationRequest) Reset() {
 	*x = CreateOrganizationRequest{}
-	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[0]
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -48,7 +158,7 @@ func (x *CreateOrganizationRequest) String() string {
 func (*CreateOrganizationRequest) ProtoMessage() {}
 
 func (x *CreateOrganizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[0]
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -61,7 +171,7 @@ func (x *CreateOrganizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrganizationRequest.ProtoReflect.Descriptor instead.
 func (*CreateOrganizationRequest) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_organization_service_proto_rawDescGZIP(), []int{0}
+	return file_dzconnect_v1_organization_service_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *CreateOrganizationRequest) GetOrganization() *Organization {
@@ -89,7 +199,7 @@ type CreateOrganizationResponse struct {
 
 func (x *CreateOrganizationResponse) Reset() {
 	*x = CreateOrganizationResponse{}
-	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[1]
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -101,7 +211,7 @@ func (x *CreateOrganizationResponse) String() string {
 func (*CreateOrganizationResponse) ProtoMessage() {}
 
 func (x *CreateOrganizationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[1]
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -114,7 +224,7 @@ func (x *CreateOrganizationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrganizationResponse.ProtoReflect.Descriptor instead.
 func (*CreateOrganizationResponse) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_organization_service_proto_rawDescGZIP(), []int{1}
+	return file_dzconnect_v1_organization_service_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateOrganizationResponse) GetOrganization() *Organization {
@@ -135,7 +245,7 @@ type GetOrganizationRequest struct {
 
 func (x *GetOrganizationRequest) Reset() {
 	*x = GetOrganizationRequest{}
-	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[2]
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -147,7 +257,7 @@ func (x *GetOrganizationRequest) String() string {
 func (*GetOrganizationRequest) ProtoMessage() {}
 
 func (x *GetOrganizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[2]
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -160,7 +270,7 @@ func (x *GetOrganizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrganizationRequest.ProtoReflect.Descriptor instead.
 func (*GetOrganizationRequest) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_organization_service_proto_rawDescGZIP(), []int{2}
+	return file_dzconnect_v1_organization_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetOrganizationRequest) GetName() string {
@@ -181,7 +291,7 @@ type GetOrganizationResponse struct {
 
 func (x *GetOrganizationResponse) Reset() {
 	*x = GetOrganizationResponse{}
-	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[3]
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -193,7 +303,7 @@ func (x *GetOrganizationResponse) String() string {
 func (*GetOrganizationResponse) ProtoMessage() {}
 
 func (x *GetOrganizationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[3]
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -206,7 +316,7 @@ func (x *GetOrganizationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrganizationResponse.ProtoReflect.Descriptor instead.
 func (*GetOrganizationResponse) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_organization_service_proto_rawDescGZIP(), []int{3}
+	return file_dzconnect_v1_organization_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetOrganizationResponse) GetOrganization() *Organization {
@@ -229,7 +339,7 @@ type ListOrganizationsRequest struct {
 
 func (x *ListOrganizationsRequest) Reset() {
 	*x = ListOrganizationsRequest{}
-	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[4]
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -241,7 +351,7 @@ func (x *ListOrganizationsRequest) String() string {
 func (*ListOrganizationsRequest) ProtoMessage() {}
 
 func (x *ListOrganizationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[4]
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -254,7 +364,7 @@ func (x *ListOrganizationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrganizationsRequest.ProtoReflect.Descriptor instead.
 func (*ListOrganizationsRequest) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_organization_service_proto_rawDescGZIP(), []int{4}
+	return file_dzconnect_v1_organization_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListOrganizationsRequest) GetPageSize() int32 {
@@ -284,7 +394,7 @@ type ListOrganizationsResponse struct {
 
 func (x *ListOrganizationsResponse) Reset() {
 	*x = ListOrganizationsResponse{}
-	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[5]
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -296,7 +406,7 @@ func (x *ListOrganizationsResponse) String() string {
 func (*ListOrganizationsResponse) ProtoMessage() {}
 
 func (x *ListOrganizationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[5]
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -309,7 +419,7 @@ func (x *ListOrganizationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrganizationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOrganizationsResponse) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_organization_service_proto_rawDescGZIP(), []int{5}
+	return file_dzconnect_v1_organization_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListOrganizationsResponse) GetOrganizations() []*Organization {
@@ -339,7 +449,7 @@ type UpdateOrganizationRequest struct {
 
 func (x *UpdateOrganizationRequest) Reset() {
 	*x = UpdateOrganizationRequest{}
-	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[6]
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -351,7 +461,7 @@ func (x *UpdateOrganizationRequest) String() string {
 func (*UpdateOrganizationRequest) ProtoMessage() {}
 
 func (x *UpdateOrganizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[6]
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -364,7 +474,7 @@ func (x *UpdateOrganizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOrganizationRequest.ProtoReflect.Descriptor instead.
 func (*UpdateOrganizationRequest) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_organization_service_proto_rawDescGZIP(), []int{6}
+	return file_dzconnect_v1_organization_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UpdateOrganizationRequest) GetOrganization() *Organization {
@@ -392,7 +502,7 @@ type UpdateOrganizationResponse struct {
 
 func (x *UpdateOrganizationResponse) Reset() {
 	*x = UpdateOrganizationResponse{}
-	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[7]
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -404,7 +514,7 @@ func (x *UpdateOrganizationResponse) String() string {
 func (*UpdateOrganizationResponse) ProtoMessage() {}
 
 func (x *UpdateOrganizationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[7]
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -417,7 +527,7 @@ func (x *UpdateOrganizationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOrganizationResponse.ProtoReflect.Descriptor instead.
 func (*UpdateOrganizationResponse) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_organization_service_proto_rawDescGZIP(), []int{7}
+	return file_dzconnect_v1_organization_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UpdateOrganizationResponse) GetOrganization() *Organization {
@@ -440,7 +550,7 @@ type DeleteOrganizationRequest struct {
 
 func (x *DeleteOrganizationRequest) Reset() {
 	*x = DeleteOrganizationRequest{}
-	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[8]
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -452,7 +562,7 @@ func (x *DeleteOrganizationRequest) String() string {
 func (*DeleteOrganizationRequest) ProtoMessage() {}
 
 func (x *DeleteOrganizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[8]
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -465,7 +575,7 @@ func (x *DeleteOrganizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOrganizationRequest.ProtoReflect.Descriptor instead.
 func (*DeleteOrganizationRequest) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_organization_service_proto_rawDescGZIP(), []int{8}
+	return file_dzconnect_v1_organization_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DeleteOrganizationRequest) GetName() string {
@@ -491,7 +601,7 @@ type DeleteOrganizationResponse struct {
 
 func (x *DeleteOrganizationResponse) Reset() {
 	*x = DeleteOrganizationResponse{}
-	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[9]
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -503,7 +613,7 @@ func (x *DeleteOrganizationResponse) String() string {
 func (*DeleteOrganizationResponse) ProtoMessage() {}
 
 func (x *DeleteOrganizationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[9]
+	mi := &file_dzconnect_v1_organization_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -516,14 +626,20 @@ func (x *DeleteOrganizationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOrganizationResponse.ProtoReflect.Descriptor instead.
 func (*DeleteOrganizationResponse) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_organization_service_proto_rawDescGZIP(), []int{9}
+	return file_dzconnect_v1_organization_service_proto_rawDescGZIP(), []int{11}
 }
 
 var File_dzconnect_v1_organization_service_proto protoreflect.FileDescriptor
 
 const file_dzconnect_v1_organization_service_proto_rawDesc = "" +
 	"\n" +
-	"'dzconnect/v1/organization_service.proto\x12\fdzconnect.v1\x1a\x1cdzconnect/v1/resources.proto\x1a google/protobuf/field_mask.proto\"z\n" +
+	"'dzconnect/v1/organization_service.proto\x12\fdzconnect.v1\x1a\x1cdzconnect/v1/resources.proto\x1a google/protobuf/field_mask.proto\"y\n" +
+	"!SetOrganizationProvisionerRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
+	"\tclient_id\x18\x02 \x01(\tR\bclientId\x12#\n" +
+	"\rclient_secret\x18\x03 \x01(\tR\fclientSecret\"d\n" +
+	"\"SetOrganizationProvisionerResponse\x12>\n" +
+	"\forganization\x18\x01 \x01(\v2\x1a.dzconnect.v1.OrganizationR\forganization\"z\n" +
 	"\x19CreateOrganizationRequest\x12>\n" +
 	"\forganization\x18\x01 \x01(\v2\x1a.dzconnect.v1.OrganizationR\forganization\x12\x1d\n" +
 	"\n" +
@@ -550,13 +666,14 @@ const file_dzconnect_v1_organization_service_proto_rawDesc = "" +
 	"\x19DeleteOrganizationRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\"\x1c\n" +
-	"\x1aDeleteOrganizationResponse2\x96\x04\n" +
+	"\x1aDeleteOrganizationResponse2\x97\x05\n" +
 	"\x13OrganizationService\x12g\n" +
 	"\x12CreateOrganization\x12'.dzconnect.v1.CreateOrganizationRequest\x1a(.dzconnect.v1.CreateOrganizationResponse\x12^\n" +
 	"\x0fGetOrganization\x12$.dzconnect.v1.GetOrganizationRequest\x1a%.dzconnect.v1.GetOrganizationResponse\x12d\n" +
 	"\x11ListOrganizations\x12&.dzconnect.v1.ListOrganizationsRequest\x1a'.dzconnect.v1.ListOrganizationsResponse\x12g\n" +
 	"\x12UpdateOrganization\x12'.dzconnect.v1.UpdateOrganizationRequest\x1a(.dzconnect.v1.UpdateOrganizationResponse\x12g\n" +
-	"\x12DeleteOrganization\x12'.dzconnect.v1.DeleteOrganizationRequest\x1a(.dzconnect.v1.DeleteOrganizationResponseB>Z<github.com/dropzoneai/dzconnect/api/dzconnect/v1;dzconnectv1b\x06proto3"
+	"\x12DeleteOrganization\x12'.dzconnect.v1.DeleteOrganizationRequest\x1a(.dzconnect.v1.DeleteOrganizationResponse\x12\x7f\n" +
+	"\x1aSetOrganizationProvisioner\x12/.dzconnect.v1.SetOrganizationProvisionerRequest\x1a0.dzconnect.v1.SetOrganizationProvisionerResponseB>Z<github.com/dropzoneai/dzconnect/api/dzconnect/v1;dzconnectv1b\x06proto3"
 
 var (
 	file_dzconnect_v1_organization_service_proto_rawDescOnce sync.Once
@@ -570,44 +687,49 @@ func file_dzconnect_v1_organization_service_proto_rawDescGZIP() []byte {
 	return file_dzconnect_v1_organization_service_proto_rawDescData
 }
 
-var file_dzconnect_v1_organization_service_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_dzconnect_v1_organization_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_dzconnect_v1_organization_service_proto_goTypes = []any{
-	(*CreateOrganizationRequest)(nil),  // 0: dzconnect.v1.CreateOrganizationRequest
-	(*CreateOrganizationResponse)(nil), // 1: dzconnect.v1.CreateOrganizationResponse
-	(*GetOrganizationRequest)(nil),     // 2: dzconnect.v1.GetOrganizationRequest
-	(*GetOrganizationResponse)(nil),    // 3: dzconnect.v1.GetOrganizationResponse
-	(*ListOrganizationsRequest)(nil),   // 4: dzconnect.v1.ListOrganizationsRequest
-	(*ListOrganizationsResponse)(nil),  // 5: dzconnect.v1.ListOrganizationsResponse
-	(*UpdateOrganizationRequest)(nil),  // 6: dzconnect.v1.UpdateOrganizationRequest
-	(*UpdateOrganizationResponse)(nil), // 7: dzconnect.v1.UpdateOrganizationResponse
-	(*DeleteOrganizationRequest)(nil),  // 8: dzconnect.v1.DeleteOrganizationRequest
-	(*DeleteOrganizationResponse)(nil), // 9: dzconnect.v1.DeleteOrganizationResponse
-	(*Organization)(nil),               // 10: dzconnect.v1.Organization
-	(*fieldmaskpb.FieldMask)(nil),      // 11: google.protobuf.FieldMask
+	(*SetOrganizationProvisionerRequest)(nil),  // 0: dzconnect.v1.SetOrganizationProvisionerRequest
+	(*SetOrganizationProvisionerResponse)(nil), // 1: dzconnect.v1.SetOrganizationProvisionerResponse
+	(*CreateOrganizationRequest)(nil),          // 2: dzconnect.v1.CreateOrganizationRequest
+	(*CreateOrganizationResponse)(nil),         // 3: dzconnect.v1.CreateOrganizationResponse
+	(*GetOrganizationRequest)(nil),             // 4: dzconnect.v1.GetOrganizationRequest
+	(*GetOrganizationResponse)(nil),            // 5: dzconnect.v1.GetOrganizationResponse
+	(*ListOrganizationsRequest)(nil),           // 6: dzconnect.v1.ListOrganizationsRequest
+	(*ListOrganizationsResponse)(nil),          // 7: dzconnect.v1.ListOrganizationsResponse
+	(*UpdateOrganizationRequest)(nil),          // 8: dzconnect.v1.UpdateOrganizationRequest
+	(*UpdateOrganizationResponse)(nil),         // 9: dzconnect.v1.UpdateOrganizationResponse
+	(*DeleteOrganizationRequest)(nil),          // 10: dzconnect.v1.DeleteOrganizationRequest
+	(*DeleteOrganizationResponse)(nil),         // 11: dzconnect.v1.DeleteOrganizationResponse
+	(*Organization)(nil),                       // 12: dzconnect.v1.Organization
+	(*fieldmaskpb.FieldMask)(nil),              // 13: google.protobuf.FieldMask
 }
 var file_dzconnect_v1_organization_service_proto_depIdxs = []int32{
-	10, // 0: dzconnect.v1.CreateOrganizationRequest.organization:type_name -> dzconnect.v1.Organization
-	10, // 1: dzconnect.v1.CreateOrganizationResponse.organization:type_name -> dzconnect.v1.Organization
-	10, // 2: dzconnect.v1.GetOrganizationResponse.organization:type_name -> dzconnect.v1.Organization
-	10, // 3: dzconnect.v1.ListOrganizationsResponse.organizations:type_name -> dzconnect.v1.Organization
-	10, // 4: dzconnect.v1.UpdateOrganizationRequest.organization:type_name -> dzconnect.v1.Organization
-	11, // 5: dzconnect.v1.UpdateOrganizationRequest.update_mask:type_name -> google.protobuf.FieldMask
-	10, // 6: dzconnect.v1.UpdateOrganizationResponse.organization:type_name -> dzconnect.v1.Organization
-	0,  // 7: dzconnect.v1.OrganizationService.CreateOrganization:input_type -> dzconnect.v1.CreateOrganizationRequest
-	2,  // 8: dzconnect.v1.OrganizationService.GetOrganization:input_type -> dzconnect.v1.GetOrganizationRequest
-	4,  // 9: dzconnect.v1.OrganizationService.ListOrganizations:input_type -> dzconnect.v1.ListOrganizationsRequest
-	6,  // 10: dzconnect.v1.OrganizationService.UpdateOrganization:input_type -> dzconnect.v1.UpdateOrganizationRequest
-	8,  // 11: dzconnect.v1.OrganizationService.DeleteOrganization:input_type -> dzconnect.v1.DeleteOrganizationRequest
-	1,  // 12: dzconnect.v1.OrganizationService.CreateOrganization:output_type -> dzconnect.v1.CreateOrganizationResponse
-	3,  // 13: dzconnect.v1.OrganizationService.GetOrganization:output_type -> dzconnect.v1.GetOrganizationResponse
-	5,  // 14: dzconnect.v1.OrganizationService.ListOrganizations:output_type -> dzconnect.v1.ListOrganizationsResponse
-	7,  // 15: dzconnect.v1.OrganizationService.UpdateOrganization:output_type -> dzconnect.v1.UpdateOrganizationResponse
-	9,  // 16: dzconnect.v1.OrganizationService.DeleteOrganization:output_type -> dzconnect.v1.DeleteOrganizationResponse
-	12, // [12:17] is the sub-list for method output_type
-	7,  // [7:12] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	12, // 0: dzconnect.v1.SetOrganizationProvisionerResponse.organization:type_name -> dzconnect.v1.Organization
+	12, // 1: dzconnect.v1.CreateOrganizationRequest.organization:type_name -> dzconnect.v1.Organization
+	12, // 2: dzconnect.v1.CreateOrganizationResponse.organization:type_name -> dzconnect.v1.Organization
+	12, // 3: dzconnect.v1.GetOrganizationResponse.organization:type_name -> dzconnect.v1.Organization
+	12, // 4: dzconnect.v1.ListOrganizationsResponse.organizations:type_name -> dzconnect.v1.Organization
+	12, // 5: dzconnect.v1.UpdateOrganizationRequest.organization:type_name -> dzconnect.v1.Organization
+	13, // 6: dzconnect.v1.UpdateOrganizationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	12, // 7: dzconnect.v1.UpdateOrganizationResponse.organization:type_name -> dzconnect.v1.Organization
+	2,  // 8: dzconnect.v1.OrganizationService.CreateOrganization:input_type -> dzconnect.v1.CreateOrganizationRequest
+	4,  // 9: dzconnect.v1.OrganizationService.GetOrganization:input_type -> dzconnect.v1.GetOrganizationRequest
+	6,  // 10: dzconnect.v1.OrganizationService.ListOrganizations:input_type -> dzconnect.v1.ListOrganizationsRequest
+	8,  // 11: dzconnect.v1.OrganizationService.UpdateOrganization:input_type -> dzconnect.v1.UpdateOrganizationRequest
+	10, // 12: dzconnect.v1.OrganizationService.DeleteOrganization:input_type -> dzconnect.v1.DeleteOrganizationRequest
+	0,  // 13: dzconnect.v1.OrganizationService.SetOrganizationProvisioner:input_type -> dzconnect.v1.SetOrganizationProvisionerRequest
+	3,  // 14: dzconnect.v1.OrganizationService.CreateOrganization:output_type -> dzconnect.v1.CreateOrganizationResponse
+	5,  // 15: dzconnect.v1.OrganizationService.GetOrganization:output_type -> dzconnect.v1.GetOrganizationResponse
+	7,  // 16: dzconnect.v1.OrganizationService.ListOrganizations:output_type -> dzconnect.v1.ListOrganizationsResponse
+	9,  // 17: dzconnect.v1.OrganizationService.UpdateOrganization:output_type -> dzconnect.v1.UpdateOrganizationResponse
+	11, // 18: dzconnect.v1.OrganizationService.DeleteOrganization:output_type -> dzconnect.v1.DeleteOrganizationResponse
+	1,  // 19: dzconnect.v1.OrganizationService.SetOrganizationProvisioner:output_type -> dzconnect.v1.SetOrganizationProvisionerResponse
+	14, // [14:20] is the sub-list for method output_type
+	8,  // [8:14] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_dzconnect_v1_organization_service_proto_init() }
@@ -622,7 +744,7 @@ func file_dzconnect_v1_organization_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dzconnect_v1_organization_service_proto_rawDesc), len(file_dzconnect_v1_organization_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,11 +19,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	OrganizationService_CreateOrganization_FullMethodName = "/dzconnect.v1.OrganizationService/CreateOrganization"
-	OrganizationService_GetOrganization_FullMethodName    = "/dzconnect.v1.OrganizationService/GetOrganization"
-	OrganizationService_ListOrganizations_FullMethodName  = "/dzconnect.v1.OrganizationService/ListOrganizations"
-	OrganizationService_UpdateOrganization_FullMethodName = "/dzconnect.v1.OrganizationService/UpdateOrganization"
-	OrganizationService_DeleteOrganization_FullMethodName = "/dzconnect.v1.OrganizationService/DeleteOrganization"
+	OrganizationService_CreateOrganization_FullMethodName         = "/dzconnect.v1.OrganizationService/CreateOrganization"
+	OrganizationService_GetOrganization_FullMethodName            = "/dzconnect.v1.OrganizationService/GetOrganization"
+	OrganizationService_ListOrganizations_FullMethodName          = "/dzconnect.v1.OrganizationService/ListOrganizations"
+	OrganizationService_UpdateOrganization_FullMethodName         = "/dzconnect.v1.OrganizationService/UpdateOrganization"
+	OrganizationService_DeleteOrganization_FullMethodName         = "/dzconnect.v1.OrganizationService/DeleteOrganization"
+	OrganizationService_SetOrganizationProvisioner_FullMethodName = "/dzconnect.v1.OrganizationService/SetOrganizationProvisioner"
 )
 
 // OrganizationServiceClient is the client API for OrganizationService service.
@@ -46,6 +47,12 @@ type OrganizationServiceClient interface {
 	// Deletes an organization that has no tenants. Permission: service admin.
 	// Errors: NotFound, FailedPrecondition (tenants remain), Aborted.
 	DeleteOrganization(ctx context.Context, in *DeleteOrganizationRequest, opts ...grpc.CallOption) (*DeleteOrganizationResponse, error)
+	// Registers (or replaces) the organization's multi-tenant provisioner
+	// application: its client ID and a client secret, which goes to Vault.
+	// Customer tenants consent it (TenantService.GetAdminConsentLink); with
+	// it dzconnect reads what Entra actually granted. Permission: admin of the
+	// organization. Errors: InvalidArgument, NotFound.
+	SetOrganizationProvisioner(ctx context.Context, in *SetOrganizationProvisionerRequest, opts ...grpc.CallOption) (*SetOrganizationProvisionerResponse, error)
 }
 
 type organizationServiceClient struct {
@@ -106,6 +113,16 @@ func (c *organizationServiceClient) DeleteOrganization(ctx context.Context, in *
 	return out, nil
 }
 
+func (c *organizationServiceClient) SetOrganizationProvisioner(ctx context.Context, in *SetOrganizationProvisionerRequest, opts ...grpc.CallOption) (*SetOrganizationProvisionerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetOrganizationProvisionerResponse)
+	err := c.cc.Invoke(ctx, OrganizationService_SetOrganizationProvisioner_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // OrganizationServiceServer is the server API for OrganizationService service.
 // All implementations must embed UnimplementedOrganizationServiceServer
 // for forward compatibility.
@@ -126,6 +143,12 @@ type OrganizationServiceServer interface {
 	// Deletes an organization that has no tenants. Permission: service admin.
 	// Errors: NotFound, FailedPrecondition (tenants remain), Aborted.
 	DeleteOrganization(context.Context, *DeleteOrganizationRequest) (*DeleteOrganizationResponse, error)
+	// Registers (or replaces) the organization's multi-tenant provisioner
+	// application: its client ID and a client secret, which goes to Vault.
+	// Customer tenants consent it (TenantService.GetAdminConsentLink); with
+	// it dzconnect reads what Entra actually granted. Permission: admin of the
+	// organization. Errors: InvalidArgument, NotFound.
+	SetOrganizationProvisioner(context.Context, *SetOrganizationProvisionerRequest) (*SetOrganizationProvisionerResponse, error)
 	mustEmbedUnimplementedOrganizationServiceServer()
 }
 
@@ -150,6 +173,9 @@ func (UnimplementedOrganizationServiceServer) UpdateOrganization(context.Context
 }
 func (UnimplementedOrganizationServiceServer) DeleteOrganization(context.Context, *DeleteOrganizationRequest) (*DeleteOrganizationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteOrganization not implemented")
+}
+func (UnimplementedOrganizationServiceServer) SetOrganizationProvisioner(context.Context, *SetOrganizationProvisionerRequest) (*SetOrganizationProvisionerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetOrganizationProvisioner not implemented")
 }
 func (UnimplementedOrganizationServiceServer) mustEmbedUnimplementedOrganizationServiceServer() {}
 func (UnimplementedOrganizationServiceServer) testEmbeddedByValue()                             {}
@@ -262,6 +288,24 @@ func _OrganizationService_DeleteOrganization_Handler(srv interface{}, ctx contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OrganizationService_SetOrganizationProvisioner_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetOrganizationProvisionerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrganizationServiceServer).SetOrganizationProvisioner(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrganizationService_SetOrganizationProvisioner_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrganizationServiceServer).SetOrganizationProvisioner(ctx, req.(*SetOrganizationProvisionerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // OrganizationService_ServiceDesc is the grpc.ServiceDesc for OrganizationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -288,6 +332,10 @@ var OrganizationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteOrganization",
 			Handler:    _OrganizationService_DeleteOrganization_Handler,
+		},
+		{
+			MethodName: "SetOrganizationProvisioner",
+			Handler:    _OrganizationService_SetOrganizationProvisioner_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

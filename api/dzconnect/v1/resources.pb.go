@@ -388,9 +388,12 @@ type Organization struct {
 	// Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Optimistic-concurrency token; send it back on update and delete.
-	Etag          string `protobuf:"bytes,5,opt,name=etag,proto3" json:"etag,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Etag string `protobuf:"bytes,5,opt,name=etag,proto3" json:"etag,omitempty"`
+	// The organization's multi-tenant "provisioner" application (client ID),
+	// when registered with SetOrganizationProvisioner. Output only.
+	ProvisionerClientId string `protobuf:"bytes,6,opt,name=provisioner_client_id,json=provisionerClientId,proto3" json:"provisioner_client_id,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Organization) Reset() {
@@ -454,6 +457,13 @@ func (x *Organization) GetUpdateTime() *timestamppb.Timestamp {
 func (x *Organization) GetEtag() string {
 	if x != nil {
 		return x.Etag
+	}
+	return ""
+}
+
+func (x *Organization) GetProvisionerClientId() string {
+	if x != nil {
+		return x.ProvisionerClientId
 	}
 	return ""
 }
@@ -585,9 +595,12 @@ type Tenant struct {
 	// Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Optimistic-concurrency token.
-	Etag          string `protobuf:"bytes,8,opt,name=etag,proto3" json:"etag,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Etag string `protobuf:"bytes,8,opt,name=etag,proto3" json:"etag,omitempty"`
+	// When a tenant admin consented the organization's provisioner
+	// application (CompleteAdminConsent). Output only.
+	ProvisionerConsentTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=provisioner_consent_time,json=provisionerConsentTime,proto3" json:"provisioner_consent_time,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *Tenant) Reset() {
@@ -674,6 +687,13 @@ func (x *Tenant) GetEtag() string {
 		return x.Etag
 	}
 	return ""
+}
+
+func (x *Tenant) GetProvisionerConsentTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ProvisionerConsentTime
+	}
+	return nil
 }
 
 // EntraApplication names each Entra ID of the integration's application
@@ -1149,7 +1169,7 @@ var File_dzconnect_v1_resources_proto protoreflect.FileDescriptor
 
 const file_dzconnect_v1_resources_proto_rawDesc = "" +
 	"\n" +
-	"\x1cdzconnect/v1/resources.proto\x12\fdzconnect.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\x01\n" +
+	"\x1cdzconnect/v1/resources.proto\x12\fdzconnect.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x87\x02\n" +
 	"\fOrganization\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12;\n" +
@@ -1157,7 +1177,8 @@ const file_dzconnect_v1_resources_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x05 \x01(\tR\x04etag\"\xd1\x02\n" +
+	"\x04etag\x18\x05 \x01(\tR\x04etag\x122\n" +
+	"\x15provisioner_client_id\x18\x06 \x01(\tR\x13provisionerClientId\"\xd1\x02\n" +
 	"\x06ApiKey\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12&\n" +
@@ -1170,7 +1191,7 @@ const file_dzconnect_v1_resources_proto_rawDesc = "" +
 	"updateTime\x12;\n" +
 	"\vexpire_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expireTime\x12\x12\n" +
-	"\x04etag\x18\b \x01(\tR\x04etag\"\x95\x03\n" +
+	"\x04etag\x18\b \x01(\tR\x04etag\"\xeb\x03\n" +
 	"\x06Tenant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12&\n" +
 	"\x0fentra_tenant_id\x18\x02 \x01(\tR\rentraTenantId\x12)\n" +
@@ -1181,7 +1202,8 @@ const file_dzconnect_v1_resources_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\b \x01(\tR\x04etag\x1a9\n" +
+	"\x04etag\x18\b \x01(\tR\x04etag\x12T\n" +
+	"\x18provisioner_consent_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x16provisionerConsentTime\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa2\x01\n" +
@@ -1309,24 +1331,25 @@ var file_dzconnect_v1_resources_proto_depIdxs = []int32{
 	14, // 7: dzconnect.v1.Tenant.labels:type_name -> dzconnect.v1.Tenant.LabelsEntry
 	15, // 8: dzconnect.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
 	15, // 9: dzconnect.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
-	15, // 10: dzconnect.v1.Credential.create_time:type_name -> google.protobuf.Timestamp
-	15, // 11: dzconnect.v1.Credential.expire_time:type_name -> google.protobuf.Timestamp
-	2,  // 12: dzconnect.v1.Integration.kind:type_name -> dzconnect.v1.IntegrationKind
-	3,  // 13: dzconnect.v1.Integration.features:type_name -> dzconnect.v1.Feature
-	4,  // 14: dzconnect.v1.Integration.management_mode:type_name -> dzconnect.v1.ManagementMode
-	9,  // 15: dzconnect.v1.Integration.application:type_name -> dzconnect.v1.EntraApplication
-	10, // 16: dzconnect.v1.Integration.sentinel:type_name -> dzconnect.v1.SentinelWorkspace
-	11, // 17: dzconnect.v1.Integration.credential:type_name -> dzconnect.v1.Credential
-	5,  // 18: dzconnect.v1.Integration.state:type_name -> dzconnect.v1.IntegrationState
-	15, // 19: dzconnect.v1.Integration.last_check_time:type_name -> google.protobuf.Timestamp
-	15, // 20: dzconnect.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
-	15, // 21: dzconnect.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
-	15, // 22: dzconnect.v1.AuditEvent.create_time:type_name -> google.protobuf.Timestamp
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	15, // 10: dzconnect.v1.Tenant.provisioner_consent_time:type_name -> google.protobuf.Timestamp
+	15, // 11: dzconnect.v1.Credential.create_time:type_name -> google.protobuf.Timestamp
+	15, // 12: dzconnect.v1.Credential.expire_time:type_name -> google.protobuf.Timestamp
+	2,  // 13: dzconnect.v1.Integration.kind:type_name -> dzconnect.v1.IntegrationKind
+	3,  // 14: dzconnect.v1.Integration.features:type_name -> dzconnect.v1.Feature
+	4,  // 15: dzconnect.v1.Integration.management_mode:type_name -> dzconnect.v1.ManagementMode
+	9,  // 16: dzconnect.v1.Integration.application:type_name -> dzconnect.v1.EntraApplication
+	10, // 17: dzconnect.v1.Integration.sentinel:type_name -> dzconnect.v1.SentinelWorkspace
+	11, // 18: dzconnect.v1.Integration.credential:type_name -> dzconnect.v1.Credential
+	5,  // 19: dzconnect.v1.Integration.state:type_name -> dzconnect.v1.IntegrationState
+	15, // 20: dzconnect.v1.Integration.last_check_time:type_name -> google.protobuf.Timestamp
+	15, // 21: dzconnect.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
+	15, // 22: dzconnect.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
+	15, // 23: dzconnect.v1.AuditEvent.create_time:type_name -> google.protobuf.Timestamp
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_dzconnect_v1_resources_proto_init() }

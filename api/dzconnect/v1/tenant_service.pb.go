@@ -10,6 +10,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -21,6 +22,254 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// Request of GetAdminConsentLink.
+type GetAdminConsentLinkRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// organizations/{organization}/tenants/{tenant}
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Where Microsoft redirects the administrator afterwards (https; must be
+	// registered on the provisioner application).
+	RedirectUri   string `protobuf:"bytes,2,opt,name=redirect_uri,json=redirectUri,proto3" json:"redirect_uri,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAdminConsentLinkRequest) Reset() {
+	*x = GetAdminConsentLinkRequest{}
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAdminConsentLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAdminConsentLinkRequest) ProtoMessage() {}
+
+func (x *GetAdminConsentLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAdminConsentLinkRequest.ProtoReflect.Descriptor instead.
+func (*GetAdminConsentLinkRequest) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GetAdminConsentLinkRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetAdminConsentLinkRequest) GetRedirectUri() string {
+	if x != nil {
+		return x.RedirectUri
+	}
+	return ""
+}
+
+// Response of GetAdminConsentLink.
+type GetAdminConsentLinkResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The link to open.
+	Url string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	// When its state expires.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAdminConsentLinkResponse) Reset() {
+	*x = GetAdminConsentLinkResponse{}
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAdminConsentLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAdminConsentLinkResponse) ProtoMessage() {}
+
+func (x *GetAdminConsentLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAdminConsentLinkResponse.ProtoReflect.Descriptor instead.
+func (*GetAdminConsentLinkResponse) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GetAdminConsentLinkResponse) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *GetAdminConsentLinkResponse) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+// Request of CompleteAdminConsent.
+type CompleteAdminConsentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// organizations/{organization}
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// The state parameter of the redirect.
+	State string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	// The admin_consent parameter ("True" on success).
+	AdminConsent string `protobuf:"bytes,3,opt,name=admin_consent,json=adminConsent,proto3" json:"admin_consent,omitempty"`
+	// The tenant parameter.
+	Tenant string `protobuf:"bytes,4,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// The error parameter, when consent failed.
+	Error string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	// The error_description parameter.
+	ErrorDescription string `protobuf:"bytes,6,opt,name=error_description,json=errorDescription,proto3" json:"error_description,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *CompleteAdminConsentRequest) Reset() {
+	*x = CompleteAdminConsentRequest{}
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteAdminConsentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteAdminConsentRequest) ProtoMessage() {}
+
+func (x *CompleteAdminConsentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteAdminConsentRequest.ProtoReflect.Descriptor instead.
+func (*CompleteAdminConsentRequest) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CompleteAdminConsentRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *CompleteAdminConsentRequest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *CompleteAdminConsentRequest) GetAdminConsent() string {
+	if x != nil {
+		return x.AdminConsent
+	}
+	return ""
+}
+
+func (x *CompleteAdminConsentRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *CompleteAdminConsentRequest) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *CompleteAdminConsentRequest) GetErrorDescription() string {
+	if x != nil {
+		return x.ErrorDescription
+	}
+	return ""
+}
+
+// Response of CompleteAdminConsent.
+type CompleteAdminConsentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tenant, with provisioner_consent_time set.
+	Tenant        *Tenant `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteAdminConsentResponse) Reset() {
+	*x = CompleteAdminConsentResponse{}
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteAdminConsentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteAdminConsentResponse) ProtoMessage() {}
+
+func (x *CompleteAdminConsentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteAdminConsentResponse.ProtoReflect.Descriptor instead.
+func (*CompleteAdminConsentResponse) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CompleteAdminConsentResponse) GetTenant() *Tenant {
+	if x != nil {
+		return x.Tenant
+	}
+	return nil
+}
 
 // Request of CreateTenant.
 type CreateTenantRequest struct {
@@ -37,7 +286,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[0]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -49,7 +298,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[0]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -62,7 +311,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{0}
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateTenantRequest) GetParent() string {
@@ -97,7 +346,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[1]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -109,7 +358,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[1]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -122,7 +371,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{1}
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -143,7 +392,7 @@ type GetTenantRequest struct {
 
 func (x *GetTenantRequest) Reset() {
 	*x = GetTenantRequest{}
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[2]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -155,7 +404,7 @@ func (x *GetTenantRequest) String() string {
 func (*GetTenantRequest) ProtoMessage() {}
 
 func (x *GetTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[2]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -168,7 +417,7 @@ func (x *GetTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantRequest.ProtoReflect.Descriptor instead.
 func (*GetTenantRequest) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{2}
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetTenantRequest) GetName() string {
@@ -189,7 +438,7 @@ type GetTenantResponse struct {
 
 func (x *GetTenantResponse) Reset() {
 	*x = GetTenantResponse{}
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[3]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -201,7 +450,7 @@ func (x *GetTenantResponse) String() string {
 func (*GetTenantResponse) ProtoMessage() {}
 
 func (x *GetTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[3]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -214,7 +463,7 @@ func (x *GetTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantResponse.ProtoReflect.Descriptor instead.
 func (*GetTenantResponse) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{3}
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetTenantResponse) GetTenant() *Tenant {
@@ -239,7 +488,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[4]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -251,7 +500,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[4]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -264,7 +513,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{4}
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListTenantsRequest) GetParent() string {
@@ -301,7 +550,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[5]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -313,7 +562,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[5]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -326,7 +575,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{5}
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -356,7 +605,7 @@ type UpdateTenantRequest struct {
 
 func (x *UpdateTenantRequest) Reset() {
 	*x = UpdateTenantRequest{}
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[6]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -368,7 +617,7 @@ func (x *UpdateTenantRequest) String() string {
 func (*UpdateTenantRequest) ProtoMessage() {}
 
 func (x *UpdateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[6]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -381,7 +630,7 @@ func (x *UpdateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTenantRequest.ProtoReflect.Descriptor instead.
 func (*UpdateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{6}
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpdateTenantRequest) GetTenant() *Tenant {
@@ -409,7 +658,7 @@ type UpdateTenantResponse struct {
 
 func (x *UpdateTenantResponse) Reset() {
 	*x = UpdateTenantResponse{}
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[7]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -421,7 +670,7 @@ func (x *UpdateTenantResponse) String() string {
 func (*UpdateTenantResponse) ProtoMessage() {}
 
 func (x *UpdateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[7]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -434,7 +683,7 @@ func (x *UpdateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTenantResponse.ProtoReflect.Descriptor instead.
 func (*UpdateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{7}
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UpdateTenantResponse) GetTenant() *Tenant {
@@ -457,7 +706,7 @@ type DeleteTenantRequest struct {
 
 func (x *DeleteTenantRequest) Reset() {
 	*x = DeleteTenantRequest{}
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[8]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -469,7 +718,7 @@ func (x *DeleteTenantRequest) String() string {
 func (*DeleteTenantRequest) ProtoMessage() {}
 
 func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[8]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -482,7 +731,7 @@ func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTenantRequest) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{8}
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeleteTenantRequest) GetName() string {
@@ -508,7 +757,7 @@ type DeleteTenantResponse struct {
 
 func (x *DeleteTenantResponse) Reset() {
 	*x = DeleteTenantResponse{}
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[9]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -520,7 +769,7 @@ func (x *DeleteTenantResponse) String() string {
 func (*DeleteTenantResponse) ProtoMessage() {}
 
 func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[9]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -533,14 +782,30 @@ func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTenantResponse) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{9}
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{13}
 }
 
 var File_dzconnect_v1_tenant_service_proto protoreflect.FileDescriptor
 
 const file_dzconnect_v1_tenant_service_proto_rawDesc = "" +
 	"\n" +
-	"!dzconnect/v1/tenant_service.proto\x12\fdzconnect.v1\x1a\x1cdzconnect/v1/resources.proto\x1a google/protobuf/field_mask.proto\"z\n" +
+	"!dzconnect/v1/tenant_service.proto\x12\fdzconnect.v1\x1a\x1cdzconnect/v1/resources.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"S\n" +
+	"\x1aGetAdminConsentLinkRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
+	"\fredirect_uri\x18\x02 \x01(\tR\vredirectUri\"l\n" +
+	"\x1bGetAdminConsentLinkResponse\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12;\n" +
+	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"\xcb\x01\n" +
+	"\x1bCompleteAdminConsentRequest\x12\x16\n" +
+	"\x06parent\x18\x01 \x01(\tR\x06parent\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12#\n" +
+	"\radmin_consent\x18\x03 \x01(\tR\fadminConsent\x12\x16\n" +
+	"\x06tenant\x18\x04 \x01(\tR\x06tenant\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\x12+\n" +
+	"\x11error_description\x18\x06 \x01(\tR\x10errorDescription\"L\n" +
+	"\x1cCompleteAdminConsentResponse\x12,\n" +
+	"\x06tenant\x18\x01 \x01(\v2\x14.dzconnect.v1.TenantR\x06tenant\"z\n" +
 	"\x13CreateTenantRequest\x12\x16\n" +
 	"\x06parent\x18\x01 \x01(\tR\x06parent\x12,\n" +
 	"\x06tenant\x18\x02 \x01(\v2\x14.dzconnect.v1.TenantR\x06tenant\x12\x1d\n" +
@@ -569,13 +834,15 @@ const file_dzconnect_v1_tenant_service_proto_rawDesc = "" +
 	"\x13DeleteTenantRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\"\x16\n" +
-	"\x14DeleteTenantResponse2\xb6\x03\n" +
+	"\x14DeleteTenantResponse2\x91\x05\n" +
 	"\rTenantService\x12U\n" +
 	"\fCreateTenant\x12!.dzconnect.v1.CreateTenantRequest\x1a\".dzconnect.v1.CreateTenantResponse\x12L\n" +
 	"\tGetTenant\x12\x1e.dzconnect.v1.GetTenantRequest\x1a\x1f.dzconnect.v1.GetTenantResponse\x12R\n" +
 	"\vListTenants\x12 .dzconnect.v1.ListTenantsRequest\x1a!.dzconnect.v1.ListTenantsResponse\x12U\n" +
 	"\fUpdateTenant\x12!.dzconnect.v1.UpdateTenantRequest\x1a\".dzconnect.v1.UpdateTenantResponse\x12U\n" +
-	"\fDeleteTenant\x12!.dzconnect.v1.DeleteTenantRequest\x1a\".dzconnect.v1.DeleteTenantResponseB>Z<github.com/dropzoneai/dzconnect/api/dzconnect/v1;dzconnectv1b\x06proto3"
+	"\fDeleteTenant\x12!.dzconnect.v1.DeleteTenantRequest\x1a\".dzconnect.v1.DeleteTenantResponse\x12j\n" +
+	"\x13GetAdminConsentLink\x12(.dzconnect.v1.GetAdminConsentLinkRequest\x1a).dzconnect.v1.GetAdminConsentLinkResponse\x12m\n" +
+	"\x14CompleteAdminConsent\x12).dzconnect.v1.CompleteAdminConsentRequest\x1a*.dzconnect.v1.CompleteAdminConsentResponseB>Z<github.com/dropzoneai/dzconnect/api/dzconnect/v1;dzconnectv1b\x06proto3"
 
 var (
 	file_dzconnect_v1_tenant_service_proto_rawDescOnce sync.Once
@@ -589,44 +856,55 @@ func file_dzconnect_v1_tenant_service_proto_rawDescGZIP() []byte {
 	return file_dzconnect_v1_tenant_service_proto_rawDescData
 }
 
-var file_dzconnect_v1_tenant_service_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_dzconnect_v1_tenant_service_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_dzconnect_v1_tenant_service_proto_goTypes = []any{
-	(*CreateTenantRequest)(nil),   // 0: dzconnect.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),  // 1: dzconnect.v1.CreateTenantResponse
-	(*GetTenantRequest)(nil),      // 2: dzconnect.v1.GetTenantRequest
-	(*GetTenantResponse)(nil),     // 3: dzconnect.v1.GetTenantResponse
-	(*ListTenantsRequest)(nil),    // 4: dzconnect.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),   // 5: dzconnect.v1.ListTenantsResponse
-	(*UpdateTenantRequest)(nil),   // 6: dzconnect.v1.UpdateTenantRequest
-	(*UpdateTenantResponse)(nil),  // 7: dzconnect.v1.UpdateTenantResponse
-	(*DeleteTenantRequest)(nil),   // 8: dzconnect.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),  // 9: dzconnect.v1.DeleteTenantResponse
-	(*Tenant)(nil),                // 10: dzconnect.v1.Tenant
-	(*fieldmaskpb.FieldMask)(nil), // 11: google.protobuf.FieldMask
+	(*GetAdminConsentLinkRequest)(nil),   // 0: dzconnect.v1.GetAdminConsentLinkRequest
+	(*GetAdminConsentLinkResponse)(nil),  // 1: dzconnect.v1.GetAdminConsentLinkResponse
+	(*CompleteAdminConsentRequest)(nil),  // 2: dzconnect.v1.CompleteAdminConsentRequest
+	(*CompleteAdminConsentResponse)(nil), // 3: dzconnect.v1.CompleteAdminConsentResponse
+	(*CreateTenantRequest)(nil),          // 4: dzconnect.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),         // 5: dzconnect.v1.CreateTenantResponse
+	(*GetTenantRequest)(nil),             // 6: dzconnect.v1.GetTenantRequest
+	(*GetTenantResponse)(nil),            // 7: dzconnect.v1.GetTenantResponse
+	(*ListTenantsRequest)(nil),           // 8: dzconnect.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),          // 9: dzconnect.v1.ListTenantsResponse
+	(*UpdateTenantRequest)(nil),          // 10: dzconnect.v1.UpdateTenantRequest
+	(*UpdateTenantResponse)(nil),         // 11: dzconnect.v1.UpdateTenantResponse
+	(*DeleteTenantRequest)(nil),          // 12: dzconnect.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),         // 13: dzconnect.v1.DeleteTenantResponse
+	(*timestamppb.Timestamp)(nil),        // 14: google.protobuf.Timestamp
+	(*Tenant)(nil),                       // 15: dzconnect.v1.Tenant
+	(*fieldmaskpb.FieldMask)(nil),        // 16: google.protobuf.FieldMask
 }
 var file_dzconnect_v1_tenant_service_proto_depIdxs = []int32{
-	10, // 0: dzconnect.v1.CreateTenantRequest.tenant:type_name -> dzconnect.v1.Tenant
-	10, // 1: dzconnect.v1.CreateTenantResponse.tenant:type_name -> dzconnect.v1.Tenant
-	10, // 2: dzconnect.v1.GetTenantResponse.tenant:type_name -> dzconnect.v1.Tenant
-	10, // 3: dzconnect.v1.ListTenantsResponse.tenants:type_name -> dzconnect.v1.Tenant
-	10, // 4: dzconnect.v1.UpdateTenantRequest.tenant:type_name -> dzconnect.v1.Tenant
-	11, // 5: dzconnect.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
-	10, // 6: dzconnect.v1.UpdateTenantResponse.tenant:type_name -> dzconnect.v1.Tenant
-	0,  // 7: dzconnect.v1.TenantService.CreateTenant:input_type -> dzconnect.v1.CreateTenantRequest
-	2,  // 8: dzconnect.v1.TenantService.GetTenant:input_type -> dzconnect.v1.GetTenantRequest
-	4,  // 9: dzconnect.v1.TenantService.ListTenants:input_type -> dzconnect.v1.ListTenantsRequest
-	6,  // 10: dzconnect.v1.TenantService.UpdateTenant:input_type -> dzconnect.v1.UpdateTenantRequest
-	8,  // 11: dzconnect.v1.TenantService.DeleteTenant:input_type -> dzconnect.v1.DeleteTenantRequest
-	1,  // 12: dzconnect.v1.TenantService.CreateTenant:output_type -> dzconnect.v1.CreateTenantResponse
-	3,  // 13: dzconnect.v1.TenantService.GetTenant:output_type -> dzconnect.v1.GetTenantResponse
-	5,  // 14: dzconnect.v1.TenantService.ListTenants:output_type -> dzconnect.v1.ListTenantsResponse
-	7,  // 15: dzconnect.v1.TenantService.UpdateTenant:output_type -> dzconnect.v1.UpdateTenantResponse
-	9,  // 16: dzconnect.v1.TenantService.DeleteTenant:output_type -> dzconnect.v1.DeleteTenantResponse
-	12, // [12:17] is the sub-list for method output_type
-	7,  // [7:12] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	14, // 0: dzconnect.v1.GetAdminConsentLinkResponse.expire_time:type_name -> google.protobuf.Timestamp
+	15, // 1: dzconnect.v1.CompleteAdminConsentResponse.tenant:type_name -> dzconnect.v1.Tenant
+	15, // 2: dzconnect.v1.CreateTenantRequest.tenant:type_name -> dzconnect.v1.Tenant
+	15, // 3: dzconnect.v1.CreateTenantResponse.tenant:type_name -> dzconnect.v1.Tenant
+	15, // 4: dzconnect.v1.GetTenantResponse.tenant:type_name -> dzconnect.v1.Tenant
+	15, // 5: dzconnect.v1.ListTenantsResponse.tenants:type_name -> dzconnect.v1.Tenant
+	15, // 6: dzconnect.v1.UpdateTenantRequest.tenant:type_name -> dzconnect.v1.Tenant
+	16, // 7: dzconnect.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
+	15, // 8: dzconnect.v1.UpdateTenantResponse.tenant:type_name -> dzconnect.v1.Tenant
+	4,  // 9: dzconnect.v1.TenantService.CreateTenant:input_type -> dzconnect.v1.CreateTenantRequest
+	6,  // 10: dzconnect.v1.TenantService.GetTenant:input_type -> dzconnect.v1.GetTenantRequest
+	8,  // 11: dzconnect.v1.TenantService.ListTenants:input_type -> dzconnect.v1.ListTenantsRequest
+	10, // 12: dzconnect.v1.TenantService.UpdateTenant:input_type -> dzconnect.v1.UpdateTenantRequest
+	12, // 13: dzconnect.v1.TenantService.DeleteTenant:input_type -> dzconnect.v1.DeleteTenantRequest
+	0,  // 14: dzconnect.v1.TenantService.GetAdminConsentLink:input_type -> dzconnect.v1.GetAdminConsentLinkRequest
+	2,  // 15: dzconnect.v1.TenantService.CompleteAdminConsent:input_type -> dzconnect.v1.CompleteAdminConsentRequest
+	5,  // 16: dzconnect.v1.TenantService.CreateTenant:output_type -> dzconnect.v1.CreateTenantResponse
+	7,  // 17: dzconnect.v1.TenantService.GetTenant:output_type -> dzconnect.v1.GetTenantResponse
+	9,  // 18: dzconnect.v1.TenantService.ListTenants:output_type -> dzconnect.v1.ListTenantsResponse
+	11, // 19: dzconnect.v1.TenantService.UpdateTenant:output_type -> dzconnect.v1.UpdateTenantResponse
+	13, // 20: dzconnect.v1.TenantService.DeleteTenant:output_type -> dzconnect.v1.DeleteTenantResponse
+	1,  // 21: dzconnect.v1.TenantService.GetAdminConsentLink:output_type -> dzconnect.v1.GetAdminConsentLinkResponse
+	3,  // 22: dzconnect.v1.TenantService.CompleteAdminConsent:output_type -> dzconnect.v1.CompleteAdminConsentResponse
+	16, // [16:23] is the sub-list for method output_type
+	9,  // [9:16] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_dzconnect_v1_tenant_service_proto_init() }
@@ -641,7 +919,7 @@ func file_dzconnect_v1_tenant_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dzconnect_v1_tenant_service_proto_rawDesc), len(file_dzconnect_v1_tenant_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,11 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	TenantService_CreateTenant_FullMethodName = "/dzconnect.v1.TenantService/CreateTenant"
-	TenantService_GetTenant_FullMethodName    = "/dzconnect.v1.TenantService/GetTenant"
-	TenantService_ListTenants_FullMethodName  = "/dzconnect.v1.TenantService/ListTenants"
-	TenantService_UpdateTenant_FullMethodName = "/dzconnect.v1.TenantService/UpdateTenant"
-	TenantService_DeleteTenant_FullMethodName = "/dzconnect.v1.TenantService/DeleteTenant"
+	TenantService_CreateTenant_FullMethodName         = "/dzconnect.v1.TenantService/CreateTenant"
+	TenantService_GetTenant_FullMethodName            = "/dzconnect.v1.TenantService/GetTenant"
+	TenantService_ListTenants_FullMethodName          = "/dzconnect.v1.TenantService/ListTenants"
+	TenantService_UpdateTenant_FullMethodName         = "/dzconnect.v1.TenantService/UpdateTenant"
+	TenantService_DeleteTenant_FullMethodName         = "/dzconnect.v1.TenantService/DeleteTenant"
+	TenantService_GetAdminConsentLink_FullMethodName  = "/dzconnect.v1.TenantService/GetAdminConsentLink"
+	TenantService_CompleteAdminConsent_FullMethodName = "/dzconnect.v1.TenantService/CompleteAdminConsent"
 )
 
 // TenantServiceClient is the client API for TenantService service.
@@ -45,6 +47,18 @@ type TenantServiceClient interface {
 	// Deletes a tenant without integrations. Permission: operator.
 	// Errors: NotFound, FailedPrecondition (integrations remain), Aborted.
 	DeleteTenant(ctx context.Context, in *DeleteTenantRequest, opts ...grpc.CallOption) (*DeleteTenantResponse, error)
+	// Returns the admin-consent link a tenant administrator opens to consent
+	// the organization's provisioner application. The link carries a
+	// single-use state bound to this tenant (valid for an hour).
+	// Permission: operator. Errors: NotFound, FailedPrecondition (no
+	// provisioner registered), InvalidArgument.
+	GetAdminConsentLink(ctx context.Context, in *GetAdminConsentLinkRequest, opts ...grpc.CallOption) (*GetAdminConsentLinkResponse, error)
+	// Records the admin-consent redirect: the caller forwards the query
+	// parameters Microsoft sent to redirect_uri. The tenant is identified by
+	// the state, never by the returned tenant parameter, which must match.
+	// Permission: operator. Errors: InvalidArgument (unknown, used or
+	// expired state), FailedPrecondition (consent refused or another tenant).
+	CompleteAdminConsent(ctx context.Context, in *CompleteAdminConsentRequest, opts ...grpc.CallOption) (*CompleteAdminConsentResponse, error)
 }
 
 type tenantServiceClient struct {
@@ -105,6 +119,26 @@ func (c *tenantServiceClient) DeleteTenant(ctx context.Context, in *DeleteTenant
 	return out, nil
 }
 
+func (c *tenantServiceClient) GetAdminConsentLink(ctx context.Context, in *GetAdminConsentLinkRequest, opts ...grpc.CallOption) (*GetAdminConsentLinkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetAdminConsentLinkResponse)
+	err := c.cc.Invoke(ctx, TenantService_GetAdminConsentLink_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tenantServiceClient) CompleteAdminConsent(ctx context.Context, in *CompleteAdminConsentRequest, opts ...grpc.CallOption) (*CompleteAdminConsentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CompleteAdminConsentResponse)
+	err := c.cc.Invoke(ctx, TenantService_CompleteAdminConsent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TenantServiceServer is the server API for TenantService service.
 // All implementations must embed UnimplementedTenantServiceServer
 // for forward compatibility.
@@ -124,6 +158,18 @@ type TenantServiceServer interface {
 	// Deletes a tenant without integrations. Permission: operator.
 	// Errors: NotFound, FailedPrecondition (integrations remain), Aborted.
 	DeleteTenant(context.Context, *DeleteTenantRequest) (*DeleteTenantResponse, error)
+	// Returns the admin-consent link a tenant administrator opens to consent
+	// the organization's provisioner application. The link carries a
+	// single-use state bound to this tenant (valid for an hour).
+	// Permission: operator. Errors: NotFound, FailedPrecondition (no
+	// provisioner registered), InvalidArgument.
+	GetAdminConsentLink(context.Context, *GetAdminConsentLinkRequest) (*GetAdminConsentLinkResponse, error)
+	// Records the admin-consent redirect: the caller forwards the query
+	// parameters Microsoft sent to redirect_uri. The tenant is identified by
+	// the state, never by the returned tenant parameter, which must match.
+	// Permission: operator. Errors: InvalidArgument (unknown, used or
+	// expired state), FailedPrecondition (consent refused or another tenant).
+	CompleteAdminConsent(context.Context, *CompleteAdminConsentRequest) (*CompleteAdminConsentResponse, error)
 	mustEmbedUnimplementedTenantServiceServer()
 }
 
@@ -148,6 +194,12 @@ func (UnimplementedTenantServiceServer) UpdateTenant(context.Context, *UpdateTen
 }
 func (UnimplementedTenantServiceServer) DeleteTenant(context.Context, *DeleteTenantRequest) (*DeleteTenantResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteTenant not implemented")
+}
+func (UnimplementedTenantServiceServer) GetAdminConsentLink(context.Context, *GetAdminConsentLinkRequest) (*GetAdminConsentLinkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAdminConsentLink not implemented")
+}
+func (UnimplementedTenantServiceServer) CompleteAdminConsent(context.Context, *CompleteAdminConsentRequest) (*CompleteAdminConsentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CompleteAdminConsent not implemented")
 }
 func (UnimplementedTenantServiceServer) mustEmbedUnimplementedTenantServiceServer() {}
 func (UnimplementedTenantServiceServer) testEmbeddedByValue()                       {}
@@ -260,6 +312,42 @@ func _TenantService_DeleteTenant_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TenantService_GetAdminConsentLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAdminConsentLinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TenantServiceServer).GetAdminConsentLink(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TenantService_GetAdminConsentLink_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TenantServiceServer).GetAdminConsentLink(ctx, req.(*GetAdminConsentLinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TenantService_CompleteAdminConsent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompleteAdminConsentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TenantServiceServer).CompleteAdminConsent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TenantService_CompleteAdminConsent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TenantServiceServer).CompleteAdminConsent(ctx, req.(*CompleteAdminConsentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TenantService_ServiceDesc is the grpc.ServiceDesc for TenantService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -286,6 +374,14 @@ var TenantService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteTenant",
 			Handler:    _TenantService_DeleteTenant_Handler,
+		},
+		{
+			MethodName: "GetAdminConsentLink",
+			Handler:    _TenantService_GetAdminConsentLink_Handler,
+		},
+		{
+			MethodName: "CompleteAdminConsent",
+			Handler:    _TenantService_CompleteAdminConsent_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
