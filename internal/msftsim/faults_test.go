@@ -53,7 +53,7 @@ func TestThrottleRetryAfterAndEarlyRetries(t *testing.T) {
 		t.Fatalf("early clients %d, want 1", got)
 	}
 	log := e.admin.Requests(1) // the latest early retry
-	if len(log) != 1 || log[0].Fault != faults.KindEarlyRetry || log[0].Client != c.ClientID || log[0].Tenant != e.tenant {
+	if len(log) != 1 || log[0].Fault != faults.KindEarlyRetry || log[0].Client != c.ClientID || log[0].Tenant != e.tenant || log[0].RequestID == "" {
 		t.Fatalf("request log %+v", log)
 	}
 }

@@ -51,6 +51,10 @@ type Entry struct {
 	Status     int       `json:"status"`
 	Fault      string    `json:"fault,omitempty"`
 	DurationMS float64   `json:"durationMs"`
+	// RequestID is the ID the simulator answered with (Graph request-id,
+	// ARM x-ms-request-id); ClientRequestID is the caller's client-request-id.
+	RequestID       string `json:"requestId,omitempty"`
+	ClientRequestID string `json:"clientRequestId,omitempty"`
 }
 
 // RouteCount aggregates one route.
@@ -116,8 +120,14 @@ func (rec *Recorder) Middleware(next http.Handler) http.Handler {
 			return // the admin API does not count itself
 		}
 		d := time.Since(start)
+		h := w.Header()
+		rid := h.Get("request-id")
+		if rid == "" {
+			rid = h.Get("x-ms-request-id")
+		}
 		rec.add(Entry{Time: start.UTC(), Method: r.Method, Path: r.URL.Path, Route: info.Route, Tenant: info.Tenant,
-			Client: info.Client, Status: sw.status, Fault: info.Fault, DurationMS: float64(d.Microseconds()) / 1000})
+			Client: info.Client, Status: sw.status, Fault: info.Fault, DurationMS: float64(d.Microseconds()) / 1000,
+			RequestID: rid, ClientRequestID: r.Header.Get("client-request-id")})
 	})
 }
 
