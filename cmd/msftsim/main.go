@@ -30,6 +30,7 @@ func run() error {
 	rngSeed := flag.Uint64("rng-seed", 1, "seed for generated IDs, secrets and random faults (default: the seed file's \"seed\", else 1)")
 	publicHost := flag.String("public-host", "", "host name to put in URLs instead of the listen host (e.g. localhost)")
 	faultsFile := flag.String("faults", "", "JSON fault configuration to start with")
+	profile := flag.String("fault-profile", "", "named fault configuration to start with: none, flaky, replication, graph-limits")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -38,6 +39,13 @@ func run() error {
 	flag.Visit(func(f *flag.Flag) { seedSet = seedSet || f.Name == "rng-seed" })
 	if seedSet || *seedFile == "" {
 		opts.Seed = *rngSeed // otherwise the seed file's "seed" applies
+	}
+	if *profile != "" {
+		c, err := faults.Profile(*profile)
+		if err != nil {
+			return err
+		}
+		opts.Faults = c
 	}
 	if *faultsFile != "" {
 		b, err := os.ReadFile(*faultsFile)

@@ -166,6 +166,10 @@ func TestAdminHTTPAPI(t *testing.T) {
 	if n := e.admin.TotalEarlyRetries(); n != 0 {
 		t.Fatalf("reset left %d", n)
 	}
+	if f := call("PUT", "/faults?profile=replication", nil, 200); f["secretLag"] == nil {
+		t.Fatalf("profile: %v", f)
+	}
+	call("PUT", "/faults?profile=nope", nil, 400)
 	call("GET", "/faults", nil, 200)
 	call("GET", "/clock", nil, 200)
 	call("GET", "/endpoints", nil, 200)

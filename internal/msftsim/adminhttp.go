@@ -153,7 +153,13 @@ func (a *Admin) handler() http.Handler {
 	h("GET /_sim/faults", "faults.get", func(*http.Request) (any, error) { return a.Faults(), nil })
 	h("PUT /_sim/faults", "faults.set", func(r *http.Request) (any, error) {
 		var c faults.Config
-		if err := decodeBody(r, &c); err != nil {
+		if p := r.URL.Query().Get("profile"); p != "" {
+			pc, err := faults.Profile(p)
+			if err != nil {
+				return nil, err
+			}
+			c = pc
+		} else if err := decodeBody(r, &c); err != nil {
 			return nil, err
 		}
 		a.SetFaults(c)

@@ -147,3 +147,23 @@ func TestBudgetLimitAndWindow(t *testing.T) {
 		t.Fatalf("new window: %+v", d)
 	}
 }
+
+func TestProfiles(t *testing.T) {
+	for name := range Profiles {
+		c, err := Profile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Config
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("%s does not round-trip: %v", name, err)
+		}
+	}
+	if _, err := Profile("nope"); err == nil {
+		t.Fatal("unknown profile accepted")
+	}
+}
