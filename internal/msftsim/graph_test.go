@@ -96,6 +96,9 @@ func TestGraphProvisioningFlow(t *testing.T) {
 		t.Fatalf("filter by appId: %v %v", list, err)
 	}
 
+	_, err = g.Applications().ByApplicationId("not-a-guid").Get(ctx, nil)
+	odata(t, err, 400, "Request_BadRequest")
+
 	// A plain POST creates another app (duplicates on retry, as in Graph).
 	dup := models.NewApplication()
 	dup.SetDisplayName(ptr("Dropzone AI"))

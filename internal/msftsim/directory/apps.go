@@ -75,6 +75,9 @@ func (d *Directory) tenantForWrite(tenant string) (*Tenant, *Error) {
 
 // findApp resolves key in t, consuming a hidden read if the app is lagging.
 func (d *Directory) findApp(t *Tenant, key AppKey, now time.Time) (*Application, *Error) {
+	if key.ID != "" && !IsGUID(key.ID) {
+		return nil, errf(400, "Request_BadRequest", "Invalid object identifier '%s'.", key.ID)
+	}
 	var a *Application
 	switch {
 	case key.ID != "":

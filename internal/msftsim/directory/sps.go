@@ -27,6 +27,9 @@ func (s *ServicePrincipal) snapshot() ServicePrincipal {
 func (a *AppRoleAssignment) snapshot() AppRoleAssignment { return *a }
 
 func (d *Directory) findSP(t *Tenant, key SPKey, now time.Time) (*ServicePrincipal, *Error) {
+	if key.ID != "" && !IsGUID(key.ID) {
+		return nil, errf(400, "Request_BadRequest", "Invalid object identifier '%s'.", key.ID)
+	}
 	var s *ServicePrincipal
 	if key.ID != "" {
 		s = t.sps[strings.ToLower(key.ID)]
