@@ -150,10 +150,19 @@ func (s *session) graphClient() (*msgraphsdk.GraphServiceClient, error) {
 			return
 		}
 		adapter.SetBaseUrl(strings.TrimSuffix(s.ep.Graph, "/"))
-		s.graph = msgraphsdk.NewGraphServiceClient(adapter)
+		// NewGraphServiceClient writes kiota's process-wide backing-store
+		// factory on every call (a data race between concurrent sessions);
+		// with a nil factory the base client leaves that global alone. The
+		// serializer registrations it makes are serialized here too.
+		newGraphMu.Lock()
+		s.graph = &msgraphsdk.GraphServiceClient{GraphBaseServiceClient: *msgraphsdk.NewGraphBaseServiceClient(adapter, nil)}
+		newGraphMu.Unlock()
 	})
 	return s.graph, s.graphErr
 }
+
+// newGraphMu guards msgraph client construction (see graphClient).
+var newGraphMu sync.Mutex
 
 // classify labels a probe failure: a token failure inside an SDK call is
 // Entra's, anything else the API's.
