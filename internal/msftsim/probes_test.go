@@ -16,10 +16,16 @@ import (
 
 func TestGraphProbesAndPaging(t *testing.T) {
 	e := newEnv(t)
-	c := e.app("SecurityAlert.Read.All", "SecurityIncident.Read.All", "AuditLog.Read.All", "User.Read.All")
+	c := e.app("SecurityAlert.Read.All", "SecurityIncident.Read.All", "AuditLog.Read.All", "User.Read.All", "SecurityEvents.Read.All")
 	g := e.graph(e.credFor(c))
 	ctx := t.Context()
 	top := ptr(int32(1))
+
+	legacy, err := g.Security().Alerts().Get(ctx, &graphsecurity.AlertsRequestBuilderGetRequestConfiguration{
+		QueryParameters: &graphsecurity.AlertsRequestBuilderGetQueryParameters{Top: top}})
+	if err != nil || len(legacy.GetValue()) != 1 || legacy.GetValue()[0].GetVendorInformation() == nil {
+		t.Fatalf("legacy alerts: %v", err)
+	}
 
 	alerts, err := g.Security().Alerts_v2().Get(ctx, &graphsecurity.Alerts_v2RequestBuilderGetRequestConfiguration{
 		QueryParameters: &graphsecurity.Alerts_v2RequestBuilderGetQueryParameters{Top: top}})

@@ -11,6 +11,7 @@ var Routes = []string{
 	"graph.servicePrincipals.delete", "graph.appRoleAssignedTo.create", "graph.appRoleAssignedTo.list",
 	"graph.appRoleAssignedTo.delete", "graph.appRoleAssignments.list", "graph.policies.defaultAppManagementPolicy",
 	"graph.roleAssignments.create", "graph.roleAssignments.list", "graph.security.alerts", "graph.security.incidents",
+	"graph.security.alertsLegacy",
 	"graph.auditLogs.signIns", "graph.users.list", "graph.users.get", "graph.organization.list",
 	"arm.workspaces.get", "arm.roleAssignments.put", "arm.roleAssignments.get", "arm.roleAssignments.delete",
 	"arm.roleAssignments.list", "loganalytics.query", "defender.machines.list", "defender.alerts.list",

@@ -102,6 +102,23 @@ func (s *Server) listAlerts(c *call) {
 	c.page("security/alerts_v2", s.Dir.Collection(c.tenant, "alerts"))
 }
 
+// listLegacyAlerts is the legacy security API (/security/alerts), which
+// SecurityEvents.Read.All grants; alerts come from the providers the tenant has.
+func (s *Server) listLegacyAlerts(c *call) {
+	var items []map[string]any
+	if s.Dir.HasLicence(c.tenant, directory.LicenceDefender) {
+		for _, a := range s.Dir.Collection(c.tenant, "alerts") {
+			items = append(items, map[string]any{
+				"id": a["id"], "title": a["title"], "description": a["description"], "category": a["category"],
+				"severity": a["severity"], "status": a["status"], "createdDateTime": a["createdDateTime"],
+				"eventDateTime": a["firstActivityDateTime"], "azureTenantId": c.tenant,
+				"vendorInformation": map[string]any{"provider": "Microsoft Defender ATP", "providerVersion": nil, "subProvider": "MicrosoftDefenderATP", "vendor": "Microsoft"},
+			})
+		}
+	}
+	c.page("security/alerts", items)
+}
+
 func (s *Server) listIncidents(c *call) {
 	if c.unlicensed(directory.LicenceDefender) {
 		return

@@ -13,6 +13,7 @@ var (
 	rolesRoleMgmt     = []string{"RoleManagement.ReadWrite.Directory"}
 	rolesAlerts       = []string{"SecurityAlert.Read.All", "SecurityAlert.ReadWrite.All"}
 	rolesIncidents    = []string{"SecurityIncident.Read.All", "SecurityIncident.ReadWrite.All"}
+	rolesLegacyAlerts = []string{"SecurityEvents.Read.All", "SecurityEvents.ReadWrite.All"}
 	rolesSignIns      = []string{"AuditLog.Read.All"}
 	rolesUsers        = []string{"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
 	rolesOrganization = []string{"Organization.Read.All", "Directory.Read.All", "Directory.ReadWrite.All", "User.Read.All"}
@@ -85,6 +86,9 @@ func (s *Server) match(c *call) *route {
 	case "security":
 		if n == 2 && m == http.MethodGet && seg(1) == "alerts_v2" {
 			return &route{"graph.security.alerts", rolesAlerts, s.listAlerts}
+		}
+		if n == 2 && m == http.MethodGet && seg(1) == "alerts" {
+			return &route{"graph.security.alertsLegacy", rolesLegacyAlerts, s.listLegacyAlerts}
 		}
 		if n == 2 && m == http.MethodGet && seg(1) == "incidents" {
 			return &route{"graph.security.incidents", rolesIncidents, s.listIncidents}
