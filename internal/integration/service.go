@@ -61,7 +61,7 @@ func (s *Service) CreateCustomerManaged(ctx context.Context, in Integration, sec
 	if replay && !row.Pending {
 		return row, nil
 	}
-	version, err := s.putNew(ctx, row.SecretPath, secret)
+	version, err := WriteSecret(ctx, s.secrets, row.SecretPath, secret, 0)
 	if err != nil {
 		return Integration{}, apperr.Wrap(err, apperr.KindOrDefault(err, apperr.Unavailable),
 			"storing the client secret in Vault failed; the integration was not created (retry with the same request_id)")
@@ -69,18 +69,22 @@ func (s *Service) CreateCustomerManaged(ctx context.Context, in Integration, sec
 	return s.store.FinishCreateIntegration(ctx, row.Org, row.ID, version)
 }
 
-// putNew stores the first version of a secret, or, when an earlier attempt
-// of the same create already stored one, a new version on top of it.
-func (s *Service) putNew(ctx context.Context, path, secret string) (int64, error) {
-	v, err := s.secrets.PutClientSecret(ctx, path, secret, 0)
+// WriteSecret stores secret as a new version at path with check-and-set
+// against expected (the version the caller's row points at; 0 for a new
+// path). When Vault is ahead of the row — an earlier attempt stored a
+// version and then failed before its row was written — the secret is
+// written on top of the latest version instead: that orphan version was
+// never referenced, and versions are kept, so nothing is lost.
+func WriteSecret(ctx context.Context, secrets SecretStore, path, secret string, expected int64) (int64, error) {
+	v, err := secrets.PutClientSecret(ctx, path, secret, expected)
 	if !apperr.Is(err, apperr.Aborted) {
 		return v, err
 	}
-	cur, err := s.secrets.CurrentVersion(ctx, path)
+	latest, err := secrets.CurrentVersion(ctx, path)
 	if err != nil {
 		return 0, err
 	}
-	return s.secrets.PutClientSecret(ctx, path, secret, cur)
+	return secrets.PutClientSecret(ctx, path, secret, latest)
 }
 
 // Get returns a visible integration.
@@ -108,15 +112,7 @@ func (s *Service) Update(ctx context.Context, org, id uuid.UUID, version int64, 
 	if version != 0 && version != cur.Version {
 		return Integration{}, ErrEtag
 	}
-	newVersion, err := s.secrets.PutClientSecret(ctx, cur.SecretPath, secret, cur.Credential.Version)
-	if apperr.Is(err, apperr.Aborted) {
-		// Vault is ahead of the row (an earlier update stored a version and
-		// then failed): write on top of the latest.
-		var latest int64
-		if latest, err = s.secrets.CurrentVersion(ctx, cur.SecretPath); err == nil {
-			newVersion, err = s.secrets.PutClientSecret(ctx, cur.SecretPath, secret, latest)
-		}
-	}
+	newVersion, err := WriteSecret(ctx, s.secrets, cur.SecretPath, secret, cur.Credential.Version)
 	if err != nil {
 		return Integration{}, apperr.Wrap(err, apperr.KindOrDefault(err, apperr.Unavailable), "storing the new client secret in Vault failed; nothing was changed")
 	}

@@ -60,7 +60,7 @@ func (s *Service) Create(ctx context.Context, in Webhook, key idempotency.Key) (
 		return row, "", nil
 	}
 	secret := NewSecret()
-	version, err := s.putNew(ctx, row.SecretPath, secret)
+	version, err := integration.WriteSecret(ctx, s.secrets, row.SecretPath, secret, 0)
 	if err != nil {
 		return Webhook{}, "", apperr.Wrap(err, apperr.KindOrDefault(err, apperr.Unavailable),
 			"storing the signing secret in Vault failed; the webhook was not created (retry with the same request_id)")
@@ -76,20 +76,6 @@ func (s *Service) Create(ctx context.Context, in Webhook, key idempotency.Key) (
 		return Webhook{}, "", err
 	}
 	return out, secret, nil
-}
-
-// putNew stores the first version of a secret, or a new version on top of
-// one an earlier attempt of the same create stored.
-func (s *Service) putNew(ctx context.Context, path, secret string) (int64, error) {
-	v, err := s.secrets.PutClientSecret(ctx, path, secret, 0)
-	if !apperr.Is(err, apperr.Aborted) {
-		return v, err
-	}
-	cur, err := s.secrets.CurrentVersion(ctx, path)
-	if err != nil {
-		return 0, err
-	}
-	return s.secrets.PutClientSecret(ctx, path, secret, cur)
 }
 
 // Get returns a visible webhook.
