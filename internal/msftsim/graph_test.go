@@ -327,7 +327,7 @@ func TestGraphOwnedByLimitsToOwnApps(t *testing.T) {
 }
 
 func TestGraphAuthorizationAndTokenValidation(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, func(o *msftsim.Options) { o.StrictTokenExpiry = true })
 	c := e.app() // consented to nothing
 	g := e.graph(e.credFor(c))
 	ctx := t.Context()
@@ -401,4 +401,19 @@ func TestGraphKeyCredentialResendKeepsKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.mustToken(e.certCred(e.tenant, *created.GetAppId(), cert2, key2), msftsim.ResourceGraph)
+}
+
+// By default advancing the clock does not invalidate tokens the client
+// still caches (MSAL refreshes by wall time), so clock-driven scenarios such
+// as secret rotation keep working.
+func TestClockAdvanceKeepsCachedTokensUsable(t *testing.T) {
+	e := newEnv(t)
+	g := e.graph(e.credFor(e.app("User.Read.All")))
+	if _, err := g.Users().Get(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	e.admin.AdvanceClock(30 * 24 * time.Hour)
+	if _, err := g.Users().Get(t.Context(), nil); err != nil {
+		t.Fatalf("cached token after a clock advance: %v", err)
+	}
 }

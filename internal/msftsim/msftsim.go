@@ -68,6 +68,13 @@ type Options struct {
 	Faults faults.Config
 	// SigningKeyBits sizes the token signing RSA key (default 2048).
 	SigningKeyBits int
+	// StrictTokenExpiry expires access tokens on the simulator clock alone.
+	// By default a token is refused as expired only once its lifetime has
+	// passed on both the simulator and the wall clock, because clients
+	// (MSAL) refresh cached tokens by wall time: advancing the clock then
+	// does not make APIs refuse tokens the client still holds. Turn it on
+	// to test how a client handles 401 for an expired token.
+	StrictTokenExpiry bool
 	// TokenReuseWindow, when positive, returns the same token for identical
 	// token requests within the window instead of signing anew (load tests;
 	// Entra itself signs every token).
@@ -255,6 +262,7 @@ func (s *Sim) writeState() error {
 func (s *Sim) handler() http.Handler {
 	baseURL := func() string { return s.base }
 	verifier := entra.NewVerifier(s.signer)
+	verifier.Strict = s.opts.StrictTokenExpiry
 	login := (&entra.Server{Dir: s.dir, Faults: s.faults, Signer: s.signer, BaseURL: baseURL, ReuseWindow: s.opts.TokenReuseWindow}).Handler()
 	g := &graph.Server{Dir: s.dir, Faults: s.faults, Verifier: verifier, BaseURL: baseURL}
 	az := &azure.Server{Dir: s.dir, Faults: s.faults, Verifier: verifier, BaseURL: baseURL}

@@ -121,6 +121,10 @@ type Claims struct {
 	Uti            string   `json:"uti"`
 	Ver            string   `json:"ver"`
 	IdTyp          string   `json:"idtyp"`
+	// WallExp is the expiry on the wall clock (the simulator's own claim):
+	// clients such as MSAL cache tokens by wall time, so by default a token
+	// expires only when both clocks say so (see Verifier.Strict).
+	WallExp int64 `json:"sim_wall_exp,omitempty"`
 }
 
 // HasRole reports whether the token carries any of roles.
@@ -149,6 +153,17 @@ type Verifier struct {
 	signer *Signer
 	cache  sync.Map // raw token -> *Claims
 	n      atomic.Int64
+	// Strict expires tokens on the simulator clock alone, so advancing it
+	// past a token's exp makes APIs refuse tokens clients still cache.
+	Strict bool
+}
+
+func (v *Verifier) expired(cl *Claims, simNow time.Time) bool {
+	simExpired := simNow.Unix() >= cl.Exp
+	if v.Strict || cl.WallExp == 0 {
+		return simExpired
+	}
+	return simExpired && wallNow().Unix() >= cl.WallExp
 }
 
 // NewVerifier verifies tokens signed by s.
@@ -161,7 +176,7 @@ func (v *Verifier) Verify(raw string, now time.Time) (*Claims, error) {
 	}
 	if c, ok := v.cache.Load(raw); ok {
 		cl := c.(*Claims)
-		if now.Unix() >= cl.Exp {
+		if v.expired(cl, now) {
 			return cl, ErrExpired
 		}
 		return cl, nil
@@ -191,7 +206,7 @@ func (v *Verifier) Verify(raw string, now time.Time) (*Claims, error) {
 		v.n.Store(0)
 	}
 	v.cache.Store(raw, cl)
-	if now.Unix() >= cl.Exp {
+	if v.expired(cl, now) {
 		return cl, ErrExpired
 	}
 	return cl, nil

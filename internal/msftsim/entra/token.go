@@ -115,6 +115,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		AppDisplayName: res.AppDisplayName, AppID: res.AppID, AppIDAcr: acr, Azp: res.AppID, AzpAcr: acr, Idp: iss,
 		Oid: res.SPObjectID, Sub: res.SPObjectID, Tid: res.TenantID, Roles: res.Roles, Ver: "2.0", IdTyp: "app",
 		Uti: strings.ReplaceAll(s.Dir.NewID(), "-", "")[:22], Rh: "0.msftsim.",
+		WallExp: wallNow().Add(TokenLifetime).Unix(),
 	}
 	tok, err := s.Signer.Sign(claims)
 	if err != nil {
