@@ -46,16 +46,19 @@ up) ;;
 esac
 
 mkdir -p "$DIR"
-[[ -x bin/dzconnect && -x bin/dzctl ]] || go build -o bin/ ./cmd/...
+[[ -x bin/dzconnect && -x bin/dzctl && -x bin/msftsim ]] || go build -o bin/ ./cmd/...
 bash scripts/services.sh up "$DIR"
 # shellcheck disable=SC1091
 source "$DIR/env"
 
-if [[ -x bin/msftsim ]] && ! running msftsim; then
-	log "starting msftsim on https://$SIM_ADDR"
-	nohup bin/msftsim -listen "$SIM_ADDR" -state-dir "$DIR/msftsim" >"$DIR/msftsim.log" 2>&1 &
+if ! running msftsim; then
+	log "starting msftsim on https://$SIM_ADDR (seed cmd/msftsim/seed.example.json)"
+	rm -f "$DIR/msftsim/endpoints.json"
+	nohup bin/msftsim -listen "$SIM_ADDR" -state-dir "$DIR/msftsim" -seed cmd/msftsim/seed.example.json >"$DIR/msftsim.log" 2>&1 &
 	echo $! >"$DIR/msftsim.pid"
 fi
+for _ in $(seq 300); do [[ -s $DIR/msftsim/endpoints.json ]] && break; sleep 0.2; done
+wait_http "https://$SIM_ADDR/_sim/endpoints" msftsim --cacert "$DIR/msftsim/ca.pem"
 
 [[ -s $DIR/admin-key ]] || bin/dzconnect gen-admin-key >"$DIR/admin-key"
 chmod 600 "$DIR/admin-key"
@@ -64,6 +67,7 @@ if ! running dzconnect; then
 	log "starting dzconnect (gRPC $GRPC_ADDR, REST http://$HTTP_ADDR)"
 	DZCONNECT_VAULT_ADDR=$VAULT_ADDR DZCONNECT_VAULT_TOKEN=$VAULT_TOKEN DZCONNECT_ADMIN_KEY=$ADMIN_KEY \
 		DZCONNECT_GRPC_ADDR=$GRPC_ADDR DZCONNECT_HTTP_ADDR=$HTTP_ADDR DZCONNECT_LOG_FORMAT=text \
+		DZCONNECT_MICROSOFT_ENDPOINTS_FILE=$DIR/msftsim/endpoints.json \
 		nohup bin/dzconnect serve >"$DIR/dzconnect.log" 2>&1 &
 	echo $! >"$DIR/dzconnect.pid"
 fi
@@ -105,5 +109,14 @@ dzctl (gRPC):
   bin/dzctl audit list --org \$DEMO_ORG
   bin/dzctl catalog --kind defender
 
-OpenAPI: http://$HTTP_ADDR/openapi.json   Health: http://$HTTP_ADDR/healthz, /readyz
+Verify an integration against the simulator (msftsim's seeded tenant "Contoso" and its app):
+  T=\$(bin/dzctl tenant create --org \$DEMO_ORG --entra-tenant-id c0c0c0c0-0000-4000-8000-000000000001 \\
+       --display-name "Contoso (simulated)" -o json | sed -n 's/^  "name": "\(.*\)",*\$/\1/p')
+  I=\$(echo 'abc8Q~demo-secret-do-not-use-in-prod-000' | bin/dzctl integration create --tenant \$T --kind defender \\
+       --client-id d0d0d0d0-0000-4000-8000-000000000001 --client-secret-file - -o json | sed -n 's/^  "name": "\(.*\)",*\$/\1/p')
+  bin/dzctl check \$I
+  bin/dzctl integration checks \$I
+
+Simulator: https://$SIM_ADDR (CA: $DIR/msftsim/ca.pem; admin API under /_sim, see docs/msftsim.md)
+Metrics: http://$HTTP_ADDR/metrics   OpenAPI: http://$HTTP_ADDR/openapi.json   Health: http://$HTTP_ADDR/healthz, /readyz
 EOT
