@@ -68,7 +68,24 @@ type Session interface {
 	Probe(ctx context.Context, p Probe, ws *Workspace) error
 }
 
+// Grant is one application permission Entra records as granted (an app
+// role assignment of the integration's service principal).
+type Grant struct {
+	ResourceAppID string // the resource API's application ID
+	Value         string // the app role's value, e.g. "User.Read.All"
+}
+
+// Directory reads what Entra actually granted, with a session of the
+// organization's consented provisioner application.
+type Directory interface {
+	// AppRoleGrants lists the app roles granted to the service principal
+	// of clientID in the session's tenant. Errors are *mserr.Error.
+	AppRoleGrants(ctx context.Context, clientID string) ([]Grant, error)
+}
+
 // Microsoft opens sessions. Implemented by internal/microsoft.
 type Microsoft interface {
 	NewSession(c Credentials) (Session, error)
+	// NewDirectory opens a session for the provisioner's credentials.
+	NewDirectory(c Credentials) (Directory, error)
 }

@@ -40,6 +40,13 @@ type Tenants interface {
 	GetTenant(ctx context.Context, org, id uuid.UUID) (tenant.Tenant, error)
 }
 
+// Provisioners gives the organization's provisioner credentials for a
+// tenant whose admin consented it; ok is false when there are none (no
+// provisioner registered, or not consented in that tenant).
+type Provisioners interface {
+	ForTenant(ctx context.Context, org uuid.UUID, t tenant.Tenant) (c Credentials, ok bool, err error)
+}
+
 // Config tunes checks.
 type Config struct {
 	// ExpiryWarning: a credential expiring within it is a warning (default 30 days).
@@ -56,8 +63,14 @@ type Service struct {
 	integrations Integrations
 	tenants      Tenants
 	ms           Microsoft
+	provisioners Provisioners
 	now          func() time.Time
 }
+
+// UseProvisioners makes checks read granted permissions from Entra (the
+// service principal's app role assignments) through the organization's
+// consented provisioner, when there is one.
+func (s *Service) UseProvisioners(p Provisioners) { s.provisioners = p }
 
 // NewService returns a Service.
 func NewService(cfg Config, store Store, integrations Integrations, tenants Tenants, ms Microsoft) *Service {
@@ -210,9 +223,22 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 		roles[api] = tok.Roles
 	}
 
-	// 3. Granted permissions against the catalog.
-	c.Permissions = s.permissions(in, roles, unavailable)
-	c.add(s.permissionStep(c.Permissions, settling))
+	// 3. Granted permissions against the catalog: from Entra when the
+	// organization's provisioner is consented in the tenant, else from the
+	// tokens' roles.
+	start = s.now()
+	grants, note := s.entraGrants(ctx, t, in)
+	if grants != nil {
+		c.Permissions = s.permissionsFromGrants(in, grants)
+	} else {
+		c.Permissions = s.permissions(in, roles, unavailable)
+	}
+	ps := s.permissionStep(c.Permissions, settling)
+	ps.Duration = s.now().Sub(start)
+	if note != "" {
+		ps.Message += "; " + note
+	}
+	c.add(ps)
 
 	// 4. One probe per API, concurrently (they are independent); the steps
 	// keep the plan's order.
@@ -365,6 +391,75 @@ func (s *Service) permissions(in integration.Integration, roles map[API][]string
 		}
 		if _, fetched := roles[apiOf[e.ResourceAppID]]; !fetched {
 			continue // no token for that API was needed or obtained
+		}
+		if e.Requirement == catalog.Required {
+			p.MissingRequired = append(p.MissingRequired, e.Value)
+		} else {
+			p.MissingOptional = append(p.MissingOptional, e.Value)
+		}
+	}
+	for _, l := range [][]string{p.Granted, p.Extra, p.MissingRequired, p.MissingOptional} {
+		sort.Strings(l)
+	}
+	return p
+}
+
+// entraGrants reads the granted app roles with the provisioner, or returns
+// nil (and why, when a read was attempted and failed).
+func (s *Service) entraGrants(ctx context.Context, t tenant.Tenant, in integration.Integration) ([]Grant, string) {
+	if s.provisioners == nil {
+		return nil, ""
+	}
+	creds, ok, err := s.provisioners.ForTenant(ctx, in.Org, t)
+	if err != nil || !ok {
+		if err != nil {
+			return nil, "provisioner unavailable (" + apperr.KindOf(err).String() + "), roles read from the tokens"
+		}
+		return nil, ""
+	}
+	dir, err := s.ms.NewDirectory(creds)
+	if err == nil {
+		var grants []Grant
+		if grants, err = dir.AppRoleGrants(ctx, in.ClientID.String()); err == nil {
+			if grants == nil {
+				grants = []Grant{}
+			}
+			return grants, ""
+		}
+	}
+	code := ""
+	var e *mserr.Error
+	if errors.As(err, &e) {
+		code = " " + e.Code
+	}
+	return nil, "Entra's grants could not be read with the provisioner" + code + ", roles read from the tokens"
+}
+
+// permissionsFromGrants compares Entra's app role assignments with the
+// catalog: the authoritative view (what admin consent granted).
+func (s *Service) permissionsFromGrants(in integration.Integration, grants []Grant) Permissions {
+	p := Permissions{Source: SourceEntraAssignments}
+	want := map[string]catalog.Entry{}
+	for _, e := range catalog.For(in.Kind, in.Features) {
+		if e.Type == catalog.TypeApplication {
+			want[strings.ToLower(e.ResourceAppID)+"/"+e.Value] = e
+		}
+	}
+	granted := map[string]bool{}
+	for _, g := range grants {
+		key := strings.ToLower(g.ResourceAppID) + "/" + g.Value
+		if granted[key] {
+			continue
+		}
+		granted[key] = true
+		p.Granted = append(p.Granted, g.Value)
+		if _, ok := want[key]; !ok {
+			p.Extra = append(p.Extra, g.Value)
+		}
+	}
+	for key, e := range want {
+		if granted[key] {
+			continue
 		}
 		if e.Requirement == catalog.Required {
 			p.MissingRequired = append(p.MissingRequired, e.Value)
