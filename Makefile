@@ -36,6 +36,11 @@ lint: ## buf lint, gofmt, go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:" >&2; echo "$$out" >&2; exit 1; fi
 	$(GO) vet ./...
 
+BREAKING_AGAINST ?= .git\#branch=main
+.PHONY: breaking
+breaking: ## buf breaking-change check against BREAKING_AGAINST (default: main)
+	$(BUF) breaking --against '$(BREAKING_AGAINST)'
+
 .PHONY: services-up
 services-up: ## start the test Postgres and Vault (.run/test)
 	bash scripts/services.sh up $(TEST_DIR)

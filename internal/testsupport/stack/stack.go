@@ -90,6 +90,17 @@ type Stack struct {
 	Vault       *vaulttest.Env
 	Logs        *Logs
 	Args        []string
+
+	stopOnce sync.Once
+	stop     func() error
+}
+
+// Stop shuts the server down gracefully (as on SIGTERM) and returns what
+// it returned; later calls, and the test's cleanup, do nothing more.
+func (s *Stack) Stop() error {
+	var err error
+	s.stopOnce.Do(func() { err = s.stop() })
+	return err
 }
 
 // Options tune Start.
@@ -157,10 +168,13 @@ func Start(t testing.TB, opts ...Options) *Stack {
 		t.Fatal(err)
 	}
 	s.Conn = conn
+	s.stop = func() error {
+		cancel()
+		return <-done
+	}
 	t.Cleanup(func() {
 		conn.Close()
-		cancel()
-		if err := <-done; err != nil {
+		if err := s.Stop(); err != nil {
 			t.Errorf("server stopped with error: %v", err)
 		}
 	})
