@@ -166,3 +166,22 @@ func TestDefenderProbe(t *testing.T) {
 		t.Fatalf("alerts: %d %v", st, got)
 	}
 }
+
+func TestARMRoleDefinitions(t *testing.T) {
+	e := newEnv(t)
+	p, _ := e.provisioner(nil, msftsim.AzureRole{Scope: rgScope(), Role: "User Access Administrator"})
+	tok := e.mustToken(e.credFor(p), msftsim.ResourceARM)
+	base := e.ep.ARM + rgScope() + "/providers/Microsoft.Authorization/roleDefinitions"
+	st, _, got := e.do("GET", base+apiVersion+"&$filter=roleName%20eq%20'Microsoft%20Sentinel%20Reader'", tok, nil)
+	vals, _ := got["value"].([]any)
+	if st != 200 || len(vals) != 1 || vals[0].(map[string]any)["name"] != "8d289c81-5878-46d4-8554-54e1e3d8b5cb" {
+		t.Fatalf("list by name: %d %v", st, got)
+	}
+	st, _, got = e.do("GET", base+"/acdd72a7-3385-48ef-bd42-f606fba81ae7"+apiVersion, tok, nil)
+	if st != 200 || got["properties"].(map[string]any)["roleName"] != "Reader" {
+		t.Fatalf("get Reader: %d %v", st, got)
+	}
+	if st, _, got = e.do("GET", base+"/00000000-0000-4000-8000-000000000000"+apiVersion, tok, nil); st != 404 || errCode(got) != "RoleDefinitionDoesNotExist" {
+		t.Fatalf("unknown: %d %v", st, got)
+	}
+}

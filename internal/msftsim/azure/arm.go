@@ -20,7 +20,11 @@ func (s *Server) ARM(prefix string) http.Handler {
 		lower := strings.ToLower(path)
 		const raSeg = "/providers/microsoft.authorization/roleassignments"
 		const wsSeg = "/providers/microsoft.operationalinsights/workspaces/"
+		const rdSeg = "/providers/microsoft.authorization/roledefinitions"
 		switch {
+		case strings.Contains(lower, rdSeg):
+			i := strings.Index(lower, rdSeg)
+			s.roleDefinitions(w, r, path[:i], strings.Trim(path[i+len(rdSeg):], "/"))
 		case strings.Contains(lower, raSeg):
 			i := strings.Index(lower, raSeg)
 			scope, name := path[:i], strings.Trim(path[i+len(raSeg):], "/")
