@@ -114,7 +114,9 @@ func TestGraphProvisioningFlow(t *testing.T) {
 		t.Fatalf("create service principal: %v", err)
 	}
 	_, err = g.ServicePrincipals().Post(ctx, spBody, nil)
-	odata(t, err, 409, "Request_MultipleObjectsWithSameKeyValue")
+	if d := odata(t, err, 409, "Request_MultipleObjectsWithSameKeyValue").GetErrorEscaped().GetDetails(); len(d) != 1 || *d[0].GetTarget() != "servicePrincipalNames" {
+		t.Errorf("conflict details %v", d)
+	}
 	sps, err := g.ServicePrincipals().Get(ctx, &serviceprincipals.ServicePrincipalsRequestBuilderGetRequestConfiguration{
 		QueryParameters: &serviceprincipals.ServicePrincipalsRequestBuilderGetQueryParameters{Filter: ptr("appId eq '" + appID + "'")}})
 	if err != nil || len(sps.GetValue()) != 1 || *sps.GetValue()[0].GetId() != *sp.GetId() {

@@ -54,8 +54,10 @@ func (d *Directory) CreateServicePrincipal(tenant, appID string, c Caller, lag L
 	appID = strings.ToLower(appID)
 	now := d.clock.Now()
 	if _, dup := t.spsByAppID[appID]; dup {
-		return ServicePrincipal{}, errf(409, "Request_MultipleObjectsWithSameKeyValue",
+		e := errf(409, "Request_MultipleObjectsWithSameKeyValue",
 			"The service principal cannot be created, updated, or restored because the service principal name %s is already in use.", appID)
+		e.Details = []ErrorDetail{{Code: "ObjectConflict", Message: e.Message, Target: "servicePrincipalNames"}}
+		return ServicePrincipal{}, e
 	}
 	a := t.appsByAppID[appID]
 	if a != nil && !a.vis.seen(now) {
