@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
@@ -137,6 +138,9 @@ type Sim struct {
 	admin    *Admin
 	seeded   *Seeded
 	done     chan error
+	closed   chan struct{}
+	closeOne sync.Once
+	closeErr error
 	endpoint Endpoints
 }
 
@@ -162,7 +166,7 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 	if seedData != nil && seedData.Seed != 0 && opts.Seed == 0 {
 		opts.Seed = seedData.Seed
 	}
-	s := &Sim{opts: opts, done: make(chan error, 1)}
+	s := &Sim{opts: opts, done: make(chan error, 1), closed: make(chan struct{})}
 	if !opts.Now.IsZero() {
 		s.clock = clock.NewFrozen(opts.Now)
 	} else {
@@ -225,8 +229,11 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 	}
 	go func() { s.done <- s.srv.ServeTLS(s.ln, "", "") }()
 	go func() {
-		<-ctx.Done()
-		_ = s.Close()
+		select {
+		case <-ctx.Done():
+			_ = s.Close()
+		case <-s.closed:
+		}
 	}()
 	return s, nil
 }
@@ -312,15 +319,18 @@ func (s *Sim) Admin() *Admin { return s.admin }
 // Seeded returns what the seed created (client IDs and secrets), or nil.
 func (s *Sim) Seeded() *Seeded { return s.seeded }
 
-// Close stops the server.
+// Close stops the server; later calls return the first result.
 func (s *Sim) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := s.srv.Shutdown(ctx)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
+	s.closeOne.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.closeErr = s.srv.Shutdown(ctx)
+		if errors.Is(s.closeErr, http.ErrServerClosed) {
+			s.closeErr = nil
+		}
+		close(s.closed)
+	})
+	return s.closeErr
 }
 
 // Wait blocks until the server stops and returns why.
