@@ -30,13 +30,14 @@ func run() error {
 	rngSeed := flag.Uint64("rng-seed", 1, "seed for generated IDs, secrets and random faults (default: the seed file's \"seed\", else 1)")
 	publicHost := flag.String("public-host", "", "host name to put in URLs instead of the listen host (e.g. localhost)")
 	faultsFile := flag.String("faults", "", "JSON fault configuration to start with")
+	logRequests := flag.Bool("log-requests", false, "log every simulated request (route, tenant, client, status, fault)")
 	strict := flag.Bool("strict-token-expiry", false, "expire access tokens on the simulator clock alone")
 	profile := flag.String("fault-profile", "", "named fault configuration to start with: none, flaky, replication, graph-limits")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	opts := msftsim.Options{Listen: *listen, StateDir: *stateDir, SeedFile: *seedFile, PublicHost: *publicHost, Logger: log,
-		StrictTokenExpiry: *strict}
+		StrictTokenExpiry: *strict, LogRequests: *logRequests}
 	seedSet := false
 	flag.Visit(func(f *flag.Flag) { seedSet = seedSet || f.Name == "rng-seed" })
 	if seedSet || *seedFile == "" {

@@ -86,6 +86,8 @@ type Options struct {
 	ExtraHosts []string
 	// Logger receives server errors; default discards.
 	Logger *slog.Logger
+	// LogRequests logs every simulated request to Logger at Info.
+	LogRequests bool
 }
 
 // Endpoints are the URLs to configure clients with. All share one host.
@@ -194,6 +196,13 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 	s.faults = faults.NewInjector(opts.Seed)
 	s.faults.Set(opts.Faults)
 	s.rec = observe.NewRecorder(opts.LogCapacity)
+	if opts.LogRequests {
+		log := opts.Logger
+		s.rec.OnEntry = func(e observe.Entry) {
+			log.Info("request", "method", e.Method, "path", e.Path, "route", e.Route, "tenant", e.Tenant,
+				"client", e.Client, "status", e.Status, "fault", e.Fault, "ms", e.DurationMS)
+		}
+	}
 	s.admin = &Admin{sim: s}
 
 	if s.ln, err = net.Listen("tcp", opts.Listen); err != nil {

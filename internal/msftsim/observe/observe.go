@@ -68,6 +68,9 @@ type RouteCount struct {
 
 // Recorder keeps counters and the last Capacity requests.
 type Recorder struct {
+	// OnEntry, when set before serving starts, sees every recorded request.
+	OnEntry func(Entry)
+
 	mu       sync.Mutex
 	counts   map[string]*RouteCount
 	log      []Entry
@@ -132,6 +135,9 @@ func (rec *Recorder) Middleware(next http.Handler) http.Handler {
 }
 
 func (rec *Recorder) add(e Entry) {
+	if rec.OnEntry != nil {
+		rec.OnEntry(e)
+	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	c := rec.counts[e.Route]
