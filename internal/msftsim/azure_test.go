@@ -3,8 +3,10 @@ package msftsim_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dropzoneai/dzconnect/internal/msftsim"
+	"github.com/dropzoneai/dzconnect/internal/msftsim/faults"
 )
 
 const apiVersion = "?api-version=2022-04-01"
@@ -183,5 +185,37 @@ func TestARMRoleDefinitions(t *testing.T) {
 	}
 	if st, _, got = e.do("GET", base+"/00000000-0000-4000-8000-000000000000"+apiVersion, tok, nil); st != 404 || errCode(got) != "RoleDefinitionDoesNotExist" {
 		t.Fatalf("unknown: %d %v", st, got)
+	}
+}
+
+func TestARMAndLogAnalyticsFaultShapes(t *testing.T) {
+	e := newEnv(t, func(o *msftsim.Options) { o.StrictTokenExpiry = true })
+	c := e.app("log_analytics/Data.Read")
+	if err := e.admin.GrantAzureRole(e.tenant, msftsim.AzureRole{Scope: rgScope(), Role: "Log Analytics Reader"}, c.SPObjectID); err != nil {
+		t.Fatal(err)
+	}
+	armTok := e.mustToken(e.credFor(c), msftsim.ResourceARM)
+	laTok := e.mustToken(e.credFor(c), msftsim.ResourceLogAnalytics)
+	wsURL := e.ep.ARM + rgScope() + "/providers/Microsoft.OperationalInsights/workspaces/" + wsNm + "?api-version=2022-10-01"
+	qURL := e.ep.LogAnalytics + "/v1/workspaces/" + e.ws.CustomerID + "/query"
+	e.admin.SetFaults(faults.Config{Scope: faults.Scope{Routes: map[string]faults.Rule{
+		"arm.*":              {Throttle: &faults.Throttle{Every: 1, Count: 1, RetryAfterSeconds: 9}},
+		"loganalytics.query": {ServerErrors: &faults.ServerErrors{Every: 1, Count: 1, Status: 502}},
+	}}})
+	st, hdr, got := e.do("GET", wsURL, armTok, nil)
+	if st != 429 || hdr.Get("Retry-After") != "9" || errCode(got) != "TooManyRequests" {
+		t.Fatalf("ARM 429: %d %v %v", st, hdr, got)
+	}
+	st, _, got = e.do("POST", qURL, laTok, map[string]any{"query": "print 1"})
+	if st != 502 || errCode(got) != "ServiceUnavailable" || got["error"].(map[string]any)["correlationId"] == nil {
+		t.Fatalf("LA 502: %d %v", st, got)
+	}
+	if st, _, _ = e.do("POST", qURL, laTok, map[string]any{"query": "print 1"}); st != 200 {
+		t.Fatalf("LA after the fault: %d", st)
+	}
+	e.admin.AdvanceClock(2 * time.Hour)
+	st, hdr, got = e.do("GET", strings.Replace(wsURL, "?", "?x=1&", 1), armTok, nil)
+	if st != 401 || errCode(got) != "ExpiredAuthenticationToken" || !strings.Contains(hdr.Get("WWW-Authenticate"), "invalid_token") {
+		t.Fatalf("expired ARM token: %d %v", st, got)
 	}
 }
