@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
 	"github.com/dropzoneai/dzconnect/internal/msftsim"
 	"github.com/dropzoneai/dzconnect/internal/msftsim/faults"
@@ -185,3 +186,24 @@ func TestInstanceDiscoveryShape(t *testing.T) {
 }
 
 func errorsAs(err error, target any) bool { return errorsAsImpl(err, target) }
+
+// Clients may reach the simulator as localhost or 127.0.0.1: metadata,
+// issuer and links follow the host the client used.
+func TestLocalhostAlias(t *testing.T) {
+	e := newEnv(t)
+	c := e.app("User.Read.All")
+	alias := strings.Replace(e.ep.Base, "127.0.0.1", "localhost", 1)
+	e.ep.Authority, e.ep.Graph, e.ep.Host = alias+"/", alias+"/v1.0", "localhost"
+	g := e.graph(e.credFor(c))
+	first, err := g.Users().Get(t.Context(), &users.UsersRequestBuilderGetRequestConfiguration{
+		QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Top: ptr(int32(2))}})
+	if err != nil {
+		t.Fatalf("via localhost: %v", err)
+	}
+	if next := first.GetOdataNextLink(); next == nil || !strings.HasPrefix(*next, alias) {
+		t.Fatalf("nextLink %v", next)
+	}
+	if iss := claims(t, e.mustToken(e.credFor(c), msftsim.ResourceGraph))["iss"]; iss != alias+"/"+e.tenant+"/v2.0" {
+		t.Fatalf("iss %v", iss)
+	}
+}

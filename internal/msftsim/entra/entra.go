@@ -42,8 +42,20 @@ type issued struct {
 	exp   time.Time
 }
 
-// Issuer is the token issuer for a tenant ID.
-func (s *Server) Issuer(tenantID string) string { return s.BaseURL() + "/" + tenantID + "/v2.0" }
+// base is the URL the client reached the simulator at: metadata, issuer and
+// links follow the request's host, so "localhost" and "127.0.0.1" both pass
+// MSAL's issuer-matches-authority check.
+func (s *Server) base(r *http.Request) string {
+	if r.Host != "" {
+		return "https://" + r.Host
+	}
+	return s.BaseURL()
+}
+
+// issuer is the token issuer for a tenant ID as seen by this request.
+func (s *Server) issuer(r *http.Request, tenantID string) string {
+	return s.base(r) + "/" + tenantID + "/v2.0"
+}
 
 // Handler routes the authority paths: /{tenant}/v2.0/.well-known/openid-configuration,
 // /{tenant}/discovery/v2.0/keys, /common/discovery/instance, /{tenant}/oauth2/v2.0/token.
@@ -80,9 +92,9 @@ func (s *Server) instanceDiscovery(w http.ResponseWriter, r *http.Request) {
 			tenant = p[1]
 		}
 	}
-	host := strings.TrimPrefix(s.BaseURL(), "https://")
+	host := strings.TrimPrefix(s.base(r), "https://")
 	writeJSON(w, 200, map[string]any{
-		"tenant_discovery_endpoint": s.BaseURL() + "/" + tenant + "/v2.0/.well-known/openid-configuration",
+		"tenant_discovery_endpoint": s.base(r) + "/" + tenant + "/v2.0/.well-known/openid-configuration",
 		"api-version":               "1.1",
 		"metadata":                  []map[string]any{{"preferred_network": host, "preferred_cache": host, "aliases": []string{host}}},
 	})
@@ -117,19 +129,20 @@ func (s *Server) openIDConfig(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	base := s.BaseURL() + "/" + seg
+	root := s.base(r)
+	base := root + "/" + seg
 	writeJSON(w, 200, map[string]any{
 		"token_endpoint":                        base + "/oauth2/v2.0/token",
 		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
-		"jwks_uri":                              s.BaseURL() + "/" + seg + "/discovery/v2.0/keys",
+		"jwks_uri":                              root + "/" + seg + "/discovery/v2.0/keys",
 		"response_modes_supported":              []string{"query", "fragment", "form_post"},
 		"subject_types_supported":               []string{"pairwise"},
 		"id_token_signing_alg_values_supported": []string{"RS256"},
 		"response_types_supported":              []string{"code", "id_token", "code id_token", "id_token token"},
 		"scopes_supported":                      []string{"openid", "profile", "email", "offline_access"},
-		"issuer":                                s.Issuer(tid),
+		"issuer":                                s.issuer(r, tid),
 		"request_uri_parameter_supported":       false,
-		"userinfo_endpoint":                     s.BaseURL() + "/oidc/userinfo",
+		"userinfo_endpoint":                     root + "/oidc/userinfo",
 		"authorization_endpoint":                base + "/oauth2/v2.0/authorize",
 		"device_authorization_endpoint":         base + "/oauth2/v2.0/devicecode",
 		"http_logout_supported":                 true,
@@ -145,7 +158,7 @@ func (s *Server) openIDConfig(w http.ResponseWriter, r *http.Request) {
 		"msgraph_host":             "graph.microsoft.com",
 		"rbac_url":                 "https://pas.windows.net",
 		"tenant_region_sub_scope":  nil,
-		"msftsim_graph_base_url":   s.BaseURL() + "/v1.0",
+		"msftsim_graph_base_url":   root + "/v1.0",
 		"msftsim_token_lifetime_s": int(TokenLifetime / time.Second),
 	})
 }
@@ -177,6 +190,6 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *directory
 		"timestamp":         ts,
 		"trace_id":          trace,
 		"correlation_id":    corr,
-		"error_uri":         s.BaseURL() + "/error?code=" + fmt.Sprint(e.Code),
+		"error_uri":         s.base(r) + "/error?code=" + fmt.Sprint(e.Code),
 	})
 }

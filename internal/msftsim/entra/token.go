@@ -109,7 +109,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	iss := s.Issuer(res.TenantID)
+	iss := s.issuer(r, res.TenantID)
 	claims := &Claims{
 		Aud: resource, Iss: iss, Iat: now.Unix(), Nbf: now.Unix(), Exp: now.Add(TokenLifetime).Unix(),
 		AppDisplayName: res.AppDisplayName, AppID: res.AppID, AppIDAcr: acr, Azp: res.AppID, AzpAcr: acr, Idp: iss,
@@ -141,7 +141,7 @@ func (s *Server) checkAssertionClaims(r *http.Request, a *assertion, clientID st
 	}
 	okAud := false
 	for _, aud := range a.audiences() {
-		if strings.EqualFold(aud, s.BaseURL()+r.URL.Path) || strings.HasSuffix(strings.ToLower(aud), "/oauth2/v2.0/token") || strings.HasSuffix(strings.ToLower(aud), "/oauth2/token") {
+		if strings.EqualFold(aud, s.base(r)+r.URL.Path) || strings.HasSuffix(strings.ToLower(aud), "/oauth2/v2.0/token") || strings.HasSuffix(strings.ToLower(aud), "/oauth2/token") {
 			okAud = true
 		}
 	}

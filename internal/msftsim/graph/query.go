@@ -133,7 +133,7 @@ func (c *call) pageOf(contextFragment string, n int, at func(int) map[string]any
 	body := map[string]any{"@odata.context": c.context(contextFragment), "value": vals}
 	if end < n {
 		q.Set("$skiptoken", base64.RawURLEncoding.EncodeToString([]byte("o:"+strconv.Itoa(end))))
-		body["@odata.nextLink"] = c.s.BaseURL() + c.r.URL.EscapedPath() + "?" + encodeQuery(q)
+		body["@odata.nextLink"] = c.base() + c.r.URL.EscapedPath() + "?" + encodeQuery(q)
 	}
 	c.json(200, body)
 }

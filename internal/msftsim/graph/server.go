@@ -222,7 +222,16 @@ func (c *call) readBody(v any) bool {
 	return true
 }
 
-func (c *call) context(fragment string) string { return c.s.BaseURL() + "/v1.0/$metadata#" + fragment }
+func (c *call) context(fragment string) string { return c.base() + "/v1.0/$metadata#" + fragment }
+
+// base is the URL the client reached the simulator at, so links (nextLink)
+// stay on the host name the client uses and trusts.
+func (c *call) base() string {
+	if c.r.Host != "" {
+		return "https://" + c.r.Host
+	}
+	return c.s.BaseURL()
+}
 
 func graphTime(t time.Time) any {
 	if t.IsZero() {
