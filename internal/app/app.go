@@ -20,6 +20,7 @@ import (
 
 	"github.com/dropzoneai/dzconnect/internal/auth"
 	"github.com/dropzoneai/dzconnect/internal/config"
+	"github.com/dropzoneai/dzconnect/internal/consent"
 	"github.com/dropzoneai/dzconnect/internal/handlers"
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/jobs"
@@ -174,7 +175,12 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	if err != nil {
 		return err
 	}
+	consents, err := newConsentService(clouds, db, secrets, log)
+	if err != nil {
+		return err
+	}
 	checks := verify.NewService(verify.Config{ExpiryWarning: cfg.ExpiryWarning, SettleWindow: cfg.SettleWindow}, db, integrations, db, ms)
+	checks.UseProvisioners(consents)
 	m := metrics.New(db, log)
 	checker := m.InstrumentChecker(checks)
 	srv, err := server.New(server.Config{
@@ -182,7 +188,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		Extra: map[string]http.Handler{"GET /metrics": m.Handler()},
 	}, log, auth.NewAuthenticator(db, cfg.AdminKey), handlers.Deps{
 		Organizations: db, APIKeys: db, Tenants: db, Integrations: integrations, Audit: db, Webhooks: webhooks,
-		Checks: checkAPI{run: checker, list: checks},
+		Checks: checkAPI{run: checker, list: checks}, Consent: consents,
 	}, map[string]server.Checker{"postgres": db.Ping, "vault": secrets.Ping})
 	if err != nil {
 		return err
@@ -256,4 +262,16 @@ func (c checkAPI) Run(ctx context.Context, org, id uuid.UUID, trigger string) (v
 
 func (c checkAPI) List(ctx context.Context, org, id uuid.UUID, p page.Request) ([]verify.Check, error) {
 	return c.list.List(ctx, org, id, p)
+}
+
+// newConsentService builds admin-consent links against the configured
+// Microsoft endpoints: each cloud's login authority and Graph audience.
+func newConsentService(clouds map[string]microsoft.Endpoints, db *postgres.DB, secrets *vault.Store, log *slog.Logger) (*consent.Service, error) {
+	authorities := make(map[string]string, len(clouds))
+	graph := make(map[string]string, len(clouds))
+	for slug, e := range clouds {
+		authorities[slug] = e.Authority
+		graph[slug] = e.Audiences[string(verify.APIGraph)]
+	}
+	return consent.NewService(consent.Config{Authorities: authorities, GraphAudiences: graph}, db, secrets, log)
 }

@@ -11,7 +11,7 @@ import (
 
 func (inv *invocation) orgCommand() *cobra.Command {
 	cmd := group("org", "Manage organizations (service admin)", "orgs", "organization", "organizations")
-	cmd.AddCommand(inv.orgCreate(), inv.orgGet(), inv.orgList(), inv.orgUpdate(), inv.orgDelete())
+	cmd.AddCommand(inv.orgCreate(), inv.orgGet(), inv.orgList(), inv.orgUpdate(), inv.orgDelete(), inv.orgSetProvisioner())
 	return cmd
 }
 
@@ -165,6 +165,7 @@ func (inv *invocation) printOrg(o *dzconnectv1.Organization) error {
 	return inv.printer().resource(o, []field{
 		{"Name", o.GetName()},
 		{"Display name", o.GetDisplayName()},
+		{"Provisioner client ID", o.GetProvisionerClientId()},
 		{"Created", timeString(o.GetCreateTime())},
 		{"Updated", timeString(o.GetUpdateTime())},
 		{"Etag", o.GetEtag()},

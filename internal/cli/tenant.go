@@ -11,7 +11,8 @@ import (
 
 func (inv *invocation) tenantCommand() *cobra.Command {
 	cmd := group("tenant", "Manage customer tenants (Microsoft Entra directories)", "tenants")
-	cmd.AddCommand(inv.tenantCreate(), inv.tenantGet(), inv.tenantList(), inv.tenantUpdate(), inv.tenantDelete())
+	cmd.AddCommand(inv.tenantCreate(), inv.tenantGet(), inv.tenantList(), inv.tenantUpdate(), inv.tenantDelete(),
+		inv.tenantConsentLink(), inv.tenantCompleteConsent())
 	return cmd
 }
 
@@ -212,6 +213,7 @@ func (inv *invocation) printTenant(t *dzconnectv1.Tenant) error {
 		{"Entra tenant ID", t.GetEntraTenantId()},
 		{"Cloud", short(t.GetCloud())},
 		{"Labels", labelsString(t.GetLabels())},
+		{"Provisioner consent", timeString(t.GetProvisionerConsentTime())},
 		{"Created", timeString(t.GetCreateTime())},
 		{"Updated", timeString(t.GetUpdateTime())},
 		{"Etag", t.GetEtag()},

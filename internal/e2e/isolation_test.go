@@ -42,6 +42,10 @@ func callsAgainst(s *stack.Stack, a stack.Org, tenant, integ, key, hook string) 
 		{svc + "OrganizationService/DeleteOrganization", func(ctx context.Context) error {
 			return errOf(c.Orgs.DeleteOrganization(ctx, &v1.DeleteOrganizationRequest{Name: a.Name}))
 		}},
+		{svc + "OrganizationService/SetOrganizationProvisioner", func(ctx context.Context) error {
+			return errOf(c.Orgs.SetOrganizationProvisioner(ctx, &v1.SetOrganizationProvisionerRequest{Name: a.Name,
+				ClientId: uuid.NewString(), ClientSecret: "intruder~Secret.Value_1234567890abcdefg"}))
+		}},
 		{svc + "ApiKeyService/CreateApiKey", func(ctx context.Context) error {
 			return errOf(c.Keys.CreateApiKey(ctx, &v1.CreateApiKeyRequest{Parent: a.Name, ApiKey: &v1.ApiKey{DisplayName: "x", Role: v1.Role_ROLE_ADMIN}}))
 		}},
@@ -71,6 +75,13 @@ func callsAgainst(s *stack.Stack, a stack.Org, tenant, integ, key, hook string) 
 		}},
 		{svc + "TenantService/DeleteTenant", func(ctx context.Context) error {
 			return errOf(c.Tenants.DeleteTenant(ctx, &v1.DeleteTenantRequest{Name: tenant}))
+		}},
+		{svc + "TenantService/GetAdminConsentLink", func(ctx context.Context) error {
+			return errOf(c.Tenants.GetAdminConsentLink(ctx, &v1.GetAdminConsentLinkRequest{Name: tenant, RedirectUri: "https://intruder.example.com/cb"}))
+		}},
+		{svc + "TenantService/CompleteAdminConsent", func(ctx context.Context) error {
+			return errOf(c.Tenants.CompleteAdminConsent(ctx, &v1.CompleteAdminConsentRequest{Parent: a.Name,
+				State: strings.Repeat("A", 43), AdminConsent: "True", Tenant: uuid.NewString()}))
 		}},
 		{svc + "IntegrationService/CreateIntegration", func(ctx context.Context) error {
 			return errOf(c.Integrations.CreateIntegration(ctx, &v1.CreateIntegrationRequest{Parent: tenant,
@@ -146,7 +157,7 @@ func apiMethods(t *testing.T) map[string]bool {
 func snapshot(t *testing.T, s *stack.Stack) map[string]int {
 	out := map[string]int{}
 	for _, table := range []string{"organizations", "api_keys", "tenants", "integrations", "idempotency_keys", "audit_events",
-		"secret_destructions", "checks", "webhooks", "webhook_deliveries"} {
+		"secret_destructions", "checks", "webhooks", "webhook_deliveries", "admin_consent_requests"} {
 		out[table] = countRows(t, s, table)
 	}
 	var sum int
@@ -199,7 +210,8 @@ func TestOrganizationIsolation(t *testing.T) {
 			err := c.do(ctx)
 			want := codes.NotFound
 			switch {
-			case strings.HasPrefix(c.method, "/dzconnect.v1.OrganizationService/") && !strings.HasSuffix(c.method, "GetOrganization"):
+			case strings.HasPrefix(c.method, "/dzconnect.v1.OrganizationService/") && !strings.HasSuffix(c.method, "GetOrganization") &&
+				!strings.HasSuffix(c.method, "SetOrganizationProvisioner"):
 				want = codes.PermissionDenied
 			case strings.HasSuffix(c.method, "GetPermissionCatalog"):
 				want = codes.OK

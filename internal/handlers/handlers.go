@@ -14,6 +14,7 @@ import (
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
 	"github.com/dropzoneai/dzconnect/internal/audit"
 	"github.com/dropzoneai/dzconnect/internal/auth"
+	"github.com/dropzoneai/dzconnect/internal/consent"
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/organization"
 	"github.com/dropzoneai/dzconnect/internal/page"
@@ -35,6 +36,7 @@ type Deps struct {
 	Checks        Checker
 	Audit         AuditLister
 	Webhooks      *webhook.Service
+	Consent       *consent.Service
 }
 
 // Register registers every service on s.

@@ -19,13 +19,17 @@ type organizations struct {
 }
 
 func orgToProto(o organization.Organization) *v1.Organization {
-	return &v1.Organization{
+	out := &v1.Organization{
 		Name:        resource.Org{Org: o.ID}.String(),
 		DisplayName: o.DisplayName,
 		CreateTime:  ts(o.CreateTime),
 		UpdateTime:  ts(o.UpdateTime),
 		Etag:        etag(o.Version),
 	}
+	if o.ProvisionerClientID != uuid.Nil {
+		out.ProvisionerClientId = o.ProvisionerClientID.String()
+	}
+	return out
 }
 
 func (h *organizations) CreateOrganization(ctx context.Context, req *v1.CreateOrganizationRequest) (*v1.CreateOrganizationResponse, error) {

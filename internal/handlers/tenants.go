@@ -29,6 +29,8 @@ func tenantToProto(t tenant.Tenant) *v1.Tenant {
 		CreateTime:    ts(t.CreateTime),
 		UpdateTime:    ts(t.UpdateTime),
 		Etag:          etag(t.Version),
+
+		ProvisionerConsentTime: tsp(t.ProvisionerConsentTime),
 	}
 }
 

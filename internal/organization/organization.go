@@ -19,6 +19,15 @@ type Organization struct {
 	CreateTime  time.Time
 	UpdateTime  time.Time
 	Version     int64
+
+	// The multi-tenant provisioner application (SetOrganizationProvisioner):
+	// its client ID (uuid.Nil until registered) and where its client secret
+	// is in Vault (the value never leaves Vault). ProvisionerSecretPath may
+	// be set while ProvisionerSecretVersion is still 0: the path is recorded
+	// before the first Vault write.
+	ProvisionerClientID      uuid.UUID
+	ProvisionerSecretPath    string
+	ProvisionerSecretVersion int64
 }
 
 // Store persists organizations. Writes append an audit event in the same

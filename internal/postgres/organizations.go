@@ -14,11 +14,24 @@ import (
 
 var _ organization.Store = (*DB)(nil)
 
-const orgColumns = `id, display_name, create_time, update_time, version`
+const orgColumns = `id, display_name, create_time, update_time, version,
+	provisioner_client_id, provisioner_secret_path, provisioner_secret_version`
 
 func scanOrg(row pgx.Row) (organization.Organization, error) {
-	var o organization.Organization
-	err := row.Scan(&o.ID, &o.DisplayName, &o.CreateTime, &o.UpdateTime, &o.Version)
+	var (
+		o        organization.Organization
+		clientID uuid.NullUUID
+		path     *string
+		version  *int64
+	)
+	err := row.Scan(&o.ID, &o.DisplayName, &o.CreateTime, &o.UpdateTime, &o.Version, &clientID, &path, &version)
+	o.ProvisionerClientID = clientID.UUID
+	if path != nil {
+		o.ProvisionerSecretPath = *path
+	}
+	if version != nil {
+		o.ProvisionerSecretVersion = *version
+	}
 	return o, err
 }
 
@@ -87,11 +100,18 @@ func (db *DB) UpdateOrganization(ctx context.Context, id uuid.UUID, version int6
 }
 
 // DeleteOrganization implements organization.Store. Its API keys and
-// request IDs go with it; tenants must be deleted first.
+// request IDs go with it, its provisioner secret is queued for destruction;
+// tenants must be deleted first.
 func (db *DB) DeleteOrganization(ctx context.Context, id uuid.UUID, version int64) error {
 	name := resource.Org{Org: id}.String()
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		if err := lockVersion(ctx, tx, name, version, `select version from organizations where id = $1 for update`, id); err != nil {
+			return err
+		}
+		// The provisioner secret's destruction is queued in this transaction
+		// (outbox; the integration janitor drains it).
+		if _, err := tx.Exec(ctx, `insert into secret_destructions (organization_id, secret_path)
+			select id, provisioner_secret_path from organizations where id = $1 and provisioner_secret_path is not null`, id); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `delete from organizations where id = $1`, id); err != nil {

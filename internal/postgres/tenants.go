@@ -14,11 +14,13 @@ import (
 
 var _ tenant.Store = (*DB)(nil)
 
-const tenantColumns = `organization_id, id, entra_tenant_id, cloud, display_name, labels, create_time, update_time, version`
+const tenantColumns = `organization_id, id, entra_tenant_id, cloud, display_name, labels, create_time, update_time, version,
+	provisioner_consent_time`
 
 func scanTenant(row pgx.Row) (tenant.Tenant, error) {
 	var t tenant.Tenant
-	err := row.Scan(&t.Org, &t.ID, &t.EntraTenantID, &t.Cloud, &t.DisplayName, &t.Labels, &t.CreateTime, &t.UpdateTime, &t.Version)
+	err := row.Scan(&t.Org, &t.ID, &t.EntraTenantID, &t.Cloud, &t.DisplayName, &t.Labels, &t.CreateTime, &t.UpdateTime, &t.Version,
+		&t.ProvisionerConsentTime)
 	return t, err
 }
 

@@ -35,6 +35,8 @@ var policies = map[string]methodPolicy{
 	v1.OrganizationService_DeleteOrganization_FullMethodName: serviceAdmin,
 	v1.OrganizationService_GetOrganization_FullMethodName: org(auth.RoleViewer,
 		name("name", func(r any) string { return r.(*v1.GetOrganizationRequest).GetName() })),
+	v1.OrganizationService_SetOrganizationProvisioner_FullMethodName: org(auth.RoleAdmin,
+		name("name", func(r any) string { return r.(*v1.SetOrganizationProvisionerRequest).GetName() })),
 
 	v1.ApiKeyService_CreateApiKey_FullMethodName: org(auth.RoleAdmin,
 		name("parent", func(r any) string { return r.(*v1.CreateApiKeyRequest).GetParent() })),
@@ -57,6 +59,10 @@ var policies = map[string]methodPolicy{
 		name("tenant.name", func(r any) string { return r.(*v1.UpdateTenantRequest).GetTenant().GetName() })),
 	v1.TenantService_DeleteTenant_FullMethodName: org(auth.RoleOperator,
 		name("name", func(r any) string { return r.(*v1.DeleteTenantRequest).GetName() })),
+	v1.TenantService_GetAdminConsentLink_FullMethodName: org(auth.RoleOperator,
+		name("name", func(r any) string { return r.(*v1.GetAdminConsentLinkRequest).GetName() })),
+	v1.TenantService_CompleteAdminConsent_FullMethodName: org(auth.RoleOperator,
+		name("parent", func(r any) string { return r.(*v1.CompleteAdminConsentRequest).GetParent() })),
 
 	v1.IntegrationService_CreateIntegration_FullMethodName: org(auth.RoleOperator,
 		name("parent", func(r any) string { return r.(*v1.CreateIntegrationRequest).GetParent() })),

@@ -34,6 +34,9 @@ type Tenant struct {
 	CreateTime    time.Time
 	UpdateTime    time.Time
 	Version       int64
+	// ProvisionerConsentTime is when a tenant administrator consented the
+	// organization's provisioner application; nil before that.
+	ProvisionerConsentTime *time.Time
 }
 
 // Store persists tenants; every method is scoped by organization.

@@ -1,0 +1,300 @@
+package consent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/google/uuid"
+
+	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/integration"
+	"github.com/dropzoneai/dzconnect/internal/organization"
+	"github.com/dropzoneai/dzconnect/internal/tenant"
+	"github.com/dropzoneai/dzconnect/internal/verify"
+)
+
+var _ verify.Provisioners = (*Service)(nil)
+
+// DefaultStateTTL is how long a link's state is valid.
+const DefaultStateTTL = time.Hour
+
+// StateLen is the length of a state: 32 random bytes, base64url without
+// padding.
+const StateLen = 43
+
+// Cloud is what a consent link needs of one Microsoft cloud.
+type Cloud struct {
+	// Authority is the login authority URL, e.g. "https://login.microsoftonline.com/".
+	Authority string
+	// GraphAudience is the Graph resource; the link's scope is
+	// GraphAudience + "/.default".
+	GraphAudience string
+}
+
+// DefaultClouds returns the four clouds' login authorities and Graph
+// audiences (shared/reference/microsoft.md section 7).
+func DefaultClouds() map[tenant.Cloud]Cloud {
+	return map[tenant.Cloud]Cloud{
+		tenant.CloudGlobal:       {Authority: "https://login.microsoftonline.com/", GraphAudience: "https://graph.microsoft.com"},
+		tenant.CloudUSGovGCCHigh: {Authority: "https://login.microsoftonline.us/", GraphAudience: "https://graph.microsoft.us"},
+		tenant.CloudUSGovDoD:     {Authority: "https://login.microsoftonline.us/", GraphAudience: "https://dod-graph.microsoft.us"},
+		tenant.CloudChina:        {Authority: "https://login.chinacloudapi.cn/", GraphAudience: "https://microsoftgraph.chinacloudapi.cn"},
+	}
+}
+
+// Config configures a Service.
+type Config struct {
+	// Authorities overrides DefaultClouds' login authority per cloud slug
+	// (the Microsoft endpoints configuration, so links can point at msftsim).
+	Authorities map[string]string
+	// GraphAudiences overrides DefaultClouds' Graph audience per cloud slug.
+	GraphAudiences map[string]string
+	// StateTTL defaults to DefaultStateTTL.
+	StateTTL time.Duration
+}
+
+// Service runs the provisioner and admin-consent use cases.
+type Service struct {
+	store   Store
+	secrets integration.SecretStore
+	log     *slog.Logger
+	clouds  map[tenant.Cloud]Cloud
+	ttl     time.Duration
+	now     func() time.Time
+	random  func([]byte) (int, error)
+}
+
+// NewService returns a Service; it refuses an authority that is not an
+// absolute https URL.
+func NewService(cfg Config, store Store, secrets integration.SecretStore, log *slog.Logger) (*Service, error) {
+	clouds := DefaultClouds()
+	for slug, a := range cfg.Authorities {
+		if a == "" {
+			continue
+		}
+		u, err := url.Parse(a)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("consent: login authority %q of cloud %q must be an absolute https URL", a, slug)
+		}
+		c := clouds[tenant.Cloud(slug)]
+		c.Authority = a
+		clouds[tenant.Cloud(slug)] = c
+	}
+	for slug, aud := range cfg.GraphAudiences {
+		if aud == "" {
+			continue
+		}
+		c := clouds[tenant.Cloud(slug)]
+		c.GraphAudience = aud
+		clouds[tenant.Cloud(slug)] = c
+	}
+	ttl := cfg.StateTTL
+	if ttl <= 0 {
+		ttl = DefaultStateTTL
+	}
+	return &Service{store: store, secrets: secrets, log: log, clouds: clouds, ttl: ttl, now: time.Now, random: rand.Read}, nil
+}
+
+// SetProvisioner registers (or replaces) the organization's provisioner
+// application.
+//
+// Write order, so that a crash at any point loses nothing and leaves the
+// row pairing a client ID with that client's secret:
+//  1. The secret's Vault path is recorded on the organization (when not
+//     yet), so deleting the organization destroys whatever is written next.
+//  2. The secret is written to Vault with check-and-set against the version
+//     the row points at (on top of the latest when an earlier attempt got
+//     this far and no further). A crash here leaves the row on the previous
+//     client ID and secret version, which Vault keeps.
+//  3. The row gets the client ID and the new version (and its audit event).
+//     When the client ID changes, the tenants' consents (given to the
+//     previous application) are cleared and its outstanding links dropped,
+//     in the same transaction.
+func (s *Service) SetProvisioner(ctx context.Context, org, clientID uuid.UUID, secret string) (organization.Organization, error) {
+	path := ProvisionerSecretPath(org)
+	cur, err := s.store.BeginSetProvisioner(ctx, org, path)
+	if err != nil {
+		return organization.Organization{}, err
+	}
+	version, err := s.secrets.PutClientSecret(ctx, path, secret, cur.ProvisionerSecretVersion)
+	if apperr.Is(err, apperr.Aborted) {
+		// Vault is ahead of the row: an earlier call stored a version and
+		// then failed, or a concurrent call is storing one.
+		var latest int64
+		if latest, err = s.secrets.CurrentVersion(ctx, path); err == nil {
+			version, err = s.secrets.PutClientSecret(ctx, path, secret, latest)
+		}
+	}
+	if err != nil {
+		return organization.Organization{}, apperr.Wrap(err, apperr.KindOrDefault(err, apperr.Unavailable),
+			"storing the provisioner's client secret in Vault failed; nothing was changed (retry)")
+	}
+	return s.store.FinishSetProvisioner(ctx, org, clientID, version)
+}
+
+// AdminConsentLink issues a single-use admin-consent link for a tenant:
+// the state is recorded (as its hash) before the link is returned.
+func (s *Service) AdminConsentLink(ctx context.Context, org, tenantID uuid.UUID, redirectURI string) (Link, error) {
+	t, err := s.store.GetTenant(ctx, org, tenantID)
+	if err != nil {
+		return Link{}, err
+	}
+	o, err := s.store.GetOrganization(ctx, org)
+	if err != nil {
+		return Link{}, err
+	}
+	if o.ProvisionerClientID == uuid.Nil {
+		return Link{}, apperr.New(apperr.FailedPrecondition,
+			"the organization has no provisioner application: an organization admin registers it first (SetOrganizationProvisioner)").
+			WithReason("PROVISIONER_NOT_SET")
+	}
+	state, err := s.newState()
+	if err != nil {
+		return Link{}, err
+	}
+	link, err := s.buildLink(t, o.ProvisionerClientID, redirectURI, state)
+	if err != nil {
+		return Link{}, err
+	}
+	now := s.now().UTC()
+	r := Request{Org: org, Tenant: tenantID, StateHash: HashState(state), RedirectURI: redirectURI,
+		CreateTime: now, ExpireTime: now.Add(s.ttl)}
+	if err := s.store.CreateConsentRequest(ctx, r); err != nil {
+		return Link{}, err
+	}
+	return Link{URL: link, ExpireTime: r.ExpireTime}, nil
+}
+
+// newState returns 256 random bits, base64url without padding.
+func (s *Service) newState() (string, error) {
+	b := make([]byte, 32)
+	if _, err := s.random(b); err != nil {
+		return "", apperr.Wrap(err, apperr.Internal, "generating the state")
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// buildLink formats
+// {authority}/{entraTenantId}/v2.0/adminconsent?client_id=&scope=&redirect_uri=&state=
+// for the tenant's cloud.
+func (s *Service) buildLink(t tenant.Tenant, clientID uuid.UUID, redirectURI, state string) (string, error) {
+	c, ok := s.clouds[t.Cloud]
+	if !ok || c.Authority == "" || c.GraphAudience == "" {
+		return "", apperr.New(apperr.FailedPrecondition, "no login authority is configured for the tenant's cloud %q", t.Cloud).
+			WithReason("CLOUD_NOT_CONFIGURED")
+	}
+	q := url.Values{}
+	q.Set("client_id", clientID.String())
+	q.Set("scope", strings.TrimSuffix(c.GraphAudience, "/")+"/.default")
+	q.Set("redirect_uri", redirectURI)
+	q.Set("state", state)
+	return strings.TrimSuffix(c.Authority, "/") + "/" + t.EntraTenantID.String() + "/v2.0/adminconsent?" + q.Encode(), nil
+}
+
+// CompleteAdminConsent records the redirect Microsoft sent after an
+// administrator answered a link. The state is consumed in the same
+// transaction as the outcome is recorded, whatever the outcome: an unknown,
+// used or expired state is InvalidArgument (nothing written); a refusal or
+// a tenant other than the link's is FailedPrecondition (recorded, the
+// state is spent); otherwise the tenant's provisioner_consent_time is set.
+func (s *Service) CompleteAdminConsent(ctx context.Context, org uuid.UUID, cb Callback) (tenant.Tenant, error) {
+	var result Result
+	t, err := s.store.CompleteConsentRequest(ctx, org, HashState(cb.State), func(r Request, t tenant.Tenant) (Result, error) {
+		switch {
+		case r.UsedTime != nil:
+			return "", apperr.Invalid("state", "was already used (%s at %s): each admin-consent link works once; get a new link (GetAdminConsentLink)",
+				r.Result, r.UsedTime.UTC().Format(time.RFC3339))
+		case !s.now().Before(r.ExpireTime):
+			return "", apperr.Invalid("state", "expired at %s: get a new link (GetAdminConsentLink)", r.ExpireTime.UTC().Format(time.RFC3339))
+		}
+		result = decide(cb, t)
+		return result, nil
+	})
+	if apperr.Is(err, apperr.NotFound) {
+		return tenant.Tenant{}, apperr.Invalid("state", "is unknown: it was not issued by GetAdminConsentLink for this organization")
+	}
+	if err != nil {
+		return tenant.Tenant{}, err
+	}
+	switch result {
+	case ResultDeclined:
+		msg := "the tenant administrator did not grant admin consent"
+		if cb.Error != "" {
+			msg += ": Microsoft returned " + clean(cb.Error, 100)
+			if d := clean(cb.ErrorDescription, 500); d != "" {
+				msg += " (" + d + ")"
+			}
+		} else {
+			msg += fmt.Sprintf(": admin_consent is %q, not \"True\"", clean(cb.AdminConsent, 20))
+		}
+		return tenant.Tenant{}, apperr.New(apperr.FailedPrecondition, "%s; the link's state is spent, get a new link to try again", msg).
+			WithReason("ADMIN_CONSENT_DECLINED")
+	case ResultTenantMismatch:
+		got := "no tenant"
+		if id, err := uuid.Parse(cb.Tenant); err == nil {
+			got = "tenant " + id.String()
+		} else if cb.Tenant != "" {
+			got = "a tenant that is not a GUID"
+		}
+		return tenant.Tenant{}, apperr.New(apperr.FailedPrecondition,
+			"admin consent came back from %s, but the link was issued for Entra tenant %s: nothing was recorded for the tenant; have an administrator of that tenant open a new link",
+			got, t.EntraTenantID).WithReason("ADMIN_CONSENT_TENANT_MISMATCH")
+	}
+	return t, nil
+}
+
+// decide classifies a callback for the tenant its state was issued for.
+func decide(cb Callback, t tenant.Tenant) Result {
+	if cb.Error != "" || cb.AdminConsent != "True" {
+		return ResultDeclined
+	}
+	id, err := uuid.Parse(cb.Tenant)
+	if err != nil || id != t.EntraTenantID {
+		return ResultTenantMismatch
+	}
+	return ResultConsented
+}
+
+// clean makes caller-forwarded text safe to put in an error message: no
+// control characters, at most n runes.
+func clean(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	if r := []rune(s); len(r) > n {
+		s = string(r[:n]) + "…"
+	}
+	return strings.TrimSpace(s)
+}
+
+// ForTenant implements verify.Provisioners: the organization's provisioner
+// credentials for a tenant whose administrator consented it (ok is false
+// when no provisioner is registered or the tenant has not consented). The
+// secret is read from Vault at the version the organization points at.
+func (s *Service) ForTenant(ctx context.Context, org uuid.UUID, t tenant.Tenant) (verify.Credentials, bool, error) {
+	if t.ProvisionerConsentTime == nil {
+		return verify.Credentials{}, false, nil
+	}
+	o, err := s.store.GetOrganization(ctx, org)
+	if err != nil {
+		return verify.Credentials{}, false, err
+	}
+	if o.ProvisionerClientID == uuid.Nil || o.ProvisionerSecretVersion == 0 {
+		return verify.Credentials{}, false, nil
+	}
+	secret, err := s.secrets.ReadClientSecret(ctx, o.ProvisionerSecretPath, o.ProvisionerSecretVersion)
+	if err != nil {
+		return verify.Credentials{}, false, apperr.Wrap(err, apperr.KindOrDefault(err, apperr.Unavailable), "reading the provisioner's client secret from Vault failed")
+	}
+	return verify.Credentials{Cloud: string(t.Cloud), TenantID: t.EntraTenantID.String(), ClientID: o.ProvisionerClientID.String(), Secret: secret}, true, nil
+}
