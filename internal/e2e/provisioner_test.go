@@ -437,8 +437,21 @@ func TestProvisionerInvalidInput(t *testing.T) {
 	_, err = c.Tenants.CompleteAdminConsent(org.OperatorCtx, &v1.CompleteAdminConsentRequest{Parent: org.Name, State: state,
 		AdminConsent: "True", Tenant: tenant.GetEntraTenantId()})
 	wantViolation(t, err, "state")
+	if !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("expired state: %v", err)
+	}
 	if used, _ := consentRow(t, s, state); used {
 		t.Fatal("an expired state was marked used")
+	}
+	// A day later the next link drops it.
+	if _, err := s.DB.Exec(context.Background(), `update admin_consent_requests set expire_time = now() - interval '25 hours'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Tenants.GetAdminConsentLink(org.OperatorCtx, &v1.GetAdminConsentLinkRequest{Name: tenant.GetName(), RedirectUri: "http://localhost/cb"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, s, "admin_consent_requests"); n != 1 {
+		t.Fatalf("%d consent requests, want the new one only", n)
 	}
 }
 

@@ -61,6 +61,12 @@ func (db *DB) CreateConsentRequest(ctx context.Context, r consent.Request) error
 		if err := lockVersion(ctx, tx, name, 0, `select version from tenants where organization_id = $1 and id = $2 for share`, r.Org, r.Tenant); err != nil {
 			return err
 		}
+		// Housekeeping: links of this tenant that expired unused a day ago
+		// are dropped (used ones stay as the consent history).
+		if _, err := tx.Exec(ctx, `delete from admin_consent_requests where organization_id = $1 and tenant_id = $2
+			and used_time is null and expire_time < now() - interval '1 day'`, r.Org, r.Tenant); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `insert into admin_consent_requests (organization_id, tenant_id, state_hash, redirect_uri, create_time, expire_time)
 			values ($1, $2, $3, $4, $5, $6)`, r.Org, r.Tenant, r.StateHash, r.RedirectURI, r.CreateTime, r.ExpireTime); err != nil {
 			return err
