@@ -400,6 +400,7 @@ func TestProvisionerInvalidInput(t *testing.T) {
 		{&v1.CompleteAdminConsentRequest{Parent: org.Name, State: "short", AdminConsent: "True"}, "state"},
 		{&v1.CompleteAdminConsentRequest{Parent: org.Name, State: strings.Repeat("+", 43), AdminConsent: "True"}, "state"},
 		{&v1.CompleteAdminConsentRequest{Parent: org.Name, State: good}, "admin_consent"},
+		{&v1.CompleteAdminConsentRequest{Parent: org.Name, State: good, AdminConsent: "True"}, "tenant"},
 		{&v1.CompleteAdminConsentRequest{Parent: org.Name, State: good, Error: "x", ErrorDescription: "line\nbreak"}, "error_description"},
 		{&v1.CompleteAdminConsentRequest{Parent: org.Name, State: good, AdminConsent: "True", Tenant: strings.Repeat("t", 100)}, "tenant"},
 		{&v1.CompleteAdminConsentRequest{Parent: "nope", State: good, AdminConsent: "True"}, "parent"},

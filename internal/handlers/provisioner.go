@@ -67,6 +67,9 @@ func (h *tenants) CompleteAdminConsent(ctx context.Context, req *v1.CompleteAdmi
 	if req.GetAdminConsent() == "" && req.GetError() == "" {
 		v.Add("admin_consent", "required: the admin_consent parameter of the redirect, or error when Microsoft returned one")
 	}
+	if req.GetAdminConsent() == "True" && req.GetError() == "" && req.GetTenant() == "" {
+		v.Add("tenant", "required with admin_consent True: the tenant parameter of the redirect")
+	}
 	checkParam(&v, "admin_consent", req.GetAdminConsent(), 16)
 	checkParam(&v, "tenant", req.GetTenant(), 64)
 	checkParam(&v, "error", req.GetError(), 128)
