@@ -179,7 +179,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	if err != nil {
 		return err
 	}
-	checks := verify.NewService(verify.Config{ExpiryWarning: cfg.ExpiryWarning, SettleWindow: cfg.SettleWindow}, db, integrations, db, ms)
+	checks := verify.NewService(verify.Config{ExpiryWarning: cfg.ExpiryWarning, SettleWindow: cfg.SettleWindow}, db, integrations, ms)
 	checks.UseProvisioners(consents)
 	m := metrics.New(db, log)
 	checker := m.InstrumentChecker(checks)

@@ -115,7 +115,7 @@ func New(pool *pgxpool.Pool, cfg Config, source Source, checker Checker, log *sl
 		// Checks are short and I/O-bound: fetch again soon after workers
 		// free up (River's default cooldown of 100ms caps a queue at
 		// MaxWorkers jobs per 100ms).
-		FetchCooldown:     10 * time.Millisecond,
+		FetchCooldown:     25 * time.Millisecond,
 		FetchPollInterval: 500 * time.Millisecond,
 		JobTimeout:        cfg.CheckTimeout + 30*time.Second,
 		MaxAttempts:       5,

@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/page"
 	"github.com/dropzoneai/dzconnect/internal/resource"
+	"github.com/dropzoneai/dzconnect/internal/tenant"
 	"github.com/dropzoneai/dzconnect/internal/verify"
 )
 
@@ -122,4 +125,29 @@ func (db *DB) ListChecks(ctx context.Context, org, integrationID uuid.UUID, p pa
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (verify.Check, error) { return scanCheck(r) })
 	return out, translate(err, "")
+}
+
+// qualify prefixes every column of a column list with a table alias.
+func qualify(alias, columns string) string {
+	parts := strings.Split(columns, ",")
+	for i, c := range parts {
+		parts[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}
+
+var checkTargetQuery = `select ` + qualify("i", integrationColumns) + `, ` + qualify("t", tenantColumns) + `
+	from integrations i join tenants t on t.organization_id = i.organization_id and t.id = i.tenant_id
+	where i.organization_id = $1 and i.id = $2 and not i.pending`
+
+// LoadCheckTarget implements verify.Store.
+func (db *DB) LoadCheckTarget(ctx context.Context, org, id uuid.UUID) (integration.Integration, tenant.Tenant, error) {
+	var (
+		x integrationRow
+		t tenant.Tenant
+	)
+	if err := db.pool.QueryRow(ctx, checkTargetQuery, org, id).Scan(append(x.dest(), tenantDest(&t)...)...); err != nil {
+		return integration.Integration{}, tenant.Tenant{}, translate(err, "integration "+id.String())
+	}
+	return x.value(), t, nil
 }

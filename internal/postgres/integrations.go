@@ -22,38 +22,52 @@ const integrationColumns = `organization_id, tenant_id, id, kind, display_name, 
 	secret_path, secret_version, credential_key_id, credential_hint, credential_create_time, credential_expire_time,
 	state, last_check_time, state_change_time, expiry_warned_time, pending, create_time, update_time, version`
 
-func scanIntegration(row pgx.Row) (integration.Integration, error) {
-	var (
-		i                   integration.Integration
-		features            []string
-		subID, workspaceID  uuid.NullUUID
-		resourceGroup, name *string
-		hint                *string
-	)
-	err := row.Scan(&i.Org, &i.Tenant, &i.ID, &i.Kind, &i.DisplayName, &features, &i.Mode, &i.ClientID,
+// integrationRow receives one row of integrationColumns.
+type integrationRow struct {
+	i                   integration.Integration
+	features            []string
+	subID, workspaceID  uuid.NullUUID
+	resourceGroup, name *string
+	hint                *string
+}
+
+// dest lists the scan destinations, in integrationColumns order.
+func (x *integrationRow) dest() []any {
+	i := &x.i
+	return []any{&i.Org, &i.Tenant, &i.ID, &i.Kind, &i.DisplayName, &x.features, &i.Mode, &i.ClientID,
 		&i.AppObjectID, &i.ServicePrincipal,
-		&subID, &resourceGroup, &name, &workspaceID,
-		&i.SecretPath, &i.Credential.Version, &i.Credential.KeyID, &hint, &i.Credential.CreateTime, &i.Credential.ExpireTime,
-		&i.State, &i.LastCheckTime, &i.StateChangeTime, &i.ExpiryWarnTime, &i.Pending, &i.CreateTime, &i.UpdateTime, &i.Version)
-	if err != nil {
-		return i, err
-	}
-	for _, f := range features {
+		&x.subID, &x.resourceGroup, &x.name, &x.workspaceID,
+		&i.SecretPath, &i.Credential.Version, &i.Credential.KeyID, &x.hint, &i.Credential.CreateTime, &i.Credential.ExpireTime,
+		&i.State, &i.LastCheckTime, &i.StateChangeTime, &i.ExpiryWarnTime, &i.Pending, &i.CreateTime, &i.UpdateTime, &i.Version}
+}
+
+// value assembles the scanned integration.
+func (x *integrationRow) value() integration.Integration {
+	i := x.i
+	for _, f := range x.features {
 		i.Features = append(i.Features, integration.Feature(f))
 	}
-	if subID.Valid {
-		i.Sentinel = &integration.Sentinel{SubscriptionID: subID.UUID, WorkspaceID: workspaceID.UUID}
-		if resourceGroup != nil {
-			i.Sentinel.ResourceGroup = *resourceGroup
+	if x.subID.Valid {
+		i.Sentinel = &integration.Sentinel{SubscriptionID: x.subID.UUID, WorkspaceID: x.workspaceID.UUID}
+		if x.resourceGroup != nil {
+			i.Sentinel.ResourceGroup = *x.resourceGroup
 		}
-		if name != nil {
-			i.Sentinel.WorkspaceName = *name
+		if x.name != nil {
+			i.Sentinel.WorkspaceName = *x.name
 		}
 	}
-	if hint != nil {
-		i.Credential.Hint = *hint
+	if x.hint != nil {
+		i.Credential.Hint = *x.hint
 	}
-	return i, nil
+	return i
+}
+
+func scanIntegration(row pgx.Row) (integration.Integration, error) {
+	var x integrationRow
+	if err := row.Scan(x.dest()...); err != nil {
+		return x.i, err
+	}
+	return x.value(), nil
 }
 
 // sentinelArgs flattens the optional Sentinel settings into columns.

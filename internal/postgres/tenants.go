@@ -17,10 +17,15 @@ var _ tenant.Store = (*DB)(nil)
 const tenantColumns = `organization_id, id, entra_tenant_id, cloud, display_name, labels, create_time, update_time, version,
 	provisioner_consent_time`
 
+// tenantDest lists the scan destinations, in tenantColumns order.
+func tenantDest(t *tenant.Tenant) []any {
+	return []any{&t.Org, &t.ID, &t.EntraTenantID, &t.Cloud, &t.DisplayName, &t.Labels, &t.CreateTime, &t.UpdateTime, &t.Version,
+		&t.ProvisionerConsentTime}
+}
+
 func scanTenant(row pgx.Row) (tenant.Tenant, error) {
 	var t tenant.Tenant
-	err := row.Scan(&t.Org, &t.ID, &t.EntraTenantID, &t.Cloud, &t.DisplayName, &t.Labels, &t.CreateTime, &t.UpdateTime, &t.Version,
-		&t.ProvisionerConsentTime)
+	err := row.Scan(tenantDest(&t)...)
 	return t, err
 }
 

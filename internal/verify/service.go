@@ -26,18 +26,15 @@ type Store interface {
 	// time, and queues the notifications of a change, all in one
 	// transaction. It fails with NotFound if the integration is gone.
 	RecordCheck(ctx context.Context, c Check) (Result, error)
+	// LoadCheckTarget reads a visible integration and its tenant in one
+	// query.
+	LoadCheckTarget(ctx context.Context, org, id uuid.UUID) (integration.Integration, tenant.Tenant, error)
 	ListChecks(ctx context.Context, org, integrationID uuid.UUID, p page.Request) ([]Check, error)
 }
 
-// Integrations is what a check needs of the integration domain.
+// Integrations reads an integration's secret.
 type Integrations interface {
-	Get(ctx context.Context, org, id uuid.UUID) (integration.Integration, error)
 	ReadSecret(ctx context.Context, in integration.Integration) (string, error)
-}
-
-// Tenants looks up a tenant.
-type Tenants interface {
-	GetTenant(ctx context.Context, org, id uuid.UUID) (tenant.Tenant, error)
 }
 
 // Provisioners gives the organization's provisioner credentials for a
@@ -61,7 +58,6 @@ type Service struct {
 	cfg          Config
 	store        Store
 	integrations Integrations
-	tenants      Tenants
 	ms           Microsoft
 	provisioners Provisioners
 	now          func() time.Time
@@ -73,14 +69,14 @@ type Service struct {
 func (s *Service) UseProvisioners(p Provisioners) { s.provisioners = p }
 
 // NewService returns a Service.
-func NewService(cfg Config, store Store, integrations Integrations, tenants Tenants, ms Microsoft) *Service {
+func NewService(cfg Config, store Store, integrations Integrations, ms Microsoft) *Service {
 	if cfg.ExpiryWarning <= 0 {
 		cfg.ExpiryWarning = 30 * 24 * time.Hour
 	}
 	if cfg.SettleWindow <= 0 {
 		cfg.SettleWindow = 5 * time.Minute
 	}
-	return &Service{cfg: cfg, store: store, integrations: integrations, tenants: tenants, ms: ms, now: time.Now}
+	return &Service{cfg: cfg, store: store, integrations: integrations, ms: ms, now: time.Now}
 }
 
 // SetClock replaces the clock (tests).
@@ -93,11 +89,7 @@ func (s *Service) List(ctx context.Context, org, integrationID uuid.UUID, p page
 
 // Run checks one integration and records the result.
 func (s *Service) Run(ctx context.Context, org, id uuid.UUID, trigger string) (Result, error) {
-	in, err := s.integrations.Get(ctx, org, id)
-	if err != nil {
-		return Result{}, err
-	}
-	t, err := s.tenants.GetTenant(ctx, org, in.Tenant)
+	in, t, err := s.store.LoadCheckTarget(ctx, org, id)
 	if err != nil {
 		return Result{}, err
 	}
