@@ -198,6 +198,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		queue, err = jobs.New(db.Pool(), jobs.Config{
 			SweepInterval: cfg.SweepInterval, SweepJitter: cfg.SweepJitter, SweepOnStart: cfg.SweepOnStart,
 			Concurrency: cfg.CheckConcurrency, PerTenant: cfg.CheckPerTenant, CheckTimeout: cfg.CheckTimeout,
+			RescueAfter: cfg.JobRescueAfter,
 		}, db, checker, log)
 		if err != nil {
 			return err

@@ -51,6 +51,7 @@ type Config struct {
 	CheckConcurrency       int
 	CheckPerTenant         int
 	CheckTimeout           time.Duration
+	JobRescueAfter         time.Duration
 	WebhookInterval        time.Duration
 	WebhookTimeout         time.Duration
 }
@@ -142,6 +143,7 @@ var Reference = []Option{
 	{"check-concurrency", "DZCONNECT_CHECK_CONCURRENCY", "50", "checks running at once per replica", false, intRange(func(c *Config) *int { return &c.CheckConcurrency }, 1, 1000)},
 	{"check-per-tenant", "DZCONNECT_CHECK_PER_TENANT", "2", "checks running at once per customer tenant per replica", false, intRange(func(c *Config) *int { return &c.CheckPerTenant }, 1, 100)},
 	{"check-timeout", "DZCONNECT_CHECK_TIMEOUT", "2m", "deadline of one scheduled check", false, dur(func(c *Config) *time.Duration { return &c.CheckTimeout })},
+	{"job-rescue-after", "DZCONNECT_JOB_RESCUE_AFTER", "10m", "a job still running this long (its replica died) is run again elsewhere", false, dur(func(c *Config) *time.Duration { return &c.JobRescueAfter })},
 	{"pending-ttl", "DZCONNECT_PENDING_TTL", "15m", "age after which an unfinished integration create is rolled back", false, dur(func(c *Config) *time.Duration { return &c.PendingTTL })},
 	{"webhook-delivery-interval", "DZCONNECT_WEBHOOK_DELIVERY_INTERVAL", "5s", "how often due webhook deliveries are sent; 0 disables delivery on this replica", false, dur(func(c *Config) *time.Duration { return &c.WebhookInterval })},
 	{"webhook-timeout", "DZCONNECT_WEBHOOK_TIMEOUT", "10s", "deadline of one webhook delivery request", false, dur(func(c *Config) *time.Duration { return &c.WebhookTimeout })},
@@ -238,6 +240,9 @@ func (c Config) validate() []error {
 	}
 	if c.WebhookInterval < 0 {
 		bad("webhook-delivery-interval", "must not be negative")
+	}
+	if c.JobRescueAfter <= c.CheckTimeout+5*time.Second {
+		bad("job-rescue-after", "must exceed check-timeout by more than 5s, or running checks would be rescued")
 	}
 	if c.PendingTTL < time.Minute {
 		bad("pending-ttl", "must be at least 1m, longer than any create takes")

@@ -144,3 +144,13 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+func httpGet(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}

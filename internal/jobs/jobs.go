@@ -77,6 +77,10 @@ func (c *Config) defaults() {
 	}
 }
 
+// jobTimeoutMargin is what a check job may take beyond its check's own
+// deadline (recording the result).
+const jobTimeoutMargin = 5 * time.Second
+
 // CheckArgs is a check job.
 type CheckArgs struct {
 	Org         uuid.UUID `json:"org"`
@@ -117,7 +121,7 @@ func New(pool *pgxpool.Pool, cfg Config, source Source, checker Checker, log *sl
 		// MaxWorkers jobs per 100ms).
 		FetchCooldown:     25 * time.Millisecond,
 		FetchPollInterval: 500 * time.Millisecond,
-		JobTimeout:        cfg.CheckTimeout + 30*time.Second,
+		JobTimeout:        cfg.CheckTimeout + jobTimeoutMargin,
 		MaxAttempts:       5,
 	}
 	if !cfg.DisableSchedule {
