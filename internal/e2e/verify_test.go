@@ -145,6 +145,11 @@ func TestCheckHealthyDefender(t *testing.T) {
 	if err != nil || len(list.GetIntegrations()) != 1 {
 		t.Fatalf("list healthy: %v %v", list, err)
 	}
+	// An on-demand check is audited like any write.
+	ev, err := f.s.Clients().Audit.ListAuditEvents(f.org.AdminCtx, &v1.ListAuditEventsRequest{Parent: f.org.Name, Resource: c.GetName()})
+	if err != nil || len(ev.GetAuditEvents()) != 1 || ev.GetAuditEvents()[0].GetMethod() != v1.IntegrationService_CheckIntegration_FullMethodName {
+		t.Fatalf("audit of the check: %v %v", ev, err)
+	}
 }
 
 func TestCheckWrongSecret(t *testing.T) {

@@ -81,6 +81,13 @@ func (db *DB) RecordCheck(ctx context.Context, c verify.Check) (verify.Result, e
 			Kind:        string(in.Kind), PreviousState: string(in.State), State: string(c.Outcome),
 			Check: CheckName(c), Summary: c.Summary, CredentialExpireTime: in.Credential.ExpireTime,
 		}
+		if c.Trigger == verify.TriggerAPI {
+			// An on-demand check is a caller's write; scheduled ones are
+			// the service's own and stay out of the audit trail.
+			if err := appendAudit(ctx, tx, c.Org, CheckName(c)); err != nil {
+				return err
+			}
+		}
 		if r.Changed() {
 			ev.Type = verify.EventStateChanged
 			if err := queueDeliveries(ctx, tx, c.Org, ev); err != nil {
