@@ -67,7 +67,7 @@ if ! running dzconnect; then
 	log "starting dzconnect (gRPC $GRPC_ADDR, REST http://$HTTP_ADDR)"
 	DZCONNECT_VAULT_ADDR=$VAULT_ADDR DZCONNECT_VAULT_TOKEN=$VAULT_TOKEN DZCONNECT_ADMIN_KEY=$ADMIN_KEY \
 		DZCONNECT_GRPC_ADDR=$GRPC_ADDR DZCONNECT_HTTP_ADDR=$HTTP_ADDR DZCONNECT_LOG_FORMAT=text \
-		DZCONNECT_MICROSOFT_ENDPOINTS_FILE=$DIR/msftsim/endpoints.json \
+		DZCONNECT_MICROSOFT_ENDPOINTS_FILE=$DIR/msftsim/endpoints.json DZCONNECT_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true \
 		nohup bin/dzconnect serve >"$DIR/dzconnect.log" 2>&1 &
 	echo $! >"$DIR/dzconnect.pid"
 fi

@@ -196,14 +196,16 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	var queue *jobs.Queue
 	if cfg.Jobs {
 		queue, err = jobs.New(db.Pool(), jobs.Config{
-			SweepInterval: cfg.SweepInterval, SweepJitter: cfg.SweepJitter, SweepOnStart: cfg.SweepOnStart,
+			SweepInterval: cfg.SweepInterval, SweepJitter: cfg.SweepJitter,
 			Concurrency: cfg.CheckConcurrency, PerTenant: cfg.CheckPerTenant, CheckTimeout: cfg.CheckTimeout,
 			RescueAfter: cfg.JobRescueAfter,
 		}, db, checker, log)
 		if err != nil {
 			return err
 		}
-		if err := queue.Start(ctx); err != nil {
+		// River treats cancellation of Start's context as a hard stop that
+		// cancels running jobs; the graceful Stop below is the shutdown.
+		if err := queue.Start(context.WithoutCancel(ctx)); err != nil {
 			return fmt.Errorf("starting the job queue: %w", err)
 		}
 		defer func() {
@@ -229,7 +231,8 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		webhooks.RunJanitor(runCtx, cfg.JanitorInterval, cfg.PendingTTL)
 	}()
 	if cfg.WebhookInterval > 0 {
-		deliverer := webhook.NewDeliverer(db, secrets, log, webhook.DelivererOptions{Timeout: cfg.WebhookTimeout})
+		deliverer := webhook.NewDeliverer(db, secrets, log, webhook.DelivererOptions{Timeout: cfg.WebhookTimeout,
+			AllowPrivateNetworks: cfg.WebhookAllowPrivate})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

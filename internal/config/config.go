@@ -47,13 +47,13 @@ type Config struct {
 	Jobs                   bool
 	SweepInterval          time.Duration
 	SweepJitter            time.Duration
-	SweepOnStart           bool
 	CheckConcurrency       int
 	CheckPerTenant         int
 	CheckTimeout           time.Duration
 	JobRescueAfter         time.Duration
 	WebhookInterval        time.Duration
 	WebhookTimeout         time.Duration
+	WebhookAllowPrivate    bool
 }
 
 // Option describes one setting.
@@ -137,13 +137,13 @@ var Reference = []Option{
 	{"expiry-warning", "DZCONNECT_EXPIRY_WARNING", "720h", "a credential expiring within this is a warning and announced once", false, dur(func(c *Config) *time.Duration { return &c.ExpiryWarning })},
 	{"settle-window", "DZCONNECT_SETTLE_WINDOW", "5m", "after a change, replication-lag errors count as propagating, not broken, for this long", false, dur(func(c *Config) *time.Duration { return &c.SettleWindow })},
 	{"jobs", "DZCONNECT_JOBS", "true", "run background jobs (fleet sweep, checks) on this replica", false, boolean(func(c *Config) *bool { return &c.Jobs })},
-	{"sweep-interval", "DZCONNECT_SWEEP_INTERVAL", "6h", "every integration is checked once per interval", false, dur(func(c *Config) *time.Duration { return &c.SweepInterval })},
+	{"sweep-interval", "DZCONNECT_SWEEP_INTERVAL", "6h", "every integration is checked about this often (the leader looks for due ones every interval/12, 10s to 5m, and at start)", false, dur(func(c *Config) *time.Duration { return &c.SweepInterval })},
 	{"sweep-jitter", "DZCONNECT_SWEEP_JITTER", "30m", "a sweep's checks are spread over this window", false, dur(func(c *Config) *time.Duration { return &c.SweepJitter })},
-	{"sweep-on-start", "DZCONNECT_SWEEP_ON_START", "false", "sweep as soon as the service starts", false, boolean(func(c *Config) *bool { return &c.SweepOnStart })},
 	{"check-concurrency", "DZCONNECT_CHECK_CONCURRENCY", "50", "checks running at once per replica", false, intRange(func(c *Config) *int { return &c.CheckConcurrency }, 1, 1000)},
 	{"check-per-tenant", "DZCONNECT_CHECK_PER_TENANT", "2", "checks running at once per customer tenant per replica", false, intRange(func(c *Config) *int { return &c.CheckPerTenant }, 1, 100)},
 	{"check-timeout", "DZCONNECT_CHECK_TIMEOUT", "2m", "deadline of one scheduled check", false, dur(func(c *Config) *time.Duration { return &c.CheckTimeout })},
 	{"job-rescue-after", "DZCONNECT_JOB_RESCUE_AFTER", "10m", "a job still running this long (its replica died) is run again elsewhere", false, dur(func(c *Config) *time.Duration { return &c.JobRescueAfter })},
+	{"webhook-allow-private-networks", "DZCONNECT_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "false", "let webhook deliveries reach loopback and private addresses (development, on-premises receivers); metadata and link-local addresses stay refused", false, boolean(func(c *Config) *bool { return &c.WebhookAllowPrivate })},
 	{"pending-ttl", "DZCONNECT_PENDING_TTL", "15m", "age after which an unfinished integration create is rolled back", false, dur(func(c *Config) *time.Duration { return &c.PendingTTL })},
 	{"webhook-delivery-interval", "DZCONNECT_WEBHOOK_DELIVERY_INTERVAL", "5s", "how often due webhook deliveries are sent; 0 disables delivery on this replica", false, dur(func(c *Config) *time.Duration { return &c.WebhookInterval })},
 	{"webhook-timeout", "DZCONNECT_WEBHOOK_TIMEOUT", "10s", "deadline of one webhook delivery request", false, dur(func(c *Config) *time.Duration { return &c.WebhookTimeout })},

@@ -16,11 +16,11 @@ func load(args []string, env map[string]string) (Config, error) {
 func TestDefaultsAndPrecedence(t *testing.T) {
 	env := map[string]string{"DZCONNECT_DATABASE_URL": "postgres://db/x", "DZCONNECT_VAULT_ADDR": "http://v:8200",
 		"DZCONNECT_VAULT_TOKEN": "t", "DZCONNECT_GRPC_ADDR": "0.0.0.0:1"}
-	c, err := load([]string{"--grpc-addr", "127.0.0.1:2", "--jobs=false", "--sweep-on-start"}, env)
+	c, err := load([]string{"--grpc-addr", "127.0.0.1:2", "--jobs=false"}, env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.GRPCAddr != "127.0.0.1:2" || c.HTTPAddr != "127.0.0.1:8080" || c.Jobs || !c.SweepOnStart || c.VaultMount != "secret" {
+	if c.GRPCAddr != "127.0.0.1:2" || c.HTTPAddr != "127.0.0.1:8080" || c.Jobs || c.VaultMount != "secret" {
 		t.Fatalf("config %+v", c)
 	}
 }

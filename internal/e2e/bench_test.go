@@ -90,6 +90,9 @@ func BenchmarkSweep(b *testing.B) {
 		if _, err := setup.DB.Exec(context.Background(), `delete from checks`); err != nil {
 			b.Fatal(err)
 		}
+		if _, err := setup.DB.Exec(context.Background(), `update integrations set last_check_time = null`); err != nil {
+			b.Fatal(err)
+		}
 		if _, err := setup.DB.Exec(context.Background(), `delete from river_job`); err != nil {
 			b.Fatal(err)
 		}
@@ -103,7 +106,7 @@ func BenchmarkSweep(b *testing.B) {
 			}
 		}
 		stack.Start(b, stack.Options{DatabaseURL: setup.DatabaseURL, Vault: setup.Vault, ExtraArgs: append(stack.SimArgs(sim),
-			"--jobs=true", "--sweep-on-start=true", "--sweep-jitter=0s", "--check-concurrency="+strconv.Itoa(concurrency),
+			"--jobs=true", "--sweep-jitter=0s", "--check-concurrency="+strconv.Itoa(concurrency),
 			"--check-per-tenant=4", "--settle-window=1ns", "--database-max-conns=40", "--log-level=warn")})
 		var first, last time.Time
 		var n int

@@ -24,7 +24,7 @@ func TestSweepTwoReplicasCheckEachOnce(t *testing.T) {
 	for range n {
 		f.app(t, msftsim.AppRequest{DisplayName: "Dropzone AI", Roles: defenderRoles}, nil)
 	}
-	jobArgs := append(stack.SimArgs(f.sim), "--jobs=true", "--sweep-on-start=true", "--sweep-jitter", "0s", "--check-concurrency", "4")
+	jobArgs := append(stack.SimArgs(f.sim), "--jobs=true", "--sweep-jitter", "0s", "--check-concurrency", "4")
 	a := stack.Start(t, stack.Options{DatabaseURL: f.s.DatabaseURL, Vault: f.s.Vault, ExtraArgs: jobArgs})
 	b := stack.Start(t, stack.Options{DatabaseURL: f.s.DatabaseURL, Vault: f.s.Vault, ExtraArgs: jobArgs})
 

@@ -575,7 +575,7 @@ func TestWebhookDeliveryTimeout(t *testing.T) {
 // TestWebhookServerDelivers runs the server's own delivery worker.
 func TestWebhookServerDelivers(t *testing.T) {
 	t.Parallel()
-	s := stack.Start(t, stack.Options{ExtraArgs: []string{"--webhook-delivery-interval", "100ms"}})
+	s := stack.Start(t, stack.Options{ExtraArgs: []string{"--webhook-delivery-interval", "100ms", "--webhook-allow-private-networks"}})
 	org := s.NewOrg(t, "Server delivers")
 	tenant := newTenant(t, s, org.OperatorCtx, org.Name)
 	in := newIntegration(t, s, org.OperatorCtx, tenant.GetName(), "webhook~Secret.Value_1234567890abcdefghij")

@@ -116,7 +116,7 @@ func checkExpiry(v *apperr.Violations, field string, c *v1.Credential) *time.Tim
 }
 
 func checkHint(v *apperr.Violations, field, s string) {
-	v.Check(len(s) <= 16, field, "must be at most 16 characters (the first characters of the secret Entra shows)")
+	v.Check(len(s) <= 3, field, "must be at most 3 characters (the secret's first characters, as Entra shows them)")
 }
 
 func (h *integrations) CreateIntegration(ctx context.Context, req *v1.CreateIntegrationRequest) (*v1.CreateIntegrationResponse, error) {

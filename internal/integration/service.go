@@ -66,7 +66,12 @@ func (s *Service) CreateCustomerManaged(ctx context.Context, in Integration, sec
 		return Integration{}, apperr.Wrap(err, apperr.KindOrDefault(err, apperr.Unavailable),
 			"storing the client secret in Vault failed; the integration was not created (retry with the same request_id)")
 	}
-	return s.store.FinishCreateIntegration(ctx, row.Org, row.ID, version)
+	out, err := s.store.FinishCreateIntegration(ctx, row.Org, row.ID, version)
+	if replay && apperr.Is(err, apperr.NotFound) {
+		// A concurrent call with the same request_id finished it first.
+		return s.store.GetIntegration(ctx, row.Org, row.ID)
+	}
+	return out, err
 }
 
 // WriteSecret stores secret as a new version at path with check-and-set

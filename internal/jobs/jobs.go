@@ -2,9 +2,12 @@
 // Postgres: any number of replicas share the work, each job runs once, and
 // a replica killed mid-job loses nothing (River rescues the job). Jobs:
 //
-//   - sweep (periodic, leader only): enqueues one check per integration,
-//     spread over a jitter window, unique per integration and sweep period
-//     so that replicas and restarts never double-check;
+//   - sweep (periodic, leader only, every few minutes and at start): enqueues
+//     a check for each integration whose last check is older than the sweep
+//     interval, spread over a jitter window; a check job is unique per
+//     integration while it is waiting or running, and a finished check
+//     moves the integration's last check time, so replicas, restarts and
+//     leader changes neither skip nor double-check;
 //   - check: verifies one integration (verify.Service), limited globally by
 //     the queue's worker count and per customer tenant by a semaphore.
 package jobs
@@ -23,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/dropzoneai/dzconnect/internal/apperr"
 	"github.com/dropzoneai/dzconnect/internal/verify"
@@ -34,9 +38,10 @@ const QueueChecks = "checks"
 // Ref names one integration for the sweep.
 type Ref struct{ Org, Tenant, ID uuid.UUID }
 
-// Source lists every integration, in ID order, for the sweep.
+// Source lists the integrations due for a check (last checked before
+// dueBefore, or never), in ID order, for the sweep.
 type Source interface {
-	ListIntegrationRefs(ctx context.Context, after uuid.UUID, limit int) ([]Ref, error)
+	ListDueIntegrationRefs(ctx context.Context, dueBefore time.Time, after uuid.UUID, limit int) ([]Ref, error)
 }
 
 // Checker runs a check.
@@ -46,13 +51,12 @@ type Checker interface {
 
 // Config tunes the background work.
 type Config struct {
-	SweepInterval   time.Duration // default 6h
+	SweepInterval   time.Duration // each integration is checked about this often; default 6h
 	SweepJitter     time.Duration // checks spread over [0, jitter); default 30m
 	Concurrency     int           // check workers per replica; default 50
 	PerTenant       int           // concurrent checks per customer tenant per replica; default 2
 	CheckTimeout    time.Duration // default 2m
 	RescueAfter     time.Duration // a running job older than this is rescued (replica died); default 10m
-	SweepOnStart    bool          // sweep when the leader starts (tests, demo)
 	DisableSchedule bool          // no periodic sweep (workers only)
 }
 
@@ -80,6 +84,19 @@ func (c *Config) defaults() {
 // jobTimeoutMargin is what a check job may take beyond its check's own
 // deadline (recording the result).
 const jobTimeoutMargin = 5 * time.Second
+
+// sweepTick is how often the leader looks for due integrations: a twelfth
+// of the interval, between 10 seconds and 5 minutes.
+func sweepTick(interval time.Duration) time.Duration {
+	return min(max(interval/12, 10*time.Second), 5*time.Minute)
+}
+
+// checkUnique makes a check job unique per integration while it waits or
+// runs (a finished one does not block the next period's).
+var checkUnique = river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+	rivertype.JobStateRunning, rivertype.JobStateScheduled,
+}}
 
 // CheckArgs is a check job.
 type CheckArgs struct {
@@ -125,12 +142,15 @@ func New(pool *pgxpool.Pool, cfg Config, source Source, checker Checker, log *sl
 		MaxAttempts:       5,
 	}
 	if !cfg.DisableSchedule {
+		tick := sweepTick(cfg.SweepInterval)
 		rc.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(
-			river.PeriodicInterval(cfg.SweepInterval),
+			river.PeriodicInterval(tick),
 			func() (river.JobArgs, *river.InsertOpts) {
-				return SweepArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: cfg.SweepInterval}}
+				return SweepArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: tick}}
 			},
-			&river.PeriodicJobOpts{ID: "sweep", RunOnStart: cfg.SweepOnStart},
+			// River does not remember when a periodic job last ran, so a
+			// new leader sweeps at once: only due integrations are checked.
+			&river.PeriodicJobOpts{ID: "sweep", RunOnStart: true},
 		)}
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), rc)
@@ -144,8 +164,21 @@ func New(pool *pgxpool.Pool, cfg Config, source Source, checker Checker, log *sl
 // Start starts working; Stop finishes running jobs (up to ctx).
 func (q *Queue) Start(ctx context.Context) error { return q.client.Start(ctx) }
 
-// Stop stops the queue gracefully.
-func (q *Queue) Stop(ctx context.Context) error { return q.client.Stop(ctx) }
+// Stop stops the queue: running checks may finish until ctx ends; then
+// they are canceled (a canceled check records nothing and its job is run
+// again later).
+func (q *Queue) Stop(ctx context.Context) error {
+	err := q.client.Stop(ctx)
+	if err == nil {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if cerr := q.client.StopAndCancel(cctx); cerr != nil {
+		return errors.Join(err, cerr)
+	}
+	return err
+}
 
 // Client exposes River (tests subscribe to events).
 func (q *Queue) Client() *river.Client[pgx.Tx] { return q.client }
@@ -162,12 +195,18 @@ type sweepWorker struct {
 	source Source
 }
 
-// Work enqueues a check per integration, unique per sweep period.
+// Timeout lets a sweep of a large fleet take its time.
+func (w *sweepWorker) Timeout(*river.Job[SweepArgs]) time.Duration { return 30 * time.Minute }
+
+// Work enqueues a check per due integration: last checked more than the
+// interval (less the jitter, so that the spread keeps the average period)
+// ago, or never.
 func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error {
 	after := uuid.Nil
 	total := 0
+	due := time.Now().Add(-(w.q.cfg.SweepInterval - w.q.cfg.SweepJitter))
 	for {
-		refs, err := w.source.ListIntegrationRefs(ctx, after, 1000)
+		refs, err := w.source.ListDueIntegrationRefs(ctx, due, after, 1000)
 		if err != nil {
 			return err
 		}
@@ -182,9 +221,8 @@ func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error
 				at = now.Add(rand.N(w.q.cfg.SweepJitter))
 			}
 			params = append(params, river.InsertManyParams{
-				Args: CheckArgs{Org: r.Org, Tenant: r.Tenant, Integration: r.ID},
-				InsertOpts: &river.InsertOpts{Queue: QueueChecks, ScheduledAt: at,
-					UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: w.q.cfg.SweepInterval}},
+				Args:       CheckArgs{Org: r.Org, Tenant: r.Tenant, Integration: r.ID},
+				InsertOpts: &river.InsertOpts{Queue: QueueChecks, ScheduledAt: at, UniqueOpts: checkUnique},
 			})
 		}
 		if _, err := w.q.client.InsertMany(ctx, params); err != nil {
@@ -193,7 +231,9 @@ func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error
 		total += len(refs)
 		after = refs[len(refs)-1].ID
 	}
-	w.q.log.InfoContext(ctx, "sweep enqueued checks", "integrations", total, "jitter", w.q.cfg.SweepJitter)
+	if total > 0 {
+		w.q.log.InfoContext(ctx, "sweep enqueued checks", "integrations", total, "jitter", w.q.cfg.SweepJitter)
+	}
 	return nil
 }
 

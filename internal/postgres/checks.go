@@ -67,6 +67,12 @@ func (db *DB) RecordCheck(ctx context.Context, c verify.Check) (verify.Result, e
 			return err
 		}
 		r = verify.Result{Check: c, Previous: in.State}
+		if c.IntegrationVersion != 0 && in.Version != c.IntegrationVersion {
+			// The integration changed while the check ran: the check is
+			// history about the old settings only.
+			r.Integration, r.Previous = in, c.Outcome
+			return nil
+		}
 		warn := c.ExpiringSoon && !(in.ExpiryWarnTime != nil)
 		r.Integration, err = scanIntegration(tx.QueryRow(ctx, `update integrations set state = $3, last_check_time = $4,
 				state_change_time = case when state <> $3 then $4 else state_change_time end,

@@ -328,11 +328,13 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// ListIntegrationRefs implements jobs.Source: every visible integration of
-// every organization, in ID order (background work, not an API query).
-func (db *DB) ListIntegrationRefs(ctx context.Context, after uuid.UUID, limit int) ([]jobs.Ref, error) {
+// ListDueIntegrationRefs implements jobs.Source: visible integrations of
+// every organization last checked before dueBefore (or never), in ID order
+// (background work, not an API query).
+func (db *DB) ListDueIntegrationRefs(ctx context.Context, dueBefore time.Time, after uuid.UUID, limit int) ([]jobs.Ref, error) {
 	rows, err := db.pool.Query(ctx, `select organization_id, tenant_id, id from integrations
-		where not pending and id > $1 order by id limit $2`, after, limit)
+		where not pending and id > $1 and (last_check_time is null or last_check_time < $2)
+		order by id limit $3`, after, dueBefore, limit)
 	if err != nil {
 		return nil, translate(err, "")
 	}

@@ -100,7 +100,8 @@ func (db *DB) UpdateOrganization(ctx context.Context, id uuid.UUID, version int6
 }
 
 // DeleteOrganization implements organization.Store. Its API keys and
-// request IDs go with it, its provisioner secret is queued for destruction;
+// request IDs and webhooks go with it, its provisioner and webhook signing
+// secrets are queued for destruction;
 // tenants must be deleted first.
 func (db *DB) DeleteOrganization(ctx context.Context, id uuid.UUID, version int64) error {
 	name := resource.Org{Org: id}.String()
@@ -111,7 +112,9 @@ func (db *DB) DeleteOrganization(ctx context.Context, id uuid.UUID, version int6
 		// The provisioner secret's destruction is queued in this transaction
 		// (outbox; the integration janitor drains it).
 		if _, err := tx.Exec(ctx, `insert into secret_destructions (organization_id, secret_path)
-			select id, provisioner_secret_path from organizations where id = $1 and provisioner_secret_path is not null`, id); err != nil {
+			select id, provisioner_secret_path from organizations where id = $1 and provisioner_secret_path is not null
+			union all
+			select organization_id, secret_path from webhooks where organization_id = $1`, id); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `delete from organizations where id = $1`, id); err != nil {

@@ -38,11 +38,11 @@ func Status(err error) *status.Status {
 	if err == nil {
 		return status.New(codes.OK, "")
 	}
-	if s, ok := status.FromError(err); ok {
-		return s // already a status (e.g. from grpc itself)
-	}
 	e, ok := apperr.From(err)
 	if !ok {
+		if s, isStatus := err.(interface{ GRPCStatus() *status.Status }); isStatus {
+			return s.GRPCStatus() // a bare status from grpc itself (not a wrapped one: its text could carry a cause)
+		}
 		switch {
 		case errors.Is(err, context.Canceled):
 			return status.New(codes.Canceled, "request canceled")

@@ -65,6 +65,10 @@ type Check struct {
 	Start, End                   time.Time
 	// ExpiringSoon is set when the credential is within the warning window.
 	ExpiringSoon bool
+	// IntegrationVersion is the integration's version the check ran on. If
+	// it changed meanwhile (a new secret, new settings), the check is kept
+	// as history but does not set the state or announce anything.
+	IntegrationVersion int64
 }
 
 // Result is what recording a check changed.

@@ -95,9 +95,16 @@ func (s *Service) Run(ctx context.Context, org, id uuid.UUID, trigger string) (R
 	}
 	c := s.run(ctx, t, in)
 	c.Trigger = trigger
+	c.IntegrationVersion = in.Version
+	// A canceled check (the caller went away, the service is shutting
+	// down) proves nothing: it is not recorded, and a scheduled one is
+	// retried by the queue.
+	if errors.Is(context.Cause(ctx), context.Canceled) {
+		return Result{}, apperr.Wrap(ctx.Err(), apperr.Canceled, "check canceled before it finished; nothing recorded")
+	}
 	// Record even when the caller's deadline cut the check short: a fresh
 	// context bounded by a few seconds, so the finding is not lost.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	return s.store.RecordCheck(rctx, c)
 }
@@ -172,10 +179,16 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 	start := s.now()
 	secret, err := s.integrations.ReadSecret(ctx, in)
 	if err != nil {
-		c.add(Step{Name: "secret", Status: StepFailed, Duration: s.now().Sub(start),
-			Message: "the client secret could not be read from Vault: " + apperr.KindOf(err).String(),
-			Remedy:  "update the integration with the client secret's Value"})
-		s.skipRest(&c, p, "the secret is missing")
+		step := Step{Name: "secret", Status: StepFailed, Duration: s.now().Sub(start),
+			Message: "the client secret is missing from Vault",
+			Remedy:  "update the integration with the client secret's Value"}
+		if !apperr.Is(err, apperr.NotFound) {
+			// dzconnect's own secret store is unreachable: nothing is known
+			// about the integration, and the customer has nothing to fix.
+			step.Status, step.Message, step.Remedy = StepWarning, "the secret store did not answer ("+apperr.KindOf(err).String()+"); not verified", ""
+		}
+		c.add(step)
+		s.skipRest(&c, p, "no secret")
 		return c
 	}
 	c.add(Step{Name: "secret", Status: StepPassed, Duration: s.now().Sub(start), Message: fmt.Sprintf("version %d present", in.Credential.Version)})
@@ -189,7 +202,8 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 
 	// 2. A fresh token per API.
 	roles := map[API][]string{}
-	unavailable := map[API]bool{}
+	unavailable := map[API]bool{} // no token
+	notLicensed := map[API]bool{} // no token because the product is not there
 	for _, api := range p.apis {
 		if ctx.Err() != nil {
 			c.add(Step{Name: "token:" + string(api), Status: StepSkipped, Message: "deadline reached"})
@@ -208,6 +222,7 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 				return c
 			}
 			unavailable[api] = true
+			notLicensed[api] = step.Status == StepUnavailable
 			continue
 		}
 		step.Status, step.Message = StepPassed, fmt.Sprintf("token with %d role(s), expires %s", len(tok.Roles), tok.ExpiresOn.UTC().Format(time.RFC3339))
@@ -244,6 +259,9 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 	for i, pp := range p.probes {
 		name := "probe:" + string(pp.probe)
 		switch {
+		case notLicensed[pp.api]:
+			probeSteps[i] = Step{Name: name, Status: StepUnavailable, Message: "product not licensed or onboarded in the tenant"}
+			continue
 		case unavailable[pp.api]:
 			probeSteps[i] = Step{Name: name, Status: StepSkipped, Message: "no token for " + string(pp.api)}
 			continue

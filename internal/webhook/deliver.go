@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/url"
+	"net/netip"
 	"strconv"
 	"sync"
 	"syscall"
@@ -45,6 +46,10 @@ type DelivererOptions struct {
 	Now func() time.Time
 	// Jitter returns a random fraction in [0, 1) (default math/rand/v2).
 	Jitter func() float64
+	// AllowPrivateNetworks lets deliveries reach loopback and private
+	// addresses (development, on-premises receivers). Off by default:
+	// webhooks must not become a way into the service's own network.
+	AllowPrivateNetworks bool
 }
 
 // Deliverer sends due deliveries. Several replicas may run one each: a
@@ -87,32 +92,53 @@ func NewDeliverer(store Store, secrets SecretReader, log *slog.Logger, opts Deli
 	if opts.Client != nil {
 		c = *opts.Client
 	} else {
-		c.Transport = defaultTransport()
+		c.Transport = defaultTransport(opts.AllowPrivateNetworks)
 	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	opts.Client = &c
 	return &Deliverer{store: store, secrets: secrets, log: log, opts: opts}
 }
 
-// defaultTransport is http.DefaultTransport's settings with a dialer that
-// refuses link-local (cloud metadata endpoints such as 169.254.169.254),
-// multicast and unspecified addresses, whatever the URL's name resolves to.
-func defaultTransport() *http.Transport {
+// defaultTransport is http.DefaultTransport's settings without a proxy (a
+// proxy would hide the real destination from the address check) and with
+// a dialer that checks the address actually dialled, whatever the URL's
+// name resolves to (so DNS rebinding does not help).
+func defaultTransport(allowPrivate bool) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: refuseSpecial}
+	t.Proxy = nil
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: func(network, address string, _ syscall.RawConn) error {
+		return checkAddress(address, allowPrivate)
+	}}
 	t.DialContext = d.DialContext
 	return t
 }
 
-func refuseSpecial(_, address string, _ syscall.RawConn) error {
+// errAddressRefused is recorded for deliveries to refused addresses.
+var errAddressRefused = errors.New("address not allowed (loopback, private, link-local or cloud metadata network)")
+
+var (
+	cgnat      = netip.MustParsePrefix("100.64.0.0/10") // carrier-grade NAT; Alibaba's metadata service
+	wireServer = netip.MustParseAddr("168.63.129.16")   // Azure WireServer / IMDS proxy
+)
+
+// checkAddress refuses metadata, link-local, multicast and unspecified
+// addresses always, and loopback and private ranges unless allowPrivate.
+func checkAddress(address string, allowPrivate bool) error {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
 		return err
 	}
-	ip := net.ParseIP(host)
-	if ip == nil || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() ||
-		ip.IsMulticast() || ip.IsUnspecified() {
-		return fmt.Errorf("refusing to connect to %s", host)
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return errAddressRefused
+	}
+	ip = ip.Unmap()
+	switch {
+	case ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast(), ip.IsInterfaceLocalMulticast(), ip.IsMulticast(),
+		ip.IsUnspecified(), cgnat.Contains(ip), ip == wireServer:
+		return errAddressRefused
+	case !allowPrivate && (ip.IsLoopback() || ip.IsPrivate()):
+		return errAddressRefused
 	}
 	return nil
 }
@@ -238,14 +264,28 @@ func (d *Deliverer) send(ctx context.Context, c Claim) (int, error) {
 	return resp.StatusCode, fmt.Errorf("receiver answered %s", resp.Status)
 }
 
-// transportError describes a failed request without the URL.
+// transportError describes a failed request by category only: neither the
+// URL nor the network's own error text (which would let a webhook owner
+// map the service's network) is recorded.
 func transportError(ctx context.Context, err error) error {
-	if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+	var (
+		dnsErr  *net.DNSError
+		certErr *tls.CertificateVerificationError
+		netErr  net.Error
+	)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
+		return errors.New("no answer within the timeout")
+	case errors.Is(err, errAddressRefused):
+		return errAddressRefused
+	case errors.As(err, &dnsErr):
+		return errors.New("the host name does not resolve")
+	case errors.As(err, &certErr):
+		return errors.New("TLS: the receiver's certificate is not trusted")
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return errors.New("connection refused")
+	case errors.As(err, &netErr) && netErr.Timeout():
 		return errors.New("no answer within the timeout")
 	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return fmt.Errorf("request failed: %v", err)
+	return errors.New("the request failed (network or TLS error)")
 }

@@ -2,18 +2,30 @@ package webhook
 
 import "testing"
 
-func TestRefuseSpecialAddresses(t *testing.T) {
-	for addr, refused := range map[string]bool{
-		"169.254.169.254:80": true, // cloud metadata
-		"[fe80::1]:443":      true,
-		"0.0.0.0:443":        true,
-		"224.0.0.1:443":      true,
-		"127.0.0.1:8080":     false,
-		"203.0.113.7:443":    false,
-		"[2001:db8::1]:443":  false,
+func TestCheckAddress(t *testing.T) {
+	for _, tc := range []struct {
+		addr         string
+		allowPrivate bool
+		refused      bool
+	}{
+		{"169.254.169.254:80", true, true}, // cloud metadata
+		{"[fe80::1]:443", true, true},
+		{"0.0.0.0:443", true, true},
+		{"224.0.0.1:443", true, true},
+		{"100.100.100.200:80", true, true}, // Alibaba metadata (CGNAT range)
+		{"168.63.129.16:80", true, true},   // Azure WireServer
+		{"[::ffff:169.254.169.254]:80", true, true},
+		{"127.0.0.1:8080", false, true},
+		{"10.1.2.3:443", false, true},
+		{"192.168.1.1:443", false, true},
+		{"[fd00:ec2::254]:80", false, true}, // AWS IPv6 metadata (unique local)
+		{"127.0.0.1:8080", true, false},
+		{"10.1.2.3:443", true, false},
+		{"203.0.113.7:443", false, false},
+		{"[2001:db8::1]:443", false, false},
 	} {
-		if err := refuseSpecial("tcp", addr, nil); (err != nil) != refused {
-			t.Errorf("%s: err %v, want refused=%v", addr, err, refused)
+		if err := checkAddress(tc.addr, tc.allowPrivate); (err != nil) != tc.refused {
+			t.Errorf("%s (allowPrivate %v): err %v, want refused=%v", tc.addr, tc.allowPrivate, err, tc.refused)
 		}
 	}
 }

@@ -1,0 +1,115 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
+	"github.com/dropzoneai/dzconnect/internal/integration"
+	"github.com/dropzoneai/dzconnect/internal/msftsim"
+	"github.com/dropzoneai/dzconnect/internal/msftsim/faults"
+	"github.com/dropzoneai/dzconnect/internal/postgres"
+	"github.com/dropzoneai/dzconnect/internal/resource"
+	"github.com/dropzoneai/dzconnect/internal/verify"
+)
+
+// TestStaleCheckIsHistoryOnly: a check that ran on settings changed
+// meanwhile (e.g. before a new secret) is kept but does not set the state.
+func TestStaleCheckIsHistoryOnly(t *testing.T) {
+	t.Parallel()
+	f := newVerifyFixture(t, msftsim.TenantSpec{})
+	in, _ := f.app(t, msftsim.AppRequest{DisplayName: "Dropzone AI", Roles: defenderRoles}, nil)
+	wantOutcome(t, f.check(t, in.GetName()), v1.IntegrationState_INTEGRATION_STATE_HEALTHY)
+	n, _ := resource.ParseIntegration("name", in.GetName())
+	r, err := postgres.New(f.s.DB).RecordCheck(context.Background(), verify.Check{
+		Org: n.Org, Tenant: n.Tenant, Integration: n.Integration, ID: uuid.Must(uuid.NewV7()),
+		Outcome: integration.StateBroken, Trigger: verify.TriggerSchedule, Summary: "stale",
+		Start: time.Now(), End: time.Now(), IntegrationVersion: 999,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Changed() || r.Integration.State != integration.StateHealthy {
+		t.Fatalf("a stale check changed the state: %+v", r.Integration.State)
+	}
+	if n := countRows(t, f.s, "checks"); n != 2 {
+		t.Fatalf("%d checks, want the stale one kept as history too", n)
+	}
+}
+
+// TestProductWithoutTokenIsUnavailable: live response on a tenant without
+// Defender for Endpoint: the token for it is refused (AADSTS500011), its
+// probe is unavailable, and the rest is judged: healthy.
+func TestProductWithoutTokenIsUnavailable(t *testing.T) {
+	t.Parallel()
+	f := newVerifyFixture(t, msftsim.TenantSpec{Licences: []string{msftsim.LicenceEntraP1}})
+	in, _ := f.app(t, msftsim.AppRequest{DisplayName: "Dropzone AI", Roles: defenderRoles},
+		&v1.Integration{Kind: defenderKind, Features: []v1.Feature{v1.Feature_FEATURE_LIVE_RESPONSE}})
+	c := f.check(t, in.GetName())
+	if s := step(t, c, "token:defender"); s.GetStatus() != unavailable {
+		t.Fatalf("defender token step %v", s)
+	}
+	if s := step(t, c, "probe:defender-machines"); s.GetStatus() != unavailable {
+		t.Fatalf("defender probe %v", s)
+	}
+	wantOutcome(t, c, v1.IntegrationState_INTEGRATION_STATE_HEALTHY)
+}
+
+// TestCanceledCheckRecordsNothing: a caller that goes away mid-check
+// leaves no verdict behind.
+func TestCanceledCheckRecordsNothing(t *testing.T) {
+	t.Parallel()
+	f := newVerifyFixture(t, msftsim.TenantSpec{})
+	in, _ := f.app(t, msftsim.AppRequest{DisplayName: "Dropzone AI", Roles: defenderRoles}, nil)
+	f.sim.Admin().SetFaults(faults.Config{Scope: faults.Scope{Routes: map[string]faults.Rule{
+		"graph.users.list": {Latency: &faults.Latency{Min: faults.Duration(2 * time.Second), Max: faults.Duration(2 * time.Second)}},
+	}}})
+	ctx, cancel := context.WithCancel(f.org.OperatorCtx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.s.Clients().Integrations.CheckIntegration(ctx, &v1.CheckIntegrationRequest{Name: in.GetName()})
+		done <- err
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for f.sim.Admin().Count("graph.users.list").Requests == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the check never reached the slow call")
+		}
+		time.Sleep(10 * time.Millisecond) // polling the simulator's counter, not waiting for an outcome
+	}
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("canceled call succeeded")
+	}
+	// The server notices the cancellation when the slow call returns; a
+	// fresh check afterwards must be the only one recorded.
+	wantOutcome(t, f.check(t, in.GetName()), v1.IntegrationState_INTEGRATION_STATE_HEALTHY)
+	if n := countRows(t, f.s, "checks"); n != 1 {
+		t.Fatalf("%d checks recorded, want only the completed one", n)
+	}
+}
+
+// TestOrganizationDeleteQueuesWebhookSecrets: deleting an organization
+// queues its webhooks' signing secrets for destruction.
+func TestOrganizationDeleteQueuesWebhookSecrets(t *testing.T) {
+	t.Parallel()
+	f := newVerifyFixture(t, msftsim.TenantSpec{})
+	org := f.s.NewOrg(t, "Doomed")
+	if _, err := v1.NewWebhookServiceClient(f.s.Conn).CreateWebhook(org.AdminCtx, &v1.CreateWebhookRequest{Parent: org.Name,
+		Webhook: &v1.Webhook{Url: "https://hooks.example.com/x", Events: []v1.WebhookEvent{v1.WebhookEvent_WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.Clients().Orgs.DeleteOrganization(f.s.Admin(t), &v1.DeleteOrganizationRequest{Name: org.Name}); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := f.s.DB.QueryRow(context.Background(), `select count(*) from secret_destructions where secret_path like '%/webhooks/%'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("%d webhook secrets queued for destruction, want 1", n)
+	}
+}
