@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
 
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
 	"github.com/dropzoneai/dzconnect/internal/integration"
@@ -14,6 +15,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/postgres"
 	"github.com/dropzoneai/dzconnect/internal/resource"
 	"github.com/dropzoneai/dzconnect/internal/verify"
+	"github.com/dropzoneai/dzconnect/internal/webhook"
 )
 
 // TestStaleCheckIsHistoryOnly: a check that ran on settings changed
@@ -111,5 +113,26 @@ func TestOrganizationDeleteQueuesWebhookSecrets(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("%d webhook secrets queued for destruction, want 1", n)
+	}
+}
+
+// TestWebhookLimit: an organization has at most MaxPerOrganization webhooks.
+func TestWebhookLimit(t *testing.T) {
+	t.Parallel()
+	f := newVerifyFixture(t, msftsim.TenantSpec{})
+	c := v1.NewWebhookServiceClient(f.s.Conn)
+	create := func() error {
+		_, err := c.CreateWebhook(f.org.AdminCtx, &v1.CreateWebhookRequest{Parent: f.org.Name, Webhook: &v1.Webhook{
+			Url: "https://hooks.example.com/x", Events: []v1.WebhookEvent{v1.WebhookEvent_WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED}}})
+		return err
+	}
+	for range webhook.MaxPerOrganization {
+		if err := create(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantCode(t, create(), codes.FailedPrecondition)
+	if n := countRows(t, f.s, "webhooks"); n != webhook.MaxPerOrganization {
+		t.Fatalf("%d webhooks", n)
 	}
 }

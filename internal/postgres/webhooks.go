@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"github.com/dropzoneai/dzconnect/internal/apperr"
 	"math"
 	"time"
 
@@ -71,6 +72,17 @@ func (db *DB) BeginCreateWebhook(ctx context.Context, in webhook.Webhook, key id
 			out, err = scanWebhook(tx.QueryRow(ctx, `select `+webhookColumns+` from webhooks
 				where organization_id = $1 and id = $2`, in.Org, prior))
 			return translate(err, webhook.Name(in.Org, prior))
+		}
+		// The organization's row is locked for update so concurrent creates
+		// count one after the other.
+		var n int
+		if err := tx.QueryRow(ctx, `select count(*) from webhooks where organization_id = (
+			select id from organizations where id = $1 for update)`, in.Org).Scan(&n); err != nil {
+			return err
+		}
+		if n >= webhook.MaxPerOrganization {
+			return apperr.New(apperr.FailedPrecondition, "an organization has at most %d webhooks; delete one first", webhook.MaxPerOrganization).
+				WithReason("WEBHOOK_LIMIT")
 		}
 		out, err = scanWebhook(tx.QueryRow(ctx, `insert into webhooks (organization_id, id, url, events, disabled, secret_path, secret_version)
 			values ($1, $2, $3, $4, true, $5, 0) returning `+webhookColumns,

@@ -153,3 +153,7 @@ func Name(org, id uuid.UUID) string {
 func DeliveryName(org, webhookID uuid.UUID, id int64) string {
 	return fmt.Sprintf("%s/deliveries/%d", Name(org, webhookID), id)
 }
+
+// MaxPerOrganization bounds an organization's webhooks, so that one
+// organization cannot flood the delivery workers every replica shares.
+const MaxPerOrganization = 25
