@@ -115,7 +115,14 @@ func (s *Store) do(ctx context.Context, op func() error) error {
 
 func (s *Store) full(p string) string { return path.Join(s.cfg.Prefix, p) }
 
-// PutClientSecret implements integration.SecretStore.
+// MaxVersions is how many versions Vault keeps per secret path. Versions
+// written by attempts that failed before their Postgres row was updated
+// are never referenced; keeping many means such orphans cannot push out
+// the version Postgres points at (Vault's default keeps 10).
+const MaxVersions = 100
+
+// PutClientSecret implements integration.SecretStore. The first write to
+// a path also sets its MaxVersions (and requires check-and-set).
 func (s *Store) PutClientSecret(ctx context.Context, p, secret string, cas int64) (int64, error) {
 	var version int64
 	err := s.do(ctx, func() error {
@@ -124,6 +131,9 @@ func (s *Store) PutClientSecret(ctx context.Context, p, secret string, cas int64
 			return err
 		}
 		version = int64(out.VersionMetadata.Version)
+		if version == 1 {
+			return s.kv.PutMetadata(ctx, s.full(p), api.KVMetadataPutInput{MaxVersions: MaxVersions, CASRequired: true})
+		}
 		return nil
 	})
 	return version, err
