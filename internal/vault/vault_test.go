@@ -72,4 +72,3 @@ func TestErrorsNeverCarryTheSecret(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
-
