@@ -241,8 +241,8 @@ func (c Config) validate() []error {
 	if c.WebhookInterval < 0 {
 		bad("webhook-delivery-interval", "must not be negative")
 	}
-	if c.JobRescueAfter <= c.CheckTimeout+5*time.Second {
-		bad("job-rescue-after", "must exceed check-timeout by more than 5s, or running checks would be rescued")
+	if c.JobRescueAfter <= c.CheckTimeout+15*time.Second {
+		bad("job-rescue-after", "must exceed check-timeout by more than 15s, or running checks would be rescued")
 	}
 	if c.PendingTTL < time.Minute {
 		bad("pending-ttl", "must be at least 1m, longer than any create takes")

@@ -193,3 +193,39 @@ func TestDestroyRetriedWhenVaultFails(t *testing.T) {
 		t.Fatalf("secret survived: version %d", v)
 	}
 }
+
+// reapingStore runs the janitor's reaping right before the create is
+// finished, as if the create had outlived the pending TTL.
+type reapingStore struct{ *postgres.DB }
+
+func (r reapingStore) FinishCreateIntegration(ctx context.Context, org, id uuid.UUID, v int64) (integration.Integration, error) {
+	if _, err := r.DB.ReapPendingIntegrations(ctx, time.Now().Add(time.Hour)); err != nil {
+		return integration.Integration{}, err
+	}
+	return r.DB.FinishCreateIntegration(ctx, org, id, v)
+}
+
+// TestSlowCreateReapedLeavesNoSecret: a create rolled back by the janitor
+// while its secret was being written queues that secret's destruction.
+func TestSlowCreateReapedLeavesNoSecret(t *testing.T) {
+	t.Parallel()
+	f := newCrashFixture(t)
+	ctx := context.Background()
+	svc := integration.NewService(reapingStore{f.db}, f.secrets, slog.New(slog.DiscardHandler))
+	_, err := svc.CreateCustomerManaged(ctx, f.input(), "slow~Secret.Value_1234567890abcdefghijk", idempotency.Key{})
+	if !apperr.Is(err, apperr.Aborted) {
+		t.Fatalf("create = %v, want Aborted", err)
+	}
+	r, err := integration.NewService(f.db, f.secrets, slog.New(slog.DiscardHandler)).Janitor(ctx, time.Hour)
+	if err != nil || r.Destroyed < 1 {
+		t.Fatalf("janitor = %+v, %v", r, err)
+	}
+	var leftover int
+	if err := f.db.Pool().QueryRow(ctx, `select count(*) from secret_destructions`).Scan(&leftover); err != nil || leftover != 0 {
+		t.Fatalf("%d destructions left, %v", leftover, err)
+	}
+	keys, err := f.env.Client.Logical().List(f.env.Mount + "/metadata/dzconnect/organizations/" + f.org.String() + "/integrations")
+	if err != nil || keys != nil {
+		t.Fatalf("secrets left in Vault: %v %v", keys, err)
+	}
+}

@@ -138,6 +138,9 @@ type Store interface {
 	ClaimSecretDestructions(ctx context.Context, limit int, fn func(SecretDestruction) error) (done int, err error)
 	// DoneSecretDestruction removes one outbox entry.
 	DoneSecretDestruction(ctx context.Context, id int64) error
+	// QueueSecretDestruction queues a path whose row is gone (a write
+	// that landed after the row was deleted or reaped).
+	QueueSecretDestruction(ctx context.Context, org uuid.UUID, path string) error
 }
 
 // SecretStore keeps client secrets (Vault KV v2).

@@ -67,11 +67,24 @@ func (s *Service) CreateCustomerManaged(ctx context.Context, in Integration, sec
 			"storing the client secret in Vault failed; the integration was not created (retry with the same request_id)")
 	}
 	out, err := s.store.FinishCreateIntegration(ctx, row.Org, row.ID, version)
-	if replay && apperr.Is(err, apperr.NotFound) {
-		// A concurrent call with the same request_id finished it first.
-		return s.store.GetIntegration(ctx, row.Org, row.ID)
+	if apperr.Is(err, apperr.NotFound) {
+		if got, gerr := s.store.GetIntegration(ctx, row.Org, row.ID); gerr == nil {
+			return got, nil // a concurrent call with the same request_id finished it first
+		}
+		// The janitor rolled the create back while the secret was being
+		// written: the secret just stored belongs to nothing.
+		s.orphaned(ctx, row.Org, row.SecretPath)
+		return Integration{}, apperr.New(apperr.Aborted, "the create took longer than the pending TTL and was rolled back; retry it")
 	}
 	return out, err
+}
+
+// orphaned queues the destruction of a secret written after its row went
+// away, so nothing is left in Vault.
+func (s *Service) orphaned(ctx context.Context, org uuid.UUID, path string) {
+	if err := s.store.QueueSecretDestruction(context.WithoutCancel(ctx), org, path); err != nil {
+		s.log.ErrorContext(ctx, "queueing an orphaned secret's destruction failed", "path", path, "error", err)
+	}
 }
 
 // WriteSecret stores secret as a new version at path with check-and-set
@@ -122,7 +135,7 @@ func (s *Service) Update(ctx context.Context, org, id uuid.UUID, version int64, 
 		return Integration{}, apperr.Wrap(err, apperr.KindOrDefault(err, apperr.Unavailable), "storing the new client secret in Vault failed; nothing was changed")
 	}
 	now := s.now().UTC()
-	return s.store.UpdateIntegration(ctx, org, id, version, func(i *Integration) error {
+	out, err := s.store.UpdateIntegration(ctx, org, id, version, func(i *Integration) error {
 		if err := mutate(i); err != nil {
 			return err
 		}
@@ -132,6 +145,12 @@ func (s *Service) Update(ctx context.Context, org, id uuid.UUID, version int64, 
 		i.State = StateUnverified
 		return nil
 	})
+	if apperr.Is(err, apperr.NotFound) {
+		// Deleted while the new secret was being written: its destruction
+		// may already have run, so queue the path again.
+		s.orphaned(ctx, org, cur.SecretPath)
+	}
+	return out, err
 }
 
 // ErrEtag is the optimistic-concurrency failure every update returns.

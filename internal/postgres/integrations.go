@@ -308,6 +308,12 @@ func (db *DB) ClaimSecretDestructions(ctx context.Context, limit int, fn func(in
 	return done, err
 }
 
+// QueueSecretDestruction implements integration.Store.
+func (db *DB) QueueSecretDestruction(ctx context.Context, org uuid.UUID, path string) error {
+	_, err := db.pool.Exec(ctx, `insert into secret_destructions (organization_id, secret_path) values ($1, $2)`, org, path)
+	return translate(err, "")
+}
+
 // DoneSecretDestruction implements integration.Store.
 func (db *DB) DoneSecretDestruction(ctx context.Context, id int64) error {
 	_, err := db.pool.Exec(ctx, `delete from secret_destructions where id = $1`, id)

@@ -319,38 +319,43 @@ func classifyTransport(service, operation string, err error) *Error {
 	return e
 }
 
-// RetryAfter reads how long Microsoft asks a client to wait: the
-// retry-after-ms / x-ms-retry-after-ms headers (milliseconds), else
-// Retry-After in (possibly fractional) seconds or as an HTTP date, rounded
-// up. 0 when absent or unparsable.
+// RetryAfter reads how long Microsoft asks a client to wait: the longest
+// of the retry-after-ms / x-ms-retry-after-ms headers (milliseconds) and
+// Retry-After in (possibly fractional) seconds or as an HTTP date (measured
+// from the response's Date header when present, so a fast local clock does
+// not shorten it), rounded up. 0 when absent or unparsable.
 func RetryAfter(h http.Header, now time.Time) time.Duration {
 	if h == nil {
 		return 0
 	}
+	var wait time.Duration
 	for _, k := range []string{"retry-after-ms", "x-ms-retry-after-ms"} {
 		if v := strings.TrimSpace(h.Get(k)); v != "" {
 			if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
-				return time.Duration(ms * float64(time.Millisecond))
+				wait = max(wait, time.Duration(ms*float64(time.Millisecond)))
 			}
 		}
 	}
 	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
-		return 0
+		return wait
 	}
 	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		if s <= 0 {
-			return 0
+		if s > 0 {
+			wait = max(wait, time.Duration(s*float64(time.Second)))
 		}
-		return time.Duration(s * float64(time.Second))
+		return wait
 	}
 	if t, err := http.ParseTime(v); err == nil {
+		if d, err := http.ParseTime(h.Get("Date")); err == nil {
+			now = d
+		}
 		if d := t.Sub(now); d > 0 {
 			// HTTP dates have whole seconds: round up so we never come back early.
-			return d.Truncate(time.Second) + time.Second
+			wait = max(wait, d.Truncate(time.Second)+time.Second)
 		}
 	}
-	return 0
+	return wait
 }
 
 func firstLine(s string) string {
