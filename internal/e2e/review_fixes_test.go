@@ -67,20 +67,24 @@ func TestCanceledCheckRecordsNothing(t *testing.T) {
 	f := newVerifyFixture(t, msftsim.TenantSpec{})
 	in, _ := f.app(t, msftsim.AppRequest{DisplayName: "Dropzone AI", Roles: defenderRoles}, nil)
 	f.sim.Admin().SetFaults(faults.Config{Scope: faults.Scope{Routes: map[string]faults.Rule{
-		"graph.users.list": {Latency: &faults.Latency{Min: faults.Duration(2 * time.Second), Max: faults.Duration(2 * time.Second)}},
+		"graph.users.list": {Latency: &faults.Latency{Min: faults.Duration(3 * time.Second), Max: faults.Duration(3 * time.Second)}},
 	}}})
+	f.sim.Admin().ResetCounters()
 	ctx, cancel := context.WithCancel(f.org.OperatorCtx)
 	done := make(chan error, 1)
 	go func() {
 		_, err := f.s.Clients().Integrations.CheckIntegration(ctx, &v1.CheckIntegrationRequest{Name: in.GetName()})
 		done <- err
 	}()
+	// The simulator counts a request when it has answered it: once the
+	// token is counted the check is in its probes, and it cannot finish
+	// before the 3 s users call returns.
 	deadline := time.Now().Add(30 * time.Second)
-	for f.sim.Admin().Count("graph.users.list").Requests == 0 {
+	for f.sim.Admin().Count("entra.token").Requests == 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("the check never reached the slow call")
+			t.Fatal("the check never got its token")
 		}
-		time.Sleep(10 * time.Millisecond) // polling the simulator's counter, not waiting for an outcome
+		time.Sleep(5 * time.Millisecond) // polling the simulator's counter, not waiting for an outcome
 	}
 	cancel()
 	if err := <-done; err == nil {

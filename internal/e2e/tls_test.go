@@ -113,18 +113,20 @@ func TestGracefulShutdown(t *testing.T) {
 	f := newVerifyFixture(t, msftsim.TenantSpec{})
 	in, _ := f.app(t, msftsim.AppRequest{DisplayName: "Dropzone AI", Roles: defenderRoles}, nil)
 	f.sim.Admin().SetFaults(faults.Config{Scope: faults.Scope{Routes: map[string]faults.Rule{
-		"graph.users.list": {Latency: &faults.Latency{Min: faults.Duration(time.Second), Max: faults.Duration(time.Second)}},
+		"graph.users.list": {Latency: &faults.Latency{Min: faults.Duration(2 * time.Second), Max: faults.Duration(2 * time.Second)}},
 	}}})
+	f.sim.Admin().ResetCounters()
 	done := make(chan error, 1)
 	go func() {
 		_, err := f.s.Clients().Integrations.CheckIntegration(f.org.OperatorCtx, &v1.CheckIntegrationRequest{Name: in.GetName()})
 		done <- err
 	}()
-	// Wait until the check is inside Microsoft's slow call.
+	// Once its token is counted (the simulator counts answered requests)
+	// the check is in its probes, and the 2 s users call is still ahead.
 	deadline := time.Now().Add(30 * time.Second)
-	for f.sim.Admin().Count("graph.users.list").Requests == 0 {
+	for f.sim.Admin().Count("entra.token").Requests == 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("the check never reached the slow call")
+			t.Fatal("the check never got its token")
 		}
 		time.Sleep(10 * time.Millisecond) // polling the simulator's counter, not waiting for an outcome
 	}
