@@ -140,3 +140,45 @@ func TestWebhookLimit(t *testing.T) {
 		t.Fatalf("%d webhooks", n)
 	}
 }
+
+// TestScheduledCheckWithSameOutcome: the usual scheduled check (same
+// outcome, nothing to announce) records the check and moves the last check
+// time, and queues no notification.
+func TestScheduledCheckWithSameOutcome(t *testing.T) {
+	t.Parallel()
+	f := newVerifyFixture(t, msftsim.TenantSpec{})
+	in, _ := f.app(t, msftsim.AppRequest{DisplayName: "Dropzone AI", Roles: defenderRoles}, nil)
+	first := f.check(t, in.GetName())
+	wantOutcome(t, first, v1.IntegrationState_INTEGRATION_STATE_HEALTHY)
+	if _, err := v1.NewWebhookServiceClient(f.s.Conn).CreateWebhook(f.org.AdminCtx, &v1.CreateWebhookRequest{Parent: f.org.Name,
+		Webhook: &v1.Webhook{Url: "https://hooks.example.com/x", Events: []v1.WebhookEvent{v1.WebhookEvent_WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED}}}); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := resource.ParseIntegration("name", in.GetName())
+	got, err := f.s.Clients().Integrations.GetIntegration(f.org.ViewerCtx, &v1.GetIntegrationRequest{Name: in.GetName()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var version int64
+	if err := f.s.DB.QueryRow(context.Background(), `select version from integrations where id = $1`, n.Integration).Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now().Add(time.Minute).UTC().Truncate(time.Microsecond)
+	r, err := postgres.New(f.s.DB).RecordCheck(context.Background(), verify.Check{
+		Org: n.Org, Tenant: n.Tenant, Integration: n.Integration, ID: uuid.Must(uuid.NewV7()),
+		Outcome: integration.StateHealthy, Trigger: verify.TriggerSchedule, Summary: "all checks passed",
+		Start: end.Add(-time.Second), End: end, IntegrationVersion: version,
+	})
+	if err != nil || r.Changed() || r.Integration.LastCheckTime == nil || !r.Integration.LastCheckTime.Equal(end) {
+		t.Fatalf("record: %+v %v", r.Integration.LastCheckTime, err)
+	}
+	if c := countRows(t, f.s, "checks"); c != 2 {
+		t.Fatalf("%d checks", c)
+	}
+	if d := countRows(t, f.s, "webhook_deliveries"); d != 0 {
+		t.Fatalf("%d deliveries queued for an unchanged outcome", d)
+	}
+	if r.Integration.Version != version || got.GetIntegration().GetEtag() == "" {
+		t.Fatal("a check changed the integration's version")
+	}
+}

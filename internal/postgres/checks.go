@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -47,20 +48,23 @@ func CheckName(c verify.Check) string {
 // only), and the webhook deliveries of a state change or of a credential
 // entering the warning window (once per credential).
 func (db *DB) RecordCheck(ctx context.Context, c verify.Check) (verify.Result, error) {
+	steps, err := json.Marshal(c.Steps)
+	if err != nil {
+		return verify.Result{}, err
+	}
+	perms, err := json.Marshal(c.Permissions)
+	if err != nil {
+		return verify.Result{}, err
+	}
+	if r, ok, err := db.recordUnchanged(ctx, c, steps, perms); err != nil || ok {
+		return r, err
+	}
 	var r verify.Result
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
+	err = db.inTx(ctx, func(tx pgx.Tx) error {
 		in, err := scanIntegration(tx.QueryRow(ctx, `select `+integrationColumns+` from integrations
 			where organization_id = $1 and id = $2 and not pending for update`, c.Org, c.Integration))
 		if err != nil {
 			return translate(err, "integration "+c.Integration.String())
-		}
-		steps, err := json.Marshal(c.Steps)
-		if err != nil {
-			return err
-		}
-		perms, err := json.Marshal(c.Permissions)
-		if err != nil {
-			return err
 		}
 		if _, err := tx.Exec(ctx, `insert into checks (`+checkColumns+`) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			c.Org, c.Tenant, c.Integration, c.ID, c.Outcome, c.Trigger, c.Summary, steps, perms, c.Start, c.End); err != nil {
@@ -109,6 +113,35 @@ func (db *DB) RecordCheck(ctx context.Context, c verify.Check) (verify.Result, e
 		return nil
 	})
 	return r, err
+}
+
+// recordUnchanged is RecordCheck's fast path, one statement for the usual
+// scheduled check: same outcome as the stored state, no warning to send,
+// integration unchanged since the check loaded it. It reports false (and
+// writes nothing) when any of that does not hold.
+func (db *DB) recordUnchanged(ctx context.Context, c verify.Check, steps, perms []byte) (verify.Result, bool, error) {
+	if c.Trigger != verify.TriggerSchedule || c.IntegrationVersion == 0 {
+		return verify.Result{}, false, nil
+	}
+	in, err := scanIntegration(db.pool.QueryRow(ctx, `with upd as (
+			update integrations set last_check_time = $11
+			where organization_id = $1 and id = $3 and not pending and version = $12 and state = $5
+			  and (not $13 or expiry_warned_time is not null)
+			returning `+integrationColumns+`
+		), ins as (
+			insert into checks (`+checkColumns+`)
+			select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 from upd
+		)
+		select `+integrationColumns+` from upd`,
+		c.Org, c.Tenant, c.Integration, c.ID, c.Outcome, c.Trigger, c.Summary, steps, perms, c.Start, c.End,
+		c.IntegrationVersion, c.ExpiringSoon))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return verify.Result{}, false, nil
+	}
+	if err != nil {
+		return verify.Result{}, false, translate(err, "")
+	}
+	return verify.Result{Check: c, Integration: in, Previous: c.Outcome}, true, nil
 }
 
 // queueDeliveries writes one pending delivery per enabled webhook of org
