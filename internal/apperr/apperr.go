@@ -125,3 +125,9 @@ func KindOrDefault(err error, def Kind) Kind {
 	}
 	return def
 }
+
+// EtagMismatch is the optimistic-concurrency failure every update and
+// delete returns when the caller's etag is stale.
+func EtagMismatch() *Error {
+	return New(Aborted, "etag mismatch: the resource changed since it was read; read it again and retry").WithReason("ETAG_MISMATCH")
+}

@@ -128,7 +128,7 @@ func (s *Service) Update(ctx context.Context, org, id uuid.UUID, version int64, 
 		return Integration{}, err
 	}
 	if version != 0 && version != cur.Version {
-		return Integration{}, ErrEtag
+		return Integration{}, apperr.EtagMismatch()
 	}
 	newVersion, err := WriteSecret(ctx, s.secrets, cur.SecretPath, secret, cur.Credential.Version)
 	if err != nil {
@@ -152,9 +152,6 @@ func (s *Service) Update(ctx context.Context, org, id uuid.UUID, version int64, 
 	}
 	return out, err
 }
-
-// ErrEtag is the optimistic-concurrency failure every update returns.
-var ErrEtag = apperr.New(apperr.Aborted, "etag mismatch: the resource changed since it was read; read it again and retry").WithReason("ETAG_MISMATCH")
 
 // Delete deletes the row and destroys the secret. The destruction is
 // queued in the deleting transaction, so if Vault is unreachable now the

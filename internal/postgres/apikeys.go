@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"github.com/dropzoneai/dzconnect/internal/apperr"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -79,7 +80,7 @@ func (db *DB) UpdateAPIKey(ctx context.Context, org, id uuid.UUID, version int64
 			return translate(err, name)
 		}
 		if version != 0 && version != cur.Version {
-			return errEtag
+			return apperr.EtagMismatch()
 		}
 		if err := mutate(&cur); err != nil {
 			return err

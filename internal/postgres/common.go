@@ -15,9 +15,6 @@ import (
 // serviceScope is the organization_id of service-level idempotency keys.
 var serviceScope = uuid.Nil
 
-// errEtag is returned by every update and delete whose etag is stale.
-var errEtag = apperr.New(apperr.Aborted, "etag mismatch: the resource changed since it was read; read it again and retry").WithReason("ETAG_MISMATCH")
-
 // claimRequest records a create's request_id within tx. It returns the ID of
 // the resource created by an earlier call with the same request_id, or
 // uuid.Nil when this call is the first. The same request_id with a
@@ -56,7 +53,7 @@ func lockVersion(ctx context.Context, tx pgx.Tx, what string, version int64, que
 		return translate(err, what)
 	}
 	if version != 0 && version != cur {
-		return errEtag
+		return apperr.EtagMismatch()
 	}
 	return nil
 }

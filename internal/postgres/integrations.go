@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"github.com/dropzoneai/dzconnect/internal/apperr"
 	"time"
 
 	"github.com/google/uuid"
@@ -183,7 +184,7 @@ func (db *DB) UpdateIntegration(ctx context.Context, org, id uuid.UUID, version 
 			return translate(err, "integration "+id.String())
 		}
 		if version != 0 && version != cur.Version {
-			return errEtag
+			return apperr.EtagMismatch()
 		}
 		if err := mutate(&cur); err != nil {
 			return err
@@ -223,7 +224,7 @@ func (db *DB) DeleteIntegration(ctx context.Context, org, id uuid.UUID, version 
 			return translate(err, "integration "+id.String())
 		}
 		if version != 0 && version != cur {
-			return errEtag
+			return apperr.EtagMismatch()
 		}
 		if _, err := tx.Exec(ctx, `delete from integrations where organization_id = $1 and id = $2`, org, id); err != nil {
 			return err

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"github.com/dropzoneai/dzconnect/internal/apperr"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -84,7 +85,7 @@ func (db *DB) UpdateOrganization(ctx context.Context, id uuid.UUID, version int6
 			return translate(err, name)
 		}
 		if version != 0 && version != cur.Version {
-			return errEtag
+			return apperr.EtagMismatch()
 		}
 		if err := mutate(&cur); err != nil {
 			return err

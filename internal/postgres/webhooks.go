@@ -138,7 +138,7 @@ func (db *DB) UpdateWebhook(ctx context.Context, org, id uuid.UUID, version int6
 			return translate(err, name)
 		}
 		if version != 0 && version != cur.Version {
-			return errEtag
+			return apperr.EtagMismatch()
 		}
 		if err := mutate(&cur); err != nil {
 			return err
@@ -170,7 +170,7 @@ func (db *DB) DeleteWebhook(ctx context.Context, org, id uuid.UUID, version int6
 			return translate(err, name)
 		}
 		if version != 0 && version != cur {
-			return errEtag
+			return apperr.EtagMismatch()
 		}
 		if _, err := tx.Exec(ctx, `delete from webhooks where organization_id = $1 and id = $2`, org, id); err != nil {
 			return err
