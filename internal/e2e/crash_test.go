@@ -229,3 +229,55 @@ func TestSlowCreateReapedLeavesNoSecret(t *testing.T) {
 		t.Fatalf("secrets left in Vault: %v %v", keys, err)
 	}
 }
+
+// failingDestroy refuses to destroy one path (e.g. a prefix Vault's policy
+// no longer allows) and passes everything else to Vault.
+type failingDestroy struct {
+	*vault.Store
+	bad string
+}
+
+func (f failingDestroy) Destroy(ctx context.Context, p string) error {
+	if p == f.bad {
+		return errors.New("permission denied")
+	}
+	return f.Store.Destroy(ctx, p)
+}
+
+// TestFailingDestructionBacksOff: a destruction that keeps failing is
+// retried later with backoff and does not hold up the others.
+func TestFailingDestructionBacksOff(t *testing.T) {
+	t.Parallel()
+	f := newCrashFixture(t)
+	ctx := context.Background()
+	svc := integration.NewService(f.db, f.secrets, slog.New(slog.DiscardHandler))
+	var paths []string
+	for range 2 {
+		in, err := svc.CreateCustomerManaged(ctx, f.input(), "doomed~Secret.Value_1234567890abcdefgh", idempotency.Key{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, in.SecretPath)
+		if err := f.db.QueueSecretDestruction(ctx, f.org, in.SecretPath); err != nil {
+			t.Fatal(err)
+		}
+	}
+	janitor := integration.NewService(f.db, failingDestroy{f.secrets, paths[0]}, slog.New(slog.DiscardHandler))
+	r, err := janitor.Janitor(ctx, time.Hour)
+	if err != nil || r.Destroyed != 1 {
+		t.Fatalf("janitor = %+v, %v; want the good path destroyed", r, err)
+	}
+	if v, _ := f.secrets.CurrentVersion(ctx, paths[1]); v != 0 {
+		t.Fatal("the destruction behind a failing one did not run")
+	}
+	var attempts int
+	var later bool
+	if err := f.db.Pool().QueryRow(ctx, `select attempts, next_attempt_time > now() from secret_destructions where secret_path = $1`,
+		paths[0]).Scan(&attempts, &later); err != nil || attempts != 1 || !later {
+		t.Fatalf("failing entry: attempts %d, rescheduled %v, %v", attempts, later, err)
+	}
+	// Not due yet: the next pass leaves it alone.
+	if r, err := janitor.Janitor(ctx, time.Hour); err != nil || r.Destroyed != 0 {
+		t.Fatalf("second pass = %+v, %v", r, err)
+	}
+}

@@ -132,10 +132,10 @@ type Store interface {
 	// ReapPendingIntegrations deletes pending rows created before cutoff
 	// (and their request IDs) and enqueues their secrets' destruction.
 	ReapPendingIntegrations(ctx context.Context, cutoff time.Time) (int, error)
-	// ClaimSecretDestructions locks up to limit outbox entries for this
-	// caller (others skip them) and passes them to fn; entries fn reports
-	// done are removed, the others get their attempt counted.
-	ClaimSecretDestructions(ctx context.Context, limit int, fn func(SecretDestruction) error) (done int, err error)
+	// ClaimSecretDestructions leases up to limit due outbox entries for
+	// this caller (others skip them) and passes them to fn; entries fn
+	// reports done are removed, the others are retried later with backoff.
+	ClaimSecretDestructions(ctx context.Context, limit int, fn func(SecretDestruction) error) (claimed, done int, err error)
 	// DoneSecretDestruction removes one outbox entry.
 	DoneSecretDestruction(ctx context.Context, id int64) error
 	// QueueSecretDestruction queues a path whose row is gone (a write

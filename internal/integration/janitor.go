@@ -23,11 +23,11 @@ func (s *Service) Janitor(ctx context.Context, pendingTTL time.Duration) (Janito
 	}
 	r.Reaped = n
 	for {
-		done, err := s.store.ClaimSecretDestructions(ctx, 100, func(d SecretDestruction) error {
+		claimed, done, err := s.store.ClaimSecretDestructions(ctx, 100, func(d SecretDestruction) error {
 			return s.secrets.Destroy(ctx, d.Path)
 		})
 		r.Destroyed += done
-		if err != nil || done == 0 {
+		if err != nil || claimed == 0 {
 			return r, err
 		}
 	}

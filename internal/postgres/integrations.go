@@ -275,38 +275,46 @@ func (db *DB) ReapPendingIntegrations(ctx context.Context, cutoff time.Time) (in
 	return n, err
 }
 
-// ClaimSecretDestructions implements integration.Store.
-func (db *DB) ClaimSecretDestructions(ctx context.Context, limit int, fn func(integration.SecretDestruction) error) (int, error) {
-	done := 0
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `select id, organization_id, secret_path from secret_destructions
-			order by id limit $1 for update skip locked`, limit)
-		if err != nil {
-			return err
-		}
-		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (integration.SecretDestruction, error) {
-			var d integration.SecretDestruction
-			return d, r.Scan(&d.ID, &d.Org, &d.Path)
-		})
-		if err != nil {
-			return err
-		}
-		for _, d := range list {
-			if ferr := fn(d); ferr != nil {
-				if _, err := tx.Exec(ctx, `update secret_destructions set attempts = attempts + 1, last_error = $2 where id = $1`,
-					d.ID, truncate(ferr.Error(), 500)); err != nil {
-					return err
-				}
-				continue
-			}
-			if _, err := tx.Exec(ctx, `delete from secret_destructions where id = $1`, d.ID); err != nil {
-				return err
-			}
-			done++
-		}
-		return nil
+// ClaimSecretDestructions implements integration.Store. Due entries are
+// leased in a short transaction (SKIP LOCKED: replicas share them), fn runs
+// outside any transaction, and each entry is then removed or rescheduled
+// with backoff.
+func (db *DB) ClaimSecretDestructions(ctx context.Context, limit int, fn func(integration.SecretDestruction) error) (int, int, error) {
+	rows, err := db.pool.Query(ctx, `update secret_destructions set next_attempt_time = now() + interval '5 minutes'
+		where id in (select id from secret_destructions where next_attempt_time <= now()
+			order by next_attempt_time, id limit $1 for update skip locked)
+		returning id, organization_id, secret_path, attempts`, limit)
+	if err != nil {
+		return 0, 0, translate(err, "")
+	}
+	type claimed struct {
+		d        integration.SecretDestruction
+		attempts int
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (claimed, error) {
+		var c claimed
+		return c, r.Scan(&c.d.ID, &c.d.Org, &c.d.Path, &c.attempts)
 	})
-	return done, err
+	if err != nil {
+		return 0, 0, translate(err, "")
+	}
+	done := 0
+	for _, c := range list {
+		if ferr := fn(c.d); ferr != nil {
+			backoff := time.Minute << min(c.attempts, 6)
+			if _, err := db.pool.Exec(ctx, `update secret_destructions set attempts = attempts + 1, last_error = $2,
+				next_attempt_time = now() + $3 * interval '1 second' where id = $1`,
+				c.d.ID, truncate(ferr.Error(), 500), min(backoff, time.Hour).Seconds()); err != nil {
+				return len(list), done, translate(err, "")
+			}
+			continue
+		}
+		if _, err := db.pool.Exec(ctx, `delete from secret_destructions where id = $1`, c.d.ID); err != nil {
+			return len(list), done, translate(err, "")
+		}
+		done++
+	}
+	return len(list), done, nil
 }
 
 // QueueSecretDestruction implements integration.Store.
