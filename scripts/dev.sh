@@ -75,7 +75,7 @@ wait_http "http://$HTTP_ADDR/readyz" dzconnect
 
 if [[ ! -s $DIR/demo.env ]]; then
 	export DZCONNECT_ADDR=$GRPC_ADDR
-	org=$(DZCONNECT_API_KEY=$ADMIN_KEY bin/dzctl org create --display-name "Demo MSSP" -o json | sed -n 's/^  "name": "\(.*\)",*$/\1/p' | head -n1)
+	org=$(DZCONNECT_API_KEY=$ADMIN_KEY bin/dzctl org create --display-name "Demo MSSP" -o json | sed -n 's/^  "name": "\(.*\)",*$/\1/p' | sed -n 1p)
 	key=$(DZCONNECT_API_KEY=$ADMIN_KEY bin/dzctl apikey create --org "$org" --display-name demo-admin --role admin -o json 2>/dev/null |
 		sed -n 's/^  "secret": "\(.*\)",*$/\1/p')
 	[[ -n $org && -n $key ]] || { log "could not create the demo organization"; exit 1; }
