@@ -15,7 +15,8 @@ dir="$tools_dir/vault-$version"
 bin="$dir/vault"
 
 runnable() {
-	[[ -x $bin ]] && "$bin" version 2>/dev/null | grep -q "^Vault v$version\b"
+	local out
+	[[ -x $bin ]] && out=$("$bin" version 2>/dev/null) && [[ $out == "Vault v$version"* ]]
 }
 
 if runnable; then
