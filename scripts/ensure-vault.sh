@@ -4,7 +4,7 @@
 # The binary is built from the Go module proxy through the tools/vault module
 # (its own go.mod, so Vault's dependency graph never touches the root module)
 # into ${DZ_TOOLS_DIR:-$HOME/.cache/dzconnect/tools}/vault-1.21.0/vault, outside
-# the repository, so every clone on a machine shares one build (~6 min, ~500 MB).
+# the repository, so every clone on a machine shares one build (-tags minimal: KV v2 and AppRole; ~10 min cold, ~200 MB).
 # Idempotent and safe to run concurrently (flock). Path on stdout, progress on stderr.
 set -euo pipefail
 
@@ -41,7 +41,7 @@ trap 'rm -f "$tmp"' EXIT
 start=$SECONDS
 (
 	cd "$repo_root/tools/vault"
-	GOWORK=off GOFLAGS="${GOFLAGS:-} -mod=readonly" go build -trimpath -o "$tmp" github.com/hashicorp/vault
+	GOWORK=off GOFLAGS="${GOFLAGS:-} -mod=readonly" go build -tags minimal -trimpath -o "$tmp" github.com/hashicorp/vault
 ) >&2
 "$tmp" version >&2
 mv -f "$tmp" "$bin"
