@@ -5,6 +5,8 @@ SHELL := bash
 
 GO          ?= go
 BUF         := $(GO) tool -modfile=tools/proto/go.mod buf
+SQLC        := $(GO) tool -modfile=tools/sqlc/go.mod sqlc
+GOLANGCI    := $(GO) tool -modfile=tools/lint/go.mod golangci-lint
 TEST_DIR    := .run/test
 DEV_DIR     := .run/dev
 GOTESTFLAGS ?= -race -count=1 -timeout 20m
@@ -19,22 +21,25 @@ build: ## build bin/dzconnect, bin/dzctl and bin/msftsim
 	$(GO) build -o bin/ ./cmd/...
 
 .PHONY: generate
-generate: ## regenerate API code, OpenAPI spec and docs/configuration.md
-	rm -rf api/dzconnect api/openapi/*.json
+generate: ## regenerate API code, OpenAPI spec, SQL query code and docs/configuration.md
+	rm -rf api/dzconnect api/openapi/*.json internal/postgres/query
 	$(BUF) generate
+	$(SQLC) generate
 	$(GO) run ./cmd/dzconnect config-reference > docs/configuration.md
 
 .PHONY: check-generate
 check-generate: generate ## fail when generated files differ from the committed ones
-	@git add -N api docs >/dev/null 2>&1 || true
-	@if ! git diff --quiet -- api docs/configuration.md; then \
-	  echo "generated files are stale: run 'make generate' and commit" >&2; git --no-pager diff --stat -- api docs; exit 1; fi
+	@git add -N api docs internal/postgres/query >/dev/null 2>&1 || true
+	@if ! git diff --quiet -- api docs/configuration.md internal/postgres/query; then \
+	  echo "generated files are stale: run 'make generate' and commit" >&2; \
+	  git --no-pager diff --stat -- api docs internal/postgres/query; exit 1; fi
 
 .PHONY: lint
-lint: ## buf lint, gofmt, go vet
+lint: ## buf lint, gofmt, go vet, golangci-lint (.golangci.yml)
 	$(BUF) lint
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:" >&2; echo "$$out" >&2; exit 1; fi
 	$(GO) vet ./...
+	$(GOLANGCI) run ./...
 
 BREAKING_AGAINST ?= .git\#branch=main
 .PHONY: breaking

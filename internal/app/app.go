@@ -29,6 +29,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/page"
 	"github.com/dropzoneai/dzconnect/internal/postgres"
 	"github.com/dropzoneai/dzconnect/internal/server"
+	"github.com/dropzoneai/dzconnect/internal/tenant"
 	"github.com/dropzoneai/dzconnect/internal/vault"
 	"github.com/dropzoneai/dzconnect/internal/verify"
 	"github.com/dropzoneai/dzconnect/internal/webhook"
@@ -163,6 +164,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
 	}
+	tenants := tenant.NewService(db, db, db, db)
 	integrations := integration.NewService(db, secrets, log)
 	webhooks := webhook.NewService(db, secrets, log)
 	clouds := microsoft.DefaultClouds()
@@ -187,7 +189,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: tlsCfg, ShutdownTimeout: cfg.ShutdownTimeout,
 		Extra: map[string]http.Handler{"GET /metrics": m.Handler()},
 	}, log, auth.NewAuthenticator(db, cfg.AdminKey), handlers.Deps{
-		Organizations: db, APIKeys: db, Tenants: db, Integrations: integrations, Audit: db, Webhooks: webhooks,
+		Organizations: db, APIKeys: db, Tenants: tenants, Integrations: integrations, Audit: db, Webhooks: webhooks,
 		Checks: checkAPI{run: checker, list: checks}, Consent: consents,
 	}, map[string]server.Checker{"postgres": db.Ping, "vault": secrets.Ping})
 	if err != nil {

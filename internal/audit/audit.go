@@ -8,7 +8,15 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/dropzoneai/dzconnect/internal/uow"
 )
+
+// Appender records a write in the caller's unit of work.
+type Appender interface {
+	// AppendAudit records that the call in ctx (CallFrom) wrote resource.
+	AppendAudit(ctx context.Context, tx uow.Tx, org uuid.UUID, resource string) error
+}
 
 // SystemActor is the actor of writes made by background work.
 const SystemActor = "system"

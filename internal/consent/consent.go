@@ -21,6 +21,7 @@ import (
 
 	"github.com/dropzoneai/dzconnect/internal/organization"
 	"github.com/dropzoneai/dzconnect/internal/tenant"
+	"github.com/dropzoneai/dzconnect/internal/uow"
 )
 
 // Result is the recorded outcome of a used state.
@@ -65,7 +66,8 @@ type Link struct {
 // event in the same transaction.
 type Store interface {
 	GetOrganization(ctx context.Context, id uuid.UUID) (organization.Organization, error)
-	GetTenant(ctx context.Context, org, id uuid.UUID) (tenant.Tenant, error)
+	Conn() uow.Tx
+	GetTenant(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (tenant.Tenant, error)
 	// BeginSetProvisioner returns the organization and records path as its
 	// provisioner secret's path when none is recorded yet, so that the
 	// secret about to be written to Vault is destroyed with the

@@ -142,7 +142,7 @@ func (s *Service) SetProvisioner(ctx context.Context, org, clientID uuid.UUID, s
 // AdminConsentLink issues a single-use admin-consent link for a tenant:
 // the state is recorded (as its hash) before the link is returned.
 func (s *Service) AdminConsentLink(ctx context.Context, org, tenantID uuid.UUID, redirectURI string) (Link, error) {
-	t, err := s.store.GetTenant(ctx, org, tenantID)
+	t, err := s.store.GetTenant(ctx, s.store.Conn(), org, tenantID)
 	if err != nil {
 		return Link{}, err
 	}

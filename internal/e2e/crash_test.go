@@ -59,7 +59,7 @@ func newCrashFixture(t *testing.T) crashFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tn, err := db.CreateTenant(ctx, tenant.Tenant{Org: o.ID, ID: uuid.Must(uuid.NewV7()), EntraTenantID: uuid.New(), Cloud: tenant.CloudGlobal, DisplayName: "T"}, idempotency.Key{})
+	tn, err := tenant.NewService(db, db, db, db).CreateTenant(ctx, tenant.Tenant{Org: o.ID, ID: uuid.Must(uuid.NewV7()), EntraTenantID: uuid.New(), Cloud: tenant.CloudGlobal, DisplayName: "T"}, idempotency.Key{})
 	if err != nil {
 		t.Fatal(err)
 	}

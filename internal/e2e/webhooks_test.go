@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
+	"github.com/dropzoneai/dzconnect/internal/event"
 	"github.com/dropzoneai/dzconnect/internal/idempotency"
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/postgres"
@@ -386,11 +387,11 @@ func TestWebhookDeliveryRetries(t *testing.T) {
 	if err := webhook.Verify(secret, sig, ts, append(last.body, ' '), clk.Now(), 0); err != webhook.ErrSignatureInvalid {
 		t.Fatalf("Verify of a modified body: %v", err)
 	}
-	var ev verify.Event
+	var ev event.Event
 	if err := json.Unmarshal(last.body, &ev); err != nil {
 		t.Fatal(err)
 	}
-	if ev.Type != verify.EventStateChanged || ev.Integration != f.integ.String() || ev.State != "broken" || ev.PreviousState != "unverified" {
+	if ev.Type != event.StateChanged || ev.Integration != f.integ.String() || ev.State != "broken" || ev.PreviousState != "unverified" {
 		t.Fatalf("payload %+v", ev)
 	}
 	if last.header.Get("Dzconnect-Delivery") != got[0].GetName() {

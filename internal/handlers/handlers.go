@@ -31,7 +31,7 @@ type AuditLister interface {
 type Deps struct {
 	Organizations organization.Store
 	APIKeys       auth.Store
-	Tenants       tenant.Store
+	Tenants       *tenant.Service
 	Integrations  *integration.Service
 	Checks        Checker
 	Audit         AuditLister

@@ -5,10 +5,13 @@
 package idempotency
 
 import (
+	"context"
 	"crypto/sha256"
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/dropzoneai/dzconnect/internal/uow"
 )
 
 // Key is a create's idempotency key. The zero Key means "no request_id":
@@ -32,4 +35,15 @@ func HashRequest(msg proto.Message, clear func(proto.Message)) []byte {
 	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c)
 	sum := sha256.Sum256(b)
 	return sum[:]
+}
+
+// Store records request IDs in the caller's unit of work.
+type Store interface {
+	// ClaimRequest records key for method within tx, with the name of the
+	// resource this call creates. It returns "" when this call is the
+	// first with that request_id, else the resource name recorded by the
+	// first call. The same request_id with a different request (hash) is
+	// refused with InvalidArgument naming request_id. A zero key claims
+	// nothing and returns "".
+	ClaimRequest(ctx context.Context, tx uow.Tx, org uuid.UUID, method string, key Key, resourceName string) (prior string, err error)
 }

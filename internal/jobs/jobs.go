@@ -121,16 +121,46 @@ type Queue struct {
 	log    *slog.Logger
 }
 
+// Extension adds a domain package's workers to the Queue: the kinds it
+// registers, the queue they run on (created with MaxWorkers when new) and
+// its periodic jobs. Domain packages (operations, webhooks, ...) provide
+// one, so that all background work shares one River client.
+type Extension struct {
+	Queue      string // "" is River's default queue
+	MaxWorkers int    // for a new queue; default 10
+	Register   func(*river.Workers)
+	Periodic   []*river.PeriodicJob
+}
+
 // New builds the queue; Start runs it.
-func New(pool *pgxpool.Pool, cfg Config, source Source, checker Checker, log *slog.Logger) (*Queue, error) {
+func New(pool *pgxpool.Pool, cfg Config, source Source, checker Checker, log *slog.Logger, extensions ...Extension) (*Queue, error) {
 	cfg.defaults()
 	q := &Queue{cfg: cfg, log: log}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &checkWorker{q: q, checker: checker, sem: map[uuid.UUID]chan struct{}{}})
 	river.AddWorker(workers, &sweepWorker{q: q, source: source})
+	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}, QueueChecks: {MaxWorkers: cfg.Concurrency}}
+	var periodic []*river.PeriodicJob
+	for _, e := range extensions {
+		if e.Register != nil {
+			e.Register(workers)
+		}
+		name := e.Queue
+		if name == "" {
+			name = river.QueueDefault
+		}
+		if _, ok := queues[name]; !ok {
+			n := e.MaxWorkers
+			if n <= 0 {
+				n = 10
+			}
+			queues[name] = river.QueueConfig{MaxWorkers: n}
+		}
+		periodic = append(periodic, e.Periodic...)
+	}
 	rc := &river.Config{
 		Logger:               log.With("component", "river"),
-		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}, QueueChecks: {MaxWorkers: cfg.Concurrency}},
+		Queues:               queues,
 		Workers:              workers,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		// Checks are short and I/O-bound: fetch again soon after workers
@@ -153,6 +183,7 @@ func New(pool *pgxpool.Pool, cfg Config, source Source, checker Checker, log *sl
 			&river.PeriodicJobOpts{ID: "sweep", RunOnStart: true},
 		)}
 	}
+	rc.PeriodicJobs = append(rc.PeriodicJobs, periodic...)
 	client, err := river.NewClient(riverpgxv5.New(pool), rc)
 	if err != nil {
 		return nil, fmt.Errorf("job queue: %w", err)

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/dropzoneai/dzconnect/internal/event"
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/page"
 	"github.com/dropzoneai/dzconnect/internal/resource"
@@ -85,7 +86,7 @@ func (db *DB) RecordCheck(ctx context.Context, c verify.Check) (verify.Result, e
 		if err != nil {
 			return err
 		}
-		ev := verify.Event{
+		ev := event.Event{
 			Time: c.End, Organization: resource.Org{Org: c.Org}.String(),
 			Integration: resource.Integration{Org: c.Org, Tenant: c.Tenant, Integration: c.Integration}.String(),
 			Kind:        string(in.Kind), PreviousState: string(in.State), State: string(c.Outcome),
@@ -99,13 +100,13 @@ func (db *DB) RecordCheck(ctx context.Context, c verify.Check) (verify.Result, e
 			}
 		}
 		if r.Changed() {
-			ev.Type = verify.EventStateChanged
+			ev.Type = event.StateChanged
 			if err := queueDeliveries(ctx, tx, c.Org, ev); err != nil {
 				return err
 			}
 		}
 		if warn {
-			ev.Type = verify.EventCredentialExpiring
+			ev.Type = event.CredentialExpiring
 			if err := queueDeliveries(ctx, tx, c.Org, ev); err != nil {
 				return err
 			}
@@ -146,7 +147,7 @@ func (db *DB) recordUnchanged(ctx context.Context, c verify.Check, steps, perms 
 
 // queueDeliveries writes one pending delivery per enabled webhook of org
 // subscribed to the event.
-func queueDeliveries(ctx context.Context, tx pgx.Tx, org uuid.UUID, ev verify.Event) error {
+func queueDeliveries(ctx context.Context, tx pgx.Tx, org uuid.UUID, ev event.Event) error {
 	payload, err := json.Marshal(ev)
 	if err != nil {
 		return err

@@ -9,7 +9,11 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/audit"
 	"github.com/dropzoneai/dzconnect/internal/idempotency"
+	"github.com/dropzoneai/dzconnect/internal/postgres/query"
+	"github.com/dropzoneai/dzconnect/internal/secretgc"
+	"github.com/dropzoneai/dzconnect/internal/uow"
 )
 
 // serviceScope is the organization_id of service-level idempotency keys.
@@ -56,4 +60,52 @@ func lockVersion(ctx context.Context, tx pgx.Tx, what string, version int64, que
 		return apperr.EtagMismatch()
 	}
 	return nil
+}
+
+// errNoRows is what a statement that matched nothing reports.
+var errNoRows = pgx.ErrNoRows
+
+var (
+	_ idempotency.Store = (*DB)(nil)
+	_ audit.Appender    = (*DB)(nil)
+)
+
+// ClaimRequest implements idempotency.Store.
+func (db *DB) ClaimRequest(ctx context.Context, tx uow.Tx, org uuid.UUID, method string, key idempotency.Key, resourceName string) (string, error) {
+	if key.IsZero() {
+		return "", nil
+	}
+	n, err := queries.InsertRequestKey(ctx, q(tx), query.InsertRequestKeyParams{
+		OrganizationID: org, Method: method, RequestID: key.RequestID, RequestHash: key.Hash, ResourceName: resourceName,
+	})
+	if err != nil {
+		return "", translate(err, "")
+	}
+	if n == 1 {
+		return "", nil
+	}
+	prior, err := queries.GetRequestKey(ctx, q(tx), query.GetRequestKeyParams{OrganizationID: org, Method: method, RequestID: key.RequestID})
+	if err != nil {
+		return "", translate(err, "")
+	}
+	if !bytes.Equal(prior.RequestHash, key.Hash) {
+		return "", apperr.Invalid("request_id", "was already used for a different request")
+	}
+	return prior.ResourceName, nil
+}
+
+// AppendAudit implements audit.Appender.
+func (db *DB) AppendAudit(ctx context.Context, tx uow.Tx, org uuid.UUID, resource string) error {
+	c := audit.CallFrom(ctx)
+	return translate(queries.AppendAudit(ctx, q(tx), query.AppendAuditParams{
+		OrganizationID: org, Actor: c.Actor, Method: c.Method, Resource: resource, RequestID: c.RequestID,
+	}), "")
+}
+
+var _ secretgc.Queue = (*DB)(nil)
+
+// QueueDestroy implements secretgc.Queue with the secret_destructions
+// outbox, drained by the janitor.
+func (db *DB) QueueDestroy(ctx context.Context, tx uow.Tx, org uuid.UUID, path string) error {
+	return translate(queries.QueueSecretDestruction(ctx, q(tx), query.QueueSecretDestructionParams{OrganizationID: org, SecretPath: path}), "")
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/dropzoneai/dzconnect/internal/audit"
+	"github.com/dropzoneai/dzconnect/internal/postgres/query"
+	"github.com/dropzoneai/dzconnect/internal/uow"
 )
 
 // DB implements every domain Store on one pool.
@@ -54,9 +56,52 @@ func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
 // inTx runs fn in a transaction and translates errors.
+//
+// Deprecated: stores take the caller's uow.Tx; this remains only for the
+// stores not yet moved to it.
 func (db *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return translate(pgx.BeginFunc(ctx, db.pool, fn), "")
 }
+
+var _ uow.Runner = (*DB)(nil)
+
+// handle is this adapter's uow.Tx: a pgx transaction, or the pool for
+// statements that commit on their own.
+type handle struct {
+	q  query.DBTX
+	tx pgx.Tx // nil for the pool
+}
+
+func (h handle) Transactional() bool { return h.tx != nil }
+
+// PgxTx exposes the pgx transaction to River's InsertTx (internal/jobs);
+// nil for the pool.
+func (h handle) PgxTx() pgx.Tx { return h.tx }
+
+// InTx implements uow.Runner: fn's statements, and the jobs it inserts
+// through the same tx, commit together. Errors are translated.
+func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx uow.Tx) error) error {
+	return translate(pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		return fn(ctx, handle{q: tx, tx: tx})
+	}), "")
+}
+
+// Conn implements uow.Runner: statements on the pool, each its own
+// transaction.
+func (db *DB) Conn() uow.Tx { return handle{q: db.pool} }
+
+// q returns the statement runner behind a uow.Tx of this adapter. A Tx
+// from anywhere else is a programming error.
+func q(t uow.Tx) query.DBTX {
+	h, ok := t.(handle)
+	if !ok {
+		panic(fmt.Sprintf("postgres: foreign uow.Tx %T", t))
+	}
+	return h.q
+}
+
+// queries are the sqlc-generated statements (internal/postgres/queries).
+var queries = query.New()
 
 // appendAudit records the write of resource by the call in ctx.
 func appendAudit(ctx context.Context, tx pgx.Tx, org any, resource string) error {

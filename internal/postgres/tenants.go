@@ -2,19 +2,23 @@ package postgres
 
 import (
 	"context"
-	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"encoding/json"
+	"fmt"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/dropzoneai/dzconnect/internal/idempotency"
 	"github.com/dropzoneai/dzconnect/internal/page"
+	"github.com/dropzoneai/dzconnect/internal/postgres/query"
 	"github.com/dropzoneai/dzconnect/internal/resource"
 	"github.com/dropzoneai/dzconnect/internal/tenant"
+	"github.com/dropzoneai/dzconnect/internal/uow"
 )
 
 var _ tenant.Store = (*DB)(nil)
 
+// tenantColumns lists the tenant columns for the queries not yet moved to
+// sqlc (joins in checks and fleet), in tenantDest order.
 const tenantColumns = `organization_id, id, entra_tenant_id, cloud, display_name, labels, create_time, update_time, version,
 	provisioner_consent_time`
 
@@ -30,93 +34,96 @@ func scanTenant(row pgx.Row) (tenant.Tenant, error) {
 	return t, err
 }
 
-// CreateTenant implements tenant.Store.
-func (db *DB) CreateTenant(ctx context.Context, t tenant.Tenant, key idempotency.Key) (tenant.Tenant, error) {
-	var out tenant.Tenant
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		orgName := resource.Org{Org: t.Org}.String()
-		if err := lockVersion(ctx, tx, orgName, 0, `select version from organizations where id = $1 for share`, t.Org); err != nil {
-			return err
-		}
-		name := resource.Tenant{Org: t.Org, Tenant: t.ID}.String()
-		prior, err := claimRequest(ctx, tx, t.Org, "CreateTenant", key, name)
-		if err != nil {
-			return err
-		}
-		if prior != uuid.Nil {
-			out, err = scanTenant(tx.QueryRow(ctx, `select `+tenantColumns+` from tenants where organization_id = $1 and id = $2`, t.Org, prior))
-			return translate(err, resource.Tenant{Org: t.Org, Tenant: prior}.String())
-		}
-		out, err = scanTenant(tx.QueryRow(ctx, `insert into tenants (organization_id, id, entra_tenant_id, cloud, display_name, labels)
-			values ($1, $2, $3, $4, $5, $6) returning `+tenantColumns,
-			t.Org, t.ID, t.EntraTenantID, t.Cloud, t.DisplayName, nonNilLabels(t.Labels)))
-		if err != nil {
-			return err
-		}
-		return appendAudit(ctx, tx, t.Org, name)
-	})
-	return out, err
+// tenantFrom converts a row.
+func tenantFrom(r query.Tenant) (tenant.Tenant, error) {
+	t := tenant.Tenant{
+		Org: r.OrganizationID, ID: r.ID, EntraTenantID: r.EntraTenantID, Cloud: tenant.Cloud(r.Cloud),
+		DisplayName: r.DisplayName, CreateTime: r.CreateTime, UpdateTime: r.UpdateTime, Version: r.Version,
+		ProvisionerConsentTime: r.ProvisionerConsentTime,
+	}
+	if err := json.Unmarshal(r.Labels, &t.Labels); err != nil {
+		return t, fmt.Errorf("decoding tenant labels: %w", err)
+	}
+	return t, nil
 }
 
-func nonNilLabels(m map[string]string) map[string]string {
+func labelsJSON(m map[string]string) json.RawMessage {
 	if m == nil {
-		return map[string]string{}
+		m = map[string]string{}
 	}
-	return m
+	b, _ := json.Marshal(m) // a map of strings always marshals
+	return b
+}
+
+// LockOrganization implements tenant.Store.
+func (db *DB) LockOrganization(ctx context.Context, tx uow.Tx, org uuid.UUID) error {
+	_, err := queries.LockOrganizationShared(ctx, q(tx), org)
+	return translate(err, resource.Org{Org: org}.String())
+}
+
+// InsertTenant implements tenant.Store.
+func (db *DB) InsertTenant(ctx context.Context, tx uow.Tx, t tenant.Tenant) (tenant.Tenant, error) {
+	r, err := queries.InsertTenant(ctx, q(tx), query.InsertTenantParams{
+		OrganizationID: t.Org, ID: t.ID, EntraTenantID: t.EntraTenantID, Cloud: string(t.Cloud),
+		DisplayName: t.DisplayName, Labels: labelsJSON(t.Labels),
+	})
+	if err != nil {
+		return tenant.Tenant{}, translate(err, "")
+	}
+	return tenantFrom(r)
 }
 
 // GetTenant implements tenant.Store.
-func (db *DB) GetTenant(ctx context.Context, org, id uuid.UUID) (tenant.Tenant, error) {
-	t, err := scanTenant(db.pool.QueryRow(ctx, `select `+tenantColumns+` from tenants where organization_id = $1 and id = $2`, org, id))
-	return t, translate(err, resource.Tenant{Org: org, Tenant: id}.String())
+func (db *DB) GetTenant(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (tenant.Tenant, error) {
+	r, err := queries.GetTenant(ctx, q(tx), query.GetTenantParams{OrganizationID: org, ID: id})
+	if err != nil {
+		return tenant.Tenant{}, translate(err, resource.Tenant{Org: org, Tenant: id}.String())
+	}
+	return tenantFrom(r)
+}
+
+// GetTenantForUpdate implements tenant.Store.
+func (db *DB) GetTenantForUpdate(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (tenant.Tenant, error) {
+	r, err := queries.GetTenantForUpdate(ctx, q(tx), query.GetTenantForUpdateParams{OrganizationID: org, ID: id})
+	if err != nil {
+		return tenant.Tenant{}, translate(err, resource.Tenant{Org: org, Tenant: id}.String())
+	}
+	return tenantFrom(r)
 }
 
 // ListTenants implements tenant.Store.
-func (db *DB) ListTenants(ctx context.Context, org uuid.UUID, p page.Request) ([]tenant.Tenant, error) {
-	rows, err := db.pool.Query(ctx, `select `+tenantColumns+` from tenants where organization_id = $1 and id > $2 order by id limit $3`,
-		org, p.After, p.Size+1)
+func (db *DB) ListTenants(ctx context.Context, tx uow.Tx, org uuid.UUID, p page.Request) ([]tenant.Tenant, error) {
+	rows, err := queries.ListTenants(ctx, q(tx), query.ListTenantsParams{OrganizationID: org, After: p.After, Lim: int32(p.Size + 1)})
 	if err != nil {
 		return nil, translate(err, "")
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (tenant.Tenant, error) { return scanTenant(r) })
-	return out, translate(err, "")
+	out := make([]tenant.Tenant, 0, len(rows))
+	for _, r := range rows {
+		t, err := tenantFrom(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }
 
 // UpdateTenant implements tenant.Store.
-func (db *DB) UpdateTenant(ctx context.Context, org, id uuid.UUID, version int64, mutate func(*tenant.Tenant) error) (tenant.Tenant, error) {
-	name := resource.Tenant{Org: org, Tenant: id}.String()
-	var out tenant.Tenant
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		cur, err := scanTenant(tx.QueryRow(ctx, `select `+tenantColumns+` from tenants where organization_id = $1 and id = $2 for update`, org, id))
-		if err != nil {
-			return translate(err, name)
-		}
-		if version != 0 && version != cur.Version {
-			return apperr.EtagMismatch()
-		}
-		if err := mutate(&cur); err != nil {
-			return err
-		}
-		out, err = scanTenant(tx.QueryRow(ctx, `update tenants set display_name = $3, labels = $4, update_time = now(), version = version + 1
-			where organization_id = $1 and id = $2 returning `+tenantColumns, org, id, cur.DisplayName, nonNilLabels(cur.Labels)))
-		if err != nil {
-			return err
-		}
-		return appendAudit(ctx, tx, org, name)
+func (db *DB) UpdateTenant(ctx context.Context, tx uow.Tx, t tenant.Tenant) (tenant.Tenant, error) {
+	r, err := queries.UpdateTenant(ctx, q(tx), query.UpdateTenantParams{
+		OrganizationID: t.Org, ID: t.ID, DisplayName: t.DisplayName, Labels: labelsJSON(t.Labels),
 	})
-	return out, err
+	if err != nil {
+		return tenant.Tenant{}, translate(err, resource.Tenant{Org: t.Org, Tenant: t.ID}.String())
+	}
+	return tenantFrom(r)
 }
 
 // DeleteTenant implements tenant.Store.
-func (db *DB) DeleteTenant(ctx context.Context, org, id uuid.UUID, version int64) error {
-	name := resource.Tenant{Org: org, Tenant: id}.String()
-	return db.inTx(ctx, func(tx pgx.Tx) error {
-		if err := lockVersion(ctx, tx, name, version, `select version from tenants where organization_id = $1 and id = $2 for update`, org, id); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `delete from tenants where organization_id = $1 and id = $2`, org, id); err != nil {
-			return err
-		}
-		return appendAudit(ctx, tx, org, name)
-	})
+func (db *DB) DeleteTenant(ctx context.Context, tx uow.Tx, org, id uuid.UUID) error {
+	n, err := queries.DeleteTenant(ctx, q(tx), query.DeleteTenantParams{OrganizationID: org, ID: id})
+	if err == nil && n == 0 {
+		return translate(errNoRows, resource.Tenant{Org: org, Tenant: id}.String())
+	}
+	return translate(err, "")
 }

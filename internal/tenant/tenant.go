@@ -3,13 +3,9 @@
 package tenant
 
 import (
-	"context"
 	"time"
 
 	"github.com/google/uuid"
-
-	"github.com/dropzoneai/dzconnect/internal/idempotency"
-	"github.com/dropzoneai/dzconnect/internal/page"
 )
 
 // Cloud is a Microsoft cloud, stored by its stable slug.
@@ -37,13 +33,4 @@ type Tenant struct {
 	// ProvisionerConsentTime is when a tenant administrator consented the
 	// organization's provisioner application; nil before that.
 	ProvisionerConsentTime *time.Time
-}
-
-// Store persists tenants; every method is scoped by organization.
-type Store interface {
-	CreateTenant(ctx context.Context, t Tenant, key idempotency.Key) (Tenant, error)
-	GetTenant(ctx context.Context, org, id uuid.UUID) (Tenant, error)
-	ListTenants(ctx context.Context, org uuid.UUID, p page.Request) ([]Tenant, error)
-	UpdateTenant(ctx context.Context, org, id uuid.UUID, version int64, mutate func(*Tenant) error) (Tenant, error)
-	DeleteTenant(ctx context.Context, org, id uuid.UUID, version int64) error
 }

@@ -16,10 +16,10 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dropzoneai/dzconnect/internal/event"
 	"github.com/dropzoneai/dzconnect/internal/idempotency"
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/page"
-	"github.com/dropzoneai/dzconnect/internal/verify"
 )
 
 // Event is a kind of event a webhook receives, stored by its type string
@@ -28,8 +28,8 @@ type Event string
 
 // The events.
 const (
-	EventStateChanged       Event = verify.EventStateChanged
-	EventCredentialExpiring Event = verify.EventCredentialExpiring
+	EventStateChanged       Event = event.StateChanged
+	EventCredentialExpiring Event = event.CredentialExpiring
 )
 
 // Webhook is one endpoint of an organization.
@@ -67,7 +67,7 @@ type Delivery struct {
 	Webhook         uuid.UUID
 	Event           Event
 	Resource        string // the integration the event is about
-	Payload         []byte // verify.Event JSON
+	Payload         []byte // event.Event JSON
 	Status          Status
 	Attempts        int
 	LastStatusCode  int
