@@ -73,7 +73,7 @@ func TestServerErrorsRetriedOrSurfaced(t *testing.T) {
 	}
 	e.admin.SetFaults(routeFaults("graph.users.list", faults.Rule{ServerErrors: &faults.ServerErrors{Every: 1, Status: 500}}))
 	_, err := g.Users().Get(t.Context(), nil)
-	odata(t, err, 500, "serviceNotAvailable")
+	_ = odata(t, err, 500, "serviceNotAvailable")
 }
 
 func TestLatencyInjected(t *testing.T) {
@@ -120,7 +120,7 @@ func TestObjectLagHidesNewAppForReads(t *testing.T) {
 	}
 	for range 2 {
 		_, err := g.Applications().ByApplicationId(*created.GetId()).Get(ctx, nil)
-		odata(t, err, 404, "Request_ResourceNotFound")
+		_ = odata(t, err, 404, "Request_ResourceNotFound")
 	}
 	if _, err := g.Applications().ByApplicationId(*created.GetId()).Get(ctx, nil); err != nil {
 		t.Fatalf("third read: %v", err)
@@ -175,7 +175,7 @@ func TestObjectLagForDurationAndReferenceUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = g.ServicePrincipals().ByServicePrincipalId(*sp.GetId()).Get(ctx, nil)
-	odata(t, err, 404, "Request_ResourceNotFound")
+	_ = odata(t, err, 404, "Request_ResourceNotFound")
 
 	graphSP, _ := e.admin.ServicePrincipalID(e.tenant, graphAppID)
 	a := models.NewAppRoleAssignment()
@@ -219,7 +219,7 @@ func TestUpsertDuringLagConflicts(t *testing.T) {
 		t.Fatalf("create: %v", err)
 	}
 	_, err := uniqueNamePatch(g, t, "dz-lag", true)
-	odata(t, err, 409, "Error_MsaAppDoesNotExist")
+	_ = odata(t, err, 409, "Error_MsaAppDoesNotExist")
 	if app, err := uniqueNamePatch(g, t, "dz-lag", true); err != nil || app != nil {
 		t.Fatalf("after the lag: want 204, got %v %v", app, err)
 	}
@@ -344,7 +344,7 @@ func TestCredentialConflictAndRemovedTenant(t *testing.T) {
 	_, err = e.token(e.credFor(c), msftsim.ResourceGraph)
 	aadsts(t, err, 90002)
 	_, err = g.Users().Get(t.Context(), nil) // a token issued before is refused too
-	odata(t, err, 401, "InvalidAuthenticationToken")
+	_ = odata(t, err, 401, "InvalidAuthenticationToken")
 	_ = e.admin.SetTenantRemoved(e.tenant, false)
 	e.mustToken(e.credFor(c), msftsim.ResourceGraph)
 }

@@ -66,7 +66,7 @@ func TestGraphProvisioningFlow(t *testing.T) {
 
 	// Without Prefer a missing app is 404; with it, 201 then 204.
 	_, err := uniqueNamePatch(g, t, "dropzone-contoso", false)
-	odata(t, err, 404, "Request_ResourceNotFound")
+	_ = odata(t, err, 404, "Request_ResourceNotFound")
 	app, err := uniqueNamePatch(g, t, "dropzone-contoso", true)
 	if err != nil || app == nil || app.GetAppId() == nil || *app.GetUniqueName() != "dropzone-contoso" {
 		t.Fatalf("upsert create: %v %v", app, err)
@@ -97,7 +97,7 @@ func TestGraphProvisioningFlow(t *testing.T) {
 	}
 
 	_, err = g.Applications().ByApplicationId("not-a-guid").Get(ctx, nil)
-	odata(t, err, 400, "Request_BadRequest")
+	_ = odata(t, err, 400, "Request_BadRequest")
 
 	// A plain POST creates another app (duplicates on retry, as in Graph).
 	dup := models.NewApplication()
@@ -171,7 +171,7 @@ func TestGraphProvisioningFlow(t *testing.T) {
 		}
 		if role == "AuditLog.Read.All" {
 			_, err = g.ServicePrincipals().ByServicePrincipalId(gspID).AppRoleAssignedTo().Post(ctx, a, nil)
-			odata(t, err, 400, "Request_BadRequest")
+			_ = odata(t, err, 400, "Request_BadRequest")
 		}
 	}
 	held, err := g.ServicePrincipals().ByServicePrincipalId(*sp.GetId()).AppRoleAssignments().Get(ctx, nil)
@@ -251,9 +251,9 @@ func TestGraphProvisioningFlow(t *testing.T) {
 		t.Fatalf("delete app: %v", err)
 	}
 	_, err = g.Applications().ByApplicationId(objID).Get(ctx, nil)
-	odata(t, err, 404, "Request_ResourceNotFound")
+	_ = odata(t, err, 404, "Request_ResourceNotFound")
 	_, err = g.ServicePrincipals().ByServicePrincipalId(*sp.GetId()).Get(ctx, nil)
-	odata(t, err, 404, "Request_ResourceNotFound")
+	_ = odata(t, err, 404, "Request_ResourceNotFound")
 }
 
 func TestGraphPolicyLimitsSecrets(t *testing.T) {
@@ -304,7 +304,7 @@ func TestGraphPolicyLimitsSecrets(t *testing.T) {
 	if err := e.admin.SetPolicy(e.tenant, msftsim.PolicySpec{BlockPasswordAddition: true}); err != nil {
 		t.Fatal(err)
 	}
-	odata(t, add(ptr(t0.AddDate(0, 0, 60))), 400, "CredentialTypeNotAllowedAsPerAppPolicy")
+	_ = odata(t, add(ptr(t0.AddDate(0, 0, 60))), 400, "CredentialTypeNotAllowedAsPerAppPolicy")
 }
 
 func TestGraphOwnedByLimitsToOwnApps(t *testing.T) {
@@ -325,7 +325,7 @@ func TestGraphOwnedByLimitsToOwnApps(t *testing.T) {
 		t.Fatalf("addPassword on own app: %v", err)
 	}
 	_, err = g.Applications().ByApplicationId(other.ObjectID).AddPassword().Post(ctx, body, nil)
-	odata(t, err, 403, "Authorization_RequestDenied")
+	_ = odata(t, err, 403, "Authorization_RequestDenied")
 }
 
 func TestGraphAuthorizationAndTokenValidation(t *testing.T) {
@@ -334,13 +334,13 @@ func TestGraphAuthorizationAndTokenValidation(t *testing.T) {
 	g := e.graph(e.credFor(c))
 	ctx := t.Context()
 	_, err := g.Users().Get(ctx, nil)
-	odata(t, err, 403, "Authorization_RequestDenied")
+	_ = odata(t, err, 403, "Authorization_RequestDenied")
 	app := models.NewApplication()
 	app.SetDisplayName(ptr("x"))
 	_, err = g.Applications().Post(ctx, app, nil)
-	odata(t, err, 403, "Authorization_RequestDenied")
+	_ = odata(t, err, 403, "Authorization_RequestDenied")
 	_, err = g.Policies().DefaultAppManagementPolicy().Get(ctx, nil)
-	odata(t, err, 403, "Authorization_RequestDenied")
+	_ = odata(t, err, 403, "Authorization_RequestDenied")
 
 	// A token for another resource is refused; so is an expired one.
 	armTok := e.mustToken(e.credFor(c), msftsim.ResourceARM)
@@ -355,7 +355,7 @@ func TestGraphAuthorizationAndTokenValidation(t *testing.T) {
 	}
 	e.admin.AdvanceClock(2 * time.Hour) // the cached token is now expired on the sim clock
 	_, err = rg.Users().Get(ctx, nil)
-	odata(t, err, 401, "InvalidAuthenticationToken")
+	_ = odata(t, err, 401, "InvalidAuthenticationToken")
 }
 
 func TestGraphKeyCredentialResendKeepsKey(t *testing.T) {

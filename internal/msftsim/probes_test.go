@@ -79,15 +79,15 @@ func TestGraphUnlicensedProbesAnswerDistinct403(t *testing.T) {
 	g := e.graph(e.credFor(c))
 	ctx := t.Context()
 	_, err := g.Security().Alerts_v2().Get(ctx, nil)
-	odata(t, err, 403, "Forbidden")
+	_ = odata(t, err, 403, "Forbidden")
 	_, err = g.Security().Incidents().Get(ctx, nil)
-	odata(t, err, 403, "Forbidden")
+	_ = odata(t, err, 403, "Forbidden")
 	_, err = g.AuditLogs().SignIns().Get(ctx, nil)
-	odata(t, err, 403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant")
+	_ = odata(t, err, 403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant")
 	// Without the permission the code is the permission one.
 	noPerm := e.graph(e.credFor(e.app()))
 	_, err = noPerm.Security().Alerts_v2().Get(ctx, nil)
-	odata(t, err, 403, "Authorization_RequestDenied")
+	_ = odata(t, err, 403, "Authorization_RequestDenied")
 }
 
 func TestGraphOrganizationAndServicePrincipalDelete(t *testing.T) {

@@ -20,7 +20,7 @@ func TestFrozenAndWall(t *testing.T) {
 	}
 	w := NewWall()
 	w.Advance(48 * time.Hour)
-	if d := w.Now().Sub(time.Now()); d < 47*time.Hour {
+	if d := time.Until(w.Now()); d < 47*time.Hour {
 		t.Fatalf("wall offset %v", d)
 	}
 	w.Set(t0)
