@@ -39,7 +39,7 @@ func integrationToProto(i integration.Integration) *v1.Integration {
 			ApplicationObjectId:      nullUUID(i.AppObjectID),
 			ServicePrincipalObjectId: nullUUID(i.ServicePrincipal),
 		},
-		Credential:     activeCredentialToProto(i),
+		Credential:    activeCredentialToProto(i),
 		State:         stateToProto[i.State],
 		LastCheckTime: tsp(i.LastCheckTime),
 		CreateTime:    ts(i.CreateTime),

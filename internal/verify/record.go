@@ -45,9 +45,9 @@ func unchangedExpectation(c Check, loaded integration.Integration) (Unchanged, b
 // decision is what recording a check writes, decided from the check and the
 // integration as locked in the recording transaction.
 type decision struct {
-	stale  bool   // the integration changed while the check ran: history only
-	warn   bool   // announce the active credential's expiry, once per credential
-	audit  bool   // an on-demand check is a caller's write
+	stale  bool // the integration changed while the check ran: history only
+	warn   bool // announce the active credential's expiry, once per credential
+	audit  bool // an on-demand check is a caller's write
 	events []string
 }
 
@@ -154,4 +154,3 @@ func eventOf(typ string, c Check, in integration.Integration, active integration
 		Check: checkName(c), Summary: c.Summary, CredentialExpireTime: active.EndTime,
 	}
 }
-
