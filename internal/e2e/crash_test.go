@@ -178,10 +178,10 @@ func TestCrashAfterVaultWriteAbandoned(t *testing.T) {
 	}
 	path := f.pendingSecretPath(t)
 	// Younger than the TTL: kept, a retry may still come.
-	if r, err := svc.Janitor(ctx, time.Hour); err != nil || r.Reaped != 0 {
+	if r, err := f.service(f.db, f.secrets).Janitor(ctx, time.Hour); err != nil || r.Reaped != 0 {
 		t.Fatalf("janitor within TTL = %+v, %v", r, err)
 	}
-	r, err := svc.Janitor(ctx, 0)
+	r, err := f.service(f.db, f.secrets).Janitor(ctx, 0)
 	if err != nil || r.Reaped != 1 || r.Destroyed != 1 {
 		t.Fatalf("janitor = %+v, %v; want 1 reaped and 1 destroyed", r, err)
 	}
@@ -360,11 +360,11 @@ func TestCrashDuringSecretUpdate(t *testing.T) {
 	}
 }
 
-// TestFailedSecretUpdateCleansUp: an update whose activation fails (here:
-// the etag changed meanwhile) removes its pending credential and queues its
-// secret's destruction at once; the rotation before it keeps the retiring
-// credential's secret.
-func TestFailedSecretUpdateCleansUp(t *testing.T) {
+// TestSecretRotations: each new secret is a new credential; the one it
+// replaces retires (its secret kept), the one retired before is removed
+// (its secret's destruction queued in the same transaction); a stale etag
+// writes nothing.
+func TestSecretRotations(t *testing.T) {
 	t.Parallel()
 	f := newCrashFixture(t)
 	ctx := context.Background()
@@ -385,13 +385,13 @@ func TestFailedSecretUpdateCleansUp(t *testing.T) {
 	if states[integration.CredentialActive] != 1 || states[integration.CredentialRetiring] != 1 || len(rotated.Credentials) != 2 {
 		t.Fatalf("after one rotation: %v", states)
 	}
-	// A stale etag: refused after the Vault write, cleaned up.
+	// A stale etag is refused before anything is written.
 	if _, err := svc.Update(ctx, f.org, in.ID, in.Version, keep, "three~Secret.Value_1234567890abcdefghijk"); !apperr.Is(err, apperr.Aborted) {
 		t.Fatalf("stale update = %v, want Aborted", err)
 	}
 	var pending, queued int
 	if err := f.db.Pool().QueryRow(ctx, `select (select count(*) from credentials where state = 'pending'),
-		(select count(*) from secret_destructions)`).Scan(&pending, &queued); err != nil || pending != 0 || queued != 1 {
+		(select count(*) from secret_destructions)`).Scan(&pending, &queued); err != nil || pending != 0 || queued != 0 {
 		t.Fatalf("after a refused update: %d pending credentials, %d destructions queued, %v", pending, queued, err)
 	}
 	// A second rotation removes the retiring credential and queues its
@@ -408,7 +408,7 @@ func TestFailedSecretUpdateCleansUp(t *testing.T) {
 		t.Fatalf("after two rotations: %v", states)
 	}
 	r, err := svc.Janitor(ctx, time.Hour)
-	if err != nil || r.Destroyed != 2 { // the refused update's secret and the removed credential's
+	if err != nil || r.Destroyed != 1 { // the removed credential's
 		t.Fatalf("janitor = %+v, %v", r, err)
 	}
 	if v, _ := f.secrets.CurrentVersion(ctx, activePath(t, in)); v != 0 {
