@@ -33,9 +33,11 @@ func TestCredentialsMigration(t *testing.T) {
 		t.Fatalf("down to 4: %v", err)
 	}
 	org, tenant, live, pending := uuid.New(), uuid.New(), uuid.New(), uuid.New()
-	if _, err := pool.Exec(ctx, `insert into organizations (id, display_name) values ($1, 'M');
-		insert into tenants (organization_id, id, entra_tenant_id, cloud, display_name) values ($1, $2, gen_random_uuid(), 'global', 'T')`,
-		org, tenant); err != nil {
+	if _, err := pool.Exec(ctx, `insert into organizations (id, display_name) values ($1, 'M')`, org); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `insert into tenants (organization_id, id, entra_tenant_id, cloud, display_name)
+		values ($1, $2, gen_random_uuid(), 'global', 'T')`, org, tenant); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := pool.Exec(ctx, `insert into integrations (organization_id, tenant_id, id, kind, management_mode, client_id,
