@@ -165,7 +165,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
 	}
 	tenants := tenant.NewService(db, db, db, db)
-	integrations := integration.NewService(db, secrets, log)
+	integrations := integration.NewService(integration.Deps{Tx: db, Store: db, Secrets: secrets, Keys: db, Audit: db, GC: db, Log: log})
 	webhooks := webhook.NewService(db, secrets, log)
 	clouds := microsoft.DefaultClouds()
 	if cfg.MicrosoftEndpointsFile != "" {
@@ -181,7 +181,8 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	if err != nil {
 		return err
 	}
-	checks := verify.NewService(verify.Config{ExpiryWarning: cfg.ExpiryWarning, SettleWindow: cfg.SettleWindow}, db, integrations, ms)
+	checks := verify.NewService(verify.Config{ExpiryWarning: cfg.ExpiryWarning, SettleWindow: cfg.SettleWindow},
+		verify.Deps{Tx: db, Store: db, Notifier: db, Audit: db, Integrations: integrations, Microsoft: ms})
 	checks.UseProvisioners(consents)
 	m := metrics.New(db, log)
 	checker := m.InstrumentChecker(checks)

@@ -414,9 +414,31 @@ func (inv *invocation) printIntegration(i *dzconnectv1.Integration) error {
 		field{"Secret stored", timeString(cred.GetCreateTime())},
 		field{"Secret expires", timeString(cred.GetExpireTime())},
 		field{"Secret version", version},
+	)
+	for _, c := range i.GetCredentials() {
+		fields = append(fields, field{"Credential", credentialString(c)})
+	}
+	fields = append(fields,
 		field{"Created", timeString(i.GetCreateTime())},
 		field{"Updated", timeString(i.GetUpdateTime())},
 		field{"Etag", i.GetEtag()},
 	)
 	return inv.printer().resource(i, fields)
+}
+
+// credentialString is one credential on one line: ID, state, type, source,
+// key ID and hint when known, expiry.
+func credentialString(c *dzconnectv1.IntegrationCredential) string {
+	name := c.GetName()
+	out := name[strings.LastIndexByte(name, '/')+1:] + " " + short(c.GetState()) + " " + short(c.GetType()) + " (" + short(c.GetSource()) + ")"
+	if c.GetKeyId() != "" {
+		out += " key " + c.GetKeyId()
+	}
+	if c.GetHint() != "" {
+		out += " hint " + c.GetHint()
+	}
+	if c.GetEndTime() != nil {
+		out += " expires " + timeString(c.GetEndTime())
+	}
+	return out
 }

@@ -129,7 +129,7 @@ func TestVaultAppRole(t *testing.T) {
 	org := s.NewOrg(t, "AppRole")
 	tenant := newTenant(t, s, org.OperatorCtx, org.Name)
 	in := newIntegration(t, s, org.OperatorCtx, tenant.GetName(), "approle~Secret.Value_1234567890abcdefgh")
-	if v, ok := secretAt(t, s, in.GetName(), 1); !ok || v != "approle~Secret.Value_1234567890abcdefgh" {
+	if v, ok := secretAt(t, s, activeSecretPath(in), 1); !ok || v != "approle~Secret.Value_1234567890abcdefgh" {
 		t.Fatalf("secret via AppRole = %q", v)
 	}
 }

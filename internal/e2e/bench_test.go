@@ -20,9 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
-	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/msftsim"
-	"github.com/dropzoneai/dzconnect/internal/resource"
 	"github.com/dropzoneai/dzconnect/internal/testsupport/stack"
 )
 
@@ -77,8 +75,7 @@ func BenchmarkSweep(b *testing.B) {
 			ClientSecret: apps[i].secret, RequestId: uuid.NewString(),
 		})
 		if err == nil {
-			n, _ := resource.ParseIntegration("name", resp.GetIntegration().GetName())
-			apps[i].vaultPath = "/v1/" + setup.Vault.Mount + "/data/dzconnect/" + integration.SecretPath(n.Org, n.Integration)
+			apps[i].vaultPath = "/v1/" + setup.Vault.Mount + "/data/dzconnect/" + activeSecretPath(resp.GetIntegration())
 		}
 		return err
 	})

@@ -133,14 +133,21 @@ func TestSecretsNeverLeak(t *testing.T) {
 		responses = append(responses, mustJSON(t, out), headerString(h))
 	}
 
-	// The secrets are in Vault, as the latest versions.
-	if v, ok := secretAt(t, s, name, 2); !ok || v != canaries[1] {
-		t.Fatalf("Vault version 2 = %q", v)
+	// The secrets are in Vault, one path per credential: the retiring one
+	// and the active one.
+	if v, ok := secretAt(t, s, activeSecretPath(upd.GetIntegration()), 1); !ok || v != canaries[1] {
+		t.Fatalf("active credential's secret = %q", v)
+	}
+	if v, ok := secretAt(t, s, activeSecretPath(created.GetIntegration()), 1); !ok || v != canaries[0] {
+		t.Fatalf("retiring credential's secret = %q", v)
 	}
 
 	dump := dumpDatabase(t, s)
 	logs := s.Logs.String()
-	if !strings.Contains(dump, name[strings.LastIndex(name, "/")+1:]) || !strings.Contains(logs, "CreateIntegration") {
+	// The credential rows (with their Vault paths) are in the dump too.
+	credName := upd.GetIntegration().GetCredentials()[1].GetName()
+	if !strings.Contains(dump, name[strings.LastIndex(name, "/")+1:]) || !strings.Contains(dump, credName[strings.LastIndex(credName, "/")+1:]) ||
+		!strings.Contains(logs, "CreateIntegration") {
 		t.Fatal("the dump or the logs are empty: the canary check would prove nothing")
 	}
 	secrets := append(canaries, s.AdminKey, s.Vault.Token, org.Admin, org.Operator, org.Viewer)

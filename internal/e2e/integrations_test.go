@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,18 +13,34 @@ import (
 
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
 	"github.com/dropzoneai/dzconnect/internal/integration"
-	"github.com/dropzoneai/dzconnect/internal/resource"
 	"github.com/dropzoneai/dzconnect/internal/testsupport/stack"
 )
 
-// secretAt reads an integration's secret straight from the test's Vault.
-func secretAt(t *testing.T, s *stack.Stack, name string, version int) (string, bool) {
-	t.Helper()
-	n, err := resource.ParseIntegration("name", name)
-	if err != nil {
-		t.Fatal(err)
+// credentialSecretPath is where a credential's value is in Vault (relative
+// to the service's prefix), from the credential's resource name.
+func credentialSecretPath(c *v1.IntegrationCredential) string {
+	parts := strings.Split(c.GetName(), "/")
+	if len(parts) != 8 {
+		return ""
 	}
-	sec, err := s.Vault.KV().GetVersion(context.Background(), "dzconnect/"+integration.SecretPath(n.Org, n.Integration), version)
+	return integration.CredentialSecretPath(uuid.MustParse(parts[1]), uuid.MustParse(parts[5]), uuid.MustParse(parts[7]))
+}
+
+// activeSecretPath is where the integration's active credential's value is
+// in Vault ("" when it has none).
+func activeSecretPath(in *v1.Integration) string {
+	for _, c := range in.GetCredentials() {
+		if c.GetState() == v1.CredentialState_CREDENTIAL_STATE_ACTIVE {
+			return credentialSecretPath(c)
+		}
+	}
+	return ""
+}
+
+// secretAt reads a secret version straight from the test's Vault.
+func secretAt(t *testing.T, s *stack.Stack, path string, version int) (string, bool) {
+	t.Helper()
+	sec, err := s.Vault.KV().GetVersion(context.Background(), "dzconnect/"+path, version)
 	if err != nil {
 		return "", false
 	}
@@ -62,7 +79,15 @@ func TestCustomerManagedIntegration(t *testing.T) {
 		!in.GetCredential().GetExpireTime().AsTime().Equal(expire) || in.GetApplication().GetClientId() != clientID {
 		t.Fatalf("created %v", in)
 	}
-	if v, ok := secretAt(t, s, in.GetName(), 1); !ok || v != req.ClientSecret {
+	if len(in.GetCredentials()) != 1 || in.GetCredentials()[0].GetState() != v1.CredentialState_CREDENTIAL_STATE_ACTIVE ||
+		in.GetCredentials()[0].GetType() != v1.CredentialType_CREDENTIAL_TYPE_CLIENT_SECRET ||
+		in.GetCredentials()[0].GetSource() != v1.CredentialSource_CREDENTIAL_SOURCE_CUSTOMER ||
+		in.GetCredentials()[0].GetHint() != "abc" || !in.GetCredentials()[0].GetEndTime().AsTime().Equal(expire) ||
+		!strings.HasPrefix(in.GetCredentials()[0].GetName(), in.GetName()+"/credentials/") {
+		t.Fatalf("credentials %v", in.GetCredentials())
+	}
+	firstPath := activeSecretPath(in)
+	if v, ok := secretAt(t, s, firstPath, 1); !ok || v != req.ClientSecret {
 		t.Fatalf("secret in Vault = %q, %v", v, ok)
 	}
 	// A replay returns the same integration and writes nothing more.
@@ -77,7 +102,8 @@ func TestCustomerManagedIntegration(t *testing.T) {
 	req.RequestId = ""
 	wantCode(t, errOf(c.Integrations.CreateIntegration(org.OperatorCtx, req)), codes.AlreadyExists)
 
-	// Replacing the secret stores a new Vault version and keeps the old one.
+	// Replacing the secret adds a credential with its own Vault path, used
+	// at once; the old one turns retiring and keeps its secret.
 	upd, err := c.Integrations.UpdateIntegration(org.OperatorCtx, &v1.UpdateIntegrationRequest{
 		Integration:  &v1.Integration{Name: in.GetName(), Etag: in.GetEtag(), DisplayName: "Renamed"},
 		UpdateMask:   &fieldmaskpb.FieldMask{Paths: []string{"display_name"}},
@@ -86,14 +112,18 @@ func TestCustomerManagedIntegration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if upd.GetIntegration().GetCredential().GetVersion() != 2 || upd.GetIntegration().GetDisplayName() != "Renamed" {
+	creds := upd.GetIntegration().GetCredentials()
+	if upd.GetIntegration().GetCredential().GetVersion() != 1 || upd.GetIntegration().GetDisplayName() != "Renamed" || len(creds) != 2 ||
+		creds[0].GetState() != v1.CredentialState_CREDENTIAL_STATE_RETIRING || creds[1].GetState() != v1.CredentialState_CREDENTIAL_STATE_ACTIVE ||
+		creds[1].GetEndTime() != nil || upd.GetIntegration().GetCredential().GetExpireTime() != nil {
 		t.Fatalf("updated %v", upd.GetIntegration())
 	}
-	if v, _ := secretAt(t, s, in.GetName(), 2); v != "second~Secret.Value_1234567890abcdefghij" {
-		t.Fatalf("version 2 = %q", v)
+	secondPath := activeSecretPath(upd.GetIntegration())
+	if v, _ := secretAt(t, s, secondPath, 1); secondPath == firstPath || v != "second~Secret.Value_1234567890abcdefghij" {
+		t.Fatalf("new credential's secret = %q at %s", v, secondPath)
 	}
-	if v, _ := secretAt(t, s, in.GetName(), 1); v != req.ClientSecret {
-		t.Fatalf("version 1 lost: %q", v)
+	if v, _ := secretAt(t, s, firstPath, 1); v != req.ClientSecret {
+		t.Fatalf("retiring credential's secret lost: %q", v)
 	}
 	wantCode(t, errOf(c.Integrations.UpdateIntegration(org.OperatorCtx, &v1.UpdateIntegrationRequest{
 		Integration: &v1.Integration{Name: in.GetName(), Etag: in.GetEtag(), DisplayName: "stale"},
@@ -113,19 +143,17 @@ func TestCustomerManagedIntegration(t *testing.T) {
 		t.Fatalf("list by state: %v %v", list, err)
 	}
 
-	// Delete removes the row and destroys every version in Vault.
+	// Delete removes the rows and destroys every credential's secret.
 	if _, err := c.Integrations.DeleteIntegration(org.OperatorCtx, &v1.DeleteIntegrationRequest{Name: in.GetName()}); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := secretAt(t, s, in.GetName(), 1); ok {
-		t.Fatal("secret version 1 survived the delete")
+	for _, p := range []string{firstPath, secondPath} {
+		if _, err := s.Vault.KV().GetMetadata(context.Background(), "dzconnect/"+p); err == nil {
+			t.Fatalf("secret %s survived the delete", p)
+		}
 	}
-	n, _ := resource.ParseIntegration("name", in.GetName())
-	if _, err := s.Vault.KV().GetMetadata(context.Background(), "dzconnect/"+integration.SecretPath(n.Org, n.Integration)); err == nil {
-		t.Fatal("secret metadata survived the delete")
-	}
-	if n := countRows(t, s, "secret_destructions"); n != 0 {
-		t.Fatalf("%d destructions left queued", n)
+	if n := countRows(t, s, "credentials"); n != 0 {
+		t.Fatalf("%d credentials left", n)
 	}
 	wantCode(t, errOf(c.Integrations.GetIntegration(org.ViewerCtx, &v1.GetIntegrationRequest{Name: in.GetName()})), codes.NotFound)
 }

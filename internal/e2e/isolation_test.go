@@ -225,10 +225,10 @@ func TestOrganizationIsolation(t *testing.T) {
 	if after := snapshot(t, s); !equalCounts(before, after) {
 		t.Fatalf("organization B's calls wrote to the database:\nbefore %v\nafter  %v", before, after)
 	}
-	if v, ok := secretAt(t, s, integ.GetName(), 1); !ok || v != "victim~Secret.Value_1234567890abcdefghi" {
+	if v, ok := secretAt(t, s, activeSecretPath(integ), 1); !ok || v != "victim~Secret.Value_1234567890abcdefghi" {
 		t.Fatal("A's secret changed")
 	}
-	if _, ok := secretAt(t, s, integ.GetName(), 2); ok {
+	if _, ok := secretAt(t, s, activeSecretPath(integ), 2); ok {
 		t.Fatal("B wrote a new secret version for A's integration")
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/msftsim"
 	"github.com/dropzoneai/dzconnect/internal/msftsim/faults"
-	"github.com/dropzoneai/dzconnect/internal/postgres"
 	"github.com/dropzoneai/dzconnect/internal/resource"
 	"github.com/dropzoneai/dzconnect/internal/verify"
 	"github.com/dropzoneai/dzconnect/internal/webhook"
@@ -26,7 +25,7 @@ func TestStaleCheckIsHistoryOnly(t *testing.T) {
 	in, _ := f.app(t, msftsim.AppRequest{DisplayName: "Dropzone AI", Roles: defenderRoles}, nil)
 	wantOutcome(t, f.check(t, in.GetName()), v1.IntegrationState_INTEGRATION_STATE_HEALTHY)
 	n, _ := resource.ParseIntegration("name", in.GetName())
-	r, err := postgres.New(f.s.DB).RecordCheck(context.Background(), verify.Check{
+	r, err := recordCheck(f.s.DB, verify.Check{
 		Org: n.Org, Tenant: n.Tenant, Integration: n.Integration, ID: uuid.Must(uuid.NewV7()),
 		Outcome: integration.StateBroken, Trigger: verify.TriggerSchedule, Summary: "stale",
 		Start: time.Now(), End: time.Now(), IntegrationVersion: 999,
@@ -164,7 +163,7 @@ func TestScheduledCheckWithSameOutcome(t *testing.T) {
 		t.Fatal(err)
 	}
 	end := time.Now().Add(time.Minute).UTC().Truncate(time.Microsecond)
-	r, err := postgres.New(f.s.DB).RecordCheck(context.Background(), verify.Check{
+	r, err := recordCheck(f.s.DB, verify.Check{
 		Org: n.Org, Tenant: n.Tenant, Integration: n.Integration, ID: uuid.Must(uuid.NewV7()),
 		Outcome: integration.StateHealthy, Trigger: verify.TriggerSchedule, Summary: "all checks passed",
 		Start: end.Add(-time.Second), End: end, IntegrationVersion: version,

@@ -13,13 +13,16 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
 	"github.com/dropzoneai/dzconnect/internal/msftsim"
 	"github.com/dropzoneai/dzconnect/internal/msftsim/faults"
+	"github.com/dropzoneai/dzconnect/internal/postgres"
 	"github.com/dropzoneai/dzconnect/internal/testsupport/stack"
+	"github.com/dropzoneai/dzconnect/internal/verify"
 )
 
 var defenderRoles = []string{"AuditLog.Read.All", "SecurityAlert.Read.All", "SecurityIncident.Read.All", "User.Read.All", "ThreatHunting.Read.All"}
@@ -381,3 +384,10 @@ func TestCheckSentinel(t *testing.T) {
 }
 
 var _ = context.Background
+
+// recordCheck records a check made up by a test, through the verification
+// service's recording use case, on the stack's database.
+func recordCheck(pool *pgxpool.Pool, c verify.Check) (verify.Result, error) {
+	db := postgres.New(pool)
+	return verify.NewService(verify.Config{}, verify.Deps{Tx: db, Store: db, Notifier: db, Audit: db}).Record(context.Background(), c)
+}

@@ -279,7 +279,7 @@ func (f *deliveryFixture) changeState(t *testing.T) {
 		next = integration.StateHealthy
 	}
 	now := time.Now()
-	_, err := f.db.RecordCheck(t.Context(), verify.Check{
+	_, err := recordCheck(f.s.DB, verify.Check{
 		Org: f.integ.Org, Tenant: f.integ.Tenant, Integration: f.integ.Integration, ID: uuid.Must(uuid.NewV7()),
 		Outcome: next, Trigger: verify.TriggerAPI, Summary: "state is now " + string(next), Steps: []verify.Step{},
 		Start: now, End: now,
@@ -595,7 +595,7 @@ func TestWebhookServerDelivers(t *testing.T) {
 	t.Cleanup(srv.Close)
 	hook, secret := newWebhook(t, s, org.AdminCtx, org.Name, srv.URL+"/hook")
 	now := time.Now()
-	if _, err := postgres.New(s.DB).RecordCheck(t.Context(), verify.Check{
+	if _, err := recordCheck(s.DB, verify.Check{
 		Org: n.Org, Tenant: n.Tenant, Integration: n.Integration, ID: uuid.Must(uuid.NewV7()),
 		Outcome: integration.StateHealthy, Trigger: verify.TriggerAPI, Summary: "ok", Steps: []verify.Step{}, Start: now, End: now,
 	}); err != nil {

@@ -63,6 +63,23 @@ var states = map[v1.IntegrationState]integration.State{
 	v1.IntegrationState_INTEGRATION_STATE_BLOCKED_BY_POLICY: integration.StateBlockedByPolicy,
 }
 
+var credentialTypes = map[v1.CredentialType]integration.CredentialType{
+	v1.CredentialType_CREDENTIAL_TYPE_CLIENT_SECRET: integration.CredentialClientSecret,
+	v1.CredentialType_CREDENTIAL_TYPE_CERTIFICATE:   integration.CredentialCertificate,
+}
+
+var credentialSources = map[v1.CredentialSource]integration.CredentialSource{
+	v1.CredentialSource_CREDENTIAL_SOURCE_CUSTOMER:    integration.SourceCustomer,
+	v1.CredentialSource_CREDENTIAL_SOURCE_PROVISIONED: integration.SourceProvisioned,
+}
+
+var credentialStates = map[v1.CredentialState]integration.CredentialState{
+	v1.CredentialState_CREDENTIAL_STATE_PENDING:  integration.CredentialPending,
+	v1.CredentialState_CREDENTIAL_STATE_ACTIVE:   integration.CredentialActive,
+	v1.CredentialState_CREDENTIAL_STATE_RETIRING: integration.CredentialRetiring,
+	v1.CredentialState_CREDENTIAL_STATE_REMOVED:  integration.CredentialRemoved,
+}
+
 // reverse inverts an enum map.
 func reverse[K, V comparable](m map[K]V) map[V]K {
 	out := make(map[V]K, len(m))
@@ -79,4 +96,8 @@ var (
 	featureToProto = reverse(features)
 	modeToProto    = reverse(modes)
 	stateToProto   = reverse(states)
+
+	credentialTypeToProto   = reverse(credentialTypes)
+	credentialSourceToProto = reverse(credentialSources)
+	credentialStateToProto  = reverse(credentialStates)
 )

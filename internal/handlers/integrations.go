@@ -39,13 +39,7 @@ func integrationToProto(i integration.Integration) *v1.Integration {
 			ApplicationObjectId:      nullUUID(i.AppObjectID),
 			ServicePrincipalObjectId: nullUUID(i.ServicePrincipal),
 		},
-		Credential: &v1.Credential{
-			KeyId:      nullUUID(i.Credential.KeyID),
-			Hint:       i.Credential.Hint,
-			CreateTime: tsp(i.Credential.CreateTime),
-			ExpireTime: tsp(i.Credential.ExpireTime),
-			Version:    i.Credential.Version,
-		},
+		Credential:    activeCredentialToProto(i),
 		State:         stateToProto[i.State],
 		LastCheckTime: tsp(i.LastCheckTime),
 		CreateTime:    ts(i.CreateTime),
@@ -54,6 +48,9 @@ func integrationToProto(i integration.Integration) *v1.Integration {
 	}
 	for _, f := range i.Features {
 		out.Features = append(out.Features, featureToProto[f])
+	}
+	for _, c := range i.Credentials {
+		out.Credentials = append(out.Credentials, credentialToProto(i, c))
 	}
 	if s := i.Sentinel; s != nil {
 		out.Sentinel = &v1.SentinelWorkspace{
@@ -64,6 +61,37 @@ func integrationToProto(i integration.Integration) *v1.Integration {
 		}
 	}
 	return out
+}
+
+// activeCredentialToProto fills the deprecated singular credential from
+// the active credential (empty when there is none).
+func activeCredentialToProto(i integration.Integration) *v1.Credential {
+	c, ok := i.Active()
+	if !ok {
+		return &v1.Credential{}
+	}
+	return &v1.Credential{
+		KeyId:      nullUUID(c.KeyID),
+		Hint:       c.Hint,
+		CreateTime: ts(c.CreateTime),
+		ExpireTime: tsp(c.EndTime),
+		Version:    c.SecretVersion,
+	}
+}
+
+func credentialToProto(i integration.Integration, c integration.Credential) *v1.IntegrationCredential {
+	return &v1.IntegrationCredential{
+		Name:       resource.Integration{Org: i.Org, Tenant: i.Tenant, Integration: i.ID}.String() + "/credentials/" + c.ID.String(),
+		Type:       credentialTypeToProto[c.Type],
+		KeyId:      nullUUID(c.KeyID),
+		Hint:       c.Hint,
+		StartTime:  tsp(c.StartTime),
+		EndTime:    tsp(c.EndTime),
+		Source:     credentialSourceToProto[c.Source],
+		State:      credentialStateToProto[c.State],
+		CreateTime: ts(c.CreateTime),
+		UpdateTime: ts(c.UpdateTime),
+	}
 }
 
 // checkFeatures validates features for kind and returns them deduplicated.
@@ -153,9 +181,8 @@ func (h *integrations) CreateIntegration(ctx context.Context, req *v1.CreateInte
 		Org: parent.Org, Tenant: parent.Tenant, DisplayName: in.GetDisplayName(), Kind: kind, Features: fs,
 		ClientID: clientID, AppObjectID: uuid.NullUUID{UUID: appObj, Valid: appObj != uuid.Nil},
 		ServicePrincipal: uuid.NullUUID{UUID: spObj, Valid: spObj != uuid.Nil}, Sentinel: sentinel,
-		Credential: integration.Credential{KeyID: uuid.NullUUID{UUID: keyID, Valid: keyID != uuid.Nil},
-			Hint: in.GetCredential().GetHint(), ExpireTime: expire},
-	}, req.GetClientSecret(), key)
+	}, integration.CredentialMeta{KeyID: uuid.NullUUID{UUID: keyID, Valid: keyID != uuid.Nil},
+		Hint: in.GetCredential().GetHint(), EndTime: expire}, req.GetClientSecret(), key)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +312,7 @@ func (h *integrations) UpdateIntegration(ctx context.Context, req *v1.UpdateInte
 	}
 	// Kind-dependent checks need the stored kind: they run inside the
 	// update, before anything is written.
-	mutate := func(i *integration.Integration) error {
+	mutate := func(i *integration.Integration, cred *integration.CredentialMeta) error {
 		var v apperr.Violations
 		if paths["display_name"] {
 			i.DisplayName = in.GetDisplayName()
@@ -297,14 +324,13 @@ func (h *integrations) UpdateIntegration(ctx context.Context, req *v1.UpdateInte
 			i.Sentinel = checkSentinel(&v, "integration.sentinel", i.Kind, in.GetSentinel())
 		}
 		if paths["credential.expire_time"] {
-			i.Credential.ExpireTime = expire
-			i.ExpiryWarnTime = nil // a new expiry may warrant a new warning
+			cred.EndTime = expire // a new end time re-arms the expiry warning (integration.Service)
 		}
 		if paths["credential.key_id"] {
-			i.Credential.KeyID = uuid.NullUUID{UUID: keyID, Valid: keyID != uuid.Nil}
+			cred.KeyID = uuid.NullUUID{UUID: keyID, Valid: keyID != uuid.Nil}
 		}
 		if paths["credential.hint"] {
-			i.Credential.Hint = in.GetCredential().GetHint()
+			cred.Hint = in.GetCredential().GetHint()
 		}
 		if paths["application.application_object_id"] {
 			i.AppObjectID = uuid.NullUUID{UUID: appObj, Valid: appObj != uuid.Nil}
@@ -323,7 +349,7 @@ func (h *integrations) UpdateIntegration(ctx context.Context, req *v1.UpdateInte
 		if err != nil {
 			return nil, err
 		}
-		if err := mutate(&cur); err != nil {
+		if err := mutate(&cur, &integration.CredentialMeta{}); err != nil {
 			return nil, err
 		}
 	}

@@ -1,7 +1,9 @@
 // Package integration holds the integration resource (one Dropzone
-// integration in a customer tenant) and its use cases. Its client secret
-// lives only in Vault (SecretStore); Postgres (Store) holds everything else,
-// including the Vault path and version.
+// integration in a customer tenant), its credentials, and its use cases.
+// Credential values live only in Vault (SecretStore), one path per
+// credential; Postgres (Store) holds everything else, including each
+// credential's Vault path and version. The use cases own their
+// transactions (uow.Runner) and pass them to every store call.
 package integration
 
 import (
@@ -10,8 +12,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/dropzoneai/dzconnect/internal/idempotency"
 	"github.com/dropzoneai/dzconnect/internal/page"
+	"github.com/dropzoneai/dzconnect/internal/uow"
 )
 
 // Kind is the integration kind, stored by slug.
@@ -63,13 +65,65 @@ type Sentinel struct {
 	WorkspaceID    uuid.UUID
 }
 
-// Credential is the client secret's metadata; never its value.
+// CredentialType says what kind of credential a row is.
+type CredentialType string
+
+// The credential types.
+const (
+	CredentialClientSecret CredentialType = "client_secret"
+	CredentialCertificate  CredentialType = "certificate"
+)
+
+// CredentialSource says who made a credential.
+type CredentialSource string
+
+// The credential sources.
+const (
+	SourceCustomer    CredentialSource = "customer"    // made by the customer admin and handed over
+	SourceProvisioned CredentialSource = "provisioned" // made by dzconnect through Graph
+)
+
+// CredentialState is where a credential is in its lifecycle.
+type CredentialState string
+
+// The credential states. At most one credential of an integration is
+// active: the one checks and tokens use. During a rotation's overlap the
+// new one is pending and the one it replaces is retiring.
+const (
+	CredentialPending  CredentialState = "pending"  // value not yet stored in Vault
+	CredentialActive   CredentialState = "active"   // in use
+	CredentialRetiring CredentialState = "retiring" // replaced; kept in Vault for the overlap
+	CredentialRemoved  CredentialState = "removed"  // value destroyed; the row is history
+)
+
+// Credential is one client secret or certificate of an integration: its
+// metadata and where its value is in Vault, never the value.
 type Credential struct {
-	KeyID      uuid.NullUUID
-	Hint       string
-	CreateTime *time.Time
-	ExpireTime *time.Time
-	Version    int64 // Vault version; 0 while pending
+	Org, Integration, ID uuid.UUID
+	Type                 CredentialType
+	KeyID                uuid.NullUUID // Entra key ID, when known
+	Hint                 string        // first characters Entra shows, when known
+	StartTime            *time.Time    // valid from (Entra), when known
+	EndTime              *time.Time    // expires (Entra), when known
+	SecretPath           string        // Vault KV v2 path, one per credential
+	SecretVersion        int64         // Vault version; 0 while pending
+	Source               CredentialSource
+	State                CredentialState
+	ExpiryWarnTime       *time.Time // when the credential-expiring event went out for this credential
+	CreateTime           time.Time
+	UpdateTime           time.Time
+}
+
+// CredentialMeta is the part of a credential a caller may set.
+type CredentialMeta struct {
+	KeyID   uuid.NullUUID
+	Hint    string
+	EndTime *time.Time
+}
+
+// Meta returns c's caller-settable metadata.
+func (c Credential) Meta() CredentialMeta {
+	return CredentialMeta{KeyID: c.KeyID, Hint: c.Hint, EndTime: c.EndTime}
 }
 
 // Integration is one Dropzone integration in a tenant.
@@ -83,16 +137,26 @@ type Integration struct {
 	AppObjectID      uuid.NullUUID
 	ServicePrincipal uuid.NullUUID
 	Sentinel         *Sentinel
-	SecretPath       string
-	Credential       Credential
-	State            State
-	LastCheckTime    *time.Time
-	StateChangeTime  *time.Time // when State last changed
-	ExpiryWarnTime   *time.Time // when the credential-expiring event went out; nil after a credential change
-	Pending          bool
-	CreateTime       time.Time
-	UpdateTime       time.Time
-	Version          int64
+	// Credentials are the integration's credentials, oldest first (Get,
+	// List); a check target carries only the active one.
+	Credentials     []Credential
+	State           State
+	LastCheckTime   *time.Time
+	StateChangeTime *time.Time // when State last changed
+	Pending         bool
+	CreateTime      time.Time
+	UpdateTime      time.Time
+	Version         int64
+}
+
+// Active returns the active credential, if there is one.
+func (i Integration) Active() (Credential, bool) {
+	for _, c := range i.Credentials {
+		if c.State == CredentialActive {
+			return c, true
+		}
+	}
+	return Credential{}, false
 }
 
 // Filter narrows a listing.
@@ -100,8 +164,8 @@ type Filter struct {
 	Tenant uuid.UUID // uuid.Nil: every tenant
 	Kind   Kind      // "": any
 	State  State     // "": any
-	// ExpireBefore keeps integrations whose credential expires before it
-	// (zero: any).
+	// ExpireBefore keeps integrations whose active credential expires
+	// before it (zero: any).
 	ExpireBefore time.Time
 }
 
@@ -112,35 +176,57 @@ type SecretDestruction struct {
 	Path string
 }
 
-// Store persists integrations; every method is scoped by organization
-// except the janitor's.
+// Store persists integrations and their credentials. Every method runs in
+// the caller's unit of work and none opens a transaction; every method is
+// scoped by organization except the background ones (stale pending rows,
+// the destruction outbox).
 type Store interface {
-	// BeginCreateIntegration commits in as a pending (invisible) row, or,
-	// on a request_id replay, returns the row of the first call with
-	// replay=true (pending or not).
-	BeginCreateIntegration(ctx context.Context, in Integration, key idempotency.Key) (row Integration, replay bool, err error)
-	// FinishCreateIntegration makes a pending row visible, pointing at the
-	// stored secret version, and appends the audit event.
-	FinishCreateIntegration(ctx context.Context, org, id uuid.UUID, secretVersion int64) (Integration, error)
-	GetIntegration(ctx context.Context, org, id uuid.UUID) (Integration, error)
-	ListIntegrations(ctx context.Context, org uuid.UUID, f Filter, p page.Request) ([]Integration, error)
-	UpdateIntegration(ctx context.Context, org, id uuid.UUID, version int64, mutate func(*Integration) error) (Integration, error)
-	// DeleteIntegration deletes the row and enqueues its secret's
-	// destruction in the same transaction.
-	DeleteIntegration(ctx context.Context, org, id uuid.UUID, version int64) (SecretDestruction, error)
+	// LockTenant keeps the tenant from being deleted until tx ends
+	// (NotFound when it does not exist).
+	LockTenant(ctx context.Context, tx uow.Tx, org, tenant uuid.UUID) error
+	// InsertIntegration inserts in as a pending (invisible) row.
+	InsertIntegration(ctx context.Context, tx uow.Tx, in Integration) (Integration, error)
+	// GetIntegration returns a visible integration with its credentials.
+	GetIntegration(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (Integration, error)
+	// GetIntegrationIncludingPending is GetIntegration for pending rows too.
+	GetIntegrationIncludingPending(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (Integration, error)
+	// GetIntegrationForUpdate is GetIntegration with a row lock until tx ends.
+	GetIntegrationForUpdate(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (Integration, error)
+	// ListIntegrations lists visible integrations with their credentials.
+	ListIntegrations(ctx context.Context, tx uow.Tx, org uuid.UUID, f Filter, p page.Request) ([]Integration, error)
+	// UpdateIntegration writes in's settings and state and bumps its version.
+	UpdateIntegration(ctx context.Context, tx uow.Tx, in Integration) (Integration, error)
+	// MakeIntegrationVisible ends a pending row's pendency (NotFound when
+	// it is not pending or gone).
+	MakeIntegrationVisible(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (Integration, error)
+	DeleteIntegration(ctx context.Context, tx uow.Tx, org, id uuid.UUID) error
 
-	// ReapPendingIntegrations deletes pending rows created before cutoff
-	// (and their request IDs) and enqueues their secrets' destruction.
-	ReapPendingIntegrations(ctx context.Context, cutoff time.Time) (int, error)
+	// InsertCredential inserts c as pending.
+	InsertCredential(ctx context.Context, tx uow.Tx, c Credential) (Credential, error)
+	// ActivateCredential makes a pending credential active at the stored
+	// Vault version (NotFound when it is not pending or gone).
+	ActivateCredential(ctx context.Context, tx uow.Tx, org, id uuid.UUID, secretVersion int64) (Credential, error)
+	SetCredentialState(ctx context.Context, tx uow.Tx, org, id uuid.UUID, state CredentialState) (Credential, error)
+	// UpdateCredential writes c's metadata (key ID, hint, start and end
+	// time, expiry warning time).
+	UpdateCredential(ctx context.Context, tx uow.Tx, c Credential) (Credential, error)
+	// DeleteCredential deletes one credential row (none: no error).
+	DeleteCredential(ctx context.Context, tx uow.Tx, org, id uuid.UUID) error
+
+	// ListStalePendingCredentials locks, in every organization, the
+	// pending credentials created before cutoff whose secret was never
+	// recorded as stored.
+	ListStalePendingCredentials(ctx context.Context, tx uow.Tx, cutoff time.Time) ([]Credential, error)
+	// DeletePendingIntegrations deletes, in every organization, the
+	// pending integrations created before cutoff and returns them.
+	DeletePendingIntegrations(ctx context.Context, tx uow.Tx, cutoff time.Time) ([]Integration, error)
+	// DeleteRequestKeys forgets the request IDs that created resourceName.
+	DeleteRequestKeys(ctx context.Context, tx uow.Tx, org uuid.UUID, resourceName string) error
+
 	// ClaimSecretDestructions leases up to limit due outbox entries for
 	// this caller (others skip them) and passes them to fn; entries fn
 	// reports done are removed, the others are retried later with backoff.
 	ClaimSecretDestructions(ctx context.Context, limit int, fn func(SecretDestruction) error) (claimed, done int, err error)
-	// DoneSecretDestruction removes one outbox entry.
-	DoneSecretDestruction(ctx context.Context, id int64) error
-	// QueueSecretDestruction queues a path whose row is gone (a write
-	// that landed after the row was deleted or reaped).
-	QueueSecretDestruction(ctx context.Context, org uuid.UUID, path string) error
 }
 
 // SecretStore keeps client secrets (Vault KV v2).
@@ -156,4 +242,26 @@ type SecretStore interface {
 	// Destroy soft-deletes, then destroys every version and the metadata.
 	// Destroying a missing path succeeds.
 	Destroy(ctx context.Context, path string) error
+}
+
+// Equal reports whether m and o describe the same credential.
+func (m CredentialMeta) Equal(o CredentialMeta) bool {
+	return m.KeyID == o.KeyID && m.Hint == o.Hint && timeEqual(m.EndTime, o.EndTime)
+}
+
+func timeEqual(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}
+
+// withMeta returns c with m's metadata; a new end time clears the expiry
+// warning, so a credential still inside the window is announced again.
+func (c Credential) withMeta(m CredentialMeta) Credential {
+	if !timeEqual(c.EndTime, m.EndTime) {
+		c.ExpiryWarnTime = nil
+	}
+	c.KeyID, c.Hint, c.EndTime = m.KeyID, m.Hint, m.EndTime
+	return c
 }

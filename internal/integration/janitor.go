@@ -7,17 +7,16 @@ import (
 
 // JanitorResult counts one janitor pass.
 type JanitorResult struct {
-	Reaped    int // stale pending integrations removed
+	Reaped    int // stale pending credentials (and their pending integrations) removed
 	Destroyed int // secrets destroyed from the outbox
 }
 
-// Janitor finishes what crashes and outages left: pending integrations
-// older than pendingTTL are removed, and queued secret destructions are
-// retried. Several replicas may run it at once: outbox rows are claimed
-// with SKIP LOCKED.
+// Janitor finishes what crashes and outages left: ReapPending with
+// pendingTTL, then the queued secret destructions are retried. Several
+// replicas may run it at once: outbox rows are claimed with SKIP LOCKED.
 func (s *Service) Janitor(ctx context.Context, pendingTTL time.Duration) (JanitorResult, error) {
 	var r JanitorResult
-	n, err := s.store.ReapPendingIntegrations(ctx, s.now().Add(-pendingTTL))
+	n, err := s.ReapPending(ctx, pendingTTL)
 	if err != nil {
 		return r, err
 	}

@@ -3,40 +3,45 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strings"
+	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
-	"github.com/dropzoneai/dzconnect/internal/event"
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/page"
+	"github.com/dropzoneai/dzconnect/internal/postgres/query"
 	"github.com/dropzoneai/dzconnect/internal/resource"
 	"github.com/dropzoneai/dzconnect/internal/tenant"
+	"github.com/dropzoneai/dzconnect/internal/uow"
 	"github.com/dropzoneai/dzconnect/internal/verify"
 )
 
 var _ verify.Store = (*DB)(nil)
 
-const checkColumns = `organization_id, tenant_id, integration_id, id, outcome, trigger, summary, steps, permissions, start_time, end_time`
-
-func scanCheck(row pgx.Row) (verify.Check, error) {
-	var (
-		c            verify.Check
-		steps, perms []byte
-	)
-	if err := row.Scan(&c.Org, &c.Tenant, &c.Integration, &c.ID, &c.Outcome, &c.Trigger, &c.Summary, &steps, &perms, &c.Start, &c.End); err != nil {
-		return c, err
-	}
-	if err := json.Unmarshal(steps, &c.Steps); err != nil {
+// checkFrom converts a row.
+func checkFrom(r query.Check) (verify.Check, error) {
+	c := verify.Check{Org: r.OrganizationID, Tenant: r.TenantID, Integration: r.IntegrationID, ID: r.ID,
+		Outcome: integration.State(r.Outcome), Trigger: r.Trigger, Summary: r.Summary, Start: r.StartTime, End: r.EndTime}
+	if err := json.Unmarshal(r.Steps, &c.Steps); err != nil {
 		return c, fmt.Errorf("decoding check steps: %w", err)
 	}
-	if err := json.Unmarshal(perms, &c.Permissions); err != nil {
+	if err := json.Unmarshal(r.Permissions, &c.Permissions); err != nil {
 		return c, fmt.Errorf("decoding check permissions: %w", err)
 	}
 	return c, nil
+}
+
+// checkJSON encodes a check's steps and permissions.
+func checkJSON(c verify.Check) (steps, perms json.RawMessage, err error) {
+	if steps, err = json.Marshal(c.Steps); err != nil {
+		return nil, nil, err
+	}
+	if c.Steps == nil {
+		steps = json.RawMessage("[]")
+	}
+	perms, err = json.Marshal(c.Permissions)
+	return steps, perms, err
 }
 
 // CheckName formats a check's resource name.
@@ -44,157 +49,111 @@ func CheckName(c verify.Check) string {
 	return resource.Integration{Org: c.Org, Tenant: c.Tenant, Integration: c.Integration}.String() + "/checks/" + c.ID.String()
 }
 
-// RecordCheck implements verify.Store. In one transaction: the check row,
-// the integration's state (its etag does not change: state is output
-// only), and the webhook deliveries of a state change or of a credential
-// entering the warning window (once per credential).
-func (db *DB) RecordCheck(ctx context.Context, c verify.Check) (verify.Result, error) {
-	steps, err := json.Marshal(c.Steps)
-	if err != nil {
-		return verify.Result{}, err
-	}
-	perms, err := json.Marshal(c.Permissions)
-	if err != nil {
-		return verify.Result{}, err
-	}
-	if r, ok, err := db.recordUnchanged(ctx, c, steps, perms); err != nil || ok {
-		return r, err
-	}
-	var r verify.Result
-	err = db.inTx(ctx, func(tx pgx.Tx) error {
-		in, err := scanIntegration(tx.QueryRow(ctx, `select `+integrationColumns+` from integrations
-			where organization_id = $1 and id = $2 and not pending for update`, c.Org, c.Integration))
-		if err != nil {
-			return translate(err, "integration "+c.Integration.String())
-		}
-		if _, err := tx.Exec(ctx, `insert into checks (`+checkColumns+`) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			c.Org, c.Tenant, c.Integration, c.ID, c.Outcome, c.Trigger, c.Summary, steps, perms, c.Start, c.End); err != nil {
-			return err
-		}
-		r = verify.Result{Check: c, Previous: in.State}
-		if c.IntegrationVersion != 0 && in.Version != c.IntegrationVersion {
-			// The integration changed while the check ran: the check is
-			// history about the old settings only.
-			r.Integration, r.Previous = in, c.Outcome
-			return nil
-		}
-		warn := c.ExpiringSoon && !(in.ExpiryWarnTime != nil)
-		r.Integration, err = scanIntegration(tx.QueryRow(ctx, `update integrations set state = $3, last_check_time = $4,
-				state_change_time = case when state <> $3 then $4 else state_change_time end,
-				expiry_warned_time = case when $5 then $4 else expiry_warned_time end
-			where organization_id = $1 and id = $2 returning `+integrationColumns, c.Org, c.Integration, c.Outcome, c.End, warn))
-		if err != nil {
-			return err
-		}
-		ev := event.Event{
-			Time: c.End, Organization: resource.Org{Org: c.Org}.String(),
-			Integration: resource.Integration{Org: c.Org, Tenant: c.Tenant, Integration: c.Integration}.String(),
-			Kind:        string(in.Kind), PreviousState: string(in.State), State: string(c.Outcome),
-			Check: CheckName(c), Summary: c.Summary, CredentialExpireTime: in.Credential.ExpireTime,
-		}
-		if c.Trigger == verify.TriggerAPI {
-			// An on-demand check is a caller's write; scheduled ones are
-			// the service's own and stay out of the audit trail.
-			if err := appendAudit(ctx, tx, c.Org, CheckName(c)); err != nil {
-				return err
-			}
-		}
-		if r.Changed() {
-			ev.Type = event.StateChanged
-			if err := queueDeliveries(ctx, tx, c.Org, ev); err != nil {
-				return err
-			}
-		}
-		if warn {
-			ev.Type = event.CredentialExpiring
-			if err := queueDeliveries(ctx, tx, c.Org, ev); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return r, err
-}
-
-// recordUnchanged is RecordCheck's fast path, one statement for the usual
-// scheduled check: same outcome as the stored state, no warning to send,
-// integration unchanged since the check loaded it. It reports false (and
-// writes nothing) when any of that does not hold.
-func (db *DB) recordUnchanged(ctx context.Context, c verify.Check, steps, perms []byte) (verify.Result, bool, error) {
-	if c.Trigger != verify.TriggerSchedule || c.IntegrationVersion == 0 {
-		return verify.Result{}, false, nil
-	}
-	in, err := scanIntegration(db.pool.QueryRow(ctx, `with upd as (
-			update integrations set last_check_time = $11
-			where organization_id = $1 and id = $3 and not pending and version = $12 and state = $5
-			  and (not $13 or expiry_warned_time is not null)
-			returning `+integrationColumns+`
-		), ins as (
-			insert into checks (`+checkColumns+`)
-			select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 from upd
-		)
-		select `+integrationColumns+` from upd`,
-		c.Org, c.Tenant, c.Integration, c.ID, c.Outcome, c.Trigger, c.Summary, steps, perms, c.Start, c.End,
-		c.IntegrationVersion, c.ExpiringSoon))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return verify.Result{}, false, nil
-	}
-	if err != nil {
-		return verify.Result{}, false, translate(err, "")
-	}
-	return verify.Result{Check: c, Integration: in, Previous: c.Outcome}, true, nil
-}
-
-// queueDeliveries writes one pending delivery per enabled webhook of org
-// subscribed to the event.
-func queueDeliveries(ctx context.Context, tx pgx.Tx, org uuid.UUID, ev event.Event) error {
-	payload, err := json.Marshal(ev)
+// InsertCheck implements verify.Store.
+func (db *DB) InsertCheck(ctx context.Context, tx uow.Tx, c verify.Check) error {
+	steps, perms, err := checkJSON(c)
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `insert into webhook_deliveries (organization_id, webhook_id, event, resource, payload)
-		select organization_id, id, $2, $3, $4 from webhooks
-		where organization_id = $1 and not disabled and $2 = any(events)`, org, ev.Type, ev.Integration, payload)
-	return err
+	return translate(queries.InsertCheck(ctx, q(tx), query.InsertCheckParams{
+		OrganizationID: c.Org, TenantID: c.Tenant, IntegrationID: c.Integration, ID: c.ID, Outcome: string(c.Outcome),
+		Trigger: c.Trigger, Summary: c.Summary, Steps: steps, Permissions: perms, StartTime: c.Start, EndTime: c.End,
+	}), "integration "+c.Integration.String())
+}
+
+// RecordUnchanged implements verify.Store: one statement (the sweep's fast
+// path), applied only under u's expectations.
+func (db *DB) RecordUnchanged(ctx context.Context, tx uow.Tx, u verify.Unchanged) (bool, error) {
+	c := u.Check
+	steps, perms, err := checkJSON(c)
+	if err != nil {
+		return false, err
+	}
+	n, err := queries.RecordUnchangedCheck(ctx, q(tx), query.RecordUnchangedCheckParams{
+		OrganizationID: c.Org, TenantID: c.Tenant, IntegrationID: c.Integration, ID: c.ID, Outcome: string(c.Outcome),
+		Trigger: c.Trigger, Summary: c.Summary, Steps: steps, Permissions: perms, StartTime: c.Start, EndTime: c.End,
+		ExpectVersion: u.Version, ExpectWarned: u.WarnedCredential != uuid.Nil, CredentialID: u.WarnedCredential,
+	})
+	return n == 1, translate(err, "")
+}
+
+// SetIntegrationState implements verify.Store.
+func (db *DB) SetIntegrationState(ctx context.Context, tx uow.Tx, org, id uuid.UUID, state integration.State, checkTime time.Time) (integration.Integration, error) {
+	r, err := queries.SetIntegrationState(ctx, q(tx), query.SetIntegrationStateParams{
+		OrganizationID: org, ID: id, State: string(state), CheckTime: &checkTime,
+	})
+	if err != nil {
+		return integration.Integration{}, translate(err, "integration "+id.String())
+	}
+	return integrationFrom(r), nil
+}
+
+// MarkCredentialWarned implements verify.Store.
+func (db *DB) MarkCredentialWarned(ctx context.Context, tx uow.Tx, org, credential uuid.UUID, at time.Time) error {
+	n, err := queries.MarkCredentialWarned(ctx, q(tx), query.MarkCredentialWarnedParams{OrganizationID: org, ID: credential, WarnedTime: &at})
+	if err == nil && n == 0 {
+		err = errNoRows
+	}
+	return translate(err, "credential "+credential.String())
 }
 
 // ListChecks implements verify.Store, newest first.
-func (db *DB) ListChecks(ctx context.Context, org, integrationID uuid.UUID, p page.Request) ([]verify.Check, error) {
+func (db *DB) ListChecks(ctx context.Context, tx uow.Tx, org, integrationID uuid.UUID, p page.Request) ([]verify.Check, error) {
 	before := p.After
 	if before == uuid.Nil {
 		before = uuid.Max
 	}
-	rows, err := db.pool.Query(ctx, `select `+checkColumns+` from checks
-		where organization_id = $1 and integration_id = $2 and id < $3 order by id desc limit $4`,
-		org, integrationID, before, p.Size+1)
+	rows, err := queries.ListChecks(ctx, q(tx), query.ListChecksParams{
+		OrganizationID: org, IntegrationID: integrationID, Before: before, Lim: int32(p.Size + 1),
+	})
 	if err != nil {
 		return nil, translate(err, "")
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (verify.Check, error) { return scanCheck(r) })
-	return out, translate(err, "")
-}
-
-// qualify prefixes every column of a column list with a table alias.
-func qualify(alias, columns string) string {
-	parts := strings.Split(columns, ",")
-	for i, c := range parts {
-		parts[i] = alias + "." + strings.TrimSpace(c)
+	out := make([]verify.Check, 0, len(rows))
+	for _, r := range rows {
+		c, err := checkFrom(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
 	}
-	return strings.Join(parts, ", ")
+	return out, nil
 }
 
-var checkTargetQuery = `select ` + qualify("i", integrationColumns) + `, ` + qualify("t", tenantColumns) + `
-	from integrations i join tenants t on t.organization_id = i.organization_id and t.id = i.tenant_id
-	where i.organization_id = $1 and i.id = $2 and not i.pending`
-
-// LoadCheckTarget implements verify.Store.
-func (db *DB) LoadCheckTarget(ctx context.Context, org, id uuid.UUID) (integration.Integration, tenant.Tenant, error) {
-	var (
-		x integrationRow
-		t tenant.Tenant
-	)
-	if err := db.pool.QueryRow(ctx, checkTargetQuery, org, id).Scan(append(x.dest(), tenantDest(&t)...)...); err != nil {
+// LoadCheckTarget implements verify.Store: one query for the integration,
+// its tenant and its active credential.
+func (db *DB) LoadCheckTarget(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (integration.Integration, tenant.Tenant, error) {
+	r, err := queries.GetCheckTarget(ctx, q(tx), query.GetCheckTargetParams{OrganizationID: org, ID: id})
+	if err != nil {
 		return integration.Integration{}, tenant.Tenant{}, translate(err, "integration "+id.String())
 	}
-	return x.value(), t, nil
+	t, err := tenantFrom(r.Tenant)
+	if err != nil {
+		return integration.Integration{}, tenant.Tenant{}, err
+	}
+	in := integrationFrom(r.Integration)
+	if r.CredentialID.Valid {
+		in.Credentials = []integration.Credential{{
+			Org: org, Integration: id, ID: r.CredentialID.UUID, Type: integration.CredentialType(deref(r.CredentialType)),
+			KeyID: r.CredentialKeyID, Hint: deref(r.CredentialHint), StartTime: r.CredentialStartTime, EndTime: r.CredentialEndTime,
+			SecretPath: deref(r.CredentialSecretPath), SecretVersion: derefInt(r.CredentialSecretVersion),
+			Source: integration.CredentialSource(deref(r.CredentialSource)), State: integration.CredentialState(deref(r.CredentialState)),
+			ExpiryWarnTime: r.CredentialExpiryWarnedTime, CreateTime: derefTime(r.CredentialCreateTime), UpdateTime: derefTime(r.CredentialUpdateTime),
+		}}
+	}
+	return in, t, nil
+}
+
+func derefInt(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func derefTime(p *time.Time) time.Time {
+	if p == nil {
+		return time.Time{}
+	}
+	return *p
 }

@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -69,6 +68,9 @@ type Check struct {
 	// it changed meanwhile (a new secret, new settings), the check is kept
 	// as history but does not set the state or announce anything.
 	IntegrationVersion int64
+	// Credential is the active credential the check ran with (uuid.Nil:
+	// none); not stored.
+	Credential uuid.UUID
 }
 
 // Result is what recording a check changed.
@@ -84,35 +86,4 @@ func (r Result) Changed() bool { return r.Previous != r.Check.Outcome }
 func (c *Check) add(s Step) { c.Steps = append(c.Steps, s) }
 
 // outcome decides the check's outcome from its steps.
-func (c *Check) outcome() {
-	var failed, propagating, warning, blocked, skipped int
-	for _, s := range c.Steps {
-		switch s.Status {
-		case StepFailed:
-			failed++
-		case StepPropagating:
-			propagating++
-		case StepWarning:
-			warning++
-		case StepBlocked:
-			blocked++
-		case StepSkipped:
-			skipped++
-		}
-	}
-	switch {
-	case blocked > 0:
-		c.Outcome, c.Summary = integration.StateBlockedByPolicy, "blocked by a customer policy"
-	case failed > 0:
-		c.Outcome, c.Summary = integration.StateBroken, fmt.Sprintf("%d step(s) failed", failed)
-	case propagating > 0:
-		c.Outcome, c.Summary = integration.StatePropagating, "a recent change is still propagating in Microsoft's directory"
-	case warning > 0:
-		c.Outcome, c.Summary = integration.StateDegraded, fmt.Sprintf("works, with %d warning(s)", warning)
-	default:
-		c.Outcome, c.Summary = integration.StateHealthy, "all checks passed"
-	}
-	if skipped > 0 && c.Outcome == integration.StateHealthy {
-		c.Outcome, c.Summary = integration.StateDegraded, fmt.Sprintf("incomplete: %d step(s) not run", skipped)
-	}
-}
+func (c *Check) outcome() { c.Outcome, c.Summary = Outcome(c.Steps) }

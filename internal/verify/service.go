@@ -4,32 +4,44 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/dropzoneai/dzconnect/internal/apperr"
-	"github.com/dropzoneai/dzconnect/internal/catalog"
+	"github.com/dropzoneai/dzconnect/internal/audit"
+	"github.com/dropzoneai/dzconnect/internal/event"
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
 	"github.com/dropzoneai/dzconnect/internal/page"
 	"github.com/dropzoneai/dzconnect/internal/tenant"
+	"github.com/dropzoneai/dzconnect/internal/uow"
 )
 
-// Store records checks.
+// Store reads check targets and writes check results. Every method runs
+// in the caller's unit of work; none opens a transaction or decides
+// anything: Record decides, the store writes.
 type Store interface {
-	// RecordCheck stores c, sets the integration's state and last check
-	// time, and queues the notifications of a change, all in one
-	// transaction. It fails with NotFound if the integration is gone.
-	RecordCheck(ctx context.Context, c Check) (Result, error)
-	// LoadCheckTarget reads a visible integration and its tenant in one
-	// query.
-	LoadCheckTarget(ctx context.Context, org, id uuid.UUID) (integration.Integration, tenant.Tenant, error)
-	ListChecks(ctx context.Context, org, integrationID uuid.UUID, p page.Request) ([]Check, error)
+	// LoadCheckTarget reads a visible integration (with only its active
+	// credential) and its tenant in one query.
+	LoadCheckTarget(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (integration.Integration, tenant.Tenant, error)
+	ListChecks(ctx context.Context, tx uow.Tx, org, integrationID uuid.UUID, p page.Request) ([]Check, error)
+	// GetIntegrationForUpdate reads a visible integration with its
+	// credentials and row-locks it until tx ends.
+	GetIntegrationForUpdate(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (integration.Integration, error)
+	InsertCheck(ctx context.Context, tx uow.Tx, c Check) error
+	// RecordUnchanged writes u's check and the integration's last check
+	// time in one statement, only if every expectation in u still holds;
+	// it reports whether it wrote (false: nothing written).
+	RecordUnchanged(ctx context.Context, tx uow.Tx, u Unchanged) (bool, error)
+	// SetIntegrationState writes a check's verdict: state, last check time
+	// and, when the state differs, the state change time. The version
+	// (etag) stays.
+	SetIntegrationState(ctx context.Context, tx uow.Tx, org, id uuid.UUID, state integration.State, checkTime time.Time) (integration.Integration, error)
+	// MarkCredentialWarned records that the credential-expiring event went
+	// out for the credential.
+	MarkCredentialWarned(ctx context.Context, tx uow.Tx, org, credential uuid.UUID, at time.Time) error
 }
 
 // Integrations reads an integration's secret.
@@ -53,10 +65,23 @@ type Config struct {
 	SettleWindow time.Duration
 }
 
+// Deps are what checks need.
+type Deps struct {
+	Tx           uow.Runner
+	Store        Store
+	Notifier     event.Notifier // events, queued in the transaction that records the check
+	Audit        audit.Appender // on-demand checks are a caller's write
+	Integrations Integrations
+	Microsoft    Microsoft
+}
+
 // Service runs checks.
 type Service struct {
 	cfg          Config
+	tx           uow.Runner
 	store        Store
+	notify       event.Notifier
+	audit        audit.Appender
 	integrations Integrations
 	ms           Microsoft
 	provisioners Provisioners
@@ -69,14 +94,15 @@ type Service struct {
 func (s *Service) UseProvisioners(p Provisioners) { s.provisioners = p }
 
 // NewService returns a Service.
-func NewService(cfg Config, store Store, integrations Integrations, ms Microsoft) *Service {
+func NewService(cfg Config, d Deps) *Service {
 	if cfg.ExpiryWarning <= 0 {
 		cfg.ExpiryWarning = 30 * 24 * time.Hour
 	}
 	if cfg.SettleWindow <= 0 {
 		cfg.SettleWindow = 5 * time.Minute
 	}
-	return &Service{cfg: cfg, store: store, integrations: integrations, ms: ms, now: time.Now}
+	return &Service{cfg: cfg, tx: d.Tx, store: d.Store, notify: d.Notifier, audit: d.Audit,
+		integrations: d.Integrations, ms: d.Microsoft, now: time.Now}
 }
 
 // SetClock replaces the clock (tests).
@@ -84,18 +110,21 @@ func (s *Service) SetClock(now func() time.Time) { s.now = now }
 
 // List lists an integration's checks, newest first.
 func (s *Service) List(ctx context.Context, org, integrationID uuid.UUID, p page.Request) ([]Check, error) {
-	return s.store.ListChecks(ctx, org, integrationID, p)
+	return s.store.ListChecks(ctx, s.tx.Conn(), org, integrationID, p)
 }
 
 // Run checks one integration and records the result.
 func (s *Service) Run(ctx context.Context, org, id uuid.UUID, trigger string) (Result, error) {
-	in, t, err := s.store.LoadCheckTarget(ctx, org, id)
+	in, t, err := s.store.LoadCheckTarget(ctx, s.tx.Conn(), org, id)
 	if err != nil {
 		return Result{}, err
 	}
 	c := s.run(ctx, t, in)
 	c.Trigger = trigger
 	c.IntegrationVersion = in.Version
+	if a, ok := in.Active(); ok {
+		c.Credential = a.ID
+	}
 	// A canceled check (the caller went away, the service is shutting
 	// down) proves nothing: it is not recorded, and a scheduled one is
 	// retried by the queue.
@@ -106,64 +135,7 @@ func (s *Service) Run(ctx context.Context, org, id uuid.UUID, trigger string) (R
 	// context bounded by a few seconds, so the finding is not lost.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	return s.store.RecordCheck(rctx, c)
-}
-
-// plan is what an integration uses: the APIs it needs tokens for and the
-// probes that prove them.
-type plan struct {
-	apis   []API
-	probes []probePlan
-}
-
-type probePlan struct {
-	probe    Probe
-	api      API
-	needs    string // permission value the probe exercises ("" for Azure RBAC)
-	optional bool   // run only when the permission is granted
-}
-
-var resourceOf = map[API]string{
-	APIGraph:        catalog.GraphAppID,
-	APIDefender:     catalog.DefenderATPAppID,
-	APICloudApps:    catalog.CloudAppSecAppID,
-	APIExchange:     catalog.ExchangeAppID,
-	APILogAnalytics: catalog.LogAnalyticsAppID,
-}
-
-func planFor(in integration.Integration) plan {
-	has := func(f integration.Feature) bool { return slices.Contains(in.Features, f) }
-	if in.Kind == integration.KindSentinel {
-		return plan{
-			apis: []API{APILogAnalytics, APIARM, APIGraph},
-			probes: []probePlan{
-				{probe: ProbeSentinelWorkspace, api: APIARM},
-				{probe: ProbeLogAnalyticsQuery, api: APILogAnalytics, needs: "Data.Read"},
-				{probe: ProbeGraphSecurityEvts, api: APIGraph, needs: "SecurityEvents.Read.All", optional: true},
-			},
-		}
-	}
-	p := plan{
-		apis: []API{APIGraph},
-		probes: []probePlan{
-			{probe: ProbeGraphAlerts, api: APIGraph, needs: "SecurityAlert.Read.All"},
-			{probe: ProbeGraphIncidents, api: APIGraph, needs: "SecurityIncident.Read.All"},
-			{probe: ProbeGraphSignIns, api: APIGraph, needs: "AuditLog.Read.All"},
-			{probe: ProbeGraphUsers, api: APIGraph, needs: "User.Read.All"},
-		},
-	}
-	if has(integration.FeatureLiveResponse) {
-		p.apis = append(p.apis, APIDefender)
-		p.probes = append(p.probes, probePlan{probe: ProbeDefenderMachines, api: APIDefender, needs: "Machine.Read.All"})
-	}
-	if has(integration.FeatureCloudApps) {
-		p.apis = append(p.apis, APICloudApps)
-		p.probes = append(p.probes, probePlan{probe: ProbeCloudAppsAlerts, api: APICloudApps, needs: "investigation.read"})
-	}
-	if has(integration.FeatureExchange) {
-		p.apis = append(p.apis, APIExchange)
-	}
-	return p
+	return s.record(rctx, c, in)
 }
 
 // run performs the steps; it never returns an error: every failure is a
@@ -173,7 +145,7 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 	c = Check{Org: in.Org, Tenant: in.Tenant, Integration: in.ID, ID: uuid.Must(uuid.NewV7()), Start: now}
 	defer func() { c.End = s.now(); c.outcome() }()
 	settling := s.settling(in, now)
-	p := planFor(in)
+	p := planFor(in.Kind, in.Features)
 
 	// 1. The secret is in Vault.
 	start := s.now()
@@ -188,15 +160,16 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 			step.Status, step.Message, step.Remedy = StepWarning, "the secret store did not answer ("+apperr.KindOf(err).String()+"); not verified", ""
 		}
 		c.add(step)
-		s.skipRest(&c, p, "no secret")
+		skipRest(&c, p, "no secret")
 		return c
 	}
-	c.add(Step{Name: "secret", Status: StepPassed, Duration: s.now().Sub(start), Message: fmt.Sprintf("version %d present", in.Credential.Version)})
+	active, _ := in.Active()
+	c.add(Step{Name: "secret", Status: StepPassed, Duration: s.now().Sub(start), Message: fmt.Sprintf("version %d present", active.SecretVersion)})
 
 	session, err := s.ms.NewSession(Credentials{Cloud: string(t.Cloud), TenantID: t.EntraTenantID.String(), ClientID: in.ClientID.String(), Secret: secret})
 	if err != nil {
 		c.add(Step{Name: "token", Status: StepFailed, Message: "cannot talk to Microsoft: " + err.Error()})
-		s.skipRest(&c, p, "no Microsoft session")
+		skipRest(&c, p, "no Microsoft session")
 		return c
 	}
 
@@ -214,10 +187,10 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 		tok, err := session.Token(ctx, api)
 		step := Step{Name: "token:" + string(api), Duration: s.now().Sub(start)}
 		if err != nil {
-			s.failStep(&step, err, settling)
+			failStep(&step, err, settling)
 			c.add(step)
 			if step.Status != StepUnavailable && isCredentialFailure(err) {
-				s.skipRest(&c, p, "no token: "+step.ErrorCode)
+				skipRest(&c, p, "no token: "+step.ErrorCode)
 				s.expiry(&c, in, now)
 				return c
 			}
@@ -236,11 +209,11 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 	start = s.now()
 	grants, note := s.entraGrants(ctx, t, in)
 	if grants != nil {
-		c.Permissions = s.permissionsFromGrants(in, grants)
+		c.Permissions = permissionsFromGrants(in.Kind, in.Features, grants)
 	} else {
-		c.Permissions = s.permissions(in, roles, unavailable)
+		c.Permissions = permissionsFromRoles(in.Kind, in.Features, roles, unavailable)
 	}
-	ps := s.permissionStep(c.Permissions, settling)
+	ps := permissionStep(c.Permissions, settling)
 	ps.Duration = s.now().Sub(start)
 	if note != "" {
 		ps.Message += "; " + note
@@ -258,18 +231,8 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 	var wg sync.WaitGroup
 	for i, pp := range p.probes {
 		name := "probe:" + string(pp.probe)
-		switch {
-		case notLicensed[pp.api]:
-			probeSteps[i] = Step{Name: name, Status: StepUnavailable, Message: "product not licensed or onboarded in the tenant"}
-			continue
-		case unavailable[pp.api]:
-			probeSteps[i] = Step{Name: name, Status: StepSkipped, Message: "no token for " + string(pp.api)}
-			continue
-		case pp.optional && !slices.Contains(roles[pp.api], pp.needs):
-			probeSteps[i] = Step{Name: name, Status: StepSkipped, Message: "optional permission " + pp.needs + " not granted"}
-			continue
-		case ctx.Err() != nil:
-			probeSteps[i] = Step{Name: name, Status: StepSkipped, Message: "deadline reached"}
+		if st, skip := probeGate(pp, roles, notLicensed, unavailable, ctx.Err() != nil); skip {
+			probeSteps[i] = st
 			continue
 		}
 		wg.Add(1)
@@ -279,7 +242,7 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 			err := session.Probe(ctx, pp.probe, ws)
 			step := Step{Name: name, Duration: s.now().Sub(start)}
 			if err != nil {
-				s.failStep(&step, err, settling)
+				failStep(&step, err, settling)
 				if pp.optional && step.Status == StepFailed {
 					step.Status = StepWarning
 				}
@@ -302,116 +265,7 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 // settling reports whether in changed recently enough that replication
 // lag is expected.
 func (s *Service) settling(in integration.Integration, now time.Time) bool {
-	last := in.CreateTime
-	if ct := in.Credential.CreateTime; ct != nil && ct.After(last) {
-		last = *ct
-	}
-	return now.Sub(last) < s.cfg.SettleWindow
-}
-
-// isCredentialFailure reports errors after which no other call can work.
-func isCredentialFailure(err error) bool {
-	var e *mserr.Error
-	if !errors.As(err, &e) {
-		return false
-	}
-	switch e.Class {
-	case mserr.ClassInvalidSecret, mserr.ClassExpiredSecret, mserr.ClassAppNotFound, mserr.ClassTenantNotFound,
-		mserr.ClassAppDisabled, mserr.ClassPolicyBlocked, mserr.ClassCertificateInvalid:
-		return true
-	}
-	return false
-}
-
-// lagClasses are failures Microsoft documents as replication lag right
-// after a change (new secret, new app, new consent, new object).
-var lagClasses = map[mserr.Class]bool{
-	mserr.ClassInvalidSecret:     true,
-	mserr.ClassAppNotFound:       true,
-	mserr.ClassPermissionMissing: true,
-	mserr.ClassNotReplicated:     true,
-}
-
-// failStep fills a failed step from a Microsoft error.
-func (s *Service) failStep(step *Step, err error, settling bool) {
-	var e *mserr.Error
-	if !errors.As(err, &e) {
-		step.Status, step.Message = StepFailed, "unexpected error"
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-			step.Status, step.Message = StepSkipped, "deadline reached"
-		}
-		return
-	}
-	step.ErrorCode, step.Message, step.Remedy = e.Code, e.Message, e.Remedy
-	if step.ErrorCode == "" && e.Status != 0 {
-		step.ErrorCode = fmt.Sprintf("HTTP %d", e.Status)
-	}
-	switch {
-	case e.Class == mserr.ClassNotLicensed:
-		step.Status = StepUnavailable
-	case e.Class == mserr.ClassPolicyBlocked:
-		step.Status = StepBlocked
-	case settling && lagClasses[e.Class]:
-		step.Status = StepPropagating
-		step.Remedy = "none yet: a recent change is still replicating in Microsoft's directory; the next check should pass"
-	case e.Class == mserr.ClassTransient || e.Class == mserr.ClassThrottled:
-		step.Status = StepWarning
-		step.Message = "Microsoft did not answer conclusively: " + e.Message
-	default:
-		step.Status = StepFailed
-	}
-}
-
-// skipRest marks the steps that cannot run.
-func (s *Service) skipRest(c *Check, p plan, why string) {
-	c.add(Step{Name: "permissions", Status: StepSkipped, Message: why})
-	for _, pp := range p.probes {
-		c.add(Step{Name: "probe:" + string(pp.probe), Status: StepSkipped, Message: why})
-	}
-}
-
-// permissions compares the tokens' roles with the catalog for the
-// integration's kind and features.
-func (s *Service) permissions(in integration.Integration, roles map[API][]string, unavailable map[API]bool) Permissions {
-	p := Permissions{Source: SourceTokenRoles}
-	want := map[string]catalog.Entry{}
-	for _, e := range catalog.For(in.Kind, in.Features) {
-		if e.Type == catalog.TypeApplication {
-			want[e.ResourceAppID+"/"+e.Value] = e
-		}
-	}
-	granted := map[string]bool{}
-	for api, rs := range roles {
-		for _, r := range rs {
-			key := resourceOf[api] + "/" + r
-			granted[key] = true
-			p.Granted = append(p.Granted, r)
-			if _, ok := want[key]; !ok {
-				p.Extra = append(p.Extra, r)
-			}
-		}
-	}
-	apiOf := map[string]API{}
-	for api, id := range resourceOf {
-		apiOf[id] = api
-	}
-	for key, e := range want {
-		if granted[key] || unavailable[apiOf[e.ResourceAppID]] {
-			continue
-		}
-		if _, fetched := roles[apiOf[e.ResourceAppID]]; !fetched {
-			continue // no token for that API was needed or obtained
-		}
-		if e.Requirement == catalog.Required {
-			p.MissingRequired = append(p.MissingRequired, e.Value)
-		} else {
-			p.MissingOptional = append(p.MissingOptional, e.Value)
-		}
-	}
-	for _, l := range [][]string{p.Granted, p.Extra, p.MissingRequired, p.MissingOptional} {
-		sort.Strings(l)
-	}
-	return p
+	return settlingAt(in, now, s.cfg.SettleWindow)
 }
 
 // entraGrants reads the granted app roles with the provisioner, or returns
@@ -445,85 +299,13 @@ func (s *Service) entraGrants(ctx context.Context, t tenant.Tenant, in integrati
 	return nil, "Entra's grants could not be read with the provisioner" + code + ", roles read from the tokens"
 }
 
-// permissionsFromGrants compares Entra's app role assignments with the
-// catalog: the authoritative view (what admin consent granted).
-func (s *Service) permissionsFromGrants(in integration.Integration, grants []Grant) Permissions {
-	p := Permissions{Source: SourceEntraAssignments}
-	want := map[string]catalog.Entry{}
-	for _, e := range catalog.For(in.Kind, in.Features) {
-		if e.Type == catalog.TypeApplication {
-			want[strings.ToLower(e.ResourceAppID)+"/"+e.Value] = e
-		}
-	}
-	granted := map[string]bool{}
-	for _, g := range grants {
-		key := strings.ToLower(g.ResourceAppID) + "/" + g.Value
-		if granted[key] {
-			continue
-		}
-		granted[key] = true
-		p.Granted = append(p.Granted, g.Value)
-		if _, ok := want[key]; !ok {
-			p.Extra = append(p.Extra, g.Value)
-		}
-	}
-	for key, e := range want {
-		if granted[key] {
-			continue
-		}
-		if e.Requirement == catalog.Required {
-			p.MissingRequired = append(p.MissingRequired, e.Value)
-		} else {
-			p.MissingOptional = append(p.MissingOptional, e.Value)
-		}
-	}
-	for _, l := range [][]string{p.Granted, p.Extra, p.MissingRequired, p.MissingOptional} {
-		sort.Strings(l)
-	}
-	return p
-}
-
-func (s *Service) permissionStep(p Permissions, settling bool) Step {
-	step := Step{Name: "permissions", Status: StepPassed, Message: fmt.Sprintf("%d granted (from %s)", len(p.Granted), p.Source)}
-	if len(p.Extra) > 0 {
-		step.Message += "; not needed: " + strings.Join(p.Extra, ", ")
-	}
-	switch {
-	case len(p.MissingRequired) > 0:
-		step.Status = StepFailed
-		step.ErrorCode = "PERMISSION_MISSING"
-		step.Message = "required permission(s) not granted: " + strings.Join(p.MissingRequired, ", ")
-		step.Remedy = "add the application permission(s) in Entra (API permissions) and grant admin consent"
-		if settling {
-			step.Status = StepPropagating
-			step.Remedy = "if consent was just granted, wait: tokens carry new roles after up to a minute"
-		}
-	case len(p.MissingOptional) > 0:
-		step.Status = StepWarning
-		step.Message = "optional permission(s) not granted: " + strings.Join(p.MissingOptional, ", ")
-		step.Remedy = "grant them for the full feature set, or ignore"
-	}
-	return step
-}
-
-// expiry judges the credential's end date.
+// expiry judges the active credential's end date.
 func (s *Service) expiry(c *Check, in integration.Integration, now time.Time) {
-	step := Step{Name: "expiry", Status: StepPassed}
-	exp := in.Credential.ExpireTime
-	switch {
-	case exp == nil:
-		step.Message = "expiry unknown: set credential.expire_time to be warned before the secret expires"
-	case !now.Before(*exp):
-		step.Status, step.ErrorCode = StepFailed, "CREDENTIAL_EXPIRED"
-		step.Message = "the client secret expired on " + exp.UTC().Format(time.RFC3339)
-		step.Remedy = "rotate: create a new client secret and update the integration"
-	case exp.Sub(now) < s.cfg.ExpiryWarning:
-		step.Status, step.ErrorCode = StepWarning, "CREDENTIAL_EXPIRING"
-		step.Message = fmt.Sprintf("the client secret expires in %d day(s), on %s", int(exp.Sub(now).Hours()/24), exp.UTC().Format(time.RFC3339))
-		step.Remedy = "rotate before it expires"
-		c.ExpiringSoon = true
-	default:
-		step.Message = fmt.Sprintf("expires in %d days", int(exp.Sub(now).Hours()/24))
+	var end *time.Time
+	if a, ok := in.Active(); ok {
+		end = a.EndTime
 	}
+	step, soon := expiryStep(end, now, s.cfg.ExpiryWarning)
+	c.ExpiringSoon = soon
 	c.add(step)
 }

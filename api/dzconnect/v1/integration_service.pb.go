@@ -825,7 +825,8 @@ type ListIntegrationsRequest struct {
 	Kind IntegrationKind `protobuf:"varint,4,opt,name=kind,proto3,enum=dzconnect.v1.IntegrationKind" json:"kind,omitempty"`
 	// Optional: only this state.
 	State IntegrationState `protobuf:"varint,5,opt,name=state,proto3,enum=dzconnect.v1.IntegrationState" json:"state,omitempty"`
-	// Optional: only integrations whose credential expires before this time.
+	// Optional: only integrations whose active credential expires before
+	// this time.
 	ExpireBefore  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expire_before,json=expireBefore,proto3" json:"expire_before,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -964,8 +965,10 @@ type UpdateIntegrationRequest struct {
 	// The integration, with name and (optionally) etag set.
 	Integration *Integration `protobuf:"bytes,1,opt,name=integration,proto3" json:"integration,omitempty"`
 	// Fields to update: display_name, features, sentinel, credential.expire_time,
-	// credential.key_id, credential.hint. Replacing the secret needs no mask
-	// entry: a non-empty client_secret does it.
+	// credential.key_id, credential.hint (credential.* describe the active
+	// credential). Replacing the secret needs no mask entry: a non-empty
+	// client_secret adds a new credential that is used at once (the previous
+	// one turns retiring; credential.* then describe the new one).
 	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	// Optional new client secret value. Input only.
 	ClientSecret  string `protobuf:"bytes,3,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`

@@ -375,6 +375,174 @@ func (IntegrationState) EnumDescriptor() ([]byte, []int) {
 	return file_dzconnect_v1_resources_proto_rawDescGZIP(), []int{5}
 }
 
+// CredentialType is what kind of credential an integration holds.
+type CredentialType int32
+
+const (
+	// Never valid on input.
+	CredentialType_CREDENTIAL_TYPE_UNSPECIFIED CredentialType = 0
+	// A client secret (password credential).
+	CredentialType_CREDENTIAL_TYPE_CLIENT_SECRET CredentialType = 1
+	// A certificate (key credential).
+	CredentialType_CREDENTIAL_TYPE_CERTIFICATE CredentialType = 2
+)
+
+// Enum value maps for CredentialType.
+var (
+	CredentialType_name = map[int32]string{
+		0: "CREDENTIAL_TYPE_UNSPECIFIED",
+		1: "CREDENTIAL_TYPE_CLIENT_SECRET",
+		2: "CREDENTIAL_TYPE_CERTIFICATE",
+	}
+	CredentialType_value = map[string]int32{
+		"CREDENTIAL_TYPE_UNSPECIFIED":   0,
+		"CREDENTIAL_TYPE_CLIENT_SECRET": 1,
+		"CREDENTIAL_TYPE_CERTIFICATE":   2,
+	}
+)
+
+func (x CredentialType) Enum() *CredentialType {
+	p := new(CredentialType)
+	*p = x
+	return p
+}
+
+func (x CredentialType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CredentialType) Descriptor() protoreflect.EnumDescriptor {
+	return file_dzconnect_v1_resources_proto_enumTypes[6].Descriptor()
+}
+
+func (CredentialType) Type() protoreflect.EnumType {
+	return &file_dzconnect_v1_resources_proto_enumTypes[6]
+}
+
+func (x CredentialType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CredentialType.Descriptor instead.
+func (CredentialType) EnumDescriptor() ([]byte, []int) {
+	return file_dzconnect_v1_resources_proto_rawDescGZIP(), []int{6}
+}
+
+// CredentialSource says who made a credential.
+type CredentialSource int32
+
+const (
+	// Never valid on input.
+	CredentialSource_CREDENTIAL_SOURCE_UNSPECIFIED CredentialSource = 0
+	// Made by the customer admin and handed to dzconnect.
+	CredentialSource_CREDENTIAL_SOURCE_CUSTOMER CredentialSource = 1
+	// Made by dzconnect through Microsoft Graph.
+	CredentialSource_CREDENTIAL_SOURCE_PROVISIONED CredentialSource = 2
+)
+
+// Enum value maps for CredentialSource.
+var (
+	CredentialSource_name = map[int32]string{
+		0: "CREDENTIAL_SOURCE_UNSPECIFIED",
+		1: "CREDENTIAL_SOURCE_CUSTOMER",
+		2: "CREDENTIAL_SOURCE_PROVISIONED",
+	}
+	CredentialSource_value = map[string]int32{
+		"CREDENTIAL_SOURCE_UNSPECIFIED": 0,
+		"CREDENTIAL_SOURCE_CUSTOMER":    1,
+		"CREDENTIAL_SOURCE_PROVISIONED": 2,
+	}
+)
+
+func (x CredentialSource) Enum() *CredentialSource {
+	p := new(CredentialSource)
+	*p = x
+	return p
+}
+
+func (x CredentialSource) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CredentialSource) Descriptor() protoreflect.EnumDescriptor {
+	return file_dzconnect_v1_resources_proto_enumTypes[7].Descriptor()
+}
+
+func (CredentialSource) Type() protoreflect.EnumType {
+	return &file_dzconnect_v1_resources_proto_enumTypes[7]
+}
+
+func (x CredentialSource) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CredentialSource.Descriptor instead.
+func (CredentialSource) EnumDescriptor() ([]byte, []int) {
+	return file_dzconnect_v1_resources_proto_rawDescGZIP(), []int{7}
+}
+
+// CredentialState is where a credential is in its lifecycle. At most one
+// credential of an integration is active.
+type CredentialState int32
+
+const (
+	// Never valid on input.
+	CredentialState_CREDENTIAL_STATE_UNSPECIFIED CredentialState = 0
+	// Being added: its value is not stored (or not verified) yet.
+	CredentialState_CREDENTIAL_STATE_PENDING CredentialState = 1
+	// In use.
+	CredentialState_CREDENTIAL_STATE_ACTIVE CredentialState = 2
+	// Replaced; kept for the rotation's overlap.
+	CredentialState_CREDENTIAL_STATE_RETIRING CredentialState = 3
+	// Its value was destroyed; kept as history.
+	CredentialState_CREDENTIAL_STATE_REMOVED CredentialState = 4
+)
+
+// Enum value maps for CredentialState.
+var (
+	CredentialState_name = map[int32]string{
+		0: "CREDENTIAL_STATE_UNSPECIFIED",
+		1: "CREDENTIAL_STATE_PENDING",
+		2: "CREDENTIAL_STATE_ACTIVE",
+		3: "CREDENTIAL_STATE_RETIRING",
+		4: "CREDENTIAL_STATE_REMOVED",
+	}
+	CredentialState_value = map[string]int32{
+		"CREDENTIAL_STATE_UNSPECIFIED": 0,
+		"CREDENTIAL_STATE_PENDING":     1,
+		"CREDENTIAL_STATE_ACTIVE":      2,
+		"CREDENTIAL_STATE_RETIRING":    3,
+		"CREDENTIAL_STATE_REMOVED":     4,
+	}
+)
+
+func (x CredentialState) Enum() *CredentialState {
+	p := new(CredentialState)
+	*p = x
+	return p
+}
+
+func (x CredentialState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CredentialState) Descriptor() protoreflect.EnumDescriptor {
+	return file_dzconnect_v1_resources_proto_enumTypes[8].Descriptor()
+}
+
+func (CredentialState) Type() protoreflect.EnumType {
+	return &file_dzconnect_v1_resources_proto_enumTypes[8]
+}
+
+func (x CredentialState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CredentialState.Descriptor instead.
+func (CredentialState) EnumDescriptor() ([]byte, []int) {
+	return file_dzconnect_v1_resources_proto_rawDescGZIP(), []int{8}
+}
+
 // Organization is an API customer: an MSSP or an internal platform. Every
 // other resource belongs to exactly one organization.
 type Organization struct {
@@ -835,8 +1003,11 @@ func (x *SentinelWorkspace) GetWorkspaceId() string {
 	return ""
 }
 
-// Credential describes the client secret held in Vault. It never carries the
-// secret value.
+// Credential describes the integration's active client secret held in
+// Vault. It never carries the secret value. Output: the same metadata as
+// the active entry of Integration.credentials, which supersedes it. Input:
+// the metadata of the client secret given with CreateIntegration, or of
+// the active credential in UpdateIntegration (update_mask credential.*).
 type Credential struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Entra key ID of the password credential, when known.
@@ -937,7 +1108,9 @@ type Integration struct {
 	Application *EntraApplication `protobuf:"bytes,6,opt,name=application,proto3" json:"application,omitempty"`
 	// Sentinel workspace; required for Sentinel, absent otherwise.
 	Sentinel *SentinelWorkspace `protobuf:"bytes,7,opt,name=sentinel,proto3" json:"sentinel,omitempty"`
-	// The client secret's metadata.
+	// The active client secret's metadata (deprecated as output: read
+	// credentials, whose active entry carries the same metadata; still the
+	// input for the active credential's key_id, hint and expire_time).
 	Credential *Credential `protobuf:"bytes,8,opt,name=credential,proto3" json:"credential,omitempty"`
 	// Outcome of the latest verification. Output only.
 	State IntegrationState `protobuf:"varint,9,opt,name=state,proto3,enum=dzconnect.v1.IntegrationState" json:"state,omitempty"`
@@ -948,7 +1121,11 @@ type Integration struct {
 	// Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Optimistic-concurrency token.
-	Etag          string `protobuf:"bytes,13,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,13,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Every credential of the integration, oldest first: the active one, the
+	// ones being rotated in (pending) or out (retiring), and removed ones as
+	// history. Output only.
+	Credentials   []*IntegrationCredential `protobuf:"bytes,14,rep,name=credentials,proto3" json:"credentials,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1074,6 +1251,142 @@ func (x *Integration) GetEtag() string {
 	return ""
 }
 
+func (x *Integration) GetCredentials() []*IntegrationCredential {
+	if x != nil {
+		return x.Credentials
+	}
+	return nil
+}
+
+// IntegrationCredential is one credential of an integration: metadata only,
+// never the value or where it is stored. Output only.
+type IntegrationCredential struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name: organizations/{organization}/tenants/{tenant}/
+	// integrations/{integration}/credentials/{credential}.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Client secret or certificate.
+	Type CredentialType `protobuf:"varint,2,opt,name=type,proto3,enum=dzconnect.v1.CredentialType" json:"type,omitempty"`
+	// Entra key ID, when known.
+	KeyId string `protobuf:"bytes,3,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// The first characters Entra shows for a client secret, when known.
+	Hint string `protobuf:"bytes,4,opt,name=hint,proto3" json:"hint,omitempty"`
+	// When the credential becomes valid in Entra, when known.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// When the credential expires in Entra, when known.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Who made the credential.
+	Source CredentialSource `protobuf:"varint,7,opt,name=source,proto3,enum=dzconnect.v1.CredentialSource" json:"source,omitempty"`
+	// Lifecycle state.
+	State CredentialState `protobuf:"varint,8,opt,name=state,proto3,enum=dzconnect.v1.CredentialState" json:"state,omitempty"`
+	// When dzconnect received the credential.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When the credential's metadata or state last changed.
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IntegrationCredential) Reset() {
+	*x = IntegrationCredential{}
+	mi := &file_dzconnect_v1_resources_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IntegrationCredential) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IntegrationCredential) ProtoMessage() {}
+
+func (x *IntegrationCredential) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_resources_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IntegrationCredential.ProtoReflect.Descriptor instead.
+func (*IntegrationCredential) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_resources_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *IntegrationCredential) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *IntegrationCredential) GetType() CredentialType {
+	if x != nil {
+		return x.Type
+	}
+	return CredentialType_CREDENTIAL_TYPE_UNSPECIFIED
+}
+
+func (x *IntegrationCredential) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *IntegrationCredential) GetHint() string {
+	if x != nil {
+		return x.Hint
+	}
+	return ""
+}
+
+func (x *IntegrationCredential) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *IntegrationCredential) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *IntegrationCredential) GetSource() CredentialSource {
+	if x != nil {
+		return x.Source
+	}
+	return CredentialSource_CREDENTIAL_SOURCE_UNSPECIFIED
+}
+
+func (x *IntegrationCredential) GetState() CredentialState {
+	if x != nil {
+		return x.State
+	}
+	return CredentialState_CREDENTIAL_STATE_UNSPECIFIED
+}
+
+func (x *IntegrationCredential) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *IntegrationCredential) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
 // AuditEvent records one write: who, what, when.
 type AuditEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1095,7 +1408,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_dzconnect_v1_resources_proto_msgTypes[7]
+	mi := &file_dzconnect_v1_resources_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1107,7 +1420,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_resources_proto_msgTypes[7]
+	mi := &file_dzconnect_v1_resources_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1120,7 +1433,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_resources_proto_rawDescGZIP(), []int{7}
+	return file_dzconnect_v1_resources_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AuditEvent) GetName() string {
@@ -1224,7 +1537,7 @@ const file_dzconnect_v1_resources_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expireTime\x12\x18\n" +
-	"\aversion\x18\x05 \x01(\x03R\aversion\"\xb2\x05\n" +
+	"\aversion\x18\x05 \x01(\x03R\aversion\"\xf9\x05\n" +
 	"\vIntegration\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x121\n" +
@@ -1243,7 +1556,23 @@ const file_dzconnect_v1_resources_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\r \x01(\tR\x04etag\"\xc6\x01\n" +
+	"\x04etag\x18\r \x01(\tR\x04etag\x12E\n" +
+	"\vcredentials\x18\x0e \x03(\v2#.dzconnect.v1.IntegrationCredentialR\vcredentials\"\xe1\x03\n" +
+	"\x15IntegrationCredential\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x120\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x1c.dzconnect.v1.CredentialTypeR\x04type\x12\x15\n" +
+	"\x06key_id\x18\x03 \x01(\tR\x05keyId\x12\x12\n" +
+	"\x04hint\x18\x04 \x01(\tR\x04hint\x129\n" +
+	"\n" +
+	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x126\n" +
+	"\x06source\x18\a \x01(\x0e2\x1e.dzconnect.v1.CredentialSourceR\x06source\x123\n" +
+	"\x05state\x18\b \x01(\x0e2\x1d.dzconnect.v1.CredentialStateR\x05state\x12;\n" +
+	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\"\xc6\x01\n" +
 	"\n" +
 	"AuditEvent\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
@@ -1286,7 +1615,21 @@ const file_dzconnect_v1_resources_proto_rawDesc = "" +
 	"\x1dINTEGRATION_STATE_PROPAGATING\x10\x03\x12\x1e\n" +
 	"\x1aINTEGRATION_STATE_DEGRADED\x10\x04\x12\x1c\n" +
 	"\x18INTEGRATION_STATE_BROKEN\x10\x05\x12'\n" +
-	"#INTEGRATION_STATE_BLOCKED_BY_POLICY\x10\x06B>Z<github.com/dropzoneai/dzconnect/api/dzconnect/v1;dzconnectv1b\x06proto3"
+	"#INTEGRATION_STATE_BLOCKED_BY_POLICY\x10\x06*u\n" +
+	"\x0eCredentialType\x12\x1f\n" +
+	"\x1bCREDENTIAL_TYPE_UNSPECIFIED\x10\x00\x12!\n" +
+	"\x1dCREDENTIAL_TYPE_CLIENT_SECRET\x10\x01\x12\x1f\n" +
+	"\x1bCREDENTIAL_TYPE_CERTIFICATE\x10\x02*x\n" +
+	"\x10CredentialSource\x12!\n" +
+	"\x1dCREDENTIAL_SOURCE_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aCREDENTIAL_SOURCE_CUSTOMER\x10\x01\x12!\n" +
+	"\x1dCREDENTIAL_SOURCE_PROVISIONED\x10\x02*\xab\x01\n" +
+	"\x0fCredentialState\x12 \n" +
+	"\x1cCREDENTIAL_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18CREDENTIAL_STATE_PENDING\x10\x01\x12\x1b\n" +
+	"\x17CREDENTIAL_STATE_ACTIVE\x10\x02\x12\x1d\n" +
+	"\x19CREDENTIAL_STATE_RETIRING\x10\x03\x12\x1c\n" +
+	"\x18CREDENTIAL_STATE_REMOVED\x10\x04B>Z<github.com/dropzoneai/dzconnect/api/dzconnect/v1;dzconnectv1b\x06proto3"
 
 var (
 	file_dzconnect_v1_resources_proto_rawDescOnce sync.Once
@@ -1300,8 +1643,8 @@ func file_dzconnect_v1_resources_proto_rawDescGZIP() []byte {
 	return file_dzconnect_v1_resources_proto_rawDescData
 }
 
-var file_dzconnect_v1_resources_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_dzconnect_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_dzconnect_v1_resources_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
+var file_dzconnect_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_dzconnect_v1_resources_proto_goTypes = []any{
 	(Role)(0),                     // 0: dzconnect.v1.Role
 	(Cloud)(0),                    // 1: dzconnect.v1.Cloud
@@ -1309,47 +1652,59 @@ var file_dzconnect_v1_resources_proto_goTypes = []any{
 	(Feature)(0),                  // 3: dzconnect.v1.Feature
 	(ManagementMode)(0),           // 4: dzconnect.v1.ManagementMode
 	(IntegrationState)(0),         // 5: dzconnect.v1.IntegrationState
-	(*Organization)(nil),          // 6: dzconnect.v1.Organization
-	(*ApiKey)(nil),                // 7: dzconnect.v1.ApiKey
-	(*Tenant)(nil),                // 8: dzconnect.v1.Tenant
-	(*EntraApplication)(nil),      // 9: dzconnect.v1.EntraApplication
-	(*SentinelWorkspace)(nil),     // 10: dzconnect.v1.SentinelWorkspace
-	(*Credential)(nil),            // 11: dzconnect.v1.Credential
-	(*Integration)(nil),           // 12: dzconnect.v1.Integration
-	(*AuditEvent)(nil),            // 13: dzconnect.v1.AuditEvent
-	nil,                           // 14: dzconnect.v1.Tenant.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(CredentialType)(0),           // 6: dzconnect.v1.CredentialType
+	(CredentialSource)(0),         // 7: dzconnect.v1.CredentialSource
+	(CredentialState)(0),          // 8: dzconnect.v1.CredentialState
+	(*Organization)(nil),          // 9: dzconnect.v1.Organization
+	(*ApiKey)(nil),                // 10: dzconnect.v1.ApiKey
+	(*Tenant)(nil),                // 11: dzconnect.v1.Tenant
+	(*EntraApplication)(nil),      // 12: dzconnect.v1.EntraApplication
+	(*SentinelWorkspace)(nil),     // 13: dzconnect.v1.SentinelWorkspace
+	(*Credential)(nil),            // 14: dzconnect.v1.Credential
+	(*Integration)(nil),           // 15: dzconnect.v1.Integration
+	(*IntegrationCredential)(nil), // 16: dzconnect.v1.IntegrationCredential
+	(*AuditEvent)(nil),            // 17: dzconnect.v1.AuditEvent
+	nil,                           // 18: dzconnect.v1.Tenant.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
 }
 var file_dzconnect_v1_resources_proto_depIdxs = []int32{
-	15, // 0: dzconnect.v1.Organization.create_time:type_name -> google.protobuf.Timestamp
-	15, // 1: dzconnect.v1.Organization.update_time:type_name -> google.protobuf.Timestamp
+	19, // 0: dzconnect.v1.Organization.create_time:type_name -> google.protobuf.Timestamp
+	19, // 1: dzconnect.v1.Organization.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: dzconnect.v1.ApiKey.role:type_name -> dzconnect.v1.Role
-	15, // 3: dzconnect.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	15, // 4: dzconnect.v1.ApiKey.update_time:type_name -> google.protobuf.Timestamp
-	15, // 5: dzconnect.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
+	19, // 3: dzconnect.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	19, // 4: dzconnect.v1.ApiKey.update_time:type_name -> google.protobuf.Timestamp
+	19, // 5: dzconnect.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
 	1,  // 6: dzconnect.v1.Tenant.cloud:type_name -> dzconnect.v1.Cloud
-	14, // 7: dzconnect.v1.Tenant.labels:type_name -> dzconnect.v1.Tenant.LabelsEntry
-	15, // 8: dzconnect.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	15, // 9: dzconnect.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
-	15, // 10: dzconnect.v1.Tenant.provisioner_consent_time:type_name -> google.protobuf.Timestamp
-	15, // 11: dzconnect.v1.Credential.create_time:type_name -> google.protobuf.Timestamp
-	15, // 12: dzconnect.v1.Credential.expire_time:type_name -> google.protobuf.Timestamp
+	18, // 7: dzconnect.v1.Tenant.labels:type_name -> dzconnect.v1.Tenant.LabelsEntry
+	19, // 8: dzconnect.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	19, // 9: dzconnect.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	19, // 10: dzconnect.v1.Tenant.provisioner_consent_time:type_name -> google.protobuf.Timestamp
+	19, // 11: dzconnect.v1.Credential.create_time:type_name -> google.protobuf.Timestamp
+	19, // 12: dzconnect.v1.Credential.expire_time:type_name -> google.protobuf.Timestamp
 	2,  // 13: dzconnect.v1.Integration.kind:type_name -> dzconnect.v1.IntegrationKind
 	3,  // 14: dzconnect.v1.Integration.features:type_name -> dzconnect.v1.Feature
 	4,  // 15: dzconnect.v1.Integration.management_mode:type_name -> dzconnect.v1.ManagementMode
-	9,  // 16: dzconnect.v1.Integration.application:type_name -> dzconnect.v1.EntraApplication
-	10, // 17: dzconnect.v1.Integration.sentinel:type_name -> dzconnect.v1.SentinelWorkspace
-	11, // 18: dzconnect.v1.Integration.credential:type_name -> dzconnect.v1.Credential
+	12, // 16: dzconnect.v1.Integration.application:type_name -> dzconnect.v1.EntraApplication
+	13, // 17: dzconnect.v1.Integration.sentinel:type_name -> dzconnect.v1.SentinelWorkspace
+	14, // 18: dzconnect.v1.Integration.credential:type_name -> dzconnect.v1.Credential
 	5,  // 19: dzconnect.v1.Integration.state:type_name -> dzconnect.v1.IntegrationState
-	15, // 20: dzconnect.v1.Integration.last_check_time:type_name -> google.protobuf.Timestamp
-	15, // 21: dzconnect.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
-	15, // 22: dzconnect.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
-	15, // 23: dzconnect.v1.AuditEvent.create_time:type_name -> google.protobuf.Timestamp
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	19, // 20: dzconnect.v1.Integration.last_check_time:type_name -> google.protobuf.Timestamp
+	19, // 21: dzconnect.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
+	19, // 22: dzconnect.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
+	16, // 23: dzconnect.v1.Integration.credentials:type_name -> dzconnect.v1.IntegrationCredential
+	6,  // 24: dzconnect.v1.IntegrationCredential.type:type_name -> dzconnect.v1.CredentialType
+	19, // 25: dzconnect.v1.IntegrationCredential.start_time:type_name -> google.protobuf.Timestamp
+	19, // 26: dzconnect.v1.IntegrationCredential.end_time:type_name -> google.protobuf.Timestamp
+	7,  // 27: dzconnect.v1.IntegrationCredential.source:type_name -> dzconnect.v1.CredentialSource
+	8,  // 28: dzconnect.v1.IntegrationCredential.state:type_name -> dzconnect.v1.CredentialState
+	19, // 29: dzconnect.v1.IntegrationCredential.create_time:type_name -> google.protobuf.Timestamp
+	19, // 30: dzconnect.v1.IntegrationCredential.update_time:type_name -> google.protobuf.Timestamp
+	19, // 31: dzconnect.v1.AuditEvent.create_time:type_name -> google.protobuf.Timestamp
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_dzconnect_v1_resources_proto_init() }
@@ -1362,8 +1717,8 @@ func file_dzconnect_v1_resources_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dzconnect_v1_resources_proto_rawDesc), len(file_dzconnect_v1_resources_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   9,
+			NumEnums:      9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -66,6 +66,34 @@ type Check struct {
 	EndTime     time.Time
 }
 
+// Client secrets and certificates of an integration: metadata only, the values are in Vault. Several live at once during a rotation's overlap.
+type Credential struct {
+	OrganizationID uuid.UUID
+	IntegrationID  uuid.UUID
+	ID             uuid.UUID
+	Type           string
+	// Entra key ID of the password or key credential, when known.
+	KeyID uuid.NullUUID
+	// The first characters Entra shows for a client secret, when known (never more than 3).
+	Hint *string
+	// When the credential becomes valid in Entra, when known.
+	StartTime *time.Time
+	// When the credential expires in Entra, when known; the expiry warning and the expire_before filter read it.
+	EndTime *time.Time
+	// Vault KV v2 path of this credential's value, one path per credential so it can be destroyed alone (rows moved from integrations keep their old path).
+	SecretPath string
+	// Vault version of the value; 0 until the value is stored.
+	SecretVersion int64
+	// customer: made by the customer admin and handed over; provisioned: made by dzconnect through Graph.
+	Source string
+	// pending: value not yet stored (or not yet verified); active: the one in use (at most one per integration); retiring: replaced, kept for the overlap; removed: value destroyed, row kept as history.
+	State string
+	// When the credential-expiring event was announced for this credential (once per credential); cleared when end_time changes.
+	ExpiryWarnedTime *time.Time
+	CreateTime       time.Time
+	UpdateTime       time.Time
+}
+
 // request_id of each create, with a hash of the request: a replay returns the first result; a different request under the same ID is refused. organization_id is the nil UUID for service-level creates.
 type IdempotencyKey struct {
 	OrganizationID uuid.UUID
@@ -91,25 +119,15 @@ type Integration struct {
 	SentinelResourceGroup    *string
 	SentinelWorkspaceName    *string
 	SentinelWorkspaceID      uuid.NullUUID
-	// Vault KV v2 path of the client secret (the value is only in Vault).
-	SecretPath string
-	// Vault version of the secret this row was last written with; 0 while pending.
-	SecretVersion        int64
-	CredentialKeyID      uuid.NullUUID
-	CredentialHint       *string
-	CredentialCreateTime *time.Time
-	CredentialExpireTime *time.Time
-	State                string
-	LastCheckTime        *time.Time
-	// True from the first insert until the secret is stored in Vault; pending rows are invisible to the API and reaped when stale.
+	State                    string
+	LastCheckTime            *time.Time
+	// True from the first insert until its first credential's secret is stored in Vault; pending rows are invisible to the API and reaped when stale.
 	Pending    bool
 	CreateTime time.Time
 	UpdateTime time.Time
 	Version    int64
 	// When state last changed (set by checks).
 	StateChangeTime *time.Time
-	// When the credential-expiring event was last announced; cleared when the credential changes.
-	ExpiryWarnedTime *time.Time
 }
 
 type Organization struct {

@@ -1,0 +1,330 @@
+package verify
+
+// The pure rules of a check: what to call (the plan), how a Microsoft
+// error becomes a step, the permission diff, the expiry window and the
+// outcome. No I/O here: each is a function of its inputs, tested
+// table-driven in rules_test.go.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dropzoneai/dzconnect/internal/catalog"
+	"github.com/dropzoneai/dzconnect/internal/integration"
+	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
+)
+
+// plan is what an integration uses: the APIs it needs tokens for and the
+// probes that prove them.
+type plan struct {
+	apis   []API
+	probes []probePlan
+}
+
+type probePlan struct {
+	probe    Probe
+	api      API
+	needs    string // permission value the probe exercises ("" for Azure RBAC)
+	optional bool   // run only when the permission is granted
+}
+
+var resourceOf = map[API]string{
+	APIGraph:        catalog.GraphAppID,
+	APIDefender:     catalog.DefenderATPAppID,
+	APICloudApps:    catalog.CloudAppSecAppID,
+	APIExchange:     catalog.ExchangeAppID,
+	APILogAnalytics: catalog.LogAnalyticsAppID,
+}
+
+func planFor(kind integration.Kind, features []integration.Feature) plan {
+	has := func(f integration.Feature) bool { return slices.Contains(features, f) }
+	if kind == integration.KindSentinel {
+		return plan{
+			apis: []API{APILogAnalytics, APIARM, APIGraph},
+			probes: []probePlan{
+				{probe: ProbeSentinelWorkspace, api: APIARM},
+				{probe: ProbeLogAnalyticsQuery, api: APILogAnalytics, needs: "Data.Read"},
+				{probe: ProbeGraphSecurityEvts, api: APIGraph, needs: "SecurityEvents.Read.All", optional: true},
+			},
+		}
+	}
+	p := plan{
+		apis: []API{APIGraph},
+		probes: []probePlan{
+			{probe: ProbeGraphAlerts, api: APIGraph, needs: "SecurityAlert.Read.All"},
+			{probe: ProbeGraphIncidents, api: APIGraph, needs: "SecurityIncident.Read.All"},
+			{probe: ProbeGraphSignIns, api: APIGraph, needs: "AuditLog.Read.All"},
+			{probe: ProbeGraphUsers, api: APIGraph, needs: "User.Read.All"},
+		},
+	}
+	if has(integration.FeatureLiveResponse) {
+		p.apis = append(p.apis, APIDefender)
+		p.probes = append(p.probes, probePlan{probe: ProbeDefenderMachines, api: APIDefender, needs: "Machine.Read.All"})
+	}
+	if has(integration.FeatureCloudApps) {
+		p.apis = append(p.apis, APICloudApps)
+		p.probes = append(p.probes, probePlan{probe: ProbeCloudAppsAlerts, api: APICloudApps, needs: "investigation.read"})
+	}
+	if has(integration.FeatureExchange) {
+		p.apis = append(p.apis, APIExchange)
+	}
+	return p
+}
+
+// isCredentialFailure reports errors after which no other call can work.
+func isCredentialFailure(err error) bool {
+	var e *mserr.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Class {
+	case mserr.ClassInvalidSecret, mserr.ClassExpiredSecret, mserr.ClassAppNotFound, mserr.ClassTenantNotFound,
+		mserr.ClassAppDisabled, mserr.ClassPolicyBlocked, mserr.ClassCertificateInvalid:
+		return true
+	}
+	return false
+}
+
+// lagClasses are failures Microsoft documents as replication lag right
+// after a change (new secret, new app, new consent, new object).
+var lagClasses = map[mserr.Class]bool{
+	mserr.ClassInvalidSecret:     true,
+	mserr.ClassAppNotFound:       true,
+	mserr.ClassPermissionMissing: true,
+	mserr.ClassNotReplicated:     true,
+}
+
+// failStep fills a failed step from a Microsoft error.
+func failStep(step *Step, err error, settling bool) {
+	var e *mserr.Error
+	if !errors.As(err, &e) {
+		step.Status, step.Message = StepFailed, "unexpected error"
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			step.Status, step.Message = StepSkipped, "deadline reached"
+		}
+		return
+	}
+	step.ErrorCode, step.Message, step.Remedy = e.Code, e.Message, e.Remedy
+	if step.ErrorCode == "" && e.Status != 0 {
+		step.ErrorCode = fmt.Sprintf("HTTP %d", e.Status)
+	}
+	switch {
+	case e.Class == mserr.ClassNotLicensed:
+		step.Status = StepUnavailable
+	case e.Class == mserr.ClassPolicyBlocked:
+		step.Status = StepBlocked
+	case settling && lagClasses[e.Class]:
+		step.Status = StepPropagating
+		step.Remedy = "none yet: a recent change is still replicating in Microsoft's directory; the next check should pass"
+	case e.Class == mserr.ClassTransient || e.Class == mserr.ClassThrottled:
+		step.Status = StepWarning
+		step.Message = "Microsoft did not answer conclusively: " + e.Message
+	default:
+		step.Status = StepFailed
+	}
+}
+
+// skipRest marks the steps that cannot run.
+func skipRest(c *Check, p plan, why string) {
+	c.add(Step{Name: "permissions", Status: StepSkipped, Message: why})
+	for _, pp := range p.probes {
+		c.add(Step{Name: "probe:" + string(pp.probe), Status: StepSkipped, Message: why})
+	}
+}
+
+// permissions compares the tokens' roles with the catalog for the
+// integration's kind and features.
+func permissionsFromRoles(kind integration.Kind, features []integration.Feature, roles map[API][]string, unavailable map[API]bool) Permissions {
+	p := Permissions{Source: SourceTokenRoles}
+	want := map[string]catalog.Entry{}
+	for _, e := range catalog.For(kind, features) {
+		if e.Type == catalog.TypeApplication {
+			want[e.ResourceAppID+"/"+e.Value] = e
+		}
+	}
+	granted := map[string]bool{}
+	for api, rs := range roles {
+		for _, r := range rs {
+			key := resourceOf[api] + "/" + r
+			granted[key] = true
+			p.Granted = append(p.Granted, r)
+			if _, ok := want[key]; !ok {
+				p.Extra = append(p.Extra, r)
+			}
+		}
+	}
+	apiOf := map[string]API{}
+	for api, id := range resourceOf {
+		apiOf[id] = api
+	}
+	for key, e := range want {
+		if granted[key] || unavailable[apiOf[e.ResourceAppID]] {
+			continue
+		}
+		if _, fetched := roles[apiOf[e.ResourceAppID]]; !fetched {
+			continue // no token for that API was needed or obtained
+		}
+		if e.Requirement == catalog.Required {
+			p.MissingRequired = append(p.MissingRequired, e.Value)
+		} else {
+			p.MissingOptional = append(p.MissingOptional, e.Value)
+		}
+	}
+	for _, l := range [][]string{p.Granted, p.Extra, p.MissingRequired, p.MissingOptional} {
+		sort.Strings(l)
+	}
+	return p
+}
+
+// permissionsFromGrants compares Entra's app role assignments with the
+// catalog: the authoritative view (what admin consent granted).
+func permissionsFromGrants(kind integration.Kind, features []integration.Feature, grants []Grant) Permissions {
+	p := Permissions{Source: SourceEntraAssignments}
+	want := map[string]catalog.Entry{}
+	for _, e := range catalog.For(kind, features) {
+		if e.Type == catalog.TypeApplication {
+			want[strings.ToLower(e.ResourceAppID)+"/"+e.Value] = e
+		}
+	}
+	granted := map[string]bool{}
+	for _, g := range grants {
+		key := strings.ToLower(g.ResourceAppID) + "/" + g.Value
+		if granted[key] {
+			continue
+		}
+		granted[key] = true
+		p.Granted = append(p.Granted, g.Value)
+		if _, ok := want[key]; !ok {
+			p.Extra = append(p.Extra, g.Value)
+		}
+	}
+	for key, e := range want {
+		if granted[key] {
+			continue
+		}
+		if e.Requirement == catalog.Required {
+			p.MissingRequired = append(p.MissingRequired, e.Value)
+		} else {
+			p.MissingOptional = append(p.MissingOptional, e.Value)
+		}
+	}
+	for _, l := range [][]string{p.Granted, p.Extra, p.MissingRequired, p.MissingOptional} {
+		sort.Strings(l)
+	}
+	return p
+}
+
+func permissionStep(p Permissions, settling bool) Step {
+	step := Step{Name: "permissions", Status: StepPassed, Message: fmt.Sprintf("%d granted (from %s)", len(p.Granted), p.Source)}
+	if len(p.Extra) > 0 {
+		step.Message += "; not needed: " + strings.Join(p.Extra, ", ")
+	}
+	switch {
+	case len(p.MissingRequired) > 0:
+		step.Status = StepFailed
+		step.ErrorCode = "PERMISSION_MISSING"
+		step.Message = "required permission(s) not granted: " + strings.Join(p.MissingRequired, ", ")
+		step.Remedy = "add the application permission(s) in Entra (API permissions) and grant admin consent"
+		if settling {
+			step.Status = StepPropagating
+			step.Remedy = "if consent was just granted, wait: tokens carry new roles after up to a minute"
+		}
+	case len(p.MissingOptional) > 0:
+		step.Status = StepWarning
+		step.Message = "optional permission(s) not granted: " + strings.Join(p.MissingOptional, ", ")
+		step.Remedy = "grant them for the full feature set, or ignore"
+	}
+	return step
+}
+
+// probeGate decides whether a planned probe runs: it returns the step to
+// record instead (and true) when the product is not licensed, there is no
+// token for its API, its optional permission is not among the granted
+// roles, or the deadline has passed.
+func probeGate(pp probePlan, roles map[API][]string, notLicensed, unavailable map[API]bool, deadline bool) (Step, bool) {
+	name := "probe:" + string(pp.probe)
+	switch {
+	case notLicensed[pp.api]:
+		return Step{Name: name, Status: StepUnavailable, Message: "product not licensed or onboarded in the tenant"}, true
+	case unavailable[pp.api]:
+		return Step{Name: name, Status: StepSkipped, Message: "no token for " + string(pp.api)}, true
+	case pp.optional && !slices.Contains(roles[pp.api], pp.needs):
+		return Step{Name: name, Status: StepSkipped, Message: "optional permission " + pp.needs + " not granted"}, true
+	case deadline:
+		return Step{Name: name, Status: StepSkipped, Message: "deadline reached"}, true
+	}
+	return Step{}, false
+}
+
+// settlingAt reports whether in changed (created, or its active credential
+// stored) less than window before now: replication lag is then expected.
+func settlingAt(in integration.Integration, now time.Time, window time.Duration) bool {
+	last := in.CreateTime
+	if a, ok := in.Active(); ok && a.CreateTime.After(last) {
+		last = a.CreateTime
+	}
+	return now.Sub(last) < window
+}
+
+// expiryStep judges a credential's end date against the warning window;
+// soon reports that it is inside the window (and not yet expired).
+func expiryStep(end *time.Time, now time.Time, window time.Duration) (step Step, soon bool) {
+	step = Step{Name: "expiry", Status: StepPassed}
+	switch {
+	case end == nil:
+		step.Message = "expiry unknown: set credential.expire_time to be warned before the secret expires"
+	case !now.Before(*end):
+		step.Status, step.ErrorCode = StepFailed, "CREDENTIAL_EXPIRED"
+		step.Message = "the client secret expired on " + end.UTC().Format(time.RFC3339)
+		step.Remedy = "rotate: create a new client secret and update the integration"
+	case end.Sub(now) < window:
+		step.Status, step.ErrorCode = StepWarning, "CREDENTIAL_EXPIRING"
+		step.Message = fmt.Sprintf("the client secret expires in %d day(s), on %s", int(end.Sub(now).Hours()/24), end.UTC().Format(time.RFC3339))
+		step.Remedy = "rotate before it expires"
+		soon = true
+	default:
+		step.Message = fmt.Sprintf("expires in %d days", int(end.Sub(now).Hours()/24))
+	}
+	return step, soon
+}
+
+// Outcome decides a check's outcome and summary from its steps: a blocked
+// step (customer policy) wins, then any failure (broken), then replication
+// lag (propagating), then warnings (degraded). Unavailable steps (a product
+// not licensed in the tenant) do not count against it; skipped ones make a
+// healthy check degraded (incomplete).
+func Outcome(steps []Step) (integration.State, string) {
+	var failed, propagating, warning, blocked, skipped int
+	for _, s := range steps {
+		switch s.Status {
+		case StepFailed:
+			failed++
+		case StepPropagating:
+			propagating++
+		case StepWarning:
+			warning++
+		case StepBlocked:
+			blocked++
+		case StepSkipped:
+			skipped++
+		}
+	}
+	switch {
+	case blocked > 0:
+		return integration.StateBlockedByPolicy, "blocked by a customer policy"
+	case failed > 0:
+		return integration.StateBroken, fmt.Sprintf("%d step(s) failed", failed)
+	case propagating > 0:
+		return integration.StatePropagating, "a recent change is still propagating in Microsoft's directory"
+	case warning > 0:
+		return integration.StateDegraded, fmt.Sprintf("works, with %d warning(s)", warning)
+	case skipped > 0:
+		return integration.StateDegraded, fmt.Sprintf("incomplete: %d step(s) not run", skipped)
+	}
+	return integration.StateHealthy, "all checks passed"
+}

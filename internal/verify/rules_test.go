@@ -1,0 +1,368 @@
+package verify
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+
+	"github.com/dropzoneai/dzconnect/internal/catalog"
+	"github.com/dropzoneai/dzconnect/internal/event"
+	"github.com/dropzoneai/dzconnect/internal/integration"
+	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
+)
+
+func steps(statuses ...StepStatus) []Step {
+	out := make([]Step, len(statuses))
+	for i, s := range statuses {
+		out[i] = Step{Name: string(s), Status: s}
+	}
+	return out
+}
+
+func TestOutcome(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		steps []Step
+		want  integration.State
+	}{
+		{"every step passed", steps(StepPassed, StepPassed), integration.StateHealthy},
+		{"no steps", nil, integration.StateHealthy},
+		{"not licensed is not held against it", steps(StepPassed, StepUnavailable), integration.StateHealthy},
+		{"a warning", steps(StepPassed, StepWarning), integration.StateDegraded},
+		{"a skipped step: incomplete", steps(StepPassed, StepSkipped), integration.StateDegraded},
+		{"a failure", steps(StepPassed, StepWarning, StepFailed), integration.StateBroken},
+		{"lag only", steps(StepPropagating, StepWarning, StepSkipped), integration.StatePropagating},
+		{"a failure beats lag", steps(StepPropagating, StepFailed), integration.StateBroken},
+		{"a policy block beats everything", steps(StepFailed, StepPropagating, StepBlocked), integration.StateBlockedByPolicy},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, summary := Outcome(tc.steps)
+			if got != tc.want || summary == "" {
+				t.Fatalf("Outcome = %s (%q), want %s", got, summary, tc.want)
+			}
+		})
+	}
+}
+
+func probeNames(p plan) []Probe {
+	var out []Probe
+	for _, pp := range p.probes {
+		out = append(out, pp.probe)
+	}
+	return out
+}
+
+func TestPlanFor(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		kind     integration.Kind
+		features []integration.Feature
+		apis     []API
+		probes   []Probe
+	}{
+		{"defender", integration.KindDefender, nil, []API{APIGraph},
+			[]Probe{ProbeGraphAlerts, ProbeGraphIncidents, ProbeGraphSignIns, ProbeGraphUsers}},
+		{"defender with live response", integration.KindDefender, []integration.Feature{integration.FeatureLiveResponse},
+			[]API{APIGraph, APIDefender},
+			[]Probe{ProbeGraphAlerts, ProbeGraphIncidents, ProbeGraphSignIns, ProbeGraphUsers, ProbeDefenderMachines}},
+		{"defender with every feature", integration.KindDefender,
+			[]integration.Feature{integration.FeatureExchange, integration.FeatureCloudApps, integration.FeatureLiveResponse},
+			[]API{APIGraph, APIDefender, APICloudApps, APIExchange},
+			[]Probe{ProbeGraphAlerts, ProbeGraphIncidents, ProbeGraphSignIns, ProbeGraphUsers, ProbeDefenderMachines, ProbeCloudAppsAlerts}},
+		{"sentinel", integration.KindSentinel, nil, []API{APILogAnalytics, APIARM, APIGraph},
+			[]Probe{ProbeSentinelWorkspace, ProbeLogAnalyticsQuery, ProbeGraphSecurityEvts}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := planFor(tc.kind, tc.features)
+			if diff := cmp.Diff(tc.apis, p.apis); diff != "" {
+				t.Errorf("apis (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.probes, probeNames(p)); diff != "" {
+				t.Errorf("probes (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestProbeGate(t *testing.T) {
+	t.Parallel()
+	required := probePlan{probe: ProbeGraphAlerts, api: APIGraph, needs: "SecurityAlert.Read.All"}
+	optional := probePlan{probe: ProbeGraphSecurityEvts, api: APIGraph, needs: "SecurityEvents.Read.All", optional: true}
+	for _, tc := range []struct {
+		name        string
+		pp          probePlan
+		roles       map[API][]string
+		notLicensed map[API]bool
+		unavailable map[API]bool
+		deadline    bool
+		skip        bool
+		status      StepStatus
+	}{
+		{name: "runs", pp: required, roles: map[API][]string{APIGraph: {"SecurityAlert.Read.All"}}},
+		{name: "required runs even without the role (the probe proves it)", pp: required, roles: map[API][]string{APIGraph: {}}},
+		{name: "not licensed", pp: required, notLicensed: map[API]bool{APIGraph: true}, unavailable: map[API]bool{APIGraph: true},
+			skip: true, status: StepUnavailable},
+		{name: "no token", pp: required, unavailable: map[API]bool{APIGraph: true}, skip: true, status: StepSkipped},
+		{name: "optional not granted", pp: optional, roles: map[API][]string{APIGraph: {"User.Read.All"}}, skip: true, status: StepSkipped},
+		{name: "optional granted", pp: optional, roles: map[API][]string{APIGraph: {"SecurityEvents.Read.All"}}},
+		{name: "deadline", pp: required, roles: map[API][]string{APIGraph: {}}, deadline: true, skip: true, status: StepSkipped},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, skip := probeGate(tc.pp, tc.roles, tc.notLicensed, tc.unavailable, tc.deadline)
+			if skip != tc.skip || (skip && (st.Status != tc.status || st.Name != "probe:"+string(tc.pp.probe))) {
+				t.Fatalf("probeGate = %+v, %v; want skip %v with %s", st, skip, tc.skip, tc.status)
+			}
+		})
+	}
+}
+
+// graphRequired are the Graph permissions a defender integration needs.
+var graphRequired = []string{"AuditLog.Read.All", "SecurityAlert.Read.All", "SecurityIncident.Read.All", "User.Read.All"}
+
+func TestPermissionsFromRoles(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name        string
+		features    []integration.Feature
+		roles       map[API][]string
+		unavailable map[API]bool
+		want        Permissions
+	}{
+		{"everything granted", []integration.Feature{}, map[API][]string{APIGraph: append([]string{"ThreatHunting.Read.All"}, graphRequired...)},
+			nil, Permissions{Source: SourceTokenRoles, Granted: append(slices.Clone(graphRequired), "ThreatHunting.Read.All")}},
+		{"missing required and optional, one extra", []integration.Feature{}, map[API][]string{APIGraph: {"AuditLog.Read.All", "Mail.Read"}}, nil,
+			Permissions{Source: SourceTokenRoles, Granted: []string{"AuditLog.Read.All", "Mail.Read"},
+				MissingRequired: []string{"SecurityAlert.Read.All", "SecurityIncident.Read.All", "User.Read.All"},
+				MissingOptional: []string{"ThreatHunting.Read.All"}, Extra: []string{"Mail.Read"}}},
+		{"an API without a token is not judged", []integration.Feature{integration.FeatureLiveResponse},
+			map[API][]string{APIGraph: append([]string{"ThreatHunting.Read.All"}, graphRequired...)},
+			map[API]bool{APIDefender: true},
+			Permissions{Source: SourceTokenRoles, Granted: append(slices.Clone(graphRequired), "ThreatHunting.Read.All")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := permissionsFromRoles(integration.KindDefender, tc.features, tc.roles, tc.unavailable)
+			slices.Sort(tc.want.Granted)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Fatalf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestPermissionsFromGrants(t *testing.T) {
+	t.Parallel()
+	grant := func(app string, values ...string) []Grant {
+		var out []Grant
+		for _, v := range values {
+			out = append(out, Grant{ResourceAppID: app, Value: v})
+		}
+		return out
+	}
+	upper := "00000003-0000-0000-C000-000000000000" // Entra's casing varies
+	for _, tc := range []struct {
+		name   string
+		grants []Grant
+		want   Permissions
+	}{
+		{"nothing granted", []Grant{}, Permissions{Source: SourceEntraAssignments, MissingRequired: graphRequired,
+			MissingOptional: []string{"ThreatHunting.Read.All"}}},
+		{"all required, duplicates and case ignored", append(grant(upper, graphRequired...), grant(catalog.GraphAppID, "User.Read.All")...),
+			Permissions{Source: SourceEntraAssignments, Granted: graphRequired, MissingOptional: []string{"ThreatHunting.Read.All"}}},
+		{"a role on another API is extra", append(grant(catalog.GraphAppID, append([]string{"ThreatHunting.Read.All"}, graphRequired...)...),
+			grant(catalog.DefenderATPAppID, "Machine.Read.All")...),
+			Permissions{Source: SourceEntraAssignments, Granted: append([]string{"Machine.Read.All"}, append(slices.Clone(graphRequired), "ThreatHunting.Read.All")...),
+				Extra: []string{"Machine.Read.All"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := permissionsFromGrants(integration.KindDefender, []integration.Feature{}, tc.grants)
+			slices.Sort(tc.want.Granted)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Fatalf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestPermissionStep(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		p        Permissions
+		settling bool
+		want     StepStatus
+	}{
+		{"all granted", Permissions{Granted: []string{"a"}}, false, StepPassed},
+		{"extra only", Permissions{Granted: []string{"a"}, Extra: []string{"a"}}, false, StepPassed},
+		{"optional missing", Permissions{MissingOptional: []string{"o"}}, false, StepWarning},
+		{"required missing", Permissions{MissingRequired: []string{"r"}, MissingOptional: []string{"o"}}, false, StepFailed},
+		{"required missing right after a change", Permissions{MissingRequired: []string{"r"}}, true, StepPropagating},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := permissionStep(tc.p, tc.settling); got.Status != tc.want {
+				t.Fatalf("status %s, want %s (%+v)", got.Status, tc.want, got)
+			}
+		})
+	}
+}
+
+func TestFailStep(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		err      error
+		settling bool
+		want     StepStatus
+	}{
+		{"not licensed", &mserr.Error{Class: mserr.ClassNotLicensed}, false, StepUnavailable},
+		{"policy", &mserr.Error{Class: mserr.ClassPolicyBlocked}, true, StepBlocked},
+		{"invalid secret, settled", &mserr.Error{Class: mserr.ClassInvalidSecret}, false, StepFailed},
+		{"invalid secret while settling", &mserr.Error{Class: mserr.ClassInvalidSecret}, true, StepPropagating},
+		{"throttled", &mserr.Error{Class: mserr.ClassThrottled}, false, StepWarning},
+		{"transient", &mserr.Error{Class: mserr.ClassTransient}, true, StepWarning},
+		{"unclassified", errors.New("boom"), false, StepFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var st Step
+			failStep(&st, tc.err, tc.settling)
+			if st.Status != tc.want {
+				t.Fatalf("status %s, want %s", st.Status, tc.want)
+			}
+		})
+	}
+}
+
+func TestExpiryStep(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *time.Time { t := now.Add(d); return &t }
+	const day = 24 * time.Hour
+	for _, tc := range []struct {
+		name string
+		end  *time.Time
+		want StepStatus
+		soon bool
+	}{
+		{"unknown", nil, StepPassed, false},
+		{"far", at(90 * day), StepPassed, false},
+		{"just outside the window", at(30*day + time.Second), StepPassed, false},
+		{"inside the window", at(29 * day), StepWarning, true},
+		{"expires now", at(0), StepFailed, false},
+		{"expired", at(-day), StepFailed, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, soon := expiryStep(tc.end, now, 30*day)
+			if st.Status != tc.want || soon != tc.soon || st.Name != "expiry" {
+				t.Fatalf("expiryStep = %+v, soon %v; want %s, soon %v", st, soon, tc.want, tc.soon)
+			}
+		})
+	}
+}
+
+func TestSettlingAt(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	old := now.Add(-time.Hour)
+	for _, tc := range []struct {
+		name string
+		in   integration.Integration
+		want bool
+	}{
+		{"old integration, old credential", integration.Integration{CreateTime: old,
+			Credentials: []integration.Credential{{State: integration.CredentialActive, CreateTime: old}}}, false},
+		{"new integration", integration.Integration{CreateTime: now.Add(-time.Minute)}, true},
+		{"new active credential", integration.Integration{CreateTime: old,
+			Credentials: []integration.Credential{{State: integration.CredentialActive, CreateTime: now.Add(-time.Minute)}}}, true},
+		{"a new credential that is not active does not count", integration.Integration{CreateTime: old,
+			Credentials: []integration.Credential{{State: integration.CredentialActive, CreateTime: old},
+				{State: integration.CredentialPending, CreateTime: now}}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := settlingAt(tc.in, now, 5*time.Minute); got != tc.want {
+				t.Fatalf("settlingAt = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDecide(t *testing.T) {
+	t.Parallel()
+	cred := uuid.New()
+	warned := time.Now()
+	in := func(state integration.State, version int64, warnedAt *time.Time) integration.Integration {
+		return integration.Integration{State: state, Version: version,
+			Credentials: []integration.Credential{{ID: cred, State: integration.CredentialActive, ExpiryWarnTime: warnedAt}}}
+	}
+	check := func(outcome integration.State, trigger string, version int64, soon bool) Check {
+		return Check{Outcome: outcome, Trigger: trigger, IntegrationVersion: version, ExpiringSoon: soon, Credential: cred}
+	}
+	for _, tc := range []struct {
+		name string
+		c    Check
+		in   integration.Integration
+		want decision
+	}{
+		{"unchanged scheduled", check(integration.StateHealthy, TriggerSchedule, 3, false), in(integration.StateHealthy, 3, nil), decision{}},
+		{"stale: the integration changed while the check ran", check(integration.StateBroken, TriggerAPI, 3, true),
+			in(integration.StateHealthy, 4, nil), decision{stale: true}},
+		{"state change", check(integration.StateBroken, TriggerSchedule, 3, false), in(integration.StateHealthy, 3, nil),
+			decision{events: []string{event.StateChanged}}},
+		{"on demand is audited", check(integration.StateHealthy, TriggerAPI, 3, false), in(integration.StateHealthy, 3, nil),
+			decision{audit: true}},
+		{"first warning for the credential", check(integration.StateDegraded, TriggerSchedule, 3, true), in(integration.StateDegraded, 3, nil),
+			decision{warn: true, events: []string{event.CredentialExpiring}}},
+		{"already warned", check(integration.StateDegraded, TriggerSchedule, 3, true), in(integration.StateDegraded, 3, &warned), decision{}},
+		{"change and warning", check(integration.StateDegraded, TriggerSchedule, 3, true), in(integration.StateHealthy, 3, nil),
+			decision{warn: true, events: []string{event.StateChanged, event.CredentialExpiring}}},
+		{"no version: never stale", check(integration.StateHealthy, TriggerAPI, 0, false), in(integration.StateHealthy, 9, nil),
+			decision{audit: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, decide(tc.c, tc.in), cmp.AllowUnexported(decision{})); diff != "" {
+				t.Fatalf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestUnchangedExpectation(t *testing.T) {
+	t.Parallel()
+	cred := uuid.New()
+	warned := time.Now()
+	loaded := func(state integration.State, warnedAt *time.Time) integration.Integration {
+		return integration.Integration{State: state, Version: 5,
+			Credentials: []integration.Credential{{ID: cred, State: integration.CredentialActive, ExpiryWarnTime: warnedAt}}}
+	}
+	for _, tc := range []struct {
+		name       string
+		c          Check
+		in         integration.Integration
+		ok         bool
+		wantWarned uuid.UUID
+	}{
+		{"same outcome, scheduled", Check{Outcome: integration.StateHealthy, Trigger: TriggerSchedule, IntegrationVersion: 5},
+			loaded(integration.StateHealthy, nil), true, uuid.Nil},
+		{"on demand", Check{Outcome: integration.StateHealthy, Trigger: TriggerAPI, IntegrationVersion: 5},
+			loaded(integration.StateHealthy, nil), false, uuid.Nil},
+		{"new outcome", Check{Outcome: integration.StateBroken, Trigger: TriggerSchedule, IntegrationVersion: 5},
+			loaded(integration.StateHealthy, nil), false, uuid.Nil},
+		{"no version", Check{Outcome: integration.StateHealthy, Trigger: TriggerSchedule},
+			loaded(integration.StateHealthy, nil), false, uuid.Nil},
+		{"expiring, not warned yet", Check{Outcome: integration.StateDegraded, Trigger: TriggerSchedule, IntegrationVersion: 5, ExpiringSoon: true, Credential: cred},
+			loaded(integration.StateDegraded, nil), false, uuid.Nil},
+		{"expiring, warned: the store re-checks the warning", Check{Outcome: integration.StateDegraded, Trigger: TriggerSchedule, IntegrationVersion: 5, ExpiringSoon: true, Credential: cred},
+			loaded(integration.StateDegraded, &warned), true, cred},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, ok := unchangedExpectation(tc.c, tc.in)
+			if ok != tc.ok || (ok && (u.Version != tc.c.IntegrationVersion || u.WarnedCredential != tc.wantWarned)) {
+				t.Fatalf("unchangedExpectation = %+v, %v; want ok %v, warned credential %v", u, ok, tc.ok, tc.wantWarned)
+			}
+		})
+	}
+}
