@@ -102,14 +102,14 @@ func (c Config) JobTimeout() time.Duration {
 
 // Service runs the operation use cases.
 type Service struct {
-	cfg      Config
-	tx       uow.Runner
-	store    Store
-	kinds    *Registry
-	jobs     Inserter
-	changes  Changes
-	audit    audit.Appender
-	waitNow  func() time.Time
+	cfg     Config
+	tx      uow.Runner
+	store   Store
+	kinds   *Registry
+	jobs    Inserter
+	changes Changes
+	audit   audit.Appender
+	waitNow func() time.Time
 }
 
 // NewService returns a Service.
