@@ -93,11 +93,12 @@ func (c *Config) defaults() {
 }
 
 // JobTimeout is the longest one run of an operation's job may take: the
-// run budget plus one step attempt plus a margin to record it. River's
-// RescueStuckJobsAfter must be longer.
+// run budget plus one step attempt plus a margin to record it. River
+// rescues a job of a dead replica only after this (and after its
+// RescueStuckJobsAfter).
 func (c Config) JobTimeout() time.Duration {
 	c.defaults()
-	return c.RunBudget + c.StepTimeout + 30*time.Second
+	return c.RunBudget + c.StepTimeout + min(c.StepTimeout/4, 30*time.Second)
 }
 
 // Service runs the operation use cases.
