@@ -15,11 +15,11 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/idempotency"
 	"github.com/dropzoneai/dzconnect/internal/jobs"
 	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
 	"github.com/dropzoneai/dzconnect/internal/operation"
 	"github.com/dropzoneai/dzconnect/internal/organization"
-	"github.com/dropzoneai/dzconnect/internal/idempotency"
 	"github.com/dropzoneai/dzconnect/internal/postgres"
 	"github.com/dropzoneai/dzconnect/internal/testsupport/pgtest"
 	"github.com/dropzoneai/dzconnect/internal/uow"
