@@ -109,9 +109,13 @@ func (inv *invocation) printOperation(o *dzconnectv1.Operation) error {
 	if err := p.resource(o, fields); err != nil {
 		return err
 	}
-	fmt.Fprintln(p.out, "Steps:")
+	if _, err := fmt.Fprintln(p.out, "Steps:"); err != nil {
+		return err
+	}
 	for i, s := range o.GetMetadata().GetSteps() {
-		fmt.Fprintf(p.out, "  %d. %s\n", i+1, stepLine(s))
+		if _, err := fmt.Fprintf(p.out, "  %d. %s\n", i+1, stepLine(s)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -262,7 +266,7 @@ dzctl waits as long as the operation runs.`,
 			resp, err := c.WaitOperation(ctx, &dzconnectv1.WaitOperationRequest{Name: name, Etag: cur.GetEtag(), Timeout: durationpb.New(waitPoll)})
 			if err != nil {
 				if cur != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-					fmt.Fprintf(inv.app.stderr, "Operation still %s after --timeout.\n", short(cur.GetState()))
+					_, _ = fmt.Fprintf(inv.app.stderr, "Operation still %s after --timeout.\n", short(cur.GetState()))
 				}
 				return err
 			}
@@ -297,6 +301,6 @@ func printProgress(w io.Writer, o *dzconnectv1.Operation, shown map[string]strin
 			continue
 		}
 		shown[s.GetName()] = line
-		fmt.Fprintf(w, "[%s] %s\n", progressString(o), line)
+		_, _ = fmt.Fprintf(w, "[%s] %s\n", progressString(o), line) // progress is best effort
 	}
 }
