@@ -415,6 +415,9 @@ func (r *Runner) record(ctx context.Context, org, id, owner uuid.UUID, a *attemp
 		_, err = r.store.UpdateOperation(ctx, tx, op)
 		return err
 	})
+	if apperr.Is(err, apperr.NotFound) {
+		return nil // deleted meanwhile (with its organization)
+	}
 	if errors.Is(err, errLeaseLost) {
 		r.log.WarnContext(ctx, "operation lease lost before recording a step; not recorded", "operation", name, "step", a.step.Name)
 		return river.JobSnooze(r.cfg.Lease)
