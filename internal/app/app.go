@@ -26,6 +26,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/jobs"
 	"github.com/dropzoneai/dzconnect/internal/metrics"
 	"github.com/dropzoneai/dzconnect/internal/microsoft"
+	"github.com/dropzoneai/dzconnect/internal/operation"
 	"github.com/dropzoneai/dzconnect/internal/page"
 	"github.com/dropzoneai/dzconnect/internal/postgres"
 	"github.com/dropzoneai/dzconnect/internal/server"
@@ -185,13 +186,24 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		verify.Deps{Tx: db, Store: db, Notifier: db, Audit: db, Integrations: integrations, Microsoft: ms})
 	checks.UseProvisioners(consents)
 	m := metrics.New(db, log)
+	// Operations: kinds are registered here by the use cases that start
+	// them; the River worker runs them (jobs.Extension below) and one
+	// LISTEN connection per replica wakes WaitOperation callers.
+	inserter, err := jobs.NewInserter(db.Pool())
+	if err != nil {
+		return err
+	}
+	opKinds := operation.NewRegistry()
+	opChanges := postgres.NewOperationListener(db, log)
+	operations := operation.NewService(operation.Config{}, db, db, opKinds, inserter, opChanges, db)
+	opRunner := operation.NewRunner(operation.Config{}, db, db, opKinds, log)
 	checker := m.InstrumentChecker(checks)
 	srv, err := server.New(server.Config{
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: tlsCfg, ShutdownTimeout: cfg.ShutdownTimeout,
 		Extra: map[string]http.Handler{"GET /metrics": m.Handler()},
 	}, log, auth.NewAuthenticator(db, cfg.AdminKey), handlers.Deps{
 		Organizations: db, APIKeys: db, Tenants: tenants, Integrations: integrations, Audit: db, Webhooks: webhooks,
-		Checks: checkAPI{run: checker, list: checks}, Consent: consents,
+		Checks: checkAPI{run: checker, list: checks}, Consent: consents, Operations: operations,
 	}, map[string]server.Checker{"postgres": db.Ping, "vault": secrets.Ping})
 	if err != nil {
 		return err
@@ -202,7 +214,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 			SweepInterval: cfg.SweepInterval, SweepJitter: cfg.SweepJitter,
 			Concurrency: cfg.CheckConcurrency, PerTenant: cfg.CheckPerTenant, CheckTimeout: cfg.CheckTimeout,
 			RescueAfter: cfg.JobRescueAfter,
-		}, db, checker, log)
+		}, db, checker, log, opRunner.Extension())
 		if err != nil {
 			return err
 		}
@@ -232,6 +244,11 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	go func() {
 		defer wg.Done()
 		webhooks.RunJanitor(runCtx, cfg.JanitorInterval, cfg.PendingTTL)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		opChanges.Run(runCtx)
 	}()
 	if cfg.WebhookInterval > 0 {
 		deliverer := webhook.NewDeliverer(db, secrets, log, webhook.DelivererOptions{Timeout: cfg.WebhookTimeout,

@@ -174,6 +174,7 @@ Resource names are AIP names, e.g. organizations/ORG/tenants/TENANT.`,
 		inv.auditCommand(),
 		inv.catalogCommand(),
 		inv.webhookCommand(),
+		inv.operationCommand(),
 	)
 	return cmd
 }

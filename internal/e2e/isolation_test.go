@@ -4,12 +4,14 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
 	"github.com/dropzoneai/dzconnect/internal/testsupport/stack"
@@ -22,7 +24,8 @@ type call struct {
 }
 
 // callsAgainst returns one call per RPC of the API, targeting a's resources.
-func callsAgainst(s *stack.Stack, a stack.Org, tenant, integ, key, hook string) []call {
+func callsAgainst(s *stack.Stack, a stack.Org, tenant, integ, key, hook, op string) []call {
+	ops := v1.NewOperationServiceClient(s.Conn)
 	c := s.Clients()
 	hooks := v1.NewWebhookServiceClient(s.Conn)
 	const svc = "/dzconnect.v1."
@@ -129,6 +132,18 @@ func callsAgainst(s *stack.Stack, a stack.Org, tenant, integ, key, hook string) 
 		{svc + "WebhookService/ListWebhookDeliveries", func(ctx context.Context) error {
 			return errOf(hooks.ListWebhookDeliveries(ctx, &v1.ListWebhookDeliveriesRequest{Parent: hook}))
 		}},
+		{svc + "OperationService/GetOperation", func(ctx context.Context) error {
+			return errOf(ops.GetOperation(ctx, &v1.GetOperationRequest{Name: op}))
+		}},
+		{svc + "OperationService/ListOperations", func(ctx context.Context) error {
+			return errOf(ops.ListOperations(ctx, &v1.ListOperationsRequest{Parent: a.Name}))
+		}},
+		{svc + "OperationService/CancelOperation", func(ctx context.Context) error {
+			return errOf(ops.CancelOperation(ctx, &v1.CancelOperationRequest{Name: op}))
+		}},
+		{svc + "OperationService/WaitOperation", func(ctx context.Context) error {
+			return errOf(ops.WaitOperation(ctx, &v1.WaitOperationRequest{Name: op, Timeout: durationpb.New(100 * time.Millisecond)}))
+		}},
 		{svc + "CatalogService/GetPermissionCatalog", func(ctx context.Context) error {
 			return errOf(c.Catalog.GetPermissionCatalog(ctx, &v1.GetPermissionCatalogRequest{}))
 		}},
@@ -157,14 +172,14 @@ func apiMethods(t *testing.T) map[string]bool {
 func snapshot(t *testing.T, s *stack.Stack) map[string]int {
 	out := map[string]int{}
 	for _, table := range []string{"organizations", "api_keys", "tenants", "integrations", "idempotency_keys", "audit_events",
-		"secret_destructions", "checks", "webhooks", "webhook_deliveries", "admin_consent_requests"} {
+		"secret_destructions", "checks", "webhooks", "webhook_deliveries", "admin_consent_requests", "operations", "operation_steps"} {
 		out[table] = countRows(t, s, table)
 	}
 	var sum int
 	if err := s.DB.QueryRow(context.Background(), `select coalesce(sum(version), 0) from
 		(select version from organizations union all select version from api_keys union all
 		 select version from tenants union all select version from integrations union all
-		 select version from webhooks) v`).Scan(&sum); err != nil {
+		 select version from webhooks union all select version from operations) v`).Scan(&sum); err != nil {
 		t.Fatal(err)
 	}
 	out["versions"] = sum
@@ -193,7 +208,8 @@ func TestOrganizationIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	calls := callsAgainst(s, a, tenant.GetName(), integ.GetName(), key, hook.GetWebhook().GetName())
+	op := newOpHarness(t, s).start(t, a.Name)
+	calls := callsAgainst(s, a, tenant.GetName(), integ.GetName(), key, hook.GetWebhook().GetName(), op)
 	covered := map[string]bool{}
 	for _, c := range calls {
 		covered[c.method] = true

@@ -16,6 +16,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/auth"
 	"github.com/dropzoneai/dzconnect/internal/consent"
 	"github.com/dropzoneai/dzconnect/internal/integration"
+	"github.com/dropzoneai/dzconnect/internal/operation"
 	"github.com/dropzoneai/dzconnect/internal/organization"
 	"github.com/dropzoneai/dzconnect/internal/page"
 	"github.com/dropzoneai/dzconnect/internal/tenant"
@@ -37,6 +38,7 @@ type Deps struct {
 	Audit         AuditLister
 	Webhooks      *webhook.Service
 	Consent       *consent.Service
+	Operations    *operation.Service
 }
 
 // Register registers every service on s.
@@ -48,6 +50,7 @@ func Register(s grpc.ServiceRegistrar, d Deps) {
 	v1.RegisterAuditServiceServer(s, &auditEvents{d: d})
 	v1.RegisterCatalogServiceServer(s, &catalogs{})
 	v1.RegisterWebhookServiceServer(s, &webhooks{d: d})
+	v1.RegisterOperationServiceServer(s, &operations{d: d})
 }
 
 // trim returns the page and the next-page key when more rows exist: stores

@@ -50,6 +50,7 @@ func (s *Server) httpMux() (http.Handler, error) {
 		v1.RegisterAuditServiceHandler,
 		v1.RegisterCatalogServiceHandler,
 		v1.RegisterWebhookServiceHandler,
+		v1.RegisterOperationServiceHandler,
 	} {
 		if err := register(ctx, gw, conn); err != nil {
 			return nil, err

@@ -97,6 +97,15 @@ var policies = map[string]methodPolicy{
 		name("name", func(r any) string { return r.(*v1.DeleteWebhookRequest).GetName() })),
 	v1.WebhookService_ListWebhookDeliveries_FullMethodName: org(auth.RoleAdmin,
 		name("parent", func(r any) string { return r.(*v1.ListWebhookDeliveriesRequest).GetParent() })),
+
+	v1.OperationService_GetOperation_FullMethodName: org(auth.RoleViewer,
+		name("name", func(r any) string { return r.(*v1.GetOperationRequest).GetName() })),
+	v1.OperationService_ListOperations_FullMethodName: org(auth.RoleViewer,
+		name("parent", func(r any) string { return r.(*v1.ListOperationsRequest).GetParent() })),
+	v1.OperationService_CancelOperation_FullMethodName: org(auth.RoleOperator,
+		name("name", func(r any) string { return r.(*v1.CancelOperationRequest).GetName() })),
+	v1.OperationService_WaitOperation_FullMethodName: org(auth.RoleViewer,
+		name("name", func(r any) string { return r.(*v1.WaitOperationRequest).GetName() })),
 }
 
 // publicMethods need no API key: health and reflection.

@@ -130,6 +130,59 @@ type Integration struct {
 	StateChangeTime *time.Time
 }
 
+// Long-running work. State machine: pending -> running -> succeeded | failed | canceled; pending -> canceled. internal/operation owns the rules.
+type Operation struct {
+	OrganizationID uuid.UUID
+	ID             uuid.UUID
+	Kind           string
+	// The resource name the operation works on (AIP resource name), or empty.
+	Target string
+	State  string
+	// Set by CancelOperation; the runner stops at the next step boundary and marks the operation canceled.
+	CancelRequested bool
+	Params          json.RawMessage
+	Result          json.RawMessage
+	ErrorCode       *string
+	ErrorClass      *string
+	ErrorMessage    *string
+	ErrorRemedy     *string
+	ErrorStep       *string
+	// The request_id of the call that started the operation (AIP-155), if any.
+	RequestID  uuid.NullUUID
+	StepsTotal int32
+	StepsDone  int32
+	// The runner holding the operation (one River job run); every step record is fenced by it, so two replicas never run one operation's steps at once.
+	LeaseOwner uuid.NullUUID
+	// Until when lease_owner holds the operation; renewed while a step runs.
+	LeaseExpireTime *time.Time
+	CreateTime      time.Time
+	UpdateTime      time.Time
+	EndTime         *time.Time
+	// Bumped on every visible change (state, step records, cancel); the etag, and what WaitOperation watches. Lease renewals do not bump it.
+	Version int64
+}
+
+type OperationStep struct {
+	OrganizationID uuid.UUID
+	OperationID    uuid.UUID
+	Ordinal        int32
+	Name           string
+	State          string
+	Attempts       int32
+	StartTime      *time.Time
+	EndTime        *time.Time
+	// After a retryable failure: not before this time (backoff or Retry-After).
+	NextAttemptTime *time.Time
+	ErrorCode       *string
+	// The last error's class (an mserr class such as throttled, or an apperr reason); kept when a later attempt succeeds.
+	ErrorClass   *string
+	ErrorMessage *string
+	ErrorRemedy  *string
+	// What the step recorded (e.g. the Entra object IDs it created): what a canceled or failed operation lists as existing. Never secrets.
+	Outputs    json.RawMessage
+	UpdateTime time.Time
+}
+
 type Organization struct {
 	ID          uuid.UUID
 	DisplayName string

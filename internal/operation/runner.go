@@ -1,0 +1,442 @@
+package operation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/jobs"
+	"github.com/dropzoneai/dzconnect/internal/uow"
+)
+
+// QueueOperations is the River queue of operation jobs.
+const QueueOperations = "operations"
+
+// RunArgs is an operation's River job: one per operation, unique while
+// it is not finalized.
+type RunArgs struct {
+	Org uuid.UUID `json:"org"`
+	ID  uuid.UUID `json:"id"`
+}
+
+// Kind implements river.JobArgs.
+func (RunArgs) Kind() string { return "operation" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts: the operations queue,
+// unique per operation while waiting or running (a second Insert for the
+// same operation is a no-op), and many attempts: River only retries a run
+// that failed outside any step (the database was unreachable); step
+// failures are the runner's own business.
+func (RunArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueOperations, MaxAttempts: 100, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+		rivertype.JobStateRunning, rivertype.JobStateScheduled,
+	}}}
+}
+
+// Runner drives operations: the River worker of RunArgs jobs.
+type Runner struct {
+	cfg   Config
+	tx    uow.Runner
+	store Store
+	kinds *Registry
+	log   *slog.Logger
+}
+
+// NewRunner returns a Runner.
+func NewRunner(cfg Config, tx uow.Runner, store Store, kinds *Registry, log *slog.Logger) *Runner {
+	cfg.defaults()
+	return &Runner{cfg: cfg, tx: tx, store: store, kinds: kinds, log: log.With("component", "operations")}
+}
+
+// Extension registers the runner's worker and the operations queue on the
+// one River client (jobs.New).
+func (r *Runner) Extension() jobs.Extension {
+	return jobs.Extension{
+		Queue: QueueOperations, MaxWorkers: r.cfg.Workers,
+		Register: func(w *river.Workers) { river.AddWorker(w, &worker{r: r}) },
+	}
+}
+
+type worker struct {
+	river.WorkerDefaults[RunArgs]
+	r *Runner
+}
+
+// Timeout bounds one run of the job (see Config.JobTimeout).
+func (w *worker) Timeout(*river.Job[RunArgs]) time.Duration { return w.r.cfg.JobTimeout() }
+
+// Work runs the operation's steps in order until it is done, must wait
+// (backoff, Retry-After, another runner's lease: the job snoozes, holding
+// no worker), or has used its run budget (it yields and continues in a
+// new run).
+func (w *worker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
+	return w.r.Run(ctx, job.Args.Org, job.Args.ID)
+}
+
+// action is what advance decided.
+type action struct {
+	done   bool          // nothing more to do
+	snooze time.Duration // come back later (when !done and run is nil)
+	run    *attempt
+}
+
+// attempt is one step attempt to run.
+type attempt struct {
+	step    Step
+	ordinal int
+	sc      StepContext
+}
+
+// Run advances one operation as far as it can now (the job's work). Each
+// step attempt is: record it running (attempts+1, lease taken) in one
+// transaction; run it, renewing the lease; record its outcome in another
+// transaction, fenced by the lease. A crash between the two leaves the
+// step running: the next run (River rescues the job) re-runs it.
+func (r *Runner) Run(ctx context.Context, org, id uuid.UUID) error {
+	owner := uuid.New() // this run's lease token
+	started := time.Now()
+	ran := false
+	for {
+		if err := ctx.Err(); err != nil {
+			r.release(ctx, org, id, owner)
+			return river.JobSnooze(0) // shutting down: another replica continues at once
+		}
+		yield := ran && time.Since(started) > r.cfg.RunBudget
+		act, err := r.advance(ctx, org, id, owner, yield)
+		if err != nil {
+			return err
+		}
+		if act.done {
+			return nil
+		}
+		if act.run == nil {
+			return river.JobSnooze(act.snooze)
+		}
+		ran = true
+		outputs, runErr, lost := r.runStep(ctx, org, id, owner, act.run)
+		if lost {
+			r.log.WarnContext(ctx, "operation lease lost during a step; its outcome is not recorded", "operation", Name{org, id}.String(), "step", act.run.step.Name)
+			return river.JobSnooze(r.cfg.Lease)
+		}
+		if ctx.Err() != nil && runErr != nil {
+			// Stopped mid-step (shutdown or job timeout): the attempt's
+			// outcome is unknown; leave it running for the next run.
+			r.release(ctx, org, id, owner)
+			return river.JobSnooze(0)
+		}
+		if err := r.record(ctx, org, id, owner, act.run, outputs, runErr); err != nil {
+			return err
+		}
+	}
+}
+
+// advance decides the next thing to do in one short transaction, and when
+// that is a step attempt, records it as running first.
+func (r *Runner) advance(ctx context.Context, org, id, owner uuid.UUID, yield bool) (action, error) {
+	var act action
+	err := r.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
+		act = action{}
+		op, now, err := r.store.LockOperation(ctx, tx, org, id)
+		if apperr.Is(err, apperr.NotFound) {
+			act.done = true // deleted (its organization was)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if op.LeaseOwner != owner && leaseActive(op, now) {
+			act.snooze = op.LeaseExpireTime.Sub(now) + 100*time.Millisecond
+			return nil
+		}
+		if op.Done() {
+			act.done = true
+			return r.clearLease(ctx, tx, op, owner)
+		}
+		if op.CancelRequested {
+			act.done = true
+			return r.finish(ctx, tx, &op, now, func() ([]StepRecord, error) { return cancelNow(&op, now) })
+		}
+		k, ok := r.kinds.Get(op.Kind)
+		if !ok {
+			// Another version of dzconnect (a rolling upgrade) may know it.
+			r.log.WarnContext(ctx, "operation of a kind this replica does not know; retrying later", "operation", op.Name(), "kind", op.Kind)
+			act.snooze = time.Minute
+			return r.clearLease(ctx, tx, op, owner)
+		}
+		if len(k.Steps) != len(op.Steps) {
+			return fmt.Errorf("operation %s: kind %s has %d steps, the operation %d", op.Name(), op.Kind, len(k.Steps), len(op.Steps))
+		}
+		next := -1
+		for i, st := range op.Steps {
+			if st.State != StepSucceeded && st.State != StepSkipped {
+				next = i
+				break
+			}
+		}
+		if next < 0 {
+			act.done = true
+			return r.finish(ctx, tx, &op, now, func() ([]StepRecord, error) { return nil, r.succeed(ctx, &op, k, now) })
+		}
+		st := op.Steps[next]
+		if st.Name != k.Steps[next].Name {
+			return fmt.Errorf("operation %s: step %d is %q, the kind's %q", op.Name(), next, st.Name, k.Steps[next].Name)
+		}
+		if st.State == StepFailed || st.State == StepCanceled {
+			return fmt.Errorf("operation %s is %s with step %s %s", op.Name(), op.State, st.Name, st.State)
+		}
+		if st.State == StepPending && st.NextAttemptTime != nil && st.NextAttemptTime.After(now) {
+			act.snooze = st.NextAttemptTime.Sub(now)
+			return r.clearLease(ctx, tx, op, owner)
+		}
+		if yield {
+			return r.clearLease(ctx, tx, op, owner) // snooze 0: continue in a new run
+		}
+		// Record the attempt before the step's code runs.
+		if !st.State.CanTransition(StepRunning) || (op.State != StateRunning && !op.State.CanTransition(StateRunning)) {
+			return fmt.Errorf("operation %s: cannot start step %s (%s, operation %s)", op.Name(), st.Name, st.State, op.State)
+		}
+		st.State, st.Attempts, st.NextAttemptTime = StepRunning, st.Attempts+1, nil
+		if st.StartTime == nil {
+			st.StartTime = &now
+		}
+		until := now.Add(r.cfg.Lease)
+		op.State, op.LeaseOwner, op.LeaseExpireTime = StateRunning, owner, &until
+		if err := r.store.UpdateStep(ctx, tx, org, id, st); err != nil {
+			return err
+		}
+		if _, err := r.store.UpdateOperation(ctx, tx, op); err != nil {
+			return err
+		}
+		outputs := map[string]json.RawMessage{}
+		for _, s := range op.Steps[:next] {
+			outputs[s.Name] = s.Outputs
+		}
+		act.run = &attempt{step: k.Steps[next], ordinal: next, sc: StepContext{
+			Org: org, Operation: id, Kind: op.Kind, Target: op.Target, Params: op.Params, Step: st.Name,
+			Attempt: st.Attempts, Outputs: outputs,
+			Log: r.log.With("operation", op.Name(), "step", st.Name, "attempt", st.Attempts),
+		}}
+		return nil
+	})
+	return act, err
+}
+
+// finish applies a final transition (change updates op and returns the
+// steps it changed) and writes it.
+func (r *Runner) finish(ctx context.Context, tx uow.Tx, op *Operation, now time.Time, change func() ([]StepRecord, error)) error {
+	steps, err := change()
+	if err != nil {
+		return err
+	}
+	for _, st := range steps {
+		if err := r.store.UpdateStep(ctx, tx, op.Org, op.ID, st); err != nil {
+			return err
+		}
+	}
+	op.LeaseOwner, op.LeaseExpireTime = uuid.Nil, nil
+	_, err = r.store.UpdateOperation(ctx, tx, *op)
+	return err
+}
+
+// succeed ends op as succeeded, with the kind's result.
+func (r *Runner) succeed(ctx context.Context, op *Operation, k *Kind, now time.Time) error {
+	if !op.State.CanTransition(StateSucceeded) {
+		return fmt.Errorf("operation %s: %s -> succeeded not allowed", op.Name(), op.State)
+	}
+	op.State, op.EndTime = StateSucceeded, &now
+	if k.Result == nil {
+		return nil
+	}
+	outputs := map[string]json.RawMessage{}
+	for _, s := range op.Steps {
+		outputs[s.Name] = s.Outputs
+	}
+	res, err := k.Result(StepContext{Org: op.Org, Operation: op.ID, Kind: op.Kind, Target: op.Target, Params: op.Params, Outputs: outputs,
+		Log: r.log.With("operation", op.Name())})
+	if err != nil {
+		return fmt.Errorf("operation %s: building its result: %w", op.Name(), err)
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("operation %s: encoding its result: %w", op.Name(), err)
+	}
+	op.Result = b
+	return nil
+}
+
+func (r *Runner) clearLease(ctx context.Context, tx uow.Tx, op Operation, owner uuid.UUID) error {
+	if op.LeaseOwner != owner {
+		return nil
+	}
+	return r.store.SetLease(ctx, tx, op.Org, op.ID, uuid.Nil, nil)
+}
+
+// release drops this run's lease if it still holds it (best effort: an
+// unreleased lease only delays the next run until it expires).
+func (r *Runner) release(ctx context.Context, org, id, owner uuid.UUID) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	err := r.tx.InTx(cctx, func(ctx context.Context, tx uow.Tx) error {
+		op, _, err := r.store.LockOperation(ctx, tx, org, id)
+		if err != nil {
+			return err
+		}
+		return r.clearLease(ctx, tx, op, owner)
+	})
+	if err != nil && !apperr.Is(err, apperr.NotFound) {
+		r.log.WarnContext(ctx, "releasing an operation lease", "operation", Name{org, id}.String(), "error", err)
+	}
+}
+
+// runStep runs one attempt with its timeout while renewing the lease
+// every third of it. lost reports that the lease could not be renewed (the
+// step's context was canceled then): its outcome must not be recorded.
+func (r *Runner) runStep(ctx context.Context, org, id, owner uuid.UUID, a *attempt) (out Outputs, err error, lost bool) {
+	timeout := r.cfg.StepTimeout
+	if a.step.Timeout > 0 {
+		timeout = min(a.step.Timeout, timeout)
+	}
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var lostMu sync.Mutex
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(r.cfg.Lease / 3)
+		defer t.Stop()
+		renewed := time.Now()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			ok, rerr := r.store.RenewLease(sctx, r.tx.Conn(), org, id, owner, r.cfg.Lease)
+			switch {
+			case rerr == nil && ok:
+				renewed = time.Now()
+				continue
+			case rerr != nil && time.Since(renewed) < r.cfg.Lease*2/3:
+				continue // a hiccup: try again before the lease runs out
+			}
+			lostMu.Lock()
+			lost = true
+			lostMu.Unlock()
+			cancel()
+			return
+		}
+	}()
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("step panicked: %v", p)
+			}
+		}()
+		out, err = a.step.Run(sctx, a.sc)
+	}()
+	close(stop)
+	wg.Wait()
+	lostMu.Lock()
+	defer lostMu.Unlock()
+	return out, err, lost
+}
+
+// record writes an attempt's outcome, fenced by the lease: a runner that
+// lost its lease records nothing.
+func (r *Runner) record(ctx context.Context, org, id, owner uuid.UUID, a *attempt, outputs Outputs, runErr error) error {
+	var v verdict
+	if runErr != nil {
+		v = classify(runErr)
+	}
+	b := []byte(`{}`)
+	if runErr == nil && len(outputs) > 0 {
+		var err error
+		if b, err = json.Marshal(outputs); err != nil {
+			runErr = fmt.Errorf("encoding the outputs of step %s: %w", a.step.Name, err)
+			v = verdict{failure: Failure{Code: codeName(apperr.Internal), Reason: "INTERNAL", Message: "the step's outputs could not be encoded"}}
+		}
+	}
+	name := Name{org, id}.String()
+	err := r.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
+		op, now, err := r.store.LockOperation(ctx, tx, org, id)
+		if err != nil {
+			return err
+		}
+		if op.LeaseOwner != owner {
+			return errLeaseLost
+		}
+		st := op.Steps[a.ordinal]
+		until := now.Add(r.cfg.Lease)
+		op.LeaseExpireTime = &until
+		switch {
+		case runErr == nil:
+			st.State, st.EndTime, st.Outputs = StepSucceeded, &now, b
+			op.StepsDone++
+		case v.skip:
+			st.State, st.EndTime = StepSkipped, &now
+			op.StepsDone++
+		default:
+			f := v.failure
+			st.LastError = &f
+			max := a.step.MaxAttempts
+			if max <= 0 {
+				max = r.cfg.MaxAttempts
+			}
+			if v.retryable && st.Attempts < max {
+				next := now.Add(r.delay(st.Attempts, v.retryAfter))
+				st.State, st.NextAttemptTime = StepPending, &next
+				r.log.WarnContext(ctx, "operation step failed; retrying", "operation", name, "step", st.Name, "attempt", st.Attempts,
+					"reason", f.Reason, "next_attempt", next, "error", runErr)
+			} else {
+				st.State, st.EndTime = StepFailed, &now
+				f.Step = st.Name
+				op.State, op.EndTime, op.Error = StateFailed, &now, &f
+				op.LeaseOwner, op.LeaseExpireTime = uuid.Nil, nil
+				r.log.WarnContext(ctx, "operation failed", "operation", name, "step", st.Name, "attempts", st.Attempts,
+					"reason", f.Reason, "error", runErr)
+			}
+		}
+		if err := r.store.UpdateStep(ctx, tx, org, id, st); err != nil {
+			return err
+		}
+		_, err = r.store.UpdateOperation(ctx, tx, op)
+		return err
+	})
+	if apperr.Is(err, apperr.NotFound) {
+		return nil // deleted meanwhile (with its organization)
+	}
+	if errors.Is(err, errLeaseLost) {
+		r.log.WarnContext(ctx, "operation lease lost before recording a step; not recorded", "operation", name, "step", a.step.Name)
+		return river.JobSnooze(r.cfg.Lease)
+	}
+	return err
+}
+
+var errLeaseLost = errors.New("operation lease lost")
+
+// delay is the wait before the next attempt: Retry-After when the error
+// carried one, else exponential backoff with ±20% jitter.
+func (r *Runner) delay(attempts int, retryAfter time.Duration) time.Duration {
+	if retryAfter > 0 {
+		return retryAfter
+	}
+	d := r.cfg.BackoffBase
+	for i := 1; i < attempts && d < r.cfg.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, r.cfg.BackoffMax)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}

@@ -1,0 +1,552 @@
+package operation_test
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/idempotency"
+	"github.com/dropzoneai/dzconnect/internal/jobs"
+	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
+	"github.com/dropzoneai/dzconnect/internal/operation"
+	"github.com/dropzoneai/dzconnect/internal/organization"
+	"github.com/dropzoneai/dzconnect/internal/postgres"
+	"github.com/dropzoneai/dzconnect/internal/testsupport/pgtest"
+	"github.com/dropzoneai/dzconnect/internal/uow"
+	"github.com/dropzoneai/dzconnect/migrations"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// steps is the test kind's controller: each of its steps records its
+// calls and can block until released, fail transiently N times (with a
+// Retry-After), or fail permanently.
+type steps struct {
+	mu        sync.Mutex
+	calls     []string                 // "op/step#attempt", in call order
+	gates     map[string]chan struct{} // step -> closed to let it finish
+	entered   map[string]chan struct{} // step -> signalled when an attempt starts
+	transient map[string]int           // step -> failures left
+	throttle  time.Duration            // Retry-After of transient failures (0: backoff)
+	permanent map[string]error
+	ignoreCtx bool // a gated step waits for its gate even when canceled (a hung replica)
+	running   map[uuid.UUID]int
+	overlap   atomic.Int32 // steps of one operation running at once, beyond one
+	times     map[string][]time.Time
+}
+
+func newSteps() *steps {
+	return &steps{gates: map[string]chan struct{}{}, entered: map[string]chan struct{}{}, transient: map[string]int{},
+		permanent: map[string]error{}, running: map[uuid.UUID]int{}, times: map[string][]time.Time{}}
+}
+
+func (s *steps) gate(step string) (release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := make(chan struct{})
+	s.gates[step] = g
+	s.entered[step] = make(chan struct{}, 10)
+	return sync.OnceFunc(func() { close(g) })
+}
+
+func (s *steps) kind() operation.Kind {
+	k := operation.Kind{Name: "test.steps", Result: func(sc operation.StepContext) (any, error) {
+		var three map[string]any
+		_, err := sc.Output("three", &three)
+		return map[string]any{"last": three["object_id"]}, err
+	}}
+	for _, name := range []string{"one", "two", "three"} {
+		k.Steps = append(k.Steps, operation.Step{Name: name, Run: func(ctx context.Context, sc operation.StepContext) (operation.Outputs, error) {
+			return s.run(ctx, name, sc)
+		}})
+	}
+	return k
+}
+
+func (s *steps) run(ctx context.Context, name string, sc operation.StepContext) (operation.Outputs, error) {
+	s.mu.Lock()
+	s.running[sc.Operation]++
+	if s.running[sc.Operation] > 1 {
+		s.overlap.Add(1)
+	}
+	s.calls = append(s.calls, sc.Operation.String()[:8]+"/"+name)
+	s.times[sc.Operation.String()+"/"+name] = append(s.times[sc.Operation.String()+"/"+name], time.Now())
+	g, entered := s.gates[name], s.entered[name]
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.running[sc.Operation]--
+		s.mu.Unlock()
+	}()
+	if entered != nil {
+		entered <- struct{}{}
+	}
+	if g != nil {
+		if s.ignoreCtx {
+			<-g
+		} else {
+			select {
+			case <-g:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.permanent[name]; err != nil {
+		return nil, err
+	}
+	if s.transient[name] > 0 {
+		s.transient[name]--
+		return nil, &mserr.Error{Service: "graph", Operation: "POST /applications", Status: 429, Code: "TooManyRequests",
+			Class: mserr.ClassThrottled, Message: "slow down", RetryAfter: s.throttle}
+	}
+	return operation.Outputs{"object_id": name + "-" + sc.Operation.String()[:8], "attempt": sc.Attempt}, nil
+}
+
+// attempts returns the start times of one operation's step.
+func (s *steps) attempts(op uuid.UUID, name string) []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Time(nil), s.times[op.String()+"/"+name]...)
+}
+
+// env is one test's database, organization, registry and service.
+type env struct {
+	t     *testing.T
+	pool  *pgxpool.Pool
+	db    *postgres.DB
+	org   uuid.UUID
+	kinds *operation.Registry
+	cfg   operation.Config
+	svc   *operation.Service
+	steps *steps
+}
+
+func newEnv(t *testing.T, cfg operation.Config) *env {
+	t.Helper()
+	_, pool := pgtest.NewDB(t, migrations.FS, func(ctx context.Context, url string) error {
+		return postgres.Migrate(ctx, url, slog.New(slog.DiscardHandler))
+	})
+	db := postgres.New(pool)
+	ctx := context.Background()
+	o, err := db.CreateOrganization(ctx, organization.Organization{ID: uuid.Must(uuid.NewV7()), DisplayName: "ops"}, idempotency.Key{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, pool: pool, db: db, org: o.ID, kinds: operation.NewRegistry(), cfg: cfg, steps: newSteps()}
+	e.kinds.MustRegister(e.steps.kind())
+	ins, err := jobs.NewInserter(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listener := postgres.NewOperationListener(db, slog.New(slog.DiscardHandler))
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); listener.Run(lctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	e.svc = operation.NewService(cfg, db, db, e.kinds, ins, listener, db)
+	return e
+}
+
+// replica starts a River client running operations (one "replica").
+func (e *env) replica(workers int, rescueAfter time.Duration) *river.Client[pgx.Tx] {
+	e.t.Helper()
+	runner := operation.NewRunner(e.cfg, e.db, e.db, e.kinds, slog.New(slog.DiscardHandler))
+	ext := runner.Extension()
+	w := river.NewWorkers()
+	ext.Register(w)
+	c, err := river.NewClient(riverpgxv5.New(e.pool), &river.Config{
+		Logger: slog.New(slog.DiscardHandler), Queues: map[string]river.QueueConfig{operation.QueueOperations: {MaxWorkers: workers}},
+		Workers: w, RescueStuckJobsAfter: rescueAfter, JobTimeout: rescueAfter / 2, FetchCooldown: 10 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond,
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = c.StopAndCancel(ctx)
+	})
+	return c
+}
+
+func (e *env) start() operation.Operation {
+	e.t.Helper()
+	var op operation.Operation
+	err := e.db.InTx(context.Background(), func(ctx context.Context, tx uow.Tx) error {
+		var err error
+		op, err = e.svc.Start(ctx, tx, operation.Spec{Org: e.org, Kind: "test.steps", Target: "organizations/" + e.org.String() + "/tenants/x",
+			Params: map[string]any{"display_name": "Dropzone AI"}, RequestID: uuid.New()})
+		return err
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return op
+}
+
+// wait waits for the operation to end (through Wait: no polling).
+func (e *env) wait(id uuid.UUID) operation.Operation {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		op, err := e.svc.Wait(context.Background(), e.org, id, 10*time.Second, 0)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if op.Done() {
+			return op
+		}
+	}
+	e.t.Fatal("operation did not finish")
+	return operation.Operation{}
+}
+
+func (e *env) get(id uuid.UUID) operation.Operation {
+	e.t.Helper()
+	op, err := e.svc.Get(context.Background(), e.org, id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return op
+}
+
+func recv(t *testing.T, ch chan struct{}) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(20 * time.Second):
+		t.Fatal("step did not start")
+	}
+}
+
+func stepStates(op operation.Operation) []operation.StepState {
+	var out []operation.StepState
+	for _, s := range op.Steps {
+		out = append(out, s.State)
+	}
+	return out
+}
+
+func TestStepsRunInOrderEachRecordedBeforeTheNext(t *testing.T) {
+	e := newEnv(t, operation.Config{})
+	release := e.steps.gate("two")
+	e.replica(2, time.Hour)
+	op := e.start()
+	if op.State != operation.StatePending || len(op.Steps) != 3 || op.StepsTotal != 3 {
+		t.Fatalf("started: %+v", op)
+	}
+	recv(t, e.steps.entered["two"])
+	mid := e.get(op.ID)
+	if mid.State != operation.StateRunning || mid.StepsDone != 1 || mid.Steps[0].State != operation.StepSucceeded ||
+		mid.Steps[1].State != operation.StepRunning || mid.Steps[1].Attempts != 1 || mid.Steps[2].State != operation.StepPending {
+		t.Fatalf("while step two runs: %v", stepStates(mid))
+	}
+	if string(mid.Steps[0].Outputs) == "{}" {
+		t.Fatal("step one's outputs not recorded before step two started")
+	}
+	release()
+	done := e.wait(op.ID)
+	if done.State != operation.StateSucceeded || done.StepsDone != 3 || done.Percent() != 100 || done.EndTime == nil {
+		t.Fatalf("done: %+v", done)
+	}
+	if got := string(done.Result); got != `{"last": "three-`+op.ID.String()[:8]+`"}` && got != `{"last":"three-`+op.ID.String()[:8]+`"}` {
+		t.Fatalf("result %s", got)
+	}
+	want := []string{op.ID.String()[:8] + "/one", op.ID.String()[:8] + "/two", op.ID.String()[:8] + "/three"}
+	if len(e.steps.calls) != 3 || e.steps.calls[0] != want[0] || e.steps.calls[1] != want[1] || e.steps.calls[2] != want[2] {
+		t.Fatalf("calls %v", e.steps.calls)
+	}
+}
+
+func TestTransientFailureRetriedWithBackoff(t *testing.T) {
+	e := newEnv(t, operation.Config{BackoffBase: 100 * time.Millisecond})
+	e.steps.transient["two"] = 2
+	e.replica(2, time.Hour)
+	op := e.wait(e.start().ID)
+	if op.State != operation.StateSucceeded {
+		t.Fatalf("state %s", op.State)
+	}
+	two := op.Steps[1]
+	if two.Attempts != 3 || two.LastError == nil || two.LastError.Reason != "throttled" || two.LastError.Code != "RESOURCE_EXHAUSTED" {
+		t.Fatalf("step two: %+v %+v", two, two.LastError)
+	}
+	ts := e.steps.attempts(op.ID, "two")
+	// Backoff 100ms then 200ms, each with ±20% jitter.
+	if len(ts) != 3 || ts[1].Sub(ts[0]) < 80*time.Millisecond || ts[2].Sub(ts[1]) < 160*time.Millisecond {
+		t.Fatalf("attempt times %v", ts)
+	}
+}
+
+func TestRetryAfterHonouredBySnoozing(t *testing.T) {
+	e := newEnv(t, operation.Config{})
+	e.steps.transient["two"] = 1
+	e.steps.throttle = 2 * time.Second
+	c := e.replica(1, time.Hour) // one worker: a second operation runs only if the first does not hold it while waiting
+	snoozed, stop := c.Subscribe(river.EventKindJobSnoozed)
+	defer stop()
+	first := e.start()
+	op := first
+	for op.Steps[1].NextAttemptTime == nil && !op.Done() {
+		var err error
+		if op, err = e.svc.Wait(context.Background(), e.org, first.ID, 10*time.Second, op.Version); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := op.Steps[1].NextAttemptTime
+	if op.Steps[1].State != operation.StepPending || next == nil || op.Steps[1].LastError.Reason != "throttled" {
+		t.Fatalf("after the throttled attempt: %v", stepStates(op))
+	}
+	failed := e.steps.attempts(first.ID, "two")[0]
+	if d := next.Sub(failed); d < 1900*time.Millisecond {
+		t.Fatalf("next attempt only %v after the throttled one", d)
+	}
+	// The job was snoozed until the Retry-After (its worker released), not
+	// kept sleeping.
+	select {
+	case ev := <-snoozed:
+		if d := ev.Job.ScheduledAt.Sub(failed); d < 1900*time.Millisecond {
+			t.Fatalf("job snoozed only until %v after the throttled attempt", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the job was not snoozed")
+	}
+	// The only worker is free: a second operation runs to the end meanwhile.
+	second := e.wait(e.start().ID)
+	if second.State != operation.StateSucceeded || !time.Now().Before(*next) {
+		t.Fatalf("second operation %s, finished after the first's Retry-After", second.State)
+	}
+	done := e.wait(first.ID)
+	ts := e.steps.attempts(first.ID, "two")
+	if done.State != operation.StateSucceeded || len(ts) != 2 || ts[1].Before(*next) {
+		t.Fatalf("first: %s, step two attempts at %v, next attempt %v", done.State, ts, next)
+	}
+}
+
+func TestPermanentFailureEndsFailedWithRemedy(t *testing.T) {
+	e := newEnv(t, operation.Config{})
+	e.steps.permanent["two"] = &mserr.Error{Service: "graph", Operation: "POST /servicePrincipals", Status: 403,
+		Code: "Authorization_RequestDenied", Class: mserr.ClassPermissionMissing, Message: "Insufficient privileges",
+		Remedy: "Grant the provisioner Application.ReadWrite.OwnedBy and consent again."}
+	e.replica(2, time.Hour)
+	op := e.wait(e.start().ID)
+	if op.State != operation.StateFailed || op.Error == nil || op.Error.Step != "two" || op.Error.Reason != "permission-missing" ||
+		op.Error.Code != "PERMISSION_DENIED" || op.Error.Remedy == "" {
+		t.Fatalf("failed operation: %s %+v", op.State, op.Error)
+	}
+	if got := stepStates(op); got[0] != operation.StepSucceeded || got[1] != operation.StepFailed || got[2] != operation.StepPending ||
+		op.Steps[1].Attempts != 1 || e.steps.attempts(op.ID, "three") != nil {
+		t.Fatalf("steps %v", got)
+	}
+}
+
+func TestCancelStopsAtTheNextBoundaryAndListsOutputs(t *testing.T) {
+	e := newEnv(t, operation.Config{})
+	release := e.steps.gate("two")
+	e.replica(2, time.Hour)
+	op := e.start()
+	recv(t, e.steps.entered["two"])
+	c, err := e.svc.Cancel(context.Background(), e.org, op.ID)
+	if err != nil || c.State != operation.StateRunning || !c.CancelRequested {
+		t.Fatalf("cancel while a step runs: %s %v %v", c.State, c.CancelRequested, err)
+	}
+	release()
+	done := e.wait(op.ID)
+	if got := stepStates(done); done.State != operation.StateCanceled || got[0] != operation.StepSucceeded ||
+		got[1] != operation.StepSucceeded || got[2] != operation.StepCanceled {
+		t.Fatalf("canceled: %s %v", done.State, got)
+	}
+	if outs := done.Outputs(); len(outs) != 2 || outs["one"] == nil || outs["two"] == nil {
+		t.Fatalf("outputs %v", outs)
+	}
+	if e.steps.attempts(op.ID, "three") != nil {
+		t.Fatal("step three ran after the cancel")
+	}
+	again, err := e.svc.Cancel(context.Background(), e.org, op.ID)
+	if err != nil || again.State != operation.StateCanceled || again.Version != done.Version {
+		t.Fatalf("cancel again: %v %v", again.State, err)
+	}
+	// Nothing runs this one (no replica): it is canceled at once, every
+	// step canceled.
+	idle := newEnv(t, operation.Config{})
+	pending := idle.start()
+	c, err = idle.svc.Cancel(context.Background(), idle.org, pending.ID)
+	if err != nil || c.State != operation.StateCanceled || c.EndTime == nil {
+		t.Fatalf("cancel pending: %v %v", c.State, err)
+	}
+	for _, s := range idle.get(pending.ID).Steps {
+		if s.State != operation.StepCanceled {
+			t.Fatalf("pending operation's step %s is %s", s.Name, s.State)
+		}
+	}
+}
+
+func TestCancelFinishedOperationIsFailedPrecondition(t *testing.T) {
+	e := newEnv(t, operation.Config{})
+	e.replica(2, time.Hour)
+	op := e.wait(e.start().ID)
+	_, err := e.svc.Cancel(context.Background(), e.org, op.ID)
+	if ae, ok := apperr.From(err); !ok || ae.Kind != apperr.FailedPrecondition || ae.Reason != "OPERATION_DONE" {
+		t.Fatalf("cancel succeeded operation: %v", err)
+	}
+	if _, err := e.svc.Cancel(context.Background(), uuid.New(), op.ID); !apperr.Is(err, apperr.NotFound) {
+		t.Fatalf("other organization: %v", err)
+	}
+	if _, err := e.svc.Get(context.Background(), uuid.New(), op.ID); !apperr.Is(err, apperr.NotFound) {
+		t.Fatalf("other organization: %v", err)
+	}
+}
+
+func TestWaitWakesOnNotifyAndTimesOut(t *testing.T) {
+	e := newEnv(t, operation.Config{WaitRecheck: time.Hour}) // only NOTIFY can wake a waiter
+	release := e.steps.gate("two")
+	e.replica(2, time.Hour)
+	op := e.start()
+	recv(t, e.steps.entered["two"])
+	t0 := time.Now()
+	w, err := e.svc.Wait(context.Background(), e.org, op.ID, 300*time.Millisecond, 0)
+	if err != nil || w.Done() || time.Since(t0) < 300*time.Millisecond || time.Since(t0) > 5*time.Second {
+		t.Fatalf("timed-out wait: done=%v after %v, %v", w.Done(), time.Since(t0), err)
+	}
+	type res struct {
+		op  operation.Operation
+		at  time.Time
+		err error
+	}
+	waiters := make(chan res, 20)
+	for range 20 { // many waiters share the one listening connection
+		go func() {
+			o, err := e.svc.Wait(context.Background(), e.org, op.ID, 30*time.Second, 0)
+			waiters <- res{o, time.Now(), err}
+		}()
+	}
+	release()
+	for range 20 {
+		r := <-waiters
+		if r.err != nil || !r.op.Done() || r.op.EndTime == nil {
+			t.Fatalf("wait: %v %v", r.op.State, r.err)
+		}
+		if lag := r.at.Sub(*r.op.EndTime); lag > 2*time.Second {
+			t.Fatalf("waiter woke %v after the end", lag)
+		}
+	}
+	// With an etag, a wait returns on any change.
+	e2 := newEnv(t, operation.Config{WaitRecheck: time.Hour})
+	rel2 := e2.steps.gate("one")
+	e2.replica(1, time.Hour)
+	op2 := e2.start()
+	recv(t, e2.steps.entered["one"])
+	cur := e2.get(op2.ID)
+	got := make(chan operation.Operation, 1)
+	go func() {
+		o, _ := e2.svc.Wait(context.Background(), e2.org, op2.ID, 30*time.Second, cur.Version)
+		got <- o
+	}()
+	rel2()
+	select {
+	case o := <-got:
+		if o.Version == cur.Version {
+			t.Fatal("etag wait returned unchanged")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("etag wait did not wake on a change")
+	}
+}
+
+func TestDeadReplicaIsRescuedAndResumesAtTheUnfinishedStep(t *testing.T) {
+	cfg := operation.Config{Lease: time.Second, StepTimeout: 2 * time.Second, RunBudget: 500 * time.Millisecond}
+	e := newEnv(t, cfg)
+	e.steps.ignoreCtx = true // the "dead" replica never finishes its step
+	release := e.steps.gate("two")
+	defer release()
+	a := e.replica(1, time.Hour)
+	op := e.start()
+	recv(t, e.steps.entered["two"])
+	// Replica A dies mid-step: its job stays running in River, its lease
+	// stops being renewed.
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	_ = a.StopAndCancel(ctx)
+	cancel()
+	e.steps.mu.Lock()
+	e.steps.gates["two"] = nil // the resumed attempt goes through
+	e.steps.mu.Unlock()
+	// River rescues a job only once its worker's timeout has passed since
+	// it was attempted: that is the condition to wait for.
+	var attempted time.Time
+	if err := e.pool.QueryRow(context.Background(), `select attempted_at from river_job where kind = 'operation'`).Scan(&attempted); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(attempted.Add(cfg.JobTimeout() + 100*time.Millisecond)))
+	e.replica(1, 2*time.Second) // B rescues jobs running for more than 2s
+	done := e.wait(op.ID)
+	if done.State != operation.StateSucceeded {
+		t.Fatalf("state %s", done.State)
+	}
+	if n := len(e.steps.attempts(op.ID, "one")); n != 1 {
+		t.Fatalf("step one ran %d times; it was recorded before the crash", n)
+	}
+	if done.Steps[1].Attempts != 2 || len(e.steps.attempts(op.ID, "two")) != 2 || len(e.steps.attempts(op.ID, "three")) != 1 {
+		t.Fatalf("step two attempts %d, calls %d", done.Steps[1].Attempts, len(e.steps.attempts(op.ID, "two")))
+	}
+	release() // the dead replica's step returns now: it must record nothing
+	if after := e.get(op.ID); after.Version != done.Version {
+		t.Fatal("the dead replica's late step changed the operation")
+	}
+}
+
+func TestTwoReplicasNeverRunOneOperationConcurrently(t *testing.T) {
+	e := newEnv(t, operation.Config{Lease: 2 * time.Second})
+	e.replica(4, time.Hour)
+	b := e.replica(4, time.Hour)
+	var ids []uuid.UUID
+	for range 8 {
+		op := e.start()
+		ids = append(ids, op.ID)
+		// A duplicate job for the same operation, bypassing River's
+		// uniqueness (as after a rescue of a job that was only slow): the
+		// lease alone must keep the two runs apart.
+		if _, err := b.Insert(context.Background(), dupArgs{Org: e.org, ID: op.ID, Dup: 1},
+			&river.InsertOpts{Queue: operation.QueueOperations}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range ids {
+		op := e.wait(id)
+		if op.State != operation.StateSucceeded {
+			t.Fatalf("%s: %s", id, op.State)
+		}
+		for _, s := range []string{"one", "two", "three"} {
+			if n := len(e.steps.attempts(id, s)); n != 1 {
+				t.Fatalf("%s step %s ran %d times", id, s, n)
+			}
+		}
+	}
+	if n := e.steps.overlap.Load(); n != 0 {
+		t.Fatalf("%d times two steps of one operation ran at once", n)
+	}
+}
+
+// dupArgs is an operation job that River does not deduplicate (its args
+// differ); the worker reads it as RunArgs.
+type dupArgs struct {
+	Org uuid.UUID `json:"org"`
+	ID  uuid.UUID `json:"id"`
+	Dup int       `json:"dup"`
+}
+
+func (dupArgs) Kind() string { return "operation" }

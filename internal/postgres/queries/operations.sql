@@ -1,0 +1,78 @@
+-- Operations and their steps (internal/operation). Every statement is
+-- scoped by organization_id. The runner's lease and the state machine are
+-- the domain's: these statements only read and write.
+
+-- name: InsertOperation :one
+insert into operations (organization_id, id, kind, target, params, request_id, steps_total)
+values (@organization_id, @id, @kind, @target, @params, sqlc.narg(request_id), @steps_total)
+returning *;
+
+-- name: InsertOperationSteps :exec
+-- One pending step per name, ordinals from 0 in array order.
+insert into operation_steps (organization_id, operation_id, ordinal, name)
+select @organization_id::uuid, @operation_id::uuid, s.ord::integer - 1, s.name
+from unnest(@names::text[]) with ordinality as s(name, ord);
+
+-- name: GetOperation :one
+select * from operations where organization_id = @organization_id and id = @id;
+
+-- name: LockOperation :one
+-- Row-locks the operation until the transaction ends; db_now is the
+-- transaction's time, which every lease and backoff decision uses.
+select sqlc.embed(operations), now()::timestamptz as db_now from operations
+where organization_id = @organization_id and id = @id for update;
+
+-- name: ListOperationSteps :many
+select * from operation_steps where organization_id = @organization_id and operation_id = @operation_id order by ordinal;
+
+-- name: ListStepsOfOperations :many
+-- The steps of several operations of one organization (a List page).
+select * from operation_steps where organization_id = @organization_id and operation_id = any(@operation_ids::uuid[])
+order by operation_id, ordinal;
+
+-- name: ListOperations :many
+-- Newest first; each filter applies when not null.
+select * from operations
+where organization_id = @organization_id
+  and (sqlc.narg(before)::uuid is null or id < sqlc.narg(before)::uuid)
+  and (sqlc.narg(state)::text is null or state = sqlc.narg(state)::text)
+  and (sqlc.narg(kind)::text is null or kind = sqlc.narg(kind)::text)
+  and (sqlc.narg(target)::text is null or target = sqlc.narg(target)::text)
+order by id desc
+limit @lim;
+
+-- name: UpdateOperation :one
+-- Writes the mutable fields and bumps the version (a visible change: the
+-- trigger notifies waiters on commit).
+update operations set
+  state = @state, cancel_requested = @cancel_requested, result = sqlc.narg(result),
+  error_code = sqlc.narg(error_code), error_class = sqlc.narg(error_class), error_message = sqlc.narg(error_message),
+  error_remedy = sqlc.narg(error_remedy), error_step = sqlc.narg(error_step),
+  steps_done = @steps_done, end_time = sqlc.narg(end_time),
+  lease_owner = sqlc.narg(lease_owner), lease_expire_time = sqlc.narg(lease_expire_time),
+  update_time = now(), version = version + 1
+where organization_id = @organization_id and id = @id
+returning *;
+
+-- name: SetOperationLease :exec
+-- Takes, renews or (with nulls) releases the runner's lease. Not a visible
+-- change: the version stays.
+update operations set lease_owner = sqlc.narg(lease_owner), lease_expire_time = sqlc.narg(lease_expire_time)
+where organization_id = @organization_id and id = @id;
+
+-- name: RenewOperationLease :execrows
+-- Extends the lease while its owner still holds it; 0 rows: lost.
+update operations set lease_expire_time = now() + make_interval(secs => @seconds::float8)
+where organization_id = @organization_id and id = @id and lease_owner = @lease_owner;
+
+-- name: UpdateOperationStep :exec
+update operation_steps set
+  state = @state, attempts = @attempts, start_time = sqlc.narg(start_time), end_time = sqlc.narg(end_time),
+  next_attempt_time = sqlc.narg(next_attempt_time),
+  error_code = sqlc.narg(error_code), error_class = sqlc.narg(error_class), error_message = sqlc.narg(error_message),
+  error_remedy = sqlc.narg(error_remedy), outputs = @outputs, update_time = now()
+where organization_id = @organization_id and operation_id = @operation_id and ordinal = @ordinal;
+
+-- name: ListenOperations :exec
+-- Subscribes the session to the operations trigger's notifications.
+listen dzconnect_operations;
