@@ -28,13 +28,6 @@ func strp(s string) *string {
 	return &s
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
 func operationFrom(r query.Operation) operation.Operation {
 	op := operation.Operation{
 		Org: r.OrganizationID, ID: r.ID, Kind: r.Kind, Target: r.Target, State: operation.State(r.State),
