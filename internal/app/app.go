@@ -179,8 +179,8 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	if err != nil {
 		return err
 	}
-	checks := verify.NewService(verify.Config{ExpiryWarning: cfg.ExpiryWarning, SettleWindow: cfg.SettleWindow}, db, integrations, ms)
-	checks.UseProvisioners(consents)
+	checks := verify.NewService(verify.Config{ExpiryWarning: cfg.ExpiryWarning, SettleWindow: cfg.SettleWindow}, db, integrations, verifyMicrosoft{ms})
+	checks.UseProvisioners(verifyProvisioners{consents})
 	m := metrics.New(db, log)
 	checker := m.InstrumentChecker(checks)
 	srv, err := server.New(server.Config{
@@ -275,7 +275,7 @@ func newConsentService(clouds map[string]microsoft.Endpoints, db *postgres.DB, s
 	graph := make(map[string]string, len(clouds))
 	for slug, e := range clouds {
 		authorities[slug] = e.Authority
-		graph[slug] = e.Audiences[string(verify.APIGraph)]
+		graph[slug] = e.Audiences[string(microsoft.APIGraph)]
 	}
 	return consent.NewService(consent.Config{Authorities: authorities, GraphAudiences: graph}, db, secrets, log)
 }

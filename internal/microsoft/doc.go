@@ -1,4 +1,4 @@
-// Package microsoft implements verify.Microsoft against Microsoft's real
+// Package microsoft is dzconnect's adapter for Microsoft's real
 // APIs: Entra tokens through azidentity, Graph probes through
 // msgraph-sdk-go, and plain HTTPS for Azure Resource Manager, Log
 // Analytics, Defender for Endpoint and Defender for Cloud Apps. Every
