@@ -125,19 +125,15 @@ func (s *Session) sentinelWorkspace(ctx context.Context, ws *Workspace) error {
 }
 
 // logAnalyticsQuery: POST {LogAnalytics}/v1/workspaces/{customerId}/query
-// {"query":"print 1"} (Data.Read and a reader role on the workspace).
+// {"query":"print 1"} through azquery (Data.Read and a reader role on the
+// workspace).
 func (s *Session) logAnalyticsQuery(ctx context.Context, ws *Workspace) error {
 	const op = "POST /v1/workspaces/{id}/query"
 	if ws == nil || ws.WorkspaceID == "" {
 		return notConfigured("loganalytics", op, "NoWorkspace", "the Workspace ID is required",
 			"Enter the Sentinel workspace's Workspace ID (Log Analytics workspace > Overview).")
 	}
-	if s.ep.LogAnalytics == "" {
-		return notConfigured("loganalytics", op, "NoEndpoint", "no Log Analytics endpoint in this cloud",
-			"dzconnect has no Log Analytics endpoint for the tenant's cloud.")
-	}
-	u := strings.TrimSuffix(s.ep.LogAnalytics, "/") + "/v1/workspaces/" + url.PathEscape(ws.WorkspaceID) + "/query"
-	_, err := s.call(ctx, "loganalytics", op, APILogAnalytics, http.MethodPost, u, []byte(`{"query":"print 1"}`))
+	_, err := s.query(ctx, ws.WorkspaceID, "print 1")
 	return err
 }
 

@@ -31,6 +31,8 @@ type Session struct {
 
 	tenant, clientID, authorityHost string
 
+	azure azureClients
+
 	graphOnce sync.Once
 	graph     *msgraphsdk.GraphServiceClient
 	graphErr  error
@@ -68,7 +70,10 @@ func (s *Session) rawToken(ctx context.Context, api API) (string, Token, error) 
 			return "", Token{}, mserr.Classify("entra", op, err)
 		}
 	}
-	at, err := s.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
+	// The Azure SDK modules (ARM, Log Analytics) ask for CAE tokens, which
+	// azidentity caches apart from the others: ask the same way, so that
+	// their call finds this token in the cache instead of fetching another.
+	at, err := s.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}, EnableCAE: api == APIARM || api == APILogAnalytics})
 	if err != nil {
 		return "", Token{}, mserr.Classify("entra", op, err)
 	}
