@@ -91,12 +91,30 @@ func (s *Session) cloudAppsAlerts(ctx context.Context) error {
 // customerId is the Workspace ID the integration holds.
 func (s *Session) sentinelWorkspace(ctx context.Context, ws *Workspace) error {
 	const op = "GET workspace"
+	id, err := s.workspaceCustomerID(ctx, ws)
+	if err != nil {
+		return err
+	}
+	if ws.WorkspaceID != "" && !strings.EqualFold(id, ws.WorkspaceID) {
+		return &mserr.Error{Service: "arm", Operation: op, Status: 200, Code: "WorkspaceIdMismatch", Class: mserr.ClassNotFound,
+			Message: fmt.Sprintf("workspace %s has Workspace ID %s, not %s", ws.Name, id, ws.WorkspaceID),
+			Remedy: fmt.Sprintf("The Workspace ID entered does not belong to workspace %q: enter %s (Log Analytics workspace > Overview > "+
+				"Workspace ID), or correct the workspace name.", ws.Name, id)}
+	}
+	return nil
+}
+
+// workspaceCustomerID: ARM GET .../Microsoft.OperationalInsights/workspaces/{name}
+// -> properties.customerId. Plain HTTP: no Azure SDK module for
+// Microsoft.OperationalInsights is served to this build.
+func (s *Session) workspaceCustomerID(ctx context.Context, ws *Workspace) (string, error) {
+	const op = "GET workspace"
 	if ws == nil || ws.SubscriptionID == "" || ws.ResourceGroup == "" || ws.Name == "" {
-		return notConfigured("arm", op, "NoWorkspace", "subscription, resource group and workspace name are required",
+		return "", notConfigured("arm", op, "NoWorkspace", "subscription, resource group and workspace name are required",
 			"Enter the Sentinel workspace's subscription ID, resource group and name.")
 	}
 	if s.ep.ARM == "" {
-		return notConfigured("arm", op, "NoEndpoint", "no Azure Resource Manager endpoint in this cloud",
+		return "", notConfigured("arm", op, "NoEndpoint", "no Azure Resource Manager endpoint in this cloud",
 			"dzconnect has no Azure Resource Manager endpoint for the tenant's cloud.")
 	}
 	u := strings.TrimSuffix(s.ep.ARM, "/") + "/subscriptions/" + url.PathEscape(ws.SubscriptionID) +
@@ -104,7 +122,7 @@ func (s *Session) sentinelWorkspace(ctx context.Context, ws *Workspace) error {
 		"/providers/Microsoft.OperationalInsights/workspaces/" + url.PathEscape(ws.Name) + "?api-version=2022-10-01"
 	body, err := s.call(ctx, "arm", op, APIARM, http.MethodGet, u, nil)
 	if err != nil {
-		return err
+		return "", err
 	}
 	var w struct {
 		Properties struct {
@@ -112,16 +130,10 @@ func (s *Session) sentinelWorkspace(ctx context.Context, ws *Workspace) error {
 		} `json:"properties"`
 	}
 	if err := json.Unmarshal(body, &w); err != nil || w.Properties.CustomerID == "" {
-		return &mserr.Error{Service: "arm", Operation: op, Status: 200, Code: "InvalidResponse", Class: mserr.ClassUnknown,
+		return "", &mserr.Error{Service: "arm", Operation: op, Status: 200, Code: "InvalidResponse", Class: mserr.ClassUnknown,
 			Message: "the workspace answer has no properties.customerId", Remedy: "Contact Dropzone support."}
 	}
-	if ws.WorkspaceID != "" && !strings.EqualFold(w.Properties.CustomerID, ws.WorkspaceID) {
-		return &mserr.Error{Service: "arm", Operation: op, Status: 200, Code: "WorkspaceIdMismatch", Class: mserr.ClassNotFound,
-			Message: fmt.Sprintf("workspace %s has Workspace ID %s, not %s", ws.Name, w.Properties.CustomerID, ws.WorkspaceID),
-			Remedy: fmt.Sprintf("The Workspace ID entered does not belong to workspace %q: enter %s (Log Analytics workspace > Overview > "+
-				"Workspace ID), or correct the workspace name.", ws.Name, w.Properties.CustomerID)}
-	}
-	return nil
+	return w.Properties.CustomerID, nil
 }
 
 // logAnalyticsQuery: POST {LogAnalytics}/v1/workspaces/{customerId}/query
