@@ -183,8 +183,8 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		return err
 	}
 	checks := verify.NewService(verify.Config{ExpiryWarning: cfg.ExpiryWarning, SettleWindow: cfg.SettleWindow},
-		verify.Deps{Tx: db, Store: db, Notifier: db, Audit: db, Integrations: integrations, Microsoft: ms})
-	checks.UseProvisioners(consents)
+		verify.Deps{Tx: db, Store: db, Notifier: db, Audit: db, Integrations: integrations, Microsoft: verifyMicrosoft{ms}})
+	checks.UseProvisioners(verifyProvisioners{consents})
 	m := metrics.New(db, log)
 	// Operations: kinds are registered here by the use cases that start
 	// them; the River worker runs them (jobs.Extension below) and one
@@ -295,7 +295,7 @@ func newConsentService(clouds map[string]microsoft.Endpoints, db *postgres.DB, s
 	graph := make(map[string]string, len(clouds))
 	for slug, e := range clouds {
 		authorities[slug] = e.Authority
-		graph[slug] = e.Audiences[string(verify.APIGraph)]
+		graph[slug] = e.Audiences[string(microsoft.APIGraph)]
 	}
 	return consent.NewService(consent.Config{Authorities: authorities, GraphAudiences: graph}, db, secrets, log)
 }

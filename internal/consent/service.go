@@ -17,10 +17,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/organization"
 	"github.com/dropzoneai/dzconnect/internal/tenant"
-	"github.com/dropzoneai/dzconnect/internal/verify"
 )
-
-var _ verify.Provisioners = (*Service)(nil)
 
 // DefaultStateTTL is how long a link's state is valid.
 const DefaultStateTTL = time.Hour
@@ -277,24 +274,33 @@ func clean(s string, n int) string {
 	return strings.TrimSpace(s)
 }
 
-// ForTenant implements verify.Provisioners: the organization's provisioner
+// Credentials are the organization's provisioner credentials in one
+// customer tenant.
+type Credentials struct {
+	Cloud    string // tenant.Cloud slug
+	TenantID string // Entra tenant ID
+	ClientID string // the provisioner's application (client) ID
+	Secret   string // never logged, never in an error
+}
+
+// ForTenant returns the organization's provisioner
 // credentials for a tenant whose administrator consented it (ok is false
 // when no provisioner is registered or the tenant has not consented). The
 // secret is read from Vault at the version the organization points at.
-func (s *Service) ForTenant(ctx context.Context, org uuid.UUID, t tenant.Tenant) (verify.Credentials, bool, error) {
+func (s *Service) ForTenant(ctx context.Context, org uuid.UUID, t tenant.Tenant) (Credentials, bool, error) {
 	if t.ProvisionerConsentTime == nil {
-		return verify.Credentials{}, false, nil
+		return Credentials{}, false, nil
 	}
 	o, err := s.store.GetOrganization(ctx, org)
 	if err != nil {
-		return verify.Credentials{}, false, err
+		return Credentials{}, false, err
 	}
 	if o.ProvisionerClientID == uuid.Nil || o.ProvisionerSecretVersion == 0 {
-		return verify.Credentials{}, false, nil
+		return Credentials{}, false, nil
 	}
 	secret, err := s.secrets.ReadClientSecret(ctx, o.ProvisionerSecretPath, o.ProvisionerSecretVersion)
 	if err != nil {
-		return verify.Credentials{}, false, apperr.Wrap(err, apperr.KindOrDefault(err, apperr.Unavailable), "reading the provisioner's client secret from Vault failed")
+		return Credentials{}, false, apperr.Wrap(err, apperr.KindOrDefault(err, apperr.Unavailable), "reading the provisioner's client secret from Vault failed")
 	}
-	return verify.Credentials{Cloud: string(t.Cloud), TenantID: t.EntraTenantID.String(), ClientID: o.ProvisionerClientID.String(), Secret: secret}, true, nil
+	return Credentials{Cloud: string(t.Cloud), TenantID: t.EntraTenantID.String(), ClientID: o.ProvisionerClientID.String(), Secret: secret}, true, nil
 }

@@ -20,10 +20,9 @@ import (
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 
 	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
-	"github.com/dropzoneai/dzconnect/internal/verify"
 )
 
-// Client opens verification sessions against Microsoft. It is safe for
+// Client opens sessions and directories against Microsoft. It is safe for
 // concurrent use; all sessions share one HTTP transport (connections are
 // reused), never a credential or a token.
 type Client struct {
@@ -32,8 +31,6 @@ type Client struct {
 	http    *http.Client // plain calls and azidentity
 	graphHC *http.Client // msgraph-sdk-go middleware over the same transport
 }
-
-var _ verify.Microsoft = (*Client)(nil)
 
 // New builds a Client. It fails on unusable endpoints or CA files.
 func New(cfg Config) (*Client, error) {
@@ -168,9 +165,10 @@ var microsoftAuthorityHosts = map[string]bool{
 	"login.partner.microsoftonline.cn": true, "login.microsoftonline.de": true,
 }
 
-// NewSession opens a session for one integration's credentials: a new
-// azidentity credential, so no token is shared with any other session.
-func (c *Client) NewSession(cr verify.Credentials) (verify.Session, error) {
+// NewSession opens a session for one application's credentials: a new
+// azidentity credential (client secret, or a certificate's client
+// assertion), so no token is shared with any other session.
+func (c *Client) NewSession(cr Credentials) (*Session, error) {
 	ep, ok := c.Endpoints(cr.Cloud)
 	if !ok {
 		return nil, &mserr.Error{Service: "entra", Operation: "new session", Code: "UnknownCloud", Class: mserr.ClassNotConfigured,
@@ -181,16 +179,21 @@ func (c *Client) NewSession(cr verify.Credentials) (verify.Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authority %q: %w", ep.Authority, err)
 	}
-	opts := &azidentity.ClientSecretCredentialOptions{
-		ClientOptions: azcore.ClientOptions{
-			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: ep.Authority},
-			Transport: c.http,
-			// retryTransport retries; azcore's policy would add attempts of its own.
-			Retry: policy.RetryOptions{MaxRetries: -1},
-		},
-		DisableInstanceDiscovery: !microsoftAuthorityHosts[strings.ToLower(u.Hostname())],
+	copts := azcore.ClientOptions{
+		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: ep.Authority},
+		Transport: c.http,
+		// retryTransport retries; azcore's policy would add attempts of its own.
+		Retry: policy.RetryOptions{MaxRetries: -1},
 	}
-	cred, err := azidentity.NewClientSecretCredential(cr.TenantID, cr.ClientID, cr.Secret, opts)
+	discovery := !microsoftAuthorityHosts[strings.ToLower(u.Hostname())]
+	var cred azcore.TokenCredential
+	if cr.Certificate != nil {
+		cred, err = azidentity.NewClientCertificateCredential(cr.TenantID, cr.ClientID, cr.Certificate.Chain, cr.Certificate.Key,
+			&azidentity.ClientCertificateCredentialOptions{ClientOptions: copts, DisableInstanceDiscovery: discovery})
+	} else {
+		cred, err = azidentity.NewClientSecretCredential(cr.TenantID, cr.ClientID, cr.Secret,
+			&azidentity.ClientSecretCredentialOptions{ClientOptions: copts, DisableInstanceDiscovery: discovery})
+	}
 	if err != nil {
 		// azidentity checks the tenant ID's characters and the authority URL;
 		// its message never holds the secret.
@@ -199,9 +202,9 @@ func (c *Client) NewSession(cr verify.Credentials) (verify.Session, error) {
 				Message: firstLine(err.Error()), Remedy: "The Directory (tenant) ID is malformed: enter the tenant's GUID or its verified domain."}
 		}
 		return nil, &mserr.Error{Service: "entra", Operation: "new session", Code: "InvalidConfiguration", Class: mserr.ClassNotConfigured,
-			Message: firstLine(err.Error()), Remedy: "dzconnect's Microsoft endpoint configuration for this cloud is invalid."}
+			Message: firstLine(err.Error()), Remedy: "dzconnect's Microsoft endpoint configuration for this cloud, or the certificate credential, is invalid."}
 	}
-	return &session{c: c, ep: ep, cred: cred, tenant: cr.TenantID, clientID: cr.ClientID, authorityHost: u.Host}, nil
+	return &Session{c: c, ep: ep, cred: cred, tenant: cr.TenantID, clientID: cr.ClientID, authorityHost: u.Host}, nil
 }
 
 func firstLine(s string) string {

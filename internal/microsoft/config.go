@@ -9,8 +9,6 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	"github.com/dropzoneai/dzconnect/internal/verify"
 )
 
 // The cloud slugs (tenant.Cloud).
@@ -75,7 +73,7 @@ type Endpoints struct {
 	// shown in Defender portal > Settings > Cloud Apps > About), so there is
 	// no cloud-wide default; the probe needs it configured.
 	CloudApps string `json:"cloudApps,omitempty"`
-	// Audiences maps an API (verify.API: "graph", "arm", "loganalytics",
+	// Audiences maps an API (API: "graph", "arm", "loganalytics",
 	// "defender", "cloudapps", "exchange"; keys are case-insensitive so
 	// msftsim's "logAnalytics" works) to the token resource; the scope
 	// requested is resource + "/.default".
@@ -86,7 +84,7 @@ type Endpoints struct {
 
 // Scope returns the client-credentials scope for api, or "" when the cloud
 // has no audience for it.
-func (e Endpoints) Scope(api verify.API) string {
+func (e Endpoints) Scope(api API) string {
 	aud := e.Audiences[string(api)]
 	if aud == "" {
 		return ""
@@ -103,9 +101,9 @@ func DefaultClouds() map[string]Endpoints {
 			ARM: "https://management.azure.com", LogAnalytics: "https://api.loganalytics.io",
 			Defender: "https://api.securitycenter.microsoft.com",
 			Audiences: map[string]string{
-				string(verify.APIGraph): "https://graph.microsoft.com", string(verify.APIARM): "https://management.azure.com",
-				string(verify.APILogAnalytics): "https://api.loganalytics.io", string(verify.APIDefender): "https://api.securitycenter.microsoft.com",
-				string(verify.APIExchange): "https://outlook.office365.com", string(verify.APICloudApps): cloudAppsAppID,
+				string(APIGraph): "https://graph.microsoft.com", string(APIARM): "https://management.azure.com",
+				string(APILogAnalytics): "https://api.loganalytics.io", string(APIDefender): "https://api.securitycenter.microsoft.com",
+				string(APIExchange): "https://outlook.office365.com", string(APICloudApps): cloudAppsAppID,
 			},
 		},
 		CloudGCCHigh: {
@@ -115,10 +113,10 @@ func DefaultClouds() map[string]Endpoints {
 			// Government docs); not confirmed in shared/reference.
 			Defender: "https://api-gov.securitycenter.microsoft.us",
 			Audiences: map[string]string{
-				string(verify.APIGraph): "https://graph.microsoft.us", string(verify.APIARM): "https://management.usgovcloudapi.net",
-				string(verify.APILogAnalytics): "https://api.loganalytics.us", string(verify.APIDefender): "https://api-gov.securitycenter.microsoft.us",
+				string(APIGraph): "https://graph.microsoft.us", string(APIARM): "https://management.usgovcloudapi.net",
+				string(APILogAnalytics): "https://api.loganalytics.us", string(APIDefender): "https://api-gov.securitycenter.microsoft.us",
 				// Exchange Online GCC High; Cloud Apps: the global app ID (sovereign value unknown).
-				string(verify.APIExchange): "https://outlook.office365.us", string(verify.APICloudApps): cloudAppsAppID,
+				string(APIExchange): "https://outlook.office365.us", string(APICloudApps): cloudAppsAppID,
 			},
 		},
 		CloudDoD: {
@@ -126,10 +124,10 @@ func DefaultClouds() map[string]Endpoints {
 			ARM: "https://management.usgovcloudapi.net", LogAnalytics: "https://api.loganalytics.us",
 			Defender: "https://api-gov.securitycenter.microsoft.us", // as GCC High; not confirmed
 			Audiences: map[string]string{
-				string(verify.APIGraph): "https://dod-graph.microsoft.us", string(verify.APIARM): "https://management.usgovcloudapi.net",
-				string(verify.APILogAnalytics): "https://api.loganalytics.us", string(verify.APIDefender): "https://api-gov.securitycenter.microsoft.us",
+				string(APIGraph): "https://dod-graph.microsoft.us", string(APIARM): "https://management.usgovcloudapi.net",
+				string(APILogAnalytics): "https://api.loganalytics.us", string(APIDefender): "https://api-gov.securitycenter.microsoft.us",
 				// Exchange Online DoD; Cloud Apps: the global app ID (sovereign value unknown).
-				string(verify.APIExchange): "https://outlook-dod.office365.us", string(verify.APICloudApps): cloudAppsAppID,
+				string(APIExchange): "https://outlook-dod.office365.us", string(APICloudApps): cloudAppsAppID,
 			},
 		},
 		CloudChina: {
@@ -138,10 +136,10 @@ func DefaultClouds() map[string]Endpoints {
 			// Defender for Endpoint is not offered by 21Vianet as far as we
 			// know: no Defender endpoint; configure one if that changes.
 			Audiences: map[string]string{
-				string(verify.APIGraph): "https://microsoftgraph.chinacloudapi.cn", string(verify.APIARM): "https://management.chinacloudapi.cn",
-				string(verify.APILogAnalytics): "https://api.loganalytics.azure.cn",
+				string(APIGraph): "https://microsoftgraph.chinacloudapi.cn", string(APIARM): "https://management.chinacloudapi.cn",
+				string(APILogAnalytics): "https://api.loganalytics.azure.cn",
 				// Exchange Online by 21Vianet; Cloud Apps: the global app ID (unknown for China).
-				string(verify.APIExchange): "https://partner.outlook.cn", string(verify.APICloudApps): cloudAppsAppID,
+				string(APIExchange): "https://partner.outlook.cn", string(APICloudApps): cloudAppsAppID,
 			},
 		},
 	}
@@ -255,7 +253,7 @@ func overlay(base, o Endpoints) Endpoints {
 	return base
 }
 
-// normalizeAPI maps msftsim's and people's spellings to verify.API values.
+// normalizeAPI maps msftsim's and people's spellings to API values.
 func normalizeAPI(k string) string {
 	k = strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(k))
 	return k

@@ -9,23 +9,22 @@ import (
 
 	"github.com/dropzoneai/dzconnect/internal/microsoft"
 	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
-	"github.com/dropzoneai/dzconnect/internal/verify"
 )
 
 func TestDefaultClouds(t *testing.T) {
 	d := microsoft.DefaultClouds()
 	for _, tc := range []struct {
 		cloud          string
-		api            verify.API
+		api            microsoft.API
 		scope          string
 		graph, arm, la string
 	}{
-		{microsoft.CloudGlobal, verify.APIGraph, "https://graph.microsoft.com/.default", "https://graph.microsoft.com/v1.0", "https://management.azure.com", "https://api.loganalytics.io"},
-		{microsoft.CloudGCCHigh, verify.APIGraph, "https://graph.microsoft.us/.default", "https://graph.microsoft.us/v1.0", "https://management.usgovcloudapi.net", "https://api.loganalytics.us"},
-		{microsoft.CloudDoD, verify.APIGraph, "https://dod-graph.microsoft.us/.default", "https://dod-graph.microsoft.us/v1.0", "https://management.usgovcloudapi.net", "https://api.loganalytics.us"},
-		{microsoft.CloudChina, verify.APIGraph, "https://microsoftgraph.chinacloudapi.cn/.default", "https://microsoftgraph.chinacloudapi.cn/v1.0", "https://management.chinacloudapi.cn", "https://api.loganalytics.azure.cn"},
-		{microsoft.CloudGCCHigh, verify.APILogAnalytics, "https://api.loganalytics.us/.default", "https://graph.microsoft.us/v1.0", "https://management.usgovcloudapi.net", "https://api.loganalytics.us"},
-		{microsoft.CloudGlobal, verify.APICloudApps, "05a65629-4c1b-48c1-a78b-804c4abdd4af/.default", "https://graph.microsoft.com/v1.0", "https://management.azure.com", "https://api.loganalytics.io"},
+		{microsoft.CloudGlobal, microsoft.APIGraph, "https://graph.microsoft.com/.default", "https://graph.microsoft.com/v1.0", "https://management.azure.com", "https://api.loganalytics.io"},
+		{microsoft.CloudGCCHigh, microsoft.APIGraph, "https://graph.microsoft.us/.default", "https://graph.microsoft.us/v1.0", "https://management.usgovcloudapi.net", "https://api.loganalytics.us"},
+		{microsoft.CloudDoD, microsoft.APIGraph, "https://dod-graph.microsoft.us/.default", "https://dod-graph.microsoft.us/v1.0", "https://management.usgovcloudapi.net", "https://api.loganalytics.us"},
+		{microsoft.CloudChina, microsoft.APIGraph, "https://microsoftgraph.chinacloudapi.cn/.default", "https://microsoftgraph.chinacloudapi.cn/v1.0", "https://management.chinacloudapi.cn", "https://api.loganalytics.azure.cn"},
+		{microsoft.CloudGCCHigh, microsoft.APILogAnalytics, "https://api.loganalytics.us/.default", "https://graph.microsoft.us/v1.0", "https://management.usgovcloudapi.net", "https://api.loganalytics.us"},
+		{microsoft.CloudGlobal, microsoft.APICloudApps, "05a65629-4c1b-48c1-a78b-804c4abdd4af/.default", "https://graph.microsoft.com/v1.0", "https://management.azure.com", "https://api.loganalytics.io"},
 	} {
 		ep := d[tc.cloud]
 		if got := ep.Scope(tc.api); got != tc.scope || ep.Graph != tc.graph || ep.ARM != tc.arm || ep.LogAnalytics != tc.la {
@@ -68,10 +67,10 @@ func TestLoadEndpointsFileCloudEntries(t *testing.T) {
 		t.Errorf("graph: %q %q", g.Graph, h.Graph)
 	case h.ARM != "https://arm.gov.sim" || g.ARM != "https://management.azure.com":
 		t.Errorf("arm: %q %q", h.ARM, g.ARM)
-	case g.Scope(verify.APILogAnalytics) != "https://la.sim/.default" || g.Scope(verify.APIGraph) != "https://graph.microsoft.com/.default":
+	case g.Scope(microsoft.APILogAnalytics) != "https://la.sim/.default" || g.Scope(microsoft.APIGraph) != "https://graph.microsoft.com/.default":
 		t.Errorf("audiences merge: %v", g.Audiences)
-	case h.Scope(verify.APIGraph) != "https://graph.microsoft.us/.default":
-		t.Errorf("gcc high graph scope %q", h.Scope(verify.APIGraph))
+	case h.Scope(microsoft.APIGraph) != "https://graph.microsoft.us/.default":
+		t.Errorf("gcc high graph scope %q", h.Scope(microsoft.APIGraph))
 	case pr.Graph != "https://graph.private/v1.0" || pr.Authority != "https://sim.test:8443/":
 		t.Errorf("new cloud: %+v", pr)
 	}
@@ -93,8 +92,8 @@ func TestLoadEndpointsFileMsftsimShape(t *testing.T) {
 	for _, name := range []string{microsoft.CloudGlobal, microsoft.CloudGCCHigh, microsoft.CloudDoD, microsoft.CloudChina} {
 		ep := c[name]
 		if ep.Authority != "https://127.0.0.1:9/" || ep.Graph != "https://127.0.0.1:9/v1.0" || ep.ARM != "https://127.0.0.1:9/arm" ||
-			ep.Defender != "https://127.0.0.1:9/defender" || ep.Scope(verify.APIGraph) != "https://graph.microsoft.com/.default" ||
-			ep.Scope(verify.APICloudApps) != "05a65629-4c1b-48c1-a78b-804c4abdd4af/.default" {
+			ep.Defender != "https://127.0.0.1:9/defender" || ep.Scope(microsoft.APIGraph) != "https://graph.microsoft.com/.default" ||
+			ep.Scope(microsoft.APICloudApps) != "05a65629-4c1b-48c1-a78b-804c4abdd4af/.default" {
 			t.Errorf("%s: %+v", name, ep)
 		}
 	}
@@ -124,7 +123,7 @@ func TestConfigErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.NewSession(verify.Credentials{Cloud: "mars", TenantID: "t", ClientID: "c", Secret: "s"})
+	_, err = c.NewSession(microsoft.Credentials{Cloud: "mars", TenantID: "t", ClientID: "c", Secret: "s"})
 	var me *mserr.Error
 	if !errors.As(err, &me) || me.Class != mserr.ClassNotConfigured {
 		t.Errorf("unknown cloud: %v", err)

@@ -8,20 +8,27 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipalswithappid"
 
 	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
-	"github.com/dropzoneai/dzconnect/internal/verify"
 )
 
-// NewDirectory implements verify.Microsoft: a session with the
-// organization's provisioner credentials, for reading the directory.
-func (c *Client) NewDirectory(cr verify.Credentials) (verify.Directory, error) {
+// Directory reads and writes one tenant's directory (Graph) and Azure RBAC
+// (ARM) with one application's credentials, normally the organization's
+// consented provisioner. See doc.go for the retry rules every method
+// follows. Errors are *mserr.Error. Safe for concurrent use.
+type Directory struct {
+	s *Session
+}
+
+// NewDirectory opens the directory and Azure RBAC of cr's tenant with cr's
+// application (the organization's provisioner): a session of its own.
+func (c *Client) NewDirectory(cr Credentials) (*Directory, error) {
 	s, err := c.NewSession(cr)
 	if err != nil {
 		return nil, err
 	}
-	return s.(*session), nil
+	return &Directory{s: s}, nil
 }
 
-// AppRoleGrants implements verify.Directory: the authoritative list of
+// AppRoleGrants is the authoritative list of
 // what Entra granted (admin consent) to clientID's service principal:
 //
 //	GET /servicePrincipals(appId='{clientId}')?$select=id
@@ -30,32 +37,33 @@ func (c *Client) NewDirectory(cr verify.Credentials) (verify.Directory, error) {
 //
 // Role IDs are resolved to values from each resource's appRoles, so they
 // are right in every cloud.
-func (s *session) AppRoleGrants(ctx context.Context, clientID string) ([]verify.Grant, error) {
+func (d *Directory) AppRoleGrants(ctx context.Context, clientID string) ([]Grant, error) {
+	s := d.s
 	ctx = s.operation(ctx)
 	g, err := s.graphClient()
 	if err != nil {
-		return nil, classify("graph", "graph client", verify.APIGraph, err)
+		return nil, classify("graph", "graph client", APIGraph, err)
 	}
-	if _, _, err := s.rawToken(ctx, verify.APIGraph); err != nil {
+	if _, _, err := s.rawToken(ctx, APIGraph); err != nil {
 		return nil, err
 	}
 	sp, err := g.ServicePrincipalsWithAppId(&clientID).Get(ctx, &serviceprincipalswithappid.ServicePrincipalsWithAppIdRequestBuilderGetRequestConfiguration{
 		QueryParameters: &serviceprincipalswithappid.ServicePrincipalsWithAppIdRequestBuilderGetQueryParameters{Select: []string{"id"}}})
 	if err != nil {
-		return nil, classify("graph", "GET /servicePrincipals(appId=)", verify.APIGraph, err)
+		return nil, classify("graph", "GET /servicePrincipals(appId=)", APIGraph, err)
 	}
 	if sp.GetId() == nil {
 		return nil, &mserr.Error{Service: "graph", Operation: "GET /servicePrincipals(appId=)", Code: "NoServicePrincipal",
 			Class: mserr.ClassNotFound, Message: "the application has no service principal in the tenant",
 			Remedy: "Grant admin consent to the application in the tenant (it creates the service principal)."}
 	}
-	var grants []verify.Grant
+	var grants []Grant
 	resources := map[string]map[string]string{} // resource SP id -> role id -> value
 	appIDs := map[string]string{}               // resource SP id -> appId
 	page, err := g.ServicePrincipals().ByServicePrincipalId(*sp.GetId()).AppRoleAssignments().Get(ctx, nil)
 	for {
 		if err != nil {
-			return nil, classify("graph", "GET /servicePrincipals/{id}/appRoleAssignments", verify.APIGraph, err)
+			return nil, classify("graph", "GET /servicePrincipals/{id}/appRoleAssignments", APIGraph, err)
 		}
 		for _, a := range page.GetValue() {
 			if a.GetResourceId() == nil || a.GetAppRoleId() == nil {
@@ -67,7 +75,7 @@ func (s *session) AppRoleGrants(ctx context.Context, clientID string) ([]verify.
 				res, err := g.ServicePrincipals().ByServicePrincipalId(rid).Get(ctx, &serviceprincipals.ServicePrincipalItemRequestBuilderGetRequestConfiguration{
 					QueryParameters: &serviceprincipals.ServicePrincipalItemRequestBuilderGetQueryParameters{Select: []string{"appId", "appRoles"}}})
 				if err != nil {
-					return nil, classify("graph", "GET /servicePrincipals/{resourceId}", verify.APIGraph, err)
+					return nil, classify("graph", "GET /servicePrincipals/{resourceId}", APIGraph, err)
 				}
 				roles = map[string]string{}
 				for _, r := range res.GetAppRoles() {
@@ -81,7 +89,7 @@ func (s *session) AppRoleGrants(ctx context.Context, clientID string) ([]verify.
 				}
 			}
 			if v, ok := roles[a.GetAppRoleId().String()]; ok {
-				grants = append(grants, verify.Grant{ResourceAppID: appIDs[rid], Value: v})
+				grants = append(grants, Grant{ResourceAppID: appIDs[rid], Value: v})
 			}
 		}
 		next := page.GetOdataNextLink()

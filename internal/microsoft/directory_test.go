@@ -4,9 +4,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/dropzoneai/dzconnect/internal/microsoft"
 	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
 	"github.com/dropzoneai/dzconnect/internal/msftsim"
-	"github.com/dropzoneai/dzconnect/internal/verify"
 )
 
 // TestAppRoleGrantsFromEntra reads what Entra granted to an integration's
@@ -26,7 +26,7 @@ func TestAppRoleGrantsFromEntra(t *testing.T) {
 	if _, err := e.admin.Consent(e.tenant, p.ClientID, []string{"Application.Read.All"}); err != nil {
 		t.Fatal(err)
 	}
-	dir, err := e.client.NewDirectory(verify.Credentials{Cloud: "global", TenantID: e.tenant, ClientID: p.ClientID, Secret: p.ClientSecret})
+	dir, err := e.client.NewDirectory(microsoft.Credentials{Cloud: "global", TenantID: e.tenant, ClientID: p.ClientID, Secret: p.ClientSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestAppRoleGrantsFromEntra(t *testing.T) {
 		t.Fatal(err)
 	}
 	weak := e.app(nil)
-	wd, err := e.client.NewDirectory(verify.Credentials{Cloud: "global", TenantID: e.tenant, ClientID: weak.ClientID, Secret: weak.ClientSecret})
+	wd, err := e.client.NewDirectory(microsoft.Credentials{Cloud: "global", TenantID: e.tenant, ClientID: weak.ClientID, Secret: weak.ClientSecret})
 	if err != nil {
 		t.Fatal(err)
 	}

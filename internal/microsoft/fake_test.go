@@ -12,7 +12,6 @@ import (
 
 	"github.com/dropzoneai/dzconnect/internal/microsoft"
 	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
-	"github.com/dropzoneai/dzconnect/internal/verify"
 )
 
 // msftsim has neither Graph's legacy /security/alerts nor a Defender for
@@ -58,19 +57,19 @@ func TestLegacyAlertsAndCloudAppsAgainstFake(t *testing.T) {
 		c.Clouds[microsoft.CloudGlobal] = g
 	})
 	s := e.session(e.creds(e.fullApp()))
-	if err := s.Probe(t.Context(), verify.ProbeGraphSecurityEvts, nil); err != nil {
+	if err := s.Probe(t.Context(), microsoft.ProbeGraphSecurityEvts, nil); err != nil {
 		t.Fatalf("legacy alerts: %v", err)
 	}
-	if err := s.Probe(t.Context(), verify.ProbeCloudAppsAlerts, nil); err != nil {
+	if err := s.Probe(t.Context(), microsoft.ProbeCloudAppsAlerts, nil); err != nil {
 		t.Fatalf("cloud apps: %v", err)
 	}
 	cloudAppsStatus.Store(403)
-	wantErr(t, s.Probe(t.Context(), verify.ProbeCloudAppsAlerts, nil), mserr.ClassPermissionMissing, "")
+	wantErr(t, s.Probe(t.Context(), microsoft.ProbeCloudAppsAlerts, nil), mserr.ClassPermissionMissing, "")
 
 	// Without a Cloud Apps URL the probe says what to configure.
 	e2 := newEnv(t)
 	s = e2.session(e2.creds(e2.fullApp()))
-	wantErr(t, s.Probe(t.Context(), verify.ProbeCloudAppsAlerts, nil), mserr.ClassNotConfigured, "NoEndpoint")
+	wantErr(t, s.Probe(t.Context(), microsoft.ProbeCloudAppsAlerts, nil), mserr.ClassNotConfigured, "NoEndpoint")
 }
 
 // tokenAudience reads the aud claim of a bearer token (unverified).

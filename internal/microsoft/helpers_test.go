@@ -18,7 +18,6 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/microsoft"
 	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
 	"github.com/dropzoneai/dzconnect/internal/msftsim"
-	"github.com/dropzoneai/dzconnect/internal/verify"
 )
 
 // t0 is where the frozen simulator clock starts.
@@ -100,11 +99,11 @@ func (e *env) fullApp() msftsim.AppCreds {
 	return e.app(allRoles, msftsim.AzureRole{Scope: rgScope(), Role: "Microsoft Sentinel Reader"})
 }
 
-func (e *env) creds(c msftsim.AppCreds) verify.Credentials {
-	return verify.Credentials{Cloud: microsoft.CloudGlobal, TenantID: e.tenant, ClientID: c.ClientID, Secret: c.ClientSecret}
+func (e *env) creds(c msftsim.AppCreds) microsoft.Credentials {
+	return microsoft.Credentials{Cloud: microsoft.CloudGlobal, TenantID: e.tenant, ClientID: c.ClientID, Secret: c.ClientSecret}
 }
 
-func (e *env) session(cr verify.Credentials) verify.Session {
+func (e *env) session(cr microsoft.Credentials) *microsoft.Session {
 	e.t.Helper()
 	s, err := e.client.NewSession(cr)
 	if err != nil {
@@ -113,8 +112,8 @@ func (e *env) session(cr verify.Credentials) verify.Session {
 	return s
 }
 
-func (e *env) workspace() *verify.Workspace {
-	return &verify.Workspace{SubscriptionID: subID, ResourceGroup: rg, Name: wsNm, WorkspaceID: e.ws.CustomerID}
+func (e *env) workspace() *microsoft.Workspace {
+	return &microsoft.Workspace{SubscriptionID: subID, ResourceGroup: rg, Name: wsNm, WorkspaceID: e.ws.CustomerID}
 }
 
 // wantErr asserts err is an *mserr.Error of class (and code, when given).

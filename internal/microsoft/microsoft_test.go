@@ -12,7 +12,6 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
 	"github.com/dropzoneai/dzconnect/internal/msftsim"
 	"github.com/dropzoneai/dzconnect/internal/msftsim/faults"
-	"github.com/dropzoneai/dzconnect/internal/verify"
 )
 
 func TestValidCredentialsTokensAndProbes(t *testing.T) {
@@ -23,15 +22,15 @@ func TestValidCredentialsTokensAndProbes(t *testing.T) {
 	ctx := t.Context()
 
 	for _, tc := range []struct {
-		api   verify.API
+		api   microsoft.API
 		roles []string
 	}{
-		{verify.APIGraph, graphRoles},
-		{verify.APIDefender, []string{"Machine.Read.All"}},
-		{verify.APILogAnalytics, []string{"Data.Read"}},
-		{verify.APICloudApps, []string{"investigation.read"}},
-		{verify.APIARM, nil}, // Azure RBAC, not app roles
-		{verify.APIExchange, nil},
+		{microsoft.APIGraph, graphRoles},
+		{microsoft.APIDefender, []string{"Machine.Read.All"}},
+		{microsoft.APILogAnalytics, []string{"Data.Read"}},
+		{microsoft.APICloudApps, []string{"investigation.read"}},
+		{microsoft.APIARM, nil}, // Azure RBAC, not app roles
+		{microsoft.APIExchange, nil},
 	} {
 		tok, err := s.Token(ctx, tc.api)
 		if err != nil {
@@ -46,8 +45,8 @@ func TestValidCredentialsTokensAndProbes(t *testing.T) {
 			t.Errorf("Token(%s) expires %v (sim clock %v)", tc.api, tok.ExpiresOn, t0)
 		}
 	}
-	for _, p := range []verify.Probe{verify.ProbeGraphAlerts, verify.ProbeGraphIncidents, verify.ProbeGraphSignIns,
-		verify.ProbeGraphUsers, verify.ProbeDefenderMachines, verify.ProbeSentinelWorkspace, verify.ProbeLogAnalyticsQuery} {
+	for _, p := range []microsoft.Probe{microsoft.ProbeGraphAlerts, microsoft.ProbeGraphIncidents, microsoft.ProbeGraphSignIns,
+		microsoft.ProbeGraphUsers, microsoft.ProbeDefenderMachines, microsoft.ProbeSentinelWorkspace, microsoft.ProbeLogAnalyticsQuery} {
 		if err := s.Probe(ctx, p, e.workspace()); err != nil {
 			t.Errorf("Probe(%s): %v", p, err)
 		}
@@ -57,7 +56,7 @@ func TestValidCredentialsTokensAndProbes(t *testing.T) {
 	if n := e.admin.Count("entra.token").Requests; n != 6 {
 		t.Errorf("token requests %d, want 6 (one per API)", n)
 	}
-	if err := e.session(e.creds(c)).Probe(ctx, verify.ProbeGraphUsers, nil); err != nil {
+	if err := e.session(e.creds(c)).Probe(ctx, microsoft.ProbeGraphUsers, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := e.admin.Count("entra.token").Requests; n != 7 {
@@ -81,7 +80,7 @@ func TestTokenErrors(t *testing.T) {
 	if err := e.admin.BlockConditionalAccess(e.tenant, blocked.ClientID, true); err != nil {
 		t.Fatal(err)
 	}
-	cr := func(c msftsim.AppCreds, mod func(*verify.Credentials)) verify.Credentials {
+	cr := func(c msftsim.AppCreds, mod func(*microsoft.Credentials)) microsoft.Credentials {
 		v := e.creds(c)
 		if mod != nil {
 			mod(&v)
@@ -90,24 +89,24 @@ func TestTokenErrors(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name  string
-		cr    verify.Credentials
+		cr    microsoft.Credentials
 		class mserr.Class
 		code  string
 		lag   bool
 	}{
-		{"wrong secret", cr(ok, func(v *verify.Credentials) { v.Secret = "not-the-secret" }), mserr.ClassInvalidSecret, "AADSTS7000215", true},
-		{"secret ID pasted", cr(ok, func(v *verify.Credentials) { v.Secret = ok.SecretKeyID }), mserr.ClassInvalidSecret, "AADSTS7000215", true},
-		{"unknown client", cr(ok, func(v *verify.Credentials) { v.ClientID = "0b0b0b0b-0000-4000-8000-000000000000" }), mserr.ClassAppNotFound, "AADSTS700016", true},
-		{"unknown tenant", cr(ok, func(v *verify.Credentials) { v.TenantID = "99999999-9999-4999-8999-999999999999" }), mserr.ClassTenantNotFound, "AADSTS90002", false},
-		{"malformed tenant", cr(ok, func(v *verify.Credentials) { v.TenantID = "notadomain" }), mserr.ClassTenantNotFound, "AADSTS900023", false},
-		{"tenant with bad characters", cr(ok, func(v *verify.Credentials) { v.TenantID = "contoso tenant/x" }), mserr.ClassTenantNotFound, "AADSTS900023", false},
+		{"wrong secret", cr(ok, func(v *microsoft.Credentials) { v.Secret = "not-the-secret" }), mserr.ClassInvalidSecret, "AADSTS7000215", true},
+		{"secret ID pasted", cr(ok, func(v *microsoft.Credentials) { v.Secret = ok.SecretKeyID }), mserr.ClassInvalidSecret, "AADSTS7000215", true},
+		{"unknown client", cr(ok, func(v *microsoft.Credentials) { v.ClientID = "0b0b0b0b-0000-4000-8000-000000000000" }), mserr.ClassAppNotFound, "AADSTS700016", true},
+		{"unknown tenant", cr(ok, func(v *microsoft.Credentials) { v.TenantID = "99999999-9999-4999-8999-999999999999" }), mserr.ClassTenantNotFound, "AADSTS90002", false},
+		{"malformed tenant", cr(ok, func(v *microsoft.Credentials) { v.TenantID = "notadomain" }), mserr.ClassTenantNotFound, "AADSTS900023", false},
+		{"tenant with bad characters", cr(ok, func(v *microsoft.Credentials) { v.TenantID = "contoso tenant/x" }), mserr.ClassTenantNotFound, "AADSTS900023", false},
 		{"disabled app", cr(disabled, nil), mserr.ClassAppDisabled, "AADSTS7000112", false},
 		{"conditional access", cr(blocked, nil), mserr.ClassPolicyBlocked, "AADSTS53003", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := e.client.NewSession(tc.cr)
 			if err == nil {
-				_, err = s.Token(t.Context(), verify.APIGraph)
+				_, err = s.Token(t.Context(), microsoft.APIGraph)
 			}
 			me := wantErr(t, err, tc.class, tc.code)
 			if me.Service != "entra" || mserr.IsReplicationLag(me) != tc.lag {
@@ -118,19 +117,19 @@ func TestTokenErrors(t *testing.T) {
 			}
 			// A probe reports the same token failure.
 			if s != nil {
-				wantErr(t, s.Probe(t.Context(), verify.ProbeGraphUsers, nil), tc.class, tc.code)
+				wantErr(t, s.Probe(t.Context(), microsoft.ProbeGraphUsers, nil), tc.class, tc.code)
 			}
 		})
 	}
-	if me := wantErr(t, mustSessionErr(e, cr(ok, func(v *verify.Credentials) { v.Secret = "x" })), mserr.ClassInvalidSecret, ""); me.Remedy == "" ||
+	if me := wantErr(t, mustSessionErr(e, cr(ok, func(v *microsoft.Credentials) { v.Secret = "x" })), mserr.ClassInvalidSecret, ""); me.Remedy == "" ||
 		!contains(me.Remedy, "Value (not its Secret ID)") {
 		t.Fatalf("remedy %q", me.Remedy)
 	}
 }
 
-func mustSessionErr(e *env, cr verify.Credentials) error {
+func mustSessionErr(e *env, cr microsoft.Credentials) error {
 	s := e.session(cr)
-	_, err := s.Token(e.t.Context(), verify.APIGraph)
+	_, err := s.Token(e.t.Context(), microsoft.APIGraph)
 	return err
 }
 
@@ -143,11 +142,11 @@ func TestExpiredSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.session(e.creds(c)).Token(t.Context(), verify.APIGraph); err != nil {
+	if _, err := e.session(e.creds(c)).Token(t.Context(), microsoft.APIGraph); err != nil {
 		t.Fatalf("before expiry: %v", err)
 	}
 	e.admin.AdvanceClock(721 * time.Hour)
-	_, err = e.session(e.creds(c)).Token(t.Context(), verify.APIGraph)
+	_, err = e.session(e.creds(c)).Token(t.Context(), microsoft.APIGraph)
 	if me := wantErr(t, err, mserr.ClassExpiredSecret, "AADSTS7000222"); !contains(me.Remedy, "Rotate") {
 		t.Fatalf("remedy %q", me.Remedy)
 	}
@@ -159,28 +158,28 @@ func TestMissingConsentAndRoles(t *testing.T) {
 	c := e.app([]string{"User.Read.All"}) // nothing else consented, no Azure role
 	s := e.session(e.creds(c))
 	ctx := t.Context()
-	tok, err := s.Token(ctx, verify.APIGraph)
+	tok, err := s.Token(ctx, microsoft.APIGraph)
 	if err != nil || !slices.Equal(tok.Roles, []string{"User.Read.All"}) {
 		t.Fatalf("token: %v %v (missing consent does not fail the token)", tok.Roles, err)
 	}
 	for _, tc := range []struct {
-		p       verify.Probe
+		p       microsoft.Probe
 		service string
 		code    string
 	}{
-		{verify.ProbeGraphAlerts, "graph", "Authorization_RequestDenied"},
-		{verify.ProbeGraphIncidents, "graph", "Authorization_RequestDenied"},
-		{verify.ProbeGraphSignIns, "graph", "Authorization_RequestDenied"},
-		{verify.ProbeDefenderMachines, "defender", "Forbidden"},
-		{verify.ProbeLogAnalyticsQuery, "loganalytics", "InsufficientAccessError"},
-		{verify.ProbeSentinelWorkspace, "arm", "AuthorizationFailed"},
+		{microsoft.ProbeGraphAlerts, "graph", "Authorization_RequestDenied"},
+		{microsoft.ProbeGraphIncidents, "graph", "Authorization_RequestDenied"},
+		{microsoft.ProbeGraphSignIns, "graph", "Authorization_RequestDenied"},
+		{microsoft.ProbeDefenderMachines, "defender", "Forbidden"},
+		{microsoft.ProbeLogAnalyticsQuery, "loganalytics", "InsufficientAccessError"},
+		{microsoft.ProbeSentinelWorkspace, "arm", "AuthorizationFailed"},
 	} {
 		me := wantErr(t, s.Probe(ctx, tc.p, e.workspace()), mserr.ClassPermissionMissing, tc.code)
 		if me.Status != 403 || me.Service != tc.service {
 			t.Errorf("%s: %+v", tc.p, me)
 		}
 	}
-	if err := s.Probe(ctx, verify.ProbeGraphUsers, nil); err != nil {
+	if err := s.Probe(ctx, microsoft.ProbeGraphUsers, nil); err != nil {
 		t.Fatalf("users: %v", err)
 	}
 }
@@ -196,15 +195,15 @@ func TestNotLicensed(t *testing.T) {
 	}
 	s := e.session(e.creds(c))
 	ctx := t.Context()
-	me := wantErr(t, s.Probe(ctx, verify.ProbeDefenderMachines, nil), mserr.ClassNotLicensed, "AADSTS500011")
+	me := wantErr(t, s.Probe(ctx, microsoft.ProbeDefenderMachines, nil), mserr.ClassNotLicensed, "AADSTS500011")
 	if me.Service != "entra" {
 		t.Fatalf("service %q", me.Service)
 	}
-	wantErr(t, s.Probe(ctx, verify.ProbeGraphAlerts, nil), mserr.ClassNotLicensed, "Forbidden")
-	wantErr(t, s.Probe(ctx, verify.ProbeGraphIncidents, nil), mserr.ClassNotLicensed, "Forbidden")
-	wantErr(t, s.Probe(ctx, verify.ProbeGraphSignIns, nil), mserr.ClassNotLicensed, "Authentication_RequestFromNonPremiumTenantOrB2CTenant")
+	wantErr(t, s.Probe(ctx, microsoft.ProbeGraphAlerts, nil), mserr.ClassNotLicensed, "Forbidden")
+	wantErr(t, s.Probe(ctx, microsoft.ProbeGraphIncidents, nil), mserr.ClassNotLicensed, "Forbidden")
+	wantErr(t, s.Probe(ctx, microsoft.ProbeGraphSignIns, nil), mserr.ClassNotLicensed, "Authentication_RequestFromNonPremiumTenantOrB2CTenant")
 	// The rest is judged normally.
-	for _, p := range []verify.Probe{verify.ProbeGraphUsers, verify.ProbeSentinelWorkspace, verify.ProbeLogAnalyticsQuery} {
+	for _, p := range []microsoft.Probe{microsoft.ProbeGraphUsers, microsoft.ProbeSentinelWorkspace, microsoft.ProbeLogAnalyticsQuery} {
 		if err := s.Probe(ctx, p, e.workspace()); err != nil {
 			t.Errorf("Probe(%s): %v", p, err)
 		}
@@ -213,7 +212,7 @@ func TestNotLicensed(t *testing.T) {
 	if err := e.admin.SetLicences(e.tenant, map[string]string{msftsim.LicenceLogAnalytics: "suspended"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.session(e.creds(c)).Token(ctx, verify.APILogAnalytics)
+	_, err := e.session(e.creds(c)).Token(ctx, microsoft.APILogAnalytics)
 	wantErr(t, err, mserr.ClassNotLicensed, "AADSTS650052")
 }
 
@@ -226,14 +225,14 @@ func TestNewSecretWithinActivationLag(t *testing.T) {
 	secret := e.addPassword(c.ObjectID)
 	cr := e.creds(c)
 	cr.Secret = secret
-	_, err := e.session(cr).Token(t.Context(), verify.APIGraph)
+	_, err := e.session(cr).Token(t.Context(), microsoft.APIGraph)
 	me := wantErr(t, err, mserr.ClassInvalidSecret, "AADSTS7000215")
 	if !mserr.IsReplicationLag(me) {
 		t.Fatalf("a new secret's rejection is not marked as possible lag: %+v", me)
 	}
 	e.admin.AdvanceClock(15 * time.Second)
 	// A fresh session (fresh credential) after the lag succeeds.
-	if _, err := e.session(cr).Token(t.Context(), verify.APIGraph); err != nil {
+	if _, err := e.session(cr).Token(t.Context(), microsoft.APIGraph); err != nil {
 		t.Fatalf("after the lag: %v", err)
 	}
 }
@@ -244,15 +243,15 @@ func TestWorkspaceIDMismatch(t *testing.T) {
 	s := e.session(e.creds(e.fullApp()))
 	ws := e.workspace()
 	ws.WorkspaceID = "00000000-0000-4000-8000-000000000000"
-	me := wantErr(t, s.Probe(t.Context(), verify.ProbeSentinelWorkspace, ws), mserr.ClassNotFound, "WorkspaceIdMismatch")
+	me := wantErr(t, s.Probe(t.Context(), microsoft.ProbeSentinelWorkspace, ws), mserr.ClassNotFound, "WorkspaceIdMismatch")
 	if !contains(me.Remedy, e.ws.CustomerID) {
 		t.Fatalf("remedy does not name the right Workspace ID: %q", me.Remedy)
 	}
-	wantErr(t, s.Probe(t.Context(), verify.ProbeLogAnalyticsQuery, ws), mserr.ClassNotFound, "WorkspaceNotFoundError")
+	wantErr(t, s.Probe(t.Context(), microsoft.ProbeLogAnalyticsQuery, ws), mserr.ClassNotFound, "WorkspaceNotFoundError")
 	ws = e.workspace()
 	ws.Name = "other"
-	wantErr(t, s.Probe(t.Context(), verify.ProbeSentinelWorkspace, ws), mserr.ClassNotFound, "ResourceNotFound")
-	wantErr(t, s.Probe(t.Context(), verify.ProbeSentinelWorkspace, nil), mserr.ClassNotConfigured, "NoWorkspace")
+	wantErr(t, s.Probe(t.Context(), microsoft.ProbeSentinelWorkspace, ws), mserr.ClassNotFound, "ResourceNotFound")
+	wantErr(t, s.Probe(t.Context(), microsoft.ProbeSentinelWorkspace, nil), mserr.ClassNotConfigured, "NoWorkspace")
 }
 
 func TestThrottleStormHonoured(t *testing.T) {
@@ -268,13 +267,13 @@ func TestThrottleStormHonoured(t *testing.T) {
 	}}})
 	s := e.session(e.creds(c))
 	start := time.Now()
-	if err := s.Probe(t.Context(), verify.ProbeGraphUsers, nil); err != nil {
+	if err := s.Probe(t.Context(), microsoft.ProbeGraphUsers, nil); err != nil {
 		t.Fatalf("users through the storm: %v", err)
 	}
 	if d := time.Since(start); d < 3*time.Second {
 		t.Fatalf("three Retry-After: 1 answers passed in %v", d)
 	}
-	if err := s.Probe(t.Context(), verify.ProbeSentinelWorkspace, e.workspace()); err != nil {
+	if err := s.Probe(t.Context(), microsoft.ProbeSentinelWorkspace, e.workspace()); err != nil {
 		t.Fatalf("workspace through the storm: %v", err)
 	}
 	if n := e.admin.TotalEarlyRetries(); n != 0 {
@@ -293,14 +292,14 @@ func TestThrottleStormConcludes(t *testing.T) {
 	e := newEnv(t, func(c *microsoft.Config) { c.MaxThrottleWait = 2500 * time.Millisecond })
 	c := e.fullApp()
 	s := e.session(e.creds(c))
-	if _, err := s.Token(t.Context(), verify.APIGraph); err != nil {
+	if _, err := s.Token(t.Context(), microsoft.APIGraph); err != nil {
 		t.Fatal(err)
 	}
 	e.admin.SetFaults(faults.Config{Scope: faults.Scope{Routes: map[string]faults.Rule{
 		"graph.*": {Throttle: &faults.Throttle{Every: 1, RetryAfterSeconds: 1}},
 	}}})
 	start := time.Now()
-	me := wantErr(t, s.Probe(t.Context(), verify.ProbeGraphAlerts, nil), mserr.ClassThrottled, "TooManyRequests")
+	me := wantErr(t, s.Probe(t.Context(), microsoft.ProbeGraphAlerts, nil), mserr.ClassThrottled, "TooManyRequests")
 	if d := time.Since(start); d < 2*time.Second || d > 8*time.Second {
 		t.Fatalf("concluded after %v, want the 2.5s budget used by whole Retry-After waits", d)
 	}
@@ -312,7 +311,7 @@ func TestThrottleStormConcludes(t *testing.T) {
 	before := e.admin.Count("graph.security.incidents").Requests
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
-	wantErr(t, s.Probe(ctx, verify.ProbeGraphIncidents, nil), mserr.ClassThrottled, "TooManyRequests")
+	wantErr(t, s.Probe(ctx, microsoft.ProbeGraphIncidents, nil), mserr.ClassThrottled, "TooManyRequests")
 	if n := e.admin.Count("graph.security.incidents").Requests; n != before {
 		t.Fatalf("sent %d requests inside an open Retry-After window", n-before)
 	}
@@ -322,7 +321,7 @@ func TestThrottleStormConcludes(t *testing.T) {
 	s2 := e.session(e.creds(e.fullApp()))
 	ctx2, cancel2 := context.WithTimeout(t.Context(), 900*time.Millisecond)
 	defer cancel2()
-	wantErr(t, s2.Probe(ctx2, verify.ProbeGraphUsers, nil), mserr.ClassThrottled, "TooManyRequests")
+	wantErr(t, s2.Probe(ctx2, microsoft.ProbeGraphUsers, nil), mserr.ClassThrottled, "TooManyRequests")
 	if n := e.admin.TotalEarlyRetries(); n != 0 {
 		t.Fatalf("early retries: %v", e.admin.EarlyRetries())
 	}
@@ -338,20 +337,20 @@ func TestServerErrorsRetried(t *testing.T) {
 		"loganalytics.query": {ServerErrors: &faults.ServerErrors{Every: 1, Count: 1, Status: 502}},
 		"entra.token":        {ServerErrors: &faults.ServerErrors{Every: 1, Count: 1, Status: 500}},
 	}}})
-	if err := s.Probe(t.Context(), verify.ProbeGraphUsers, nil); err != nil {
+	if err := s.Probe(t.Context(), microsoft.ProbeGraphUsers, nil); err != nil {
 		t.Fatalf("users after two 500s: %v", err)
 	}
 	if cnt := e.admin.Count("graph.users.list"); cnt.Statuses[500] != 2 || cnt.Statuses[200] != 1 {
 		t.Fatalf("graph.users.list %+v", cnt)
 	}
-	if err := s.Probe(t.Context(), verify.ProbeLogAnalyticsQuery, e.workspace()); err != nil {
+	if err := s.Probe(t.Context(), microsoft.ProbeLogAnalyticsQuery, e.workspace()); err != nil {
 		t.Fatalf("query after a 502: %v", err)
 	}
 	// Persistent errors: a bounded number of attempts, then transient.
 	e.admin.SetFaults(faults.Config{Scope: faults.Scope{Routes: map[string]faults.Rule{
 		"defender.*": {ServerErrors: &faults.ServerErrors{Every: 1, Status: 500}},
 	}}})
-	wantErr(t, s.Probe(t.Context(), verify.ProbeDefenderMachines, nil), mserr.ClassTransient, "ServiceUnavailable")
+	wantErr(t, s.Probe(t.Context(), microsoft.ProbeDefenderMachines, nil), mserr.ClassTransient, "ServiceUnavailable")
 	if n := e.admin.Count("defender.machines.list").Requests; n != 3 {
 		t.Fatalf("defender attempts %d, want 3", n)
 	}
@@ -366,8 +365,8 @@ func TestConcurrentProbesInAStorm(t *testing.T) {
 	e.admin.SetFaults(faults.Config{Scope: faults.Scope{Routes: map[string]faults.Rule{
 		"graph.*": {Throttle: &faults.Throttle{Every: 2, Count: 3, RetryAfterSeconds: 1}},
 	}}})
-	probes := []verify.Probe{verify.ProbeGraphAlerts, verify.ProbeGraphIncidents, verify.ProbeGraphSignIns, verify.ProbeGraphUsers,
-		verify.ProbeDefenderMachines, verify.ProbeSentinelWorkspace, verify.ProbeLogAnalyticsQuery}
+	probes := []microsoft.Probe{microsoft.ProbeGraphAlerts, microsoft.ProbeGraphIncidents, microsoft.ProbeGraphSignIns, microsoft.ProbeGraphUsers,
+		microsoft.ProbeDefenderMachines, microsoft.ProbeSentinelWorkspace, microsoft.ProbeLogAnalyticsQuery}
 	errs := make([]error, len(probes))
 	var wg sync.WaitGroup
 	for i, p := range probes {

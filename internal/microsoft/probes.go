@@ -15,40 +15,39 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
 	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
-	"github.com/dropzoneai/dzconnect/internal/verify"
 )
 
 // graphProbe runs one Graph probe with $top=1 through msgraph-sdk-go.
-func (s *session) graphProbe(ctx context.Context, p verify.Probe) error {
+func (s *Session) graphProbe(ctx context.Context, p Probe) error {
 	g, err := s.graphClient()
 	if err != nil {
-		return classify("graph", "graph client", verify.APIGraph, err)
+		return classify("graph", "graph client", APIGraph, err)
 	}
 	// The token first, outside the SDK: its failure is then classified as
 	// Entra's; the SDK's auth provider gets it from the credential's cache.
-	if _, _, err := s.rawToken(ctx, verify.APIGraph); err != nil {
+	if _, _, err := s.rawToken(ctx, APIGraph); err != nil {
 		return err
 	}
 	top := int32(1)
 	var op string
 	switch p {
-	case verify.ProbeGraphAlerts:
+	case ProbeGraphAlerts:
 		op = "GET /security/alerts_v2"
 		_, err = g.Security().Alerts_v2().Get(ctx, &graphsecurity.Alerts_v2RequestBuilderGetRequestConfiguration{
 			QueryParameters: &graphsecurity.Alerts_v2RequestBuilderGetQueryParameters{Top: &top}})
-	case verify.ProbeGraphIncidents:
+	case ProbeGraphIncidents:
 		op = "GET /security/incidents"
 		_, err = g.Security().Incidents().Get(ctx, &graphsecurity.IncidentsRequestBuilderGetRequestConfiguration{
 			QueryParameters: &graphsecurity.IncidentsRequestBuilderGetQueryParameters{Top: &top}})
-	case verify.ProbeGraphSignIns:
+	case ProbeGraphSignIns:
 		op = "GET /auditLogs/signIns"
 		_, err = g.AuditLogs().SignIns().Get(ctx, &auditlogs.SignInsRequestBuilderGetRequestConfiguration{
 			QueryParameters: &auditlogs.SignInsRequestBuilderGetQueryParameters{Top: &top}})
-	case verify.ProbeGraphUsers:
+	case ProbeGraphUsers:
 		op = "GET /users"
 		_, err = g.Users().Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{
 			QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Top: &top}})
-	case verify.ProbeGraphSecurityEvts:
+	case ProbeGraphSecurityEvts:
 		// Legacy security API (SecurityEvents.Read.All), used with Sentinel.
 		// Provider errors come back as 206 with a Warning header: the call
 		// itself worked, which is what the probe proves.
@@ -57,19 +56,19 @@ func (s *session) graphProbe(ctx context.Context, p verify.Probe) error {
 			QueryParameters: &graphsecurity.AlertsRequestBuilderGetQueryParameters{Top: &top}})
 	}
 	if err != nil {
-		return classify("graph", op, verify.APIGraph, err)
+		return classify("graph", op, APIGraph, err)
 	}
 	return nil
 }
 
 // defenderMachines: GET {Defender}/api/machines?$top=1 (Machine.Read.All).
-func (s *session) defenderMachines(ctx context.Context) error {
+func (s *Session) defenderMachines(ctx context.Context) error {
 	const op = "GET /api/machines"
 	if s.ep.Defender == "" {
 		return notConfigured("defender", op, "NoEndpoint", "no Defender for Endpoint API endpoint in this cloud",
 			"Defender for Endpoint is not available in the tenant's cloud as configured; turn the feature off or configure its endpoint.")
 	}
-	_, err := s.call(ctx, "defender", op, verify.APIDefender, http.MethodGet,
+	_, err := s.call(ctx, "defender", op, APIDefender, http.MethodGet,
 		strings.TrimSuffix(s.ep.Defender, "/")+"/api/machines?$top=1", nil)
 	return err
 }
@@ -77,35 +76,53 @@ func (s *session) defenderMachines(ctx context.Context) error {
 // cloudAppsAlerts: GET {CloudApps}/api/v1/alerts/?limit=1 with an Entra
 // token for Microsoft Cloud App Security (investigation.read). The API URL
 // is per tenant (Defender portal > Settings > Cloud Apps > About).
-func (s *session) cloudAppsAlerts(ctx context.Context) error {
+func (s *Session) cloudAppsAlerts(ctx context.Context) error {
 	const op = "GET /api/v1/alerts/"
 	if s.ep.CloudApps == "" {
 		return notConfigured("cloudapps", op, "NoEndpoint", "no Defender for Cloud Apps API URL configured",
 			"Enter the tenant's Defender for Cloud Apps API URL (Microsoft Defender portal > Settings > Cloud Apps > About > API URL).")
 	}
-	_, err := s.call(ctx, "cloudapps", op, verify.APICloudApps, http.MethodGet,
+	_, err := s.call(ctx, "cloudapps", op, APICloudApps, http.MethodGet,
 		strings.TrimSuffix(s.ep.CloudApps, "/")+"/api/v1/alerts/?limit=1", nil)
 	return err
 }
 
 // sentinelWorkspace reads the workspace from ARM and checks that its
 // customerId is the Workspace ID the integration holds.
-func (s *session) sentinelWorkspace(ctx context.Context, ws *verify.Workspace) error {
+func (s *Session) sentinelWorkspace(ctx context.Context, ws *Workspace) error {
+	const op = "GET workspace"
+	id, err := s.workspaceCustomerID(ctx, ws)
+	if err != nil {
+		return err
+	}
+	if ws.WorkspaceID != "" && !strings.EqualFold(id, ws.WorkspaceID) {
+		return &mserr.Error{Service: "arm", Operation: op, Status: 200, Code: "WorkspaceIdMismatch", Class: mserr.ClassNotFound,
+			Message: fmt.Sprintf("workspace %s has Workspace ID %s, not %s", ws.Name, id, ws.WorkspaceID),
+			Remedy: fmt.Sprintf("The Workspace ID entered does not belong to workspace %q: enter %s (Log Analytics workspace > Overview > "+
+				"Workspace ID), or correct the workspace name.", ws.Name, id)}
+	}
+	return nil
+}
+
+// workspaceCustomerID: ARM GET .../Microsoft.OperationalInsights/workspaces/{name}
+// -> properties.customerId. Plain HTTP: no Azure SDK module for
+// Microsoft.OperationalInsights is served to this build.
+func (s *Session) workspaceCustomerID(ctx context.Context, ws *Workspace) (string, error) {
 	const op = "GET workspace"
 	if ws == nil || ws.SubscriptionID == "" || ws.ResourceGroup == "" || ws.Name == "" {
-		return notConfigured("arm", op, "NoWorkspace", "subscription, resource group and workspace name are required",
+		return "", notConfigured("arm", op, "NoWorkspace", "subscription, resource group and workspace name are required",
 			"Enter the Sentinel workspace's subscription ID, resource group and name.")
 	}
 	if s.ep.ARM == "" {
-		return notConfigured("arm", op, "NoEndpoint", "no Azure Resource Manager endpoint in this cloud",
+		return "", notConfigured("arm", op, "NoEndpoint", "no Azure Resource Manager endpoint in this cloud",
 			"dzconnect has no Azure Resource Manager endpoint for the tenant's cloud.")
 	}
 	u := strings.TrimSuffix(s.ep.ARM, "/") + "/subscriptions/" + url.PathEscape(ws.SubscriptionID) +
 		"/resourceGroups/" + url.PathEscape(ws.ResourceGroup) +
 		"/providers/Microsoft.OperationalInsights/workspaces/" + url.PathEscape(ws.Name) + "?api-version=2022-10-01"
-	body, err := s.call(ctx, "arm", op, verify.APIARM, http.MethodGet, u, nil)
+	body, err := s.call(ctx, "arm", op, APIARM, http.MethodGet, u, nil)
 	if err != nil {
-		return err
+		return "", err
 	}
 	var w struct {
 		Properties struct {
@@ -113,32 +130,22 @@ func (s *session) sentinelWorkspace(ctx context.Context, ws *verify.Workspace) e
 		} `json:"properties"`
 	}
 	if err := json.Unmarshal(body, &w); err != nil || w.Properties.CustomerID == "" {
-		return &mserr.Error{Service: "arm", Operation: op, Status: 200, Code: "InvalidResponse", Class: mserr.ClassUnknown,
+		return "", &mserr.Error{Service: "arm", Operation: op, Status: 200, Code: "InvalidResponse", Class: mserr.ClassUnknown,
 			Message: "the workspace answer has no properties.customerId", Remedy: "Contact Dropzone support."}
 	}
-	if ws.WorkspaceID != "" && !strings.EqualFold(w.Properties.CustomerID, ws.WorkspaceID) {
-		return &mserr.Error{Service: "arm", Operation: op, Status: 200, Code: "WorkspaceIdMismatch", Class: mserr.ClassNotFound,
-			Message: fmt.Sprintf("workspace %s has Workspace ID %s, not %s", ws.Name, w.Properties.CustomerID, ws.WorkspaceID),
-			Remedy: fmt.Sprintf("The Workspace ID entered does not belong to workspace %q: enter %s (Log Analytics workspace > Overview > "+
-				"Workspace ID), or correct the workspace name.", ws.Name, w.Properties.CustomerID)}
-	}
-	return nil
+	return w.Properties.CustomerID, nil
 }
 
 // logAnalyticsQuery: POST {LogAnalytics}/v1/workspaces/{customerId}/query
-// {"query":"print 1"} (Data.Read and a reader role on the workspace).
-func (s *session) logAnalyticsQuery(ctx context.Context, ws *verify.Workspace) error {
+// {"query":"print 1"} through azquery (Data.Read and a reader role on the
+// workspace).
+func (s *Session) logAnalyticsQuery(ctx context.Context, ws *Workspace) error {
 	const op = "POST /v1/workspaces/{id}/query"
 	if ws == nil || ws.WorkspaceID == "" {
 		return notConfigured("loganalytics", op, "NoWorkspace", "the Workspace ID is required",
 			"Enter the Sentinel workspace's Workspace ID (Log Analytics workspace > Overview).")
 	}
-	if s.ep.LogAnalytics == "" {
-		return notConfigured("loganalytics", op, "NoEndpoint", "no Log Analytics endpoint in this cloud",
-			"dzconnect has no Log Analytics endpoint for the tenant's cloud.")
-	}
-	u := strings.TrimSuffix(s.ep.LogAnalytics, "/") + "/v1/workspaces/" + url.PathEscape(ws.WorkspaceID) + "/query"
-	_, err := s.call(ctx, "loganalytics", op, verify.APILogAnalytics, http.MethodPost, u, []byte(`{"query":"print 1"}`))
+	_, err := s.query(ctx, ws.WorkspaceID, "print 1")
 	return err
 }
 
@@ -147,7 +154,7 @@ const maxBody = 1 << 20
 
 // call makes one plain HTTP call with a token for api and returns the body
 // of a 2xx answer; anything else is classified.
-func (s *session) call(ctx context.Context, service, op string, api verify.API, method, u string, body []byte) ([]byte, error) {
+func (s *Session) call(ctx context.Context, service, op string, api API, method, u string, body []byte) ([]byte, error) {
 	raw, _, err := s.rawToken(ctx, api)
 	if err != nil {
 		return nil, err

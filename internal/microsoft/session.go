@@ -10,22 +10,28 @@ import (
 	"sync"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	kauth "github.com/microsoft/kiota-authentication-azure-go"
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
 
 	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
-	"github.com/dropzoneai/dzconnect/internal/verify"
 )
 
-// session is one check's conversation with Microsoft.
-type session struct {
+// Session is one conversation with Microsoft under one application's
+// credentials in one tenant: a new azidentity credential, so its tokens are
+// never shared with another session (a token fetched before a change is
+// never reused after it). A verification check opens one; a Directory
+// holds one. Safe for concurrent use.
+type Session struct {
 	c    *Client
 	ep   Endpoints
-	cred *azidentity.ClientSecretCredential
+	cred azcore.TokenCredential
 
 	tenant, clientID, authorityHost string
+
+	azure azureClients
 
 	graphOnce sync.Once
 	graph     *msgraphsdk.GraphServiceClient
@@ -34,22 +40,22 @@ type session struct {
 
 // operation prepares ctx for one Token or Probe call: its own Retry-After
 // budget, and its requests marked safe to repeat (they only read).
-func (s *session) operation(ctx context.Context) context.Context {
-	return withCaller(withIdempotent(withThrottleBudget(ctx, s.c.cfg.MaxThrottleWait)), s.tenant, s.clientID)
+func (s *Session) operation(ctx context.Context) context.Context {
+	return withCaller(withRetry(withThrottleBudget(ctx, s.c.cfg.MaxThrottleWait), Idempotent), s.tenant, s.clientID)
 }
 
 // Token gets an access token for api and decodes its roles and expiry.
-func (s *session) Token(ctx context.Context, api verify.API) (verify.Token, error) {
+func (s *Session) Token(ctx context.Context, api API) (Token, error) {
 	_, tok, err := s.rawToken(s.operation(ctx), api)
 	return tok, err
 }
 
 // rawToken returns the bearer token for api and what it says.
-func (s *session) rawToken(ctx context.Context, api verify.API) (string, verify.Token, error) {
+func (s *Session) rawToken(ctx context.Context, api API) (string, Token, error) {
 	op := "token " + string(api)
 	scope := s.ep.Scope(api)
 	if scope == "" {
-		return "", verify.Token{}, notConfigured("entra", op, "NoAudience",
+		return "", Token{}, notConfigured("entra", op, "NoAudience",
 			"no token audience configured for API "+string(api)+" in this cloud",
 			"dzconnect has no endpoint for this API in the tenant's cloud; the feature cannot be checked there.")
 	}
@@ -61,14 +67,17 @@ func (s *session) rawToken(ctx context.Context, api verify.API) (string, verify.
 			budget = &throttleBudget{remaining: s.c.cfg.MaxThrottleWait}
 		}
 		if err := s.c.gate().await(ctx, s.authorityHost+"|"+who, budget, 20*time.Millisecond); err != nil {
-			return "", verify.Token{}, mserr.Classify("entra", op, err)
+			return "", Token{}, mserr.Classify("entra", op, err)
 		}
 	}
-	at, err := s.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
+	// The Azure SDK modules (ARM, Log Analytics) ask for CAE tokens, which
+	// azidentity caches apart from the others: ask the same way, so that
+	// their call finds this token in the cache instead of fetching another.
+	at, err := s.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}, EnableCAE: api == APIARM || api == APILogAnalytics})
 	if err != nil {
-		return "", verify.Token{}, mserr.Classify("entra", op, err)
+		return "", Token{}, mserr.Classify("entra", op, err)
 	}
-	tok := verify.Token{ExpiresOn: at.ExpiresOn}
+	tok := Token{ExpiresOn: at.ExpiresOn}
 	if c, ok := decodeClaims(at.Token); ok {
 		tok.Roles = c.Roles
 		if c.Exp > 0 {
@@ -103,19 +112,19 @@ func decodeClaims(jwt string) (claims, bool) {
 }
 
 // Probe runs one data-plane call.
-func (s *session) Probe(ctx context.Context, p verify.Probe, ws *verify.Workspace) error {
+func (s *Session) Probe(ctx context.Context, p Probe, ws *Workspace) error {
 	ctx = s.operation(ctx)
 	switch p {
-	case verify.ProbeGraphAlerts, verify.ProbeGraphIncidents, verify.ProbeGraphSignIns, verify.ProbeGraphUsers,
-		verify.ProbeGraphSecurityEvts:
+	case ProbeGraphAlerts, ProbeGraphIncidents, ProbeGraphSignIns, ProbeGraphUsers,
+		ProbeGraphSecurityEvts:
 		return s.graphProbe(ctx, p)
-	case verify.ProbeDefenderMachines:
+	case ProbeDefenderMachines:
 		return s.defenderMachines(ctx)
-	case verify.ProbeCloudAppsAlerts:
+	case ProbeCloudAppsAlerts:
 		return s.cloudAppsAlerts(ctx)
-	case verify.ProbeSentinelWorkspace:
+	case ProbeSentinelWorkspace:
 		return s.sentinelWorkspace(ctx, ws)
-	case verify.ProbeLogAnalyticsQuery:
+	case ProbeLogAnalyticsQuery:
 		return s.logAnalyticsQuery(ctx, ws)
 	}
 	return &mserr.Error{Operation: "probe " + string(p), Code: "UnknownProbe", Class: mserr.ClassBadRequest,
@@ -125,14 +134,14 @@ func (s *session) Probe(ctx context.Context, p verify.Probe, ws *verify.Workspac
 // graphClient builds the session's Graph client on first use: the Azure
 // auth provider over this session's credential, attaching tokens only to
 // the configured Graph host, and the shared HTTP client.
-func (s *session) graphClient() (*msgraphsdk.GraphServiceClient, error) {
+func (s *Session) graphClient() (*msgraphsdk.GraphServiceClient, error) {
 	s.graphOnce.Do(func() {
 		u, err := url.Parse(s.ep.Graph)
 		if err != nil {
 			s.graphErr = err
 			return
 		}
-		scope := s.ep.Scope(verify.APIGraph)
+		scope := s.ep.Scope(APIGraph)
 		if scope == "" {
 			s.graphErr = notConfigured("graph", "graph client", "NoAudience", "no Graph token audience configured",
 				"dzconnect has no Graph endpoint for the tenant's cloud.")
@@ -166,7 +175,7 @@ var newGraphMu sync.Mutex
 
 // classify labels a probe failure: a token failure inside an SDK call is
 // Entra's, anything else the API's.
-func classify(service, op string, api verify.API, err error) error {
+func classify(service, op string, api API, err error) error {
 	var afe *azidentity.AuthenticationFailedError
 	if errors.As(err, &afe) {
 		return mserr.Classify("entra", "token "+string(api), err)

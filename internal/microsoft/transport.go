@@ -3,11 +3,14 @@ package microsoft
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
@@ -25,6 +28,9 @@ import (
 //     is, and the caller classifies it as throttled.
 //   - 500, 502, 503, 504 and network errors: a bounded number of retries
 //     with jittered exponential backoff, for requests safe to repeat.
+//
+// Which request may be repeated at all is retryDecision's rule: every
+// request declares (Retry) whether it is idempotent.
 type retryTransport struct {
 	next        http.RoundTripper
 	gate        *throttleGate
@@ -98,6 +104,7 @@ func (t *retryTransport) roundTrip(req *http.Request) (*http.Response, error) {
 	if who, _ := ctx.Value(callerKey{}).(string); who != "" {
 		gateKey = req.URL.Host + "|" + who
 	}
+	idempotent := declaredIdempotent(req)
 	transient, throttled := 0, 0
 	for attempt := 0; ; attempt++ {
 		release := func() {}
@@ -120,6 +127,13 @@ func (t *retryTransport) roundTrip(req *http.Request) (*http.Response, error) {
 				r.Body = body
 			}
 		}
+		// Whether any of the request reached the wire: a failure before
+		// that proves a non-idempotent request did not land.
+		var wrote atomic.Bool
+		r = r.WithContext(httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{
+			WroteHeaderField: func(string, []string) { wrote.Store(true) },
+			WroteHeaders:     func() { wrote.Store(true) },
+		}))
 		resp, err := t.next.RoundTrip(r)
 		var wait time.Duration
 		isThrottle := err == nil && (resp.StatusCode == http.StatusTooManyRequests ||
@@ -136,20 +150,28 @@ func (t *retryTransport) roundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 		release()
-		switch {
+		a := attemptOutcome{idempotent: idempotent, err: err, sent: wrote.Load()}
+		if resp != nil {
+			a.status, a.retryAfter = resp.StatusCode, hasRetryAfter(resp.Header)
+		}
+		switch d := retryDecision(a); {
+		case d == retryNo && err != nil:
+			return nil, err
+		case d == retryNo:
+			return resp, nil
 		case err != nil:
-			if ctx.Err() != nil || transient >= t.maxRetries || !replayable(req) {
+			if ctx.Err() != nil || transient >= t.maxRetries {
 				return nil, err
 			}
 			transient++
 			wait = t.backoffFor(transient)
-		case isThrottle:
+		case d == retryAfterWait:
 			if !fits(ctx, wait) || !budget.take(wait) {
 				return resp, nil // the caller reports "throttled" with Retry-After
 			}
 			throttled++
-		case isTransientStatus(resp.StatusCode):
-			if transient >= t.maxRetries || !replayable(req) {
+		default: // retryBackoff
+			if transient >= t.maxRetries {
 				return resp, nil
 			}
 			transient++
@@ -157,8 +179,6 @@ func (t *retryTransport) roundTrip(req *http.Request) (*http.Response, error) {
 			if !fits(ctx, wait) {
 				return resp, nil
 			}
-		default:
-			return resp, nil
 		}
 		if resp != nil {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -168,6 +188,61 @@ func (t *retryTransport) roundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
+}
+
+// attemptOutcome is what one attempt of a request came to.
+type attemptOutcome struct {
+	idempotent bool  // the request may be sent again blindly (see Retry)
+	status     int   // the answer's status; 0 when none
+	retryAfter bool  // the answer carries a Retry-After header
+	err        error // no answer
+	sent       bool  // some of the request reached the wire
+}
+
+// retryKind is how an attempt is followed up.
+type retryKind int
+
+const (
+	retryNo        retryKind = iota // return the answer or the error
+	retryAfterWait                  // wait at least Retry-After, then send again
+	retryBackoff                    // jittered backoff, then send again (bounded)
+)
+
+// retryDecision is the retry rule of every Microsoft call:
+//
+//   - An idempotent request (Retry Idempotent) is sent again after a 429
+//     or a 503 with Retry-After (waiting at least what Microsoft asked),
+//     and after 500, 502, 503, 504 or a transport error (backoff).
+//   - A non-idempotent request is sent again only when the failure proves
+//     it did not land: a 429 (Graph, ARM and Entra refuse a throttled
+//     request before processing it: "the request was not processed",
+//     Microsoft Graph throttling guidance), or a transport error before
+//     any of the request reached the wire (dial refused, DNS, TLS
+//     handshake). A 5xx, a timeout or a connection lost after sending may
+//     have landed: the error goes back to the caller, which re-reads before
+//     deciding (Directory.AddPassword, CreateServicePrincipal, ...).
+//   - Anything else is final.
+func retryDecision(a attemptOutcome) retryKind {
+	if a.err != nil {
+		if errors.Is(a.err, context.Canceled) || errors.Is(a.err, context.DeadlineExceeded) {
+			return retryNo
+		}
+		if a.idempotent || !a.sent {
+			return retryBackoff
+		}
+		return retryNo
+	}
+	switch {
+	case a.status == http.StatusTooManyRequests:
+		return retryAfterWait
+	case !a.idempotent:
+		return retryNo
+	case a.status == http.StatusServiceUnavailable && a.retryAfter:
+		return retryAfterWait
+	case isTransientStatus(a.status):
+		return retryBackoff
+	}
+	return retryNo
 }
 
 func hasRetryAfter(h http.Header) bool {
@@ -182,23 +257,56 @@ func isTransientStatus(s int) bool {
 	return false
 }
 
-// replayable: a request that may be sent twice without harm. Every request
-// dzconnect makes through a Session is (reads, token requests, and the Log
-// Analytics query POST); other POST/PATCH callers must mark theirs.
-func replayable(req *http.Request) bool {
-	switch req.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	v, _ := req.Context().Value(idempotentKey{}).(bool)
-	return v
+// Retry is what a request declares about being sent more than once. Every
+// call of this package declares it on the request's context (withRetry);
+// an undeclared request is idempotent only when its method is safe (GET,
+// HEAD, OPTIONS) or it is a token request.
+type Retry int
+
+const (
+	// RetryUndeclared: decided by the method (see above).
+	RetryUndeclared Retry = iota
+	// Idempotent: sending it twice has the effect of sending it once: a
+	// read, a PUT to a deterministic name, a DELETE, a PATCH that upserts
+	// by a key, a Log Analytics query, a token request.
+	Idempotent
+	// NotIdempotent: a second copy may act twice (POST /applications
+	// creates a second app, addPassword a second secret). Sent again only
+	// when the failure proves it did not land (retryDecision).
+	NotIdempotent
+)
+
+type retryKey struct{}
+
+// withRetry declares how the requests made with ctx may be retried.
+func withRetry(ctx context.Context, r Retry) context.Context {
+	return context.WithValue(ctx, retryKey{}, r)
 }
 
-type idempotentKey struct{}
+// declaredIdempotent reads req's declaration.
+func declaredIdempotent(req *http.Request) bool {
+	if isTokenRequest(req) {
+		// client_credentials has no side effect: a second token is harmless.
+		return true
+	}
+	switch r, _ := req.Context().Value(retryKey{}).(Retry); r {
+	case Idempotent:
+		return true
+	case NotIdempotent:
+		return false
+	}
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
+	}
+	return false
+}
 
-// withIdempotent marks the requests made with ctx as safe to repeat.
-func withIdempotent(ctx context.Context) context.Context {
-	return context.WithValue(ctx, idempotentKey{}, true)
+// isTokenRequest: POST {authority}/{tenant}/oauth2/v2.0/token (or v1's
+// /oauth2/token), which azidentity sends from inside any call.
+func isTokenRequest(req *http.Request) bool {
+	p := req.URL.Path
+	return req.Method == http.MethodPost && (strings.HasSuffix(p, "/oauth2/v2.0/token") || strings.HasSuffix(p, "/oauth2/token"))
 }
 
 func (t *retryTransport) backoffFor(n int) time.Duration {

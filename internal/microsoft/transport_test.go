@@ -143,7 +143,7 @@ func TestTransientRetriesOnlyWhenReplayable(t *testing.T) {
 	if resp := post(t.Context()); resp.StatusCode != 500 || rec.count() != 1 {
 		t.Fatalf("a plain POST was retried: %d, %d requests", resp.StatusCode, rec.count())
 	}
-	if resp := post(withIdempotent(t.Context())); resp.StatusCode != 200 || rec.count() != 3 {
+	if resp := post(withRetry(t.Context(), Idempotent)); resp.StatusCode != 200 || rec.count() != 3 {
 		t.Fatalf("idempotent POST: %d, %d requests", resp.StatusCode, rec.count())
 	}
 	if rec.bodies[2] != `{"query":"print 1"}` {

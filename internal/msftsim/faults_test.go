@@ -397,3 +397,30 @@ func TestThrottleBudgetHeaders(t *testing.T) {
 		t.Fatalf("over budget: %d %v %v", st, hdr, body)
 	}
 }
+
+// A lost response: the write lands, the client gets a 504 and cannot tell.
+func TestLostResponseWriteLands(t *testing.T) {
+	e := newEnv(t)
+	p, _ := e.provisioner(provisionerRoles)
+	tok := e.mustToken(e.credFor(p), msftsim.ResourceGraph)
+	c := e.app("User.Read.All")
+	e.admin.SetFaults(routeFaults("graph.applications.addPassword", faults.Rule{LostResponses: &faults.LostResponses{Injection: faults.Injection{Every: 1, Count: 1}}}))
+	st, _, body := e.do("POST", e.ep.Graph+"/applications/"+c.ObjectID+"/addPassword", tok,
+		map[string]any{"passwordCredential": map[string]any{"displayName": "lost-1"}})
+	if st != 504 || errCode(body) != "UnknownError" {
+		t.Fatalf("want 504 UnknownError, got %d %v", st, body)
+	}
+	st, _, app := e.do("GET", e.ep.Graph+"/applications/"+c.ObjectID+"?$select=passwordCredentials", tok, nil)
+	found := 0
+	for _, pc := range app["passwordCredentials"].([]any) {
+		if pc.(map[string]any)["displayName"] == "lost-1" {
+			found++
+		}
+	}
+	if st != 200 || found != 1 {
+		t.Fatalf("the lost write did not land: %d, %d credentials named lost-1", st, found)
+	}
+	if got := e.admin.Count("graph.applications.addPassword").Faulted[faults.KindLostResponse]; got != 1 {
+		t.Fatalf("lost_response counted %d times", got)
+	}
+}

@@ -229,6 +229,13 @@ func TestGraphProvisioningFlow(t *testing.T) {
 	if err != nil || len(ras.GetValue()) != 1 || *ras.GetValue()[0].GetRoleDefinitionId() != securityRdr {
 		t.Fatalf("roleAssignments list: %v", err)
 	}
+	// Delete it: 204, then 404.
+	raID := *ras.GetValue()[0].GetId()
+	if err := g.RoleManagement().Directory().RoleAssignments().ByUnifiedRoleAssignmentId(raID).Delete(ctx, nil); err != nil {
+		t.Fatalf("roleAssignments DELETE: %v", err)
+	}
+	err = g.RoleManagement().Directory().RoleAssignments().ByUnifiedRoleAssignmentId(raID).Delete(ctx, nil)
+	odata(t, err, 404, "Request_ResourceNotFound")
 
 	// Remove the secret: it stops working.
 	rm := applications.NewItemRemovePasswordPostRequestBody()

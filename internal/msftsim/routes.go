@@ -10,7 +10,7 @@ var Routes = []string{
 	"graph.servicePrincipals.create", "graph.servicePrincipals.list", "graph.servicePrincipals.get",
 	"graph.servicePrincipals.delete", "graph.appRoleAssignedTo.create", "graph.appRoleAssignedTo.list",
 	"graph.appRoleAssignedTo.delete", "graph.appRoleAssignments.list", "graph.policies.defaultAppManagementPolicy",
-	"graph.roleAssignments.create", "graph.roleAssignments.list", "graph.security.alerts", "graph.security.incidents",
+	"graph.roleAssignments.create", "graph.roleAssignments.list", "graph.roleAssignments.delete", "graph.security.alerts", "graph.security.incidents",
 	"graph.security.alertsLegacy",
 	"graph.auditLogs.signIns", "graph.users.list", "graph.users.get", "graph.organization.list",
 	"arm.workspaces.get", "arm.roleAssignments.put", "arm.roleAssignments.get", "arm.roleAssignments.delete",

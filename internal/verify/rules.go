@@ -90,14 +90,6 @@ func isCredentialFailure(err error) bool {
 	return false
 }
 
-// lagClasses are failures Microsoft documents as replication lag right
-// after a change (new secret, new app, new consent, new object).
-var lagClasses = map[mserr.Class]bool{
-	mserr.ClassInvalidSecret:     true,
-	mserr.ClassAppNotFound:       true,
-	mserr.ClassPermissionMissing: true,
-	mserr.ClassNotReplicated:     true,
-}
 
 // failStep fills a failed step from a Microsoft error.
 func failStep(step *Step, err error, settling bool) {
@@ -118,7 +110,7 @@ func failStep(step *Step, err error, settling bool) {
 		step.Status = StepUnavailable
 	case e.Class == mserr.ClassPolicyBlocked:
 		step.Status = StepBlocked
-	case settling && lagClasses[e.Class]:
+	case settling && mserr.IsReplicationLag(e): // the one definition of lag
 		step.Status = StepPropagating
 		step.Remedy = "none yet: a recent change is still replicating in Microsoft's directory; the next check should pass"
 	case e.Class == mserr.ClassTransient || e.Class == mserr.ClassThrottled:

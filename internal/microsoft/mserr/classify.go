@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	abs "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
@@ -125,6 +127,18 @@ func Classify(service, operation string, err error) *Error {
 	var afe *azidentity.AuthenticationFailedError
 	if errors.As(err, &afe) {
 		return classifyEntra(service, operation, afe)
+	}
+	var are *azcore.ResponseError
+	if errors.As(err, &are) {
+		// The Azure SDK modules (armauthorization, azquery): the body
+		// azcore buffered holds the {"error":{...}} object.
+		var body []byte
+		var h http.Header
+		if are.RawResponse != nil {
+			body, _ = runtime.Payload(are.RawResponse)
+			h = are.RawResponse.Header
+		}
+		return FromResponse(service, operation, are.StatusCode, h, body)
 	}
 	var oe *odataerrors.ODataError
 	if errors.As(err, &oe) {

@@ -9,12 +9,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	abs "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
@@ -67,6 +69,8 @@ var cases = []tcase{
 	{"sp backing app lag", "graph", 403, odata("Authorization_RequestDenied", "When using this permission, the backing application of the service principal being created must in the local tenant"), ClassNotReplicated, "Authorization_RequestDenied", true},
 	{"sp create lag", "graph", 400, odata("Request_BadRequest", "The appId 'x' of the service principal does not reference a valid application object."), ClassNotReplicated, "Request_BadRequest", true},
 	{"assignment lag", "graph", 400, odata("Request_BadRequest", "Not a valid reference update."), ClassNotReplicated, "Request_BadRequest", true},
+	{"assignment exists", "graph", 400, odata("Request_BadRequest", "Permission being assigned already exists on the object"), ClassConflict, "Request_BadRequest", false},
+	{"directory role exists", "graph", 400, odata("Request_BadRequest", "A conflicting object with one or more of the specified property values is present in the directory."), ClassConflict, "Request_BadRequest", false},
 	{"credential conflict", "graph", 400, odata("Request_BadRequest", "Unable to complete the operation due to concurrent requests being made to the tenant. Please try again."), ClassConflict, "Request_BadRequest", true},
 	{"msa app lag", "graph", 409, odata("Error_MsaAppDoesNotExist", "The application does not exist or is not yet replicated. Retry the request."), ClassNotReplicated, "Error_MsaAppDoesNotExist", true},
 	{"object not found", "graph", 404, odata("Request_ResourceNotFound", "Resource 'x' does not exist or one of its queried reference-property objects are not present."), ClassNotFound, "Request_ResourceNotFound", true},
@@ -280,6 +284,58 @@ func TestDocListsEveryCode(t *testing.T) {
 		}
 		if !strings.Contains(doc, string(r.class)) {
 			t.Errorf("docs/microsoft-errors.md lacks the class %s", r.class)
+		}
+	}
+}
+
+// The Azure SDK modules return *azcore.ResponseError; its buffered body is
+// read like a plain answer's.
+func TestClassifyAzcoreResponseError(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		body   string
+		class  Class
+		code   string
+		lag    bool
+	}{
+		{409, `{"error":{"code":"RoleAssignmentExists","message":"The role assignment already exists."}}`, ClassConflict, "RoleAssignmentExists", false},
+		{400, `{"error":{"code":"PrincipalNotFound","message":"Principal x does not exist in the directory y."}}`, ClassNotReplicated, "PrincipalNotFound", true},
+		{403, `{"error":{"code":"AuthorizationFailed","message":"The client 'x' does not have authorization."}}`, ClassPermissionMissing, "AuthorizationFailed", true},
+		{403, `{"error":{"message":"The provided credentials have insufficient access","code":"InsufficientAccessError","correlationId":"c"}}`, ClassPermissionMissing, "InsufficientAccessError", true},
+		{429, `{"error":{"code":"TooManyRequests","message":"throttled"}}`, ClassThrottled, "TooManyRequests", false},
+	} {
+		resp := &http.Response{StatusCode: tc.status, Header: http.Header{"Retry-After": {"3"}}, Body: io.NopCloser(strings.NewReader(tc.body)),
+			Request: httptest.NewRequest(http.MethodPut, "https://arm.example/x", nil)}
+		err := fmt.Errorf("creating: %w", runtime.NewResponseError(resp))
+		e := Classify("arm", "PUT roleAssignment", err)
+		if e.Class != tc.class || e.Code != tc.code || IsReplicationLag(e) != tc.lag {
+			t.Errorf("%d %s: got %s %s lag %v", tc.status, tc.code, e.Class, e.Code, IsReplicationLag(e))
+		}
+		if tc.class == ClassThrottled && e.RetryAfter != 3*time.Second {
+			t.Errorf("RetryAfter %v", e.RetryAfter)
+		}
+	}
+}
+
+// IsReplicationLag is the one definition of lag: the table's Lag flag or
+// the not-replicated class; nothing else (verify uses it as is).
+func TestIsReplicationLag(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&Error{Class: ClassNotReplicated}, true},
+		{&Error{Class: ClassInvalidSecret, Lag: true}, true},
+		{&Error{Class: ClassInvalidSecret}, false}, // AADSTS7000216: no secret sent is never lag
+		{&Error{Class: ClassNotFound, Lag: true}, true},
+		{&Error{Class: ClassNotFound}, false},
+		{&Error{Class: ClassConflict}, false},
+		{fmt.Errorf("wrapped: %w", &Error{Class: ClassPermissionMissing, Lag: true}), true},
+		{errors.New("plain"), false},
+		{nil, false},
+	} {
+		if got := IsReplicationLag(tc.err); got != tc.want {
+			t.Errorf("IsReplicationLag(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
 }

@@ -98,6 +98,14 @@ var table = []rule{
 		class: ClassNotReplicated, lag: true, remedy: "The new service principal has not replicated yet; dzconnect retries."},
 	{code: "Request_BadRequest", msg: []string{"concurrent requests being made"},
 		class: ClassConflict, lag: true, remedy: "Another credential change on the app was in flight; dzconnect serializes and retries."},
+	// "Already exists" answers of writes: the caller re-reads and takes the
+	// existing object as success.
+	{code: "Request_BadRequest", msg: []string{"permission being assigned already exists"},
+		class: ClassConflict, remedy: "The app role assignment already exists; nothing to do."},
+	{code: "Request_BadRequest", msg: []string{"conflicting object with one or more of the specified property values"},
+		class: ClassConflict, remedy: "The object (e.g. the directory role assignment) already exists; nothing to do."},
+	{code: "Request_MultipleObjectsWithSameKeyValue", class: ClassConflict,
+		remedy: "An object with the same key already exists (e.g. the app's service principal); dzconnect uses it."},
 	{code: "Error_MsaAppDoesNotExist", class: ClassNotReplicated, lag: true,
 		remedy: "The new application has not replicated yet; dzconnect retries."},
 	{code: "Request_ResourceNotFound", class: ClassNotFound, lag: true,

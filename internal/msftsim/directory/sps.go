@@ -298,6 +298,23 @@ func (d *Directory) AddDirectoryRole(tenant, principalID, roleDefinitionID, scop
 	return *ra, nil
 }
 
+// RemoveDirectoryRole deletes the directory role assignment id.
+func (d *Directory) RemoveDirectoryRole(tenant, id string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t, err := d.tenantForWrite(tenant)
+	if err != nil {
+		return err
+	}
+	for k := range t.dirRoles {
+		if strings.EqualFold(k, id) {
+			delete(t.dirRoles, k)
+			return nil
+		}
+	}
+	return errf(404, "Request_ResourceNotFound", "Resource '%s' does not exist or one of its queried reference-property objects are not present.", id)
+}
+
 // DirectoryRoles lists the tenant's directory role assignments.
 func (d *Directory) DirectoryRoles(tenant string) ([]DirectoryRoleAssignment, error) {
 	d.mu.RLock()

@@ -99,6 +99,18 @@ type Rule struct {
 	// removePassword, PATCH of keyCredentials) with Graph's 400 "concurrent
 	// requests being made to the tenant".
 	CredentialConflicts *Injection `json:"credentialConflicts,omitempty"`
+	// LostResponses serves a Graph request (a write lands) and then answers
+	// Status (default 504) instead of its result, as a gateway that timed
+	// out after the backend finished: the client cannot tell whether its
+	// write happened.
+	LostResponses *LostResponses `json:"lostResponses,omitempty"`
+}
+
+// LostResponses fires like Injection; Status is the answer sent instead
+// (default 504).
+type LostResponses struct {
+	Injection
+	Status int `json:"status,omitempty"`
 }
 
 // Injection fires like Throttle: probability Rate, or every Nth matching

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -11,10 +12,11 @@ import (
 
 // Kind names an injected fault in decisions, counters and the request log.
 const (
-	KindThrottle    = "throttle"
-	KindEarlyRetry  = "early_retry"
-	KindServerError = "server_error"
-	KindLatency     = "latency"
+	KindThrottle     = "throttle"
+	KindEarlyRetry   = "early_retry"
+	KindServerError  = "server_error"
+	KindLatency      = "latency"
+	KindLostResponse = "lost_response"
 )
 
 // Decision is what to do with one request.
@@ -276,6 +278,30 @@ func (in *Injector) Conflict(route, tenant string) bool {
 		}
 	}
 	return inj != nil && in.fire(origin+"|conflict", inj.Rate, inj.Every, inj.Count)
+}
+
+// LoseResponse reports whether the answer to this request of route in
+// tenant is to be lost after serving it, and the status to answer instead.
+func (in *Injector) LoseResponse(route, tenant string) (int, bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.empty {
+		return 0, false
+	}
+	var lr *LostResponses
+	origin := ""
+	for _, o := range in.cfg.layers(tenant, route) {
+		if o.rule.LostResponses != nil {
+			lr, origin = o.rule.LostResponses, o.name
+		}
+	}
+	if lr == nil || !in.fire(origin+"|lost", lr.Rate, lr.Every, lr.Count) {
+		return 0, false
+	}
+	if lr.Status == 0 {
+		return http.StatusGatewayTimeout, true
+	}
+	return lr.Status, true
 }
 
 // LagFor returns the lag of the given kind ("object", "secret", "consent")

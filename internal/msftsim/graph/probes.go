@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"net/http"
+
 	"github.com/dropzoneai/dzconnect/internal/msftsim/directory"
 )
 
@@ -77,6 +79,16 @@ func (s *Server) listDirectoryRoles(c *call) {
 		}
 	}
 	c.page("roleManagement/directory/roleAssignments", items)
+}
+
+// deleteDirectoryRole answers DELETE /roleManagement/directory/roleAssignments/{id}:
+// 204, or 404 Request_ResourceNotFound.
+func (s *Server) deleteDirectoryRole(c *call) {
+	if err := s.Dir.RemoveDirectoryRole(c.tenant, c.segs[3]); err != nil {
+		c.failErr(err)
+		return
+	}
+	c.w.WriteHeader(http.StatusNoContent)
 }
 
 // unlicensed answers the 403 a product that is not licensed or onboarded

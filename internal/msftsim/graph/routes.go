@@ -83,6 +83,9 @@ func (s *Server) match(c *call) *route {
 				return &route{"graph.roleAssignments.list", rolesRoleMgmtRead, s.listDirectoryRoles}
 			}
 		}
+		if n == 4 && seg(1) == "directory" && seg(2) == "roleAssignments" && m == http.MethodDelete {
+			return &route{"graph.roleAssignments.delete", rolesRoleMgmt, s.deleteDirectoryRole}
+		}
 	case "security":
 		if n == 2 && m == http.MethodGet && seg(1) == "alerts_v2" {
 			return &route{"graph.security.alerts", rolesAlerts, s.listAlerts}

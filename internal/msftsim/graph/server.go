@@ -101,6 +101,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.fail(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
 		return
 	}
+	if status, lost := s.Faults.LoseResponse(rt.name, c.tenant); lost {
+		// The request is served (a write lands), its answer discarded.
+		c.info.Fault = faults.KindLostResponse
+		served := *c
+		served.w = discardWriter{h: http.Header{}}
+		rt.serve(&served)
+		c.fail(status, "UnknownError", "The request timed out before a response was received.")
+		return
+	}
 	rt.serve(c)
 }
 
@@ -239,3 +248,10 @@ func graphTime(t time.Time) any {
 	}
 	return t.UTC().Format("2006-01-02T15:04:05Z")
 }
+
+// discardWriter swallows an answer (see faults.LostResponses).
+type discardWriter struct{ h http.Header }
+
+func (d discardWriter) Header() http.Header         { return d.h }
+func (d discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d discardWriter) WriteHeader(int)             {}

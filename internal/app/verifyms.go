@@ -1,0 +1,111 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/dropzoneai/dzconnect/internal/consent"
+	"github.com/dropzoneai/dzconnect/internal/microsoft"
+	"github.com/dropzoneai/dzconnect/internal/tenant"
+	"github.com/dropzoneai/dzconnect/internal/verify"
+)
+
+// This file connects verify's small interfaces (verify.Microsoft,
+// verify.Session, verify.Directory, verify.Provisioners) to the Microsoft
+// adapter and the consent service, so that neither of those imports
+// verify and verify imports neither. Conversions are field by field; a
+// probe verify names that the adapter does not know is refused here.
+
+// verifyMicrosoft implements verify.Microsoft with a *microsoft.Client.
+type verifyMicrosoft struct{ c *microsoft.Client }
+
+var (
+	_ verify.Microsoft    = verifyMicrosoft{}
+	_ verify.Session      = verifySession{}
+	_ verify.Directory    = verifyDirectory{}
+	_ verify.Provisioners = verifyProvisioners{}
+)
+
+func msCredentials(c verify.Credentials) microsoft.Credentials {
+	return microsoft.Credentials{Cloud: c.Cloud, TenantID: c.TenantID, ClientID: c.ClientID, Secret: c.Secret}
+}
+
+func (m verifyMicrosoft) NewSession(c verify.Credentials) (verify.Session, error) {
+	s, err := m.c.NewSession(msCredentials(c))
+	if err != nil {
+		return nil, err
+	}
+	return verifySession{s}, nil
+}
+
+func (m verifyMicrosoft) NewDirectory(c verify.Credentials) (verify.Directory, error) {
+	d, err := m.c.NewDirectory(msCredentials(c))
+	if err != nil {
+		return nil, err
+	}
+	return verifyDirectory{d}, nil
+}
+
+type verifySession struct{ s *microsoft.Session }
+
+// msAPIs and msProbes name verify's values in the adapter's terms.
+var (
+	msAPIs = map[verify.API]microsoft.API{
+		verify.APIGraph: microsoft.APIGraph, verify.APIDefender: microsoft.APIDefender, verify.APICloudApps: microsoft.APICloudApps,
+		verify.APIExchange: microsoft.APIExchange, verify.APILogAnalytics: microsoft.APILogAnalytics, verify.APIARM: microsoft.APIARM,
+	}
+	msProbes = map[verify.Probe]microsoft.Probe{
+		verify.ProbeGraphAlerts: microsoft.ProbeGraphAlerts, verify.ProbeGraphIncidents: microsoft.ProbeGraphIncidents,
+		verify.ProbeGraphSignIns: microsoft.ProbeGraphSignIns, verify.ProbeGraphUsers: microsoft.ProbeGraphUsers,
+		verify.ProbeGraphSecurityEvts: microsoft.ProbeGraphSecurityEvts, verify.ProbeDefenderMachines: microsoft.ProbeDefenderMachines,
+		verify.ProbeCloudAppsAlerts: microsoft.ProbeCloudAppsAlerts, verify.ProbeSentinelWorkspace: microsoft.ProbeSentinelWorkspace,
+		verify.ProbeLogAnalyticsQuery: microsoft.ProbeLogAnalyticsQuery,
+	}
+)
+
+func (v verifySession) Token(ctx context.Context, api verify.API) (verify.Token, error) {
+	a, ok := msAPIs[api]
+	if !ok {
+		return verify.Token{}, fmt.Errorf("verify API %q has no Microsoft adapter equivalent", api)
+	}
+	t, err := v.s.Token(ctx, a)
+	return verify.Token{Roles: t.Roles, ExpiresOn: t.ExpiresOn}, err
+}
+
+func (v verifySession) Probe(ctx context.Context, p verify.Probe, ws *verify.Workspace) error {
+	mp, ok := msProbes[p]
+	if !ok {
+		// The adapter answers an unknown probe with a classified error.
+		mp = microsoft.Probe(p)
+	}
+	var mws *microsoft.Workspace
+	if ws != nil {
+		mws = &microsoft.Workspace{SubscriptionID: ws.SubscriptionID, ResourceGroup: ws.ResourceGroup, Name: ws.Name, WorkspaceID: ws.WorkspaceID}
+	}
+	return v.s.Probe(ctx, mp, mws)
+}
+
+type verifyDirectory struct{ d *microsoft.Directory }
+
+func (v verifyDirectory) AppRoleGrants(ctx context.Context, clientID string) ([]verify.Grant, error) {
+	gs, err := v.d.AppRoleGrants(ctx, clientID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]verify.Grant, len(gs))
+	for i, g := range gs {
+		out[i] = verify.Grant{ResourceAppID: g.ResourceAppID, Value: g.Value}
+	}
+	return out, nil
+}
+
+// verifyProvisioners implements verify.Provisioners with the consent
+// service's provisioner credentials.
+type verifyProvisioners struct{ c *consent.Service }
+
+func (p verifyProvisioners) ForTenant(ctx context.Context, org uuid.UUID, t tenant.Tenant) (verify.Credentials, bool, error) {
+	c, ok, err := p.c.ForTenant(ctx, org, t)
+	return verify.Credentials{Cloud: c.Cloud, TenantID: c.TenantID, ClientID: c.ClientID, Secret: c.Secret}, ok, err
+}
