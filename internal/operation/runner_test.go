@@ -131,6 +131,7 @@ type env struct {
 	kinds *operation.Registry
 	cfg   operation.Config
 	svc   *operation.Service
+	ins   *jobs.Inserter
 	steps *steps
 }
 
@@ -156,21 +157,33 @@ func newEnv(t *testing.T, cfg operation.Config) *env {
 	done := make(chan struct{})
 	go func() { defer close(done); listener.Run(lctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	e.svc = operation.NewService(cfg, db, db, e.kinds, ins, listener, db)
+	e.ins = ins
+	e.svc = operation.NewService(cfg, db, db, e.kinds, ins, listener, db, db)
 	return e
 }
 
-// replica starts a River client running operations (one "replica").
+// replica starts a River client running operations (one "replica"),
+// with the janitor when it may become the leader.
 func (e *env) replica(workers int, rescueAfter time.Duration) *river.Client[pgx.Tx] {
 	e.t.Helper()
-	runner := operation.NewRunner(e.cfg, e.db, e.db, e.kinds, slog.New(slog.DiscardHandler))
+	return e.replicaWith(e.cfg, workers, rescueAfter, true)
+}
+
+func (e *env) replicaWith(cfg operation.Config, workers int, rescueAfter time.Duration, leader bool) *river.Client[pgx.Tx] {
+	e.t.Helper()
+	runner := operation.NewRunner(cfg, e.db, e.db, e.kinds, e.ins, e.db, slog.New(slog.DiscardHandler))
 	ext := runner.Extension()
 	w := river.NewWorkers()
 	ext.Register(w)
-	c, err := river.NewClient(riverpgxv5.New(e.pool), &river.Config{
-		Logger: slog.New(slog.DiscardHandler), Queues: map[string]river.QueueConfig{operation.QueueOperations: {MaxWorkers: workers}},
+	rc := &river.Config{
+		Logger: slog.New(slog.DiscardHandler), Queues: map[string]river.QueueConfig{operation.QueueOperations: {MaxWorkers: workers}, river.QueueDefault: {MaxWorkers: 1}},
 		Workers: w, RescueStuckJobsAfter: rescueAfter, JobTimeout: rescueAfter / 2, FetchCooldown: 10 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond,
-	})
+		LeaderElectionDisabled: !leader,
+	}
+	if leader {
+		rc.PeriodicJobs = ext.Periodic
+	}
+	c, err := river.NewClient(riverpgxv5.New(e.pool), rc)
 	if err != nil {
 		e.t.Fatal(err)
 	}
