@@ -84,7 +84,8 @@ func (r *Runner) Extension() jobs.Extension {
 		ext.Periodic = []*river.PeriodicJob{river.NewPeriodicJob(
 			river.PeriodicInterval(r.cfg.JanitorInterval),
 			func() (river.JobArgs, *river.InsertOpts) {
-				return JanitorArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: r.cfg.JanitorInterval}}
+				// River's periods are at least a second.
+				return JanitorArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: max(r.cfg.JanitorInterval, time.Second)}}
 			},
 			// A new leader (after a crash) looks at once.
 			&river.PeriodicJobOpts{ID: "operation_janitor", RunOnStart: true},
@@ -142,6 +143,9 @@ func (r *Runner) Run(ctx context.Context, args RunArgs) error {
 		yield := ran && time.Since(started) > r.cfg.RunBudget
 		act, err := r.advance(ctx, args, owner, yield)
 		if err != nil {
+			// River retries the job; the retry must not wait for this
+			// run's lease (a rolled-back transaction kept it).
+			r.release(ctx, org, id, owner)
 			return err
 		}
 		if act.done {
@@ -163,6 +167,10 @@ func (r *Runner) Run(ctx context.Context, args RunArgs) error {
 			return river.JobSnooze(0)
 		}
 		if err := r.record(ctx, org, id, owner, act.run, outputs, runErr); err != nil {
+			var snooze *river.JobSnoozeError
+			if !errors.As(err, &snooze) {
+				r.release(ctx, org, id, owner) // as above; the step re-runs
+			}
 			return err
 		}
 	}
