@@ -48,9 +48,9 @@ type steps struct {
 	// running and never returns (its replica died: no cleanup, no record).
 	dieOnCancel bool
 	dead        chan struct{}
-	running   map[uuid.UUID]int
-	overlap   atomic.Int32 // steps of one operation running at once, beyond one
-	times     map[string][]time.Time
+	running     map[uuid.UUID]int
+	overlap     atomic.Int32 // steps of one operation running at once, beyond one
+	times       map[string][]time.Time
 }
 
 func newSteps() *steps {
@@ -146,13 +146,13 @@ func (s *steps) attempts(op uuid.UUID, name string) []time.Time {
 
 // env is one test's database, organization, registry and service.
 type env struct {
-	t     *testing.T
-	pool  *pgxpool.Pool
-	db    *postgres.DB
-	org   uuid.UUID
-	kinds *operation.Registry
-	cfg   operation.Config
-	svc   *operation.Service
+	t      *testing.T
+	pool   *pgxpool.Pool
+	db     *postgres.DB
+	org    uuid.UUID
+	kinds  *operation.Registry
+	cfg    operation.Config
+	svc    *operation.Service
 	ins    *jobs.Inserter
 	events *recorder
 	steps  *steps
