@@ -308,7 +308,7 @@ func printProgress(w io.Writer, o *dzconnectv1.Operation, shown map[string]strin
 	first := len(shown) == 0
 	for _, s := range o.GetMetadata().GetSteps() {
 		line := stepLine(s)
-		if shown[s.GetName()] == line || (first && s.GetState() == dzconnectv1.StepState_STEP_STATE_PENDING && s.GetAttempts() == 0) {
+		if shown[s.GetName()] == line || (first && s.GetState() == dzconnectv1.StepState_STEP_STATE_PENDING && s.GetAttempts() == 0 && s.GetPolls() == 0) {
 			shown[s.GetName()] = line
 			continue
 		}
