@@ -195,8 +195,8 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	}
 	opKinds := operation.NewRegistry()
 	opChanges := postgres.NewOperationListener(db, log)
-	operations := operation.NewService(operation.Config{}, db, db, opKinds, inserter, opChanges, db)
-	opRunner := operation.NewRunner(operation.Config{}, db, db, opKinds, log)
+	operations := operation.NewService(operation.Config{}, db, db, opKinds, inserter, opChanges, db, db)
+	opRunner := operation.NewRunner(operation.Config{}, db, db, opKinds, inserter, db, log)
 	checker := m.InstrumentChecker(checks)
 	srv, err := server.New(server.Config{
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: tlsCfg, ShutdownTimeout: cfg.ShutdownTimeout,

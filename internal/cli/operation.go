@@ -74,8 +74,20 @@ func stepLine(s *dzconnectv1.OperationStep) string {
 	if s.GetAttempts() > 1 || (s.GetAttempts() == 1 && s.GetState() == dzconnectv1.StepState_STEP_STATE_RUNNING) {
 		fmt.Fprintf(&b, " (attempt %d)", s.GetAttempts())
 	}
-	if s.GetNextAttemptTime() != nil && s.GetState() == dzconnectv1.StepState_STEP_STATE_PENDING {
+	polling := s.GetPolls() > 0 && (s.GetState() == dzconnectv1.StepState_STEP_STATE_PENDING || s.GetState() == dzconnectv1.StepState_STEP_STATE_RUNNING)
+	switch {
+	case polling:
+		fmt.Fprintf(&b, ", poll %d: %s", s.GetPolls(), s.GetObservation())
+		if s.GetState() == dzconnectv1.StepState_STEP_STATE_PENDING && s.GetNextAttemptTime() != nil {
+			fmt.Fprintf(&b, ", next look %s", timeString(s.GetNextAttemptTime()))
+		}
+		if s.GetPollDeadline() != nil {
+			fmt.Fprintf(&b, ", until %s", timeString(s.GetPollDeadline()))
+		}
+	case s.GetNextAttemptTime() != nil && s.GetState() == dzconnectv1.StepState_STEP_STATE_PENDING:
 		fmt.Fprintf(&b, ", next attempt %s", timeString(s.GetNextAttemptTime()))
+	case s.GetPolls() > 0:
+		fmt.Fprintf(&b, " after %d polls (last: %s)", s.GetPolls(), s.GetObservation())
 	}
 	if e := s.GetLastError(); e != nil && s.GetState() != dzconnectv1.StepState_STEP_STATE_SUCCEEDED {
 		fmt.Fprintf(&b, ", last error %s", operationErrorString(e))
@@ -296,7 +308,7 @@ func printProgress(w io.Writer, o *dzconnectv1.Operation, shown map[string]strin
 	first := len(shown) == 0
 	for _, s := range o.GetMetadata().GetSteps() {
 		line := stepLine(s)
-		if shown[s.GetName()] == line || (first && s.GetState() == dzconnectv1.StepState_STEP_STATE_PENDING && s.GetAttempts() == 0) {
+		if shown[s.GetName()] == line || (first && s.GetState() == dzconnectv1.StepState_STEP_STATE_PENDING && s.GetAttempts() == 0 && s.GetPolls() == 0) {
 			shown[s.GetName()] = line
 			continue
 		}

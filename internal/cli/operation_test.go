@@ -162,3 +162,37 @@ func TestOperationGetListCancel(t *testing.T) {
 		t.Fatalf("bad name: exit %d", r.code)
 	}
 }
+
+func TestOperationWaitShowsPolls(t *testing.T) {
+	polling := func(etag string, polls int32, obs string, state dzconnectv1.StepState) *dzconnectv1.Operation {
+		opState, done := dzconnectv1.OperationState_OPERATION_STATE_RUNNING, int32(2)
+		if state == dzconnectv1.StepState_STEP_STATE_SUCCEEDED {
+			opState, done = dzconnectv1.OperationState_OPERATION_STATE_SUCCEEDED, 3
+		}
+		o := fakeOperation(etag, opState, done, dzconnectv1.StepState_STEP_STATE_SUCCEEDED, dzconnectv1.StepState_STEP_STATE_SUCCEEDED, state)
+		v := o.GetMetadata().GetSteps()[2]
+		v.Polls, v.Observation, v.PollDeadline = polls, obs, fixedTime
+		if state == dzconnectv1.StepState_STEP_STATE_PENDING {
+			v.NextAttemptTime = fixedTime
+		}
+		return o
+	}
+	f := &fakeOperations{waits: []*dzconnectv1.Operation{
+		polling("1", 1, "propagating: 3 of 5 roles in tokens", dzconnectv1.StepState_STEP_STATE_PENDING),
+		polling("2", 2, "propagating: 4 of 5 roles in tokens", dzconnectv1.StepState_STEP_STATE_PENDING),
+		polling("3", 2, "propagating: 4 of 5 roles in tokens", dzconnectv1.StepState_STEP_STATE_SUCCEEDED),
+	}}
+	r := runOperationCLI(t, f, "operation", "wait", fakeOp)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{
+		"verify: pending, poll 1: propagating: 3 of 5 roles in tokens, next look ",
+		"verify: pending, poll 2: propagating: 4 of 5 roles in tokens, next look ",
+		"verify: succeeded after 2 polls (last: propagating: 4 of 5 roles in tokens)",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("missing %q in:\n%s", want, r.stdout)
+		}
+	}
+}

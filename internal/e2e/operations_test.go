@@ -56,7 +56,7 @@ func newOpHarness(t *testing.T, s *stack.Stack) *opHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.svc = operation.NewService(operation.Config{}, h.db, h.db, h.kinds, ins, postgres.NewOperationListener(h.db, slog.New(slog.DiscardHandler)), h.db)
+	h.svc = operation.NewService(operation.Config{}, h.db, h.db, h.kinds, ins, postgres.NewOperationListener(h.db, slog.New(slog.DiscardHandler)), h.db, h.db)
 	return h
 }
 
@@ -80,7 +80,11 @@ func (h *opHarness) start(t *testing.T, org string) string {
 // replica runs operations until the test ends.
 func (h *opHarness) replica(t *testing.T) {
 	t.Helper()
-	runner := operation.NewRunner(operation.Config{}, h.db, h.db, h.kinds, slog.New(slog.DiscardHandler))
+	ins, err := jobs.NewInserter(h.s.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner := operation.NewRunner(operation.Config{}, h.db, h.db, h.kinds, ins, h.db, slog.New(slog.DiscardHandler))
 	w := river.NewWorkers()
 	runner.Extension().Register(w)
 	c, err := river.NewClient(riverpgxv5.New(h.s.DB), &river.Config{Logger: slog.New(slog.DiscardHandler),

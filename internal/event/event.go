@@ -17,6 +17,9 @@ import (
 const (
 	StateChanged       = "integration.state_changed"
 	CredentialExpiring = "integration.credential_expiring"
+	// OperationFinished: an operation reached a final state (succeeded,
+	// failed, canceled); queued in the transaction that records it.
+	OperationFinished = "operation.finished"
 )
 
 // Event is the JSON body of a webhook delivery.
@@ -24,13 +27,39 @@ type Event struct {
 	Type                 string     `json:"type"`
 	Time                 time.Time  `json:"time"`
 	Organization         string     `json:"organization"`
-	Integration          string     `json:"integration"`
-	Kind                 string     `json:"kind"`
+	Integration          string     `json:"integration,omitempty"` // integration events
+	Kind                 string     `json:"kind,omitempty"`        // the integration's kind (integration events)
 	PreviousState        string     `json:"previous_state,omitempty"`
 	State                string     `json:"state"`
-	Check                string     `json:"check"`
+	Check                string     `json:"check,omitempty"`
 	Summary              string     `json:"summary"`
 	CredentialExpireTime *time.Time `json:"credential_expire_time,omitempty"`
+
+	// operation.finished: the operation's name and kind, the resource it
+	// worked on, and, when it failed, why (State is its final state).
+	Operation     string          `json:"operation,omitempty"`
+	OperationKind string          `json:"operation_kind,omitempty"`
+	Target        string          `json:"target,omitempty"`
+	Error         *OperationError `json:"error,omitempty"`
+}
+
+// OperationError is why an operation failed (as GetOperation shows it:
+// never secrets).
+type OperationError struct {
+	Code    string `json:"code"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message"`
+	Remedy  string `json:"remedy,omitempty"`
+	Step    string `json:"step,omitempty"`
+}
+
+// Resource is the resource the event is about: the integration, or the
+// operation.
+func (e Event) Resource() string {
+	if e.Integration != "" {
+		return e.Integration
+	}
+	return e.Operation
 }
 
 // Notifier queues the deliveries of ev (one per subscribed webhook of org)

@@ -78,6 +78,7 @@ func operationToProto(o operation.Operation) *v1.Operation {
 			Name: s.Name, State: stepStates[s.State], Attempts: int32(s.Attempts),
 			StartTime: tsp(s.StartTime), EndTime: tsp(s.EndTime), NextAttemptTime: tsp(s.NextAttemptTime),
 			LastError: failureToProto(s.LastError), Outputs: jsonStruct(s.Outputs),
+			Polls: int32(s.Polls), Observation: s.Observation, PollDeadline: tsp(s.PollDeadline),
 		})
 	}
 	return out

@@ -23,6 +23,7 @@ type webhooks struct {
 var webhookEvents = map[v1.WebhookEvent]webhook.Event{
 	v1.WebhookEvent_WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED: webhook.EventStateChanged,
 	v1.WebhookEvent_WEBHOOK_EVENT_CREDENTIAL_EXPIRING:       webhook.EventCredentialExpiring,
+	v1.WebhookEvent_WEBHOOK_EVENT_OPERATION_FINISHED:        webhook.EventOperationFinished,
 }
 
 var webhookEventToProto = reverse(webhookEvents)
@@ -100,7 +101,7 @@ func checkWebhookEvents(v *apperr.Violations, field string, in []v1.WebhookEvent
 		}
 	}
 	if len(in) == 0 {
-		v.Add(field, "at least one event: WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED or WEBHOOK_EVENT_CREDENTIAL_EXPIRING")
+		v.Add(field, "at least one event: WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED, WEBHOOK_EVENT_CREDENTIAL_EXPIRING or WEBHOOK_EVENT_OPERATION_FINISHED")
 	}
 	return out
 }

@@ -44,9 +44,19 @@
 // checks it under the row lock: a runner that lost its lease (a replica
 // that hung past the expiry, a duplicate job after a rescue) records
 // nothing and backs off. A replica that dies leaves its job running in
-// River and its step running in Postgres; River rescues the job (after its
-// RescueStuckJobsAfter and this worker's Config.JobTimeout), the lease has
-// expired by then, and the next run re-runs the unfinished step.
+// River and its step running in Postgres; once the lease expires the
+// janitor (a leader-only periodic job, Config.JanitorInterval) clears it,
+// bumps the operation's incarnation and enqueues a job of that incarnation
+// (a job of an older one ends without doing anything), which re-runs the
+// unfinished step.
+//
+// Polling: a step that waits for something to converge returns Poll(after,
+// deadline, observation): no attempt is used, the job snoozes, the
+// observation is shown; at the deadline the step decides
+// (StepContext.PollExpired). A failure cancels the steps after the failed
+// one. Every final state is written with its operation.finished event
+// (event.Notifier) in one transaction. Out, Output and RecordedOutput
+// read and write typed step outputs.
 //
 // Cancel is cooperative: CancelOperation sets cancel_requested; the runner
 // checks it at every step boundary and ends the operation canceled, its

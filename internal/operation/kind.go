@@ -59,9 +59,17 @@ type StepContext struct {
 	Target    string
 	Params    json.RawMessage
 	Step      string
-	Attempt   int                        // 1 for the first attempt
+	Attempt   int                        // 1 for the first attempt (polls do not count)
 	Outputs   map[string]json.RawMessage // of the earlier steps, by step name
 	Log       *slog.Logger
+	// Polling (see Poll): how many times this step said "not yet", the
+	// deadline its first poll set (nil before), and whether that deadline
+	// has passed (by the database's clock): then the step must decide —
+	// succeed with what it observed (e.g. a degraded result) or fail —
+	// instead of polling again.
+	Polls        int
+	PollDeadline *time.Time
+	PollExpired  bool
 }
 
 // DecodeParams unmarshals the operation's parameters into v.
@@ -142,7 +150,9 @@ type StepError struct {
 	Message    string // shown to callers: no secrets
 	Remedy     string
 	skip       bool
-	Err        error // cause: logged, never shown
+	poll       bool
+	deadline   time.Time // of a poll; zero: Config.PollWindow from the first poll
+	Err        error     // cause: logged, never shown
 }
 
 func (e *StepError) Error() string {
@@ -171,12 +181,33 @@ func Skip(format string, args ...any) *StepError {
 	return &StepError{skip: true, Message: fmt.Sprintf(format, args...)}
 }
 
+// Poll says "not yet": the step has started something that takes its
+// time (a check until healthy, replication until an object is visible)
+// and wants to look again after `after`. It is not a failure and does not
+// consume an attempt: the step becomes pending until then (its River job
+// snoozes; no worker waits), its poll count goes up and the observation
+// (format, args: a short message, never secrets) is recorded and shown
+// (GetOperation, dzctl operation wait).
+//
+// deadline bounds the polling: the first poll's deadline holds for the
+// step (later polls cannot move it; zero means Config.PollWindow after the
+// first poll). The next look is never later than the deadline, and the
+// run at or after it has StepContext.PollExpired set: the step then
+// decides — succeed (with a degraded result in its outputs) or fail. A
+// step that polls again past its deadline fails with reason
+// POLL_DEADLINE and its last observation.
+func Poll(after time.Duration, deadline time.Time, format string, args ...any) *StepError {
+	return &StepError{poll: true, RetryAfter: after, deadline: deadline, Message: fmt.Sprintf(format, args...)}
+}
+
 // verdict is how the runner treats a step's error.
 type verdict struct {
 	failure    Failure
 	retryable  bool
 	retryAfter time.Duration
 	skip       bool
+	poll       bool
+	deadline   time.Time // of a poll
 }
 
 // retryableKinds are the apperr kinds worth another attempt.
@@ -202,6 +233,9 @@ func classify(err error) verdict {
 	if errors.As(err, &se) {
 		if se.skip {
 			return verdict{skip: true, failure: Failure{Message: se.Message}}
+		}
+		if se.poll {
+			return verdict{poll: true, retryAfter: se.RetryAfter, deadline: se.deadline, failure: Failure{Message: se.Message}}
 		}
 		return verdict{
 			failure:   Failure{Code: codeName(se.Kind), Reason: se.Reason, Message: se.Message, Remedy: se.Remedy},

@@ -2,6 +2,7 @@ package operation
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -60,18 +61,22 @@ type StepState string
 
 // The step states.
 const (
-	StepPending   StepState = "pending"   // not run yet, or waiting for its next attempt (NextAttemptTime)
+	StepPending   StepState = "pending"   // not run yet, or waiting for its next attempt or poll (NextAttemptTime)
 	StepRunning   StepState = "running"   // an attempt started (recorded before the step's code runs)
 	StepSucceeded StepState = "succeeded" // recorded with its outputs
 	StepFailed    StepState = "failed"    // permanently, or out of attempts
 	StepSkipped   StepState = "skipped"   // the step decided it had nothing to do (Skip)
-	StepCanceled  StepState = "canceled"  // not run (or its outcome unknown) because the operation was canceled
+	StepCanceled  StepState = "canceled"  // not run (or its outcome unknown) because the operation ended first: canceled, or failed at an earlier step
 )
 
 // stepTransitions is the step state machine. running -> running is a
 // resumed attempt after a crash (the earlier attempt's outcome is unknown,
 // which is why steps must be idempotent); running -> pending is a
-// retryable failure waiting for its next attempt.
+// retryable failure waiting for its next attempt, or a poll ("not yet")
+// waiting for its next look. pending -> canceled covers the steps after a
+// failed one as well as a cancel: "canceled" means "not run because the
+// operation ended first", never "nothing to do" (skipped, which counts as
+// done in the progress).
 var stepTransitions = map[StepState][]StepState{
 	StepPending: {StepRunning, StepSkipped, StepCanceled},
 	StepRunning: {StepRunning, StepPending, StepSucceeded, StepFailed, StepSkipped, StepCanceled},
@@ -138,6 +143,9 @@ type Operation struct {
 	UpdateTime      time.Time
 	EndTime         *time.Time
 	Version         int64
+	// Incarnation numbers the River job allowed to run the operation: the
+	// janitor bumps it when it takes the operation from a dead runner.
+	Incarnation int
 }
 
 // Done reports whether the operation has ended.
@@ -180,6 +188,69 @@ type StepRecord struct {
 	NextAttemptTime *time.Time // after a retryable failure
 	LastError       *Failure
 	Outputs         json.RawMessage // a JSON object; {} when none
+	Polls           int             // "not yet" answers so far (Poll); not counted in Attempts
+	PollDeadline    *time.Time      // set by the first poll: the step's polling ends then
+	Observation     string          // the last poll's observation, shown to callers
+}
+
+// cancelNow ends op as canceled: every step not done is canceled (a step
+// left running by a dead runner has an unknown outcome: it is canceled too,
+// and its partial effects are whatever its idempotent re-run would have
+// adopted). It returns the steps it changed.
+func cancelNow(op *Operation, now time.Time) ([]StepRecord, error) {
+	changed, err := cancelRest(op, 0, now)
+	if err != nil {
+		return nil, err
+	}
+	if !op.State.CanTransition(StateCanceled) {
+		return nil, fmt.Errorf("operation %s: %s -> canceled not allowed", op.Name(), op.State)
+	}
+	op.State, op.EndTime = StateCanceled, &now
+	op.LeaseOwner, op.LeaseExpireTime = uuid.Nil, nil
+	return changed, nil
+}
+
+// failNow ends op as failed at the step at ordinal (which must be
+// running) with f; the steps after it are canceled: they were not run
+// because the operation ended. It returns the steps it changed.
+func failNow(op *Operation, ordinal int, f Failure, now time.Time) ([]StepRecord, error) {
+	if ordinal < 0 || ordinal >= len(op.Steps) {
+		return nil, fmt.Errorf("operation %s: no step %d", op.Name(), ordinal)
+	}
+	st := &op.Steps[ordinal]
+	if !st.State.CanTransition(StepFailed) {
+		return nil, fmt.Errorf("step %s: %s -> failed not allowed", st.Name, st.State)
+	}
+	if !op.State.CanTransition(StateFailed) {
+		return nil, fmt.Errorf("operation %s: %s -> failed not allowed", op.Name(), op.State)
+	}
+	st.State, st.EndTime, st.NextAttemptTime = StepFailed, &now, nil
+	changed := []StepRecord{*st}
+	rest, err := cancelRest(op, ordinal+1, now)
+	if err != nil {
+		return nil, err
+	}
+	f.Step = st.Name
+	op.State, op.EndTime, op.Error = StateFailed, &now, &f
+	op.LeaseOwner, op.LeaseExpireTime = uuid.Nil, nil
+	return append(changed, rest...), nil
+}
+
+// cancelRest cancels the steps from ordinal on that are not done.
+func cancelRest(op *Operation, from int, now time.Time) ([]StepRecord, error) {
+	var changed []StepRecord
+	for i := from; i < len(op.Steps); i++ {
+		st := &op.Steps[i]
+		if st.State.Done() {
+			continue
+		}
+		if !st.State.CanTransition(StepCanceled) {
+			return nil, fmt.Errorf("step %s: %s -> canceled not allowed", st.Name, st.State)
+		}
+		st.State, st.EndTime, st.NextAttemptTime = StepCanceled, &now, nil
+		changed = append(changed, *st)
+	}
+	return changed, nil
 }
 
 // Name is an operation's resource name: organizations/{o}/operations/{op}.

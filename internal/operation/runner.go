@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/event"
 	"github.com/dropzoneai/dzconnect/internal/jobs"
 	"github.com/dropzoneai/dzconnect/internal/uow"
 )
@@ -22,11 +23,15 @@ import (
 // QueueOperations is the River queue of operation jobs.
 const QueueOperations = "operations"
 
-// RunArgs is an operation's River job: one per operation, unique while
-// it is not finalized.
+// RunArgs is an operation's River job: one per operation and
+// incarnation, unique while it is not finalized. The janitor enqueues a
+// job of a new incarnation when the runner of the current one died (its
+// old job may still be "running" for River until River rescues it; a job
+// of an older incarnation ends without doing anything).
 type RunArgs struct {
-	Org uuid.UUID `json:"org"`
-	ID  uuid.UUID `json:"id"`
+	Org         uuid.UUID `json:"org"`
+	ID          uuid.UUID `json:"id"`
+	Incarnation int       `json:"incarnation,omitempty"`
 }
 
 // Kind implements river.JobArgs.
@@ -44,28 +49,49 @@ func (RunArgs) InsertOpts() river.InsertOpts {
 	}}}
 }
 
-// Runner drives operations: the River worker of RunArgs jobs.
+// Runner drives operations: the River worker of RunArgs jobs, and the
+// janitor that takes over the operations of dead runners.
 type Runner struct {
-	cfg   Config
-	tx    uow.Runner
-	store Store
-	kinds *Registry
-	log   *slog.Logger
+	cfg    Config
+	tx     uow.Runner
+	store  Store
+	kinds  *Registry
+	jobs   Inserter
+	events event.Notifier
+	log    *slog.Logger
 }
 
-// NewRunner returns a Runner.
-func NewRunner(cfg Config, tx uow.Runner, store Store, kinds *Registry, log *slog.Logger) *Runner {
+// NewRunner returns a Runner. jobs enqueues the janitor's new jobs; events
+// queues operation.finished in the transaction that ends an operation.
+func NewRunner(cfg Config, tx uow.Runner, store Store, kinds *Registry, jobs Inserter, events event.Notifier, log *slog.Logger) *Runner {
 	cfg.defaults()
-	return &Runner{cfg: cfg, tx: tx, store: store, kinds: kinds, log: log.With("component", "operations")}
+	return &Runner{cfg: cfg, tx: tx, store: store, kinds: kinds, jobs: jobs, events: events, log: log.With("component", "operations")}
 }
 
-// Extension registers the runner's worker and the operations queue on the
-// one River client (jobs.New).
+// Extension registers the runner's worker, the operations queue and the
+// janitor (a leader-only periodic job, on River's default queue so that
+// busy operation workers never delay it) on the one River client
+// (jobs.New).
 func (r *Runner) Extension() jobs.Extension {
-	return jobs.Extension{
+	ext := jobs.Extension{
 		Queue: QueueOperations, MaxWorkers: r.cfg.Workers,
-		Register: func(w *river.Workers) { river.AddWorker(w, &worker{r: r}) },
+		Register: func(w *river.Workers) {
+			river.AddWorker(w, &worker{r: r})
+			river.AddWorker(w, &janitorWorker{r: r})
+		},
 	}
+	if r.cfg.JanitorInterval > 0 {
+		ext.Periodic = []*river.PeriodicJob{river.NewPeriodicJob(
+			river.PeriodicInterval(r.cfg.JanitorInterval),
+			func() (river.JobArgs, *river.InsertOpts) {
+				// River's periods are at least a second.
+				return JanitorArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: max(r.cfg.JanitorInterval, time.Second)}}
+			},
+			// A new leader (after a crash) looks at once.
+			&river.PeriodicJobOpts{ID: "operation_janitor", RunOnStart: true},
+		)}
+	}
+	return ext
 }
 
 type worker struct {
@@ -81,7 +107,7 @@ func (w *worker) Timeout(*river.Job[RunArgs]) time.Duration { return w.r.cfg.Job
 // no worker), or has used its run budget (it yields and continues in a
 // new run).
 func (w *worker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
-	return w.r.Run(ctx, job.Args.Org, job.Args.ID)
+	return w.r.Run(ctx, job.Args)
 }
 
 // action is what advance decided.
@@ -102,8 +128,10 @@ type attempt struct {
 // step attempt is: record it running (attempts+1, lease taken) in one
 // transaction; run it, renewing the lease; record its outcome in another
 // transaction, fenced by the lease. A crash between the two leaves the
-// step running: the next run (River rescues the job) re-runs it.
-func (r *Runner) Run(ctx context.Context, org, id uuid.UUID) error {
+// step running: once the lease expires the janitor hands the operation to
+// a job of a new incarnation, which re-runs it.
+func (r *Runner) Run(ctx context.Context, args RunArgs) error {
+	org, id := args.Org, args.ID
 	owner := uuid.New() // this run's lease token
 	started := time.Now()
 	ran := false
@@ -113,8 +141,11 @@ func (r *Runner) Run(ctx context.Context, org, id uuid.UUID) error {
 			return river.JobSnooze(0) // shutting down: another replica continues at once
 		}
 		yield := ran && time.Since(started) > r.cfg.RunBudget
-		act, err := r.advance(ctx, org, id, owner, yield)
+		act, err := r.advance(ctx, args, owner, yield)
 		if err != nil {
+			// River retries the job; the retry must not wait for this
+			// run's lease (a rolled-back transaction kept it).
+			r.release(ctx, org, id, owner)
 			return err
 		}
 		if act.done {
@@ -136,6 +167,10 @@ func (r *Runner) Run(ctx context.Context, org, id uuid.UUID) error {
 			return river.JobSnooze(0)
 		}
 		if err := r.record(ctx, org, id, owner, act.run, outputs, runErr); err != nil {
+			var snooze *river.JobSnoozeError
+			if !errors.As(err, &snooze) {
+				r.release(ctx, org, id, owner) // as above; the step re-runs
+			}
 			return err
 		}
 	}
@@ -143,7 +178,8 @@ func (r *Runner) Run(ctx context.Context, org, id uuid.UUID) error {
 
 // advance decides the next thing to do in one short transaction, and when
 // that is a step attempt, records it as running first.
-func (r *Runner) advance(ctx context.Context, org, id, owner uuid.UUID, yield bool) (action, error) {
+func (r *Runner) advance(ctx context.Context, args RunArgs, owner uuid.UUID, yield bool) (action, error) {
+	org, id := args.Org, args.ID
 	var act action
 	err := r.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
 		act = action{}
@@ -155,6 +191,10 @@ func (r *Runner) advance(ctx context.Context, org, id, owner uuid.UUID, yield bo
 		if err != nil {
 			return err
 		}
+		if args.Incarnation < op.Incarnation {
+			act.done = true // superseded by the janitor: a newer job runs it
+			return r.clearLease(ctx, tx, op, owner)
+		}
 		if op.LeaseOwner != owner && leaseActive(op, now) {
 			act.snooze = op.LeaseExpireTime.Sub(now) + 100*time.Millisecond
 			return nil
@@ -165,7 +205,12 @@ func (r *Runner) advance(ctx context.Context, org, id, owner uuid.UUID, yield bo
 		}
 		if op.CancelRequested {
 			act.done = true
-			return r.finish(ctx, tx, &op, now, func() ([]StepRecord, error) { return cancelNow(&op, now) })
+			changed, err := cancelNow(&op, now)
+			if err != nil {
+				return err
+			}
+			_, err = writeFinal(ctx, tx, r.store, r.events, op, changed)
+			return err
 		}
 		k, ok := r.kinds.Get(op.Kind)
 		if !ok {
@@ -186,7 +231,11 @@ func (r *Runner) advance(ctx context.Context, org, id, owner uuid.UUID, yield bo
 		}
 		if next < 0 {
 			act.done = true
-			return r.finish(ctx, tx, &op, now, func() ([]StepRecord, error) { return nil, r.succeed(ctx, &op, k, now) })
+			if err := r.succeed(ctx, &op, k, now); err != nil {
+				return err
+			}
+			_, err := writeFinal(ctx, tx, r.store, r.events, op, nil)
+			return err
 		}
 		st := op.Steps[next]
 		if st.Name != k.Steps[next].Name {
@@ -225,28 +274,13 @@ func (r *Runner) advance(ctx context.Context, org, id, owner uuid.UUID, yield bo
 		act.run = &attempt{step: k.Steps[next], ordinal: next, sc: StepContext{
 			Org: org, Operation: id, Kind: op.Kind, Target: op.Target, Params: op.Params, Step: st.Name,
 			Attempt: st.Attempts, Outputs: outputs,
-			Log: r.log.With("operation", op.Name(), "step", st.Name, "attempt", st.Attempts),
+			Log:   r.log.With("operation", op.Name(), "step", st.Name, "attempt", st.Attempts),
+			Polls: st.Polls, PollDeadline: st.PollDeadline,
+			PollExpired: st.PollDeadline != nil && !now.Before(*st.PollDeadline),
 		}}
 		return nil
 	})
 	return act, err
-}
-
-// finish applies a final transition (change updates op and returns the
-// steps it changed) and writes it.
-func (r *Runner) finish(ctx context.Context, tx uow.Tx, op *Operation, now time.Time, change func() ([]StepRecord, error)) error {
-	steps, err := change()
-	if err != nil {
-		return err
-	}
-	for _, st := range steps {
-		if err := r.store.UpdateStep(ctx, tx, op.Org, op.ID, st); err != nil {
-			return err
-		}
-	}
-	op.LeaseOwner, op.LeaseExpireTime = uuid.Nil, nil
-	_, err = r.store.UpdateOperation(ctx, tx, *op)
-	return err
 }
 
 // succeed ends op as succeeded, with the kind's result.
@@ -357,17 +391,23 @@ func (r *Runner) runStep(ctx context.Context, org, id, owner uuid.UUID, a *attem
 // record writes an attempt's outcome, fenced by the lease: a runner that
 // lost its lease records nothing.
 func (r *Runner) record(ctx context.Context, org, id, owner uuid.UUID, a *attempt, outputs Outputs, runErr error) error {
-	var v verdict
+	out := outcome{err: runErr}
 	if runErr != nil {
-		v = classify(runErr)
-	}
-	b := []byte(`{}`)
-	if runErr == nil && len(outputs) > 0 {
-		var err error
-		if b, err = json.Marshal(outputs); err != nil {
-			runErr = fmt.Errorf("encoding the outputs of step %s: %w", a.step.Name, err)
-			v = verdict{failure: Failure{Code: codeName(apperr.Internal), Reason: "INTERNAL", Message: "the step's outputs could not be encoded"}}
+		out.v = classify(runErr)
+	} else {
+		out.outputs = json.RawMessage(`{}`)
+		if len(outputs) > 0 {
+			b, err := json.Marshal(outputs)
+			if err != nil {
+				out.err = fmt.Errorf("encoding the outputs of step %s: %w", a.step.Name, err)
+				out.v = verdict{failure: Failure{Code: codeName(apperr.Internal), Reason: "INTERNAL", Message: "the step's outputs could not be encoded"}}
+			}
+			out.outputs = b
 		}
+	}
+	maxAttempts := a.step.MaxAttempts
+	if maxAttempts <= 0 {
+		maxAttempts = r.cfg.MaxAttempts
 	}
 	name := Name{org, id}.String()
 	err := r.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
@@ -378,39 +418,30 @@ func (r *Runner) record(ctx context.Context, org, id, owner uuid.UUID, a *attemp
 		if op.LeaseOwner != owner {
 			return errLeaseLost
 		}
-		st := op.Steps[a.ordinal]
-		until := now.Add(r.cfg.Lease)
-		op.LeaseExpireTime = &until
-		switch {
-		case runErr == nil:
-			st.State, st.EndTime, st.Outputs = StepSucceeded, &now, b
-			op.StepsDone++
-		case v.skip:
-			st.State, st.EndTime = StepSkipped, &now
-			op.StepsDone++
-		default:
-			f := v.failure
-			st.LastError = &f
-			max := a.step.MaxAttempts
-			if max <= 0 {
-				max = r.cfg.MaxAttempts
-			}
-			if v.retryable && st.Attempts < max {
-				next := now.Add(r.delay(st.Attempts, v.retryAfter))
-				st.State, st.NextAttemptTime = StepPending, &next
-				r.log.WarnContext(ctx, "operation step failed; retrying", "operation", name, "step", st.Name, "attempt", st.Attempts,
-					"reason", f.Reason, "next_attempt", next, "error", runErr)
-			} else {
-				st.State, st.EndTime = StepFailed, &now
-				f.Step = st.Name
-				op.State, op.EndTime, op.Error = StateFailed, &now, &f
-				op.LeaseOwner, op.LeaseExpireTime = uuid.Nil, nil
-				r.log.WarnContext(ctx, "operation failed", "operation", name, "step", st.Name, "attempts", st.Attempts,
-					"reason", f.Reason, "error", runErr)
-			}
-		}
-		if err := r.store.UpdateStep(ctx, tx, org, id, st); err != nil {
+		changed, err := r.settle(&op, a.ordinal, maxAttempts, out, now)
+		if err != nil {
 			return err
+		}
+		st := op.Steps[a.ordinal]
+		switch {
+		case op.State == StateFailed:
+			r.log.WarnContext(ctx, "operation failed", "operation", name, "step", st.Name, "attempts", st.Attempts,
+				"reason", op.Error.Reason, "error", out.err)
+		case out.v.poll:
+			r.log.DebugContext(ctx, "operation step polled", "operation", name, "step", st.Name, "polls", st.Polls,
+				"observation", st.Observation, "next_poll", st.NextAttemptTime)
+		case out.err != nil && st.State == StepPending:
+			r.log.WarnContext(ctx, "operation step failed; retrying", "operation", name, "step", st.Name, "attempt", st.Attempts,
+				"reason", st.LastError.Reason, "next_attempt", st.NextAttemptTime, "error", out.err)
+		}
+		if op.Done() {
+			_, err = writeFinal(ctx, tx, r.store, r.events, op, changed)
+			return err
+		}
+		for _, c := range changed {
+			if err := r.store.UpdateStep(ctx, tx, org, id, c); err != nil {
+				return err
+			}
 		}
 		_, err = r.store.UpdateOperation(ctx, tx, op)
 		return err
@@ -423,6 +454,73 @@ func (r *Runner) record(ctx context.Context, org, id, owner uuid.UUID, a *attemp
 		return river.JobSnooze(r.cfg.Lease)
 	}
 	return err
+}
+
+// outcome is how one attempt ended.
+type outcome struct {
+	err     error           // nil: succeeded with outputs
+	v       verdict         // when err != nil
+	outputs json.RawMessage // when err == nil
+}
+
+// settle applies an attempt's outcome to op, whose step at ordinal is
+// running, at now: the record half of the state machines (pure; record
+// writes what it changed). Success records the outputs; Skip skips; a
+// poll makes the step pending until its next look without consuming the
+// attempt (or fails it past its deadline); a retryable error makes it
+// pending until its backoff or Retry-After while attempts remain;
+// anything else fails the step and the operation, and cancels the steps
+// after it (failNow). The lease, when kept, is extended. It returns the
+// steps it changed.
+func (r *Runner) settle(op *Operation, ordinal, maxAttempts int, out outcome, now time.Time) ([]StepRecord, error) {
+	if ordinal < 0 || ordinal >= len(op.Steps) {
+		return nil, fmt.Errorf("operation %s: no step %d", op.Name(), ordinal)
+	}
+	st := &op.Steps[ordinal]
+	if st.State != StepRunning {
+		return nil, fmt.Errorf("operation %s: recording step %s, which is %s", op.Name(), st.Name, st.State)
+	}
+	until := now.Add(r.cfg.Lease)
+	op.LeaseExpireTime = &until
+	v := out.v
+	switch {
+	case out.err == nil:
+		st.State, st.EndTime, st.Outputs = StepSucceeded, &now, out.outputs
+		op.StepsDone++
+		return []StepRecord{*st}, nil
+	case v.skip:
+		st.State, st.EndTime = StepSkipped, &now
+		op.StepsDone++
+		return []StepRecord{*st}, nil
+	case v.poll:
+		deadline := v.deadline
+		if st.PollDeadline != nil {
+			deadline = *st.PollDeadline // the first poll's deadline holds
+		} else if deadline.IsZero() {
+			deadline = now.Add(r.cfg.PollWindow)
+		}
+		st.Observation = v.failure.Message
+		if !now.Before(deadline) {
+			return failNow(op, ordinal, Failure{Code: codeName(apperr.DeadlineExceeded), Reason: "POLL_DEADLINE",
+				Message: "still not done at its deadline: " + v.failure.Message}, now)
+		}
+		next := now.Add(max(v.retryAfter, r.cfg.PollMin))
+		if next.After(deadline) {
+			next = deadline // the step decides at its deadline
+		}
+		st.State, st.NextAttemptTime, st.PollDeadline = StepPending, &next, &deadline
+		st.Attempts-- // a poll is not an attempt
+		st.Polls++
+		return []StepRecord{*st}, nil
+	}
+	f := v.failure
+	st.LastError = &f
+	if v.retryable && st.Attempts < maxAttempts {
+		next := now.Add(r.delay(st.Attempts, v.retryAfter))
+		st.State, st.NextAttemptTime = StepPending, &next
+		return []StepRecord{*st}, nil
+	}
+	return failNow(op, ordinal, f, now)
 }
 
 var errLeaseLost = errors.New("operation lease lost")

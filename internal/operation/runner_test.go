@@ -2,7 +2,10 @@ package operation_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +18,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/event"
 	"github.com/dropzoneai/dzconnect/internal/idempotency"
 	"github.com/dropzoneai/dzconnect/internal/jobs"
 	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
@@ -40,9 +44,13 @@ type steps struct {
 	throttle  time.Duration            // Retry-After of transient failures (0: backoff)
 	permanent map[string]error
 	ignoreCtx bool // a gated step waits for its gate even when canceled (a hung replica)
-	running   map[uuid.UUID]int
-	overlap   atomic.Int32 // steps of one operation running at once, beyond one
-	times     map[string][]time.Time
+	// dieOnCancel: a gated step whose context is canceled stops counting as
+	// running and never returns (its replica died: no cleanup, no record).
+	dieOnCancel bool
+	dead        chan struct{}
+	running     map[uuid.UUID]int
+	overlap     atomic.Int32 // steps of one operation running at once, beyond one
+	times       map[string][]time.Time
 }
 
 func newSteps() *steps {
@@ -92,9 +100,23 @@ func (s *steps) run(ctx context.Context, name string, sc operation.StepContext) 
 		entered <- struct{}{}
 	}
 	if g != nil {
-		if s.ignoreCtx {
+		switch {
+		case s.ignoreCtx:
 			<-g
-		} else {
+		case s.dieOnCancel:
+			select {
+			case <-g:
+			case <-ctx.Done():
+				s.mu.Lock()
+				s.running[sc.Operation]--
+				s.mu.Unlock()
+				<-s.dead // until the test ends
+				s.mu.Lock()
+				s.running[sc.Operation]++ // the deferred decrement follows
+				s.mu.Unlock()
+				return nil, ctx.Err()
+			}
+		default:
 			select {
 			case <-g:
 			case <-ctx.Done():
@@ -124,14 +146,55 @@ func (s *steps) attempts(op uuid.UUID, name string) []time.Time {
 
 // env is one test's database, organization, registry and service.
 type env struct {
-	t     *testing.T
-	pool  *pgxpool.Pool
-	db    *postgres.DB
-	org   uuid.UUID
-	kinds *operation.Registry
-	cfg   operation.Config
-	svc   *operation.Service
-	steps *steps
+	t      *testing.T
+	pool   *pgxpool.Pool
+	db     *postgres.DB
+	org    uuid.UUID
+	kinds  *operation.Registry
+	cfg    operation.Config
+	svc    *operation.Service
+	ins    *jobs.Inserter
+	events *recorder
+	steps  *steps
+}
+
+// recorder is the event.Notifier of the tests: it passes events to the
+// real one (the Postgres outbox) and remembers them; failures > 0 makes
+// the next Notify calls fail (the final transaction must roll back).
+type recorder struct {
+	inner    event.Notifier
+	mu       sync.Mutex
+	events   []event.Event
+	failures int
+}
+
+func (r *recorder) Notify(ctx context.Context, tx uow.Tx, org uuid.UUID, ev event.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !tx.Transactional() {
+		return errors.New("event queued outside a transaction")
+	}
+	if r.failures > 0 {
+		r.failures--
+		return errors.New("outbox unavailable")
+	}
+	if err := r.inner.Notify(ctx, tx, org, ev); err != nil {
+		return err
+	}
+	r.events = append(r.events, ev)
+	return nil
+}
+
+func (r *recorder) of(op uuid.UUID) []event.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []event.Event
+	for _, ev := range r.events {
+		if strings.HasSuffix(ev.Operation, op.String()) {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 func newEnv(t *testing.T, cfg operation.Config) *env {
@@ -147,6 +210,8 @@ func newEnv(t *testing.T, cfg operation.Config) *env {
 	}
 	e := &env{t: t, pool: pool, db: db, org: o.ID, kinds: operation.NewRegistry(), cfg: cfg, steps: newSteps()}
 	e.kinds.MustRegister(e.steps.kind())
+	e.steps.dead = make(chan struct{})
+	t.Cleanup(func() { close(e.steps.dead) })
 	ins, err := jobs.NewInserter(pool)
 	if err != nil {
 		t.Fatal(err)
@@ -156,21 +221,36 @@ func newEnv(t *testing.T, cfg operation.Config) *env {
 	done := make(chan struct{})
 	go func() { defer close(done); listener.Run(lctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	e.svc = operation.NewService(cfg, db, db, e.kinds, ins, listener, db)
+	e.ins = ins
+	e.events = &recorder{inner: db}
+	e.svc = operation.NewService(cfg, db, db, e.kinds, ins, listener, db, e.events)
 	return e
 }
 
-// replica starts a River client running operations (one "replica").
+var testLog = slog.New(slog.DiscardHandler)
+
+// replica starts a River client running operations (one "replica"),
+// with the janitor when it may become the leader.
 func (e *env) replica(workers int, rescueAfter time.Duration) *river.Client[pgx.Tx] {
 	e.t.Helper()
-	runner := operation.NewRunner(e.cfg, e.db, e.db, e.kinds, slog.New(slog.DiscardHandler))
+	return e.replicaWith(e.cfg, workers, rescueAfter, true)
+}
+
+func (e *env) replicaWith(cfg operation.Config, workers int, rescueAfter time.Duration, leader bool) *river.Client[pgx.Tx] {
+	e.t.Helper()
+	runner := operation.NewRunner(cfg, e.db, e.db, e.kinds, e.ins, e.events, testLog)
 	ext := runner.Extension()
 	w := river.NewWorkers()
 	ext.Register(w)
-	c, err := river.NewClient(riverpgxv5.New(e.pool), &river.Config{
-		Logger: slog.New(slog.DiscardHandler), Queues: map[string]river.QueueConfig{operation.QueueOperations: {MaxWorkers: workers}},
+	rc := &river.Config{
+		Logger: testLog, Queues: map[string]river.QueueConfig{operation.QueueOperations: {MaxWorkers: workers}, river.QueueDefault: {MaxWorkers: 1}},
 		Workers: w, RescueStuckJobsAfter: rescueAfter, JobTimeout: rescueAfter / 2, FetchCooldown: 10 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond,
-	})
+		LeaderElectionDisabled: !leader,
+	}
+	if leader {
+		rc.PeriodicJobs = ext.Periodic
+	}
+	c, err := river.NewClient(riverpgxv5.New(e.pool), rc)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -349,9 +429,16 @@ func TestPermanentFailureEndsFailedWithRemedy(t *testing.T) {
 		op.Error.Code != "PERMISSION_DENIED" || op.Error.Remedy == "" {
 		t.Fatalf("failed operation: %s %+v", op.State, op.Error)
 	}
-	if got := stepStates(op); got[0] != operation.StepSucceeded || got[1] != operation.StepFailed || got[2] != operation.StepPending ||
-		op.Steps[1].Attempts != 1 || e.steps.attempts(op.ID, "three") != nil {
+	// The steps after the failed one were not run: canceled.
+	if got := stepStates(op); got[0] != operation.StepSucceeded || got[1] != operation.StepFailed || got[2] != operation.StepCanceled ||
+		op.Steps[1].Attempts != 1 || e.steps.attempts(op.ID, "three") != nil || op.Steps[2].EndTime == nil || op.StepsDone != 1 {
 		t.Fatalf("steps %v", got)
+	}
+	evs := e.events.of(op.ID)
+	if len(evs) != 1 || evs[0].Type != event.OperationFinished || evs[0].State != "failed" || evs[0].Error == nil ||
+		evs[0].Error.Reason != "permission-missing" || evs[0].Error.Remedy == "" || evs[0].Error.Step != "two" ||
+		evs[0].OperationKind != "test.steps" || evs[0].Target != op.Target || evs[0].Operation != op.Name() {
+		t.Fatalf("events %+v", evs)
 	}
 }
 
@@ -468,34 +555,37 @@ func TestWaitWakesOnNotifyAndTimesOut(t *testing.T) {
 	}
 }
 
-func TestDeadReplicaIsRescuedAndResumesAtTheUnfinishedStep(t *testing.T) {
-	cfg := operation.Config{Lease: time.Second, StepTimeout: 2 * time.Second, RunBudget: 500 * time.Millisecond}
+// A replica dies mid-step (its River client stopped abruptly: the step
+// never returns, nothing is released, its job stays "running" for River,
+// and River's rescue is an hour away): another replica's janitor takes the
+// operation over once the lease expires, the unfinished step runs once
+// more, and no step ever runs twice at once.
+func TestDeadReplicaIsTakenOverWithinAFewLeases(t *testing.T) {
+	cfg := operation.Config{Lease: 1500 * time.Millisecond, JanitorInterval: 250 * time.Millisecond}
 	e := newEnv(t, cfg)
-	e.steps.ignoreCtx = true // the "dead" replica never finishes its step
-	release := e.steps.gate("two")
-	defer release()
-	a := e.replica(1, time.Hour)
+	e.steps.dieOnCancel = true
+	e.steps.gate("two")
+	a := e.replicaWith(cfg, 1, time.Hour, false) // a worker only: B is the leader
 	op := e.start()
 	recv(t, e.steps.entered["two"])
-	// Replica A dies mid-step: its job stays running in River, its lease
-	// stops being renewed.
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	_ = a.StopAndCancel(ctx)
+	b := e.replicaWith(cfg, 1, time.Hour, true)
+	completed, stop := b.Subscribe(river.EventKindJobCompleted)
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	_ = a.StopAndCancel(ctx) // times out: the "dead" step never returns
 	cancel()
+	died := time.Now()
 	e.steps.mu.Lock()
 	e.steps.gates["two"] = nil // the resumed attempt goes through
 	e.steps.mu.Unlock()
-	// River rescues a job only once its worker's timeout has passed since
-	// it was attempted: that is the condition to wait for.
-	var attempted time.Time
-	if err := e.pool.QueryRow(context.Background(), `select attempted_at from river_job where kind = 'operation'`).Scan(&attempted); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(time.Until(attempted.Add(cfg.JobTimeout() + 100*time.Millisecond)))
-	e.replica(1, 2*time.Second) // B rescues jobs running for more than 2s
 	done := e.wait(op.ID)
+	took := time.Since(died)
 	if done.State != operation.StateSucceeded {
 		t.Fatalf("state %s", done.State)
+	}
+	t.Logf("taken over and finished %v after the replica died (lease %v)", took, cfg.Lease)
+	if took > 4*cfg.Lease {
+		t.Fatalf("took %v, more than 4 leases", took)
 	}
 	if n := len(e.steps.attempts(op.ID, "one")); n != 1 {
 		t.Fatalf("step one ran %d times; it was recorded before the crash", n)
@@ -503,9 +593,62 @@ func TestDeadReplicaIsRescuedAndResumesAtTheUnfinishedStep(t *testing.T) {
 	if done.Steps[1].Attempts != 2 || len(e.steps.attempts(op.ID, "two")) != 2 || len(e.steps.attempts(op.ID, "three")) != 1 {
 		t.Fatalf("step two attempts %d, calls %d", done.Steps[1].Attempts, len(e.steps.attempts(op.ID, "two")))
 	}
-	release() // the dead replica's step returns now: it must record nothing
-	if after := e.get(op.ID); after.Version != done.Version {
-		t.Fatal("the dead replica's late step changed the operation")
+	if n := e.steps.overlap.Load(); n != 0 {
+		t.Fatalf("%d times two steps of the operation ran at once", n)
+	}
+	if done.Incarnation != 1 {
+		t.Fatalf("incarnation %d", done.Incarnation)
+	}
+	// The new incarnation's job completed; the dead replica's job is still
+	// "running" for River.
+	for ev := range completed {
+		if ev.Job.Kind == "operation" {
+			var args operation.RunArgs
+			if err := json.Unmarshal(ev.Job.EncodedArgs, &args); err != nil || args.Incarnation != 1 {
+				t.Fatalf("completed job %s", ev.Job.EncodedArgs)
+			}
+			break
+		}
+	}
+	var running int
+	if err := e.pool.QueryRow(context.Background(), `select count(*) from river_job where kind = 'operation' and state = 'running'`).Scan(&running); err != nil {
+		t.Fatal(err)
+	}
+	if running != 1 {
+		t.Fatalf("river jobs: %d running", running)
+	}
+	// When River eventually runs the old job again, it ends at once.
+	runner := operation.NewRunner(cfg, e.db, e.db, e.kinds, e.ins, e.events, slog.New(slog.DiscardHandler))
+	if err := runner.Run(context.Background(), operation.RunArgs{Org: e.org, ID: op.ID}); err != nil {
+		t.Fatalf("superseded run: %v", err)
+	}
+	if n := len(e.events.of(op.ID)); n != 1 {
+		t.Fatalf("%d operation.finished events", n)
+	}
+}
+
+// A superseded job (an older incarnation) does nothing even while the
+// operation is unfinished.
+func TestSupersededJobDoesNothing(t *testing.T) {
+	cfg := operation.Config{Lease: 500 * time.Millisecond, JanitorInterval: -1}
+	e := newEnv(t, cfg)
+	op := e.start()
+	// Mark it taken over (as by the janitor) without running it.
+	if _, err := e.pool.Exec(context.Background(), `update operations set incarnation = 1 where id = $1`, op.ID); err != nil {
+		t.Fatal(err)
+	}
+	runner := operation.NewRunner(cfg, e.db, e.db, e.kinds, e.ins, e.events, slog.New(slog.DiscardHandler))
+	if err := runner.Run(context.Background(), operation.RunArgs{Org: e.org, ID: op.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.get(op.ID); got.State != operation.StatePending || len(e.steps.attempts(op.ID, "one")) != 0 {
+		t.Fatalf("a superseded job ran the operation: %s", got.State)
+	}
+	if err := runner.Run(context.Background(), operation.RunArgs{Org: e.org, ID: op.ID, Incarnation: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.get(op.ID); got.State != operation.StateSucceeded {
+		t.Fatalf("the current incarnation did not run it: %s", got.State)
 	}
 }
 
@@ -550,3 +693,126 @@ type dupArgs struct {
 }
 
 func (dupArgs) Kind() string { return "operation" }
+
+// pollKind polls: "healthy-after" succeeds at its n-th look, "degrade"
+// succeeds degraded once its deadline passed, "stubborn" polls past its
+// deadline.
+func pollKind() operation.Kind {
+	return operation.Kind{Name: "test.poll", Steps: []operation.Step{{Name: "settle", Run: func(ctx context.Context, sc operation.StepContext) (operation.Outputs, error) {
+		var p struct {
+			Mode  string `json:"mode"`
+			Looks int    `json:"looks"`
+		}
+		if err := sc.DecodeParams(&p); err != nil {
+			return nil, err
+		}
+		switch {
+		case p.Mode == "healthy-after" && sc.Polls+1 >= p.Looks:
+			return operation.Out(map[string]any{"outcome": "healthy", "polls": sc.Polls})
+		case p.Mode == "degrade" && sc.PollExpired:
+			return operation.Out(map[string]any{"outcome": "degraded", "polls": sc.Polls})
+		}
+		return nil, operation.Poll(100*time.Millisecond, time.Now().Add(400*time.Millisecond), "propagating (look %d)", sc.Polls+1)
+	}}}}
+}
+
+func (e *env) startKind(kind string, params any) operation.Operation {
+	e.t.Helper()
+	var op operation.Operation
+	err := e.db.InTx(context.Background(), func(ctx context.Context, tx uow.Tx) error {
+		var err error
+		op, err = e.svc.Start(ctx, tx, operation.Spec{Org: e.org, Kind: kind, Params: params})
+		return err
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return op
+}
+
+func TestPollingStepSnoozesUntilHealthyOrDecidesAtItsDeadline(t *testing.T) {
+	e := newEnv(t, operation.Config{PollMin: 50 * time.Millisecond, WaitRecheck: time.Hour})
+	e.kinds.MustRegister(pollKind())
+	c := e.replica(1, time.Hour)
+	snoozed, stop := c.Subscribe(river.EventKindJobSnoozed)
+	defer stop()
+
+	// Healthy at the third look: two polls, one attempt, each poll a
+	// visible change carrying its observation, the job snoozed (no worker
+	// held) between looks.
+	op := e.startKind("test.poll", map[string]any{"mode": "healthy-after", "looks": 3})
+	var observations []string
+	cur := op
+	for !cur.Done() {
+		var err error
+		if cur, err = e.svc.Wait(context.Background(), e.org, op.ID, 10*time.Second, cur.Version); err != nil {
+			t.Fatal(err)
+		}
+		if s := cur.Steps[0]; s.Observation != "" && (len(observations) == 0 || observations[len(observations)-1] != s.Observation) {
+			observations = append(observations, s.Observation)
+		}
+	}
+	s := cur.Steps[0]
+	if cur.State != operation.StateSucceeded || s.Polls != 2 || s.Attempts != 1 || s.PollDeadline == nil || s.LastError != nil ||
+		len(observations) != 2 || observations[1] != "propagating (look 2)" {
+		t.Fatalf("healthy-after: %s, step %+v, observations %v", cur.State, s, observations)
+	}
+	for range 2 {
+		select {
+		case <-snoozed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the job was not snoozed between polls")
+		}
+	}
+
+	// At its deadline the step decides: degraded.
+	deg := e.wait(e.startKind("test.poll", map[string]any{"mode": "degrade"}).ID)
+	out, ok, err := operation.RecordedOutput[struct {
+		Outcome string `json:"outcome"`
+		Polls   int    `json:"polls"`
+	}](deg, "settle")
+	if deg.State != operation.StateSucceeded || !ok || err != nil || out.Outcome != "degraded" || out.Polls < 1 || deg.Steps[0].Attempts != 1 {
+		t.Fatalf("degrade: %s %+v %v", deg.State, out, err)
+	}
+
+	// A step that polls past its deadline fails.
+	stub := e.wait(e.startKind("test.poll", map[string]any{"mode": "stubborn"}).ID)
+	if stub.State != operation.StateFailed || stub.Error.Reason != "POLL_DEADLINE" || stub.Error.Step != "settle" ||
+		stub.Steps[0].State != operation.StepFailed {
+		t.Fatalf("stubborn: %s %+v", stub.State, stub.Error)
+	}
+	if evs := e.events.of(stub.ID); len(evs) != 1 || evs[0].State != "failed" || evs[0].Error.Reason != "POLL_DEADLINE" {
+		t.Fatalf("events %+v", evs)
+	}
+}
+
+// operation.finished is queued in the transaction of the final state: when
+// queueing fails, the final state does not commit either, and the retried
+// job ends the operation with exactly one event.
+func TestFinishedEventCommitsWithTheFinalState(t *testing.T) {
+	e := newEnv(t, operation.Config{})
+	e.events.failures = 1
+	e.replica(1, time.Hour)
+	op := e.wait(e.start().ID)
+	if op.State != operation.StateSucceeded {
+		t.Fatalf("state %s", op.State)
+	}
+	evs := e.events.of(op.ID)
+	if len(evs) != 1 || evs[0].State != "succeeded" || evs[0].Error != nil || evs[0].Time.IsZero() || evs[0].Target != op.Target {
+		t.Fatalf("events %+v", evs)
+	}
+	for _, s := range []string{"one", "two", "three"} {
+		if n := len(e.steps.attempts(op.ID, s)); n != 1 {
+			t.Fatalf("step %s ran %d times", s, n)
+		}
+	}
+	// A cancel that ends an operation at once queues its event too.
+	idle := newEnv(t, operation.Config{})
+	pending := idle.start()
+	if _, err := idle.svc.Cancel(context.Background(), idle.org, pending.ID); err != nil {
+		t.Fatal(err)
+	}
+	if evs := idle.events.of(pending.ID); len(evs) != 1 || evs[0].State != "canceled" {
+		t.Fatalf("cancel events %+v", evs)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dropzoneai/dzconnect/internal/apperr"
 	"github.com/dropzoneai/dzconnect/internal/audit"
+	"github.com/dropzoneai/dzconnect/internal/event"
 	"github.com/dropzoneai/dzconnect/internal/page"
 	"github.com/dropzoneai/dzconnect/internal/uow"
 )
@@ -41,6 +42,14 @@ type Store interface {
 	// RenewLease extends owner's lease by d from the database's now; false
 	// when owner no longer holds it.
 	RenewLease(ctx context.Context, tx uow.Tx, org, id, owner uuid.UUID, d time.Duration) (bool, error)
+	// ListStaleOperations lists, across organizations, up to limit
+	// unfinished operations whose lease expired, or that nobody holds and
+	// nothing touched for idle while no step waits for a later attempt
+	// (the janitor's candidates; it re-checks each under the row lock).
+	ListStaleOperations(ctx context.Context, tx uow.Tx, idle time.Duration, limit int) ([]Name, error)
+	// SupersedeRun clears the lease (keeping the time in its expiry),
+	// bumps the incarnation and returns it; not a visible change.
+	SupersedeRun(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (int, error)
 }
 
 // Changes wakes waiters when an operation changes (Postgres
@@ -56,7 +65,10 @@ type Inserter interface {
 	Insert(ctx context.Context, tx uow.Tx, args river.JobArgs, opts *river.InsertOpts) error
 }
 
-// Config tunes operations. Zero values take the defaults.
+// Config tunes operations. Every field is settable (flags belong in
+// internal/config); zero values take the defaults, WithDefaults shows
+// them. Tests and the kill test shorten Lease and JanitorInterval so that
+// a dead runner's operation is taken over within seconds.
 type Config struct {
 	Lease       time.Duration // a runner's hold on an operation, renewed every third of it; default 30s
 	StepTimeout time.Duration // default (and maximum) time of one step attempt; default 5m
@@ -68,6 +80,26 @@ type Config struct {
 	WaitDefault time.Duration // WaitOperation without a timeout; default 30s
 	WaitMax     time.Duration // longest WaitOperation; default 60s
 	WaitRecheck time.Duration // a waiter re-reads this often even without a notification; default 5s
+	PollWindow  time.Duration // a poll's deadline when the step gives none (from its first poll); default 30m
+	PollMin     time.Duration // shortest wait between two polls of a step; default 1s
+	// JanitorInterval is how often the leader's janitor looks for
+	// operations whose runner died (expired lease) and hands them to a new
+	// River job; default 10s. A dead runner's operation resumes within
+	// about its remaining lease plus this (plus River's leader election,
+	// up to 15s, when the dead replica was the leader). Negative disables
+	// the janitor (River's rescue after JobTimeout remains).
+	JanitorInterval time.Duration
+	// OrphanAfter: an unfinished operation nobody holds, untouched this
+	// long while no step waits for a later attempt, has lost its River job
+	// (e.g. it was discarded) and the janitor enqueues a new one; default
+	// 5m.
+	OrphanAfter time.Duration
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	c.defaults()
+	return c
 }
 
 func (c *Config) defaults() {
@@ -84,6 +116,12 @@ func (c *Config) defaults() {
 	def(&c.WaitDefault, 30*time.Second)
 	def(&c.WaitMax, 60*time.Second)
 	def(&c.WaitRecheck, 5*time.Second)
+	def(&c.PollWindow, 30*time.Minute)
+	def(&c.PollMin, time.Second)
+	if c.JanitorInterval == 0 {
+		c.JanitorInterval = 10 * time.Second
+	}
+	def(&c.OrphanAfter, 5*time.Minute)
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 10
 	}
@@ -95,7 +133,8 @@ func (c *Config) defaults() {
 // JobTimeout is the longest one run of an operation's job may take: the
 // run budget plus one step attempt plus a margin to record it. River
 // rescues a job of a dead replica only after this (and after its
-// RescueStuckJobsAfter).
+// RescueStuckJobsAfter); the janitor takes the operation over much sooner
+// (JanitorInterval).
 func (c Config) JobTimeout() time.Duration {
 	c.defaults()
 	return c.RunBudget + c.StepTimeout + min(c.StepTimeout/4, 30*time.Second)
@@ -110,13 +149,15 @@ type Service struct {
 	jobs    Inserter
 	changes Changes
 	audit   audit.Appender
+	events  event.Notifier
 	waitNow func() time.Time
 }
 
-// NewService returns a Service.
-func NewService(cfg Config, tx uow.Runner, store Store, kinds *Registry, jobs Inserter, changes Changes, audit audit.Appender) *Service {
+// NewService returns a Service. events queues operation.finished when a
+// Cancel ends an operation at once.
+func NewService(cfg Config, tx uow.Runner, store Store, kinds *Registry, jobs Inserter, changes Changes, audit audit.Appender, events event.Notifier) *Service {
 	cfg.defaults()
-	return &Service{cfg: cfg, tx: tx, store: store, kinds: kinds, jobs: jobs, changes: changes, audit: audit, waitNow: time.Now}
+	return &Service{cfg: cfg, tx: tx, store: store, kinds: kinds, jobs: jobs, changes: changes, audit: audit, events: events, waitNow: time.Now}
 }
 
 // Spec is an operation to start.
@@ -209,17 +250,14 @@ func (s *Service) Cancel(ctx context.Context, org, id uuid.UUID) (Operation, err
 			if err != nil {
 				return err
 			}
-			for _, st := range changed {
-				if err := s.store.UpdateStep(ctx, tx, org, id, st); err != nil {
-					return err
-				}
+			if out, err = writeFinal(ctx, tx, s.store, s.events, op, changed); err != nil {
+				return err
 			}
-		}
-		steps := op.Steps
-		if out, err = s.store.UpdateOperation(ctx, tx, op); err != nil {
+		} else if out, err = s.store.UpdateOperation(ctx, tx, op); err != nil {
 			return err
+		} else {
+			out.Steps = op.Steps
 		}
-		out.Steps = steps
 		return s.audit.AppendAudit(ctx, tx, org, op.Name())
 	})
 	return out, err
@@ -267,31 +305,6 @@ func (s *Service) Wait(ctx context.Context, org, id uuid.UUID, timeout time.Dura
 // leaseActive reports whether a runner holds op at now.
 func leaseActive(op Operation, now time.Time) bool {
 	return op.LeaseOwner != uuid.Nil && op.LeaseExpireTime != nil && op.LeaseExpireTime.After(now)
-}
-
-// cancelNow ends op as canceled: every step not done is canceled (a step
-// left running by a dead runner has an unknown outcome: it is canceled too,
-// and its partial effects are whatever its idempotent re-run would have
-// adopted). It returns the steps it changed.
-func cancelNow(op *Operation, now time.Time) ([]StepRecord, error) {
-	var changed []StepRecord
-	for i := range op.Steps {
-		st := &op.Steps[i]
-		if st.State.Done() {
-			continue
-		}
-		if !st.State.CanTransition(StepCanceled) {
-			return nil, fmt.Errorf("step %s: %s -> canceled not allowed", st.Name, st.State)
-		}
-		st.State, st.EndTime, st.NextAttemptTime = StepCanceled, &now, nil
-		changed = append(changed, *st)
-	}
-	if !op.State.CanTransition(StateCanceled) {
-		return nil, fmt.Errorf("operation %s: %s -> canceled not allowed", op.Name(), op.State)
-	}
-	op.State, op.EndTime = StateCanceled, &now
-	op.LeaseOwner, op.LeaseExpireTime = uuid.Nil, nil
-	return changed, nil
 }
 
 // Filter selects operations in List; zero fields match everything.

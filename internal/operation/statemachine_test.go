@@ -2,6 +2,7 @@ package operation
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -201,6 +202,213 @@ func TestRegistry(t *testing.T) {
 	} {
 		if err := r.Register(k); err == nil {
 			t.Errorf("Register(%s) accepted", k.Name)
+		}
+	}
+}
+
+func threeSteps(states ...StepState) Operation {
+	op := Operation{State: StateRunning, LeaseOwner: uuid.New(), StepsTotal: len(states)}
+	for i, s := range states {
+		op.Steps = append(op.Steps, StepRecord{Ordinal: i, Name: fmt.Sprint("s", i), State: s, Attempts: 1})
+	}
+	return op
+}
+
+func TestFailNowCancelsTheRemainingSteps(t *testing.T) {
+	now := time.Now()
+	op := threeSteps(StepSucceeded, StepRunning, StepPending, StepPending)
+	op.Steps[2].NextAttemptTime = &now
+	changed, err := failNow(&op, 1, Failure{Code: "PERMISSION_DENIED", Reason: "permission-missing", Message: "no"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op.State != StateFailed || op.EndTime == nil || op.Error == nil || op.Error.Step != "s1" || op.LeaseOwner != uuid.Nil {
+		t.Fatalf("operation: %+v", op)
+	}
+	want := []StepState{StepSucceeded, StepFailed, StepCanceled, StepCanceled}
+	for i, s := range op.Steps {
+		if s.State != want[i] {
+			t.Fatalf("step %d is %s, want %s", i, s.State, want[i])
+		}
+	}
+	if len(changed) != 3 || changed[0].Name != "s1" || changed[1].NextAttemptTime != nil || changed[2].EndTime == nil {
+		t.Fatalf("changed %+v", changed)
+	}
+	if op.StepsDone != 0 || op.Percent() != 0 {
+		t.Fatalf("canceled steps counted as done: %d", op.StepsDone)
+	}
+	// Only a running step of an unfinished operation can fail.
+	for _, bad := range []Operation{threeSteps(StepSucceeded), {State: StateSucceeded, Steps: []StepRecord{{State: StepRunning}}}} {
+		if _, err := failNow(&bad, 0, Failure{}, now); err == nil {
+			t.Fatalf("failNow accepted %+v", bad)
+		}
+	}
+}
+
+func TestSettle(t *testing.T) {
+	r := &Runner{cfg: Config{BackoffBase: time.Second}.WithDefaults()}
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	deadline := now.Add(time.Minute)
+	type check func(t *testing.T, op Operation, changed []StepRecord)
+	for _, tc := range []struct {
+		name  string
+		prep  func(op *Operation)
+		out   outcome
+		max   int
+		check check
+	}{
+		{"success records outputs", nil, outcome{outputs: []byte(`{"id":"x"}`)}, 10, func(t *testing.T, op Operation, ch []StepRecord) {
+			if s := op.Steps[1]; s.State != StepSucceeded || string(s.Outputs) != `{"id":"x"}` || op.StepsDone != 1 || len(ch) != 1 {
+				t.Fatalf("%+v", s)
+			}
+		}},
+		{"skip", nil, outcome{err: Skip("none"), v: classify(Skip("none"))}, 10, func(t *testing.T, op Operation, _ []StepRecord) {
+			if op.Steps[1].State != StepSkipped || op.StepsDone != 1 {
+				t.Fatalf("%+v", op.Steps[1])
+			}
+		}},
+		{"poll: pending, attempt not consumed, deadline kept", func(op *Operation) { op.Steps[1].Attempts = 2 },
+			outcome{err: Poll(5*time.Second, deadline, "propagating"), v: classify(Poll(5*time.Second, deadline, "propagating"))}, 2,
+			func(t *testing.T, op Operation, _ []StepRecord) {
+				s := op.Steps[1]
+				if s.State != StepPending || s.Attempts != 1 || s.Polls != 1 || s.Observation != "propagating" ||
+					!s.PollDeadline.Equal(deadline) || !s.NextAttemptTime.Equal(now.Add(5*time.Second)) || op.State != StateRunning {
+					t.Fatalf("%+v", s)
+				}
+			}},
+		{"poll: the first deadline holds, next look not after it", func(op *Operation) {
+			d := now.Add(2 * time.Second)
+			op.Steps[1].PollDeadline, op.Steps[1].Polls = &d, 3
+		}, outcome{err: Poll(time.Minute, now.Add(time.Hour), "x"), v: classify(Poll(time.Minute, now.Add(time.Hour), "x"))}, 10,
+			func(t *testing.T, op Operation, _ []StepRecord) {
+				s := op.Steps[1]
+				if s.Polls != 4 || !s.PollDeadline.Equal(now.Add(2*time.Second)) || !s.NextAttemptTime.Equal(now.Add(2*time.Second)) {
+					t.Fatalf("%+v", s)
+				}
+			}},
+		{"poll: no deadline takes PollWindow", nil, outcome{err: Poll(0, time.Time{}, "x"), v: classify(Poll(0, time.Time{}, "x"))}, 10,
+			func(t *testing.T, op Operation, _ []StepRecord) {
+				s := op.Steps[1]
+				if !s.PollDeadline.Equal(now.Add(30*time.Minute)) || !s.NextAttemptTime.Equal(now.Add(time.Second)) {
+					t.Fatalf("%+v", s)
+				}
+			}},
+		{"poll past the deadline fails and cancels the rest", func(op *Operation) {
+			d := now.Add(-time.Second)
+			op.Steps[1].PollDeadline = &d
+		}, outcome{err: Poll(time.Second, time.Time{}, "still propagating"), v: classify(Poll(time.Second, time.Time{}, "still propagating"))}, 10,
+			func(t *testing.T, op Operation, ch []StepRecord) {
+				if op.State != StateFailed || op.Error.Reason != "POLL_DEADLINE" || op.Error.Code != "DEADLINE_EXCEEDED" ||
+					op.Steps[1].State != StepFailed || op.Steps[2].State != StepCanceled || len(ch) != 2 || op.Steps[1].Observation != "still propagating" {
+					t.Fatalf("%+v %+v", op, op.Error)
+				}
+			}},
+		{"retryable with attempts left", nil, outcome{err: Retry("busy", 0, "busy"), v: classify(Retry("busy", 0, "busy"))}, 10,
+			func(t *testing.T, op Operation, _ []StepRecord) {
+				if s := op.Steps[1]; s.State != StepPending || s.NextAttemptTime == nil || s.LastError.Reason != "busy" || op.State != StateRunning {
+					t.Fatalf("%+v", s)
+				}
+			}},
+		{"retryable out of attempts fails, rest canceled", nil, outcome{err: Retry("busy", 0, "busy"), v: classify(Retry("busy", 0, "busy"))}, 1,
+			func(t *testing.T, op Operation, _ []StepRecord) {
+				if op.State != StateFailed || op.Steps[1].State != StepFailed || op.Steps[2].State != StepCanceled || op.Error.Step != "s1" {
+					t.Fatalf("%+v", op)
+				}
+			}},
+		{"permanent fails, rest canceled", nil, outcome{err: Fail(apperr.FailedPrecondition, "blocked", "fix", "blocked"),
+			v: classify(Fail(apperr.FailedPrecondition, "blocked", "fix", "blocked"))}, 10,
+			func(t *testing.T, op Operation, ch []StepRecord) {
+				if op.State != StateFailed || op.Error.Remedy != "fix" || op.Steps[2].State != StepCanceled || op.Steps[0].State != StepSucceeded || len(ch) != 2 {
+					t.Fatalf("%+v", op)
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			op := threeSteps(StepSucceeded, StepRunning, StepPending)
+			op.StepsDone = 0
+			if tc.prep != nil {
+				tc.prep(&op)
+			}
+			changed, err := r.settle(&op, 1, tc.max, tc.out, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, op, changed)
+		})
+	}
+	op := threeSteps(StepSucceeded, StepPending)
+	if _, err := r.settle(&op, 1, 10, outcome{}, now); err == nil {
+		t.Fatal("settled a step that is not running")
+	}
+}
+
+func TestFinishedEvent(t *testing.T) {
+	end := time.Now()
+	op := threeSteps(StepSucceeded, StepFailed)
+	op.Org, op.ID, op.Kind, op.Target, op.State, op.EndTime = uuid.New(), uuid.New(), "provision-integration", "organizations/x/tenants/y/integrations/z", StateFailed, &end
+	op.Params = []byte(`{"display_name":"Dropzone AI"}`)
+	op.Error = &Failure{Code: "PERMISSION_DENIED", Reason: "permission-missing", Message: "Insufficient privileges", Remedy: "Grant it", Step: "s1"}
+	ev := FinishedEvent(op)
+	if ev.Type != "operation.finished" || ev.Operation != op.Name() || ev.OperationKind != op.Kind || ev.Target != op.Target ||
+		ev.State != "failed" || !ev.Time.Equal(end) || ev.Error == nil || ev.Error.Remedy != "Grant it" || ev.Error.Step != "s1" ||
+		ev.Resource() != op.Name() || ev.Organization != "organizations/"+op.Org.String() {
+		t.Fatalf("%+v", ev)
+	}
+	op.State, op.Error = StateSucceeded, nil
+	if ev := FinishedEvent(op); ev.Error != nil || ev.State != "succeeded" {
+		t.Fatalf("%+v", ev)
+	}
+}
+
+func TestTypedOutputs(t *testing.T) {
+	type app struct {
+		ObjectID string `json:"object_id"`
+		ClientID string `json:"client_id"`
+	}
+	out, err := Out(app{ObjectID: "o1", ClientID: "c1"})
+	if err != nil || out["object_id"] != "o1" {
+		t.Fatalf("Out: %v %v", out, err)
+	}
+	if _, err := Out("not an object"); err == nil {
+		t.Fatal("Out accepted a string")
+	}
+	sc := StepContext{Outputs: map[string]json.RawMessage{"register": []byte(`{"object_id":"o1","client_id":"c1"}`), "none": []byte(`{}`)}}
+	got, ok, err := Output[app](sc, "register")
+	if err != nil || !ok || got.ClientID != "c1" {
+		t.Fatalf("Output: %+v %v %v", got, ok, err)
+	}
+	if _, ok, err := Output[app](sc, "none"); ok || err != nil {
+		t.Fatal("a step without outputs read as recorded")
+	}
+	op := Operation{Steps: []StepRecord{{Name: "register", State: StepSucceeded, Outputs: sc.Outputs["register"]}, {Name: "later", State: StepCanceled}}}
+	if got, ok, err := RecordedOutput[app](op, "register"); !ok || err != nil || got.ObjectID != "o1" {
+		t.Fatalf("RecordedOutput: %+v %v %v", got, ok, err)
+	}
+	if _, ok, _ := RecordedOutput[app](op, "later"); ok {
+		t.Fatal("a canceled step listed as existing")
+	}
+}
+
+func TestJanitorStaleRule(t *testing.T) {
+	r := &Runner{cfg: Config{OrphanAfter: time.Minute}.WithDefaults()}
+	now := time.Now()
+	past, future, old := now.Add(-time.Second), now.Add(time.Second), now.Add(-2*time.Minute)
+	for _, tc := range []struct {
+		name string
+		op   Operation
+		want bool
+	}{
+		{"lease expired", Operation{State: StateRunning, LeaseOwner: uuid.New(), LeaseExpireTime: &past, UpdateTime: now}, true},
+		{"lease held", Operation{State: StateRunning, LeaseOwner: uuid.New(), LeaseExpireTime: &future, UpdateTime: old}, false},
+		{"done", Operation{State: StateSucceeded, LeaseOwner: uuid.New(), LeaseExpireTime: &past}, false},
+		{"unheld, recently touched", Operation{State: StateRunning, UpdateTime: past}, false},
+		{"unheld, idle: lost job", Operation{State: StatePending, UpdateTime: old}, true},
+		{"unheld, idle, recently taken over", Operation{State: StateRunning, UpdateTime: old, LeaseExpireTime: &past}, false},
+		{"unheld, idle, waiting for a retry", Operation{State: StateRunning, UpdateTime: old,
+			Steps: []StepRecord{{State: StepPending, NextAttemptTime: &future}}}, false},
+	} {
+		if got := r.stale(tc.op, now); got != tc.want {
+			t.Errorf("%s: stale = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

@@ -20,6 +20,6 @@ func (db *DB) Notify(ctx context.Context, tx uow.Tx, org uuid.UUID, ev event.Eve
 		return err
 	}
 	return translate(queries.QueueWebhookDeliveries(ctx, q(tx), query.QueueWebhookDeliveriesParams{
-		OrganizationID: org, Event: ev.Type, Resource: ev.Integration, Payload: payload,
+		OrganizationID: org, Event: ev.Type, Resource: ev.Resource(), Payload: payload,
 	}), "")
 }

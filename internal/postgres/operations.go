@@ -34,7 +34,7 @@ func operationFrom(r query.Operation) operation.Operation {
 		CancelRequested: r.CancelRequested, Params: r.Params, Result: r.Result, RequestID: r.RequestID.UUID,
 		StepsTotal: int(r.StepsTotal), StepsDone: int(r.StepsDone), LeaseOwner: r.LeaseOwner.UUID,
 		LeaseExpireTime: r.LeaseExpireTime, CreateTime: r.CreateTime, UpdateTime: r.UpdateTime, EndTime: r.EndTime,
-		Version: r.Version,
+		Version: r.Version, Incarnation: int(r.Incarnation),
 	}
 	if r.ErrorCode != nil || r.ErrorMessage != nil {
 		op.Error = &operation.Failure{Code: deref(r.ErrorCode), Reason: deref(r.ErrorClass), Message: deref(r.ErrorMessage),
@@ -47,6 +47,7 @@ func stepFrom(r query.OperationStep) operation.StepRecord {
 	s := operation.StepRecord{
 		Ordinal: int(r.Ordinal), Name: r.Name, State: operation.StepState(r.State), Attempts: int(r.Attempts),
 		StartTime: r.StartTime, EndTime: r.EndTime, NextAttemptTime: r.NextAttemptTime, Outputs: r.Outputs,
+		Polls: int(r.Polls), PollDeadline: r.PollDeadline, Observation: deref(r.Observation),
 	}
 	if r.ErrorCode != nil || r.ErrorMessage != nil {
 		s.LastError = &operation.Failure{Code: deref(r.ErrorCode), Reason: deref(r.ErrorClass), Message: deref(r.ErrorMessage),
@@ -159,6 +160,7 @@ func (db *DB) UpdateStep(ctx context.Context, tx uow.Tx, org, id uuid.UUID, s op
 	p := query.UpdateOperationStepParams{
 		OrganizationID: org, OperationID: id, Ordinal: int32(s.Ordinal), State: string(s.State), Attempts: int32(s.Attempts),
 		StartTime: s.StartTime, EndTime: s.EndTime, NextAttemptTime: s.NextAttemptTime, Outputs: outputs,
+		Polls: int32(s.Polls), PollDeadline: s.PollDeadline, Observation: strp(s.Observation),
 	}
 	if e := s.LastError; e != nil {
 		p.ErrorCode, p.ErrorClass, p.ErrorMessage, p.ErrorRemedy = strp(e.Code), strp(e.Reason), strp(e.Message), strp(e.Remedy)
@@ -179,6 +181,25 @@ func (db *DB) RenewLease(ctx context.Context, tx uow.Tx, org, id, owner uuid.UUI
 		OrganizationID: org, ID: id, LeaseOwner: nullUUID(owner), Seconds: d.Seconds(),
 	})
 	return n == 1, translate(err, "")
+}
+
+// ListStaleOperations implements operation.Store.
+func (db *DB) ListStaleOperations(ctx context.Context, tx uow.Tx, idle time.Duration, limit int) ([]operation.Name, error) {
+	rows, err := queries.ListStaleOperations(ctx, q(tx), query.ListStaleOperationsParams{IdleSeconds: idle.Seconds(), Lim: int32(limit)})
+	if err != nil {
+		return nil, translate(err, "")
+	}
+	out := make([]operation.Name, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, operation.Name{Org: r.OrganizationID, ID: r.ID})
+	}
+	return out, nil
+}
+
+// SupersedeRun implements operation.Store.
+func (db *DB) SupersedeRun(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (int, error) {
+	n, err := queries.SupersedeOperationRun(ctx, q(tx), query.SupersedeOperationRunParams{OrganizationID: org, ID: id})
+	return int(n), translate(err, operation.Name{Org: org, ID: id}.String())
 }
 
 // operationsChannel is the channel the operations trigger notifies

@@ -30,6 +30,7 @@ type Event string
 const (
 	EventStateChanged       Event = event.StateChanged
 	EventCredentialExpiring Event = event.CredentialExpiring
+	EventOperationFinished  Event = event.OperationFinished
 )
 
 // Webhook is one endpoint of an organization.

@@ -106,7 +106,8 @@ const (
 	StepState_STEP_STATE_FAILED StepState = 4
 	// Had nothing to do.
 	StepState_STEP_STATE_SKIPPED StepState = 5
-	// Not run because the operation was canceled.
+	// Not run because the operation ended first: it was canceled, or an
+	// earlier step failed.
 	StepState_STEP_STATE_CANCELED StepState = 6
 )
 
@@ -435,21 +436,31 @@ type OperationStep struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Its state.
 	State StepState `protobuf:"varint,2,opt,name=state,proto3,enum=dzconnect.v1.StepState" json:"state,omitempty"`
-	// Attempts started so far.
+	// Attempts started so far (polls do not count).
 	Attempts int32 `protobuf:"varint,3,opt,name=attempts,proto3" json:"attempts,omitempty"`
 	// When the first attempt started.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// When it ended.
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// After a retryable failure: when the next attempt may start (backoff or
-	// the Retry-After Microsoft sent).
+	// the Retry-After Microsoft sent); after a poll: when the step looks
+	// again.
 	NextAttemptTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=next_attempt_time,json=nextAttemptTime,proto3" json:"next_attempt_time,omitempty"`
 	// The last attempt's error, if any (kept when a later attempt succeeds).
 	LastError *OperationError `protobuf:"bytes,7,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
 	// What the step recorded, e.g. the IDs of the objects it created (never
 	// secrets). After a cancel, the outputs of the finished steps are what
 	// exists.
-	Outputs       *structpb.Struct `protobuf:"bytes,8,opt,name=outputs,proto3" json:"outputs,omitempty"`
+	Outputs *structpb.Struct `protobuf:"bytes,8,opt,name=outputs,proto3" json:"outputs,omitempty"`
+	// How many times the step said "not yet" (e.g. checks still
+	// propagating) and looked again later; polls are not attempts.
+	Polls int32 `protobuf:"varint,9,opt,name=polls,proto3" json:"polls,omitempty"`
+	// The last poll's observation, e.g. "propagating: 3 of 5 permissions
+	// visible in tokens".
+	Observation string `protobuf:"bytes,10,opt,name=observation,proto3" json:"observation,omitempty"`
+	// When the step stops polling: at this time it decides (e.g. succeeds
+	// degraded) or fails.
+	PollDeadline  *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=poll_deadline,json=pollDeadline,proto3" json:"poll_deadline,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -536,6 +547,27 @@ func (x *OperationStep) GetLastError() *OperationError {
 func (x *OperationStep) GetOutputs() *structpb.Struct {
 	if x != nil {
 		return x.Outputs
+	}
+	return nil
+}
+
+func (x *OperationStep) GetPolls() int32 {
+	if x != nil {
+		return x.Polls
+	}
+	return 0
+}
+
+func (x *OperationStep) GetObservation() string {
+	if x != nil {
+		return x.Observation
+	}
+	return ""
+}
+
+func (x *OperationStep) GetPollDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PollDeadline
 	}
 	return nil
 }
@@ -1083,7 +1115,7 @@ const file_dzconnect_v1_operation_service_proto_rawDesc = "" +
 	"steps_done\x18\x02 \x01(\x05R\tstepsDone\x12\x1f\n" +
 	"\vsteps_total\x18\x03 \x01(\x05R\n" +
 	"stepsTotal\x12!\n" +
-	"\fpercent_done\x18\x04 \x01(\x05R\vpercentDone\"\x98\x03\n" +
+	"\fpercent_done\x18\x04 \x01(\x05R\vpercentDone\"\x91\x04\n" +
 	"\rOperationStep\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x17.dzconnect.v1.StepStateR\x05state\x12\x1a\n" +
@@ -1094,7 +1126,11 @@ const file_dzconnect_v1_operation_service_proto_rawDesc = "" +
 	"\x11next_attempt_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x0fnextAttemptTime\x12;\n" +
 	"\n" +
 	"last_error\x18\a \x01(\v2\x1c.dzconnect.v1.OperationErrorR\tlastError\x121\n" +
-	"\aoutputs\x18\b \x01(\v2\x17.google.protobuf.StructR\aoutputs\"\x82\x01\n" +
+	"\aoutputs\x18\b \x01(\v2\x17.google.protobuf.StructR\aoutputs\x12\x14\n" +
+	"\x05polls\x18\t \x01(\x05R\x05polls\x12 \n" +
+	"\vobservation\x18\n" +
+	" \x01(\tR\vobservation\x12?\n" +
+	"\rpoll_deadline\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\fpollDeadline\"\x82\x01\n" +
 	"\x0eOperationError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x18\n" +
@@ -1196,24 +1232,25 @@ var file_dzconnect_v1_operation_service_proto_depIdxs = []int32{
 	15, // 12: dzconnect.v1.OperationStep.next_attempt_time:type_name -> google.protobuf.Timestamp
 	5,  // 13: dzconnect.v1.OperationStep.last_error:type_name -> dzconnect.v1.OperationError
 	14, // 14: dzconnect.v1.OperationStep.outputs:type_name -> google.protobuf.Struct
-	2,  // 15: dzconnect.v1.GetOperationResponse.operation:type_name -> dzconnect.v1.Operation
-	2,  // 16: dzconnect.v1.ListOperationsResponse.operations:type_name -> dzconnect.v1.Operation
-	2,  // 17: dzconnect.v1.CancelOperationResponse.operation:type_name -> dzconnect.v1.Operation
-	16, // 18: dzconnect.v1.WaitOperationRequest.timeout:type_name -> google.protobuf.Duration
-	2,  // 19: dzconnect.v1.WaitOperationResponse.operation:type_name -> dzconnect.v1.Operation
-	6,  // 20: dzconnect.v1.OperationService.GetOperation:input_type -> dzconnect.v1.GetOperationRequest
-	8,  // 21: dzconnect.v1.OperationService.ListOperations:input_type -> dzconnect.v1.ListOperationsRequest
-	10, // 22: dzconnect.v1.OperationService.CancelOperation:input_type -> dzconnect.v1.CancelOperationRequest
-	12, // 23: dzconnect.v1.OperationService.WaitOperation:input_type -> dzconnect.v1.WaitOperationRequest
-	7,  // 24: dzconnect.v1.OperationService.GetOperation:output_type -> dzconnect.v1.GetOperationResponse
-	9,  // 25: dzconnect.v1.OperationService.ListOperations:output_type -> dzconnect.v1.ListOperationsResponse
-	11, // 26: dzconnect.v1.OperationService.CancelOperation:output_type -> dzconnect.v1.CancelOperationResponse
-	13, // 27: dzconnect.v1.OperationService.WaitOperation:output_type -> dzconnect.v1.WaitOperationResponse
-	24, // [24:28] is the sub-list for method output_type
-	20, // [20:24] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	15, // 15: dzconnect.v1.OperationStep.poll_deadline:type_name -> google.protobuf.Timestamp
+	2,  // 16: dzconnect.v1.GetOperationResponse.operation:type_name -> dzconnect.v1.Operation
+	2,  // 17: dzconnect.v1.ListOperationsResponse.operations:type_name -> dzconnect.v1.Operation
+	2,  // 18: dzconnect.v1.CancelOperationResponse.operation:type_name -> dzconnect.v1.Operation
+	16, // 19: dzconnect.v1.WaitOperationRequest.timeout:type_name -> google.protobuf.Duration
+	2,  // 20: dzconnect.v1.WaitOperationResponse.operation:type_name -> dzconnect.v1.Operation
+	6,  // 21: dzconnect.v1.OperationService.GetOperation:input_type -> dzconnect.v1.GetOperationRequest
+	8,  // 22: dzconnect.v1.OperationService.ListOperations:input_type -> dzconnect.v1.ListOperationsRequest
+	10, // 23: dzconnect.v1.OperationService.CancelOperation:input_type -> dzconnect.v1.CancelOperationRequest
+	12, // 24: dzconnect.v1.OperationService.WaitOperation:input_type -> dzconnect.v1.WaitOperationRequest
+	7,  // 25: dzconnect.v1.OperationService.GetOperation:output_type -> dzconnect.v1.GetOperationResponse
+	9,  // 26: dzconnect.v1.OperationService.ListOperations:output_type -> dzconnect.v1.ListOperationsResponse
+	11, // 27: dzconnect.v1.OperationService.CancelOperation:output_type -> dzconnect.v1.CancelOperationResponse
+	13, // 28: dzconnect.v1.OperationService.WaitOperation:output_type -> dzconnect.v1.WaitOperationResponse
+	25, // [25:29] is the sub-list for method output_type
+	21, // [21:25] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_dzconnect_v1_operation_service_proto_init() }

@@ -70,8 +70,37 @@ update operation_steps set
   state = @state, attempts = @attempts, start_time = sqlc.narg(start_time), end_time = sqlc.narg(end_time),
   next_attempt_time = sqlc.narg(next_attempt_time),
   error_code = sqlc.narg(error_code), error_class = sqlc.narg(error_class), error_message = sqlc.narg(error_message),
-  error_remedy = sqlc.narg(error_remedy), outputs = @outputs, update_time = now()
+  error_remedy = sqlc.narg(error_remedy), outputs = @outputs,
+  polls = @polls, poll_deadline = sqlc.narg(poll_deadline), observation = sqlc.narg(observation),
+  update_time = now()
 where organization_id = @organization_id and operation_id = @operation_id and ordinal = @ordinal;
+
+-- name: ListStaleOperations :many
+-- The operations janitor's scan, across organizations (like the fleet
+-- sweep): unfinished operations whose runner's lease expired (the runner
+-- died or hung), or that nobody holds and nothing has touched for
+-- @idle_seconds while their current step is not waiting for a later
+-- attempt (their River job is lost). The domain re-checks each under its
+-- row lock (operation.Janitor).
+select o.organization_id, o.id from operations o
+where o.state in ('pending', 'running')
+  and ((o.lease_owner is not null and o.lease_expire_time < now())
+    or (o.lease_owner is null
+      and greatest(o.update_time, coalesce(o.lease_expire_time, o.update_time)) < now() - make_interval(secs => @idle_seconds::float8)
+      and not exists (select 1 from operation_steps s
+        where s.organization_id = o.organization_id and s.operation_id = o.id
+          and s.state = 'pending' and s.next_attempt_time > now() - make_interval(secs => @idle_seconds::float8))))
+order by o.lease_expire_time nulls last
+limit @lim;
+
+-- name: SupersedeOperationRun :one
+-- Takes the operation from its runner: the lease is cleared (a hung runner
+-- can no longer renew it or record) and the incarnation bumped, so only a
+-- job of the new incarnation runs it. lease_expire_time keeps when this
+-- happened (the idle clock of ListStaleOperations). Not a visible change.
+update operations set incarnation = incarnation + 1, lease_owner = null, lease_expire_time = now()
+where organization_id = @organization_id and id = @id
+returning incarnation;
 
 -- name: ListenOperations :exec
 -- Subscribes the session to the operations trigger's notifications.

@@ -160,6 +160,8 @@ type Operation struct {
 	EndTime         *time.Time
 	// Bumped on every visible change (state, step records, cancel); the etag, and what WaitOperation watches. Lease renewals do not bump it.
 	Version int64
+	// Bumped by the operations janitor when it takes an operation from a dead runner (expired lease) and enqueues a new River job for it; a job of an older incarnation ends without doing anything.
+	Incarnation int32
 }
 
 type OperationStep struct {
@@ -181,6 +183,12 @@ type OperationStep struct {
 	// What the step recorded (e.g. the Entra object IDs it created): what a canceled or failed operation lists as existing. Never secrets.
 	Outputs    json.RawMessage
 	UpdateTime time.Time
+	// How many times the step said "not yet, look again later" (operation.Poll); polls do not count as attempts.
+	Polls int32
+	// Set by the step's first poll: after it the step decides (succeed degraded, or fail); a poll past it fails the step.
+	PollDeadline *time.Time
+	// The last poll's observation: a short message shown to callers (never secrets).
+	Observation *string
 }
 
 type Organization struct {

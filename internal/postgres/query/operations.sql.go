@@ -14,7 +14,7 @@ import (
 )
 
 const getOperation = `-- name: GetOperation :one
-select organization_id, id, kind, target, state, cancel_requested, params, result, error_code, error_class, error_message, error_remedy, error_step, request_id, steps_total, steps_done, lease_owner, lease_expire_time, create_time, update_time, end_time, version from operations where organization_id = $1 and id = $2
+select organization_id, id, kind, target, state, cancel_requested, params, result, error_code, error_class, error_message, error_remedy, error_step, request_id, steps_total, steps_done, lease_owner, lease_expire_time, create_time, update_time, end_time, version, incarnation from operations where organization_id = $1 and id = $2
 `
 
 type GetOperationParams struct {
@@ -48,6 +48,7 @@ func (q *Queries) GetOperation(ctx context.Context, db DBTX, arg GetOperationPar
 		&i.UpdateTime,
 		&i.EndTime,
 		&i.Version,
+		&i.Incarnation,
 	)
 	return i, err
 }
@@ -56,7 +57,7 @@ const insertOperation = `-- name: InsertOperation :one
 
 insert into operations (organization_id, id, kind, target, params, request_id, steps_total)
 values ($1, $2, $3, $4, $5, $6, $7)
-returning organization_id, id, kind, target, state, cancel_requested, params, result, error_code, error_class, error_message, error_remedy, error_step, request_id, steps_total, steps_done, lease_owner, lease_expire_time, create_time, update_time, end_time, version
+returning organization_id, id, kind, target, state, cancel_requested, params, result, error_code, error_class, error_message, error_remedy, error_step, request_id, steps_total, steps_done, lease_owner, lease_expire_time, create_time, update_time, end_time, version, incarnation
 `
 
 type InsertOperationParams struct {
@@ -106,6 +107,7 @@ func (q *Queries) InsertOperation(ctx context.Context, db DBTX, arg InsertOperat
 		&i.UpdateTime,
 		&i.EndTime,
 		&i.Version,
+		&i.Incarnation,
 	)
 	return i, err
 }
@@ -129,7 +131,7 @@ func (q *Queries) InsertOperationSteps(ctx context.Context, db DBTX, arg InsertO
 }
 
 const listOperationSteps = `-- name: ListOperationSteps :many
-select organization_id, operation_id, ordinal, name, state, attempts, start_time, end_time, next_attempt_time, error_code, error_class, error_message, error_remedy, outputs, update_time from operation_steps where organization_id = $1 and operation_id = $2 order by ordinal
+select organization_id, operation_id, ordinal, name, state, attempts, start_time, end_time, next_attempt_time, error_code, error_class, error_message, error_remedy, outputs, update_time, polls, poll_deadline, observation from operation_steps where organization_id = $1 and operation_id = $2 order by ordinal
 `
 
 type ListOperationStepsParams struct {
@@ -162,6 +164,9 @@ func (q *Queries) ListOperationSteps(ctx context.Context, db DBTX, arg ListOpera
 			&i.ErrorRemedy,
 			&i.Outputs,
 			&i.UpdateTime,
+			&i.Polls,
+			&i.PollDeadline,
+			&i.Observation,
 		); err != nil {
 			return nil, err
 		}
@@ -174,7 +179,7 @@ func (q *Queries) ListOperationSteps(ctx context.Context, db DBTX, arg ListOpera
 }
 
 const listOperations = `-- name: ListOperations :many
-select organization_id, id, kind, target, state, cancel_requested, params, result, error_code, error_class, error_message, error_remedy, error_step, request_id, steps_total, steps_done, lease_owner, lease_expire_time, create_time, update_time, end_time, version from operations
+select organization_id, id, kind, target, state, cancel_requested, params, result, error_code, error_class, error_message, error_remedy, error_step, request_id, steps_total, steps_done, lease_owner, lease_expire_time, create_time, update_time, end_time, version, incarnation from operations
 where organization_id = $1
   and ($2::uuid is null or id < $2::uuid)
   and ($3::text is null or state = $3::text)
@@ -233,6 +238,7 @@ func (q *Queries) ListOperations(ctx context.Context, db DBTX, arg ListOperation
 			&i.UpdateTime,
 			&i.EndTime,
 			&i.Version,
+			&i.Incarnation,
 		); err != nil {
 			return nil, err
 		}
@@ -244,8 +250,57 @@ func (q *Queries) ListOperations(ctx context.Context, db DBTX, arg ListOperation
 	return items, nil
 }
 
+const listStaleOperations = `-- name: ListStaleOperations :many
+select o.organization_id, o.id from operations o
+where o.state in ('pending', 'running')
+  and ((o.lease_owner is not null and o.lease_expire_time < now())
+    or (o.lease_owner is null
+      and greatest(o.update_time, coalesce(o.lease_expire_time, o.update_time)) < now() - make_interval(secs => $1::float8)
+      and not exists (select 1 from operation_steps s
+        where s.organization_id = o.organization_id and s.operation_id = o.id
+          and s.state = 'pending' and s.next_attempt_time > now() - make_interval(secs => $1::float8))))
+order by o.lease_expire_time nulls last
+limit $2
+`
+
+type ListStaleOperationsParams struct {
+	IdleSeconds float64
+	Lim         int32
+}
+
+type ListStaleOperationsRow struct {
+	OrganizationID uuid.UUID
+	ID             uuid.UUID
+}
+
+// The operations janitor's scan, across organizations (like the fleet
+// sweep): unfinished operations whose runner's lease expired (the runner
+// died or hung), or that nobody holds and nothing has touched for
+// @idle_seconds while their current step is not waiting for a later
+// attempt (their River job is lost). The domain re-checks each under its
+// row lock (operation.Janitor).
+func (q *Queries) ListStaleOperations(ctx context.Context, db DBTX, arg ListStaleOperationsParams) ([]ListStaleOperationsRow, error) {
+	rows, err := db.Query(ctx, listStaleOperations, arg.IdleSeconds, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListStaleOperationsRow
+	for rows.Next() {
+		var i ListStaleOperationsRow
+		if err := rows.Scan(&i.OrganizationID, &i.ID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listStepsOfOperations = `-- name: ListStepsOfOperations :many
-select organization_id, operation_id, ordinal, name, state, attempts, start_time, end_time, next_attempt_time, error_code, error_class, error_message, error_remedy, outputs, update_time from operation_steps where organization_id = $1 and operation_id = any($2::uuid[])
+select organization_id, operation_id, ordinal, name, state, attempts, start_time, end_time, next_attempt_time, error_code, error_class, error_message, error_remedy, outputs, update_time, polls, poll_deadline, observation from operation_steps where organization_id = $1 and operation_id = any($2::uuid[])
 order by operation_id, ordinal
 `
 
@@ -280,6 +335,9 @@ func (q *Queries) ListStepsOfOperations(ctx context.Context, db DBTX, arg ListSt
 			&i.ErrorRemedy,
 			&i.Outputs,
 			&i.UpdateTime,
+			&i.Polls,
+			&i.PollDeadline,
+			&i.Observation,
 		); err != nil {
 			return nil, err
 		}
@@ -302,7 +360,7 @@ func (q *Queries) ListenOperations(ctx context.Context, db DBTX) error {
 }
 
 const lockOperation = `-- name: LockOperation :one
-select operations.organization_id, operations.id, operations.kind, operations.target, operations.state, operations.cancel_requested, operations.params, operations.result, operations.error_code, operations.error_class, operations.error_message, operations.error_remedy, operations.error_step, operations.request_id, operations.steps_total, operations.steps_done, operations.lease_owner, operations.lease_expire_time, operations.create_time, operations.update_time, operations.end_time, operations.version, now()::timestamptz as db_now from operations
+select operations.organization_id, operations.id, operations.kind, operations.target, operations.state, operations.cancel_requested, operations.params, operations.result, operations.error_code, operations.error_class, operations.error_message, operations.error_remedy, operations.error_step, operations.request_id, operations.steps_total, operations.steps_done, operations.lease_owner, operations.lease_expire_time, operations.create_time, operations.update_time, operations.end_time, operations.version, operations.incarnation, now()::timestamptz as db_now from operations
 where organization_id = $1 and id = $2 for update
 `
 
@@ -344,6 +402,7 @@ func (q *Queries) LockOperation(ctx context.Context, db DBTX, arg LockOperationP
 		&i.Operation.UpdateTime,
 		&i.Operation.EndTime,
 		&i.Operation.Version,
+		&i.Operation.Incarnation,
 		&i.DbNow,
 	)
 	return i, err
@@ -399,6 +458,28 @@ func (q *Queries) SetOperationLease(ctx context.Context, db DBTX, arg SetOperati
 	return err
 }
 
+const supersedeOperationRun = `-- name: SupersedeOperationRun :one
+update operations set incarnation = incarnation + 1, lease_owner = null, lease_expire_time = now()
+where organization_id = $1 and id = $2
+returning incarnation
+`
+
+type SupersedeOperationRunParams struct {
+	OrganizationID uuid.UUID
+	ID             uuid.UUID
+}
+
+// Takes the operation from its runner: the lease is cleared (a hung runner
+// can no longer renew it or record) and the incarnation bumped, so only a
+// job of the new incarnation runs it. lease_expire_time keeps when this
+// happened (the idle clock of ListStaleOperations). Not a visible change.
+func (q *Queries) SupersedeOperationRun(ctx context.Context, db DBTX, arg SupersedeOperationRunParams) (int32, error) {
+	row := db.QueryRow(ctx, supersedeOperationRun, arg.OrganizationID, arg.ID)
+	var incarnation int32
+	err := row.Scan(&incarnation)
+	return incarnation, err
+}
+
 const updateOperation = `-- name: UpdateOperation :one
 update operations set
   state = $1, cancel_requested = $2, result = $3,
@@ -408,7 +489,7 @@ update operations set
   lease_owner = $11, lease_expire_time = $12,
   update_time = now(), version = version + 1
 where organization_id = $13 and id = $14
-returning organization_id, id, kind, target, state, cancel_requested, params, result, error_code, error_class, error_message, error_remedy, error_step, request_id, steps_total, steps_done, lease_owner, lease_expire_time, create_time, update_time, end_time, version
+returning organization_id, id, kind, target, state, cancel_requested, params, result, error_code, error_class, error_message, error_remedy, error_step, request_id, steps_total, steps_done, lease_owner, lease_expire_time, create_time, update_time, end_time, version, incarnation
 `
 
 type UpdateOperationParams struct {
@@ -471,6 +552,7 @@ func (q *Queries) UpdateOperation(ctx context.Context, db DBTX, arg UpdateOperat
 		&i.UpdateTime,
 		&i.EndTime,
 		&i.Version,
+		&i.Incarnation,
 	)
 	return i, err
 }
@@ -480,8 +562,10 @@ update operation_steps set
   state = $1, attempts = $2, start_time = $3, end_time = $4,
   next_attempt_time = $5,
   error_code = $6, error_class = $7, error_message = $8,
-  error_remedy = $9, outputs = $10, update_time = now()
-where organization_id = $11 and operation_id = $12 and ordinal = $13
+  error_remedy = $9, outputs = $10,
+  polls = $11, poll_deadline = $12, observation = $13,
+  update_time = now()
+where organization_id = $14 and operation_id = $15 and ordinal = $16
 `
 
 type UpdateOperationStepParams struct {
@@ -495,6 +579,9 @@ type UpdateOperationStepParams struct {
 	ErrorMessage    *string
 	ErrorRemedy     *string
 	Outputs         json.RawMessage
+	Polls           int32
+	PollDeadline    *time.Time
+	Observation     *string
 	OrganizationID  uuid.UUID
 	OperationID     uuid.UUID
 	Ordinal         int32
@@ -512,6 +599,9 @@ func (q *Queries) UpdateOperationStep(ctx context.Context, db DBTX, arg UpdateOp
 		arg.ErrorMessage,
 		arg.ErrorRemedy,
 		arg.Outputs,
+		arg.Polls,
+		arg.PollDeadline,
+		arg.Observation,
 		arg.OrganizationID,
 		arg.OperationID,
 		arg.Ordinal,
