@@ -14,7 +14,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
-	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -164,9 +164,24 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
 	}
+	// Jobs are inserted in the unit of work of the change that needs them
+	// (River InsertTx): secret destructions and webhook deliveries.
+	inserter, err := jobs.NewInserter(db.Pool())
+	if err != nil {
+		return err
+	}
+	secretGC := jobs.NewSecretGC(inserter)
+	// Rows left in the former secret_destructions outbox become jobs.
+	if n, err := jobs.MoveSecretOutbox(ctx, db, db, inserter); err != nil {
+		return fmt.Errorf("moving queued secret destructions to the job queue: %w", err)
+	} else if n > 0 {
+		log.InfoContext(ctx, "queued secret destructions moved to the job queue", "count", n)
+	}
+	notifier := webhook.NewNotifier(db, inserter, webhook.DefaultMaxAttempts)
+	db.UseNotifier(notifier)
 	tenants := tenant.NewService(db, db, db, db)
 	integrations := integration.NewService(db, secrets, log)
-	webhooks := webhook.NewService(db, secrets, log)
+	webhooks := webhook.NewService(db, db, db, db, secretGC, secrets, log)
 	clouds := microsoft.DefaultClouds()
 	if cfg.MicrosoftEndpointsFile != "" {
 		if clouds, err = microsoft.LoadEndpointsFile(cfg.MicrosoftEndpointsFile); err != nil {
@@ -195,52 +210,54 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	if err != nil {
 		return err
 	}
-	var queue *jobs.Queue
-	if cfg.Jobs {
-		queue, err = jobs.New(db.Pool(), jobs.Config{
-			SweepInterval: cfg.SweepInterval, SweepJitter: cfg.SweepJitter,
-			Concurrency: cfg.CheckConcurrency, PerTenant: cfg.CheckPerTenant, CheckTimeout: cfg.CheckTimeout,
-			RescueAfter: cfg.JobRescueAfter,
-		}, db, checker, log)
-		if err != nil {
-			return err
-		}
-		// River treats cancellation of Start's context as a hard stop that
-		// cancels running jobs; the graceful Stop below is the shutdown.
-		if err := queue.Start(context.WithoutCancel(ctx)); err != nil {
-			return fmt.Errorf("starting the job queue: %w", err)
-		}
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
-			defer cancel()
-			if err := queue.Stop(sctx); err != nil {
-				log.Warn("job queue did not stop cleanly; unfinished jobs will be rescued", "error", err)
-			}
-		}()
+	// One River client runs all background work of this replica: tenant
+	// check batches and the sweep (with --jobs), webhook deliveries, secret
+	// destructions and the janitor.
+	webhookWorkers := cfg.WebhookWorkers
+	if webhookWorkers == 0 {
+		webhookWorkers = -1 // this replica sends no deliveries
 	}
+	deliverer := webhook.NewDeliverer(db, db, secrets, log, webhook.DelivererOptions{Timeout: cfg.WebhookTimeout,
+		AllowPrivateNetworks: cfg.WebhookAllowPrivate, Workers: webhookWorkers})
+	queue, err := jobs.New(db.Pool(), db, jobs.Config{
+		SweepInterval: cfg.SweepInterval, SweepJitter: cfg.SweepJitter,
+		Concurrency: cfg.CheckConcurrency, PerTenant: cfg.CheckPerTenant, CheckTimeout: cfg.CheckTimeout,
+		BatchSlice: cfg.CheckBatchSlice, RescueAfter: cfg.JobRescueAfter,
+		ObserveThrottle: microsoft.WithThrottleObserver, NoChecks: !cfg.Jobs,
+	}, db, checker, log,
+		deliverer.Extension(),
+		jobs.SecretGCExtension(secrets),
+		jobs.JanitorExtension(cfg.JanitorInterval, log,
+			jobs.JanitorTask{Name: "pending integrations", Run: func(ctx context.Context) (int, error) {
+				r, err := integrations.Janitor(ctx, cfg.PendingTTL)
+				return r.Reaped + r.Destroyed, err
+			}},
+			jobs.JanitorTask{Name: "pending webhooks", Run: func(ctx context.Context) (int, error) {
+				return webhooks.Reap(ctx, cfg.PendingTTL)
+			}},
+			jobs.JanitorTask{Name: "expired tenant throttles", Run: func(ctx context.Context) (int, error) {
+				return db.DeleteExpiredThrottles(ctx, db.Conn(), time.Now().Add(-time.Hour))
+			}},
+		),
+	)
+	if err != nil {
+		return err
+	}
+	// River treats cancellation of Start's context as a hard stop that
+	// cancels running jobs; the graceful Stop below is the shutdown.
+	if err := queue.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("starting the job queue: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := queue.Stop(sctx); err != nil {
+			log.Warn("job queue did not stop cleanly; unfinished jobs will be rescued", "error", err)
+		}
+	}()
 
-	var wg sync.WaitGroup
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		integrations.RunJanitor(runCtx, cfg.JanitorInterval, cfg.PendingTTL)
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		webhooks.RunJanitor(runCtx, cfg.JanitorInterval, cfg.PendingTTL)
-	}()
-	if cfg.WebhookInterval > 0 {
-		deliverer := webhook.NewDeliverer(db, secrets, log, webhook.DelivererOptions{Timeout: cfg.WebhookTimeout,
-			AllowPrivateNetworks: cfg.WebhookAllowPrivate})
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			deliverer.Run(runCtx, cfg.WebhookInterval)
-		}()
-	}
 	if started != nil {
 		go func() {
 			if g, h, err := srv.Addrs(runCtx); err == nil {
@@ -250,7 +267,6 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	}
 	err = srv.Run(runCtx)
 	stop()
-	wg.Wait()
 	log.Info("stopped")
 	return err
 }

@@ -134,6 +134,9 @@ func (t *retryTransport) roundTrip(req *http.Request) (*http.Response, error) {
 				// Before the next request of this caller may go out.
 				t.gate.set(gateKey, time.Now().Add(wait))
 			}
+			if f, ok := ctx.Value(throttleObserverKey{}).(func(time.Time)); ok {
+				f(time.Now().Add(wait))
+			}
 		}
 		release()
 		switch {
@@ -168,6 +171,16 @@ func (t *retryTransport) roundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
+}
+
+type throttleObserverKey struct{}
+
+// WithThrottleObserver returns ctx carrying f: each time Microsoft answers
+// a call made with ctx with 429 (or 503 + Retry-After), f learns until when
+// it asked to be left alone. The job queue shares that with every replica
+// (internal/jobs, Config.ObserveThrottle).
+func WithThrottleObserver(ctx context.Context, f func(until time.Time)) context.Context {
+	return context.WithValue(ctx, throttleObserverKey{}, f)
 }
 
 func hasRetryAfter(h http.Header) bool {

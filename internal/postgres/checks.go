@@ -101,13 +101,13 @@ func (db *DB) RecordCheck(ctx context.Context, c verify.Check) (verify.Result, e
 		}
 		if r.Changed() {
 			ev.Type = event.StateChanged
-			if err := queueDeliveries(ctx, tx, c.Org, ev); err != nil {
+			if err := db.queueDeliveries(ctx, tx, c.Org, ev); err != nil {
 				return err
 			}
 		}
 		if warn {
 			ev.Type = event.CredentialExpiring
-			if err := queueDeliveries(ctx, tx, c.Org, ev); err != nil {
+			if err := db.queueDeliveries(ctx, tx, c.Org, ev); err != nil {
 				return err
 			}
 		}
@@ -145,17 +145,10 @@ func (db *DB) recordUnchanged(ctx context.Context, c verify.Check, steps, perms 
 	return verify.Result{Check: c, Integration: in, Previous: c.Outcome}, true, nil
 }
 
-// queueDeliveries writes one pending delivery per enabled webhook of org
-// subscribed to the event.
-func queueDeliveries(ctx context.Context, tx pgx.Tx, org uuid.UUID, ev event.Event) error {
-	payload, err := json.Marshal(ev)
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `insert into webhook_deliveries (organization_id, webhook_id, event, resource, payload)
-		select organization_id, id, $2, $3, $4 from webhooks
-		where organization_id = $1 and not disabled and $2 = any(events)`, org, ev.Type, ev.Integration, payload)
-	return err
+// queueDeliveries queues the event's webhook deliveries in tx through the
+// event.Notifier wired with UseNotifier (webhook deliveries as River jobs).
+func (db *DB) queueDeliveries(ctx context.Context, tx pgx.Tx, org uuid.UUID, ev event.Event) error {
+	return db.notifier.Notify(ctx, handle{q: tx, tx: tx}, org, ev)
 }
 
 // ListChecks implements verify.Store, newest first.

@@ -10,18 +10,26 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/dropzoneai/dzconnect/internal/audit"
+	"github.com/dropzoneai/dzconnect/internal/event"
 	"github.com/dropzoneai/dzconnect/internal/postgres/query"
 	"github.com/dropzoneai/dzconnect/internal/uow"
 )
 
 // DB implements every domain Store on one pool.
 type DB struct {
-	pool *pgxpool.Pool
+	pool     *pgxpool.Pool
+	notifier event.Notifier
 }
+
+// UseNotifier sets what queues webhook deliveries for the check results
+// this adapter records (until recording a check moves into the verify use
+// case, which takes the event.Notifier itself).
+func (db *DB) UseNotifier(n event.Notifier) { db.notifier = n }
 
 // Open connects to databaseURL and checks the connection.
 func Open(ctx context.Context, databaseURL string, maxConns int32) (*DB, error) {
@@ -40,11 +48,11 @@ func Open(ctx context.Context, databaseURL string, maxConns int32) (*DB, error) 
 		pool.Close()
 		return nil, fmt.Errorf("connecting to Postgres: %w", err)
 	}
-	return &DB{pool: pool}, nil
+	return &DB{pool: pool, notifier: missingNotifier{}}, nil
 }
 
 // New wraps an existing pool (tests).
-func New(pool *pgxpool.Pool) *DB { return &DB{pool: pool} }
+func New(pool *pgxpool.Pool) *DB { return &DB{pool: pool, notifier: missingNotifier{}} }
 
 // Close closes the pool.
 func (db *DB) Close() { db.pool.Close() }
@@ -114,4 +122,11 @@ func appendAudit(ctx context.Context, tx pgx.Tx, org any, resource string) error
 // redactURLError drops the error text that may echo a password in the URL.
 func redactURLError(err error) error {
 	return fmt.Errorf("malformed database URL (details withheld: it may contain a password)")
+}
+
+// missingNotifier refuses: a DB used to record checks needs UseNotifier.
+type missingNotifier struct{}
+
+func (missingNotifier) Notify(context.Context, uow.Tx, uuid.UUID, event.Event) error {
+	return fmt.Errorf("postgres: no event.Notifier (UseNotifier) to queue webhook deliveries")
 }
