@@ -26,6 +26,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/jobs"
 	"github.com/dropzoneai/dzconnect/internal/metrics"
 	"github.com/dropzoneai/dzconnect/internal/microsoft"
+	"github.com/dropzoneai/dzconnect/internal/organization"
 	"github.com/dropzoneai/dzconnect/internal/page"
 	"github.com/dropzoneai/dzconnect/internal/postgres"
 	"github.com/dropzoneai/dzconnect/internal/server"
@@ -203,8 +204,8 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	srv, err := server.New(server.Config{
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: tlsCfg, ShutdownTimeout: cfg.ShutdownTimeout,
 		Extra: map[string]http.Handler{"GET /metrics": m.Handler()},
-	}, log, auth.NewAuthenticator(db, cfg.AdminKey), handlers.Deps{
-		Organizations: db, APIKeys: db, Tenants: tenants, Integrations: integrations, Audit: db, Webhooks: webhooks,
+	}, log, auth.NewAuthenticator(db, db, cfg.AdminKey), handlers.Deps{
+		Organizations: organization.NewService(db, db, db, db, secretGC), APIKeys: auth.NewKeyService(db, db, db, db), Tenants: tenants, Integrations: integrations, Audit: db, Webhooks: webhooks,
 		Checks: checkAPI{run: checker, list: checks}, Consent: consents,
 	}, map[string]server.Checker{"postgres": db.Ping, "vault": secrets.Ping})
 	if err != nil {
@@ -295,5 +296,5 @@ func newConsentService(clouds map[string]microsoft.Endpoints, db *postgres.DB, s
 		authorities[slug] = e.Authority
 		graph[slug] = e.Audiences[string(verify.APIGraph)]
 	}
-	return consent.NewService(consent.Config{Authorities: authorities, GraphAudiences: graph}, db, secrets, log)
+	return consent.NewService(consent.Config{Authorities: authorities, GraphAudiences: graph}, db, db, db, secrets, log)
 }

@@ -55,7 +55,9 @@ type janitorWorker struct {
 func (w *janitorWorker) Timeout(*river.Job[JanitorArgs]) time.Duration { return time.Minute }
 
 // NextRetry implements the shared retry policy.
-func (w *janitorWorker) NextRetry(job *river.Job[JanitorArgs]) time.Time { return nextRetry(job.Attempt) }
+func (w *janitorWorker) NextRetry(job *river.Job[JanitorArgs]) time.Time {
+	return nextRetry(job.Attempt)
+}
 
 // Work runs every task; one failing does not keep the others from running.
 func (w *janitorWorker) Work(ctx context.Context, job *river.Job[JanitorArgs]) error {

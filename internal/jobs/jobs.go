@@ -199,7 +199,7 @@ func New(pool *pgxpool.Pool, tx uow.Runner, cfg Config, fleet Fleet, checker Che
 		FetchCooldown:        25 * time.Millisecond,
 		FetchPollInterval:    500 * time.Millisecond,
 		// Every kind sets its own Timeout; this bounds the others.
-		JobTimeout:  cfg.RescueAfter - 30*time.Second,
+		JobTimeout:  cfg.RescueAfter * 3 / 4,
 		MaxAttempts: 5,
 	}
 	if !cfg.DisableSchedule && !cfg.NoChecks {

@@ -225,7 +225,9 @@ func retryAt(jobID int64, attempt int, failedAt time.Time) time.Time {
 }
 
 // Timeout bounds one attempt: the request and the bookkeeping.
-func (d *Deliverer) Timeout(*river.Job[DeliverArgs]) time.Duration { return d.opts.Timeout + 30*time.Second }
+func (d *Deliverer) Timeout(*river.Job[DeliverArgs]) time.Duration {
+	return d.opts.Timeout + 30*time.Second
+}
 
 // NextRetry implements the published schedule (Backoff).
 func (d *Deliverer) NextRetry(job *river.Job[DeliverArgs]) time.Time {
