@@ -37,10 +37,14 @@ type fleetFixture struct {
 	ids     []uuid.UUID
 }
 
-func newFleetFixture(t *testing.T, tenants, perTenant int) *fleetFixture {
+func newFleetFixture(t *testing.T, tenants, perTenant int, rescueAfter time.Duration) *fleetFixture {
 	t.Helper()
 	sim := stack.StartSim(t)
-	s := stack.Start(t, stack.Options{ExtraArgs: stack.SimArgs(sim)})
+	// This server may be River's leader, which rescues stuck jobs with its
+	// own RescueStuckJobsAfter, and any replica may run a sweep with its
+	// own jitter: it gets the replicas' settings.
+	s := stack.Start(t, stack.Options{ExtraArgs: append(stack.SimArgs(sim), "--check-batch-slice", "1s", "--check-timeout", "5s",
+		"--job-rescue-after", rescueAfter.String(), "--sweep-jitter", "0s")})
 	f := &fleetFixture{s: s, sim: sim, org: s.NewOrg(t, "Fleet")}
 	for range tenants {
 		info, err := sim.Admin().AddTenant(msftsim.TenantSpec{})
@@ -133,7 +137,8 @@ func (f *fleetFixture) replica(t *testing.T, name string, cfg jobs.Config) *repl
 	cfg.ClientID = name
 	cfg.ObserveThrottle = microsoft.WithThrottleObserver
 	cfg.DisableSchedule = true // the test enqueues the sweep
-	r.queue, err = jobs.New(pool, db, cfg, db, countingChecker{r: r, next: checks}, log)
+	r.queue, err = jobs.New(pool, db, cfg, db, countingChecker{r: r, next: checks}, log,
+		jobs.SecretGCExtension(secrets), jobs.JanitorExtension(time.Minute, log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,10 +196,24 @@ func (f *fleetFixture) waitChecked(t *testing.T, ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("%d of %d integrations checked, %d sweep or batch jobs open", checked, len(f.ids), open)
+			t.Fatalf("%d of %d integrations checked, %d sweep or batch jobs open; jobs %v", checked, len(f.ids), open, f.jobs())
 		case <-time.After(100 * time.Millisecond): // polling the database for the outcome
 		}
 	}
+}
+
+// jobs describes the River jobs (failure messages).
+func (f *fleetFixture) jobs() []string {
+	rows, err := f.s.DB.Query(context.Background(), `select kind || ' ' || state || ' ' || attempt::text || ' ' ||
+		coalesce(attempted_by::text, '') || ' ' || coalesce(errors::text, '') from river_job order by id`)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return []string{err.Error()}
+	}
+	return out
 }
 
 // checkedOnce asserts one scheduled check per integration.
@@ -218,13 +237,13 @@ func (f *fleetFixture) checkedOnce(t *testing.T, ctx context.Context) {
 // has been checked exactly once.
 func TestTenantLimitAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	const tenants, perTenantIntegrations, limit = 3, 8, 2
-	f := newFleetFixture(t, tenants, perTenantIntegrations)
+	const tenants, perTenantIntegrations, limit = 6, 4, 2
+	f := newFleetFixture(t, tenants, perTenantIntegrations, 25*time.Second)
 	lat := faults.Duration(60 * time.Millisecond)
 	f.sim.Admin().SetFaults(faults.Config{Scope: faults.Scope{Rule: faults.Rule{Latency: &faults.Latency{Min: lat, Max: lat}}}})
 	f.sim.Admin().ResetCounters()
-	cfg := jobs.Config{PerTenant: limit, Concurrency: 4, SweepInterval: time.Hour, CheckTimeout: 5 * time.Second,
-		BatchSlice: time.Second, RescueAfter: 8 * time.Second}
+	cfg := jobs.Config{PerTenant: limit, Concurrency: 2, SweepInterval: time.Hour, CheckTimeout: 5 * time.Second,
+		BatchSlice: time.Second, RescueAfter: 25 * time.Second}
 	a, b, c := f.replica(t, "replica-a", cfg), f.replica(t, "replica-b", cfg), f.replica(t, "replica-c", cfg)
 	_ = a
 	_ = b
@@ -237,14 +256,14 @@ func TestTenantLimitAcrossReplicas(t *testing.T) {
 	for {
 		if err := f.s.DB.QueryRow(ctx, `select count(*) from river_job where kind = 'check_tenant_batch' and state = 'running'
 			and attempted_by[array_length(attempted_by, 1)] = $1`, c.name).Scan(&running); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v; jobs %v", err, f.jobs())
 		}
 		if running > 0 && c.inFlight.Load() > 0 {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatal("replica C never ran a batch")
+			t.Fatalf("replica C never ran a batch; jobs %v", f.jobs())
 		case <-time.After(10 * time.Millisecond): // polling for the moment to kill
 		}
 	}
@@ -281,7 +300,7 @@ func TestTenantLimitAcrossReplicas(t *testing.T) {
 // snoozes until then; a sweep meanwhile adds nothing.
 func TestTenantThrottleAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	f := newFleetFixture(t, 1, 4)
+	f := newFleetFixture(t, 1, 4, 40*time.Second)
 	tid := f.tenants[0]
 	f.sim.Admin().SetFaults(faults.Config{Tenants: map[string]faults.Scope{tid: {Routes: map[string]faults.Rule{
 		"graph.*": {Throttle: &faults.Throttle{Every: 1, Count: 1, RetryAfterSeconds: 3}},
@@ -306,7 +325,7 @@ func TestTenantThrottleAcrossReplicas(t *testing.T) {
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatal("the throttle was never recorded")
+			t.Fatalf("the throttle was never recorded; jobs %v", f.jobs())
 		case <-time.After(20 * time.Millisecond): // polling for the recorded throttle
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -306,7 +305,7 @@ func (f *deliveryFixture) worker(t *testing.T, client *http.Client, timeout time
 	t.Helper()
 	d := webhook.NewDeliverer(f.db, f.db, f.secrets, slog.New(slog.DiscardHandler), webhook.DelivererOptions{
 		Client: client, Timeout: timeout})
-	q, err := jobs.New(f.s.DB, f.db, jobs.Config{NoChecks: true}, f.db, nil, slog.New(slog.NewTextHandler(os.Stderr, nil)), d.Extension())
+	q, err := jobs.New(f.s.DB, f.db, jobs.Config{NoChecks: true}, f.db, nil, slog.New(slog.DiscardHandler), d.Extension())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,8 +95,8 @@ type Config struct {
 	// Retry-After). Nil: throttles are not shared between replicas.
 	ObserveThrottle func(ctx context.Context, f func(until time.Time)) context.Context
 	DisableSchedule bool // no periodic sweep (workers only)
-	// NoChecks: this replica neither sweeps nor runs check batches (it
-	// still runs the other kinds).
+	// NoChecks: this replica runs no check batches (it still runs the
+	// other kinds, the sweep included: the sweep only enqueues batches).
 	NoChecks bool
 	// ClientID names this replica's River client (tests run several in one
 	// process); default River's.
@@ -130,6 +130,9 @@ func (c *Config) defaults() {
 // dueAge is how old a last check must be for the sweep: the interval less
 // the jitter, so that the spread keeps the average period.
 func (c *Config) dueAge() time.Duration { return c.SweepInterval - c.SweepJitter }
+
+// maintenanceWorkers run the sweep, the janitor and secret destructions.
+const maintenanceWorkers = 4
 
 // sweepTick is how often the leader looks for due integrations: a twelfth
 // of the interval, between 10 seconds and 5 minutes.
@@ -165,10 +168,10 @@ func New(pool *pgxpool.Pool, tx uow.Runner, cfg Config, fleet Fleet, checker Che
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &batchWorker{q: q})
 	river.AddWorker(workers, &sweepWorker{q: q})
-	queues := map[string]river.QueueConfig{
-		river.QueueDefault: {MaxWorkers: 2},
-		QueueMaintenance:   {MaxWorkers: 4},
-	}
+	// A replica works the checks queue only with checks; the maintenance
+	// queue always (the sweep here, the janitor and secret destruction
+	// through extensions); the others as its extensions say.
+	queues := map[string]river.QueueConfig{QueueMaintenance: {MaxWorkers: maintenanceWorkers}}
 	if !cfg.NoChecks {
 		queues[QueueChecks] = river.QueueConfig{MaxWorkers: cfg.Concurrency}
 	}
@@ -186,6 +189,9 @@ func New(pool *pgxpool.Pool, tx uow.Runner, cfg Config, fleet Fleet, checker Che
 			if n == 0 {
 				n = 10
 			}
+			if name == QueueMaintenance {
+				n = maintenanceWorkers
+			}
 			queues[name] = river.QueueConfig{MaxWorkers: n}
 		}
 		periodic = append(periodic, e.Periodic...)
@@ -202,7 +208,10 @@ func New(pool *pgxpool.Pool, tx uow.Runner, cfg Config, fleet Fleet, checker Che
 		JobTimeout:  cfg.RescueAfter * 3 / 4,
 		MaxAttempts: 5,
 	}
-	if !cfg.DisableSchedule && !cfg.NoChecks {
+	// The sweep is scheduled by whichever replica River elects leader and
+	// runs on the maintenance queue of any replica: it only enqueues
+	// batches, which replicas with checks run.
+	if !cfg.DisableSchedule {
 		tick := sweepTick(cfg.SweepInterval)
 		rc.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(
 			river.PeriodicInterval(tick),

@@ -49,7 +49,8 @@ type DelivererOptions struct {
 	// MaxAttempts is the number of attempts before a delivery is failed
 	// (default 12): the River job's MaxAttempts.
 	MaxAttempts int
-	// Workers is how many deliveries one replica sends at once (default 16).
+	// Workers is how many deliveries one replica sends at once (default 16;
+	// negative: this replica sends none).
 	Workers int
 	// AllowPrivateNetworks lets deliveries reach loopback and private
 	// addresses (development, on-premises receivers). Off by default:
@@ -133,7 +134,7 @@ func NewDeliverer(tx uow.Runner, store Store, secrets SecretReader, log *slog.Lo
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = DefaultMaxAttempts
 	}
-	if opts.Workers <= 0 {
+	if opts.Workers == 0 {
 		opts.Workers = 16
 	}
 	var c http.Client
@@ -218,10 +219,14 @@ func jitterOf(jobID int64, attempt int) float64 {
 	return float64(h.Sum64()>>11) / (1 << 53)
 }
 
-// retryAt is when attempt+1 runs after attempt (1, 2, ...) failed at
-// failedAt.
-func retryAt(jobID int64, attempt int, failedAt time.Time) time.Time {
-	return failedAt.Add(Backoff(attempt, jitterOf(jobID, attempt))).Truncate(time.Microsecond)
+// retryAt is when attempt+1 runs after attempt (1, 2, ...), which started
+// at attemptedAt (River's, known to Work and NextRetry alike), failed.
+func retryAt(job *river.Job[DeliverArgs]) time.Time {
+	start := time.Now()
+	if job.AttemptedAt != nil {
+		start = *job.AttemptedAt
+	}
+	return start.Add(Backoff(job.Attempt, jitterOf(job.ID, job.Attempt))).Truncate(time.Microsecond)
 }
 
 // Timeout bounds one attempt: the request and the bookkeeping.
@@ -231,7 +236,7 @@ func (d *Deliverer) Timeout(*river.Job[DeliverArgs]) time.Duration {
 
 // NextRetry implements the published schedule (Backoff).
 func (d *Deliverer) NextRetry(job *river.Job[DeliverArgs]) time.Time {
-	return retryAt(job.ID, job.Attempt, time.Now())
+	return retryAt(job)
 }
 
 // errDisabled is recorded for deliveries of a webhook disabled meanwhile.
@@ -272,7 +277,7 @@ func (d *Deliverer) Work(ctx context.Context, job *river.Job[DeliverArgs]) error
 		a.Status, a.NextAttemptTime, a.LastError = StatusFailed, now, sendErr.Error()
 	default:
 		a.Status, a.LastError = StatusPending, sendErr.Error()
-		a.NextAttemptTime = retryAt(job.ID, job.Attempt, now)
+		a.NextAttemptTime = retryAt(job)
 	}
 	log := d.log.With("delivery", DeliveryName(c.Org, c.Webhook, c.ID), "attempt", a.Attempts, "status_code", code)
 	if err := d.store.RecordWebhookAttempt(ctx, conn, c.Org, c.ID, a); err != nil {
