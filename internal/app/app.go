@@ -54,7 +54,7 @@ Run 'dzconnect serve -h' for the flags; each has a DZCONNECT_* variable.
 // Main runs a subcommand and returns the process exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		_, _ = fmt.Fprint(stderr, usage)
 		return 2
 	}
 	var err error
@@ -64,23 +64,23 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "migrate":
 		err = migrate(ctx, args[1:], stderr)
 	case "version":
-		fmt.Fprintln(stdout, versionString())
+		_, _ = fmt.Fprintln(stdout, versionString())
 	case "gen-admin-key":
 		key, _, _ := auth.NewKey()
-		fmt.Fprintln(stdout, key)
+		_, _ = fmt.Fprintln(stdout, key)
 	case "config-reference":
-		fmt.Fprint(stdout, config.Markdown())
+		_, _ = fmt.Fprint(stdout, config.Markdown())
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		_, _ = fmt.Fprint(stdout, usage)
 	default:
-		fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[0], usage)
+		_, _ = fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "dzconnect:", err)
+		_, _ = fmt.Fprintln(stderr, "dzconnect:", err)
 		return 1
 	}
 	return 0
