@@ -15,6 +15,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/metrics"
 	"github.com/dropzoneai/dzconnect/internal/microsoft"
 	"github.com/dropzoneai/dzconnect/internal/operation"
+	"github.com/dropzoneai/dzconnect/internal/organization"
 	"github.com/dropzoneai/dzconnect/internal/page"
 	"github.com/dropzoneai/dzconnect/internal/postgres"
 	"github.com/dropzoneai/dzconnect/internal/server"
@@ -54,7 +56,7 @@ Run 'dzconnect serve -h' for the flags; each has a DZCONNECT_* variable.
 // Main runs a subcommand and returns the process exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		_, _ = fmt.Fprint(stderr, usage)
 		return 2
 	}
 	var err error
@@ -64,23 +66,23 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "migrate":
 		err = migrate(ctx, args[1:], stderr)
 	case "version":
-		fmt.Fprintln(stdout, versionString())
+		_, _ = fmt.Fprintln(stdout, versionString())
 	case "gen-admin-key":
 		key, _, _ := auth.NewKey()
-		fmt.Fprintln(stdout, key)
+		_, _ = fmt.Fprintln(stdout, key)
 	case "config-reference":
-		fmt.Fprint(stdout, config.Markdown())
+		_, _ = fmt.Fprint(stdout, config.Markdown())
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		_, _ = fmt.Fprint(stdout, usage)
 	default:
-		fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[0], usage)
+		_, _ = fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "dzconnect:", err)
+		_, _ = fmt.Fprintln(stderr, "dzconnect:", err)
 		return 1
 	}
 	return 0
@@ -165,9 +167,23 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
 	}
+	// Jobs are inserted in the unit of work of the change that needs them
+	// (River InsertTx): secret destructions and webhook deliveries.
+	inserter, err := jobs.NewInserter(db.Pool())
+	if err != nil {
+		return err
+	}
+	secretGC := jobs.NewSecretGC(inserter)
+	// Rows left in the former secret_destructions outbox become jobs.
+	if n, err := jobs.MoveSecretOutbox(ctx, db, db, inserter); err != nil {
+		return fmt.Errorf("moving queued secret destructions to the job queue: %w", err)
+	} else if n > 0 {
+		log.InfoContext(ctx, "queued secret destructions moved to the job queue", "count", n)
+	}
+	notifier := webhook.NewNotifier(db, inserter, webhook.DefaultMaxAttempts)
 	tenants := tenant.NewService(db, db, db, db)
-	integrations := integration.NewService(integration.Deps{Tx: db, Store: db, Secrets: secrets, Keys: db, Audit: db, GC: db, Log: log})
-	webhooks := webhook.NewService(db, secrets, log)
+	integrations := integration.NewService(integration.Deps{Tx: db, Store: db, Secrets: secrets, Keys: db, Audit: db, GC: secretGC, Log: log})
+	webhooks := webhook.NewService(db, db, db, db, secretGC, secrets, log)
 	clouds := microsoft.DefaultClouds()
 	if cfg.MicrosoftEndpointsFile != "" {
 		if clouds, err = microsoft.LoadEndpointsFile(cfg.MicrosoftEndpointsFile); err != nil {
@@ -183,82 +199,83 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		return err
 	}
 	checks := verify.NewService(verify.Config{ExpiryWarning: cfg.ExpiryWarning, SettleWindow: cfg.SettleWindow},
-		verify.Deps{Tx: db, Store: db, Notifier: db, Audit: db, Integrations: integrations, Microsoft: verifyMicrosoft{ms}})
+		verify.Deps{Tx: db, Store: db, Notifier: notifier, Audit: db, Integrations: integrations, Microsoft: verifyMicrosoft{ms}})
 	checks.UseProvisioners(verifyProvisioners{consents})
 	m := metrics.New(db, log)
 	// Operations: kinds are registered here by the use cases that start
 	// them; the River worker runs them (jobs.Extension below) and one
 	// LISTEN connection per replica wakes WaitOperation callers.
-	inserter, err := jobs.NewInserter(db.Pool())
-	if err != nil {
-		return err
-	}
 	opKinds := operation.NewRegistry()
 	opChanges := postgres.NewOperationListener(db, log)
-	operations := operation.NewService(operation.Config{}, db, db, opKinds, inserter, opChanges, db, db)
-	opRunner := operation.NewRunner(operation.Config{}, db, db, opKinds, inserter, db, log)
+	operations := operation.NewService(operation.Config{}, db, db, opKinds, inserter, opChanges, db, notifier)
+	opRunner := operation.NewRunner(operation.Config{}, db, db, opKinds, inserter, notifier, log)
 	checker := m.InstrumentChecker(checks)
 	srv, err := server.New(server.Config{
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: tlsCfg, ShutdownTimeout: cfg.ShutdownTimeout,
 		Extra: map[string]http.Handler{"GET /metrics": m.Handler()},
-	}, log, auth.NewAuthenticator(db, cfg.AdminKey), handlers.Deps{
-		Organizations: db, APIKeys: db, Tenants: tenants, Integrations: integrations, Audit: db, Webhooks: webhooks,
+	}, log, auth.NewAuthenticator(db, db, cfg.AdminKey), handlers.Deps{
+		Organizations: organization.NewService(db, db, db, db, secretGC), APIKeys: auth.NewKeyService(db, db, db, db), Tenants: tenants,
+		Integrations: integrations, Audit: db, Webhooks: webhooks,
 		Checks: checkAPI{run: checker, list: checks}, Consent: consents, Operations: operations,
 	}, map[string]server.Checker{"postgres": db.Ping, "vault": secrets.Ping})
 	if err != nil {
 		return err
 	}
-	var queue *jobs.Queue
-	if cfg.Jobs {
-		queue, err = jobs.New(db.Pool(), jobs.Config{
-			SweepInterval: cfg.SweepInterval, SweepJitter: cfg.SweepJitter,
-			Concurrency: cfg.CheckConcurrency, PerTenant: cfg.CheckPerTenant, CheckTimeout: cfg.CheckTimeout,
-			RescueAfter: cfg.JobRescueAfter,
-		}, db, checker, log, opRunner.Extension())
-		if err != nil {
-			return err
-		}
-		// River treats cancellation of Start's context as a hard stop that
-		// cancels running jobs; the graceful Stop below is the shutdown.
-		if err := queue.Start(context.WithoutCancel(ctx)); err != nil {
-			return fmt.Errorf("starting the job queue: %w", err)
-		}
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
-			defer cancel()
-			if err := queue.Stop(sctx); err != nil {
-				log.Warn("job queue did not stop cleanly; unfinished jobs will be rescued", "error", err)
-			}
-		}()
+	// One River client runs all background work of this replica: tenant
+	// check batches and the sweep (with --jobs), webhook deliveries, secret
+	// destructions and the janitor.
+	webhookWorkers := cfg.WebhookWorkers
+	if webhookWorkers == 0 {
+		webhookWorkers = -1 // this replica sends no deliveries
 	}
+	deliverer := webhook.NewDeliverer(db, db, secrets, log, webhook.DelivererOptions{Timeout: cfg.WebhookTimeout,
+		AllowPrivateNetworks: cfg.WebhookAllowPrivate, Workers: webhookWorkers})
+	queue, err := jobs.New(db.Pool(), db, jobs.Config{
+		SweepInterval: cfg.SweepInterval, SweepJitter: cfg.SweepJitter,
+		Concurrency: cfg.CheckConcurrency, PerTenant: cfg.CheckPerTenant, CheckTimeout: cfg.CheckTimeout,
+		BatchSlice: cfg.CheckBatchSlice, RescueAfter: cfg.JobRescueAfter,
+		ObserveThrottle: microsoft.WithThrottleObserver, NoChecks: !cfg.Jobs,
+	}, db, checker, log,
+		deliverer.Extension(),
+		opRunner.Extension(),
+		jobs.SecretGCExtension(secrets),
+		jobs.JanitorExtension(cfg.JanitorInterval, log,
+			jobs.JanitorTask{Name: "pending integrations", Run: func(ctx context.Context) (int, error) {
+				r, err := integrations.Janitor(ctx, cfg.PendingTTL)
+				return r.Reaped + r.Destroyed, err
+			}},
+			jobs.JanitorTask{Name: "pending webhooks", Run: func(ctx context.Context) (int, error) {
+				return webhooks.Reap(ctx, cfg.PendingTTL)
+			}},
+			jobs.JanitorTask{Name: "expired tenant throttles", Run: func(ctx context.Context) (int, error) {
+				return db.DeleteExpiredThrottles(ctx, db.Conn(), time.Now().Add(-time.Hour))
+			}},
+		),
+	)
+	if err != nil {
+		return err
+	}
+	// River treats cancellation of Start's context as a hard stop that
+	// cancels running jobs; the graceful Stop below is the shutdown.
+	if err := queue.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("starting the job queue: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := queue.Stop(sctx); err != nil {
+			log.Warn("job queue did not stop cleanly; unfinished jobs will be rescued", "error", err)
+		}
+	}()
 
-	var wg sync.WaitGroup
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		integrations.RunJanitor(runCtx, cfg.JanitorInterval, cfg.PendingTTL)
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		webhooks.RunJanitor(runCtx, cfg.JanitorInterval, cfg.PendingTTL)
-	}()
+	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		opChanges.Run(runCtx)
 	}()
-	if cfg.WebhookInterval > 0 {
-		deliverer := webhook.NewDeliverer(db, secrets, log, webhook.DelivererOptions{Timeout: cfg.WebhookTimeout,
-			AllowPrivateNetworks: cfg.WebhookAllowPrivate})
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			deliverer.Run(runCtx, cfg.WebhookInterval)
-		}()
-	}
 	if started != nil {
 		go func() {
 			if g, h, err := srv.Addrs(runCtx); err == nil {
@@ -297,5 +314,5 @@ func newConsentService(clouds map[string]microsoft.Endpoints, db *postgres.DB, s
 		authorities[slug] = e.Authority
 		graph[slug] = e.Audiences[string(microsoft.APIGraph)]
 	}
-	return consent.NewService(consent.Config{Authorities: authorities, GraphAudiences: graph}, db, secrets, log)
+	return consent.NewService(consent.Config{Authorities: authorities, GraphAudiences: graph}, db, db, db, secrets, log)
 }

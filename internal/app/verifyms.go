@@ -109,3 +109,7 @@ func (p verifyProvisioners) ForTenant(ctx context.Context, org uuid.UUID, t tena
 	c, ok, err := p.c.ForTenant(ctx, org, t)
 	return verify.Credentials{Cloud: c.Cloud, TenantID: c.TenantID, ClientID: c.ClientID, Secret: c.Secret}, ok, err
 }
+
+// VerifyMicrosoft adapts the Microsoft client to verify's ports (for
+// tests that assemble a verify.Service themselves).
+func VerifyMicrosoft(c *microsoft.Client) verify.Microsoft { return verifyMicrosoft{c} }

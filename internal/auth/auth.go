@@ -19,9 +19,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dropzoneai/dzconnect/internal/apperr"
-	"github.com/dropzoneai/dzconnect/internal/idempotency"
 	"github.com/dropzoneai/dzconnect/internal/page"
 	"github.com/dropzoneai/dzconnect/internal/resource"
+	"github.com/dropzoneai/dzconnect/internal/uow"
 )
 
 // Role is what a key may do within its organization.
@@ -95,18 +95,24 @@ type APIKey struct {
 	Version     int64
 }
 
-// Store persists API keys.
+// Store persists API keys. Every method runs in the caller's unit of work
+// and is scoped by organization (but LookupAPIKey); none opens a
+// transaction.
 type Store interface {
-	// CreateAPIKey stores k; on a request_id replay it returns the first
-	// key and created=false.
-	CreateAPIKey(ctx context.Context, k APIKey, key idempotency.Key) (stored APIKey, created bool, err error)
-	GetAPIKey(ctx context.Context, org, id uuid.UUID) (APIKey, error)
-	ListAPIKeys(ctx context.Context, org uuid.UUID, p page.Request) ([]APIKey, error)
-	UpdateAPIKey(ctx context.Context, org, id uuid.UUID, version int64, mutate func(*APIKey) error) (APIKey, error)
-	DeleteAPIKey(ctx context.Context, org, id uuid.UUID, version int64) error
+	// LockOrganization keeps org from being deleted until tx ends
+	// (NotFound when it does not exist).
+	LockOrganization(ctx context.Context, tx uow.Tx, org uuid.UUID) error
+	InsertAPIKey(ctx context.Context, tx uow.Tx, k APIKey) (APIKey, error)
+	GetAPIKey(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (APIKey, error)
+	// GetAPIKeyForUpdate reads and row-locks a key until tx ends.
+	GetAPIKeyForUpdate(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (APIKey, error)
+	ListAPIKeys(ctx context.Context, tx uow.Tx, org uuid.UUID, p page.Request) ([]APIKey, error)
+	// UpdateAPIKey writes k's display name and bumps its version.
+	UpdateAPIKey(ctx context.Context, tx uow.Tx, k APIKey) (APIKey, error)
+	DeleteAPIKey(ctx context.Context, tx uow.Tx, org, id uuid.UUID) error
 	// LookupAPIKey finds a key by hash across organizations: the one
 	// unscoped query, since it is how the caller's organization is learnt.
-	LookupAPIKey(ctx context.Context, hash []byte) (APIKey, error)
+	LookupAPIKey(ctx context.Context, tx uow.Tx, hash []byte) (APIKey, error)
 }
 
 // KeyPrefix starts every dzconnect API key.
@@ -130,14 +136,15 @@ func HashKey(secret string) []byte {
 
 // Authenticator turns a bearer key into a Principal.
 type Authenticator struct {
+	tx        uow.Runner
 	store     Store
 	adminHash []byte // empty: no service-admin key configured
 	now       func() time.Time
 }
 
 // NewAuthenticator returns an authenticator; adminKey may be empty.
-func NewAuthenticator(store Store, adminKey string) *Authenticator {
-	a := &Authenticator{store: store, now: time.Now}
+func NewAuthenticator(tx uow.Runner, store Store, adminKey string) *Authenticator {
+	a := &Authenticator{tx: tx, store: store, now: time.Now}
 	if adminKey != "" {
 		a.adminHash = HashKey(adminKey)
 	}
@@ -159,7 +166,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (Princi
 	if len(a.adminHash) > 0 && subtle.ConstantTimeCompare(h, a.adminHash) == 1 {
 		return Principal{ServiceAdmin: true, Role: RoleAdmin}, nil
 	}
-	k, err := a.store.LookupAPIKey(ctx, h)
+	k, err := a.store.LookupAPIKey(ctx, a.tx.Conn(), h)
 	if apperr.Is(err, apperr.NotFound) {
 		return Principal{}, errBadKey
 	}

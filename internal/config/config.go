@@ -51,7 +51,8 @@ type Config struct {
 	CheckPerTenant         int
 	CheckTimeout           time.Duration
 	JobRescueAfter         time.Duration
-	WebhookInterval        time.Duration
+	CheckBatchSlice        time.Duration
+	WebhookWorkers         int
 	WebhookTimeout         time.Duration
 	WebhookAllowPrivate    bool
 }
@@ -131,21 +132,22 @@ var Reference = []Option{
 	{"log-level", "DZCONNECT_LOG_LEVEL", "info", "debug, info, warn or error", false, str(func(c *Config) *string { return &c.LogLevel })},
 	{"log-format", "DZCONNECT_LOG_FORMAT", "json", "json or text", false, str(func(c *Config) *string { return &c.LogFormat })},
 	{"shutdown-timeout", "DZCONNECT_SHUTDOWN_TIMEOUT", "20s", "how long in-flight calls may finish on SIGTERM", false, dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
-	{"janitor-interval", "DZCONNECT_JANITOR_INTERVAL", "1m", "how often stale pending creates and queued secret destructions are handled", false, dur(func(c *Config) *time.Duration { return &c.JanitorInterval })},
+	{"janitor-interval", "DZCONNECT_JANITOR_INTERVAL", "1m", "how often the janitor job (on the elected leader) removes stale pending creates and expired tenant throttles", false, dur(func(c *Config) *time.Duration { return &c.JanitorInterval })},
 	{"microsoft-endpoints-file", "DZCONNECT_MICROSOFT_ENDPOINTS_FILE", "", "JSON file overriding Microsoft endpoints per cloud (key \"*\" for every cloud; msftsim's endpoints.json works as that entry)", false, str(func(c *Config) *string { return &c.MicrosoftEndpointsFile })},
 	{"microsoft-ca-file", "DZCONNECT_MICROSOFT_CA_FILE", "", "PEM CA bundle trusted for Microsoft endpoints in addition to the system roots", false, str(func(c *Config) *string { return &c.MicrosoftCAFile })},
 	{"expiry-warning", "DZCONNECT_EXPIRY_WARNING", "720h", "a credential expiring within this is a warning and announced once", false, dur(func(c *Config) *time.Duration { return &c.ExpiryWarning })},
 	{"settle-window", "DZCONNECT_SETTLE_WINDOW", "5m", "after a change, replication-lag errors count as propagating, not broken, for this long", false, dur(func(c *Config) *time.Duration { return &c.SettleWindow })},
-	{"jobs", "DZCONNECT_JOBS", "true", "run background jobs (fleet sweep, checks) on this replica", false, boolean(func(c *Config) *bool { return &c.Jobs })},
+	{"jobs", "DZCONNECT_JOBS", "true", "run tenant check batches on this replica (the sweep that enqueues them, webhook deliveries, secret destruction and the janitor run on every replica, on the same job queue)", false, boolean(func(c *Config) *bool { return &c.Jobs })},
 	{"sweep-interval", "DZCONNECT_SWEEP_INTERVAL", "6h", "every integration is checked about this often (the leader looks for due ones every interval/12, 10s to 5m, and at start)", false, dur(func(c *Config) *time.Duration { return &c.SweepInterval })},
-	{"sweep-jitter", "DZCONNECT_SWEEP_JITTER", "30m", "a sweep's checks are spread over this window", false, dur(func(c *Config) *time.Duration { return &c.SweepJitter })},
-	{"check-concurrency", "DZCONNECT_CHECK_CONCURRENCY", "50", "checks running at once per replica", false, intRange(func(c *Config) *int { return &c.CheckConcurrency }, 1, 1000)},
-	{"check-per-tenant", "DZCONNECT_CHECK_PER_TENANT", "2", "checks running at once per customer tenant per replica", false, intRange(func(c *Config) *int { return &c.CheckPerTenant }, 1, 100)},
+	{"sweep-jitter", "DZCONNECT_SWEEP_JITTER", "30m", "a sweep's tenant check batches are spread over this window", false, dur(func(c *Config) *time.Duration { return &c.SweepJitter })},
+	{"check-concurrency", "DZCONNECT_CHECK_CONCURRENCY", "25", "tenant check batches running at once per replica (each runs up to check-per-tenant checks)", false, intRange(func(c *Config) *int { return &c.CheckConcurrency }, 1, 1000)},
+	{"check-per-tenant", "DZCONNECT_CHECK_PER_TENANT", "2", "checks running at once per customer tenant, across all replicas (a tenant has at most one check batch at a time)", false, intRange(func(c *Config) *int { return &c.CheckPerTenant }, 1, 100)},
 	{"check-timeout", "DZCONNECT_CHECK_TIMEOUT", "2m", "deadline of one scheduled check", false, dur(func(c *Config) *time.Duration { return &c.CheckTimeout })},
-	{"job-rescue-after", "DZCONNECT_JOB_RESCUE_AFTER", "10m", "a job still running this long (its replica died) is run again elsewhere", false, dur(func(c *Config) *time.Duration { return &c.JobRescueAfter })},
+	{"check-batch-slice", "DZCONNECT_CHECK_BATCH_SLICE", "1m", "a tenant check batch starts checks for this long, then continues as the same job (short batches: a crash strands little)", false, dur(func(c *Config) *time.Duration { return &c.CheckBatchSlice })},
+	{"job-rescue-after", "DZCONNECT_JOB_RESCUE_AFTER", "4m", "a job still running this long (its replica died) is run again elsewhere; applies to every job kind, so it must exceed check-batch-slice + check-timeout", false, dur(func(c *Config) *time.Duration { return &c.JobRescueAfter })},
 	{"webhook-allow-private-networks", "DZCONNECT_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "false", "let webhook deliveries reach loopback and private addresses (development, on-premises receivers); metadata and link-local addresses stay refused", false, boolean(func(c *Config) *bool { return &c.WebhookAllowPrivate })},
 	{"pending-ttl", "DZCONNECT_PENDING_TTL", "15m", "age after which an unfinished integration create is rolled back", false, dur(func(c *Config) *time.Duration { return &c.PendingTTL })},
-	{"webhook-delivery-interval", "DZCONNECT_WEBHOOK_DELIVERY_INTERVAL", "5s", "how often due webhook deliveries are sent; 0 disables delivery on this replica", false, dur(func(c *Config) *time.Duration { return &c.WebhookInterval })},
+	{"webhook-workers", "DZCONNECT_WEBHOOK_WORKERS", "16", "webhook deliveries sent at once per replica (River queue webhooks); 0: this replica sends none", false, intRange(func(c *Config) *int { return &c.WebhookWorkers }, 0, 1000)},
 	{"webhook-timeout", "DZCONNECT_WEBHOOK_TIMEOUT", "10s", "deadline of one webhook delivery request", false, dur(func(c *Config) *time.Duration { return &c.WebhookTimeout })},
 }
 
@@ -230,7 +232,8 @@ func (c Config) validate() []error {
 	}
 	for flag, d := range map[string]time.Duration{"shutdown-timeout": c.ShutdownTimeout, "janitor-interval": c.JanitorInterval,
 		"pending-ttl": c.PendingTTL, "expiry-warning": c.ExpiryWarning, "settle-window": c.SettleWindow,
-		"sweep-interval": c.SweepInterval, "check-timeout": c.CheckTimeout, "webhook-timeout": c.WebhookTimeout} {
+		"sweep-interval": c.SweepInterval, "check-timeout": c.CheckTimeout, "webhook-timeout": c.WebhookTimeout,
+		"check-batch-slice": c.CheckBatchSlice} {
 		if d <= 0 {
 			bad(flag, "must be positive")
 		}
@@ -238,11 +241,8 @@ func (c Config) validate() []error {
 	if c.SweepJitter < 0 || c.SweepJitter > c.SweepInterval {
 		bad("sweep-jitter", "must be between 0 and sweep-interval")
 	}
-	if c.WebhookInterval < 0 {
-		bad("webhook-delivery-interval", "must not be negative")
-	}
-	if c.JobRescueAfter <= c.CheckTimeout+15*time.Second {
-		bad("job-rescue-after", "must exceed check-timeout by more than 15s, or running checks would be rescued")
+	if c.JobRescueAfter <= c.CheckBatchSlice+c.CheckTimeout+15*time.Second {
+		bad("job-rescue-after", "must exceed check-batch-slice + check-timeout by more than 15s, or running check batches would be rescued")
 	}
 	if c.PendingTTL < time.Minute {
 		bad("pending-ttl", "must be at least 1m, longer than any create takes")

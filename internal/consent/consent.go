@@ -62,32 +62,39 @@ type Link struct {
 	ExpireTime time.Time
 }
 
-// Store persists provisioners and consent requests. Writes append an audit
-// event in the same transaction.
+// Store persists provisioners and consent requests. Every method runs in
+// the caller's unit of work; none opens a transaction or decides anything
+// (which consents to forget, whether a state is spent: Service does).
 type Store interface {
-	GetOrganization(ctx context.Context, id uuid.UUID) (organization.Organization, error)
-	Conn() uow.Tx
+	GetOrganization(ctx context.Context, tx uow.Tx, id uuid.UUID) (organization.Organization, error)
+	GetOrganizationForUpdate(ctx context.Context, tx uow.Tx, id uuid.UUID) (organization.Organization, error)
+	// RecordProvisionerPath records path as the provisioner secret's path
+	// when none is recorded yet (bookkeeping: no version bump).
+	RecordProvisionerPath(ctx context.Context, tx uow.Tx, org uuid.UUID, path string) (organization.Organization, error)
+	// SetProvisioner records the client ID with the Vault version of its
+	// secret and bumps the organization's version.
+	SetProvisioner(ctx context.Context, tx uow.Tx, org, clientID uuid.UUID, version int64) (organization.Organization, error)
+	// LockTenant keeps the tenant from being deleted until tx ends
+	// (NotFound when it does not exist).
+	LockTenant(ctx context.Context, tx uow.Tx, org, id uuid.UUID) error
 	GetTenant(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (tenant.Tenant, error)
-	// BeginSetProvisioner returns the organization and records path as its
-	// provisioner secret's path when none is recorded yet, so that the
-	// secret about to be written to Vault is destroyed with the
-	// organization even if the call goes no further.
-	BeginSetProvisioner(ctx context.Context, org uuid.UUID, path string) (organization.Organization, error)
-	// FinishSetProvisioner records the client ID with the Vault version of
-	// its secret. A row already pointing at a version >= version (a
-	// concurrent call stored a newer secret) is left alone: Aborted. When
-	// the client ID changes, the tenants' provisioner_consent_time is
-	// cleared and the unused consent requests are deleted.
-	FinishSetProvisioner(ctx context.Context, org, clientID uuid.UUID, version int64) (organization.Organization, error)
-	// CreateConsentRequest records a link's state (NotFound without the tenant).
-	CreateConsentRequest(ctx context.Context, r Request) error
-	// CompleteConsentRequest locks the request of stateHash in org (NotFound
-	// when there is none) and its tenant, and calls decide. When decide
-	// returns an error nothing is written. Otherwise the request is marked
-	// used with the result and, when consented, the tenant's
-	// provisioner_consent_time is set, in one transaction. It returns the
-	// tenant as committed.
-	CompleteConsentRequest(ctx context.Context, org uuid.UUID, stateHash []byte, decide func(Request, tenant.Tenant) (Result, error)) (tenant.Tenant, error)
+	GetTenantForUpdate(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (tenant.Tenant, error)
+	// SetTenantConsentTime sets (or, with nil, clears) the tenant's
+	// provisioner_consent_time and bumps its version.
+	SetTenantConsentTime(ctx context.Context, tx uow.Tx, org, id uuid.UUID, at *time.Time) (tenant.Tenant, error)
+	// ListConsentedTenants lists the tenants with a provisioner consent.
+	ListConsentedTenants(ctx context.Context, tx uow.Tx, org uuid.UUID) ([]uuid.UUID, error)
+	// DeleteUnusedConsentRequests deletes the organization's outstanding links.
+	DeleteUnusedConsentRequests(ctx context.Context, tx uow.Tx, org uuid.UUID) error
+	// DeleteExpiredConsentRequests deletes a tenant's unused links that
+	// expired before before.
+	DeleteExpiredConsentRequests(ctx context.Context, tx uow.Tx, org, tenantID uuid.UUID, before time.Time) error
+	InsertConsentRequest(ctx context.Context, tx uow.Tx, r Request) error
+	// GetConsentRequestForUpdate reads and row-locks the request of
+	// stateHash in org (NotFound when there is none).
+	GetConsentRequestForUpdate(ctx context.Context, tx uow.Tx, org uuid.UUID, stateHash []byte) (Request, error)
+	// MarkConsentRequestUsed spends the state with its result.
+	MarkConsentRequestUsed(ctx context.Context, tx uow.Tx, org uuid.UUID, stateHash []byte, result Result) error
 }
 
 // ProvisionerSecretPath is where an organization's provisioner client

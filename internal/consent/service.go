@@ -14,9 +14,12 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/audit"
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/organization"
+	"github.com/dropzoneai/dzconnect/internal/resource"
 	"github.com/dropzoneai/dzconnect/internal/tenant"
+	"github.com/dropzoneai/dzconnect/internal/uow"
 )
 
 // DefaultStateTTL is how long a link's state is valid.
@@ -57,9 +60,12 @@ type Config struct {
 	StateTTL time.Duration
 }
 
-// Service runs the provisioner and admin-consent use cases.
+// Service runs the provisioner and admin-consent use cases; it owns their
+// transactions and audit events, and decides what they write.
 type Service struct {
+	tx      uow.Runner
 	store   Store
+	audit   audit.Appender
 	secrets integration.SecretStore
 	log     *slog.Logger
 	clouds  map[tenant.Cloud]Cloud
@@ -70,7 +76,7 @@ type Service struct {
 
 // NewService returns a Service; it refuses an authority that is not an
 // absolute https URL.
-func NewService(cfg Config, store Store, secrets integration.SecretStore, log *slog.Logger) (*Service, error) {
+func NewService(cfg Config, tx uow.Runner, store Store, audit audit.Appender, secrets integration.SecretStore, log *slog.Logger) (*Service, error) {
 	clouds := DefaultClouds()
 	for slug, a := range cfg.Authorities {
 		if a == "" {
@@ -96,7 +102,7 @@ func NewService(cfg Config, store Store, secrets integration.SecretStore, log *s
 	if ttl <= 0 {
 		ttl = DefaultStateTTL
 	}
-	return &Service{store: store, secrets: secrets, log: log, clouds: clouds, ttl: ttl, now: time.Now, random: rand.Read}, nil
+	return &Service{tx: tx, store: store, audit: audit, secrets: secrets, log: log, clouds: clouds, ttl: ttl, now: time.Now, random: rand.Read}, nil
 }
 
 // SetProvisioner registers (or replaces) the organization's provisioner
@@ -116,7 +122,7 @@ func NewService(cfg Config, store Store, secrets integration.SecretStore, log *s
 //     in the same transaction.
 func (s *Service) SetProvisioner(ctx context.Context, org, clientID uuid.UUID, secret string) (organization.Organization, error) {
 	path := ProvisionerSecretPath(org)
-	cur, err := s.store.BeginSetProvisioner(ctx, org, path)
+	cur, err := s.store.RecordProvisionerPath(ctx, s.tx.Conn(), org, path)
 	if err != nil {
 		return organization.Organization{}, err
 	}
@@ -133,17 +139,72 @@ func (s *Service) SetProvisioner(ctx context.Context, org, clientID uuid.UUID, s
 		return organization.Organization{}, apperr.Wrap(err, apperr.KindOrDefault(err, apperr.Unavailable),
 			"storing the provisioner's client secret in Vault failed; nothing was changed (retry)")
 	}
-	return s.store.FinishSetProvisioner(ctx, org, clientID, version)
+	return s.finishSetProvisioner(ctx, org, clientID, version)
+}
+
+// finishSetProvisioner is step 3 of SetProvisioner. A row already pointing
+// at a version >= version (a concurrent call stored a newer secret) is left
+// alone: Aborted.
+func (s *Service) finishSetProvisioner(ctx context.Context, org, clientID uuid.UUID, version int64) (organization.Organization, error) {
+	var out organization.Organization
+	err := s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
+		cur, err := s.store.GetOrganizationForUpdate(ctx, tx, org)
+		if err != nil {
+			return err
+		}
+		if cur.ProvisionerSecretVersion >= version {
+			return apperr.New(apperr.Aborted,
+				"a concurrent SetOrganizationProvisioner stored a newer provisioner secret; read the organization and retry if this one should win").
+				WithReason("CONCURRENT_UPDATE")
+		}
+		if out, err = s.store.SetProvisioner(ctx, tx, org, clientID, version); err != nil {
+			return err
+		}
+		if forgetsConsents(cur, clientID) {
+			if err := s.forgetConsents(ctx, tx, org); err != nil {
+				return err
+			}
+		}
+		return s.audit.AppendAudit(ctx, tx, org, resource.Org{Org: org}.String())
+	})
+	return out, err
+}
+
+// forgetsConsents reports whether registering clientID as the provisioner
+// voids the tenants' consents: they were given to another application.
+func forgetsConsents(cur organization.Organization, clientID uuid.UUID) bool {
+	return cur.ProvisionerClientID != uuid.Nil && cur.ProvisionerClientID != clientID
+}
+
+// forgetConsents clears every tenant's consent (each with its audit event)
+// and drops the outstanding links, which name the previous application.
+func (s *Service) forgetConsents(ctx context.Context, tx uow.Tx, org uuid.UUID) error {
+	if err := s.store.DeleteUnusedConsentRequests(ctx, tx, org); err != nil {
+		return err
+	}
+	ids, err := s.store.ListConsentedTenants(ctx, tx, org)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := s.store.SetTenantConsentTime(ctx, tx, org, id, nil); err != nil {
+			return err
+		}
+		if err := s.audit.AppendAudit(ctx, tx, org, resource.Tenant{Org: org, Tenant: id}.String()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // AdminConsentLink issues a single-use admin-consent link for a tenant:
 // the state is recorded (as its hash) before the link is returned.
 func (s *Service) AdminConsentLink(ctx context.Context, org, tenantID uuid.UUID, redirectURI string) (Link, error) {
-	t, err := s.store.GetTenant(ctx, s.store.Conn(), org, tenantID)
+	t, err := s.store.GetTenant(ctx, s.tx.Conn(), org, tenantID)
 	if err != nil {
 		return Link{}, err
 	}
-	o, err := s.store.GetOrganization(ctx, org)
+	o, err := s.store.GetOrganization(ctx, s.tx.Conn(), org)
 	if err != nil {
 		return Link{}, err
 	}
@@ -163,7 +224,21 @@ func (s *Service) AdminConsentLink(ctx context.Context, org, tenantID uuid.UUID,
 	now := s.now().UTC()
 	r := Request{Org: org, Tenant: tenantID, StateHash: HashState(state), RedirectURI: redirectURI,
 		CreateTime: now, ExpireTime: now.Add(s.ttl)}
-	if err := s.store.CreateConsentRequest(ctx, r); err != nil {
+	err = s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
+		if err := s.store.LockTenant(ctx, tx, org, tenantID); err != nil {
+			return err
+		}
+		// Housekeeping: links of this tenant that expired unused a day ago
+		// are dropped (used ones stay as the consent history).
+		if err := s.store.DeleteExpiredConsentRequests(ctx, tx, org, tenantID, now.Add(-24*time.Hour)); err != nil {
+			return err
+		}
+		if err := s.store.InsertConsentRequest(ctx, tx, r); err != nil {
+			return err
+		}
+		return s.audit.AppendAudit(ctx, tx, org, resource.Tenant{Org: org, Tenant: tenantID}.String())
+	})
+	if err != nil {
 		return Link{}, err
 	}
 	return Link{URL: link, ExpireTime: r.ExpireTime}, nil
@@ -202,17 +277,33 @@ func (s *Service) buildLink(t tenant.Tenant, clientID uuid.UUID, redirectURI, st
 // a tenant other than the link's is FailedPrecondition (recorded, the
 // state is spent); otherwise the tenant's provisioner_consent_time is set.
 func (s *Service) CompleteAdminConsent(ctx context.Context, org uuid.UUID, cb Callback) (tenant.Tenant, error) {
-	var result Result
-	t, err := s.store.CompleteConsentRequest(ctx, org, HashState(cb.State), func(r Request, t tenant.Tenant) (Result, error) {
-		switch {
-		case r.UsedTime != nil:
-			return "", apperr.Invalid("state", "was already used (%s at %s): each admin-consent link works once; get a new link (GetAdminConsentLink)",
-				r.Result, r.UsedTime.UTC().Format(time.RFC3339))
-		case !s.now().Before(r.ExpireTime):
-			return "", apperr.Invalid("state", "expired at %s: get a new link (GetAdminConsentLink)", r.ExpireTime.UTC().Format(time.RFC3339))
+	var (
+		result Result
+		t      tenant.Tenant
+	)
+	hash := HashState(cb.State)
+	err := s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
+		r, err := s.store.GetConsentRequestForUpdate(ctx, tx, org, hash)
+		if err != nil {
+			return err
+		}
+		if t, err = s.store.GetTenantForUpdate(ctx, tx, org, r.Tenant); err != nil {
+			return err
+		}
+		if err := usable(r, s.now()); err != nil {
+			return err // nothing written: the state stays as it is
 		}
 		result = decide(cb, t)
-		return result, nil
+		if err := s.store.MarkConsentRequestUsed(ctx, tx, org, hash, result); err != nil {
+			return err
+		}
+		if result == ResultConsented {
+			now := s.now()
+			if t, err = s.store.SetTenantConsentTime(ctx, tx, org, r.Tenant, &now); err != nil {
+				return err
+			}
+		}
+		return s.audit.AppendAudit(ctx, tx, org, resource.Tenant{Org: org, Tenant: r.Tenant}.String())
 	})
 	if apperr.Is(err, apperr.NotFound) {
 		return tenant.Tenant{}, apperr.Invalid("state", "is unknown: it was not issued by GetAdminConsentLink for this organization")
@@ -245,6 +336,19 @@ func (s *Service) CompleteAdminConsent(ctx context.Context, org uuid.UUID, cb Ca
 			got, t.EntraTenantID).WithReason("ADMIN_CONSENT_TENANT_MISMATCH")
 	}
 	return t, nil
+}
+
+// usable refuses a state that was spent or expired: each link works once,
+// until it expires.
+func usable(r Request, now time.Time) error {
+	switch {
+	case r.UsedTime != nil:
+		return apperr.Invalid("state", "was already used (%s at %s): each admin-consent link works once; get a new link (GetAdminConsentLink)",
+			r.Result, r.UsedTime.UTC().Format(time.RFC3339))
+	case !now.Before(r.ExpireTime):
+		return apperr.Invalid("state", "expired at %s: get a new link (GetAdminConsentLink)", r.ExpireTime.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // decide classifies a callback for the tenant its state was issued for.
@@ -291,7 +395,7 @@ func (s *Service) ForTenant(ctx context.Context, org uuid.UUID, t tenant.Tenant)
 	if t.ProvisionerConsentTime == nil {
 		return Credentials{}, false, nil
 	}
-	o, err := s.store.GetOrganization(ctx, org)
+	o, err := s.store.GetOrganization(ctx, s.tx.Conn(), org)
 	if err != nil {
 		return Credentials{}, false, err
 	}

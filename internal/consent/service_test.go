@@ -11,7 +11,7 @@ import (
 )
 
 func TestBuildLinkPerCloud(t *testing.T) {
-	s, err := NewService(Config{Authorities: map[string]string{"china": "https://sim.example:8443/"}}, nil, nil, nil)
+	s, err := NewService(Config{Authorities: map[string]string{"china": "https://sim.example:8443/"}}, nil, nil, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,14 +47,14 @@ func TestBuildLinkPerCloud(t *testing.T) {
 
 func TestNewServiceRefusesBadAuthority(t *testing.T) {
 	for _, a := range []string{"http://login.example/", "login.example", "https://login.example/?x=1"} {
-		if _, err := NewService(Config{Authorities: map[string]string{"global": a}}, nil, nil, nil); err == nil {
+		if _, err := NewService(Config{Authorities: map[string]string{"global": a}}, nil, nil, nil, nil, nil); err == nil {
 			t.Errorf("authority %q accepted", a)
 		}
 	}
 }
 
 func TestState(t *testing.T) {
-	s, _ := NewService(Config{}, nil, nil, nil)
+	s, _ := NewService(Config{}, nil, nil, nil, nil, nil)
 	a, err := s.newState()
 	if err != nil {
 		t.Fatal(err)

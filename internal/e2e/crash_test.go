@@ -64,7 +64,7 @@ func newCrashFixture(t *testing.T) crashFixture {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	o, err := db.CreateOrganization(ctx, organization.Organization{ID: uuid.Must(uuid.NewV7()), DisplayName: "Crash"}, idempotency.Key{})
+	o, err := organization.NewService(db, db, db, db, db).CreateOrganization(ctx, organization.Organization{ID: uuid.Must(uuid.NewV7()), DisplayName: "Crash"}, idempotency.Key{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -83,4 +84,27 @@ func newIntegration(t *testing.T, s *stack.Stack, ctx context.Context, tenant, s
 		t.Fatalf("CreateIntegration: %v", err)
 	}
 	return resp.GetIntegration()
+}
+
+// waitJobs polls until every River job of kind is completed (there is at
+// least one).
+func waitJobs(t *testing.T, s *stack.Stack, kind string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		var all, done int
+		if err := s.DB.QueryRow(ctx, `select count(*), count(*) filter (where state = 'completed') from river_job where kind = $1`,
+			kind).Scan(&all, &done); err != nil {
+			t.Fatal(err)
+		}
+		if all > 0 && all == done {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d of %d %s jobs completed within 30s", done, all, kind)
+		case <-time.After(50 * time.Millisecond): // polling the job's state
+		}
+	}
 }

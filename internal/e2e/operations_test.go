@@ -23,6 +23,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/resource"
 	"github.com/dropzoneai/dzconnect/internal/testsupport/stack"
 	"github.com/dropzoneai/dzconnect/internal/uow"
+	"github.com/dropzoneai/dzconnect/internal/webhook"
 )
 
 // opHarness starts operations of a test-only kind in a stack's database
@@ -56,7 +57,7 @@ func newOpHarness(t *testing.T, s *stack.Stack) *opHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.svc = operation.NewService(operation.Config{}, h.db, h.db, h.kinds, ins, postgres.NewOperationListener(h.db, slog.New(slog.DiscardHandler)), h.db, h.db)
+	h.svc = operation.NewService(operation.Config{}, h.db, h.db, h.kinds, ins, postgres.NewOperationListener(h.db, slog.New(slog.DiscardHandler)), h.db, webhook.NewNotifier(h.db, ins, 0))
 	return h
 }
 
@@ -84,7 +85,7 @@ func (h *opHarness) replica(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runner := operation.NewRunner(operation.Config{}, h.db, h.db, h.kinds, ins, h.db, slog.New(slog.DiscardHandler))
+	runner := operation.NewRunner(operation.Config{}, h.db, h.db, h.kinds, ins, webhook.NewNotifier(h.db, ins, 0), slog.New(slog.DiscardHandler))
 	w := river.NewWorkers()
 	runner.Extension().Register(w)
 	c, err := river.NewClient(riverpgxv5.New(h.s.DB), &river.Config{Logger: slog.New(slog.DiscardHandler),

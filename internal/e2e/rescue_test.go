@@ -17,8 +17,8 @@ import (
 )
 
 // TestCheckOfDeadReplicaIsRescued: a replica killed in the middle of a
-// check leaves its job "running" in Postgres; another replica rescues it
-// and the check is done, nothing lost.
+// tenant's check batch leaves the batch "running" in Postgres; another
+// replica rescues it and the check is done, nothing lost.
 func TestCheckOfDeadReplicaIsRescued(t *testing.T) {
 	t.Parallel()
 	f := newVerifyFixture(t, msftsim.TenantSpec{})
@@ -35,8 +35,7 @@ func TestCheckOfDeadReplicaIsRescued(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := inserter.Insert(ctx, jobs.CheckArgs{Org: n.Org, Tenant: n.Tenant, Integration: n.Integration},
-		&river.InsertOpts{Queue: jobs.QueueChecks})
+	res, err := inserter.Insert(ctx, jobs.BatchArgs{Org: n.Org, Tenant: n.Tenant}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +44,7 @@ func TestCheckOfDeadReplicaIsRescued(t *testing.T) {
 		t.Fatal(err)
 	}
 	stack.Start(t, stack.Options{DatabaseURL: f.s.DatabaseURL, Vault: f.s.Vault, ExtraArgs: append(stack.SimArgs(f.sim),
-		"--jobs=true", "--check-timeout=5s", "--job-rescue-after=30s")})
+		"--jobs=true", "--check-timeout=5s", "--check-batch-slice=5s", "--job-rescue-after=30s")})
 	for {
 		var state string
 		if err := f.s.DB.QueryRow(ctx, `select state from river_job where id = $1`, res.Job.ID).Scan(&state); err != nil {

@@ -98,7 +98,8 @@ func TestCanceledCheckRecordsNothing(t *testing.T) {
 }
 
 // TestOrganizationDeleteQueuesWebhookSecrets: deleting an organization
-// queues its webhooks' signing secrets for destruction.
+// queues its webhooks' signing secrets for destruction (destroy_secret
+// jobs, in the deleting transaction).
 func TestOrganizationDeleteQueuesWebhookSecrets(t *testing.T) {
 	t.Parallel()
 	f := newVerifyFixture(t, msftsim.TenantSpec{})
@@ -111,7 +112,7 @@ func TestOrganizationDeleteQueuesWebhookSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n int
-	if err := f.s.DB.QueryRow(context.Background(), `select count(*) from secret_destructions where secret_path like '%/webhooks/%'`).Scan(&n); err != nil {
+	if err := f.s.DB.QueryRow(context.Background(), `select count(*) from river_job where kind = 'destroy_secret' and args->>'path' like '%/webhooks/%'`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != 1 {

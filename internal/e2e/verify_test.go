@@ -18,11 +18,14 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
+	"github.com/dropzoneai/dzconnect/internal/event"
+	"github.com/dropzoneai/dzconnect/internal/jobs"
 	"github.com/dropzoneai/dzconnect/internal/msftsim"
 	"github.com/dropzoneai/dzconnect/internal/msftsim/faults"
 	"github.com/dropzoneai/dzconnect/internal/postgres"
 	"github.com/dropzoneai/dzconnect/internal/testsupport/stack"
 	"github.com/dropzoneai/dzconnect/internal/verify"
+	"github.com/dropzoneai/dzconnect/internal/webhook"
 )
 
 var defenderRoles = []string{"AuditLog.Read.All", "SecurityAlert.Read.All", "SecurityIncident.Read.All", "User.Read.All", "ThreatHunting.Read.All"}
@@ -389,5 +392,14 @@ var _ = context.Background
 // service's recording use case, on the stack's database.
 func recordCheck(pool *pgxpool.Pool, c verify.Check) (verify.Result, error) {
 	db := postgres.New(pool)
-	return verify.NewService(verify.Config{}, verify.Deps{Tx: db, Store: db, Notifier: db, Audit: db}).Record(context.Background(), c)
+	ins, err := jobs.NewInserter(pool)
+	if err != nil {
+		return verify.Result{}, err
+	}
+	return recordCheckWith(db, webhook.NewNotifier(db, ins, 0), c)
+}
+
+// recordCheckWith records c as verify does, queueing its events through n.
+func recordCheckWith(db *postgres.DB, n event.Notifier, c verify.Check) (verify.Result, error) {
+	return verify.NewService(verify.Config{}, verify.Deps{Tx: db, Store: db, Notifier: n, Audit: db}).Record(context.Background(), c)
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -23,9 +25,11 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/event"
 	"github.com/dropzoneai/dzconnect/internal/idempotency"
 	"github.com/dropzoneai/dzconnect/internal/integration"
+	"github.com/dropzoneai/dzconnect/internal/jobs"
 	"github.com/dropzoneai/dzconnect/internal/postgres"
 	"github.com/dropzoneai/dzconnect/internal/resource"
 	"github.com/dropzoneai/dzconnect/internal/testsupport/stack"
+	"github.com/dropzoneai/dzconnect/internal/uow"
 	"github.com/dropzoneai/dzconnect/internal/vault"
 	"github.com/dropzoneai/dzconnect/internal/verify"
 	"github.com/dropzoneai/dzconnect/internal/webhook"
@@ -33,10 +37,11 @@ import (
 
 const stateChanged = v1.WebhookEvent_WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED
 
-// startWebhookStack runs a server whose own delivery worker is off: the
-// tests drive a Deliverer with their own clock.
+// startWebhookStack runs a server that sends no deliveries itself
+// (--webhook-workers 0): the tests run the deliver_webhook jobs with their
+// own River clients, and stand in for the clock by making a retry due.
 func startWebhookStack(t *testing.T) *stack.Stack {
-	return stack.Start(t, stack.Options{ExtraArgs: []string{"--webhook-delivery-interval", "0"}})
+	return stack.Start(t, stack.Options{ExtraArgs: []string{"--webhook-workers", "0"}})
 }
 
 func newWebhook(t *testing.T, s *stack.Stack, ctx context.Context, org, url string) (*v1.Webhook, string) {
@@ -182,11 +187,11 @@ func TestWebhookCRUD(t *testing.T) {
 	}
 	_, err = c.GetWebhook(ctx, &v1.GetWebhookRequest{Name: w.GetName()})
 	wantCode(t, err, codes.NotFound)
+	// The destruction was queued with the delete (a destroy_secret job);
+	// the server's job queue runs it.
+	waitJobs(t, s, "destroy_secret")
 	if _, ok := webhookSecretAt(t, s, w.GetName(), 1); ok {
 		t.Fatal("the signing secret survived the delete")
-	}
-	if n := countRows(t, s, "secret_destructions"); n != 0 {
-		t.Fatalf("%d secret destructions left queued", n)
 	}
 	_, err = c.GetWebhook(ctx, &v1.GetWebhookRequest{Name: org.Name + "/webhooks/not-a-uuid"})
 	wantViolation(t, err, "name")
@@ -230,28 +235,17 @@ func (r *receiver) requests() []*received {
 	return append([]*received(nil), r.got...)
 }
 
-// clock is a settable time for Deliverer.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // deliveryFixture is an org with an integration, and the stores a test
 // Deliverer uses.
 type deliveryFixture struct {
-	s       *stack.Stack
-	org     stack.Org
-	integ   resource.Integration
-	db      *postgres.DB
-	secrets *vault.Store
-	state   integration.State
+	s        *stack.Stack
+	org      stack.Org
+	integ    resource.Integration
+	db       *postgres.DB
+	secrets  *vault.Store
+	inserter *jobs.Inserter
+	state    integration.State
+	attempts int // deliveries queued by changeState get at most this many attempts
 }
 
 func newDeliveryFixture(t *testing.T) *deliveryFixture {
@@ -267,7 +261,18 @@ func newDeliveryFixture(t *testing.T) *deliveryFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &deliveryFixture{s: s, org: org, integ: n, db: postgres.New(s.DB), secrets: secrets, state: integration.StateUnverified}
+	ins, err := jobs.NewInserter(s.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &deliveryFixture{s: s, org: org, integ: n, db: postgres.New(s.DB), secrets: secrets, inserter: ins,
+		state: integration.StateUnverified}
+}
+
+// notify makes the fixture's recorded checks queue deliveries of at most
+// maxAttempts attempts.
+func (f *deliveryFixture) notify(maxAttempts int) {
+	f.attempts = maxAttempts
 }
 
 // changeState records a check whose outcome differs from the current
@@ -279,7 +284,7 @@ func (f *deliveryFixture) changeState(t *testing.T) {
 		next = integration.StateHealthy
 	}
 	now := time.Now()
-	_, err := recordCheck(f.s.DB, verify.Check{
+	_, err := recordCheckWith(f.db, webhook.NewNotifier(f.db, f.inserter, f.attempts), verify.Check{
 		Org: f.integ.Org, Tenant: f.integ.Tenant, Integration: f.integ.Integration, ID: uuid.Must(uuid.NewV7()),
 		Outcome: next, Trigger: verify.TriggerAPI, Summary: "state is now " + string(next), Steps: []verify.Step{},
 		Start: now, End: now,
@@ -290,10 +295,91 @@ func (f *deliveryFixture) changeState(t *testing.T) {
 	f.state = next
 }
 
-func (f *deliveryFixture) deliverer(c *clock, client *http.Client, maxAttempts int) *webhook.Deliverer {
-	return webhook.NewDeliverer(f.db, f.secrets, slog.New(slog.DiscardHandler), webhook.DelivererOptions{
-		Client: client, MaxAttempts: maxAttempts, Now: c.Now, Jitter: func() float64 { return 0 }, Timeout: 5 * time.Second,
+// worker is a replica's River client that sends deliveries.
+type worker struct {
+	client *river.Client[pgx.Tx]
+	events <-chan *river.Event
+}
+
+// worker starts a River client working the webhooks queue only.
+func (f *deliveryFixture) worker(t *testing.T, client *http.Client, timeout time.Duration) *worker {
+	t.Helper()
+	d := webhook.NewDeliverer(f.db, f.db, f.secrets, slog.New(slog.DiscardHandler), webhook.DelivererOptions{
+		Client: client, Timeout: timeout})
+	q, err := jobs.New(f.s.DB, f.db, jobs.Config{NoChecks: true}, f.db, nil, slog.New(slog.DiscardHandler), d.Extension())
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, cancel := q.Client().Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed)
+	if err := q.Start(context.WithoutCancel(t.Context())); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		ctx, done := context.WithTimeout(context.Background(), 10*time.Second)
+		defer done()
+		_ = q.Stop(ctx)
 	})
+	return &worker{client: q.Client(), events: events}
+}
+
+// attempts waits until the workers finished n delivery attempts in all.
+func attempts(t *testing.T, n int, ws ...*worker) int {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	got := 0
+	for got < n {
+		for _, w := range ws {
+			select {
+			case ev := <-w.events:
+				if ev.Job.Kind == (webhook.DeliverArgs{}).Kind() {
+					got++
+				}
+			case <-timeout:
+				t.Fatalf("%d delivery attempts within 30s, want %d", got, n)
+			default:
+			}
+		}
+		if got < n {
+			select {
+			case <-timeout:
+				t.Fatalf("%d delivery attempts within 30s, want %d", got, n)
+			case <-time.After(10 * time.Millisecond): // polling the workers' event channels
+			}
+		}
+	}
+	return got
+}
+
+// retryNow makes every delivery job waiting for its next attempt due now,
+// as if its retry time had come.
+func (f *deliveryFixture) retryNow(t *testing.T, w *worker) {
+	t.Helper()
+	rows, err := f.s.DB.Query(t.Context(), `select id from river_job where kind = 'deliver_webhook' and state = 'retryable'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if _, err := w.client.JobRetry(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// retryAt is when River runs the delivery's job next.
+func (f *deliveryFixture) retryAt(t *testing.T, delivery string) time.Time {
+	t.Helper()
+	var at time.Time
+	id := delivery[strings.LastIndexByte(delivery, '/')+1:]
+	if err := f.s.DB.QueryRow(t.Context(), `select scheduled_at from river_job where kind = 'deliver_webhook'
+		and (args->>'delivery')::bigint = $1::bigint`, id).Scan(&at); err != nil {
+		t.Fatal(err)
+	}
+	return at
 }
 
 func (f *deliveryFixture) deliveries(t *testing.T, hook string) []*v1.WebhookDelivery {
@@ -315,49 +401,42 @@ func (f *deliveryFixture) nextAttempt(t *testing.T, delivery string) time.Time {
 	return next
 }
 
-func runOnce(t *testing.T, d *webhook.Deliverer, want int) {
-	t.Helper()
-	n, err := d.RunOnce(t.Context())
-	if err != nil || n != want {
-		t.Fatalf("RunOnce: %d attempts, %v; want %d", n, err, want)
-	}
-}
-
 func TestWebhookDeliveryRetries(t *testing.T) {
 	t.Parallel()
 	f := newDeliveryFixture(t)
 	rcv := newReceiver(t)
 	hook, secret := newWebhook(t, f.s, f.org.AdminCtx, f.org.Name, rcv.srv.URL+"/hook")
-	clk := &clock{now: time.Now().Add(time.Minute)}
-	d := f.deliverer(clk, rcv.srv.Client(), 3)
+	f.notify(3)
+	w := f.worker(t, rcv.srv.Client(), 5*time.Second)
 
+	start := time.Now()
 	f.changeState(t)
-	start := clk.Now()
-	runOnce(t, d, 1) // 500
+	attempts(t, 1, w) // 500
 	got := f.deliveries(t, hook.GetName())
 	if len(got) != 1 || got[0].GetStatus() != "pending" || got[0].GetAttempts() != 1 || got[0].GetLastStatusCode() != 500 ||
 		!strings.Contains(got[0].GetLastError(), "500") || got[0].GetResource() != f.integ.String() || got[0].GetEvent() != stateChanged {
 		t.Fatalf("after a 500: %v", got)
 	}
-	if next := f.nextAttempt(t, got[0].GetName()); !next.Equal(start.Add(time.Minute).Truncate(time.Microsecond)) {
-		t.Fatalf("next attempt at %v, want start+1m (%v)", next, start.Add(time.Minute))
+	// The log shows when River runs the retry: 1m (+ up to 10% jitter) later.
+	next, at := f.nextAttempt(t, got[0].GetName()), f.retryAt(t, got[0].GetName())
+	if !next.Equal(at) || next.Before(start.Add(time.Minute)) || next.After(time.Now().Add(66*time.Second)) {
+		t.Fatalf("next attempt %v, River's retry %v; want equal, 1m..1m6s after the attempt", next, at)
 	}
-	runOnce(t, d, 0) // not due yet
-	clk.advance(59 * time.Second)
-	runOnce(t, d, 0)
-	clk.advance(time.Second)
 	rcv.status.Store(http.StatusFound) // a redirect is not followed
-	runOnce(t, d, 1)
+	second := time.Now()
+	f.retryNow(t, w)
+	attempts(t, 1, w)
 	got = f.deliveries(t, hook.GetName())
 	if got[0].GetAttempts() != 2 || got[0].GetLastStatusCode() != http.StatusFound || !strings.Contains(got[0].GetLastError(), "redirect") {
 		t.Fatalf("after a redirect: %v", got[0])
 	}
-	if next := f.nextAttempt(t, got[0].GetName()); !next.Equal(clk.Now().Add(2 * time.Minute).Truncate(time.Microsecond)) {
-		t.Fatalf("second retry at %v, want now+2m", next)
+	next, at = f.nextAttempt(t, got[0].GetName()), f.retryAt(t, got[0].GetName())
+	if !next.Equal(at) || next.Before(second.Add(2*time.Minute)) || next.After(time.Now().Add(132*time.Second)) {
+		t.Fatalf("second retry at %v (River %v), want 2m..2m12s after the attempt", next, at)
 	}
-	clk.advance(2 * time.Minute)
 	rcv.status.Store(http.StatusNoContent)
-	runOnce(t, d, 1)
+	f.retryNow(t, w)
+	attempts(t, 1, w)
 	got = f.deliveries(t, hook.GetName())
 	if got[0].GetStatus() != "delivered" || got[0].GetAttempts() != 3 || got[0].GetLastStatusCode() != 204 || got[0].GetDeliverTime() == nil {
 		t.Fatalf("after a 204: %v", got[0])
@@ -378,13 +457,13 @@ func TestWebhookDeliveryRetries(t *testing.T) {
 	if !strings.HasPrefix(sig, "v1=") || ts == "" || last.header.Get("Content-Type") != "application/json" {
 		t.Fatalf("headers %v", last.header)
 	}
-	if err := webhook.Verify(secret, sig, ts, last.body, clk.Now(), 0); err != nil {
+	if err := webhook.Verify(secret, sig, ts, last.body, time.Now(), 0); err != nil {
 		t.Fatalf("Verify with the secret: %v", err)
 	}
-	if err := webhook.Verify(webhook.NewSecret(), sig, ts, last.body, clk.Now(), 0); err != webhook.ErrSignatureInvalid {
+	if err := webhook.Verify(webhook.NewSecret(), sig, ts, last.body, time.Now(), 0); err != webhook.ErrSignatureInvalid {
 		t.Fatalf("Verify with another secret: %v", err)
 	}
-	if err := webhook.Verify(secret, sig, ts, append(last.body, ' '), clk.Now(), 0); err != webhook.ErrSignatureInvalid {
+	if err := webhook.Verify(secret, sig, ts, append(last.body, ' '), time.Now(), 0); err != webhook.ErrSignatureInvalid {
 		t.Fatalf("Verify of a modified body: %v", err)
 	}
 	var ev event.Event
@@ -402,13 +481,15 @@ func TestWebhookDeliveryRetries(t *testing.T) {
 	// maximum attempts; listed newest first.
 	rcv.status.Store(http.StatusServiceUnavailable)
 	f.changeState(t)
-	runOnce(t, d, 1)
-	clk.advance(time.Minute)
-	runOnce(t, d, 1)
-	clk.advance(2 * time.Minute)
-	runOnce(t, d, 1)
-	clk.advance(24 * time.Hour)
-	runOnce(t, d, 0)
+	attempts(t, 1, w)
+	f.retryNow(t, w)
+	attempts(t, 1, w)
+	f.retryNow(t, w)
+	attempts(t, 1, w)
+	var state string
+	if err := f.s.DB.QueryRow(t.Context(), `select state from river_job where kind = 'deliver_webhook' order by id desc limit 1`).Scan(&state); err != nil || state != "discarded" {
+		t.Fatalf("the last attempt's job is %q (%v), want discarded: no fourth attempt", state, err)
+	}
 	got = f.deliveries(t, hook.GetName())
 	if len(got) != 2 || got[0].GetStatus() != "failed" || got[0].GetAttempts() != 3 || got[0].GetLastStatusCode() != 503 ||
 		got[1].GetStatus() != "delivered" || got[0].GetCreateTime().AsTime().Before(got[1].GetCreateTime().AsTime()) {
@@ -441,31 +522,20 @@ func TestWebhookDeliveryReplicas(t *testing.T) {
 		newWebhook(t, f.s, f.org.AdminCtx, f.org.Name, rcv.srv.URL+"/hook")
 	}
 	off, _ := newWebhook(t, f.s, f.org.AdminCtx, f.org.Name, rcv.srv.URL+"/off")
+	f.notify(webhook.DefaultMaxAttempts)
 	f.changeState(t)
 	if _, err := v1.NewWebhookServiceClient(f.s.Conn).UpdateWebhook(f.org.AdminCtx, &v1.UpdateWebhookRequest{
 		Webhook: &v1.Webhook{Name: off.GetName(), Disabled: true}}); err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{now: time.Now().Add(time.Minute)}
-	var wg sync.WaitGroup
-	var total atomic.Int64
-	for range 2 {
-		d := f.deliverer(clk, rcv.srv.Client(), 0)
-		wg.Go(func() {
-			n, err := d.RunOnce(t.Context())
-			if err != nil {
-				t.Error(err)
-			}
-			total.Add(int64(n))
-		})
-	}
-	wg.Wait()
+	a, b := f.worker(t, rcv.srv.Client(), 5*time.Second), f.worker(t, rcv.srv.Client(), 5*time.Second)
+	total := attempts(t, hooks+1, a, b) // the disabled webhook's delivery completes as failed
 	seen := map[string]int{}
 	for _, r := range rcv.requests() {
 		seen[r.header.Get(webhook.HeaderDelivery)]++
 	}
-	if total.Load() != hooks || len(seen) != hooks {
-		t.Fatalf("%d attempts, %d distinct deliveries received; want %d", total.Load(), len(seen), hooks)
+	if total != hooks+1 || len(seen) != hooks {
+		t.Fatalf("%d jobs, %d distinct deliveries received; want %d", total, len(seen), hooks)
 	}
 	for name, n := range seen {
 		if n != 1 || strings.Contains(name, off.GetName()) {
@@ -497,9 +567,18 @@ func TestWebhookCreateCrash(t *testing.T) {
 	key := idempotency.Key{RequestID: uuid.MustParse(req.GetRequestId()),
 		Hash: idempotency.HashRequest(req, func(m proto.Message) { m.(*v1.CreateWebhookRequest).RequestId = "" })}
 	pending := func(k idempotency.Key) webhook.Webhook {
+		// What Create commits before it writes the secret (step 1).
 		id := uuid.Must(uuid.NewV7())
-		row, _, err := db.BeginCreateWebhook(t.Context(), webhook.Webhook{Org: o.Org, ID: id, URL: req.GetWebhook().GetUrl(),
-			Events: []webhook.Event{webhook.EventStateChanged}, SecretPath: webhook.SecretPath(o.Org, id)}, k)
+		var row webhook.Webhook
+		err := db.InTx(t.Context(), func(ctx context.Context, tx uow.Tx) error {
+			if _, err := db.ClaimRequest(ctx, tx, o.Org, "CreateWebhook", k, webhook.Name(o.Org, id)); err != nil {
+				return err
+			}
+			var err error
+			row, err = db.InsertWebhook(ctx, tx, webhook.Webhook{Org: o.Org, ID: id, URL: req.GetWebhook().GetUrl(),
+				Events: []webhook.Event{webhook.EventStateChanged}, SecretPath: webhook.SecretPath(o.Org, id)})
+			return err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -529,12 +608,16 @@ func TestWebhookCreateCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := webhook.NewService(db, secrets, slog.New(slog.DiscardHandler)).Reap(t.Context(), -time.Minute)
+	ins, err := jobs.NewInserter(s.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := webhook.NewService(db, db, db, db, jobs.NewSecretGC(ins), secrets, slog.New(slog.DiscardHandler)).Reap(t.Context(), -time.Minute)
 	if err != nil || n != 1 {
 		t.Fatalf("Reap: %d, %v", n, err)
 	}
 	var path string
-	if err := s.DB.QueryRow(t.Context(), `select secret_path from secret_destructions`).Scan(&path); err != nil || path != abandoned.SecretPath {
+	if err := s.DB.QueryRow(t.Context(), `select args->>'path' from river_job where kind = 'destroy_secret'`).Scan(&path); err != nil || path != abandoned.SecretPath {
 		t.Fatalf("queued destruction %q, %v; want %q", path, err, abandoned.SecretPath)
 	}
 	if _, err := c.GetWebhook(org.AdminCtx, &v1.GetWebhookRequest{Name: name}); err != nil {
@@ -556,27 +639,26 @@ func TestWebhookDeliveryTimeout(t *testing.T) {
 	}))
 	t.Cleanup(func() { close(release); srv.Close() })
 	hook, _ := newWebhook(t, f.s, f.org.AdminCtx, f.org.Name, srv.URL+"/slow?token=customer-token")
+	f.notify(webhook.DefaultMaxAttempts)
+	w := f.worker(t, srv.Client(), 200*time.Millisecond)
+	start := time.Now()
 	f.changeState(t)
-	clk := &clock{now: time.Now().Add(time.Minute)}
-	d := webhook.NewDeliverer(f.db, f.secrets, slog.New(slog.DiscardHandler), webhook.DelivererOptions{
-		Client: srv.Client(), Now: clk.Now, Timeout: 200 * time.Millisecond,
-	})
-	runOnce(t, d, 1)
+	attempts(t, 1, w)
 	got := f.deliveries(t, hook.GetName())
 	if len(got) != 1 || got[0].GetStatus() != "pending" || got[0].GetAttempts() != 1 || got[0].GetLastStatusCode() != 0 ||
 		!strings.Contains(got[0].GetLastError(), "timeout") || strings.Contains(got[0].GetLastError(), "customer-token") {
 		t.Fatalf("after a timeout: %v", got)
 	}
 	next := f.nextAttempt(t, got[0].GetName())
-	if lo, hi := clk.Now().Add(time.Minute), clk.Now().Add(66*time.Second); next.Before(lo.Truncate(time.Microsecond)) || next.After(hi) {
-		t.Fatalf("next attempt %v not within 1m..1m6s (jitter) of now", next)
+	if lo, hi := start.Add(time.Minute), time.Now().Add(66*time.Second); next.Before(lo) || next.After(hi) {
+		t.Fatalf("next attempt %v not within 1m..1m6s (jitter) of the attempt", next)
 	}
 }
 
 // TestWebhookServerDelivers runs the server's own delivery worker.
 func TestWebhookServerDelivers(t *testing.T) {
 	t.Parallel()
-	s := stack.Start(t, stack.Options{ExtraArgs: []string{"--webhook-delivery-interval", "100ms", "--webhook-allow-private-networks"}})
+	s := stack.Start(t, stack.Options{ExtraArgs: []string{"--webhook-allow-private-networks"}})
 	org := s.NewOrg(t, "Server delivers")
 	tenant := newTenant(t, s, org.OperatorCtx, org.Name)
 	in := newIntegration(t, s, org.OperatorCtx, tenant.GetName(), "webhook~Secret.Value_1234567890abcdefghij")

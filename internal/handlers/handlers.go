@@ -30,8 +30,8 @@ type AuditLister interface {
 
 // Deps are what the handlers need.
 type Deps struct {
-	Organizations organization.Store
-	APIKeys       auth.Store
+	Organizations *organization.Service
+	APIKeys       *auth.KeyService
 	Tenants       *tenant.Service
 	Integrations  *integration.Service
 	Checks        Checker

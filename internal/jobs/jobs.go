@@ -1,15 +1,9 @@
-// Package jobs runs dzconnect's background work on River, a job queue in
-// Postgres: any number of replicas share the work, each job runs once, and
-// a replica killed mid-job loses nothing (River rescues the job). Jobs:
-//
-//   - sweep (periodic, leader only, every few minutes and at start): enqueues
-//     a check for each integration whose last check is older than the sweep
-//     interval, spread over a jitter window; a check job is unique per
-//     integration while it is waiting or running, and a finished check
-//     moves the integration's last check time, so replicas, restarts and
-//     leader changes neither skip nor double-check;
-//   - check: verifies one integration (verify.Service), limited globally by
-//     the queue's worker count and per customer tenant by a semaphore.
+// Package jobs runs all of dzconnect's background work on River, a job
+// queue in Postgres: any number of replicas share the work, each job runs
+// once, and a replica killed mid-job loses nothing (River rescues the job).
+// One River client per replica carries every kind (see doc.go for the
+// kinds, queues, uniqueness and retry policies); domain packages add theirs
+// through an Extension.
 package jobs
 
 import (
@@ -17,8 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -26,22 +18,49 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivertype"
 
-	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/uow"
 	"github.com/dropzoneai/dzconnect/internal/verify"
 )
 
-// QueueChecks is the queue of check jobs.
-const QueueChecks = "checks"
+// The queues.
+const (
+	// QueueChecks runs tenant check batches (check_tenant_batch).
+	QueueChecks = "checks"
+	// QueueMaintenance runs the sweep, the janitor and secret destructions.
+	QueueMaintenance = "maintenance"
+)
 
-// Ref names one integration for the sweep.
+// Ref names one integration. The sweep works per tenant (TenantRef); Ref
+// remains for the store method that still returns it.
 type Ref struct{ Org, Tenant, ID uuid.UUID }
 
-// Source lists the integrations due for a check (last checked before
-// dueBefore, or never), in ID order, for the sweep.
-type Source interface {
-	ListDueIntegrationRefs(ctx context.Context, dueBefore time.Time, after uuid.UUID, limit int) ([]Ref, error)
+// TenantRef names one customer tenant of an organization.
+type TenantRef struct {
+	Org, Tenant uuid.UUID
+	// ThrottledUntil is until when Microsoft asked the tenant to be left
+	// alone (a past time: not throttled), as listed by the sweep.
+	ThrottledUntil time.Time
+}
+
+// Fleet is what the sweep and the tenant batches read and write. Its
+// methods span organizations (background work) and run in the caller's
+// unit of work.
+type Fleet interface {
+	// ListDueTenants lists tenants with a visible integration last checked
+	// before dueBefore (or never), in (Org, Tenant) order after after.
+	ListDueTenants(ctx context.Context, tx uow.Tx, dueBefore time.Time, after TenantRef, limit int) ([]TenantRef, error)
+	// ListDueIntegrations lists one tenant's due integrations in ID order
+	// after after.
+	ListDueIntegrations(ctx context.Context, tx uow.Tx, t TenantRef, dueBefore time.Time, after uuid.UUID, limit int) ([]uuid.UUID, error)
+	// TenantThrottledUntil returns until when the tenant is throttled (the
+	// zero time: not throttled).
+	TenantThrottledUntil(ctx context.Context, tx uow.Tx, t TenantRef) (time.Time, error)
+	// ThrottleTenant records that the tenant is throttled until until (the
+	// later of this and what was recorded wins).
+	ThrottleTenant(ctx context.Context, tx uow.Tx, t TenantRef, until time.Time) error
+	// DeleteExpiredThrottles forgets throttles that ended before before.
+	DeleteExpiredThrottles(ctx context.Context, tx uow.Tx, before time.Time) (int, error)
 }
 
 // Checker runs a check.
@@ -51,13 +70,35 @@ type Checker interface {
 
 // Config tunes the background work.
 type Config struct {
-	SweepInterval   time.Duration // each integration is checked about this often; default 6h
-	SweepJitter     time.Duration // checks spread over [0, jitter); default 30m
-	Concurrency     int           // check workers per replica; default 50
-	PerTenant       int           // concurrent checks per customer tenant per replica; default 2
-	CheckTimeout    time.Duration // default 2m
-	RescueAfter     time.Duration // a running job older than this is rescued (replica died); default 10m
-	DisableSchedule bool          // no periodic sweep (workers only)
+	SweepInterval time.Duration // each integration is checked about this often; default 6h
+	SweepJitter   time.Duration // tenant batches start spread over [0, jitter); default 0
+	// Concurrency is how many tenant batches one replica runs at once
+	// (workers of the checks queue); default 25.
+	Concurrency int
+	// PerTenant is how many checks of one customer tenant run at once in
+	// the whole fleet: a tenant has at most one batch (unique job) and the
+	// batch runs up to PerTenant checks concurrently; default 2.
+	PerTenant    int
+	CheckTimeout time.Duration // one check; default 2m
+	// BatchSlice is how long a batch starts new checks; then it snoozes
+	// and continues as the same job, so a batch stays short and a crash
+	// strands little; default 1m.
+	BatchSlice time.Duration
+	// RescueAfter: a job running longer than this is rescued (its replica
+	// died). River applies it to every kind of the client, so every kind
+	// is kept shorter: default BatchSlice + CheckTimeout + 1m.
+	RescueAfter time.Duration
+	// ObserveThrottle returns ctx carrying f, which the Microsoft adapter
+	// calls with until when Microsoft asked a call's caller to wait (429 +
+	// Retry-After). Nil: throttles are not shared between replicas.
+	ObserveThrottle func(ctx context.Context, f func(until time.Time)) context.Context
+	DisableSchedule bool // no periodic sweep (workers only)
+	// NoChecks: this replica runs no check batches (it still runs the
+	// other kinds, the sweep included: the sweep only enqueues batches).
+	NoChecks bool
+	// ClientID names this replica's River client (tests run several in one
+	// process); default River's.
+	ClientID string
 }
 
 func (c *Config) defaults() {
@@ -68,7 +109,7 @@ func (c *Config) defaults() {
 		c.SweepJitter = 0
 	}
 	if c.Concurrency <= 0 {
-		c.Concurrency = 50
+		c.Concurrency = 25
 	}
 	if c.PerTenant <= 0 {
 		c.PerTenant = 2
@@ -76,14 +117,20 @@ func (c *Config) defaults() {
 	if c.CheckTimeout <= 0 {
 		c.CheckTimeout = 2 * time.Minute
 	}
+	if c.BatchSlice <= 0 {
+		c.BatchSlice = time.Minute
+	}
 	if c.RescueAfter <= 0 {
-		c.RescueAfter = 10 * time.Minute
+		c.RescueAfter = c.BatchSlice + c.CheckTimeout + time.Minute
 	}
 }
 
-// jobTimeoutMargin is what a check job may take beyond its check's own
-// deadline (recording the result).
-const jobTimeoutMargin = 5 * time.Second
+// dueAge is how old a last check must be for the sweep: the interval less
+// the jitter, so that the spread keeps the average period.
+func (c *Config) dueAge() time.Duration { return c.SweepInterval - c.SweepJitter }
+
+// maintenanceWorkers run the sweep, the janitor and secret destructions.
+const maintenanceWorkers = 4
 
 // sweepTick is how often the leader looks for due integrations: a twelfth
 // of the interval, between 10 seconds and 5 minutes.
@@ -91,34 +138,14 @@ func sweepTick(interval time.Duration) time.Duration {
 	return min(max(interval/12, 10*time.Second), 5*time.Minute)
 }
 
-// checkUnique makes a check job unique per integration while it waits or
-// runs (a finished one does not block the next period's).
-var checkUnique = river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
-	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
-	rivertype.JobStateRunning, rivertype.JobStateScheduled,
-}}
-
-// CheckArgs is a check job.
-type CheckArgs struct {
-	Org         uuid.UUID `json:"org"`
-	Tenant      uuid.UUID `json:"tenant"`
-	Integration uuid.UUID `json:"integration"`
-}
-
-// Kind implements river.JobArgs.
-func (CheckArgs) Kind() string { return "check_integration" }
-
-// SweepArgs is the periodic sweep job.
-type SweepArgs struct{}
-
-// Kind implements river.JobArgs.
-func (SweepArgs) Kind() string { return "sweep" }
-
 // Queue is the River client with dzconnect's workers.
 type Queue struct {
-	client *river.Client[pgx.Tx]
-	cfg    Config
-	log    *slog.Logger
+	client  *river.Client[pgx.Tx]
+	cfg     Config
+	tx      uow.Runner
+	fleet   Fleet
+	checker Checker
+	log     *slog.Logger
 }
 
 // Extension adds a domain package's workers to the Queue: the kinds it
@@ -127,19 +154,25 @@ type Queue struct {
 // one, so that all background work shares one River client.
 type Extension struct {
 	Queue      string // "" is River's default queue
-	MaxWorkers int    // for a new queue; default 10
+	MaxWorkers int    // for a new queue; default 10; negative: the queue is not worked on this replica
 	Register   func(*river.Workers)
 	Periodic   []*river.PeriodicJob
 }
 
 // New builds the queue; Start runs it.
-func New(pool *pgxpool.Pool, cfg Config, source Source, checker Checker, log *slog.Logger, extensions ...Extension) (*Queue, error) {
+func New(pool *pgxpool.Pool, tx uow.Runner, cfg Config, fleet Fleet, checker Checker, log *slog.Logger, extensions ...Extension) (*Queue, error) {
 	cfg.defaults()
-	q := &Queue{cfg: cfg, log: log}
+	q := &Queue{cfg: cfg, tx: tx, fleet: fleet, checker: checker, log: log}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &checkWorker{q: q, checker: checker, sem: map[uuid.UUID]chan struct{}{}})
-	river.AddWorker(workers, &sweepWorker{q: q, source: source})
-	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}, QueueChecks: {MaxWorkers: cfg.Concurrency}}
+	river.AddWorker(workers, &batchWorker{q: q})
+	river.AddWorker(workers, &sweepWorker{q: q})
+	// A replica works the checks queue only with checks; the maintenance
+	// queue always (the sweep here, the janitor and secret destruction
+	// through extensions); the others as its extensions say.
+	queues := map[string]river.QueueConfig{QueueMaintenance: {MaxWorkers: maintenanceWorkers}}
+	if !cfg.NoChecks {
+		queues[QueueChecks] = river.QueueConfig{MaxWorkers: cfg.Concurrency}
+	}
 	var periodic []*river.PeriodicJob
 	for _, e := range extensions {
 		if e.Register != nil {
@@ -149,28 +182,33 @@ func New(pool *pgxpool.Pool, cfg Config, source Source, checker Checker, log *sl
 		if name == "" {
 			name = river.QueueDefault
 		}
-		if _, ok := queues[name]; !ok {
+		if _, ok := queues[name]; !ok && e.MaxWorkers >= 0 {
 			n := e.MaxWorkers
-			if n <= 0 {
+			if n == 0 {
 				n = 10
+			}
+			if name == QueueMaintenance {
+				n = maintenanceWorkers
 			}
 			queues[name] = river.QueueConfig{MaxWorkers: n}
 		}
 		periodic = append(periodic, e.Periodic...)
 	}
 	rc := &river.Config{
+		ID:                   cfg.ClientID,
 		Logger:               log.With("component", "river"),
 		Queues:               queues,
 		Workers:              workers,
 		RescueStuckJobsAfter: cfg.RescueAfter,
-		// Checks are short and I/O-bound: fetch again soon after workers
-		// free up (River's default cooldown of 100ms caps a queue at
-		// MaxWorkers jobs per 100ms).
-		FetchCooldown:     25 * time.Millisecond,
-		FetchPollInterval: 500 * time.Millisecond,
-		JobTimeout:        cfg.CheckTimeout + jobTimeoutMargin,
-		MaxAttempts:       5,
+		FetchCooldown:        25 * time.Millisecond,
+		FetchPollInterval:    500 * time.Millisecond,
+		// Every kind sets its own Timeout; this bounds the others.
+		JobTimeout:  cfg.RescueAfter * 3 / 4,
+		MaxAttempts: 5,
 	}
+	// The sweep is scheduled by whichever replica River elects leader and
+	// runs on the maintenance queue of any replica: it only enqueues
+	// batches, which replicas with checks run.
 	if !cfg.DisableSchedule {
 		tick := sweepTick(cfg.SweepInterval)
 		rc.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(
@@ -195,9 +233,9 @@ func New(pool *pgxpool.Pool, cfg Config, source Source, checker Checker, log *sl
 // Start starts working; Stop finishes running jobs (up to ctx).
 func (q *Queue) Start(ctx context.Context) error { return q.client.Start(ctx) }
 
-// Stop stops the queue: running checks may finish until ctx ends; then
-// they are canceled (a canceled check records nothing and its job is run
-// again later).
+// Stop stops the queue: running jobs may finish until ctx ends; then they
+// are canceled (a canceled check records nothing and its batch runs again
+// later).
 func (q *Queue) Stop(ctx context.Context) error {
 	err := q.client.Stop(ctx)
 	if err == nil {
@@ -217,99 +255,5 @@ func (q *Queue) Client() *river.Client[pgx.Tx] { return q.client }
 // EnqueueSweep asks for a sweep now (outside the schedule).
 func (q *Queue) EnqueueSweep(ctx context.Context) error {
 	_, err := q.client.Insert(ctx, SweepArgs{}, nil)
-	return err
-}
-
-type sweepWorker struct {
-	river.WorkerDefaults[SweepArgs]
-	q      *Queue
-	source Source
-}
-
-// Timeout lets a sweep of a large fleet take its time.
-func (w *sweepWorker) Timeout(*river.Job[SweepArgs]) time.Duration { return 30 * time.Minute }
-
-// Work enqueues a check per due integration: last checked more than the
-// interval (less the jitter, so that the spread keeps the average period)
-// ago, or never.
-func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error {
-	after := uuid.Nil
-	total := 0
-	due := time.Now().Add(-(w.q.cfg.SweepInterval - w.q.cfg.SweepJitter))
-	for {
-		refs, err := w.source.ListDueIntegrationRefs(ctx, due, after, 1000)
-		if err != nil {
-			return err
-		}
-		if len(refs) == 0 {
-			break
-		}
-		params := make([]river.InsertManyParams, 0, len(refs))
-		now := time.Now()
-		for _, r := range refs {
-			at := now
-			if w.q.cfg.SweepJitter > 0 {
-				at = now.Add(rand.N(w.q.cfg.SweepJitter))
-			}
-			params = append(params, river.InsertManyParams{
-				Args:       CheckArgs{Org: r.Org, Tenant: r.Tenant, Integration: r.ID},
-				InsertOpts: &river.InsertOpts{Queue: QueueChecks, ScheduledAt: at, UniqueOpts: checkUnique},
-			})
-		}
-		if _, err := w.q.client.InsertMany(ctx, params); err != nil {
-			return fmt.Errorf("enqueueing checks: %w", err)
-		}
-		total += len(refs)
-		after = refs[len(refs)-1].ID
-	}
-	if total > 0 {
-		w.q.log.InfoContext(ctx, "sweep enqueued checks", "integrations", total, "jitter", w.q.cfg.SweepJitter)
-	}
-	return nil
-}
-
-type checkWorker struct {
-	river.WorkerDefaults[CheckArgs]
-	q       *Queue
-	checker Checker
-	mu      sync.Mutex
-	sem     map[uuid.UUID]chan struct{}
-}
-
-func (w *checkWorker) Timeout(*river.Job[CheckArgs]) time.Duration { return w.q.cfg.CheckTimeout }
-
-func (w *checkWorker) tenantSlot(tenant uuid.UUID) chan struct{} {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	s, ok := w.sem[tenant]
-	if !ok {
-		s = make(chan struct{}, w.q.cfg.PerTenant)
-		w.sem[tenant] = s
-	}
-	return s
-}
-
-// Work runs one check. A tenant at its concurrency limit is waited for
-// briefly; if it stays busy the job is snoozed instead of holding a worker.
-func (w *checkWorker) Work(ctx context.Context, job *river.Job[CheckArgs]) error {
-	slot := w.tenantSlot(job.Args.Tenant)
-	wait := time.NewTimer(250 * time.Millisecond)
-	select {
-	case slot <- struct{}{}:
-		wait.Stop()
-		defer func() { <-slot }()
-	case <-wait.C:
-		return river.JobSnooze(200*time.Millisecond + rand.N(500*time.Millisecond))
-	case <-ctx.Done():
-		wait.Stop()
-		return ctx.Err()
-	}
-	_, err := w.checker.Run(ctx, job.Args.Org, job.Args.Integration, verify.TriggerSchedule)
-	if apperr.Is(err, apperr.NotFound) {
-		return nil // deleted since the sweep
-	}
-	if err != nil && errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("check timed out: %w", err)
-	}
 	return err
 }

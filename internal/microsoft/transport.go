@@ -148,6 +148,9 @@ func (t *retryTransport) roundTrip(req *http.Request) (*http.Response, error) {
 				// Before the next request of this caller may go out.
 				t.gate.set(gateKey, time.Now().Add(wait))
 			}
+			if f, ok := ctx.Value(throttleObserverKey{}).(func(time.Time)); ok {
+				f(time.Now().Add(wait))
+			}
 		}
 		release()
 		a := attemptOutcome{idempotent: idempotent, err: err, sent: wrote.Load()}
@@ -243,6 +246,16 @@ func retryDecision(a attemptOutcome) retryKind {
 		return retryBackoff
 	}
 	return retryNo
+}
+
+type throttleObserverKey struct{}
+
+// WithThrottleObserver returns ctx carrying f: each time Microsoft answers
+// a call made with ctx with 429 (or 503 + Retry-After), f learns until when
+// it asked to be left alone. The job queue shares that with every replica
+// (internal/jobs, Config.ObserveThrottle).
+func WithThrottleObserver(ctx context.Context, f func(until time.Time)) context.Context {
+	return context.WithValue(ctx, throttleObserverKey{}, f)
 }
 
 func hasRetryAfter(h http.Header) bool {

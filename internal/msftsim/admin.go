@@ -251,6 +251,10 @@ func (a *Admin) Count(route string) RouteCount { return a.sim.rec.Count(route) }
 // Requests returns the last limit requests (all kept when limit <= 0).
 func (a *Admin) Requests(limit int) []Entry { return a.sim.rec.Log(limit) }
 
+// PeakInFlight returns, per tenant, the most requests served at the same
+// time (the concurrency a tenant saw) since the counters were reset.
+func (a *Admin) PeakInFlight() map[string]int { return a.sim.rec.PeakInFlight() }
+
 // EarlyRetries counts, per route, requests from throttled clients that came
 // back before Retry-After elapsed.
 func (a *Admin) EarlyRetries() map[string]int64 { return a.sim.faults.EarlyRetries() }

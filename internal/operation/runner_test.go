@@ -27,6 +27,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/postgres"
 	"github.com/dropzoneai/dzconnect/internal/testsupport/pgtest"
 	"github.com/dropzoneai/dzconnect/internal/uow"
+	"github.com/dropzoneai/dzconnect/internal/webhook"
 	"github.com/dropzoneai/dzconnect/migrations"
 )
 
@@ -159,7 +160,7 @@ type env struct {
 }
 
 // recorder is the event.Notifier of the tests: it passes events to the
-// real one (the Postgres outbox) and remembers them; failures > 0 makes
+// real one (webhook deliveries and their jobs) and remembers them; failures > 0 makes
 // the next Notify calls fail (the final transaction must roll back).
 type recorder struct {
 	inner    event.Notifier
@@ -204,7 +205,12 @@ func newEnv(t *testing.T, cfg operation.Config) *env {
 	})
 	db := postgres.New(pool)
 	ctx := context.Background()
-	o, err := db.CreateOrganization(ctx, organization.Organization{ID: uuid.Must(uuid.NewV7()), DisplayName: "ops"}, idempotency.Key{})
+	ins, err := jobs.NewInserter(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := organization.NewService(db, db, db, db, jobs.NewSecretGC(ins)).
+		CreateOrganization(ctx, organization.Organization{ID: uuid.Must(uuid.NewV7()), DisplayName: "ops"}, idempotency.Key{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,17 +218,13 @@ func newEnv(t *testing.T, cfg operation.Config) *env {
 	e.kinds.MustRegister(e.steps.kind())
 	e.steps.dead = make(chan struct{})
 	t.Cleanup(func() { close(e.steps.dead) })
-	ins, err := jobs.NewInserter(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
 	listener := postgres.NewOperationListener(db, slog.New(slog.DiscardHandler))
 	lctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); listener.Run(lctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	e.ins = ins
-	e.events = &recorder{inner: db}
+	e.events = &recorder{inner: webhook.NewNotifier(db, ins, 0)}
 	e.svc = operation.NewService(cfg, db, db, e.kinds, ins, listener, db, e.events)
 	return e
 }

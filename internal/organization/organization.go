@@ -8,8 +8,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/dropzoneai/dzconnect/internal/idempotency"
 	"github.com/dropzoneai/dzconnect/internal/page"
+	"github.com/dropzoneai/dzconnect/internal/uow"
 )
 
 // Organization is an API customer.
@@ -30,14 +30,22 @@ type Organization struct {
 	ProvisionerSecretVersion int64
 }
 
-// Store persists organizations. Writes append an audit event in the same
-// transaction.
+// Store persists organizations. Every method runs in the caller's unit of
+// work; none opens a transaction.
 type Store interface {
-	CreateOrganization(ctx context.Context, o Organization, key idempotency.Key) (Organization, error)
-	GetOrganization(ctx context.Context, id uuid.UUID) (Organization, error)
-	ListOrganizations(ctx context.Context, p page.Request) ([]Organization, error)
-	// UpdateOrganization applies mutate to the current row; version 0 skips
-	// the etag check.
-	UpdateOrganization(ctx context.Context, id uuid.UUID, version int64, mutate func(*Organization) error) (Organization, error)
-	DeleteOrganization(ctx context.Context, id uuid.UUID, version int64) error
+	InsertOrganization(ctx context.Context, tx uow.Tx, o Organization) (Organization, error)
+	GetOrganization(ctx context.Context, tx uow.Tx, id uuid.UUID) (Organization, error)
+	// GetOrganizationForUpdate reads and row-locks an organization until tx
+	// ends.
+	GetOrganizationForUpdate(ctx context.Context, tx uow.Tx, id uuid.UUID) (Organization, error)
+	ListOrganizations(ctx context.Context, tx uow.Tx, p page.Request) ([]Organization, error)
+	// UpdateOrganization writes o's display name and bumps its version.
+	UpdateOrganization(ctx context.Context, tx uow.Tx, o Organization) (Organization, error)
+	// DeleteOrganization deletes the row, and with it its API keys and
+	// webhooks, and the organization's request IDs. Tenants must be gone
+	// (FailedPrecondition).
+	DeleteOrganization(ctx context.Context, tx uow.Tx, id uuid.UUID) error
+	// ListWebhookSecretPaths lists the Vault paths of the organization's
+	// webhook signing secrets.
+	ListWebhookSecretPaths(ctx context.Context, tx uow.Tx, id uuid.UUID) ([]string, error)
 }

@@ -2,115 +2,72 @@ package postgres
 
 import (
 	"context"
-	"github.com/dropzoneai/dzconnect/internal/apperr"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/dropzoneai/dzconnect/internal/auth"
-	"github.com/dropzoneai/dzconnect/internal/idempotency"
 	"github.com/dropzoneai/dzconnect/internal/page"
+	"github.com/dropzoneai/dzconnect/internal/postgres/query"
 	"github.com/dropzoneai/dzconnect/internal/resource"
+	"github.com/dropzoneai/dzconnect/internal/uow"
 )
 
 var _ auth.Store = (*DB)(nil)
 
-const keyColumns = `organization_id, id, display_name, role, key_prefix, key_hash, expire_time, create_time, update_time, version`
-
-func scanKey(row pgx.Row) (auth.APIKey, error) {
-	var k auth.APIKey
-	err := row.Scan(&k.Org, &k.ID, &k.DisplayName, &k.Role, &k.KeyPrefix, &k.Hash, &k.ExpireTime, &k.CreateTime, &k.UpdateTime, &k.Version)
-	return k, err
+func keyFrom(r query.ApiKey) auth.APIKey {
+	return auth.APIKey{Org: r.OrganizationID, ID: r.ID, DisplayName: r.DisplayName, Role: auth.Role(r.Role), KeyPrefix: r.KeyPrefix,
+		Hash: r.KeyHash, ExpireTime: r.ExpireTime, CreateTime: r.CreateTime, UpdateTime: r.UpdateTime, Version: r.Version}
 }
 
-// CreateAPIKey implements auth.Store.
-func (db *DB) CreateAPIKey(ctx context.Context, k auth.APIKey, key idempotency.Key) (auth.APIKey, bool, error) {
-	var out auth.APIKey
-	created := false
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		orgName := resource.Org{Org: k.Org}.String()
-		if err := lockVersion(ctx, tx, orgName, 0, `select version from organizations where id = $1 for share`, k.Org); err != nil {
-			return err
-		}
-		name := resource.APIKey{Org: k.Org, Key: k.ID}.String()
-		prior, err := claimRequest(ctx, tx, k.Org, "CreateApiKey", key, name)
-		if err != nil {
-			return err
-		}
-		if prior != uuid.Nil {
-			out, err = scanKey(tx.QueryRow(ctx, `select `+keyColumns+` from api_keys where organization_id = $1 and id = $2`, k.Org, prior))
-			return translate(err, resource.APIKey{Org: k.Org, Key: prior}.String())
-		}
-		out, err = scanKey(tx.QueryRow(ctx, `insert into api_keys (organization_id, id, display_name, role, key_prefix, key_hash, expire_time)
-			values ($1, $2, $3, $4, $5, $6, $7) returning `+keyColumns,
-			k.Org, k.ID, k.DisplayName, k.Role, k.KeyPrefix, k.Hash, k.ExpireTime))
-		if err != nil {
-			return err
-		}
-		created = true
-		return appendAudit(ctx, tx, k.Org, name)
-	})
-	return out, created, err
+// InsertAPIKey implements auth.Store.
+func (db *DB) InsertAPIKey(ctx context.Context, tx uow.Tx, k auth.APIKey) (auth.APIKey, error) {
+	r, err := queries.InsertAPIKey(ctx, q(tx), query.InsertAPIKeyParams{OrganizationID: k.Org, ID: k.ID, DisplayName: k.DisplayName,
+		Role: string(k.Role), KeyPrefix: k.KeyPrefix, KeyHash: k.Hash, ExpireTime: k.ExpireTime})
+	return keyFrom(r), translate(err, "")
 }
 
 // GetAPIKey implements auth.Store.
-func (db *DB) GetAPIKey(ctx context.Context, org, id uuid.UUID) (auth.APIKey, error) {
-	k, err := scanKey(db.pool.QueryRow(ctx, `select `+keyColumns+` from api_keys where organization_id = $1 and id = $2`, org, id))
-	return k, translate(err, resource.APIKey{Org: org, Key: id}.String())
+func (db *DB) GetAPIKey(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (auth.APIKey, error) {
+	r, err := queries.GetAPIKey(ctx, q(tx), query.GetAPIKeyParams{OrganizationID: org, ID: id})
+	return keyFrom(r), translate(err, resource.APIKey{Org: org, Key: id}.String())
+}
+
+// GetAPIKeyForUpdate implements auth.Store.
+func (db *DB) GetAPIKeyForUpdate(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (auth.APIKey, error) {
+	r, err := queries.GetAPIKeyForUpdate(ctx, q(tx), query.GetAPIKeyForUpdateParams{OrganizationID: org, ID: id})
+	return keyFrom(r), translate(err, resource.APIKey{Org: org, Key: id}.String())
 }
 
 // ListAPIKeys implements auth.Store.
-func (db *DB) ListAPIKeys(ctx context.Context, org uuid.UUID, p page.Request) ([]auth.APIKey, error) {
-	rows, err := db.pool.Query(ctx, `select `+keyColumns+` from api_keys where organization_id = $1 and id > $2 order by id limit $3`,
-		org, p.After, p.Size+1)
+func (db *DB) ListAPIKeys(ctx context.Context, tx uow.Tx, org uuid.UUID, p page.Request) ([]auth.APIKey, error) {
+	rows, err := queries.ListAPIKeys(ctx, q(tx), query.ListAPIKeysParams{OrganizationID: org, After: p.After, Lim: int32(p.Size + 1)})
 	if err != nil {
 		return nil, translate(err, "")
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (auth.APIKey, error) { return scanKey(r) })
-	return out, translate(err, "")
+	out := make([]auth.APIKey, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, keyFrom(r))
+	}
+	return out, nil
 }
 
 // UpdateAPIKey implements auth.Store.
-func (db *DB) UpdateAPIKey(ctx context.Context, org, id uuid.UUID, version int64, mutate func(*auth.APIKey) error) (auth.APIKey, error) {
-	name := resource.APIKey{Org: org, Key: id}.String()
-	var out auth.APIKey
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		cur, err := scanKey(tx.QueryRow(ctx, `select `+keyColumns+` from api_keys where organization_id = $1 and id = $2 for update`, org, id))
-		if err != nil {
-			return translate(err, name)
-		}
-		if version != 0 && version != cur.Version {
-			return apperr.EtagMismatch()
-		}
-		if err := mutate(&cur); err != nil {
-			return err
-		}
-		out, err = scanKey(tx.QueryRow(ctx, `update api_keys set display_name = $3, update_time = now(), version = version + 1
-			where organization_id = $1 and id = $2 returning `+keyColumns, org, id, cur.DisplayName))
-		if err != nil {
-			return err
-		}
-		return appendAudit(ctx, tx, org, name)
-	})
-	return out, err
+func (db *DB) UpdateAPIKey(ctx context.Context, tx uow.Tx, k auth.APIKey) (auth.APIKey, error) {
+	r, err := queries.UpdateAPIKey(ctx, q(tx), query.UpdateAPIKeyParams{OrganizationID: k.Org, ID: k.ID, DisplayName: k.DisplayName})
+	return keyFrom(r), translate(err, resource.APIKey{Org: k.Org, Key: k.ID}.String())
 }
 
 // DeleteAPIKey implements auth.Store.
-func (db *DB) DeleteAPIKey(ctx context.Context, org, id uuid.UUID, version int64) error {
-	name := resource.APIKey{Org: org, Key: id}.String()
-	return db.inTx(ctx, func(tx pgx.Tx) error {
-		if err := lockVersion(ctx, tx, name, version, `select version from api_keys where organization_id = $1 and id = $2 for update`, org, id); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `delete from api_keys where organization_id = $1 and id = $2`, org, id); err != nil {
-			return err
-		}
-		return appendAudit(ctx, tx, org, name)
-	})
+func (db *DB) DeleteAPIKey(ctx context.Context, tx uow.Tx, org, id uuid.UUID) error {
+	n, err := queries.DeleteAPIKey(ctx, q(tx), query.DeleteAPIKeyParams{OrganizationID: org, ID: id})
+	if err == nil && n == 0 {
+		err = errNoRows
+	}
+	return translate(err, resource.APIKey{Org: org, Key: id}.String())
 }
 
 // LookupAPIKey implements auth.Store.
-func (db *DB) LookupAPIKey(ctx context.Context, hash []byte) (auth.APIKey, error) {
-	k, err := scanKey(db.pool.QueryRow(ctx, `select `+keyColumns+` from api_keys where key_hash = $1`, hash))
-	return k, translate(err, "API key")
+func (db *DB) LookupAPIKey(ctx context.Context, tx uow.Tx, hash []byte) (auth.APIKey, error) {
+	r, err := queries.LookupAPIKey(ctx, q(tx), hash)
+	return keyFrom(r), translate(err, "API key")
 }

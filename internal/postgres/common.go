@@ -16,9 +16,6 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/uow"
 )
 
-// serviceScope is the organization_id of service-level idempotency keys.
-var serviceScope = uuid.Nil
-
 // claimRequest records a create's request_id within tx. It returns the ID of
 // the resource created by an earlier call with the same request_id, or
 // uuid.Nil when this call is the first. The same request_id with a
@@ -105,7 +102,11 @@ func (db *DB) AppendAudit(ctx context.Context, tx uow.Tx, org uuid.UUID, resourc
 var _ secretgc.Queue = (*DB)(nil)
 
 // QueueDestroy implements secretgc.Queue with the secret_destructions
-// outbox, drained by the janitor.
+// outbox, drained by the integration janitor.
+//
+// Deprecated: the service queues destroy_secret River jobs
+// (jobs.SecretGC); rows still written here are moved into jobs at start-up
+// (jobs.MoveSecretOutbox). It goes with the table once no store writes it.
 func (db *DB) QueueDestroy(ctx context.Context, tx uow.Tx, org uuid.UUID, path string) error {
 	return translate(queries.QueueSecretDestruction(ctx, q(tx), query.QueueSecretDestructionParams{OrganizationID: org, SecretPath: path}), "")
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/jobs"
 	"github.com/dropzoneai/dzconnect/internal/page"
 	"github.com/dropzoneai/dzconnect/internal/postgres/query"
-	"github.com/dropzoneai/dzconnect/internal/resource"
 	"github.com/dropzoneai/dzconnect/internal/uow"
 )
 
@@ -111,12 +110,6 @@ func withCredentialsOne(ctx context.Context, tx uow.Tx, r query.Integration, err
 }
 
 func integrationWhat(org, id uuid.UUID) string { return "integration " + id.String() }
-
-// LockTenant implements integration.Store.
-func (db *DB) LockTenant(ctx context.Context, tx uow.Tx, org, tenant uuid.UUID) error {
-	_, err := queries.LockTenantShared(ctx, q(tx), query.LockTenantSharedParams{OrganizationID: org, ID: tenant})
-	return translate(err, resource.Tenant{Org: org, Tenant: tenant}.String())
-}
 
 // InsertIntegration implements integration.Store.
 func (db *DB) InsertIntegration(ctx context.Context, tx uow.Tx, in integration.Integration) (integration.Integration, error) {

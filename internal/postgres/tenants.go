@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/dropzoneai/dzconnect/internal/page"
 	"github.com/dropzoneai/dzconnect/internal/postgres/query"
@@ -26,12 +25,6 @@ const tenantColumns = `organization_id, id, entra_tenant_id, cloud, display_name
 func tenantDest(t *tenant.Tenant) []any {
 	return []any{&t.Org, &t.ID, &t.EntraTenantID, &t.Cloud, &t.DisplayName, &t.Labels, &t.CreateTime, &t.UpdateTime, &t.Version,
 		&t.ProvisionerConsentTime}
-}
-
-func scanTenant(row pgx.Row) (tenant.Tenant, error) {
-	var t tenant.Tenant
-	err := row.Scan(tenantDest(&t)...)
-	return t, err
 }
 
 // tenantFrom converts a row.

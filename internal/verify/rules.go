@@ -90,7 +90,6 @@ func isCredentialFailure(err error) bool {
 	return false
 }
 
-
 // failStep fills a failed step from a Microsoft error.
 func failStep(step *Step, err error, settling bool) {
 	var e *mserr.Error

@@ -4,29 +4,39 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+
+	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/event"
+	"github.com/dropzoneai/dzconnect/internal/jobs"
+	"github.com/dropzoneai/dzconnect/internal/uow"
 )
 
 // Delivery defaults.
 const (
 	DefaultTimeout     = 10 * time.Second
 	DefaultMaxAttempts = 12
-	DefaultBatchSize   = 16
 	// FirstRetry is the delay after the first failed attempt; each further
 	// failure doubles it, up to MaxRetry.
 	FirstRetry = time.Minute
 	MaxRetry   = time.Hour
+	// QueueWebhooks is the River queue of deliveries.
+	QueueWebhooks = "webhooks"
 )
 
 // DelivererOptions tune a Deliverer; zero values take the defaults.
@@ -37,27 +47,72 @@ type DelivererOptions struct {
 	// Timeout bounds each request (default 10s).
 	Timeout time.Duration
 	// MaxAttempts is the number of attempts before a delivery is failed
-	// (default 12).
+	// (default 12): the River job's MaxAttempts.
 	MaxAttempts int
-	// BatchSize is how many deliveries one claim takes, sent concurrently
-	// (default 16).
-	BatchSize int
-	// Now is the clock (default time.Now); tests drive retries with it.
-	Now func() time.Time
-	// Jitter returns a random fraction in [0, 1) (default math/rand/v2).
-	Jitter func() float64
+	// Workers is how many deliveries one replica sends at once (default 16;
+	// negative: this replica sends none).
+	Workers int
 	// AllowPrivateNetworks lets deliveries reach loopback and private
 	// addresses (development, on-premises receivers). Off by default:
 	// webhooks must not become a way into the service's own network.
 	AllowPrivateNetworks bool
 }
 
-// Deliverer sends due deliveries. Several replicas may run one each: a
-// claim leases rows with FOR UPDATE SKIP LOCKED, so each delivery is sent
-// by one of them; a replica killed mid-send loses no delivery (the lease
-// runs out and another replica sends it again: delivery is at least once,
-// and receivers de-duplicate on the Dzconnect-Delivery header).
+// DeliverArgs is the River job that sends one delivery.
+type DeliverArgs struct {
+	Org      uuid.UUID `json:"org"`
+	Delivery int64     `json:"delivery"`
+}
+
+// Kind implements river.JobArgs.
+func (DeliverArgs) Kind() string { return "deliver_webhook" }
+
+// Notifier implements event.Notifier: in the caller's unit of work it
+// writes one delivery row per subscribed webhook (the log the API lists)
+// and one deliver_webhook job per row, so an event is sent if and only if
+// its change committed.
+type Notifier struct {
+	store       Store
+	jobs        *jobs.Inserter
+	maxAttempts int
+}
+
+var _ event.Notifier = (*Notifier)(nil)
+
+// NewNotifier returns a Notifier; maxAttempts is DelivererOptions.MaxAttempts.
+func NewNotifier(store Store, ins *jobs.Inserter, maxAttempts int) *Notifier {
+	if maxAttempts <= 0 {
+		maxAttempts = DefaultMaxAttempts
+	}
+	return &Notifier{store: store, jobs: ins, maxAttempts: maxAttempts}
+}
+
+// Notify implements event.Notifier.
+func (n *Notifier) Notify(ctx context.Context, tx uow.Tx, org uuid.UUID, ev event.Event) error {
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encoding event: %w", err)
+	}
+	ids, err := n.store.InsertDeliveries(ctx, tx, org, Event(ev.Type), ev.Resource(), payload)
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	params := make([]river.InsertManyParams, 0, len(ids))
+	for _, id := range ids {
+		params = append(params, river.InsertManyParams{Args: DeliverArgs{Org: org, Delivery: id},
+			InsertOpts: &river.InsertOpts{Queue: QueueWebhooks, MaxAttempts: n.maxAttempts}})
+	}
+	return n.jobs.InsertMany(ctx, tx, params)
+}
+
+// Deliverer is the deliver_webhook worker. Several replicas run it: River
+// hands each job to one of them; a replica killed mid-send loses no
+// delivery (River rescues the job and it is sent again: delivery is at
+// least once, and receivers de-duplicate on the Dzconnect-Delivery
+// header). Retries follow Backoff (1m doubling to 1h, 12 attempts).
 type Deliverer struct {
+	river.WorkerDefaults[DeliverArgs]
+	tx      uow.Runner
 	store   Store
 	secrets SecretReader
 	log     *slog.Logger
@@ -72,21 +127,15 @@ type SecretReader interface {
 
 // NewDeliverer returns a Deliverer. secrets is the Vault adapter holding
 // the signing secrets.
-func NewDeliverer(store Store, secrets SecretReader, log *slog.Logger, opts DelivererOptions) *Deliverer {
+func NewDeliverer(tx uow.Runner, store Store, secrets SecretReader, log *slog.Logger, opts DelivererOptions) *Deliverer {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = DefaultMaxAttempts
 	}
-	if opts.BatchSize <= 0 {
-		opts.BatchSize = DefaultBatchSize
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Jitter == nil {
-		opts.Jitter = rand.Float64
+	if opts.Workers == 0 {
+		opts.Workers = 16
 	}
 	var c http.Client
 	if opts.Client != nil {
@@ -96,7 +145,14 @@ func NewDeliverer(store Store, secrets SecretReader, log *slog.Logger, opts Deli
 	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	opts.Client = &c
-	return &Deliverer{store: store, secrets: secrets, log: log, opts: opts}
+	return &Deliverer{tx: tx, store: store, secrets: secrets, log: log, opts: opts}
+}
+
+// Extension registers the worker and its queue on the one River client.
+func (d *Deliverer) Extension() jobs.Extension {
+	return jobs.Extension{Queue: QueueWebhooks, MaxWorkers: d.opts.Workers, Register: func(w *river.Workers) {
+		river.AddWorker(w, d)
+	}}
 }
 
 // defaultTransport is http.DefaultTransport's settings without a proxy (a
@@ -154,78 +210,85 @@ func Backoff(failed int, jitter float64) time.Duration {
 	return d + time.Duration(jitter*float64(d)/10)
 }
 
-// lease is how long a claim holds a delivery: longer than any attempt.
-func (d *Deliverer) lease() time.Duration { return d.opts.Timeout + time.Minute }
-
-// RunOnce sends every delivery due now, batch after batch, and returns how
-// many attempts it made.
-func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
-	total := 0
-	for range 1000 { // a bound, should a clock misbehave
-		now := d.opts.Now()
-		claims, err := d.store.ClaimWebhookDeliveries(ctx, now, now.Add(d.lease()).Truncate(time.Microsecond), d.opts.BatchSize)
-		if err != nil {
-			return total, err
-		}
-		var wg sync.WaitGroup
-		for _, c := range claims {
-			wg.Go(func() { d.attempt(ctx, c) })
-		}
-		wg.Wait()
-		total += len(claims)
-		if len(claims) < d.opts.BatchSize || ctx.Err() != nil {
-			return total, ctx.Err()
-		}
-	}
-	return total, nil
+// jitterOf is a job's jitter fraction for one attempt: derived from the job
+// and the attempt, so that Work (which records the next attempt time) and
+// NextRetry (which schedules it) agree, and jobs failed together spread.
+func jitterOf(jobID int64, attempt int) float64 {
+	h := fnv.New64a()
+	_ = binary.Write(h, binary.LittleEndian, [2]int64{jobID, int64(attempt)})
+	return float64(h.Sum64()>>11) / (1 << 53)
 }
 
-// Run calls RunOnce every interval until ctx ends.
-func (d *Deliverer) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		n, err := d.RunOnce(ctx)
-		if err != nil && ctx.Err() == nil {
-			d.log.ErrorContext(ctx, "webhook delivery pass failed", "error", err)
-		} else if n > 0 {
-			d.log.DebugContext(ctx, "webhook delivery pass", "attempts", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+// retryAt is when attempt+1 runs after attempt (1, 2, ...), which started
+// at attemptedAt (River's, known to Work and NextRetry alike), failed.
+func retryAt(job *river.Job[DeliverArgs]) time.Time {
+	start := time.Now()
+	if job.AttemptedAt != nil {
+		start = *job.AttemptedAt
 	}
+	return start.Add(Backoff(job.Attempt, jitterOf(job.ID, job.Attempt))).Truncate(time.Microsecond)
 }
 
-// attempt sends one claimed delivery and records the outcome.
-func (d *Deliverer) attempt(ctx context.Context, c Claim) {
-	code, err := d.send(ctx, c)
+// Timeout bounds one attempt: the request and the bookkeeping.
+func (d *Deliverer) Timeout(*river.Job[DeliverArgs]) time.Duration {
+	return d.opts.Timeout + 30*time.Second
+}
+
+// NextRetry implements the published schedule (Backoff).
+func (d *Deliverer) NextRetry(job *river.Job[DeliverArgs]) time.Time {
+	return retryAt(job)
+}
+
+// errDisabled is recorded for deliveries of a webhook disabled meanwhile.
+const errDisabled = "webhook disabled before delivery"
+
+// Work sends one attempt of a delivery and records its outcome in the
+// delivery log. A failed attempt returns an error so River retries it; the
+// last one is recorded as failed.
+func (d *Deliverer) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
+	conn := d.tx.Conn()
+	c, err := d.store.GetDeliveryForSend(ctx, conn, job.Args.Org, job.Args.Delivery)
+	if apperr.Is(err, apperr.NotFound) {
+		return nil // the webhook was deleted, and its deliveries with it
+	}
+	if err != nil {
+		return err
+	}
+	if c.Status != StatusPending {
+		return nil // recorded by an attempt whose completion River did not see
+	}
+	now := time.Now()
+	a := Attempt{Attempts: c.Attempts}
+	if c.Disabled {
+		a.Status, a.NextAttemptTime, a.LastError = StatusFailed, now, errDisabled
+		return d.store.RecordWebhookAttempt(ctx, conn, c.Org, c.ID, a)
+	}
+	code, sendErr := d.send(ctx, c)
 	if ctx.Err() != nil {
-		return // shutting down: the lease runs out and the delivery is retried
+		return ctx.Err() // shutting down: River runs the job again
 	}
-	now := d.opts.Now()
-	a := Attempt{Attempts: c.Attempts + 1, LastStatusCode: code}
+	now = time.Now()
+	a.Attempts, a.LastStatusCode = c.Attempts+1, code
+	last := job.Attempt >= job.MaxAttempts
 	switch {
-	case err == nil:
+	case sendErr == nil:
 		a.Status, a.NextAttemptTime, a.DeliverTime = StatusDelivered, now, &now
-	case a.Attempts >= d.opts.MaxAttempts:
-		a.Status, a.NextAttemptTime, a.LastError = StatusFailed, now, err.Error()
+	case last:
+		a.Status, a.NextAttemptTime, a.LastError = StatusFailed, now, sendErr.Error()
 	default:
-		a.Status, a.LastError = StatusPending, err.Error()
-		a.NextAttemptTime = now.Add(Backoff(a.Attempts, d.opts.Jitter()))
+		a.Status, a.LastError = StatusPending, sendErr.Error()
+		a.NextAttemptTime = retryAt(job)
 	}
 	log := d.log.With("delivery", DeliveryName(c.Org, c.Webhook, c.ID), "attempt", a.Attempts, "status_code", code)
-	ok, rerr := d.store.RecordWebhookAttempt(ctx, c, a)
-	switch {
-	case rerr != nil:
-		log.ErrorContext(ctx, "recording webhook attempt failed; it will be retried when the lease ends", "error", rerr)
-	case !ok:
-		log.WarnContext(ctx, "webhook lease lost before the attempt was recorded")
-	case err != nil:
-		log.InfoContext(ctx, "webhook delivery attempt failed", "error", a.LastError, "next_status", a.Status)
+	if err := d.store.RecordWebhookAttempt(ctx, conn, c.Org, c.ID, a); err != nil {
+		log.ErrorContext(ctx, "recording webhook attempt failed; it will be retried", "error", err)
+		return err
 	}
+	if sendErr != nil {
+		log.InfoContext(ctx, "webhook delivery attempt failed", "error", a.LastError, "next_status", a.Status)
+		return sendErr // River retries (or, after the last attempt, discards) the job
+	}
+	return nil
 }
 
 // send POSTs the payload, signed, and returns the HTTP status (0 when none
@@ -242,7 +305,7 @@ func (d *Deliverer) send(ctx context.Context, c Claim) (int, error) {
 	if err != nil {
 		return 0, errors.New("invalid webhook URL")
 	}
-	ts := d.opts.Now().Unix()
+	ts := time.Now().Unix()
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "dzconnect-webhooks/1")
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))

@@ -1,6 +1,12 @@
 package webhook
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+)
 
 func TestCheckAddress(t *testing.T) {
 	for _, tc := range []struct {
@@ -26,6 +32,21 @@ func TestCheckAddress(t *testing.T) {
 	} {
 		if err := checkAddress(tc.addr, tc.allowPrivate); (err != nil) != tc.refused {
 			t.Errorf("%s (allowPrivate %v): err %v, want refused=%v", tc.addr, tc.allowPrivate, err, tc.refused)
+		}
+	}
+}
+
+// TestRetryAtAgrees: Work (which records the next attempt time in the log)
+// and NextRetry (which schedules it in River) compute the same time, on the
+// published schedule with its jitter.
+func TestRetryAtAgrees(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for attempt := 1; attempt <= 12; attempt++ {
+		job := &river.Job[DeliverArgs]{JobRow: &rivertype.JobRow{ID: 42, Attempt: attempt, AttemptedAt: &at}}
+		a, b := retryAt(job), (&Deliverer{}).NextRetry(job)
+		base := Backoff(attempt, 0)
+		if !a.Equal(b) || a.Before(at.Add(base)) || a.After(at.Add(base*11/10)) {
+			t.Fatalf("attempt %d: Work %v, NextRetry %v; want equal within %v..+10%%", attempt, a, b, base)
 		}
 	}
 }

@@ -2,29 +2,78 @@ package webhook
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/audit"
 	"github.com/dropzoneai/dzconnect/internal/idempotency"
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/page"
+	"github.com/dropzoneai/dzconnect/internal/secretgc"
+	"github.com/dropzoneai/dzconnect/internal/uow"
 )
 
-// Service runs the webhook use cases that span Postgres and Vault.
+// Service runs the webhook use cases that span Postgres and Vault; it owns
+// their transactions, idempotency and audit.
 type Service struct {
+	tx      uow.Runner
 	store   Store
+	keys    idempotency.Store
+	audit   audit.Appender
+	gc      secretgc.Queue
 	secrets integration.SecretStore
 	log     *slog.Logger
 	now     func() time.Time
 }
 
 // NewService returns a Service. secrets is the Vault adapter that also
-// holds client secrets.
-func NewService(store Store, secrets integration.SecretStore, log *slog.Logger) *Service {
-	return &Service{store: store, secrets: secrets, log: log, now: time.Now}
+// holds client secrets; gc queues the destruction of orphaned secrets.
+func NewService(tx uow.Runner, store Store, keys idempotency.Store, audit audit.Appender, gc secretgc.Queue,
+	secrets integration.SecretStore, log *slog.Logger) *Service {
+	return &Service{tx: tx, store: store, keys: keys, audit: audit, gc: gc, secrets: secrets, log: log, now: time.Now}
+}
+
+// begin commits in as a pending row with the request_id, or, on a replay,
+// returns the first call's row with replay=true.
+func (s *Service) begin(ctx context.Context, in Webhook, key idempotency.Key) (Webhook, bool, error) {
+	var (
+		row    Webhook
+		replay bool
+	)
+	err := s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
+		if err := s.store.LockOrganization(ctx, tx, in.Org); err != nil {
+			return err
+		}
+		prior, err := s.keys.ClaimRequest(ctx, tx, in.Org, "CreateWebhook", key, Name(in.Org, in.ID))
+		if err != nil {
+			return err
+		}
+		if prior != "" {
+			replay = true
+			id, err := uuid.Parse(prior[strings.LastIndexByte(prior, '/')+1:])
+			if err != nil {
+				return fmt.Errorf("idempotency key names %q: %w", prior, err)
+			}
+			row, err = s.store.GetWebhookAny(ctx, tx, in.Org, id)
+			return err
+		}
+		n, err := s.store.CountWebhooksLockingOrganization(ctx, tx, in.Org)
+		if err != nil {
+			return err
+		}
+		if n >= MaxPerOrganization {
+			return apperr.New(apperr.FailedPrecondition, "an organization has at most %d webhooks; delete one first", MaxPerOrganization).
+				WithReason("WEBHOOK_LIMIT")
+		}
+		row, err = s.store.InsertWebhook(ctx, tx, in)
+		return err
+	})
+	return row, replay, err
 }
 
 // Create creates a webhook and returns it with its signing secret, which
@@ -34,7 +83,7 @@ func NewService(store Store, secrets integration.SecretStore, log *slog.Logger) 
 //
 // Write order (the webhooks table has no pending column: a row whose
 // secret_version is 0 is pending, and it is stored disabled so the
-// delivery outbox never queues an event for it):
+// notifier never queues an event for it):
 //  1. A pending row is committed with the request_id. It is invisible to
 //     Get, List, Update, Delete and the delivery worker. A crash here
 //     leaves nothing in Vault; the janitor deletes the stale row.
@@ -52,7 +101,7 @@ func (s *Service) Create(ctx context.Context, in Webhook, key idempotency.Key) (
 	in.ID = uuid.Must(uuid.NewV7())
 	in.SecretPath = SecretPath(in.Org, in.ID)
 	in.SecretVersion = 0
-	row, replay, err := s.store.BeginCreateWebhook(ctx, in, key)
+	row, replay, err := s.begin(ctx, in, key)
 	if err != nil {
 		return Webhook{}, "", err
 	}
@@ -65,11 +114,18 @@ func (s *Service) Create(ctx context.Context, in Webhook, key idempotency.Key) (
 		return Webhook{}, "", apperr.Wrap(err, apperr.KindOrDefault(err, apperr.Unavailable),
 			"storing the signing secret in Vault failed; the webhook was not created (retry with the same request_id)")
 	}
-	out, err := s.store.FinishCreateWebhook(ctx, row.Org, row.ID, version, in.Disabled)
+	var out Webhook
+	err = s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
+		var err error
+		if out, err = s.store.FinishCreateWebhook(ctx, tx, row.Org, row.ID, version, in.Disabled); err != nil {
+			return err
+		}
+		return s.audit.AppendAudit(ctx, tx, row.Org, Name(row.Org, row.ID))
+	})
 	if apperr.Is(err, apperr.NotFound) && replay {
 		// A concurrent call with the same request_id finished first; its
 		// caller holds the secret the row points at.
-		w, gerr := s.store.GetWebhook(ctx, row.Org, row.ID)
+		w, gerr := s.store.GetWebhook(ctx, s.tx.Conn(), row.Org, row.ID)
 		return w, "", gerr
 	}
 	if err != nil {
@@ -80,67 +136,84 @@ func (s *Service) Create(ctx context.Context, in Webhook, key idempotency.Key) (
 
 // Get returns a visible webhook.
 func (s *Service) Get(ctx context.Context, org, id uuid.UUID) (Webhook, error) {
-	return s.store.GetWebhook(ctx, org, id)
+	return s.store.GetWebhook(ctx, s.tx.Conn(), org, id)
 }
 
 // List lists visible webhooks, oldest first.
 func (s *Service) List(ctx context.Context, org uuid.UUID, p page.Request) ([]Webhook, error) {
-	return s.store.ListWebhooks(ctx, org, p)
+	return s.store.ListWebhooks(ctx, s.tx.Conn(), org, p)
 }
 
-// Update applies mutate under the etag check.
+// Update applies mutate under a row lock, after checking the caller's etag
+// (version; 0 skips the check).
 func (s *Service) Update(ctx context.Context, org, id uuid.UUID, version int64, mutate func(*Webhook) error) (Webhook, error) {
-	return s.store.UpdateWebhook(ctx, org, id, version, mutate)
+	var out Webhook
+	err := s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
+		cur, err := s.store.GetWebhookForUpdate(ctx, tx, org, id)
+		if err != nil {
+			return err
+		}
+		if version != 0 && version != cur.Version {
+			return apperr.EtagMismatch()
+		}
+		if err := mutate(&cur); err != nil {
+			return err
+		}
+		if out, err = s.store.UpdateWebhook(ctx, tx, cur); err != nil {
+			return err
+		}
+		return s.audit.AppendAudit(ctx, tx, org, Name(org, id))
+	})
+	return out, err
 }
 
-// Delete deletes the webhook and its deliveries and destroys the signing
-// secret. The destruction is queued in the deleting transaction, so if
-// Vault is unreachable now the janitor finishes it later.
+// Delete deletes the webhook and its deliveries. The signing secret's
+// destruction is queued in the deleting transaction (a destroy_secret
+// job), so an unreachable Vault delays it but never skips it.
 func (s *Service) Delete(ctx context.Context, org, id uuid.UUID, version int64) error {
-	d, err := s.store.DeleteWebhook(ctx, org, id, version)
-	if err != nil {
-		return err
-	}
-	if err := s.secrets.Destroy(ctx, d.Path); err != nil {
-		s.log.WarnContext(ctx, "destroying signing secret failed; the janitor will retry", "outbox_id", d.ID, "error", err)
-		return nil
-	}
-	if err := s.store.DoneSecretDestruction(ctx, d.ID); err != nil {
-		s.log.WarnContext(ctx, "clearing secret destruction failed; the janitor will retry", "outbox_id", d.ID, "error", err)
-	}
-	return nil
+	return s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
+		cur, err := s.store.GetWebhookForUpdate(ctx, tx, org, id)
+		if err != nil {
+			return err
+		}
+		if version != 0 && version != cur.Version {
+			return apperr.EtagMismatch()
+		}
+		if err := s.store.DeleteWebhook(ctx, tx, org, id); err != nil {
+			return err
+		}
+		if err := s.gc.QueueDestroy(ctx, tx, org, cur.SecretPath); err != nil {
+			return err
+		}
+		return s.audit.AppendAudit(ctx, tx, org, Name(org, id))
+	})
 }
 
 // ListDeliveries lists a visible webhook's deliveries, newest first.
 func (s *Service) ListDeliveries(ctx context.Context, org, id uuid.UUID, p page.Request) ([]Delivery, error) {
-	if _, err := s.store.GetWebhook(ctx, org, id); err != nil {
+	if _, err := s.store.GetWebhook(ctx, s.tx.Conn(), org, id); err != nil {
 		return nil, err
 	}
-	return s.store.ListWebhookDeliveries(ctx, org, id, p)
+	return s.store.ListWebhookDeliveries(ctx, s.tx.Conn(), org, id, p)
 }
 
 // Reap removes webhook creates left unfinished for longer than pendingTTL
-// and queues their secrets' destruction (the integration janitor drains
-// that shared outbox).
+// and queues their secrets' destruction, in one transaction (the janitor
+// job runs it).
 func (s *Service) Reap(ctx context.Context, pendingTTL time.Duration) (int, error) {
-	return s.store.ReapPendingWebhooks(ctx, s.now().Add(-pendingTTL))
-}
-
-// RunJanitor runs Reap every interval until ctx ends.
-func (s *Service) RunJanitor(ctx context.Context, interval, pendingTTL time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		n, err := s.Reap(ctx, pendingTTL)
-		if err != nil && ctx.Err() == nil {
-			s.log.ErrorContext(ctx, "webhook janitor pass failed", "error", err)
-		} else if n > 0 {
-			s.log.InfoContext(ctx, "webhook janitor pass", "reaped_pending", n)
+	n := 0
+	err := s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
+		reaped, err := s.store.ReapPendingWebhooks(ctx, tx, s.now().Add(-pendingTTL))
+		if err != nil {
+			return err
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		for _, r := range reaped {
+			if err := s.gc.QueueDestroy(ctx, tx, r.Org, r.SecretPath); err != nil {
+				return err
+			}
 		}
-	}
+		n = len(reaped)
+		return nil
+	})
+	return n, err
 }

@@ -4,9 +4,11 @@
 //
 // The signing secret lives only in Vault (integration.SecretStore, the same
 // adapter as client secrets); Postgres (Store) keeps the path and version.
-// Deliveries are an outbox: internal/postgres writes them in the
-// transaction that records the change, and Deliverer sends them with
-// retries, several replicas sharing the work.
+// Deliveries are River jobs (kind deliver_webhook): Notifier writes the
+// delivery rows (the log the API lists) and one job per delivery in the
+// transaction that records the change; Deliverer is the job's worker, and
+// River retries it on the published schedule, several replicas sharing the
+// work.
 package webhook
 
 import (
@@ -17,9 +19,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dropzoneai/dzconnect/internal/event"
-	"github.com/dropzoneai/dzconnect/internal/idempotency"
-	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/page"
+	"github.com/dropzoneai/dzconnect/internal/uow"
 )
 
 // Event is a kind of event a webhook receives, stored by its type string
@@ -78,17 +79,13 @@ type Delivery struct {
 	DeliverTime     *time.Time
 }
 
-// Claim is a due delivery leased to one worker, with what it needs to send
-// it. Lease is the delivery's next_attempt_time while claimed: the outcome
-// is recorded only if it still holds, so a worker whose lease ran out (and
-// whose delivery another worker took over) cannot overwrite that worker's
-// result.
+// Claim is a delivery with what it takes to send it.
 type Claim struct {
 	Delivery
 	URL           string
 	SecretPath    string
 	SecretVersion int64
-	Lease         time.Time
+	Disabled      bool // the webhook was disabled after the event
 }
 
 // Attempt is the outcome of one delivery attempt, as recorded.
@@ -101,42 +98,55 @@ type Attempt struct {
 	DeliverTime     *time.Time
 }
 
-// Store persists webhooks and deliveries; every API method is scoped by
-// organization. The worker's methods span organizations (background work).
+// Reaped is a pending webhook the janitor removed.
+type Reaped struct {
+	Org, ID    uuid.UUID
+	SecretPath string
+}
+
+// Store persists webhooks and deliveries. Every method runs in the
+// caller's unit of work and never opens a transaction; every API method is
+// scoped by organization (ReapPendingWebhooks spans them: background work).
 type Store interface {
-	// BeginCreateWebhook commits in as a pending row (secret_version 0,
-	// disabled so no event is queued for it, invisible to the API), or, on
-	// a request_id replay, returns the first call's row with replay=true.
-	// The organization must exist (NotFound).
-	BeginCreateWebhook(ctx context.Context, in Webhook, key idempotency.Key) (row Webhook, replay bool, err error)
-	// FinishCreateWebhook makes a pending row visible with the stored secret
-	// version and the requested disabled flag, and appends the audit event.
-	// It returns NotFound when the row is not pending (any more).
-	FinishCreateWebhook(ctx context.Context, org, id uuid.UUID, secretVersion int64, disabled bool) (Webhook, error)
-	GetWebhook(ctx context.Context, org, id uuid.UUID) (Webhook, error)
+	// LockOrganization keeps org from being deleted until tx ends
+	// (NotFound when it does not exist).
+	LockOrganization(ctx context.Context, tx uow.Tx, org uuid.UUID) error
+	// CountWebhooksLockingOrganization counts org's webhooks (pending ones
+	// too) with the organization's row locked for update until tx ends.
+	CountWebhooksLockingOrganization(ctx context.Context, tx uow.Tx, org uuid.UUID) (int, error)
+	// InsertWebhook inserts in as pending: secret_version 0 and disabled.
+	InsertWebhook(ctx context.Context, tx uow.Tx, in Webhook) (Webhook, error)
+	// GetWebhookAny reads a webhook, pending or not.
+	GetWebhookAny(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (Webhook, error)
+	// FinishCreateWebhook makes a pending row visible with the stored
+	// secret version and the requested disabled flag; NotFound when the
+	// row is not pending (any more).
+	FinishCreateWebhook(ctx context.Context, tx uow.Tx, org, id uuid.UUID, secretVersion int64, disabled bool) (Webhook, error)
+	GetWebhook(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (Webhook, error)
+	// GetWebhookForUpdate reads and row-locks a visible webhook.
+	GetWebhookForUpdate(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (Webhook, error)
 	// ListWebhooks lists visible webhooks, oldest first.
-	ListWebhooks(ctx context.Context, org uuid.UUID, p page.Request) ([]Webhook, error)
-	UpdateWebhook(ctx context.Context, org, id uuid.UUID, version int64, mutate func(*Webhook) error) (Webhook, error)
-	// DeleteWebhook deletes the row (and its deliveries) and enqueues its
-	// secret's destruction in the same transaction.
-	DeleteWebhook(ctx context.Context, org, id uuid.UUID, version int64) (integration.SecretDestruction, error)
-	// DoneSecretDestruction removes one destruction outbox entry.
-	DoneSecretDestruction(ctx context.Context, id int64) error
+	ListWebhooks(ctx context.Context, tx uow.Tx, org uuid.UUID, p page.Request) ([]Webhook, error)
+	// UpdateWebhook writes w's URL, events and disabled flag and bumps its
+	// version.
+	UpdateWebhook(ctx context.Context, tx uow.Tx, w Webhook) (Webhook, error)
+	// DeleteWebhook deletes the row and its deliveries.
+	DeleteWebhook(ctx context.Context, tx uow.Tx, org, id uuid.UUID) error
+	// ReapPendingWebhooks deletes pending webhooks created before cutoff
+	// (and their request IDs) and returns them.
+	ReapPendingWebhooks(ctx context.Context, tx uow.Tx, cutoff time.Time) ([]Reaped, error)
 	// ListWebhookDeliveries lists a webhook's deliveries, newest first
 	// (page.Request.AfterSeq is the last ID seen).
-	ListWebhookDeliveries(ctx context.Context, org, webhookID uuid.UUID, p page.Request) ([]Delivery, error)
-
-	// ReapPendingWebhooks deletes pending webhooks created before cutoff
-	// (and their request IDs) and enqueues their secrets' destruction.
-	ReapPendingWebhooks(ctx context.Context, cutoff time.Time) (int, error)
-	// ClaimWebhookDeliveries leases up to limit pending deliveries due at
-	// now (next_attempt_time <= now) by setting their next_attempt_time to
-	// lease; rows another worker holds are skipped (FOR UPDATE SKIP
-	// LOCKED). Deliveries of disabled webhooks are marked failed instead.
-	ClaimWebhookDeliveries(ctx context.Context, now, lease time.Time, limit int) ([]Claim, error)
-	// RecordWebhookAttempt stores an attempt's outcome if c's lease still
-	// holds; it reports whether it did.
-	RecordWebhookAttempt(ctx context.Context, c Claim, a Attempt) (bool, error)
+	ListWebhookDeliveries(ctx context.Context, tx uow.Tx, org, webhookID uuid.UUID, p page.Request) ([]Delivery, error)
+	// InsertDeliveries writes one pending delivery of the event per
+	// enabled, visible webhook of org subscribed to it, and returns their
+	// IDs.
+	InsertDeliveries(ctx context.Context, tx uow.Tx, org uuid.UUID, ev Event, resource string, payload []byte) ([]int64, error)
+	// GetDeliveryForSend reads a delivery and its webhook's URL and secret.
+	GetDeliveryForSend(ctx context.Context, tx uow.Tx, org uuid.UUID, id int64) (Claim, error)
+	// RecordWebhookAttempt stores an attempt's outcome of a pending
+	// delivery.
+	RecordWebhookAttempt(ctx context.Context, tx uow.Tx, org uuid.UUID, id int64, a Attempt) error
 }
 
 // SecretPath is where a webhook's signing secret lives in Vault, relative

@@ -18,6 +18,9 @@ type Info struct {
 	Tenant string
 	Client string
 	Fault  string
+
+	rec      *Recorder // counts the request in flight for its tenant
+	inFlight string    // the tenant it is counted for
 }
 
 type ctxKey struct{}
@@ -36,6 +39,10 @@ func Annotate(r *http.Request, route, tenant string) *Info {
 	i.Route = route
 	if tenant != "" {
 		i.Tenant = tenant
+		if i.rec != nil && i.inFlight == "" {
+			i.inFlight = tenant
+			i.rec.enter(tenant)
+		}
 	}
 	return i
 }
@@ -72,6 +79,8 @@ type Recorder struct {
 	OnEntry func(Entry)
 
 	mu       sync.Mutex
+	inFlight map[string]int // requests being served per tenant
+	peak     map[string]int // highest inFlight per tenant since the last reset
 	counts   map[string]*RouteCount
 	log      []Entry
 	next     int
@@ -84,7 +93,8 @@ func NewRecorder(capacity int) *Recorder {
 	if capacity <= 0 {
 		capacity = 10000
 	}
-	return &Recorder{counts: map[string]*RouteCount{}, log: make([]Entry, capacity), capacity: capacity}
+	return &Recorder{counts: map[string]*RouteCount{}, log: make([]Entry, capacity), capacity: capacity,
+		inFlight: map[string]int{}, peak: map[string]int{}}
 }
 
 type statusWriter struct {
@@ -109,10 +119,13 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Middleware records every request that passes through next.
 func (rec *Recorder) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info := &Info{}
+		info := &Info{rec: rec}
 		sw := &statusWriter{ResponseWriter: w}
 		start := time.Now()
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, info)))
+		if info.inFlight != "" {
+			rec.leave(info.inFlight)
+		}
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
@@ -159,6 +172,47 @@ func (rec *Recorder) add(e Entry) {
 	if rec.next == rec.capacity {
 		rec.next, rec.full = 0, true
 	}
+}
+
+func (rec *Recorder) enter(tenant string) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.inFlight[tenant]++
+	if n := rec.inFlight[tenant]; n > rec.peak[tenant] {
+		rec.peak[tenant] = n
+	}
+}
+
+func (rec *Recorder) leave(tenant string) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.inFlight[tenant]--
+	if rec.inFlight[tenant] <= 0 {
+		delete(rec.inFlight, tenant)
+	}
+}
+
+// PeakInFlight returns, per tenant, the most requests (any route, any
+// client) served at the same time since the last reset.
+func (rec *Recorder) PeakInFlight() map[string]int {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	out := make(map[string]int, len(rec.peak))
+	for k, v := range rec.peak {
+		out[k] = v
+	}
+	return out
+}
+
+// InFlight returns, per tenant, the requests being served now.
+func (rec *Recorder) InFlight() map[string]int {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	out := make(map[string]int, len(rec.inFlight))
+	for k, v := range rec.inFlight {
+		out[k] = v
+	}
+	return out
 }
 
 // Counts returns a copy of the per-route counters, sorted by route.
@@ -215,5 +269,6 @@ func (rec *Recorder) Reset() {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	rec.counts = map[string]*RouteCount{}
+	rec.peak = map[string]int{}
 	rec.next, rec.full = 0, false
 }

@@ -3,6 +3,7 @@ package observe
 import (
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 )
 
@@ -37,5 +38,36 @@ func TestRecorderCountsAndWraps(t *testing.T) {
 	rec.Reset()
 	if len(rec.Counts()) != 0 || len(rec.Log(0)) != 0 {
 		t.Fatal("reset kept data")
+	}
+}
+
+func TestPeakInFlight(t *testing.T) {
+	rec := NewRecorder(10)
+	release := make(chan struct{})
+	entered := make(chan struct{}, 3)
+	h := rec.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Annotate(r, "graph.test", r.URL.Query().Get("tenant"))
+		entered <- struct{}{}
+		<-release
+	}))
+	var wg sync.WaitGroup
+	for _, tenant := range []string{"a", "a", "b"} {
+		wg.Go(func() {
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/?tenant="+tenant, nil))
+		})
+	}
+	for range 3 {
+		<-entered
+	}
+	if got := rec.InFlight(); got["a"] != 2 || got["b"] != 1 {
+		t.Fatalf("in flight %v", got)
+	}
+	close(release)
+	wg.Wait()
+	if got := rec.PeakInFlight(); got["a"] != 2 || got["b"] != 1 {
+		t.Fatalf("peak %v", got)
+	}
+	if got := rec.InFlight(); len(got) != 0 {
+		t.Fatalf("in flight after %v", got)
 	}
 }

@@ -15,8 +15,3 @@ values (@organization_id, @actor, @method, @resource, @request_id);
 -- name: QueueSecretDestruction :exec
 insert into secret_destructions (organization_id, secret_path) values (@organization_id, @secret_path);
 
--- name: QueueWebhookDeliveries :exec
--- One pending delivery per enabled webhook of the organization subscribed to the event.
-insert into webhook_deliveries (organization_id, webhook_id, event, resource, payload)
-select w.organization_id, w.id, @event::text, @resource::text, @payload::jsonb from webhooks w
-where w.organization_id = @organization_id::uuid and not w.disabled and @event::text = any(w.events);

@@ -7,7 +7,6 @@ package query
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/google/uuid"
 )
@@ -99,29 +98,5 @@ type QueueSecretDestructionParams struct {
 
 func (q *Queries) QueueSecretDestruction(ctx context.Context, db DBTX, arg QueueSecretDestructionParams) error {
 	_, err := db.Exec(ctx, queueSecretDestruction, arg.OrganizationID, arg.SecretPath)
-	return err
-}
-
-const queueWebhookDeliveries = `-- name: QueueWebhookDeliveries :exec
-insert into webhook_deliveries (organization_id, webhook_id, event, resource, payload)
-select w.organization_id, w.id, $1::text, $2::text, $3::jsonb from webhooks w
-where w.organization_id = $4::uuid and not w.disabled and $1::text = any(w.events)
-`
-
-type QueueWebhookDeliveriesParams struct {
-	Event          string
-	Resource       string
-	Payload        json.RawMessage
-	OrganizationID uuid.UUID
-}
-
-// One pending delivery per enabled webhook of the organization subscribed to the event.
-func (q *Queries) QueueWebhookDeliveries(ctx context.Context, db DBTX, arg QueueWebhookDeliveriesParams) error {
-	_, err := db.Exec(ctx, queueWebhookDeliveries,
-		arg.Event,
-		arg.Resource,
-		arg.Payload,
-		arg.OrganizationID,
-	)
 	return err
 }

@@ -231,6 +231,14 @@ type Tenant struct {
 	ProvisionerConsentTime *time.Time
 }
 
+// Microsoft answered a call for the tenant with 429 + Retry-After: no check batch of the tenant runs before until_time (the sweep schedules it at or after, a running batch snoozes until then).
+type TenantThrottle struct {
+	OrganizationID uuid.UUID
+	TenantID       uuid.UUID
+	UntilTime      time.Time
+	UpdateTime     time.Time
+}
+
 type Webhook struct {
 	OrganizationID uuid.UUID
 	ID             uuid.UUID
@@ -245,19 +253,20 @@ type Webhook struct {
 	Version       int64
 }
 
-// Outbox of webhook events: written in the transaction that records the change; delivered with retries by the delivery worker.
+// Delivery log of webhook events: written in the transaction that records the change, together with one River job (deliver_webhook) that sends it with retries.
 type WebhookDelivery struct {
-	OrganizationID  uuid.UUID
-	ID              int64
-	WebhookID       uuid.UUID
-	Event           string
-	Resource        string
-	Payload         json.RawMessage
-	Status          string
-	Attempts        int32
-	LastStatusCode  int32
-	LastError       string
-	CreateTime      time.Time
+	OrganizationID uuid.UUID
+	ID             int64
+	WebhookID      uuid.UUID
+	Event          string
+	Resource       string
+	Payload        json.RawMessage
+	Status         string
+	Attempts       int32
+	LastStatusCode int32
+	LastError      string
+	CreateTime     time.Time
+	// When the next attempt is due (informational: the River job deliver_webhook schedules it).
 	NextAttemptTime time.Time
 	DeliverTime     *time.Time
 }

@@ -1,0 +1,111 @@
+package auth
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/audit"
+	"github.com/dropzoneai/dzconnect/internal/idempotency"
+	"github.com/dropzoneai/dzconnect/internal/page"
+	"github.com/dropzoneai/dzconnect/internal/resource"
+	"github.com/dropzoneai/dzconnect/internal/uow"
+)
+
+// KeyService runs the API-key use cases; it owns their transactions,
+// idempotency and audit.
+type KeyService struct {
+	tx    uow.Runner
+	store Store
+	keys  idempotency.Store
+	audit audit.Appender
+}
+
+// NewKeyService returns a KeyService.
+func NewKeyService(tx uow.Runner, store Store, keys idempotency.Store, audit audit.Appender) *KeyService {
+	return &KeyService{tx: tx, store: store, keys: keys, audit: audit}
+}
+
+// CreateAPIKey stores k; on a request_id replay it returns the first key
+// and created=false (its secret is not shown again).
+func (s *KeyService) CreateAPIKey(ctx context.Context, k APIKey, key idempotency.Key) (APIKey, bool, error) {
+	var (
+		out     APIKey
+		created bool
+	)
+	err := s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
+		if err := s.store.LockOrganization(ctx, tx, k.Org); err != nil {
+			return err
+		}
+		name := resource.APIKey{Org: k.Org, Key: k.ID}.String()
+		prior, err := s.keys.ClaimRequest(ctx, tx, k.Org, "CreateApiKey", key, name)
+		if err != nil {
+			return err
+		}
+		if prior != "" {
+			n, err := resource.ParseAPIKey("request_id", prior)
+			if err != nil {
+				return err
+			}
+			out, err = s.store.GetAPIKey(ctx, tx, n.Org, n.Key)
+			return err
+		}
+		if out, err = s.store.InsertAPIKey(ctx, tx, k); err != nil {
+			return err
+		}
+		created = true
+		return s.audit.AppendAudit(ctx, tx, k.Org, name)
+	})
+	return out, created, err
+}
+
+// GetAPIKey returns one key.
+func (s *KeyService) GetAPIKey(ctx context.Context, org, id uuid.UUID) (APIKey, error) {
+	return s.store.GetAPIKey(ctx, s.tx.Conn(), org, id)
+}
+
+// ListAPIKeys lists an organization's keys in ID order.
+func (s *KeyService) ListAPIKeys(ctx context.Context, org uuid.UUID, p page.Request) ([]APIKey, error) {
+	return s.store.ListAPIKeys(ctx, s.tx.Conn(), org, p)
+}
+
+// UpdateAPIKey applies mutate under a row lock, after checking the
+// caller's etag (version; 0 skips the check).
+func (s *KeyService) UpdateAPIKey(ctx context.Context, org, id uuid.UUID, version int64, mutate func(*APIKey) error) (APIKey, error) {
+	var out APIKey
+	err := s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
+		cur, err := s.store.GetAPIKeyForUpdate(ctx, tx, org, id)
+		if err != nil {
+			return err
+		}
+		if version != 0 && version != cur.Version {
+			return apperr.EtagMismatch()
+		}
+		if err := mutate(&cur); err != nil {
+			return err
+		}
+		if out, err = s.store.UpdateAPIKey(ctx, tx, cur); err != nil {
+			return err
+		}
+		return s.audit.AppendAudit(ctx, tx, org, resource.APIKey{Org: org, Key: id}.String())
+	})
+	return out, err
+}
+
+// DeleteAPIKey deletes a key after checking the caller's etag.
+func (s *KeyService) DeleteAPIKey(ctx context.Context, org, id uuid.UUID, version int64) error {
+	return s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
+		cur, err := s.store.GetAPIKeyForUpdate(ctx, tx, org, id)
+		if err != nil {
+			return err
+		}
+		if version != 0 && version != cur.Version {
+			return apperr.EtagMismatch()
+		}
+		if err := s.store.DeleteAPIKey(ctx, tx, org, id); err != nil {
+			return err
+		}
+		return s.audit.AppendAudit(ctx, tx, org, resource.APIKey{Org: org, Key: id}.String())
+	})
+}

@@ -1,0 +1,171 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/verify"
+)
+
+// BatchArgs is a customer tenant's check batch: it checks the tenant's due
+// integrations, up to Config.PerTenant at a time.
+type BatchArgs struct {
+	Org    uuid.UUID `json:"org"`
+	Tenant uuid.UUID `json:"tenant"`
+}
+
+// Kind implements river.JobArgs.
+func (BatchArgs) Kind() string { return "check_tenant_batch" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts: on the checks queue,
+// unique per tenant while it waits, runs or retries, so that at most one
+// batch per tenant exists in the whole fleet. That is what makes
+// Config.PerTenant a fleet-wide limit, applied before the job is taken.
+func (BatchArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueChecks, UniqueOpts: batchUnique}
+}
+
+var batchUnique = river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+	rivertype.JobStateRunning, rivertype.JobStateScheduled,
+}}
+
+// batchListSize is how many due integrations a batch reads at a time.
+const batchListSize = 64
+
+type batchWorker struct {
+	river.WorkerDefaults[BatchArgs]
+	q *Queue
+}
+
+// Timeout: the slice in which new checks start, the last check, and the
+// bookkeeping.
+func (w *batchWorker) Timeout(*river.Job[BatchArgs]) time.Duration {
+	return w.q.cfg.BatchSlice + w.q.cfg.CheckTimeout + 10*time.Second
+}
+
+// NextRetry implements the shared retry policy.
+func (w *batchWorker) NextRetry(job *river.Job[BatchArgs]) time.Time { return nextRetry(job.Attempt) }
+
+// Work checks the tenant's due integrations, PerTenant at a time.
+//
+//   - A tenant Microsoft throttled (tenant_throttles, written by any
+//     replica) is not called: the batch snoozes until the Retry-After ends.
+//   - When a call answers 429 + Retry-After, no further check starts; the
+//     ones in flight finish (the Microsoft adapter honours the Retry-After
+//     for their own calls), the throttle is recorded for every replica and
+//     the batch snoozes until it ends.
+//   - After BatchSlice no further check starts; the batch snoozes briefly
+//     and continues as the same job with what is still due.
+//   - A check that finished moved its integration's last check time, so a
+//     batch that runs again (after a snooze, a retry or a rescue) skips it:
+//     a crash strands only the checks that were in flight.
+//   - Checks that failed make the batch fail after the others ran; River
+//     retries it with backoff, and only those are still due.
+func (w *batchWorker) Work(ctx context.Context, job *river.Job[BatchArgs]) error {
+	cfg := &w.q.cfg
+	t := TenantRef{Org: job.Args.Org, Tenant: job.Args.Tenant}
+	conn := w.q.tx.Conn()
+	start := time.Now()
+	until, err := w.q.fleet.TenantThrottledUntil(ctx, conn, t)
+	if err != nil {
+		return Classify(err)
+	}
+	if until.After(start) {
+		return river.JobSnooze(until.Sub(start))
+	}
+	var (
+		mu        sync.Mutex
+		throttled time.Time
+		failed    []error
+	)
+	isThrottled := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return !throttled.IsZero()
+	}
+	cctx := ctx
+	if cfg.ObserveThrottle != nil {
+		cctx = cfg.ObserveThrottle(ctx, func(u time.Time) {
+			mu.Lock()
+			defer mu.Unlock()
+			if u.After(throttled) {
+				throttled = u
+			}
+		})
+	}
+	due := start.Add(-cfg.dueAge())
+	sem := make(chan struct{}, cfg.PerTenant)
+	var wg sync.WaitGroup
+	more := false
+	after := uuid.Nil
+fill:
+	for {
+		ids, err := w.q.fleet.ListDueIntegrations(ctx, conn, t, due, after, batchListSize)
+		if err != nil {
+			mu.Lock()
+			failed = append(failed, err)
+			mu.Unlock()
+			break
+		}
+		for _, id := range ids {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				break fill
+			}
+			if isThrottled() {
+				<-sem
+				break fill
+			}
+			if time.Since(start) > cfg.BatchSlice {
+				<-sem
+				more = true
+				break fill
+			}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				rctx, cancel := context.WithTimeout(cctx, cfg.CheckTimeout)
+				defer cancel()
+				_, err := w.q.checker.Run(rctx, t.Org, id, verify.TriggerSchedule)
+				if err != nil && !apperr.Is(err, apperr.NotFound) { // NotFound: deleted since listed
+					mu.Lock()
+					failed = append(failed, fmt.Errorf("checking integration %s: %w", id, err))
+					mu.Unlock()
+				}
+			})
+		}
+		if len(ids) < batchListSize {
+			break
+		}
+		after = ids[len(ids)-1]
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if isThrottled() {
+		// Recorded for every replica: the sweep schedules this tenant's
+		// next batch at or after it, and a batch taken earlier snoozes.
+		if err := w.q.fleet.ThrottleTenant(ctx, conn, t, throttled); err != nil {
+			return Classify(err)
+		}
+		w.q.log.InfoContext(ctx, "tenant throttled by Microsoft; its batch waits", "until", throttled)
+		return river.JobSnooze(max(time.Until(throttled), 0))
+	}
+	if len(failed) > 0 {
+		return errors.Join(failed...) // retried with backoff: only these are still due
+	}
+	if more {
+		return river.JobSnooze(0)
+	}
+	return nil
+}

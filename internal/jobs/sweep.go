@@ -1,0 +1,76 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/riverqueue/river"
+)
+
+// SweepArgs is the periodic sweep job.
+type SweepArgs struct{}
+
+// Kind implements river.JobArgs.
+func (SweepArgs) Kind() string { return "sweep" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (SweepArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: QueueMaintenance} }
+
+type sweepWorker struct {
+	river.WorkerDefaults[SweepArgs]
+	q *Queue
+}
+
+// Timeout: a sweep only lists tenants and inserts jobs; it stays well
+// within the rescue window.
+func (w *sweepWorker) Timeout(*river.Job[SweepArgs]) time.Duration { return 2 * time.Minute }
+
+// NextRetry implements the shared retry policy.
+func (w *sweepWorker) NextRetry(job *river.Job[SweepArgs]) time.Time { return nextRetry(job.Attempt) }
+
+// Work enqueues one check batch per customer tenant with due integrations,
+// at a random point of the jitter window but never before the tenant's
+// Retry-After ends. A batch is unique per tenant while it waits or runs,
+// so a tenant already queued (or snoozed by a throttle) is skipped, and
+// replicas, restarts and leader changes neither skip nor double-check.
+func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error {
+	conn := w.q.tx.Conn()
+	due := time.Now().Add(-w.q.cfg.dueAge())
+	after := TenantRef{}
+	total := 0
+	for {
+		ts, err := w.q.fleet.ListDueTenants(ctx, conn, due, after, 1000)
+		if err != nil {
+			return Classify(err)
+		}
+		if len(ts) == 0 {
+			break
+		}
+		now := time.Now()
+		params := make([]river.InsertManyParams, 0, len(ts))
+		for _, t := range ts {
+			at := now
+			if w.q.cfg.SweepJitter > 0 {
+				at = now.Add(rand.N(w.q.cfg.SweepJitter))
+			}
+			if t.ThrottledUntil.After(at) {
+				at = t.ThrottledUntil
+			}
+			params = append(params, river.InsertManyParams{
+				Args:       BatchArgs{Org: t.Org, Tenant: t.Tenant},
+				InsertOpts: &river.InsertOpts{ScheduledAt: at},
+			})
+		}
+		if _, err := w.q.client.InsertMany(ctx, params); err != nil {
+			return fmt.Errorf("enqueueing tenant batches: %w", err)
+		}
+		total += len(ts)
+		after = ts[len(ts)-1]
+	}
+	if total > 0 {
+		w.q.log.InfoContext(ctx, "sweep enqueued tenant batches", "tenants", total, "jitter", w.q.cfg.SweepJitter)
+	}
+	return nil
+}

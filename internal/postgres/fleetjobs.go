@@ -1,0 +1,83 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dropzoneai/dzconnect/internal/jobs"
+	"github.com/dropzoneai/dzconnect/internal/postgres/query"
+	"github.com/dropzoneai/dzconnect/internal/uow"
+)
+
+var _ jobs.Fleet = (*DB)(nil)
+
+// ListDueTenants implements jobs.Fleet (all organizations: background work).
+func (db *DB) ListDueTenants(ctx context.Context, tx uow.Tx, dueBefore time.Time, after jobs.TenantRef, limit int) ([]jobs.TenantRef, error) {
+	rows, err := queries.ListDueTenants(ctx, q(tx), query.ListDueTenantsParams{
+		DueBefore: &dueBefore, AfterOrg: after.Org, AfterTenant: after.Tenant, Lim: int32(limit),
+	})
+	if err != nil {
+		return nil, translate(err, "")
+	}
+	out := make([]jobs.TenantRef, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, jobs.TenantRef{Org: r.OrganizationID, Tenant: r.TenantID, ThrottledUntil: r.ThrottledUntil})
+	}
+	return out, nil
+}
+
+// ListDueIntegrations implements jobs.Fleet.
+func (db *DB) ListDueIntegrations(ctx context.Context, tx uow.Tx, t jobs.TenantRef, dueBefore time.Time, after uuid.UUID, limit int) ([]uuid.UUID, error) {
+	ids, err := queries.ListDueTenantIntegrations(ctx, q(tx), query.ListDueTenantIntegrationsParams{
+		OrganizationID: t.Org, TenantID: t.Tenant, DueBefore: &dueBefore, After: after, Lim: int32(limit),
+	})
+	return ids, translate(err, "")
+}
+
+// TenantThrottledUntil implements jobs.Fleet (the zero time: not throttled).
+func (db *DB) TenantThrottledUntil(ctx context.Context, tx uow.Tx, t jobs.TenantRef) (time.Time, error) {
+	until, err := queries.GetTenantThrottle(ctx, q(tx), query.GetTenantThrottleParams{OrganizationID: t.Org, TenantID: t.Tenant})
+	if errors.Is(err, errNoRows) {
+		return time.Time{}, nil
+	}
+	return until, translate(err, "")
+}
+
+// ThrottleTenant implements jobs.Fleet.
+func (db *DB) ThrottleTenant(ctx context.Context, tx uow.Tx, t jobs.TenantRef, until time.Time) error {
+	return translate(queries.SetTenantThrottle(ctx, q(tx), query.SetTenantThrottleParams{
+		OrganizationID: t.Org, TenantID: t.Tenant, UntilTime: until,
+	}), "")
+}
+
+// DeleteExpiredThrottles implements jobs.Fleet.
+func (db *DB) DeleteExpiredThrottles(ctx context.Context, tx uow.Tx, before time.Time) (int, error) {
+	n, err := queries.DeleteExpiredTenantThrottles(ctx, q(tx), before)
+	return int(n), translate(err, "")
+}
+
+var _ jobs.Outbox = (*DB)(nil)
+
+// ListSecretDestructions implements jobs.Outbox: leftovers of the former
+// secret_destructions outbox.
+func (db *DB) ListSecretDestructions(ctx context.Context, tx uow.Tx, limit int) ([]jobs.DestroySecretArgs, []int64, error) {
+	rows, err := queries.ListSecretDestructions(ctx, q(tx), int32(limit))
+	if err != nil {
+		return nil, nil, translate(err, "")
+	}
+	args := make([]jobs.DestroySecretArgs, 0, len(rows))
+	ids := make([]int64, 0, len(rows))
+	for _, r := range rows {
+		args = append(args, jobs.DestroySecretArgs{Org: r.OrganizationID, Path: r.SecretPath})
+		ids = append(ids, r.ID)
+	}
+	return args, ids, nil
+}
+
+// DeleteSecretDestructions implements jobs.Outbox.
+func (db *DB) DeleteSecretDestructions(ctx context.Context, tx uow.Tx, ids []int64) error {
+	return translate(queries.DeleteSecretDestructions(ctx, q(tx), ids), "")
+}
