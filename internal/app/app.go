@@ -207,8 +207,12 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	// LISTEN connection per replica wakes WaitOperation callers.
 	opKinds := operation.NewRegistry()
 	opChanges := postgres.NewOperationListener(db, log)
-	operations := operation.NewService(operation.Config{}, db, db, opKinds, inserter, opChanges, db, notifier)
-	opRunner := operation.NewRunner(operation.Config{}, db, db, opKinds, inserter, notifier, log)
+	opCfg := operation.Config{Workers: cfg.OperationWorkers, Lease: cfg.OperationLease, JanitorInterval: cfg.OperationJanitor}
+	if cfg.OperationWorkers == 0 {
+		opCfg.Workers = -1 // this replica runs no operations
+	}
+	operations := operation.NewService(opCfg, db, db, opKinds, inserter, opChanges, db, notifier)
+	opRunner := operation.NewRunner(opCfg, db, db, opKinds, inserter, notifier, log)
 	checker := m.InstrumentChecker(checks)
 	srv, err := server.New(server.Config{
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: tlsCfg, ShutdownTimeout: cfg.ShutdownTimeout,

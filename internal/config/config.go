@@ -53,6 +53,9 @@ type Config struct {
 	JobRescueAfter         time.Duration
 	CheckBatchSlice        time.Duration
 	WebhookWorkers         int
+	OperationWorkers       int
+	OperationLease         time.Duration
+	OperationJanitor       time.Duration
 	WebhookTimeout         time.Duration
 	WebhookAllowPrivate    bool
 }
@@ -148,6 +151,9 @@ var Reference = []Option{
 	{"webhook-allow-private-networks", "DZCONNECT_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "false", "let webhook deliveries reach loopback and private addresses (development, on-premises receivers); metadata and link-local addresses stay refused", false, boolean(func(c *Config) *bool { return &c.WebhookAllowPrivate })},
 	{"pending-ttl", "DZCONNECT_PENDING_TTL", "15m", "age after which an unfinished integration create is rolled back", false, dur(func(c *Config) *time.Duration { return &c.PendingTTL })},
 	{"webhook-workers", "DZCONNECT_WEBHOOK_WORKERS", "16", "webhook deliveries sent at once per replica (River queue webhooks); 0: this replica sends none", false, intRange(func(c *Config) *int { return &c.WebhookWorkers }, 0, 1000)},
+	{"operation-workers", "DZCONNECT_OPERATION_WORKERS", "20", "operations (provisioning, rotation, ...) run at once per replica (River queue operations); 0: this replica runs none", false, intRange(func(c *Config) *int { return &c.OperationWorkers }, 0, 1000)},
+	{"operation-lease", "DZCONNECT_OPERATION_LEASE", "30s", "a replica's hold on a running operation, renewed while a step runs; when it dies, another replica takes the operation over after this (plus operation-janitor-interval)", false, dur(func(c *Config) *time.Duration { return &c.OperationLease })},
+	{"operation-janitor-interval", "DZCONNECT_OPERATION_JANITOR_INTERVAL", "10s", "how often the leader looks for operations whose replica died (expired lease) and hands them to another", false, dur(func(c *Config) *time.Duration { return &c.OperationJanitor })},
 	{"webhook-timeout", "DZCONNECT_WEBHOOK_TIMEOUT", "10s", "deadline of one webhook delivery request", false, dur(func(c *Config) *time.Duration { return &c.WebhookTimeout })},
 }
 

@@ -76,7 +76,7 @@ type Config struct {
 	MaxAttempts int           // default attempts of a step; default 10
 	BackoffBase time.Duration // first retry delay, doubled per attempt; default 1s
 	BackoffMax  time.Duration // default 5m
-	Workers     int           // concurrent operations per replica; default 20
+	Workers     int           // concurrent operations per replica; default 20; negative: this replica runs none
 	WaitDefault time.Duration // WaitOperation without a timeout; default 30s
 	WaitMax     time.Duration // longest WaitOperation; default 60s
 	WaitRecheck time.Duration // a waiter re-reads this often even without a notification; default 5s
@@ -125,7 +125,7 @@ func (c *Config) defaults() {
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 10
 	}
-	if c.Workers <= 0 {
+	if c.Workers == 0 {
 		c.Workers = 20
 	}
 }
