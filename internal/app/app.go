@@ -245,8 +245,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		jobs.SecretGCExtension(secrets),
 		jobs.JanitorExtension(cfg.JanitorInterval, log,
 			jobs.JanitorTask{Name: "pending integrations", Run: func(ctx context.Context) (int, error) {
-				r, err := integrations.Janitor(ctx, cfg.PendingTTL)
-				return r.Reaped + r.Destroyed, err
+				return integrations.ReapPending(ctx, cfg.PendingTTL)
 			}},
 			jobs.JanitorTask{Name: "pending webhooks", Run: func(ctx context.Context) (int, error) {
 				return webhooks.Reap(ctx, cfg.PendingTTL)

@@ -2,16 +2,24 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/dropzoneai/dzconnect/internal/apperr"
 	"github.com/dropzoneai/dzconnect/internal/idempotency"
 	"github.com/dropzoneai/dzconnect/internal/integration"
+	"github.com/dropzoneai/dzconnect/internal/jobs"
 	"github.com/dropzoneai/dzconnect/internal/organization"
 	"github.com/dropzoneai/dzconnect/internal/page"
 	"github.com/dropzoneai/dzconnect/internal/postgres"
@@ -47,8 +55,11 @@ func (c *crashingStore) DeleteCredential(ctx context.Context, tx uow.Tx, org, id
 }
 
 // crashFixture is a tenant on a real database and a real Vault mount.
+// Secret destructions are destroy_secret River jobs (gc), run only by the
+// workers a test starts (gcWorker).
 type crashFixture struct {
 	db      *postgres.DB
+	gc      jobs.SecretGC
 	secrets *vault.Store
 	env     *vaulttest.Env
 	org     uuid.UUID
@@ -63,8 +74,13 @@ func newCrashFixture(t *testing.T) crashFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ins, err := jobs.NewInserter(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc := jobs.NewSecretGC(ins)
 	ctx := context.Background()
-	o, err := organization.NewService(db, db, db, db, db).CreateOrganization(ctx, organization.Organization{ID: uuid.Must(uuid.NewV7()), DisplayName: "Crash"}, idempotency.Key{})
+	o, err := organization.NewService(db, db, db, db, gc).CreateOrganization(ctx, organization.Organization{ID: uuid.Must(uuid.NewV7()), DisplayName: "Crash"}, idempotency.Key{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +88,7 @@ func newCrashFixture(t *testing.T) crashFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return crashFixture{db: db, secrets: secrets, env: env, org: o.ID, tenant: tn.ID}
+	return crashFixture{db: db, gc: gc, secrets: secrets, env: env, org: o.ID, tenant: tn.ID}
 }
 
 func (f crashFixture) input() integration.Integration {
@@ -82,7 +98,7 @@ func (f crashFixture) input() integration.Integration {
 // service runs the use cases on store and secrets, with the fixture's
 // database for everything else.
 func (f crashFixture) service(store integration.Store, secrets integration.SecretStore) *integration.Service {
-	return integration.NewService(integration.Deps{Tx: f.db, Store: store, Secrets: secrets, Keys: f.db, Audit: f.db, GC: f.db,
+	return integration.NewService(integration.Deps{Tx: f.db, Store: store, Secrets: secrets, Keys: f.db, Audit: f.db, GC: f.gc,
 		Log: slog.New(slog.DiscardHandler)})
 }
 
@@ -111,6 +127,111 @@ func (f crashFixture) visible(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return len(rows)
+}
+
+// queuedDestructions lists the paths of the destroy_secret jobs not yet
+// completed, sorted.
+func (f crashFixture) queuedDestructions(t *testing.T) []string {
+	t.Helper()
+	rows, err := f.db.Pool().Query(context.Background(),
+		`select args->>'path' from river_job where kind = 'destroy_secret' and state <> 'completed' order by 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return paths
+}
+
+// gcWorker is a replica's River client running the destroy_secret worker,
+// and the outcome of every attempt it makes.
+type gcWorker struct {
+	client *river.Client[pgx.Tx]
+	events <-chan *river.Event
+	stop   func()
+}
+
+// startGC starts a River client that destroys secrets with d.
+func (f crashFixture) startGC(t *testing.T, d jobs.Destroyer) *gcWorker {
+	t.Helper()
+	q, err := jobs.New(f.db.Pool(), f.db, jobs.Config{NoChecks: true, DisableSchedule: true}, f.db, nil,
+		slog.New(slog.DiscardHandler), jobs.SecretGCExtension(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, cancel := q.Client().Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed, river.EventKindJobCancelled)
+	if err := q.Start(context.WithoutCancel(t.Context())); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	w := &gcWorker{client: q.Client(), events: events, stop: func() {
+		once.Do(func() {
+			cancel()
+			ctx, done := context.WithTimeout(context.Background(), 10*time.Second)
+			defer done()
+			_ = q.Stop(ctx)
+		})
+	}}
+	t.Cleanup(w.stop)
+	return w
+}
+
+// next waits for the outcome of the worker's next destroy_secret attempt
+// and returns it with the job's path.
+func (w *gcWorker) next(t *testing.T) (*river.Event, string) {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case ev := <-w.events:
+			if ev.Job.Kind != (jobs.DestroySecretArgs{}).Kind() {
+				continue
+			}
+			var args jobs.DestroySecretArgs
+			if err := json.Unmarshal(ev.Job.EncodedArgs, &args); err != nil {
+				t.Fatal(err)
+			}
+			return ev, args.Path
+		case <-timeout:
+			t.Fatal("no destroy_secret attempt finished within 30s")
+		}
+	}
+}
+
+// completed waits until n destroy_secret jobs completed, failing on any
+// other outcome, and returns their paths, sorted.
+func (w *gcWorker) completed(t *testing.T, n int) []string {
+	t.Helper()
+	var paths []string
+	for range n {
+		ev, path := w.next(t)
+		if ev.Kind != river.EventKindJobCompleted {
+			t.Fatalf("destroy_secret of %s: %s, %v", path, ev.Kind, ev.Job.Errors)
+		}
+		paths = append(paths, path)
+	}
+	slices.Sort(paths)
+	return paths
+}
+
+// unreachableVault is a Vault client pointed at a closed port.
+func unreachableVault(t *testing.T, mount string) *vault.Store {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "http://" + l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := vault.New(context.Background(), vault.Config{Addr: addr, Token: "unused", Mount: mount})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // TestCrashAfterVaultWriteRetried: a crash between the Vault write and the
@@ -156,17 +277,21 @@ func TestCrashAfterVaultWriteRetried(t *testing.T) {
 	if n := f.visible(t); n != 1 {
 		t.Fatalf("%d integrations visible, want 1", n)
 	}
-	// The janitor leaves finished integrations alone.
-	if r, err := svc.Janitor(ctx, 0); err != nil || r.Reaped != 0 {
-		t.Fatalf("janitor = %+v, %v", r, err)
+	// The reaper leaves finished integrations alone.
+	if n, err := svc.ReapPending(ctx, 0); err != nil || n != 0 {
+		t.Fatalf("reaper = %d, %v", n, err)
+	}
+	if q := f.queuedDestructions(t); len(q) != 0 {
+		t.Fatalf("destructions queued for a finished integration: %v", q)
 	}
 	if _, err := svc.ReadSecret(ctx, got); err != nil {
-		t.Fatalf("janitor touched a live secret: %v", err)
+		t.Fatalf("reaper touched a live secret: %v", err)
 	}
 }
 
-// TestCrashAfterVaultWriteAbandoned: when no retry comes, the janitor rolls
-// the create back: the row goes, and the secret is destroyed in Vault.
+// TestCrashAfterVaultWriteAbandoned: when no retry comes, the reaper rolls
+// the create back: the row goes, and the destroy_secret job it queued
+// destroys the secret in Vault.
 func TestCrashAfterVaultWriteAbandoned(t *testing.T) {
 	t.Parallel()
 	f := newCrashFixture(t)
@@ -178,17 +303,23 @@ func TestCrashAfterVaultWriteAbandoned(t *testing.T) {
 	}
 	path := f.pendingSecretPath(t)
 	// Younger than the TTL: kept, a retry may still come.
-	if r, err := f.service(f.db, f.secrets).Janitor(ctx, time.Hour); err != nil || r.Reaped != 0 {
-		t.Fatalf("janitor within TTL = %+v, %v", r, err)
+	if n, err := f.service(f.db, f.secrets).ReapPending(ctx, time.Hour); err != nil || n != 0 {
+		t.Fatalf("reaper within TTL = %d, %v", n, err)
 	}
-	r, err := f.service(f.db, f.secrets).Janitor(ctx, 0)
-	if err != nil || r.Reaped != 1 || r.Destroyed != 1 {
-		t.Fatalf("janitor = %+v, %v; want 1 reaped and 1 destroyed", r, err)
+	if n, err := f.service(f.db, f.secrets).ReapPending(ctx, 0); err != nil || n != 1 {
+		t.Fatalf("reaper = %d, %v; want 1 reaped", n, err)
 	}
+	if q := f.queuedDestructions(t); !slices.Equal(q, []string{path}) {
+		t.Fatalf("queued destructions %v, want [%s]", q, path)
+	}
+	f.startGC(t, f.secrets).completed(t, 1)
 	if v, err := f.secrets.CurrentVersion(ctx, path); err != nil || v != 0 {
 		t.Fatalf("secret still in Vault: version %d, %v", v, err)
 	}
-	for _, table := range []string{"integrations", "credentials", "idempotency_keys", "secret_destructions"} {
+	if q := f.queuedDestructions(t); len(q) != 0 {
+		t.Fatalf("destructions left: %v", q)
+	}
+	for _, table := range []string{"integrations", "credentials", "idempotency_keys"} {
 		var n int
 		if err := f.db.Pool().QueryRow(ctx, "select count(*) from "+table).Scan(&n); err != nil || n != 0 {
 			t.Fatalf("%s has %d rows (%v), want 0", table, n, err)
@@ -196,8 +327,10 @@ func TestCrashAfterVaultWriteAbandoned(t *testing.T) {
 	}
 }
 
-// TestDestroyRetriedWhenVaultFails: a delete while Vault refuses leaves the
-// destruction queued; the janitor finishes it once Vault is back.
+// TestDestroyRetriedWhenVaultFails: a delete while Vault is unreachable
+// leaves the destruction queued; the destroy_secret job fails while Vault
+// stays unreachable, is kept for a later retry, and destroys the secret
+// once Vault is back.
 func TestDestroyRetriedWhenVaultFails(t *testing.T) {
 	t.Parallel()
 	f := newCrashFixture(t)
@@ -207,21 +340,44 @@ func TestDestroyRetriedWhenVaultFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	broken, err := vault.New(ctx, vault.Config{Addr: f.env.Addr, Token: "not-a-valid-token", Mount: f.env.Mount})
-	if err != nil {
-		t.Fatal(err)
-	}
+	path := activePath(t, in)
+	broken := unreachableVault(t, f.env.Mount)
 	if err := f.service(f.db, broken).Delete(ctx, f.org, in.ID, 0); err != nil {
 		t.Fatalf("delete must succeed even when Vault fails: %v", err)
 	}
-	if _, err := f.secrets.ReadClientSecret(ctx, activePath(t, in), 1); err != nil {
-		t.Fatalf("secret should still be there before the janitor: %v", err)
+	if _, err := f.secrets.ReadClientSecret(ctx, path, 1); err != nil {
+		t.Fatalf("secret should still be there before the job ran: %v", err)
 	}
-	r, err := svc.Janitor(ctx, time.Hour)
-	if err != nil || r.Destroyed != 1 {
-		t.Fatalf("janitor = %+v, %v", r, err)
+
+	// A replica whose Vault is unreachable: the attempt fails and the job
+	// waits for its retry.
+	down := f.startGC(t, broken)
+	ev, got := down.next(t)
+	if ev.Kind != river.EventKindJobFailed || got != path {
+		t.Fatalf("attempt on %s: %s, want %s failed", got, ev.Kind, path)
 	}
-	if v, _ := f.secrets.CurrentVersion(ctx, activePath(t, in)); v != 0 {
+	down.stop()
+	job, err := down.client.JobGet(ctx, ev.Job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.State != rivertype.JobStateRetryable || job.Attempt != 1 || !job.ScheduledAt.After(time.Now()) {
+		t.Fatalf("after the failed attempt: state %s, attempt %d, scheduled %v; want retryable later", job.State, job.Attempt, job.ScheduledAt)
+	}
+	if _, err := f.secrets.ReadClientSecret(ctx, path, 1); err != nil {
+		t.Fatalf("secret should still be there after the failed attempt: %v", err)
+	}
+
+	// Vault is back: the retry (brought forward instead of waiting out
+	// the backoff) destroys the secret.
+	up := f.startGC(t, f.secrets)
+	if _, err := up.client.JobRetry(ctx, job.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := up.completed(t, 1); !slices.Equal(got, []string{path}) {
+		t.Fatalf("completed %v, want [%s]", got, path)
+	}
+	if v, _ := f.secrets.CurrentVersion(ctx, path); v != 0 {
 		t.Fatalf("secret survived: version %d", v)
 	}
 }
@@ -241,8 +397,10 @@ func (r reapingStore) ActivateCredential(ctx context.Context, tx uow.Tx, org, id
 	return r.DB.ActivateCredential(ctx, tx, org, id, v)
 }
 
-// TestSlowCreateReapedLeavesNoSecret: a create rolled back by the janitor
-// while its secret was being written queues that secret's destruction.
+// TestSlowCreateReapedLeavesNoSecret: a create rolled back by the reaper
+// while its secret was being written (the secret reached Vault after its
+// row was reaped) queues that secret's destruction, and the job destroys
+// it.
 func TestSlowCreateReapedLeavesNoSecret(t *testing.T) {
 	t.Parallel()
 	f := newCrashFixture(t)
@@ -252,13 +410,13 @@ func TestSlowCreateReapedLeavesNoSecret(t *testing.T) {
 	if !apperr.Is(err, apperr.Aborted) {
 		t.Fatalf("create = %v, want Aborted", err)
 	}
-	r, err := f.service(f.db, f.secrets).Janitor(ctx, time.Hour)
-	if err != nil || r.Destroyed < 1 {
-		t.Fatalf("janitor = %+v, %v", r, err)
+	queued := f.queuedDestructions(t)
+	if len(queued) != 1 {
+		t.Fatalf("queued destructions %v, want the slow create's secret", queued)
 	}
-	var leftover int
-	if err := f.db.Pool().QueryRow(ctx, `select count(*) from secret_destructions`).Scan(&leftover); err != nil || leftover != 0 {
-		t.Fatalf("%d destructions left, %v", leftover, err)
+	f.startGC(t, f.secrets).completed(t, len(queued))
+	if q := f.queuedDestructions(t); len(q) != 0 {
+		t.Fatalf("destructions left: %v", q)
 	}
 	keys, err := f.env.Client.Logical().List(f.env.Mount + "/metadata/dzconnect/organizations/" + f.org.String() + "/integrations")
 	if err != nil || keys != nil {
@@ -280,8 +438,9 @@ func (f failingDestroy) Destroy(ctx context.Context, p string) error {
 	return f.Store.Destroy(ctx, p)
 }
 
-// TestFailingDestructionBacksOff: a destruction that keeps failing is
-// retried later with backoff and does not hold up the others.
+// TestFailingDestructionBacksOff: a destruction that fails is retried later
+// with backoff (River's retryable state, the shared retry policy) and does
+// not hold up the others.
 func TestFailingDestructionBacksOff(t *testing.T) {
 	t.Parallel()
 	f := newCrashFixture(t)
@@ -294,27 +453,40 @@ func TestFailingDestructionBacksOff(t *testing.T) {
 			t.Fatal(err)
 		}
 		paths = append(paths, activePath(t, in))
-		if err := f.db.QueueSecretDestruction(ctx, f.org, activePath(t, in)); err != nil {
+	}
+	// The failing one is queued first.
+	for _, p := range paths {
+		if err := f.db.InTx(ctx, func(ctx context.Context, tx uow.Tx) error { return f.gc.QueueDestroy(ctx, tx, f.org, p) }); err != nil {
 			t.Fatal(err)
 		}
 	}
-	janitor := f.service(f.db, failingDestroy{f.secrets, paths[0]})
-	r, err := janitor.Janitor(ctx, time.Hour)
-	if err != nil || r.Destroyed != 1 {
-		t.Fatalf("janitor = %+v, %v; want the good path destroyed", r, err)
+	w := f.startGC(t, failingDestroy{f.secrets, paths[0]})
+	outcome := map[string]*river.Event{}
+	for range 2 {
+		ev, p := w.next(t)
+		outcome[p] = ev
+	}
+	if ev := outcome[paths[1]]; ev == nil || ev.Kind != river.EventKindJobCompleted {
+		t.Fatalf("the destruction behind a failing one: %v", ev)
 	}
 	if v, _ := f.secrets.CurrentVersion(ctx, paths[1]); v != 0 {
 		t.Fatal("the destruction behind a failing one did not run")
 	}
-	var attempts int
-	var later bool
-	if err := f.db.Pool().QueryRow(ctx, `select attempts, next_attempt_time > now() from secret_destructions where secret_path = $1`,
-		paths[0]).Scan(&attempts, &later); err != nil || attempts != 1 || !later {
-		t.Fatalf("failing entry: attempts %d, rescheduled %v, %v", attempts, later, err)
+	ev := outcome[paths[0]]
+	if ev == nil || ev.Kind != river.EventKindJobFailed {
+		t.Fatalf("the failing destruction: %v", ev)
 	}
-	// Not due yet: the next pass leaves it alone.
-	if r, err := janitor.Janitor(ctx, time.Hour); err != nil || r.Destroyed != 0 {
-		t.Fatalf("second pass = %+v, %v", r, err)
+	job, err := w.client.JobGet(ctx, ev.Job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Retried later, not now: at least the policy's first delay away.
+	if job.State != rivertype.JobStateRetryable || job.Attempt != 1 || len(job.Errors) != 1 ||
+		job.ScheduledAt.Before(job.Errors[0].At.Add(jobs.RetryBase)) {
+		t.Fatalf("failing job: state %s, attempt %d, errors %v, scheduled %v", job.State, job.Attempt, job.Errors, job.ScheduledAt)
+	}
+	if v, err := f.secrets.CurrentVersion(ctx, paths[0]); err != nil || v != 1 {
+		t.Fatalf("the failing path's secret: version %d, %v", v, err)
 	}
 }
 
@@ -345,9 +517,11 @@ func TestCrashDuringSecretUpdate(t *testing.T) {
 	if err != nil || got.Version != in.Version || activePath(t, got) != activePath(t, in) {
 		t.Fatalf("after the crash: %+v, %v; want the integration unchanged", got, err)
 	}
-	r, err := f.service(f.db, f.secrets).Janitor(ctx, -time.Hour)
-	if err != nil || r.Reaped != 1 || r.Destroyed != 1 {
-		t.Fatalf("janitor = %+v, %v; want the pending credential reaped and its secret destroyed", r, err)
+	if n, err := f.service(f.db, f.secrets).ReapPending(ctx, -time.Hour); err != nil || n != 1 {
+		t.Fatalf("reaper = %d, %v; want the pending credential reaped", n, err)
+	}
+	if got := f.startGC(t, f.secrets).completed(t, 1); !slices.Equal(got, []string{pending}) {
+		t.Fatalf("destroyed %v, want the pending credential's secret %s", got, pending)
 	}
 	if v, _ := f.secrets.CurrentVersion(ctx, pending); v != 0 {
 		t.Fatalf("the abandoned secret survived: version %d", v)
@@ -389,10 +563,12 @@ func TestSecretRotations(t *testing.T) {
 	if _, err := svc.Update(ctx, f.org, in.ID, in.Version, keep, "three~Secret.Value_1234567890abcdefghijk"); !apperr.Is(err, apperr.Aborted) {
 		t.Fatalf("stale update = %v, want Aborted", err)
 	}
-	var pending, queued int
-	if err := f.db.Pool().QueryRow(ctx, `select (select count(*) from credentials where state = 'pending'),
-		(select count(*) from secret_destructions)`).Scan(&pending, &queued); err != nil || pending != 0 || queued != 0 {
-		t.Fatalf("after a refused update: %d pending credentials, %d destructions queued, %v", pending, queued, err)
+	var pending int
+	if err := f.db.Pool().QueryRow(ctx, `select count(*) from credentials where state = 'pending'`).Scan(&pending); err != nil || pending != 0 {
+		t.Fatalf("after a refused update: %d pending credentials, %v", pending, err)
+	}
+	if q := f.queuedDestructions(t); len(q) != 0 {
+		t.Fatalf("after a refused update: destructions queued %v", q)
 	}
 	// A second rotation removes the retiring credential and queues its
 	// secret's destruction in the same transaction.
@@ -407,14 +583,60 @@ func TestSecretRotations(t *testing.T) {
 	if states[integration.CredentialActive] != 1 || states[integration.CredentialRetiring] != 1 || states[integration.CredentialRemoved] != 1 {
 		t.Fatalf("after two rotations: %v", states)
 	}
-	r, err := svc.Janitor(ctx, time.Hour)
-	if err != nil || r.Destroyed != 1 { // the removed credential's
-		t.Fatalf("janitor = %+v, %v", r, err)
+	if got := f.startGC(t, f.secrets).completed(t, 1); !slices.Equal(got, []string{activePath(t, in)}) {
+		t.Fatalf("destroyed %v, want the removed credential's secret %s", got, activePath(t, in))
 	}
 	if v, _ := f.secrets.CurrentVersion(ctx, activePath(t, in)); v != 0 {
 		t.Fatal("the removed credential's secret survived")
 	}
 	if v, err := svc.ReadSecret(ctx, again); err != nil || v != "four~Secret.Value_1234567890abcdefghijk" {
 		t.Fatalf("active secret = %q, %v", v, err)
+	}
+}
+
+// TestSecretOutboxMovedToJobs: destructions a previous version left in the
+// secret_destructions outbox become destroy_secret jobs at start-up (once,
+// even when the move runs again) and destroy their secrets.
+func TestSecretOutboxMovedToJobs(t *testing.T) {
+	t.Parallel()
+	f := newCrashFixture(t)
+	ctx := context.Background()
+	svc := f.service(f.db, f.secrets)
+	var paths []string
+	for range 2 {
+		in, err := svc.CreateCustomerManaged(ctx, f.input(), integration.CredentialMeta{}, "queued~Secret.Value_1234567890abcdefgh", idempotency.Key{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, activePath(t, in))
+	}
+	slices.Sort(paths)
+	// What the previous version wrote (the same path twice: queued by a
+	// delete and again by a retry).
+	for _, p := range append(paths, paths[0]) {
+		if _, err := f.db.Pool().Exec(ctx, `insert into secret_destructions (organization_id, secret_path) values ($1, $2)`, f.org, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ins, err := jobs.NewInserter(f.db.Pool())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := jobs.MoveSecretOutbox(ctx, f.db, f.db, ins); err != nil || n != 3 {
+		t.Fatalf("moved %d, %v; want 3 rows", n, err)
+	}
+	if n, err := jobs.MoveSecretOutbox(ctx, f.db, f.db, ins); err != nil || n != 0 {
+		t.Fatalf("second move: %d, %v; want nothing left", n, err)
+	}
+	if q := f.queuedDestructions(t); !slices.Equal(q, paths) {
+		t.Fatalf("queued %v, want %v (one job per path)", q, paths)
+	}
+	if got := f.startGC(t, f.secrets).completed(t, 2); !slices.Equal(got, paths) {
+		t.Fatalf("destroyed %v, want %v", got, paths)
+	}
+	for _, p := range paths {
+		if v, _ := f.secrets.CurrentVersion(ctx, p); v != 0 {
+			t.Fatalf("secret at %s survived: version %d", p, v)
+		}
 	}
 }

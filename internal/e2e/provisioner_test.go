@@ -596,16 +596,10 @@ func TestProvisionerSecretDestroyedWithOrganization(t *testing.T) {
 		t.Fatal(err)
 	}
 	n, _ := resource.ParseOrg("name", org.Name)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		_, err := s.Vault.KV().GetMetadata(context.Background(), "dzconnect/"+consent.ProvisionerSecretPath(n.Org))
-		if err != nil && countRows(t, s, "secret_destructions") == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the provisioner secret survived the organization")
-		}
-		time.Sleep(100 * time.Millisecond)
+	// The deletion queued the secret's destruction (destroy_secret jobs).
+	waitJobs(t, s, "destroy_secret")
+	if _, err := s.Vault.KV().GetMetadata(context.Background(), "dzconnect/"+consent.ProvisionerSecretPath(n.Org)); err == nil {
+		t.Fatal("the provisioner secret survived the organization")
 	}
 }
 

@@ -169,17 +169,9 @@ type Filter struct {
 	ExpireBefore time.Time
 }
 
-// SecretDestruction is an outbox entry: a Vault path to destroy.
-type SecretDestruction struct {
-	ID   int64
-	Org  uuid.UUID
-	Path string
-}
-
 // Store persists integrations and their credentials. Every method runs in
 // the caller's unit of work and none opens a transaction; every method is
-// scoped by organization except the background ones (stale pending rows,
-// the destruction outbox).
+// scoped by organization except the background ones (stale pending rows).
 type Store interface {
 	// LockTenant keeps the tenant from being deleted until tx ends
 	// (NotFound when it does not exist).
@@ -222,11 +214,6 @@ type Store interface {
 	DeletePendingIntegrations(ctx context.Context, tx uow.Tx, cutoff time.Time) ([]Integration, error)
 	// DeleteRequestKeys forgets the request IDs that created resourceName.
 	DeleteRequestKeys(ctx context.Context, tx uow.Tx, org uuid.UUID, resourceName string) error
-
-	// ClaimSecretDestructions leases up to limit due outbox entries for
-	// this caller (others skip them) and passes them to fn; entries fn
-	// reports done are removed, the others are retried later with backoff.
-	ClaimSecretDestructions(ctx context.Context, limit int, fn func(SecretDestruction) error) (claimed, done int, err error)
 }
 
 // SecretStore keeps client secrets (Vault KV v2).

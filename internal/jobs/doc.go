@@ -38,4 +38,10 @@
 // time and are not checked again.
 //
 // On-demand checks (CheckIntegration) do not go through the queue.
+//
+// The former secret_destructions outbox is no longer written: every
+// destruction is a destroy_secret job. MoveSecretOutbox turns the rows a
+// previous version left there into jobs at start-up. The table is dropped
+// in a later release, once every deployment has started this version
+// (dropping it now would lose rows queued before the upgrade).
 package jobs

@@ -31,10 +31,6 @@ const (
 	QueueMaintenance = "maintenance"
 )
 
-// Ref names one integration. The sweep works per tenant (TenantRef); Ref
-// remains for the store method that still returns it.
-type Ref struct{ Org, Tenant, ID uuid.UUID }
-
 // TenantRef names one customer tenant of an organization.
 type TenantRef struct {
 	Org, Tenant uuid.UUID

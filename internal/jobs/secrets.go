@@ -94,7 +94,8 @@ type Outbox interface {
 // MoveSecretOutbox turns the rows left in the former secret_destructions
 // outbox into destroy_secret jobs, each batch in one transaction with the
 // rows' deletion, so it is idempotent and safe for replicas starting
-// together. It runs at start-up, after River's migrations.
+// together. It runs at start-up, after River's migrations. Nothing writes
+// the table any more; it and this move go in a later release (doc.go).
 func MoveSecretOutbox(ctx context.Context, tx uow.Runner, outbox Outbox, ins *Inserter) (int, error) {
 	total := 0
 	for {
@@ -104,9 +105,16 @@ func MoveSecretOutbox(ctx context.Context, tx uow.Runner, outbox Outbox, ins *In
 			if err != nil || len(args) == 0 {
 				return err
 			}
+			// One job per path: the outbox may hold a path twice, and
+			// River's unique insert refuses a duplicate within one batch
+			// (a path in a later batch is skipped as a duplicate job).
 			params := make([]river.InsertManyParams, 0, len(args))
+			seen := make(map[string]bool, len(args))
 			for _, a := range args {
-				params = append(params, river.InsertManyParams{Args: a})
+				if !seen[a.Path] {
+					seen[a.Path] = true
+					params = append(params, river.InsertManyParams{Args: a})
+				}
 			}
 			if err := ins.InsertMany(ctx, tx, params); err != nil {
 				return err

@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/dropzoneai/dzconnect/internal/audit"
 	"github.com/dropzoneai/dzconnect/internal/postgres/query"
 	"github.com/dropzoneai/dzconnect/internal/uow"
 )
@@ -55,14 +54,6 @@ func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
 // Pool exposes the pool to the job queue and tests.
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
-// inTx runs fn in a transaction and translates errors.
-//
-// Deprecated: stores take the caller's uow.Tx; this remains only for the
-// stores not yet moved to it.
-func (db *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return translate(pgx.BeginFunc(ctx, db.pool, fn), "")
-}
-
 var _ uow.Runner = (*DB)(nil)
 
 // handle is this adapter's uow.Tx: a pgx transaction, or the pool for
@@ -102,14 +93,6 @@ func q(t uow.Tx) query.DBTX {
 
 // queries are the sqlc-generated statements (internal/postgres/queries).
 var queries = query.New()
-
-// appendAudit records the write of resource by the call in ctx.
-func appendAudit(ctx context.Context, tx pgx.Tx, org any, resource string) error {
-	c := audit.CallFrom(ctx)
-	_, err := tx.Exec(ctx, `insert into audit_events (organization_id, actor, method, resource, request_id)
-		values ($1, $2, $3, $4, $5)`, org, c.Actor, c.Method, resource, c.RequestID)
-	return err
-}
 
 // redactURLError drops the error text that may echo a password in the URL.
 func redactURLError(err error) error {

@@ -7,7 +7,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dropzoneai/dzconnect/internal/integration"
-	"github.com/dropzoneai/dzconnect/internal/jobs"
 	"github.com/dropzoneai/dzconnect/internal/page"
 	"github.com/dropzoneai/dzconnect/internal/postgres/query"
 	"github.com/dropzoneai/dzconnect/internal/uow"
@@ -278,67 +277,4 @@ func (db *DB) DeletePendingIntegrations(ctx context.Context, tx uow.Tx, cutoff t
 // DeleteRequestKeys implements integration.Store.
 func (db *DB) DeleteRequestKeys(ctx context.Context, tx uow.Tx, org uuid.UUID, resourceName string) error {
 	return translate(queries.DeleteRequestKeysFor(ctx, q(tx), query.DeleteRequestKeysForParams{OrganizationID: org, ResourceName: resourceName}), "")
-}
-
-// ClaimSecretDestructions implements integration.Store. Due entries are
-// leased in a short statement (SKIP LOCKED: replicas share them), fn runs
-// outside any transaction, and each entry is then removed or rescheduled
-// with backoff (1m, 2m, 4m ... 1h).
-func (db *DB) ClaimSecretDestructions(ctx context.Context, limit int, fn func(integration.SecretDestruction) error) (int, int, error) {
-	list, err := queries.ClaimSecretDestructions(ctx, db.pool, int32(limit))
-	if err != nil {
-		return 0, 0, translate(err, "")
-	}
-	done := 0
-	for _, c := range list {
-		if ferr := fn(integration.SecretDestruction{ID: c.ID, Org: c.OrganizationID, Path: c.SecretPath}); ferr != nil {
-			backoff := min(time.Minute<<min(c.Attempts, 6), time.Hour)
-			if err := queries.RescheduleSecretDestruction(ctx, db.pool, query.RescheduleSecretDestructionParams{
-				ID: c.ID, LastError: truncate(ferr.Error(), 500), BackoffSeconds: backoff.Seconds(),
-			}); err != nil {
-				return len(list), done, translate(err, "")
-			}
-			continue
-		}
-		if err := queries.DeleteSecretDestruction(ctx, db.pool, c.ID); err != nil {
-			return len(list), done, translate(err, "")
-		}
-		done++
-	}
-	return len(list), done, nil
-}
-
-// QueueSecretDestruction queues a path outside any unit of work (tests
-// and callers not yet on secretgc.Queue).
-func (db *DB) QueueSecretDestruction(ctx context.Context, org uuid.UUID, path string) error {
-	return db.QueueDestroy(ctx, db.Conn(), org, path)
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
-
-// ListDueIntegrationRefs implements jobs.Source: visible integrations of
-// every organization last checked before dueBefore (or never), in ID order
-// (background work, not an API query).
-func (db *DB) ListDueIntegrationRefs(ctx context.Context, dueBefore time.Time, after uuid.UUID, limit int) ([]jobs.Ref, error) {
-	rows, err := queries.ListDueIntegrationRefs(ctx, db.pool, query.ListDueIntegrationRefsParams{
-		After: after, DueBefore: &dueBefore, Lim: int32(limit),
-	})
-	if err != nil {
-		return nil, translate(err, "")
-	}
-	out := make([]jobs.Ref, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, jobs.Ref{Org: r.OrganizationID, Tenant: r.TenantID, ID: r.ID})
-	}
-	return out, nil
-}
-
-// DoneSecretDestruction removes one outbox entry (webhook.Store).
-func (db *DB) DoneSecretDestruction(ctx context.Context, id int64) error {
-	return translate(queries.DeleteSecretDestruction(ctx, db.pool, id), "")
 }

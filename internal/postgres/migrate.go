@@ -68,6 +68,9 @@ func migrateRiver(ctx context.Context, databaseURL string, log *slog.Logger) err
 		return fmt.Errorf("opening database: %w", redactURLError(err))
 	}
 	defer pool.Close()
+	// A session advisory lock belongs to one connection: it is taken and
+	// released on the same one (no transaction; River's migrator runs its
+	// own).
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("connecting: %w", err)

@@ -16,17 +16,6 @@ import (
 
 var _ tenant.Store = (*DB)(nil)
 
-// tenantColumns lists the tenant columns for the queries not yet moved to
-// sqlc (joins in checks and fleet), in tenantDest order.
-const tenantColumns = `organization_id, id, entra_tenant_id, cloud, display_name, labels, create_time, update_time, version,
-	provisioner_consent_time`
-
-// tenantDest lists the scan destinations, in tenantColumns order.
-func tenantDest(t *tenant.Tenant) []any {
-	return []any{&t.Org, &t.ID, &t.EntraTenantID, &t.Cloud, &t.DisplayName, &t.Labels, &t.CreateTime, &t.UpdateTime, &t.Version,
-		&t.ProvisionerConsentTime}
-}
-
 // tenantFrom converts a row.
 func tenantFrom(r query.Tenant) (tenant.Tenant, error) {
 	t := tenant.Tenant{

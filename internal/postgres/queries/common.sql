@@ -11,7 +11,3 @@ where organization_id = @organization_id and method = @method and request_id = @
 -- name: AppendAudit :exec
 insert into audit_events (organization_id, actor, method, resource, request_id)
 values (@organization_id, @actor, @method, @resource, @request_id);
-
--- name: QueueSecretDestruction :exec
-insert into secret_destructions (organization_id, secret_path) values (@organization_id, @secret_path);
-

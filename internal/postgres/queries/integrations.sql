@@ -58,13 +58,6 @@ returning organization_id, tenant_id, id;
 -- name: DeleteRequestKeysFor :exec
 delete from idempotency_keys where organization_id = @organization_id and resource_name = @resource_name;
 
--- name: ListDueIntegrationRefs :many
--- Background work for every organization: visible integrations last checked
--- before due_before (or never), in ID order.
-select organization_id, tenant_id, id from integrations
-where not pending and id > @after and (last_check_time is null or last_check_time < @due_before)
-order by id limit @lim;
-
 -- name: InsertCredential :one
 insert into credentials (organization_id, integration_id, id, type, key_id, hint, start_time, end_time,
   secret_path, source, state)
@@ -104,18 +97,3 @@ delete from credentials where organization_id = @organization_id and id = @id;
 -- reapers do not both queue them.
 select * from credentials where state = 'pending' and secret_version = 0 and create_time < @cutoff
 order by create_time for update skip locked;
-
--- name: ClaimSecretDestructions :many
--- Leases up to lim due entries for five minutes (others skip them).
-update secret_destructions set next_attempt_time = now() + interval '5 minutes'
-where id in (select d.id from secret_destructions d where d.next_attempt_time <= now()
-  order by d.next_attempt_time, d.id limit @lim for update skip locked)
-returning id, organization_id, secret_path, attempts;
-
--- name: RescheduleSecretDestruction :exec
-update secret_destructions set attempts = attempts + 1, last_error = @last_error,
-  next_attempt_time = now() + make_interval(secs => @backoff_seconds::float8)
-where id = @id;
-
--- name: DeleteSecretDestruction :exec
-delete from secret_destructions where id = @id;

@@ -86,17 +86,3 @@ func (q *Queries) InsertRequestKey(ctx context.Context, db DBTX, arg InsertReque
 	}
 	return result.RowsAffected(), nil
 }
-
-const queueSecretDestruction = `-- name: QueueSecretDestruction :exec
-insert into secret_destructions (organization_id, secret_path) values ($1, $2)
-`
-
-type QueueSecretDestructionParams struct {
-	OrganizationID uuid.UUID
-	SecretPath     string
-}
-
-func (q *Queries) QueueSecretDestruction(ctx context.Context, db DBTX, arg QueueSecretDestructionParams) error {
-	_, err := db.Exec(ctx, queueSecretDestruction, arg.OrganizationID, arg.SecretPath)
-	return err
-}

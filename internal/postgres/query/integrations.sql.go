@@ -48,46 +48,6 @@ func (q *Queries) ActivateCredential(ctx context.Context, db DBTX, arg ActivateC
 	return i, err
 }
 
-const claimSecretDestructions = `-- name: ClaimSecretDestructions :many
-update secret_destructions set next_attempt_time = now() + interval '5 minutes'
-where id in (select d.id from secret_destructions d where d.next_attempt_time <= now()
-  order by d.next_attempt_time, d.id limit $1 for update skip locked)
-returning id, organization_id, secret_path, attempts
-`
-
-type ClaimSecretDestructionsRow struct {
-	ID             int64
-	OrganizationID uuid.UUID
-	SecretPath     string
-	Attempts       int32
-}
-
-// Leases up to lim due entries for five minutes (others skip them).
-func (q *Queries) ClaimSecretDestructions(ctx context.Context, db DBTX, lim int32) ([]ClaimSecretDestructionsRow, error) {
-	rows, err := db.Query(ctx, claimSecretDestructions, lim)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []ClaimSecretDestructionsRow
-	for rows.Next() {
-		var i ClaimSecretDestructionsRow
-		if err := rows.Scan(
-			&i.ID,
-			&i.OrganizationID,
-			&i.SecretPath,
-			&i.Attempts,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const deleteCredential = `-- name: DeleteCredential :execrows
 delete from credentials where organization_id = $1 and id = $2
 `
@@ -165,15 +125,6 @@ type DeleteRequestKeysForParams struct {
 
 func (q *Queries) DeleteRequestKeysFor(ctx context.Context, db DBTX, arg DeleteRequestKeysForParams) error {
 	_, err := db.Exec(ctx, deleteRequestKeysFor, arg.OrganizationID, arg.ResourceName)
-	return err
-}
-
-const deleteSecretDestruction = `-- name: DeleteSecretDestruction :exec
-delete from secret_destructions where id = $1
-`
-
-func (q *Queries) DeleteSecretDestruction(ctx context.Context, db DBTX, id int64) error {
-	_, err := db.Exec(ctx, deleteSecretDestruction, id)
 	return err
 }
 
@@ -469,46 +420,6 @@ func (q *Queries) ListCredentials(ctx context.Context, db DBTX, arg ListCredenti
 	return items, nil
 }
 
-const listDueIntegrationRefs = `-- name: ListDueIntegrationRefs :many
-select organization_id, tenant_id, id from integrations
-where not pending and id > $1 and (last_check_time is null or last_check_time < $2)
-order by id limit $3
-`
-
-type ListDueIntegrationRefsParams struct {
-	After     uuid.UUID
-	DueBefore *time.Time
-	Lim       int32
-}
-
-type ListDueIntegrationRefsRow struct {
-	OrganizationID uuid.UUID
-	TenantID       uuid.UUID
-	ID             uuid.UUID
-}
-
-// Background work for every organization: visible integrations last checked
-// before due_before (or never), in ID order.
-func (q *Queries) ListDueIntegrationRefs(ctx context.Context, db DBTX, arg ListDueIntegrationRefsParams) ([]ListDueIntegrationRefsRow, error) {
-	rows, err := db.Query(ctx, listDueIntegrationRefs, arg.After, arg.DueBefore, arg.Lim)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []ListDueIntegrationRefsRow
-	for rows.Next() {
-		var i ListDueIntegrationRefsRow
-		if err := rows.Scan(&i.OrganizationID, &i.TenantID, &i.ID); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const listIntegrations = `-- name: ListIntegrations :many
 select organization_id, tenant_id, id, kind, display_name, features, management_mode, client_id, application_object_id, service_principal_object_id, sentinel_subscription_id, sentinel_resource_group, sentinel_workspace_name, sentinel_workspace_id, state, last_check_time, pending, create_time, update_time, version, state_change_time from integrations i
 where i.organization_id = $1 and not i.pending and i.id > $2
@@ -665,23 +576,6 @@ func (q *Queries) MakeIntegrationVisible(ctx context.Context, db DBTX, arg MakeI
 		&i.StateChangeTime,
 	)
 	return i, err
-}
-
-const rescheduleSecretDestruction = `-- name: RescheduleSecretDestruction :exec
-update secret_destructions set attempts = attempts + 1, last_error = $1,
-  next_attempt_time = now() + make_interval(secs => $2::float8)
-where id = $3
-`
-
-type RescheduleSecretDestructionParams struct {
-	LastError      string
-	BackoffSeconds float64
-	ID             int64
-}
-
-func (q *Queries) RescheduleSecretDestruction(ctx context.Context, db DBTX, arg RescheduleSecretDestructionParams) error {
-	_, err := db.Exec(ctx, rescheduleSecretDestruction, arg.LastError, arg.BackoffSeconds, arg.ID)
-	return err
 }
 
 const setCredentialState = `-- name: SetCredentialState :one
