@@ -58,5 +58,5 @@ func TestAppRoleGrantsFromEntra(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = wd.AppRoleGrants(t.Context(), c.ClientID)
-	wantErr(t, err, mserr.ClassPermissionMissing, "")
+	_ = wantErr(t, err, mserr.ClassPermissionMissing, "")
 }

@@ -64,12 +64,12 @@ func TestLegacyAlertsAndCloudAppsAgainstFake(t *testing.T) {
 		t.Fatalf("cloud apps: %v", err)
 	}
 	cloudAppsStatus.Store(403)
-	wantErr(t, s.Probe(t.Context(), microsoft.ProbeCloudAppsAlerts, nil), mserr.ClassPermissionMissing, "")
+	_ = wantErr(t, s.Probe(t.Context(), microsoft.ProbeCloudAppsAlerts, nil), mserr.ClassPermissionMissing, "")
 
 	// Without a Cloud Apps URL the probe says what to configure.
 	e2 := newEnv(t)
 	s = e2.session(e2.creds(e2.fullApp()))
-	wantErr(t, s.Probe(t.Context(), microsoft.ProbeCloudAppsAlerts, nil), mserr.ClassNotConfigured, "NoEndpoint")
+	_ = wantErr(t, s.Probe(t.Context(), microsoft.ProbeCloudAppsAlerts, nil), mserr.ClassNotConfigured, "NoEndpoint")
 }
 
 // tokenAudience reads the aud claim of a bearer token (unverified).

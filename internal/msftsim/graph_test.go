@@ -235,7 +235,7 @@ func TestGraphProvisioningFlow(t *testing.T) {
 		t.Fatalf("roleAssignments DELETE: %v", err)
 	}
 	err = g.RoleManagement().Directory().RoleAssignments().ByUnifiedRoleAssignmentId(raID).Delete(ctx, nil)
-	odata(t, err, 404, "Request_ResourceNotFound")
+	_ = odata(t, err, 404, "Request_ResourceNotFound")
 
 	// Remove the secret: it stops working.
 	rm := applications.NewItemRemovePasswordPostRequestBody()
