@@ -117,7 +117,7 @@ func TestTokenErrors(t *testing.T) {
 			}
 			// A probe reports the same token failure.
 			if s != nil {
-				wantErr(t, s.Probe(t.Context(), microsoft.ProbeGraphUsers, nil), tc.class, tc.code)
+				_ = wantErr(t, s.Probe(t.Context(), microsoft.ProbeGraphUsers, nil), tc.class, tc.code)
 			}
 		})
 	}
@@ -199,9 +199,9 @@ func TestNotLicensed(t *testing.T) {
 	if me.Service != "entra" {
 		t.Fatalf("service %q", me.Service)
 	}
-	wantErr(t, s.Probe(ctx, microsoft.ProbeGraphAlerts, nil), mserr.ClassNotLicensed, "Forbidden")
-	wantErr(t, s.Probe(ctx, microsoft.ProbeGraphIncidents, nil), mserr.ClassNotLicensed, "Forbidden")
-	wantErr(t, s.Probe(ctx, microsoft.ProbeGraphSignIns, nil), mserr.ClassNotLicensed, "Authentication_RequestFromNonPremiumTenantOrB2CTenant")
+	_ = wantErr(t, s.Probe(ctx, microsoft.ProbeGraphAlerts, nil), mserr.ClassNotLicensed, "Forbidden")
+	_ = wantErr(t, s.Probe(ctx, microsoft.ProbeGraphIncidents, nil), mserr.ClassNotLicensed, "Forbidden")
+	_ = wantErr(t, s.Probe(ctx, microsoft.ProbeGraphSignIns, nil), mserr.ClassNotLicensed, "Authentication_RequestFromNonPremiumTenantOrB2CTenant")
 	// The rest is judged normally.
 	for _, p := range []microsoft.Probe{microsoft.ProbeGraphUsers, microsoft.ProbeSentinelWorkspace, microsoft.ProbeLogAnalyticsQuery} {
 		if err := s.Probe(ctx, p, e.workspace()); err != nil {
@@ -213,7 +213,7 @@ func TestNotLicensed(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := e.session(e.creds(c)).Token(ctx, microsoft.APILogAnalytics)
-	wantErr(t, err, mserr.ClassNotLicensed, "AADSTS650052")
+	_ = wantErr(t, err, mserr.ClassNotLicensed, "AADSTS650052")
 }
 
 func TestNewSecretWithinActivationLag(t *testing.T) {
@@ -247,11 +247,11 @@ func TestWorkspaceIDMismatch(t *testing.T) {
 	if !contains(me.Remedy, e.ws.CustomerID) {
 		t.Fatalf("remedy does not name the right Workspace ID: %q", me.Remedy)
 	}
-	wantErr(t, s.Probe(t.Context(), microsoft.ProbeLogAnalyticsQuery, ws), mserr.ClassNotFound, "WorkspaceNotFoundError")
+	_ = wantErr(t, s.Probe(t.Context(), microsoft.ProbeLogAnalyticsQuery, ws), mserr.ClassNotFound, "WorkspaceNotFoundError")
 	ws = e.workspace()
 	ws.Name = "other"
-	wantErr(t, s.Probe(t.Context(), microsoft.ProbeSentinelWorkspace, ws), mserr.ClassNotFound, "ResourceNotFound")
-	wantErr(t, s.Probe(t.Context(), microsoft.ProbeSentinelWorkspace, nil), mserr.ClassNotConfigured, "NoWorkspace")
+	_ = wantErr(t, s.Probe(t.Context(), microsoft.ProbeSentinelWorkspace, ws), mserr.ClassNotFound, "ResourceNotFound")
+	_ = wantErr(t, s.Probe(t.Context(), microsoft.ProbeSentinelWorkspace, nil), mserr.ClassNotConfigured, "NoWorkspace")
 }
 
 func TestThrottleStormHonoured(t *testing.T) {
@@ -311,7 +311,7 @@ func TestThrottleStormConcludes(t *testing.T) {
 	before := e.admin.Count("graph.security.incidents").Requests
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
-	wantErr(t, s.Probe(ctx, microsoft.ProbeGraphIncidents, nil), mserr.ClassThrottled, "TooManyRequests")
+	_ = wantErr(t, s.Probe(ctx, microsoft.ProbeGraphIncidents, nil), mserr.ClassThrottled, "TooManyRequests")
 	if n := e.admin.Count("graph.security.incidents").Requests; n != before {
 		t.Fatalf("sent %d requests inside an open Retry-After window", n-before)
 	}
@@ -321,7 +321,7 @@ func TestThrottleStormConcludes(t *testing.T) {
 	s2 := e.session(e.creds(e.fullApp()))
 	ctx2, cancel2 := context.WithTimeout(t.Context(), 900*time.Millisecond)
 	defer cancel2()
-	wantErr(t, s2.Probe(ctx2, microsoft.ProbeGraphUsers, nil), mserr.ClassThrottled, "TooManyRequests")
+	_ = wantErr(t, s2.Probe(ctx2, microsoft.ProbeGraphUsers, nil), mserr.ClassThrottled, "TooManyRequests")
 	if n := e.admin.TotalEarlyRetries(); n != 0 {
 		t.Fatalf("early retries: %v", e.admin.EarlyRetries())
 	}
@@ -350,7 +350,7 @@ func TestServerErrorsRetried(t *testing.T) {
 	e.admin.SetFaults(faults.Config{Scope: faults.Scope{Routes: map[string]faults.Rule{
 		"defender.*": {ServerErrors: &faults.ServerErrors{Every: 1, Status: 500}},
 	}}})
-	wantErr(t, s.Probe(t.Context(), microsoft.ProbeDefenderMachines, nil), mserr.ClassTransient, "ServiceUnavailable")
+	_ = wantErr(t, s.Probe(t.Context(), microsoft.ProbeDefenderMachines, nil), mserr.ClassTransient, "ServiceUnavailable")
 	if n := e.admin.Count("defender.machines.list").Requests; n != 3 {
 		t.Fatalf("defender attempts %d, want 3", n)
 	}
