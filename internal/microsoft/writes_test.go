@@ -125,7 +125,7 @@ func TestDirectoryWritesAreIdempotent(t *testing.T) {
 		t.Fatalf("deleting twice: %v", err)
 	}
 	_, err = d.GetApplication(ctx, app.ObjectID)
-	wantErr(t, err, mserr.ClassNotFound, "Request_ResourceNotFound")
+	_ = wantErr(t, err, mserr.ClassNotFound, "Request_ResourceNotFound")
 	if n := e.admin.TotalEarlyRetries(); n != 0 {
 		t.Fatalf("%d early retries", n)
 	}
@@ -331,7 +331,7 @@ func TestPolicyAndCertificates(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = d.AddPassword(ctx, app.ObjectID, "blocked", time.Time{})
-	wantErr(t, err, mserr.ClassPolicyBlocked, "")
+	_ = wantErr(t, err, mserr.ClassPolicyBlocked, "")
 
 	c1, k1 := selfSigned(t, "one")
 	c2, k2 := selfSigned(t, "two")
