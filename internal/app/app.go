@@ -29,6 +29,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/operation"
 	"github.com/dropzoneai/dzconnect/internal/page"
 	"github.com/dropzoneai/dzconnect/internal/postgres"
+	"github.com/dropzoneai/dzconnect/internal/provision"
 	"github.com/dropzoneai/dzconnect/internal/server"
 	"github.com/dropzoneai/dzconnect/internal/tenant"
 	"github.com/dropzoneai/dzconnect/internal/vault"
@@ -197,6 +198,14 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	opChanges := postgres.NewOperationListener(db, log)
 	operations := operation.NewService(operation.Config{}, db, db, opKinds, inserter, opChanges, db)
 	opRunner := operation.NewRunner(operation.Config{}, db, db, opKinds, log)
+	provisioner := provision.NewService(provision.Deps{
+		Tx: db, Tenants: db, Integrations: db, Secrets: secrets, Keys: db, Audit: db, Operations: operations, Consent: consents,
+		Open: func(c consent.Credentials) (provision.Directory, error) {
+			return ms.NewDirectory(microsoft.Credentials{Cloud: c.Cloud, TenantID: c.TenantID, ClientID: c.ClientID, Secret: c.Secret})
+		},
+		Checks: checks, Log: log,
+	})
+	opKinds.MustRegister(provisioner.Kind())
 	checker := m.InstrumentChecker(checks)
 	srv, err := server.New(server.Config{
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: tlsCfg, ShutdownTimeout: cfg.ShutdownTimeout,
@@ -204,6 +213,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	}, log, auth.NewAuthenticator(db, cfg.AdminKey), handlers.Deps{
 		Organizations: db, APIKeys: db, Tenants: tenants, Integrations: integrations, Audit: db, Webhooks: webhooks,
 		Checks: checkAPI{run: checker, list: checks}, Consent: consents, Operations: operations,
+		Provisioning: provisioner,
 	}, map[string]server.Checker{"postgres": db.Ping, "vault": secrets.Ping})
 	if err != nil {
 		return err

@@ -177,7 +177,7 @@ func (db *DB) ListIntegrations(ctx context.Context, tx uow.Tx, org uuid.UUID, f 
 func (db *DB) UpdateIntegration(ctx context.Context, tx uow.Tx, in integration.Integration) (integration.Integration, error) {
 	sub, rg, name, ws := sentinelColumns(in.Sentinel)
 	r, err := queries.UpdateIntegration(ctx, q(tx), query.UpdateIntegrationParams{
-		OrganizationID: in.Org, ID: in.ID, DisplayName: in.DisplayName, Features: featureStrings(in.Features),
+		OrganizationID: in.Org, ID: in.ID, DisplayName: in.DisplayName, Features: featureStrings(in.Features), ClientID: in.ClientID,
 		ApplicationObjectID: in.AppObjectID, ServicePrincipalObjectID: in.ServicePrincipal,
 		SentinelSubscriptionID: sub, SentinelResourceGroup: rg, SentinelWorkspaceName: name, SentinelWorkspaceID: ws,
 		State: string(in.State),

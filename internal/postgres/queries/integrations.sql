@@ -34,7 +34,7 @@ order by i.id limit @lim;
 -- name: UpdateIntegration :one
 -- Writes the mutable settings and the state, and bumps the version (etag).
 update integrations set
-  display_name = @display_name, features = @features,
+  display_name = @display_name, features = @features, client_id = @client_id,
   application_object_id = @application_object_id, service_principal_object_id = @service_principal_object_id,
   sentinel_subscription_id = @sentinel_subscription_id, sentinel_resource_group = @sentinel_resource_group,
   sentinel_workspace_name = @sentinel_workspace_name, sentinel_workspace_id = @sentinel_workspace_id,
@@ -62,7 +62,7 @@ delete from idempotency_keys where organization_id = @organization_id and resour
 -- Background work for every organization: visible integrations last checked
 -- before due_before (or never), in ID order.
 select organization_id, tenant_id, id from integrations
-where not pending and id > @after and (last_check_time is null or last_check_time < @due_before)
+where not pending and state <> 'provisioning' and id > @after and (last_check_time is null or last_check_time < @due_before)
 order by id limit @lim;
 
 -- name: InsertCredential :one
