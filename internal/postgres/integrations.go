@@ -25,6 +25,9 @@ func integrationFrom(r query.Integration) integration.Integration {
 		State: integration.State(r.State), LastCheckTime: r.LastCheckTime, StateChangeTime: r.StateChangeTime,
 		Pending: r.Pending, CreateTime: r.CreateTime, UpdateTime: r.UpdateTime, Version: r.Version,
 	}
+	// Never nil: no features is the base integration (catalog.For reads
+	// nil as "every feature").
+	i.Features = make([]integration.Feature, 0, len(r.Features))
 	for _, f := range r.Features {
 		i.Features = append(i.Features, integration.Feature(f))
 	}

@@ -217,3 +217,12 @@ func ParseCertificatePEM(s string) (Certificate, error) {
 	return Certificate{DER: c.Raw, Thumbprint: strings.ToUpper(hex.EncodeToString(sum[:])), Subject: c.Subject.String(),
 		NotBefore: c.NotBefore, NotAfter: c.NotAfter}, nil
 }
+
+// features returns the requested features, never nil (catalog.For reads
+// nil as "every feature").
+func (p Params) features() []integration.Feature {
+	if p.Features == nil {
+		return []integration.Feature{}
+	}
+	return p.Features
+}

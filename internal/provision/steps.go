@@ -19,6 +19,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/operation"
 	"github.com/dropzoneai/dzconnect/internal/resource"
 	"github.com/dropzoneai/dzconnect/internal/uow"
+	"github.com/dropzoneai/dzconnect/internal/verify"
 )
 
 // Directory is what the steps call in the customer tenant
@@ -205,7 +206,7 @@ func (s *Service) stepResources(ctx context.Context, sc operation.StepContext) (
 	}
 	sps := map[string]*microsoft.ServicePrincipal{}
 	var out resourcesOut
-	for _, e := range catalog.For(r.p.Kind, r.p.Features) {
+	for _, e := range catalog.For(r.p.Kind, r.p.features()) {
 		if e.Type != catalog.TypeApplication || e.Requirement == catalog.Alternative {
 			continue
 		}
@@ -432,7 +433,7 @@ func (s *Service) stepDirectoryRole(ctx context.Context, sc operation.StepContex
 		return nil, err
 	}
 	var role *catalog.Entry
-	for _, e := range catalog.For(p.Kind, p.Features) {
+	for _, e := range catalog.For(p.Kind, p.features()) {
 		if e.Type == catalog.TypeDirectoryRole && (e.Feature == "" || slices.Contains(p.Features, e.Feature)) {
 			role = &e
 			break
@@ -744,7 +745,7 @@ func (s *Service) stepVerify(ctx context.Context, sc operation.StepContext) (ope
 	if err := sc.DecodeParams(&p); err != nil {
 		return nil, err
 	}
-	res, err := s.d.Checks.Run(ctx, sc.Org, p.Integration, "provision")
+	res, err := s.d.Checks.Run(ctx, sc.Org, p.Integration, verify.TriggerProvision)
 	if err != nil {
 		return nil, err
 	}
