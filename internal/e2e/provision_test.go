@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
 	"github.com/dropzoneai/dzconnect/internal/catalog"
+	"github.com/dropzoneai/dzconnect/internal/cli"
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/msftsim"
 	"github.com/dropzoneai/dzconnect/internal/msftsim/simtest"
@@ -399,5 +401,22 @@ func TestProvisionConcurrent(t *testing.T) {
 	apps, err := f.sim.Admin().Applications(f.simTID, func(s msftsim.AppState) bool { return strings.HasPrefix(s.UniqueName, "dzconnect-") })
 	if err != nil || len(apps) != 1 {
 		t.Fatalf("%d applications, %v", len(apps), err)
+	}
+}
+
+func TestProvisionDzctl(t *testing.T) {
+	t.Parallel()
+	f := newProvisionFixture(t, true)
+	var out, errOut bytes.Buffer
+	env := map[string]string{"DZCONNECT_ADDR": f.s.GRPCAddr, "DZCONNECT_API_KEY": f.org.Operator}
+	app := cli.New(strings.NewReader(""), &out, &errOut, cli.WithGetenv(func(k string) string { return env[k] }))
+	code := app.Execute(context.Background(), []string{"integration", "provision", "--tenant", f.tenant, "--kind", "defender", "--wait", "--ascii"})
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+	}
+	for _, want := range []string{"application", "client-secret", "verify: succeeded", "HEALTHY: all checks passed"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("output lacks %q:\n%s", want, out.String())
+		}
 	}
 }
