@@ -521,17 +521,25 @@ func (s *Service) stepSentinelRole(ctx context.Context, sc operation.StepContext
 	return outputs(sentinelOut{Scope: ws.Scope(), Role: role.Name, RoleAssignmentID: a.ID, WorkspaceID: customerID})
 }
 
+// rbacRecheck is how long after a first refusal the Azure role assignment
+// is tried again.
+const rbacRecheck = 10 * time.Second
+
 // rbacRemedy turns ARM's refusal into the customer's action: the exact
 // role and scope to grant the provisioner. A refusal that says access was
-// granted recently is ARM's cache: retried (bounded by the step's
-// attempts) with a fresh token.
+// granted recently may be ARM's cache: the first is retried once.
 func (s *Service) rbacRemedy(ctx context.Context, r run, err error, scope, what string) error {
 	var e *mserr.Error
 	if !errors.As(err, &e) || e.Status != 403 {
 		return err
 	}
-	if strings.Contains(strings.ToLower(e.Message), "refresh your credentials") && r.sc.Attempt < 5 {
-		return operation.Retry("not-replicated", 30*time.Second, "Azure has not applied a recent role grant yet")
+	// ARM's refusal always says "If access was recently granted, please
+	// refresh your credentials", so it cannot tell a missing grant from a
+	// cached one: the first refusal is retried once with a fresh token
+	// (a new session) after rbacRecheck, the second is the customer's
+	// action.
+	if r.sc.Attempt < 2 {
+		return operation.Retry("not-replicated", rbacRecheck, "Azure refused %s; checking once more in case a recent grant is not applied yet", what)
 	}
 	who := "the provisioner (application " + r.provisioner + ")"
 	if sp, gerr := r.dir.GetServicePrincipalByAppID(ctx, r.provisioner); gerr == nil {
