@@ -30,10 +30,9 @@ import (
 // customer tenant (consented unless asked otherwise).
 type provisionFixture struct {
 	consentFixture
-	prov    v1.ProvisioningServiceClient
-	ops     v1.OperationServiceClient
-	provSP  string
-	wsScope string
+	prov   v1.ProvisioningServiceClient
+	ops    v1.OperationServiceClient
+	provSP string
 }
 
 func newProvisionFixture(t *testing.T, consented bool) provisionFixture {

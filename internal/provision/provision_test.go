@@ -77,7 +77,7 @@ func TestUniqueNameStable(t *testing.T) {
 
 func TestPasswordTagAndCredentialID(t *testing.T) {
 	op := uuid.New()
-	if CredentialID(op) != CredentialID(op) || CredentialID(op) == CredentialID(uuid.New()) {
+	if a, b := CredentialID(op), CredentialID(op); a != b || a == CredentialID(uuid.New()) {
 		t.Fatal("credential ID is not a function of the operation")
 	}
 	if !strings.Contains(PasswordTag(op), op.String()) {

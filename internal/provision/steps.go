@@ -225,10 +225,9 @@ func (s *Service) stepResources(ctx context.Context, sc operation.StepContext) (
 			}
 			sps[e.ResourceAppID] = sp
 		}
-		switch {
-		case sp == nil:
+		if sp == nil {
 			p.Status = "not-licensed"
-		default:
+		} else {
 			p.ResourceSP = sp.ObjectID
 			p.Status = "unknown-role"
 			for _, role := range sp.AppRoles {
