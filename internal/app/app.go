@@ -31,6 +31,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/organization"
 	"github.com/dropzoneai/dzconnect/internal/page"
 	"github.com/dropzoneai/dzconnect/internal/postgres"
+	"github.com/dropzoneai/dzconnect/internal/provision"
 	"github.com/dropzoneai/dzconnect/internal/server"
 	"github.com/dropzoneai/dzconnect/internal/tenant"
 	"github.com/dropzoneai/dzconnect/internal/vault"
@@ -213,6 +214,14 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	}
 	operations := operation.NewService(opCfg, db, db, opKinds, inserter, opChanges, db, notifier)
 	opRunner := operation.NewRunner(opCfg, db, db, opKinds, inserter, notifier, log)
+	provisioner := provision.NewService(provision.Deps{
+		Tx: db, Tenants: db, Integrations: db, Secrets: secrets, Keys: db, Audit: db, Operations: operations, Consent: consents,
+		Open: func(c consent.Credentials) (provision.Directory, error) {
+			return ms.NewDirectory(microsoft.Credentials{Cloud: c.Cloud, TenantID: c.TenantID, ClientID: c.ClientID, Secret: c.Secret})
+		},
+		Checks: checks, Log: log,
+	})
+	opKinds.MustRegister(provisioner.Kind())
 	checker := m.InstrumentChecker(checks)
 	srv, err := server.New(server.Config{
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: tlsCfg, ShutdownTimeout: cfg.ShutdownTimeout,
@@ -221,6 +230,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		Organizations: organization.NewService(db, db, db, db, secretGC), APIKeys: auth.NewKeyService(db, db, db, db), Tenants: tenants,
 		Integrations: integrations, Audit: db, Webhooks: webhooks,
 		Checks: checkAPI{run: checker, list: checks}, Consent: consents, Operations: operations,
+		Provisioning: provisioner,
 	}, map[string]server.Checker{"postgres": db.Ping, "vault": secrets.Ping})
 	if err != nil {
 		return err

@@ -61,10 +61,11 @@ type FieldViolation struct {
 // Error is a classified failure.
 type Error struct {
 	Kind       Kind
-	Message    string           // safe to show the caller
-	Reason     string           // stable machine-readable reason, UPPER_SNAKE (google.rpc.ErrorInfo)
-	Violations []FieldViolation // for InvalidArgument
-	Err        error            // underlying cause; logged, never shown to callers
+	Message    string            // safe to show the caller
+	Reason     string            // stable machine-readable reason, UPPER_SNAKE (google.rpc.ErrorInfo)
+	Violations []FieldViolation  // for InvalidArgument
+	Metadata   map[string]string // shown with Reason (google.rpc.ErrorInfo metadata), e.g. a link that fixes it
+	Err        error             // underlying cause; logged, never shown to callers
 }
 
 func (e *Error) Error() string {
@@ -89,6 +90,16 @@ func Wrap(err error, kind Kind, format string, args ...any) *Error {
 // WithReason sets the machine-readable reason.
 func (e *Error) WithReason(reason string) *Error {
 	e.Reason = reason
+	return e
+}
+
+// WithMetadata adds a key and value to the error's metadata (shown to
+// callers with the reason: never secrets).
+func (e *Error) WithMetadata(key, value string) *Error {
+	if e.Metadata == nil {
+		e.Metadata = map[string]string{}
+	}
+	e.Metadata[key] = value
 	return e
 }
 

@@ -268,22 +268,9 @@ dzctl waits as long as the operation runs.`,
 		if err != nil {
 			return err
 		}
-		progress := inv.app.stdout
-		if inv.output == "json" {
-			progress = inv.app.stderr
-		}
-		var cur *dzconnectv1.Operation
-		shown := map[string]string{}
-		for cur == nil || !cur.GetDone() {
-			resp, err := c.WaitOperation(ctx, &dzconnectv1.WaitOperationRequest{Name: name, Etag: cur.GetEtag(), Timeout: durationpb.New(waitPoll)})
-			if err != nil {
-				if cur != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-					_, _ = fmt.Fprintf(inv.app.stderr, "Operation still %s after --timeout.\n", short(cur.GetState()))
-				}
-				return err
-			}
-			cur = resp.GetOperation()
-			printProgress(progress, cur, shown)
+		cur, err := inv.followOperation(ctx, c, name, nil)
+		if err != nil {
+			return err
 		}
 		if err := inv.printOperation(cur); err != nil {
 			return err
@@ -300,6 +287,33 @@ dzctl waits as long as the operation runs.`,
 		return run(cmd, args)
 	}
 	return cmd
+}
+
+// followOperation waits until the operation named name is done, printing
+// a line per step change (on standard error with -o json). first, when
+// set, is the operation as a starting call returned it.
+func (inv *invocation) followOperation(ctx context.Context, c dzconnectv1.OperationServiceClient, name string, first *dzconnectv1.Operation) (*dzconnectv1.Operation, error) {
+	progress := inv.app.stdout
+	if inv.output == "json" {
+		progress = inv.app.stderr
+	}
+	cur := first
+	shown := map[string]string{}
+	if cur != nil {
+		printProgress(progress, cur, shown)
+	}
+	for cur == nil || !cur.GetDone() {
+		resp, err := c.WaitOperation(ctx, &dzconnectv1.WaitOperationRequest{Name: name, Etag: cur.GetEtag(), Timeout: durationpb.New(waitPoll)})
+		if err != nil {
+			if cur != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				_, _ = fmt.Fprintf(inv.app.stderr, "Operation still %s after --timeout.\n", short(cur.GetState()))
+			}
+			return nil, err
+		}
+		cur = resp.GetOperation()
+		printProgress(progress, cur, shown)
+	}
+	return cur, nil
 }
 
 // printProgress prints a line for each step whose line changed since the

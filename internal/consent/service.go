@@ -244,6 +244,31 @@ func (s *Service) AdminConsentLink(ctx context.Context, org, tenantID uuid.UUID,
 	return Link{URL: link, ExpireTime: r.ExpireTime}, nil
 }
 
+// PlainLink is the tenant's admin-consent link without a redirect URI or
+// a state: nothing is recorded, and Microsoft sends the administrator to
+// the provisioner's default redirect URI, so dzconnect does not learn of
+// the answer by itself (an operator records it with CompleteAdminConsent,
+// or uses AdminConsentLink instead). For error messages that must carry a
+// link without writing anything.
+func (s *Service) PlainLink(ctx context.Context, org, tenantID uuid.UUID) (string, error) {
+	t, err := s.store.GetTenant(ctx, s.tx.Conn(), org, tenantID)
+	if err != nil {
+		return "", err
+	}
+	o, err := s.store.GetOrganization(ctx, s.tx.Conn(), org)
+	if err != nil {
+		return "", err
+	}
+	c, ok := s.clouds[t.Cloud]
+	if o.ProvisionerClientID == uuid.Nil || !ok || c.Authority == "" || c.GraphAudience == "" {
+		return "", apperr.New(apperr.FailedPrecondition, "no admin-consent link: the organization has no provisioner or the tenant's cloud is not configured")
+	}
+	q := url.Values{}
+	q.Set("client_id", o.ProvisionerClientID.String())
+	q.Set("scope", strings.TrimSuffix(c.GraphAudience, "/")+"/.default")
+	return strings.TrimSuffix(c.Authority, "/") + "/" + t.EntraTenantID.String() + "/v2.0/adminconsent?" + q.Encode(), nil
+}
+
 // newState returns 256 random bits, base64url without padding.
 func (s *Service) newState() (string, error) {
 	b := make([]byte, 32)

@@ -19,6 +19,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/operation"
 	"github.com/dropzoneai/dzconnect/internal/organization"
 	"github.com/dropzoneai/dzconnect/internal/page"
+	"github.com/dropzoneai/dzconnect/internal/provision"
 	"github.com/dropzoneai/dzconnect/internal/tenant"
 	"github.com/dropzoneai/dzconnect/internal/webhook"
 )
@@ -39,6 +40,7 @@ type Deps struct {
 	Webhooks      *webhook.Service
 	Consent       *consent.Service
 	Operations    *operation.Service
+	Provisioning  *provision.Service
 }
 
 // Register registers every service on s.
@@ -51,6 +53,7 @@ func Register(s grpc.ServiceRegistrar, d Deps) {
 	v1.RegisterCatalogServiceServer(s, &catalogs{})
 	v1.RegisterWebhookServiceServer(s, &webhooks{d: d})
 	v1.RegisterOperationServiceServer(s, &operations{d: d})
+	v1.RegisterProvisioningServiceServer(s, &provisioning{d: d})
 }
 
 // trim returns the page and the next-page key when more rows exist: stores

@@ -55,6 +55,9 @@ const (
 	StateDegraded        State = "degraded"
 	StateBroken          State = "broken"
 	StateBlockedByPolicy State = "blocked-by-policy"
+	// StateProvisioning: a provision operation is making it; checks start
+	// when the operation's verify step records the first outcome.
+	StateProvisioning State = "provisioning"
 )
 
 // Sentinel locates a Sentinel integration's Log Analytics workspace.

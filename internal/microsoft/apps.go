@@ -30,6 +30,17 @@ type Application struct {
 type ApplicationSpec struct {
 	DisplayName    string
 	SignInAudience string // default "AzureADMyOrg"
+	Notes          string // shown in the portal, e.g. who manages the app
+	// RequiredResourceAccess lists the application permissions the app
+	// needs, by resource appId (the portal shows them; granting is
+	// separate). Nil leaves the app's list as it is.
+	RequiredResourceAccess []ResourceAccess
+}
+
+// ResourceAccess is one resource API's app roles an application requires.
+type ResourceAccess struct {
+	ResourceAppID string
+	AppRoleIDs    []string
 }
 
 // PasswordCredential is a client secret's metadata (never its value).
@@ -182,6 +193,32 @@ func (d *Directory) UpsertApplicationByUniqueName(ctx context.Context, key strin
 		aud = "AzureADMyOrg"
 	}
 	body.SetSignInAudience(&aud)
+	if spec.Notes != "" {
+		body.SetNotes(&spec.Notes)
+	}
+	if spec.RequiredResourceAccess != nil {
+		rra := make([]models.RequiredResourceAccessable, 0, len(spec.RequiredResourceAccess))
+		for _, r := range spec.RequiredResourceAccess {
+			m := models.NewRequiredResourceAccess()
+			appID := r.ResourceAppID
+			m.SetResourceAppId(&appID)
+			var ras []models.ResourceAccessable
+			for _, id := range r.AppRoleIDs {
+				u, err := uuid.Parse(id)
+				if err != nil {
+					continue
+				}
+				ra := models.NewResourceAccess()
+				typ := "Role"
+				ra.SetId(&u)
+				ra.SetTypeEscaped(&typ)
+				ras = append(ras, ra)
+			}
+			m.SetResourceAccess(ras)
+			rra = append(rra, m)
+		}
+		body.SetRequiredResourceAccess(rra)
+	}
 	h := abs.NewRequestHeaders()
 	h.Add("Prefer", "create-if-missing")
 	a, err := g.ApplicationsWithUniqueName(&key).Patch(ctx, body,

@@ -164,6 +164,9 @@ func (e *StepError) Error() string {
 
 func (e *StepError) Unwrap() error { return e.Err }
 
+// Skipped reports whether e is a Skip.
+func (e *StepError) Skipped() bool { return e.skip }
+
 // Retry is a retryable failure: the step is tried again after backoff, or
 // after retryAfter when that is longer than zero.
 func Retry(reason string, retryAfter time.Duration, format string, args ...any) *StepError {

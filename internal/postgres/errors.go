@@ -18,6 +18,7 @@ var constraintMessages = map[string]struct {
 }{
 	"tenants_organization_id_entra_tenant_id_uq":               {apperr.AlreadyExists, "a tenant with this Entra tenant ID already exists in the organization"},
 	"integrations_organization_id_tenant_id_kind_client_id_uq": {apperr.AlreadyExists, "an integration of this kind with this client ID already exists in the tenant"},
+	"integrations_provisioned_kind_uq":                         {apperr.AlreadyExists, "a provisioned integration of this kind already exists in the tenant"},
 	"integrations_tenant_fk":                                   {apperr.FailedPrecondition, "the tenant still has integrations; delete them first"},
 	"tenants_organization_id_fk":                               {apperr.FailedPrecondition, "the organization still has tenants; delete them first"},
 	"api_keys_organization_id_fk":                              {apperr.NotFound, "organization not found"},

@@ -23,6 +23,9 @@ func integrationFrom(r query.Integration) integration.Integration {
 		State: integration.State(r.State), LastCheckTime: r.LastCheckTime, StateChangeTime: r.StateChangeTime,
 		Pending: r.Pending, CreateTime: r.CreateTime, UpdateTime: r.UpdateTime, Version: r.Version,
 	}
+	// Never nil: no features is the base integration (catalog.For reads
+	// nil as "every feature").
+	i.Features = make([]integration.Feature, 0, len(r.Features))
 	for _, f := range r.Features {
 		i.Features = append(i.Features, integration.Feature(f))
 	}
@@ -169,7 +172,7 @@ func (db *DB) ListIntegrations(ctx context.Context, tx uow.Tx, org uuid.UUID, f 
 func (db *DB) UpdateIntegration(ctx context.Context, tx uow.Tx, in integration.Integration) (integration.Integration, error) {
 	sub, rg, name, ws := sentinelColumns(in.Sentinel)
 	r, err := queries.UpdateIntegration(ctx, q(tx), query.UpdateIntegrationParams{
-		OrganizationID: in.Org, ID: in.ID, DisplayName: in.DisplayName, Features: featureStrings(in.Features),
+		OrganizationID: in.Org, ID: in.ID, DisplayName: in.DisplayName, Features: featureStrings(in.Features), ClientID: in.ClientID,
 		ApplicationObjectID: in.AppObjectID, ServicePrincipalObjectID: in.ServicePrincipal,
 		SentinelSubscriptionID: sub, SentinelResourceGroup: rg, SentinelWorkspaceName: name, SentinelWorkspaceID: ws,
 		State: string(in.State),

@@ -59,7 +59,7 @@ func Status(err error) *status.Status {
 	s := status.New(code, msg)
 	var details []protoiface.MessageV1
 	if e.Reason != "" {
-		details = append(details, &errdetails.ErrorInfo{Reason: e.Reason, Domain: errorDomain})
+		details = append(details, &errdetails.ErrorInfo{Reason: e.Reason, Domain: errorDomain, Metadata: e.Metadata})
 	}
 	if len(e.Violations) > 0 {
 		br := &errdetails.BadRequest{}

@@ -49,8 +49,9 @@ type Permissions struct {
 
 // Triggers.
 const (
-	TriggerAPI      = "api"
-	TriggerSchedule = "schedule"
+	TriggerAPI       = "api"
+	TriggerSchedule  = "schedule"
+	TriggerProvision = "provision" // the provision operation's verify step
 )
 
 // Check is one verification.

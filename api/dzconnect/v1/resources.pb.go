@@ -324,6 +324,8 @@ const (
 	IntegrationState_INTEGRATION_STATE_BROKEN IntegrationState = 5
 	// A customer policy (Conditional Access, app-management policy) blocks it.
 	IntegrationState_INTEGRATION_STATE_BLOCKED_BY_POLICY IntegrationState = 6
+	// Being provisioned by an operation; checks start when it ends.
+	IntegrationState_INTEGRATION_STATE_PROVISIONING IntegrationState = 7
 )
 
 // Enum value maps for IntegrationState.
@@ -336,6 +338,7 @@ var (
 		4: "INTEGRATION_STATE_DEGRADED",
 		5: "INTEGRATION_STATE_BROKEN",
 		6: "INTEGRATION_STATE_BLOCKED_BY_POLICY",
+		7: "INTEGRATION_STATE_PROVISIONING",
 	}
 	IntegrationState_value = map[string]int32{
 		"INTEGRATION_STATE_UNSPECIFIED":       0,
@@ -345,6 +348,7 @@ var (
 		"INTEGRATION_STATE_DEGRADED":          4,
 		"INTEGRATION_STATE_BROKEN":            5,
 		"INTEGRATION_STATE_BLOCKED_BY_POLICY": 6,
+		"INTEGRATION_STATE_PROVISIONING":      7,
 	}
 )
 
@@ -1607,7 +1611,7 @@ const file_dzconnect_v1_resources_proto_rawDesc = "" +
 	"\x0eManagementMode\x12\x1f\n" +
 	"\x1bMANAGEMENT_MODE_UNSPECIFIED\x10\x00\x12$\n" +
 	" MANAGEMENT_MODE_CUSTOMER_MANAGED\x10\x01\x12\x1f\n" +
-	"\x1bMANAGEMENT_MODE_PROVISIONED\x10\x02*\x80\x02\n" +
+	"\x1bMANAGEMENT_MODE_PROVISIONED\x10\x02*\xa4\x02\n" +
 	"\x10IntegrationState\x12!\n" +
 	"\x1dINTEGRATION_STATE_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cINTEGRATION_STATE_UNVERIFIED\x10\x01\x12\x1d\n" +
@@ -1615,7 +1619,8 @@ const file_dzconnect_v1_resources_proto_rawDesc = "" +
 	"\x1dINTEGRATION_STATE_PROPAGATING\x10\x03\x12\x1e\n" +
 	"\x1aINTEGRATION_STATE_DEGRADED\x10\x04\x12\x1c\n" +
 	"\x18INTEGRATION_STATE_BROKEN\x10\x05\x12'\n" +
-	"#INTEGRATION_STATE_BLOCKED_BY_POLICY\x10\x06*u\n" +
+	"#INTEGRATION_STATE_BLOCKED_BY_POLICY\x10\x06\x12\"\n" +
+	"\x1eINTEGRATION_STATE_PROVISIONING\x10\a*u\n" +
 	"\x0eCredentialType\x12\x1f\n" +
 	"\x1bCREDENTIAL_TYPE_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dCREDENTIAL_TYPE_CLIENT_SECRET\x10\x01\x12\x1f\n" +

@@ -34,7 +34,7 @@ order by i.id limit @lim;
 -- name: UpdateIntegration :one
 -- Writes the mutable settings and the state, and bumps the version (etag).
 update integrations set
-  display_name = @display_name, features = @features,
+  display_name = @display_name, features = @features, client_id = @client_id,
   application_object_id = @application_object_id, service_principal_object_id = @service_principal_object_id,
   sentinel_subscription_id = @sentinel_subscription_id, sentinel_resource_group = @sentinel_resource_group,
   sentinel_workspace_name = @sentinel_workspace_name, sentinel_workspace_id = @sentinel_workspace_id,

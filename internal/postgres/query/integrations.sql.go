@@ -663,18 +663,19 @@ func (q *Queries) UpdateCredentialMetadata(ctx context.Context, db DBTX, arg Upd
 
 const updateIntegration = `-- name: UpdateIntegration :one
 update integrations set
-  display_name = $1, features = $2,
-  application_object_id = $3, service_principal_object_id = $4,
-  sentinel_subscription_id = $5, sentinel_resource_group = $6,
-  sentinel_workspace_name = $7, sentinel_workspace_id = $8,
-  state = $9, update_time = now(), version = version + 1
-where organization_id = $10 and id = $11
+  display_name = $1, features = $2, client_id = $3,
+  application_object_id = $4, service_principal_object_id = $5,
+  sentinel_subscription_id = $6, sentinel_resource_group = $7,
+  sentinel_workspace_name = $8, sentinel_workspace_id = $9,
+  state = $10, update_time = now(), version = version + 1
+where organization_id = $11 and id = $12
 returning organization_id, tenant_id, id, kind, display_name, features, management_mode, client_id, application_object_id, service_principal_object_id, sentinel_subscription_id, sentinel_resource_group, sentinel_workspace_name, sentinel_workspace_id, state, last_check_time, pending, create_time, update_time, version, state_change_time
 `
 
 type UpdateIntegrationParams struct {
 	DisplayName              string
 	Features                 []string
+	ClientID                 uuid.UUID
 	ApplicationObjectID      uuid.NullUUID
 	ServicePrincipalObjectID uuid.NullUUID
 	SentinelSubscriptionID   uuid.NullUUID
@@ -691,6 +692,7 @@ func (q *Queries) UpdateIntegration(ctx context.Context, db DBTX, arg UpdateInte
 	row := db.QueryRow(ctx, updateIntegration,
 		arg.DisplayName,
 		arg.Features,
+		arg.ClientID,
 		arg.ApplicationObjectID,
 		arg.ServicePrincipalObjectID,
 		arg.SentinelSubscriptionID,

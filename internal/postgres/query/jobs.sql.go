@@ -51,7 +51,7 @@ func (q *Queries) GetTenantThrottle(ctx context.Context, db DBTX, arg GetTenantT
 
 const listDueTenantIntegrations = `-- name: ListDueTenantIntegrations :many
 select id from integrations
-where organization_id = $1 and tenant_id = $2 and not pending
+where organization_id = $1 and tenant_id = $2 and not pending and state <> 'provisioning'
   and (last_check_time is null or last_check_time < $3) and id > $4
 order by id
 limit $5
@@ -65,8 +65,8 @@ type ListDueTenantIntegrationsParams struct {
 	Lim            int32
 }
 
-// One tenant's visible integrations last checked before due_before (or
-// never), in ID order.
+// One tenant's visible integrations (not being provisioned) last checked
+// before due_before (or never), in ID order.
 func (q *Queries) ListDueTenantIntegrations(ctx context.Context, db DBTX, arg ListDueTenantIntegrationsParams) ([]uuid.UUID, error) {
 	rows, err := db.Query(ctx, listDueTenantIntegrations,
 		arg.OrganizationID,
@@ -98,7 +98,7 @@ const listDueTenants = `-- name: ListDueTenants :many
 select i.organization_id, i.tenant_id, coalesce(max(th.until_time), 'epoch'::timestamptz)::timestamptz as throttled_until
 from integrations i
 left join tenant_throttles th on th.organization_id = i.organization_id and th.tenant_id = i.tenant_id
-where not i.pending and (i.last_check_time is null or i.last_check_time < $1)
+where not i.pending and i.state <> 'provisioning' and (i.last_check_time is null or i.last_check_time < $1)
   and (i.organization_id, i.tenant_id) > ($2::uuid, $3::uuid)
 group by i.organization_id, i.tenant_id
 order by i.organization_id, i.tenant_id
@@ -119,8 +119,8 @@ type ListDueTenantsRow struct {
 }
 
 // Background work (internal/jobs): these span organizations.
-// Customer tenants with a visible integration last checked before
-// due_before (or never), in (organization, tenant) order, with until when
+// Customer tenants with a visible integration (not being provisioned: its
+// provision operation checks it) last checked before due_before (or never), in (organization, tenant) order, with until when
 // Microsoft asked the tenant to be left alone (the epoch: not throttled).
 func (q *Queries) ListDueTenants(ctx context.Context, db DBTX, arg ListDueTenantsParams) ([]ListDueTenantsRow, error) {
 	rows, err := db.Query(ctx, listDueTenants,

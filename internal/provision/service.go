@@ -1,0 +1,181 @@
+package provision
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/google/uuid"
+
+	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/audit"
+	"github.com/dropzoneai/dzconnect/internal/consent"
+	"github.com/dropzoneai/dzconnect/internal/idempotency"
+	"github.com/dropzoneai/dzconnect/internal/integration"
+	"github.com/dropzoneai/dzconnect/internal/operation"
+	"github.com/dropzoneai/dzconnect/internal/resource"
+	"github.com/dropzoneai/dzconnect/internal/tenant"
+	"github.com/dropzoneai/dzconnect/internal/uow"
+	"github.com/dropzoneai/dzconnect/internal/verify"
+)
+
+// Tenants reads tenants.
+type Tenants interface {
+	GetTenant(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (tenant.Tenant, error)
+}
+
+// Operations starts and reads operations (operation.Service).
+type Operations interface {
+	Start(ctx context.Context, tx uow.Tx, spec operation.Spec) (operation.Operation, error)
+	Get(ctx context.Context, org, id uuid.UUID) (operation.Operation, error)
+}
+
+// Consent gives the provisioner's credentials in a tenant and its
+// admin-consent links (consent.Service).
+type Consent interface {
+	ForTenant(ctx context.Context, org uuid.UUID, t tenant.Tenant) (consent.Credentials, bool, error)
+	AdminConsentLink(ctx context.Context, org, tenantID uuid.UUID, redirectURI string) (consent.Link, error)
+	PlainLink(ctx context.Context, org, tenantID uuid.UUID) (string, error)
+}
+
+// Checker verifies an integration and records the check (verify.Service).
+type Checker interface {
+	Run(ctx context.Context, org, id uuid.UUID, trigger string) (verify.Result, error)
+}
+
+// Opener opens the tenant's directory with the provisioner's credentials:
+// a new session (fresh tokens) every call.
+type Opener func(c consent.Credentials) (Directory, error)
+
+// Deps are what provisioning needs.
+type Deps struct {
+	Tx           uow.Runner
+	Tenants      Tenants
+	Integrations integration.Store
+	Secrets      integration.SecretStore
+	Keys         idempotency.Store
+	Audit        audit.Appender
+	Operations   Operations
+	Consent      Consent
+	Open         Opener
+	Checks       Checker
+	Log          *slog.Logger
+}
+
+// Service runs ProvisionIntegration and the provision operation's steps.
+type Service struct{ d Deps }
+
+// NewService returns a Service.
+func NewService(d Deps) *Service { return &Service{d: d} }
+
+// Start provisions an integration of spec's kind in a tenant: after the
+// consent check, one transaction claims the request_id, inserts the
+// integration (visible, management mode provisioned, state provisioning,
+// client ID unknown until step b), starts the operation (its row, steps
+// and River job) and appends the audit event. A replayed request_id
+// returns the operation it started. A second provisioned integration of
+// the kind in the tenant is refused by a unique index (AlreadyExists),
+// whatever the timing of the two calls.
+//
+// The provisioner must be consented in the tenant: otherwise
+// FailedPrecondition PROVISIONER_NOT_CONSENTED with the tenant's
+// admin-consent link in the error's metadata (a single-use one when
+// redirectURI is given, recorded like GetAdminConsentLink's; else a plain
+// link, nothing written).
+func (s *Service) Start(ctx context.Context, org, tenantID uuid.UUID, spec Spec, key idempotency.Key, redirectURI string) (operation.Operation, error) {
+	t, err := s.d.Tenants.GetTenant(ctx, s.d.Tx.Conn(), org, tenantID)
+	if err != nil {
+		return operation.Operation{}, err
+	}
+	if _, ok, err := s.d.Consent.ForTenant(ctx, org, t); err != nil {
+		return operation.Operation{}, err
+	} else if !ok {
+		return operation.Operation{}, s.notConsented(ctx, org, t, redirectURI)
+	}
+	if spec.DisplayName == "" {
+		spec.DisplayName = DefaultDisplayName
+	}
+	if spec.Kind == integration.KindSentinel && spec.Role == "" {
+		spec.Role = RoleReader
+	}
+	in := integration.Integration{
+		Org: org, Tenant: tenantID, ID: uuid.Must(uuid.NewV7()), DisplayName: spec.DisplayName, Kind: spec.Kind,
+		Features: spec.Features, Mode: integration.ModeProvisioned, State: integration.StateProvisioning,
+	}
+	if spec.Workspace != nil {
+		in.Sentinel = &integration.Sentinel{SubscriptionID: spec.Workspace.SubscriptionID, ResourceGroup: spec.Workspace.ResourceGroup,
+			WorkspaceName: spec.Workspace.Name}
+	}
+	opID := operation.NewID()
+	opName := operation.Name{Org: org, ID: opID}.String()
+	params := Params{Integration: in.ID, Tenant: tenantID, Kind: spec.Kind, Features: spec.Features, DisplayName: spec.DisplayName,
+		SecretLifetimeSeconds: int64(spec.SecretLifetime.Seconds()), CertificatePEM: spec.CertificatePEM, Workspace: spec.Workspace,
+		Role: spec.Role, UniqueName: UniqueName(org, t.EntraTenantID, spec.Kind, 1)}
+	var (
+		out   operation.Operation
+		prior string
+	)
+	err = s.d.Tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
+		if err := s.d.Integrations.LockTenant(ctx, tx, org, tenantID); err != nil {
+			return err
+		}
+		p, err := s.d.Keys.ClaimRequest(ctx, tx, org, "ProvisionIntegration", key, opName)
+		if err != nil || p != "" {
+			prior = p
+			return err
+		}
+		if _, err := s.d.Integrations.InsertIntegration(ctx, tx, in); err != nil {
+			if apperr.Is(err, apperr.AlreadyExists) {
+				return apperr.Wrap(err, apperr.AlreadyExists,
+					"a provisioned %s integration already exists in the tenant: follow its provisioning operation, or delete it before provisioning again", spec.Kind).
+					WithReason("PROVISIONED_INTEGRATION_EXISTS")
+			}
+			return err
+		}
+		// Visible from the start: callers see what is being provisioned
+		// (state provisioning; the sweep leaves it alone until step j).
+		if _, err := s.d.Integrations.MakeIntegrationVisible(ctx, tx, org, in.ID); err != nil {
+			return err
+		}
+		name := resource.Integration{Org: org, Tenant: tenantID, Integration: in.ID}.String()
+		if out, err = s.d.Operations.Start(ctx, tx, operation.Spec{Org: org, ID: opID, Kind: KindName, Target: name,
+			Params: params, RequestID: key.RequestID}); err != nil {
+			return err
+		}
+		return s.d.Audit.AppendAudit(ctx, tx, org, name)
+	})
+	if err != nil {
+		return operation.Operation{}, err
+	}
+	if prior != "" {
+		n, err := operation.ParseName("request_id", prior)
+		if err != nil {
+			return operation.Operation{}, err
+		}
+		return s.d.Operations.Get(ctx, n.Org, n.ID)
+	}
+	return out, nil
+}
+
+// notConsented is the FailedPrecondition for a tenant whose administrator
+// has not consented the provisioner, with the link that fixes it.
+func (s *Service) notConsented(ctx context.Context, org uuid.UUID, t tenant.Tenant, redirectURI string) error {
+	var link string
+	if redirectURI != "" {
+		l, err := s.d.Consent.AdminConsentLink(ctx, org, t.ID, redirectURI)
+		if err != nil {
+			return err
+		}
+		link = l.URL
+	} else {
+		l, err := s.d.Consent.PlainLink(ctx, org, t.ID)
+		if err != nil {
+			return apperr.Wrap(err, apperr.FailedPrecondition,
+				"the organization's provisioner is not consented in tenant %s, and no admin-consent link can be made: register the provisioner (SetOrganizationProvisioner) first", t.EntraTenantID).
+				WithReason("PROVISIONER_NOT_CONSENTED")
+		}
+		link = l
+	}
+	return apperr.New(apperr.FailedPrecondition,
+		"the organization's provisioner is not consented in tenant %s: a Global Administrator (or Privileged Role Administrator) of that tenant opens the admin-consent link (error metadata admin_consent_link; GetAdminConsentLink issues one that dzconnect records), then retry: %s",
+		t.EntraTenantID, link).WithReason("PROVISIONER_NOT_CONSENTED").WithMetadata("admin_consent_link", link)
+}
