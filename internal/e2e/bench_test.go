@@ -131,8 +131,9 @@ func BenchmarkSweep(b *testing.B) {
 		// a scheduled check that started after it and every batch job has
 		// finished, by counting rows (the poll interval does not enter the
 		// figure: the end is the last check's or batch's recorded end).
+		var since time.Time
 		sweep := func() (time.Duration, int) {
-			since := time.Now()
+			since = time.Now()
 			if _, err := inserter.Insert(ctx, jobs.SweepArgs{}, nil); err != nil {
 				b.Fatal(err)
 			}
@@ -160,10 +161,26 @@ func BenchmarkSweep(b *testing.B) {
 		// First sweep: every integration goes from unverified to healthy
 		// (state changes, notifications). Then the steady state: the same
 		// fleet checked again, outcomes unchanged, as every later sweep.
+		// inFlight prints how many checks ran at once on average over a
+		// sweep, and when its last 5% of checks started.
+		inFlight := func(name string, d time.Duration) {
+			if os.Getenv("DZCONNECT_BENCH_STEPS") == "" {
+				return
+			}
+			var busy, tail float64
+			if err := setup.DB.QueryRow(ctx, `select sum(extract(epoch from end_time - start_time)),
+				extract(epoch from max(end_time) - percentile_disc(0.95) within group (order by start_time))
+				from checks where trigger = 'schedule' and start_time >= $1`, since).Scan(&busy, &tail); err != nil {
+				b.Fatal(err)
+			}
+			fmt.Printf("  %s: %.1f checks in flight on average; the last 5%% took %.1fs\n", name, busy/d.Seconds(), tail)
+		}
 		first, firstHealthy := sweep()
+		inFlight("first sweep", first)
 		exec(`delete from river_job where kind in ('sweep', 'check_tenant_batch')`)
 		exec(`update integrations set last_check_time = null`)
 		steady, healthy := sweep()
+		inFlight("steady-state sweep", steady)
 		pprof.StopCPUProfile()
 		if os.Getenv("DZCONNECT_BENCH_STEPS") != "" {
 			rows, err := setup.DB.Query(ctx, `select s->>'name', avg((s->>'duration_ns')::bigint)/1e6
