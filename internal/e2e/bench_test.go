@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
@@ -84,9 +85,14 @@ func BenchmarkSweep(b *testing.B) {
 		}
 		apps = append(apps, app{tenant: simTenants[i%tenants], clientID: creds.ClientID, secret: creds.ClientSecret})
 	}
+	opMD, _ := metadata.FromOutgoingContext(org.OperatorCtx)
 	start := time.Now()
 	parallel(b, total, 8, func(i int) error {
-		resp, err := c.Integrations.CreateIntegration(org.OperatorCtx, &v1.CreateIntegrationRequest{
+		// A context per call: org.OperatorCtx lasts 30 s, less than the
+		// setup of a large fleet.
+		ctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(context.Background(), opMD), 30*time.Second)
+		defer cancel()
+		resp, err := c.Integrations.CreateIntegration(ctx, &v1.CreateIntegrationRequest{
 			Parent: tenantNames[i%tenants],
 			Integration: &v1.Integration{Kind: defenderKind, Application: &v1.EntraApplication{ClientId: apps[i].clientID},
 				Credential: &v1.Credential{ExpireTime: timestamppb.New(time.Now().Add(300 * 24 * time.Hour))}},
