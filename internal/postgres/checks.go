@@ -61,20 +61,33 @@ func (db *DB) InsertCheck(ctx context.Context, tx uow.Tx, c verify.Check) error 
 	}), "integration "+c.Integration.String())
 }
 
-// RecordUnchanged implements verify.Store: one statement (the sweep's fast
-// path), applied only under u's expectations.
-func (db *DB) RecordUnchanged(ctx context.Context, tx uow.Tx, u verify.Unchanged) (bool, error) {
-	c := u.Check
-	steps, perms, err := checkJSON(c)
-	if err != nil {
-		return false, err
+// RecordUnchangedMany implements verify.Store: the sweep's fast path, a
+// group of checks in one statement, each applied only under its own
+// expectations; it returns the IDs of the checks it wrote.
+func (db *DB) RecordUnchangedMany(ctx context.Context, tx uow.Tx, us []verify.Unchanged) ([]uuid.UUID, error) {
+	p := query.RecordUnchangedChecksParams{}
+	for _, u := range us {
+		c := u.Check
+		steps, perms, err := checkJSON(c)
+		if err != nil {
+			return nil, err
+		}
+		p.OrganizationIds = append(p.OrganizationIds, c.Org)
+		p.TenantIds = append(p.TenantIds, c.Tenant)
+		p.IntegrationIds = append(p.IntegrationIds, c.Integration)
+		p.Ids = append(p.Ids, c.ID)
+		p.Outcomes = append(p.Outcomes, string(c.Outcome))
+		p.Triggers = append(p.Triggers, c.Trigger)
+		p.Summaries = append(p.Summaries, c.Summary)
+		p.Steps = append(p.Steps, steps)
+		p.Permissions = append(p.Permissions, perms)
+		p.StartTimes = append(p.StartTimes, c.Start)
+		p.EndTimes = append(p.EndTimes, c.End)
+		p.ExpectVersions = append(p.ExpectVersions, u.Version)
+		p.CredentialIds = append(p.CredentialIds, u.WarnedCredential) // uuid.Nil: no warning expected
 	}
-	n, err := queries.RecordUnchangedCheck(ctx, q(tx), query.RecordUnchangedCheckParams{
-		OrganizationID: c.Org, TenantID: c.Tenant, IntegrationID: c.Integration, ID: c.ID, Outcome: string(c.Outcome),
-		Trigger: c.Trigger, Summary: c.Summary, Steps: steps, Permissions: perms, StartTime: c.Start, EndTime: c.End,
-		ExpectVersion: u.Version, ExpectWarned: u.WarnedCredential != uuid.Nil, CredentialID: u.WarnedCredential,
-	})
-	return n == 1, translate(err, "")
+	ids, err := queries.RecordUnchangedChecks(ctx, q(tx), p)
+	return ids, translate(err, "")
 }
 
 // SetIntegrationState implements verify.Store.

@@ -31,10 +31,11 @@ type Store interface {
 	// credentials and row-locks it until tx ends.
 	GetIntegrationForUpdate(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (integration.Integration, error)
 	InsertCheck(ctx context.Context, tx uow.Tx, c Check) error
-	// RecordUnchanged writes u's check and the integration's last check
-	// time in one statement, only if every expectation in u still holds;
-	// it reports whether it wrote (false: nothing written).
-	RecordUnchanged(ctx context.Context, tx uow.Tx, u Unchanged) (bool, error)
+	// RecordUnchangedMany writes each of us's check and its integration's
+	// last check time, all in one statement, each only if every
+	// expectation in it still holds; it returns the IDs of the checks it
+	// wrote (the others: nothing written).
+	RecordUnchangedMany(ctx context.Context, tx uow.Tx, us []Unchanged) ([]uuid.UUID, error)
 	// SetIntegrationState writes a check's verdict: state, last check time
 	// and, when the state differs, the state change time. The version
 	// (etag) stays.
@@ -86,6 +87,7 @@ type Service struct {
 	ms           Microsoft
 	provisioners Provisioners
 	now          func() time.Time
+	fast         fastPath // the sweep's fast path, written in groups
 }
 
 // UseProvisioners makes checks read granted permissions from Entra (the

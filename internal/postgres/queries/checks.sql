@@ -4,28 +4,6 @@ insert into checks (organization_id, tenant_id, integration_id, id, outcome, tri
 values (@organization_id, @tenant_id, @integration_id, @id, @outcome, @trigger, @summary, @steps, @permissions,
   @start_time, @end_time);
 
--- name: RecordUnchangedCheck :execrows
--- The sweep's fast path, one statement: the check row and the integration's
--- last check time, written only if the integration is still at the version
--- the check ran on, its state is the check's outcome, and (when the check
--- found the credential expiring) that credential's warning already went
--- out. 0 rows: nothing written, the caller takes the full path.
-with upd as (
-  update integrations i set last_check_time = @end_time
-  where i.organization_id = @organization_id and i.id = @integration_id and not i.pending
-    and i.version = @expect_version and i.state = @outcome
-    and (not @expect_warned::boolean or exists (
-      select 1 from credentials c
-      where c.organization_id = i.organization_id and c.id = @credential_id::uuid and c.integration_id = i.id
-        and c.state = 'active' and c.expiry_warned_time is not null))
-  returning i.organization_id
-)
-insert into checks (organization_id, tenant_id, integration_id, id, outcome, trigger, summary, steps, permissions,
-  start_time, end_time)
-select upd.organization_id, @tenant_id, @integration_id, @id, @outcome, @trigger, @summary, @steps, @permissions,
-  @start_time, @end_time
-from upd;
-
 -- name: SetIntegrationState :one
 -- A check's verdict: state, last check time and, when the state changes,
 -- the state change time. The version (etag) stays: state is output only.
@@ -57,3 +35,40 @@ from integrations i
 join tenants t on t.organization_id = i.organization_id and t.id = i.tenant_id
 left join credentials c on c.organization_id = i.organization_id and c.integration_id = i.id and c.state = 'active'
 where i.organization_id = @organization_id and i.id = @id and not i.pending;
+
+-- name: RecordUnchangedChecks :many
+-- The sweep's fast path, for a group of checks in one statement (the arrays
+-- hold one check each, position by position): each check row and its
+-- integration's last check time are written only if the integration is
+-- still at the version the check ran on, its state is the check's outcome,
+-- and (credential_id not nil: the check found the credential expiring) that
+-- credential's warning already went out. Returns the IDs of the checks
+-- written; for the others nothing was written and the caller takes the full
+-- path.
+with u as (
+  -- Set-returning functions in one select list advance together (arrays of
+  -- equal length): one row per check.
+  select unnest(@organization_ids::uuid[]) as organization_id, unnest(@tenant_ids::uuid[]) as tenant_id,
+    unnest(@integration_ids::uuid[]) as integration_id, unnest(@ids::uuid[]) as id,
+    unnest(@outcomes::text[]) as outcome, unnest(@triggers::text[]) as trigger, unnest(@summaries::text[]) as summary,
+    unnest(@steps::jsonb[]) as steps, unnest(@permissions::jsonb[]) as permissions,
+    unnest(@start_times::timestamptz[]) as start_time, unnest(@end_times::timestamptz[]) as end_time,
+    unnest(@expect_versions::bigint[]) as expect_version, unnest(@credential_ids::uuid[]) as credential_id
+),
+upd as (
+  update integrations i set last_check_time = u.end_time
+  from u
+  where i.organization_id = u.organization_id and i.id = u.integration_id and not i.pending
+    and i.version = u.expect_version and i.state = u.outcome
+    and (u.credential_id = '00000000-0000-0000-0000-000000000000'::uuid or exists (
+      select 1 from credentials c
+      where c.organization_id = i.organization_id and c.id = u.credential_id and c.integration_id = i.id
+        and c.state = 'active' and c.expiry_warned_time is not null))
+  returning i.organization_id, i.id
+)
+insert into checks (organization_id, tenant_id, integration_id, id, outcome, trigger, summary, steps, permissions,
+  start_time, end_time)
+select u.organization_id, u.tenant_id, u.integration_id, u.id, u.outcome, u.trigger, u.summary, u.steps, u.permissions,
+  u.start_time, u.end_time
+from u join upd on upd.organization_id = u.organization_id and upd.id = u.integration_id
+returning id;

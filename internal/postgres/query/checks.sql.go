@@ -211,67 +211,92 @@ func (q *Queries) MarkCredentialWarned(ctx context.Context, db DBTX, arg MarkCre
 	return result.RowsAffected(), nil
 }
 
-const recordUnchangedCheck = `-- name: RecordUnchangedCheck :execrows
-with upd as (
-  update integrations i set last_check_time = $10
-  where i.organization_id = $11 and i.id = $2 and not i.pending
-    and i.version = $12 and i.state = $4
-    and (not $13::boolean or exists (
+const recordUnchangedChecks = `-- name: RecordUnchangedChecks :many
+with u as (
+  -- Set-returning functions in one select list advance together (arrays of
+  -- equal length): one row per check.
+  select unnest($1::uuid[]) as organization_id, unnest($2::uuid[]) as tenant_id,
+    unnest($3::uuid[]) as integration_id, unnest($4::uuid[]) as id,
+    unnest($5::text[]) as outcome, unnest($6::text[]) as trigger, unnest($7::text[]) as summary,
+    unnest($8::jsonb[]) as steps, unnest($9::jsonb[]) as permissions,
+    unnest($10::timestamptz[]) as start_time, unnest($11::timestamptz[]) as end_time,
+    unnest($12::bigint[]) as expect_version, unnest($13::uuid[]) as credential_id
+),
+upd as (
+  update integrations i set last_check_time = u.end_time
+  from u
+  where i.organization_id = u.organization_id and i.id = u.integration_id and not i.pending
+    and i.version = u.expect_version and i.state = u.outcome
+    and (u.credential_id = '00000000-0000-0000-0000-000000000000'::uuid or exists (
       select 1 from credentials c
-      where c.organization_id = i.organization_id and c.id = $14::uuid and c.integration_id = i.id
+      where c.organization_id = i.organization_id and c.id = u.credential_id and c.integration_id = i.id
         and c.state = 'active' and c.expiry_warned_time is not null))
-  returning i.organization_id
+  returning i.organization_id, i.id
 )
 insert into checks (organization_id, tenant_id, integration_id, id, outcome, trigger, summary, steps, permissions,
   start_time, end_time)
-select upd.organization_id, $1, $2, $3, $4, $5, $6, $7, $8,
-  $9, $10
-from upd
+select u.organization_id, u.tenant_id, u.integration_id, u.id, u.outcome, u.trigger, u.summary, u.steps, u.permissions,
+  u.start_time, u.end_time
+from u join upd on upd.organization_id = u.organization_id and upd.id = u.integration_id
+returning id
 `
 
-type RecordUnchangedCheckParams struct {
-	TenantID       uuid.UUID
-	IntegrationID  uuid.UUID
-	ID             uuid.UUID
-	Outcome        string
-	Trigger        string
-	Summary        string
-	Steps          json.RawMessage
-	Permissions    json.RawMessage
-	StartTime      time.Time
-	EndTime        time.Time
-	OrganizationID uuid.UUID
-	ExpectVersion  int64
-	ExpectWarned   bool
-	CredentialID   uuid.UUID
+type RecordUnchangedChecksParams struct {
+	OrganizationIds []uuid.UUID
+	TenantIds       []uuid.UUID
+	IntegrationIds  []uuid.UUID
+	Ids             []uuid.UUID
+	Outcomes        []string
+	Triggers        []string
+	Summaries       []string
+	Steps           []json.RawMessage
+	Permissions     []json.RawMessage
+	StartTimes      []time.Time
+	EndTimes        []time.Time
+	ExpectVersions  []int64
+	CredentialIds   []uuid.UUID
 }
 
-// The sweep's fast path, one statement: the check row and the integration's
-// last check time, written only if the integration is still at the version
-// the check ran on, its state is the check's outcome, and (when the check
-// found the credential expiring) that credential's warning already went
-// out. 0 rows: nothing written, the caller takes the full path.
-func (q *Queries) RecordUnchangedCheck(ctx context.Context, db DBTX, arg RecordUnchangedCheckParams) (int64, error) {
-	result, err := db.Exec(ctx, recordUnchangedCheck,
-		arg.TenantID,
-		arg.IntegrationID,
-		arg.ID,
-		arg.Outcome,
-		arg.Trigger,
-		arg.Summary,
+// The sweep's fast path, for a group of checks in one statement (the arrays
+// hold one check each, position by position): each check row and its
+// integration's last check time are written only if the integration is
+// still at the version the check ran on, its state is the check's outcome,
+// and (credential_id not nil: the check found the credential expiring) that
+// credential's warning already went out. Returns the IDs of the checks
+// written; for the others nothing was written and the caller takes the full
+// path.
+func (q *Queries) RecordUnchangedChecks(ctx context.Context, db DBTX, arg RecordUnchangedChecksParams) ([]uuid.UUID, error) {
+	rows, err := db.Query(ctx, recordUnchangedChecks,
+		arg.OrganizationIds,
+		arg.TenantIds,
+		arg.IntegrationIds,
+		arg.Ids,
+		arg.Outcomes,
+		arg.Triggers,
+		arg.Summaries,
 		arg.Steps,
 		arg.Permissions,
-		arg.StartTime,
-		arg.EndTime,
-		arg.OrganizationID,
-		arg.ExpectVersion,
-		arg.ExpectWarned,
-		arg.CredentialID,
+		arg.StartTimes,
+		arg.EndTimes,
+		arg.ExpectVersions,
+		arg.CredentialIds,
 	)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected(), nil
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const setIntegrationState = `-- name: SetIntegrationState :one
