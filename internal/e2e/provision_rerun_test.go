@@ -17,6 +17,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/postgres"
 	"github.com/dropzoneai/dzconnect/internal/provision"
 	"github.com/dropzoneai/dzconnect/internal/resource"
+	"github.com/dropzoneai/dzconnect/internal/testsupport/stack"
 	"github.com/dropzoneai/dzconnect/internal/vault"
 )
 
@@ -43,14 +44,7 @@ func TestProvisionStepsRerun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clouds, err := microsoft.LoadEndpointsFile(filepath.Join(filepath.Dir(f.sim.Endpoints().CAFile), "endpoints.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ms, err := microsoft.New(microsoft.Config{Clouds: clouds})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ms := stack.SimClient(t, f.sim)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	consents, err := consent.NewService(consent.Config{}, db, db, db, secrets, log)
 	if err != nil {

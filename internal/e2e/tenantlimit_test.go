@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -124,14 +123,7 @@ func (f *fleetFixture) replica(t *testing.T, name string, cfg jobs.Config) *repl
 	if err != nil {
 		t.Fatal(err)
 	}
-	clouds, err := microsoft.LoadEndpointsFile(filepath.Join(filepath.Dir(f.sim.Endpoints().CAFile), "endpoints.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ms, err := microsoft.New(microsoft.Config{Clouds: clouds})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ms := stack.SimClient(t, f.sim)
 	integrations := integration.NewService(integration.Deps{Tx: db, Store: db, Secrets: secrets, Keys: db, Audit: db,
 		GC: jobs.NewSecretGC(ins), Log: log})
 	checks := verify.NewService(verify.Config{ExpiryWarning: 30 * 24 * time.Hour, SettleWindow: 5 * time.Minute},

@@ -24,6 +24,7 @@ import (
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
 	"github.com/dropzoneai/dzconnect/internal/app"
 	"github.com/dropzoneai/dzconnect/internal/auth"
+	"github.com/dropzoneai/dzconnect/internal/microsoft"
 	"github.com/dropzoneai/dzconnect/internal/msftsim"
 	"github.com/dropzoneai/dzconnect/internal/postgres"
 	"github.com/dropzoneai/dzconnect/internal/testsupport/pgtest"
@@ -260,5 +261,26 @@ func StartSim(t testing.TB) *msftsim.Sim {
 
 // SimArgs points a server at sim.
 func SimArgs(sim *msftsim.Sim) []string {
-	return []string{"--microsoft-endpoints-file", filepath.Join(filepath.Dir(sim.Endpoints().CAFile), "endpoints.json")}
+	return []string{"--microsoft-endpoints-file", SimEndpointsFile(sim)}
+}
+
+// SimEndpointsFile is the endpoints.json sim wrote (its CA file included),
+// as a deployment would configure it.
+func SimEndpointsFile(sim *msftsim.Sim) string {
+	return filepath.Join(filepath.Dir(sim.Endpoints().CAFile), "endpoints.json")
+}
+
+// SimClient is a Microsoft client configured for sim the way a server is
+// (for tests that assemble services themselves).
+func SimClient(t testing.TB, sim *msftsim.Sim) *microsoft.Client {
+	t.Helper()
+	clouds, err := microsoft.LoadEndpointsFile(SimEndpointsFile(sim))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := microsoft.New(microsoft.Config{Clouds: clouds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
 }
