@@ -412,6 +412,19 @@ type Credentials struct {
 	Secret   string // never logged, never in an error
 }
 
+// String never shows the secret.
+func (c Credentials) String() string {
+	return fmt.Sprintf("{cloud=%s tenant=%s client=%s}", c.Cloud, c.TenantID, c.ClientID)
+}
+
+// GoString keeps %#v from printing the secret.
+func (c Credentials) GoString() string { return "consent.Credentials" + c.String() }
+
+// LogValue keeps slog from printing the secret.
+func (c Credentials) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("cloud", c.Cloud), slog.String("tenant", c.TenantID), slog.String("client", c.ClientID))
+}
+
 // ForTenant returns the organization's provisioner
 // credentials for a tenant whose administrator consented it (ok is false
 // when no provisioner is registered or the tenant has not consented). The

@@ -3,6 +3,8 @@ package microsoft
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -55,7 +57,20 @@ type PasswordCredential struct {
 // Microsoft once and never again.
 type NewPassword struct {
 	PasswordCredential
-	Secret string
+	Secret string // shown once by Microsoft; never logged, never in an error
+}
+
+// String never shows the secret.
+func (p NewPassword) String() string {
+	return fmt.Sprintf("{keyId=%s hint=%s end=%s}", p.KeyID, p.Hint, p.End.Format(time.RFC3339))
+}
+
+// GoString keeps %#v from printing the secret.
+func (p NewPassword) GoString() string { return "microsoft.NewPassword" + p.String() }
+
+// LogValue keeps slog from printing the secret.
+func (p NewPassword) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("key_id", p.KeyID), slog.String("hint", p.Hint))
 }
 
 // KeyCredential is a certificate credential. Key (DER) is empty when read
