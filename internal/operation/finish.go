@@ -10,10 +10,11 @@ import (
 )
 
 // writeFinal writes an operation that has just reached a final state: the
-// steps the transition changed, the operation, and its operation.finished
-// event, all in tx, so the event is queued if and only if the final state
-// commits. It returns the operation as written, with its steps.
-func writeFinal(ctx context.Context, tx uow.Tx, store Store, events event.Notifier, op Operation, changed []StepRecord) (Operation, error) {
+// steps the transition changed, the operation, its kind's end hook
+// (Kind.Finished) and its operation.finished event, all in tx, so the
+// hook's writes and the event commit if and only if the final state does.
+// It returns the operation as written, with its steps.
+func writeFinal(ctx context.Context, tx uow.Tx, store Store, kinds *Registry, events event.Notifier, op Operation, changed []StepRecord) (Operation, error) {
 	if !op.Done() || op.EndTime == nil {
 		return Operation{}, fmt.Errorf("operation %s: writeFinal in state %s", op.Name(), op.State)
 	}
@@ -27,6 +28,11 @@ func writeFinal(ctx context.Context, tx uow.Tx, store Store, events event.Notifi
 		return Operation{}, err
 	}
 	out.Steps = op.Steps
+	if k, ok := kinds.Get(op.Kind); ok && k.Finished != nil {
+		if err := k.Finished(ctx, tx, out); err != nil {
+			return Operation{}, fmt.Errorf("the end hook of operation %s: %w", op.Name(), err)
+		}
+	}
 	if err := events.Notify(ctx, tx, op.Org, FinishedEvent(out)); err != nil {
 		return Operation{}, fmt.Errorf("queueing the operation.finished event of %s: %w", op.Name(), err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dropzoneai/dzconnect/internal/apperr"
 	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
+	"github.com/dropzoneai/dzconnect/internal/uow"
 )
 
 // Outputs is what a step records when it succeeds: a small JSON object
@@ -49,6 +50,15 @@ type Kind struct {
 	// its steps (by step name) once every step is done. Without it the
 	// result is empty.
 	Result func(sc StepContext) (any, error)
+	// Finished, when set, is the kind's end hook: called with the
+	// operation as written in its final state (succeeded, failed or
+	// canceled, by the runner or at once by Cancel), in the same
+	// transaction, before the operation.finished event is queued. It
+	// brings the kind's own records to their end (e.g. provision moves an
+	// integration out of "provisioning"); its error rolls the final state
+	// back, so the transition is retried (by the runner) or the Cancel
+	// call fails. It must only write in tx: no network calls.
+	Finished func(ctx context.Context, tx uow.Tx, op Operation) error
 }
 
 // StepContext is what a step sees.

@@ -209,7 +209,7 @@ func (r *Runner) advance(ctx context.Context, args RunArgs, owner uuid.UUID, yie
 			if err != nil {
 				return err
 			}
-			_, err = writeFinal(ctx, tx, r.store, r.events, op, changed)
+			_, err = writeFinal(ctx, tx, r.store, r.kinds, r.events, op, changed)
 			return err
 		}
 		k, ok := r.kinds.Get(op.Kind)
@@ -234,7 +234,7 @@ func (r *Runner) advance(ctx context.Context, args RunArgs, owner uuid.UUID, yie
 			if err := r.succeed(ctx, &op, k, now); err != nil {
 				return err
 			}
-			_, err := writeFinal(ctx, tx, r.store, r.events, op, nil)
+			_, err := writeFinal(ctx, tx, r.store, r.kinds, r.events, op, nil)
 			return err
 		}
 		st := op.Steps[next]
@@ -435,7 +435,7 @@ func (r *Runner) record(ctx context.Context, org, id, owner uuid.UUID, a *attemp
 				"reason", st.LastError.Reason, "next_attempt", st.NextAttemptTime, "error", out.err)
 		}
 		if op.Done() {
-			_, err = writeFinal(ctx, tx, r.store, r.events, op, changed)
+			_, err = writeFinal(ctx, tx, r.store, r.kinds, r.events, op, changed)
 			return err
 		}
 		for _, c := range changed {

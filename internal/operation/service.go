@@ -250,7 +250,7 @@ func (s *Service) Cancel(ctx context.Context, org, id uuid.UUID) (Operation, err
 			if err != nil {
 				return err
 			}
-			if out, err = writeFinal(ctx, tx, s.store, s.events, op, changed); err != nil {
+			if out, err = writeFinal(ctx, tx, s.store, s.kinds, s.events, op, changed); err != nil {
 				return err
 			}
 		} else if out, err = s.store.UpdateOperation(ctx, tx, op); err != nil {

@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -59,10 +60,20 @@ type Deps struct {
 	Open         Opener
 	Checks       Checker
 	Log          *slog.Logger
+	// VerifyEvery is how often the verify step looks again while the
+	// checks say "propagating" (default 3s).
+	VerifyEvery time.Duration
 }
 
 // Service runs ProvisionIntegration and the provision operation's steps.
 type Service struct{ d Deps }
+
+func (s *Service) verifyEvery() time.Duration {
+	if s.d.VerifyEvery > 0 {
+		return s.d.VerifyEvery
+	}
+	return 3 * time.Second
+}
 
 // NewService returns a Service.
 func NewService(d Deps) *Service { return &Service{d: d} }

@@ -743,8 +743,9 @@ type verifyOut struct {
 // stepVerify runs the integration's checks (fresh tokens each time) and
 // records them, which sets the integration's state. While the outcome is
 // "propagating" (expected inside the settle window after the grants and
-// the new secret) it is retried with the framework's backoff, bounded by
-// the step's attempts; healthy and degraded end the operation successfully
+// the new secret) the step polls (operation.Poll: every VerifyEvery, no
+// attempt used, the observation shown by GetOperation) until the
+// framework's poll deadline; healthy and degraded end the operation successfully
 // (degraded with its reasons in the outputs); broken and blocked-by-policy
 // fail it with the check's summary. Idempotent: a check only reads.
 func (s *Service) stepVerify(ctx context.Context, sc operation.StepContext) (operation.Outputs, error) {
@@ -762,7 +763,16 @@ func (s *Service) stepVerify(ctx context.Context, sc operation.StepContext) (ope
 	case integration.StateHealthy, integration.StateDegraded:
 		return outputs(out)
 	case integration.StatePropagating, integration.StateUnverified, integration.StateProvisioning:
-		return nil, operation.Retry("not-replicated", 0, "waiting for Microsoft to propagate the changes: %s", c.Summary)
+		if sc.PollExpired {
+			return nil, operation.Fail(apperr.FailedPrecondition, "propagating",
+				"See the check's findings (dzctl integration checks); the periodic checks keep watching it.",
+				"still propagating when the verify step's window ended: %s", c.Summary)
+		}
+		// Not a failure: look again (no attempt used) until the checks
+		// settle; a check stops saying "propagating" once the settle window
+		// after the last change has passed, and the poll deadline (the
+		// framework's window) bounds it regardless.
+		return nil, operation.Poll(s.verifyEvery(), time.Time{}, "%s: %s", c.Outcome, c.Summary)
 	case integration.StateBlockedByPolicy:
 		return nil, operation.Fail(apperr.FailedPrecondition, "blocked-by-policy", "See the check's findings (dzctl integration checks).", "%s", c.Summary)
 	default:
