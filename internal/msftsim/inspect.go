@@ -87,3 +87,46 @@ func (a *Admin) AppRoleAssignments(tenant, spID string) ([]directory.AppRoleAssi
 func (a *Admin) RoleAssignments(tenant, scope, principalID string) ([]directory.RoleAssignment, error) {
 	return a.sim.dir.ListRoleAssignments(tenant, scope, principalID)
 }
+
+// DeletedItem is a soft-deleted application or service principal in a
+// tenant's deleted items.
+type DeletedItem struct {
+	Type       string // "application" or "servicePrincipal"
+	ObjectID   string
+	AppID      string
+	UniqueName string // applications only
+}
+
+// DeletedItems lists a tenant's deleted items (applications, then service
+// principals) still within their 30 days.
+func (a *Admin) DeletedItems(tenant string) ([]DeletedItem, error) {
+	var out []DeletedItem
+	for _, typ := range []string{"application", "servicePrincipal"} {
+		items, err := a.sim.dir.ListDeleted(tenant, typ)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items {
+			d := DeletedItem{Type: it.Type, ObjectID: it.ID()}
+			if it.Type == "application" {
+				d.AppID, d.UniqueName = it.App.AppID, it.App.UniqueName
+			} else {
+				d.AppID = it.SP.AppID
+			}
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// DirectoryRoleAssignments lists a tenant's Entra directory role
+// assignments.
+func (a *Admin) DirectoryRoleAssignments(tenant string) ([]directory.DirectoryRoleAssignment, error) {
+	return a.sim.dir.DirectoryRoles(tenant)
+}
+
+// SetSoftDeleteReleasesUniqueName: see directory.SetSoftDeleteReleasesUniqueName
+// (default false: a soft-deleted application holds its uniqueName).
+func (a *Admin) SetSoftDeleteReleasesUniqueName(release bool) {
+	a.sim.dir.SetSoftDeleteReleasesUniqueName(release)
+}

@@ -127,6 +127,10 @@ func (d *Directory) createAppLocked(t *Tenant, in AppInput, c Caller, lag Lag) (
 					"Another object with the same value for property uniqueName already exists.")
 			}
 		}
+		if d.uniqueNameHeldLocked(t, *in.UniqueName, d.clock.Now()) {
+			return Application{}, errf(400, "Request_BadRequest",
+				"Another object with the same value for property uniqueName already exists.")
+		}
 	}
 	now := d.clock.Now()
 	a := &Application{
@@ -340,7 +344,9 @@ func (d *Directory) UpsertApplication(tenant, uniqueName string, in AppInput, c 
 	return app, true, cerr
 }
 
-// DeleteApplication deletes the app and its service principal in the tenant.
+// DeleteApplication soft-deletes the app and its service principal in the
+// tenant: both move to deleted items for 30 days (PurgeDeleted removes
+// them for good).
 func (d *Directory) DeleteApplication(tenant string, key AppKey, c Caller) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -355,11 +361,7 @@ func (d *Directory) DeleteApplication(tenant string, key AppKey, c Caller) error
 	if err := checkOwner(a, c); err != nil {
 		return err
 	}
-	delete(t.apps, a.ID)
-	delete(t.appsByAppID, a.AppID)
-	if sp := t.spsByAppID[a.AppID]; sp != nil {
-		d.deleteSPLocked(t, sp)
-	}
+	d.softDeleteAppLocked(t, a, d.clock.Now())
 	return nil
 }
 

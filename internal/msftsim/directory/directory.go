@@ -59,6 +59,7 @@ type Tenant struct {
 	subscriptions map[string]bool
 	workspaces    map[string]*Workspace // by lower-case resource ID
 	roleAssign    map[string]*RoleAssignment
+	deleted       map[string]*deletedItem // soft-deleted apps and service principals, by object ID
 }
 
 // Directory is all simulated tenants.
@@ -68,6 +69,9 @@ type Directory struct {
 	tenants map[string]*Tenant // by lower-case ID and domain
 	order   []*Tenant
 	subs    map[string]string // subscription ID -> tenant ID
+	// releaseUniqueName: a soft-deleted application frees its uniqueName
+	// at once (default false: it holds it; unconfirmed either way).
+	releaseUniqueName bool
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
@@ -172,7 +176,7 @@ func (d *Directory) AddTenant(spec TenantSpec) (*Tenant, error) {
 		sps: map[string]*ServicePrincipal{}, spsByAppID: map[string]*ServicePrincipal{},
 		assignments: map[string]*AppRoleAssignment{}, dirRoles: map[string]*DirectoryRoleAssignment{},
 		caBlocked: map[string]bool{}, subscriptions: map[string]bool{}, workspaces: map[string]*Workspace{},
-		roleAssign: map[string]*RoleAssignment{},
+		roleAssign: map[string]*RoleAssignment{}, deleted: map[string]*deletedItem{},
 	}
 	lic := spec.Licences
 	if lic == nil && !spec.NoLicences {

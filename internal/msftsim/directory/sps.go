@@ -144,19 +144,29 @@ func (d *Directory) ListServicePrincipals(tenant string, keep func(*ServicePrinc
 	return out, nil
 }
 
-// DeleteServicePrincipal deletes a service principal and its assignments.
-func (d *Directory) DeleteServicePrincipal(tenant string, key SPKey) error {
+// DeleteServicePrincipal soft-deletes a service principal (to deleted
+// items) and removes its assignments. An OwnedBy caller may delete only
+// the service principal of an application it owns (403 otherwise; the
+// simulator does not model service principal owners of their own).
+func (d *Directory) DeleteServicePrincipal(tenant string, key SPKey, c Caller) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	t, err := d.tenantForWrite(tenant)
 	if err != nil {
 		return err
 	}
-	s, err := d.findSP(t, key, d.clock.Now())
+	now := d.clock.Now()
+	s, err := d.findSP(t, key, now)
 	if err != nil {
 		return err
 	}
-	d.deleteSPLocked(t, s)
+	if c.OwnedByOnly {
+		a := t.appsByAppID[s.AppID]
+		if a == nil || !slices.Contains(a.OwnerIDs, c.SPID) {
+			return errf(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+		}
+	}
+	d.softDeleteSPLocked(t, s, now)
 	return nil
 }
 

@@ -86,6 +86,20 @@ func (s *Server) match(c *call) *route {
 		if n == 4 && seg(1) == "directory" && seg(2) == "roleAssignments" && m == http.MethodDelete {
 			return &route{"graph.roleAssignments.delete", rolesRoleMgmt, s.deleteDirectoryRole}
 		}
+	case "directory":
+		if n != 3 || seg(1) != "deletedItems" {
+			return nil
+		}
+		switch {
+		case m == http.MethodGet && seg(2) == "microsoft.graph.application":
+			return &route{"graph.deletedItems.applications", rolesAppRead, s.listDeleted("application")}
+		case m == http.MethodGet && seg(2) == "microsoft.graph.servicePrincipal":
+			return &route{"graph.deletedItems.servicePrincipals", rolesAppRead, s.listDeleted("servicePrincipal")}
+		case m == http.MethodGet:
+			return &route{"graph.deletedItems.get", rolesAppRead, s.getDeleted}
+		case m == http.MethodDelete:
+			return &route{"graph.deletedItems.delete", rolesAppWrite, s.purgeDeleted}
+		}
 	case "security":
 		if n == 2 && m == http.MethodGet && seg(1) == "alerts_v2" {
 			return &route{"graph.security.alerts", rolesAlerts, s.listAlerts}

@@ -93,7 +93,7 @@ func (s *Server) getServicePrincipal(c *call) {
 }
 
 func (s *Server) deleteServicePrincipal(c *call) {
-	if err := s.Dir.DeleteServicePrincipal(c.tenant, c.spKey()); err != nil {
+	if err := s.Dir.DeleteServicePrincipal(c.tenant, c.spKey(), c.caller()); err != nil {
 		c.failErr(err)
 		return
 	}

@@ -205,6 +205,14 @@ type Organization struct {
 	ProvisionerSecretVersion *int64
 }
 
+// uniqueName generation of provisioned applications; bumped by each deprovision (no row: 1).
+type ProvisionGeneration struct {
+	OrganizationID uuid.UUID
+	EntraTenantID  uuid.UUID
+	Kind           string
+	Generation     int32
+}
+
 // Outbox: Vault paths to destroy, written in the same transaction that deletes the row pointing at them, so a crash cannot leave a secret behind.
 type SecretDestruction struct {
 	ID             int64
