@@ -215,13 +215,15 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	operations := operation.NewService(opCfg, db, db, opKinds, inserter, opChanges, db, notifier)
 	opRunner := operation.NewRunner(opCfg, db, db, opKinds, inserter, notifier, log)
 	provisioner := provision.NewService(provision.Deps{
-		Tx: db, Tenants: db, Integrations: db, Secrets: secrets, Keys: db, Audit: db, Operations: operations, Consent: consents,
+		Tx: db, Tenants: db, Integrations: db, Secrets: secrets, GC: secretGC, Generations: db, Keys: db, Audit: db,
+		Operations: operations, Consent: consents,
 		Open: func(c consent.Credentials) (provision.Directory, error) {
 			return ms.NewDirectory(microsoft.Credentials{Cloud: c.Cloud, TenantID: c.TenantID, ClientID: c.ClientID, Secret: c.Secret})
 		},
 		Checks: checks, Log: log,
 	})
 	opKinds.MustRegister(provisioner.Kind())
+	opKinds.MustRegister(provisioner.DeprovisionKind())
 	checker := m.InstrumentChecker(checks)
 	srv, err := server.New(server.Config{
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: tlsCfg, ShutdownTimeout: cfg.ShutdownTimeout,

@@ -88,6 +88,25 @@ func (h *provisioning) ProvisionIntegration(ctx context.Context, req *v1.Provisi
 	return &v1.ProvisionIntegrationResponse{Operation: operationToProto(op)}, nil
 }
 
+// DeprovisionIntegration validates the request and starts the deprovision
+// operation.
+func (h *provisioning) DeprovisionIntegration(ctx context.Context, req *v1.DeprovisionIntegrationRequest) (*v1.DeprovisionIntegrationResponse, error) {
+	var v apperr.Violations
+	name, err := resource.ParseIntegration("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	key := requestKey(&v, req.GetRequestId(), req, func(m proto.Message) { m.(*v1.DeprovisionIntegrationRequest).RequestId = "" })
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	op, err := h.d.Provisioning.Deprovision(ctx, name, req.GetKeepApplication(), key)
+	if err != nil {
+		return nil, err
+	}
+	return &v1.DeprovisionIntegrationResponse{Operation: operationToProto(op)}, nil
+}
+
 // checkProvisioningWorkspace reads a workspace given by ARM ID or by parts
 // (not both).
 func checkProvisioningWorkspace(v *apperr.Violations, field string, ws *v1.ProvisioningWorkspace) *provision.Workspace {

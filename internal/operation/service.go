@@ -221,6 +221,34 @@ func (s *Service) List(ctx context.Context, org uuid.UUID, f Filter, p page.Requ
 	return s.store.ListOperations(ctx, s.tx.Conn(), org, f, p)
 }
 
+// Unfinished lists, in tx, the organization's operations on target that
+// have not ended (newest first): how a use case keeps one operation at a
+// time on a resource (it locks the resource's row first, so two callers
+// cannot both see none).
+func (s *Service) Unfinished(ctx context.Context, tx uow.Tx, org uuid.UUID, target string) ([]Operation, error) {
+	var out []Operation
+	p := page.Request{Size: 100}
+	for {
+		ops, err := s.store.ListOperations(ctx, tx, org, Filter{Target: target}, p)
+		if err != nil {
+			return nil, err
+		}
+		more := len(ops) > p.Size // the store reads one beyond the page
+		if more {
+			ops = ops[:p.Size]
+		}
+		for _, op := range ops {
+			if !op.Done() {
+				out = append(out, op)
+			}
+		}
+		if !more {
+			return out, nil
+		}
+		p.After = ops[len(ops)-1].ID
+	}
+}
+
 // Cancel asks an operation to stop (AIP-151 CancelOperation). A running
 // step is never interrupted: the runner stops at the next step boundary,
 // marks the steps not run canceled and the operation canceled. When no

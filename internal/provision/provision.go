@@ -129,7 +129,7 @@ func UniqueName(org, entraTenant uuid.UUID, kind integration.Kind, generation in
 
 // PasswordTag is the display name of the client secret an operation adds:
 // how a re-run recognises the secrets of an earlier attempt.
-func PasswordTag(op uuid.UUID) string { return "dzconnect op=" + op.String() }
+func PasswordTag(op uuid.UUID) string { return passwordTagPrefix + op.String() }
 
 // CredentialID is the credential row (and Vault path) of the client secret
 // an operation adds: the same for every attempt of the operation.

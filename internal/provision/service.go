@@ -14,6 +14,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/operation"
 	"github.com/dropzoneai/dzconnect/internal/resource"
+	"github.com/dropzoneai/dzconnect/internal/secretgc"
 	"github.com/dropzoneai/dzconnect/internal/tenant"
 	"github.com/dropzoneai/dzconnect/internal/uow"
 	"github.com/dropzoneai/dzconnect/internal/verify"
@@ -28,6 +29,7 @@ type Tenants interface {
 type Operations interface {
 	Start(ctx context.Context, tx uow.Tx, spec operation.Spec) (operation.Operation, error)
 	Get(ctx context.Context, org, id uuid.UUID) (operation.Operation, error)
+	Unfinished(ctx context.Context, tx uow.Tx, org uuid.UUID, target string) ([]operation.Operation, error)
 }
 
 // Consent gives the provisioner's credentials in a tenant and its
@@ -53,6 +55,8 @@ type Deps struct {
 	Tenants      Tenants
 	Integrations integration.Store
 	Secrets      integration.SecretStore
+	GC           secretgc.Queue // deprovision: secrets' destruction, queued with the row's deletion
+	Generations  Generations    // uniqueName generations, bumped by deprovision
 	Keys         idempotency.Store
 	Audit        audit.Appender
 	Operations   Operations
@@ -120,7 +124,7 @@ func (s *Service) Start(ctx context.Context, org, tenantID uuid.UUID, spec Spec,
 	opName := operation.Name{Org: org, ID: opID}.String()
 	params := Params{Integration: in.ID, Tenant: tenantID, Kind: spec.Kind, Features: spec.Features, DisplayName: spec.DisplayName,
 		SecretLifetimeSeconds: int64(spec.SecretLifetime.Seconds()), CertificatePEM: spec.CertificatePEM, Workspace: spec.Workspace,
-		Role: spec.Role, UniqueName: UniqueName(org, t.EntraTenantID, spec.Kind, 1)}
+		Role: spec.Role}
 	var (
 		out   operation.Operation
 		prior string
@@ -134,6 +138,14 @@ func (s *Service) Start(ctx context.Context, org, tenantID uuid.UUID, spec Spec,
 			prior = p
 			return err
 		}
+		// The uniqueName's generation: bumped by each deprovision, so a
+		// new provision never reuses a name a deleted (or detached)
+		// application may still hold.
+		gen, err := s.d.Generations.ProvisionGeneration(ctx, tx, org, t.EntraTenantID, spec.Kind)
+		if err != nil {
+			return err
+		}
+		params.UniqueName = UniqueName(org, t.EntraTenantID, spec.Kind, gen)
 		if _, err := s.d.Integrations.InsertIntegration(ctx, tx, in); err != nil {
 			if apperr.Is(err, apperr.AlreadyExists) {
 				return apperr.Wrap(err, apperr.AlreadyExists,

@@ -36,6 +36,13 @@ type Directory interface {
 	GetWorkspace(ctx context.Context, ws microsoft.Workspace) (string, error)
 	CreateRoleAssignment(ctx context.Context, scope, principalID, roleDefinitionID string) (microsoft.RoleAssignment, error)
 	ListPasswords(ctx context.Context, objectID string) ([]microsoft.PasswordCredential, error)
+	// For deprovisioning (deprovision_steps.go):
+	GetApplicationByUniqueName(ctx context.Context, key string) (microsoft.Application, error)
+	DeleteRoleAssignment(ctx context.Context, scope, name string) error
+	DeleteServicePrincipal(ctx context.Context, objectID string) error
+	DeleteApplication(ctx context.Context, objectID string) error
+	PurgeDeletedItem(ctx context.Context, objectID string) error
+	SetApplicationNotes(ctx context.Context, objectID, notes string) error
 	AddPassword(ctx context.Context, objectID, displayName string, end time.Time) (microsoft.NewPassword, error)
 	RemovePassword(ctx context.Context, objectID, keyID string) error
 	UpdateKeyCredentials(ctx context.Context, objectID string, add []microsoft.KeyCredential, removeKeyIDs []string) error
@@ -74,7 +81,8 @@ func (s *Service) Kind() operation.Kind {
 			{Name: StepCertificate, Run: s.stepCertificate},
 			{Name: StepVerify, Run: s.stepVerify, MaxAttempts: 14},
 		},
-		Result: s.result,
+		Result:   s.result,
+		Finished: s.provisionFinished,
 	}
 }
 

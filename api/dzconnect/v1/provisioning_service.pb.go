@@ -376,6 +376,120 @@ func (x *ProvisionIntegrationResponse) GetOperation() *Operation {
 	return nil
 }
 
+// Request of DeprovisionIntegration.
+type DeprovisionIntegrationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The integration:
+	// organizations/{organization}/tenants/{tenant}/integrations/{integration}.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Optional UUID: a retry with the same request_id returns the same
+	// operation (AIP-155).
+	RequestId string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Detach instead of delete: keep the application, its service principal
+	// and its permissions; remove only the role assignments and client
+	// secrets dzconnect added, and dzconnect's records.
+	KeepApplication bool `protobuf:"varint,3,opt,name=keep_application,json=keepApplication,proto3" json:"keep_application,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *DeprovisionIntegrationRequest) Reset() {
+	*x = DeprovisionIntegrationRequest{}
+	mi := &file_dzconnect_v1_provisioning_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeprovisionIntegrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeprovisionIntegrationRequest) ProtoMessage() {}
+
+func (x *DeprovisionIntegrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_provisioning_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeprovisionIntegrationRequest.ProtoReflect.Descriptor instead.
+func (*DeprovisionIntegrationRequest) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_provisioning_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *DeprovisionIntegrationRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DeprovisionIntegrationRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *DeprovisionIntegrationRequest) GetKeepApplication() bool {
+	if x != nil {
+		return x.KeepApplication
+	}
+	return false
+}
+
+// Response of DeprovisionIntegration.
+type DeprovisionIntegrationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The deprovisioning operation; follow it with WaitOperation.
+	Operation     *Operation `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeprovisionIntegrationResponse) Reset() {
+	*x = DeprovisionIntegrationResponse{}
+	mi := &file_dzconnect_v1_provisioning_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeprovisionIntegrationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeprovisionIntegrationResponse) ProtoMessage() {}
+
+func (x *DeprovisionIntegrationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_provisioning_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeprovisionIntegrationResponse.ProtoReflect.Descriptor instead.
+func (*DeprovisionIntegrationResponse) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_provisioning_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DeprovisionIntegrationResponse) GetOperation() *Operation {
+	if x != nil {
+		return x.Operation
+	}
+	return nil
+}
+
 var File_dzconnect_v1_provisioning_service_proto protoreflect.FileDescriptor
 
 const file_dzconnect_v1_provisioning_service_proto_rawDesc = "" +
@@ -402,13 +516,21 @@ const file_dzconnect_v1_provisioning_service_proto_rawDesc = "" +
 	"request_id\x18\x03 \x01(\tR\trequestId\x120\n" +
 	"\x14consent_redirect_uri\x18\x04 \x01(\tR\x12consentRedirectUri\"U\n" +
 	"\x1cProvisionIntegrationResponse\x125\n" +
+	"\toperation\x18\x01 \x01(\v2\x17.dzconnect.v1.OperationR\toperation\"}\n" +
+	"\x1dDeprovisionIntegrationRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\x12)\n" +
+	"\x10keep_application\x18\x03 \x01(\bR\x0fkeepApplication\"W\n" +
+	"\x1eDeprovisionIntegrationResponse\x125\n" +
 	"\toperation\x18\x01 \x01(\v2\x17.dzconnect.v1.OperationR\toperation*d\n" +
 	"\fSentinelRole\x12\x1d\n" +
 	"\x19SENTINEL_ROLE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14SENTINEL_ROLE_READER\x10\x01\x12\x1b\n" +
-	"\x17SENTINEL_ROLE_RESPONDER\x10\x022\x84\x01\n" +
+	"\x17SENTINEL_ROLE_RESPONDER\x10\x022\xf9\x01\n" +
 	"\x13ProvisioningService\x12m\n" +
-	"\x14ProvisionIntegration\x12).dzconnect.v1.ProvisionIntegrationRequest\x1a*.dzconnect.v1.ProvisionIntegrationResponseB>Z<github.com/dropzoneai/dzconnect/api/dzconnect/v1;dzconnectv1b\x06proto3"
+	"\x14ProvisionIntegration\x12).dzconnect.v1.ProvisionIntegrationRequest\x1a*.dzconnect.v1.ProvisionIntegrationResponse\x12s\n" +
+	"\x16DeprovisionIntegration\x12+.dzconnect.v1.DeprovisionIntegrationRequest\x1a,.dzconnect.v1.DeprovisionIntegrationResponseB>Z<github.com/dropzoneai/dzconnect/api/dzconnect/v1;dzconnectv1b\x06proto3"
 
 var (
 	file_dzconnect_v1_provisioning_service_proto_rawDescOnce sync.Once
@@ -423,33 +545,38 @@ func file_dzconnect_v1_provisioning_service_proto_rawDescGZIP() []byte {
 }
 
 var file_dzconnect_v1_provisioning_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_dzconnect_v1_provisioning_service_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_dzconnect_v1_provisioning_service_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_dzconnect_v1_provisioning_service_proto_goTypes = []any{
-	(SentinelRole)(0),                    // 0: dzconnect.v1.SentinelRole
-	(*ProvisioningWorkspace)(nil),        // 1: dzconnect.v1.ProvisioningWorkspace
-	(*ProvisioningSpec)(nil),             // 2: dzconnect.v1.ProvisioningSpec
-	(*ProvisionIntegrationRequest)(nil),  // 3: dzconnect.v1.ProvisionIntegrationRequest
-	(*ProvisionIntegrationResponse)(nil), // 4: dzconnect.v1.ProvisionIntegrationResponse
-	(IntegrationKind)(0),                 // 5: dzconnect.v1.IntegrationKind
-	(Feature)(0),                         // 6: dzconnect.v1.Feature
-	(*durationpb.Duration)(nil),          // 7: google.protobuf.Duration
-	(*Operation)(nil),                    // 8: dzconnect.v1.Operation
+	(SentinelRole)(0),                      // 0: dzconnect.v1.SentinelRole
+	(*ProvisioningWorkspace)(nil),          // 1: dzconnect.v1.ProvisioningWorkspace
+	(*ProvisioningSpec)(nil),               // 2: dzconnect.v1.ProvisioningSpec
+	(*ProvisionIntegrationRequest)(nil),    // 3: dzconnect.v1.ProvisionIntegrationRequest
+	(*ProvisionIntegrationResponse)(nil),   // 4: dzconnect.v1.ProvisionIntegrationResponse
+	(*DeprovisionIntegrationRequest)(nil),  // 5: dzconnect.v1.DeprovisionIntegrationRequest
+	(*DeprovisionIntegrationResponse)(nil), // 6: dzconnect.v1.DeprovisionIntegrationResponse
+	(IntegrationKind)(0),                   // 7: dzconnect.v1.IntegrationKind
+	(Feature)(0),                           // 8: dzconnect.v1.Feature
+	(*durationpb.Duration)(nil),            // 9: google.protobuf.Duration
+	(*Operation)(nil),                      // 10: dzconnect.v1.Operation
 }
 var file_dzconnect_v1_provisioning_service_proto_depIdxs = []int32{
-	5, // 0: dzconnect.v1.ProvisioningSpec.kind:type_name -> dzconnect.v1.IntegrationKind
-	6, // 1: dzconnect.v1.ProvisioningSpec.features:type_name -> dzconnect.v1.Feature
-	7, // 2: dzconnect.v1.ProvisioningSpec.secret_lifetime:type_name -> google.protobuf.Duration
-	1, // 3: dzconnect.v1.ProvisioningSpec.workspace:type_name -> dzconnect.v1.ProvisioningWorkspace
-	0, // 4: dzconnect.v1.ProvisioningSpec.sentinel_role:type_name -> dzconnect.v1.SentinelRole
-	2, // 5: dzconnect.v1.ProvisionIntegrationRequest.spec:type_name -> dzconnect.v1.ProvisioningSpec
-	8, // 6: dzconnect.v1.ProvisionIntegrationResponse.operation:type_name -> dzconnect.v1.Operation
-	3, // 7: dzconnect.v1.ProvisioningService.ProvisionIntegration:input_type -> dzconnect.v1.ProvisionIntegrationRequest
-	4, // 8: dzconnect.v1.ProvisioningService.ProvisionIntegration:output_type -> dzconnect.v1.ProvisionIntegrationResponse
-	8, // [8:9] is the sub-list for method output_type
-	7, // [7:8] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	7,  // 0: dzconnect.v1.ProvisioningSpec.kind:type_name -> dzconnect.v1.IntegrationKind
+	8,  // 1: dzconnect.v1.ProvisioningSpec.features:type_name -> dzconnect.v1.Feature
+	9,  // 2: dzconnect.v1.ProvisioningSpec.secret_lifetime:type_name -> google.protobuf.Duration
+	1,  // 3: dzconnect.v1.ProvisioningSpec.workspace:type_name -> dzconnect.v1.ProvisioningWorkspace
+	0,  // 4: dzconnect.v1.ProvisioningSpec.sentinel_role:type_name -> dzconnect.v1.SentinelRole
+	2,  // 5: dzconnect.v1.ProvisionIntegrationRequest.spec:type_name -> dzconnect.v1.ProvisioningSpec
+	10, // 6: dzconnect.v1.ProvisionIntegrationResponse.operation:type_name -> dzconnect.v1.Operation
+	10, // 7: dzconnect.v1.DeprovisionIntegrationResponse.operation:type_name -> dzconnect.v1.Operation
+	3,  // 8: dzconnect.v1.ProvisioningService.ProvisionIntegration:input_type -> dzconnect.v1.ProvisionIntegrationRequest
+	5,  // 9: dzconnect.v1.ProvisioningService.DeprovisionIntegration:input_type -> dzconnect.v1.DeprovisionIntegrationRequest
+	4,  // 10: dzconnect.v1.ProvisioningService.ProvisionIntegration:output_type -> dzconnect.v1.ProvisionIntegrationResponse
+	6,  // 11: dzconnect.v1.ProvisioningService.DeprovisionIntegration:output_type -> dzconnect.v1.DeprovisionIntegrationResponse
+	10, // [10:12] is the sub-list for method output_type
+	8,  // [8:10] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_dzconnect_v1_provisioning_service_proto_init() }
@@ -465,7 +592,7 @@ func file_dzconnect_v1_provisioning_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dzconnect_v1_provisioning_service_proto_rawDesc), len(file_dzconnect_v1_provisioning_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

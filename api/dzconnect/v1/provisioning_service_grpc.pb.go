@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ProvisioningService_ProvisionIntegration_FullMethodName = "/dzconnect.v1.ProvisioningService/ProvisionIntegration"
+	ProvisioningService_ProvisionIntegration_FullMethodName   = "/dzconnect.v1.ProvisioningService/ProvisionIntegration"
+	ProvisioningService_DeprovisionIntegration_FullMethodName = "/dzconnect.v1.ProvisioningService/DeprovisionIntegration"
 )
 
 // ProvisioningServiceClient is the client API for ProvisioningService service.
@@ -41,6 +42,24 @@ type ProvisioningServiceClient interface {
 	// the tenant: ErrorInfo reason PROVISIONER_NOT_CONSENTED, metadata
 	// admin_consent_link; or the organization has no provisioner).
 	ProvisionIntegration(ctx context.Context, in *ProvisionIntegrationRequest, opts ...grpc.CallOption) (*ProvisionIntegrationResponse, error)
+	// Deprovisions a provisioned integration, as an operation (kind
+	// "deprovision"): removes what provisioning made in the tenant (the
+	// Sentinel role assignment dzconnect named, the service principal, the
+	// application, then both permanently from deleted items; adopted objects
+	// are left alone), then deletes the integration, queues the destruction
+	// of its Vault secrets and bumps the application's uniqueName generation
+	// so a later provision makes a new application. With keep_application it
+	// detaches instead: removes the role assignments and client secrets
+	// dzconnect added, marks the application's notes, and keeps the
+	// application, its service principal and its permissions. A deprovision
+	// already running on the integration is returned as it is.
+	// Permission: operator.
+	// Errors: InvalidArgument (name, request_id; nothing written), NotFound
+	// (integration), FailedPrecondition (a customer-managed integration:
+	// reason NOT_PROVISIONED, use DeleteIntegration; a provision still
+	// running on it: reason OPERATION_RUNNING, metadata operation — cancel it
+	// first).
+	DeprovisionIntegration(ctx context.Context, in *DeprovisionIntegrationRequest, opts ...grpc.CallOption) (*DeprovisionIntegrationResponse, error)
 }
 
 type provisioningServiceClient struct {
@@ -55,6 +74,16 @@ func (c *provisioningServiceClient) ProvisionIntegration(ctx context.Context, in
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ProvisionIntegrationResponse)
 	err := c.cc.Invoke(ctx, ProvisioningService_ProvisionIntegration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *provisioningServiceClient) DeprovisionIntegration(ctx context.Context, in *DeprovisionIntegrationRequest, opts ...grpc.CallOption) (*DeprovisionIntegrationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeprovisionIntegrationResponse)
+	err := c.cc.Invoke(ctx, ProvisioningService_DeprovisionIntegration_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +109,24 @@ type ProvisioningServiceServer interface {
 	// the tenant: ErrorInfo reason PROVISIONER_NOT_CONSENTED, metadata
 	// admin_consent_link; or the organization has no provisioner).
 	ProvisionIntegration(context.Context, *ProvisionIntegrationRequest) (*ProvisionIntegrationResponse, error)
+	// Deprovisions a provisioned integration, as an operation (kind
+	// "deprovision"): removes what provisioning made in the tenant (the
+	// Sentinel role assignment dzconnect named, the service principal, the
+	// application, then both permanently from deleted items; adopted objects
+	// are left alone), then deletes the integration, queues the destruction
+	// of its Vault secrets and bumps the application's uniqueName generation
+	// so a later provision makes a new application. With keep_application it
+	// detaches instead: removes the role assignments and client secrets
+	// dzconnect added, marks the application's notes, and keeps the
+	// application, its service principal and its permissions. A deprovision
+	// already running on the integration is returned as it is.
+	// Permission: operator.
+	// Errors: InvalidArgument (name, request_id; nothing written), NotFound
+	// (integration), FailedPrecondition (a customer-managed integration:
+	// reason NOT_PROVISIONED, use DeleteIntegration; a provision still
+	// running on it: reason OPERATION_RUNNING, metadata operation — cancel it
+	// first).
+	DeprovisionIntegration(context.Context, *DeprovisionIntegrationRequest) (*DeprovisionIntegrationResponse, error)
 	mustEmbedUnimplementedProvisioningServiceServer()
 }
 
@@ -92,6 +139,9 @@ type UnimplementedProvisioningServiceServer struct{}
 
 func (UnimplementedProvisioningServiceServer) ProvisionIntegration(context.Context, *ProvisionIntegrationRequest) (*ProvisionIntegrationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ProvisionIntegration not implemented")
+}
+func (UnimplementedProvisioningServiceServer) DeprovisionIntegration(context.Context, *DeprovisionIntegrationRequest) (*DeprovisionIntegrationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeprovisionIntegration not implemented")
 }
 func (UnimplementedProvisioningServiceServer) mustEmbedUnimplementedProvisioningServiceServer() {}
 func (UnimplementedProvisioningServiceServer) testEmbeddedByValue()                             {}
@@ -132,6 +182,24 @@ func _ProvisioningService_ProvisionIntegration_Handler(srv interface{}, ctx cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ProvisioningService_DeprovisionIntegration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeprovisionIntegrationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProvisioningServiceServer).DeprovisionIntegration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProvisioningService_DeprovisionIntegration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProvisioningServiceServer).DeprovisionIntegration(ctx, req.(*DeprovisionIntegrationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ProvisioningService_ServiceDesc is the grpc.ServiceDesc for ProvisioningService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -142,6 +210,10 @@ var ProvisioningService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ProvisionIntegration",
 			Handler:    _ProvisioningService_ProvisionIntegration_Handler,
+		},
+		{
+			MethodName: "DeprovisionIntegration",
+			Handler:    _ProvisioningService_DeprovisionIntegration_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
