@@ -15,7 +15,7 @@ import (
 func (inv *invocation) integrationCommand() *cobra.Command {
 	cmd := group("integration", "Manage Microsoft Defender and Sentinel integrations of tenants", "integrations", "int")
 	cmd.AddCommand(inv.integrationCreate(), inv.integrationGet(), inv.integrationList(), inv.integrationUpdate(), inv.integrationDelete(),
-		inv.integrationProvision(), inv.checkCommand(), inv.integrationChecks())
+		inv.integrationProvision(), inv.integrationDeprovision(), inv.checkCommand(), inv.integrationChecks())
 	return cmd
 }
 

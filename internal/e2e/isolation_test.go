@@ -136,6 +136,10 @@ func callsAgainst(s *stack.Stack, a stack.Org, tenant, integ, key, hook, op stri
 			return errOf(v1.NewProvisioningServiceClient(s.Conn).ProvisionIntegration(ctx, &v1.ProvisionIntegrationRequest{Parent: tenant,
 				Spec: &v1.ProvisioningSpec{Kind: v1.IntegrationKind_INTEGRATION_KIND_MICROSOFT_365_DEFENDER}, RequestId: uuid.NewString()}))
 		}},
+		{svc + "ProvisioningService/DeprovisionIntegration", func(ctx context.Context) error {
+			return errOf(v1.NewProvisioningServiceClient(s.Conn).DeprovisionIntegration(ctx, &v1.DeprovisionIntegrationRequest{Name: integ,
+				RequestId: uuid.NewString()}))
+		}},
 		{svc + "OperationService/GetOperation", func(ctx context.Context) error {
 			return errOf(ops.GetOperation(ctx, &v1.GetOperationRequest{Name: op}))
 		}},
