@@ -35,10 +35,10 @@ type provisionFixture struct {
 	provSP string
 }
 
-func newProvisionFixture(t *testing.T, consented bool) provisionFixture {
+func newProvisionFixture(t *testing.T, consented bool, extraArgs ...string) provisionFixture {
 	t.Helper()
 	sim := stack.StartSim(t)
-	s := stack.Start(t, stack.Options{ExtraArgs: append(stack.SimArgs(sim), "--jobs=true")})
+	s := stack.Start(t, stack.Options{ExtraArgs: append(append(stack.SimArgs(sim), "--jobs=true"), extraArgs...)})
 	f := provisionFixture{consentFixture: consentFixture{s: s, sim: sim},
 		prov: v1.NewProvisioningServiceClient(s.Conn), ops: v1.NewOperationServiceClient(s.Conn)}
 	prov, err := sim.Admin().RegisterProvisioner(uuid.NewString(), msftsim.AppRequest{DisplayName: "Provisioner",
