@@ -91,9 +91,11 @@ func (s *Server) match(c *call) *route {
 			return nil
 		}
 		switch {
-		case m == http.MethodGet && seg(2) == "microsoft.graph.application":
+		// The type cast: "microsoft.graph.application", or the namespace
+		// alias "graph.application" that msgraph-sdk-go sends.
+		case m == http.MethodGet && (seg(2) == "microsoft.graph.application" || seg(2) == "graph.application"):
 			return &route{"graph.deletedItems.applications", rolesAppRead, s.listDeleted("application")}
-		case m == http.MethodGet && seg(2) == "microsoft.graph.servicePrincipal":
+		case m == http.MethodGet && (seg(2) == "microsoft.graph.servicePrincipal" || seg(2) == "graph.servicePrincipal"):
 			return &route{"graph.deletedItems.servicePrincipals", rolesAppRead, s.listDeleted("servicePrincipal")}
 		case m == http.MethodGet:
 			return &route{"graph.deletedItems.get", rolesAppRead, s.getDeleted}
