@@ -818,3 +818,62 @@ func TestFinishedEventCommitsWithTheFinalState(t *testing.T) {
 		t.Fatalf("cancel events %+v", evs)
 	}
 }
+
+// The kind's end hook runs in the transaction of the final state: it sees
+// the operation as written (final state), its error rolls the final state
+// back (no event either) and the retried transition calls it again; an
+// immediate cancel calls it too.
+func TestFinishedHookRunsWithTheFinalState(t *testing.T) {
+	e := newEnv(t, operation.Config{})
+	var (
+		mu    sync.Mutex
+		seen  []operation.State
+		fails = 1
+	)
+	k := e.steps.kind()
+	k.Name = "test.hooked"
+	k.Finished = func(ctx context.Context, tx uow.Tx, op operation.Operation) error {
+		if tx == nil || !op.Done() || op.EndTime == nil {
+			return errors.New("hook called outside a final state's transaction")
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, op.State)
+		if fails > 0 {
+			fails--
+			return errors.New("the hook's write failed")
+		}
+		return nil
+	}
+	e.kinds.MustRegister(k)
+	e.replica(1, time.Hour)
+	op := e.wait(e.startKind("test.hooked", map[string]any{}).ID)
+	mu.Lock()
+	got := append([]operation.State(nil), seen...)
+	mu.Unlock()
+	if op.State != operation.StateSucceeded || len(got) != 2 || got[0] != operation.StateSucceeded || got[1] != operation.StateSucceeded {
+		t.Fatalf("state %s, hook saw %v (want a failed then a committed call)", op.State, got)
+	}
+	if evs := e.events.of(op.ID); len(evs) != 1 {
+		t.Fatalf("events %+v, want one", evs)
+	}
+
+	idle := newEnv(t, operation.Config{})
+	var canceled atomic.Int32
+	k2 := idle.steps.kind()
+	k2.Name = "test.hooked"
+	k2.Finished = func(_ context.Context, _ uow.Tx, op operation.Operation) error {
+		if op.State == operation.StateCanceled {
+			canceled.Add(1)
+		}
+		return nil
+	}
+	idle.kinds.MustRegister(k2)
+	pending := idle.startKind("test.hooked", map[string]any{})
+	if _, err := idle.svc.Cancel(context.Background(), idle.org, pending.ID); err != nil {
+		t.Fatal(err)
+	}
+	if canceled.Load() != 1 {
+		t.Fatalf("hook calls on cancel: %d", canceled.Load())
+	}
+}
