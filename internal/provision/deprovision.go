@@ -100,7 +100,8 @@ func (s *Service) Deprovision(ctx context.Context, target resource.Integration, 
 		if err != nil {
 			return err
 		}
-		for _, op := range running {
+		if len(running) > 0 {
+			op := running[0]
 			if op.Kind == DeprovisionKindName {
 				return &errRunning{op: op}
 			}

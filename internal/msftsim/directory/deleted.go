@@ -20,13 +20,6 @@ type deletedItem struct {
 	Deleted time.Time
 }
 
-func (i *deletedItem) id() string {
-	if i.App != nil {
-		return i.App.ID
-	}
-	return i.SP.ID
-}
-
 // live reports whether the item is still in deleted items at now (not yet
 // past the retention).
 func (i *deletedItem) live(now time.Time) bool { return now.Before(i.Deleted.Add(DeletedRetention)) }
