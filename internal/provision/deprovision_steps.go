@@ -3,6 +3,8 @@ package provision
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/dropzoneai/dzconnect/internal/apperr"
@@ -161,11 +163,28 @@ func (s *Service) dstepSentinelRole(ctx context.Context, sc operation.StepContex
 	for _, role := range []Role{RoleReader, RoleResponder} {
 		name := microsoft.RoleAssignmentName(r.p.SentinelScope, l.ServicePrincipal, RoleDefinitions[role].ID)
 		if err := r.dir.DeleteRoleAssignment(ctx, r.p.SentinelScope, name); err != nil {
-			return nil, err
+			return nil, s.rbacDeleteRemedy(sc, err, r.p.SentinelScope, name)
 		}
 		out.Removed = append(out.Removed, name)
 	}
 	return outputs(out)
+}
+
+// rbacDeleteRemedy turns ARM's refusal to delete a role assignment into
+// the customer's action. ARM's 403 always says "If access was recently
+// granted, please refresh your credentials", so the first is retried once
+// (fresh token, after rbacRecheck), as provisioning does.
+func (s *Service) rbacDeleteRemedy(sc operation.StepContext, err error, scope, name string) error {
+	var e *mserr.Error
+	if !errors.As(err, &e) || e.Status != 403 {
+		return err
+	}
+	if sc.Attempt < 2 {
+		return operation.Retry("not-replicated", rbacRecheck, "Azure refused to delete the role assignment %s; checking once more in case a recent grant is not applied yet", name)
+	}
+	return operation.Fail(apperr.PermissionDenied, "permission-missing",
+		fmt.Sprintf("Have an Owner of %s give the provisioner the right to delete role assignments there (Role Based Access Control Administrator with the condition in docs/provisioning.md, or User Access Administrator), or delete the role assignment %s at %s by hand; then deprovision again.", scope, name, scope),
+		"the provisioner may not delete the role assignment %s at %s", name, scope)
 }
 
 // dstepDirectoryRole: provisioning never assigns a directory role (step f
