@@ -150,6 +150,23 @@ func (a *Admin) handler() http.Handler {
 		}
 		return nil, a.DenyAdminConsent(r.PathValue("tenant"), req.Deny)
 	})
+	h("GET /_sim/tenants/{tenant}/deletedItems", "deletedItems.list", func(r *http.Request) (any, error) {
+		items, err := a.DeletedItems(r.PathValue("tenant"))
+		if items == nil {
+			items = []DeletedItem{}
+		}
+		return items, err
+	})
+	h("PUT /_sim/softDelete", "softDelete.set", func(r *http.Request) (any, error) {
+		var req struct {
+			ReleasesUniqueName bool `json:"releasesUniqueName"`
+		}
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		a.SetSoftDeleteReleasesUniqueName(req.ReleasesUniqueName)
+		return nil, nil
+	})
 	h("GET /_sim/faults", "faults.get", func(*http.Request) (any, error) { return a.Faults(), nil })
 	h("PUT /_sim/faults", "faults.set", func(r *http.Request) (any, error) {
 		var c faults.Config

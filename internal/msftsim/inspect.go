@@ -91,10 +91,10 @@ func (a *Admin) RoleAssignments(tenant, scope, principalID string) ([]directory.
 // DeletedItem is a soft-deleted application or service principal in a
 // tenant's deleted items.
 type DeletedItem struct {
-	Type       string // "application" or "servicePrincipal"
-	ObjectID   string
-	AppID      string
-	UniqueName string // applications only
+	Type       string `json:"type"` // "application" or "servicePrincipal"
+	ObjectID   string `json:"objectId"`
+	AppID      string `json:"appId"`
+	UniqueName string `json:"uniqueName,omitempty"` // applications only
 }
 
 // DeletedItems lists a tenant's deleted items (applications, then service
