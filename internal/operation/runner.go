@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/crashpoint"
 	"github.com/dropzoneai/dzconnect/internal/event"
 	"github.com/dropzoneai/dzconnect/internal/jobs"
 	"github.com/dropzoneai/dzconnect/internal/uow"
@@ -166,12 +167,23 @@ func (r *Runner) Run(ctx context.Context, args RunArgs) error {
 			r.release(ctx, org, id, owner)
 			return river.JobSnooze(0)
 		}
+		// Test-only kill points (inert unless DZCONNECT_TEST_CRASH_AT
+		// names one): the step's work done but not recorded, and the
+		// record committed before the next step starts.
+		var se *StepError
+		finished := runErr == nil || errors.As(runErr, &se) && se.skip
+		if finished {
+			crashpoint.Hit(crashpoint.Name(act.run.sc.Kind, act.run.step.Name, "returned"))
+		}
 		if err := r.record(ctx, org, id, owner, act.run, outputs, runErr); err != nil {
 			var snooze *river.JobSnoozeError
 			if !errors.As(err, &snooze) {
 				r.release(ctx, org, id, owner) // as above; the step re-runs
 			}
 			return err
+		}
+		if finished {
+			crashpoint.Hit(crashpoint.Name(act.run.sc.Kind, act.run.step.Name, "recorded"))
 		}
 	}
 }
