@@ -70,8 +70,9 @@ func NewRunner(cfg Config, tx uow.Runner, store Store, kinds *Registry, jobs Ins
 }
 
 // Extension registers the runner's worker, the operations queue and the
-// janitor (a leader-only periodic job, on River's default queue so that
-// busy operation workers never delay it) on the one River client
+// janitor (a leader-only periodic job, on the maintenance queue, which
+// every replica works, so that busy operation workers never delay it; no
+// replica works River's default queue) on the one River client
 // (jobs.New).
 func (r *Runner) Extension() jobs.Extension {
 	ext := jobs.Extension{
@@ -86,7 +87,8 @@ func (r *Runner) Extension() jobs.Extension {
 			river.PeriodicInterval(r.cfg.JanitorInterval),
 			func() (river.JobArgs, *river.InsertOpts) {
 				// River's periods are at least a second.
-				return JanitorArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: max(r.cfg.JanitorInterval, time.Second)}}
+				return JanitorArgs{}, &river.InsertOpts{Queue: jobs.QueueMaintenance,
+					UniqueOpts: river.UniqueOpts{ByPeriod: max(r.cfg.JanitorInterval, time.Second)}}
 			},
 			// A new leader (after a crash) looks at once.
 			&river.PeriodicJobOpts{ID: "operation_janitor", RunOnStart: true},
