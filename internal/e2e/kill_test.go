@@ -329,8 +329,8 @@ func (k *killFixture) waitKilled(t *testing.T, p *serveProcess, op, point string
 			}
 			return
 		case <-tick.C:
-			if op != "" && k.opState(t, op) != "running" && k.opState(t, op) != "pending" {
-				t.Fatalf("operation %s while waiting for the kill at %s", k.opState(t, op), point)
+			if s := k.opState(t, op); s != "running" && s != "pending" {
+				t.Fatalf("operation %s while waiting for the kill at %s", s, point)
 			}
 		case <-deadline:
 			t.Fatalf("the process did not reach %s within 90s", point)
