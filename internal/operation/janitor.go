@@ -24,7 +24,9 @@ func (JanitorArgs) Kind() string { return "operation_janitor" }
 // queue, which every replica works (no replica works River's default
 // queue: a janitor job there would never run, and a dead replica's
 // operation would wait for River's rescue of its job instead).
-func (JanitorArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: jobs.QueueMaintenance} }
+func (JanitorArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: jobs.QueueMaintenance}
+}
 
 // janitorBatch is how many operations one janitor run takes over at most;
 // the rest wait for the next run.
