@@ -529,6 +529,27 @@ func (r *Runner) settle(op *Operation, ordinal, maxAttempts int, out outcome, no
 	}
 	f := v.failure
 	st.LastError = &f
+	if v.retryable && v.lag {
+		// Replication lag: bounded by a window from the step's first
+		// start, not by its attempts (reference section 5), backoff
+		// capped at LagBackoffMax and never before Retry-After.
+		start := now
+		if st.StartTime != nil {
+			start = *st.StartTime
+		}
+		end := start.Add(r.cfg.LagWindow)
+		if now.Before(end) {
+			next := now.Add(r.lagDelay(st.Attempts, v.retryAfter))
+			if next.After(end) && v.retryAfter <= 0 {
+				next = end // one last look at the window's end
+			}
+			st.State, st.NextAttemptTime = StepPending, &next
+			return []StepRecord{*st}, nil
+		}
+		f.Message = fmt.Sprintf("still not replicated %s after the step started: %s", r.cfg.LagWindow, f.Message)
+		st.LastError = &f
+		return failNow(op, ordinal, f, now)
+	}
 	if v.retryable && st.Attempts < maxAttempts {
 		next := now.Add(r.delay(st.Attempts, v.retryAfter))
 		st.State, st.NextAttemptTime = StepPending, &next
@@ -540,15 +561,28 @@ func (r *Runner) settle(op *Operation, ordinal, maxAttempts int, out outcome, no
 var errLeaseLost = errors.New("operation lease lost")
 
 // delay is the wait before the next attempt: Retry-After when the error
-// carried one, else exponential backoff with ±20% jitter.
+// carried one (never less: the next attempt is no earlier than Microsoft
+// asked), else exponential backoff with ±20% jitter.
 func (r *Runner) delay(attempts int, retryAfter time.Duration) time.Duration {
 	if retryAfter > 0 {
 		return retryAfter
 	}
-	d := r.cfg.BackoffBase
-	for i := 1; i < attempts && d < r.cfg.BackoffMax; i++ {
+	return backoff(r.cfg.BackoffBase, r.cfg.BackoffMax, attempts)
+}
+
+// lagDelay is the wait before the next look after replication lag:
+// backoff from BackoffBase capped at LagBackoffMax, and never less than a
+// Retry-After the answer carried.
+func (r *Runner) lagDelay(attempts int, retryAfter time.Duration) time.Duration {
+	return max(retryAfter, backoff(r.cfg.BackoffBase, r.cfg.LagBackoffMax, attempts))
+}
+
+// backoff doubles base per attempt up to ceiling, with ±20% jitter.
+func backoff(base, ceiling time.Duration, attempts int) time.Duration {
+	d := base
+	for i := 1; i < attempts && d < ceiling; i++ {
 		d *= 2
 	}
-	d = min(d, r.cfg.BackoffMax)
+	d = min(d, ceiling)
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }

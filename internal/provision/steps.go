@@ -291,7 +291,7 @@ func (s *Service) stepApplication(ctx context.Context, sc operation.StepContext)
 	appID, err1 := uuid.Parse(app.AppID)
 	objID, err2 := uuid.Parse(app.ObjectID)
 	if err1 != nil || err2 != nil {
-		return nil, operation.Retry("not-replicated", 0, "the application's IDs are not readable yet")
+		return nil, operation.Lag("the application's IDs are not readable yet")
 	}
 	if err := s.update(ctx, r, func(in *integration.Integration) {
 		in.ClientID, in.AppObjectID = appID, uuid.NullUUID{UUID: objID, Valid: true}
@@ -327,7 +327,7 @@ func (s *Service) stepServicePrincipal(ctx context.Context, sc operation.StepCon
 	crashpoint.Hit(crashpoint.Name(KindName, StepServicePrincipal, "after_call")) // test-only: made, not recorded
 	id, err := uuid.Parse(sp.ObjectID)
 	if err != nil {
-		return nil, operation.Retry("not-replicated", 0, "the service principal's ID is not readable yet")
+		return nil, operation.Lag("the service principal's ID is not readable yet")
 	}
 	if err := s.update(ctx, r, func(in *integration.Integration) {
 		in.ServicePrincipal = uuid.NullUUID{UUID: id, Valid: true}
