@@ -75,7 +75,9 @@ func TestProvisionUnderFaults(t *testing.T) {
 	sim.Admin().ResetCounters()
 	sim.Admin().SetFaults(faults.Config{Scope: faults.Scope{Rule: faults.Rule{
 		Throttle:  &faults.Throttle{Rate: 0.2, RetryAfterSeconds: 1},
-		ObjectLag: &faults.Lag{Reads: 1},
+		ObjectLag:  &faults.Lag{Reads: 1},
+		SecretLag:  &faults.Lag{Reads: 1},
+		ConsentLag: &faults.Lag{Reads: 1},
 	}}})
 	start := time.Now()
 	ops := make([]string, len(cases))
@@ -108,6 +110,16 @@ func TestProvisionUnderFaults(t *testing.T) {
 	if failed > 0 {
 		t.Fatalf("%d of %d provisions did not succeed", failed, len(done))
 	}
+	// What the steps saw and retried (their last error before success).
+	reruns := map[string]int{}
+	for _, op := range done {
+		for _, st := range op.GetMetadata().GetSteps() {
+			if st.GetAttempts() > 1 {
+				reruns[st.GetName()+": "+st.GetLastError().GetReason()] += int(st.GetAttempts()) - 1
+			}
+		}
+	}
+	t.Logf("steps tried again: %v", reruns)
 	var throttled, early int64
 	for _, c := range sim.Admin().Counters() {
 		throttled += int64(c.Faulted[faults.KindThrottle])
