@@ -74,7 +74,7 @@ func TestProvisionUnderFaults(t *testing.T) {
 
 	sim.Admin().ResetCounters()
 	sim.Admin().SetFaults(faults.Config{Scope: faults.Scope{Rule: faults.Rule{
-		Throttle:  &faults.Throttle{Rate: 0.2, RetryAfterSeconds: 1},
+		Throttle:   &faults.Throttle{Rate: 0.2, RetryAfterSeconds: 1},
 		ObjectLag:  &faults.Lag{Reads: 1},
 		SecretLag:  &faults.Lag{Reads: 1},
 		ConsentLag: &faults.Lag{Reads: 1},
