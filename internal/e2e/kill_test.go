@@ -288,10 +288,22 @@ func (k *killFixture) provision(t *testing.T, p *serveProcess) string {
 		Spec: &v1.ProvisioningSpec{Kind: v1.IntegrationKind_INTEGRATION_KIND_MICROSOFT_SENTINEL,
 			Workspace: &v1.ProvisioningWorkspace{ResourceId: k.armID}, CertificatePem: k.cert}},
 		grpc.WaitForReady(true))
-	if err != nil {
+	if err == nil {
+		return resp.GetOperation().GetName()
+	}
+	// A kill point right after the operation's first step may take the
+	// process down before its answer is out; the operation is committed
+	// then (it is the fixture's only one).
+	select {
+	case <-p.exited:
+	case <-time.After(90 * time.Second):
 		t.Fatalf("ProvisionIntegration: %v", err)
 	}
-	return resp.GetOperation().GetName()
+	var org, id uuid.UUID
+	if qerr := k.s.DB.QueryRow(context.Background(), `select organization_id, id from operations`).Scan(&org, &id); qerr != nil {
+		t.Fatalf("ProvisionIntegration: %v; no operation: %v", err, qerr)
+	}
+	return operation.Name{Org: org, ID: id}.String()
 }
 
 // opState reads the operation's state from Postgres (the process that
