@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/jobs"
 	"github.com/dropzoneai/dzconnect/internal/uow"
 )
 
@@ -18,6 +19,14 @@ type JanitorArgs struct{}
 
 // Kind implements river.JobArgs.
 func (JanitorArgs) Kind() string { return "operation_janitor" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts: the maintenance
+// queue, which every replica works (no replica works River's default
+// queue: a janitor job there would never run, and a dead replica's
+// operation would wait for River's rescue of its job instead).
+func (JanitorArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: jobs.QueueMaintenance}
+}
 
 // janitorBatch is how many operations one janitor run takes over at most;
 // the rest wait for the next run.

@@ -161,6 +161,7 @@ type StepError struct {
 	Remedy     string
 	skip       bool
 	poll       bool
+	lag        bool      // replication lag: retried within Config.LagWindow (see Lag)
 	deadline   time.Time // of a poll; zero: Config.PollWindow from the first poll
 	Err        error     // cause: logged, never shown
 }
@@ -181,6 +182,15 @@ func (e *StepError) Skipped() bool { return e.skip }
 // after retryAfter when that is longer than zero.
 func Retry(reason string, retryAfter time.Duration, format string, args ...any) *StepError {
 	return &StepError{Retryable: true, RetryAfter: retryAfter, Kind: apperr.Unavailable, Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// Lag is replication lag the step recognised itself (e.g. an object it
+// just created answers without its IDs yet): retried like a Microsoft
+// answer mserr.IsReplicationLag reports, with backoff capped at
+// Config.LagBackoffMax, within Config.LagWindow from the step's first
+// start, whatever its attempt count.
+func Lag(format string, args ...any) *StepError {
+	return &StepError{Retryable: true, lag: true, Kind: apperr.Unavailable, Reason: string(mserr.ClassNotReplicated), Message: fmt.Sprintf(format, args...)}
 }
 
 // Fail is a permanent failure: the operation fails with this error and
@@ -220,6 +230,7 @@ type verdict struct {
 	retryAfter time.Duration
 	skip       bool
 	poll       bool
+	lag        bool      // replication lag: retried within Config.LagWindow
 	deadline   time.Time // of a poll
 }
 
@@ -252,7 +263,7 @@ func classify(err error) verdict {
 		}
 		return verdict{
 			failure:   Failure{Code: codeName(se.Kind), Reason: se.Reason, Message: se.Message, Remedy: se.Remedy},
-			retryable: se.Retryable, retryAfter: se.RetryAfter,
+			retryable: se.Retryable, retryAfter: se.RetryAfter, lag: se.lag && se.Retryable,
 		}
 	}
 	var me *mserr.Error
@@ -270,6 +281,9 @@ func classify(err error) verdict {
 		return verdict{
 			failure:   Failure{Code: codeName(code), Reason: string(me.Class), Message: me.Error(), Remedy: me.Remedy},
 			retryable: retry, retryAfter: me.RetryAfter,
+			// The one lag definition; a throttle is never lag (it waits
+			// for Retry-After, not for replication).
+			lag: mserr.IsReplicationLag(err) && me.Class != mserr.ClassThrottled,
 		}
 	}
 	if ae, ok := apperr.From(err); ok {

@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/crashpoint"
 	"github.com/dropzoneai/dzconnect/internal/event"
 	"github.com/dropzoneai/dzconnect/internal/jobs"
 	"github.com/dropzoneai/dzconnect/internal/uow"
@@ -69,8 +70,9 @@ func NewRunner(cfg Config, tx uow.Runner, store Store, kinds *Registry, jobs Ins
 }
 
 // Extension registers the runner's worker, the operations queue and the
-// janitor (a leader-only periodic job, on River's default queue so that
-// busy operation workers never delay it) on the one River client
+// janitor (a leader-only periodic job, on the maintenance queue, which
+// every replica works, so that busy operation workers never delay it; no
+// replica works River's default queue) on the one River client
 // (jobs.New).
 func (r *Runner) Extension() jobs.Extension {
 	ext := jobs.Extension{
@@ -85,7 +87,8 @@ func (r *Runner) Extension() jobs.Extension {
 			river.PeriodicInterval(r.cfg.JanitorInterval),
 			func() (river.JobArgs, *river.InsertOpts) {
 				// River's periods are at least a second.
-				return JanitorArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: max(r.cfg.JanitorInterval, time.Second)}}
+				return JanitorArgs{}, &river.InsertOpts{Queue: jobs.QueueMaintenance,
+					UniqueOpts: river.UniqueOpts{ByPeriod: max(r.cfg.JanitorInterval, time.Second)}}
 			},
 			// A new leader (after a crash) looks at once.
 			&river.PeriodicJobOpts{ID: "operation_janitor", RunOnStart: true},
@@ -166,12 +169,23 @@ func (r *Runner) Run(ctx context.Context, args RunArgs) error {
 			r.release(ctx, org, id, owner)
 			return river.JobSnooze(0)
 		}
+		// Test-only kill points (inert unless DZCONNECT_TEST_CRASH_AT
+		// names one): the step's work done but not recorded, and the
+		// record committed before the next step starts.
+		var se *StepError
+		finished := runErr == nil || errors.As(runErr, &se) && se.skip
+		if finished {
+			crashpoint.Hit(crashpoint.Name(act.run.sc.Kind, act.run.step.Name, "returned"))
+		}
 		if err := r.record(ctx, org, id, owner, act.run, outputs, runErr); err != nil {
 			var snooze *river.JobSnoozeError
 			if !errors.As(err, &snooze) {
 				r.release(ctx, org, id, owner) // as above; the step re-runs
 			}
 			return err
+		}
+		if finished {
+			crashpoint.Hit(crashpoint.Name(act.run.sc.Kind, act.run.step.Name, "recorded"))
 		}
 	}
 }
@@ -515,6 +529,27 @@ func (r *Runner) settle(op *Operation, ordinal, maxAttempts int, out outcome, no
 	}
 	f := v.failure
 	st.LastError = &f
+	if v.retryable && v.lag {
+		// Replication lag: bounded by a window from the step's first
+		// start, not by its attempts (reference section 5), backoff
+		// capped at LagBackoffMax and never before Retry-After.
+		start := now
+		if st.StartTime != nil {
+			start = *st.StartTime
+		}
+		end := start.Add(r.cfg.LagWindow)
+		if now.Before(end) {
+			next := now.Add(r.lagDelay(st.Attempts, v.retryAfter))
+			if next.After(end) && v.retryAfter <= 0 {
+				next = end // one last look at the window's end
+			}
+			st.State, st.NextAttemptTime = StepPending, &next
+			return []StepRecord{*st}, nil
+		}
+		f.Message = fmt.Sprintf("still not replicated %s after the step started: %s", r.cfg.LagWindow, f.Message)
+		st.LastError = &f
+		return failNow(op, ordinal, f, now)
+	}
 	if v.retryable && st.Attempts < maxAttempts {
 		next := now.Add(r.delay(st.Attempts, v.retryAfter))
 		st.State, st.NextAttemptTime = StepPending, &next
@@ -526,15 +561,28 @@ func (r *Runner) settle(op *Operation, ordinal, maxAttempts int, out outcome, no
 var errLeaseLost = errors.New("operation lease lost")
 
 // delay is the wait before the next attempt: Retry-After when the error
-// carried one, else exponential backoff with ±20% jitter.
+// carried one (never less: the next attempt is no earlier than Microsoft
+// asked), else exponential backoff with ±20% jitter.
 func (r *Runner) delay(attempts int, retryAfter time.Duration) time.Duration {
 	if retryAfter > 0 {
 		return retryAfter
 	}
-	d := r.cfg.BackoffBase
-	for i := 1; i < attempts && d < r.cfg.BackoffMax; i++ {
+	return backoff(r.cfg.BackoffBase, r.cfg.BackoffMax, attempts)
+}
+
+// lagDelay is the wait before the next look after replication lag:
+// backoff from BackoffBase capped at LagBackoffMax, and never less than a
+// Retry-After the answer carried.
+func (r *Runner) lagDelay(attempts int, retryAfter time.Duration) time.Duration {
+	return max(retryAfter, backoff(r.cfg.BackoffBase, r.cfg.LagBackoffMax, attempts))
+}
+
+// backoff doubles base per attempt up to ceiling, with ±20% jitter.
+func backoff(base, ceiling time.Duration, attempts int) time.Duration {
+	d := base
+	for i := 1; i < attempts && d < ceiling; i++ {
 		d *= 2
 	}
-	d = min(d, r.cfg.BackoffMax)
+	d = min(d, ceiling)
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }

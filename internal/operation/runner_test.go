@@ -245,7 +245,7 @@ func (e *env) replicaWith(cfg operation.Config, workers int, rescueAfter time.Du
 	w := river.NewWorkers()
 	ext.Register(w)
 	rc := &river.Config{
-		Logger: testLog, Queues: map[string]river.QueueConfig{operation.QueueOperations: {MaxWorkers: workers}, river.QueueDefault: {MaxWorkers: 1}},
+		Logger: testLog, Queues: map[string]river.QueueConfig{operation.QueueOperations: {MaxWorkers: workers}, jobs.QueueMaintenance: {MaxWorkers: 1}},
 		Workers: w, RescueStuckJobsAfter: rescueAfter, JobTimeout: rescueAfter / 2, FetchCooldown: 10 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond,
 		LeaderElectionDisabled: !leader,
 	}

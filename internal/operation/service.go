@@ -94,6 +94,15 @@ type Config struct {
 	// (e.g. it was discarded) and the janitor enqueues a new one; default
 	// 5m.
 	OrphanAfter time.Duration
+	// LagWindow bounds the retries of replication lag (an answer mserr
+	// classifies as possibly "not replicated yet", or a step's Lag): the
+	// step is tried again, with backoff capped at LagBackoffMax and
+	// whatever its attempt count, until this long after it first
+	// started; then it fails with the last answer. Default 5m (peers use
+	// 80s to 15m, shared/reference/microsoft.md section 5).
+	LagWindow time.Duration
+	// LagBackoffMax caps the backoff between lag retries; default 16s.
+	LagBackoffMax time.Duration
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -122,6 +131,8 @@ func (c *Config) defaults() {
 		c.JanitorInterval = 10 * time.Second
 	}
 	def(&c.OrphanAfter, 5*time.Minute)
+	def(&c.LagWindow, 5*time.Minute)
+	def(&c.LagBackoffMax, 16*time.Second)
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 10
 	}

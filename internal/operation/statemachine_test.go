@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,6 +115,9 @@ func TestClassify(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := classify(tc.err)
+			if v.lag != (tc.name == "lag") {
+				t.Fatalf("classify %s: lag %v", tc.name, v.lag)
+			}
 			if v.retryable != tc.retryable || v.retryAfter != tc.retryAfter || v.failure.Code != tc.code || v.failure.Reason != tc.reason || v.failure.Remedy != tc.remedy {
 				t.Fatalf("classify = %+v", v)
 			}
@@ -247,6 +251,9 @@ func TestFailNowCancelsTheRemainingSteps(t *testing.T) {
 
 func TestSettle(t *testing.T) {
 	r := &Runner{cfg: Config{BackoffBase: time.Second}.WithDefaults()}
+	throttled := &mserr.Error{Class: mserr.ClassThrottled, Status: 429, RetryAfter: 7 * time.Second}
+	lagging := fmt.Errorf("creating: %w", &mserr.Error{Class: mserr.ClassNotReplicated, Status: 400, Lag: true})
+	lagThrottled := &mserr.Error{Class: mserr.ClassNotReplicated, Status: 404, Lag: true, RetryAfter: 30 * time.Second}
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	deadline := now.Add(time.Minute)
 	type check func(t *testing.T, op Operation, changed []StepRecord)
@@ -313,6 +320,47 @@ func TestSettle(t *testing.T) {
 			func(t *testing.T, op Operation, _ []StepRecord) {
 				if op.State != StateFailed || op.Steps[1].State != StepFailed || op.Steps[2].State != StepCanceled || op.Error.Step != "s1" {
 					t.Fatalf("%+v", op)
+				}
+			}},
+		{"throttle: the next attempt no earlier than Retry-After", nil, outcome{err: throttled, v: classify(throttled)}, 10,
+			func(t *testing.T, op Operation, _ []StepRecord) {
+				if s := op.Steps[1]; s.State != StepPending || s.NextAttemptTime == nil || s.NextAttemptTime.Before(now.Add(7*time.Second)) {
+					t.Fatalf("%+v", s)
+				}
+			}},
+		{"lag: retried past the attempts inside the window, backoff capped", func(op *Operation) {
+			st := now.Add(-time.Minute)
+			op.Steps[1].StartTime, op.Steps[1].Attempts = &st, 12
+		}, outcome{err: lagging, v: classify(lagging)}, 10,
+			func(t *testing.T, op Operation, _ []StepRecord) {
+				s := op.Steps[1]
+				if s.State != StepPending || s.NextAttemptTime == nil || s.NextAttemptTime.After(now.Add(16*time.Second*12/10)) ||
+					s.NextAttemptTime.Before(now.Add(16*time.Second*8/10)) || s.LastError.Reason != "not-replicated" {
+					t.Fatalf("%+v", s)
+				}
+			}},
+		{"lag: the last look at the window's end", func(op *Operation) {
+			st := now.Add(-5*time.Minute + time.Second)
+			op.Steps[1].StartTime, op.Steps[1].Attempts = &st, 6
+		}, outcome{err: Lag("no IDs yet"), v: classify(Lag("no IDs yet"))}, 10,
+			func(t *testing.T, op Operation, _ []StepRecord) {
+				if s := op.Steps[1]; s.State != StepPending || !s.NextAttemptTime.Equal(now.Add(time.Second)) {
+					t.Fatalf("%+v", s)
+				}
+			}},
+		{"lag: past the window fails", func(op *Operation) {
+			st := now.Add(-5 * time.Minute)
+			op.Steps[1].StartTime = &st
+		}, outcome{err: lagging, v: classify(lagging)}, 10,
+			func(t *testing.T, op Operation, _ []StepRecord) {
+				if op.State != StateFailed || op.Steps[1].State != StepFailed || !strings.Contains(op.Error.Message, "still not replicated") {
+					t.Fatalf("%+v %+v", op, op.Error)
+				}
+			}},
+		{"lag with Retry-After: not before it", nil, outcome{err: lagThrottled, v: classify(lagThrottled)}, 10,
+			func(t *testing.T, op Operation, _ []StepRecord) {
+				if s := op.Steps[1]; s.State != StepPending || s.NextAttemptTime.Before(now.Add(30*time.Second)) {
+					t.Fatalf("%+v", s)
 				}
 			}},
 		{"permanent fails, rest canceled", nil, outcome{err: Fail(apperr.FailedPrecondition, "blocked", "fix", "blocked"),

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dropzoneai/dzconnect/internal/apperr"
 	"github.com/dropzoneai/dzconnect/internal/catalog"
+	"github.com/dropzoneai/dzconnect/internal/crashpoint"
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/microsoft"
 	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
@@ -294,10 +295,11 @@ func (s *Service) stepApplication(ctx context.Context, sc operation.StepContext)
 	if err != nil {
 		return nil, err
 	}
+	crashpoint.Hit(crashpoint.Name(KindName, StepApplication, "after_call")) // test-only: made, not recorded
 	appID, err1 := uuid.Parse(app.AppID)
 	objID, err2 := uuid.Parse(app.ObjectID)
 	if err1 != nil || err2 != nil {
-		return nil, operation.Retry("not-replicated", 0, "the application's IDs are not readable yet")
+		return nil, operation.Lag("the application's IDs are not readable yet")
 	}
 	if err := s.update(ctx, r, func(in *integration.Integration) {
 		in.ClientID, in.AppObjectID = appID, uuid.NullUUID{UUID: objID, Valid: true}
@@ -330,9 +332,10 @@ func (s *Service) stepServicePrincipal(ctx context.Context, sc operation.StepCon
 	if err != nil {
 		return nil, err
 	}
+	crashpoint.Hit(crashpoint.Name(KindName, StepServicePrincipal, "after_call")) // test-only: made, not recorded
 	id, err := uuid.Parse(sp.ObjectID)
 	if err != nil {
-		return nil, operation.Retry("not-replicated", 0, "the service principal's ID is not readable yet")
+		return nil, operation.Lag("the service principal's ID is not readable yet")
 	}
 	if err := s.update(ctx, r, func(in *integration.Integration) {
 		in.ServicePrincipal = uuid.NullUUID{UUID: id, Valid: true}
@@ -409,6 +412,7 @@ func (s *Service) stepPermissions(ctx context.Context, sc operation.StepContext)
 		if err != nil {
 			return nil, err
 		}
+		crashpoint.Hit(crashpoint.Name(KindName, StepPermissions, "after_call")) // test-only: some granted, none recorded
 		ref.ID = a.ID
 		out.Granted = append(out.Granted, ref)
 	}
@@ -520,6 +524,7 @@ func (s *Service) stepSentinelRole(ctx context.Context, sc operation.StepContext
 	if err != nil {
 		return nil, s.rbacRemedy(ctx, r, err, ws.Scope(), "assign "+role.Name)
 	}
+	crashpoint.Hit(crashpoint.Name(KindName, StepSentinelRole, "after_call")) // test-only: assigned, not recorded
 	if err := s.update(ctx, r, func(in *integration.Integration) {
 		in.Sentinel = &integration.Sentinel{SubscriptionID: ws.SubscriptionID, ResourceGroup: ws.ResourceGroup, WorkspaceName: ws.Name, WorkspaceID: wsID}
 	}); err != nil {
@@ -629,6 +634,7 @@ func (s *Service) stepClientSecret(ctx context.Context, sc operation.StepContext
 	if err != nil {
 		return nil, err
 	}
+	crashpoint.Hit(crashpoint.Name(KindName, StepClientSecret, "after_call")) // test-only: the secret exists only in Entra and memory
 	keyID, err := uuid.Parse(np.KeyID)
 	if err != nil {
 		s.discard(ctx, r, app.ObjectID, np.KeyID)
@@ -641,6 +647,7 @@ func (s *Service) stepClientSecret(ctx context.Context, sc operation.StepContext
 		s.discard(ctx, r, app.ObjectID, np.KeyID)
 		return nil, apperr.Wrap(err, apperr.KindOrDefault(err, apperr.Unavailable), "storing the client secret in Vault failed; the new secret was removed from Entra")
 	}
+	crashpoint.Hit(crashpoint.Name(KindName, StepClientSecret, "after_vault")) // test-only: in Entra and Vault, no row
 	cend := np.End
 	if cend.IsZero() {
 		cend = end
@@ -737,6 +744,7 @@ func (s *Service) stepCertificate(ctx context.Context, sc operation.StepContext)
 		Usage: "Verify", Key: cert.DER, Start: cert.NotBefore, End: cert.NotAfter}}, nil); err != nil {
 		return nil, err
 	}
+	crashpoint.Hit(crashpoint.Name(KindName, StepCertificate, "after_call")) // test-only: added, not recorded
 	return outputs(certificateOut{Thumbprint: cert.Thumbprint, Added: true})
 }
 
