@@ -278,6 +278,25 @@ func (a *Admin) ResetCounters() {
 	a.sim.faults.ResetCounters()
 }
 
+// TenantCalls is what the simulator served one tenant and what its
+// replication lag cost there: the requests (all clients, in all and per
+// route, first start and last end) since the counters were reset, and,
+// since the tenant was created, the requests lag refused and the time it
+// imposed (for each object refused while its duration lag ran, the time
+// from the first refusal until it became visible, on the simulator clock).
+type TenantCalls struct {
+	observe.TenantCount
+	LagRefusals int64         `json:"lagRefusals"`
+	LagWait     time.Duration `json:"lagWaitNs"`
+}
+
+// TenantCalls returns tenant's counters (see TenantCalls).
+func (a *Admin) TenantCalls(tenant string) TenantCalls {
+	out := TenantCalls{TenantCount: a.sim.rec.Tenant(tenant)}
+	out.LagRefusals, out.LagWait = a.sim.dir.LagCost(tenant)
+	return out
+}
+
 // ServicePrincipalID returns the object ID of appID's service principal in tenant.
 func (a *Admin) ServicePrincipalID(tenant, appID string) (string, bool) {
 	return a.sim.dir.ServicePrincipalIDForApp(tenant, appID)

@@ -131,7 +131,7 @@ func (d *Directory) createAppLocked(t *Tenant, in AppInput, c Caller, lag Lag) (
 	now := d.clock.Now()
 	a := &Application{
 		ID: d.NewID(), AppID: d.NewID(), TenantID: t.ID, SignInAudience: "AzureADMyOrg", Created: now,
-		Extra: map[string]json.RawMessage{}, vis: newVisibility(now, lag),
+		Extra: map[string]json.RawMessage{}, vis: t.newVisibility(now, lag),
 	}
 	if c.SPID != "" {
 		a.OwnerIDs = []string{c.SPID}
@@ -406,7 +406,7 @@ func (d *Directory) AddPassword(tenant string, key AppKey, displayName string, s
 	}
 	pc.Secret = d.newSecret()
 	pc.Hint = pc.Secret[:3]
-	pc.vis = newVisibility(now, lag)
+	pc.vis = t.newVisibility(now, lag)
 	a.Passwords = append(a.Passwords, pc)
 	return *pc, nil
 }

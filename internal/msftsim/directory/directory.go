@@ -59,6 +59,7 @@ type Tenant struct {
 	subscriptions map[string]bool
 	workspaces    map[string]*Workspace // by lower-case resource ID
 	roleAssign    map[string]*RoleAssignment
+	lag           LagLedger // what replication lag cost this tenant's clients
 }
 
 // Directory is all simulated tenants.
@@ -267,6 +268,18 @@ func (d *Directory) LookupTenant(idOrDomain string) (TenantInfo, bool) {
 		return TenantInfo{}, false
 	}
 	return t.info(), true
+}
+
+// LagCost returns what replication lag cost tenant's clients so far: the
+// requests it refused and the time it imposed (see LagLedger).
+func (d *Directory) LagCost(tenant string) (refusals int64, wait time.Duration) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	t := d.tenants[strings.ToLower(tenant)]
+	if t == nil {
+		return 0, 0
+	}
+	return t.lag.Refusals(), t.lag.Wait()
 }
 
 func (t *Tenant) info() TenantInfo {

@@ -88,7 +88,7 @@ func (d *Directory) newAppSP(t *Tenant, a *Application, now time.Time, lag Lag) 
 	sp := &ServicePrincipal{
 		ID: d.NewID(), AppID: a.AppID, TenantID: t.ID, DisplayName: a.DisplayName, AppOwnerOrganizationID: a.TenantID,
 		AccountEnabled: true, ServicePrincipalNames: []string{a.AppID}, ServicePrincipalType: "Application",
-		Created: now, vis: newVisibility(now, lag),
+		Created: now, vis: t.newVisibility(now, lag),
 	}
 	t.sps[sp.ID] = sp
 	t.spsByAppID[sp.AppID] = sp
@@ -209,7 +209,7 @@ func (d *Directory) AssignAppRole(tenant, resourceSPID, principalID, appRoleID s
 	a := &AppRoleAssignment{
 		ID: d.newAssignmentID(), AppRoleID: strings.ToLower(appRoleID), PrincipalID: p.ID, PrincipalType: "ServicePrincipal",
 		PrincipalDisplayName: p.DisplayName, ResourceID: res.ID, ResourceDisplayName: res.DisplayName, Created: now,
-		vis: newVisibility(now, objectLag), tokenVis: newVisibility(now, consentLag),
+		vis: t.newVisibility(now, objectLag), tokenVis: t.newVisibility(now, consentLag),
 	}
 	t.assignments[a.ID] = a
 	return a.snapshot(), nil
