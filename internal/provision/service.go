@@ -62,7 +62,10 @@ type Deps struct {
 }
 
 // Service runs ProvisionIntegration and the provision operation's steps.
-type Service struct{ d Deps }
+type Service struct {
+	d        Deps
+	sessions sessions // the provisioner's session per running operation
+}
 
 // NewService returns a Service.
 func NewService(d Deps) *Service { return &Service{d: d} }

@@ -78,9 +78,9 @@ func (s *Service) Kind() operation.Kind {
 	}
 }
 
-// run is one step's context: the parameters, the tenant's directory with a
-// new session (fresh tokens: a grant made by an earlier step is in them),
-// and the provisioner's client ID.
+// run is one step's context: the parameters, the tenant's directory (the
+// operation's provisioner session, new for a retried attempt: see
+// sessions), and the provisioner's client ID.
 type run struct {
 	sc          operation.StepContext
 	p           Params
@@ -92,6 +92,10 @@ func (s *Service) open(ctx context.Context, sc operation.StepContext) (run, erro
 	r := run{sc: sc}
 	if err := sc.DecodeParams(&r.p); err != nil {
 		return r, operation.Fail(apperr.Internal, "INTERNAL", "", "the operation's parameters cannot be read")
+	}
+	var ok bool
+	if r.dir, r.provisioner, ok = s.reuse(sc); ok {
+		return r, nil
 	}
 	t, err := s.d.Tenants.GetTenant(ctx, s.d.Tx.Conn(), sc.Org, r.p.Tenant)
 	if err != nil {
@@ -106,7 +110,7 @@ func (s *Service) open(ctx context.Context, sc operation.StepContext) (run, erro
 			"Have a tenant administrator consent the provisioner again (GetAdminConsentLink), then provision again.",
 			"the organization's provisioner is no longer consented in the tenant")
 	}
-	if r.dir, err = s.d.Open(creds); err != nil {
+	if r.dir, err = s.directory(sc, creds); err != nil {
 		return r, err
 	}
 	r.provisioner = creds.ClientID
@@ -772,6 +776,7 @@ func (s *Service) stepVerify(ctx context.Context, sc operation.StepContext) (ope
 
 // result is the operation's result: the integration and its outcome.
 func (s *Service) result(sc operation.StepContext) (any, error) {
+	s.forget(sc.Operation)
 	var p Params
 	if err := sc.DecodeParams(&p); err != nil {
 		return nil, err
