@@ -4,6 +4,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dropzoneai/dzconnect/internal/msftsim/directory"
@@ -185,23 +186,84 @@ type PolicySpec struct {
 	// RestrictForAppsCreatedAfter limits the policy to newer apps (default: all).
 	RestrictForAppsCreatedAfter time.Time `json:"restrictForAppsCreatedAfter,omitzero"`
 	Disabled                    bool      `json:"disabled,omitempty"`
+	// KeyMaxLifetime caps new certificates' validity (asymmetricKeyLifetime).
+	KeyMaxLifetime string `json:"keyMaxLifetime,omitempty"`
+	// The restrictions present with "state": "disabled" (listed, not enforced).
+	PasswordAdditionDisabled bool `json:"passwordAdditionDisabled,omitempty"`
+	PasswordLifetimeDisabled bool `json:"passwordLifetimeDisabled,omitempty"`
+	KeyLifetimeDisabled      bool `json:"keyLifetimeDisabled,omitempty"`
+}
+
+func (p PolicySpec) policy() (directory.Policy, error) {
+	pol := directory.Policy{Enabled: !p.Disabled, BlockPasswordAddition: p.BlockPasswordAddition,
+		RestrictForAppsCreatedAfter: p.RestrictForAppsCreatedAfter, PasswordAdditionDisabled: p.PasswordAdditionDisabled,
+		PasswordLifetimeDisabled: p.PasswordLifetimeDisabled, KeyLifetimeDisabled: p.KeyLifetimeDisabled}
+	if pol.RestrictForAppsCreatedAfter.IsZero() {
+		pol.RestrictForAppsCreatedAfter = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	for _, f := range []struct {
+		in  string
+		out *time.Duration
+	}{{p.PasswordMaxLifetime, &pol.PasswordMaxLifetime}, {p.KeyMaxLifetime, &pol.KeyMaxLifetime}} {
+		if f.in != "" {
+			d, err := parseLifetime(f.in)
+			if err != nil {
+				return pol, err
+			}
+			*f.out = d
+		}
+	}
+	return pol, nil
 }
 
 // SetPolicy sets the tenant's default app-management policy.
 func (a *Admin) SetPolicy(tenant string, p PolicySpec) error {
-	pol := directory.Policy{Enabled: !p.Disabled, BlockPasswordAddition: p.BlockPasswordAddition,
-		RestrictForAppsCreatedAfter: p.RestrictForAppsCreatedAfter}
-	if pol.RestrictForAppsCreatedAfter.IsZero() {
-		pol.RestrictForAppsCreatedAfter = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
-	}
-	if p.PasswordMaxLifetime != "" {
-		d, err := parseLifetime(p.PasswordMaxLifetime)
-		if err != nil {
-			return err
-		}
-		pol.PasswordMaxLifetime = d
+	pol, err := p.policy()
+	if err != nil {
+		return err
 	}
 	return a.sim.dir.SetPolicy(tenant, pol)
+}
+
+// AppPolicySpec is an app-specific app-management policy
+// (GET /policies/appManagementPolicies): its restrictions replace the
+// tenant default for the applications it is assigned to.
+type AppPolicySpec struct {
+	ID          string `json:"id,omitempty"` // default: generated
+	DisplayName string `json:"displayName,omitempty"`
+	Description string `json:"description,omitempty"`
+	PolicySpec
+	// AppliesTo: applications (object ID or appId) to assign it to.
+	AppliesTo []string `json:"appliesTo,omitempty"`
+}
+
+// AddAppPolicy creates an app-specific policy, assigns it to the
+// applications in AppliesTo, and returns its ID.
+func (a *Admin) AddAppPolicy(tenant string, p AppPolicySpec) (string, error) {
+	pol, err := p.policy()
+	if err != nil {
+		return "", err
+	}
+	got, err := a.sim.dir.AddAppPolicy(tenant, directory.AppPolicy{ID: p.ID, DisplayName: p.DisplayName, Description: p.Description, Policy: pol})
+	if err != nil {
+		return "", err
+	}
+	for _, app := range p.AppliesTo {
+		if err := a.AssignAppPolicy(tenant, got.ID, app); err != nil {
+			return got.ID, err
+		}
+	}
+	return got.ID, nil
+}
+
+// AssignAppPolicy assigns an app-specific policy to an application (its
+// object ID or appId); an application holds one policy at most.
+func (a *Admin) AssignAppPolicy(tenant, policyID, app string) error {
+	id := app
+	if apps, err := a.Applications(tenant, func(s AppState) bool { return strings.EqualFold(s.AppID, app) }); err == nil && len(apps) == 1 {
+		id = apps[0].ObjectID
+	}
+	return a.sim.dir.AssignAppPolicy(tenant, policyID, id)
 }
 
 // SetAppEnabled disables (AADSTS7000112) or enables appID's service principal in tenant.

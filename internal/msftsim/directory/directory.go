@@ -60,6 +60,7 @@ type Tenant struct {
 	workspaces    map[string]*Workspace // by lower-case resource ID
 	roleAssign    map[string]*RoleAssignment
 	lag           LagLedger // what replication lag cost this tenant's clients
+	appPolicies   map[string]*AppPolicy
 }
 
 // Directory is all simulated tenants.
@@ -348,15 +349,8 @@ func (d *Directory) HasLicence(tenant, licence string) bool {
 
 // SetPolicy replaces the tenant's default app-management policy.
 func (d *Directory) SetPolicy(tenant string, p Policy) error {
-	if p.MaxLifetime != "" && p.PasswordMaxLifetime == 0 {
-		dur, err := ParseISODuration(p.MaxLifetime)
-		if err != nil {
-			return errf(400, "BadRequest", "%v", err)
-		}
-		p.PasswordMaxLifetime = dur
-	}
-	if p.PasswordMaxLifetime > 0 && p.MaxLifetime == "" {
-		p.MaxLifetime = FormatISODuration(p.PasswordMaxLifetime)
+	if err := p.normalize(); err != nil {
+		return err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -171,16 +171,27 @@ type DirectoryRoleAssignment struct {
 	DirectoryScopeID string
 }
 
-// Policy is the tenant's default app-management policy for password credentials.
+// Policy is an app-management policy's application restrictions: the
+// tenant's default (tenantAppManagementPolicy) or an app-specific one
+// (AppPolicy). Each restriction can be present but not enforced (its
+// "state": "disabled").
 type Policy struct {
 	Enabled bool `json:"isEnabled"`
-	// BlockPasswordAddition forbids new client secrets.
-	BlockPasswordAddition bool `json:"blockPasswordAddition"`
-	// PasswordMaxLifetime caps new secrets' lifetime (0: no cap).
+	// BlockPasswordAddition forbids new client secrets (passwordAddition).
+	BlockPasswordAddition    bool `json:"blockPasswordAddition"`
+	PasswordAdditionDisabled bool `json:"passwordAdditionDisabled,omitempty"`
+	// PasswordMaxLifetime caps new secrets' lifetime (passwordLifetime; 0: no cap).
 	PasswordMaxLifetime time.Duration `json:"-"`
 	// MaxLifetime is PasswordMaxLifetime as ISO 8601 (e.g. "P180D").
-	MaxLifetime string `json:"passwordMaxLifetime,omitempty"`
-	// RestrictForAppsCreatedAfter: only apps created after this are restricted.
+	MaxLifetime              string `json:"passwordMaxLifetime,omitempty"`
+	PasswordLifetimeDisabled bool   `json:"passwordLifetimeDisabled,omitempty"`
+	// KeyMaxLifetime caps new certificates' validity (asymmetricKeyLifetime; 0: no cap).
+	KeyMaxLifetime time.Duration `json:"-"`
+	// KeyLifetime is KeyMaxLifetime as ISO 8601.
+	KeyLifetime         string `json:"keyMaxLifetime,omitempty"`
+	KeyLifetimeDisabled bool   `json:"keyLifetimeDisabled,omitempty"`
+	// RestrictForAppsCreatedAfter: the restrictions apply to apps created
+	// on or after this instant (zero: every app).
 	RestrictForAppsCreatedAfter time.Time `json:"restrictForAppsCreatedAfter"`
 }
 
