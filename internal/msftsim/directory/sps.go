@@ -1,8 +1,8 @@
 package directory
 
 import (
-	"errors"
 	"encoding/base64"
+	"errors"
 	"slices"
 	"strings"
 	"time"

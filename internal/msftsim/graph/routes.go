@@ -4,15 +4,15 @@ import "net/http"
 
 // Roles that authorize each family of calls (any one suffices).
 var (
-	rolesAppRead      = []string{"Application.Read.All", "Application.ReadWrite.All", "Application.ReadWrite.OwnedBy", "Directory.Read.All", "Directory.ReadWrite.All"}
-	rolesAppWrite     = []string{"Application.ReadWrite.All", "Application.ReadWrite.OwnedBy"}
-	rolesAssignWrite  = []string{"AppRoleAssignment.ReadWrite.All"}
-	rolesAssignRead   = []string{"Application.Read.All", "Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
-	rolesPolicyRead   = []string{"Policy.Read.All", "Policy.Read.ApplicationConfiguration", "Policy.ReadWrite.ApplicationConfiguration"}
+	rolesAppRead     = []string{"Application.Read.All", "Application.ReadWrite.All", "Application.ReadWrite.OwnedBy", "Directory.Read.All", "Directory.ReadWrite.All"}
+	rolesAppWrite    = []string{"Application.ReadWrite.All", "Application.ReadWrite.OwnedBy"}
+	rolesAssignWrite = []string{"AppRoleAssignment.ReadWrite.All"}
+	rolesAssignRead  = []string{"Application.Read.All", "Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
+	rolesPolicyRead  = []string{"Policy.Read.All", "Policy.Read.ApplicationConfiguration", "Policy.ReadWrite.ApplicationConfiguration"}
 	// rolesAppReadAlso: the Application.Read.All a call needs besides its
 	// main permission (appRoleAssignedTo, appliesTo: "… and
 	// Application.Read.All"), or a permission that includes it.
-	rolesAppReadAlso = []string{"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
+	rolesAppReadAlso  = []string{"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
 	rolesRoleMgmtRead = []string{"RoleManagement.Read.Directory", "RoleManagement.Read.All", "RoleManagement.ReadWrite.Directory", "Directory.Read.All", "Directory.ReadWrite.All"}
 	rolesRoleMgmt     = []string{"RoleManagement.ReadWrite.Directory"}
 	rolesAlerts       = []string{"SecurityAlert.Read.All", "SecurityAlert.ReadWrite.All"}
