@@ -333,19 +333,13 @@ func (f *benchFleet) tenant(b *testing.B, sentinel bool) benchTenant {
 		if !ok {
 			b.Fatal("no provisioner service principal after consent")
 		}
-		if err := a.GrantAzureRole(info.ID, benchProvisionerAzureRole(scope), sp); err != nil {
+		if err := a.GrantAzureRole(info.ID, simtest.ProvisionerAzureRole(scope), sp); err != nil {
 			b.Fatal(err)
 		}
 		t.spec = &v1.ProvisioningSpec{Kind: v1.IntegrationKind_INTEGRATION_KIND_MICROSOFT_SENTINEL,
 			Workspace: &v1.ProvisioningWorkspace{ResourceId: scope + "/providers/Microsoft.OperationalInsights/workspaces/ws-bench"}}
 	}
 	return t
-}
-
-// benchProvisionerAzureRole is the Azure role the customer grants the
-// provisioner at the workspace's resource group.
-func benchProvisionerAzureRole(scope string) msftsim.AzureRole {
-	return msftsim.AzureRole{Scope: scope, Role: "User Access Administrator"}
 }
 
 // provision provisions t and returns the wall time, from the call to the

@@ -57,6 +57,9 @@ func (a *Admin) Tenants() []TenantInfo { return a.sim.dir.Tenants() }
 type AzureRole struct {
 	Scope string `json:"scope"`
 	Role  string `json:"role"`
+	// Condition is an ABAC condition (version 2.0) on the assignment, e.g.
+	// ProvisionerRBACCondition for Role Based Access Control Administrator.
+	Condition string `json:"condition,omitempty"`
 }
 
 // AppRequest creates an application as a customer admin (or the
@@ -116,7 +119,7 @@ func (a *Admin) CreateApp(tenant string, req AppRequest) (AppCreds, error) {
 		}
 	}
 	for _, r := range req.AzureRoles {
-		if _, err := a.sim.dir.GrantAzureRole(tenant, r.Scope, r.Role, creds.SPObjectID); err != nil {
+		if _, err := a.sim.dir.GrantAzureRoleWithCondition(tenant, r.Scope, r.Role, creds.SPObjectID, r.Condition); err != nil {
 			return AppCreds{}, fmt.Errorf("granting %s at %s: %w", r.Role, r.Scope, err)
 		}
 	}
@@ -155,7 +158,7 @@ func (a *Admin) Consent(tenant, appID string, roles []string, azureRoles ...Azur
 		return "", err
 	}
 	for _, r := range azureRoles {
-		if _, err := a.sim.dir.GrantAzureRole(tenant, r.Scope, r.Role, spID); err != nil {
+		if _, err := a.sim.dir.GrantAzureRoleWithCondition(tenant, r.Scope, r.Role, spID, r.Condition); err != nil {
 			return "", fmt.Errorf("granting %s at %s: %w", r.Role, r.Scope, err)
 		}
 	}
@@ -164,7 +167,7 @@ func (a *Admin) Consent(tenant, appID string, roles []string, azureRoles ...Azur
 
 // GrantAzureRole assigns an Azure role to a principal at scope.
 func (a *Admin) GrantAzureRole(tenant string, role AzureRole, principalID string) error {
-	_, err := a.sim.dir.GrantAzureRole(tenant, role.Scope, role.Role, principalID)
+	_, err := a.sim.dir.GrantAzureRoleWithCondition(tenant, role.Scope, role.Role, principalID, role.Condition)
 	return err
 }
 

@@ -241,6 +241,10 @@ type RoleAssignment struct {
 	PrincipalType    string
 	Created          time.Time
 	CreatedBy        string
+	// Condition and ConditionVersion ("2.0") restrict what the assignment
+	// allows (Azure ABAC; see abac.go).
+	Condition        string
+	ConditionVersion string
 }
 
 // ID is the role assignment's ARM ID.
