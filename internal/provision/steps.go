@@ -30,6 +30,7 @@ type Directory interface {
 	UpsertApplicationByUniqueName(ctx context.Context, key string, spec microsoft.ApplicationSpec) (microsoft.Application, bool, error)
 	GetApplication(ctx context.Context, objectID string) (microsoft.Application, error)
 	CreateServicePrincipal(ctx context.Context, appID string) (microsoft.ServicePrincipal, error)
+	UpsertServicePrincipal(ctx context.Context, appID, displayName string) (microsoft.ServicePrincipal, bool, error)
 	ListAppRoleAssignments(ctx context.Context, principalID string) ([]microsoft.AppRoleAssignment, error)
 	AssignAppRole(ctx context.Context, resourceID, principalID, appRoleID string) (microsoft.AppRoleAssignment, error)
 	ListDirectoryRoleAssignments(ctx context.Context, principalID string) ([]microsoft.DirectoryRoleAssignment, error)
@@ -309,8 +310,9 @@ type spOut struct {
 	ObjectID string `json:"service_principal_object_id"`
 }
 
-// stepServicePrincipal creates the application's service principal; one
-// that exists already (409) is adopted, so a re-run finds the first.
+// stepServicePrincipal upserts the application's service principal by
+// appId (PATCH /servicePrincipals(appId=) with Prefer: create-if-missing:
+// 201 creates it, 204 finds the existing one), so a re-run finds the first.
 // "Not replicated yet" answers right after step b are retried by the
 // operation framework with backoff.
 func (s *Service) stepServicePrincipal(ctx context.Context, sc operation.StepContext) (operation.Outputs, error) {
@@ -322,7 +324,7 @@ func (s *Service) stepServicePrincipal(ctx context.Context, sc operation.StepCon
 	if _, err := sc.Output(StepApplication, &app); err != nil {
 		return nil, err
 	}
-	sp, err := r.dir.CreateServicePrincipal(ctx, app.AppID)
+	sp, _, err := r.dir.UpsertServicePrincipal(ctx, app.AppID, r.p.DisplayName)
 	if err != nil {
 		return nil, err
 	}
