@@ -46,7 +46,8 @@ import (
 //
 //	caller       step              calls
 //	provisioner  (first step)      1  token, Graph
-//	provisioner  a policy          1  GET /policies/defaultAppManagementPolicy
+//	provisioner  a policy          2  GET /applications(uniqueName=) (404: a new app has no
+//	                                  policy of its own), GET /policies/defaultAppManagementPolicy
 //	provisioner  d resources       R  GET /servicePrincipals(appId=), one per resource API
 //	provisioner  b application     1  PATCH /applications(uniqueName=) (the 201 carries the IDs)
 //	provisioner  c service-princ.  1  POST /servicePrincipals
@@ -77,7 +78,7 @@ func criticalCalls(op *v1.Operation, sentinel bool) int {
 	}
 	r := len(res)
 	g, _ := stepOutputs(op, provision.StepPermissions)["granted"].([]any)
-	n := 1 + 1 + r + 1 + 1 + 1 + len(g) + 2
+	n := 1 + 2 + r + 1 + 1 + 1 + len(g) + 2
 	a, q := 1, 4
 	if sentinel {
 		n += 3

@@ -26,6 +26,7 @@ import (
 // (*microsoft.Directory; each method's retry rules are its own).
 type Directory interface {
 	GetAppManagementPolicy(ctx context.Context) (microsoft.AppManagementPolicy, error)
+	AppManagementPolicyFor(ctx context.Context, uniqueName string) (microsoft.AppManagementPolicy, string, error)
 	GetServicePrincipalByAppID(ctx context.Context, appID string) (microsoft.ServicePrincipal, error)
 	UpsertApplicationByUniqueName(ctx context.Context, key string, spec microsoft.ApplicationSpec) (microsoft.Application, bool, error)
 	GetApplication(ctx context.Context, objectID string) (microsoft.Application, error)
@@ -146,8 +147,9 @@ type policyOut struct {
 	SecretLifetimeSeconds int64  `json:"secret_lifetime_seconds,omitempty"`
 }
 
-// stepPolicy reads the tenant's default app-management policy and fits the
-// secret's lifetime. Idempotent: a read. Secrets blocked without a
+// stepPolicy reads the app-management policy that governs the application
+// (an app-specific one assigned to it, else the tenant default) and fits
+// the secret's lifetime. Idempotent: a read. Secrets blocked without a
 // certificate ends the operation blocked-by-policy (the integration's
 // state says so) with the remedy.
 func (s *Service) stepPolicy(ctx context.Context, sc operation.StepContext) (operation.Outputs, error) {
@@ -155,7 +157,9 @@ func (s *Service) stepPolicy(ctx context.Context, sc operation.StepContext) (ope
 	if err != nil {
 		return nil, err
 	}
-	pol, err := r.dir.GetAppManagementPolicy(ctx)
+	// The application's own policy when one is assigned to it (an
+	// application adopted by its uniqueName), else the tenant default.
+	pol, _, err := r.dir.AppManagementPolicyFor(ctx, r.p.UniqueName)
 	if err != nil {
 		return nil, err
 	}
