@@ -60,6 +60,10 @@ func TestGraphAppSpecificPolicies(t *testing.T) {
 		kc[0].GetMaxLifetime().GetDays() != 30 {
 		t.Fatalf("key restrictions %v", kc)
 	}
+	one, err := g.Policies().AppManagementPolicies().ByAppManagementPolicyId(id).Get(ctx, nil)
+	if err != nil || *one.GetDisplayName() != "No secrets" {
+		t.Fatalf("appManagementPolicy get: %v %v", one, err)
+	}
 	applies, err := g.Policies().AppManagementPolicies().ByAppManagementPolicyId(id).AppliesTo().Get(ctx, nil)
 	if err != nil {
 		t.Fatalf("appliesTo: %v", err)
