@@ -117,6 +117,18 @@ Verify an integration against the simulator (msftsim's seeded tenant "Contoso" a
   bin/dzctl check \$I
   bin/dzctl integration checks \$I
 
+Provision an integration (the setup guide, automated) in msftsim's tenant "Northwind", where the
+organization's provisioner is consented with the least privilege docs/provisioning.md asks for:
+  echo 'prv8Q~demo-provisioner-secret-00000000' | bin/dzctl org set-provisioner \$DEMO_ORG \\
+       --client-id a0a0a0a0-0000-4000-8000-000000000001 --client-secret-file -
+  P=\$(bin/dzctl tenant create --org \$DEMO_ORG --entra-tenant-id e0e0e0e0-0000-4000-8000-000000000003 \\
+       --display-name "Northwind (simulated)" -o json | sed -n 's/^  "name": "\(.*\)",*\$/\1/p')
+  LINK=\$(bin/dzctl tenant consent-link \$P --redirect-uri https://localhost/consent -o json | sed -n 's/^  "url": "\(.*\)",*\$/\1/p')
+  REDIRECT=\$(curl -s --cacert $DIR/msftsim/ca.pem -o /dev/null -w '%{redirect_url}' "\$LINK")   # the administrator approves
+  bin/dzctl tenant complete-consent --org \$DEMO_ORG --redirect-url "\$REDIRECT"
+  bin/dzctl integration provision --tenant \$P --kind sentinel --wait \\
+       --workspace /subscriptions/33333333-2222-4333-8444-555555555555/resourceGroups/rg-northwind/providers/Microsoft.OperationalInsights/workspaces/ws-northwind
+
 Simulator: https://$SIM_ADDR (CA: $DIR/msftsim/ca.pem; admin API under /_sim, see docs/msftsim.md)
 Metrics: http://$HTTP_ADDR/metrics   OpenAPI: http://$HTTP_ADDR/openapi.json   Health: http://$HTTP_ADDR/healthz, /readyz
 EOT

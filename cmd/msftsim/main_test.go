@@ -17,7 +17,7 @@ func TestExampleSeedLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	if s := sim.Seeded(); len(s.Apps) != 1 || len(s.Provisioners) != 1 || len(s.Tenants) != 3 {
+	if s := sim.Seeded(); len(s.Apps) != 1 || len(s.Provisioners) != 1 || len(s.Tenants) != 4 {
 		t.Fatalf("seeded %+v", s)
 	}
 }

@@ -262,7 +262,7 @@ func TestProvisionSentinel(t *testing.T) {
 	if _, err := f.s.Clients().Integrations.DeleteIntegration(f.operator(t), &v1.DeleteIntegrationRequest{Name: op.GetTarget()}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.sim.Admin().GrantAzureRole(f.simTID, msftsim.AzureRole{Scope: scope, Role: "User Access Administrator"}, f.provSP); err != nil {
+	if err := f.sim.Admin().GrantAzureRole(f.simTID, simtest.ProvisionerAzureRole(scope), f.provSP); err != nil {
 		t.Fatal(err)
 	}
 	done := f.wait(t, f.provision(t, spec, "").GetName())

@@ -4,6 +4,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dropzoneai/dzconnect/internal/msftsim/directory"
@@ -56,6 +57,9 @@ func (a *Admin) Tenants() []TenantInfo { return a.sim.dir.Tenants() }
 type AzureRole struct {
 	Scope string `json:"scope"`
 	Role  string `json:"role"`
+	// Condition is an ABAC condition (version 2.0) on the assignment, e.g.
+	// ProvisionerRBACCondition for Role Based Access Control Administrator.
+	Condition string `json:"condition,omitempty"`
 }
 
 // AppRequest creates an application as a customer admin (or the
@@ -115,7 +119,7 @@ func (a *Admin) CreateApp(tenant string, req AppRequest) (AppCreds, error) {
 		}
 	}
 	for _, r := range req.AzureRoles {
-		if _, err := a.sim.dir.GrantAzureRole(tenant, r.Scope, r.Role, creds.SPObjectID); err != nil {
+		if _, err := a.sim.dir.GrantAzureRoleWithCondition(tenant, r.Scope, r.Role, creds.SPObjectID, r.Condition); err != nil {
 			return AppCreds{}, fmt.Errorf("granting %s at %s: %w", r.Role, r.Scope, err)
 		}
 	}
@@ -154,7 +158,7 @@ func (a *Admin) Consent(tenant, appID string, roles []string, azureRoles ...Azur
 		return "", err
 	}
 	for _, r := range azureRoles {
-		if _, err := a.sim.dir.GrantAzureRole(tenant, r.Scope, r.Role, spID); err != nil {
+		if _, err := a.sim.dir.GrantAzureRoleWithCondition(tenant, r.Scope, r.Role, spID, r.Condition); err != nil {
 			return "", fmt.Errorf("granting %s at %s: %w", r.Role, r.Scope, err)
 		}
 	}
@@ -163,7 +167,7 @@ func (a *Admin) Consent(tenant, appID string, roles []string, azureRoles ...Azur
 
 // GrantAzureRole assigns an Azure role to a principal at scope.
 func (a *Admin) GrantAzureRole(tenant string, role AzureRole, principalID string) error {
-	_, err := a.sim.dir.GrantAzureRole(tenant, role.Scope, role.Role, principalID)
+	_, err := a.sim.dir.GrantAzureRoleWithCondition(tenant, role.Scope, role.Role, principalID, role.Condition)
 	return err
 }
 
@@ -185,23 +189,84 @@ type PolicySpec struct {
 	// RestrictForAppsCreatedAfter limits the policy to newer apps (default: all).
 	RestrictForAppsCreatedAfter time.Time `json:"restrictForAppsCreatedAfter,omitzero"`
 	Disabled                    bool      `json:"disabled,omitempty"`
+	// KeyMaxLifetime caps new certificates' validity (asymmetricKeyLifetime).
+	KeyMaxLifetime string `json:"keyMaxLifetime,omitempty"`
+	// The restrictions present with "state": "disabled" (listed, not enforced).
+	PasswordAdditionDisabled bool `json:"passwordAdditionDisabled,omitempty"`
+	PasswordLifetimeDisabled bool `json:"passwordLifetimeDisabled,omitempty"`
+	KeyLifetimeDisabled      bool `json:"keyLifetimeDisabled,omitempty"`
+}
+
+func (p PolicySpec) policy() (directory.Policy, error) {
+	pol := directory.Policy{Enabled: !p.Disabled, BlockPasswordAddition: p.BlockPasswordAddition,
+		RestrictForAppsCreatedAfter: p.RestrictForAppsCreatedAfter, PasswordAdditionDisabled: p.PasswordAdditionDisabled,
+		PasswordLifetimeDisabled: p.PasswordLifetimeDisabled, KeyLifetimeDisabled: p.KeyLifetimeDisabled}
+	if pol.RestrictForAppsCreatedAfter.IsZero() {
+		pol.RestrictForAppsCreatedAfter = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	for _, f := range []struct {
+		in  string
+		out *time.Duration
+	}{{p.PasswordMaxLifetime, &pol.PasswordMaxLifetime}, {p.KeyMaxLifetime, &pol.KeyMaxLifetime}} {
+		if f.in != "" {
+			d, err := parseLifetime(f.in)
+			if err != nil {
+				return pol, err
+			}
+			*f.out = d
+		}
+	}
+	return pol, nil
 }
 
 // SetPolicy sets the tenant's default app-management policy.
 func (a *Admin) SetPolicy(tenant string, p PolicySpec) error {
-	pol := directory.Policy{Enabled: !p.Disabled, BlockPasswordAddition: p.BlockPasswordAddition,
-		RestrictForAppsCreatedAfter: p.RestrictForAppsCreatedAfter}
-	if pol.RestrictForAppsCreatedAfter.IsZero() {
-		pol.RestrictForAppsCreatedAfter = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
-	}
-	if p.PasswordMaxLifetime != "" {
-		d, err := parseLifetime(p.PasswordMaxLifetime)
-		if err != nil {
-			return err
-		}
-		pol.PasswordMaxLifetime = d
+	pol, err := p.policy()
+	if err != nil {
+		return err
 	}
 	return a.sim.dir.SetPolicy(tenant, pol)
+}
+
+// AppPolicySpec is an app-specific app-management policy
+// (GET /policies/appManagementPolicies): its restrictions replace the
+// tenant default for the applications it is assigned to.
+type AppPolicySpec struct {
+	ID          string `json:"id,omitempty"` // default: generated
+	DisplayName string `json:"displayName,omitempty"`
+	Description string `json:"description,omitempty"`
+	PolicySpec
+	// AppliesTo: applications (object ID or appId) to assign it to.
+	AppliesTo []string `json:"appliesTo,omitempty"`
+}
+
+// AddAppPolicy creates an app-specific policy, assigns it to the
+// applications in AppliesTo, and returns its ID.
+func (a *Admin) AddAppPolicy(tenant string, p AppPolicySpec) (string, error) {
+	pol, err := p.policy()
+	if err != nil {
+		return "", err
+	}
+	got, err := a.sim.dir.AddAppPolicy(tenant, directory.AppPolicy{ID: p.ID, DisplayName: p.DisplayName, Description: p.Description, Policy: pol})
+	if err != nil {
+		return "", err
+	}
+	for _, app := range p.AppliesTo {
+		if err := a.AssignAppPolicy(tenant, got.ID, app); err != nil {
+			return got.ID, err
+		}
+	}
+	return got.ID, nil
+}
+
+// AssignAppPolicy assigns an app-specific policy to an application (its
+// object ID or appId); an application holds one policy at most.
+func (a *Admin) AssignAppPolicy(tenant, policyID, app string) error {
+	id := app
+	if apps, err := a.Applications(tenant, func(s AppState) bool { return strings.EqualFold(s.AppID, app) }); err == nil && len(apps) == 1 {
+		id = apps[0].ObjectID
+	}
+	return a.sim.dir.AssignAppPolicy(tenant, policyID, id)
 }
 
 // SetAppEnabled disables (AADSTS7000112) or enables appID's service principal in tenant.
@@ -276,6 +341,25 @@ func (a *Admin) TotalEarlyRetries() int64 {
 func (a *Admin) ResetCounters() {
 	a.sim.rec.Reset()
 	a.sim.faults.ResetCounters()
+}
+
+// TenantCalls is what the simulator served one tenant and what its
+// replication lag cost there: the requests (all clients, in all and per
+// route, first start and last end) since the counters were reset, and,
+// since the tenant was created, the requests lag refused and the time it
+// imposed (for each object refused while its duration lag ran, the time
+// from the first refusal until it became visible, on the simulator clock).
+type TenantCalls struct {
+	observe.TenantCount
+	LagRefusals int64         `json:"lagRefusals"`
+	LagWait     time.Duration `json:"lagWaitNs"`
+}
+
+// TenantCalls returns tenant's counters (see TenantCalls).
+func (a *Admin) TenantCalls(tenant string) TenantCalls {
+	out := TenantCalls{TenantCount: a.sim.rec.Tenant(tenant)}
+	out.LagRefusals, out.LagWait = a.sim.dir.LagCost(tenant)
+	return out
 }
 
 // ServicePrincipalID returns the object ID of appID's service principal in tenant.

@@ -113,6 +113,17 @@ func (a *Admin) handler() http.Handler {
 		}
 		return nil, a.SetPolicy(r.PathValue("tenant"), p)
 	})
+	h("POST /_sim/tenants/{tenant}/appManagementPolicies", "appPolicies.add", func(r *http.Request) (any, error) {
+		var p AppPolicySpec
+		if err := decodeBody(r, &p); err != nil {
+			return nil, err
+		}
+		id, err := a.AddAppPolicy(r.PathValue("tenant"), p)
+		return map[string]string{"id": id}, err
+	})
+	h("PUT /_sim/tenants/{tenant}/appManagementPolicies/{id}/appliesTo/{app}", "appPolicies.assign", func(r *http.Request) (any, error) {
+		return nil, a.AssignAppPolicy(r.PathValue("tenant"), r.PathValue("id"), r.PathValue("app"))
+	})
 	h("PUT /_sim/tenants/{tenant}/apps/{appId}/enabled", "apps.enabled", func(r *http.Request) (any, error) {
 		var req struct {
 			Enabled bool `json:"enabled"`

@@ -10,6 +10,8 @@ var Routes = []string{
 	"graph.servicePrincipals.create", "graph.servicePrincipals.list", "graph.servicePrincipals.get",
 	"graph.servicePrincipals.delete", "graph.appRoleAssignedTo.create", "graph.appRoleAssignedTo.list",
 	"graph.appRoleAssignedTo.delete", "graph.appRoleAssignments.list", "graph.policies.defaultAppManagementPolicy",
+	"graph.policies.appManagementPolicies.list", "graph.policies.appManagementPolicies.get", "graph.policies.appManagementPolicies.appliesTo",
+	"graph.servicePrincipals.upsert",
 	"graph.roleAssignments.create", "graph.roleAssignments.list", "graph.roleAssignments.delete", "graph.security.alerts", "graph.security.incidents",
 	"graph.security.alertsLegacy", "graph.deletedItems.applications", "graph.deletedItems.servicePrincipals",
 	"graph.deletedItems.get", "graph.deletedItems.delete",

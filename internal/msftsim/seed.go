@@ -22,10 +22,13 @@ type SeedFile struct {
 // SeedTenant is one tenant with its workspaces, policy and customer-made apps.
 type SeedTenant struct {
 	TenantSpec
-	Workspaces []Workspace        `json:"workspaces,omitempty"`
-	Policy     *PolicySpec        `json:"policy,omitempty"`
-	Apps       []AppRequest       `json:"apps,omitempty"`
-	LicenceSet *map[string]string `json:"licenceStates,omitempty"`
+	Workspaces []Workspace  `json:"workspaces,omitempty"`
+	Policy     *PolicySpec  `json:"policy,omitempty"`
+	Apps       []AppRequest `json:"apps,omitempty"`
+	// AppPolicies are app-specific app-management policies; their
+	// appliesTo names apps of Apps by display name.
+	AppPolicies []AppPolicySpec    `json:"appManagementPolicies,omitempty"`
+	LicenceSet  *map[string]string `json:"licenceStates,omitempty"`
 }
 
 // SeedProvisioner is a provisioner app and where it is consented.
@@ -86,12 +89,24 @@ func (a *Admin) ApplySeed(sf SeedFile) (*Seeded, error) {
 				return nil, fmt.Errorf("tenant %s policy: %w", info.ID, err)
 			}
 		}
+		byName := map[string]string{}
 		for _, app := range t.Apps {
 			c, err := a.CreateApp(info.ID, app)
 			if err != nil {
 				return nil, fmt.Errorf("tenant %s app %s: %w", info.ID, app.DisplayName, err)
 			}
 			out.Apps = append(out.Apps, c)
+			byName[app.DisplayName] = c.ClientID
+		}
+		for _, p := range t.AppPolicies {
+			for i, name := range p.AppliesTo {
+				if id, ok := byName[name]; ok {
+					p.AppliesTo[i] = id
+				}
+			}
+			if _, err := a.AddAppPolicy(info.ID, p); err != nil {
+				return nil, fmt.Errorf("tenant %s app-management policy %s: %w", info.ID, p.DisplayName, err)
+			}
 		}
 	}
 	for _, p := range sf.Provisioners {

@@ -70,7 +70,10 @@ type Deps struct {
 }
 
 // Service runs ProvisionIntegration and the provision operation's steps.
-type Service struct{ d Deps }
+type Service struct {
+	d        Deps
+	sessions sessions // the provisioner's session per running operation
+}
 
 func (s *Service) verifyEvery() time.Duration {
 	if s.d.VerifyEvery > 0 {

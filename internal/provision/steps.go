@@ -27,10 +27,12 @@ import (
 // (*microsoft.Directory; each method's retry rules are its own).
 type Directory interface {
 	GetAppManagementPolicy(ctx context.Context) (microsoft.AppManagementPolicy, error)
+	AppManagementPolicyFor(ctx context.Context, uniqueName string) (microsoft.AppManagementPolicy, string, error)
 	GetServicePrincipalByAppID(ctx context.Context, appID string) (microsoft.ServicePrincipal, error)
 	UpsertApplicationByUniqueName(ctx context.Context, key string, spec microsoft.ApplicationSpec) (microsoft.Application, bool, error)
 	GetApplication(ctx context.Context, objectID string) (microsoft.Application, error)
 	CreateServicePrincipal(ctx context.Context, appID string) (microsoft.ServicePrincipal, error)
+	UpsertServicePrincipal(ctx context.Context, appID, displayName string) (microsoft.ServicePrincipal, bool, error)
 	ListAppRoleAssignments(ctx context.Context, principalID string) ([]microsoft.AppRoleAssignment, error)
 	AssignAppRole(ctx context.Context, resourceID, principalID, appRoleID string) (microsoft.AppRoleAssignment, error)
 	ListDirectoryRoleAssignments(ctx context.Context, principalID string) ([]microsoft.DirectoryRoleAssignment, error)
@@ -87,9 +89,9 @@ func (s *Service) Kind() operation.Kind {
 	}
 }
 
-// run is one step's context: the parameters, the tenant's directory with a
-// new session (fresh tokens: a grant made by an earlier step is in them),
-// and the provisioner's client ID.
+// run is one step's context: the parameters, the tenant's directory (the
+// operation's provisioner session, new for a retried attempt: see
+// sessions), and the provisioner's client ID.
 type run struct {
 	sc          operation.StepContext
 	p           Params
@@ -101,6 +103,10 @@ func (s *Service) open(ctx context.Context, sc operation.StepContext) (run, erro
 	r := run{sc: sc}
 	if err := sc.DecodeParams(&r.p); err != nil {
 		return r, operation.Fail(apperr.Internal, "INTERNAL", "", "the operation's parameters cannot be read")
+	}
+	var ok bool
+	if r.dir, r.provisioner, ok = s.reuse(sc); ok {
+		return r, nil
 	}
 	t, err := s.d.Tenants.GetTenant(ctx, s.d.Tx.Conn(), sc.Org, r.p.Tenant)
 	if err != nil {
@@ -115,7 +121,7 @@ func (s *Service) open(ctx context.Context, sc operation.StepContext) (run, erro
 			"Have a tenant administrator consent the provisioner again (GetAdminConsentLink), then provision again.",
 			"the organization's provisioner is no longer consented in the tenant")
 	}
-	if r.dir, err = s.d.Open(creds); err != nil {
+	if r.dir, err = s.directory(sc, creds); err != nil {
 		return r, err
 	}
 	r.provisioner = creds.ClientID
@@ -150,8 +156,9 @@ type policyOut struct {
 	SecretLifetimeSeconds int64  `json:"secret_lifetime_seconds,omitempty"`
 }
 
-// stepPolicy reads the tenant's default app-management policy and fits the
-// secret's lifetime. Idempotent: a read. Secrets blocked without a
+// stepPolicy reads the app-management policy that governs the application
+// (an app-specific one assigned to it, else the tenant default) and fits
+// the secret's lifetime. Idempotent: a read. Secrets blocked without a
 // certificate ends the operation blocked-by-policy (the integration's
 // state says so) with the remedy.
 func (s *Service) stepPolicy(ctx context.Context, sc operation.StepContext) (operation.Outputs, error) {
@@ -159,7 +166,9 @@ func (s *Service) stepPolicy(ctx context.Context, sc operation.StepContext) (ope
 	if err != nil {
 		return nil, err
 	}
-	pol, err := r.dir.GetAppManagementPolicy(ctx)
+	// The application's own policy when one is assigned to it (an
+	// application adopted by its uniqueName), else the tenant default.
+	pol, _, err := r.dir.AppManagementPolicyFor(ctx, r.p.UniqueName)
 	if err != nil {
 		return nil, err
 	}
@@ -315,8 +324,9 @@ type spOut struct {
 	ObjectID string `json:"service_principal_object_id"`
 }
 
-// stepServicePrincipal creates the application's service principal; one
-// that exists already (409) is adopted, so a re-run finds the first.
+// stepServicePrincipal upserts the application's service principal by
+// appId (PATCH /servicePrincipals(appId=) with Prefer: create-if-missing:
+// 201 creates it, 204 finds the existing one), so a re-run finds the first.
 // "Not replicated yet" answers right after step b are retried by the
 // operation framework with backoff.
 func (s *Service) stepServicePrincipal(ctx context.Context, sc operation.StepContext) (operation.Outputs, error) {
@@ -328,7 +338,7 @@ func (s *Service) stepServicePrincipal(ctx context.Context, sc operation.StepCon
 	if _, err := sc.Output(StepApplication, &app); err != nil {
 		return nil, err
 	}
-	sp, err := r.dir.CreateServicePrincipal(ctx, app.AppID)
+	sp, _, err := r.dir.UpsertServicePrincipal(ctx, app.AppID, r.p.DisplayName)
 	if err != nil {
 		return nil, err
 	}
@@ -798,6 +808,7 @@ func (s *Service) stepVerify(ctx context.Context, sc operation.StepContext) (ope
 
 // result is the operation's result: the integration and its outcome.
 func (s *Service) result(sc operation.StepContext) (any, error) {
+	s.forget(sc.Operation)
 	var p Params
 	if err := sc.DecodeParams(&p); err != nil {
 		return nil, err

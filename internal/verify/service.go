@@ -175,6 +175,23 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 		return c
 	}
 
+	// Entra's grants are read with the provisioner (another caller, so
+	// its requests go out beside the integration's): started now, used in
+	// step 3, while the tokens and probes run.
+	type grantsRead struct {
+		grants []Grant
+		note   string
+		took   time.Duration
+	}
+	grantsDone := make(chan grantsRead, 1)
+	gctx, stopGrants := context.WithCancel(ctx)
+	defer stopGrants()
+	go func() {
+		start := s.now()
+		g, note := s.entraGrants(gctx, t, in)
+		grantsDone <- grantsRead{g, note, s.now().Sub(start)}
+	}()
+
 	// 2. A fresh token per API.
 	roles := map[API][]string{}
 	unavailable := map[API]bool{} // no token
@@ -192,6 +209,8 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 			failStep(&step, err, settling)
 			c.add(step)
 			if step.Status != StepUnavailable && isCredentialFailure(err) {
+				stopGrants() // not needed: the check ends here
+				<-grantsDone
 				skipRest(&c, p, "no token: "+step.ErrorCode)
 				s.expiry(&c, in, now)
 				return c
@@ -205,25 +224,9 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 		roles[api] = tok.Roles
 	}
 
-	// 3. Granted permissions against the catalog: from Entra when the
-	// organization's provisioner is consented in the tenant, else from the
-	// tokens' roles.
-	start = s.now()
-	grants, note := s.entraGrants(ctx, t, in)
-	if grants != nil {
-		c.Permissions = permissionsFromGrants(in.Kind, in.Features, grants)
-	} else {
-		c.Permissions = permissionsFromRoles(in.Kind, in.Features, roles, unavailable)
-	}
-	ps := permissionStep(c.Permissions, settling)
-	ps.Duration = s.now().Sub(start)
-	if note != "" {
-		ps.Message += "; " + note
-	}
-	c.add(ps)
-
-	// 4. One probe per API, concurrently (they are independent); the steps
-	// keep the plan's order.
+	// 4. One probe per API, concurrently (they are independent), started
+	// before step 3 waits for Entra's grants; the steps keep the plan's
+	// order.
 	var ws *Workspace
 	if in.Sentinel != nil {
 		ws = &Workspace{SubscriptionID: in.Sentinel.SubscriptionID.String(), ResourceGroup: in.Sentinel.ResourceGroup,
@@ -254,6 +257,22 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 			probeSteps[i] = step
 		}()
 	}
+	// 3. Granted permissions against the catalog: from Entra when the
+	// organization's provisioner is consented in the tenant, else from the
+	// tokens' roles.
+	gr := <-grantsDone
+	if gr.grants != nil {
+		c.Permissions = permissionsFromGrants(in.Kind, in.Features, gr.grants)
+	} else {
+		c.Permissions = permissionsFromRoles(in.Kind, in.Features, roles, unavailable)
+	}
+	ps := permissionStep(c.Permissions, settling)
+	ps.Duration = gr.took
+	if gr.note != "" {
+		ps.Message += "; " + gr.note
+	}
+	c.add(ps)
+
 	wg.Wait()
 	for _, st := range probeSteps {
 		c.add(st)

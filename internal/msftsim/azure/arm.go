@@ -103,7 +103,7 @@ func raJSON(ra directory.RoleAssignment) map[string]any {
 	return map[string]any{
 		"properties": map[string]any{
 			"roleDefinitionId": ra.RoleDefinitionID, "principalId": ra.PrincipalID, "principalType": ra.PrincipalType,
-			"scope": ra.Scope, "condition": nil, "conditionVersion": nil, "createdOn": t, "updatedOn": t,
+			"scope": ra.Scope, "condition": nilIfEmpty(ra.Condition), "conditionVersion": nilIfEmpty(ra.ConditionVersion), "createdOn": t, "updatedOn": t,
 			"createdBy": nilIfEmpty(ra.CreatedBy), "updatedBy": nilIfEmpty(ra.CreatedBy),
 			"delegatedManagedIdentityResourceId": nil, "description": nil,
 		},
@@ -140,6 +140,8 @@ func (s *Server) roleAssignments(w http.ResponseWriter, r *http.Request, scope, 
 				RoleDefinitionID string `json:"roleDefinitionId"`
 				PrincipalID      string `json:"principalId"`
 				PrincipalType    string `json:"principalType"`
+				Condition        string `json:"condition"`
+				ConditionVersion string `json:"conditionVersion"`
 			} `json:"properties"`
 		}
 		if err := decode(r, &body); err != nil {
@@ -152,6 +154,7 @@ func (s *Server) roleAssignments(w http.ResponseWriter, r *http.Request, scope, 
 		}
 		ra, created, err := s.Dir.PutRoleAssignment(cl.Tid, scope, name, directory.RoleAssignmentInput{
 			RoleDefinitionID: body.Properties.RoleDefinitionID, PrincipalID: body.Properties.PrincipalID, PrincipalType: body.Properties.PrincipalType,
+			Condition: body.Properties.Condition, ConditionVersion: body.Properties.ConditionVersion,
 		}, cl.Oid)
 		if err != nil {
 			armErr(w, err)

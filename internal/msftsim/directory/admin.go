@@ -178,6 +178,12 @@ func (d *Directory) ConsentApp(tenant, appID string, roles []string) (string, er
 // GrantAzureRole assigns an Azure role (ID or built-in name) to principalID
 // at scope, without an authorization check.
 func (d *Directory) GrantAzureRole(tenant, scope, role, principalID string) (RoleAssignment, error) {
+	return d.GrantAzureRoleWithCondition(tenant, scope, role, principalID, "")
+}
+
+// GrantAzureRoleWithCondition is GrantAzureRole with an ABAC condition
+// (version 2.0) on the assignment ("" for none).
+func (d *Directory) GrantAzureRoleWithCondition(tenant, scope, role, principalID, condition string) (RoleAssignment, error) {
 	roleID := role
 	for id, name := range AzureRoleNames {
 		if strings.EqualFold(name, role) {
@@ -189,7 +195,11 @@ func (d *Directory) GrantAzureRole(tenant, scope, role, principalID string) (Rol
 		return RoleAssignment{}, fmt.Errorf("scope %q must start with /subscriptions/{id}", scope)
 	}
 	def := "/subscriptions/" + parts[1] + "/providers/Microsoft.Authorization/roleDefinitions/" + roleID
-	ra, _, err := d.PutRoleAssignment(tenant, scope, d.NewID(), RoleAssignmentInput{RoleDefinitionID: def, PrincipalID: principalID, PrincipalType: "ServicePrincipal"}, "")
+	in := RoleAssignmentInput{RoleDefinitionID: def, PrincipalID: principalID, PrincipalType: "ServicePrincipal", Condition: condition}
+	if condition != "" {
+		in.ConditionVersion = "2.0"
+	}
+	ra, _, err := d.PutRoleAssignment(tenant, scope, d.NewID(), in, "")
 	if err != nil {
 		return RoleAssignment{}, err
 	}

@@ -135,7 +135,7 @@ func (d *Directory) createAppLocked(t *Tenant, in AppInput, c Caller, lag Lag) (
 	now := d.clock.Now()
 	a := &Application{
 		ID: d.NewID(), AppID: d.NewID(), TenantID: t.ID, SignInAudience: "AzureADMyOrg", Created: now,
-		Extra: map[string]json.RawMessage{}, vis: newVisibility(now, lag),
+		Extra: map[string]json.RawMessage{}, vis: t.newVisibility(now, lag),
 	}
 	if c.SPID != "" {
 		a.OwnerIDs = []string{c.SPID}
@@ -304,6 +304,11 @@ func (d *Directory) UpdateApplication(tenant string, key AppKey, in AppInput, c 
 	if err := checkOwner(a, c); err != nil {
 		return err
 	}
+	if in.KeyCredentials != nil {
+		if err := t.checkKeyLifetime(a, *in.KeyCredentials); err != nil {
+			return err
+		}
+	}
 	if err := applyAppInput(a, in, d.clock.Now()); err != nil {
 		return err
 	}
@@ -393,22 +398,21 @@ func (d *Directory) AddPassword(tenant string, key AppKey, displayName string, s
 	if !pc.End.After(pc.Start) {
 		return PasswordCredential{}, errf(400, "Request_BadRequest", "Invalid value specified for property 'endDateTime' of resource 'PasswordCredential'.")
 	}
-	pol := t.policy
-	if pol.Enabled && a.Created.After(pol.RestrictForAppsCreatedAfter) {
-		if pol.BlockPasswordAddition {
-			return PasswordCredential{}, &Error{Status: 400, Code: "CredentialTypeNotAllowedAsPerAppPolicy",
-				Message: "Password addition is not allowed as per assigned policy '00000000-0000-0000-0000-000000000000'.",
-				Details: []ErrorDetail{{Code: "InvalidCredentialType", Message: "Password addition is not allowed as per assigned policy '00000000-0000-0000-0000-000000000000'.", Target: "PasswordCredentials"}}}
-		}
-		if pol.PasswordMaxLifetime > 0 && pc.End.Sub(pc.Start) > pol.PasswordMaxLifetime {
-			msg := "Credential lifetime exceeds the max value allowed as per assigned policy '00000000-0000-0000-0000-000000000000'."
-			return PasswordCredential{}, &Error{Status: 400, Code: "CredentialInvalidLifetimeAsPerAppPolicy", Message: msg,
-				Details: []ErrorDetail{{Code: "InvalidKeyEndDate", Message: msg, Target: "EndDate"}}}
-		}
+	// The policy that governs the app: its app-specific one, else the
+	// tenant default; each restriction only when enabled and the app was
+	// created on or after the policy's date.
+	pol, polID := t.effectivePolicy(a)
+	if pol.BlockPasswordAddition && pol.applies(pol.PasswordAdditionDisabled, a.Created) {
+		msg := "Password addition is not allowed as per assigned policy '" + polID + "'."
+		return PasswordCredential{}, &Error{Status: 400, Code: "CredentialTypeNotAllowedAsPerAppPolicy", Message: msg,
+			Details: []ErrorDetail{{Code: "InvalidCredentialType", Message: msg, Target: "PasswordCredentials"}}}
+	}
+	if pol.PasswordMaxLifetime > 0 && pol.applies(pol.PasswordLifetimeDisabled, a.Created) && pc.End.Sub(pc.Start) > pol.PasswordMaxLifetime {
+		return PasswordCredential{}, lifetimeError(polID)
 	}
 	pc.Secret = d.newSecret()
 	pc.Hint = pc.Secret[:3]
-	pc.vis = newVisibility(now, lag)
+	pc.vis = t.newVisibility(now, lag)
 	a.Passwords = append(a.Passwords, pc)
 	return *pc, nil
 }

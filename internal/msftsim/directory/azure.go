@@ -158,6 +158,8 @@ type RoleAssignmentInput struct {
 	RoleDefinitionID string
 	PrincipalID      string
 	PrincipalType    string
+	Condition        string
+	ConditionVersion string
 }
 
 // PutRoleAssignment creates an Azure role assignment named name at scope.
@@ -176,10 +178,20 @@ func (d *Directory) PutRoleAssignment(tenant, scope, name string, in RoleAssignm
 	if err := d.checkScope(t, scope); err != nil {
 		return RoleAssignment{}, false, err
 	}
-	if caller != "" && !authorizedLocked(t, caller, scope, PermWriteAssignments) {
-		return RoleAssignment{}, false, authorizationFailed(caller, "Microsoft.Authorization/roleAssignments/write", scope+"/providers/Microsoft.Authorization/roleAssignments/"+name)
-	}
 	role := roleGUID(in.RoleDefinitionID)
+	if caller != "" {
+		const action = "Microsoft.Authorization/roleAssignments/write"
+		ok, conditional := mayManageAssignments(t, caller, scope, PermWriteAssignments, abacAttrs{action: action, requestRole: role, requestPrincipalType: in.PrincipalType})
+		if !ok && conditional {
+			return RoleAssignment{}, false, abacFailed(caller, action, scope+"/providers/Microsoft.Authorization/roleAssignments/"+name)
+		}
+		if !ok {
+			return RoleAssignment{}, false, authorizationFailed(caller, action, scope+"/providers/Microsoft.Authorization/roleAssignments/"+name)
+		}
+	}
+	if in.Condition != "" && in.ConditionVersion != "2.0" {
+		return RoleAssignment{}, false, errf(400, "InvalidConditionVersion", "The condition version '%s' is not valid. Only '2.0' is supported.", in.ConditionVersion)
+	}
 	if _, ok := AzureRoleNames[role]; !ok || !strings.Contains(strings.ToLower(in.RoleDefinitionID), "/providers/microsoft.authorization/roledefinitions/") {
 		return RoleAssignment{}, false, errf(400, "RoleDefinitionDoesNotExist", "The specified role definition with ID '%s' does not exist.", role)
 	}
@@ -216,7 +228,8 @@ func (d *Directory) PutRoleAssignment(tenant, scope, name string, in RoleAssignm
 		}
 	}
 	ra := &RoleAssignment{Name: strings.ToLower(name), Scope: scope, RoleDefinitionID: in.RoleDefinitionID,
-		PrincipalID: strings.ToLower(in.PrincipalID), PrincipalType: pt, Created: now, CreatedBy: caller}
+		PrincipalID: strings.ToLower(in.PrincipalID), PrincipalType: pt, Created: now, CreatedBy: caller,
+		Condition: in.Condition, ConditionVersion: in.ConditionVersion}
 	t.roleAssign[id] = ra
 	return *ra, true, nil
 }
@@ -250,11 +263,22 @@ func (d *Directory) DeleteRoleAssignment(tenant, scope, name, caller string) (Ro
 	if err := d.checkScope(t, scope); err != nil {
 		return RoleAssignment{}, false, err
 	}
-	if caller != "" && !authorizedLocked(t, caller, scope, PermWriteAssignments) {
-		return RoleAssignment{}, false, authorizationFailed(caller, "Microsoft.Authorization/roleAssignments/delete", scope+"/providers/Microsoft.Authorization/roleAssignments/"+name)
-	}
 	id := strings.ToLower(scope + "/providers/Microsoft.Authorization/roleAssignments/" + name)
 	ra := t.roleAssign[id]
+	if caller != "" {
+		const action = "Microsoft.Authorization/roleAssignments/delete"
+		attrs := abacAttrs{action: action}
+		if ra != nil {
+			attrs.resourceRole, attrs.resourcePrincipalType = roleGUID(ra.RoleDefinitionID), ra.PrincipalType
+		}
+		ok, conditional := mayManageAssignments(t, caller, scope, PermWriteAssignments, attrs)
+		if !ok && conditional && ra != nil {
+			return RoleAssignment{}, false, abacFailed(caller, action, scope+"/providers/Microsoft.Authorization/roleAssignments/"+name)
+		}
+		if !ok && !conditional {
+			return RoleAssignment{}, false, authorizationFailed(caller, action, scope+"/providers/Microsoft.Authorization/roleAssignments/"+name)
+		}
+	}
 	if ra == nil {
 		return RoleAssignment{}, false, nil
 	}

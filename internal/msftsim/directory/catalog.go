@@ -55,6 +55,11 @@ var firstParties = []firstParty{
 			{ID: "9e3f62cf-ca93-4989-b6ce-bf83c28f9fe8", Value: "RoleManagement.ReadWrite.Directory", DisplayName: "Read and write all directory RBAC settings"},
 			{ID: "483bed4a-2ad3-4361-a73b-c83ccdbdc53c", Value: "RoleManagement.Read.Directory", DisplayName: "Read all directory RBAC settings"},
 			{ID: "246dd0d5-5bd0-4def-940b-0421030a5b68", Value: "Policy.Read.All", DisplayName: "Read your organization's policies"},
+			// The ID of Policy.Read.ApplicationConfiguration was not found in the
+			// stored copies of Microsoft's permissions reference (the pages read
+			// list the permission, not its ID): this one is the simulator's own,
+			// marked so (…-000000000000 tail). Replace it when the reference is read.
+			{ID: "5fd1c29f-2d5d-4b58-a1a4-000000000000", Value: "Policy.Read.ApplicationConfiguration", DisplayName: "Read your organization's application configuration policies"},
 			{ID: "be74164b-cff1-491c-8741-e671cb536e13", Value: "Policy.ReadWrite.ApplicationConfiguration", DisplayName: "Read and write your organization's application configuration policies"},
 			{ID: "7ab1d382-f21e-4acd-a863-ba3e13f7da61", Value: "Directory.Read.All", DisplayName: "Read directory data"},
 			{ID: "19dbc75e-c2e2-444c-a770-ec69d8559fc7", Value: "Directory.ReadWrite.All", DisplayName: "Read and write directory data"},

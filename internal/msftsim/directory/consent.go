@@ -133,7 +133,7 @@ func (d *Directory) AdminConsent(tenant, appID, redirectURI string, consentLag L
 		}
 		as := &AppRoleAssignment{ID: d.newAssignmentID(), AppRoleID: g.role, PrincipalID: sp.ID, PrincipalType: "ServicePrincipal",
 			PrincipalDisplayName: sp.DisplayName, ResourceID: g.res.ID, ResourceDisplayName: g.res.DisplayName, Created: now,
-			tokenVis: newVisibility(now, consentLag)}
+			tokenVis: t.newVisibility(now, consentLag)}
 		t.assignments[as.ID] = as
 	}
 	return sp.ID, nil

@@ -60,6 +60,8 @@ type Tenant struct {
 	workspaces    map[string]*Workspace // by lower-case resource ID
 	roleAssign    map[string]*RoleAssignment
 	deleted       map[string]*deletedItem // soft-deleted apps and service principals, by object ID
+	lag           LagLedger // what replication lag cost this tenant's clients
+	appPolicies   map[string]*AppPolicy
 }
 
 // Directory is all simulated tenants.
@@ -273,6 +275,18 @@ func (d *Directory) LookupTenant(idOrDomain string) (TenantInfo, bool) {
 	return t.info(), true
 }
 
+// LagCost returns what replication lag cost tenant's clients so far: the
+// requests it refused and the time it imposed (see LagLedger).
+func (d *Directory) LagCost(tenant string) (refusals int64, wait time.Duration) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	t := d.tenants[strings.ToLower(tenant)]
+	if t == nil {
+		return 0, 0
+	}
+	return t.lag.Refusals(), t.lag.Wait()
+}
+
 func (t *Tenant) info() TenantInfo {
 	lic := make(map[string]string, len(t.Licences))
 	for k, v := range t.Licences {
@@ -339,15 +353,8 @@ func (d *Directory) HasLicence(tenant, licence string) bool {
 
 // SetPolicy replaces the tenant's default app-management policy.
 func (d *Directory) SetPolicy(tenant string, p Policy) error {
-	if p.MaxLifetime != "" && p.PasswordMaxLifetime == 0 {
-		dur, err := ParseISODuration(p.MaxLifetime)
-		if err != nil {
-			return errf(400, "BadRequest", "%v", err)
-		}
-		p.PasswordMaxLifetime = dur
-	}
-	if p.PasswordMaxLifetime > 0 && p.MaxLifetime == "" {
-		p.MaxLifetime = FormatISODuration(p.PasswordMaxLifetime)
+	if err := p.normalize(); err != nil {
+		return err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

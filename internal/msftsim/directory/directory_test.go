@@ -27,7 +27,8 @@ func TestISODuration(t *testing.T) {
 
 func TestVisibilityReadsAndDuration(t *testing.T) {
 	now := time.Unix(0, 0)
-	v := newVisibility(now, Lag{Reads: 2, For: time.Minute})
+	tn := &Tenant{}
+	v := tn.newVisibility(now, Lag{Reads: 2, For: time.Minute})
 	first, second := v.seen(now), v.seen(now) // each call is a read
 	if first || second {
 		t.Fatal("visible during hidden reads")
@@ -37,6 +38,11 @@ func TestVisibilityReadsAndDuration(t *testing.T) {
 	}
 	if !v.seen(now.Add(time.Minute)) {
 		t.Fatal("hidden after both")
+	}
+	// Three refusals; the wait imposed is the duration from the first
+	// refusal, charged once.
+	if tn.lag.Refusals() != 3 || tn.lag.Wait() != time.Minute {
+		t.Fatalf("ledger: %d refusals, wait %v", tn.lag.Refusals(), tn.lag.Wait())
 	}
 	var none *visibility
 	if !none.seen(now) {

@@ -2,6 +2,7 @@ package directory
 
 import (
 	"encoding/base64"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -65,15 +66,13 @@ func (d *Directory) CreateServicePrincipal(tenant, appID string, c Caller, lag L
 			return ServicePrincipal{}, errf(403, "Authorization_RequestDenied",
 				"When using this permission, the backing application of the service principal being created must in the local tenant")
 		}
-		return ServicePrincipal{}, errf(400, "Request_BadRequest",
-			"The appId '%s' of the service principal does not reference a valid application object.", appID)
+		return ServicePrincipal{}, noBackingApp(appID)
 	}
 	if a == nil {
 		a = d.homeApp(t, appID)
 	}
 	if a == nil {
-		return ServicePrincipal{}, errf(400, "Request_BadRequest",
-			"The appId '%s' of the service principal does not reference a valid application object.", appID)
+		return ServicePrincipal{}, noBackingApp(appID)
 	}
 	if a.TenantID == t.ID {
 		if err := checkOwner(a, c); err != nil {
@@ -84,11 +83,51 @@ func (d *Directory) CreateServicePrincipal(tenant, appID string, c Caller, lag L
 	return sp.snapshot(), nil
 }
 
+// noBackingApp is Graph's answer to a service principal for an appId it
+// cannot find (or not yet: replication lag), with the detail callers saw.
+func noBackingApp(appID string) *Error {
+	e := errf(400, "Request_BadRequest", "The appId '%s' of the service principal does not reference a valid application object.", appID)
+	e.Details = []ErrorDetail{{Code: "NoBackingApplicationObject", Message: e.Message, Target: "appId"}}
+	return e
+}
+
+// UpsertServicePrincipal is PATCH /servicePrincipals(appId='x') with
+// Prefer: create-if-missing: an existing service principal of appID is
+// "updated" (created=false, 204), otherwise it is created with the rules
+// of CreateServicePrincipal (lag, OwnedBy).
+func (d *Directory) UpsertServicePrincipal(tenant, appID string, c Caller, lag Lag) (ServicePrincipal, bool, error) {
+	d.mu.RLock()
+	t := d.tenantLocked(tenant)
+	var existing *ServicePrincipal
+	if t != nil {
+		existing = t.spsByAppID[strings.ToLower(appID)]
+	}
+	var snap ServicePrincipal
+	if existing != nil {
+		snap = existing.snapshot()
+	}
+	d.mu.RUnlock()
+	if existing != nil {
+		return snap, false, nil
+	}
+	sp, err := d.CreateServicePrincipal(tenant, appID, c, lag)
+	var e *Error
+	if errors.As(err, &e) && e.Status == 409 {
+		// Created meanwhile: the upsert updates it.
+		d.mu.RLock()
+		defer d.mu.RUnlock()
+		if s := t.spsByAppID[strings.ToLower(appID)]; s != nil {
+			return s.snapshot(), false, nil
+		}
+	}
+	return sp, err == nil, err
+}
+
 func (d *Directory) newAppSP(t *Tenant, a *Application, now time.Time, lag Lag) *ServicePrincipal {
 	sp := &ServicePrincipal{
 		ID: d.NewID(), AppID: a.AppID, TenantID: t.ID, DisplayName: a.DisplayName, AppOwnerOrganizationID: a.TenantID,
 		AccountEnabled: true, ServicePrincipalNames: []string{a.AppID}, ServicePrincipalType: "Application",
-		Created: now, vis: newVisibility(now, lag),
+		Created: now, vis: t.newVisibility(now, lag),
 	}
 	t.sps[sp.ID] = sp
 	t.spsByAppID[sp.AppID] = sp
@@ -219,7 +258,7 @@ func (d *Directory) AssignAppRole(tenant, resourceSPID, principalID, appRoleID s
 	a := &AppRoleAssignment{
 		ID: d.newAssignmentID(), AppRoleID: strings.ToLower(appRoleID), PrincipalID: p.ID, PrincipalType: "ServicePrincipal",
 		PrincipalDisplayName: p.DisplayName, ResourceID: res.ID, ResourceDisplayName: res.DisplayName, Created: now,
-		vis: newVisibility(now, objectLag), tokenVis: newVisibility(now, consentLag),
+		vis: t.newVisibility(now, objectLag), tokenVis: t.newVisibility(now, consentLag),
 	}
 	t.assignments[a.ID] = a
 	return a.snapshot(), nil

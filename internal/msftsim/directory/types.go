@@ -22,12 +22,32 @@ type Lag struct {
 
 // visibility implements replication lag for one object.
 type visibility struct {
-	until time.Time
-	reads atomic.Int64
+	until   time.Time
+	reads   atomic.Int64
+	ledger  *LagLedger  // the tenant's, charged with the waits this lag imposes
+	charged atomic.Bool // the wait was charged (once per object)
 }
 
-func newVisibility(now time.Time, l Lag) *visibility {
-	v := &visibility{}
+// LagLedger is what replication lag cost a tenant's clients: how many
+// requests it refused (hid something they asked for), and the time it
+// imposed on them: for each object refused at least once while its
+// duration lag (Lag.For) ran, the time from its first refusal until it
+// became visible (on the simulator clock). Lag by reads imposes no time (the
+// next read finds the object); it counts only as refusals.
+type LagLedger struct {
+	refusals atomic.Int64
+	wait     atomic.Int64 // nanoseconds
+}
+
+// Refusals returns the requests replication lag refused.
+func (l *LagLedger) Refusals() int64 { return l.refusals.Load() }
+
+// Wait returns the time replication lag imposed.
+func (l *LagLedger) Wait() time.Duration { return time.Duration(l.wait.Load()) }
+
+// newVisibility returns the lag of an object of t created at now.
+func (t *Tenant) newVisibility(now time.Time, l Lag) *visibility {
+	v := &visibility{ledger: &t.lag}
 	if l.For > 0 {
 		v.until = now.Add(l.For)
 	}
@@ -35,15 +55,31 @@ func newVisibility(now time.Time, l Lag) *visibility {
 	return v
 }
 
-// seen reports whether a read at now finds the object, consuming one hidden read.
+// seen reports whether a read at now finds the object, consuming one hidden
+// read; a refusal is charged to the tenant's ledger.
 func (v *visibility) seen(now time.Time) bool {
 	if v == nil {
 		return true
 	}
 	if v.reads.Load() > 0 && v.reads.Add(-1) >= 0 {
+		v.refused(now)
 		return false
 	}
-	return !now.Before(v.until)
+	if now.Before(v.until) {
+		v.refused(now)
+		return false
+	}
+	return true
+}
+
+func (v *visibility) refused(now time.Time) {
+	if v.ledger == nil {
+		return
+	}
+	v.ledger.refusals.Add(1)
+	if now.Before(v.until) && v.charged.CompareAndSwap(false, true) {
+		v.ledger.wait.Add(int64(v.until.Sub(now)))
+	}
 }
 
 // PasswordCredential is a client secret. Secret is kept in clear: this is a simulator.
@@ -135,16 +171,27 @@ type DirectoryRoleAssignment struct {
 	DirectoryScopeID string
 }
 
-// Policy is the tenant's default app-management policy for password credentials.
+// Policy is an app-management policy's application restrictions: the
+// tenant's default (tenantAppManagementPolicy) or an app-specific one
+// (AppPolicy). Each restriction can be present but not enforced (its
+// "state": "disabled").
 type Policy struct {
 	Enabled bool `json:"isEnabled"`
-	// BlockPasswordAddition forbids new client secrets.
-	BlockPasswordAddition bool `json:"blockPasswordAddition"`
-	// PasswordMaxLifetime caps new secrets' lifetime (0: no cap).
+	// BlockPasswordAddition forbids new client secrets (passwordAddition).
+	BlockPasswordAddition    bool `json:"blockPasswordAddition"`
+	PasswordAdditionDisabled bool `json:"passwordAdditionDisabled,omitempty"`
+	// PasswordMaxLifetime caps new secrets' lifetime (passwordLifetime; 0: no cap).
 	PasswordMaxLifetime time.Duration `json:"-"`
 	// MaxLifetime is PasswordMaxLifetime as ISO 8601 (e.g. "P180D").
-	MaxLifetime string `json:"passwordMaxLifetime,omitempty"`
-	// RestrictForAppsCreatedAfter: only apps created after this are restricted.
+	MaxLifetime              string `json:"passwordMaxLifetime,omitempty"`
+	PasswordLifetimeDisabled bool   `json:"passwordLifetimeDisabled,omitempty"`
+	// KeyMaxLifetime caps new certificates' validity (asymmetricKeyLifetime; 0: no cap).
+	KeyMaxLifetime time.Duration `json:"-"`
+	// KeyLifetime is KeyMaxLifetime as ISO 8601.
+	KeyLifetime         string `json:"keyMaxLifetime,omitempty"`
+	KeyLifetimeDisabled bool   `json:"keyLifetimeDisabled,omitempty"`
+	// RestrictForAppsCreatedAfter: the restrictions apply to apps created
+	// on or after this instant (zero: every app).
 	RestrictForAppsCreatedAfter time.Time `json:"restrictForAppsCreatedAfter"`
 }
 
@@ -194,6 +241,10 @@ type RoleAssignment struct {
 	PrincipalType    string
 	Created          time.Time
 	CreatedBy        string
+	// Condition and ConditionVersion ("2.0") restrict what the assignment
+	// allows (Azure ABAC; see abac.go).
+	Condition        string
+	ConditionVersion string
 }
 
 // ID is the role assignment's ARM ID.

@@ -6,39 +6,6 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/msftsim/directory"
 )
 
-func (s *Server) getPolicy(c *call) {
-	p, _ := s.Dir.Policy(c.tenant)
-	restrict := graphTime(p.RestrictForAppsCreatedAfter)
-	if restrict == nil {
-		restrict = "2000-01-01T00:00:00Z"
-	}
-	var pw []any
-	if p.BlockPasswordAddition {
-		pw = append(pw, map[string]any{"restrictionType": "passwordAddition", "state": "enabled", "maxLifetime": nil,
-			"restrictForAppsCreatedAfterDateTime": restrict})
-	}
-	if p.MaxLifetime != "" {
-		pw = append(pw, map[string]any{"restrictionType": "passwordLifetime", "state": "enabled", "maxLifetime": p.MaxLifetime,
-			"restrictForAppsCreatedAfterDateTime": restrict})
-	}
-	if pw == nil {
-		pw = []any{}
-	}
-	c.json(200, map[string]any{
-		"@odata.context": c.context("policies/defaultAppManagementPolicy/$entity"),
-		"id":             "00000000-0000-0000-0000-000000000000",
-		"displayName":    "Default app management tenant policy",
-		"description":    "Default tenant policy that enforces app management restrictions on applications and service principals. To apply policy to targeted resources, create a new policy under appManagementPolicies collection.",
-		"isEnabled":      p.Enabled,
-		"applicationRestrictions": map[string]any{
-			"passwordCredentials": pw, "keyCredentials": []any{},
-		},
-		"servicePrincipalRestrictions": map[string]any{
-			"passwordCredentials": []any{}, "keyCredentials": []any{},
-		},
-	})
-}
-
 func roleAssignmentJSON(r directory.DirectoryRoleAssignment) map[string]any {
 	return map[string]any{"id": r.ID, "principalId": r.PrincipalID, "roleDefinitionId": r.RoleDefinitionID,
 		"directoryScopeId": r.DirectoryScopeID, "appScopeId": nil, "condition": nil}

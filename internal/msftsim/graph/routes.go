@@ -4,11 +4,15 @@ import "net/http"
 
 // Roles that authorize each family of calls (any one suffices).
 var (
-	rolesAppRead      = []string{"Application.Read.All", "Application.ReadWrite.All", "Application.ReadWrite.OwnedBy", "Directory.Read.All", "Directory.ReadWrite.All"}
-	rolesAppWrite     = []string{"Application.ReadWrite.All", "Application.ReadWrite.OwnedBy"}
-	rolesAssignWrite  = []string{"AppRoleAssignment.ReadWrite.All"}
-	rolesAssignRead   = []string{"Application.Read.All", "Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
-	rolesPolicyRead   = []string{"Policy.Read.All", "Policy.ReadWrite.ApplicationConfiguration"}
+	rolesAppRead     = []string{"Application.Read.All", "Application.ReadWrite.All", "Application.ReadWrite.OwnedBy", "Directory.Read.All", "Directory.ReadWrite.All"}
+	rolesAppWrite    = []string{"Application.ReadWrite.All", "Application.ReadWrite.OwnedBy"}
+	rolesAssignWrite = []string{"AppRoleAssignment.ReadWrite.All"}
+	rolesAssignRead  = []string{"Application.Read.All", "Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
+	rolesPolicyRead  = []string{"Policy.Read.All", "Policy.Read.ApplicationConfiguration", "Policy.ReadWrite.ApplicationConfiguration"}
+	// rolesAppReadAlso: the Application.Read.All a call needs besides its
+	// main permission (appRoleAssignedTo, appliesTo: "… and
+	// Application.Read.All"), or a permission that includes it.
+	rolesAppReadAlso  = []string{"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
 	rolesRoleMgmtRead = []string{"RoleManagement.Read.Directory", "RoleManagement.Read.All", "RoleManagement.ReadWrite.Directory", "Directory.Read.All", "Directory.ReadWrite.All"}
 	rolesRoleMgmt     = []string{"RoleManagement.ReadWrite.Directory"}
 	rolesAlerts       = []string{"SecurityAlert.Read.All", "SecurityAlert.ReadWrite.All"}
@@ -61,8 +65,10 @@ func (s *Server) match(c *call) *route {
 			return &route{"graph.servicePrincipals.get", rolesAppRead, s.getServicePrincipal}
 		case hasID && c.rest() == "" && m == http.MethodDelete:
 			return &route{"graph.servicePrincipals.delete", rolesAppWrite, s.deleteServicePrincipal}
+		case hasID && c.rest() == "" && m == http.MethodPatch:
+			return &route{"graph.servicePrincipals.upsert", rolesAppWrite, s.upsertServicePrincipal}
 		case hasID && c.rest() == "appRoleAssignedTo" && m == http.MethodPost:
-			return &route{"graph.appRoleAssignedTo.create", rolesAssignWrite, s.createAssignment}
+			return needsAlso(&route{"graph.appRoleAssignedTo.create", rolesAssignWrite, s.createAssignment}, rolesAppReadAlso)
 		case hasID && c.rest() == "appRoleAssignedTo" && m == http.MethodGet:
 			return &route{"graph.appRoleAssignedTo.list", rolesAssignRead, s.listAssignedTo}
 		case hasID && c.restHead() == "appRoleAssignedTo" && c.restTail() != "" && m == http.MethodDelete:
@@ -73,6 +79,16 @@ func (s *Server) match(c *call) *route {
 	case "policies":
 		if n == 2 && seg(1) == "defaultAppManagementPolicy" && m == http.MethodGet {
 			return &route{"graph.policies.defaultAppManagementPolicy", rolesPolicyRead, s.getPolicy}
+		}
+		if seg(1) == "appManagementPolicies" && m == http.MethodGet {
+			switch {
+			case n == 2:
+				return &route{"graph.policies.appManagementPolicies.list", rolesPolicyRead, s.listAppPolicies}
+			case n == 3:
+				return &route{"graph.policies.appManagementPolicies.get", rolesPolicyRead, s.getAppPolicy}
+			case n == 4 && seg(3) == "appliesTo":
+				return needsAlso(&route{"graph.policies.appManagementPolicies.appliesTo", rolesPolicyRead, s.listAppliesTo}, rolesAppReadAlso)
+			}
 		}
 	case "roleManagement":
 		if n == 3 && seg(1) == "directory" && seg(2) == "roleAssignments" {
@@ -129,6 +145,20 @@ func (s *Server) match(c *call) *route {
 		}
 	}
 	return nil
+}
+
+// needsAlso adds a second permission requirement to rt: one of also is
+// needed besides one of rt.roles (the same 403 otherwise).
+func needsAlso(rt *route, also []string) *route {
+	serve := rt.serve
+	rt.serve = func(c *call) {
+		if !c.claims.HasRole(also...) {
+			c.fail(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+			return
+		}
+		serve(c)
+	}
+	return rt
 }
 
 // id returns the addressed object's ID: the "(id)" key or the second segment.

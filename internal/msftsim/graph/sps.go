@@ -60,6 +60,36 @@ func (s *Server) createServicePrincipal(c *call) {
 	c.entity(201, "servicePrincipals/$entity", spJSON(sp))
 }
 
+// upsertServicePrincipal is PATCH /servicePrincipals(appId='…'): with
+// Prefer: create-if-missing it creates the service principal (201 with it)
+// or leaves the existing one (204); without the header it is an update,
+// 404 when there is none.
+func (s *Server) upsertServicePrincipal(c *call) {
+	var body map[string]any
+	if !c.readBody(&body) {
+		return
+	}
+	key := c.spKey()
+	if key.AppID == "" || !preferCreateIfMissing(c.r.Header.Values("Prefer")) {
+		if _, err := s.Dir.GetServicePrincipal(c.tenant, key); err != nil {
+			c.failErr(err)
+			return
+		}
+		c.noContent()
+		return
+	}
+	sp, created, err := s.Dir.UpsertServicePrincipal(c.tenant, key.AppID, c.caller(), c.lag("object", "graph.servicePrincipals.upsert"))
+	if err != nil {
+		c.failErr(err)
+		return
+	}
+	if created {
+		c.entity(201, "servicePrincipals/$entity", spJSON(sp))
+		return
+	}
+	c.noContent()
+}
+
 func (s *Server) listServicePrincipals(c *call) {
 	cl, ok := c.filterOr400("microsoft.graph.servicePrincipal", "appId", "displayName", "id")
 	if !ok {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -82,6 +83,7 @@ type Recorder struct {
 	inFlight map[string]int // requests being served per tenant
 	peak     map[string]int // highest inFlight per tenant since the last reset
 	counts   map[string]*RouteCount
+	tenants  map[string]*TenantCount // by lower-case tenant
 	log      []Entry
 	next     int
 	full     bool
@@ -93,7 +95,7 @@ func NewRecorder(capacity int) *Recorder {
 	if capacity <= 0 {
 		capacity = 10000
 	}
-	return &Recorder{counts: map[string]*RouteCount{}, log: make([]Entry, capacity), capacity: capacity,
+	return &Recorder{counts: map[string]*RouteCount{}, tenants: map[string]*TenantCount{}, log: make([]Entry, capacity), capacity: capacity,
 		inFlight: map[string]int{}, peak: map[string]int{}}
 }
 
@@ -166,6 +168,19 @@ func (rec *Recorder) add(e Entry) {
 			c.Faulted = map[string]int{}
 		}
 		c.Faulted[e.Fault]++
+	}
+	if e.Tenant != "" {
+		key := strings.ToLower(e.Tenant)
+		tc := rec.tenants[key]
+		if tc == nil {
+			tc = &TenantCount{Tenant: key, Routes: map[string]int64{}, First: e.Time}
+			rec.tenants[key] = tc
+		}
+		tc.Requests++
+		tc.Routes[e.Route]++
+		if end := e.Time.Add(time.Duration(e.DurationMS * float64(time.Millisecond))); end.After(tc.Last) {
+			tc.Last = end
+		}
 	}
 	rec.log[rec.next] = e
 	rec.next++
@@ -264,11 +279,40 @@ func (rec *Recorder) Log(limit int) []Entry {
 	return all
 }
 
+// TenantCount is what the simulator served for one tenant (any client):
+// requests in all and per route, the start of the first and the end of the
+// last.
+type TenantCount struct {
+	Tenant   string           `json:"tenant"`
+	Requests int64            `json:"requests"`
+	Routes   map[string]int64 `json:"routes"`
+	First    time.Time        `json:"first"`
+	Last     time.Time        `json:"last"`
+}
+
+// Tenant returns a copy of one tenant's counter since the last reset.
+func (rec *Recorder) Tenant(tenant string) TenantCount {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	key := strings.ToLower(tenant)
+	tc := rec.tenants[key]
+	if tc == nil {
+		return TenantCount{Tenant: key, Routes: map[string]int64{}}
+	}
+	cp := *tc
+	cp.Routes = make(map[string]int64, len(tc.Routes))
+	for k, v := range tc.Routes {
+		cp.Routes[k] = v
+	}
+	return cp
+}
+
 // Reset clears counters and the log.
 func (rec *Recorder) Reset() {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	rec.counts = map[string]*RouteCount{}
+	rec.tenants = map[string]*TenantCount{}
 	rec.peak = map[string]int{}
 	rec.next, rec.full = 0, false
 }

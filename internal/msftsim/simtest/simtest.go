@@ -30,9 +30,46 @@ const (
 	WorkspaceName  = "ws-sentinel"
 )
 
-// ProvisionerRoles are the Graph roles the provisioner is consented with.
-var ProvisionerRoles = []string{"Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All",
-	"RoleManagement.ReadWrite.Directory", "Policy.Read.All", "Application.Read.All"}
+// ProvisionerRoles are the Graph roles the provisioner is consented with:
+// the least privilege docs/provisioning.md asks a customer for
+// (Application.ReadWrite.OwnedBy, not .All; no RoleManagement: the
+// directory role is a customer step), so tests prove that minimum works.
+var ProvisionerRoles = []string{"Application.ReadWrite.OwnedBy", "Application.Read.All",
+	"AppRoleAssignment.ReadWrite.All", "Policy.Read.All"}
+
+// ProvisionerRBACCondition is the ABAC condition of the provisioner's Role
+// Based Access Control Administrator assignment (docs/provisioning.md,
+// "Azure role at the Sentinel scope"): it may write assignments only of
+// Microsoft Sentinel Reader, Microsoft Sentinel Responder and Log
+// Analytics Reader to service principals, and delete only those.
+const ProvisionerRBACCondition = `(
+ (
+  !(ActionMatches{'Microsoft.Authorization/roleAssignments/write'})
+ )
+ OR
+ (
+  @Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {8d289c81-5878-46d4-8554-54e1e3d8b5cb, 3e150937-b8fe-4cfb-8069-0eaf05ecd056, 73c42c96-874c-492b-b04d-ab87d138a893}
+  AND
+  @Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {'ServicePrincipal'}
+ )
+)
+AND
+(
+ (
+  !(ActionMatches{'Microsoft.Authorization/roleAssignments/delete'})
+ )
+ OR
+ (
+  @Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {8d289c81-5878-46d4-8554-54e1e3d8b5cb, 3e150937-b8fe-4cfb-8069-0eaf05ecd056, 73c42c96-874c-492b-b04d-ab87d138a893}
+ )
+)`
+
+// ProvisionerAzureRole is the Azure role a customer grants the provisioner
+// at scope (the workspace's resource group): Role Based Access Control
+// Administrator with ProvisionerRBACCondition.
+func ProvisionerAzureRole(scope string) msftsim.AzureRole {
+	return msftsim.AzureRole{Scope: scope, Role: "Role Based Access Control Administrator", Condition: ProvisionerRBACCondition}
+}
 
 // Start is the simulator clock's start in a default Env.
 var Start = time.Date(2026, 1, 15, 9, 0, 0, 0, time.UTC)
@@ -53,7 +90,7 @@ type Option func(*msftsim.Options)
 
 // New starts a simulator (seed 42, clock frozen at Start) closed when the
 // test ends, with a fully licensed tenant "Contoso", a workspace, and the
-// provisioner consented with ProvisionerRoles and User Access Administrator
+// provisioner consented with ProvisionerRoles and ProvisionerAzureRole
 // on the workspace's resource group.
 func New(tb testing.TB, opts ...Option) *Env {
 	tb.Helper()
@@ -80,8 +117,7 @@ func New(tb testing.TB, opts ...Option) *Env {
 	if err != nil {
 		tb.Fatalf("registering provisioner: %v", err)
 	}
-	if _, err := e.Admin.Consent(e.TenantID, p.ClientID, ProvisionerRoles,
-		msftsim.AzureRole{Scope: e.ResourceGroupScope(), Role: "User Access Administrator"}); err != nil {
+	if _, err := e.Admin.Consent(e.TenantID, p.ClientID, ProvisionerRoles, ProvisionerAzureRole(e.ResourceGroupScope())); err != nil {
 		tb.Fatalf("consenting provisioner: %v", err)
 	}
 	p.TenantID = e.TenantID
