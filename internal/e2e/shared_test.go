@@ -1,0 +1,359 @@
+package e2e
+
+import (
+	"context"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
+	"github.com/dropzoneai/dzconnect/internal/integration"
+	"github.com/dropzoneai/dzconnect/internal/msftsim"
+	"github.com/dropzoneai/dzconnect/internal/resource"
+	"github.com/dropzoneai/dzconnect/internal/sharedapp"
+	"github.com/dropzoneai/dzconnect/internal/testsupport/stack"
+)
+
+// sharedFixture is a dzconnect server pointed at msftsim and an
+// organization whose shared Defender application lives in its home tenant
+// in msftsim (registered from the manifest fragment dzconnect prints).
+type sharedFixture struct {
+	consentFixture
+	sa   v1.SharedApplicationServiceClient
+	home string           // the organization's home tenant in msftsim
+	app  msftsim.AppCreds // the shared application there
+}
+
+// rolesOf turns a manifest fragment into msftsim's "resourceAppId/roleId"
+// requested roles, as if the organization pasted it into the manifest.
+func rolesOf(m sharedapp.Manifest, without ...string) []string {
+	var out []string
+	for _, r := range m.RequiredResourceAccess {
+		for _, a := range r.ResourceAccess {
+			if !slices.Contains(without, a.ID) {
+				out = append(out, r.ResourceAppID+"/"+a.ID)
+			}
+		}
+	}
+	return out
+}
+
+func newSharedFixture(t *testing.T, without ...string) sharedFixture {
+	t.Helper()
+	sim := stack.StartSim(t)
+	s := stack.Start(t, stack.Options{ExtraArgs: stack.SimArgs(sim)})
+	f := sharedFixture{consentFixture: consentFixture{s: s, sim: sim}, sa: v1.NewSharedApplicationServiceClient(s.Conn), home: uuid.NewString()}
+	f.org = s.NewOrg(t, "Shared")
+	m := sharedapp.ManifestFor(integration.KindDefender, nil)
+	app, err := sim.Admin().RegisterProvisioner(f.home, msftsim.AppRequest{DisplayName: "Dropzone AI (Defender, shared)",
+		RequestedRoles: rolesOf(m, without...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.app = app
+	return f
+}
+
+func (f sharedFixture) create(t *testing.T) *v1.SharedApplication {
+	t.Helper()
+	resp, err := f.sa.CreateSharedApplication(f.org.AdminCtx, &v1.CreateSharedApplicationRequest{Parent: f.org.Name,
+		SharedApplication: &v1.SharedApplication{Kind: defenderKind, ClientId: f.app.ClientID, DisplayName: "Dropzone AI (Defender, shared)"},
+		ClientSecret:      f.app.ClientSecret, RequestId: uuid.NewString()})
+	if err != nil {
+		t.Fatalf("CreateSharedApplication: %v", err)
+	}
+	return resp.GetSharedApplication()
+}
+
+// consentIn adds a customer tenant and has its administrator consent the
+// shared application through the link dzconnect issues; the redirect is
+// recorded with CompleteAdminConsent.
+func (f sharedFixture) consentIn(t *testing.T, app *v1.SharedApplication) (tenant, simTID string) {
+	t.Helper()
+	tenant, simTID = f.newCustomer(t, f.org)
+	link, err := f.sa.GetSharedApplicationConsentLink(f.org.OperatorCtx, &v1.GetSharedApplicationConsentLinkRequest{
+		Name: app.GetName(), Tenant: tenant, RedirectUri: consentRedirect})
+	if err != nil {
+		t.Fatalf("GetSharedApplicationConsentLink: %v", err)
+	}
+	u, err := url.Parse(link.GetUrl())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	if !strings.HasPrefix(link.GetUrl(), strings.TrimSuffix(f.sim.Endpoints().Authority, "/")+"/"+simTID+"/v2.0/adminconsent?") ||
+		q.Get("client_id") != f.app.ClientID || q.Get("scope") != "https://graph.microsoft.com/.default" ||
+		q.Get("redirect_uri") != consentRedirect || len(q.Get("state")) != 43 {
+		t.Fatalf("link %s", link.GetUrl())
+	}
+	back := f.follow(t, link.GetUrl())
+	if back.Get("admin_consent") != "True" {
+		t.Fatalf("redirect %v", back)
+	}
+	done, err := f.s.Clients().Tenants.CompleteAdminConsent(f.org.OperatorCtx, completeReq(f.org.Name, back))
+	if err != nil {
+		t.Fatalf("CompleteAdminConsent: %v", err)
+	}
+	if done.GetTenant().GetProvisionerConsentTime() != nil {
+		t.Fatal("a shared application's consent was recorded as the provisioner's")
+	}
+	return tenant, simTID
+}
+
+func (f sharedFixture) integrate(t *testing.T, tenant string) *v1.Integration {
+	t.Helper()
+	resp, err := f.sa.CreateSharedIntegration(f.org.OperatorCtx, &v1.CreateSharedIntegrationRequest{Parent: tenant,
+		Integration: &v1.Integration{Kind: defenderKind}, RequestId: uuid.NewString()})
+	if err != nil {
+		t.Fatalf("CreateSharedIntegration: %v", err)
+	}
+	in := resp.GetIntegration()
+	if in.GetManagementMode() != v1.ManagementMode_MANAGEMENT_MODE_SHARED || in.GetApplication().GetClientId() != f.app.ClientID ||
+		len(in.GetCredentials()) != 0 {
+		t.Fatalf("shared integration %v", in)
+	}
+	return in
+}
+
+func (f sharedFixture) check(t *testing.T, in *v1.Integration) *v1.Check {
+	t.Helper()
+	resp, err := f.s.Clients().Integrations.CheckIntegration(f.org.OperatorCtx, &v1.CheckIntegrationRequest{Name: in.GetName()})
+	if err != nil {
+		t.Fatalf("CheckIntegration: %v", err)
+	}
+	return resp.GetCheck()
+}
+
+func sharedSecretAt(t *testing.T, s *stack.Stack, org string, version int) (string, bool) {
+	t.Helper()
+	n, err := resource.ParseOrg("name", org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := s.Vault.KV().GetVersion(context.Background(), "dzconnect/"+sharedapp.SecretPath(n.Org, integration.KindDefender), version)
+	if err != nil || sec == nil {
+		return "", false
+	}
+	v, _ := sec.Data["client_secret"].(string)
+	return v, true
+}
+
+// TestSharedMode: the organization registers its shared Defender
+// application, two tenants consent it, an integration in each uses its
+// credential (nothing created in the tenants), checks are healthy; a new
+// secret takes effect for both; a tenant without consent gets the link; the
+// application cannot be deleted while used; secrets never leave Vault.
+func TestSharedMode(t *testing.T) {
+	t.Parallel()
+	f := newSharedFixture(t)
+	c := f.s.Clients()
+
+	app := f.create(t)
+	want := sharedapp.ManifestFor(integration.KindDefender, nil).JSON()
+	if app.GetName() != f.org.Name+"/sharedApplications/microsoft-365-defender" || app.GetClientId() != f.app.ClientID ||
+		app.GetSecretVersion() != 1 || app.GetManifestJson() != want || !strings.Contains(want, `"AzureADMultipleOrgs"`) {
+		t.Fatalf("shared application %v", app)
+	}
+	if v, ok := sharedSecretAt(t, f.s, f.org.Name, 1); !ok || v != f.app.ClientSecret {
+		t.Fatal("the shared application's secret is not in Vault")
+	}
+	_, err := f.sa.CreateSharedApplication(f.org.AdminCtx, &v1.CreateSharedApplicationRequest{Parent: f.org.Name,
+		SharedApplication: &v1.SharedApplication{Kind: defenderKind, ClientId: uuid.NewString()}, ClientSecret: "another~Secret.Value_1234567890abcdef"})
+	wantCode(t, err, codes.AlreadyExists)
+	list, err := f.sa.ListSharedApplications(f.org.ViewerCtx, &v1.ListSharedApplicationsRequest{Parent: f.org.Name})
+	if err != nil || len(list.GetSharedApplications()) != 1 {
+		t.Fatalf("ListSharedApplications: %v, %v", list, err)
+	}
+
+	// A tenant that has not consented: FailedPrecondition with the link, nothing written.
+	t3, t3ID := f.newCustomer(t, f.org)
+	before := countRows(t, f.s, "integrations")
+	_, err = f.sa.CreateSharedIntegration(f.org.OperatorCtx, &v1.CreateSharedIntegrationRequest{Parent: t3,
+		Integration: &v1.Integration{Kind: defenderKind}})
+	st := wantCode(t, err, codes.FailedPrecondition)
+	var link string
+	for _, d := range st.Details() {
+		if ei, ok := d.(*errdetails.ErrorInfo); ok && ei.GetReason() == "SHARED_APPLICATION_NOT_CONSENTED" {
+			link = ei.GetMetadata()["admin_consent_link"]
+		}
+	}
+	if !strings.Contains(link, t3ID+"/v2.0/adminconsent?") || !strings.Contains(link, "client_id="+f.app.ClientID) {
+		t.Fatalf("error %q, link %q", st.Message(), link)
+	}
+	if countRows(t, f.s, "integrations") != before {
+		t.Fatal("a refused CreateSharedIntegration wrote an integration")
+	}
+
+	// Two tenants consent; an integration in each; nothing created there.
+	t1, t1ID := f.consentIn(t, app)
+	t2, t2ID := f.consentIn(t, app)
+	for _, id := range []string{t1ID, t2ID} {
+		if _, ok := f.sim.Admin().ServicePrincipalID(id, f.app.ClientID); !ok {
+			t.Fatalf("msftsim: no service principal of the shared application in %s after consent", id)
+		}
+		apps, err := f.sim.Admin().Applications(id, nil)
+		if err != nil || len(apps) != 0 {
+			t.Fatalf("applications in customer tenant %s: %d (%v), want none", id, len(apps), err)
+		}
+	}
+	i1, i2 := f.integrate(t, t1), f.integrate(t, t2)
+	wantOutcome(t, f.check(t, i1), v1.IntegrationState_INTEGRATION_STATE_HEALTHY)
+	wantOutcome(t, f.check(t, i2), v1.IntegrationState_INTEGRATION_STATE_HEALTHY)
+	_, err = f.sa.CreateSharedIntegration(f.org.OperatorCtx, &v1.CreateSharedIntegrationRequest{Parent: t1,
+		Integration: &v1.Integration{Kind: defenderKind}})
+	wantCode(t, err, codes.AlreadyExists)
+
+	// A new secret on the application in the home tenant, the old one
+	// removed: checks fail until dzconnect has the new one, then both work.
+	newSecret, _, err := f.sim.Admin().AddAppSecret(f.home, f.app.ClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sim.Admin().RemoveAppSecret(f.home, f.app.ClientID, f.app.SecretKeyID); err != nil {
+		t.Fatal(err)
+	}
+	wantOutcome(t, f.check(t, i1), v1.IntegrationState_INTEGRATION_STATE_BROKEN)
+	up, err := f.sa.UpdateSharedApplication(f.org.AdminCtx, &v1.UpdateSharedApplicationRequest{
+		SharedApplication: &v1.SharedApplication{Name: app.GetName(), Etag: app.GetEtag()}, ClientSecret: newSecret})
+	if err != nil {
+		t.Fatalf("UpdateSharedApplication: %v", err)
+	}
+	if up.GetSharedApplication().GetSecretVersion() != 2 {
+		t.Fatalf("secret_version %d, want 2", up.GetSharedApplication().GetSecretVersion())
+	}
+	if v, ok := sharedSecretAt(t, f.s, f.org.Name, 2); !ok || v != newSecret {
+		t.Fatal("the new secret is not Vault's version 2")
+	}
+	_, err = f.sa.UpdateSharedApplication(f.org.AdminCtx, &v1.UpdateSharedApplicationRequest{
+		SharedApplication: &v1.SharedApplication{Name: app.GetName(), Etag: app.GetEtag()}, ClientSecret: newSecret})
+	wantCode(t, err, codes.Aborted)
+	wantOutcome(t, f.check(t, i1), v1.IntegrationState_INTEGRATION_STATE_HEALTHY)
+	wantOutcome(t, f.check(t, i2), v1.IntegrationState_INTEGRATION_STATE_HEALTHY)
+
+	// Delete is refused while integrations use the application.
+	_, err = f.sa.DeleteSharedApplication(f.org.AdminCtx, &v1.DeleteSharedApplicationRequest{Name: app.GetName()})
+	st = wantCode(t, err, codes.FailedPrecondition)
+	if !strings.Contains(st.Message(), "2 integration(s)") {
+		t.Fatalf("delete refused with %q", st.Message())
+	}
+	for _, in := range []*v1.Integration{i1, i2} {
+		if _, err := c.Integrations.DeleteIntegration(f.org.OperatorCtx, &v1.DeleteIntegrationRequest{Name: in.GetName()}); err != nil {
+			t.Fatalf("DeleteIntegration: %v", err)
+		}
+	}
+	if v, ok := sharedSecretAt(t, f.s, f.org.Name, 2); !ok || v != newSecret {
+		t.Fatal("deleting a shared integration touched the shared application's secret")
+	}
+	if _, err := f.sa.DeleteSharedApplication(f.org.AdminCtx, &v1.DeleteSharedApplicationRequest{Name: app.GetName()}); err != nil {
+		t.Fatalf("DeleteSharedApplication: %v", err)
+	}
+	_, err = f.sa.GetSharedApplication(f.org.ViewerCtx, &v1.GetSharedApplicationRequest{Name: app.GetName()})
+	wantCode(t, err, codes.NotFound)
+	if n := countRows(t, f.s, "shared_application_consents"); n != 0 {
+		t.Fatalf("%d consents outlived their application", n)
+	}
+
+	// Secrets never in responses or logs.
+	for _, m := range []proto.Message{app, up, list} {
+		b, _ := protojson.Marshal(m)
+		if strings.Contains(string(b), f.app.ClientSecret) || strings.Contains(string(b), newSecret) {
+			t.Fatal("a response carries a shared application's secret")
+		}
+	}
+	if logs := f.s.Logs.String(); strings.Contains(logs, f.app.ClientSecret) || strings.Contains(logs, newSecret) {
+		t.Fatal("the logs carry a shared application's secret")
+	}
+}
+
+// TestSharedModeMissingPermission: the organization's manifest lacks one of
+// the catalog's required permissions, so the tenant's consent does not
+// grant it: the check ends degraded and names it.
+func TestSharedModeMissingPermission(t *testing.T) {
+	t.Parallel()
+	const userReadAll = "df021288-bdef-4463-88db-98f22de89214"
+	f := newSharedFixture(t, userReadAll)
+	app := f.create(t)
+	tenant, _ := f.consentIn(t, app)
+	in := f.integrate(t, tenant)
+	c := f.check(t, in)
+	wantOutcome(t, c, v1.IntegrationState_INTEGRATION_STATE_DEGRADED)
+	if !slices.Contains(c.GetPermissions().GetMissingRequired(), "User.Read.All") {
+		t.Fatalf("missing_required %v, want User.Read.All", c.GetPermissions().GetMissingRequired())
+	}
+}
+
+// TestSharedModeInvalid: bad input answers InvalidArgument naming the
+// fields and writes nothing; another organization sees NotFound.
+func TestSharedModeInvalid(t *testing.T) {
+	t.Parallel()
+	s := stack.Start(t)
+	org := s.NewOrg(t, "Shared")
+	other := s.NewOrg(t, "Other")
+	sa := v1.NewSharedApplicationServiceClient(s.Conn)
+	tenant := newTenant(t, s, org.OperatorCtx, org.Name)
+
+	_, err := sa.CreateSharedApplication(org.AdminCtx, &v1.CreateSharedApplicationRequest{Parent: org.Name,
+		SharedApplication: &v1.SharedApplication{ClientId: "not-a-guid", Features: []v1.Feature{v1.Feature_FEATURE_EXCHANGE}}})
+	for _, field := range []string{"shared_application.kind", "shared_application.client_id", "client_secret"} {
+		wantViolation(t, err, field)
+	}
+	_, err = sa.CreateSharedApplication(org.AdminCtx, &v1.CreateSharedApplicationRequest{Parent: org.Name,
+		SharedApplication: &v1.SharedApplication{Kind: sentinelKind, ClientId: uuid.NewString(), Features: []v1.Feature{v1.Feature_FEATURE_EXCHANGE}},
+		ClientSecret:      "short"})
+	wantViolation(t, err, "shared_application.features")
+	wantViolation(t, err, "client_secret")
+	_, err = sa.GetSharedApplication(org.ViewerCtx, &v1.GetSharedApplicationRequest{Name: org.Name + "/sharedApplications/teams"})
+	wantViolation(t, err, "name")
+	_, err = sa.CreateSharedIntegration(org.OperatorCtx, &v1.CreateSharedIntegrationRequest{Parent: tenant.GetName(),
+		Integration: &v1.Integration{Kind: sentinelKind, Application: &v1.EntraApplication{ClientId: uuid.NewString()}}})
+	wantViolation(t, err, "integration.application")
+	wantViolation(t, err, "integration.sentinel")
+	for _, table := range []string{"shared_applications", "integrations", "vault"} {
+		if table == "vault" {
+			if _, ok := sharedSecretAt(t, s, org.Name, 1); ok {
+				t.Fatal("an invalid create wrote to Vault")
+			}
+			continue
+		}
+		if n := countRows(t, s, table); n != 0 {
+			t.Fatalf("%d rows in %s after invalid requests", n, table)
+		}
+	}
+
+	// No shared application yet: FailedPrecondition naming the fix.
+	_, err = sa.CreateSharedIntegration(org.OperatorCtx, &v1.CreateSharedIntegrationRequest{Parent: tenant.GetName(),
+		Integration: &v1.Integration{Kind: defenderKind}})
+	wantCode(t, err, codes.FailedPrecondition)
+
+	secret := "org~Shared.Secret_Value_1234567890abcdef"
+	resp, err := sa.CreateSharedApplication(org.AdminCtx, &v1.CreateSharedApplicationRequest{Parent: org.Name,
+		SharedApplication: &v1.SharedApplication{Kind: defenderKind, ClientId: uuid.NewString()}, ClientSecret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := resp.GetSharedApplication().GetName()
+	// Another organization: NotFound, never the application.
+	_, err = sa.GetSharedApplication(other.AdminCtx, &v1.GetSharedApplicationRequest{Name: name})
+	wantCode(t, err, codes.NotFound)
+	_, err = sa.GetSharedApplicationConsentLink(org.OperatorCtx, &v1.GetSharedApplicationConsentLinkRequest{Name: name,
+		Tenant: other.Name + "/tenants/" + uuid.NewString(), RedirectUri: consentRedirect})
+	wantCode(t, err, codes.NotFound)
+	list, err := sa.ListSharedApplications(other.ViewerCtx, &v1.ListSharedApplicationsRequest{Parent: other.Name})
+	if err != nil || len(list.GetSharedApplications()) != 0 {
+		t.Fatalf("other organization lists %v (%v)", list, err)
+	}
+	// Only an admin registers or changes it.
+	_, err = sa.UpdateSharedApplication(org.OperatorCtx, &v1.UpdateSharedApplicationRequest{
+		SharedApplication: &v1.SharedApplication{Name: name}, ClientSecret: "operator~Secret.Value_1234567890abcdef"})
+	wantCode(t, err, codes.PermissionDenied)
+	if strings.Contains(s.Logs.String(), secret) {
+		t.Fatal("the logs carry the shared application's secret")
+	}
+}
