@@ -48,7 +48,9 @@ func rolesOf(m sharedapp.Manifest, without ...string) []string {
 func newSharedFixture(t *testing.T, without ...string) sharedFixture {
 	t.Helper()
 	sim := stack.StartSim(t)
-	s := stack.Start(t, stack.Options{ExtraArgs: stack.SimArgs(sim)})
+	// No settle window: a missing permission or a refused secret is a
+	// finding at once, not "propagating" (msftsim imposes no lag here).
+	s := stack.Start(t, stack.Options{ExtraArgs: append(stack.SimArgs(sim), "--settle-window", "1ns")})
 	f := sharedFixture{consentFixture: consentFixture{s: s, sim: sim}, sa: v1.NewSharedApplicationServiceClient(s.Conn), home: uuid.NewString()}
 	f.org = s.NewOrg(t, "Shared")
 	m := sharedapp.ManifestFor(integration.KindDefender, nil)
@@ -273,19 +275,34 @@ func TestSharedMode(t *testing.T) {
 }
 
 // TestSharedModeMissingPermission: the organization's manifest lacks one of
-// the catalog's required permissions, so the tenant's consent does not
-// grant it: the check ends degraded and names it.
+// the catalog's permissions, so the tenant's consent does not grant it: the
+// check names it, by the same rules as for a dedicated application (an
+// optional permission missing: degraded; a required one: broken).
 func TestSharedModeMissingPermission(t *testing.T) {
 	t.Parallel()
-	const userReadAll = "df021288-bdef-4463-88db-98f22de89214"
-	f := newSharedFixture(t, userReadAll)
-	app := f.create(t)
-	tenant, _ := f.consentIn(t, app)
-	in := f.integrate(t, tenant)
-	c := f.check(t, in)
-	wantOutcome(t, c, v1.IntegrationState_INTEGRATION_STATE_DEGRADED)
-	if !slices.Contains(c.GetPermissions().GetMissingRequired(), "User.Read.All") {
-		t.Fatalf("missing_required %v, want User.Read.All", c.GetPermissions().GetMissingRequired())
+	for _, tc := range []struct {
+		name, roleID, value string
+		optional            bool
+		want                v1.IntegrationState
+	}{
+		{"optional", "dd98c7f5-2d42-42d3-a0e4-633161547251", "ThreatHunting.Read.All", true, v1.IntegrationState_INTEGRATION_STATE_DEGRADED},
+		{"required", "df021288-bdef-4463-88db-98f22de89214", "User.Read.All", false, v1.IntegrationState_INTEGRATION_STATE_BROKEN},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newSharedFixture(t, tc.roleID)
+			app := f.create(t)
+			tenant, _ := f.consentIn(t, app)
+			c := f.check(t, f.integrate(t, tenant))
+			wantOutcome(t, c, tc.want)
+			missing := c.GetPermissions().GetMissingRequired()
+			if tc.optional {
+				missing = c.GetPermissions().GetMissingOptional()
+			}
+			if !slices.Equal(missing, []string{tc.value}) {
+				t.Fatalf("missing %v, want [%s] (permissions %v)", missing, tc.value, c.GetPermissions())
+			}
+		})
 	}
 }
 
@@ -306,7 +323,7 @@ func TestSharedModeInvalid(t *testing.T) {
 	}
 	_, err = sa.CreateSharedApplication(org.AdminCtx, &v1.CreateSharedApplicationRequest{Parent: org.Name,
 		SharedApplication: &v1.SharedApplication{Kind: sentinelKind, ClientId: uuid.NewString(), Features: []v1.Feature{v1.Feature_FEATURE_EXCHANGE}},
-		ClientSecret:      "short"})
+		ClientSecret:      ""})
 	wantViolation(t, err, "shared_application.features")
 	wantViolation(t, err, "client_secret")
 	_, err = sa.GetSharedApplication(org.ViewerCtx, &v1.GetSharedApplicationRequest{Name: org.Name + "/sharedApplications/teams"})
