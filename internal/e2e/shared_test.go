@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/url"
 	"slices"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
+	"github.com/dropzoneai/dzconnect/internal/cli"
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/msftsim"
 	"github.com/dropzoneai/dzconnect/internal/resource"
@@ -372,5 +375,53 @@ func TestSharedModeInvalid(t *testing.T) {
 	wantCode(t, err, codes.PermissionDenied)
 	if strings.Contains(s.Logs.String(), secret) {
 		t.Fatal("the logs carry the shared application's secret")
+	}
+}
+
+// TestSharedModeDzctl walks shared mode with dzctl: the manifest fragment
+// (the same as the server's), register, consent link, complete consent, a
+// shared integration and its check; the secret never printed.
+func TestSharedModeDzctl(t *testing.T) {
+	t.Parallel()
+	f := newSharedFixture(t)
+	run := func(key, stdin string, args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		env := map[string]string{"DZCONNECT_ADDR": f.s.GRPCAddr, "DZCONNECT_API_KEY": key}
+		app := cli.New(strings.NewReader(stdin), &out, &errOut, cli.WithGetenv(func(k string) string { return env[k] }))
+		if code := app.Execute(context.Background(), args); code != 0 {
+			t.Fatalf("dzctl %v: exit %d\n%s%s", args, code, out.String(), errOut.String())
+		}
+		if strings.Contains(out.String()+errOut.String(), f.app.ClientSecret) {
+			t.Fatalf("dzctl %v printed the secret", args)
+		}
+		return out.String()
+	}
+	if got, want := run(f.org.Viewer, "", "shared-app", "manifest", "--kind", "defender"),
+		sharedapp.ManifestFor(integration.KindDefender, nil).JSON()+"\n"; got != want {
+		t.Fatalf("dzctl manifest:\n%s\nserver's:\n%s", got, want)
+	}
+	app := run(f.org.Admin, f.app.ClientSecret+"\n", "shared-app", "create", "--org", f.org.Name, "--kind", "defender",
+		"--client-id", f.app.ClientID, "--client-secret-file", "-", "-o", "json")
+	if nameOf(t, app) != f.org.Name+"/sharedApplications/microsoft-365-defender" {
+		t.Fatalf("created %s", app)
+	}
+	tenant, _ := f.newCustomer(t, f.org)
+	var link struct {
+		URL string `json:"url"`
+	}
+	out := run(f.org.Operator, "", "shared-app", "consent-link", "--tenant", tenant, "--kind", "defender",
+		"--redirect-uri", consentRedirect, "-o", "json")
+	if err := json.Unmarshal([]byte(out), &link); err != nil || link.URL == "" {
+		t.Fatalf("consent-link: %s (%v)", out, err)
+	}
+	back := f.follow(t, link.URL)
+	run(f.org.Operator, "", "tenant", "complete-consent", "--org", f.org.Name, "--redirect-url", consentRedirect+"?"+back.Encode())
+	in := nameOf(t, run(f.org.Operator, "", "shared-app", "create-integration", "--tenant", tenant, "--kind", "defender", "-o", "json"))
+	if out := run(f.org.Operator, "", "check", in, "-o", "json"); !strings.Contains(out, "INTEGRATION_STATE_HEALTHY") {
+		t.Fatalf("check: %s", out)
+	}
+	if out := run(f.org.Viewer, "", "shared-app", "list", "--org", f.org.Name); !strings.Contains(out, f.app.ClientID) {
+		t.Fatalf("list: %s", out)
 	}
 }
