@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"time"
 
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/sharedapp"
@@ -21,7 +22,19 @@ type sharedAwareSecrets struct {
 	shared *sharedapp.Service
 }
 
-var _ verify.Integrations = sharedAwareSecrets{}
+var (
+	_ verify.Integrations  = sharedAwareSecrets{}
+	_ verify.SecretChanges = sharedAwareSecrets{}
+)
+
+// SecretChangeTime implements verify.SecretChanges: a shared integration's
+// secret changes with its shared application's (UpdateSharedApplication).
+func (s sharedAwareSecrets) SecretChangeTime(ctx context.Context, in integration.Integration) (time.Time, bool) {
+	if in.Mode != sharedapp.ModeShared {
+		return time.Time{}, false
+	}
+	return s.shared.SecretChangeTime(ctx, in)
+}
 
 func (s sharedAwareSecrets) ReadSecret(ctx context.Context, in integration.Integration) (string, error) {
 	if in.Mode == sharedapp.ModeShared {

@@ -214,6 +214,13 @@ func TestSharedMode(t *testing.T) {
 	_, err = f.sa.CreateSharedIntegration(f.org.OperatorCtx, &v1.CreateSharedIntegrationRequest{Parent: t1,
 		Integration: &v1.Integration{Kind: defenderKind}})
 	wantCode(t, err, codes.AlreadyExists)
+	// A shared integration has no secret of its own to replace.
+	_, err = c.Integrations.UpdateIntegration(f.org.OperatorCtx, &v1.UpdateIntegrationRequest{
+		Integration: &v1.Integration{Name: i1.GetName()}, ClientSecret: "own~Secret.Value_1234567890abcdefghij"})
+	wantCode(t, err, codes.FailedPrecondition)
+	if n := countRows(t, f.s, "credentials"); n != 0 {
+		t.Fatalf("%d credential rows for shared integrations", n)
+	}
 
 	// A new secret on the application in the home tenant, the old one
 	// removed: checks fail until dzconnect has the new one, then both work.

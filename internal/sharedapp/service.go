@@ -378,3 +378,13 @@ func (s *Service) ReadSecret(ctx context.Context, in integration.Integration) (s
 	}
 	return s.d.Secrets.ReadClientSecret(ctx, a.SecretPath, a.SecretVersion)
 }
+
+// SecretChangeTime is when the secret a shared integration uses last
+// changed (its shared application's last update); false when unknown.
+func (s *Service) SecretChangeTime(ctx context.Context, in integration.Integration) (time.Time, bool) {
+	a, err := s.d.Store.GetSharedIntegrationApp(ctx, s.d.Tx.Conn(), in.Org, in.ID)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return a.UpdateTime, true
+}

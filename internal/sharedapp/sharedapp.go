@@ -27,7 +27,7 @@ import (
 
 // ModeShared is the management mode of an integration that uses the
 // organization's shared application.
-const ModeShared integration.Mode = "shared"
+const ModeShared = integration.ModeShared
 
 // App is an organization's shared (multi-tenant) integration application of
 // one kind. The secret's value is only in Vault.
