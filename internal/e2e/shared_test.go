@@ -432,3 +432,52 @@ func TestSharedModeDzctl(t *testing.T) {
 		t.Fatalf("list: %s", out)
 	}
 }
+
+// TestSharedModeREST: the REST mapping of the shared application resource,
+// its consent link and CreateSharedIntegration.
+func TestSharedModeREST(t *testing.T) {
+	t.Parallel()
+	s := stack.Start(t)
+	org := s.NewOrg(t, "Shared REST")
+	admin, op := rest{t, s.HTTPURL, org.Admin}, rest{t, s.HTTPURL, org.Operator}
+	tenant := newTenant(t, s, org.OperatorCtx, org.Name).GetName()
+	secret := "rest~Shared.Secret_Value_1234567890abcd"
+	clientID := uuid.NewString()
+
+	code, body, _ := admin.do("POST", "/v1/"+org.Name+"/sharedApplications", map[string]any{
+		"sharedApplication": map[string]any{"kind": "INTEGRATION_KIND_MICROSOFT_365_DEFENDER", "clientId": clientID},
+		"clientSecret":      secret, "requestId": uuid.NewString()})
+	if code != 200 || strings.Contains(mustJSON(t, body), secret) {
+		t.Fatalf("create: %d %s", code, mustJSON(t, body))
+	}
+	name := body["sharedApplication"].(map[string]any)["name"].(string)
+	etag := body["sharedApplication"].(map[string]any)["etag"].(string)
+	if code, body, _ = op.do("GET", "/v1/"+name, nil); code != 200 || body["sharedApplication"].(map[string]any)["clientId"] != clientID {
+		t.Fatalf("get: %d %s", code, mustJSON(t, body))
+	}
+	if code, body, _ = op.do("GET", "/v1/"+org.Name+"/sharedApplications", nil); code != 200 || len(body["sharedApplications"].([]any)) != 1 {
+		t.Fatalf("list: %d %s", code, mustJSON(t, body))
+	}
+	code, body, _ = op.do("GET", "/v1/"+name+":consentLink?tenant="+url.QueryEscape(tenant)+"&redirectUri="+url.QueryEscape(consentRedirect), nil)
+	if code != 200 || !strings.Contains(body["url"].(string), "client_id="+clientID) {
+		t.Fatalf("consent link: %d %s", code, mustJSON(t, body))
+	}
+	// Not consented: 400 FAILED_PRECONDITION with the link in the details.
+	code, body, _ = op.do("POST", "/v1/"+tenant+"/integrations:createShared", map[string]any{
+		"integration": map[string]any{"kind": "INTEGRATION_KIND_MICROSOFT_365_DEFENDER"}})
+	if code != 400 || !strings.Contains(mustJSON(t, body), "SHARED_APPLICATION_NOT_CONSENTED") ||
+		!strings.Contains(mustJSON(t, body), "admin_consent_link") {
+		t.Fatalf("create shared integration: %d %s", code, mustJSON(t, body))
+	}
+	newSecret := "rest~Shared.Secret_Value_new_1234567890"
+	code, body, _ = admin.do("PATCH", "/v1/"+name, map[string]any{"sharedApplication": map[string]any{"etag": etag}, "clientSecret": newSecret})
+	if code != 200 || body["sharedApplication"].(map[string]any)["secretVersion"] != "2" {
+		t.Fatalf("update: %d %s", code, mustJSON(t, body))
+	}
+	if code, body, _ = admin.do("DELETE", "/v1/"+name, nil); code != 200 {
+		t.Fatalf("delete: %d %s", code, mustJSON(t, body))
+	}
+	if strings.Contains(s.Logs.String(), secret) || strings.Contains(s.Logs.String(), newSecret) {
+		t.Fatal("the logs carry a shared application's secret")
+	}
+}
