@@ -179,8 +179,11 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 		skipRest(&c, p, "no secret")
 		return c
 	}
-	active, _ := in.Active()
-	c.add(Step{Name: "secret", Status: StepPassed, Duration: s.now().Sub(start), Message: fmt.Sprintf("version %d present", active.SecretVersion)})
+	msg := "present" // shared mode: the shared application's secret
+	if active, ok := in.Active(); ok {
+		msg = fmt.Sprintf("version %d present", active.SecretVersion)
+	}
+	c.add(Step{Name: "secret", Status: StepPassed, Duration: s.now().Sub(start), Message: msg})
 
 	session, err := s.ms.NewSession(Credentials{Cloud: string(t.Cloud), TenantID: t.EntraTenantID.String(), ClientID: in.ClientID.String(), Secret: secret})
 	if err != nil {
