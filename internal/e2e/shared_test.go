@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -479,5 +480,42 @@ func TestSharedModeREST(t *testing.T) {
 	}
 	if strings.Contains(s.Logs.String(), secret) || strings.Contains(s.Logs.String(), newSecret) {
 		t.Fatal("the logs carry a shared application's secret")
+	}
+}
+
+// TestSharedModeSweep: the scheduled sweep checks shared integrations like
+// the others, with the shared application's credential.
+func TestSharedModeSweep(t *testing.T) {
+	t.Parallel()
+	f := newSharedFixture(t)
+	app := f.create(t)
+	var want []string
+	for range 2 {
+		tenant, _ := f.consentIn(t, app)
+		want = append(want, f.integrate(t, tenant).GetName())
+	}
+	stack.Start(t, stack.Options{DatabaseURL: f.s.DatabaseURL, Vault: f.s.Vault,
+		ExtraArgs: append(stack.SimArgs(f.sim), "--jobs=true", "--sweep-jitter", "0s", "--settle-window", "1ns")})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for {
+		var checked int
+		if err := f.s.DB.QueryRow(ctx, `select count(*) from checks where trigger = 'schedule' and outcome = 'healthy'`).Scan(&checked); err != nil {
+			t.Fatal(err)
+		}
+		if checked == len(want) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("after 3m: %d healthy scheduled checks, want %d", checked, len(want))
+		case <-time.After(100 * time.Millisecond): // polling the database for the outcome, not waiting for it to happen
+		}
+	}
+	for _, name := range want {
+		got, err := f.s.Clients().Integrations.GetIntegration(f.org.ViewerCtx, &v1.GetIntegrationRequest{Name: name})
+		if err != nil || got.GetIntegration().GetState() != v1.IntegrationState_INTEGRATION_STATE_HEALTHY {
+			t.Fatalf("%s after the sweep: %v (%v)", name, got.GetIntegration().GetState(), err)
+		}
 	}
 }
