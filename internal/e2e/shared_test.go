@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -19,6 +21,7 @@ import (
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
 	"github.com/dropzoneai/dzconnect/internal/cli"
 	"github.com/dropzoneai/dzconnect/internal/integration"
+	"github.com/dropzoneai/dzconnect/internal/jobs"
 	"github.com/dropzoneai/dzconnect/internal/msftsim"
 	"github.com/dropzoneai/dzconnect/internal/resource"
 	"github.com/dropzoneai/dzconnect/internal/sharedapp"
@@ -54,7 +57,9 @@ func newSharedFixture(t *testing.T, without ...string) sharedFixture {
 	sim := stack.StartSim(t)
 	// No settle window: a missing permission or a refused secret is a
 	// finding at once, not "propagating" (msftsim imposes no lag here).
-	s := stack.Start(t, stack.Options{ExtraArgs: append(stack.SimArgs(sim), "--settle-window", "1ns")})
+	// No sweep jitter: whichever replica leads enqueues the batches at once
+	// (TestSharedModeSweep).
+	s := stack.Start(t, stack.Options{ExtraArgs: append(stack.SimArgs(sim), "--settle-window", "1ns", "--sweep-jitter", "0s")})
 	f := sharedFixture{consentFixture: consentFixture{s: s, sim: sim}, sa: v1.NewSharedApplicationServiceClient(s.Conn), home: uuid.NewString()}
 	f.org = s.NewOrg(t, "Shared")
 	m := sharedapp.ManifestFor(integration.KindDefender, nil)
@@ -498,6 +503,15 @@ func TestSharedModeSweep(t *testing.T) {
 		ExtraArgs: append(stack.SimArgs(f.sim), "--jobs=true", "--sweep-jitter", "0s", "--settle-window", "1ns")})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	// A sweep now: the leader's periodic one may have run before the
+	// integrations existed (one per period).
+	inserter, err := river.NewClient(riverpgxv5.New(f.s.DB), &river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inserter.Insert(ctx, jobs.SweepArgs{}, nil); err != nil {
+		t.Fatal(err)
+	}
 	for {
 		var checked int
 		if err := f.s.DB.QueryRow(ctx, `select count(*) from checks where trigger = 'schedule' and outcome = 'healthy'`).Scan(&checked); err != nil {
