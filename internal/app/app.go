@@ -33,6 +33,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/postgres"
 	"github.com/dropzoneai/dzconnect/internal/provision"
 	"github.com/dropzoneai/dzconnect/internal/server"
+	"github.com/dropzoneai/dzconnect/internal/sharedapp"
 	"github.com/dropzoneai/dzconnect/internal/tenant"
 	"github.com/dropzoneai/dzconnect/internal/vault"
 	"github.com/dropzoneai/dzconnect/internal/verify"
@@ -199,8 +200,11 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	if err != nil {
 		return err
 	}
+	sharedApps := sharedapp.NewService(sharedapp.Deps{Tx: db, Store: db, Tenants: db, Integrations: db, Secrets: secrets,
+		Keys: db, Audit: db, GC: secretGC, Consents: consents, Log: log})
 	checks := verify.NewService(verify.Config{ExpiryWarning: cfg.ExpiryWarning, SettleWindow: cfg.SettleWindow},
-		verify.Deps{Tx: db, Store: db, Notifier: notifier, Audit: db, Integrations: integrations, Microsoft: verifyMicrosoft{ms}})
+		verify.Deps{Tx: db, Store: db, Notifier: notifier, Audit: db, Integrations: sharedAwareSecrets{integrations, sharedApps},
+			Microsoft: verifyMicrosoft{ms}})
 	checks.UseProvisioners(verifyProvisioners{consents})
 	m := metrics.New(db, log)
 	// Operations: kinds are registered here by the use cases that start
@@ -232,7 +236,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		Organizations: organization.NewService(db, db, db, db, secretGC), APIKeys: auth.NewKeyService(db, db, db, db), Tenants: tenants,
 		Integrations: integrations, Audit: db, Webhooks: webhooks,
 		Checks: checkAPI{run: checker, list: checks}, Consent: consents, Operations: operations,
-		Provisioning: provisioner,
+		Provisioning: provisioner, SharedApps: sharedApps,
 	}, map[string]server.Checker{"postgres": db.Ping, "vault": secrets.Ping})
 	if err != nil {
 		return err

@@ -175,6 +175,7 @@ Resource names are AIP names, e.g. organizations/ORG/tenants/TENANT.`,
 		inv.catalogCommand(),
 		inv.webhookCommand(),
 		inv.operationCommand(),
+		inv.sharedAppCommand(),
 	)
 	return cmd
 }

@@ -44,6 +44,9 @@ type Request struct {
 	ExpireTime  time.Time
 	UsedTime    *time.Time
 	Result      Result // empty until used
+	// SharedKind is empty for a link that consents the provisioner, else
+	// the kind of the organization's shared application it consents.
+	SharedKind string
 }
 
 // Callback is what Microsoft sent to the redirect URI, as the caller
@@ -93,6 +96,9 @@ type Store interface {
 	// GetConsentRequestForUpdate reads and row-locks the request of
 	// stateHash in org (NotFound when there is none).
 	GetConsentRequestForUpdate(ctx context.Context, tx uow.Tx, org uuid.UUID, stateHash []byte) (Request, error)
+	// RecordSharedConsent records (or renews) tenantID's consent of the
+	// organization's shared application of kind.
+	RecordSharedConsent(ctx context.Context, tx uow.Tx, org, tenantID uuid.UUID, kind string, at time.Time) error
 	// MarkConsentRequestUsed spends the state with its result.
 	MarkConsentRequestUsed(ctx context.Context, tx uow.Tx, org uuid.UUID, stateHash []byte, result Result) error
 }

@@ -213,17 +213,46 @@ func (s *Service) AdminConsentLink(ctx context.Context, org, tenantID uuid.UUID,
 			"the organization has no provisioner application: an organization admin registers it first (SetOrganizationProvisioner)").
 			WithReason("PROVISIONER_NOT_SET")
 	}
+	return s.issueLink(ctx, t, o.ProvisionerClientID, "", redirectURI)
+}
+
+// SharedAdminConsentLink issues a single-use admin-consent link for the
+// organization's shared application of kind (client ID clientID) in a
+// tenant. The state is bound to the organization, the tenant and the shared
+// application: CompleteAdminConsent records the tenant's consent of that
+// application, not of the provisioner (shared mode, docs/shared-mode.md).
+func (s *Service) SharedAdminConsentLink(ctx context.Context, org, tenantID uuid.UUID, kind string, clientID uuid.UUID, redirectURI string) (Link, error) {
+	t, err := s.store.GetTenant(ctx, s.tx.Conn(), org, tenantID)
+	if err != nil {
+		return Link{}, err
+	}
+	return s.issueLink(ctx, t, clientID, kind, redirectURI)
+}
+
+// SharedPlainLink is PlainLink for a shared application's client ID.
+func (s *Service) SharedPlainLink(ctx context.Context, org, tenantID, clientID uuid.UUID) (string, error) {
+	t, err := s.store.GetTenant(ctx, s.tx.Conn(), org, tenantID)
+	if err != nil {
+		return "", err
+	}
+	return s.plainLink(t, clientID)
+}
+
+// issueLink records a new state for t (and, when sharedKind is set, for the
+// organization's shared application of that kind) and returns its link.
+func (s *Service) issueLink(ctx context.Context, t tenant.Tenant, clientID uuid.UUID, sharedKind, redirectURI string) (Link, error) {
+	org, tenantID := t.Org, t.ID
 	state, err := s.newState()
 	if err != nil {
 		return Link{}, err
 	}
-	link, err := s.buildLink(t, o.ProvisionerClientID, redirectURI, state)
+	link, err := s.buildLink(t, clientID, redirectURI, state)
 	if err != nil {
 		return Link{}, err
 	}
 	now := s.now().UTC()
 	r := Request{Org: org, Tenant: tenantID, StateHash: HashState(state), RedirectURI: redirectURI,
-		CreateTime: now, ExpireTime: now.Add(s.ttl)}
+		CreateTime: now, ExpireTime: now.Add(s.ttl), SharedKind: sharedKind}
 	err = s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
 		if err := s.store.LockTenant(ctx, tx, org, tenantID); err != nil {
 			return err
@@ -259,12 +288,21 @@ func (s *Service) PlainLink(ctx context.Context, org, tenantID uuid.UUID) (strin
 	if err != nil {
 		return "", err
 	}
+	if o.ProvisionerClientID == uuid.Nil {
+		return "", apperr.New(apperr.FailedPrecondition, "no admin-consent link: the organization has no provisioner")
+	}
+	return s.plainLink(t, o.ProvisionerClientID)
+}
+
+// plainLink formats {authority}/{entraTenantId}/v2.0/adminconsent?client_id=&scope=
+// for the tenant's cloud.
+func (s *Service) plainLink(t tenant.Tenant, clientID uuid.UUID) (string, error) {
 	c, ok := s.clouds[t.Cloud]
-	if o.ProvisionerClientID == uuid.Nil || !ok || c.Authority == "" || c.GraphAudience == "" {
-		return "", apperr.New(apperr.FailedPrecondition, "no admin-consent link: the organization has no provisioner or the tenant's cloud is not configured")
+	if !ok || c.Authority == "" || c.GraphAudience == "" {
+		return "", apperr.New(apperr.FailedPrecondition, "no admin-consent link: the tenant's cloud %q is not configured", t.Cloud)
 	}
 	q := url.Values{}
-	q.Set("client_id", o.ProvisionerClientID.String())
+	q.Set("client_id", clientID.String())
 	q.Set("scope", strings.TrimSuffix(c.GraphAudience, "/")+"/.default")
 	return strings.TrimSuffix(c.Authority, "/") + "/" + t.EntraTenantID.String() + "/v2.0/adminconsent?" + q.Encode(), nil
 }
@@ -322,7 +360,14 @@ func (s *Service) CompleteAdminConsent(ctx context.Context, org uuid.UUID, cb Ca
 		if err := s.store.MarkConsentRequestUsed(ctx, tx, org, hash, result); err != nil {
 			return err
 		}
-		if result == ResultConsented {
+		switch {
+		case result == ResultConsented && r.SharedKind != "":
+			// A shared application's link: the tenant consented that
+			// application (shared mode), not the provisioner.
+			if err := s.store.RecordSharedConsent(ctx, tx, org, r.Tenant, r.SharedKind, s.now()); err != nil {
+				return err
+			}
+		case result == ResultConsented:
 			now := s.now()
 			if t, err = s.store.SetTenantConsentTime(ctx, tx, org, r.Tenant, &now); err != nil {
 				return err

@@ -28,6 +28,8 @@ func callsAgainst(s *stack.Stack, a stack.Org, tenant, integ, key, hook, op stri
 	ops := v1.NewOperationServiceClient(s.Conn)
 	c := s.Clients()
 	hooks := v1.NewWebhookServiceClient(s.Conn)
+	shared := v1.NewSharedApplicationServiceClient(s.Conn)
+	sharedApp := a.Name + "/sharedApplications/microsoft-365-defender"
 	const svc = "/dzconnect.v1."
 	return []call{
 		{svc + "OrganizationService/CreateOrganization", func(ctx context.Context) error {
@@ -140,6 +142,31 @@ func callsAgainst(s *stack.Stack, a stack.Org, tenant, integ, key, hook, op stri
 			return errOf(v1.NewProvisioningServiceClient(s.Conn).DeprovisionIntegration(ctx, &v1.DeprovisionIntegrationRequest{Name: integ,
 				RequestId: uuid.NewString()}))
 		}},
+		{svc + "SharedApplicationService/CreateSharedApplication", func(ctx context.Context) error {
+			return errOf(shared.CreateSharedApplication(ctx, &v1.CreateSharedApplicationRequest{Parent: a.Name,
+				SharedApplication: &v1.SharedApplication{Kind: defenderKind, ClientId: uuid.NewString()}, ClientSecret: "intruder~Secret.Value_1234567890abcdef"}))
+		}},
+		{svc + "SharedApplicationService/GetSharedApplication", func(ctx context.Context) error {
+			return errOf(shared.GetSharedApplication(ctx, &v1.GetSharedApplicationRequest{Name: sharedApp}))
+		}},
+		{svc + "SharedApplicationService/ListSharedApplications", func(ctx context.Context) error {
+			return errOf(shared.ListSharedApplications(ctx, &v1.ListSharedApplicationsRequest{Parent: a.Name}))
+		}},
+		{svc + "SharedApplicationService/UpdateSharedApplication", func(ctx context.Context) error {
+			return errOf(shared.UpdateSharedApplication(ctx, &v1.UpdateSharedApplicationRequest{
+				SharedApplication: &v1.SharedApplication{Name: sharedApp}, ClientSecret: "intruder~Secret.Value_1234567890abcdef"}))
+		}},
+		{svc + "SharedApplicationService/DeleteSharedApplication", func(ctx context.Context) error {
+			return errOf(shared.DeleteSharedApplication(ctx, &v1.DeleteSharedApplicationRequest{Name: sharedApp}))
+		}},
+		{svc + "SharedApplicationService/GetSharedApplicationConsentLink", func(ctx context.Context) error {
+			return errOf(shared.GetSharedApplicationConsentLink(ctx, &v1.GetSharedApplicationConsentLinkRequest{Name: sharedApp,
+				Tenant: tenant, RedirectUri: "https://intruder.example.com/cb"}))
+		}},
+		{svc + "SharedApplicationService/CreateSharedIntegration", func(ctx context.Context) error {
+			return errOf(shared.CreateSharedIntegration(ctx, &v1.CreateSharedIntegrationRequest{Parent: tenant,
+				Integration: &v1.Integration{Kind: defenderKind}}))
+		}},
 		{svc + "OperationService/GetOperation", func(ctx context.Context) error {
 			return errOf(ops.GetOperation(ctx, &v1.GetOperationRequest{Name: op}))
 		}},
@@ -180,14 +207,16 @@ func apiMethods(t *testing.T) map[string]bool {
 func snapshot(t *testing.T, s *stack.Stack) map[string]int {
 	out := map[string]int{}
 	for _, table := range []string{"organizations", "api_keys", "tenants", "integrations", "idempotency_keys", "audit_events",
-		"secret_destructions", "checks", "webhooks", "webhook_deliveries", "admin_consent_requests", "operations", "operation_steps"} {
+		"secret_destructions", "checks", "webhooks", "webhook_deliveries", "admin_consent_requests", "operations", "operation_steps",
+		"shared_applications", "shared_application_consents", "shared_integrations"} {
 		out[table] = countRows(t, s, table)
 	}
 	var sum int
 	if err := s.DB.QueryRow(context.Background(), `select coalesce(sum(version), 0) from
 		(select version from organizations union all select version from api_keys union all
 		 select version from tenants union all select version from integrations union all
-		 select version from webhooks union all select version from operations) v`).Scan(&sum); err != nil {
+		 select version from webhooks union all select version from operations union all
+		 select version from shared_applications) v`).Scan(&sum); err != nil {
 		t.Fatal(err)
 	}
 	out["versions"] = sum
@@ -213,6 +242,13 @@ func TestOrganizationIsolation(t *testing.T) {
 	hook, err := v1.NewWebhookServiceClient(s.Conn).CreateWebhook(a.AdminCtx, &v1.CreateWebhookRequest{Parent: a.Name,
 		Webhook: &v1.Webhook{Url: "https://victim.example.com/", Events: []v1.WebhookEvent{v1.WebhookEvent_WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED}}})
 	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A's shared application, which B's calls target.
+	if _, err := v1.NewSharedApplicationServiceClient(s.Conn).CreateSharedApplication(a.AdminCtx, &v1.CreateSharedApplicationRequest{
+		Parent: a.Name, SharedApplication: &v1.SharedApplication{Kind: defenderKind, ClientId: uuid.NewString()},
+		ClientSecret: "victim~Shared.Secret_Value_1234567890abc"}); err != nil {
 		t.Fatal(err)
 	}
 

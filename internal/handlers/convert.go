@@ -8,6 +8,7 @@ import (
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
 	"github.com/dropzoneai/dzconnect/internal/auth"
 	"github.com/dropzoneai/dzconnect/internal/integration"
+	"github.com/dropzoneai/dzconnect/internal/sharedapp"
 	"github.com/dropzoneai/dzconnect/internal/tenant"
 )
 
@@ -52,6 +53,7 @@ var features = map[v1.Feature]integration.Feature{
 var modes = map[v1.ManagementMode]integration.Mode{
 	v1.ManagementMode_MANAGEMENT_MODE_CUSTOMER_MANAGED: integration.ModeCustomerManaged,
 	v1.ManagementMode_MANAGEMENT_MODE_PROVISIONED:      integration.ModeProvisioned,
+	v1.ManagementMode_MANAGEMENT_MODE_SHARED:           sharedapp.ModeShared,
 }
 
 var states = map[v1.IntegrationState]integration.State{

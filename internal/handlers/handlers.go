@@ -20,6 +20,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/organization"
 	"github.com/dropzoneai/dzconnect/internal/page"
 	"github.com/dropzoneai/dzconnect/internal/provision"
+	"github.com/dropzoneai/dzconnect/internal/sharedapp"
 	"github.com/dropzoneai/dzconnect/internal/tenant"
 	"github.com/dropzoneai/dzconnect/internal/webhook"
 )
@@ -41,6 +42,7 @@ type Deps struct {
 	Consent       *consent.Service
 	Operations    *operation.Service
 	Provisioning  *provision.Service
+	SharedApps    *sharedapp.Service
 }
 
 // Register registers every service on s.
@@ -54,6 +56,7 @@ func Register(s grpc.ServiceRegistrar, d Deps) {
 	v1.RegisterWebhookServiceServer(s, &webhooks{d: d})
 	v1.RegisterOperationServiceServer(s, &operations{d: d})
 	v1.RegisterProvisioningServiceServer(s, &provisioning{d: d})
+	v1.RegisterSharedApplicationServiceServer(s, &sharedApps{d: d})
 }
 
 // trim returns the page and the next-page key when more rows exist: stores

@@ -42,6 +42,10 @@ type Mode string
 const (
 	ModeCustomerManaged Mode = "customer-managed"
 	ModeProvisioned     Mode = "provisioned"
+	// ModeShared: the integration uses the organization's shared
+	// multi-tenant application of its kind (package sharedapp); it has no
+	// credential of its own.
+	ModeShared Mode = "shared"
 )
 
 // State is the outcome of the latest verification.

@@ -302,6 +302,11 @@ func (s *Service) updateSecret(ctx context.Context, org, id uuid.UUID, version i
 		if version != 0 && version != cur.Version {
 			return apperr.EtagMismatch()
 		}
+		if cur.Mode == ModeShared {
+			return apperr.New(apperr.FailedPrecondition,
+				"the integration uses the organization's shared application: replace its secret with UpdateSharedApplication, which all its integrations use").
+				WithReason("SHARED_APPLICATION_SECRET")
+		}
 		cred, err = s.store.InsertCredential(ctx, tx, newCredential(org, id, CredentialMeta{}))
 		return err
 	})

@@ -48,4 +48,7 @@ type Store interface {
 	// ListWebhookSecretPaths lists the Vault paths of the organization's
 	// webhook signing secrets.
 	ListWebhookSecretPaths(ctx context.Context, tx uow.Tx, id uuid.UUID) ([]string, error)
+	// ListSharedSecretPaths lists the Vault paths of the organization's
+	// shared applications' secrets (shared mode).
+	ListSharedSecretPaths(ctx context.Context, tx uow.Tx, id uuid.UUID) ([]string, error)
 }

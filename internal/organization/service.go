@@ -95,8 +95,8 @@ func (s *Service) UpdateOrganization(ctx context.Context, id uuid.UUID, version 
 
 // DeleteOrganization deletes an organization without tenants
 // (FailedPrecondition otherwise), after checking the caller's etag. Its API
-// keys, request IDs and webhooks go with it; its provisioner secret and
-// webhook signing secrets are queued for destruction in the same
+// keys, request IDs and webhooks go with it; its provisioner secret, its
+// shared applications' secrets and webhook signing secrets are queued for destruction in the same
 // transaction (destroy_secret jobs), so none is left behind in Vault.
 func (s *Service) DeleteOrganization(ctx context.Context, id uuid.UUID, version int64) error {
 	return s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
@@ -114,6 +114,11 @@ func (s *Service) DeleteOrganization(ctx context.Context, id uuid.UUID, version 
 		if cur.ProvisionerSecretPath != "" {
 			paths = append(paths, cur.ProvisionerSecretPath)
 		}
+		shared, err := s.store.ListSharedSecretPaths(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		paths = append(paths, shared...)
 		if err := s.store.DeleteOrganization(ctx, tx, id); err != nil {
 			return err
 		}

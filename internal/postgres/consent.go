@@ -59,9 +59,13 @@ func (db *DB) DeleteExpiredConsentRequests(ctx context.Context, tx uow.Tx, org, 
 
 // InsertConsentRequest implements consent.Store.
 func (db *DB) InsertConsentRequest(ctx context.Context, tx uow.Tx, r consent.Request) error {
+	var shared *string
+	if r.SharedKind != "" {
+		shared = &r.SharedKind
+	}
 	return translate(queries.InsertConsentRequest(ctx, q(tx), query.InsertConsentRequestParams{
 		OrganizationID: r.Org, TenantID: r.Tenant, StateHash: r.StateHash, RedirectUri: r.RedirectURI,
-		CreateTime: r.CreateTime, ExpireTime: r.ExpireTime,
+		CreateTime: r.CreateTime, ExpireTime: r.ExpireTime, SharedKind: shared,
 	}), "")
 }
 
@@ -76,7 +80,22 @@ func (db *DB) GetConsentRequestForUpdate(ctx context.Context, tx uow.Tx, org uui
 	if r.Result != nil {
 		out.Result = consent.Result(*r.Result)
 	}
+	if r.SharedKind != nil {
+		out.SharedKind = *r.SharedKind
+	}
 	return out, nil
+}
+
+// RecordSharedConsent implements consent.Store (NotFound when the shared
+// application is gone).
+func (db *DB) RecordSharedConsent(ctx context.Context, tx uow.Tx, org, tenantID uuid.UUID, kind string, at time.Time) error {
+	n, err := queries.RecordSharedConsent(ctx, q(tx), query.RecordSharedConsentParams{
+		OrganizationID: org, TenantID: tenantID, Kind: kind, ConsentTime: at,
+	})
+	if err == nil && n == 0 {
+		err = errNoRows
+	}
+	return translate(err, resource.Org{Org: org}.String()+"/sharedApplications/"+kind)
 }
 
 // MarkConsentRequestUsed implements consent.Store.

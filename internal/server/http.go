@@ -51,6 +51,7 @@ func (s *Server) httpMux() (http.Handler, error) {
 		v1.RegisterCatalogServiceHandler,
 		v1.RegisterWebhookServiceHandler,
 		v1.RegisterOperationServiceHandler,
+		v1.RegisterSharedApplicationServiceHandler,
 		v1.RegisterProvisioningServiceHandler,
 	} {
 		if err := register(ctx, gw, conn); err != nil {

@@ -98,6 +98,23 @@ var policies = map[string]methodPolicy{
 	v1.WebhookService_ListWebhookDeliveries_FullMethodName: org(auth.RoleAdmin,
 		name("parent", func(r any) string { return r.(*v1.ListWebhookDeliveriesRequest).GetParent() })),
 
+	v1.SharedApplicationService_CreateSharedApplication_FullMethodName: org(auth.RoleAdmin,
+		name("parent", func(r any) string { return r.(*v1.CreateSharedApplicationRequest).GetParent() })),
+	v1.SharedApplicationService_GetSharedApplication_FullMethodName: org(auth.RoleViewer,
+		name("name", func(r any) string { return r.(*v1.GetSharedApplicationRequest).GetName() })),
+	v1.SharedApplicationService_ListSharedApplications_FullMethodName: org(auth.RoleViewer,
+		name("parent", func(r any) string { return r.(*v1.ListSharedApplicationsRequest).GetParent() })),
+	v1.SharedApplicationService_UpdateSharedApplication_FullMethodName: org(auth.RoleAdmin,
+		name("shared_application.name", func(r any) string {
+			return r.(*v1.UpdateSharedApplicationRequest).GetSharedApplication().GetName()
+		})),
+	v1.SharedApplicationService_DeleteSharedApplication_FullMethodName: org(auth.RoleAdmin,
+		name("name", func(r any) string { return r.(*v1.DeleteSharedApplicationRequest).GetName() })),
+	v1.SharedApplicationService_GetSharedApplicationConsentLink_FullMethodName: org(auth.RoleOperator,
+		name("name", func(r any) string { return r.(*v1.GetSharedApplicationConsentLinkRequest).GetName() })),
+	v1.SharedApplicationService_CreateSharedIntegration_FullMethodName: org(auth.RoleOperator,
+		name("parent", func(r any) string { return r.(*v1.CreateSharedIntegrationRequest).GetParent() })),
+
 	v1.ProvisioningService_ProvisionIntegration_FullMethodName: org(auth.RoleOperator,
 		name("parent", func(r any) string { return r.(*v1.ProvisionIntegrationRequest).GetParent() })),
 	v1.ProvisioningService_DeprovisionIntegration_FullMethodName: org(auth.RoleOperator,

@@ -50,6 +50,15 @@ type Integrations interface {
 	ReadSecret(ctx context.Context, in integration.Integration) (string, error)
 }
 
+// SecretChanges is an optional extension of Integrations: when an
+// integration's secret can change outside its own credentials (shared
+// mode: the organization's shared application's secret), the time it last
+// changed, so that lag right after it counts as settling, as after a new
+// credential.
+type SecretChanges interface {
+	SecretChangeTime(ctx context.Context, in integration.Integration) (time.Time, bool)
+}
+
 // Provisioners gives the organization's provisioner credentials for a
 // tenant whose admin consented it; ok is false when there are none (no
 // provisioner registered, or not consented in that tenant).
@@ -147,6 +156,11 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 	c = Check{Org: in.Org, Tenant: in.Tenant, Integration: in.ID, ID: uuid.Must(uuid.NewV7()), Start: now}
 	defer func() { c.End = s.now(); c.outcome() }()
 	settling := s.settling(in, now)
+	if sc, ok := s.integrations.(SecretChanges); ok && !settling {
+		if at, ok := sc.SecretChangeTime(ctx, in); ok {
+			settling = now.Sub(at) < s.cfg.SettleWindow
+		}
+	}
 	p := planFor(in.Kind, in.Features)
 
 	// 1. The secret is in Vault.
@@ -165,8 +179,11 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 		skipRest(&c, p, "no secret")
 		return c
 	}
-	active, _ := in.Active()
-	c.add(Step{Name: "secret", Status: StepPassed, Duration: s.now().Sub(start), Message: fmt.Sprintf("version %d present", active.SecretVersion)})
+	msg := "present" // shared mode: the shared application's secret
+	if active, ok := in.Active(); ok {
+		msg = fmt.Sprintf("version %d present", active.SecretVersion)
+	}
+	c.add(Step{Name: "secret", Status: StepPassed, Duration: s.now().Sub(start), Message: msg})
 
 	session, err := s.ms.NewSession(Credentials{Cloud: string(t.Cloud), TenantID: t.EntraTenantID.String(), ClientID: in.ClientID.String(), Secret: secret})
 	if err != nil {

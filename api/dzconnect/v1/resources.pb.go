@@ -263,6 +263,10 @@ const (
 	// dzconnect created the application through the organization's consented
 	// provisioner application.
 	ManagementMode_MANAGEMENT_MODE_PROVISIONED ManagementMode = 2
+	// The integration uses the organization's shared multi-tenant application
+	// of its kind, consented in the tenant (no application or secret of its
+	// own in the tenant).
+	ManagementMode_MANAGEMENT_MODE_SHARED ManagementMode = 3
 )
 
 // Enum value maps for ManagementMode.
@@ -271,11 +275,13 @@ var (
 		0: "MANAGEMENT_MODE_UNSPECIFIED",
 		1: "MANAGEMENT_MODE_CUSTOMER_MANAGED",
 		2: "MANAGEMENT_MODE_PROVISIONED",
+		3: "MANAGEMENT_MODE_SHARED",
 	}
 	ManagementMode_value = map[string]int32{
 		"MANAGEMENT_MODE_UNSPECIFIED":      0,
 		"MANAGEMENT_MODE_CUSTOMER_MANAGED": 1,
 		"MANAGEMENT_MODE_PROVISIONED":      2,
+		"MANAGEMENT_MODE_SHARED":           3,
 	}
 )
 
@@ -1607,11 +1613,12 @@ const file_dzconnect_v1_resources_proto_rawDesc = "" +
 	"\x13FEATURE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12FEATURE_CLOUD_APPS\x10\x01\x12\x19\n" +
 	"\x15FEATURE_LIVE_RESPONSE\x10\x02\x12\x14\n" +
-	"\x10FEATURE_EXCHANGE\x10\x03*x\n" +
+	"\x10FEATURE_EXCHANGE\x10\x03*\x94\x01\n" +
 	"\x0eManagementMode\x12\x1f\n" +
 	"\x1bMANAGEMENT_MODE_UNSPECIFIED\x10\x00\x12$\n" +
 	" MANAGEMENT_MODE_CUSTOMER_MANAGED\x10\x01\x12\x1f\n" +
-	"\x1bMANAGEMENT_MODE_PROVISIONED\x10\x02*\xa4\x02\n" +
+	"\x1bMANAGEMENT_MODE_PROVISIONED\x10\x02\x12\x1a\n" +
+	"\x16MANAGEMENT_MODE_SHARED\x10\x03*\xa4\x02\n" +
 	"\x10IntegrationState\x12!\n" +
 	"\x1dINTEGRATION_STATE_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cINTEGRATION_STATE_UNVERIFIED\x10\x01\x12\x1d\n" +

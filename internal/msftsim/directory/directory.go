@@ -60,7 +60,7 @@ type Tenant struct {
 	workspaces    map[string]*Workspace // by lower-case resource ID
 	roleAssign    map[string]*RoleAssignment
 	deleted       map[string]*deletedItem // soft-deleted apps and service principals, by object ID
-	lag           LagLedger // what replication lag cost this tenant's clients
+	lag           LagLedger               // what replication lag cost this tenant's clients
 	appPolicies   map[string]*AppPolicy
 }
 

@@ -17,15 +17,15 @@ returning *;
 select id from tenants where organization_id = @organization_id and provisioner_consent_time is not null order by id;
 
 -- name: DeleteUnusedConsentRequests :exec
-delete from admin_consent_requests where organization_id = @organization_id and used_time is null;
+delete from admin_consent_requests where organization_id = @organization_id and used_time is null and shared_kind is null;
 
 -- name: DeleteExpiredConsentRequests :exec
 delete from admin_consent_requests where organization_id = @organization_id and tenant_id = @tenant_id
   and used_time is null and expire_time < @before;
 
 -- name: InsertConsentRequest :exec
-insert into admin_consent_requests (organization_id, tenant_id, state_hash, redirect_uri, create_time, expire_time)
-values (@organization_id, @tenant_id, @state_hash, @redirect_uri, @create_time, @expire_time);
+insert into admin_consent_requests (organization_id, tenant_id, state_hash, redirect_uri, create_time, expire_time, shared_kind)
+values (@organization_id, @tenant_id, @state_hash, @redirect_uri, @create_time, @expire_time, sqlc.narg(shared_kind));
 
 -- name: GetConsentRequestForUpdate :one
 select * from admin_consent_requests where organization_id = @organization_id and state_hash = @state_hash for update;
@@ -33,3 +33,11 @@ select * from admin_consent_requests where organization_id = @organization_id an
 -- name: MarkConsentRequestUsed :exec
 update admin_consent_requests set used_time = now(), result = @result
 where organization_id = @organization_id and state_hash = @state_hash;
+
+-- name: RecordSharedConsent :execrows
+-- The tenant's consent of the organization's shared application of a kind,
+-- paired with that application's client ID.
+insert into shared_application_consents (organization_id, tenant_id, kind, client_id, consent_time)
+select a.organization_id, @tenant_id, a.kind, a.client_id, @consent_time
+from shared_applications a where a.organization_id = @organization_id and a.kind = @kind
+on conflict (organization_id, tenant_id, kind) do update set client_id = excluded.client_id, consent_time = excluded.consent_time;

@@ -29,7 +29,7 @@ func (q *Queries) DeleteExpiredConsentRequests(ctx context.Context, db DBTX, arg
 }
 
 const deleteUnusedConsentRequests = `-- name: DeleteUnusedConsentRequests :exec
-delete from admin_consent_requests where organization_id = $1 and used_time is null
+delete from admin_consent_requests where organization_id = $1 and used_time is null and shared_kind is null
 `
 
 func (q *Queries) DeleteUnusedConsentRequests(ctx context.Context, db DBTX, organizationID uuid.UUID) error {
@@ -38,7 +38,7 @@ func (q *Queries) DeleteUnusedConsentRequests(ctx context.Context, db DBTX, orga
 }
 
 const getConsentRequestForUpdate = `-- name: GetConsentRequestForUpdate :one
-select organization_id, tenant_id, state_hash, redirect_uri, create_time, expire_time, used_time, result from admin_consent_requests where organization_id = $1 and state_hash = $2 for update
+select organization_id, tenant_id, state_hash, redirect_uri, create_time, expire_time, used_time, result, shared_kind from admin_consent_requests where organization_id = $1 and state_hash = $2 for update
 `
 
 type GetConsentRequestForUpdateParams struct {
@@ -58,13 +58,14 @@ func (q *Queries) GetConsentRequestForUpdate(ctx context.Context, db DBTX, arg G
 		&i.ExpireTime,
 		&i.UsedTime,
 		&i.Result,
+		&i.SharedKind,
 	)
 	return i, err
 }
 
 const insertConsentRequest = `-- name: InsertConsentRequest :exec
-insert into admin_consent_requests (organization_id, tenant_id, state_hash, redirect_uri, create_time, expire_time)
-values ($1, $2, $3, $4, $5, $6)
+insert into admin_consent_requests (organization_id, tenant_id, state_hash, redirect_uri, create_time, expire_time, shared_kind)
+values ($1, $2, $3, $4, $5, $6, $7)
 `
 
 type InsertConsentRequestParams struct {
@@ -74,6 +75,7 @@ type InsertConsentRequestParams struct {
 	RedirectUri    string
 	CreateTime     time.Time
 	ExpireTime     time.Time
+	SharedKind     *string
 }
 
 func (q *Queries) InsertConsentRequest(ctx context.Context, db DBTX, arg InsertConsentRequestParams) error {
@@ -84,6 +86,7 @@ func (q *Queries) InsertConsentRequest(ctx context.Context, db DBTX, arg InsertC
 		arg.RedirectUri,
 		arg.CreateTime,
 		arg.ExpireTime,
+		arg.SharedKind,
 	)
 	return err
 }
@@ -153,6 +156,35 @@ func (q *Queries) RecordProvisionerPath(ctx context.Context, db DBTX, arg Record
 		&i.ProvisionerSecretVersion,
 	)
 	return i, err
+}
+
+const recordSharedConsent = `-- name: RecordSharedConsent :execrows
+insert into shared_application_consents (organization_id, tenant_id, kind, client_id, consent_time)
+select a.organization_id, $1, a.kind, a.client_id, $2
+from shared_applications a where a.organization_id = $3 and a.kind = $4
+on conflict (organization_id, tenant_id, kind) do update set client_id = excluded.client_id, consent_time = excluded.consent_time
+`
+
+type RecordSharedConsentParams struct {
+	TenantID       uuid.UUID
+	ConsentTime    time.Time
+	OrganizationID uuid.UUID
+	Kind           string
+}
+
+// The tenant's consent of the organization's shared application of a kind,
+// paired with that application's client ID.
+func (q *Queries) RecordSharedConsent(ctx context.Context, db DBTX, arg RecordSharedConsentParams) (int64, error) {
+	result, err := db.Exec(ctx, recordSharedConsent,
+		arg.TenantID,
+		arg.ConsentTime,
+		arg.OrganizationID,
+		arg.Kind,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const setOrganizationProvisioner = `-- name: SetOrganizationProvisioner :one

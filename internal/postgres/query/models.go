@@ -24,6 +24,8 @@ type AdminConsentRequest struct {
 	UsedTime *time.Time
 	// Outcome recorded when the state was used: consented, declined (Microsoft returned an error) or tenant-mismatch.
 	Result *string
+	// Null: the link consents the organization's provisioner. Otherwise the kind of the shared application the link consents.
+	SharedKind *string
 }
 
 type ApiKey struct {
@@ -223,6 +225,41 @@ type SecretDestruction struct {
 	CreateTime     time.Time
 	// When the entry may be claimed next: a claim leases it for 5 minutes; a failure backs off (1m, 2m, 4m ... 1h).
 	NextAttemptTime time.Time
+}
+
+// An organization's own multi-tenant integration application, one per kind (shared mode). Its client secret is only in Vault.
+type SharedApplication struct {
+	OrganizationID uuid.UUID
+	Kind           string
+	ClientID       uuid.UUID
+	DisplayName    string
+	// The optional features the application's requiredResourceAccess covers (Defender); its shared integrations have these features.
+	Features []string
+	// Vault KV v2 path of the shared application's client secret. Recorded before the first Vault write, so a deleted row or organization never leaves the secret behind.
+	SecretPath string
+	// Vault version of the secret paired with client_id; 0 until the first write finished (the row is invisible through the API until then).
+	SecretVersion int64
+	SecretEndTime *time.Time
+	CreateTime    time.Time
+	UpdateTime    time.Time
+	Version       int64
+}
+
+// A customer tenant's admin consent of the organization's shared application of a kind (CompleteAdminConsent of a link issued for it).
+type SharedApplicationConsent struct {
+	OrganizationID uuid.UUID
+	TenantID       uuid.UUID
+	Kind           string
+	// The shared application's client ID the consent was given to.
+	ClientID    uuid.UUID
+	ConsentTime time.Time
+}
+
+// Which shared application an integration in management mode shared uses; keeps the application from being deleted while integrations use it.
+type SharedIntegration struct {
+	OrganizationID uuid.UUID
+	IntegrationID  uuid.UUID
+	Kind           string
 }
 
 type Tenant struct {
