@@ -84,6 +84,33 @@ func (s *Service) Record(ctx context.Context, c Check) (Result, error) {
 	return s.Commit(ctx, Pending{Check: c, loaded: in})
 }
 
+// RecordGroup records scheduled checks run elsewhere (tests, tools) in one
+// group, as the sweep's concurrent commits are written (recordGroup), each
+// on its integration as it is now; errs[i] is cs[i]'s error.
+func (s *Service) RecordGroup(ctx context.Context, cs []Check) (rs []Result, errs []error) {
+	ps := make([]Pending, 0, len(cs))
+	at := make([]int, 0, len(cs))
+	errs = make([]error, len(cs))
+	for i, c := range cs {
+		if c.Trigger != TriggerSchedule {
+			errs[i] = apperr.New(apperr.InvalidArgument, "only scheduled checks are recorded in groups")
+			continue
+		}
+		in, _, err := s.store.LoadCheckTarget(ctx, s.tx.Conn(), c.Org, c.Integration)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		ps, at = append(ps, Pending{Check: c, loaded: in}), append(at, i)
+	}
+	rs = make([]Result, len(cs))
+	grs, gerrs := s.recordGroup(ctx, ps)
+	for j, i := range at {
+		rs[i], errs[i] = grs[j], gerrs[j]
+	}
+	return rs, errs
+}
+
 // record stores one check in one transaction: the integration is read and
 // locked, the check row written, and, unless the check is stale, the state
 // set, the credential's expiry warning marked, the audit event appended
