@@ -13,7 +13,7 @@ const groupMax = 256
 // writing (less when groupMax are waiting). A sweep's records are written
 // while its next checks run, so the wait costs no check a Microsoft slot;
 // it makes groups larger and statements fewer.
-const groupLinger = 50 * time.Millisecond
+const groupLinger = 10 * time.Millisecond
 
 // groupTimeout bounds the writing of one group. It does not come from a
 // caller's context: a group carries other checks' records.
