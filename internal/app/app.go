@@ -255,7 +255,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		Concurrency: cfg.CheckConcurrency, PerTenant: cfg.CheckPerTenant, CheckTimeout: cfg.CheckTimeout,
 		BatchSlice: cfg.CheckBatchSlice, RescueAfter: cfg.JobRescueAfter,
 		ObserveThrottle: microsoft.WithThrottleObserver, NoChecks: !cfg.Jobs,
-	}, db, checker, log,
+	}, db, m.InstrumentBatchChecker(checks), log,
 		deliverer.Extension(),
 		opRunner.Extension(),
 		jobs.SecretGCExtension(secrets),

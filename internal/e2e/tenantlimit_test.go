@@ -81,16 +81,17 @@ type replica struct {
 	inFlight atomic.Int64 // checks running now
 }
 
-// countingChecker counts the replica's checks in flight.
+// countingChecker counts the replica's checks in flight (calling
+// Microsoft; their records are written afterwards).
 type countingChecker struct {
-	r    *replica
-	next jobs.Checker
+	r *replica
+	jobs.Checker
 }
 
-func (c countingChecker) Run(ctx context.Context, org, id uuid.UUID, trigger string) (verify.Result, error) {
+func (c countingChecker) Check(ctx context.Context, tg verify.Target, trigger string) (verify.Pending, error) {
 	c.r.inFlight.Add(1)
 	defer c.r.inFlight.Add(-1)
-	return c.next.Run(ctx, org, id, trigger)
+	return c.Checker.Check(ctx, tg, trigger)
 }
 
 func (f *fleetFixture) replica(t *testing.T, name string, cfg jobs.Config) *replica {
@@ -132,7 +133,7 @@ func (f *fleetFixture) replica(t *testing.T, name string, cfg jobs.Config) *repl
 	cfg.ClientID = name
 	cfg.ObserveThrottle = microsoft.WithThrottleObserver
 	cfg.DisableSchedule = true // the test enqueues the sweep
-	r.queue, err = jobs.New(pool, db, cfg, db, countingChecker{r: r, next: checks}, log,
+	r.queue, err = jobs.New(pool, db, cfg, db, countingChecker{r: r, Checker: checks}, log,
 		jobs.SecretGCExtension(secrets), jobs.JanitorExtension(time.Minute, log))
 	if err != nil {
 		t.Fatal(err)

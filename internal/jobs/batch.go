@@ -41,6 +41,10 @@ var batchUnique = river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
 // batchListSize is how many due integrations a batch reads at a time.
 const batchListSize = 64
 
+// openPerSlot: a batch has at most PerTenant*openPerSlot checks started and
+// not yet recorded (PerTenant of them calling Microsoft).
+const openPerSlot = 4
+
 type batchWorker struct {
 	river.WorkerDefaults[BatchArgs]
 	q *Queue
@@ -103,50 +107,76 @@ func (w *batchWorker) Work(ctx context.Context, job *river.Job[BatchArgs]) error
 		})
 	}
 	due := start.Add(-cfg.dueAge())
-	sem := make(chan struct{}, cfg.PerTenant)
+	// slots: checks calling Microsoft at once (the per-tenant limit; a
+	// check frees its slot as soon as its Microsoft calls are over). open:
+	// checks started and not yet recorded, so that records waiting for
+	// their group cannot pile up behind a slow database.
+	slots := make(chan struct{}, cfg.PerTenant)
+	open := make(chan struct{}, cfg.PerTenant*openPerSlot)
 	var wg sync.WaitGroup
 	more := false
 	after := uuid.Nil
 fill:
 	for {
-		ids, err := w.q.fleet.ListDueIntegrations(ctx, conn, t, due, after, batchListSize)
+		// One query for a page of targets (integration, active credential,
+		// tenant). A target is read up to a page's duration before its
+		// check; a change meanwhile moves the integration's version, and
+		// the record keeps such a check as history only (stale).
+		targets, err := w.q.fleet.ListDueTargets(ctx, conn, t, due, after, batchListSize)
 		if err != nil {
 			mu.Lock()
 			failed = append(failed, err)
 			mu.Unlock()
 			break
 		}
-		for _, id := range ids {
+		for _, tg := range targets {
 			select {
-			case sem <- struct{}{}:
+			case open <- struct{}{}:
 			case <-ctx.Done():
 				break fill
 			}
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				<-open
+				break fill
+			}
 			if isThrottled() {
-				<-sem
+				<-slots
+				<-open
 				break fill
 			}
 			if time.Since(start) > cfg.BatchSlice {
-				<-sem
+				<-slots
+				<-open
 				more = true
 				break fill
 			}
 			wg.Go(func() {
-				defer func() { <-sem }()
+				defer func() { <-open }()
 				rctx, cancel := context.WithTimeout(cctx, cfg.CheckTimeout)
-				defer cancel()
-				_, err := w.q.checker.Run(rctx, t.Org, id, verify.TriggerSchedule)
+				p, err := w.q.checker.Check(rctx, tg, verify.TriggerSchedule)
+				cancel()
+				<-slots // the Microsoft calls are over: the tenant's next check may start
+				if err == nil {
+					// Recorded while the next check runs; the batch waits
+					// for every record before it ends (wg), so a batch ends,
+					// snoozes or fails only once its checks are written, and
+					// one that dies before is run again: unrecorded checks
+					// are still due.
+					_, err = w.q.checker.Commit(ctx, p)
+				}
 				if err != nil && !apperr.Is(err, apperr.NotFound) { // NotFound: deleted since listed
 					mu.Lock()
-					failed = append(failed, fmt.Errorf("checking integration %s: %w", id, err))
+					failed = append(failed, fmt.Errorf("checking integration %s: %w", tg.Integration.ID, err))
 					mu.Unlock()
 				}
 			})
 		}
-		if len(ids) < batchListSize {
+		if len(targets) < batchListSize {
 			break
 		}
-		after = ids[len(ids)-1]
+		after = targets[len(targets)-1].Integration.ID
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {

@@ -26,6 +26,15 @@
 // sees it): the batch snoozes until then (River JobSnooze, not a sleep) and
 // the sweep schedules the tenant's next batch at or after it.
 //
+// A batch reads its targets a page at a time (Fleet.ListDueTargets: one
+// query per page, each integration with its active credential and tenant)
+// and runs each check in two parts (Checker): Check, the calls to Vault and
+// Microsoft, holds one of the tenant's PerTenant slots; Commit, the record,
+// runs after the slot is freed, while the tenant's next check calls
+// Microsoft, and joins the other batches' concurrent records in one group
+// (verify's groupWriter). The batch waits for its records before it ends,
+// snoozes or fails, so a batch that dies leaves its unrecorded checks due.
+//
 // A crash strands only the batches that were running (one job per tenant,
 // not one per waiting integration), and a batch is short (Config.BatchSlice,
 // then it snoozes and continues as the same job), so the rescue can come

@@ -46,9 +46,10 @@ type Fleet interface {
 	// ListDueTenants lists tenants with a visible integration last checked
 	// before dueBefore (or never), in (Org, Tenant) order after after.
 	ListDueTenants(ctx context.Context, tx uow.Tx, dueBefore time.Time, after TenantRef, limit int) ([]TenantRef, error)
-	// ListDueIntegrations lists one tenant's due integrations in ID order
-	// after after.
-	ListDueIntegrations(ctx context.Context, tx uow.Tx, t TenantRef, dueBefore time.Time, after uuid.UUID, limit int) ([]uuid.UUID, error)
+	// ListDueTargets lists one tenant's due integrations in ID order after
+	// after, each with what its check needs (its tenant, its active
+	// credential): one query per page, none per check.
+	ListDueTargets(ctx context.Context, tx uow.Tx, t TenantRef, dueBefore time.Time, after uuid.UUID, limit int) ([]verify.Target, error)
 	// TenantThrottledUntil returns until when the tenant is throttled (the
 	// zero time: not throttled).
 	TenantThrottledUntil(ctx context.Context, tx uow.Tx, t TenantRef) (time.Time, error)
@@ -59,9 +60,13 @@ type Fleet interface {
 	DeleteExpiredThrottles(ctx context.Context, tx uow.Tx, before time.Time) (int, error)
 }
 
-// Checker runs a check.
+// Checker runs the checks of a batch in two parts: Check makes a check's
+// calls to Microsoft (the per-tenant limit is about these), Commit records
+// its result (Postgres only; concurrent commits are written in groups).
+// verify.Service is one.
 type Checker interface {
-	Run(ctx context.Context, org, id uuid.UUID, trigger string) (verify.Result, error)
+	Check(ctx context.Context, t verify.Target, trigger string) (verify.Pending, error)
+	Commit(ctx context.Context, p verify.Pending) (verify.Result, error)
 }
 
 // Config tunes the background work.

@@ -90,6 +90,37 @@ func (i instrumented) Run(ctx context.Context, org, id uuid.UUID, trigger string
 	return r, err
 }
 
+// BatchChecker is the check use case in two parts, as the sweep's batches
+// run it (Check: the Microsoft calls; Commit: the record), instrumented by
+// InstrumentBatchChecker.
+type BatchChecker interface {
+	Check(ctx context.Context, t verify.Target, trigger string) (verify.Pending, error)
+	Commit(ctx context.Context, p verify.Pending) (verify.Result, error)
+}
+
+type instrumentedBatch struct {
+	BatchChecker
+	m *Metrics
+}
+
+// InstrumentBatchChecker counts every check committed through c and times
+// it from its start to its record, as InstrumentChecker does for Run.
+func (m *Metrics) InstrumentBatchChecker(c BatchChecker) BatchChecker {
+	return instrumentedBatch{BatchChecker: c, m: m}
+}
+
+func (i instrumentedBatch) Commit(ctx context.Context, p verify.Pending) (verify.Result, error) {
+	r, err := i.BatchChecker.Commit(ctx, p)
+	if err == nil {
+		i.m.checks.WithLabelValues(string(r.Check.Outcome), r.Check.Trigger).Inc()
+		i.m.duration.WithLabelValues(r.Check.Trigger).Observe(time.Since(r.Check.Start).Seconds())
+		if r.Changed() {
+			i.m.changes.WithLabelValues(string(r.Check.Outcome)).Inc()
+		}
+	}
+	return r, err
+}
+
 var (
 	byStateDesc  = prometheus.NewDesc("dzconnect_integrations", "Integrations by state.", []string{"state"}, nil)
 	byExpiryDesc = prometheus.NewDesc("dzconnect_credentials_expiring", "Client secrets by time left before expiry (window: expired, 7d, 30d, 90d, later, unknown).", []string{"window"}, nil)

@@ -23,10 +23,15 @@ func (s *Session) graphProbe(ctx context.Context, p Probe) error {
 	if err != nil {
 		return classify("graph", "graph client", APIGraph, err)
 	}
-	// The token first, outside the SDK: its failure is then classified as
-	// Entra's; the SDK's auth provider gets it from the credential's cache.
-	if _, _, err := s.rawToken(ctx, APIGraph); err != nil {
-		return err
+	// The token first, outside the SDK, unless this session already got
+	// one (a check's token step did): its failure is then classified as
+	// Entra's; the SDK's auth provider gets it from the credential's cache
+	// (and a token it has to fetch again and cannot is still Entra's:
+	// classify).
+	if !s.hasToken(APIGraph) {
+		if _, _, err := s.rawToken(ctx, APIGraph); err != nil {
+			return err
+		}
 	}
 	top := int32(1)
 	var op string

@@ -36,6 +36,9 @@ type Session struct {
 	graphOnce sync.Once
 	graph     *msgraphsdk.GraphServiceClient
 	graphErr  error
+
+	tokensMu sync.Mutex
+	tokens   map[API]bool // APIs this session already got a token for
 }
 
 // operation prepares ctx for one Token or Probe call: its own Retry-After
@@ -47,7 +50,23 @@ func (s *Session) operation(ctx context.Context) context.Context {
 // Token gets an access token for api and decodes its roles and expiry.
 func (s *Session) Token(ctx context.Context, api API) (Token, error) {
 	_, tok, err := s.rawToken(s.operation(ctx), api)
+	if err == nil {
+		s.tokensMu.Lock()
+		if s.tokens == nil {
+			s.tokens = map[API]bool{}
+		}
+		s.tokens[api] = true
+		s.tokensMu.Unlock()
+	}
 	return tok, err
+}
+
+// hasToken reports whether Token already got a token for api in this
+// session (the credential's cache holds it).
+func (s *Session) hasToken(api API) bool {
+	s.tokensMu.Lock()
+	defer s.tokensMu.Unlock()
+	return s.tokens[api]
 }
 
 // rawToken returns the bearer token for api and what it says.

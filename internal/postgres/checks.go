@@ -140,21 +140,106 @@ func (db *DB) LoadCheckTarget(ctx context.Context, tx uow.Tx, org, id uuid.UUID)
 	if err != nil {
 		return integration.Integration{}, tenant.Tenant{}, translate(err, "integration "+id.String())
 	}
+	tg, err := checkTargetFrom(r)
+	return tg.Integration, tg.Tenant, err
+}
+
+// checkTargetFrom converts a check target row (GetCheckTarget's;
+// ListDueCheckTargets' has the same fields).
+func checkTargetFrom(r query.GetCheckTargetRow) (verify.Target, error) {
 	t, err := tenantFrom(r.Tenant)
 	if err != nil {
-		return integration.Integration{}, tenant.Tenant{}, err
+		return verify.Target{}, err
 	}
 	in := integrationFrom(r.Integration)
 	if r.CredentialID.Valid {
 		in.Credentials = []integration.Credential{{
-			Org: org, Integration: id, ID: r.CredentialID.UUID, Type: integration.CredentialType(deref(r.CredentialType)),
+			Org: in.Org, Integration: in.ID, ID: r.CredentialID.UUID, Type: integration.CredentialType(deref(r.CredentialType)),
 			KeyID: r.CredentialKeyID, Hint: deref(r.CredentialHint), StartTime: r.CredentialStartTime, EndTime: r.CredentialEndTime,
 			SecretPath: deref(r.CredentialSecretPath), SecretVersion: derefInt(r.CredentialSecretVersion),
 			Source: integration.CredentialSource(deref(r.CredentialSource)), State: integration.CredentialState(deref(r.CredentialState)),
 			ExpiryWarnTime: r.CredentialExpiryWarnedTime, CreateTime: derefTime(r.CredentialCreateTime), UpdateTime: derefTime(r.CredentialUpdateTime),
 		}}
 	}
-	return in, t, nil
+	return verify.Target{Integration: in, Tenant: t}, nil
+}
+
+// LockIntegrations implements verify.Store: one query for the rows (locked
+// in ID order), one for their credentials.
+func (db *DB) LockIntegrations(ctx context.Context, tx uow.Tx, refs []verify.Ref) ([]integration.Integration, error) {
+	p := query.LockIntegrationsParams{OrganizationIds: make([]uuid.UUID, len(refs)), Ids: make([]uuid.UUID, len(refs))}
+	for k, r := range refs {
+		p.OrganizationIds[k], p.Ids[k] = r.Org, r.ID
+	}
+	rows, err := queries.LockIntegrations(ctx, q(tx), p)
+	if err != nil || len(rows) == 0 {
+		return nil, translate(err, "")
+	}
+	out := make([]integration.Integration, len(rows))
+	at := make(map[uuid.UUID]int, len(rows))
+	cp := query.ListCredentialsOfIntegrationsParams{OrganizationIds: make([]uuid.UUID, len(rows)), IntegrationIds: make([]uuid.UUID, len(rows))}
+	for k, r := range rows {
+		out[k], at[r.ID] = integrationFrom(r), k
+		cp.OrganizationIds[k], cp.IntegrationIds[k] = r.OrganizationID, r.ID
+	}
+	creds, err := queries.ListCredentialsOfIntegrations(ctx, q(tx), cp)
+	if err != nil {
+		return nil, translate(err, "")
+	}
+	for _, c := range creds {
+		k := at[c.IntegrationID]
+		out[k].Credentials = append(out[k].Credentials, credentialFrom(c))
+	}
+	return out, nil
+}
+
+// InsertChecks implements verify.Store: one statement.
+func (db *DB) InsertChecks(ctx context.Context, tx uow.Tx, cs []verify.Check) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	p := query.InsertChecksParams{}
+	for _, c := range cs {
+		steps, perms, err := checkJSON(c)
+		if err != nil {
+			return err
+		}
+		p.OrganizationIds = append(p.OrganizationIds, c.Org)
+		p.TenantIds = append(p.TenantIds, c.Tenant)
+		p.IntegrationIds = append(p.IntegrationIds, c.Integration)
+		p.Ids = append(p.Ids, c.ID)
+		p.Outcomes = append(p.Outcomes, string(c.Outcome))
+		p.Triggers = append(p.Triggers, c.Trigger)
+		p.Summaries = append(p.Summaries, c.Summary)
+		p.Steps = append(p.Steps, steps)
+		p.Permissions = append(p.Permissions, perms)
+		p.StartTimes = append(p.StartTimes, c.Start)
+		p.EndTimes = append(p.EndTimes, c.End)
+	}
+	return translate(queries.InsertChecks(ctx, q(tx), p), "")
+}
+
+// SetIntegrationStates implements verify.Store: one statement.
+func (db *DB) SetIntegrationStates(ctx context.Context, tx uow.Tx, vs []verify.Verdict) ([]integration.Integration, error) {
+	if len(vs) == 0 {
+		return nil, nil
+	}
+	p := query.SetIntegrationStatesParams{}
+	for _, v := range vs {
+		p.OrganizationIds = append(p.OrganizationIds, v.Org)
+		p.Ids = append(p.Ids, v.ID)
+		p.States = append(p.States, string(v.State))
+		p.CheckTimes = append(p.CheckTimes, v.CheckTime)
+	}
+	rows, err := queries.SetIntegrationStates(ctx, q(tx), p)
+	if err != nil {
+		return nil, translate(err, "")
+	}
+	out := make([]integration.Integration, len(rows))
+	for k, r := range rows {
+		out[k] = integrationFrom(r)
+	}
+	return out, nil
 }
 
 func derefInt(p *int64) int64 {

@@ -10,6 +10,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/jobs"
 	"github.com/dropzoneai/dzconnect/internal/postgres/query"
 	"github.com/dropzoneai/dzconnect/internal/uow"
+	"github.com/dropzoneai/dzconnect/internal/verify"
 )
 
 var _ jobs.Fleet = (*DB)(nil)
@@ -29,12 +30,23 @@ func (db *DB) ListDueTenants(ctx context.Context, tx uow.Tx, dueBefore time.Time
 	return out, nil
 }
 
-// ListDueIntegrations implements jobs.Fleet.
-func (db *DB) ListDueIntegrations(ctx context.Context, tx uow.Tx, t jobs.TenantRef, dueBefore time.Time, after uuid.UUID, limit int) ([]uuid.UUID, error) {
-	ids, err := queries.ListDueTenantIntegrations(ctx, q(tx), query.ListDueTenantIntegrationsParams{
+// ListDueTargets implements jobs.Fleet: a page of targets in one query.
+func (db *DB) ListDueTargets(ctx context.Context, tx uow.Tx, t jobs.TenantRef, dueBefore time.Time, after uuid.UUID, limit int) ([]verify.Target, error) {
+	rows, err := queries.ListDueCheckTargets(ctx, q(tx), query.ListDueCheckTargetsParams{
 		OrganizationID: t.Org, TenantID: t.Tenant, DueBefore: &dueBefore, After: after, Lim: int32(limit),
 	})
-	return ids, translate(err, "")
+	if err != nil {
+		return nil, translate(err, "")
+	}
+	out := make([]verify.Target, 0, len(rows))
+	for _, r := range rows {
+		tg, err := checkTargetFrom(query.GetCheckTargetRow(r))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, tg)
+	}
+	return out, nil
 }
 
 // TenantThrottledUntil implements jobs.Fleet (the zero time: not throttled).

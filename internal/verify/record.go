@@ -2,9 +2,11 @@ package verify
 
 import (
 	"context"
+	"slices"
 
 	"github.com/google/uuid"
 
+	"github.com/dropzoneai/dzconnect/internal/apperr"
 	"github.com/dropzoneai/dzconnect/internal/event"
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/resource"
@@ -79,28 +81,41 @@ func (s *Service) Record(ctx context.Context, c Check) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return s.record(ctx, c, in)
+	return s.Commit(ctx, Pending{Check: c, loaded: in})
 }
 
-// record stores c. An unchanged scheduled check (the sweep's usual case)
-// takes one statement under expectations computed here; otherwise, in one
-// transaction: the integration is read and locked, the check row written,
-// and, unless the check is stale, the state set, the credential's expiry
-// warning marked, the audit event appended and the events queued.
-func (s *Service) record(ctx context.Context, c Check, loaded integration.Integration) (Result, error) {
-	if u, ok := unchangedExpectation(c, loaded); ok {
-		// Written together with other checks' that finish meanwhile (a
-		// sweep's), each under its own expectations.
-		done, err := s.fast.record(s, u)
+// RecordGroup records scheduled checks run elsewhere (tests, tools) in one
+// group, as the sweep's concurrent commits are written (recordGroup), each
+// on its integration as it is now; errs[i] is cs[i]'s error.
+func (s *Service) RecordGroup(ctx context.Context, cs []Check) (rs []Result, errs []error) {
+	ps := make([]Pending, 0, len(cs))
+	at := make([]int, 0, len(cs))
+	errs = make([]error, len(cs))
+	for i, c := range cs {
+		if c.Trigger != TriggerSchedule {
+			errs[i] = apperr.New(apperr.InvalidArgument, "only scheduled checks are recorded in groups")
+			continue
+		}
+		in, _, err := s.store.LoadCheckTarget(ctx, s.tx.Conn(), c.Org, c.Integration)
 		if err != nil {
-			return Result{}, err
+			errs[i] = err
+			continue
 		}
-		if done {
-			in := loaded
-			in.LastCheckTime = &c.End
-			return Result{Check: c, Integration: in, Previous: c.Outcome}, nil
-		}
+		ps, at = append(ps, Pending{Check: c, loaded: in}), append(at, i)
 	}
+	rs = make([]Result, len(cs))
+	grs, gerrs := s.recordGroup(ctx, ps)
+	for j, i := range at {
+		rs[i], errs[i] = grs[j], gerrs[j]
+	}
+	return rs, errs
+}
+
+// record stores one check in one transaction: the integration is read and
+// locked, the check row written, and, unless the check is stale, the state
+// set, the credential's expiry warning marked, the audit event appended
+// and the events queued.
+func (s *Service) record(ctx context.Context, c Check) (Result, error) {
 	var r Result
 	err := s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
 		in, err := s.store.GetIntegrationForUpdate(ctx, tx, c.Org, c.Integration)
@@ -119,32 +134,175 @@ func (s *Service) record(ctx context.Context, c Check, loaded integration.Integr
 		if err != nil {
 			return err
 		}
-		out.Credentials = in.Credentials
-		active, _ := in.Active()
-		if d.warn {
-			if err := s.store.MarkCredentialWarned(ctx, tx, c.Org, active.ID, c.End); err != nil {
-				return err
-			}
-			for k := range out.Credentials {
-				if out.Credentials[k].ID == active.ID {
-					out.Credentials[k].ExpiryWarnTime = &c.End
-				}
-			}
-		}
 		if d.audit {
 			if err := s.audit.AppendAudit(ctx, tx, c.Org, checkName(c)); err != nil {
 				return err
 			}
 		}
-		for _, typ := range d.events {
-			if err := s.notify.Notify(ctx, tx, c.Org, eventOf(typ, c, in, active)); err != nil {
-				return err
-			}
-		}
-		r = Result{Check: c, Integration: out, Previous: in.State}
-		return nil
+		r, err = s.apply(ctx, tx, c, in, out, d)
+		return err
 	})
 	return r, err
+}
+
+// apply writes what d decided beyond the state (set by the caller: out is
+// the integration it wrote), in tx: the credential's expiry warning and the
+// events. in is the integration as locked before the state was set.
+func (s *Service) apply(ctx context.Context, tx uow.Tx, c Check, in, out integration.Integration, d decision) (Result, error) {
+	out.Credentials = slices.Clone(in.Credentials)
+	active, _ := in.Active()
+	if d.warn {
+		if err := s.store.MarkCredentialWarned(ctx, tx, c.Org, active.ID, c.End); err != nil {
+			return Result{}, err
+		}
+		for k := range out.Credentials {
+			if out.Credentials[k].ID == active.ID {
+				out.Credentials[k].ExpiryWarnTime = &c.End
+			}
+		}
+	}
+	for _, typ := range d.events {
+		if err := s.notify.Notify(ctx, tx, c.Org, eventOf(typ, c, in, active)); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{Check: c, Integration: out, Previous: in.State}, nil
+}
+
+// recordGroup records scheduled checks together, each as record would on
+// its own, with one statement per kind of write for the whole group:
+//
+//  1. The fast path: checks that change nothing but the last check time
+//     (unchangedExpectation, judged on the integration as the check read
+//     it) are written in one statement, each only if its expectations
+//     still hold (Store.RecordUnchangedMany).
+//  2. The others, and those whose expectations no longer held, in one
+//     transaction: their integrations read and locked (one statement, ID
+//     order), the check rows written (one), each decided here (decide:
+//     stale, new state, expiry warning, events), the verdicts of the
+//     non-stale ones set (one), then each warning marked and each event
+//     queued in the same transaction.
+//
+// A check whose integration is gone gets NotFound and nothing is written
+// for it; an error of the transaction is every one of its checks' error
+// (nothing of it was written: the sweep checks them again).
+func (s *Service) recordGroup(ctx context.Context, ps []Pending) ([]Result, []error) {
+	rs := make([]Result, len(ps))
+	errs := make([]error, len(ps))
+	var us []Unchanged
+	var fastAt []int
+	for k, p := range ps {
+		if u, ok := unchangedExpectation(p.Check, p.loaded); ok {
+			us = append(us, u)
+			fastAt = append(fastAt, k)
+		}
+	}
+	done := make(map[int]bool, len(us))
+	if len(us) > 0 {
+		written, err := s.store.RecordUnchangedMany(ctx, s.tx.Conn(), us)
+		if err != nil {
+			for _, k := range fastAt {
+				errs[k], done[k] = err, true
+			}
+		}
+		ok := make(map[uuid.UUID]bool, len(written))
+		for _, id := range written {
+			ok[id] = true
+		}
+		for _, k := range fastAt {
+			if ok[ps[k].Check.ID] {
+				in := ps[k].loaded
+				in.LastCheckTime = &ps[k].Check.End
+				rs[k], done[k] = Result{Check: ps[k].Check, Integration: in, Previous: ps[k].Check.Outcome}, true
+			}
+		}
+	}
+	var full []int
+	for k := range ps {
+		if !done[k] {
+			full = append(full, k)
+		}
+	}
+	if len(full) == 0 {
+		return rs, errs
+	}
+	out := make(map[int]Result, len(full))
+	err := s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
+		clear(out)
+		refs := make([]Ref, len(full))
+		for j, k := range full {
+			refs[j] = Ref{Org: ps[k].Check.Org, ID: ps[k].Check.Integration}
+		}
+		locked, err := s.store.LockIntegrations(ctx, tx, refs)
+		if err != nil {
+			return err
+		}
+		byID := make(map[Ref]integration.Integration, len(locked))
+		for _, in := range locked {
+			byID[Ref{Org: in.Org, ID: in.ID}] = in
+		}
+		var (
+			cs       []Check
+			verdicts []Verdict
+			present  []int
+		)
+		for _, k := range full {
+			c := ps[k].Check
+			if _, ok := byID[Ref{Org: c.Org, ID: c.Integration}]; !ok {
+				continue
+			}
+			cs = append(cs, c)
+			present = append(present, k)
+		}
+		if err := s.store.InsertChecks(ctx, tx, cs); err != nil {
+			return err
+		}
+		decided := make(map[int]decision, len(present))
+		for _, k := range present {
+			c := ps[k].Check
+			in := byID[Ref{Org: c.Org, ID: c.Integration}]
+			d := decide(c, in)
+			if d.stale {
+				out[k] = Result{Check: c, Integration: in, Previous: c.Outcome}
+				continue
+			}
+			decided[k] = d
+			verdicts = append(verdicts, Verdict{Org: c.Org, ID: c.Integration, State: c.Outcome, CheckTime: c.End})
+		}
+		set, err := s.store.SetIntegrationStates(ctx, tx, verdicts)
+		if err != nil {
+			return err
+		}
+		setByID := make(map[Ref]integration.Integration, len(set))
+		for _, in := range set {
+			setByID[Ref{Org: in.Org, ID: in.ID}] = in
+		}
+		for _, k := range present {
+			d, ok := decided[k]
+			if !ok {
+				continue
+			}
+			c := ps[k].Check
+			ref := Ref{Org: c.Org, ID: c.Integration}
+			r, err := s.apply(ctx, tx, c, byID[ref], setByID[ref], d)
+			if err != nil {
+				return err
+			}
+			out[k] = r
+		}
+		return nil
+	})
+	for _, k := range full {
+		switch r, ok := out[k]; {
+		case err != nil:
+			errs[k] = err
+		case !ok:
+			errs[k] = apperr.New(apperr.NotFound, "integration %s not found", ps[k].Check.Integration)
+		default:
+			rs[k] = r
+		}
+	}
+	return rs, errs
 }
 
 // eventOf is the body of one event about c.

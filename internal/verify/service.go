@@ -43,6 +43,43 @@ type Store interface {
 	// MarkCredentialWarned records that the credential-expiring event went
 	// out for the credential.
 	MarkCredentialWarned(ctx context.Context, tx uow.Tx, org, credential uuid.UUID, at time.Time) error
+
+	// The sweep's grouped record (one statement each for a group of checks):
+
+	// LockIntegrations reads the visible integrations among refs with
+	// their credentials and row-locks them (in ID order) until tx ends;
+	// missing ones are absent from the result.
+	LockIntegrations(ctx context.Context, tx uow.Tx, refs []Ref) ([]integration.Integration, error)
+	// InsertChecks writes check rows.
+	InsertChecks(ctx context.Context, tx uow.Tx, cs []Check) error
+	// SetIntegrationStates writes verdicts as SetIntegrationState does,
+	// and returns the integrations written (without credentials).
+	SetIntegrationStates(ctx context.Context, tx uow.Tx, vs []Verdict) ([]integration.Integration, error)
+}
+
+// Ref names an integration of an organization.
+type Ref struct{ Org, ID uuid.UUID }
+
+// Verdict is what a check sets on its integration: its outcome as the
+// state, at its end as the last check time.
+type Verdict struct {
+	Org, ID   uuid.UUID
+	State     integration.State
+	CheckTime time.Time
+}
+
+// Target is what a check runs on: a visible integration with only its
+// active credential, and its tenant.
+type Target struct {
+	Integration integration.Integration
+	Tenant      tenant.Tenant
+}
+
+// Pending is a check whose Microsoft calls are over and whose result is
+// not recorded yet (Service.Commit records it).
+type Pending struct {
+	Check  Check
+	loaded integration.Integration // as the check read it
 }
 
 // Integrations reads an integration's secret.
@@ -96,7 +133,7 @@ type Service struct {
 	ms           Microsoft
 	provisioners Provisioners
 	now          func() time.Time
-	fast         fastPath // the sweep's fast path, written in groups
+	group        groupWriter // the sweep's records, written in groups
 }
 
 // UseProvisioners makes checks read granted permissions from Entra (the
@@ -130,23 +167,45 @@ func (s *Service) Run(ctx context.Context, org, id uuid.UUID, trigger string) (R
 	if err != nil {
 		return Result{}, err
 	}
-	c := s.run(ctx, t, in)
+	p, err := s.Check(ctx, Target{Integration: in, Tenant: t}, trigger)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.Commit(ctx, p)
+}
+
+// Check runs a check's steps on tg (as loaded by the caller: Run, or a
+// sweep batch listing its page of targets) without recording it: Commit
+// does. It returns an error only when ctx was canceled: a canceled check
+// (the caller went away, the service is shutting down) proves nothing and
+// is not recorded, and a scheduled one is retried by the queue.
+func (s *Service) Check(ctx context.Context, tg Target, trigger string) (Pending, error) {
+	in := tg.Integration
+	c := s.run(ctx, tg.Tenant, in)
 	c.Trigger = trigger
 	c.IntegrationVersion = in.Version
 	if a, ok := in.Active(); ok {
 		c.Credential = a.ID
 	}
-	// A canceled check (the caller went away, the service is shutting
-	// down) proves nothing: it is not recorded, and a scheduled one is
-	// retried by the queue.
 	if errors.Is(context.Cause(ctx), context.Canceled) {
-		return Result{}, apperr.Wrap(ctx.Err(), apperr.Canceled, "check canceled before it finished; nothing recorded")
+		return Pending{}, apperr.Wrap(ctx.Err(), apperr.Canceled, "check canceled before it finished; nothing recorded")
 	}
-	// Record even when the caller's deadline cut the check short: a fresh
-	// context bounded by a few seconds, so the finding is not lost.
+	return Pending{Check: c, loaded: in}, nil
+}
+
+// Commit records a check Check ran. It is recorded even when the caller's
+// deadline cut the check short, or when ctx ends meanwhile: with a fresh
+// context bounded by a few seconds, so the finding is not lost. A
+// scheduled check is written together with the other scheduled checks
+// being committed at the same time (see groupWriter); any other is
+// written on its own.
+func (s *Service) Commit(ctx context.Context, p Pending) (Result, error) {
+	if p.Check.Trigger == TriggerSchedule {
+		return s.group.commit(s, p)
+	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	return s.record(rctx, c, in)
+	return s.record(rctx, p.Check)
 }
 
 // run performs the steps; it never returns an error: every failure is a

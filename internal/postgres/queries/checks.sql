@@ -72,3 +72,42 @@ select u.organization_id, u.tenant_id, u.integration_id, u.id, u.outcome, u.trig
   u.start_time, u.end_time
 from u join upd on upd.organization_id = u.organization_id and upd.id = u.integration_id
 returning id;
+
+-- name: LockIntegrations :many
+-- The sweep's grouped record: visible integrations of any organizations
+-- (the arrays hold one (organization, integration) pair each, position by
+-- position), row-locked in ID order so that two lockers of overlapping sets
+-- cannot deadlock. Missing or pending ones are absent.
+select i.* from integrations i
+join (select unnest(@organization_ids::uuid[]) as organization_id, unnest(@ids::uuid[]) as id) u
+  on i.organization_id = u.organization_id and i.id = u.id
+where not i.pending
+order by i.id
+for update of i;
+
+-- name: ListCredentialsOfIntegrations :many
+-- The credentials of integrations of any organizations (pairs position by
+-- position), oldest first.
+select c.* from credentials c
+join (select unnest(@organization_ids::uuid[]) as organization_id, unnest(@integration_ids::uuid[]) as integration_id) u
+  on c.organization_id = u.organization_id and c.integration_id = u.integration_id
+order by c.integration_id, c.create_time, c.id;
+
+-- name: InsertChecks :exec
+-- Several check rows in one statement (the arrays hold one check each).
+insert into checks (organization_id, tenant_id, integration_id, id, outcome, trigger, summary, steps, permissions,
+  start_time, end_time)
+select unnest(@organization_ids::uuid[]), unnest(@tenant_ids::uuid[]), unnest(@integration_ids::uuid[]),
+  unnest(@ids::uuid[]), unnest(@outcomes::text[]), unnest(@triggers::text[]), unnest(@summaries::text[]),
+  unnest(@steps::jsonb[]), unnest(@permissions::jsonb[]), unnest(@start_times::timestamptz[]),
+  unnest(@end_times::timestamptz[]);
+
+-- name: SetIntegrationStates :many
+-- Several checks' verdicts in one statement (the arrays hold one
+-- integration each): as SetIntegrationState, row by row.
+update integrations i set state = u.state, last_check_time = u.check_time,
+  state_change_time = case when i.state <> u.state then u.check_time else i.state_change_time end
+from (select unnest(@organization_ids::uuid[]) as organization_id, unnest(@ids::uuid[]) as id,
+  unnest(@states::text[]) as state, unnest(@check_times::timestamptz[]) as check_time) u
+where i.organization_id = u.organization_id and i.id = u.id
+returning i.*;

@@ -13,15 +13,6 @@ group by i.organization_id, i.tenant_id
 order by i.organization_id, i.tenant_id
 limit @lim;
 
--- name: ListDueTenantIntegrations :many
--- One tenant's visible integrations (not being provisioned) last checked
--- before due_before (or never), in ID order.
-select id from integrations
-where organization_id = @organization_id and tenant_id = @tenant_id and not pending and state <> 'provisioning'
-  and (last_check_time is null or last_check_time < @due_before) and id > @after
-order by id
-limit @lim;
-
 -- name: GetTenantThrottle :one
 select until_time from tenant_throttles where organization_id = @organization_id and tenant_id = @tenant_id;
 
@@ -41,3 +32,22 @@ select id, organization_id, secret_path from secret_destructions order by id lim
 
 -- name: DeleteSecretDestructions :exec
 delete from secret_destructions where id = any(@ids::bigint[]);
+
+-- name: ListDueCheckTargets :many
+-- One tenant's visible integrations (not being provisioned) last checked
+-- before due_before (or never), in ID order, each with its tenant and its
+-- active credential (if any): what a batch needs to check a page of them,
+-- in one query.
+select sqlc.embed(i), sqlc.embed(t),
+  c.id as credential_id, c.type as credential_type, c.key_id as credential_key_id, c.hint as credential_hint,
+  c.start_time as credential_start_time, c.end_time as credential_end_time,
+  c.secret_path as credential_secret_path, c.secret_version as credential_secret_version,
+  c.source as credential_source, c.state as credential_state, c.expiry_warned_time as credential_expiry_warned_time,
+  c.create_time as credential_create_time, c.update_time as credential_update_time
+from integrations i
+join tenants t on t.organization_id = i.organization_id and t.id = i.tenant_id
+left join credentials c on c.organization_id = i.organization_id and c.integration_id = i.id and c.state = 'active'
+where i.organization_id = @organization_id and i.tenant_id = @tenant_id and not i.pending and i.state <> 'provisioning'
+  and (i.last_check_time is null or i.last_check_time < @due_before) and i.id > @after
+order by i.id
+limit @lim;

@@ -141,6 +141,47 @@ func (q *Queries) InsertCheck(ctx context.Context, db DBTX, arg InsertCheckParam
 	return err
 }
 
+const insertChecks = `-- name: InsertChecks :exec
+insert into checks (organization_id, tenant_id, integration_id, id, outcome, trigger, summary, steps, permissions,
+  start_time, end_time)
+select unnest($1::uuid[]), unnest($2::uuid[]), unnest($3::uuid[]),
+  unnest($4::uuid[]), unnest($5::text[]), unnest($6::text[]), unnest($7::text[]),
+  unnest($8::jsonb[]), unnest($9::jsonb[]), unnest($10::timestamptz[]),
+  unnest($11::timestamptz[])
+`
+
+type InsertChecksParams struct {
+	OrganizationIds []uuid.UUID
+	TenantIds       []uuid.UUID
+	IntegrationIds  []uuid.UUID
+	Ids             []uuid.UUID
+	Outcomes        []string
+	Triggers        []string
+	Summaries       []string
+	Steps           []json.RawMessage
+	Permissions     []json.RawMessage
+	StartTimes      []time.Time
+	EndTimes        []time.Time
+}
+
+// Several check rows in one statement (the arrays hold one check each).
+func (q *Queries) InsertChecks(ctx context.Context, db DBTX, arg InsertChecksParams) error {
+	_, err := db.Exec(ctx, insertChecks,
+		arg.OrganizationIds,
+		arg.TenantIds,
+		arg.IntegrationIds,
+		arg.Ids,
+		arg.Outcomes,
+		arg.Triggers,
+		arg.Summaries,
+		arg.Steps,
+		arg.Permissions,
+		arg.StartTimes,
+		arg.EndTimes,
+	)
+	return err
+}
+
 const listChecks = `-- name: ListChecks :many
 select organization_id, id, tenant_id, integration_id, outcome, trigger, summary, steps, permissions, start_time, end_time from checks
 where organization_id = $1 and integration_id = $2 and id < $3
@@ -181,6 +222,116 @@ func (q *Queries) ListChecks(ctx context.Context, db DBTX, arg ListChecksParams)
 			&i.Permissions,
 			&i.StartTime,
 			&i.EndTime,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listCredentialsOfIntegrations = `-- name: ListCredentialsOfIntegrations :many
+select c.organization_id, c.integration_id, c.id, c.type, c.key_id, c.hint, c.start_time, c.end_time, c.secret_path, c.secret_version, c.source, c.state, c.expiry_warned_time, c.create_time, c.update_time from credentials c
+join (select unnest($1::uuid[]) as organization_id, unnest($2::uuid[]) as integration_id) u
+  on c.organization_id = u.organization_id and c.integration_id = u.integration_id
+order by c.integration_id, c.create_time, c.id
+`
+
+type ListCredentialsOfIntegrationsParams struct {
+	OrganizationIds []uuid.UUID
+	IntegrationIds  []uuid.UUID
+}
+
+// The credentials of integrations of any organizations (pairs position by
+// position), oldest first.
+func (q *Queries) ListCredentialsOfIntegrations(ctx context.Context, db DBTX, arg ListCredentialsOfIntegrationsParams) ([]Credential, error) {
+	rows, err := db.Query(ctx, listCredentialsOfIntegrations, arg.OrganizationIds, arg.IntegrationIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Credential
+	for rows.Next() {
+		var i Credential
+		if err := rows.Scan(
+			&i.OrganizationID,
+			&i.IntegrationID,
+			&i.ID,
+			&i.Type,
+			&i.KeyID,
+			&i.Hint,
+			&i.StartTime,
+			&i.EndTime,
+			&i.SecretPath,
+			&i.SecretVersion,
+			&i.Source,
+			&i.State,
+			&i.ExpiryWarnedTime,
+			&i.CreateTime,
+			&i.UpdateTime,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const lockIntegrations = `-- name: LockIntegrations :many
+select i.organization_id, i.tenant_id, i.id, i.kind, i.display_name, i.features, i.management_mode, i.client_id, i.application_object_id, i.service_principal_object_id, i.sentinel_subscription_id, i.sentinel_resource_group, i.sentinel_workspace_name, i.sentinel_workspace_id, i.state, i.last_check_time, i.pending, i.create_time, i.update_time, i.version, i.state_change_time from integrations i
+join (select unnest($1::uuid[]) as organization_id, unnest($2::uuid[]) as id) u
+  on i.organization_id = u.organization_id and i.id = u.id
+where not i.pending
+order by i.id
+for update of i
+`
+
+type LockIntegrationsParams struct {
+	OrganizationIds []uuid.UUID
+	Ids             []uuid.UUID
+}
+
+// The sweep's grouped record: visible integrations of any organizations
+// (the arrays hold one (organization, integration) pair each, position by
+// position), row-locked in ID order so that two lockers of overlapping sets
+// cannot deadlock. Missing or pending ones are absent.
+func (q *Queries) LockIntegrations(ctx context.Context, db DBTX, arg LockIntegrationsParams) ([]Integration, error) {
+	rows, err := db.Query(ctx, lockIntegrations, arg.OrganizationIds, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Integration
+	for rows.Next() {
+		var i Integration
+		if err := rows.Scan(
+			&i.OrganizationID,
+			&i.TenantID,
+			&i.ID,
+			&i.Kind,
+			&i.DisplayName,
+			&i.Features,
+			&i.ManagementMode,
+			&i.ClientID,
+			&i.ApplicationObjectID,
+			&i.ServicePrincipalObjectID,
+			&i.SentinelSubscriptionID,
+			&i.SentinelResourceGroup,
+			&i.SentinelWorkspaceName,
+			&i.SentinelWorkspaceID,
+			&i.State,
+			&i.LastCheckTime,
+			&i.Pending,
+			&i.CreateTime,
+			&i.UpdateTime,
+			&i.Version,
+			&i.StateChangeTime,
 		); err != nil {
 			return nil, err
 		}
@@ -347,4 +498,69 @@ func (q *Queries) SetIntegrationState(ctx context.Context, db DBTX, arg SetInteg
 		&i.StateChangeTime,
 	)
 	return i, err
+}
+
+const setIntegrationStates = `-- name: SetIntegrationStates :many
+update integrations i set state = u.state, last_check_time = u.check_time,
+  state_change_time = case when i.state <> u.state then u.check_time else i.state_change_time end
+from (select unnest($1::uuid[]) as organization_id, unnest($2::uuid[]) as id,
+  unnest($3::text[]) as state, unnest($4::timestamptz[]) as check_time) u
+where i.organization_id = u.organization_id and i.id = u.id
+returning i.organization_id, i.tenant_id, i.id, i.kind, i.display_name, i.features, i.management_mode, i.client_id, i.application_object_id, i.service_principal_object_id, i.sentinel_subscription_id, i.sentinel_resource_group, i.sentinel_workspace_name, i.sentinel_workspace_id, i.state, i.last_check_time, i.pending, i.create_time, i.update_time, i.version, i.state_change_time
+`
+
+type SetIntegrationStatesParams struct {
+	OrganizationIds []uuid.UUID
+	Ids             []uuid.UUID
+	States          []string
+	CheckTimes      []time.Time
+}
+
+// Several checks' verdicts in one statement (the arrays hold one
+// integration each): as SetIntegrationState, row by row.
+func (q *Queries) SetIntegrationStates(ctx context.Context, db DBTX, arg SetIntegrationStatesParams) ([]Integration, error) {
+	rows, err := db.Query(ctx, setIntegrationStates,
+		arg.OrganizationIds,
+		arg.Ids,
+		arg.States,
+		arg.CheckTimes,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Integration
+	for rows.Next() {
+		var i Integration
+		if err := rows.Scan(
+			&i.OrganizationID,
+			&i.TenantID,
+			&i.ID,
+			&i.Kind,
+			&i.DisplayName,
+			&i.Features,
+			&i.ManagementMode,
+			&i.ClientID,
+			&i.ApplicationObjectID,
+			&i.ServicePrincipalObjectID,
+			&i.SentinelSubscriptionID,
+			&i.SentinelResourceGroup,
+			&i.SentinelWorkspaceName,
+			&i.SentinelWorkspaceID,
+			&i.State,
+			&i.LastCheckTime,
+			&i.Pending,
+			&i.CreateTime,
+			&i.UpdateTime,
+			&i.Version,
+			&i.StateChangeTime,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -49,15 +49,23 @@ func (q *Queries) GetTenantThrottle(ctx context.Context, db DBTX, arg GetTenantT
 	return until_time, err
 }
 
-const listDueTenantIntegrations = `-- name: ListDueTenantIntegrations :many
-select id from integrations
-where organization_id = $1 and tenant_id = $2 and not pending and state <> 'provisioning'
-  and (last_check_time is null or last_check_time < $3) and id > $4
-order by id
+const listDueCheckTargets = `-- name: ListDueCheckTargets :many
+select i.organization_id, i.tenant_id, i.id, i.kind, i.display_name, i.features, i.management_mode, i.client_id, i.application_object_id, i.service_principal_object_id, i.sentinel_subscription_id, i.sentinel_resource_group, i.sentinel_workspace_name, i.sentinel_workspace_id, i.state, i.last_check_time, i.pending, i.create_time, i.update_time, i.version, i.state_change_time, t.organization_id, t.id, t.entra_tenant_id, t.cloud, t.display_name, t.labels, t.create_time, t.update_time, t.version, t.provisioner_consent_time,
+  c.id as credential_id, c.type as credential_type, c.key_id as credential_key_id, c.hint as credential_hint,
+  c.start_time as credential_start_time, c.end_time as credential_end_time,
+  c.secret_path as credential_secret_path, c.secret_version as credential_secret_version,
+  c.source as credential_source, c.state as credential_state, c.expiry_warned_time as credential_expiry_warned_time,
+  c.create_time as credential_create_time, c.update_time as credential_update_time
+from integrations i
+join tenants t on t.organization_id = i.organization_id and t.id = i.tenant_id
+left join credentials c on c.organization_id = i.organization_id and c.integration_id = i.id and c.state = 'active'
+where i.organization_id = $1 and i.tenant_id = $2 and not i.pending and i.state <> 'provisioning'
+  and (i.last_check_time is null or i.last_check_time < $3) and i.id > $4
+order by i.id
 limit $5
 `
 
-type ListDueTenantIntegrationsParams struct {
+type ListDueCheckTargetsParams struct {
 	OrganizationID uuid.UUID
 	TenantID       uuid.UUID
 	DueBefore      *time.Time
@@ -65,10 +73,30 @@ type ListDueTenantIntegrationsParams struct {
 	Lim            int32
 }
 
+type ListDueCheckTargetsRow struct {
+	Integration                Integration
+	Tenant                     Tenant
+	CredentialID               uuid.NullUUID
+	CredentialType             *string
+	CredentialKeyID            uuid.NullUUID
+	CredentialHint             *string
+	CredentialStartTime        *time.Time
+	CredentialEndTime          *time.Time
+	CredentialSecretPath       *string
+	CredentialSecretVersion    *int64
+	CredentialSource           *string
+	CredentialState            *string
+	CredentialExpiryWarnedTime *time.Time
+	CredentialCreateTime       *time.Time
+	CredentialUpdateTime       *time.Time
+}
+
 // One tenant's visible integrations (not being provisioned) last checked
-// before due_before (or never), in ID order.
-func (q *Queries) ListDueTenantIntegrations(ctx context.Context, db DBTX, arg ListDueTenantIntegrationsParams) ([]uuid.UUID, error) {
-	rows, err := db.Query(ctx, listDueTenantIntegrations,
+// before due_before (or never), in ID order, each with its tenant and its
+// active credential (if any): what a batch needs to check a page of them,
+// in one query.
+func (q *Queries) ListDueCheckTargets(ctx context.Context, db DBTX, arg ListDueCheckTargetsParams) ([]ListDueCheckTargetsRow, error) {
+	rows, err := db.Query(ctx, listDueCheckTargets,
 		arg.OrganizationID,
 		arg.TenantID,
 		arg.DueBefore,
@@ -79,13 +107,58 @@ func (q *Queries) ListDueTenantIntegrations(ctx context.Context, db DBTX, arg Li
 		return nil, err
 	}
 	defer rows.Close()
-	var items []uuid.UUID
+	var items []ListDueCheckTargetsRow
 	for rows.Next() {
-		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
+		var i ListDueCheckTargetsRow
+		if err := rows.Scan(
+			&i.Integration.OrganizationID,
+			&i.Integration.TenantID,
+			&i.Integration.ID,
+			&i.Integration.Kind,
+			&i.Integration.DisplayName,
+			&i.Integration.Features,
+			&i.Integration.ManagementMode,
+			&i.Integration.ClientID,
+			&i.Integration.ApplicationObjectID,
+			&i.Integration.ServicePrincipalObjectID,
+			&i.Integration.SentinelSubscriptionID,
+			&i.Integration.SentinelResourceGroup,
+			&i.Integration.SentinelWorkspaceName,
+			&i.Integration.SentinelWorkspaceID,
+			&i.Integration.State,
+			&i.Integration.LastCheckTime,
+			&i.Integration.Pending,
+			&i.Integration.CreateTime,
+			&i.Integration.UpdateTime,
+			&i.Integration.Version,
+			&i.Integration.StateChangeTime,
+			&i.Tenant.OrganizationID,
+			&i.Tenant.ID,
+			&i.Tenant.EntraTenantID,
+			&i.Tenant.Cloud,
+			&i.Tenant.DisplayName,
+			&i.Tenant.Labels,
+			&i.Tenant.CreateTime,
+			&i.Tenant.UpdateTime,
+			&i.Tenant.Version,
+			&i.Tenant.ProvisionerConsentTime,
+			&i.CredentialID,
+			&i.CredentialType,
+			&i.CredentialKeyID,
+			&i.CredentialHint,
+			&i.CredentialStartTime,
+			&i.CredentialEndTime,
+			&i.CredentialSecretPath,
+			&i.CredentialSecretVersion,
+			&i.CredentialSource,
+			&i.CredentialState,
+			&i.CredentialExpiryWarnedTime,
+			&i.CredentialCreateTime,
+			&i.CredentialUpdateTime,
+		); err != nil {
 			return nil, err
 		}
-		items = append(items, id)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
