@@ -479,3 +479,52 @@ func TestDeprovisionDzctl(t *testing.T) {
 	_, err := f.s.Clients().Integrations.GetIntegration(f.viewer(t), &v1.GetIntegrationRequest{Name: in.GetName()})
 	wantCode(t, err, codes.NotFound)
 }
+
+// TestDeprovisionOwnsTheState: while a deprovision runs the integration is
+// DEPROVISIONING (the sweep skips it; a check on demand is recorded as
+// history and does not change the state); a deprovision that is canceled
+// hands it back as UNVERIFIED, and a later deprovision removes it.
+func TestDeprovisionOwnsTheState(t *testing.T) {
+	t.Parallel()
+	f := newProvisionFixture(t, true)
+	_, in := f.provisioned(t, &v1.ProvisioningSpec{Kind: v1.IntegrationKind_INTEGRATION_KIND_MICROSOFT_365_DEFENDER})
+	// Deleting the service principal fails until the fault is lifted, so
+	// the operation cannot end on its own.
+	f.sim.Admin().SetFaults(faults.Config{Scope: faults.Scope{Routes: map[string]faults.Rule{
+		"graph.servicePrincipals.delete": {ServerErrors: &faults.ServerErrors{Rate: 1, Status: 500}}}}})
+	op := f.deprovision(t, in.GetName(), false, "")
+	integrations := f.s.Clients().Integrations
+	got, err := integrations.GetIntegration(f.viewer(t), &v1.GetIntegrationRequest{Name: in.GetName()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetIntegration().GetState() != v1.IntegrationState_INTEGRATION_STATE_DEPROVISIONING {
+		t.Fatalf("state %v while the deprovision runs, want DEPROVISIONING", got.GetIntegration().GetState())
+	}
+	checked, err := integrations.CheckIntegration(f.operator(t), &v1.CheckIntegrationRequest{Name: in.GetName()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked.GetIntegration().GetState() != v1.IntegrationState_INTEGRATION_STATE_DEPROVISIONING {
+		t.Fatalf("a check on demand changed the state to %v during the deprovision", checked.GetIntegration().GetState())
+	}
+	if _, err := f.ops.CancelOperation(f.operator(t), &v1.CancelOperationRequest{Name: op.GetName()}); err != nil {
+		t.Fatal(err)
+	}
+	if done := f.wait(t, op.GetName()); done.GetState() != v1.OperationState_OPERATION_STATE_CANCELED {
+		t.Fatalf("after cancel: %v", done)
+	}
+	got, err = integrations.GetIntegration(f.viewer(t), &v1.GetIntegrationRequest{Name: in.GetName()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// UNVERIFIED, or already a check's outcome if the sweep got to it.
+	if st := got.GetIntegration().GetState(); st == v1.IntegrationState_INTEGRATION_STATE_DEPROVISIONING ||
+		st == v1.IntegrationState_INTEGRATION_STATE_PROVISIONING || st == v1.IntegrationState_INTEGRATION_STATE_UNSPECIFIED {
+		t.Fatalf("state %v after a canceled deprovision, want it handed back to the checks", st)
+	}
+	f.sim.Admin().SetFaults(faults.Config{})
+	if dep := f.wait(t, f.deprovision(t, in.GetName(), false, "").GetName()); dep.GetState() != v1.OperationState_OPERATION_STATE_SUCCEEDED {
+		t.Fatalf("deprovision: %v\nlogs:\n%s", dep, f.s.Logs.String())
+	}
+}

@@ -64,6 +64,7 @@ var states = map[v1.IntegrationState]integration.State{
 	v1.IntegrationState_INTEGRATION_STATE_BROKEN:            integration.StateBroken,
 	v1.IntegrationState_INTEGRATION_STATE_BLOCKED_BY_POLICY: integration.StateBlockedByPolicy,
 	v1.IntegrationState_INTEGRATION_STATE_PROVISIONING:      integration.StateProvisioning,
+	v1.IntegrationState_INTEGRATION_STATE_DEPROVISIONING:    integration.StateDeprovisioning,
 }
 
 var credentialTypes = map[v1.CredentialType]integration.CredentialType{

@@ -62,6 +62,10 @@ const (
 	// StateProvisioning: a provision operation is making it; checks start
 	// when the operation's verify step records the first outcome.
 	StateProvisioning State = "provisioning"
+	// StateDeprovisioning: a deprovision operation is removing it; the
+	// sweep skips it. A deprovision that fails or is canceled leaves it
+	// unverified (its end hook), so the next check decides.
+	StateDeprovisioning State = "deprovisioning"
 )
 
 // Sentinel locates a Sentinel integration's Log Analytics workspace.

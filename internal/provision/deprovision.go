@@ -109,6 +109,13 @@ func (s *Service) Deprovision(ctx context.Context, target resource.Integration, 
 				"operation %s (%s) is still running on %s: cancel it (CancelOperation) and wait for it to end, then deprovision", op.Name(), op.Kind, name).
 				WithReason("OPERATION_RUNNING").WithMetadata("operation", op.Name())
 		}
+		// The deprovision owns the integration's state from here: the
+		// sweep skips it and checks recorded meanwhile are history only
+		// (deprovisionFinished hands the state back if it does not succeed).
+		in.State = integration.StateDeprovisioning
+		if _, err := s.d.Integrations.UpdateIntegration(ctx, tx, in); err != nil {
+			return err
+		}
 		t, err := s.d.Tenants.GetTenant(ctx, tx, org, in.Tenant)
 		if err != nil {
 			return err
@@ -154,6 +161,36 @@ func (s *Service) Deprovision(ctx context.Context, target resource.Integration, 
 		return s.d.Operations.Get(ctx, n.Org, n.ID)
 	}
 	return out, nil
+}
+
+// deprovisionFinished is the deprovision kind's end hook
+// (operation.Kind.Finished), run in the transaction that writes the
+// operation's final state. A deprovision that succeeded deleted the row
+// (step records). One that failed or was canceled hands the integration
+// back to the checks: state unverified, so the next check (the sweep's, or
+// one on demand) decides from what is left in the tenant; the operation
+// says which step stopped and why. A row already gone is left alone.
+func (s *Service) deprovisionFinished(ctx context.Context, tx uow.Tx, op operation.Operation) error {
+	if op.State == operation.StateSucceeded {
+		return nil
+	}
+	var p DeprovisionParams
+	if err := decodeJSON(op.Params, &p); err != nil {
+		return err
+	}
+	in, err := s.d.Integrations.GetIntegrationForUpdate(ctx, tx, op.Org, p.Integration)
+	if apperr.Is(err, apperr.NotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if in.State != integration.StateDeprovisioning {
+		return nil
+	}
+	in.State = integration.StateUnverified
+	_, err = s.d.Integrations.UpdateIntegration(ctx, tx, in)
+	return err
 }
 
 // provisionFinished is the provision kind's end hook (operation.Kind.Finished),

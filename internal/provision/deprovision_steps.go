@@ -32,7 +32,8 @@ const (
 // DeprovisionKind returns the deprovision operation kind.
 func (s *Service) DeprovisionKind() operation.Kind {
 	return operation.Kind{
-		Name: DeprovisionKindName,
+		Name:     DeprovisionKindName,
+		Finished: s.deprovisionFinished,
 		Steps: []operation.Step{
 			{Name: DStepLocate, Run: s.dstepLocate},
 			{Name: DStepSentinelRole, Run: s.dstepSentinelRole},

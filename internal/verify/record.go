@@ -57,6 +57,11 @@ func decide(c Check, in integration.Integration) decision {
 	if c.IntegrationVersion != 0 && in.Version != c.IntegrationVersion {
 		return decision{stale: true}
 	}
+	// A deprovision operation owns the state until it ends (its end hook
+	// sets it): a check that ran meanwhile (on demand) is history only.
+	if in.State == integration.StateDeprovisioning {
+		return decision{stale: true}
+	}
 	d := decision{audit: c.Trigger == TriggerAPI}
 	if in.State != c.Outcome {
 		d.events = append(d.events, event.StateChanged)

@@ -321,6 +321,8 @@ func TestDecide(t *testing.T) {
 		{"already warned", check(integration.StateDegraded, TriggerSchedule, 3, true), in(integration.StateDegraded, 3, &warned), decision{}},
 		{"change and warning", check(integration.StateDegraded, TriggerSchedule, 3, true), in(integration.StateHealthy, 3, nil),
 			decision{warn: true, events: []string{event.StateChanged, event.CredentialExpiring}}},
+		{"deprovisioning: the operation owns the state", check(integration.StateBroken, TriggerAPI, 3, true),
+			in(integration.StateDeprovisioning, 3, nil), decision{stale: true}},
 		{"no version: never stale", check(integration.StateHealthy, TriggerAPI, 0, false), in(integration.StateHealthy, 9, nil),
 			decision{audit: true}},
 	} {

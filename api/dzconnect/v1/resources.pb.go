@@ -332,6 +332,10 @@ const (
 	IntegrationState_INTEGRATION_STATE_BLOCKED_BY_POLICY IntegrationState = 6
 	// Being provisioned by an operation; checks start when it ends.
 	IntegrationState_INTEGRATION_STATE_PROVISIONING IntegrationState = 7
+	// Being removed by a deprovision operation; not checked meanwhile. A
+	// deprovision that fails or is canceled leaves it UNVERIFIED, and the
+	// next check decides.
+	IntegrationState_INTEGRATION_STATE_DEPROVISIONING IntegrationState = 8
 )
 
 // Enum value maps for IntegrationState.
@@ -345,6 +349,7 @@ var (
 		5: "INTEGRATION_STATE_BROKEN",
 		6: "INTEGRATION_STATE_BLOCKED_BY_POLICY",
 		7: "INTEGRATION_STATE_PROVISIONING",
+		8: "INTEGRATION_STATE_DEPROVISIONING",
 	}
 	IntegrationState_value = map[string]int32{
 		"INTEGRATION_STATE_UNSPECIFIED":       0,
@@ -355,6 +360,7 @@ var (
 		"INTEGRATION_STATE_BROKEN":            5,
 		"INTEGRATION_STATE_BLOCKED_BY_POLICY": 6,
 		"INTEGRATION_STATE_PROVISIONING":      7,
+		"INTEGRATION_STATE_DEPROVISIONING":    8,
 	}
 )
 
@@ -1618,7 +1624,7 @@ const file_dzconnect_v1_resources_proto_rawDesc = "" +
 	"\x1bMANAGEMENT_MODE_UNSPECIFIED\x10\x00\x12$\n" +
 	" MANAGEMENT_MODE_CUSTOMER_MANAGED\x10\x01\x12\x1f\n" +
 	"\x1bMANAGEMENT_MODE_PROVISIONED\x10\x02\x12\x1a\n" +
-	"\x16MANAGEMENT_MODE_SHARED\x10\x03*\xa4\x02\n" +
+	"\x16MANAGEMENT_MODE_SHARED\x10\x03*\xca\x02\n" +
 	"\x10IntegrationState\x12!\n" +
 	"\x1dINTEGRATION_STATE_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cINTEGRATION_STATE_UNVERIFIED\x10\x01\x12\x1d\n" +
@@ -1627,7 +1633,8 @@ const file_dzconnect_v1_resources_proto_rawDesc = "" +
 	"\x1aINTEGRATION_STATE_DEGRADED\x10\x04\x12\x1c\n" +
 	"\x18INTEGRATION_STATE_BROKEN\x10\x05\x12'\n" +
 	"#INTEGRATION_STATE_BLOCKED_BY_POLICY\x10\x06\x12\"\n" +
-	"\x1eINTEGRATION_STATE_PROVISIONING\x10\a*u\n" +
+	"\x1eINTEGRATION_STATE_PROVISIONING\x10\a\x12$\n" +
+	" INTEGRATION_STATE_DEPROVISIONING\x10\b*u\n" +
 	"\x0eCredentialType\x12\x1f\n" +
 	"\x1bCREDENTIAL_TYPE_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dCREDENTIAL_TYPE_CLIENT_SECRET\x10\x01\x12\x1f\n" +

@@ -7,7 +7,7 @@
 select i.organization_id, i.tenant_id, coalesce(max(th.until_time), 'epoch'::timestamptz)::timestamptz as throttled_until
 from integrations i
 left join tenant_throttles th on th.organization_id = i.organization_id and th.tenant_id = i.tenant_id
-where not i.pending and i.state <> 'provisioning' and (i.last_check_time is null or i.last_check_time < @due_before)
+where not i.pending and i.state not in ('provisioning', 'deprovisioning') and (i.last_check_time is null or i.last_check_time < @due_before)
   and (i.organization_id, i.tenant_id) > (@after_org::uuid, @after_tenant::uuid)
 group by i.organization_id, i.tenant_id
 order by i.organization_id, i.tenant_id
@@ -47,7 +47,7 @@ select sqlc.embed(i), sqlc.embed(t),
 from integrations i
 join tenants t on t.organization_id = i.organization_id and t.id = i.tenant_id
 left join credentials c on c.organization_id = i.organization_id and c.integration_id = i.id and c.state = 'active'
-where i.organization_id = @organization_id and i.tenant_id = @tenant_id and not i.pending and i.state <> 'provisioning'
+where i.organization_id = @organization_id and i.tenant_id = @tenant_id and not i.pending and i.state not in ('provisioning', 'deprovisioning')
   and (i.last_check_time is null or i.last_check_time < @due_before) and i.id > @after
 order by i.id
 limit @lim;

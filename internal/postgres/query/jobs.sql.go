@@ -59,7 +59,7 @@ select i.organization_id, i.tenant_id, i.id, i.kind, i.display_name, i.features,
 from integrations i
 join tenants t on t.organization_id = i.organization_id and t.id = i.tenant_id
 left join credentials c on c.organization_id = i.organization_id and c.integration_id = i.id and c.state = 'active'
-where i.organization_id = $1 and i.tenant_id = $2 and not i.pending and i.state <> 'provisioning'
+where i.organization_id = $1 and i.tenant_id = $2 and not i.pending and i.state not in ('provisioning', 'deprovisioning')
   and (i.last_check_time is null or i.last_check_time < $3) and i.id > $4
 order by i.id
 limit $5
@@ -171,7 +171,7 @@ const listDueTenants = `-- name: ListDueTenants :many
 select i.organization_id, i.tenant_id, coalesce(max(th.until_time), 'epoch'::timestamptz)::timestamptz as throttled_until
 from integrations i
 left join tenant_throttles th on th.organization_id = i.organization_id and th.tenant_id = i.tenant_id
-where not i.pending and i.state <> 'provisioning' and (i.last_check_time is null or i.last_check_time < $1)
+where not i.pending and i.state not in ('provisioning', 'deprovisioning') and (i.last_check_time is null or i.last_check_time < $1)
   and (i.organization_id, i.tenant_id) > ($2::uuid, $3::uuid)
 group by i.organization_id, i.tenant_id
 order by i.organization_id, i.tenant_id
