@@ -36,6 +36,16 @@ func (s sharedAwareSecrets) SecretChangeTime(ctx context.Context, in integration
 	return s.shared.SecretChangeTime(ctx, in)
 }
 
+// SecretEndTime implements verify.SecretChanges: a shared integration's
+// secret expires with its shared application's (nil when the organization
+// did not say when).
+func (s sharedAwareSecrets) SecretEndTime(ctx context.Context, in integration.Integration) (*time.Time, bool) {
+	if in.Mode != sharedapp.ModeShared {
+		return nil, false
+	}
+	return s.shared.SecretEndTime(ctx, in)
+}
+
 func (s sharedAwareSecrets) ReadSecret(ctx context.Context, in integration.Integration) (string, error) {
 	if in.Mode == sharedapp.ModeShared {
 		return s.shared.ReadSecret(ctx, in)

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
 	"github.com/dropzoneai/dzconnect/internal/cli"
@@ -238,8 +239,10 @@ func TestSharedMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantOutcome(t, f.check(t, i1), v1.IntegrationState_INTEGRATION_STATE_BROKEN)
+	// The new secret expires in 10 days (inside the 30-day warning window).
 	up, err := f.sa.UpdateSharedApplication(f.org.AdminCtx, &v1.UpdateSharedApplicationRequest{
-		SharedApplication: &v1.SharedApplication{Name: app.GetName(), Etag: app.GetEtag()}, ClientSecret: newSecret})
+		SharedApplication: &v1.SharedApplication{Name: app.GetName(), Etag: app.GetEtag(),
+			SecretExpireTime: timestamppb.New(time.Now().Add(10 * 24 * time.Hour))}, ClientSecret: newSecret})
 	if err != nil {
 		t.Fatalf("UpdateSharedApplication: %v", err)
 	}
@@ -252,8 +255,21 @@ func TestSharedMode(t *testing.T) {
 	_, err = f.sa.UpdateSharedApplication(f.org.AdminCtx, &v1.UpdateSharedApplicationRequest{
 		SharedApplication: &v1.SharedApplication{Name: app.GetName(), Etag: app.GetEtag()}, ClientSecret: newSecret})
 	wantCode(t, err, codes.Aborted)
-	wantOutcome(t, f.check(t, i1), v1.IntegrationState_INTEGRATION_STATE_HEALTHY)
-	wantOutcome(t, f.check(t, i2), v1.IntegrationState_INTEGRATION_STATE_HEALTHY)
+	// Both work again, and their expiry step judges the shared
+	// application's secret: it expires in 9 days, so they are degraded.
+	for _, in := range []*v1.Integration{i1, i2} {
+		ck := f.check(t, in)
+		wantOutcome(t, ck, v1.IntegrationState_INTEGRATION_STATE_DEGRADED)
+		var expiry *v1.CheckStep
+		for _, st := range ck.GetSteps() {
+			if st.GetName() == "expiry" {
+				expiry = st
+			}
+		}
+		if expiry.GetStatus() != v1.CheckStepStatus_CHECK_STEP_STATUS_WARNING || !strings.Contains(expiry.GetMessage(), "expires in 9 day(s)") {
+			t.Fatalf("expiry step of a shared integration: %v", expiry)
+		}
+	}
 
 	// Delete is refused while integrations use the application.
 	_, err = f.sa.DeleteSharedApplication(f.org.AdminCtx, &v1.DeleteSharedApplicationRequest{Name: app.GetName()})

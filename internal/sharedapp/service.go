@@ -381,6 +381,17 @@ func (s *Service) ReadSecret(ctx context.Context, in integration.Integration) (s
 
 // SecretChangeTime is when the secret a shared integration uses last
 // changed (its shared application's last update); false when unknown.
+// SecretEndTime is when the secret of the shared application in use by a
+// shared integration expires (nil when not known); ok is false when in is
+// not a shared integration.
+func (s *Service) SecretEndTime(ctx context.Context, in integration.Integration) (*time.Time, bool) {
+	a, err := s.d.Store.GetSharedIntegrationApp(ctx, s.d.Tx.Conn(), in.Org, in.ID)
+	if err != nil {
+		return nil, false
+	}
+	return a.SecretEndTime, true
+}
+
 func (s *Service) SecretChangeTime(ctx context.Context, in integration.Integration) (time.Time, bool) {
 	a, err := s.d.Store.GetSharedIntegrationApp(ctx, s.d.Tx.Conn(), in.Org, in.ID)
 	if err != nil {

@@ -91,9 +91,11 @@ type Integrations interface {
 // integration's secret can change outside its own credentials (shared
 // mode: the organization's shared application's secret), the time it last
 // changed, so that lag right after it counts as settling, as after a new
-// credential.
+// credential, and when that secret expires (nil when unknown), which the
+// expiry step judges instead of the integration's own credential.
 type SecretChanges interface {
 	SecretChangeTime(ctx context.Context, in integration.Integration) (time.Time, bool)
+	SecretEndTime(ctx context.Context, in integration.Integration) (*time.Time, bool)
 }
 
 // Provisioners gives the organization's provisioner credentials for a
@@ -288,7 +290,7 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 				stopGrants() // not needed: the check ends here
 				<-grantsDone
 				skipRest(&c, p, "no token: "+step.ErrorCode)
-				s.expiry(&c, in, now)
+				s.expiry(ctx, &c, in, now)
 				return c
 			}
 			unavailable[api] = true
@@ -355,7 +357,7 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 	}
 
 	// 5. Credential expiry.
-	s.expiry(&c, in, now)
+	s.expiry(ctx, &c, in, now)
 	return c
 }
 
@@ -397,10 +399,15 @@ func (s *Service) entraGrants(ctx context.Context, t tenant.Tenant, in integrati
 }
 
 // expiry judges the active credential's end date.
-func (s *Service) expiry(c *Check, in integration.Integration, now time.Time) {
+func (s *Service) expiry(ctx context.Context, c *Check, in integration.Integration, now time.Time) {
 	var end *time.Time
 	if a, ok := in.Active(); ok {
 		end = a.EndTime
+	}
+	if sc, ok := s.integrations.(SecretChanges); ok {
+		if e, ok := sc.SecretEndTime(ctx, in); ok {
+			end = e
+		}
 	}
 	step, soon := expiryStep(end, now, s.cfg.ExpiryWarning)
 	c.ExpiringSoon = soon
