@@ -141,12 +141,24 @@ fill:
 				<-open
 				break fill
 			}
+			// Then one of the replica's check slots (the tenant's first:
+			// a batch waiting here holds one tenant slot, never a replica
+			// slot, so batches cannot starve each other).
+			select {
+			case w.q.checkSlots <- struct{}{}:
+			case <-ctx.Done():
+				<-slots
+				<-open
+				break fill
+			}
 			if isThrottled() {
+				<-w.q.checkSlots
 				<-slots
 				<-open
 				break fill
 			}
 			if time.Since(start) > cfg.BatchSlice {
+				<-w.q.checkSlots
 				<-slots
 				<-open
 				more = true
@@ -157,6 +169,7 @@ fill:
 				rctx, cancel := context.WithTimeout(cctx, cfg.CheckTimeout)
 				p, err := w.q.checker.Check(rctx, tg, verify.TriggerSchedule)
 				cancel()
+				<-w.q.checkSlots
 				<-slots // the Microsoft calls are over: the tenant's next check may start
 				if err == nil {
 					// Recorded while the next check runs; the batch waits

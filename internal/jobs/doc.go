@@ -21,7 +21,10 @@
 // taken: the sweep enqueues one check_tenant_batch per customer tenant with
 // due integrations, unique while it waits or runs, so a tenant has at most
 // one batch in the whole fleet, and the batch runs at most
-// Config.PerTenant checks at once. A tenant Microsoft answered with 429 +
+// Config.PerTenant checks at once. A replica runs at most Concurrency ×
+// PerTenant checks at once (its check slots) over up to twice Concurrency
+// batches, so the slots a batch leaves while it winds down go to another
+// tenant's batch. A tenant Microsoft answered with 429 +
 // Retry-After is recorded in tenant_throttles (Postgres, every replica
 // sees it): the batch snoozes until then (River JobSnooze, not a sleep) and
 // the sweep schedules the tenant's next batch at or after it.

@@ -73,8 +73,11 @@ type Checker interface {
 type Config struct {
 	SweepInterval time.Duration // each integration is checked about this often; default 6h
 	SweepJitter   time.Duration // tenant batches start spread over [0, jitter); default 0
-	// Concurrency is how many tenant batches one replica runs at once
-	// (workers of the checks queue); default 25.
+	// Concurrency sizes one replica's checking: Concurrency × PerTenant
+	// checks call Vault and Microsoft at once (the replica's check slots,
+	// shared by its batches), and up to batchWorkersPerSlot × Concurrency
+	// tenant batches (workers of the checks queue) run at once to keep
+	// those slots busy while other batches wind down; default 25.
 	Concurrency int
 	// PerTenant is how many checks of one customer tenant run at once in
 	// the whole fleet: a tenant has at most one batch (unique job) and the
@@ -147,7 +150,30 @@ type Queue struct {
 	fleet   Fleet
 	checker Checker
 	log     *slog.Logger
+	// checkSlots: checks of this replica calling Vault and Microsoft at
+	// once (Concurrency × PerTenant), whichever batch they belong to.
+	checkSlots chan struct{}
 }
+
+// batchWorkersPerSlot: a replica runs up to this many times Concurrency
+// batches, with no more checks at once than Concurrency full batches.
+// A batch's end leaves its slots idle (its last check runs alone, then
+// it waits for its records and River completes it and fetches the next
+// one); the extra batches fill them, so that the replica's checks stay in
+// flight when tenants are small. A tenant still has one batch and
+// PerTenant checks at most.
+const batchWorkersPerSlot = 2
+
+// checksFetchPoll is the checks queue's River fetch poll (and checksFetch
+// Cooldown its minimum gap between fetches): how soon a freed batch worker
+// is refilled when no insert notification wakes the producer (River
+// fetches at once when a worker frees up after a fetch found every worker
+// busy, not otherwise). One indexed query per replica at most every
+// checksFetchPoll while the queue is idle.
+const (
+	checksFetchPoll     = 100 * time.Millisecond
+	checksFetchCooldown = 10 * time.Millisecond
+)
 
 // Extension adds a domain package's workers to the Queue: the kinds it
 // registers, the queue they run on (created with MaxWorkers when new) and
@@ -163,7 +189,8 @@ type Extension struct {
 // New builds the queue; Start runs it.
 func New(pool *pgxpool.Pool, tx uow.Runner, cfg Config, fleet Fleet, checker Checker, log *slog.Logger, extensions ...Extension) (*Queue, error) {
 	cfg.defaults()
-	q := &Queue{cfg: cfg, tx: tx, fleet: fleet, checker: checker, log: log}
+	q := &Queue{cfg: cfg, tx: tx, fleet: fleet, checker: checker, log: log,
+		checkSlots: make(chan struct{}, cfg.Concurrency*cfg.PerTenant)}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &batchWorker{q: q})
 	river.AddWorker(workers, &sweepWorker{q: q})
@@ -172,7 +199,8 @@ func New(pool *pgxpool.Pool, tx uow.Runner, cfg Config, fleet Fleet, checker Che
 	// through extensions); the others as its extensions say.
 	queues := map[string]river.QueueConfig{QueueMaintenance: {MaxWorkers: maintenanceWorkers}}
 	if !cfg.NoChecks {
-		queues[QueueChecks] = river.QueueConfig{MaxWorkers: cfg.Concurrency}
+		queues[QueueChecks] = river.QueueConfig{MaxWorkers: batchWorkersPerSlot * cfg.Concurrency,
+			FetchCooldown: checksFetchCooldown, FetchPollInterval: checksFetchPoll}
 	}
 	var periodic []*river.PeriodicJob
 	for _, e := range extensions {
