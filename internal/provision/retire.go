@@ -65,7 +65,9 @@ type retireWorker struct {
 	s *Service
 }
 
-func (w *retireWorker) Timeout(*river.Job[RetireCredentialArgs]) time.Duration { return 2 * time.Minute }
+func (w *retireWorker) Timeout(*river.Job[RetireCredentialArgs]) time.Duration {
+	return 2 * time.Minute
+}
 
 func (w *retireWorker) Work(ctx context.Context, job *river.Job[RetireCredentialArgs]) error {
 	return w.s.Retire(ctx, job.Args)
