@@ -122,4 +122,3 @@ func TestRotateKill(t *testing.T) {
 		}
 	})
 }
-
