@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
+	"github.com/dropzoneai/dzconnect/internal/cli"
 	"github.com/dropzoneai/dzconnect/internal/msftsim"
 	"github.com/dropzoneai/dzconnect/internal/provision"
 	"github.com/dropzoneai/dzconnect/internal/resource"
@@ -252,5 +254,29 @@ func TestRotateCredentialRefused(t *testing.T) {
 	wantCode(t, err, codes.NotFound)
 	if n := countRows(t, f.s, "operations"); n != 0 {
 		t.Fatalf("%d operations written by refused calls", n)
+	}
+}
+
+func TestRotateCredentialDzctl(t *testing.T) {
+	t.Parallel()
+	f := newProvisionFixture(t, true)
+	_, in := f.provisioned(t, &v1.ProvisioningSpec{Kind: v1.IntegrationKind_INTEGRATION_KIND_MICROSOFT_365_DEFENDER})
+	var out, errOut bytes.Buffer
+	env := map[string]string{"DZCONNECT_ADDR": f.s.GRPCAddr, "DZCONNECT_API_KEY": f.org.Operator}
+	app := cli.New(strings.NewReader(""), &out, &errOut, cli.WithGetenv(func(k string) string { return env[k] }))
+	if code := app.Execute(context.Background(), []string{"credential", "rotate", in.GetName(), "--wait"}); code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+	}
+	for _, want := range []string{"client-secret", "verify", "activate", "State:             succeeded"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if code := app.Execute(context.Background(), []string{"credential", "list", in.GetName()}); code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "active") || !strings.Contains(out.String(), "retiring") || !strings.Contains(out.String(), "OVERLAP ENDS") {
+		t.Fatalf("credential list:\n%s", out.String())
 	}
 }
