@@ -17,10 +17,8 @@ comment on column organizations.credential_overlap_seconds is
   'How long a replaced credential keeps working after a rotation (default 7 days, at most 90).';
 
 alter table credentials add column overlap_end_time timestamptz;
-alter table credentials add constraint credentials_overlap_end_time_ck
-  check (state <> 'retiring' or overlap_end_time is not null);
 comment on column credentials.overlap_end_time is
-  'retiring: when the overlap ends and the retirer removes the credential from Entra and destroys its Vault value.';
+  'retiring after a rotation: when the overlap ends and the retirer removes the credential from Entra and destroys its Vault value (null: a customer-managed credential kept as a fallback, no scheduled removal).';
 create index credentials_overlap_end_time_idx on credentials (overlap_end_time) where state = 'retiring';
 
 create unique index operations_organization_id_target_credential_change_uq
@@ -30,7 +28,6 @@ create unique index operations_organization_id_target_credential_change_uq
 -- +goose Down
 drop index operations_organization_id_target_credential_change_uq;
 drop index credentials_overlap_end_time_idx;
-alter table credentials drop constraint credentials_overlap_end_time_ck;
 alter table credentials drop column overlap_end_time;
 alter table organizations drop constraint organizations_credential_overlap_seconds_ck;
 alter table organizations drop column credential_overlap_seconds;

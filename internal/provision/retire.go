@@ -108,7 +108,7 @@ func (s *Service) Retire(ctx context.Context, a RetireCredentialArgs) error {
 		}
 	}
 	due := cred != nil && cred.State == integration.CredentialRetiring && cred.OverlapEnd != nil && !time.Now().Before(*cred.OverlapEnd)
-	if cred != nil && cred.State == integration.CredentialRetiring && !due {
+	if cred != nil && cred.State == integration.CredentialRetiring && cred.OverlapEnd != nil && !due {
 		return river.JobSnooze(time.Until(*cred.OverlapEnd)) // the overlap was extended
 	}
 	if !due && a.Tag == "" {

@@ -94,7 +94,7 @@ type Credential struct {
 	ExpiryWarnedTime *time.Time
 	CreateTime       time.Time
 	UpdateTime       time.Time
-	// retiring: when the overlap ends and the retirer removes the credential from Entra and destroys its Vault value.
+	// retiring after a rotation: when the overlap ends and the retirer removes the credential from Entra and destroys its Vault value (null: a customer-managed credential kept as a fallback, no scheduled removal).
 	OverlapEndTime *time.Time
 }
 
