@@ -224,10 +224,11 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		Open: func(c consent.Credentials) (provision.Directory, error) {
 			return ms.NewDirectory(microsoft.Credentials{Cloud: c.Cloud, TenantID: c.TenantID, ClientID: c.ClientID, Secret: c.Secret})
 		},
-		Checks: checks, Log: log,
+		Checks: checks, Rotation: db, Tries: checks, Jobs: inserter, Log: log,
 	})
 	opKinds.MustRegister(provisioner.Kind())
 	opKinds.MustRegister(provisioner.DeprovisionKind())
+	opKinds.MustRegister(provisioner.RotateKind())
 	checker := m.InstrumentChecker(checks)
 	srv, err := server.New(server.Config{
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: tlsCfg, ShutdownTimeout: cfg.ShutdownTimeout,
@@ -259,6 +260,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		deliverer.Extension(),
 		opRunner.Extension(),
 		jobs.SecretGCExtension(secrets),
+		provisioner.RetireExtension(),
 		jobs.JanitorExtension(cfg.JanitorInterval, log,
 			jobs.JanitorTask{Name: "pending integrations", Run: func(ctx context.Context) (int, error) {
 				return integrations.ReapPending(ctx, cfg.PendingTTL)

@@ -176,6 +176,7 @@ Resource names are AIP names, e.g. organizations/ORG/tenants/TENANT.`,
 		inv.webhookCommand(),
 		inv.operationCommand(),
 		inv.sharedAppCommand(),
+		inv.credentialCommand(),
 	)
 	return cmd
 }

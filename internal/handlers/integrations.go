@@ -81,16 +81,17 @@ func activeCredentialToProto(i integration.Integration) *v1.Credential {
 
 func credentialToProto(i integration.Integration, c integration.Credential) *v1.IntegrationCredential {
 	return &v1.IntegrationCredential{
-		Name:       resource.Integration{Org: i.Org, Tenant: i.Tenant, Integration: i.ID}.String() + "/credentials/" + c.ID.String(),
-		Type:       credentialTypeToProto[c.Type],
-		KeyId:      nullUUID(c.KeyID),
-		Hint:       c.Hint,
-		StartTime:  tsp(c.StartTime),
-		EndTime:    tsp(c.EndTime),
-		Source:     credentialSourceToProto[c.Source],
-		State:      credentialStateToProto[c.State],
-		CreateTime: ts(c.CreateTime),
-		UpdateTime: ts(c.UpdateTime),
+		Name:           resource.Integration{Org: i.Org, Tenant: i.Tenant, Integration: i.ID}.String() + "/credentials/" + c.ID.String(),
+		Type:           credentialTypeToProto[c.Type],
+		KeyId:          nullUUID(c.KeyID),
+		Hint:           c.Hint,
+		StartTime:      tsp(c.StartTime),
+		EndTime:        tsp(c.EndTime),
+		Source:         credentialSourceToProto[c.Source],
+		State:          credentialStateToProto[c.State],
+		CreateTime:     ts(c.CreateTime),
+		UpdateTime:     ts(c.UpdateTime),
+		OverlapEndTime: tsp(c.OverlapEnd),
 	}
 }
 

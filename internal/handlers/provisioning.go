@@ -107,6 +107,24 @@ func (h *provisioning) DeprovisionIntegration(ctx context.Context, req *v1.Depro
 	return &v1.DeprovisionIntegrationResponse{Operation: operationToProto(op)}, nil
 }
 
+// RotateCredential validates the request and starts the rotate operation.
+func (h *provisioning) RotateCredential(ctx context.Context, req *v1.RotateCredentialRequest) (*v1.RotateCredentialResponse, error) {
+	var v apperr.Violations
+	name, err := resource.ParseIntegration("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	key := requestKey(&v, req.GetRequestId(), req, func(m proto.Message) { m.(*v1.RotateCredentialRequest).RequestId = "" })
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	op, err := h.d.Provisioning.Rotate(ctx, name, key)
+	if err != nil {
+		return nil, err
+	}
+	return &v1.RotateCredentialResponse{Operation: operationToProto(op)}, nil
+}
+
 // checkProvisioningWorkspace reads a workspace given by ARM ID or by parts
 // (not both).
 func checkProvisioningWorkspace(v *apperr.Violations, field string, ws *v1.ProvisioningWorkspace) *provision.Workspace {

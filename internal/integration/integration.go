@@ -121,6 +121,7 @@ type Credential struct {
 	Source               CredentialSource
 	State                CredentialState
 	ExpiryWarnTime       *time.Time // when the credential-expiring event went out for this credential
+	OverlapEnd           *time.Time // retiring: when the retirer removes it (docs/credentials.md)
 	CreateTime           time.Time
 	UpdateTime           time.Time
 }

@@ -63,7 +63,12 @@ type Deps struct {
 	Consent      Consent
 	Open         Opener
 	Checks       Checker
-	Log          *slog.Logger
+	// Rotation (rotate.go): the rotation's store, checks with a given
+	// credential, and the retire job's inserter.
+	Rotation RotationStore
+	Tries    Trier
+	Jobs     JobInserter
+	Log      *slog.Logger
 	// VerifyEvery is how often the verify step looks again while the
 	// checks say "propagating" (default 3s).
 	VerifyEvery time.Duration

@@ -490,6 +490,109 @@ func (x *DeprovisionIntegrationResponse) GetOperation() *Operation {
 	return nil
 }
 
+// Request of RotateCredential.
+type RotateCredentialRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The integration:
+	// organizations/{organization}/tenants/{tenant}/integrations/{integration}.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Optional UUID: a retry with the same request_id returns the same
+	// operation (AIP-155).
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateCredentialRequest) Reset() {
+	*x = RotateCredentialRequest{}
+	mi := &file_dzconnect_v1_provisioning_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateCredentialRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateCredentialRequest) ProtoMessage() {}
+
+func (x *RotateCredentialRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_provisioning_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateCredentialRequest.ProtoReflect.Descriptor instead.
+func (*RotateCredentialRequest) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_provisioning_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RotateCredentialRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RotateCredentialRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// Response of RotateCredential.
+type RotateCredentialResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rotation operation; follow it with WaitOperation.
+	Operation     *Operation `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateCredentialResponse) Reset() {
+	*x = RotateCredentialResponse{}
+	mi := &file_dzconnect_v1_provisioning_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateCredentialResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateCredentialResponse) ProtoMessage() {}
+
+func (x *RotateCredentialResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_provisioning_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateCredentialResponse.ProtoReflect.Descriptor instead.
+func (*RotateCredentialResponse) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_provisioning_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RotateCredentialResponse) GetOperation() *Operation {
+	if x != nil {
+		return x.Operation
+	}
+	return nil
+}
+
 var File_dzconnect_v1_provisioning_service_proto protoreflect.FileDescriptor
 
 const file_dzconnect_v1_provisioning_service_proto_rawDesc = "" +
@@ -523,14 +626,21 @@ const file_dzconnect_v1_provisioning_service_proto_rawDesc = "" +
 	"request_id\x18\x02 \x01(\tR\trequestId\x12)\n" +
 	"\x10keep_application\x18\x03 \x01(\bR\x0fkeepApplication\"W\n" +
 	"\x1eDeprovisionIntegrationResponse\x125\n" +
+	"\toperation\x18\x01 \x01(\v2\x17.dzconnect.v1.OperationR\toperation\"L\n" +
+	"\x17RotateCredentialRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"Q\n" +
+	"\x18RotateCredentialResponse\x125\n" +
 	"\toperation\x18\x01 \x01(\v2\x17.dzconnect.v1.OperationR\toperation*d\n" +
 	"\fSentinelRole\x12\x1d\n" +
 	"\x19SENTINEL_ROLE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14SENTINEL_ROLE_READER\x10\x01\x12\x1b\n" +
-	"\x17SENTINEL_ROLE_RESPONDER\x10\x022\xf9\x01\n" +
+	"\x17SENTINEL_ROLE_RESPONDER\x10\x022\xdc\x02\n" +
 	"\x13ProvisioningService\x12m\n" +
 	"\x14ProvisionIntegration\x12).dzconnect.v1.ProvisionIntegrationRequest\x1a*.dzconnect.v1.ProvisionIntegrationResponse\x12s\n" +
-	"\x16DeprovisionIntegration\x12+.dzconnect.v1.DeprovisionIntegrationRequest\x1a,.dzconnect.v1.DeprovisionIntegrationResponseB>Z<github.com/dropzoneai/dzconnect/api/dzconnect/v1;dzconnectv1b\x06proto3"
+	"\x16DeprovisionIntegration\x12+.dzconnect.v1.DeprovisionIntegrationRequest\x1a,.dzconnect.v1.DeprovisionIntegrationResponse\x12a\n" +
+	"\x10RotateCredential\x12%.dzconnect.v1.RotateCredentialRequest\x1a&.dzconnect.v1.RotateCredentialResponseB>Z<github.com/dropzoneai/dzconnect/api/dzconnect/v1;dzconnectv1b\x06proto3"
 
 var (
 	file_dzconnect_v1_provisioning_service_proto_rawDescOnce sync.Once
@@ -545,7 +655,7 @@ func file_dzconnect_v1_provisioning_service_proto_rawDescGZIP() []byte {
 }
 
 var file_dzconnect_v1_provisioning_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_dzconnect_v1_provisioning_service_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_dzconnect_v1_provisioning_service_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_dzconnect_v1_provisioning_service_proto_goTypes = []any{
 	(SentinelRole)(0),                      // 0: dzconnect.v1.SentinelRole
 	(*ProvisioningWorkspace)(nil),          // 1: dzconnect.v1.ProvisioningWorkspace
@@ -554,29 +664,34 @@ var file_dzconnect_v1_provisioning_service_proto_goTypes = []any{
 	(*ProvisionIntegrationResponse)(nil),   // 4: dzconnect.v1.ProvisionIntegrationResponse
 	(*DeprovisionIntegrationRequest)(nil),  // 5: dzconnect.v1.DeprovisionIntegrationRequest
 	(*DeprovisionIntegrationResponse)(nil), // 6: dzconnect.v1.DeprovisionIntegrationResponse
-	(IntegrationKind)(0),                   // 7: dzconnect.v1.IntegrationKind
-	(Feature)(0),                           // 8: dzconnect.v1.Feature
-	(*durationpb.Duration)(nil),            // 9: google.protobuf.Duration
-	(*Operation)(nil),                      // 10: dzconnect.v1.Operation
+	(*RotateCredentialRequest)(nil),        // 7: dzconnect.v1.RotateCredentialRequest
+	(*RotateCredentialResponse)(nil),       // 8: dzconnect.v1.RotateCredentialResponse
+	(IntegrationKind)(0),                   // 9: dzconnect.v1.IntegrationKind
+	(Feature)(0),                           // 10: dzconnect.v1.Feature
+	(*durationpb.Duration)(nil),            // 11: google.protobuf.Duration
+	(*Operation)(nil),                      // 12: dzconnect.v1.Operation
 }
 var file_dzconnect_v1_provisioning_service_proto_depIdxs = []int32{
-	7,  // 0: dzconnect.v1.ProvisioningSpec.kind:type_name -> dzconnect.v1.IntegrationKind
-	8,  // 1: dzconnect.v1.ProvisioningSpec.features:type_name -> dzconnect.v1.Feature
-	9,  // 2: dzconnect.v1.ProvisioningSpec.secret_lifetime:type_name -> google.protobuf.Duration
+	9,  // 0: dzconnect.v1.ProvisioningSpec.kind:type_name -> dzconnect.v1.IntegrationKind
+	10, // 1: dzconnect.v1.ProvisioningSpec.features:type_name -> dzconnect.v1.Feature
+	11, // 2: dzconnect.v1.ProvisioningSpec.secret_lifetime:type_name -> google.protobuf.Duration
 	1,  // 3: dzconnect.v1.ProvisioningSpec.workspace:type_name -> dzconnect.v1.ProvisioningWorkspace
 	0,  // 4: dzconnect.v1.ProvisioningSpec.sentinel_role:type_name -> dzconnect.v1.SentinelRole
 	2,  // 5: dzconnect.v1.ProvisionIntegrationRequest.spec:type_name -> dzconnect.v1.ProvisioningSpec
-	10, // 6: dzconnect.v1.ProvisionIntegrationResponse.operation:type_name -> dzconnect.v1.Operation
-	10, // 7: dzconnect.v1.DeprovisionIntegrationResponse.operation:type_name -> dzconnect.v1.Operation
-	3,  // 8: dzconnect.v1.ProvisioningService.ProvisionIntegration:input_type -> dzconnect.v1.ProvisionIntegrationRequest
-	5,  // 9: dzconnect.v1.ProvisioningService.DeprovisionIntegration:input_type -> dzconnect.v1.DeprovisionIntegrationRequest
-	4,  // 10: dzconnect.v1.ProvisioningService.ProvisionIntegration:output_type -> dzconnect.v1.ProvisionIntegrationResponse
-	6,  // 11: dzconnect.v1.ProvisioningService.DeprovisionIntegration:output_type -> dzconnect.v1.DeprovisionIntegrationResponse
-	10, // [10:12] is the sub-list for method output_type
-	8,  // [8:10] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	12, // 6: dzconnect.v1.ProvisionIntegrationResponse.operation:type_name -> dzconnect.v1.Operation
+	12, // 7: dzconnect.v1.DeprovisionIntegrationResponse.operation:type_name -> dzconnect.v1.Operation
+	12, // 8: dzconnect.v1.RotateCredentialResponse.operation:type_name -> dzconnect.v1.Operation
+	3,  // 9: dzconnect.v1.ProvisioningService.ProvisionIntegration:input_type -> dzconnect.v1.ProvisionIntegrationRequest
+	5,  // 10: dzconnect.v1.ProvisioningService.DeprovisionIntegration:input_type -> dzconnect.v1.DeprovisionIntegrationRequest
+	7,  // 11: dzconnect.v1.ProvisioningService.RotateCredential:input_type -> dzconnect.v1.RotateCredentialRequest
+	4,  // 12: dzconnect.v1.ProvisioningService.ProvisionIntegration:output_type -> dzconnect.v1.ProvisionIntegrationResponse
+	6,  // 13: dzconnect.v1.ProvisioningService.DeprovisionIntegration:output_type -> dzconnect.v1.DeprovisionIntegrationResponse
+	8,  // 14: dzconnect.v1.ProvisioningService.RotateCredential:output_type -> dzconnect.v1.RotateCredentialResponse
+	12, // [12:15] is the sub-list for method output_type
+	9,  // [9:12] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_dzconnect_v1_provisioning_service_proto_init() }
@@ -592,7 +707,7 @@ func file_dzconnect_v1_provisioning_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dzconnect_v1_provisioning_service_proto_rawDesc), len(file_dzconnect_v1_provisioning_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

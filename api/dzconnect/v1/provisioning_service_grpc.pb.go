@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	ProvisioningService_ProvisionIntegration_FullMethodName   = "/dzconnect.v1.ProvisioningService/ProvisionIntegration"
 	ProvisioningService_DeprovisionIntegration_FullMethodName = "/dzconnect.v1.ProvisioningService/DeprovisionIntegration"
+	ProvisioningService_RotateCredential_FullMethodName       = "/dzconnect.v1.ProvisioningService/RotateCredential"
 )
 
 // ProvisioningServiceClient is the client API for ProvisioningService service.
@@ -60,6 +61,23 @@ type ProvisioningServiceClient interface {
 	// running on it: reason OPERATION_RUNNING, metadata operation — cancel it
 	// first).
 	DeprovisionIntegration(ctx context.Context, in *DeprovisionIntegrationRequest, opts ...grpc.CallOption) (*DeprovisionIntegrationResponse, error)
+	// Rotates a provisioned integration's client secret with an overlap, as
+	// an operation (kind "rotate"; docs/credentials.md): adds a new password
+	// (lifetime fitted to the app-management policy), stores it in Vault,
+	// verifies it (a token and the probes with the new secret only), then
+	// makes it active and the old one retiring until the organization's
+	// overlap ends (default 7 days), after which the old password is removed
+	// from Entra and its Vault value destroyed. A failed verification leaves
+	// the old secret active and removes the new one. One credential change at
+	// a time per integration: a rotation already running is returned as it
+	// is.
+	// Permission: operator.
+	// Errors: InvalidArgument (name, request_id; nothing written), NotFound
+	// (integration), FailedPrecondition (customer-managed or shared mode:
+	// reason NOT_PROVISIONED, naming the fix; no active client secret: reason
+	// NO_CLIENT_SECRET; a provision or deprovision still running: reason
+	// OPERATION_RUNNING, metadata operation).
+	RotateCredential(ctx context.Context, in *RotateCredentialRequest, opts ...grpc.CallOption) (*RotateCredentialResponse, error)
 }
 
 type provisioningServiceClient struct {
@@ -84,6 +102,16 @@ func (c *provisioningServiceClient) DeprovisionIntegration(ctx context.Context, 
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DeprovisionIntegrationResponse)
 	err := c.cc.Invoke(ctx, ProvisioningService_DeprovisionIntegration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *provisioningServiceClient) RotateCredential(ctx context.Context, in *RotateCredentialRequest, opts ...grpc.CallOption) (*RotateCredentialResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RotateCredentialResponse)
+	err := c.cc.Invoke(ctx, ProvisioningService_RotateCredential_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +155,23 @@ type ProvisioningServiceServer interface {
 	// running on it: reason OPERATION_RUNNING, metadata operation — cancel it
 	// first).
 	DeprovisionIntegration(context.Context, *DeprovisionIntegrationRequest) (*DeprovisionIntegrationResponse, error)
+	// Rotates a provisioned integration's client secret with an overlap, as
+	// an operation (kind "rotate"; docs/credentials.md): adds a new password
+	// (lifetime fitted to the app-management policy), stores it in Vault,
+	// verifies it (a token and the probes with the new secret only), then
+	// makes it active and the old one retiring until the organization's
+	// overlap ends (default 7 days), after which the old password is removed
+	// from Entra and its Vault value destroyed. A failed verification leaves
+	// the old secret active and removes the new one. One credential change at
+	// a time per integration: a rotation already running is returned as it
+	// is.
+	// Permission: operator.
+	// Errors: InvalidArgument (name, request_id; nothing written), NotFound
+	// (integration), FailedPrecondition (customer-managed or shared mode:
+	// reason NOT_PROVISIONED, naming the fix; no active client secret: reason
+	// NO_CLIENT_SECRET; a provision or deprovision still running: reason
+	// OPERATION_RUNNING, metadata operation).
+	RotateCredential(context.Context, *RotateCredentialRequest) (*RotateCredentialResponse, error)
 	mustEmbedUnimplementedProvisioningServiceServer()
 }
 
@@ -142,6 +187,9 @@ func (UnimplementedProvisioningServiceServer) ProvisionIntegration(context.Conte
 }
 func (UnimplementedProvisioningServiceServer) DeprovisionIntegration(context.Context, *DeprovisionIntegrationRequest) (*DeprovisionIntegrationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeprovisionIntegration not implemented")
+}
+func (UnimplementedProvisioningServiceServer) RotateCredential(context.Context, *RotateCredentialRequest) (*RotateCredentialResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateCredential not implemented")
 }
 func (UnimplementedProvisioningServiceServer) mustEmbedUnimplementedProvisioningServiceServer() {}
 func (UnimplementedProvisioningServiceServer) testEmbeddedByValue()                             {}
@@ -200,6 +248,24 @@ func _ProvisioningService_DeprovisionIntegration_Handler(srv interface{}, ctx co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ProvisioningService_RotateCredential_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateCredentialRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProvisioningServiceServer).RotateCredential(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProvisioningService_RotateCredential_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProvisioningServiceServer).RotateCredential(ctx, req.(*RotateCredentialRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ProvisioningService_ServiceDesc is the grpc.ServiceDesc for ProvisioningService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -214,6 +280,10 @@ var ProvisioningService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeprovisionIntegration",
 			Handler:    _ProvisioningService_DeprovisionIntegration_Handler,
+		},
+		{
+			MethodName: "RotateCredential",
+			Handler:    _ProvisioningService_RotateCredential_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

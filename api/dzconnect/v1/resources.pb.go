@@ -1298,9 +1298,12 @@ type IntegrationCredential struct {
 	// When dzconnect received the credential.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the credential's metadata or state last changed.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Retiring: when the rotation's overlap ends and the credential is
+	// removed from Entra and its value destroyed.
+	OverlapEndTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=overlap_end_time,json=overlapEndTime,proto3" json:"overlap_end_time,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *IntegrationCredential) Reset() {
@@ -1399,6 +1402,13 @@ func (x *IntegrationCredential) GetCreateTime() *timestamppb.Timestamp {
 func (x *IntegrationCredential) GetUpdateTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *IntegrationCredential) GetOverlapEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OverlapEndTime
 	}
 	return nil
 }
@@ -1573,7 +1583,7 @@ const file_dzconnect_v1_resources_proto_rawDesc = "" +
 	"\vupdate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\r \x01(\tR\x04etag\x12E\n" +
-	"\vcredentials\x18\x0e \x03(\v2#.dzconnect.v1.IntegrationCredentialR\vcredentials\"\xe1\x03\n" +
+	"\vcredentials\x18\x0e \x03(\v2#.dzconnect.v1.IntegrationCredentialR\vcredentials\"\xa7\x04\n" +
 	"\x15IntegrationCredential\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x120\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x1c.dzconnect.v1.CredentialTypeR\x04type\x12\x15\n" +
@@ -1588,7 +1598,8 @@ const file_dzconnect_v1_resources_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xc6\x01\n" +
+	"updateTime\x12D\n" +
+	"\x10overlap_end_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0eoverlapEndTime\"\xc6\x01\n" +
 	"\n" +
 	"AuditEvent\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
@@ -1718,12 +1729,13 @@ var file_dzconnect_v1_resources_proto_depIdxs = []int32{
 	8,  // 28: dzconnect.v1.IntegrationCredential.state:type_name -> dzconnect.v1.CredentialState
 	19, // 29: dzconnect.v1.IntegrationCredential.create_time:type_name -> google.protobuf.Timestamp
 	19, // 30: dzconnect.v1.IntegrationCredential.update_time:type_name -> google.protobuf.Timestamp
-	19, // 31: dzconnect.v1.AuditEvent.create_time:type_name -> google.protobuf.Timestamp
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	19, // 31: dzconnect.v1.IntegrationCredential.overlap_end_time:type_name -> google.protobuf.Timestamp
+	19, // 32: dzconnect.v1.AuditEvent.create_time:type_name -> google.protobuf.Timestamp
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_dzconnect_v1_resources_proto_init() }

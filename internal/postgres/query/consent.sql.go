@@ -133,7 +133,7 @@ func (q *Queries) MarkConsentRequestUsed(ctx context.Context, db DBTX, arg MarkC
 
 const recordProvisionerPath = `-- name: RecordProvisionerPath :one
 update organizations set provisioner_secret_path = coalesce(provisioner_secret_path, $1::text)
-where id = $2 returning id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version
+where id = $2 returning id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds
 `
 
 type RecordProvisionerPathParams struct {
@@ -154,6 +154,7 @@ func (q *Queries) RecordProvisionerPath(ctx context.Context, db DBTX, arg Record
 		&i.ProvisionerClientID,
 		&i.ProvisionerSecretPath,
 		&i.ProvisionerSecretVersion,
+		&i.CredentialOverlapSeconds,
 	)
 	return i, err
 }
@@ -190,7 +191,7 @@ func (q *Queries) RecordSharedConsent(ctx context.Context, db DBTX, arg RecordSh
 const setOrganizationProvisioner = `-- name: SetOrganizationProvisioner :one
 update organizations set provisioner_client_id = $1, provisioner_secret_version = $2,
   update_time = now(), version = version + 1
-where id = $3 returning id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version
+where id = $3 returning id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds
 `
 
 type SetOrganizationProvisionerParams struct {
@@ -211,6 +212,7 @@ func (q *Queries) SetOrganizationProvisioner(ctx context.Context, db DBTX, arg S
 		&i.ProvisionerClientID,
 		&i.ProvisionerSecretPath,
 		&i.ProvisionerSecretVersion,
+		&i.CredentialOverlapSeconds,
 	)
 	return i, err
 }

@@ -94,6 +94,8 @@ type Credential struct {
 	ExpiryWarnedTime *time.Time
 	CreateTime       time.Time
 	UpdateTime       time.Time
+	// retiring after a rotation: when the overlap ends and the retirer removes the credential from Entra and destroys its Vault value (null: a customer-managed credential kept as a fallback, no scheduled removal).
+	OverlapEndTime *time.Time
 }
 
 // request_id of each create, with a hash of the request: a replay returns the first result; a different request under the same ID is refused. organization_id is the nil UUID for service-level creates.
@@ -205,6 +207,8 @@ type Organization struct {
 	ProvisionerSecretPath *string
 	// Vault version of the provisioner secret paired with provisioner_client_id; null until the first write finished.
 	ProvisionerSecretVersion *int64
+	// How long a replaced credential keeps working after a rotation (default 7 days, at most 90).
+	CredentialOverlapSeconds int64
 }
 
 // uniqueName generation of provisioned applications; bumped by each deprovision (no row: 1).

@@ -34,7 +34,7 @@ func (q *Queries) DeleteOrganizationRequestKeys(ctx context.Context, db DBTX, or
 }
 
 const getOrganization = `-- name: GetOrganization :one
-select id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version from organizations where id = $1
+select id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds from organizations where id = $1
 `
 
 func (q *Queries) GetOrganization(ctx context.Context, db DBTX, id uuid.UUID) (Organization, error) {
@@ -49,12 +49,13 @@ func (q *Queries) GetOrganization(ctx context.Context, db DBTX, id uuid.UUID) (O
 		&i.ProvisionerClientID,
 		&i.ProvisionerSecretPath,
 		&i.ProvisionerSecretVersion,
+		&i.CredentialOverlapSeconds,
 	)
 	return i, err
 }
 
 const getOrganizationForUpdate = `-- name: GetOrganizationForUpdate :one
-select id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version from organizations where id = $1 for update
+select id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds from organizations where id = $1 for update
 `
 
 func (q *Queries) GetOrganizationForUpdate(ctx context.Context, db DBTX, id uuid.UUID) (Organization, error) {
@@ -69,12 +70,13 @@ func (q *Queries) GetOrganizationForUpdate(ctx context.Context, db DBTX, id uuid
 		&i.ProvisionerClientID,
 		&i.ProvisionerSecretPath,
 		&i.ProvisionerSecretVersion,
+		&i.CredentialOverlapSeconds,
 	)
 	return i, err
 }
 
 const insertOrganization = `-- name: InsertOrganization :one
-insert into organizations (id, display_name) values ($1, $2) returning id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version
+insert into organizations (id, display_name) values ($1, $2) returning id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds
 `
 
 type InsertOrganizationParams struct {
@@ -94,12 +96,13 @@ func (q *Queries) InsertOrganization(ctx context.Context, db DBTX, arg InsertOrg
 		&i.ProvisionerClientID,
 		&i.ProvisionerSecretPath,
 		&i.ProvisionerSecretVersion,
+		&i.CredentialOverlapSeconds,
 	)
 	return i, err
 }
 
 const listOrganizations = `-- name: ListOrganizations :many
-select id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version from organizations where id > $1 order by id limit $2
+select id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds from organizations where id > $1 order by id limit $2
 `
 
 type ListOrganizationsParams struct {
@@ -125,6 +128,7 @@ func (q *Queries) ListOrganizations(ctx context.Context, db DBTX, arg ListOrgani
 			&i.ProvisionerClientID,
 			&i.ProvisionerSecretPath,
 			&i.ProvisionerSecretVersion,
+			&i.CredentialOverlapSeconds,
 		); err != nil {
 			return nil, err
 		}
@@ -138,7 +142,7 @@ func (q *Queries) ListOrganizations(ctx context.Context, db DBTX, arg ListOrgani
 
 const updateOrganization = `-- name: UpdateOrganization :one
 update organizations set display_name = $1, update_time = now(), version = version + 1
-where id = $2 returning id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version
+where id = $2 returning id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds
 `
 
 type UpdateOrganizationParams struct {
@@ -158,6 +162,7 @@ func (q *Queries) UpdateOrganization(ctx context.Context, db DBTX, arg UpdateOrg
 		&i.ProvisionerClientID,
 		&i.ProvisionerSecretPath,
 		&i.ProvisionerSecretVersion,
+		&i.CredentialOverlapSeconds,
 	)
 	return i, err
 }
