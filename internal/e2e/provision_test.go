@@ -478,3 +478,75 @@ func TestProvisionDzctl(t *testing.T) {
 		}
 	}
 }
+
+// Issue 8 item 2d: a product the tenant lacks (its resource service
+// principal absent: msftsim answers 404 for that appId) is reported as
+// not licensed for its permissions, not as a failure of the rest:
+// provisioning completes, the resources and permissions steps and the
+// final report name the not-licensed permissions, and the integration is
+// degraded with that reason, not broken.
+func TestProvisionNotLicensed(t *testing.T) {
+	t.Parallel()
+	f := newProvisionFixture(t, true)
+	// The tenant without Microsoft Defender for Cloud Apps: no service
+	// principal for its appId.
+	var lic = map[string]string{}
+	for _, l := range []string{msftsim.LicenceDefender, msftsim.LicenceExchange, msftsim.LicenceLogAnalytics, msftsim.LicenceEntraP1} {
+		lic[l] = ""
+	}
+	if err := f.sim.Admin().SetLicences(f.simTID, lic); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.sim.Admin().ServicePrincipalID(f.simTID, catalog.CloudAppSecAppID); ok {
+		t.Fatal("the Cloud Apps service principal is still there")
+	}
+	spec := &v1.ProvisioningSpec{Kind: v1.IntegrationKind_INTEGRATION_KIND_MICROSOFT_365_DEFENDER,
+		Features: []v1.Feature{v1.Feature_FEATURE_CLOUD_APPS}}
+	done := f.wait(t, f.provision(t, spec, "").GetName())
+	if done.GetState() != v1.OperationState_OPERATION_STATE_SUCCEEDED {
+		t.Fatalf("operation %v\nlogs:\n%s", done, f.s.Logs.String())
+	}
+	notLicensed := func(v any) bool {
+		l, _ := v.([]any)
+		for _, e := range l {
+			if m, _ := e.(map[string]any); m["value"] == "investigation.read" && m["resource"] == "Microsoft Cloud App Security" {
+				return true
+			}
+		}
+		return false
+	}
+	perms := stepOutputs(done, provision.StepPermissions)
+	if !notLicensed(perms["not_licensed"]) || len(perms["granted"].([]any)) == 0 {
+		t.Fatalf("permissions step outputs %v", perms)
+	}
+	res := done.GetResult().AsMap()
+	if !notLicensed(res["not_licensed"]) {
+		t.Fatalf("result %v", res)
+	}
+	in := f.integration(t, done)
+	if in.GetState() != v1.IntegrationState_INTEGRATION_STATE_DEGRADED {
+		cs, _ := f.s.Clients().Integrations.ListChecks(f.viewer(t), &v1.ListChecksRequest{Parent: in.GetName()})
+		t.Fatalf("integration %v, want degraded; result %v; checks %v", in, res, cs)
+	}
+	// The degraded reason is the missing product, nothing else.
+	cs, err := f.s.Clients().Integrations.ListChecks(f.viewer(t), &v1.ListChecksRequest{Parent: in.GetName()})
+	if err != nil || len(cs.GetChecks()) == 0 {
+		t.Fatalf("checks %v %v", cs, err)
+	}
+	c := cs.GetChecks()[0]
+	licence := false
+	for _, st := range c.GetSteps() {
+		switch st.GetStatus() {
+		case v1.CheckStepStatus_CHECK_STEP_STATUS_FAILED:
+			t.Fatalf("check step %s failed: %v", st.GetName(), c)
+		case v1.CheckStepStatus_CHECK_STEP_STATUS_UNAVAILABLE:
+			if !strings.Contains(st.GetName(), "cloudapps") {
+				t.Fatalf("check step %s unavailable: %v", st.GetName(), c)
+			}
+			licence = licence || strings.Contains(st.GetMessage()+st.GetRemedy(), "not licensed")
+		}
+	}
+	if !licence {
+		t.Fatalf("no not-licensed reason in the check: %v", c)
+	}
+}

@@ -834,10 +834,25 @@ func (s *Service) result(sc operation.StepContext) (any, error) {
 	_, _ = sc.Output(StepVerify, &v)
 	var app applicationOut
 	_, _ = sc.Output(StepApplication, &app)
-	return map[string]any{
+	var perms permissionsOut
+	_, _ = sc.Output(StepPermissions, &perms)
+	res := map[string]any{
 		"integration": resource.Integration{Org: sc.Org, Tenant: p.Tenant, Integration: p.Integration}.String(),
 		"state":       v.Outcome, "summary": v.Summary, "check": v.Check, "app_id": app.AppID,
-	}, nil
+	}
+	// The permissions not granted because the tenant lacks their product
+	// (item 2d), those the resource does not offer, and grants beyond the
+	// catalog: the report names them, the rest of the provisioning stands.
+	if len(perms.NotLicensed) > 0 {
+		res["not_licensed"] = perms.NotLicensed
+	}
+	if len(perms.UnknownRole) > 0 {
+		res["unknown_role"] = perms.UnknownRole
+	}
+	if len(perms.Extra) > 0 {
+		res["extra"] = perms.Extra
+	}
+	return res, nil
 }
 
 // outputs turns a step's typed record into the framework's Outputs.
