@@ -224,7 +224,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		Open: func(c consent.Credentials) (provision.Directory, error) {
 			return ms.NewDirectory(microsoft.Credentials{Cloud: c.Cloud, TenantID: c.TenantID, ClientID: c.ClientID, Secret: c.Secret})
 		},
-		Checks: checks, Rotation: db, Tries: checks, Jobs: inserter, Log: log,
+		Checks: checks, Rotation: db, Tries: checks, Jobs: inserter, Log: log, RBACWindow: cfg.ProvisionRBACWindow,
 	})
 	opKinds.MustRegister(provisioner.Kind())
 	opKinds.MustRegister(provisioner.DeprovisionKind())

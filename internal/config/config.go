@@ -56,6 +56,7 @@ type Config struct {
 	OperationWorkers       int
 	OperationLease         time.Duration
 	OperationJanitor       time.Duration
+	ProvisionRBACWindow    time.Duration
 	WebhookTimeout         time.Duration
 	WebhookAllowPrivate    bool
 }
@@ -154,6 +155,7 @@ var Reference = []Option{
 	{"operation-workers", "DZCONNECT_OPERATION_WORKERS", "20", "operations (provisioning, rotation, ...) run at once per replica (River queue operations); 0: this replica runs none", false, intRange(func(c *Config) *int { return &c.OperationWorkers }, 0, 1000)},
 	{"operation-lease", "DZCONNECT_OPERATION_LEASE", "30s", "a replica's hold on a running operation, renewed while a step runs; when it dies, another replica takes the operation over after this (plus operation-janitor-interval)", false, dur(func(c *Config) *time.Duration { return &c.OperationLease })},
 	{"operation-janitor-interval", "DZCONNECT_OPERATION_JANITOR_INTERVAL", "10s", "how often the leader looks for operations whose replica died (expired lease) and hands them to another", false, dur(func(c *Config) *time.Duration { return &c.OperationJanitor })},
+	{"provision-rbac-window", "DZCONNECT_PROVISION_RBAC_WINDOW", "5m", "how long the Sentinel provisioning step keeps looking after Azure refuses the provisioner's role assignment (a grant can take minutes to apply); the remedy shows meanwhile", false, dur(func(c *Config) *time.Duration { return &c.ProvisionRBACWindow })},
 	{"webhook-timeout", "DZCONNECT_WEBHOOK_TIMEOUT", "10s", "deadline of one webhook delivery request", false, dur(func(c *Config) *time.Duration { return &c.WebhookTimeout })},
 }
 

@@ -238,7 +238,9 @@ func TestProvisionDefender(t *testing.T) {
 
 func TestProvisionSentinel(t *testing.T) {
 	t.Parallel()
-	f := newProvisionFixture(t, true)
+	// A short RBAC window: the refusal ends the step with the remedy when
+	// it ends.
+	f := newProvisionFixture(t, true, "--provision-rbac-window=2s")
 	sub := uuid.NewString()
 	ws, err := f.sim.Admin().AddWorkspace(f.simTID, msftsim.Workspace{SubscriptionID: sub, ResourceGroup: "rg-sentinel", Name: "ws-sentinel"})
 	if err != nil {
@@ -249,8 +251,8 @@ func TestProvisionSentinel(t *testing.T) {
 	spec := &v1.ProvisioningSpec{Kind: v1.IntegrationKind_INTEGRATION_KIND_MICROSOFT_SENTINEL,
 		Workspace: &v1.ProvisioningWorkspace{ResourceId: armID}, SentinelRole: v1.SentinelRole_SENTINEL_ROLE_RESPONDER}
 
-	// Without an Azure role the provisioner may not assign: the step ends
-	// with the exact role and scope.
+	// Without an Azure role the provisioner may not assign: the step ends,
+	// at the end of the RBAC window, with the exact role and scope.
 	op := f.wait(t, f.provision(t, spec, "").GetName())
 	if op.GetState() != v1.OperationState_OPERATION_STATE_FAILED || op.GetError().GetStep() != provision.StepSentinelRole ||
 		!strings.Contains(op.GetError().GetRemedy(), "Role Based Access Control Administrator") || !strings.Contains(op.GetError().GetRemedy(), scope) ||
@@ -282,6 +284,63 @@ func TestProvisionSentinel(t *testing.T) {
 	if len(ras) != 1 || ras[0].PrincipalType != "ServicePrincipal" || !strings.HasSuffix(ras[0].RoleDefinitionID, provision.RoleDefinitions[provision.RoleResponder].ID) ||
 		!strings.EqualFold(ras[0].Scope, scope) {
 		t.Fatalf("role assignments %+v", ras)
+	}
+}
+
+// A grant the customer makes while the Sentinel step looks again (its
+// RBAC window) lets the step succeed: the step's observation shows the
+// remedy (role and scope) at once, the role is granted in msftsim, the
+// operation succeeds.
+func TestProvisionSentinelGrantDuringWindow(t *testing.T) {
+	t.Parallel()
+	f := newProvisionFixture(t, true, "--provision-rbac-window=2m")
+	sub := uuid.NewString()
+	if _, err := f.sim.Admin().AddWorkspace(f.simTID, msftsim.Workspace{SubscriptionID: sub, ResourceGroup: "rg-late", Name: "ws-late"}); err != nil {
+		t.Fatal(err)
+	}
+	scope := "/subscriptions/" + sub + "/resourceGroups/rg-late"
+	spec := &v1.ProvisioningSpec{Kind: v1.IntegrationKind_INTEGRATION_KIND_MICROSOFT_SENTINEL,
+		Workspace: &v1.ProvisioningWorkspace{ResourceId: scope + "/providers/Microsoft.OperationalInsights/workspaces/ws-late"}}
+	op := f.provision(t, spec, "")
+	// Wait on the operation's changes until the step shows the remedy.
+	deadline := time.Now().Add(time.Minute)
+	var step *v1.OperationStep
+	for step == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("no remedy observed in a minute: %v\nlogs:\n%s", op, f.s.Logs.String())
+		}
+		r, err := f.ops.WaitOperation(f.viewer(t), &v1.WaitOperationRequest{Name: op.GetName(), Etag: op.GetEtag(), Timeout: durationpb.New(10 * time.Second)})
+		if err != nil {
+			t.Fatalf("WaitOperation: %v", err)
+		}
+		op = r.GetOperation()
+		if op.GetDone() {
+			t.Fatalf("done before the grant: %v", op)
+		}
+		for _, s := range op.GetMetadata().GetSteps() {
+			if s.GetName() == provision.StepSentinelRole && s.GetPolls() > 0 {
+				step = s
+			}
+		}
+	}
+	if obs := step.GetObservation(); !strings.Contains(obs, "Role Based Access Control Administrator") || !strings.Contains(obs, scope) ||
+		!strings.Contains(obs, f.provSP) || step.GetState() != v1.StepState_STEP_STATE_PENDING {
+		t.Fatalf("step while looking: %v", step)
+	}
+	if err := f.sim.Admin().GrantAzureRole(f.simTID, simtest.ProvisionerAzureRole(scope), f.provSP); err != nil {
+		t.Fatal(err)
+	}
+	done := f.wait(t, op.GetName())
+	if done.GetState() != v1.OperationState_OPERATION_STATE_SUCCEEDED {
+		t.Fatalf("operation %v\nlogs:\n%s", done, f.s.Logs.String())
+	}
+	in := f.integration(t, done)
+	if in.GetState() != v1.IntegrationState_INTEGRATION_STATE_HEALTHY {
+		t.Fatalf("integration %v", in)
+	}
+	ras, err := f.sim.Admin().RoleAssignments(f.simTID, scope, in.GetApplication().GetServicePrincipalObjectId())
+	if err != nil || len(ras) != 1 {
+		t.Fatalf("role assignments %+v %v", ras, err)
 	}
 }
 
@@ -417,5 +476,77 @@ func TestProvisionDzctl(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// Issue 8 item 2d: a product the tenant lacks (its resource service
+// principal absent: msftsim answers 404 for that appId) is reported as
+// not licensed for its permissions, not as a failure of the rest:
+// provisioning completes, the resources and permissions steps and the
+// final report name the not-licensed permissions, and the integration is
+// degraded with that reason, not broken.
+func TestProvisionNotLicensed(t *testing.T) {
+	t.Parallel()
+	f := newProvisionFixture(t, true)
+	// The tenant without Microsoft Defender for Cloud Apps: no service
+	// principal for its appId.
+	var lic = map[string]string{}
+	for _, l := range []string{msftsim.LicenceDefender, msftsim.LicenceExchange, msftsim.LicenceLogAnalytics, msftsim.LicenceEntraP1} {
+		lic[l] = ""
+	}
+	if err := f.sim.Admin().SetLicences(f.simTID, lic); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.sim.Admin().ServicePrincipalID(f.simTID, catalog.CloudAppSecAppID); ok {
+		t.Fatal("the Cloud Apps service principal is still there")
+	}
+	spec := &v1.ProvisioningSpec{Kind: v1.IntegrationKind_INTEGRATION_KIND_MICROSOFT_365_DEFENDER,
+		Features: []v1.Feature{v1.Feature_FEATURE_CLOUD_APPS}}
+	done := f.wait(t, f.provision(t, spec, "").GetName())
+	if done.GetState() != v1.OperationState_OPERATION_STATE_SUCCEEDED {
+		t.Fatalf("operation %v\nlogs:\n%s", done, f.s.Logs.String())
+	}
+	notLicensed := func(v any) bool {
+		l, _ := v.([]any)
+		for _, e := range l {
+			if m, _ := e.(map[string]any); m["value"] == "investigation.read" && m["resource"] == "Microsoft Cloud App Security" {
+				return true
+			}
+		}
+		return false
+	}
+	perms := stepOutputs(done, provision.StepPermissions)
+	if !notLicensed(perms["not_licensed"]) || len(perms["granted"].([]any)) == 0 {
+		t.Fatalf("permissions step outputs %v", perms)
+	}
+	res := done.GetResult().AsMap()
+	if !notLicensed(res["not_licensed"]) {
+		t.Fatalf("result %v", res)
+	}
+	in := f.integration(t, done)
+	if in.GetState() != v1.IntegrationState_INTEGRATION_STATE_DEGRADED {
+		cs, _ := f.s.Clients().Integrations.ListChecks(f.viewer(t), &v1.ListChecksRequest{Parent: in.GetName()})
+		t.Fatalf("integration %v, want degraded; result %v; checks %v", in, res, cs)
+	}
+	// The degraded reason is the missing product, nothing else.
+	cs, err := f.s.Clients().Integrations.ListChecks(f.viewer(t), &v1.ListChecksRequest{Parent: in.GetName()})
+	if err != nil || len(cs.GetChecks()) == 0 {
+		t.Fatalf("checks %v %v", cs, err)
+	}
+	c := cs.GetChecks()[0]
+	licence := false
+	for _, st := range c.GetSteps() {
+		switch st.GetStatus() {
+		case v1.CheckStepStatus_CHECK_STEP_STATUS_FAILED:
+			t.Fatalf("check step %s failed: %v", st.GetName(), c)
+		case v1.CheckStepStatus_CHECK_STEP_STATUS_UNAVAILABLE:
+			if !strings.Contains(st.GetName(), "cloudapps") {
+				t.Fatalf("check step %s unavailable: %v", st.GetName(), c)
+			}
+			licence = licence || strings.Contains(st.GetMessage()+st.GetRemedy(), "not licensed")
+		}
+	}
+	if !licence {
+		t.Fatalf("no not-licensed reason in the check: %v", c)
 	}
 }

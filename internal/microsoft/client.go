@@ -66,18 +66,23 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	base := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:       &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: cfg.HTTPTimeout,
-		ExpectContinueTimeout: time.Second,
+	if cfg.ConnsPerHost <= 0 {
+		cfg.ConnsPerHost = 4
 	}
+	base := newConnPool(cfg.ConnsPerHost, func() *http.Transport {
+		return &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSClientConfig:       &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          256,
+			MaxIdleConnsPerHost:   64,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: cfg.HTTPTimeout,
+			ExpectContinueTimeout: time.Second,
+		}
+	})
 	rt := &retryTransport{next: base, gate: newThrottleGate(), slots: newCallerSlots(cfg.MaxInFlightPerCaller), meta: newMetadataCache(30*time.Minute, 10000), maxWait: cfg.MaxThrottleWait, maxRetries: cfg.MaxTransientRetries,
 		backoff: cfg.TransientBackoff, retryMargin: 20 * time.Millisecond}
 	// No http.Client.Timeout: it would cut across Retry-After waits; each

@@ -48,6 +48,10 @@ type Config struct {
 	// inside a Retry-After window Microsoft has just opened. Sessions of
 	// different integrations are not limited by it.
 	MaxInFlightPerCaller int
+	// ConnsPerHost is how many connections (HTTP transports) the
+	// requests to one host are spread over, by caller (default 4): many
+	// provisionings at once would otherwise share one HTTP/2 connection.
+	ConnsPerHost int
 	// TransientBackoff is the first retry's mean delay, doubled each retry
 	// and jittered ±50% (default 200ms).
 	TransientBackoff time.Duration

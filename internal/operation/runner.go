@@ -118,6 +118,7 @@ type action struct {
 	done   bool          // nothing more to do
 	snooze time.Duration // come back later (when !done and run is nil)
 	run    *attempt
+	again  bool // decide again in a transaction of its own (advance)
 }
 
 // attempt is one step attempt to run.
@@ -128,24 +129,28 @@ type attempt struct {
 }
 
 // Run advances one operation as far as it can now (the job's work). Each
-// step attempt is: record it running (attempts+1, lease taken) in one
-// transaction; run it, renewing the lease; record its outcome in another
-// transaction, fenced by the lease. A crash between the two leaves the
-// step running: once the lease expires the janitor hands the operation to
-// a job of a new incarnation, which re-runs it.
+// step attempt is: record it running (attempts+1, lease taken); run it,
+// renewing the lease; record its outcome, fenced by the lease. The
+// outcome of one attempt and the start of the next (or the operation's
+// end) are one transaction (record), so a step costs one transaction and
+// the next step runs in the same job at once; every record still commits
+// before the next step's side effects. A crash after a step's record
+// leaves the next step running: once the lease expires the janitor hands
+// the operation to a job of a new incarnation, which re-runs it.
 func (r *Runner) Run(ctx context.Context, args RunArgs) error {
 	org, id := args.Org, args.ID
 	owner := uuid.New() // this run's lease token
 	started := time.Now()
-	ran := false
+	if err := ctx.Err(); err != nil {
+		return river.JobSnooze(0) // shutting down: another replica continues at once
+	}
+	act, err := r.advance(ctx, args, owner, false)
 	for {
-		if err := ctx.Err(); err != nil {
-			r.release(ctx, org, id, owner)
-			return river.JobSnooze(0) // shutting down: another replica continues at once
-		}
-		yield := ran && time.Since(started) > r.cfg.RunBudget
-		act, err := r.advance(ctx, args, owner, yield)
 		if err != nil {
+			var snooze *river.JobSnoozeError
+			if errors.As(err, &snooze) {
+				return err
+			}
 			// River retries the job; the retry must not wait for this
 			// run's lease (a rolled-back transaction kept it).
 			r.release(ctx, org, id, owner)
@@ -157,7 +162,6 @@ func (r *Runner) Run(ctx context.Context, args RunArgs) error {
 		if act.run == nil {
 			return river.JobSnooze(act.snooze)
 		}
-		ran = true
 		outputs, runErr, lost := r.runStep(ctx, org, id, owner, act.run)
 		if lost {
 			r.log.WarnContext(ctx, "operation lease lost during a step; its outcome is not recorded", "operation", Name{org, id}.String(), "step", act.run.step.Name)
@@ -177,15 +181,16 @@ func (r *Runner) Run(ctx context.Context, args RunArgs) error {
 		if finished {
 			crashpoint.Hit(crashpoint.Name(act.run.sc.Kind, act.run.step.Name, "returned"))
 		}
-		if err := r.record(ctx, org, id, owner, act.run, outputs, runErr); err != nil {
-			var snooze *river.JobSnoozeError
-			if !errors.As(err, &snooze) {
-				r.release(ctx, org, id, owner) // as above; the step re-runs
-			}
-			return err
+		// Yield (continue in a new run) past the run budget, or when
+		// shutting down: the next step is then not started here.
+		yield := time.Since(started) > r.cfg.RunBudget || ctx.Err() != nil
+		ran := act.run
+		act, err = r.record(ctx, args, owner, ran, outputs, runErr, yield)
+		if err == nil && finished {
+			crashpoint.Hit(crashpoint.Name(ran.sc.Kind, ran.step.Name, "recorded"))
 		}
-		if finished {
-			crashpoint.Hit(crashpoint.Name(act.run.sc.Kind, act.run.step.Name, "recorded"))
+		if err == nil && act.again {
+			act, err = r.advance(ctx, args, owner, yield)
 		}
 	}
 }
@@ -193,11 +198,10 @@ func (r *Runner) Run(ctx context.Context, args RunArgs) error {
 // advance decides the next thing to do in one short transaction, and when
 // that is a step attempt, records it as running first.
 func (r *Runner) advance(ctx context.Context, args RunArgs, owner uuid.UUID, yield bool) (action, error) {
-	org, id := args.Org, args.ID
 	var act action
 	err := r.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
 		act = action{}
-		op, now, err := r.store.LockOperation(ctx, tx, org, id)
+		op, now, err := r.store.LockOperation(ctx, tx, args.Org, args.ID)
 		if apperr.Is(err, apperr.NotFound) {
 			act.done = true // deleted (its organization was)
 			return nil
@@ -205,6 +209,24 @@ func (r *Runner) advance(ctx context.Context, args RunArgs, owner uuid.UUID, yie
 		if err != nil {
 			return err
 		}
+		act, err = r.decide(ctx, tx, args, owner, yield, false, op, now)
+		return err
+	})
+	return act, err
+}
+
+// decide is advance's decision on op, locked in tx at now: the operation
+// ends, waits, or its next step attempt is recorded as running.
+//
+// folded says decide runs in the transaction of a step's outcome (record):
+// the operation's end (success or cancel: its end hook and event) is then
+// left to a transaction of its own (act.again), so that a failure there
+// rolls back only the end, never the recorded outcome (the step would run
+// again).
+func (r *Runner) decide(ctx context.Context, tx uow.Tx, args RunArgs, owner uuid.UUID, yield, folded bool, op Operation, now time.Time) (action, error) {
+	org, id := args.Org, args.ID
+	act := action{}
+	err := func() error {
 		if args.Incarnation < op.Incarnation {
 			act.done = true // superseded by the janitor: a newer job runs it
 			return r.clearLease(ctx, tx, op, owner)
@@ -216,6 +238,10 @@ func (r *Runner) advance(ctx context.Context, args RunArgs, owner uuid.UUID, yie
 		if op.Done() {
 			act.done = true
 			return r.clearLease(ctx, tx, op, owner)
+		}
+		if op.CancelRequested && folded {
+			act.again = true
+			return nil
 		}
 		if op.CancelRequested {
 			act.done = true
@@ -242,6 +268,10 @@ func (r *Runner) advance(ctx context.Context, args RunArgs, owner uuid.UUID, yie
 				next = i
 				break
 			}
+		}
+		if next < 0 && folded {
+			act.again = true
+			return nil
 		}
 		if next < 0 {
 			act.done = true
@@ -293,7 +323,7 @@ func (r *Runner) advance(ctx context.Context, args RunArgs, owner uuid.UUID, yie
 			PollExpired: st.PollDeadline != nil && !now.Before(*st.PollDeadline),
 		}}
 		return nil
-	})
+	}()
 	return act, err
 }
 
@@ -404,7 +434,8 @@ func (r *Runner) runStep(ctx context.Context, org, id, owner uuid.UUID, a *attem
 
 // record writes an attempt's outcome, fenced by the lease: a runner that
 // lost its lease records nothing.
-func (r *Runner) record(ctx context.Context, org, id, owner uuid.UUID, a *attempt, outputs Outputs, runErr error) error {
+func (r *Runner) record(ctx context.Context, args RunArgs, owner uuid.UUID, a *attempt, outputs Outputs, runErr error, yield bool) (action, error) {
+	org, id := args.Org, args.ID
 	out := outcome{err: runErr}
 	if runErr != nil {
 		out.v = classify(runErr)
@@ -424,7 +455,9 @@ func (r *Runner) record(ctx context.Context, org, id, owner uuid.UUID, a *attemp
 		maxAttempts = r.cfg.MaxAttempts
 	}
 	name := Name{org, id}.String()
+	var act action
 	err := r.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
+		act = action{}
 		op, now, err := r.store.LockOperation(ctx, tx, org, id)
 		if err != nil {
 			return err
@@ -449,6 +482,7 @@ func (r *Runner) record(ctx context.Context, org, id, owner uuid.UUID, a *attemp
 				"reason", st.LastError.Reason, "next_attempt", st.NextAttemptTime, "error", out.err)
 		}
 		if op.Done() {
+			act.done = true
 			_, err = writeFinal(ctx, tx, r.store, r.kinds, r.events, op, changed)
 			return err
 		}
@@ -457,17 +491,23 @@ func (r *Runner) record(ctx context.Context, org, id, owner uuid.UUID, a *attemp
 				return err
 			}
 		}
-		_, err = r.store.UpdateOperation(ctx, tx, op)
+		if _, err = r.store.UpdateOperation(ctx, tx, op); err != nil {
+			return err
+		}
+		// The next decision in the same transaction: the next step's
+		// running record (or the operation's end) commits with this
+		// outcome, still before the next step's side effects.
+		act, err = r.decide(ctx, tx, args, owner, yield, true, op, now)
 		return err
 	})
 	if apperr.Is(err, apperr.NotFound) {
-		return nil // deleted meanwhile (with its organization)
+		return action{done: true}, nil // deleted meanwhile (with its organization)
 	}
 	if errors.Is(err, errLeaseLost) {
 		r.log.WarnContext(ctx, "operation lease lost before recording a step; not recorded", "operation", name, "step", a.step.Name)
-		return river.JobSnooze(r.cfg.Lease)
+		return action{}, river.JobSnooze(r.cfg.Lease)
 	}
-	return err
+	return act, err
 }
 
 // outcome is how one attempt ended.

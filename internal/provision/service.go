@@ -72,6 +72,10 @@ type Deps struct {
 	// VerifyEvery is how often the verify step looks again while the
 	// checks say "propagating" (default 3s).
 	VerifyEvery time.Duration
+	// RBACWindow bounds the Sentinel step's looks after Azure refuses the
+	// role assignment (a grant can take minutes to apply; default 5m;
+	// negative: fail at the first refusal).
+	RBACWindow time.Duration
 }
 
 // Service runs ProvisionIntegration and the provision operation's steps.
@@ -85,6 +89,13 @@ func (s *Service) verifyEvery() time.Duration {
 		return s.d.VerifyEvery
 	}
 	return 3 * time.Second
+}
+
+func (s *Service) rbacWindow() time.Duration {
+	if s.d.RBACWindow == 0 {
+		return 5 * time.Minute
+	}
+	return max(s.d.RBACWindow, 0)
 }
 
 // NewService returns a Service.

@@ -26,7 +26,8 @@ const sessionIdle = 2 * time.Minute
 // so a refusal is always tried again with fresh tokens (the Azure RBAC
 // recheck depends on that) and with the current consent and secret (a
 // revoked consent or a rotated secret shows as a failed call first, then
-// the retry sees it).
+// the retry sees it). The Sentinel step's looks in its RBAC window (polls,
+// not attempts) open a new session each too.
 type sessions struct {
 	mu sync.Mutex
 	m  map[uuid.UUID]*cachedSession
@@ -50,7 +51,7 @@ func (s *Service) reuse(sc operation.StepContext) (Directory, string, bool) {
 		}
 	}
 	e, ok := c.m[sc.Operation]
-	if !ok || sc.Attempt > 1 {
+	if !ok || sc.Attempt > 1 || sc.Polls > 0 && sc.Step == StepSentinelRole {
 		return nil, "", false
 	}
 	e.used = now

@@ -543,34 +543,51 @@ func (s *Service) stepSentinelRole(ctx context.Context, sc operation.StepContext
 	return outputs(sentinelOut{Scope: ws.Scope(), Role: role.Name, RoleAssignmentID: a.ID, WorkspaceID: customerID})
 }
 
-// rbacRecheck is how long after a first refusal the Azure role assignment
-// is tried again.
-const rbacRecheck = 10 * time.Second
-
 // rbacRemedy turns ARM's refusal into the customer's action: the exact
-// role and scope to grant the provisioner. A refusal that says access was
-// granted recently may be ARM's cache: the first is retried once.
+// role and scope to grant the provisioner. ARM's refusal always says "If
+// access was recently granted, please refresh your credentials", and
+// Microsoft documents that role assignment changes can take up to 10
+// minutes to apply (Azure RBAC troubleshooting, "Role assignment changes
+// are not being detected"), so a refusal cannot tell a missing grant from
+// one not applied yet: the step polls (operation.Poll) with backoff inside
+// a bounded window (Deps.RBACWindow, from the first refusal), each look
+// with a fresh token (a new session: reuse), the remedy already in the
+// step's observation so the customer sees the fix at once; a grant made
+// meanwhile lets the step succeed; at the window's end it fails with the
+// remedy.
 func (s *Service) rbacRemedy(ctx context.Context, r run, err error, scope, what string) error {
 	var e *mserr.Error
 	if !errors.As(err, &e) || e.Status != 403 {
 		return err
 	}
-	// ARM's refusal always says "If access was recently granted, please
-	// refresh your credentials", so it cannot tell a missing grant from a
-	// cached one: the first refusal is retried once with a fresh token
-	// (a new session) after rbacRecheck, the second is the customer's
-	// action.
-	if r.sc.Attempt < 2 {
-		return operation.Retry("not-replicated", rbacRecheck, "Azure refused %s; checking once more in case a recent grant is not applied yet", what)
-	}
 	who := "the provisioner (application " + r.provisioner + ")"
 	if sp, gerr := r.dir.GetServicePrincipalByAppID(ctx, r.provisioner); gerr == nil {
 		who = "the provisioner's service principal " + sp.ObjectID + " (application " + r.provisioner + ")"
 	}
-	return operation.Fail(apperr.PermissionDenied, "permission-missing",
-		fmt.Sprintf("Have an Owner of %s assign %s the role Role Based Access Control Administrator (f58310d9-a9f6-439a-9e8d-f62e7b41a168), constrained to the Microsoft Sentinel Reader, Responder and Log Analytics Reader roles (the condition in docs/provisioning.md), or User Access Administrator, at scope %s; then provision again.",
-			scope, who, scope),
-		"the provisioner may not %s at %s", what, scope)
+	remedy := fmt.Sprintf("Have an Owner of %s assign %s the role Role Based Access Control Administrator (f58310d9-a9f6-439a-9e8d-f62e7b41a168), constrained to the Microsoft Sentinel Reader, Responder and Log Analytics Reader roles (the condition in docs/provisioning.md), or User Access Administrator, at scope %s; then provision again.",
+		scope, who, scope)
+	window := s.rbacWindow()
+	if window > 0 && !r.sc.PollExpired {
+		return operation.Poll(rbacBackoff(window, r.sc.Polls), time.Now().Add(window),
+			"Azure refused to %s at %s; looking again for up to %s (a role assignment can take minutes to apply). Remedy: %s",
+			what, scope, window, remedy)
+	}
+	return operation.Fail(apperr.PermissionDenied, "permission-missing", remedy, "the provisioner may not %s at %s", what, scope)
+}
+
+// rbacRecheck is how long after a first refusal deprovisioning tries the
+// Azure role assignment's deletion again.
+const rbacRecheck = 10 * time.Second
+
+// rbacBackoff is the wait before the next look in the RBAC window after
+// polls looks: window/60 (at least 100 ms, at most 5 s), doubled per look,
+// at most 30 s (the runner never looks earlier than its PollMin).
+func rbacBackoff(window time.Duration, polls int) time.Duration {
+	d := min(max(window/60, 100*time.Millisecond), 5*time.Second)
+	for i := 0; i < polls && d < 30*time.Second; i++ {
+		d *= 2
+	}
+	return min(d, 30*time.Second)
 }
 
 // --- h. client secret ----------------------------------------------------------
@@ -817,10 +834,25 @@ func (s *Service) result(sc operation.StepContext) (any, error) {
 	_, _ = sc.Output(StepVerify, &v)
 	var app applicationOut
 	_, _ = sc.Output(StepApplication, &app)
-	return map[string]any{
+	var perms permissionsOut
+	_, _ = sc.Output(StepPermissions, &perms)
+	res := map[string]any{
 		"integration": resource.Integration{Org: sc.Org, Tenant: p.Tenant, Integration: p.Integration}.String(),
 		"state":       v.Outcome, "summary": v.Summary, "check": v.Check, "app_id": app.AppID,
-	}, nil
+	}
+	// The permissions not granted because the tenant lacks their product
+	// (item 2d), those the resource does not offer, and grants beyond the
+	// catalog: the report names them, the rest of the provisioning stands.
+	if len(perms.NotLicensed) > 0 {
+		res["not_licensed"] = perms.NotLicensed
+	}
+	if len(perms.UnknownRole) > 0 {
+		res["unknown_role"] = perms.UnknownRole
+	}
+	if len(perms.Extra) > 0 {
+		res["extra"] = perms.Extra
+	}
+	return res, nil
 }
 
 // outputs turns a step's typed record into the framework's Outputs.
