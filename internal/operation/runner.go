@@ -436,7 +436,7 @@ func (r *Runner) runStep(ctx context.Context, org, id, owner uuid.UUID, a *attem
 // lost its lease records nothing.
 func (r *Runner) record(ctx context.Context, args RunArgs, owner uuid.UUID, a *attempt, outputs Outputs, runErr error, yield bool) (action, error) {
 	org, id := args.Org, args.ID
-	out := outcome{err: runErr}
+	out := outcome{err: runErr, expiredLook: a.sc.PollExpired}
 	if runErr != nil {
 		out.v = classify(runErr)
 	} else {
@@ -515,6 +515,9 @@ type outcome struct {
 	err     error           // nil: succeeded with outputs
 	v       verdict         // when err != nil
 	outputs json.RawMessage // when err == nil
+	// expiredLook: the attempt ran with StepContext.PollExpired set, i.e.
+	// the step had its chance to decide at its deadline.
+	expiredLook bool
 }
 
 // settle applies an attempt's outcome to op, whose step at ordinal is
@@ -554,13 +557,20 @@ func (r *Runner) settle(op *Operation, ordinal, maxAttempts int, out outcome, no
 			deadline = now.Add(r.cfg.PollWindow)
 		}
 		st.Observation = v.failure.Message
-		if !now.Before(deadline) {
+		// Past the deadline, a step that already had its look at the
+		// deadline (PollExpired) and still polls fails. One whose deadline
+		// passed while it ran (a slow attempt, a busy machine) gets that
+		// look now: it must be allowed to decide, never failed unasked.
+		if !now.Before(deadline) && out.expiredLook {
 			return failNow(op, ordinal, Failure{Code: codeName(apperr.DeadlineExceeded), Reason: "POLL_DEADLINE",
 				Message: "still not done at its deadline: " + v.failure.Message}, now)
 		}
 		next := now.Add(max(v.retryAfter, r.cfg.PollMin))
 		if next.After(deadline) {
 			next = deadline // the step decides at its deadline
+		}
+		if next.Before(now) {
+			next = now
 		}
 		st.State, st.NextAttemptTime, st.PollDeadline = StepPending, &next, &deadline
 		st.Attempts-- // a poll is not an attempt

@@ -300,10 +300,20 @@ func TestSettle(t *testing.T) {
 					t.Fatalf("%+v", s)
 				}
 			}},
-		{"poll past the deadline fails and cancels the rest", func(op *Operation) {
+		{"deadline passed during the attempt: one look at the deadline, now", func(op *Operation) {
 			d := now.Add(-time.Second)
 			op.Steps[1].PollDeadline = &d
-		}, outcome{err: Poll(time.Second, time.Time{}, "still propagating"), v: classify(Poll(time.Second, time.Time{}, "still propagating"))}, 10,
+		}, outcome{err: Poll(time.Second, time.Time{}, "x"), v: classify(Poll(time.Second, time.Time{}, "x"))}, 10,
+			func(t *testing.T, op Operation, _ []StepRecord) {
+				s := op.Steps[1]
+				if op.State != StateRunning || s.State != StepPending || !s.NextAttemptTime.Equal(now) || !s.PollDeadline.Equal(now.Add(-time.Second)) {
+					t.Fatalf("%+v", s)
+				}
+			}},
+		{"poll past the deadline after its look there fails and cancels the rest", func(op *Operation) {
+			d := now.Add(-time.Second)
+			op.Steps[1].PollDeadline = &d
+		}, outcome{err: Poll(time.Second, time.Time{}, "still propagating"), v: classify(Poll(time.Second, time.Time{}, "still propagating")), expiredLook: true}, 10,
 			func(t *testing.T, op Operation, ch []StepRecord) {
 				if op.State != StateFailed || op.Error.Reason != "POLL_DEADLINE" || op.Error.Code != "DEADLINE_EXCEEDED" ||
 					op.Steps[1].State != StepFailed || op.Steps[2].State != StepCanceled || len(ch) != 2 || op.Steps[1].Observation != "still propagating" {
