@@ -4,10 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/dropzoneai/dzconnect/internal/apperr"
-	"github.com/dropzoneai/dzconnect/internal/crashpoint"
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/operation"
 	"github.com/dropzoneai/dzconnect/internal/resource"
@@ -102,49 +99,14 @@ func (s *Service) rotateSecret(ctx context.Context, sc operation.StepContext) (o
 	if !apperr.Is(err, apperr.NotFound) {
 		return nil, err
 	}
-	// 2. Orphans of an earlier attempt.
-	if err := s.removeTagged(ctx, r, p.AppObjectID, tag, ""); err != nil {
-		return nil, err
-	}
-	// 3. The new password.
-	end := time.Now().Add(time.Duration(pol.SecretLifetimeSeconds) * time.Second)
-	np, err := r.dir.AddPassword(ctx, p.AppObjectID, tag, end)
-	if err != nil {
-		return nil, err
-	}
-	crashpoint.Hit(crashpoint.Name(RotateKindName, RotateStepSecret, "after_call")) // test-only: the secret exists only in Entra and memory
-	keyID, err := uuid.Parse(np.KeyID)
-	if err != nil {
-		s.discard(ctx, r, p.AppObjectID, np.KeyID)
-		return nil, operation.Retry("unknown", 0, "Entra returned a password without a key ID")
-	}
-	// 4. Vault, then the row.
-	path := integration.CredentialSecretPath(sc.Org, p.Integration, credID)
-	version, err := integration.WriteSecret(ctx, s.d.Secrets, path, np.Secret, 0)
-	if err != nil {
-		s.discard(ctx, r, p.AppObjectID, np.KeyID)
-		return nil, apperr.Wrap(err, apperr.KindOrDefault(err, apperr.Unavailable), "storing the new client secret in Vault failed; it was removed from Entra")
-	}
-	crashpoint.Hit(crashpoint.Name(RotateKindName, RotateStepSecret, "after_vault")) // test-only: in Entra and Vault, no row
-	cend := np.End
-	if cend.IsZero() {
-		cend = end
-	}
-	nc := integration.Credential{Org: sc.Org, Integration: p.Integration, ID: credID, Type: integration.CredentialClientSecret,
-		KeyID: uuid.NullUUID{UUID: keyID, Valid: true}, Hint: np.Hint, EndTime: &cend, SecretPath: path, SecretVersion: version,
-		Source: integration.SourceProvisioned, State: integration.CredentialPending}
-	if !np.Start.IsZero() {
-		start := np.Start
-		nc.StartTime = &start
-	}
-	err = s.d.Tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
-		_, err := s.d.Rotation.InsertStoredPendingCredential(ctx, tx, nc)
-		return err
-	})
-	if err != nil {
-		return nil, err // not recorded: a re-run removes the password as an orphan (2)
-	}
-	return outputs(secretOut{Credential: credID.String(), KeyID: np.KeyID, Hint: np.Hint, EndTime: cend, VaultVersion: version})
+	// 2.–4. Orphans removed, the new password, Vault, then the row,
+	// pending (stored, not yet verified).
+	return s.addTaggedPassword(ctx, r, sc, RotateStepSecret, p.AppObjectID, p.Integration, pol.SecretLifetimeSeconds,
+		func(ctx context.Context, tx uow.Tx, c integration.Credential, version int64) error {
+			c.SecretVersion = version
+			_, err := s.d.Rotation.InsertStoredPendingCredential(ctx, tx, c)
+			return err
+		})
 }
 
 // rotateVerify runs the integration's checks with the new secret only (a

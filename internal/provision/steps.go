@@ -651,50 +651,67 @@ func (s *Service) stepClientSecret(ctx context.Context, sc operation.StepContext
 			return outputs(secretOut{Credential: c.ID.String(), KeyID: c.KeyID.UUID.String(), Hint: c.Hint, EndTime: deref(c.EndTime), VaultVersion: c.SecretVersion})
 		}
 	}
-	// 2. Orphans of an earlier attempt.
-	if err := s.removeTagged(ctx, r, app.ObjectID, tag, ""); err != nil {
+	// 2.–4. Orphans removed, the new password, Vault, then the row
+	// (inserted and activated in one transaction).
+	return s.addTaggedPassword(ctx, r, sc, StepClientSecret, app.ObjectID, r.p.Integration, pol.SecretLifetimeSeconds,
+		func(ctx context.Context, tx uow.Tx, c integration.Credential, version int64) error {
+			if _, err := s.d.Integrations.InsertCredential(ctx, tx, c); err != nil {
+				return err
+			}
+			_, err := s.d.Integrations.ActivateCredential(ctx, tx, sc.Org, c.ID, version)
+			return err
+		})
+}
+
+// addTaggedPassword is steps 2 to 4 of a client-secret step (provisioning's
+// stepClientSecret, rotation's rotateSecret), after the caller found no
+// recorded credential to adopt (step 1):
+//
+//  2. every password tagged with this operation is an orphan of an attempt
+//     that crashed before its row: removed;
+//  3. addPassword with the tag and the lifetime;
+//  4. Vault (check-and-set on the credential's own path), then record(c,
+//     version) in one transaction; c is the pending credential row (its
+//     SecretVersion left to record). Vault refusing removes the new
+//     password from Entra before the step fails; a record that fails
+//     leaves an orphan that a re-run removes (2).
+//
+// The crash points are <kind>:<step>:after_call and after_vault.
+func (s *Service) addTaggedPassword(ctx context.Context, r run, sc operation.StepContext, step, appObjectID string, integrationID uuid.UUID,
+	lifetimeSeconds int64, record func(ctx context.Context, tx uow.Tx, c integration.Credential, version int64) error) (operation.Outputs, error) {
+	tag, credID := PasswordTag(sc.Operation), CredentialID(sc.Operation)
+	if err := s.removeTagged(ctx, r, appObjectID, tag, ""); err != nil {
 		return nil, err
 	}
-	// 3. The new password.
-	end := time.Now().Add(time.Duration(pol.SecretLifetimeSeconds) * time.Second)
-	np, err := r.dir.AddPassword(ctx, app.ObjectID, tag, end)
+	end := time.Now().Add(time.Duration(lifetimeSeconds) * time.Second)
+	np, err := r.dir.AddPassword(ctx, appObjectID, tag, end)
 	if err != nil {
 		return nil, err
 	}
-	crashpoint.Hit(crashpoint.Name(KindName, StepClientSecret, "after_call")) // test-only: the secret exists only in Entra and memory
+	crashpoint.Hit(crashpoint.Name(sc.Kind, step, "after_call")) // test-only: the secret exists only in Entra and memory
 	keyID, err := uuid.Parse(np.KeyID)
 	if err != nil {
-		s.discard(ctx, r, app.ObjectID, np.KeyID)
+		s.discard(ctx, r, appObjectID, np.KeyID)
 		return nil, operation.Retry("unknown", 0, "Entra returned a password without a key ID")
 	}
-	// 4. Vault, then the row.
-	path := integration.CredentialSecretPath(sc.Org, r.p.Integration, credID)
+	path := integration.CredentialSecretPath(sc.Org, integrationID, credID)
 	version, err := integration.WriteSecret(ctx, s.d.Secrets, path, np.Secret, 0)
 	if err != nil {
-		s.discard(ctx, r, app.ObjectID, np.KeyID)
+		s.discard(ctx, r, appObjectID, np.KeyID)
 		return nil, apperr.Wrap(err, apperr.KindOrDefault(err, apperr.Unavailable), "storing the client secret in Vault failed; the new secret was removed from Entra")
 	}
-	crashpoint.Hit(crashpoint.Name(KindName, StepClientSecret, "after_vault")) // test-only: in Entra and Vault, no row
+	crashpoint.Hit(crashpoint.Name(sc.Kind, step, "after_vault")) // test-only: in Entra and Vault, no row
 	cend := np.End
 	if cend.IsZero() {
 		cend = end
 	}
-	start := np.Start
-	c := integration.Credential{Org: sc.Org, Integration: r.p.Integration, ID: credID, Type: integration.CredentialClientSecret,
+	c := integration.Credential{Org: sc.Org, Integration: integrationID, ID: credID, Type: integration.CredentialClientSecret,
 		KeyID: uuid.NullUUID{UUID: keyID, Valid: true}, Hint: np.Hint, EndTime: &cend, SecretPath: path,
 		Source: integration.SourceProvisioned, State: integration.CredentialPending}
-	if !start.IsZero() {
+	if start := np.Start; !start.IsZero() {
 		c.StartTime = &start
 	}
-	err = s.d.Tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
-		if _, err := s.d.Integrations.InsertCredential(ctx, tx, c); err != nil {
-			return err
-		}
-		_, err := s.d.Integrations.ActivateCredential(ctx, tx, sc.Org, credID, version)
-		return err
-	})
-	if err != nil {
-		// Not recorded: a re-run treats this password as an orphan (2).
+	if err := s.d.Tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error { return record(ctx, tx, c, version) }); err != nil {
 		return nil, err
 	}
 	return outputs(secretOut{Credential: credID.String(), KeyID: np.KeyID, Hint: np.Hint, EndTime: cend, VaultVersion: version})
