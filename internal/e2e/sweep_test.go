@@ -29,6 +29,16 @@ func TestSweepTwoReplicasCheckEachOnce(t *testing.T) {
 	jobArgs := append(stack.SimArgs(f.sim), "--jobs=true", "--sweep-jitter", "0s", "--check-concurrency", "4")
 	a := stack.Start(t, stack.Options{DatabaseURL: f.s.DatabaseURL, Vault: f.s.Vault, ExtraArgs: jobArgs})
 	b := stack.Start(t, stack.Options{DatabaseURL: f.s.DatabaseURL, Vault: f.s.Vault, ExtraArgs: jobArgs})
+	// The leader's sweep at start may have run before the integrations
+	// existed (f.s starts first and may be elected), and the next periodic
+	// one is minutes away: sweep now, as the next tick would.
+	inserter, err := river.NewClient(riverpgxv5.New(b.DB), &river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inserter.Insert(context.Background(), jobs.SweepArgs{}, nil); err != nil {
+		t.Fatal(err)
+	}
 
 	// Generous: three servers and msftsim share the test machine with the
 	// other parallel tests (-race); the loop ends as soon as the work is done.
@@ -53,21 +63,14 @@ func TestSweepTwoReplicasCheckEachOnce(t *testing.T) {
 		case <-time.After(100 * time.Millisecond): // polling the database for the outcome, not waiting for it to happen
 		}
 	}
-	var perIntegration, sweeps int
+	var perIntegration int
 	if err := a.DB.QueryRow(ctx, `select max(c) from (select count(*) c from checks group by integration_id) x`).Scan(&perIntegration); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.DB.QueryRow(ctx, `select count(*) from river_job where kind = 'sweep'`).Scan(&sweeps); err != nil {
 		t.Fatal(err)
 	}
 	if checked != n || perIntegration != 1 {
 		t.Fatalf("%d scheduled checks for %d integrations (max %d per integration), want exactly one each", checked, n, perIntegration)
 	}
 	// A second sweep in the same period enqueues nothing new.
-	inserter, err := river.NewClient(riverpgxv5.New(b.DB), &river.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	res, err := inserter.Insert(ctx, jobs.SweepArgs{}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -96,8 +99,5 @@ func TestSweepTwoReplicasCheckEachOnce(t *testing.T) {
 	list, err := f.s.Clients().Integrations.ListIntegrations(f.org.ViewerCtx, &v1.ListIntegrationsRequest{Parent: f.tenant, State: v1.IntegrationState_INTEGRATION_STATE_HEALTHY})
 	if err != nil || len(list.GetIntegrations()) != n {
 		t.Fatalf("healthy after the sweep: %d, %v", len(list.GetIntegrations()), err)
-	}
-	if sweeps < 1 {
-		t.Fatal("no sweep job ran")
 	}
 }
