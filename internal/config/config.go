@@ -169,8 +169,19 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 		if e := getenv(o.Env); e != "" {
 			v = e
 		}
-		val := &textValue{s: v, isBool: o.Default == "true" || o.Default == "false"}
-		fs.Var(val, o.Flag, o.Usage+" (env "+o.Env+")")
+		val := &textValue{isBool: o.Default == "true" || o.Default == "false"}
+		if o.Secret {
+			// The flag package keeps the value at registration as the
+			// default it prints in usage (-h, parse errors): register a
+			// secret empty, then give it its value, so that an admin key,
+			// a Vault token or a database password from the environment
+			// never reaches usage text or the logs that capture it.
+			fs.Var(val, o.Flag, o.Usage+" (env "+o.Env+"; secret: never shown)")
+		} else {
+			val.s = v
+			fs.Var(val, o.Flag, o.Usage+" (env "+o.Env+")")
+		}
+		val.s = v
 		values[o.Flag] = &val.s
 	}
 	if err := fs.Parse(args); err != nil {

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"bytes"
+	"errors"
 	"flag"
 	"io"
 	"strings"
@@ -41,5 +43,37 @@ func TestSecretsNotInErrors(t *testing.T) {
 	_, err := load([]string{"--database-url", "mysql://u:hunter2@h/db", "--vault-token", "s.hunter3"}, nil)
 	if err == nil || strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "hunter3") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// TestSecretsNotInUsage: -h and a parse error print every flag with its
+// default; secrets set in the environment must not be among them.
+func TestSecretsNotInUsage(t *testing.T) {
+	env := map[string]string{"DZCONNECT_DATABASE_URL": "postgres://u:hunter2@db/x", "DZCONNECT_VAULT_ADDR": "http://v:8200",
+		"DZCONNECT_VAULT_TOKEN": "s.hunter3", "DZCONNECT_VAULT_SECRET_ID": "hunter4",
+		"DZCONNECT_ADMIN_KEY": "dzk_hunter5hunter5hunter5hunter5hunter5", "DZCONNECT_LOG_LEVEL": "warn"}
+	for _, args := range [][]string{{"-h"}, {"--no-such-flag"}, {"--jobs=maybe"}} {
+		var out bytes.Buffer
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(&out)
+		_, err := Load(fs, args, func(k string) string { return env[k] })
+		if err == nil {
+			t.Fatalf("%v: no error", args)
+		}
+		if args[0] == "-h" && !errors.Is(err, flag.ErrHelp) {
+			t.Fatalf("-h: %v", err)
+		}
+		text := out.String() + err.Error()
+		for _, secret := range []string{"hunter2", "hunter3", "hunter4", "hunter5"} {
+			if strings.Contains(text, secret) {
+				t.Errorf("%v: usage shows a secret (%s):\n%s", args, secret, text)
+			}
+		}
+		// Non-secret values from the environment are still shown as the
+		// defaults in effect (the usage test would pass vacuously if
+		// nothing were printed).
+		if args[0] != "--jobs=maybe" && !strings.Contains(text, "(default warn)") {
+			t.Errorf("%v: usage does not show the environment's log level:\n%s", args, text)
+		}
 	}
 }
