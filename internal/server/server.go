@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/test/bufconn"
 
@@ -30,6 +31,20 @@ import (
 
 // MaxRequestBytes bounds every request, gRPC message or HTTP body.
 const MaxRequestBytes = 1 << 20
+
+// Connection limits of both listeners: what one client (or a slowloris)
+// may hold. The longest legitimate call is a WaitOperation (at most 60s)
+// or an on-demand check (bounded by its own deadline), well inside
+// maxCallTime.
+const (
+	maxHeaderBytes       = 64 << 10         // request headers / gRPC metadata
+	maxConcurrentStreams = 100              // per HTTP/2 (gRPC) connection
+	maxCallTime          = 5 * time.Minute  // HTTP write timeout: a response must be done by then
+	readTimeout          = 30 * time.Second // a whole HTTP request, body included (at most 1 MiB)
+	idleTimeout          = 2 * time.Minute  // keep-alive connection without a request
+	handshakeTimeout     = 10 * time.Second // TLS handshake of a new gRPC connection
+	pingMinTime          = 10 * time.Second // clients pinging more often are disconnected (GOAWAY too_many_pings)
+)
 
 // Checker is a dependency readiness probe.
 type Checker func(context.Context) error
@@ -69,6 +84,17 @@ func New(cfg Config, log *slog.Logger, authn *auth.Authenticator, deps handlers.
 		grpc.ChainUnaryInterceptor(s.unary),
 		grpc.ChainStreamInterceptor(s.stream),
 		grpc.MaxRecvMsgSize(MaxRequestBytes),
+		grpc.MaxHeaderListSize(maxHeaderBytes),
+		grpc.MaxConcurrentStreams(maxConcurrentStreams),
+		grpc.ConnectionTimeout(handshakeTimeout),
+		// Keepalive enforcement: a client may ping at most every
+		// pingMinTime (also without an active call); the server pings an
+		// idle connection after 2 minutes and drops it when the ping is not
+		// answered in 20 seconds, and closes connections idle for 15
+		// minutes (a client reconnects transparently).
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: pingMinTime, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute,
+			Time: 2 * time.Minute, Timeout: 20 * time.Second}),
 	}
 	if cfg.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
@@ -86,6 +112,11 @@ func New(cfg Config, log *slog.Logger, authn *auth.Authenticator, deps handlers.
 	s.http = &http.Server{
 		Handler:           http.MaxBytesHandler(mux, MaxRequestBytes),
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      maxCallTime,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: maxConcurrentStreams, MaxDecoderHeaderTableSize: 4096},
 		TLSConfig:         cfg.TLS,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
