@@ -22,6 +22,7 @@ type Config struct {
 	HTTPAddr        string
 	TLSCertFile     string
 	TLSKeyFile      string
+	AllowPlaintext  bool
 	DatabaseURL     string
 	DatabaseMaxConn int
 	MigrateOnStart  bool
@@ -121,6 +122,7 @@ var Reference = []Option{
 	{"http-addr", "DZCONNECT_HTTP_ADDR", "127.0.0.1:8080", "REST gateway, health and OpenAPI listen address", false, str(func(c *Config) *string { return &c.HTTPAddr })},
 	{"tls-cert-file", "DZCONNECT_TLS_CERT_FILE", "", "PEM certificate for both listeners; empty serves plaintext", false, str(func(c *Config) *string { return &c.TLSCertFile })},
 	{"tls-key-file", "DZCONNECT_TLS_KEY_FILE", "", "PEM private key matching tls-cert-file", false, str(func(c *Config) *string { return &c.TLSKeyFile })},
+	{"allow-plaintext", "DZCONNECT_ALLOW_PLAINTEXT", "false", "serve without TLS on a non-loopback address (TLS terminated in front of dzconnect, e.g. by a service mesh); without it, plaintext listeners must be loopback", false, boolean(func(c *Config) *bool { return &c.AllowPlaintext })},
 	{"database-url", "DZCONNECT_DATABASE_URL", "", "Postgres URL (required), e.g. postgres://user@host:5432/dzconnect", true, str(func(c *Config) *string { return &c.DatabaseURL })},
 	{"database-max-conns", "DZCONNECT_DATABASE_MAX_CONNS", "20", "maximum Postgres connections", false, intRange(func(c *Config) *int { return &c.DatabaseMaxConn }, 1, 1000)},
 	{"migrate-on-start", "DZCONNECT_MIGRATE_ON_START", "true", "apply pending migrations at start-up, under an advisory lock", false, boolean(func(c *Config) *bool { return &c.MigrateOnStart })},
@@ -217,6 +219,16 @@ func (c Config) validate() []error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		bad("tls-cert-file", "set both tls-cert-file and tls-key-file, or neither")
 	}
+	if c.TLSCertFile == "" && !c.AllowPlaintext {
+		// API keys travel in every request: without TLS, only this host
+		// may connect, unless TLS is terminated in front (said explicitly).
+		for _, flag := range []string{"grpc-addr", "http-addr"} {
+			addr := map[string]string{"grpc-addr": c.GRPCAddr, "http-addr": c.HTTPAddr}[flag]
+			if host, _, err := net.SplitHostPort(addr); err == nil && !loopback(host) {
+				bad(flag, "%s is not a loopback address and no TLS is configured: set tls-cert-file and tls-key-file, or allow-plaintext when TLS is terminated in front of dzconnect", host)
+			}
+		}
+	}
 	if c.DatabaseURL == "" {
 		bad("database-url", "required")
 	} else if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
@@ -267,6 +279,17 @@ func (c Config) validate() []error {
 		bad("pending-ttl", "must be at least 1m, longer than any create takes")
 	}
 	return errs
+}
+
+// loopback reports whether host (of a listen address) accepts only local
+// connections: a loopback IP or localhost. An empty host listens on every
+// interface.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Markdown renders the reference table for docs/configuration.md.

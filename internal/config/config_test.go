@@ -77,3 +77,29 @@ func TestSecretsNotInUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestPlaintextOnlyOnLoopback: without TLS, a listener on another
+// interface needs allow-plaintext (issue 11 item 12g).
+func TestPlaintextOnlyOnLoopback(t *testing.T) {
+	env := map[string]string{"DZCONNECT_DATABASE_URL": "postgres://db/x", "DZCONNECT_VAULT_ADDR": "http://v:8200", "DZCONNECT_VAULT_TOKEN": "t"}
+	for _, tc := range []struct {
+		args []string
+		bad  string // the flag named in the error, "" when accepted
+	}{
+		{nil, ""},
+		{[]string{"--grpc-addr", "[::1]:9090", "--http-addr", "localhost:8080"}, ""},
+		{[]string{"--grpc-addr", "0.0.0.0:9090"}, "grpc-addr"},
+		{[]string{"--http-addr", ":8080"}, "http-addr"},
+		{[]string{"--http-addr", "10.1.2.3:8080"}, "http-addr"},
+		{[]string{"--grpc-addr", "0.0.0.0:9090", "--http-addr", ":8080", "--allow-plaintext"}, ""},
+		{[]string{"--grpc-addr", "0.0.0.0:9090", "--tls-cert-file", "c.pem", "--tls-key-file", "k.pem"}, ""},
+	} {
+		_, err := load(tc.args, env)
+		switch {
+		case tc.bad == "" && err != nil:
+			t.Errorf("%v: %v", tc.args, err)
+		case tc.bad != "" && (err == nil || !strings.Contains(err.Error(), "--"+tc.bad+":")):
+			t.Errorf("%v: error %v, want one naming --%s", tc.args, err, tc.bad)
+		}
+	}
+}
