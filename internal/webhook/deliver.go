@@ -3,7 +3,6 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -175,6 +175,24 @@ var errAddressRefused = errors.New("address not allowed (loopback, private, link
 var (
 	cgnat      = netip.MustParsePrefix("100.64.0.0/10") // carrier-grade NAT; Alibaba's metadata service
 	wireServer = netip.MustParseAddr("168.63.129.16")   // Azure WireServer / IMDS proxy
+	// refusedNets are never delivered to, private networks allowed or not:
+	// ranges that are not the public internet, and IPv6 forms that embed
+	// an IPv4 address a gateway would translate (to a metadata service or
+	// a private network, past the checks above).
+	refusedNets = []netip.Prefix{
+		netip.MustParsePrefix("0.0.0.0/8"),      // "this network" (RFC 6890)
+		netip.MustParsePrefix("192.0.0.0/24"),   // IETF protocol assignments
+		netip.MustParsePrefix("198.18.0.0/15"),  // benchmarking (RFC 2544)
+		netip.MustParsePrefix("240.0.0.0/4"),    // reserved, and 255.255.255.255
+		netip.MustParsePrefix("::/96"),          // IPv4-compatible (deprecated)
+		netip.MustParsePrefix("64:ff9b::/96"),   // NAT64 well-known prefix (RFC 6052)
+		netip.MustParsePrefix("64:ff9b:1::/48"), // NAT64 local-use prefix (RFC 8215)
+		netip.MustParsePrefix("2002::/16"),      // 6to4 (RFC 3056)
+		netip.MustParsePrefix("2001::/32"),      // Teredo (RFC 4380)
+		netip.MustParsePrefix("fd00:ec2::/32"),  // AWS instance metadata over IPv6 (fd00:ec2::254)
+		netip.MustParsePrefix("fd20:ce::/32"),   // GCP metadata over IPv6 (fd20:ce::254)
+		netip.MustParsePrefix("100::/64"),       // discard-only (RFC 6666)
+	}
 )
 
 // checkAddress refuses metadata, link-local, multicast and unspecified
@@ -192,6 +210,8 @@ func checkAddress(address string, allowPrivate bool) error {
 	switch {
 	case ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast(), ip.IsInterfaceLocalMulticast(), ip.IsMulticast(),
 		ip.IsUnspecified(), cgnat.Contains(ip), ip == wireServer:
+		return errAddressRefused
+	case slices.ContainsFunc(refusedNets, func(p netip.Prefix) bool { return p.Contains(ip) }):
 		return errAddressRefused
 	case !allowPrivate && (ip.IsLoopback() || ip.IsPrivate()):
 		return errAddressRefused
@@ -314,7 +334,7 @@ func (d *Deliverer) send(ctx context.Context, c Claim) (int, error) {
 	req.Header.Set(HeaderDelivery, DeliveryName(c.Org, c.Webhook, c.ID))
 	resp, err := d.opts.Client.Do(req)
 	if err != nil {
-		return 0, transportError(ctx, err)
+		return 0, transportError(err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -327,28 +347,23 @@ func (d *Deliverer) send(ctx context.Context, c Claim) (int, error) {
 	return resp.StatusCode, fmt.Errorf("receiver answered %s", resp.Status)
 }
 
+// errUnreachable is recorded for every failure before an HTTP answer
+// other than DNS and refused addresses.
+var errUnreachable = errors.New("the receiver could not be reached: no connection, no answer within the timeout, or a TLS failure (check the URL, the port, the receiver's certificate and that it answers within the webhook timeout)")
+
 // transportError describes a failed request by category only: neither the
 // URL nor the network's own error text (which would let a webhook owner
 // map the service's network) is recorded.
-func transportError(ctx context.Context, err error) error {
-	var (
-		dnsErr  *net.DNSError
-		certErr *tls.CertificateVerificationError
-		netErr  net.Error
-	)
+func transportError(err error) error {
+	var dnsErr *net.DNSError
 	switch {
-	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
-		return errors.New("no answer within the timeout")
 	case errors.Is(err, errAddressRefused):
 		return errAddressRefused
 	case errors.As(err, &dnsErr):
 		return errors.New("the host name does not resolve")
-	case errors.As(err, &certErr):
-		return errors.New("TLS: the receiver's certificate is not trusted")
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return errors.New("connection refused")
-	case errors.As(err, &netErr) && netErr.Timeout():
-		return errors.New("no answer within the timeout")
 	}
-	return errors.New("the request failed (network or TLS error)")
+	// Refused, reset, timed out or a TLS failure are one answer: telling
+	// them apart would tell a webhook's owner which ports of a host are
+	// closed, filtered or open, i.e. make dzconnect a port scanner.
+	return errUnreachable
 }

@@ -1,6 +1,15 @@
 package webhook
 
 import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,11 +33,27 @@ func TestCheckAddress(t *testing.T) {
 		{"127.0.0.1:8080", false, true},
 		{"10.1.2.3:443", false, true},
 		{"192.168.1.1:443", false, true},
-		{"[fd00:ec2::254]:80", false, true}, // AWS IPv6 metadata (unique local)
+		{"[fd00:ec2::254]:80", false, true},       // AWS IPv6 metadata (unique local)
+		{"0.1.2.3:443", true, true},               // "this network"
+		{"198.18.0.1:443", true, true},            // benchmarking
+		{"240.0.0.1:443", true, true},             // reserved
+		{"255.255.255.255:443", true, true},       // broadcast
+		{"192.0.0.170:443", true, true},           // IETF assignments (NAT64 discovery)
+		{"[64:ff9b::a9fe:a9fe]:80", true, true},   // NAT64 of 169.254.169.254
+		{"[64:ff9b::a00:1]:80", false, true},      // NAT64 of 10.0.0.1
+		{"[64:ff9b:1::a9fe:a9fe]:80", true, true}, // NAT64 local-use
+		{"[2002:a9fe:a9fe::1]:80", true, true},    // 6to4 of 169.254.169.254
+		{"[2001:0:4136:e378::1]:80", true, true},  // Teredo
+		{"[::a9fe:a9fe]:80", true, true},          // IPv4-compatible 169.254.169.254
+		{"[fd00:ec2::254]:80", true, true},        // AWS metadata, private networks allowed
+		{"[fd20:ce::254]:80", true, true},         // GCP metadata over IPv6
+		{"[100::1]:443", true, true},              // discard-only
 		{"127.0.0.1:8080", true, false},
 		{"10.1.2.3:443", true, false},
 		{"203.0.113.7:443", false, false},
 		{"[2001:db8::1]:443", false, false},
+		{"[2606:4700::1111]:443", false, false}, // public IPv6
+		{"198.20.0.1:443", false, false},        // just past the benchmarking range
 	} {
 		if err := checkAddress(tc.addr, tc.allowPrivate); (err != nil) != tc.refused {
 			t.Errorf("%s (allowPrivate %v): err %v, want refused=%v", tc.addr, tc.allowPrivate, err, tc.refused)
@@ -48,5 +73,27 @@ func TestRetryAtAgrees(t *testing.T) {
 		if !a.Equal(b) || a.Before(at.Add(base)) || a.After(at.Add(base*11/10)) {
 			t.Fatalf("attempt %d: Work %v, NextRetry %v; want equal within %v..+10%%", attempt, a, b, base)
 		}
+	}
+}
+
+// TestTransportErrorHidesPorts: closed (refused), filtered (timeout) and
+// open-but-not-HTTPS (TLS failure) ports record the same text, so
+// deliveries cannot be used to scan a network; DNS and refused addresses
+// keep their own.
+func TestTransportErrorHidesPorts(t *testing.T) {
+	closed := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	filtered := &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}
+	tlsOpen := &tls.CertificateVerificationError{Err: errors.New("x509: unknown authority")}
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+	for _, err := range []error{closed, filtered, tlsOpen, reset, context.DeadlineExceeded, io.ErrUnexpectedEOF} {
+		if got := transportError(&url.Error{Op: "Post", URL: "https://10.0.0.1:22/x", Err: err}); got != errUnreachable {
+			t.Errorf("%v: recorded %q, want the one unreachable text", err, got)
+		}
+	}
+	if got := transportError(&url.Error{Op: "Post", Err: &net.DNSError{Err: "no such host", Name: "x.invalid", IsNotFound: true}}); got == errUnreachable || !strings.Contains(got.Error(), "resolve") {
+		t.Errorf("DNS failure recorded %q", got)
+	}
+	if got := transportError(&url.Error{Op: "Post", Err: &net.OpError{Op: "dial", Err: errAddressRefused}}); got != errAddressRefused {
+		t.Errorf("refused address recorded %q", got)
 	}
 }
