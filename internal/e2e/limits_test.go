@@ -86,3 +86,4 @@ func TestConnectionLimits(t *testing.T) {
 		t.Fatalf("gRPC SETTINGS %v: want max concurrent streams 100 and max header list size 65536", got)
 	}
 }
+

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
@@ -100,6 +101,21 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 	return handler(ctx, req)
 }
 
+// maxLoggedError bounds an error message in a log line (bytes).
+const maxLoggedError = 1024
+
+// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("… (%d bytes cut)", len(s)-cut)
+}
+
 // logCall writes the call's log line: Info on success, Warn for the
 // caller's errors, Error for the service's. Only the status message and
 // the classified cause are logged, never request or response bodies.
@@ -113,10 +129,12 @@ func (s *Server) logCall(ctx context.Context, method, id string, p auth.Principa
 	case codes.OK:
 	case codes.Internal, codes.Unavailable, codes.DataLoss, codes.Unknown, codes.DeadlineExceeded:
 		level = slog.LevelError
-		attrs = append(attrs, "error", err.Error())
+		attrs = append(attrs, "error", truncate(err.Error(), maxLoggedError))
 	default:
+		// The caller's errors quote what the caller sent (a name, a
+		// field): bounded, so a request cannot write megabytes of log.
 		level = slog.LevelWarn
-		attrs = append(attrs, "error", st.Message())
+		attrs = append(attrs, "error", truncate(st.Message(), maxLoggedError))
 	}
 	s.log.Log(ctx, level, "rpc", attrs...)
 }
