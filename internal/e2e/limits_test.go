@@ -4,12 +4,17 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
 	"github.com/dropzoneai/dzconnect/internal/testsupport/stack"
@@ -87,3 +92,40 @@ func TestConnectionLimits(t *testing.T) {
 	}
 }
 
+
+// TestRepeatedFieldsBounded: a request near the 1 MiB limit made of bad
+// list elements (or update_mask paths) gets one bounded InvalidArgument,
+// not one violation per element, and writes nothing (issue 11 item 12b).
+func TestRepeatedFieldsBounded(t *testing.T) {
+	t.Parallel()
+	s := stack.Start(t)
+	org := s.NewOrg(t, "Lists")
+	tenant := newTenant(t, s, org.OperatorCtx, org.Name)
+	features := make([]v1.Feature, 300_000) // 900 KiB on the wire: unknown values 999
+	for i := range features {
+		features[i] = 999
+	}
+	before := countRows(t, s, "integrations")
+	_, err := s.Clients().Integrations.CreateIntegration(org.OperatorCtx, &v1.CreateIntegrationRequest{Parent: tenant.GetName(),
+		Integration: &v1.Integration{Kind: defenderKind, Features: features, Application: &v1.EntraApplication{ClientId: "00000000-0000-0000-0000-000000000001"}},
+		ClientSecret: "x"})
+	fields := violatedFields(t, err)
+	if len(fields) == 0 || len(fields) > 20 || !slices.Contains(fields, "integration.features") {
+		t.Fatalf("%d violations (%v...), want 1 to 20 naming integration.features", len(fields), fields[:min(len(fields), 3)])
+	}
+	if st, _ := status.FromError(err); len(st.Message()) > 2000 || proto.Size(st.Proto()) > 16<<10 {
+		t.Fatalf("error of %d bytes (message %d)", proto.Size(st.Proto()), len(st.Message()))
+	}
+	if after := countRows(t, s, "integrations"); after != before {
+		t.Fatalf("integrations %d -> %d after a refused create", before, after)
+	}
+	// update_mask with many long paths: refused whole, bounded.
+	paths := make([]string, 200)
+	for i := range paths {
+		paths[i] = strings.Repeat("p", 4000)
+	}
+	_, err = s.Clients().Tenants.UpdateTenant(org.OperatorCtx, &v1.UpdateTenantRequest{Tenant: tenant, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}})
+	if st, _ := status.FromError(err); st.Code() != codes.InvalidArgument || proto.Size(st.Proto()) > 16<<10 {
+		t.Fatalf("update with 200 long mask paths: %v (%d bytes)", st.Code(), proto.Size(st.Proto()))
+	}
+}

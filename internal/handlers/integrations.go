@@ -99,6 +99,9 @@ func credentialToProto(i integration.Integration, c integration.Credential) *v1.
 func checkFeatures(v *apperr.Violations, field string, kind integration.Kind, in []v1.Feature) []integration.Feature {
 	valid := catalog.FeaturesOf(kind)
 	out := []integration.Feature{}
+	if !v.CheckLen(field, len(in)) {
+		return out
+	}
 	for _, pf := range in {
 		f, ok := features[pf]
 		switch {

@@ -143,6 +143,9 @@ func maskPaths(v *apperr.Violations, mask *fieldmaskpb.FieldMask, allowed []stri
 		}
 		return out
 	}
+	if !v.CheckLen("update_mask", len(mask.GetPaths())) {
+		return out
+	}
 	for _, p := range mask.GetPaths() {
 		if p == "etag" || p == "name" {
 			continue // identify the resource; the REST gateway infers them from the body

@@ -91,6 +91,9 @@ func checkWebhookURL(v *apperr.Violations, field, s string) {
 // checkWebhookEvents validates events and returns them deduplicated.
 func checkWebhookEvents(v *apperr.Violations, field string, in []v1.WebhookEvent) []webhook.Event {
 	out := []webhook.Event{}
+	if !v.CheckLen(field, len(in)) {
+		return out
+	}
 	for _, pe := range in {
 		e, ok := webhookEvents[pe]
 		switch {
