@@ -92,7 +92,6 @@ func TestConnectionLimits(t *testing.T) {
 	}
 }
 
-
 // TestRepeatedFieldsBounded: a request near the 1 MiB limit made of bad
 // list elements (or update_mask paths) gets one bounded InvalidArgument,
 // not one violation per element, and writes nothing (issue 11 item 12b).
@@ -107,7 +106,7 @@ func TestRepeatedFieldsBounded(t *testing.T) {
 	}
 	before := countRows(t, s, "integrations")
 	_, err := s.Clients().Integrations.CreateIntegration(org.OperatorCtx, &v1.CreateIntegrationRequest{Parent: tenant.GetName(),
-		Integration: &v1.Integration{Kind: defenderKind, Features: features, Application: &v1.EntraApplication{ClientId: "00000000-0000-0000-0000-000000000001"}},
+		Integration:  &v1.Integration{Kind: defenderKind, Features: features, Application: &v1.EntraApplication{ClientId: "00000000-0000-0000-0000-000000000001"}},
 		ClientSecret: "x"})
 	fields := violatedFields(t, err)
 	if len(fields) == 0 || len(fields) > 20 || !slices.Contains(fields, "integration.features") {
