@@ -156,11 +156,12 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	secrets, err := vault.New(ctx, vault.Config{
 		Addr: cfg.VaultAddr, CACert: cfg.VaultCACert, Token: cfg.VaultToken,
 		AppRoleID: cfg.VaultRoleID, AppRoleSecretID: cfg.VaultSecretID, AppRoleMount: cfg.VaultAppRole,
-		Mount: cfg.VaultMount, Prefix: cfg.VaultPrefix,
+		Mount: cfg.VaultMount, Prefix: cfg.VaultPrefix, Log: log.With("component", "vault"),
 	})
 	if err != nil {
 		return err
 	}
+	defer secrets.Close()
 	var tlsCfg *tls.Config
 	if cfg.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)

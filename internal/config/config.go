@@ -34,6 +34,7 @@ type Config struct {
 	VaultMount      string
 	VaultPrefix     string
 	VaultCACert     string
+	VaultInsecure   bool
 	AdminKey        string
 	LogLevel        string
 	LogFormat       string
@@ -134,6 +135,7 @@ var Reference = []Option{
 	{"vault-mount", "DZCONNECT_VAULT_MOUNT", "secret", "KV v2 mount holding client secrets", false, str(func(c *Config) *string { return &c.VaultMount })},
 	{"vault-prefix", "DZCONNECT_VAULT_PREFIX", "dzconnect", "path prefix inside the mount", false, str(func(c *Config) *string { return &c.VaultPrefix })},
 	{"vault-ca-cert", "DZCONNECT_VAULT_CA_CERT", "", "PEM CA bundle to trust for Vault", false, str(func(c *Config) *string { return &c.VaultCACert })},
+	{"vault-allow-insecure", "DZCONNECT_VAULT_ALLOW_INSECURE", "false", "development only: allow an http:// Vault address on another host than this one, and VAULT_SKIP_VERIFY; without it Vault is reached over https (http only on loopback)", false, boolean(func(c *Config) *bool { return &c.VaultInsecure })},
 	{"admin-key", "DZCONNECT_ADMIN_KEY", "", "bootstrap service-admin API key (dzk_ followed by at least 32 characters); empty disables it", true, str(func(c *Config) *string { return &c.AdminKey })},
 	{"log-level", "DZCONNECT_LOG_LEVEL", "info", "debug, info, warn or error", false, str(func(c *Config) *string { return &c.LogLevel })},
 	{"log-format", "DZCONNECT_LOG_FORMAT", "json", "json or text", false, str(func(c *Config) *string { return &c.LogFormat })},
@@ -198,6 +200,11 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	if len(errs) == 0 {
 		errs = append(errs, c.validate()...)
 	}
+	// The Vault client reads VAULT_SKIP_VERIFY itself: certificate checks
+	// off would hand every client secret to whoever sits on the path.
+	if skip, _ := strconv.ParseBool(getenv("VAULT_SKIP_VERIFY")); skip && !c.VaultInsecure {
+		errs = append(errs, errors.New("VAULT_SKIP_VERIFY is set: Vault's certificate must be verified (trust its CA with --vault-ca-cert); only --vault-allow-insecure (development) permits it"))
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -236,6 +243,8 @@ func (c Config) validate() []error {
 	}
 	if u, err := url.Parse(c.VaultAddr); c.VaultAddr == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("vault-addr", "required: an http(s) URL")
+	} else if u.Scheme == "http" && !loopback(u.Hostname()) && !c.VaultInsecure {
+		bad("vault-addr", "%s is reached over plain http: use https (client secrets travel to Vault), or vault-allow-insecure in development", u.Host)
 	}
 	switch {
 	case c.VaultToken == "" && c.VaultRoleID == "":

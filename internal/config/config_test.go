@@ -16,7 +16,7 @@ func load(args []string, env map[string]string) (Config, error) {
 }
 
 func TestDefaultsAndPrecedence(t *testing.T) {
-	env := map[string]string{"DZCONNECT_DATABASE_URL": "postgres://db/x", "DZCONNECT_VAULT_ADDR": "http://v:8200",
+	env := map[string]string{"DZCONNECT_DATABASE_URL": "postgres://db/x", "DZCONNECT_VAULT_ADDR": "https://v:8200",
 		"DZCONNECT_VAULT_TOKEN": "t", "DZCONNECT_GRPC_ADDR": "0.0.0.0:1"}
 	c, err := load([]string{"--grpc-addr", "127.0.0.1:2", "--jobs=false"}, env)
 	if err != nil {
@@ -49,7 +49,7 @@ func TestSecretsNotInErrors(t *testing.T) {
 // TestSecretsNotInUsage: -h and a parse error print every flag with its
 // default; secrets set in the environment must not be among them.
 func TestSecretsNotInUsage(t *testing.T) {
-	env := map[string]string{"DZCONNECT_DATABASE_URL": "postgres://u:hunter2@db/x", "DZCONNECT_VAULT_ADDR": "http://v:8200",
+	env := map[string]string{"DZCONNECT_DATABASE_URL": "postgres://u:hunter2@db/x", "DZCONNECT_VAULT_ADDR": "https://v:8200",
 		"DZCONNECT_VAULT_TOKEN": "s.hunter3", "DZCONNECT_VAULT_SECRET_ID": "hunter4",
 		"DZCONNECT_ADMIN_KEY": "dzk_hunter5hunter5hunter5hunter5hunter5", "DZCONNECT_LOG_LEVEL": "warn"}
 	for _, args := range [][]string{{"-h"}, {"--no-such-flag"}, {"--jobs=maybe"}} {
@@ -81,7 +81,7 @@ func TestSecretsNotInUsage(t *testing.T) {
 // TestPlaintextOnlyOnLoopback: without TLS, a listener on another
 // interface needs allow-plaintext (issue 11 item 12g).
 func TestPlaintextOnlyOnLoopback(t *testing.T) {
-	env := map[string]string{"DZCONNECT_DATABASE_URL": "postgres://db/x", "DZCONNECT_VAULT_ADDR": "http://v:8200", "DZCONNECT_VAULT_TOKEN": "t"}
+	env := map[string]string{"DZCONNECT_DATABASE_URL": "postgres://db/x", "DZCONNECT_VAULT_ADDR": "https://v:8200", "DZCONNECT_VAULT_TOKEN": "t"}
 	for _, tc := range []struct {
 		args []string
 		bad  string // the flag named in the error, "" when accepted
@@ -100,6 +100,36 @@ func TestPlaintextOnlyOnLoopback(t *testing.T) {
 			t.Errorf("%v: %v", tc.args, err)
 		case tc.bad != "" && (err == nil || !strings.Contains(err.Error(), "--"+tc.bad+":")):
 			t.Errorf("%v: error %v, want one naming --%s", tc.args, err, tc.bad)
+		}
+	}
+}
+
+// TestVaultTransport: Vault over https, plain http only on loopback,
+// certificate checks never off, unless vault-allow-insecure (issue 11
+// item 12f).
+func TestVaultTransport(t *testing.T) {
+	base := map[string]string{"DZCONNECT_DATABASE_URL": "postgres://db/x", "DZCONNECT_VAULT_TOKEN": "t"}
+	for _, tc := range []struct {
+		addr, skip string
+		args       []string
+		ok         bool
+	}{
+		{"https://vault.internal:8200", "", nil, true},
+		{"http://127.0.0.1:8200", "", nil, true},
+		{"http://localhost:8200", "", nil, true},
+		{"http://vault:8200", "", nil, false},
+		{"http://vault:8200", "", []string{"--vault-allow-insecure"}, true},
+		{"https://vault.internal:8200", "true", nil, false},
+		{"https://vault.internal:8200", "1", []string{"--vault-allow-insecure"}, true},
+		{"https://vault.internal:8200", "false", nil, true},
+	} {
+		env := map[string]string{"DZCONNECT_VAULT_ADDR": tc.addr, "VAULT_SKIP_VERIFY": tc.skip}
+		for k, v := range base {
+			env[k] = v
+		}
+		_, err := load(tc.args, env)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s skip=%q %v: error %v, want ok=%v", tc.addr, tc.skip, tc.args, err, tc.ok)
 		}
 	}
 }

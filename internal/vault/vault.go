@@ -9,10 +9,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"path"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/vault/api"
 	"github.com/hashicorp/vault/api/auth/approle"
@@ -31,6 +33,7 @@ type Config struct {
 	AppRoleMount    string // default "approle"
 	Mount           string // KV v2 mount, default "secret"
 	Prefix          string // path prefix inside the mount, default "dzconnect"
+	Log             *slog.Logger
 }
 
 // Store implements integration.SecretStore.
@@ -38,14 +41,24 @@ type Store struct {
 	client *api.Client
 	kv     *api.KVv2
 	cfg    Config
-	mu     sync.Mutex // serializes re-login
+	log    *slog.Logger
+
+	mu     sync.Mutex // serializes logins; guards gen, stop
+	gen    uint64     // login generation: bumped by every AppRole login
+	logins int        // AppRole logins made (tests)
+	stop   chan struct{}
+	closed bool
 }
 
 var _ integration.SecretStore = (*Store)(nil)
 
 const secretField = "client_secret"
 
-// New connects and authenticates.
+// New connects and authenticates, and keeps the token alive: a renewable
+// token (an AppRole login's, or a renewable static token) is renewed in
+// the background before it expires; when it can be renewed no further
+// (its max TTL), an AppRole logs in again ahead of expiry. Close stops
+// that.
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Mount == "" {
 		cfg.Mount = "secret"
@@ -69,23 +82,59 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("vault client: %w", err)
 	}
 	client.ClearToken()
-	s := &Store{client: client, kv: client.KVv2(cfg.Mount), cfg: cfg}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{client: client, kv: client.KVv2(cfg.Mount), cfg: cfg, log: log, stop: make(chan struct{})}
 	switch {
 	case cfg.AppRoleID != "":
-		if err := s.login(ctx); err != nil {
+		if err := s.login(ctx, 0); err != nil {
 			return nil, err
 		}
 	case cfg.Token != "":
 		client.SetToken(cfg.Token)
+		// A renewable static token is kept alive too; a root or
+		// non-renewable token is used as it is.
+		if sec, err := client.Auth().Token().LookupSelfWithContext(ctx); err == nil {
+			if renewable, _ := sec.TokenIsRenewable(); renewable {
+				if ttl, _ := sec.TokenTTL(); ttl > 0 {
+					s.watch(&api.Secret{Auth: &api.SecretAuth{ClientToken: cfg.Token, Renewable: true, LeaseDuration: int(ttl.Seconds())}})
+				}
+			}
+		}
 	default:
 		return nil, errors.New("vault: configure a token or an AppRole")
 	}
 	return s, nil
 }
 
-func (s *Store) login(ctx context.Context) error {
+// Close stops renewing the token.
+func (s *Store) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		close(s.stop)
+	}
+}
+
+// generation is the current login generation.
+func (s *Store) generation() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen
+}
+
+// login logs in with the AppRole unless another login happened since seen
+// (the generation the caller's refused request ran under): a burst of
+// requests refused with one expired token costs one login, not one each.
+func (s *Store) login(ctx context.Context, seen uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen != seen {
+		return nil // someone else logged in meanwhile: retry with that token
+	}
 	ar, err := approle.NewAppRoleAuth(s.cfg.AppRoleID, &approle.SecretID{FromString: s.cfg.AppRoleSecretID},
 		approle.WithMountPath(s.cfg.AppRoleMount))
 	if err != nil {
@@ -98,14 +147,63 @@ func (s *Store) login(ctx context.Context) error {
 	if secret == nil || secret.Auth == nil {
 		return errors.New("vault approle login returned no token")
 	}
+	s.gen++
+	s.logins++
+	if secret.Auth.Renewable && !s.closed {
+		s.watchLocked(secret)
+	}
 	return nil
+}
+
+func (s *Store) watch(secret *api.Secret) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.watchLocked(secret)
+}
+
+// watchLocked renews secret's token until it can be renewed no further,
+// then (AppRole) logs in again; a newer login ends it. s.mu is held.
+func (s *Store) watchLocked(secret *api.Secret) {
+	w, err := s.client.NewLifetimeWatcher(&api.LifetimeWatcherInput{Secret: secret})
+	if err != nil {
+		s.log.Warn("vault token renewal not started", "error", err)
+		return
+	}
+	gen := s.gen
+	go w.Start()
+	go func() {
+		defer w.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-w.RenewCh():
+			case err := <-w.DoneCh():
+				if s.cfg.AppRoleID == "" {
+					if err != nil {
+						s.log.Warn("vault token renewal failed; the token will expire", "error", err)
+					}
+					return
+				}
+				// Max TTL reached (or renewal refused): log in again before
+				// requests start failing; a login since (gen moved) wins.
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				if lerr := s.login(ctx, gen); lerr != nil {
+					s.log.Warn("vault re-login ahead of token expiry failed; requests will log in when refused", "error", lerr)
+				}
+				cancel()
+				return
+			}
+		}
+	}()
 }
 
 // do runs op, logging in again once if an AppRole token was refused.
 func (s *Store) do(ctx context.Context, op func() error) error {
+	gen := s.generation()
 	err := op()
 	if s.cfg.AppRoleID != "" && status(err) == http.StatusForbidden {
-		if lerr := s.login(ctx); lerr != nil {
+		if lerr := s.login(ctx, gen); lerr != nil {
 			return classify(lerr)
 		}
 		err = op()

@@ -2,8 +2,11 @@ package vault_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/dropzoneai/dzconnect/internal/apperr"
 	"github.com/dropzoneai/dzconnect/internal/testsupport/vaulttest"
@@ -70,5 +73,81 @@ func TestErrorsNeverCarryTheSecret(t *testing.T) {
 	_, err = s.PutClientSecret(ctx, "p", "CANARY-secret-value", 0)
 	if err == nil || strings.Contains(err.Error(), "CANARY") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+func newAppRoleStore(t *testing.T, ttl, maxTTL string) (*vault.Store, *vaulttest.Env) {
+	t.Helper()
+	env := vaulttest.New(t)
+	ar := env.EnableAppRole(t, env.Mount)
+	if ttl != "" {
+		if _, err := env.Client.Logical().Write("auth/"+ar.Mount+"/role/"+ar.Role, map[string]any{
+			"token_policies": []string{ar.Policy}, "token_ttl": ttl, "token_max_ttl": maxTTL}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := vault.New(context.Background(), vault.Config{Addr: env.Addr, AppRoleID: ar.RoleID, AppRoleSecretID: ar.SecretID,
+		AppRoleMount: ar.Mount, Mount: env.Mount})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s, env
+}
+
+// TestOneReloginInFlight: a burst of requests refused with a revoked
+// token costs one AppRole login, not one per request (issue 11 item 12f).
+func TestOneReloginInFlight(t *testing.T) {
+	ctx := context.Background()
+	s, env := newAppRoleStore(t, "", "")
+	const p = "organizations/o/integrations/burst/client-secret"
+	if _, err := s.PutClientSecret(ctx, p, "value", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Auth().Token().RevokeTreeWithContext(ctx, s.Token()); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 30)
+	for range 30 {
+		wg.Go(func() {
+			if got, err := s.ReadClientSecret(ctx, p, 1); err != nil || got != "value" {
+				errs <- fmt.Errorf("read after revocation: %q %v", got, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := s.Logins(); n != 2 {
+		t.Fatalf("%d AppRole logins for 30 refused requests (after the first login), want 2", n)
+	}
+}
+
+// TestTokenKeptAlive: an AppRole token is renewed before its TTL ends and,
+// at its max TTL, replaced by a new login before requests are refused.
+func TestTokenKeptAlive(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newAppRoleStore(t, "2s", "5s")
+	first := s.Token()
+	deadline := time.Now().Add(30 * time.Second)
+	for s.Logins() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no new login 30s after a token with a 5s max TTL (logins %d)", s.Logins())
+		}
+		// Requests meanwhile never meet an expired token: the renewals
+		// kept it valid past its 2s TTL.
+		if err := s.Ping(ctx); err != nil {
+			t.Fatalf("ping with the renewed token: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond) // pacing the pings; the renewal runs on its own
+	}
+	if s.Token() == first {
+		t.Fatal("the token did not change at the new login")
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
