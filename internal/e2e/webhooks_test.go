@@ -696,3 +696,86 @@ func TestWebhookServerDelivers(t *testing.T) {
 		t.Fatal("the server did not deliver within 30s")
 	}
 }
+
+// TestWebhookFairness: one organization whose receivers hang holds at
+// most its share of a replica's delivery workers; another organization's
+// delivery goes out meanwhile, not after the hanging ones time out (issue
+// 11 item 12c).
+func TestWebhookFairness(t *testing.T) {
+	t.Parallel()
+	// 8 workers: an organization's share is 2. The timeout (2m) is far
+	// beyond the test's wait, so only fairness can let B through.
+	s := stack.Start(t, stack.Options{ExtraArgs: []string{"--webhook-allow-private-networks", "--webhook-workers", "8", "--webhook-timeout", "2m"}})
+	var mu sync.Mutex
+	hanging, most := 0, 0
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hanging++
+		most = max(most, hanging)
+		mu.Unlock()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		mu.Lock()
+		hanging--
+		mu.Unlock()
+	}))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { close(release) }) // runs before slow.Close
+	fast := make(chan struct{}, 1)
+	quick := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case fast <- struct{}{}:
+		default:
+		}
+	}))
+	t.Cleanup(quick.Close)
+
+	changed := func(org stack.Org, url string, hooks int) {
+		tenant := newTenant(t, s, org.OperatorCtx, org.Name)
+		in := newIntegration(t, s, org.OperatorCtx, tenant.GetName(), "webhook~Secret.Value_1234567890abcdefghij")
+		n, err := resource.ParseIntegration("name", in.GetName())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range hooks {
+			newWebhook(t, s, org.AdminCtx, org.Name, url)
+		}
+		now := time.Now()
+		if _, err := recordCheck(s.DB, verify.Check{
+			Org: n.Org, Tenant: n.Tenant, Integration: n.Integration, ID: uuid.Must(uuid.NewV7()),
+			Outcome: integration.StateHealthy, Trigger: verify.TriggerAPI, Summary: "ok", Steps: []verify.Step{}, Start: now, End: now,
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := s.NewOrg(t, "Hanging receivers"), s.NewOrg(t, "Quick receiver")
+	changed(a, slow.URL+"/hook", 20)
+	// A's deliveries are being sent (they hang at the receiver) ...
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		mu.Lock()
+		n := hanging
+		mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of A's deliveries reached its receiver in 30s", n)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the receiver's count
+	}
+	// ... when B's state changes: its delivery goes out while A's hang.
+	changed(b, quick.URL+"/hook", 1)
+	select {
+	case <-fast:
+	case <-time.After(30 * time.Second):
+		t.Fatal("B's delivery waited behind A's hanging ones")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if most > 2 {
+		t.Fatalf("A held %d delivery workers at once, want at most its share of 2", most)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -52,6 +53,11 @@ type DelivererOptions struct {
 	// Workers is how many deliveries one replica sends at once (default 16;
 	// negative: this replica sends none).
 	Workers int
+	// PerOrganization is how many of them may be one organization's
+	// (default a quarter of Workers, at least 2): an organization whose
+	// receivers hang until the timeout holds at most this many workers, and
+	// everyone else's deliveries keep flowing.
+	PerOrganization int
 	// AllowPrivateNetworks lets deliveries reach loopback and private
 	// addresses (development, on-premises receivers). Off by default:
 	// webhooks must not become a way into the service's own network.
@@ -117,6 +123,9 @@ type Deliverer struct {
 	secrets SecretReader
 	log     *slog.Logger
 	opts    DelivererOptions
+
+	mu       sync.Mutex
+	inFlight map[uuid.UUID]int // deliveries being sent, per organization
 }
 
 // SecretReader reads signing secrets; integration.SecretStore (the Vault
@@ -137,6 +146,9 @@ func NewDeliverer(tx uow.Runner, store Store, secrets SecretReader, log *slog.Lo
 	if opts.Workers == 0 {
 		opts.Workers = 16
 	}
+	if opts.PerOrganization <= 0 {
+		opts.PerOrganization = max(2, opts.Workers/4)
+	}
 	var c http.Client
 	if opts.Client != nil {
 		c = *opts.Client
@@ -145,7 +157,7 @@ func NewDeliverer(tx uow.Runner, store Store, secrets SecretReader, log *slog.Lo
 	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	opts.Client = &c
-	return &Deliverer{tx: tx, store: store, secrets: secrets, log: log, opts: opts}
+	return &Deliverer{tx: tx, store: store, secrets: secrets, log: log, opts: opts, inFlight: map[uuid.UUID]int{}}
 }
 
 // Extension registers the worker and its queue on the one River client.
@@ -259,6 +271,29 @@ func (d *Deliverer) NextRetry(job *river.Job[DeliverArgs]) time.Time {
 	return retryAt(job)
 }
 
+// fairnessWait is how long a delivery over its organization's share waits
+// before it is tried again (plus up to as much jitter).
+const fairnessWait = time.Second
+
+// acquire takes one of org's PerOrganization slots on this replica.
+func (d *Deliverer) acquire(org uuid.UUID) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.inFlight[org] >= d.opts.PerOrganization {
+		return false
+	}
+	d.inFlight[org]++
+	return true
+}
+
+func (d *Deliverer) release(org uuid.UUID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.inFlight[org]--; d.inFlight[org] <= 0 {
+		delete(d.inFlight, org)
+	}
+}
+
 // errDisabled is recorded for deliveries of a webhook disabled meanwhile.
 const errDisabled = "webhook disabled before delivery"
 
@@ -266,6 +301,12 @@ const errDisabled = "webhook disabled before delivery"
 // delivery log. A failed attempt returns an error so River retries it; the
 // last one is recorded as failed.
 func (d *Deliverer) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
+	// Fairness: an organization over its share of this replica's workers
+	// waits (a snooze uses no attempt) so that others' deliveries run.
+	if !d.acquire(job.Args.Org) {
+		return river.JobSnooze(fairnessWait + time.Duration(jitterOf(job.ID, job.Attempt)*float64(fairnessWait)))
+	}
+	defer d.release(job.Args.Org)
 	conn := d.tx.Conn()
 	c, err := d.store.GetDeliveryForSend(ctx, conn, job.Args.Org, job.Args.Delivery)
 	if apperr.Is(err, apperr.NotFound) {
