@@ -157,6 +157,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		Addr: cfg.VaultAddr, CACert: cfg.VaultCACert, Token: cfg.VaultToken,
 		AppRoleID: cfg.VaultRoleID, AppRoleSecretID: cfg.VaultSecretID, AppRoleMount: cfg.VaultAppRole,
 		Mount: cfg.VaultMount, Prefix: cfg.VaultPrefix, Log: log.With("component", "vault"),
+		Timeout: cfg.VaultTimeout,
 	})
 	if err != nil {
 		return err

@@ -35,6 +35,7 @@ type Config struct {
 	VaultPrefix     string
 	VaultCACert     string
 	VaultInsecure   bool
+	VaultTimeout    time.Duration
 	AdminKey        string
 	LogLevel        string
 	LogFormat       string
@@ -135,6 +136,7 @@ var Reference = []Option{
 	{"vault-mount", "DZCONNECT_VAULT_MOUNT", "secret", "KV v2 mount holding client secrets", false, str(func(c *Config) *string { return &c.VaultMount })},
 	{"vault-prefix", "DZCONNECT_VAULT_PREFIX", "dzconnect", "path prefix inside the mount", false, str(func(c *Config) *string { return &c.VaultPrefix })},
 	{"vault-ca-cert", "DZCONNECT_VAULT_CA_CERT", "", "PEM CA bundle to trust for Vault", false, str(func(c *Config) *string { return &c.VaultCACert })},
+	{"vault-timeout", "DZCONNECT_VAULT_TIMEOUT", "10s", "deadline of one Vault operation (retries and a re-login included): a stalled Vault makes calls fail Unavailable after this, and /readyz report it", false, dur(func(c *Config) *time.Duration { return &c.VaultTimeout })},
 	{"vault-allow-insecure", "DZCONNECT_VAULT_ALLOW_INSECURE", "false", "development only: allow an http:// Vault address on another host than this one, and VAULT_SKIP_VERIFY; without it Vault is reached over https (http only on loopback)", false, boolean(func(c *Config) *bool { return &c.VaultInsecure })},
 	{"admin-key", "DZCONNECT_ADMIN_KEY", "", "bootstrap service-admin API key (dzk_ followed by at least 32 characters); empty disables it", true, str(func(c *Config) *string { return &c.AdminKey })},
 	{"log-level", "DZCONNECT_LOG_LEVEL", "info", "debug, info, warn or error", false, str(func(c *Config) *string { return &c.LogLevel })},
@@ -273,7 +275,7 @@ func (c Config) validate() []error {
 	for flag, d := range map[string]time.Duration{"shutdown-timeout": c.ShutdownTimeout, "janitor-interval": c.JanitorInterval,
 		"pending-ttl": c.PendingTTL, "expiry-warning": c.ExpiryWarning, "settle-window": c.SettleWindow,
 		"sweep-interval": c.SweepInterval, "check-timeout": c.CheckTimeout, "webhook-timeout": c.WebhookTimeout,
-		"check-batch-slice": c.CheckBatchSlice} {
+		"check-batch-slice": c.CheckBatchSlice, "vault-timeout": c.VaultTimeout} {
 		if d <= 0 {
 			bad(flag, "must be positive")
 		}

@@ -34,6 +34,10 @@ type Config struct {
 	Mount           string // KV v2 mount, default "secret"
 	Prefix          string // path prefix inside the mount, default "dzconnect"
 	Log             *slog.Logger
+	// Timeout bounds each operation (with its retries and a re-login):
+	// a stalled Vault answers Unavailable naming Vault after this, not
+	// at the caller's deadline. Default 10s.
+	Timeout time.Duration
 }
 
 // Store implements integration.SecretStore.
@@ -69,6 +73,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.AppRoleMount == "" {
 		cfg.AppRoleMount = "approle"
 	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
 	vc := api.DefaultConfig()
 	vc.Address = cfg.Addr
 	vc.MaxRetries = 2
@@ -89,14 +96,20 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	s := &Store{client: client, kv: client.KVv2(cfg.Mount), cfg: cfg, log: log, stop: make(chan struct{})}
 	switch {
 	case cfg.AppRoleID != "":
-		if err := s.login(ctx, 0); err != nil {
+		lctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+		err := s.login(lctx, 0)
+		cancel()
+		if err != nil {
 			return nil, err
 		}
 	case cfg.Token != "":
 		client.SetToken(cfg.Token)
 		// A renewable static token is kept alive too; a root or
 		// non-renewable token is used as it is.
-		if sec, err := client.Auth().Token().LookupSelfWithContext(ctx); err == nil {
+		lctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+		sec, err := client.Auth().Token().LookupSelfWithContext(lctx)
+		cancel()
+		if err == nil {
 			if renewable, _ := sec.TokenIsRenewable(); renewable {
 				if ttl, _ := sec.TokenTTL(); ttl > 0 {
 					s.watch(&api.Secret{Auth: &api.SecretAuth{ClientToken: cfg.Token, Renewable: true, LeaseDuration: int(ttl.Seconds())}})
@@ -198,15 +211,23 @@ func (s *Store) watchLocked(secret *api.Secret) {
 	}()
 }
 
-// do runs op, logging in again once if an AppRole token was refused.
-func (s *Store) do(ctx context.Context, op func() error) error {
+// do runs op within the operation timeout, logging in again once if an
+// AppRole token was refused. A timeout of its own (not the caller's
+// deadline) is Unavailable: Vault stalled.
+func (s *Store) do(ctx context.Context, op func(ctx context.Context) error) error {
+	octx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
 	gen := s.generation()
-	err := op()
+	err := op(octx)
 	if s.cfg.AppRoleID != "" && status(err) == http.StatusForbidden {
-		if lerr := s.login(ctx, gen); lerr != nil {
-			return classify(lerr)
+		if lerr := s.login(octx, gen); lerr != nil {
+			err = lerr
+		} else {
+			err = op(octx)
 		}
-		err = op()
+	}
+	if err != nil && octx.Err() != nil && ctx.Err() == nil {
+		return apperr.Wrap(err, apperr.Unavailable, "Vault did not answer within %s", s.cfg.Timeout).WithReason("VAULT_TIMEOUT")
 	}
 	return classify(err)
 }
@@ -223,7 +244,7 @@ const MaxVersions = 100
 // a path also sets its MaxVersions (and requires check-and-set).
 func (s *Store) PutClientSecret(ctx context.Context, p, secret string, cas int64) (int64, error) {
 	var version int64
-	err := s.do(ctx, func() error {
+	err := s.do(ctx, func(ctx context.Context) error {
 		out, err := s.kv.Put(ctx, s.full(p), map[string]any{secretField: secret}, api.WithCheckAndSet(int(cas)))
 		if err != nil {
 			return err
@@ -240,7 +261,7 @@ func (s *Store) PutClientSecret(ctx context.Context, p, secret string, cas int64
 // CurrentVersion implements integration.SecretStore.
 func (s *Store) CurrentVersion(ctx context.Context, p string) (int64, error) {
 	var v int64
-	err := s.do(ctx, func() error {
+	err := s.do(ctx, func(ctx context.Context) error {
 		m, err := s.kv.GetMetadata(ctx, s.full(p))
 		if err != nil {
 			return err
@@ -257,7 +278,7 @@ func (s *Store) CurrentVersion(ctx context.Context, p string) (int64, error) {
 // ReadClientSecret implements integration.SecretStore.
 func (s *Store) ReadClientSecret(ctx context.Context, p string, version int64) (string, error) {
 	var val string
-	err := s.do(ctx, func() error {
+	err := s.do(ctx, func(ctx context.Context) error {
 		sec, err := s.kv.GetVersion(ctx, s.full(p), int(version))
 		if err != nil {
 			return err
@@ -275,7 +296,7 @@ func (s *Store) ReadClientSecret(ctx context.Context, p string, version int64) (
 // Destroy implements integration.SecretStore: a soft delete of the latest
 // version, then the metadata delete that destroys every version.
 func (s *Store) Destroy(ctx context.Context, p string) error {
-	err := s.do(ctx, func() error {
+	err := s.do(ctx, func(ctx context.Context) error {
 		if err := s.kv.Delete(ctx, s.full(p)); err != nil && status(err) != http.StatusNotFound {
 			return err
 		}
@@ -289,7 +310,7 @@ func (s *Store) Destroy(ctx context.Context, p string) error {
 
 // Ping checks that Vault is reachable, unsealed and the token valid.
 func (s *Store) Ping(ctx context.Context) error {
-	return s.do(ctx, func() error {
+	return s.do(ctx, func(ctx context.Context) error {
 		_, err := s.client.Auth().Token().LookupSelfWithContext(ctx)
 		return err
 	})

@@ -1,0 +1,81 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+
+	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
+	"github.com/dropzoneai/dzconnect/internal/testsupport/stack"
+	"github.com/dropzoneai/dzconnect/internal/testsupport/stall"
+	"github.com/dropzoneai/dzconnect/internal/testsupport/vaulttest"
+)
+
+// TestVaultStalled: with Vault paused (its connections accept bytes and
+// answer nothing), a call that needs it fails Unavailable naming Vault
+// after --vault-timeout, well before the caller's deadline; /readyz says
+// Vault is the one; once Vault answers again, so does the call (issue 11
+// item 9).
+func TestVaultStalled(t *testing.T) {
+	t.Parallel()
+	dbURL, _ := stack.NewDB(t)
+	env := vaulttest.New(t)
+	u, err := url.Parse(env.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := stall.New(t, u.Host)
+	proxied := *env
+	proxied.Addr = "http://" + proxy.Addr()
+	s := stack.Start(t, stack.Options{DatabaseURL: dbURL, Vault: &proxied, ExtraArgs: []string{"--vault-timeout", "2s"}})
+	org := s.NewOrg(t, "Stalled Vault")
+	tenant := newTenant(t, s, org.OperatorCtx, org.Name)
+	// The same request_id throughout: a Vault timeout is ambiguous (the
+	// write may have landed), so the error says to retry with it.
+	requestID := uuid.NewString()
+	create := func(ctx context.Context) error {
+		_, err := s.Clients().Integrations.CreateIntegration(ctx, &v1.CreateIntegrationRequest{Parent: tenant.GetName(), RequestId: requestID,
+			Integration:  &v1.Integration{Kind: defenderKind, Application: &v1.EntraApplication{ClientId: "00000000-0000-0000-0000-0000000000aa"}},
+			ClientSecret: "stall~Secret.Value_1234567890abcdefghij"})
+		return err
+	}
+
+	proxy.Pause()
+	ctx, cancel := context.WithTimeout(org.OperatorCtx, 30*time.Second)
+	defer cancel()
+	err = create(ctx)
+	st := wantCode(t, err, codes.Unavailable)
+	if !strings.Contains(st.Message(), "Vault") {
+		t.Fatalf("Unavailable without naming Vault: %q", st.Message())
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the call ran into the caller's 30s deadline instead of Vault's timeout")
+	}
+	resp, err := http.Get(s.HTTPURL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ready map[string]string
+	err = json.NewDecoder(resp.Body).Decode(&ready)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || ready["vault"] != "unavailable" || ready["postgres"] != "ok" {
+		t.Fatalf("/readyz with Vault stalled: %d %v %v", resp.StatusCode, ready, err)
+	}
+
+	proxy.Resume()
+	if err := create(org.OperatorCtx); err != nil {
+		t.Fatalf("the create retried once Vault answers again: %v", err)
+	}
+	if resp, err := http.Get(s.HTTPURL + "/readyz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz once Vault answers again: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+}
