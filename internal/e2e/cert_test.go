@@ -61,13 +61,18 @@ func (f provisionFixture) credType(t *testing.T, c credRow) string {
 // the classified error.
 func (f provisionFixture) certToken(t *testing.T, clientID, certPEM string) error {
 	t.Helper()
+	return simCertToken(t, f.sim, f.simTID, clientID, certPEM)
+}
+
+func simCertToken(t *testing.T, sim *msftsim.Sim, tenant, clientID, certPEM string) error {
+	t.Helper()
 	cert, err := microsoft.ParseCertificate([]byte(certPEM), nil)
 	if err != nil {
 		t.Fatalf("the Vault value is not a certificate with its key: %v", err)
 	}
-	cred, err := azidentity.NewClientCertificateCredential(f.simTID, clientID, cert.Chain, cert.Key,
+	cred, err := azidentity.NewClientCertificateCredential(tenant, clientID, cert.Chain, cert.Key,
 		&azidentity.ClientCertificateCredentialOptions{DisableInstanceDiscovery: true, ClientOptions: azcore.ClientOptions{
-			Cloud: f.sim.Endpoints().CloudConfiguration(), Transport: f.sim.HTTPClient(), Retry: policy.RetryOptions{MaxRetries: -1}}})
+			Cloud: sim.Endpoints().CloudConfiguration(), Transport: sim.HTTPClient(), Retry: policy.RetryOptions{MaxRetries: -1}}})
 	if err != nil {
 		t.Fatal(err)
 	}
