@@ -15,10 +15,11 @@ import (
 )
 
 // CertificateKeyBits is the RSA key size of generated certificate
-// credentials. RSA with RS256 is what Entra's certificate-credentials page
-// documents for client assertions (x5t = the SHA-1 thumbprint) and what
-// azidentity's ClientCertificateCredential signs with; 2048 bits is the
-// minimum Entra accepts for keyCredentials.
+// credentials. Entra's certificate-credentials page documents RSA
+// signatures for client assertions (RS256 with the SHA-1 x5t; newer
+// revisions PS256 with x5t#S256, which is what azidentity's MSAL sends);
+// ECDSA is not documented there, so RSA is the safe choice. 2048 bits is
+// the usual minimum for keyCredentials.
 const CertificateKeyBits = 2048
 
 // certClockSkew backdates a generated certificate's start, so that a token
