@@ -162,9 +162,10 @@ func TestRotateKill(t *testing.T) {
 				opName = resp.GetOperation().GetName()
 			}
 			k.waitKilled(t, p, opName, point)
-			// Whatever the kill interrupted: at most one key.
+			// Whatever the kill interrupted: at most one generated key
+			// (besides the caller's certificate of the provisioning).
 			apps, err := k.sim.Admin().Applications(k.simTID, func(s msftsim.AppState) bool { return strings.HasPrefix(s.UniqueName, "dzconnect-") })
-			if err != nil || len(apps) != 1 || len(apps[0].KeyIDs) > 1 {
+			if err != nil || len(apps) != 1 || len(generatedKeys(apps[0])) > 1 {
 				t.Fatalf("applications %+v, %v", apps, err)
 			}
 		})
@@ -193,10 +194,13 @@ func TestRotateKill(t *testing.T) {
 			t.Fatalf("%d applications, %v", len(apps), err)
 		}
 		app := apps[0]
-		// Exactly the active certificate's key in Entra (no orphan from the
-		// killed attempts), the secrets untouched.
-		if len(app.KeyIDs) != 1 || !strings.EqualFold(app.KeyIDs[0], active[0].keyID) || app.KeyNames[0] != provision.PasswordTag(n.ID) {
-			t.Fatalf("keys %v %v, want only %s", app.KeyIDs, app.KeyNames, active[0].keyID)
+		// Exactly the active certificate's key among the generated ones in
+		// Entra (no orphan from the killed attempts), the caller's
+		// certificate and the secrets untouched.
+		gen := generatedKeys(app)
+		if len(gen) != 1 || !strings.EqualFold(gen[0][0], active[0].keyID) || gen[0][1] != provision.PasswordTag(n.ID) ||
+			len(app.KeyIDs) != 2 {
+			t.Fatalf("keys %v %v, want the caller's and %s", app.KeyIDs, app.KeyNames, active[0].keyID)
 		}
 		if len(app.Passwords) != 2 {
 			t.Fatalf("passwords %+v, want the two retiring secrets", app.Passwords)
@@ -210,4 +214,16 @@ func TestRotateKill(t *testing.T) {
 			t.Fatalf("a token with the certificate in Vault: %v", err)
 		}
 	})
+}
+
+// generatedKeys are the application's key credentials dzconnect generated
+// (named with an operation's tag): [key ID, name] pairs.
+func generatedKeys(app msftsim.AppState) [][2]string {
+	var out [][2]string
+	for i, id := range app.KeyIDs {
+		if strings.HasPrefix(app.KeyNames[i], "dzconnect op=") {
+			out = append(out, [2]string{id, app.KeyNames[i]})
+		}
+	}
+	return out
 }
