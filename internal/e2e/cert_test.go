@@ -302,11 +302,16 @@ func TestGenerateCertificateCredentialRefusals(t *testing.T) {
 }
 
 // TestGenerateCertificateCredentialDzctl: dzctl credential generate-cert
-// --wait, then credential list shows the certificate active.
+// --wait, then credential list shows the certificate active; its validity
+// fits the tenant's asymmetricKeyLifetime restriction (msftsim refuses a
+// longer one).
 func TestGenerateCertificateCredentialDzctl(t *testing.T) {
 	t.Parallel()
 	f := newProvisionFixture(t, true)
 	_, in := f.provisioned(t, &v1.ProvisioningSpec{Kind: v1.IntegrationKind_INTEGRATION_KIND_MICROSOFT_365_DEFENDER})
+	if err := f.sim.Admin().SetPolicy(f.simTID, msftsim.PolicySpec{KeyMaxLifetime: "P90D"}); err != nil {
+		t.Fatal(err)
+	}
 	var out, errOut bytes.Buffer
 	env := map[string]string{"DZCONNECT_ADDR": f.s.GRPCAddr, "DZCONNECT_API_KEY": f.org.Operator}
 	app := cli.New(strings.NewReader(""), &out, &errOut, cli.WithGetenv(func(k string) string { return env[k] }))
@@ -331,5 +336,12 @@ func TestGenerateCertificateCredentialDzctl(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("credential list:\n%s", out.String())
+	}
+	var end time.Time
+	if err := f.s.DB.QueryRow(context.Background(), `select end_time from credentials where state = 'active' and type = 'certificate'`).Scan(&end); err != nil {
+		t.Fatal(err)
+	}
+	if end.After(time.Now().Add(90*24*time.Hour)) || end.Before(time.Now().Add(89*24*time.Hour)) {
+		t.Fatalf("certificate ends %s, want within the policy's 90 days", end)
 	}
 }

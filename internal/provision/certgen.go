@@ -45,7 +45,7 @@ func (g GeneratedCertificate) String() string { return "certificate " + g.Thumbp
 func (g GeneratedCertificate) GoString() string { return g.String() }
 
 // GenerateCertificate makes an RSA key pair and a self-signed certificate
-// valid from now (less a clock-skew margin) for lifetime, subject
+// valid for lifetime from now less a clock-skew margin, subject
 // CN=<subject>. The certificate is only a carrier for the public key:
 // Entra checks the assertion's signature against it, not a chain.
 func GenerateCertificate(subject string, now time.Time, lifetime time.Duration) (GeneratedCertificate, error) {
@@ -60,8 +60,10 @@ func GenerateCertificate(subject string, now time.Time, lifetime time.Duration) 
 	if err != nil {
 		return GeneratedCertificate{}, fmt.Errorf("generating the serial number: %w", err)
 	}
+	// The validity spans exactly lifetime (what a policy's
+	// asymmetricKeyLifetime measures), backdated by the skew margin.
 	notBefore := now.Add(-certClockSkew).UTC().Truncate(time.Second)
-	notAfter := now.Add(lifetime).UTC().Truncate(time.Second)
+	notAfter := notBefore.Add(lifetime)
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: subject},

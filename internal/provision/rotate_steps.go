@@ -156,14 +156,14 @@ func (s *Service) rotateVerify(ctx context.Context, sc operation.StepContext) (o
 	case integration.StatePropagating, integration.StateUnverified, integration.StateProvisioning:
 		if sc.PollExpired {
 			return nil, operation.Fail(apperr.FailedPrecondition, "verification-failed",
-				"The new secret was removed and the current one stays active; rotate again later.",
-				"the new secret was still propagating when the verify window ended: %s", chk.Summary)
+				"The new credential was removed and the current one stays active; rotate again later.",
+				"the new credential was still propagating when the verify window ended: %s", chk.Summary)
 		}
 		return nil, operation.Poll(s.verifyEvery(), time.Time{}, "%s: %s", chk.Outcome, chk.Summary)
 	default:
 		return nil, operation.Fail(apperr.FailedPrecondition, "verification-failed",
-			"The new secret was removed and the current one stays active; see the findings, fix them, and rotate again.",
-			"the new secret does not work (%s): %s", chk.Outcome, chk.Summary)
+			"The new credential was removed and the current one stays active; see the findings, fix them, and rotate again.",
+			"the new credential does not work (%s): %s", chk.Outcome, chk.Summary)
 	}
 }
 
@@ -281,5 +281,6 @@ func (s *Service) rotateResult(sc operation.StepContext) (any, error) {
 	return map[string]any{
 		"integration": resource.Integration{Org: sc.Org, Tenant: p.Tenant, Integration: p.Integration}.String(),
 		"credential":  a.Credential, "retiring": a.Retiring, "overlap_end": a.OverlapEnd, "verified": v.Outcome,
+		"type": string(p.newType()),
 	}, nil
 }
