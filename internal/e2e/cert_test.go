@@ -144,12 +144,13 @@ func TestGenerateCertificateCredential(t *testing.T) {
 	f.setOverlap(t, time.Hour) // the secret's overlap: outlives the test
 
 	// 1. Secret -> certificate.
-	op := f.generateCert(t, name, "")
+	rid := uuid.NewString()
+	op := f.generateCert(t, name, rid)
 	if op.GetKind() != provision.RotateKindName || op.GetTarget() != name {
 		t.Fatalf("operation %v", op)
 	}
-	if again := f.generateCert(t, name, ""); again.GetName() != op.GetName() {
-		t.Fatalf("a second call while it runs: %s, want %s", again.GetName(), op.GetName())
+	if again := f.generateCert(t, name, rid); again.GetName() != op.GetName() {
+		t.Fatalf("a retry with the same request_id: %s, want %s", again.GetName(), op.GetName())
 	}
 	done := f.wait(t, op.GetName())
 	if done.GetState() != v1.OperationState_OPERATION_STATE_SUCCEEDED {
