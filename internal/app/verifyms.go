@@ -28,12 +28,27 @@ var (
 	_ verify.Provisioners = verifyProvisioners{}
 )
 
-func msCredentials(c verify.Credentials) microsoft.Credentials {
-	return microsoft.Credentials{Cloud: c.Cloud, TenantID: c.TenantID, ClientID: c.ClientID, Secret: c.Secret}
+// msCredentials converts verify's credentials; a certificate credential's
+// PEM (private key and certificate) is parsed here, so that tokens are
+// requested with a client assertion (azidentity's certificate credential).
+func msCredentials(c verify.Credentials) (microsoft.Credentials, error) {
+	out := microsoft.Credentials{Cloud: c.Cloud, TenantID: c.TenantID, ClientID: c.ClientID, Secret: c.Secret}
+	if c.Certificate != "" {
+		cert, err := microsoft.ParseCertificate([]byte(c.Certificate), nil)
+		if err != nil {
+			return out, err
+		}
+		out.Secret, out.Certificate = "", cert
+	}
+	return out, nil
 }
 
 func (m verifyMicrosoft) NewSession(c verify.Credentials) (verify.Session, error) {
-	s, err := m.c.NewSession(msCredentials(c))
+	mc, err := msCredentials(c)
+	if err != nil {
+		return nil, err
+	}
+	s, err := m.c.NewSession(mc)
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +56,11 @@ func (m verifyMicrosoft) NewSession(c verify.Credentials) (verify.Session, error
 }
 
 func (m verifyMicrosoft) NewDirectory(c verify.Credentials) (verify.Directory, error) {
-	d, err := m.c.NewDirectory(msCredentials(c))
+	mc, err := msCredentials(c)
+	if err != nil {
+		return nil, err
+	}
+	d, err := m.c.NewDirectory(mc)
 	if err != nil {
 		return nil, err
 	}

@@ -146,6 +146,10 @@ func callsAgainst(s *stack.Stack, a stack.Org, tenant, integ, key, hook, op stri
 			return errOf(v1.NewProvisioningServiceClient(s.Conn).RotateCredential(ctx, &v1.RotateCredentialRequest{Name: integ,
 				RequestId: uuid.NewString()}))
 		}},
+		{svc + "ProvisioningService/GenerateCertificateCredential", func(ctx context.Context) error {
+			return errOf(v1.NewProvisioningServiceClient(s.Conn).GenerateCertificateCredential(ctx, &v1.GenerateCertificateCredentialRequest{Name: integ,
+				RequestId: uuid.NewString()}))
+		}},
 		{svc + "SharedApplicationService/CreateSharedApplication", func(ctx context.Context) error {
 			return errOf(shared.CreateSharedApplication(ctx, &v1.CreateSharedApplicationRequest{Parent: a.Name,
 				SharedApplication: &v1.SharedApplication{Kind: defenderKind, ClientId: uuid.NewString()}, ClientSecret: "intruder~Secret.Value_1234567890abcdef"}))

@@ -32,6 +32,22 @@ func rotateKillPoints() []string {
 	}
 }
 
+// certKillPoints: a certificate generation (the rotate kind's certificate
+// variant) killed at each, in step order — inside the certificate step
+// between Vault and the upload and between the upload and the row, after
+// its work before its record, at the verify boundary, and after
+// activation committed before its record.
+func certKillPoints() []string {
+	p := func(step, where string) string { return crashpoint.Name(provision.RotateKindName, step, where) }
+	return []string{
+		p(provision.RotateStepCert, "after_vault"), // private key in Vault only, nothing in Entra
+		p(provision.RotateStepCert, "after_call"),  // in Vault and Entra, no credential row
+		p(provision.RotateStepCert, "returned"),    // row written, step not recorded
+		p(provision.RotateStepVerify, "recorded"),
+		p(provision.RotateStepActivate, "returned"), // certificate active, secret retiring, step not recorded
+	}
+}
+
 // TestRotateKill provisions an integration, then rotates its secret with
 // the serve process SIGKILLed at every rotate kill point, and asserts after
 // completion: exactly one live dzconnect password besides the retiring
@@ -121,4 +137,93 @@ func TestRotateKill(t *testing.T) {
 			t.Fatal("the active credential's secret is not the one Entra holds")
 		}
 	})
+	if t.Failed() {
+		return
+	}
+
+	// The chain goes on: the integration switches to a certificate
+	// (GenerateCertificateCredential), killed at every certificate point.
+	secret := byState(k.credentials(t, integ), "active")[0]
+	opName = ""
+	for i, point := range certKillPoints() {
+		ok := t.Run(point, func(t *testing.T) {
+			p := k.start(t, point)
+			if i == 0 {
+				conn, err := grpc.NewClient(p.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				resp, err := v1.NewProvisioningServiceClient(conn).GenerateCertificateCredential(k.operator(t),
+					&v1.GenerateCertificateCredentialRequest{Name: integ, RequestId: uuid.NewString()}, grpc.WaitForReady(true))
+				if err != nil {
+					t.Fatalf("GenerateCertificateCredential: %v", err)
+				}
+				opName = resp.GetOperation().GetName()
+			}
+			k.waitKilled(t, p, opName, point)
+			// Whatever the kill interrupted: at most one generated key
+			// (besides the caller's certificate of the provisioning).
+			apps, err := k.sim.Admin().Applications(k.simTID, func(s msftsim.AppState) bool { return strings.HasPrefix(s.UniqueName, "dzconnect-") })
+			if err != nil || len(apps) != 1 || len(generatedKeys(apps[0])) > 1 {
+				t.Fatalf("applications %+v, %v", apps, err)
+			}
+		})
+		if !ok {
+			t.FailNow()
+		}
+	}
+	t.Run("resume-certificate", func(t *testing.T) {
+		p := k.start(t, "")
+		k.waitDone(t, p, opName)
+		if s := k.opState(t, opName); s != "succeeded" {
+			t.Fatalf("certificate generation %s", s)
+		}
+		n, err := operation.ParseName("name", opName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs := k.credentials(t, integ)
+		active, retiring := byState(cs, "active"), byState(cs, "retiring")
+		if len(active) != 1 || active[0].id != provision.CredentialID(n.ID) || len(retiring) != 2 ||
+			(retiring[0].id != secret.id && retiring[1].id != secret.id) {
+			t.Fatalf("credentials after the certificate: %+v", cs)
+		}
+		apps, err := k.sim.Admin().Applications(k.simTID, func(s msftsim.AppState) bool { return strings.HasPrefix(s.UniqueName, "dzconnect-") })
+		if err != nil || len(apps) != 1 {
+			t.Fatalf("%d applications, %v", len(apps), err)
+		}
+		app := apps[0]
+		// Exactly the active certificate's key among the generated ones in
+		// Entra (no orphan from the killed attempts), the caller's
+		// certificate and the secrets untouched.
+		gen := generatedKeys(app)
+		if len(gen) != 1 || !strings.EqualFold(gen[0][0], active[0].keyID) || gen[0][1] != provision.PasswordTag(n.ID) ||
+			len(app.KeyIDs) != 2 {
+			t.Fatalf("keys %v %v, want the caller's and %s", app.KeyIDs, app.KeyNames, active[0].keyID)
+		}
+		if len(app.Passwords) != 2 {
+			t.Fatalf("passwords %+v, want the two retiring secrets", app.Passwords)
+		}
+		// None lost: the private key Vault holds signs tokens Entra accepts.
+		pemValue, ok := secretAt(t, k.s, active[0].path, active[0].version)
+		if !ok {
+			t.Fatal("the active certificate's private key is not in Vault")
+		}
+		if err := simCertToken(t, k.sim, k.simTID, app.AppID, pemValue); err != nil {
+			t.Fatalf("a token with the certificate in Vault: %v", err)
+		}
+	})
+}
+
+// generatedKeys are the application's key credentials dzconnect generated
+// (named with an operation's tag): [key ID, name] pairs.
+func generatedKeys(app msftsim.AppState) [][2]string {
+	var out [][2]string
+	for i, id := range app.KeyIDs {
+		if strings.HasPrefix(app.KeyNames[i], "dzconnect op=") {
+			out = append(out, [2]string{id, app.KeyNames[i]})
+		}
+	}
+	return out
 }

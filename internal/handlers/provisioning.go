@@ -125,6 +125,25 @@ func (h *provisioning) RotateCredential(ctx context.Context, req *v1.RotateCrede
 	return &v1.RotateCredentialResponse{Operation: operationToProto(op)}, nil
 }
 
+// GenerateCertificateCredential validates the request and starts the
+// rotate operation's certificate variant.
+func (h *provisioning) GenerateCertificateCredential(ctx context.Context, req *v1.GenerateCertificateCredentialRequest) (*v1.GenerateCertificateCredentialResponse, error) {
+	var v apperr.Violations
+	name, err := resource.ParseIntegration("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	key := requestKey(&v, req.GetRequestId(), req, func(m proto.Message) { m.(*v1.GenerateCertificateCredentialRequest).RequestId = "" })
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	op, err := h.d.Provisioning.GenerateCertificate(ctx, name, key)
+	if err != nil {
+		return nil, err
+	}
+	return &v1.GenerateCertificateCredentialResponse{Operation: operationToProto(op)}, nil
+}
+
 // checkProvisioningWorkspace reads a workspace given by ARM ID or by parts
 // (not both).
 func checkProvisioningWorkspace(v *apperr.Violations, field string, ws *v1.ProvisioningWorkspace) *provision.Workspace {

@@ -54,6 +54,7 @@ func (d *Directory) AppManagementPolicyFor(ctx context.Context, key string) (p A
 				out := AppManagementPolicy{Enabled: true}
 				if r := pol.GetRestrictions(); r != nil {
 					readPasswordRestrictions(&out, r.GetPasswordCredentials())
+					readKeyRestrictions(&out, r.GetKeyCredentials())
 				}
 				return out, *pol.GetId(), nil
 			}
@@ -77,6 +78,19 @@ func readPasswordRestrictions(out *AppManagementPolicy, rs []models.PasswordCred
 			if r.GetMaxLifetime() != nil {
 				out.PasswordMaxLifetime = r.GetMaxLifetime().String()
 			}
+		}
+	}
+}
+
+// readKeyRestrictions applies the enforced certificate lifetime
+// restriction (asymmetricKeyLifetime) to out.
+func readKeyRestrictions(out *AppManagementPolicy, rs []models.KeyCredentialConfigurationable) {
+	for _, r := range rs {
+		if r.GetState() != nil && *r.GetState() == models.DISABLED_APPMANAGEMENTRESTRICTIONSTATE || r.GetRestrictionType() == nil {
+			continue
+		}
+		if *r.GetRestrictionType() == models.ASYMMETRICKEYLIFETIME_APPKEYCREDENTIALRESTRICTIONTYPE && r.GetMaxLifetime() != nil {
+			out.KeyMaxLifetime = r.GetMaxLifetime().String()
 		}
 	}
 }

@@ -51,6 +51,10 @@ type AppManagementPolicy struct {
 	// PasswordMaxLifetime is the longest secret lifetime allowed, as an
 	// ISO 8601 duration ("P180D"); "" when not restricted.
 	PasswordMaxLifetime string
+	// KeyMaxLifetime is the longest certificate (key credential) validity
+	// allowed (asymmetricKeyLifetime), as an ISO 8601 duration; "" when
+	// not restricted.
+	KeyMaxLifetime string
 }
 
 // GetServicePrincipalByAppID: GET /servicePrincipals(appId='{appId}').
@@ -391,5 +395,6 @@ func (d *Directory) GetAppManagementPolicy(ctx context.Context) (AppManagementPo
 			}
 		}
 	}
+	readKeyRestrictions(&out, p.GetApplicationRestrictions().GetKeyCredentials())
 	return out, nil
 }

@@ -20,3 +20,10 @@ func (a *Admin) AddAppSecret(tenant, appID string) (secret, keyID string, err er
 func (a *Admin) RemoveAppSecret(tenant, appID, keyID string) error {
 	return a.sim.dir.RemovePassword(tenant, directory.AppKey{AppID: appID}, keyID, directory.Caller{})
 }
+
+// RemoveAppKey removes certificate (key credential) keyID from application
+// appID in tenant: client assertions signed with it fail from then on
+// (AADSTS700027, the key was not found).
+func (a *Admin) RemoveAppKey(tenant, appID, keyID string) error {
+	return a.sim.dir.RemoveKey(tenant, directory.AppKey{AppID: appID}, keyID, directory.Caller{})
+}

@@ -199,8 +199,8 @@ type passwordsOut struct {
 	Removed []string `json:"removed_key_ids"`
 }
 
-// dstepPasswords (keep_application) removes the client secrets dzconnect
-// added: those its credential rows record and any tagged "dzconnect op=…"
+// dstepPasswords (keep_application) removes the client secrets and
+// generated certificates dzconnect added: those its credential rows record and any tagged "dzconnect op=…"
 // (an attempt's orphan). Nobody else holds their values once Vault's
 // copies are destroyed. Idempotent: removing an absent key is success.
 func (s *Service) dstepPasswords(ctx context.Context, sc operation.StepContext) (operation.Outputs, error) {
@@ -238,6 +238,18 @@ func (s *Service) dstepPasswords(ctx context.Context, sc operation.StepContext) 
 			return nil, err
 		}
 		out.Removed = append(out.Removed, pw.KeyID)
+	}
+	// The certificates dzconnect generated (key credentials tagged the
+	// same way; their private keys are destroyed with the Vault values).
+	// A caller's certificate of ProvisionIntegration is the caller's: kept.
+	if err := removeKeys(ctx, r.dir, l.AppObjectID, func(k microsoft.KeyCredential) bool {
+		if ours[strings.ToLower(k.KeyID)] || strings.HasPrefix(k.DisplayName, passwordTagPrefix) {
+			out.Removed = append(out.Removed, k.KeyID)
+			return true
+		}
+		return false
+	}); err != nil {
+		return nil, err
 	}
 	return outputs(out)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/apperr"
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/jobs"
+	"github.com/dropzoneai/dzconnect/internal/microsoft"
 	"github.com/dropzoneai/dzconnect/internal/uow"
 )
 
@@ -76,8 +77,8 @@ func (w *retireWorker) Work(ctx context.Context, job *river.Job[RetireCredential
 // Retire removes a retiring credential whose overlap has ended. Write
 // order:
 //
-//  1. removePassword in Entra (idempotent: an already removed key is
-//     success). From here on the secret no longer works, whatever Vault
+//  1. removePassword in Entra, or for a certificate PATCH keyCredentials
+//     without its key (idempotent: an already removed key is success). From here on the secret no longer works, whatever Vault
 //     holds; a crash here re-runs the job, which removes it again.
 //  2. One transaction, under the row lock, if the credential is still
 //     retiring: its Vault value's destruction queued (secretgc) and the row
@@ -135,12 +136,26 @@ func (s *Service) Retire(ctx context.Context, a RetireCredentialArgs) error {
 				}
 			}
 		}
+		// A certificate rotation tags its key credential the same way.
+		if err := removeKeys(ctx, dir, appID, func(k microsoft.KeyCredential) bool {
+			return k.DisplayName == a.Tag && !keep[strings.ToLower(k.KeyID)]
+		}); err != nil {
+			return err
+		}
 	}
 	if !due {
 		return nil
 	}
 	if cred.KeyID.Valid {
-		if err := dir.RemovePassword(ctx, appID, cred.KeyID.UUID.String()); err != nil {
+		kid := cred.KeyID.UUID.String()
+		if cred.Type == integration.CredentialCertificate {
+			// The key credential: PATCH keyCredentials without it (the
+			// others kept); already gone is success.
+			err = removeKeys(ctx, dir, appID, func(k microsoft.KeyCredential) bool { return strings.EqualFold(k.KeyID, kid) })
+		} else {
+			err = dir.RemovePassword(ctx, appID, kid)
+		}
+		if err != nil {
 			return err
 		}
 	}

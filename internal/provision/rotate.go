@@ -57,6 +57,9 @@ type RotateParams struct {
 	AppObjectID string    `json:"application_object_id"`
 	// Replaces is the credential active when the rotation started.
 	Replaces uuid.UUID `json:"replaces"`
+	// Type is the new credential's type: client_secret ("" in operations
+	// started before certificates) or certificate (rotate_cert.go).
+	Type integration.CredentialType `json:"type,omitempty"`
 }
 
 // errRotating carries the rotation already running on the integration.
@@ -74,7 +77,26 @@ func (e *errRotating) Error() string { return "a rotation is already running: " 
 // index operations_organization_id_target_credential_change_uq backs the
 // rule when two callers race past the check.
 func (s *Service) Rotate(ctx context.Context, target resource.Integration, key idempotency.Key) (operation.Operation, error) {
-	op, err := s.rotate(ctx, target, key)
+	return s.startRotate(ctx, target, key, "RotateCredential", "")
+}
+
+// GenerateCertificate starts a rotation whose new credential is a
+// certificate dzconnect generates (GenerateCertificateCredential): a key
+// pair whose private key is kept only in Vault, the public certificate
+// uploaded to the application, verified with the certificate only, then
+// made active; the previous credential (secret or certificate) retires
+// after the overlap. This is how an integration switches from a secret to
+// a certificate without downtime. Same rules as Rotate; a rotation
+// already running is returned only when it makes a certificate too.
+func (s *Service) GenerateCertificate(ctx context.Context, target resource.Integration, key idempotency.Key) (operation.Operation, error) {
+	return s.startRotate(ctx, target, key, "GenerateCertificateCredential", integration.CredentialCertificate)
+}
+
+// startRotate starts a rotate operation; want is the new credential's
+// type ("": the active credential's own type).
+func (s *Service) startRotate(ctx context.Context, target resource.Integration, key idempotency.Key, method string,
+	want integration.CredentialType) (operation.Operation, error) {
+	op, err := s.rotate(ctx, target, key, method, want)
 	if apperr.Is(err, apperr.AlreadyExists) {
 		// Lost the race on the unique index: the winner's operation.
 		running, uerr := s.d.Operations.Unfinished(ctx, s.d.Tx.Conn(), target.Org, target.String())
@@ -82,13 +104,14 @@ func (s *Service) Rotate(ctx context.Context, target resource.Integration, key i
 			return operation.Operation{}, uerr
 		}
 		if len(running) > 0 {
-			return s.runningAnswer(running[0], target.String())
+			return s.runningAnswer(running[0], target.String(), want)
 		}
 	}
 	return op, err
 }
 
-func (s *Service) rotate(ctx context.Context, target resource.Integration, key idempotency.Key) (operation.Operation, error) {
+func (s *Service) rotate(ctx context.Context, target resource.Integration, key idempotency.Key, method string,
+	want integration.CredentialType) (operation.Operation, error) {
 	org, id := target.Org, target.Integration
 	name := target.String()
 	opID := operation.NewID()
@@ -98,7 +121,7 @@ func (s *Service) rotate(ctx context.Context, target resource.Integration, key i
 		prior string
 	)
 	err := s.d.Tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
-		p, err := s.d.Keys.ClaimRequest(ctx, tx, org, "RotateCredential", key, opName)
+		p, err := s.d.Keys.ClaimRequest(ctx, tx, org, method, key, opName)
 		if err != nil || p != "" {
 			prior = p
 			return err
@@ -110,7 +133,8 @@ func (s *Service) rotate(ctx context.Context, target resource.Integration, key i
 		if in.Tenant != target.Tenant {
 			return apperr.NotFoundf(name)
 		}
-		if err := rotatable(name, in); err != nil {
+		typ, err := rotatable(name, in, want)
+		if err != nil {
 			return err
 		}
 		running, err := s.d.Operations.Unfinished(ctx, tx, org, name)
@@ -118,7 +142,7 @@ func (s *Service) rotate(ctx context.Context, target resource.Integration, key i
 			return err
 		}
 		if len(running) > 0 {
-			op, err := s.runningAnswer(running[0], name)
+			op, err := s.runningAnswer(running[0], name, typ)
 			if err != nil {
 				return err
 			}
@@ -134,7 +158,7 @@ func (s *Service) rotate(ctx context.Context, target resource.Integration, key i
 			return err
 		}
 		params := RotateParams{Integration: id, Tenant: in.Tenant, UniqueName: UniqueName(org, t.EntraTenantID, in.Kind, gen),
-			AppObjectID: in.AppObjectID.UUID.String(), Replaces: active.ID}
+			AppObjectID: in.AppObjectID.UUID.String(), Replaces: active.ID, Type: typ}
 		if out, err = s.d.Operations.Start(ctx, tx, operation.Spec{Org: org, ID: opID, Kind: RotateKindName, Target: name,
 			Params: params, RequestID: key.RequestID}); err != nil {
 			return err
@@ -159,41 +183,70 @@ func (s *Service) rotate(ctx context.Context, target resource.Integration, key i
 }
 
 // runningAnswer is Rotate's answer when op has not finished on the
-// integration: a rotation is returned, anything else refused.
-func (s *Service) runningAnswer(op operation.Operation, name string) (operation.Operation, error) {
+// integration: a rotation making the same type of credential (want; ""
+// any) is returned, anything else refused.
+func (s *Service) runningAnswer(op operation.Operation, name string, want integration.CredentialType) (operation.Operation, error) {
 	if op.Kind == RotateKindName {
-		return op, nil
+		var p RotateParams
+		if err := decodeJSON(op.Params, &p); err != nil {
+			return operation.Operation{}, err
+		}
+		if want == "" || p.newType() == want {
+			return op, nil
+		}
+		return operation.Operation{}, apperr.New(apperr.FailedPrecondition,
+			"rotation %s (new %s) is still running on %s: wait for it to end (WaitOperation), then try again", op.Name(), p.newType(), name).
+			WithReason("OPERATION_RUNNING").WithMetadata("operation", op.Name())
 	}
 	return operation.Operation{}, apperr.New(apperr.FailedPrecondition,
 		"operation %s (%s) is still running on %s: wait for it to end (WaitOperation), then rotate", op.Name(), op.Kind, name).
 		WithReason("OPERATION_RUNNING").WithMetadata("operation", op.Name())
 }
 
-// rotatable says whether dzconnect can rotate in's client secret: only a
+// rotatable says whether dzconnect can rotate in's credential: only a
 // provisioned integration (dzconnect manages its application) whose
-// provisioning finished and which has an active client secret.
-func rotatable(name string, in integration.Integration) error {
+// provisioning finished. want "" (RotateCredential) needs an active client
+// secret or a certificate dzconnect generated, and the new credential is
+// of the same type; want certificate (GenerateCertificateCredential) needs
+// nothing active (a certificate replaces whatever is). It returns the new
+// credential's type.
+func rotatable(name string, in integration.Integration, want integration.CredentialType) (integration.CredentialType, error) {
 	switch in.Mode {
 	case integration.ModeProvisioned:
 	case integration.ModeShared:
-		return apperr.New(apperr.FailedPrecondition,
+		return "", apperr.New(apperr.FailedPrecondition,
 			"%s uses the organization's shared application: rotate the shared application's secret instead (UpdateSharedApplication with the new secret)", name).
 			WithReason("NOT_PROVISIONED")
 	default:
-		return apperr.New(apperr.FailedPrecondition,
-			"%s is customer-managed: dzconnect cannot add secrets to an application it does not manage; create a new client secret in Entra and update the integration with it (UpdateIntegration, dzctl integration update --secret)", name).
+		return "", apperr.New(apperr.FailedPrecondition,
+			"%s is customer-managed: dzconnect cannot add credentials to an application it does not manage; create a new client secret in Entra and update the integration with it (UpdateIntegration, dzctl integration update --secret)", name).
 			WithReason("NOT_PROVISIONED")
 	}
 	if in.State == integration.StateProvisioning || !in.AppObjectID.Valid {
-		return apperr.New(apperr.FailedPrecondition, "%s is still being provisioned: wait for its provision operation to end, then rotate", name).
+		return "", apperr.New(apperr.FailedPrecondition, "%s is still being provisioned: wait for its provision operation to end, then rotate", name).
 			WithReason("NOT_PROVISIONED")
 	}
-	a, ok := in.Active()
-	if !ok || a.Type != integration.CredentialClientSecret {
-		return apperr.New(apperr.FailedPrecondition,
-			"%s has no active client secret to rotate (its tenant's policy may allow only certificates)", name).WithReason("NO_CLIENT_SECRET")
+	if want == integration.CredentialCertificate {
+		return want, nil
 	}
-	return nil
+	a, ok := in.Active()
+	switch {
+	case ok && a.Type == integration.CredentialClientSecret:
+		return integration.CredentialClientSecret, nil
+	case ok && a.Type == integration.CredentialCertificate && a.Source == integration.SourceProvisioned:
+		return integration.CredentialCertificate, nil
+	}
+	return "", apperr.New(apperr.FailedPrecondition,
+		"%s has no active client secret or dzconnect-generated certificate to rotate (its tenant's policy may allow only certificates: GenerateCertificateCredential makes one)", name).
+		WithReason("NO_CLIENT_SECRET")
+}
+
+// newType is the type of credential the rotation makes.
+func (p RotateParams) newType() integration.CredentialType {
+	if p.Type == "" {
+		return integration.CredentialClientSecret
+	}
+	return p.Type
 }
 
 // ValidateOverlap checks an organization's rotation overlap.

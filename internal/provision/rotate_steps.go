@@ -15,6 +15,7 @@ import (
 const (
 	RotateStepPolicy   = "policy"        // a: fit the new secret's lifetime
 	RotateStepSecret   = "client-secret" // a+b: addPassword, Vault, pending row
+	RotateStepCert     = "certificate"   // a+b, certificates: key pair, Vault, keyCredentials, pending row (rotate_cert.go)
 	RotateStepVerify   = "verify"        // c: a token and the probes with the new secret only
 	RotateStepActivate = "activate"      // d: new active, old retiring until the overlap ends
 )
@@ -26,6 +27,7 @@ func (s *Service) RotateKind() operation.Kind {
 		Steps: []operation.Step{
 			{Name: RotateStepPolicy, Run: s.rotatePolicy},
 			{Name: RotateStepSecret, Run: s.rotateSecret},
+			{Name: RotateStepCert, Run: s.rotateCertificate},
 			{Name: RotateStepVerify, Run: s.rotateVerify, MaxAttempts: 14},
 			{Name: RotateStepActivate, Run: s.rotateActivate},
 		},
@@ -38,6 +40,10 @@ func (s *Service) RotateKind() operation.Kind {
 // application (its own, else the tenant default) and fits the new
 // secret's lifetime, as provisioning's policy step does. Idempotent: a read.
 func (s *Service) rotatePolicy(ctx context.Context, sc operation.StepContext) (operation.Outputs, error) {
+	var p RotateParams
+	if err := sc.DecodeParams(&p); err != nil {
+		return nil, err
+	}
 	r, err := s.open(ctx, sc)
 	if err != nil {
 		return nil, err
@@ -45,6 +51,17 @@ func (s *Service) rotatePolicy(ctx context.Context, sc operation.StepContext) (o
 	pol, _, err := r.dir.AppManagementPolicyFor(ctx, r.p.UniqueName)
 	if err != nil {
 		return nil, err
+	}
+	if p.certificateType() {
+		// A certificate's validity: at most two years, within the policy's
+		// asymmetricKeyLifetime (less the same skew margin as secrets).
+		life, err := FitLifetime(0, pol.KeyMaxLifetime)
+		if err != nil {
+			return nil, operation.Fail(apperr.FailedPrecondition, "blocked-by-policy",
+				"Have a tenant administrator allow a longer certificate lifetime (asymmetricKeyLifetime) in the tenant's app-management policy.",
+				"the tenant's app-management policy: %s", err)
+		}
+		return outputs(policyOut{PolicyMaxLifetime: pol.KeyMaxLifetime, CertificateLifetimeSeconds: int64(life.Seconds())})
 	}
 	if pol.PasswordAdditionBlocked {
 		return nil, operation.Fail(apperr.FailedPrecondition, "blocked-by-policy",
@@ -75,12 +92,15 @@ func (s *Service) rotatePolicy(ctx context.Context, sc operation.StepContext) (o
 //
 // The active credential is not touched: checks and tokens keep using it.
 func (s *Service) rotateSecret(ctx context.Context, sc operation.StepContext) (operation.Outputs, error) {
-	var pol policyOut
-	if _, err := sc.Output(RotateStepPolicy, &pol); err != nil {
-		return nil, err
-	}
 	var p RotateParams
 	if err := sc.DecodeParams(&p); err != nil {
+		return nil, err
+	}
+	if p.certificateType() {
+		return nil, operation.Skip("a certificate rotation (step certificate)")
+	}
+	var pol policyOut
+	if _, err := sc.Output(RotateStepPolicy, &pol); err != nil {
 		return nil, err
 	}
 	r, err := s.open(ctx, sc)
@@ -136,14 +156,14 @@ func (s *Service) rotateVerify(ctx context.Context, sc operation.StepContext) (o
 	case integration.StatePropagating, integration.StateUnverified, integration.StateProvisioning:
 		if sc.PollExpired {
 			return nil, operation.Fail(apperr.FailedPrecondition, "verification-failed",
-				"The new secret was removed and the current one stays active; rotate again later.",
-				"the new secret was still propagating when the verify window ended: %s", chk.Summary)
+				"The new credential was removed and the current one stays active; rotate again later.",
+				"the new credential was still propagating when the verify window ended: %s", chk.Summary)
 		}
 		return nil, operation.Poll(s.verifyEvery(), time.Time{}, "%s: %s", chk.Outcome, chk.Summary)
 	default:
 		return nil, operation.Fail(apperr.FailedPrecondition, "verification-failed",
-			"The new secret was removed and the current one stays active; see the findings, fix them, and rotate again.",
-			"the new secret does not work (%s): %s", chk.Outcome, chk.Summary)
+			"The new credential was removed and the current one stays active; see the findings, fix them, and rotate again.",
+			"the new credential does not work (%s): %s", chk.Outcome, chk.Summary)
 	}
 }
 
@@ -230,6 +250,13 @@ func (s *Service) rotateFinished(ctx context.Context, tx uow.Tx, op operation.Op
 	c, err := s.d.Rotation.GetCredentialForUpdate(ctx, tx, op.Org, credID)
 	switch {
 	case apperr.Is(err, apperr.NotFound):
+		// No row: a value an attempt stored before it crashed (a
+		// certificate's private key is stored before its upload) has no
+		// owner; its destruction is queued here (a path never written is
+		// success). Tagged keys or passwords are removed by the job below.
+		if err := s.d.GC.QueueDestroy(ctx, tx, op.Org, integration.CredentialSecretPath(op.Org, p.Integration, credID)); err != nil {
+			return err
+		}
 	case err != nil:
 		return err
 	case c.State == integration.CredentialPending:
@@ -254,5 +281,6 @@ func (s *Service) rotateResult(sc operation.StepContext) (any, error) {
 	return map[string]any{
 		"integration": resource.Integration{Org: sc.Org, Tenant: p.Tenant, Integration: p.Integration}.String(),
 		"credential":  a.Credential, "retiring": a.Retiring, "overlap_end": a.OverlapEnd, "verified": v.Outcome,
+		"type": string(p.newType()),
 	}, nil
 }

@@ -154,6 +154,8 @@ type policyOut struct {
 	UseCertificate        bool   `json:"use_certificate,omitempty"`
 	PolicyMaxLifetime     string `json:"policy_max_lifetime,omitempty"`
 	SecretLifetimeSeconds int64  `json:"secret_lifetime_seconds,omitempty"`
+	// CertificateLifetimeSeconds: the rotate kind's certificate variant.
+	CertificateLifetimeSeconds int64 `json:"certificate_lifetime_seconds,omitempty"`
 }
 
 // stepPolicy reads the app-management policy that governs the application

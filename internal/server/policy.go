@@ -121,6 +121,8 @@ var policies = map[string]methodPolicy{
 		name("name", func(r any) string { return r.(*v1.DeprovisionIntegrationRequest).GetName() })),
 	v1.ProvisioningService_RotateCredential_FullMethodName: org(auth.RoleOperator,
 		name("name", func(r any) string { return r.(*v1.RotateCredentialRequest).GetName() })),
+	v1.ProvisioningService_GenerateCertificateCredential_FullMethodName: org(auth.RoleOperator,
+		name("name", func(r any) string { return r.(*v1.GenerateCertificateCredentialRequest).GetName() })),
 	v1.OperationService_GetOperation_FullMethodName: org(auth.RoleViewer,
 		name("name", func(r any) string { return r.(*v1.GetOperationRequest).GetName() })),
 	v1.OperationService_ListOperations_FullMethodName: org(auth.RoleViewer,

@@ -24,6 +24,10 @@ type Credentials struct {
 	TenantID string // Entra tenant ID
 	ClientID string
 	Secret   string // never logged, never in an error
+	// Certificate, instead of Secret, is a certificate credential's Vault
+	// value: PEM private key and certificate (a client assertion signs the
+	// token request). Never logged, never in an error.
+	Certificate string
 }
 
 // Token is what a check learns from an access token (decoded for

@@ -241,12 +241,18 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 		return c
 	}
 	msg := "present" // shared mode: the shared application's secret
+	creds := Credentials{Cloud: string(t.Cloud), TenantID: t.EntraTenantID.String(), ClientID: in.ClientID.String(), Secret: secret}
 	if active, ok := in.Active(); ok {
 		msg = fmt.Sprintf("version %d present", active.SecretVersion)
+		if active.Type == integration.CredentialCertificate {
+			// A certificate's private key: tokens by client assertion.
+			msg = fmt.Sprintf("certificate, version %d present", active.SecretVersion)
+			creds.Secret, creds.Certificate = "", secret
+		}
 	}
 	c.add(Step{Name: "secret", Status: StepPassed, Duration: s.now().Sub(start), Message: msg})
 
-	session, err := s.ms.NewSession(Credentials{Cloud: string(t.Cloud), TenantID: t.EntraTenantID.String(), ClientID: in.ClientID.String(), Secret: secret})
+	session, err := s.ms.NewSession(creds)
 	if err != nil {
 		c.add(Step{Name: "token", Status: StepFailed, Message: "cannot talk to Microsoft: " + err.Error()})
 		skipRest(&c, p, "no Microsoft session")

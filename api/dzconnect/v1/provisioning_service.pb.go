@@ -593,6 +593,109 @@ func (x *RotateCredentialResponse) GetOperation() *Operation {
 	return nil
 }
 
+// Request of GenerateCertificateCredential.
+type GenerateCertificateCredentialRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The integration:
+	// organizations/{organization}/tenants/{tenant}/integrations/{integration}.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Optional UUID: a retry with the same request_id returns the same
+	// operation (AIP-155).
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GenerateCertificateCredentialRequest) Reset() {
+	*x = GenerateCertificateCredentialRequest{}
+	mi := &file_dzconnect_v1_provisioning_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GenerateCertificateCredentialRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GenerateCertificateCredentialRequest) ProtoMessage() {}
+
+func (x *GenerateCertificateCredentialRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_provisioning_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GenerateCertificateCredentialRequest.ProtoReflect.Descriptor instead.
+func (*GenerateCertificateCredentialRequest) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_provisioning_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GenerateCertificateCredentialRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GenerateCertificateCredentialRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// Response of GenerateCertificateCredential.
+type GenerateCertificateCredentialResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The operation; follow it with WaitOperation.
+	Operation     *Operation `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GenerateCertificateCredentialResponse) Reset() {
+	*x = GenerateCertificateCredentialResponse{}
+	mi := &file_dzconnect_v1_provisioning_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GenerateCertificateCredentialResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GenerateCertificateCredentialResponse) ProtoMessage() {}
+
+func (x *GenerateCertificateCredentialResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_provisioning_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GenerateCertificateCredentialResponse.ProtoReflect.Descriptor instead.
+func (*GenerateCertificateCredentialResponse) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_provisioning_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GenerateCertificateCredentialResponse) GetOperation() *Operation {
+	if x != nil {
+		return x.Operation
+	}
+	return nil
+}
+
 var File_dzconnect_v1_provisioning_service_proto protoreflect.FileDescriptor
 
 const file_dzconnect_v1_provisioning_service_proto_rawDesc = "" +
@@ -632,15 +735,22 @@ const file_dzconnect_v1_provisioning_service_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tR\trequestId\"Q\n" +
 	"\x18RotateCredentialResponse\x125\n" +
+	"\toperation\x18\x01 \x01(\v2\x17.dzconnect.v1.OperationR\toperation\"Y\n" +
+	"$GenerateCertificateCredentialRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"^\n" +
+	"%GenerateCertificateCredentialResponse\x125\n" +
 	"\toperation\x18\x01 \x01(\v2\x17.dzconnect.v1.OperationR\toperation*d\n" +
 	"\fSentinelRole\x12\x1d\n" +
 	"\x19SENTINEL_ROLE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14SENTINEL_ROLE_READER\x10\x01\x12\x1b\n" +
-	"\x17SENTINEL_ROLE_RESPONDER\x10\x022\xdc\x02\n" +
+	"\x17SENTINEL_ROLE_RESPONDER\x10\x022\xe7\x03\n" +
 	"\x13ProvisioningService\x12m\n" +
 	"\x14ProvisionIntegration\x12).dzconnect.v1.ProvisionIntegrationRequest\x1a*.dzconnect.v1.ProvisionIntegrationResponse\x12s\n" +
 	"\x16DeprovisionIntegration\x12+.dzconnect.v1.DeprovisionIntegrationRequest\x1a,.dzconnect.v1.DeprovisionIntegrationResponse\x12a\n" +
-	"\x10RotateCredential\x12%.dzconnect.v1.RotateCredentialRequest\x1a&.dzconnect.v1.RotateCredentialResponseB>Z<github.com/dropzoneai/dzconnect/api/dzconnect/v1;dzconnectv1b\x06proto3"
+	"\x10RotateCredential\x12%.dzconnect.v1.RotateCredentialRequest\x1a&.dzconnect.v1.RotateCredentialResponse\x12\x88\x01\n" +
+	"\x1dGenerateCertificateCredential\x122.dzconnect.v1.GenerateCertificateCredentialRequest\x1a3.dzconnect.v1.GenerateCertificateCredentialResponseB>Z<github.com/dropzoneai/dzconnect/api/dzconnect/v1;dzconnectv1b\x06proto3"
 
 var (
 	file_dzconnect_v1_provisioning_service_proto_rawDescOnce sync.Once
@@ -655,43 +765,48 @@ func file_dzconnect_v1_provisioning_service_proto_rawDescGZIP() []byte {
 }
 
 var file_dzconnect_v1_provisioning_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_dzconnect_v1_provisioning_service_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_dzconnect_v1_provisioning_service_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_dzconnect_v1_provisioning_service_proto_goTypes = []any{
-	(SentinelRole)(0),                      // 0: dzconnect.v1.SentinelRole
-	(*ProvisioningWorkspace)(nil),          // 1: dzconnect.v1.ProvisioningWorkspace
-	(*ProvisioningSpec)(nil),               // 2: dzconnect.v1.ProvisioningSpec
-	(*ProvisionIntegrationRequest)(nil),    // 3: dzconnect.v1.ProvisionIntegrationRequest
-	(*ProvisionIntegrationResponse)(nil),   // 4: dzconnect.v1.ProvisionIntegrationResponse
-	(*DeprovisionIntegrationRequest)(nil),  // 5: dzconnect.v1.DeprovisionIntegrationRequest
-	(*DeprovisionIntegrationResponse)(nil), // 6: dzconnect.v1.DeprovisionIntegrationResponse
-	(*RotateCredentialRequest)(nil),        // 7: dzconnect.v1.RotateCredentialRequest
-	(*RotateCredentialResponse)(nil),       // 8: dzconnect.v1.RotateCredentialResponse
-	(IntegrationKind)(0),                   // 9: dzconnect.v1.IntegrationKind
-	(Feature)(0),                           // 10: dzconnect.v1.Feature
-	(*durationpb.Duration)(nil),            // 11: google.protobuf.Duration
-	(*Operation)(nil),                      // 12: dzconnect.v1.Operation
+	(SentinelRole)(0),                             // 0: dzconnect.v1.SentinelRole
+	(*ProvisioningWorkspace)(nil),                 // 1: dzconnect.v1.ProvisioningWorkspace
+	(*ProvisioningSpec)(nil),                      // 2: dzconnect.v1.ProvisioningSpec
+	(*ProvisionIntegrationRequest)(nil),           // 3: dzconnect.v1.ProvisionIntegrationRequest
+	(*ProvisionIntegrationResponse)(nil),          // 4: dzconnect.v1.ProvisionIntegrationResponse
+	(*DeprovisionIntegrationRequest)(nil),         // 5: dzconnect.v1.DeprovisionIntegrationRequest
+	(*DeprovisionIntegrationResponse)(nil),        // 6: dzconnect.v1.DeprovisionIntegrationResponse
+	(*RotateCredentialRequest)(nil),               // 7: dzconnect.v1.RotateCredentialRequest
+	(*RotateCredentialResponse)(nil),              // 8: dzconnect.v1.RotateCredentialResponse
+	(*GenerateCertificateCredentialRequest)(nil),  // 9: dzconnect.v1.GenerateCertificateCredentialRequest
+	(*GenerateCertificateCredentialResponse)(nil), // 10: dzconnect.v1.GenerateCertificateCredentialResponse
+	(IntegrationKind)(0),                          // 11: dzconnect.v1.IntegrationKind
+	(Feature)(0),                                  // 12: dzconnect.v1.Feature
+	(*durationpb.Duration)(nil),                   // 13: google.protobuf.Duration
+	(*Operation)(nil),                             // 14: dzconnect.v1.Operation
 }
 var file_dzconnect_v1_provisioning_service_proto_depIdxs = []int32{
-	9,  // 0: dzconnect.v1.ProvisioningSpec.kind:type_name -> dzconnect.v1.IntegrationKind
-	10, // 1: dzconnect.v1.ProvisioningSpec.features:type_name -> dzconnect.v1.Feature
-	11, // 2: dzconnect.v1.ProvisioningSpec.secret_lifetime:type_name -> google.protobuf.Duration
+	11, // 0: dzconnect.v1.ProvisioningSpec.kind:type_name -> dzconnect.v1.IntegrationKind
+	12, // 1: dzconnect.v1.ProvisioningSpec.features:type_name -> dzconnect.v1.Feature
+	13, // 2: dzconnect.v1.ProvisioningSpec.secret_lifetime:type_name -> google.protobuf.Duration
 	1,  // 3: dzconnect.v1.ProvisioningSpec.workspace:type_name -> dzconnect.v1.ProvisioningWorkspace
 	0,  // 4: dzconnect.v1.ProvisioningSpec.sentinel_role:type_name -> dzconnect.v1.SentinelRole
 	2,  // 5: dzconnect.v1.ProvisionIntegrationRequest.spec:type_name -> dzconnect.v1.ProvisioningSpec
-	12, // 6: dzconnect.v1.ProvisionIntegrationResponse.operation:type_name -> dzconnect.v1.Operation
-	12, // 7: dzconnect.v1.DeprovisionIntegrationResponse.operation:type_name -> dzconnect.v1.Operation
-	12, // 8: dzconnect.v1.RotateCredentialResponse.operation:type_name -> dzconnect.v1.Operation
-	3,  // 9: dzconnect.v1.ProvisioningService.ProvisionIntegration:input_type -> dzconnect.v1.ProvisionIntegrationRequest
-	5,  // 10: dzconnect.v1.ProvisioningService.DeprovisionIntegration:input_type -> dzconnect.v1.DeprovisionIntegrationRequest
-	7,  // 11: dzconnect.v1.ProvisioningService.RotateCredential:input_type -> dzconnect.v1.RotateCredentialRequest
-	4,  // 12: dzconnect.v1.ProvisioningService.ProvisionIntegration:output_type -> dzconnect.v1.ProvisionIntegrationResponse
-	6,  // 13: dzconnect.v1.ProvisioningService.DeprovisionIntegration:output_type -> dzconnect.v1.DeprovisionIntegrationResponse
-	8,  // 14: dzconnect.v1.ProvisioningService.RotateCredential:output_type -> dzconnect.v1.RotateCredentialResponse
-	12, // [12:15] is the sub-list for method output_type
-	9,  // [9:12] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	14, // 6: dzconnect.v1.ProvisionIntegrationResponse.operation:type_name -> dzconnect.v1.Operation
+	14, // 7: dzconnect.v1.DeprovisionIntegrationResponse.operation:type_name -> dzconnect.v1.Operation
+	14, // 8: dzconnect.v1.RotateCredentialResponse.operation:type_name -> dzconnect.v1.Operation
+	14, // 9: dzconnect.v1.GenerateCertificateCredentialResponse.operation:type_name -> dzconnect.v1.Operation
+	3,  // 10: dzconnect.v1.ProvisioningService.ProvisionIntegration:input_type -> dzconnect.v1.ProvisionIntegrationRequest
+	5,  // 11: dzconnect.v1.ProvisioningService.DeprovisionIntegration:input_type -> dzconnect.v1.DeprovisionIntegrationRequest
+	7,  // 12: dzconnect.v1.ProvisioningService.RotateCredential:input_type -> dzconnect.v1.RotateCredentialRequest
+	9,  // 13: dzconnect.v1.ProvisioningService.GenerateCertificateCredential:input_type -> dzconnect.v1.GenerateCertificateCredentialRequest
+	4,  // 14: dzconnect.v1.ProvisioningService.ProvisionIntegration:output_type -> dzconnect.v1.ProvisionIntegrationResponse
+	6,  // 15: dzconnect.v1.ProvisioningService.DeprovisionIntegration:output_type -> dzconnect.v1.DeprovisionIntegrationResponse
+	8,  // 16: dzconnect.v1.ProvisioningService.RotateCredential:output_type -> dzconnect.v1.RotateCredentialResponse
+	10, // 17: dzconnect.v1.ProvisioningService.GenerateCertificateCredential:output_type -> dzconnect.v1.GenerateCertificateCredentialResponse
+	14, // [14:18] is the sub-list for method output_type
+	10, // [10:14] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_dzconnect_v1_provisioning_service_proto_init() }
@@ -707,7 +822,7 @@ func file_dzconnect_v1_provisioning_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dzconnect_v1_provisioning_service_proto_rawDesc), len(file_dzconnect_v1_provisioning_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -170,6 +170,51 @@ func local_request_ProvisioningService_RotateCredential_0(ctx context.Context, m
 	return msg, metadata, err
 }
 
+func request_ProvisioningService_GenerateCertificateCredential_0(ctx context.Context, marshaler runtime.Marshaler, client ProvisioningServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GenerateCertificateCredentialRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["name"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "name")
+	}
+	protoReq.Name, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "name", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.GenerateCertificateCredential(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ProvisioningService_GenerateCertificateCredential_0(ctx context.Context, marshaler runtime.Marshaler, server ProvisioningServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GenerateCertificateCredentialRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["name"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "name")
+	}
+	protoReq.Name, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "name", err)
+	}
+	msg, err := server.GenerateCertificateCredential(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterProvisioningServiceHandlerServer registers the http handlers for service ProvisioningService to "mux".
 // UnaryRPC     :call ProvisioningServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -235,6 +280,26 @@ func RegisterProvisioningServiceHandlerServer(ctx context.Context, mux *runtime.
 			return
 		}
 		forward_ProvisioningService_RotateCredential_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_ProvisioningService_GenerateCertificateCredential_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/dzconnect.v1.ProvisioningService/GenerateCertificateCredential", runtime.WithHTTPPathPattern("/v1/{name=organizations/*/tenants/*/integrations/*}:generateCertificateCredential"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ProvisioningService_GenerateCertificateCredential_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ProvisioningService_GenerateCertificateCredential_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 
 	return nil
@@ -327,17 +392,36 @@ func RegisterProvisioningServiceHandlerClient(ctx context.Context, mux *runtime.
 		}
 		forward_ProvisioningService_RotateCredential_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_ProvisioningService_GenerateCertificateCredential_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/dzconnect.v1.ProvisioningService/GenerateCertificateCredential", runtime.WithHTTPPathPattern("/v1/{name=organizations/*/tenants/*/integrations/*}:generateCertificateCredential"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ProvisioningService_GenerateCertificateCredential_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ProvisioningService_GenerateCertificateCredential_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
 var (
-	pattern_ProvisioningService_ProvisionIntegration_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3, 2, 4}, []string{"v1", "organizations", "tenants", "parent", "integrations"}, "provision"))
-	pattern_ProvisioningService_DeprovisionIntegration_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 2, 3, 1, 0, 4, 6, 5, 4}, []string{"v1", "organizations", "tenants", "integrations", "name"}, "deprovision"))
-	pattern_ProvisioningService_RotateCredential_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 2, 3, 1, 0, 4, 6, 5, 4}, []string{"v1", "organizations", "tenants", "integrations", "name"}, "rotateCredential"))
+	pattern_ProvisioningService_ProvisionIntegration_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3, 2, 4}, []string{"v1", "organizations", "tenants", "parent", "integrations"}, "provision"))
+	pattern_ProvisioningService_DeprovisionIntegration_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 2, 3, 1, 0, 4, 6, 5, 4}, []string{"v1", "organizations", "tenants", "integrations", "name"}, "deprovision"))
+	pattern_ProvisioningService_RotateCredential_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 2, 3, 1, 0, 4, 6, 5, 4}, []string{"v1", "organizations", "tenants", "integrations", "name"}, "rotateCredential"))
+	pattern_ProvisioningService_GenerateCertificateCredential_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 2, 3, 1, 0, 4, 6, 5, 4}, []string{"v1", "organizations", "tenants", "integrations", "name"}, "generateCertificateCredential"))
 )
 
 var (
-	forward_ProvisioningService_ProvisionIntegration_0   = runtime.ForwardResponseMessage
-	forward_ProvisioningService_DeprovisionIntegration_0 = runtime.ForwardResponseMessage
-	forward_ProvisioningService_RotateCredential_0       = runtime.ForwardResponseMessage
+	forward_ProvisioningService_ProvisionIntegration_0          = runtime.ForwardResponseMessage
+	forward_ProvisioningService_DeprovisionIntegration_0        = runtime.ForwardResponseMessage
+	forward_ProvisioningService_RotateCredential_0              = runtime.ForwardResponseMessage
+	forward_ProvisioningService_GenerateCertificateCredential_0 = runtime.ForwardResponseMessage
 )

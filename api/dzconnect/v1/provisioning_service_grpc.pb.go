@@ -19,9 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ProvisioningService_ProvisionIntegration_FullMethodName   = "/dzconnect.v1.ProvisioningService/ProvisionIntegration"
-	ProvisioningService_DeprovisionIntegration_FullMethodName = "/dzconnect.v1.ProvisioningService/DeprovisionIntegration"
-	ProvisioningService_RotateCredential_FullMethodName       = "/dzconnect.v1.ProvisioningService/RotateCredential"
+	ProvisioningService_ProvisionIntegration_FullMethodName          = "/dzconnect.v1.ProvisioningService/ProvisionIntegration"
+	ProvisioningService_DeprovisionIntegration_FullMethodName        = "/dzconnect.v1.ProvisioningService/DeprovisionIntegration"
+	ProvisioningService_RotateCredential_FullMethodName              = "/dzconnect.v1.ProvisioningService/RotateCredential"
+	ProvisioningService_GenerateCertificateCredential_FullMethodName = "/dzconnect.v1.ProvisioningService/GenerateCertificateCredential"
 )
 
 // ProvisioningServiceClient is the client API for ProvisioningService service.
@@ -78,6 +79,24 @@ type ProvisioningServiceClient interface {
 	// NO_CLIENT_SECRET; a provision or deprovision still running: reason
 	// OPERATION_RUNNING, metadata operation).
 	RotateCredential(ctx context.Context, in *RotateCredentialRequest, opts ...grpc.CallOption) (*RotateCredentialResponse, error)
+	// Generates a certificate credential for a provisioned integration and
+	// makes it the one dzconnect uses, as an operation (kind "rotate", its
+	// certificate variant; docs/credentials.md): an RSA key pair whose
+	// private key is kept only in Vault, a self-signed certificate (validity
+	// fitted to the app-management policy, at most 2 years) uploaded to the
+	// application's keyCredentials (existing keys kept), verified (a token
+	// by client assertion and the probes with the new certificate only),
+	// then made active; the previous credential, secret or certificate,
+	// retires after the organization's overlap. This is how an integration
+	// switches from a secret to a certificate without downtime; afterwards
+	// RotateCredential rotates the certificate. A rotation already running
+	// is returned when it makes a certificate too.
+	// Permission: operator.
+	// Errors: InvalidArgument (name, request_id; nothing written), NotFound
+	// (integration), FailedPrecondition (customer-managed or shared mode:
+	// reason NOT_PROVISIONED; another credential change still running:
+	// reason OPERATION_RUNNING, metadata operation).
+	GenerateCertificateCredential(ctx context.Context, in *GenerateCertificateCredentialRequest, opts ...grpc.CallOption) (*GenerateCertificateCredentialResponse, error)
 }
 
 type provisioningServiceClient struct {
@@ -112,6 +131,16 @@ func (c *provisioningServiceClient) RotateCredential(ctx context.Context, in *Ro
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RotateCredentialResponse)
 	err := c.cc.Invoke(ctx, ProvisioningService_RotateCredential_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *provisioningServiceClient) GenerateCertificateCredential(ctx context.Context, in *GenerateCertificateCredentialRequest, opts ...grpc.CallOption) (*GenerateCertificateCredentialResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GenerateCertificateCredentialResponse)
+	err := c.cc.Invoke(ctx, ProvisioningService_GenerateCertificateCredential_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -172,6 +201,24 @@ type ProvisioningServiceServer interface {
 	// NO_CLIENT_SECRET; a provision or deprovision still running: reason
 	// OPERATION_RUNNING, metadata operation).
 	RotateCredential(context.Context, *RotateCredentialRequest) (*RotateCredentialResponse, error)
+	// Generates a certificate credential for a provisioned integration and
+	// makes it the one dzconnect uses, as an operation (kind "rotate", its
+	// certificate variant; docs/credentials.md): an RSA key pair whose
+	// private key is kept only in Vault, a self-signed certificate (validity
+	// fitted to the app-management policy, at most 2 years) uploaded to the
+	// application's keyCredentials (existing keys kept), verified (a token
+	// by client assertion and the probes with the new certificate only),
+	// then made active; the previous credential, secret or certificate,
+	// retires after the organization's overlap. This is how an integration
+	// switches from a secret to a certificate without downtime; afterwards
+	// RotateCredential rotates the certificate. A rotation already running
+	// is returned when it makes a certificate too.
+	// Permission: operator.
+	// Errors: InvalidArgument (name, request_id; nothing written), NotFound
+	// (integration), FailedPrecondition (customer-managed or shared mode:
+	// reason NOT_PROVISIONED; another credential change still running:
+	// reason OPERATION_RUNNING, metadata operation).
+	GenerateCertificateCredential(context.Context, *GenerateCertificateCredentialRequest) (*GenerateCertificateCredentialResponse, error)
 	mustEmbedUnimplementedProvisioningServiceServer()
 }
 
@@ -190,6 +237,9 @@ func (UnimplementedProvisioningServiceServer) DeprovisionIntegration(context.Con
 }
 func (UnimplementedProvisioningServiceServer) RotateCredential(context.Context, *RotateCredentialRequest) (*RotateCredentialResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RotateCredential not implemented")
+}
+func (UnimplementedProvisioningServiceServer) GenerateCertificateCredential(context.Context, *GenerateCertificateCredentialRequest) (*GenerateCertificateCredentialResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GenerateCertificateCredential not implemented")
 }
 func (UnimplementedProvisioningServiceServer) mustEmbedUnimplementedProvisioningServiceServer() {}
 func (UnimplementedProvisioningServiceServer) testEmbeddedByValue()                             {}
@@ -266,6 +316,24 @@ func _ProvisioningService_RotateCredential_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ProvisioningService_GenerateCertificateCredential_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GenerateCertificateCredentialRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProvisioningServiceServer).GenerateCertificateCredential(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProvisioningService_GenerateCertificateCredential_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProvisioningServiceServer).GenerateCertificateCredential(ctx, req.(*GenerateCertificateCredentialRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ProvisioningService_ServiceDesc is the grpc.ServiceDesc for ProvisioningService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -284,6 +352,10 @@ var ProvisioningService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RotateCredential",
 			Handler:    _ProvisioningService_RotateCredential_Handler,
+		},
+		{
+			MethodName: "GenerateCertificateCredential",
+			Handler:    _ProvisioningService_GenerateCertificateCredential_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -76,7 +76,27 @@ var table = []rule{
 	{code: "AADSTS650052", class: ClassNotLicensed, remedy: remedyNotLicensed},
 	{code: "AADSTS700027", class: ClassCertificateInvalid,
 		remedy: "The certificate credential is missing, expired or replaced. Upload the Dropzone certificate again " +
-			"(App registrations > Certificates & secrets > Certificates)."},
+			"(App registrations > Certificates & secrets > Certificates), or let dzconnect generate a new one (GenerateCertificateCredential)."},
+	// Certificate and client-assertion errors (certificate credentials,
+	// issue 9 item 4): Microsoft's Azure SDK troubleshooting tables for
+	// ClientCertificateCredential / ClientAssertionCredential, and the
+	// certificate error codes Microsoft.Identity.Web retries with a reloaded
+	// certificate (docs/microsoft-errors.md names the sources).
+	{code: "AADSTS7000274", class: ClassCertificateInvalid,
+		remedy: "The certificate is outside its validity period. Generate a new certificate credential (GenerateCertificateCredential) " +
+			"or upload a valid one."},
+	{code: "AADSTS1000502", class: ClassCertificateInvalid,
+		remedy: "The certificate is outside its validity window. Generate a new certificate credential (GenerateCertificateCredential) " +
+			"or upload a valid one."},
+	{code: "AADSTS7000214", class: ClassCertificateInvalid,
+		remedy: "The certificate has been revoked. Generate a new certificate credential (GenerateCertificateCredential)."},
+	{code: "AADSTS7000277", class: ClassCertificateInvalid,
+		remedy: "The certificate has been revoked. Generate a new certificate credential (GenerateCertificateCredential)."},
+	{code: "AADSTS700024", class: ClassBadRequest,
+		remedy: "The client assertion was outside its valid time range: the clock of dzconnect's host is off. Fix its time synchronization (NTP)."},
+	{code: "AADSTS700021", class: ClassBadRequest, remedy: "The client assertion's issuer or subject is not the client ID: " + remedyDzconnect},
+	{code: "AADSTS700023", class: ClassBadRequest, remedy: "The client assertion's audience is not this cloud's token endpoint: " + remedyDzconnect},
+	{code: "AADSTS50027", class: ClassBadRequest, remedy: "The client assertion is malformed: " + remedyDzconnect},
 	{code: "AADSTS7000112", class: ClassAppDisabled,
 		remedy: "The application is disabled in the tenant. Enable it: Enterprise applications > the app > Properties > " +
 			"\"Enabled for users to sign in?\" = Yes."},

@@ -453,3 +453,28 @@ func (d *Directory) homeApp(t *Tenant, appID string) *Application {
 	}
 	return nil
 }
+
+// RemoveKey removes key credential keyID from the application, as an
+// administrator does in the portal (Certificates & secrets > Delete):
+// client assertions signed with it are refused from then on (AADSTS700027).
+func (d *Directory) RemoveKey(tenant string, key AppKey, keyID string, c Caller) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t, err := d.tenantForWrite(tenant)
+	if err != nil {
+		return err
+	}
+	a, err := d.findApp(t, key, d.clock.Now())
+	if err != nil {
+		return err
+	}
+	if err := checkOwner(a, c); err != nil {
+		return err
+	}
+	i := slices.IndexFunc(a.Keys, func(k *KeyCredential) bool { return strings.EqualFold(k.KeyID, keyID) })
+	if i < 0 {
+		return errf(400, "Request_BadRequest", "No key credential found with keyId '%s'.", keyID)
+	}
+	a.Keys = slices.Delete(slices.Clone(a.Keys), i, i+1)
+	return nil
+}

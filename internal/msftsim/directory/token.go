@@ -145,6 +145,9 @@ func checkSecret(app *Application, secret string, now time.Time) *AuthError {
 
 func checkAssertion(app *Application, req AuthRequest, now time.Time) *AuthError {
 	for _, k := range app.Keys {
+		if k.Usage != "Verify" || k.Cert == nil {
+			continue // only a key registered for verification signs assertions
+		}
 		s1 := sha1.Sum(k.Cert.Raw) //nolint:gosec
 		s256 := sha256.Sum256(k.Cert.Raw)
 		if !(len(req.AssertionSHA1) > 0 && bytes.Equal(req.AssertionSHA1, s1[:])) &&

@@ -146,8 +146,10 @@ func (s *Server) checkAssertionClaims(r *http.Request, a *assertion, clientID st
 		}
 	}
 	if !okAud {
-		return &directory.AuthError{Status: 401, OAuthError: "invalid_client", Code: 700212,
-			Description: "No matching federated identity record found for presented assertion audience."}
+		// AADSTS700023 for a certificate's assertion (Azure SDK troubleshooting,
+		// ClientAssertionCredential); 700212 is the federated-credential variant.
+		return &directory.AuthError{Status: 401, OAuthError: "invalid_client", Code: 700023,
+			Description: "Client assertion audience claim does not match Realm issuer. Review the documentation at https://learn.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials ."}
 	}
 	now := wallNow().Unix()
 	if a.claims.Exp != 0 && now > a.claims.Exp+300 || a.claims.Nbf != 0 && now+300 < a.claims.Nbf {
