@@ -378,9 +378,9 @@ func TestSignInFailed(t *testing.T) {
 func TestRemediesNameTheFix(t *testing.T) {
 	for code, want := range map[string]string{
 		entra(900382, "invalid_request", "Confidential Client is not supported in Cross Cloud request."): "tenant.cloud",
-		entra(7000229, "invalid_client", "missing service principal"):                                  "admin consent",
-		entra(90072, "invalid_grant", "User account does not exist in tenant"):                        "Directory (tenant) ID",
-		odata("InvalidAuthenticationToken", "Access token validation failure. Invalid audience."):     "audiences",
+		entra(7000229, "invalid_client", "missing service principal"):                                    "admin consent",
+		entra(90072, "invalid_grant", "User account does not exist in tenant"):                           "Directory (tenant) ID",
+		odata("InvalidAuthenticationToken", "Access token validation failure. Invalid audience."):        "audiences",
 	} {
 		if e := FromResponse("entra", "op", 401, nil, []byte(code)); !strings.Contains(e.Remedy, want) {
 			t.Errorf("%s: remedy %q lacks %q", e.Code, e.Remedy, want)
