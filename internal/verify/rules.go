@@ -49,7 +49,9 @@ func planFor(kind integration.Kind, features []integration.Feature) plan {
 			probes: []probePlan{
 				{probe: ProbeSentinelWorkspace, api: APIARM},
 				{probe: ProbeLogAnalyticsQuery, api: APILogAnalytics, needs: "Data.Read"},
-				{probe: ProbeGraphSecurityEvts, api: APIGraph, needs: "SecurityEvents.Read.All", optional: true},
+				// No probe of Graph's legacy /security/alerts (SecurityEvents.Read.All):
+				// Microsoft retired it on 2026-08-31 (it returns no data), so it
+				// proves nothing either way (internal/catalog).
 			},
 		}
 	}
