@@ -249,7 +249,8 @@ func TestProvisionerAdminConsent(t *testing.T) {
 	}
 	back = f.follow(t, restURL)
 	code, out, _ = op.do("POST", "/v1/"+f.org.Name+"/tenants:completeAdminConsent", map[string]any{
-		"state": back.Get("state"), "adminConsent": back.Get("admin_consent"), "tenant": back.Get("tenant")})
+		"state": back.Get("state"), "adminConsent": back.Get("admin_consent"), "tenant": back.Get("tenant"),
+		"scope": back.Get("scope"), "redirectUri": consentRedirect})
 	if tn, _ := out["tenant"].(map[string]any); code != http.StatusOK || tn["provisionerConsentTime"] == nil {
 		t.Fatalf("REST complete: %d %v", code, out)
 	}
