@@ -78,8 +78,8 @@ var (
 	msProbes = map[verify.Probe]microsoft.Probe{
 		verify.ProbeGraphAlerts: microsoft.ProbeGraphAlerts, verify.ProbeGraphIncidents: microsoft.ProbeGraphIncidents,
 		verify.ProbeGraphSignIns: microsoft.ProbeGraphSignIns, verify.ProbeGraphUsers: microsoft.ProbeGraphUsers,
-		verify.ProbeGraphSecurityEvts: microsoft.ProbeGraphSecurityEvts, verify.ProbeDefenderMachines: microsoft.ProbeDefenderMachines,
-		verify.ProbeCloudAppsAlerts: microsoft.ProbeCloudAppsAlerts, verify.ProbeSentinelWorkspace: microsoft.ProbeSentinelWorkspace,
+		verify.ProbeDefenderMachines: microsoft.ProbeDefenderMachines,
+		verify.ProbeCloudAppsAlerts:  microsoft.ProbeCloudAppsAlerts, verify.ProbeSentinelWorkspace: microsoft.ProbeSentinelWorkspace,
 		verify.ProbeLogAnalyticsQuery: microsoft.ProbeLogAnalyticsQuery,
 	}
 )

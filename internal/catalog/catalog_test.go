@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -48,5 +49,25 @@ func TestForFiltersByKindAndFeature(t *testing.T) {
 		if e.Kind != integration.KindSentinel {
 			t.Fatalf("Sentinel catalog contains %+v", e)
 		}
+	}
+}
+
+// SecurityEvents.Read.All no longer stands for an API a check can prove
+// (the legacy alerts API is retired): it is optional, and its entry says
+// what it still grants and cites Microsoft.
+func TestSecurityEventsIsOptionalAndExplained(t *testing.T) {
+	n := 0
+	for _, e := range Entries {
+		if e.Value != "SecurityEvents.Read.All" {
+			continue
+		}
+		n++
+		if e.Requirement != Optional || !strings.Contains(e.Note, "retired") || !strings.Contains(e.Note, "secureScores") ||
+			!strings.Contains(e.Note, "https://learn.microsoft.com/en-us/graph/alertsv1-alertsv2-migration") {
+			t.Fatalf("entry %+v", e)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no SecurityEvents.Read.All entry")
 	}
 }

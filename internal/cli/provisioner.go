@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"net/url"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -93,12 +95,13 @@ func (inv *invocation) tenantCompleteConsent() *cobra.Command {
 	var org, redirectURL string
 	var req dzconnectv1.CompleteAdminConsentRequest
 	cmd := &cobra.Command{
-		Use:   "complete-consent --org ORG (--redirect-url URL | --state STATE --admin-consent True --tenant GUID [--error CODE --error-description TEXT])",
+		Use:   "complete-consent --org ORG (--redirect-url URL | --redirect-uri URI --state STATE --admin-consent True --tenant GUID [--scope S] [--error CODE --error-description TEXT])",
 		Short: "Record the admin-consent redirect Microsoft sent back",
 		Long: `Record the result of an admin-consent link: paste the whole URL Microsoft redirected
-the administrator to (--redirect-url), or give its query parameters one by one.
-The tenant is found by the link's state, never by the returned tenant, which must
-match it. A refused consent, or one from another tenant, fails (exit code 1) and
+the administrator to (--redirect-url), or give its query parameters one by one
+with the redirect URI it arrived at (--redirect-uri). The redirect URI must be the
+one the link was issued with. The tenant is found by the link's state, never by
+the returned tenant, which must match it. A refused consent, or one from another tenant, fails (exit code 1) and
 spends the state: get a new link to try again.`,
 		Example: `  dzctl tenant complete-consent --org contoso \
       --redirect-url 'https://mssp.example.com/consent?admin_consent=True&tenant=0b6f...&state=...'`,
@@ -112,7 +115,9 @@ spends the state: get a new link to try again.`,
 	fl.StringVar(&req.Tenant, "tenant", "", "the tenant parameter")
 	fl.StringVar(&req.Error, "error", "", "the error parameter, when consent failed")
 	fl.StringVar(&req.ErrorDescription, "error-description", "", "the error_description parameter")
-	for _, f := range []string{"state", "admin-consent", "tenant", "error", "error-description"} {
+	fl.StringVar(&req.Scope, "scope", "", "the scope parameter")
+	fl.StringVar(&req.RedirectUri, "redirect-uri", "", "the redirect URI the redirect arrived at (the link's)")
+	for _, f := range []string{"state", "admin-consent", "tenant", "error", "error-description", "scope", "redirect-uri"} {
 		cmd.MarkFlagsMutuallyExclusive("redirect-url", f)
 	}
 	cmd.RunE = inv.action(func(ctx context.Context, cmd *cobra.Command, _ []string) error {
@@ -131,12 +136,15 @@ spends the state: get a new link to try again.`,
 			}
 			q := u.Query()
 			req.State, req.AdminConsent, req.Tenant = q.Get("state"), q.Get("admin_consent"), q.Get("tenant")
-			req.Error, req.ErrorDescription = q.Get("error"), q.Get("error_description")
+			req.Error, req.ErrorDescription, req.Scope = q.Get("error"), q.Get("error_description"), q.Get("scope")
+			// The URL as it arrived; dzconnect ignores Microsoft's parameters
+			// when comparing it with the link's redirect URI.
+			req.RedirectUri = redirectURL
 			if req.State == "" {
 				return usageErrorf("invalid --redirect-url: its query has no state parameter")
 			}
-		case !cmd.Flags().Changed("state"):
-			return usageErrorf("give --redirect-url, or --state with --admin-consent and --tenant (or --error)")
+		case !cmd.Flags().Changed("state") || !cmd.Flags().Changed("redirect-uri"):
+			return usageErrorf("give --redirect-url, or --redirect-uri and --state with --admin-consent and --tenant (or --error)")
 		}
 		req.Parent = parent
 		c, err := inv.clients()
@@ -146,6 +154,18 @@ spends the state: get a new link to try again.`,
 		resp, err := c.tenants.CompleteAdminConsent(ctx, &req)
 		if err != nil {
 			return err
+		}
+		if p := resp.GetProvisionerPermissions(); len(p.GetMissing()) > 0 || p.GetError() != "" {
+			// On stderr: the consent is recorded; this is what still stands
+			// in the way of provisioning.
+			msg := "provisioner permissions missing in the tenant: " + strings.Join(p.GetMissing(), ", ")
+			if p.GetError() != "" {
+				msg = "provisioner permissions not checked: " + p.GetError()
+			}
+			if p.GetRemedy() != "" {
+				msg += "\nremedy: " + p.GetRemedy()
+			}
+			_, _ = fmt.Fprintln(inv.app.stderr, msg)
 		}
 		return inv.printTenant(resp.GetTenant())
 	})

@@ -81,20 +81,23 @@ func TestTenantConsent(t *testing.T) {
 	q := url.Values{"admin_consent": {"True"}, "tenant": {"0b6f2e3c-1d4a-4c8e-9f00-5a7b8c9d0e1f"}, "state": {fakeConsentState}, "scope": {"https://graph.microsoft.com/.default"}}
 	r = h.ok("", "tenant", "complete-consent", "--org", "contoso", "--redirect-url", "https://mssp.example.com/consent?"+q.Encode())
 	diffProto(t, "complete request", &dzconnectv1.CompleteAdminConsentRequest{Parent: "organizations/contoso", State: fakeConsentState,
-		AdminConsent: "True", Tenant: "0b6f2e3c-1d4a-4c8e-9f00-5a7b8c9d0e1f"},
+		AdminConsent: "True", Tenant: "0b6f2e3c-1d4a-4c8e-9f00-5a7b8c9d0e1f", Scope: "https://graph.microsoft.com/.default",
+		RedirectUri: "https://mssp.example.com/consent?" + q.Encode()},
 		lastRequest[*dzconnectv1.CompleteAdminConsentRequest](t, h, "CompleteAdminConsent"))
 	if !strings.Contains(r.stdout, "Provisioner consent:") || !strings.Contains(r.stdout, "2026-11-26T04:00:00Z") {
 		t.Errorf("complete output:\n%s", r.stdout)
 	}
 
 	// The parameters one by one, with Microsoft's error: exit 1 with the message.
-	r = h.run("", "tenant", "complete-consent", "--org", "contoso", "--state", fakeConsentState, "--admin-consent", "False",
+	r = h.run("", "tenant", "complete-consent", "--org", "contoso", "--redirect-uri", "https://mssp.example.com/consent",
+		"--state", fakeConsentState, "--admin-consent", "False",
 		"--error", "access_denied", "--error-description", "AADSTS65004: User declined to consent to access the app.")
 	if r.code != cli.ExitError || !strings.Contains(r.stderr, "FailedPrecondition") || !strings.Contains(r.stderr, "access_denied") {
 		t.Errorf("declined: exit %d\n%s", r.code, r.stderr)
 	}
 	diffProto(t, "declined request", &dzconnectv1.CompleteAdminConsentRequest{Parent: "organizations/contoso", State: fakeConsentState,
-		AdminConsent: "False", Error: "access_denied", ErrorDescription: "AADSTS65004: User declined to consent to access the app."},
+		AdminConsent: "False", Error: "access_denied", ErrorDescription: "AADSTS65004: User declined to consent to access the app.",
+		RedirectUri: "https://mssp.example.com/consent"},
 		lastRequest[*dzconnectv1.CompleteAdminConsentRequest](t, h, "CompleteAdminConsent"))
 
 	// Usage errors: nothing is called.
@@ -102,6 +105,7 @@ func TestTenantConsent(t *testing.T) {
 	for _, args := range [][]string{
 		{"tenant", "complete-consent", "--redirect-url", "https://mssp.example.com/consent?" + q.Encode()},
 		{"tenant", "complete-consent", "--org", "contoso"},
+		{"tenant", "complete-consent", "--org", "contoso", "--state", fakeConsentState, "--admin-consent", "True", "--tenant", "x"},
 		{"tenant", "complete-consent", "--org", "contoso", "--redirect-url", "https://mssp.example.com/consent"},
 		{"tenant", "complete-consent", "--org", "contoso", "--redirect-url", "https://mssp.example.com/consent?admin_consent=True"},
 		{"tenant", "complete-consent", "--org", "contoso", "--redirect-url", "https://x/?state=s", "--state", "s"},

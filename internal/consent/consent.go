@@ -47,16 +47,23 @@ type Request struct {
 	// SharedKind is empty for a link that consents the provisioner, else
 	// the kind of the organization's shared application it consents.
 	SharedKind string
+	// Scope is the scope Microsoft's redirect returned (once used).
+	Scope string
 }
 
 // Callback is what Microsoft sent to the redirect URI, as the caller
 // forwards it.
 type Callback struct {
 	State            string
-	AdminConsent     string // "True" on success
+	AdminConsent     string // "True" on success (compared case-insensitively)
 	Tenant           string // the Entra tenant ID Microsoft says consented
 	Error            string
 	ErrorDescription string
+	// Scope is what Microsoft says was consented; recorded.
+	Scope string
+	// RedirectURI is the URL the redirect arrived at; it must be the
+	// redirect URI the link was issued with.
+	RedirectURI string
 }
 
 // Link is an admin-consent link.
@@ -99,8 +106,9 @@ type Store interface {
 	// RecordSharedConsent records (or renews) tenantID's consent of the
 	// organization's shared application of kind.
 	RecordSharedConsent(ctx context.Context, tx uow.Tx, org, tenantID uuid.UUID, kind string, at time.Time) error
-	// MarkConsentRequestUsed spends the state with its result.
-	MarkConsentRequestUsed(ctx context.Context, tx uow.Tx, org uuid.UUID, stateHash []byte, result Result) error
+	// MarkConsentRequestUsed spends the state with its result and the
+	// scope Microsoft returned ("" when none).
+	MarkConsentRequestUsed(ctx context.Context, tx uow.Tx, org uuid.UUID, stateHash []byte, result Result, scope string) error
 }
 
 // ProvisionerSecretPath is where an organization's provisioner client

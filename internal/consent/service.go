@@ -58,6 +58,10 @@ type Config struct {
 	GraphAudiences map[string]string
 	// StateTTL defaults to DefaultStateTTL.
 	StateTTL time.Duration
+	// Grants, when set, reads the provisioner's own app role assignments
+	// in a tenant right after its admin consent (CompleteAdminConsent
+	// reports the missing ones).
+	Grants GrantReader
 }
 
 // Service runs the provisioner and admin-consent use cases; it owns their
@@ -70,6 +74,7 @@ type Service struct {
 	log     *slog.Logger
 	clouds  map[tenant.Cloud]Cloud
 	ttl     time.Duration
+	grants  GrantReader
 	now     func() time.Time
 	random  func([]byte) (int, error)
 }
@@ -102,7 +107,8 @@ func NewService(cfg Config, tx uow.Runner, store Store, audit audit.Appender, se
 	if ttl <= 0 {
 		ttl = DefaultStateTTL
 	}
-	return &Service{tx: tx, store: store, audit: audit, secrets: secrets, log: log, clouds: clouds, ttl: ttl, now: time.Now, random: rand.Read}, nil
+	return &Service{tx: tx, store: store, audit: audit, secrets: secrets, log: log, clouds: clouds, ttl: ttl, grants: cfg.Grants,
+		now: time.Now, random: rand.Read}, nil
 }
 
 // SetProvisioner registers (or replaces) the organization's provisioner
@@ -333,16 +339,29 @@ func (s *Service) buildLink(t tenant.Tenant, clientID uuid.UUID, redirectURI, st
 	return strings.TrimSuffix(c.Authority, "/") + "/" + t.EntraTenantID.String() + "/v2.0/adminconsent?" + q.Encode(), nil
 }
 
+// Completion is the outcome of CompleteAdminConsent.
+type Completion struct {
+	Tenant tenant.Tenant
+	// Provisioner is the provisioner's permission check in the tenant
+	// (nil for a shared application's link, or when no GrantReader is set).
+	Provisioner *PermissionCheck
+}
+
 // CompleteAdminConsent records the redirect Microsoft sent after an
 // administrator answered a link. The state is consumed in the same
 // transaction as the outcome is recorded, whatever the outcome: an unknown,
-// used or expired state is InvalidArgument (nothing written); a refusal or
-// a tenant other than the link's is FailedPrecondition (recorded, the
-// state is spent); otherwise the tenant's provisioner_consent_time is set.
-func (s *Service) CompleteAdminConsent(ctx context.Context, org uuid.UUID, cb Callback) (tenant.Tenant, error) {
+// used or expired state, or a redirect URI other than the link's, is
+// InvalidArgument (nothing written); a refusal or a tenant other than the
+// link's is FailedPrecondition (recorded, the state is spent); otherwise
+// the tenant's provisioner_consent_time is set, with the scope Microsoft
+// returned recorded on the request. After a provisioner consent, the
+// provisioner's own grants in the tenant are read (outside the
+// transaction; a failure to read them is reported, not returned).
+func (s *Service) CompleteAdminConsent(ctx context.Context, org uuid.UUID, cb Callback) (Completion, error) {
 	var (
 		result Result
 		t      tenant.Tenant
+		shared bool
 	)
 	hash := HashState(cb.State)
 	err := s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
@@ -356,8 +375,15 @@ func (s *Service) CompleteAdminConsent(ctx context.Context, org uuid.UUID, cb Ca
 		if err := usable(r, s.now()); err != nil {
 			return err // nothing written: the state stays as it is
 		}
+		if !sameRedirect(r.RedirectURI, cb.RedirectURI) {
+			// Nothing written: the redirect did not come back where the
+			// link sent it, so it is not this link's answer (the state
+			// stays usable for the one that is).
+			return apperr.Invalid("redirect_uri", "is not the redirect URI the link was issued with: give the URL the redirect arrived at")
+		}
+		shared = r.SharedKind != ""
 		result = decide(cb, t)
-		if err := s.store.MarkConsentRequestUsed(ctx, tx, org, hash, result); err != nil {
+		if err := s.store.MarkConsentRequestUsed(ctx, tx, org, hash, result, clean(cb.Scope, 4096)); err != nil {
 			return err
 		}
 		switch {
@@ -376,10 +402,10 @@ func (s *Service) CompleteAdminConsent(ctx context.Context, org uuid.UUID, cb Ca
 		return s.audit.AppendAudit(ctx, tx, org, resource.Tenant{Org: org, Tenant: r.Tenant}.String())
 	})
 	if apperr.Is(err, apperr.NotFound) {
-		return tenant.Tenant{}, apperr.Invalid("state", "is unknown: it was not issued by GetAdminConsentLink for this organization")
+		return Completion{}, apperr.Invalid("state", "is unknown: it was not issued by GetAdminConsentLink for this organization")
 	}
 	if err != nil {
-		return tenant.Tenant{}, err
+		return Completion{}, err
 	}
 	switch result {
 	case ResultDeclined:
@@ -392,7 +418,7 @@ func (s *Service) CompleteAdminConsent(ctx context.Context, org uuid.UUID, cb Ca
 		} else {
 			msg += fmt.Sprintf(": admin_consent is %q, not \"True\"", clean(cb.AdminConsent, 20))
 		}
-		return tenant.Tenant{}, apperr.New(apperr.FailedPrecondition, "%s; the link's state is spent, get a new link to try again", msg).
+		return Completion{}, apperr.New(apperr.FailedPrecondition, "%s; the link's state is spent, get a new link to try again", msg).
 			WithReason("ADMIN_CONSENT_DECLINED")
 	case ResultTenantMismatch:
 		got := "no tenant"
@@ -401,11 +427,15 @@ func (s *Service) CompleteAdminConsent(ctx context.Context, org uuid.UUID, cb Ca
 		} else if cb.Tenant != "" {
 			got = "a tenant that is not a GUID"
 		}
-		return tenant.Tenant{}, apperr.New(apperr.FailedPrecondition,
+		return Completion{}, apperr.New(apperr.FailedPrecondition,
 			"admin consent came back from %s, but the link was issued for Entra tenant %s: nothing was recorded for the tenant; have an administrator of that tenant open a new link",
 			got, t.EntraTenantID).WithReason("ADMIN_CONSENT_TENANT_MISMATCH")
 	}
-	return t, nil
+	out := Completion{Tenant: t}
+	if !shared {
+		out.Provisioner = s.checkProvisioner(ctx, org, t)
+	}
+	return out, nil
 }
 
 // usable refuses a state that was spent or expired: each link works once,
@@ -422,8 +452,9 @@ func usable(r Request, now time.Time) error {
 }
 
 // decide classifies a callback for the tenant its state was issued for.
+// admin_consent is compared case-insensitively: Microsoft sends "True".
 func decide(cb Callback, t tenant.Tenant) Result {
-	if cb.Error != "" || cb.AdminConsent != "True" {
+	if cb.Error != "" || !strings.EqualFold(cb.AdminConsent, "True") {
 		return ResultDeclined
 	}
 	id, err := uuid.Parse(cb.Tenant)

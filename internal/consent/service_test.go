@@ -81,7 +81,6 @@ func TestDecide(t *testing.T) {
 		{Callback{AdminConsent: "True"}, ResultTenantMismatch},
 		{Callback{AdminConsent: "True", Tenant: "contoso.onmicrosoft.com"}, ResultTenantMismatch},
 		{Callback{AdminConsent: "False", Tenant: entra.String()}, ResultDeclined},
-		{Callback{AdminConsent: "true", Tenant: entra.String()}, ResultDeclined},
 		{Callback{AdminConsent: "True", Tenant: entra.String(), Error: "access_denied"}, ResultDeclined},
 	} {
 		if got := decide(tc.cb, tn); got != tc.want {

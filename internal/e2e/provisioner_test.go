@@ -107,9 +107,12 @@ func (f consentFixture) follow(t *testing.T, link string) url.Values {
 	return loc.Query()
 }
 
+// completeReq forwards the redirect's parameters as a service serving
+// consentRedirect would: with the URL it arrived at and the scope.
 func completeReq(parent string, q url.Values) *v1.CompleteAdminConsentRequest {
 	return &v1.CompleteAdminConsentRequest{Parent: parent, State: q.Get("state"), AdminConsent: q.Get("admin_consent"),
-		Tenant: q.Get("tenant"), Error: q.Get("error"), ErrorDescription: q.Get("error_description")}
+		Tenant: q.Get("tenant"), Error: q.Get("error"), ErrorDescription: q.Get("error_description"),
+		Scope: q.Get("scope"), RedirectUri: consentRedirect}
 }
 
 // consentRow reads the recorded request of a state.
@@ -246,7 +249,8 @@ func TestProvisionerAdminConsent(t *testing.T) {
 	}
 	back = f.follow(t, restURL)
 	code, out, _ = op.do("POST", "/v1/"+f.org.Name+"/tenants:completeAdminConsent", map[string]any{
-		"state": back.Get("state"), "adminConsent": back.Get("admin_consent"), "tenant": back.Get("tenant")})
+		"state": back.Get("state"), "adminConsent": back.Get("admin_consent"), "tenant": back.Get("tenant"),
+		"scope": back.Get("scope"), "redirectUri": consentRedirect})
 	if tn, _ := out["tenant"].(map[string]any); code != http.StatusOK || tn["provisionerConsentTime"] == nil {
 		t.Fatalf("REST complete: %d %v", code, out)
 	}
@@ -405,7 +409,9 @@ func TestProvisionerInvalidInput(t *testing.T) {
 		{&v1.CompleteAdminConsentRequest{Parent: org.Name, State: good, AdminConsent: "True", Tenant: strings.Repeat("t", 100)}, "tenant"},
 		{&v1.CompleteAdminConsentRequest{Parent: "nope", State: good, AdminConsent: "True"}, "parent"},
 		// Well-formed but never issued.
-		{&v1.CompleteAdminConsentRequest{Parent: org.Name, State: good, AdminConsent: "True", Tenant: tenant.GetEntraTenantId()}, "state"},
+		{&v1.CompleteAdminConsentRequest{Parent: org.Name, State: good, AdminConsent: "True", Tenant: tenant.GetEntraTenantId(),
+			RedirectUri: consentRedirect}, "state"},
+		{&v1.CompleteAdminConsentRequest{Parent: org.Name, State: good, AdminConsent: "True", Tenant: tenant.GetEntraTenantId()}, "redirect_uri"},
 	} {
 		_, err := c.Tenants.CompleteAdminConsent(org.OperatorCtx, tc.req)
 		wantViolation(t, err, tc.field)
@@ -436,7 +442,7 @@ func TestProvisionerInvalidInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Tenants.CompleteAdminConsent(org.OperatorCtx, &v1.CompleteAdminConsentRequest{Parent: org.Name, State: state,
-		AdminConsent: "True", Tenant: tenant.GetEntraTenantId()})
+		AdminConsent: "True", Tenant: tenant.GetEntraTenantId(), RedirectUri: "http://127.0.0.1:9/cb"})
 	wantViolation(t, err, "state")
 	if !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("expired state: %v", err)

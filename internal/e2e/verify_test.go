@@ -381,8 +381,15 @@ func TestCheckSentinel(t *testing.T) {
 			t.Fatalf("%s = %v", name, s)
 		}
 	}
-	if s := step(t, c, "probe:graph-security-alerts-v1"); s.GetStatus() != passed {
-		t.Fatalf("optional legacy alerts probe: %v", s)
+	// Graph's legacy /security/alerts is retired (2026-08-31): no step runs
+	// on it, and the SecurityEvents.Read.All grant is neither missing nor extra.
+	for _, s := range c.GetSteps() {
+		if strings.Contains(s.GetName(), "graph-security-alerts-v1") {
+			t.Fatalf("a step on the retired legacy alerts API: %v", s)
+		}
+	}
+	if p := c.GetPermissions(); len(p.GetMissingRequired())+len(p.GetExtra()) != 0 {
+		t.Fatalf("permissions %v", p)
 	}
 }
 

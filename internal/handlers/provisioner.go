@@ -67,24 +67,34 @@ func (h *tenants) CompleteAdminConsent(ctx context.Context, req *v1.CompleteAdmi
 	if req.GetAdminConsent() == "" && req.GetError() == "" {
 		v.Add("admin_consent", "required: the admin_consent parameter of the redirect, or error when Microsoft returned one")
 	}
-	if req.GetAdminConsent() == "True" && req.GetError() == "" && req.GetTenant() == "" {
+	if strings.EqualFold(req.GetAdminConsent(), "True") && req.GetError() == "" && req.GetTenant() == "" {
 		v.Add("tenant", "required with admin_consent True: the tenant parameter of the redirect")
 	}
 	checkParam(&v, "admin_consent", req.GetAdminConsent(), 16)
 	checkParam(&v, "tenant", req.GetTenant(), 64)
 	checkParam(&v, "error", req.GetError(), 128)
 	checkParam(&v, "error_description", req.GetErrorDescription(), 2048)
+	checkParam(&v, "scope", req.GetScope(), 4096)
+	if req.GetRedirectUri() == "" {
+		v.Add("redirect_uri", "required: the URL the redirect arrived at (the redirect_uri the link was issued with)")
+	} else {
+		checkParam(&v, "redirect_uri", req.GetRedirectUri(), 8192)
+	}
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	t, err := h.d.Consent.CompleteAdminConsent(ctx, parent.Org, consent.Callback{
+	done, err := h.d.Consent.CompleteAdminConsent(ctx, parent.Org, consent.Callback{
 		State: req.GetState(), AdminConsent: req.GetAdminConsent(), Tenant: req.GetTenant(),
-		Error: req.GetError(), ErrorDescription: req.GetErrorDescription(),
+		Error: req.GetError(), ErrorDescription: req.GetErrorDescription(), Scope: req.GetScope(), RedirectURI: req.GetRedirectUri(),
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &v1.CompleteAdminConsentResponse{Tenant: tenantToProto(t)}, nil
+	out := &v1.CompleteAdminConsentResponse{Tenant: tenantToProto(done.Tenant)}
+	if p := done.Provisioner; p != nil {
+		out.ProvisionerPermissions = &v1.ProvisionerPermissions{Granted: p.Granted, Missing: p.Missing, Remedy: p.Remedy, Error: p.Error}
+	}
+	return out, nil
 }
 
 var stateRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)

@@ -70,7 +70,11 @@ type Endpoints struct {
 	ARM string `json:"arm,omitempty"`
 	// LogAnalytics is the Log Analytics query API endpoint: "https://api.loganalytics.io".
 	LogAnalytics string `json:"logAnalytics,omitempty"`
-	// Defender is the Defender for Endpoint API endpoint: "https://api.securitycenter.microsoft.com".
+	// Defender is the Defender for Endpoint API endpoint: "https://api.security.microsoft.com"
+	// (Microsoft's documented service base URI; the regional hosts
+	// us., eu., uk., au., swa. and ina.api.security.microsoft.com may be
+	// configured instead). Its token audience stays
+	// "https://api.securitycenter.microsoft.com" (Audiences["defender"]).
 	Defender string `json:"defender,omitempty"`
 	// CloudApps is the Defender for Cloud Apps API URL. Microsoft gives
 	// every tenant its own (https://<tenant>.<region>.portal.cloudappsecurity.com,
@@ -103,7 +107,9 @@ func DefaultClouds() map[string]Endpoints {
 		CloudGlobal: {
 			Authority: "https://login.microsoftonline.com/", Graph: "https://graph.microsoft.com/v1.0",
 			ARM: "https://management.azure.com", LogAnalytics: "https://api.loganalytics.io",
-			Defender: "https://api.securitycenter.microsoft.com",
+			// Service base URI per Microsoft's "Supported Microsoft Defender for
+			// Endpoint APIs" (exposed-apis-list); the token audience is unchanged.
+			Defender: "https://api.security.microsoft.com",
 			Audiences: map[string]string{
 				string(APIGraph): "https://graph.microsoft.com", string(APIARM): "https://management.azure.com",
 				string(APILogAnalytics): "https://api.loganalytics.io", string(APIDefender): "https://api.securitycenter.microsoft.com",
@@ -113,8 +119,8 @@ func DefaultClouds() map[string]Endpoints {
 		CloudGCCHigh: {
 			Authority: "https://login.microsoftonline.us/", Graph: "https://graph.microsoft.us/v1.0",
 			ARM: "https://management.usgovcloudapi.net", LogAnalytics: "https://api.loganalytics.us",
-			// Defender for Endpoint GCC High / DoD API host (Microsoft's US
-			// Government docs); not confirmed in shared/reference.
+			// Defender for Endpoint GCC High / DoD API host, confirmed in
+			// Microsoft's "Defender for Endpoint for US Government customers" (gov#api).
 			Defender: "https://api-gov.securitycenter.microsoft.us",
 			Audiences: map[string]string{
 				string(APIGraph): "https://graph.microsoft.us", string(APIARM): "https://management.usgovcloudapi.net",
@@ -126,7 +132,7 @@ func DefaultClouds() map[string]Endpoints {
 		CloudDoD: {
 			Authority: "https://login.microsoftonline.us/", Graph: "https://dod-graph.microsoft.us/v1.0",
 			ARM: "https://management.usgovcloudapi.net", LogAnalytics: "https://api.loganalytics.us",
-			Defender: "https://api-gov.securitycenter.microsoft.us", // as GCC High; not confirmed
+			Defender: "https://api-gov.securitycenter.microsoft.us", // as GCC High (gov#api: "GCC High & DoD")
 			Audiences: map[string]string{
 				string(APIGraph): "https://dod-graph.microsoft.us", string(APIARM): "https://management.usgovcloudapi.net",
 				string(APILogAnalytics): "https://api.loganalytics.us", string(APIDefender): "https://api-gov.securitycenter.microsoft.us",

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dropzoneai/dzconnect/internal/microsoft"
 	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
+	"github.com/dropzoneai/dzconnect/internal/msftsim"
 )
 
 func TestDefaultClouds(t *testing.T) {
@@ -36,6 +37,16 @@ func TestDefaultClouds(t *testing.T) {
 	}
 	if _, err := microsoft.New(microsoft.Config{}); err != nil {
 		t.Fatalf("New with defaults: %v", err)
+	}
+	// Defender for Endpoint: Microsoft's documented base URI, while the
+	// token audience stays the securitycenter one (as msftsim's).
+	if g := d[microsoft.CloudGlobal]; g.Defender != "https://api.security.microsoft.com" ||
+		g.Scope(microsoft.APIDefender) != "https://api.securitycenter.microsoft.com/.default" ||
+		msftsim.ResourceDefender+"/.default" != g.Scope(microsoft.APIDefender) {
+		t.Errorf("global Defender: %q scope %q", g.Defender, g.Scope(microsoft.APIDefender))
+	}
+	if g := d[microsoft.CloudGCCHigh]; g.Defender != "https://api-gov.securitycenter.microsoft.us" {
+		t.Errorf("GCC High Defender: %q", g.Defender)
 	}
 }
 

@@ -14,11 +14,12 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
 )
 
-// msftsim has neither Graph's legacy /security/alerts nor a Defender for
-// Cloud Apps API. These probes run against a small TLS fake for the data
-// plane, with real tokens from msftsim, to pin the call shape: path, query,
-// bearer token audience, and how the answers are read.
-func TestLegacyAlertsAndCloudAppsAgainstFake(t *testing.T) {
+// msftsim has no Defender for Cloud Apps API. Its probe runs against a
+// small TLS fake for the data plane, with real tokens from msftsim, to pin
+// the call shape: path, query, bearer token audience, and how the answers
+// are read. (Graph's legacy /security/alerts is retired and no longer
+// probed: a request to it fails this fake's default case.)
+func TestCloudAppsAgainstFake(t *testing.T) {
 	t.Parallel()
 	var cloudAppsStatus atomic.Int32
 	cloudAppsStatus.Store(200)
@@ -26,12 +27,6 @@ func TestLegacyAlertsAndCloudAppsAgainstFake(t *testing.T) {
 		aud := tokenAudience(r.Header.Get("Authorization"))
 		w.Header().Set("Content-Type", "application/json")
 		switch {
-		case r.Method == http.MethodGet && r.URL.Path == "/v1.0/security/alerts" && r.URL.Query().Get("$top") == "1" && aud == "https://graph.microsoft.com":
-			// A provider that is not licensed shows up as 206 + Warning; the
-			// API itself answered, which is what the probe proves.
-			w.Header().Set("Warning", `199 - "Microsoft/IPC/403/10"`)
-			w.WriteHeader(http.StatusPartialContent)
-			_, _ = w.Write([]byte(`{"value":[]}`))
 		case r.Method == http.MethodGet && r.URL.Path == "/api/v1/alerts/" && r.URL.Query().Get("limit") == "1" && aud == "05a65629-4c1b-48c1-a78b-804c4abdd4af":
 			if st := int(cloudAppsStatus.Load()); st != 200 {
 				w.WriteHeader(st)
@@ -57,8 +52,8 @@ func TestLegacyAlertsAndCloudAppsAgainstFake(t *testing.T) {
 		c.Clouds[microsoft.CloudGlobal] = g
 	})
 	s := e.session(e.creds(e.fullApp()))
-	if err := s.Probe(t.Context(), microsoft.ProbeGraphSecurityEvts, nil); err != nil {
-		t.Fatalf("legacy alerts: %v", err)
+	if err := s.Probe(t.Context(), microsoft.Probe("graph-security-alerts-v1"), nil); err == nil {
+		t.Fatal("the retired legacy alerts probe still runs")
 	}
 	if err := s.Probe(t.Context(), microsoft.ProbeCloudAppsAlerts, nil); err != nil {
 		t.Fatalf("cloud apps: %v", err)

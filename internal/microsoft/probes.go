@@ -52,13 +52,6 @@ func (s *Session) graphProbe(ctx context.Context, p Probe) error {
 		op = "GET /users"
 		_, err = g.Users().Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{
 			QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Top: &top}})
-	case ProbeGraphSecurityEvts:
-		// Legacy security API (SecurityEvents.Read.All), used with Sentinel.
-		// Provider errors come back as 206 with a Warning header: the call
-		// itself worked, which is what the probe proves.
-		op = "GET /security/alerts"
-		_, err = g.Security().Alerts().Get(ctx, &graphsecurity.AlertsRequestBuilderGetRequestConfiguration{
-			QueryParameters: &graphsecurity.AlertsRequestBuilderGetQueryParameters{Top: &top}})
 	}
 	if err != nil {
 		return classify("graph", op, APIGraph, err)

@@ -134,8 +134,7 @@ func decodeClaims(jwt string) (claims, bool) {
 func (s *Session) Probe(ctx context.Context, p Probe, ws *Workspace) error {
 	ctx = s.operation(ctx)
 	switch p {
-	case ProbeGraphAlerts, ProbeGraphIncidents, ProbeGraphSignIns, ProbeGraphUsers,
-		ProbeGraphSecurityEvts:
+	case ProbeGraphAlerts, ProbeGraphIncidents, ProbeGraphSignIns, ProbeGraphUsers:
 		return s.graphProbe(ctx, p)
 	case ProbeDefenderMachines:
 		return s.defenderMachines(ctx)

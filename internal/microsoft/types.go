@@ -87,7 +87,6 @@ const (
 	ProbeGraphIncidents    Probe = "graph-security-incidents" // GET /security/incidents?$top=1
 	ProbeGraphSignIns      Probe = "graph-audit-signins"      // GET /auditLogs/signIns?$top=1
 	ProbeGraphUsers        Probe = "graph-users"              // GET /users?$top=1
-	ProbeGraphSecurityEvts Probe = "graph-security-alerts-v1" // GET /security/alerts?$top=1 (legacy, Sentinel)
 	ProbeDefenderMachines  Probe = "defender-machines"        // GET {defender}/api/machines?$top=1
 	ProbeCloudAppsAlerts   Probe = "cloudapps-alerts"         // GET {cloudApps}/api/v1/alerts/?limit=1
 	ProbeSentinelWorkspace Probe = "sentinel-workspace"       // ARM GET workspace, compares customerId

@@ -274,6 +274,13 @@ func (a *Admin) SetAppEnabled(tenant, appID string, enabled bool) error {
 	return a.sim.dir.SetServicePrincipalEnabled(tenant, appID, enabled)
 }
 
+// DeleteServicePrincipal deletes appID's service principal in tenant (to
+// deleted items) and keeps the application: token requests of an app
+// registered in tenant then fail with AADSTS7000229.
+func (a *Admin) DeleteServicePrincipal(tenant, appID string) error {
+	return a.sim.dir.DeleteServicePrincipal(tenant, directory.SPKey{AppID: appID}, directory.Caller{})
+}
+
 // BlockConditionalAccess makes token requests of appID ("*": all apps) in
 // tenant fail with AADSTS53003.
 func (a *Admin) BlockConditionalAccess(tenant, appID string, blocked bool) error {

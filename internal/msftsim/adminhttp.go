@@ -133,6 +133,9 @@ func (a *Admin) handler() http.Handler {
 		}
 		return nil, a.SetAppEnabled(r.PathValue("tenant"), r.PathValue("appId"), req.Enabled)
 	})
+	h("DELETE /_sim/tenants/{tenant}/apps/{appId}/servicePrincipal", "apps.servicePrincipal.delete", func(r *http.Request) (any, error) {
+		return nil, a.DeleteServicePrincipal(r.PathValue("tenant"), r.PathValue("appId"))
+	})
 	h("PUT /_sim/tenants/{tenant}/conditionalAccess", "conditionalAccess.set", func(r *http.Request) (any, error) {
 		var req struct {
 			AppID   string `json:"appId"`

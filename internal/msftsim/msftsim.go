@@ -39,7 +39,7 @@ const (
 	ResourceGraph        = "https://graph.microsoft.com"
 	ResourceARM          = "https://management.azure.com"
 	ResourceLogAnalytics = "https://api.loganalytics.io"
-	ResourceDefender     = "https://api.securitycenter.microsoft.com"
+	ResourceDefender     = "https://api.securitycenter.microsoft.com" // Defender for Endpoint's audience (its API is at api.security.microsoft.com)
 	ResourceExchange     = "https://outlook.office365.com"
 	ResourceCloudApps    = "05a65629-4c1b-48c1-a78b-804c4abdd4af"
 )
@@ -101,7 +101,9 @@ type Endpoints struct {
 	ARM string `json:"arm"`
 	// LogAnalytics is the Log Analytics API endpoint; append /v1/workspaces/{id}/query.
 	LogAnalytics string `json:"logAnalytics"`
-	// Defender is the Defender for Endpoint API endpoint; append /api/machines.
+	// Defender is the Defender for Endpoint API endpoint (stands in for
+	// https://api.security.microsoft.com); append /api/machines. Its token
+	// audience is ResourceDefender, as Microsoft's.
 	Defender string `json:"defender"`
 	// Admin is the simulator's admin API.
 	Admin string `json:"admin"`

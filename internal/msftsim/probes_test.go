@@ -104,7 +104,7 @@ func TestGraphOrganizationAndServicePrincipalDelete(t *testing.T) {
 		t.Fatalf("delete service principal: %v", err)
 	}
 	_, err = e.token(e.credFor(c), msftsim.ResourceGraph)
-	aadsts(t, err, 700016) // the app has no service principal in the tenant any more
+	aadsts(t, err, 7000229) // the app is registered here but has no service principal any more
 	apps, err := g.Applications().Get(ctx, nil)
 	if err != nil || len(apps.GetValue()) != 1 {
 		t.Fatalf("list applications: %v", err)

@@ -77,6 +77,9 @@ func (db *DB) GetConsentRequestForUpdate(ctx context.Context, tx uow.Tx, org uui
 	}
 	out := consent.Request{Org: r.OrganizationID, Tenant: r.TenantID, StateHash: r.StateHash, RedirectURI: r.RedirectUri,
 		CreateTime: r.CreateTime, ExpireTime: r.ExpireTime, UsedTime: r.UsedTime}
+	if r.Scope != nil {
+		out.Scope = *r.Scope
+	}
 	if r.Result != nil {
 		out.Result = consent.Result(*r.Result)
 	}
@@ -99,10 +102,14 @@ func (db *DB) RecordSharedConsent(ctx context.Context, tx uow.Tx, org, tenantID 
 }
 
 // MarkConsentRequestUsed implements consent.Store.
-func (db *DB) MarkConsentRequestUsed(ctx context.Context, tx uow.Tx, org uuid.UUID, stateHash []byte, result consent.Result) error {
+func (db *DB) MarkConsentRequestUsed(ctx context.Context, tx uow.Tx, org uuid.UUID, stateHash []byte, result consent.Result, scope string) error {
 	res := string(result)
+	var sc *string
+	if scope != "" {
+		sc = &scope
+	}
 	return translate(queries.MarkConsentRequestUsed(ctx, q(tx), query.MarkConsentRequestUsedParams{
-		OrganizationID: org, StateHash: stateHash, Result: &res,
+		OrganizationID: org, StateHash: stateHash, Result: &res, Scope: sc,
 	}), "")
 }
 

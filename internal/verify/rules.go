@@ -49,7 +49,9 @@ func planFor(kind integration.Kind, features []integration.Feature) plan {
 			probes: []probePlan{
 				{probe: ProbeSentinelWorkspace, api: APIARM},
 				{probe: ProbeLogAnalyticsQuery, api: APILogAnalytics, needs: "Data.Read"},
-				{probe: ProbeGraphSecurityEvts, api: APIGraph, needs: "SecurityEvents.Read.All", optional: true},
+				// No probe of Graph's legacy /security/alerts (SecurityEvents.Read.All):
+				// Microsoft retired it on 2026-08-31 (it returns no data), so it
+				// proves nothing either way (internal/catalog).
 			},
 		}
 	}
@@ -77,18 +79,7 @@ func planFor(kind integration.Kind, features []integration.Feature) plan {
 }
 
 // isCredentialFailure reports errors after which no other call can work.
-func isCredentialFailure(err error) bool {
-	var e *mserr.Error
-	if !errors.As(err, &e) {
-		return false
-	}
-	switch e.Class {
-	case mserr.ClassInvalidSecret, mserr.ClassExpiredSecret, mserr.ClassAppNotFound, mserr.ClassTenantNotFound,
-		mserr.ClassAppDisabled, mserr.ClassPolicyBlocked, mserr.ClassCertificateInvalid:
-		return true
-	}
-	return false
-}
+func isCredentialFailure(err error) bool { return mserr.SignInFailed(err) }
 
 // failStep fills a failed step from a Microsoft error.
 func failStep(step *Step, err error, settling bool) {

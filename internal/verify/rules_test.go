@@ -76,7 +76,7 @@ func TestPlanFor(t *testing.T) {
 			[]API{APIGraph, APIDefender, APICloudApps, APIExchange},
 			[]Probe{ProbeGraphAlerts, ProbeGraphIncidents, ProbeGraphSignIns, ProbeGraphUsers, ProbeDefenderMachines, ProbeCloudAppsAlerts}},
 		{"sentinel", integration.KindSentinel, nil, []API{APILogAnalytics, APIARM, APIGraph},
-			[]Probe{ProbeSentinelWorkspace, ProbeLogAnalyticsQuery, ProbeGraphSecurityEvts}},
+			[]Probe{ProbeSentinelWorkspace, ProbeLogAnalyticsQuery}}, // no probe of the retired legacy alerts API
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := planFor(tc.kind, tc.features)
@@ -93,7 +93,9 @@ func TestPlanFor(t *testing.T) {
 func TestProbeGate(t *testing.T) {
 	t.Parallel()
 	required := probePlan{probe: ProbeGraphAlerts, api: APIGraph, needs: "SecurityAlert.Read.All"}
-	optional := probePlan{probe: ProbeGraphSecurityEvts, api: APIGraph, needs: "SecurityEvents.Read.All", optional: true}
+	// No optional probe is planned today (the legacy alerts one is retired);
+	// the gate still serves one.
+	optional := probePlan{probe: Probe("graph-optional-example"), api: APIGraph, needs: "ThreatHunting.Read.All", optional: true}
 	for _, tc := range []struct {
 		name        string
 		pp          probePlan
@@ -110,7 +112,7 @@ func TestProbeGate(t *testing.T) {
 			skip: true, status: StepUnavailable},
 		{name: "no token", pp: required, unavailable: map[API]bool{APIGraph: true}, skip: true, status: StepSkipped},
 		{name: "optional not granted", pp: optional, roles: map[API][]string{APIGraph: {"User.Read.All"}}, skip: true, status: StepSkipped},
-		{name: "optional granted", pp: optional, roles: map[API][]string{APIGraph: {"SecurityEvents.Read.All"}}},
+		{name: "optional granted", pp: optional, roles: map[API][]string{APIGraph: {"ThreatHunting.Read.All"}}},
 		{name: "deadline", pp: required, roles: map[API][]string{APIGraph: {}}, deadline: true, skip: true, status: StepSkipped},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -149,8 +149,16 @@ type CompleteAdminConsentRequest struct {
 	Error string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
 	// The error_description parameter.
 	ErrorDescription string `protobuf:"bytes,6,opt,name=error_description,json=errorDescription,proto3" json:"error_description,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The scope parameter of the redirect: what Microsoft says was consented.
+	// Recorded with the consent.
+	Scope string `protobuf:"bytes,7,opt,name=scope,proto3" json:"scope,omitempty"`
+	// The redirect URI the redirect arrived at (the URL without Microsoft's
+	// parameters). Required: it must equal the redirect_uri the link was
+	// issued with (GetAdminConsentLink), else InvalidArgument and nothing is
+	// written.
+	RedirectUri   string `protobuf:"bytes,8,opt,name=redirect_uri,json=redirectUri,proto3" json:"redirect_uri,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CompleteAdminConsentRequest) Reset() {
@@ -225,13 +233,32 @@ func (x *CompleteAdminConsentRequest) GetErrorDescription() string {
 	return ""
 }
 
+func (x *CompleteAdminConsentRequest) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+func (x *CompleteAdminConsentRequest) GetRedirectUri() string {
+	if x != nil {
+		return x.RedirectUri
+	}
+	return ""
+}
+
 // Response of CompleteAdminConsent.
 type CompleteAdminConsentResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The tenant, with provisioner_consent_time set.
-	Tenant        *Tenant `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Tenant *Tenant `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// For a provisioner link: the provisioner's own application permissions
+	// in the tenant, read from its service principal's app role assignments
+	// right after the consent (docs/provisioner.md). The consent is recorded
+	// whatever they are.
+	ProvisionerPermissions *ProvisionerPermissions `protobuf:"bytes,2,opt,name=provisioner_permissions,json=provisionerPermissions,proto3" json:"provisioner_permissions,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *CompleteAdminConsentResponse) Reset() {
@@ -271,6 +298,86 @@ func (x *CompleteAdminConsentResponse) GetTenant() *Tenant {
 	return nil
 }
 
+func (x *CompleteAdminConsentResponse) GetProvisionerPermissions() *ProvisionerPermissions {
+	if x != nil {
+		return x.ProvisionerPermissions
+	}
+	return nil
+}
+
+// The provisioner application's own permissions in one customer tenant.
+type ProvisionerPermissions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Application permissions (Microsoft Graph app role values) granted.
+	Granted []string `protobuf:"bytes,1,rep,name=granted,proto3" json:"granted,omitempty"`
+	// Required permissions not granted (none of their alternatives is).
+	Missing []string `protobuf:"bytes,2,rep,name=missing,proto3" json:"missing,omitempty"`
+	// What a customer administrator does about the missing ones.
+	Remedy string `protobuf:"bytes,3,opt,name=remedy,proto3" json:"remedy,omitempty"`
+	// Why the grants could not be read (then granted and missing are empty).
+	Error         string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProvisionerPermissions) Reset() {
+	*x = ProvisionerPermissions{}
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProvisionerPermissions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProvisionerPermissions) ProtoMessage() {}
+
+func (x *ProvisionerPermissions) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProvisionerPermissions.ProtoReflect.Descriptor instead.
+func (*ProvisionerPermissions) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ProvisionerPermissions) GetGranted() []string {
+	if x != nil {
+		return x.Granted
+	}
+	return nil
+}
+
+func (x *ProvisionerPermissions) GetMissing() []string {
+	if x != nil {
+		return x.Missing
+	}
+	return nil
+}
+
+func (x *ProvisionerPermissions) GetRemedy() string {
+	if x != nil {
+		return x.Remedy
+	}
+	return ""
+}
+
+func (x *ProvisionerPermissions) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 // Request of CreateTenant.
 type CreateTenantRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -286,7 +393,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[4]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -298,7 +405,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[4]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -311,7 +418,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{4}
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateTenantRequest) GetParent() string {
@@ -346,7 +453,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[5]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -358,7 +465,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[5]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -371,7 +478,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{5}
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -392,7 +499,7 @@ type GetTenantRequest struct {
 
 func (x *GetTenantRequest) Reset() {
 	*x = GetTenantRequest{}
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[6]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -404,7 +511,7 @@ func (x *GetTenantRequest) String() string {
 func (*GetTenantRequest) ProtoMessage() {}
 
 func (x *GetTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[6]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -417,7 +524,7 @@ func (x *GetTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantRequest.ProtoReflect.Descriptor instead.
 func (*GetTenantRequest) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{6}
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetTenantRequest) GetName() string {
@@ -438,7 +545,7 @@ type GetTenantResponse struct {
 
 func (x *GetTenantResponse) Reset() {
 	*x = GetTenantResponse{}
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[7]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -450,7 +557,7 @@ func (x *GetTenantResponse) String() string {
 func (*GetTenantResponse) ProtoMessage() {}
 
 func (x *GetTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[7]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -463,7 +570,7 @@ func (x *GetTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantResponse.ProtoReflect.Descriptor instead.
 func (*GetTenantResponse) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{7}
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetTenantResponse) GetTenant() *Tenant {
@@ -488,7 +595,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[8]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -500,7 +607,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[8]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -513,7 +620,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{8}
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListTenantsRequest) GetParent() string {
@@ -550,7 +657,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[9]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -562,7 +669,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[9]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -575,7 +682,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{9}
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -605,7 +712,7 @@ type UpdateTenantRequest struct {
 
 func (x *UpdateTenantRequest) Reset() {
 	*x = UpdateTenantRequest{}
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[10]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -617,7 +724,7 @@ func (x *UpdateTenantRequest) String() string {
 func (*UpdateTenantRequest) ProtoMessage() {}
 
 func (x *UpdateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[10]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -630,7 +737,7 @@ func (x *UpdateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTenantRequest.ProtoReflect.Descriptor instead.
 func (*UpdateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{10}
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UpdateTenantRequest) GetTenant() *Tenant {
@@ -658,7 +765,7 @@ type UpdateTenantResponse struct {
 
 func (x *UpdateTenantResponse) Reset() {
 	*x = UpdateTenantResponse{}
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[11]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -670,7 +777,7 @@ func (x *UpdateTenantResponse) String() string {
 func (*UpdateTenantResponse) ProtoMessage() {}
 
 func (x *UpdateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[11]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -683,7 +790,7 @@ func (x *UpdateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTenantResponse.ProtoReflect.Descriptor instead.
 func (*UpdateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{11}
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UpdateTenantResponse) GetTenant() *Tenant {
@@ -706,7 +813,7 @@ type DeleteTenantRequest struct {
 
 func (x *DeleteTenantRequest) Reset() {
 	*x = DeleteTenantRequest{}
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[12]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -718,7 +825,7 @@ func (x *DeleteTenantRequest) String() string {
 func (*DeleteTenantRequest) ProtoMessage() {}
 
 func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[12]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -731,7 +838,7 @@ func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTenantRequest) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{12}
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteTenantRequest) GetName() string {
@@ -757,7 +864,7 @@ type DeleteTenantResponse struct {
 
 func (x *DeleteTenantResponse) Reset() {
 	*x = DeleteTenantResponse{}
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[13]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -769,7 +876,7 @@ func (x *DeleteTenantResponse) String() string {
 func (*DeleteTenantResponse) ProtoMessage() {}
 
 func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[13]
+	mi := &file_dzconnect_v1_tenant_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -782,7 +889,7 @@ func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTenantResponse) Descriptor() ([]byte, []int) {
-	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{13}
+	return file_dzconnect_v1_tenant_service_proto_rawDescGZIP(), []int{14}
 }
 
 var File_dzconnect_v1_tenant_service_proto protoreflect.FileDescriptor
@@ -796,16 +903,24 @@ const file_dzconnect_v1_tenant_service_proto_rawDesc = "" +
 	"\x1bGetAdminConsentLinkResponse\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12;\n" +
 	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xcb\x01\n" +
+	"expireTime\"\x84\x02\n" +
 	"\x1bCompleteAdminConsentRequest\x12\x16\n" +
 	"\x06parent\x18\x01 \x01(\tR\x06parent\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12#\n" +
 	"\radmin_consent\x18\x03 \x01(\tR\fadminConsent\x12\x16\n" +
 	"\x06tenant\x18\x04 \x01(\tR\x06tenant\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12+\n" +
-	"\x11error_description\x18\x06 \x01(\tR\x10errorDescription\"L\n" +
+	"\x11error_description\x18\x06 \x01(\tR\x10errorDescription\x12\x14\n" +
+	"\x05scope\x18\a \x01(\tR\x05scope\x12!\n" +
+	"\fredirect_uri\x18\b \x01(\tR\vredirectUri\"\xab\x01\n" +
 	"\x1cCompleteAdminConsentResponse\x12,\n" +
-	"\x06tenant\x18\x01 \x01(\v2\x14.dzconnect.v1.TenantR\x06tenant\"z\n" +
+	"\x06tenant\x18\x01 \x01(\v2\x14.dzconnect.v1.TenantR\x06tenant\x12]\n" +
+	"\x17provisioner_permissions\x18\x02 \x01(\v2$.dzconnect.v1.ProvisionerPermissionsR\x16provisionerPermissions\"z\n" +
+	"\x16ProvisionerPermissions\x12\x18\n" +
+	"\agranted\x18\x01 \x03(\tR\agranted\x12\x18\n" +
+	"\amissing\x18\x02 \x03(\tR\amissing\x12\x16\n" +
+	"\x06remedy\x18\x03 \x01(\tR\x06remedy\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"z\n" +
 	"\x13CreateTenantRequest\x12\x16\n" +
 	"\x06parent\x18\x01 \x01(\tR\x06parent\x12,\n" +
 	"\x06tenant\x18\x02 \x01(\v2\x14.dzconnect.v1.TenantR\x06tenant\x12\x1d\n" +
@@ -856,55 +971,57 @@ func file_dzconnect_v1_tenant_service_proto_rawDescGZIP() []byte {
 	return file_dzconnect_v1_tenant_service_proto_rawDescData
 }
 
-var file_dzconnect_v1_tenant_service_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_dzconnect_v1_tenant_service_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_dzconnect_v1_tenant_service_proto_goTypes = []any{
 	(*GetAdminConsentLinkRequest)(nil),   // 0: dzconnect.v1.GetAdminConsentLinkRequest
 	(*GetAdminConsentLinkResponse)(nil),  // 1: dzconnect.v1.GetAdminConsentLinkResponse
 	(*CompleteAdminConsentRequest)(nil),  // 2: dzconnect.v1.CompleteAdminConsentRequest
 	(*CompleteAdminConsentResponse)(nil), // 3: dzconnect.v1.CompleteAdminConsentResponse
-	(*CreateTenantRequest)(nil),          // 4: dzconnect.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),         // 5: dzconnect.v1.CreateTenantResponse
-	(*GetTenantRequest)(nil),             // 6: dzconnect.v1.GetTenantRequest
-	(*GetTenantResponse)(nil),            // 7: dzconnect.v1.GetTenantResponse
-	(*ListTenantsRequest)(nil),           // 8: dzconnect.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),          // 9: dzconnect.v1.ListTenantsResponse
-	(*UpdateTenantRequest)(nil),          // 10: dzconnect.v1.UpdateTenantRequest
-	(*UpdateTenantResponse)(nil),         // 11: dzconnect.v1.UpdateTenantResponse
-	(*DeleteTenantRequest)(nil),          // 12: dzconnect.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),         // 13: dzconnect.v1.DeleteTenantResponse
-	(*timestamppb.Timestamp)(nil),        // 14: google.protobuf.Timestamp
-	(*Tenant)(nil),                       // 15: dzconnect.v1.Tenant
-	(*fieldmaskpb.FieldMask)(nil),        // 16: google.protobuf.FieldMask
+	(*ProvisionerPermissions)(nil),       // 4: dzconnect.v1.ProvisionerPermissions
+	(*CreateTenantRequest)(nil),          // 5: dzconnect.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),         // 6: dzconnect.v1.CreateTenantResponse
+	(*GetTenantRequest)(nil),             // 7: dzconnect.v1.GetTenantRequest
+	(*GetTenantResponse)(nil),            // 8: dzconnect.v1.GetTenantResponse
+	(*ListTenantsRequest)(nil),           // 9: dzconnect.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),          // 10: dzconnect.v1.ListTenantsResponse
+	(*UpdateTenantRequest)(nil),          // 11: dzconnect.v1.UpdateTenantRequest
+	(*UpdateTenantResponse)(nil),         // 12: dzconnect.v1.UpdateTenantResponse
+	(*DeleteTenantRequest)(nil),          // 13: dzconnect.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),         // 14: dzconnect.v1.DeleteTenantResponse
+	(*timestamppb.Timestamp)(nil),        // 15: google.protobuf.Timestamp
+	(*Tenant)(nil),                       // 16: dzconnect.v1.Tenant
+	(*fieldmaskpb.FieldMask)(nil),        // 17: google.protobuf.FieldMask
 }
 var file_dzconnect_v1_tenant_service_proto_depIdxs = []int32{
-	14, // 0: dzconnect.v1.GetAdminConsentLinkResponse.expire_time:type_name -> google.protobuf.Timestamp
-	15, // 1: dzconnect.v1.CompleteAdminConsentResponse.tenant:type_name -> dzconnect.v1.Tenant
-	15, // 2: dzconnect.v1.CreateTenantRequest.tenant:type_name -> dzconnect.v1.Tenant
-	15, // 3: dzconnect.v1.CreateTenantResponse.tenant:type_name -> dzconnect.v1.Tenant
-	15, // 4: dzconnect.v1.GetTenantResponse.tenant:type_name -> dzconnect.v1.Tenant
-	15, // 5: dzconnect.v1.ListTenantsResponse.tenants:type_name -> dzconnect.v1.Tenant
-	15, // 6: dzconnect.v1.UpdateTenantRequest.tenant:type_name -> dzconnect.v1.Tenant
-	16, // 7: dzconnect.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
-	15, // 8: dzconnect.v1.UpdateTenantResponse.tenant:type_name -> dzconnect.v1.Tenant
-	4,  // 9: dzconnect.v1.TenantService.CreateTenant:input_type -> dzconnect.v1.CreateTenantRequest
-	6,  // 10: dzconnect.v1.TenantService.GetTenant:input_type -> dzconnect.v1.GetTenantRequest
-	8,  // 11: dzconnect.v1.TenantService.ListTenants:input_type -> dzconnect.v1.ListTenantsRequest
-	10, // 12: dzconnect.v1.TenantService.UpdateTenant:input_type -> dzconnect.v1.UpdateTenantRequest
-	12, // 13: dzconnect.v1.TenantService.DeleteTenant:input_type -> dzconnect.v1.DeleteTenantRequest
-	0,  // 14: dzconnect.v1.TenantService.GetAdminConsentLink:input_type -> dzconnect.v1.GetAdminConsentLinkRequest
-	2,  // 15: dzconnect.v1.TenantService.CompleteAdminConsent:input_type -> dzconnect.v1.CompleteAdminConsentRequest
-	5,  // 16: dzconnect.v1.TenantService.CreateTenant:output_type -> dzconnect.v1.CreateTenantResponse
-	7,  // 17: dzconnect.v1.TenantService.GetTenant:output_type -> dzconnect.v1.GetTenantResponse
-	9,  // 18: dzconnect.v1.TenantService.ListTenants:output_type -> dzconnect.v1.ListTenantsResponse
-	11, // 19: dzconnect.v1.TenantService.UpdateTenant:output_type -> dzconnect.v1.UpdateTenantResponse
-	13, // 20: dzconnect.v1.TenantService.DeleteTenant:output_type -> dzconnect.v1.DeleteTenantResponse
-	1,  // 21: dzconnect.v1.TenantService.GetAdminConsentLink:output_type -> dzconnect.v1.GetAdminConsentLinkResponse
-	3,  // 22: dzconnect.v1.TenantService.CompleteAdminConsent:output_type -> dzconnect.v1.CompleteAdminConsentResponse
-	16, // [16:23] is the sub-list for method output_type
-	9,  // [9:16] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	15, // 0: dzconnect.v1.GetAdminConsentLinkResponse.expire_time:type_name -> google.protobuf.Timestamp
+	16, // 1: dzconnect.v1.CompleteAdminConsentResponse.tenant:type_name -> dzconnect.v1.Tenant
+	4,  // 2: dzconnect.v1.CompleteAdminConsentResponse.provisioner_permissions:type_name -> dzconnect.v1.ProvisionerPermissions
+	16, // 3: dzconnect.v1.CreateTenantRequest.tenant:type_name -> dzconnect.v1.Tenant
+	16, // 4: dzconnect.v1.CreateTenantResponse.tenant:type_name -> dzconnect.v1.Tenant
+	16, // 5: dzconnect.v1.GetTenantResponse.tenant:type_name -> dzconnect.v1.Tenant
+	16, // 6: dzconnect.v1.ListTenantsResponse.tenants:type_name -> dzconnect.v1.Tenant
+	16, // 7: dzconnect.v1.UpdateTenantRequest.tenant:type_name -> dzconnect.v1.Tenant
+	17, // 8: dzconnect.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
+	16, // 9: dzconnect.v1.UpdateTenantResponse.tenant:type_name -> dzconnect.v1.Tenant
+	5,  // 10: dzconnect.v1.TenantService.CreateTenant:input_type -> dzconnect.v1.CreateTenantRequest
+	7,  // 11: dzconnect.v1.TenantService.GetTenant:input_type -> dzconnect.v1.GetTenantRequest
+	9,  // 12: dzconnect.v1.TenantService.ListTenants:input_type -> dzconnect.v1.ListTenantsRequest
+	11, // 13: dzconnect.v1.TenantService.UpdateTenant:input_type -> dzconnect.v1.UpdateTenantRequest
+	13, // 14: dzconnect.v1.TenantService.DeleteTenant:input_type -> dzconnect.v1.DeleteTenantRequest
+	0,  // 15: dzconnect.v1.TenantService.GetAdminConsentLink:input_type -> dzconnect.v1.GetAdminConsentLinkRequest
+	2,  // 16: dzconnect.v1.TenantService.CompleteAdminConsent:input_type -> dzconnect.v1.CompleteAdminConsentRequest
+	6,  // 17: dzconnect.v1.TenantService.CreateTenant:output_type -> dzconnect.v1.CreateTenantResponse
+	8,  // 18: dzconnect.v1.TenantService.GetTenant:output_type -> dzconnect.v1.GetTenantResponse
+	10, // 19: dzconnect.v1.TenantService.ListTenants:output_type -> dzconnect.v1.ListTenantsResponse
+	12, // 20: dzconnect.v1.TenantService.UpdateTenant:output_type -> dzconnect.v1.UpdateTenantResponse
+	14, // 21: dzconnect.v1.TenantService.DeleteTenant:output_type -> dzconnect.v1.DeleteTenantResponse
+	1,  // 22: dzconnect.v1.TenantService.GetAdminConsentLink:output_type -> dzconnect.v1.GetAdminConsentLinkResponse
+	3,  // 23: dzconnect.v1.TenantService.CompleteAdminConsent:output_type -> dzconnect.v1.CompleteAdminConsentResponse
+	17, // [17:24] is the sub-list for method output_type
+	10, // [10:17] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_dzconnect_v1_tenant_service_proto_init() }
@@ -919,7 +1036,7 @@ func file_dzconnect_v1_tenant_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dzconnect_v1_tenant_service_proto_rawDesc), len(file_dzconnect_v1_tenant_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

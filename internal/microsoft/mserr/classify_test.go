@@ -52,7 +52,16 @@ var cases = []tcase{
 	{"app not found", "entra", 400, entra(700016, "unauthorized_client", "Application with identifier 'x' was not found in the directory 'Contoso'."), ClassAppNotFound, "AADSTS700016", true},
 	{"tenant not found", "entra", 400, entra(90002, "invalid_tenant", "Tenant 'x' not found."), ClassTenantNotFound, "AADSTS90002", false},
 	{"tenant malformed", "entra", 400, entra(900023, "invalid_tenant", "Specified tenant identifier 'x' is neither a valid DNS name, nor a valid external domain."), ClassTenantNotFound, "AADSTS900023", false},
-	{"app not in tenant", "entra", 400, entra(90072, "invalid_grant", "User account from identity provider does not exist in tenant."), ClassTenantNotFound, "AADSTS90072", false},
+	{"external account not in tenant", "entra", 400, entra(90072, "invalid_grant", "User account 'x' from identity provider 'live.com' does not exist in tenant 'Contoso' and cannot access the application."), ClassWrongTenant, "AADSTS90072", false},
+	{"no service principal", "entra", 401, entra(7000229, "invalid_client", "The client application 00001111-aaaa-2222-bbbb-3333cccc4444 is missing service principal in the tenant aaaabbbb-0000-cccc-1111-dddd2222eeee. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119"), ClassNoServicePrincipal, "AADSTS7000229", true},
+	{"cross cloud 900382", "entra", 400, entra(900382, "invalid_request", "Confidential Client is not supported in Cross Cloud request."), ClassWrongCloud, "AADSTS900382", false},
+	{"cross cloud 900432", "entra", 400, entra(900432, "invalid_request", "Confidential Client is not supported in Cross Cloud request."), ClassWrongCloud, "AADSTS900432", false},
+	{"national cloud redirection", "entra", 400, entra(90038, "invalid_request", "NationalCloudTenantRedirection: The specified tenant 'x' belongs to the National Cloud 'USGov'. Current cloud instance 'Prod' does not federate with 'USGov'."), ClassWrongCloud, "AADSTS90038", false},
+	{"application disabled 70001", "entra", 400, entra(70001, "unauthorized_client", "Application 'x' is disabled."), ClassAppDisabled, "AADSTS70001", false},
+	{"resource disabled or absent", "entra", 400, entra(50001, "invalid_resource", "The application named https://api.securitycenter.microsoft.com was not found in the tenant named Contoso."), ClassNotLicensed, "AADSTS50001", false},
+	{"security policy", "entra", 400, entra(530032, "invalid_grant", "Blocked by security policy."), ClassPolicyBlocked, "AADSTS530032", false},
+	{"no credential sent", "entra", 401, entra(7000218, "invalid_client", "The request body must contain the following parameter: 'client_assertion' or 'client_secret'."), ClassNotConfigured, "AADSTS7000218", false},
+	{"assertion outside window", "entra", 401, entra(700024, "invalid_client", "Client assertion is not within its valid time range."), ClassNotConfigured, "AADSTS700024", false},
 	{"resource principal missing", "entra", 400, entra(500011, "invalid_resource", "The resource principal named https://api.securitycenter.microsoft.com was not found in the tenant named Contoso."), ClassNotLicensed, "AADSTS500011", false},
 	{"service principal lacking", "entra", 400, entra(650052, "invalid_client", "The app is trying to access a service that your organization lacks a service principal for."), ClassNotLicensed, "AADSTS650052", false},
 	{"certificate invalid", "entra", 401, entra(700027, "invalid_client", "Client assertion contains an invalid signature."), ClassCertificateInvalid, "AADSTS700027", false},
@@ -61,7 +70,7 @@ var cases = []tcase{
 	{"certificate outside window", "entra", 401, entra(1000502, "invalid_client", "Certificate is outside its validity window."), ClassCertificateInvalid, "AADSTS1000502", false},
 	{"certificate revoked", "entra", 401, entra(7000214, "invalid_client", "Certificate has been revoked."), ClassCertificateInvalid, "AADSTS7000214", false},
 	{"certificate was revoked", "entra", 401, entra(7000277, "invalid_client", "Certificate was revoked."), ClassCertificateInvalid, "AADSTS7000277", false},
-	{"assertion time range", "entra", 401, entra(700024, "invalid_client", "Client assertion is not within its valid time range."), ClassBadRequest, "AADSTS700024", false},
+	{"assertion time range", "entra", 401, entra(700024, "invalid_client", "Client assertion is not within its valid time range."), ClassNotConfigured, "AADSTS700024", false},
 	{"assertion issuer", "entra", 401, entra(700021, "invalid_client", "Client assertion application identifier doesn't match 'client_id' parameter."), ClassBadRequest, "AADSTS700021", false},
 	{"assertion audience", "entra", 401, entra(700023, "invalid_client", "Client assertion audience claim does not match Realm issuer."), ClassBadRequest, "AADSTS700023", false},
 	{"assertion malformed", "entra", 400, entra(50027, "invalid_request", "JWT token is invalid or malformed."), ClassBadRequest, "AADSTS50027", false},
@@ -102,6 +111,9 @@ var cases = []tcase{
 	{"subscription not found", "arm", 404, odata("SubscriptionNotFound", "The subscription 'x' could not be found."), ClassNotFound, "SubscriptionNotFound", false},
 	{"resource group not found", "arm", 404, odata("ResourceGroupNotFound", "Resource group 'x' could not be found."), ClassNotFound, "ResourceGroupNotFound", false},
 	{"workspace not found", "arm", 404, odata("ResourceNotFound", "The Resource 'Microsoft.OperationalInsights/workspaces/x' under resource group 'y' was not found."), ClassNotFound, "ResourceNotFound", false},
+	{"graph wrong audience", "graph", 401, odata("InvalidAuthenticationToken", "Access token validation failure. Invalid audience."), ClassNotConfigured, "InvalidAuthenticationToken", false},
+	{"graph token expired", "graph", 401, odata("InvalidAuthenticationToken", "Lifetime validation failed, the token is expired."), ClassTransient, "InvalidAuthenticationToken", false},
+	{"arm wrong audience", "arm", 401, odata("InvalidAuthenticationTokenAudience", "The access token has been obtained for wrong audience or resource 'https://graph.microsoft.com'."), ClassNotConfigured, "InvalidAuthenticationTokenAudience", false},
 	{"arm token expired", "arm", 401, odata("ExpiredAuthenticationToken", "The access token expiry UTC time is earlier than current UTC time."), ClassTransient, "ExpiredAuthenticationToken", false},
 	// Log Analytics.
 	{"la insufficient access", "loganalytics", 403, `{"error":{"message":"The provided credentials have insufficient access to perform the requested operation","code":"InsufficientAccessError","correlationId":"c"}}`, ClassPermissionMissing, "InsufficientAccessError", true},
@@ -345,6 +357,42 @@ func TestIsReplicationLag(t *testing.T) {
 	} {
 		if got := IsReplicationLag(tc.err); got != tc.want {
 			t.Errorf("IsReplicationLag(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+// Each class a token step can end in tells the customer admin or the
+// operator what to do; the sign-in failures stop a check's other calls.
+func TestSignInFailed(t *testing.T) {
+	for _, tc := range []struct {
+		code int
+		stop bool
+	}{
+		{7000215, true}, {7000222, true}, {700016, true}, {90002, true}, {90072, true}, {7000229, true},
+		{900382, true}, {900432, true}, {90038, true}, {70001, true}, {7000112, true}, {53003, true}, {530032, true},
+		{700027, true}, {50001, false}, {500011, false}, {7000218, false}, {700024, false}, {90055, false}, {90033, false},
+	} {
+		e := FromResponse("entra", "token graph", 400, nil, []byte(entra(tc.code, "invalid_client", "x.")))
+		if got := SignInFailed(fmt.Errorf("wrapped: %w", e)); got != tc.stop {
+			t.Errorf("AADSTS%d (%s): SignInFailed %v, want %v", tc.code, e.Class, got, tc.stop)
+		}
+	}
+	if SignInFailed(errors.New("plain")) || SignInFailed(nil) {
+		t.Fatal("non-Microsoft error counted as a sign-in failure")
+	}
+}
+
+// The remedies of the wrong-cloud and wrong-audience classes name what to
+// change, so an operator need not guess.
+func TestRemediesNameTheFix(t *testing.T) {
+	for code, want := range map[string]string{
+		entra(900382, "invalid_request", "Confidential Client is not supported in Cross Cloud request."): "tenant.cloud",
+		entra(7000229, "invalid_client", "missing service principal"):                                    "admin consent",
+		entra(90072, "invalid_grant", "User account does not exist in tenant"):                           "Directory (tenant) ID",
+		odata("InvalidAuthenticationToken", "Access token validation failure. Invalid audience."):        "audiences",
+	} {
+		if e := FromResponse("entra", "op", 401, nil, []byte(code)); !strings.Contains(e.Remedy, want) {
+			t.Errorf("%s: remedy %q lacks %q", e.Code, e.Remedy, want)
 		}
 	}
 }

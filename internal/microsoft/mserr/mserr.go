@@ -6,6 +6,7 @@
 package mserr
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -31,12 +32,25 @@ const (
 	ClassAppNotFound Class = "app-not-found"
 	// ClassTenantNotFound: AADSTS90002 / AADSTS900023.
 	ClassTenantNotFound Class = "tenant-not-found"
+	// ClassWrongTenant: the identity signing in does not belong to the
+	// tenant it signed in to (AADSTS90072, PassThroughUserMfaError: an
+	// external account; for an app-only sign-in, credentials of another
+	// tenant). Not "tenant not found": the tenant exists.
+	ClassWrongTenant Class = "wrong-tenant"
+	// ClassWrongCloud: the tenant lives in another Microsoft cloud than the
+	// one dzconnect signed in to (AADSTS900382, AADSTS900432, AADSTS90038):
+	// the dzconnect tenant's cloud setting is wrong.
+	ClassWrongCloud Class = "wrong-cloud"
+	// ClassNoServicePrincipal: the application exists but has no service
+	// principal (enterprise application) in the tenant (AADSTS7000229).
+	// Also seen for a while after a new service principal.
+	ClassNoServicePrincipal Class = "no-service-principal"
 	// ClassCertificateInvalid: AADSTS700027.
 	ClassCertificateInvalid Class = "certificate-invalid"
-	// ClassAppDisabled: AADSTS7000112.
+	// ClassAppDisabled: AADSTS7000112, AADSTS70001.
 	ClassAppDisabled Class = "app-disabled"
-	// ClassPolicyBlocked: Conditional Access (AADSTS53003) or an
-	// app-management policy.
+	// ClassPolicyBlocked: Conditional Access (AADSTS53003), a tenant
+	// security policy (AADSTS530032) or an app-management policy.
 	ClassPolicyBlocked Class = "policy-blocked"
 	// ClassNotLicensed: the product is not licensed or onboarded in the
 	// tenant (AADSTS500011 / AADSTS650052 for its resource, or a product
@@ -50,8 +64,13 @@ const (
 	ClassConflict Class = "conflict"
 	// ClassBadRequest: dzconnect sent something Microsoft refused.
 	ClassBadRequest Class = "bad-request"
-	// ClassNotConfigured: dzconnect lacks what the call needs (e.g. the
-	// tenant's Defender for Cloud Apps API URL); nothing Microsoft said.
+	// ClassNotConfigured: dzconnect's own configuration (or host) is
+	// wrong or lacks what the call needs: no endpoint (e.g. the tenant's
+	// Defender for Cloud Apps API URL), a token for the wrong audience
+	// (401 InvalidAuthenticationToken), no credential in the token request
+	// (AADSTS7000218), a client assertion outside its time window
+	// (AADSTS700024: the host's clock). An operator's fix, not a customer
+	// admin's.
 	ClassNotConfigured Class = "not-configured"
 	// ClassUnknown: none of the above.
 	ClassUnknown Class = "unknown"
@@ -73,6 +92,22 @@ type Error struct {
 	// a change (new secret, app, consent, object). Whether it IS lag is the
 	// caller's call, from when the change happened; see IsReplicationLag.
 	Lag bool
+}
+
+// SignInFailed reports whether err is a token (sign-in) failure after which
+// no other call with the same credential in the same tenant can succeed:
+// checks skip the remaining steps on it.
+func SignInFailed(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Class {
+	case ClassInvalidSecret, ClassExpiredSecret, ClassAppNotFound, ClassTenantNotFound, ClassWrongTenant, ClassWrongCloud,
+		ClassNoServicePrincipal, ClassAppDisabled, ClassPolicyBlocked, ClassCertificateInvalid:
+		return true
+	}
+	return false
 }
 
 func (e *Error) Error() string {

@@ -40,6 +40,11 @@ const (
 		"Nothing to do unless it persists."
 	remedyTransient  = "A temporary Microsoft service error; dzconnect retried and will check again later. Nothing to do unless it persists."
 	remedyDzconnect  = "Microsoft refused a request dzconnect built; contact Dropzone support with the error code."
+	remedyWrongCloud = "The customer tenant is in a different Microsoft cloud than the one set on the dzconnect tenant. Set the " +
+		"tenant's cloud field (tenant.cloud: CLOUD_GLOBAL, CLOUD_US_GOV_GCC_HIGH, CLOUD_US_GOV_DOD or CLOUD_CHINA) to the cloud " +
+		"the customer tenant lives in; the field cannot be changed, so create the tenant again with the right cloud and its integrations under it."
+	remedyWrongAudience = "The API refused the access token as issued for another audience: dzconnect's endpoints configuration " +
+		"(audiences for the tenant's cloud) is wrong. Operator: fix the configured audiences; nothing for the customer admin to do."
 	remedyPolicyCred = "The tenant's app management policy restricts client secrets for this app. Exempt the app from the policy, " +
 		"allow a longer lifetime, or use a certificate credential."
 )
@@ -70,8 +75,37 @@ var table = []rule{
 		remedy: "The tenant was not found. Check the Directory (tenant) ID and the tenant's cloud (global, US Government, China)."},
 	{code: "AADSTS900023", class: ClassTenantNotFound,
 		remedy: "The Directory (tenant) ID is malformed: enter the tenant's GUID or its verified domain."},
-	{code: "AADSTS90072", class: ClassTenantNotFound,
-		remedy: "The app is not registered in this tenant. Check the Directory (tenant) ID."},
+	// 90072 is PassThroughUserMfaError (reference-error-codes): an
+	// external account that does not exist in the tenant signed in to.
+	{code: "AADSTS90072", class: ClassWrongTenant,
+		remedy: "The identity signing in does not belong to this tenant. For admin consent: sign in with an administrator account " +
+			"of the customer tenant itself, not a guest or an account of another tenant (or add that account to the tenant first). " +
+			"For the integration's own sign-in: the client ID and secret belong to another tenant; check the Directory (tenant) ID."},
+	{code: "AADSTS7000229", class: ClassNoServicePrincipal, lag: true,
+		remedy: "The application has no service principal (enterprise application) in this tenant, so it cannot sign in here. " +
+			"A customer administrator creates it by granting admin consent to the app in this tenant (App registrations > the app > " +
+			"API permissions > Grant admin consent, or dzconnect's admin-consent link). A service principal created in the last " +
+			"minute may still be replicating."},
+	{code: "AADSTS900382", class: ClassWrongCloud, remedy: remedyWrongCloud},
+	{code: "AADSTS900432", class: ClassWrongCloud, remedy: remedyWrongCloud},
+	{code: "AADSTS90038", class: ClassWrongCloud, remedy: remedyWrongCloud},
+	{code: "AADSTS70001", class: ClassAppDisabled,
+		remedy: "The application is disabled in the tenant. Enable it: Enterprise applications > the app > Properties > " +
+			"\"Enabled for users to sign in?\" = Yes (if it was deleted, register it again)."},
+	{code: "AADSTS50001", class: ClassNotLicensed,
+		remedy: "The API's resource application is disabled or not present in the customer tenant: license and onboard the product " +
+			"behind it, or turn the feature off for this integration. If the product is in use, the token audience configured in " +
+			"dzconnect for the tenant's cloud is wrong (operator: check the endpoints configuration)."},
+	{code: "AADSTS530032", class: ClassPolicyBlocked,
+		remedy: "A security policy of the customer tenant blocks this application's sign-in. In the Entra admin center, open Sign-in " +
+			"logs > Service principal sign-ins for the app to see which policy; exclude the app's service principal from it or allow " +
+			"Dropzone's network."},
+	{code: "AADSTS7000218", class: ClassNotConfigured,
+		remedy: "dzconnect sent the token request without a client secret or assertion: the stored credential is empty or dzconnect " +
+			"is misconfigured. Re-enter the client secret; if it persists, contact Dropzone support."},
+	{code: "AADSTS700024", class: ClassNotConfigured,
+		remedy: "The client assertion dzconnect signed with the certificate is outside its valid time range: the clock of the " +
+			"dzconnect host is off. Operator: synchronize the host's clock (NTP). Nothing for the customer admin to do."},
 	{code: "AADSTS500011", class: ClassNotLicensed, remedy: remedyNotLicensed},
 	{code: "AADSTS650052", class: ClassNotLicensed, remedy: remedyNotLicensed},
 	{code: "AADSTS700027", class: ClassCertificateInvalid,
@@ -92,8 +126,6 @@ var table = []rule{
 		remedy: "The certificate has been revoked. Generate a new certificate credential (GenerateCertificateCredential)."},
 	{code: "AADSTS7000277", class: ClassCertificateInvalid,
 		remedy: "The certificate has been revoked. Generate a new certificate credential (GenerateCertificateCredential)."},
-	{code: "AADSTS700024", class: ClassBadRequest,
-		remedy: "The client assertion was outside its valid time range: the clock of dzconnect's host is off. Fix its time synchronization (NTP)."},
 	{code: "AADSTS700021", class: ClassBadRequest, remedy: "The client assertion's issuer or subject is not the client ID: " + remedyDzconnect},
 	{code: "AADSTS700023", class: ClassBadRequest, remedy: "The client assertion's audience is not this cloud's token endpoint: " + remedyDzconnect},
 	{code: "AADSTS50027", class: ClassBadRequest, remedy: "The client assertion is malformed: " + remedyDzconnect},
@@ -152,6 +184,14 @@ var table = []rule{
 	{service: "arm", code: "ResourceNotFound", class: ClassNotFound,
 		remedy: "The Log Analytics workspace was not found. Check the workspace name, resource group and subscription."},
 	{code: "ExpiredAuthenticationToken", class: ClassTransient, remedy: "The access token expired in flight; dzconnect fetches a new one."},
+	// A token the API does not accept for its audience (Graph 401
+	// InvalidAuthenticationToken "Invalid audience", ARM
+	// InvalidAuthenticationTokenAudience): dzconnect asked Entra for the
+	// wrong resource, a configuration error, not a missing permission.
+	{code: "InvalidAuthenticationToken", msg: []string{"expired"}, class: ClassTransient,
+		remedy: "The access token expired in flight; dzconnect fetches a new one."},
+	{code: "InvalidAuthenticationToken", class: ClassNotConfigured, remedy: remedyWrongAudience},
+	{code: "InvalidAuthenticationTokenAudience", class: ClassNotConfigured, remedy: remedyWrongAudience},
 
 	// Log Analytics query API.
 	{code: "InsufficientAccessError", class: ClassPermissionMissing, lag: true,

@@ -41,8 +41,13 @@ type Tenant struct {
 	DefaultDomain string
 	Created       time.Time
 	Licences      map[string]string // licence -> "" (active) or "suspended"
-	removed       bool              // answers as an unknown tenant everywhere
-	consentDenied bool              // admin consent is declined (AADSTS65004)
+	// Cloud is the Microsoft cloud the tenant lives in ("" or CloudGlobal:
+	// the simulator's own). The simulator's authority is the global
+	// cloud's: a tenant of another cloud refuses its token requests with
+	// AADSTS900382, as login.microsoftonline.com does.
+	Cloud         string
+	removed       bool // answers as an unknown tenant everywhere
+	consentDenied bool // admin consent is declined (AADSTS65004)
 
 	apps          map[string]*Application // by object ID
 	appsByAppID   map[string]*Application
@@ -140,13 +145,20 @@ func trimSlash(s string) string { return strings.TrimRight(s, "/") }
 
 func equalFold(a, b string) bool { return strings.EqualFold(a, b) }
 
+// CloudGlobal is the cloud of the simulator's own authority.
+const CloudGlobal = "global"
+
 // TenantSpec describes a tenant to create.
 type TenantSpec struct {
-	ID          string   `json:"id,omitempty"`
-	DisplayName string   `json:"displayName,omitempty"`
-	Domain      string   `json:"domain,omitempty"`
-	Licences    []string `json:"licences,omitempty"` // nil: all licences
-	NoLicences  bool     `json:"noLicences,omitempty"`
+	ID          string `json:"id,omitempty"`
+	DisplayName string `json:"displayName,omitempty"`
+	Domain      string `json:"domain,omitempty"`
+	// Cloud: "" or "global" (the simulator's authority), or another cloud
+	// ("us-gov-gcc-high", "us-gov-dod", "china"): sign-ins here then fail
+	// with AADSTS900382 (the tenant is in another cloud).
+	Cloud      string   `json:"cloud,omitempty"`
+	Licences   []string `json:"licences,omitempty"` // nil: all licences
+	NoLicences bool     `json:"noLicences,omitempty"`
 	// Users, Alerts, Incidents and SignIns to seed; when zero a few
 	// sample objects are generated.
 	Users     int `json:"users,omitempty"`
@@ -173,7 +185,7 @@ func (d *Directory) AddTenant(spec TenantSpec) (*Tenant, error) {
 	}
 	now := d.clock.Now()
 	t := &Tenant{
-		ID: spec.ID, DisplayName: spec.DisplayName, DefaultDomain: strings.ToLower(spec.Domain), Created: now,
+		ID: spec.ID, DisplayName: spec.DisplayName, DefaultDomain: strings.ToLower(spec.Domain), Created: now, Cloud: spec.Cloud,
 		Licences: map[string]string{}, apps: map[string]*Application{}, appsByAppID: map[string]*Application{},
 		sps: map[string]*ServicePrincipal{}, spsByAppID: map[string]*ServicePrincipal{},
 		assignments: map[string]*AppRoleAssignment{}, dirRoles: map[string]*DirectoryRoleAssignment{},
@@ -259,6 +271,7 @@ type TenantInfo struct {
 	ID            string            `json:"id"`
 	DisplayName   string            `json:"displayName"`
 	DefaultDomain string            `json:"defaultDomain"`
+	Cloud         string            `json:"cloud,omitempty"`
 	Licences      map[string]string `json:"licences"`
 	Policy        Policy            `json:"appManagementPolicy"`
 	Workspaces    []Workspace       `json:"workspaces"`
@@ -292,7 +305,7 @@ func (t *Tenant) info() TenantInfo {
 	for k, v := range t.Licences {
 		lic[k] = v
 	}
-	ti := TenantInfo{ID: t.ID, DisplayName: t.DisplayName, DefaultDomain: t.DefaultDomain, Licences: lic, Policy: t.policy}
+	ti := TenantInfo{ID: t.ID, DisplayName: t.DisplayName, DefaultDomain: t.DefaultDomain, Cloud: t.Cloud, Licences: lic, Policy: t.policy}
 	for _, w := range t.workspaces {
 		ti.Workspaces = append(ti.Workspaces, *w)
 	}

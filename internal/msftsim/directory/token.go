@@ -63,10 +63,20 @@ func (d *Directory) Authenticate(req AuthRequest) (AuthResult, *AuthError) {
 			"Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. "+
 				"Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.", req.Tenant)
 	}
+	if t.Cloud != "" && !strings.EqualFold(t.Cloud, CloudGlobal) {
+		// The tenant lives in another cloud: this (global) authority does
+		// not issue app-only tokens for it.
+		return AuthResult{}, TokenError(900382, req.ClientID, req.Tenant)
+	}
 	now := d.clock.Now()
 	clientID := strings.ToLower(req.ClientID)
 	sp := t.spsByAppID[clientID]
 	app := d.homeApp(t, clientID)
+	if sp == nil && app != nil && app.TenantID == t.ID && app.vis.seen(now) {
+		// Registered here, but its service principal is gone (or was
+		// never created): Entra answers AADSTS7000229, not 700016.
+		return AuthResult{}, TokenError(7000229, req.ClientID, t.ID)
+	}
 	if sp == nil || app == nil || !sp.vis.seen(now) || (app.TenantID == t.ID && !app.vis.seen(now)) {
 		return AuthResult{}, authErr(400, "unauthorized_client", 700016,
 			"Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been "+

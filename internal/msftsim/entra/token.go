@@ -43,6 +43,11 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 			Description: "A transient error has occurred. Please try again."})
 		return
 	}
+	if code := s.Faults.TokenError(RouteToken, tenantKey); code != 0 {
+		info.Fault = "token_error"
+		s.writeError(w, r, directory.TokenError(code, clientID, seg))
+		return
+	}
 	if gt := f.Get("grant_type"); gt != "client_credentials" {
 		if gt == "" {
 			s.writeError(w, r, &directory.AuthError{Status: 400, OAuthError: "invalid_request", Code: 900144,

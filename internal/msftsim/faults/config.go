@@ -104,6 +104,18 @@ type Rule struct {
 	// out after the backend finished: the client cannot tell whether its
 	// write happened.
 	LostResponses *LostResponses `json:"lostResponses,omitempty"`
+	// TokenErrors answers matching token requests (route entra.token) with
+	// Entra's error for AADSTS Code, in Entra's body shape, before the
+	// credentials are checked: the codes an app-only sign-in meets that no
+	// simulated condition produces (docs/msftsim.md lists them).
+	TokenErrors *TokenErrors `json:"tokenErrors,omitempty"`
+}
+
+// TokenErrors fires like Injection; Code is the AADSTS number to answer
+// (e.g. 530032).
+type TokenErrors struct {
+	Injection
+	Code int `json:"code"`
 }
 
 // LostResponses fires like Injection; Status is the answer sent instead

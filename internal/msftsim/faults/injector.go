@@ -304,6 +304,40 @@ func (in *Injector) LoseResponse(route, tenant string) (int, bool) {
 	return lr.Status, true
 }
 
+// TokenError returns the AADSTS code a token request of route in tenant
+// is to be refused with (Rule.TokenErrors), or 0.
+func (in *Injector) TokenError(route, tenant string) int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.empty {
+		return 0
+	}
+	var te *TokenErrors
+	origin := ""
+	for _, o := range in.cfg.layers(tenant, route) {
+		if o.rule.TokenErrors != nil {
+			te, origin = o.rule.TokenErrors, o.name
+		}
+	}
+	if te == nil || te.Code == 0 {
+		return 0
+	}
+	if te.Rate == 0 && te.Every == 0 {
+		// Neither rate nor every: every matching request (the common case:
+		// "this tenant answers AADSTS530032").
+		in.matched[origin+"|tokenerror"]++
+		if te.Count > 0 && in.injected[origin+"|tokenerror"] >= te.Count {
+			return 0
+		}
+		in.injected[origin+"|tokenerror"]++
+		return te.Code
+	}
+	if !in.fire(origin+"|tokenerror", te.Rate, te.Every, te.Count) {
+		return 0
+	}
+	return te.Code
+}
+
 // LagFor returns the lag of the given kind ("object", "secret", "consent")
 // that applies to something created through route in tenant.
 func (in *Injector) LagFor(kind, tenant, route string) Lag {

@@ -31,7 +31,7 @@ values (@organization_id, @tenant_id, @state_hash, @redirect_uri, @create_time, 
 select * from admin_consent_requests where organization_id = @organization_id and state_hash = @state_hash for update;
 
 -- name: MarkConsentRequestUsed :exec
-update admin_consent_requests set used_time = now(), result = @result
+update admin_consent_requests set used_time = now(), result = @result, scope = sqlc.narg(scope)
 where organization_id = @organization_id and state_hash = @state_hash;
 
 -- name: RecordSharedConsent :execrows

@@ -38,7 +38,7 @@ func (q *Queries) DeleteUnusedConsentRequests(ctx context.Context, db DBTX, orga
 }
 
 const getConsentRequestForUpdate = `-- name: GetConsentRequestForUpdate :one
-select organization_id, tenant_id, state_hash, redirect_uri, create_time, expire_time, used_time, result, shared_kind from admin_consent_requests where organization_id = $1 and state_hash = $2 for update
+select organization_id, tenant_id, state_hash, redirect_uri, create_time, expire_time, used_time, result, shared_kind, scope from admin_consent_requests where organization_id = $1 and state_hash = $2 for update
 `
 
 type GetConsentRequestForUpdateParams struct {
@@ -59,6 +59,7 @@ func (q *Queries) GetConsentRequestForUpdate(ctx context.Context, db DBTX, arg G
 		&i.UsedTime,
 		&i.Result,
 		&i.SharedKind,
+		&i.Scope,
 	)
 	return i, err
 }
@@ -116,18 +117,24 @@ func (q *Queries) ListConsentedTenants(ctx context.Context, db DBTX, organizatio
 }
 
 const markConsentRequestUsed = `-- name: MarkConsentRequestUsed :exec
-update admin_consent_requests set used_time = now(), result = $1
-where organization_id = $2 and state_hash = $3
+update admin_consent_requests set used_time = now(), result = $1, scope = $2
+where organization_id = $3 and state_hash = $4
 `
 
 type MarkConsentRequestUsedParams struct {
 	Result         *string
+	Scope          *string
 	OrganizationID uuid.UUID
 	StateHash      []byte
 }
 
 func (q *Queries) MarkConsentRequestUsed(ctx context.Context, db DBTX, arg MarkConsentRequestUsedParams) error {
-	_, err := db.Exec(ctx, markConsentRequestUsed, arg.Result, arg.OrganizationID, arg.StateHash)
+	_, err := db.Exec(ctx, markConsentRequestUsed,
+		arg.Result,
+		arg.Scope,
+		arg.OrganizationID,
+		arg.StateHash,
+	)
 	return err
 }
 

@@ -26,6 +26,8 @@ type AdminConsentRequest struct {
 	Result *string
 	// Null: the link consents the organization's provisioner. Otherwise the kind of the shared application the link consents.
 	SharedKind *string
+	// The scope parameter of Microsoft's admin-consent redirect (what it says was consented), recorded when the request was completed; null before, or when the redirect carried none.
+	Scope *string
 }
 
 type ApiKey struct {
