@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/google/uuid"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -198,10 +202,18 @@ func TestUpdateRightSecretSwitches(t *testing.T) {
 	oldPath := activeSecretPath(cur.GetIntegration())
 	secret := f.addPassword(t, creds.ObjectID)
 
-	// A stale etag: Aborted before anything is written.
+	// A stale etag (a rename came first): Aborted before anything is written.
+	stale := cur.GetIntegration().GetEtag()
+	renamed, err := c.Integrations.UpdateIntegration(f.org.OperatorCtx, &v1.UpdateIntegrationRequest{
+		Integration: &v1.Integration{Name: in.GetName(), Etag: stale, DisplayName: "Renamed"},
+		UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"display_name"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Integration = renamed.GetIntegration()
 	rows := integrationRows(t, f.s, in.GetName())
 	_, err = c.Integrations.UpdateIntegration(f.org.OperatorCtx, &v1.UpdateIntegrationRequest{
-		Integration: &v1.Integration{Name: in.GetName(), Etag: `W/"1"`}, UpdateMask: &fieldmaskpb.FieldMask{}, ClientSecret: secret})
+		Integration: &v1.Integration{Name: in.GetName(), Etag: stale}, UpdateMask: &fieldmaskpb.FieldMask{}, ClientSecret: secret})
 	wantCode(t, err, codes.Aborted)
 	if got := integrationRows(t, f.s, in.GetName()); got != rows {
 		t.Fatal("an update with a stale etag wrote rows")
@@ -247,6 +259,9 @@ func TestUpdateRightSecretSwitches(t *testing.T) {
 	}
 	// Only the new secret is valid in Entra now: the next check uses it.
 	f.sim.Admin().AdvanceClock(2 * time.Hour)
+	if err := f.token(t, creds.ClientID, creds.ClientSecret); err == nil || !strings.Contains(err.Error(), "AADSTS7000222") {
+		t.Fatalf("the first secret still gets a token from msftsim (%v): the check below would prove nothing", err)
+	}
 	c2 := f.check(t, in.GetName())
 	wantOutcome(t, c2, v1.IntegrationState_INTEGRATION_STATE_HEALTHY)
 	if s := step(t, c2, "secret"); !strings.Contains(s.GetMessage(), "version 1") {
@@ -365,4 +380,19 @@ func expiringEvents(t *testing.T, f verifyFixture) []event.Event {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// token asks msftsim's Entra for a Graph token with a client secret.
+func (f verifyFixture) token(t *testing.T, clientID, secret string) error {
+	t.Helper()
+	cred, err := azidentity.NewClientSecretCredential(f.simTID, clientID, secret, &azidentity.ClientSecretCredentialOptions{
+		ClientOptions: azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: f.sim.Endpoints().Authority},
+			Transport: f.sim.HTTPClient()},
+		DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{msftsim.ResourceGraph + "/.default"}})
+	return err
 }
