@@ -9,7 +9,16 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/crashpoint"
 	"github.com/dropzoneai/dzconnect/internal/uow"
+)
+
+// Kill points of UpdateSecret (internal/crashpoint; the kill test
+// internal/e2e/fallback_kill_test.go): after the new value is in Vault,
+// and after it was tried, before the switch or the refusal is written.
+var (
+	CrashUpdateSecretStored = crashpoint.Name("update-secret", "vault", "after_write")
+	CrashUpdateSecretTried  = crashpoint.Name("update-secret", "verify", "returned")
 )
 
 // Verifier proves a credential before it replaces the active one
@@ -136,6 +145,7 @@ func (s *Service) UpdateSecret(ctx context.Context, org, id uuid.UUID, version i
 		s.abandon(ctx, cred)
 		return SecretChange{}, apperr.Wrap(err, apperr.KindOrDefault(err, apperr.Unavailable), "storing the new client secret in Vault failed; nothing was changed")
 	}
+	crashpoint.Hit(CrashUpdateSecretStored)
 	// In memory only: the row stays "not stored" until it is activated, so
 	// after a crash the reaper removes it and queues its value's
 	// destruction.
@@ -145,6 +155,7 @@ func (s *Service) UpdateSecret(ctx context.Context, org, id uuid.UUID, version i
 		s.abandon(ctx, cred)
 		return SecretChange{}, err
 	}
+	crashpoint.Hit(CrashUpdateSecretTried)
 	if !trial.Verified() {
 		s.refuse(ctx, cred, tenant)
 		return SecretChange{}, refusal(trial)
