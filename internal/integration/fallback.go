@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -254,7 +255,11 @@ func (s *Service) tryNew(ctx context.Context, org, id uuid.UUID, c Credential) (
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return Trial{}, apperr.Wrap(ctx.Err(), apperr.KindOrDefault(ctx.Err(), apperr.Canceled), "the call ended while the new secret was being verified; nothing was changed")
+			kind := apperr.Canceled
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				kind = apperr.DeadlineExceeded
+			}
+			return Trial{}, apperr.Wrap(ctx.Err(), kind, "the call ended while the new secret was being verified; nothing was changed")
 		case <-t.C:
 		}
 		wait = min(2*wait, 4*time.Second)

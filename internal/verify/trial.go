@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/google/uuid"
@@ -20,8 +21,11 @@ func (s *Service) TryCredential(ctx context.Context, org, id uuid.UUID, c integr
 		return integration.Trial{}, err
 	}
 	if ctx.Err() != nil {
-		return integration.Trial{}, apperr.Wrap(ctx.Err(), apperr.KindOrDefault(ctx.Err(), apperr.Canceled),
-			"the call ended while the new secret was being verified; nothing was changed")
+		kind := apperr.Canceled
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			kind = apperr.DeadlineExceeded
+		}
+		return integration.Trial{}, apperr.Wrap(ctx.Err(), kind, "the call ended while the new secret was being verified; nothing was changed")
 	}
 	return trialOf(chk, func(ctx context.Context, version int64) error {
 		rec := chk
