@@ -138,10 +138,10 @@ func wantNoLeak(t *testing.T, s *stack.Stack, secret string, texts ...string) {
 func TestUpdateWrongSecretKeepsIntegration(t *testing.T) {
 	t.Parallel()
 	f := newVerifyFixture(t, msftsim.TenantSpec{}, "--secret-verify-wait", "1s", "--webhook-workers", "0")
-	in, _ := f.app(t, msftsim.AppRequest{DisplayName: "Dropzone AI", Roles: defenderRoles}, nil)
-	wantOutcome(t, f.check(t, in.GetName()), v1.IntegrationState_INTEGRATION_STATE_HEALTHY)
+	in, _ := f.fresh(t).app(t, msftsim.AppRequest{DisplayName: "Dropzone AI", Roles: defenderRoles}, nil)
+	wantOutcome(t, f.fresh(t).check(t, in.GetName()), v1.IntegrationState_INTEGRATION_STATE_HEALTHY)
 	c := f.s.Clients()
-	before, err := c.Integrations.GetIntegration(f.org.ViewerCtx, &v1.GetIntegrationRequest{Name: in.GetName()})
+	before, err := c.Integrations.GetIntegration(f.fresh(t).org.ViewerCtx, &v1.GetIntegrationRequest{Name: in.GetName()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestUpdateWrongSecretKeepsIntegration(t *testing.T) {
 	audits := countRows(t, f.s, "audit_events")
 
 	wrong := "wrong~" + strings.ReplaceAll(uuid.NewString(), "-", "")
-	_, err = c.Integrations.UpdateIntegration(f.org.OperatorCtx, &v1.UpdateIntegrationRequest{
+	_, err = c.Integrations.UpdateIntegration(f.fresh(t).org.OperatorCtx, &v1.UpdateIntegrationRequest{
 		Integration:  &v1.Integration{Name: in.GetName(), Etag: before.GetIntegration().GetEtag(), DisplayName: "Renamed"},
 		UpdateMask:   &fieldmaskpb.FieldMask{Paths: []string{"display_name"}},
 		ClientSecret: wrong,
@@ -166,7 +166,7 @@ func TestUpdateWrongSecretKeepsIntegration(t *testing.T) {
 	if n := countRows(t, f.s, "audit_events"); n != audits+1 {
 		t.Fatalf("%d audit events, want %d (the refused call's)", n, audits+1)
 	}
-	after, err := c.Integrations.GetIntegration(f.org.ViewerCtx, &v1.GetIntegrationRequest{Name: in.GetName()})
+	after, err := c.Integrations.GetIntegration(f.fresh(t).org.ViewerCtx, &v1.GetIntegrationRequest{Name: in.GetName()})
 	if err != nil || after.GetIntegration().GetEtag() != before.GetIntegration().GetEtag() ||
 		after.GetIntegration().GetState() != v1.IntegrationState_INTEGRATION_STATE_HEALTHY {
 		t.Fatalf("after the refusal: %v %v", after, err)
@@ -178,7 +178,7 @@ func TestUpdateWrongSecretKeepsIntegration(t *testing.T) {
 		t.Fatalf("Vault holds %v, want only the active credential %s", ids, credentialID(active))
 	}
 	// The current secret is still the one in use.
-	wantOutcome(t, f.check(t, in.GetName()), v1.IntegrationState_INTEGRATION_STATE_HEALTHY)
+	wantOutcome(t, f.fresh(t).check(t, in.GetName()), v1.IntegrationState_INTEGRATION_STATE_HEALTHY)
 	wantNoLeak(t, f.s, wrong, st.Message(), fmt.Sprint(st.Details()))
 }
 
@@ -191,10 +191,10 @@ func TestUpdateRightSecretSwitches(t *testing.T) {
 	f := newVerifyFixture(t, msftsim.TenantSpec{}, "--webhook-workers", "0")
 	// The first secret expires in msftsim within the hour: after the clock
 	// moves past it, only the new secret works.
-	in, creds := f.app(t, msftsim.AppRequest{DisplayName: "Dropzone AI", Roles: defenderRoles, SecretLifetime: "1h"}, nil)
-	wantOutcome(t, f.check(t, in.GetName()), v1.IntegrationState_INTEGRATION_STATE_HEALTHY)
+	in, creds := f.fresh(t).app(t, msftsim.AppRequest{DisplayName: "Dropzone AI", Roles: defenderRoles, SecretLifetime: "1h"}, nil)
+	wantOutcome(t, f.fresh(t).check(t, in.GetName()), v1.IntegrationState_INTEGRATION_STATE_HEALTHY)
 	c := f.s.Clients()
-	cur, err := c.Integrations.GetIntegration(f.org.ViewerCtx, &v1.GetIntegrationRequest{Name: in.GetName()})
+	cur, err := c.Integrations.GetIntegration(f.fresh(t).org.ViewerCtx, &v1.GetIntegrationRequest{Name: in.GetName()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestUpdateRightSecretSwitches(t *testing.T) {
 
 	// A stale etag (a rename came first): Aborted before anything is written.
 	stale := cur.GetIntegration().GetEtag()
-	renamed, err := c.Integrations.UpdateIntegration(f.org.OperatorCtx, &v1.UpdateIntegrationRequest{
+	renamed, err := c.Integrations.UpdateIntegration(f.fresh(t).org.OperatorCtx, &v1.UpdateIntegrationRequest{
 		Integration: &v1.Integration{Name: in.GetName(), Etag: stale, DisplayName: "Renamed"},
 		UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"display_name"}}})
 	if err != nil {
@@ -212,7 +212,7 @@ func TestUpdateRightSecretSwitches(t *testing.T) {
 	}
 	cur.Integration = renamed.GetIntegration()
 	rows := integrationRows(t, f.s, in.GetName())
-	_, err = c.Integrations.UpdateIntegration(f.org.OperatorCtx, &v1.UpdateIntegrationRequest{
+	_, err = c.Integrations.UpdateIntegration(f.fresh(t).org.OperatorCtx, &v1.UpdateIntegrationRequest{
 		Integration: &v1.Integration{Name: in.GetName(), Etag: stale}, UpdateMask: &fieldmaskpb.FieldMask{}, ClientSecret: secret})
 	wantCode(t, err, codes.Aborted)
 	if got := integrationRows(t, f.s, in.GetName()); got != rows {
@@ -220,7 +220,7 @@ func TestUpdateRightSecretSwitches(t *testing.T) {
 	}
 
 	expire := time.Now().Add(700 * 24 * time.Hour).UTC().Truncate(time.Second)
-	resp, err := c.Integrations.UpdateIntegration(f.org.OperatorCtx, &v1.UpdateIntegrationRequest{
+	resp, err := c.Integrations.UpdateIntegration(f.fresh(t).org.OperatorCtx, &v1.UpdateIntegrationRequest{
 		Integration: &v1.Integration{Name: in.GetName(), Etag: cur.GetIntegration().GetEtag(),
 			Credential: &v1.Credential{ExpireTime: timestamppb.New(expire), Hint: secret[:3]}},
 		UpdateMask:   &fieldmaskpb.FieldMask{Paths: []string{"credential.expire_time", "credential.hint"}},
@@ -242,7 +242,7 @@ func TestUpdateRightSecretSwitches(t *testing.T) {
 		t.Fatalf("next step %q", resp.GetNextStep())
 	}
 	// The trial was recorded as the integration's check.
-	checks, err := c.Integrations.ListChecks(f.org.ViewerCtx, &v1.ListChecksRequest{Parent: in.GetName()})
+	checks, err := c.Integrations.ListChecks(f.fresh(t).org.ViewerCtx, &v1.ListChecksRequest{Parent: in.GetName()})
 	if err != nil || len(checks.GetChecks()) != 2 || checks.GetChecks()[0].GetOutcome() != v1.IntegrationState_INTEGRATION_STATE_HEALTHY {
 		t.Fatalf("checks after the switch: %v %v", checks, err)
 	}
@@ -262,7 +262,7 @@ func TestUpdateRightSecretSwitches(t *testing.T) {
 	if err := f.token(t, creds.ClientID, creds.ClientSecret); err == nil || !strings.Contains(err.Error(), "AADSTS7000222") {
 		t.Fatalf("the first secret still gets a token from msftsim (%v): the check below would prove nothing", err)
 	}
-	c2 := f.check(t, in.GetName())
+	c2 := f.fresh(t).check(t, in.GetName())
 	wantOutcome(t, c2, v1.IntegrationState_INTEGRATION_STATE_HEALTHY)
 	if s := step(t, c2, "secret"); !strings.Contains(s.GetMessage(), "version 1") {
 		t.Fatalf("secret step %v", s)
@@ -277,7 +277,7 @@ func TestUpdateRightSecretSwitches(t *testing.T) {
 func TestExpiryWindowAnnouncedOnce(t *testing.T) {
 	t.Parallel()
 	f := newVerifyFixture(t, msftsim.TenantSpec{}, "--webhook-workers", "0")
-	if _, err := v1.NewWebhookServiceClient(f.s.Conn).CreateWebhook(f.org.AdminCtx, &v1.CreateWebhookRequest{
+	if _, err := v1.NewWebhookServiceClient(f.s.Conn).CreateWebhook(f.fresh(t).org.AdminCtx, &v1.CreateWebhookRequest{
 		Parent: f.org.Name, Webhook: &v1.Webhook{Url: "https://hooks.example.com/dzconnect",
 			Events: []v1.WebhookEvent{v1.WebhookEvent_WEBHOOK_EVENT_CREDENTIAL_EXPIRING}},
 	}); err != nil {
@@ -286,10 +286,10 @@ func TestExpiryWindowAnnouncedOnce(t *testing.T) {
 	soon := func() *v1.Integration {
 		return &v1.Integration{Kind: defenderKind, Credential: &v1.Credential{ExpireTime: timestamppb.New(time.Now().Add(10 * 24 * time.Hour))}}
 	}
-	in, creds := f.app(t, msftsim.AppRequest{DisplayName: "Dropzone AI", Roles: defenderRoles}, soon())
+	in, creds := f.fresh(t).app(t, msftsim.AppRequest{DisplayName: "Dropzone AI", Roles: defenderRoles}, soon())
 	var first *v1.Check
 	for range 2 {
-		c := f.check(t, in.GetName())
+		c := f.fresh(t).check(t, in.GetName())
 		wantOutcome(t, c, v1.IntegrationState_INTEGRATION_STATE_DEGRADED)
 		if first == nil {
 			first = c
@@ -306,7 +306,7 @@ func TestExpiryWindowAnnouncedOnce(t *testing.T) {
 		t.Fatalf("%d credential_expiring events, want 1", len(events))
 	}
 	ev := events[0]
-	cur, err := f.s.Clients().Integrations.GetIntegration(f.org.ViewerCtx, &v1.GetIntegrationRequest{Name: in.GetName()})
+	cur, err := f.s.Clients().Integrations.GetIntegration(f.fresh(t).org.ViewerCtx, &v1.GetIntegrationRequest{Name: in.GetName()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +318,7 @@ func TestExpiryWindowAnnouncedOnce(t *testing.T) {
 
 	// A provisioned integration (made so in SQL: provisioning is not what
 	// this test is about) warns in its check but announces nothing.
-	prov, _ := f.app(t, msftsim.AppRequest{DisplayName: "Provisioned", Roles: defenderRoles}, soon())
+	prov, _ := f.fresh(t).app(t, msftsim.AppRequest{DisplayName: "Provisioned", Roles: defenderRoles}, soon())
 	n, err := resource.ParseIntegration("name", prov.GetName())
 	if err != nil {
 		t.Fatal(err)
@@ -327,7 +327,7 @@ func TestExpiryWindowAnnouncedOnce(t *testing.T) {
 		n.Org, n.Integration); err != nil {
 		t.Fatal(err)
 	}
-	pc := f.check(t, prov.GetName())
+	pc := f.fresh(t).check(t, prov.GetName())
 	wantOutcome(t, pc, v1.IntegrationState_INTEGRATION_STATE_DEGRADED)
 	if s := step(t, pc, "expiry"); s.GetErrorCode() != "CREDENTIAL_EXPIRING" || !strings.Contains(s.GetRemedy(), "renews") {
 		t.Fatalf("provisioned expiry step %v", s)
@@ -395,4 +395,14 @@ func (f verifyFixture) token(t *testing.T, clientID, secret string) error {
 	}
 	_, err = cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{msftsim.ResourceGraph + "/.default"}})
 	return err
+}
+
+// fresh returns f with new contexts for its organization's keys: each
+// lasts 30 s from its making, and these tests outlive one on a busy
+// machine.
+func (f verifyFixture) fresh(t *testing.T) verifyFixture {
+	f.org.OperatorCtx = stack.Ctx(t, f.org.Operator)
+	f.org.ViewerCtx = stack.Ctx(t, f.org.Viewer)
+	f.org.AdminCtx = stack.Ctx(t, f.org.Admin)
+	return f
 }
