@@ -186,7 +186,8 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	}
 	notifier := webhook.NewNotifier(db, inserter, webhook.DefaultMaxAttempts)
 	tenants := tenant.NewService(db, db, db, db)
-	integrations := integration.NewService(integration.Deps{Tx: db, Store: db, Secrets: secrets, Keys: db, Audit: db, GC: secretGC, Log: log})
+	integrations := integration.NewService(integration.Deps{Tx: db, Store: db, Secrets: secrets, Keys: db, Audit: db, GC: secretGC, Log: log,
+		VerifyWait: cfg.SecretVerifyWait})
 	webhooks := webhook.NewService(db, db, db, db, secretGC, secrets, log)
 	clouds := microsoft.DefaultClouds()
 	if cfg.MicrosoftEndpointsFile != "" {
@@ -208,6 +209,9 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		verify.Deps{Tx: db, Store: db, Notifier: notifier, Audit: db, Integrations: sharedAwareSecrets{integrations, sharedApps},
 			Microsoft: verifyMicrosoft{ms}})
 	checks.UseProvisioners(verifyProvisioners{consents})
+	// A new client secret is tried with the checks before it replaces the
+	// active one (integration.Service.UpdateSecret).
+	integrations.UseVerifier(checks)
 	m := metrics.New(db, log)
 	// Operations: kinds are registered here by the use cases that start
 	// them; the River worker runs them (jobs.Extension below) and one

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -272,7 +273,9 @@ func (inv *invocation) integrationUpdate() *cobra.Command {
 update mask is built from them). --feature replaces the whole feature list
 (--feature '' removes all). The four Sentinel workspace flags replace the
 workspace together, so give all four. --client-secret-file stores a new secret
-version in Vault.`,
+in Vault and tries it (a token and every probe); it replaces the current one
+only if it works, otherwise the update fails naming client_secret and nothing
+changes. The replaced secret is destroyed in Vault; delete it in Entra.`,
 		Example: `  # Rotate a secret by hand
   dzctl integration update organizations/contoso/tenants/fabrikam/integrations/defender \
       --client-secret-file - --secret-expire-time 2028-01-31T00:00:00Z < new-secret.txt
@@ -351,6 +354,9 @@ version in Vault.`,
 		resp, err := c.integrations.UpdateIntegration(ctx, req)
 		if err != nil {
 			return err
+		}
+		if resp.GetNextStep() != "" {
+			fmt.Fprintln(inv.app.stderr, "Next: "+resp.GetNextStep())
 		}
 		return inv.printIntegration(resp.GetIntegration())
 	})

@@ -47,6 +47,7 @@ type Config struct {
 	MicrosoftCAFile        string
 	ExpiryWarning          time.Duration
 	SettleWindow           time.Duration
+	SecretVerifyWait       time.Duration
 	Jobs                   bool
 	SweepInterval          time.Duration
 	SweepJitter            time.Duration
@@ -147,6 +148,7 @@ var Reference = []Option{
 	{"microsoft-ca-file", "DZCONNECT_MICROSOFT_CA_FILE", "", "PEM CA bundle trusted for Microsoft endpoints in addition to the system roots", false, str(func(c *Config) *string { return &c.MicrosoftCAFile })},
 	{"expiry-warning", "DZCONNECT_EXPIRY_WARNING", "720h", "a credential expiring within this is a warning and announced once", false, dur(func(c *Config) *time.Duration { return &c.ExpiryWarning })},
 	{"settle-window", "DZCONNECT_SETTLE_WINDOW", "5m", "after a change, replication-lag errors count as propagating, not broken, for this long", false, dur(func(c *Config) *time.Duration { return &c.SettleWindow })},
+	{"secret-verify-wait", "DZCONNECT_SECRET_VERIFY_WAIT", "20s", "UpdateIntegration tries a new client secret that Microsoft answers as not replicated yet again for up to this long before refusing it (the current secret stays)", false, dur(func(c *Config) *time.Duration { return &c.SecretVerifyWait })},
 	{"jobs", "DZCONNECT_JOBS", "true", "run tenant check batches on this replica (the sweep that enqueues them, webhook deliveries, secret destruction and the janitor run on every replica, on the same job queue)", false, boolean(func(c *Config) *bool { return &c.Jobs })},
 	{"sweep-interval", "DZCONNECT_SWEEP_INTERVAL", "6h", "every integration is checked about this often (the leader looks for due ones every interval/12, 10s to 5m, and at start)", false, dur(func(c *Config) *time.Duration { return &c.SweepInterval })},
 	{"sweep-jitter", "DZCONNECT_SWEEP_JITTER", "30m", "a sweep's tenant check batches are spread over this window", false, dur(func(c *Config) *time.Duration { return &c.SweepJitter })},
@@ -273,7 +275,7 @@ func (c Config) validate() []error {
 		bad("log-format", "must be json or text")
 	}
 	for flag, d := range map[string]time.Duration{"shutdown-timeout": c.ShutdownTimeout, "janitor-interval": c.JanitorInterval,
-		"pending-ttl": c.PendingTTL, "expiry-warning": c.ExpiryWarning, "settle-window": c.SettleWindow,
+		"pending-ttl": c.PendingTTL, "expiry-warning": c.ExpiryWarning, "settle-window": c.SettleWindow, "secret-verify-wait": c.SecretVerifyWait,
 		"sweep-interval": c.SweepInterval, "check-timeout": c.CheckTimeout, "webhook-timeout": c.WebhookTimeout,
 		"check-batch-slice": c.CheckBatchSlice, "vault-timeout": c.VaultTimeout} {
 		if d <= 0 {

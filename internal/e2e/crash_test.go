@@ -98,8 +98,22 @@ func (f crashFixture) input() integration.Integration {
 // service runs the use cases on store and secrets, with the fixture's
 // database for everything else.
 func (f crashFixture) service(store integration.Store, secrets integration.SecretStore) *integration.Service {
-	return integration.NewService(integration.Deps{Tx: f.db, Store: store, Secrets: secrets, Keys: f.db, Audit: f.db, GC: f.gc,
+	svc := integration.NewService(integration.Deps{Tx: f.db, Store: store, Secrets: secrets, Keys: f.db, Audit: f.db, GC: f.gc,
 		Log: slog.New(slog.DiscardHandler)})
+	svc.UseVerifier(storedVerifier{secrets})
+	return svc
+}
+
+// storedVerifier stands in for Microsoft in these Postgres and Vault crash
+// tests (fallback_test.go tries secrets against msftsim): a new secret
+// verifies when its value reads back from Vault.
+type storedVerifier struct{ secrets integration.SecretStore }
+
+func (v storedVerifier) TryCredential(ctx context.Context, _, _ uuid.UUID, c integration.Credential) (integration.Trial, error) {
+	if _, err := v.secrets.ReadClientSecret(ctx, c.SecretPath, c.SecretVersion); err != nil {
+		return integration.Trial{}, err
+	}
+	return integration.Trial{Outcome: integration.StateHealthy}, nil
 }
 
 // pendingSecretPath is the Vault path of the one pending credential.
@@ -534,10 +548,10 @@ func TestCrashDuringSecretUpdate(t *testing.T) {
 	}
 }
 
-// TestSecretRotations: each new secret is a new credential; the one it
-// replaces retires (its secret kept), the one retired before is removed
-// (its secret's destruction queued in the same transaction); a stale etag
-// writes nothing.
+// TestSecretRotations: each new secret is a new credential; once it is
+// verified, the one it replaces is removed (its secret's destruction
+// queued in the same transaction: customer-managed, docs/credentials.md);
+// a stale etag writes nothing.
 func TestSecretRotations(t *testing.T) {
 	t.Parallel()
 	f := newCrashFixture(t)
@@ -556,8 +570,11 @@ func TestSecretRotations(t *testing.T) {
 	for _, c := range rotated.Credentials {
 		states[c.State]++
 	}
-	if states[integration.CredentialActive] != 1 || states[integration.CredentialRetiring] != 1 || len(rotated.Credentials) != 2 {
+	if states[integration.CredentialActive] != 1 || states[integration.CredentialRemoved] != 1 || len(rotated.Credentials) != 2 {
 		t.Fatalf("after one rotation: %v", states)
+	}
+	if q := f.queuedDestructions(t); !slices.Equal(q, []string{activePath(t, in)}) {
+		t.Fatalf("after one rotation: destructions queued %v, want the replaced credential's", q)
 	}
 	// A stale etag is refused before anything is written.
 	if _, err := svc.Update(ctx, f.org, in.ID, in.Version, keep, "three~Secret.Value_1234567890abcdefghijk"); !apperr.Is(err, apperr.Aborted) {
@@ -567,11 +584,10 @@ func TestSecretRotations(t *testing.T) {
 	if err := f.db.Pool().QueryRow(ctx, `select count(*) from credentials where state = 'pending'`).Scan(&pending); err != nil || pending != 0 {
 		t.Fatalf("after a refused update: %d pending credentials, %v", pending, err)
 	}
-	if q := f.queuedDestructions(t); len(q) != 0 {
+	if q := f.queuedDestructions(t); len(q) != 1 {
 		t.Fatalf("after a refused update: destructions queued %v", q)
 	}
-	// A second rotation removes the retiring credential and queues its
-	// secret's destruction in the same transaction.
+	// A second rotation removes the active credential too.
 	again, err := svc.Update(ctx, f.org, in.ID, rotated.Version, keep, "four~Secret.Value_1234567890abcdefghijk")
 	if err != nil {
 		t.Fatal(err)
@@ -580,14 +596,18 @@ func TestSecretRotations(t *testing.T) {
 	for _, c := range again.Credentials {
 		states[c.State]++
 	}
-	if states[integration.CredentialActive] != 1 || states[integration.CredentialRetiring] != 1 || states[integration.CredentialRemoved] != 1 {
+	if states[integration.CredentialActive] != 1 || states[integration.CredentialRemoved] != 2 {
 		t.Fatalf("after two rotations: %v", states)
 	}
-	if got := f.startGC(t, f.secrets).completed(t, 1); !slices.Equal(got, []string{activePath(t, in)}) {
-		t.Fatalf("destroyed %v, want the removed credential's secret %s", got, activePath(t, in))
+	want := []string{activePath(t, in), activePath(t, rotated)}
+	slices.Sort(want)
+	if got := f.startGC(t, f.secrets).completed(t, 2); !slices.Equal(got, want) {
+		t.Fatalf("destroyed %v, want the removed credentials' secrets %v", got, want)
 	}
-	if v, _ := f.secrets.CurrentVersion(ctx, activePath(t, in)); v != 0 {
-		t.Fatal("the removed credential's secret survived")
+	for _, p := range want {
+		if v, _ := f.secrets.CurrentVersion(ctx, p); v != 0 {
+			t.Fatalf("the removed credential's secret at %s survived", p)
+		}
 	}
 	if v, err := svc.ReadSecret(ctx, again); err != nil || v != "four~Secret.Value_1234567890abcdefghijk" {
 		t.Fatalf("active secret = %q, %v", v, err)

@@ -79,7 +79,9 @@ func TestMetrics(t *testing.T) {
 	for _, want := range []string{
 		`dzconnect_checks_total{outcome="healthy",trigger="api"} 1`,
 		`dzconnect_integrations{state="healthy"} 1`,
-		`dzconnect_credentials_expiring{window="later"} 1`,
+		`dzconnect_credentials_expiring{management="customer-managed",window="later"} 1`,
+		`dzconnect_credentials_expiring{management="provisioned",window="7d"} 0`,
+		`dzconnect_credential_min_days_left{management="customer-managed"} 299.9`,
 		`dzconnect_check_duration_seconds_count{trigger="api"} 1`,
 	} {
 		if !strings.Contains(resp, want) {

@@ -14,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -265,12 +266,13 @@ func TestCheckExpiringSoonIsDegraded(t *testing.T) {
 }
 
 // TestCheckNewSecretPropagating: a secret added through Graph is refused
-// (AADSTS7000215) for a while; within the settle window the check says
-// propagating, and once Microsoft catches up the next check is healthy,
-// with no intervention.
+// (AADSTS7000215) for a while. UpdateIntegration tries it for
+// --secret-verify-wait, then refuses it (the current secret stays, the
+// integration healthy); once Microsoft caught up, the same update
+// switches to it and the next check is healthy, with no intervention.
 func TestCheckNewSecretPropagating(t *testing.T) {
 	t.Parallel()
-	f := newVerifyFixture(t, msftsim.TenantSpec{})
+	f := newVerifyFixture(t, msftsim.TenantSpec{}, "--secret-verify-wait", "1s")
 	in, creds := f.app(t, msftsim.AppRequest{DisplayName: "Dropzone AI", Roles: defenderRoles}, nil)
 	wantOutcome(t, f.check(t, in.GetName()), v1.IntegrationState_INTEGRATION_STATE_HEALTHY)
 
@@ -279,16 +281,22 @@ func TestCheckNewSecretPropagating(t *testing.T) {
 		"graph.applications.addPassword": {SecretLag: &faults.Lag{For: faults.Duration(30 * time.Second)}},
 	}}})
 	secret := f.addPassword(t, creds.ObjectID)
-	if _, err := f.s.Clients().Integrations.UpdateIntegration(f.org.OperatorCtx, &v1.UpdateIntegrationRequest{
-		Integration: &v1.Integration{Name: in.GetName()}, UpdateMask: &fieldmaskpb.FieldMask{}, ClientSecret: secret}); err != nil {
-		t.Fatal(err)
+	update := func() (*v1.UpdateIntegrationResponse, error) {
+		return f.s.Clients().Integrations.UpdateIntegration(f.org.OperatorCtx, &v1.UpdateIntegrationRequest{
+			Integration: &v1.Integration{Name: in.GetName()}, UpdateMask: &fieldmaskpb.FieldMask{}, ClientSecret: secret})
+	}
+	_, err := update()
+	st := wantCode(t, err, codes.InvalidArgument)
+	wantViolation(t, err, "client_secret")
+	if !strings.Contains(st.Message(), "AADSTS7000215") {
+		t.Fatalf("refusal %q lacks Microsoft's code", st.Message())
 	}
 	c := f.check(t, in.GetName())
-	wantOutcome(t, c, v1.IntegrationState_INTEGRATION_STATE_PROPAGATING)
-	if s := step(t, c, "token:graph"); s.GetStatus() != propagating || s.GetErrorCode() != "AADSTS7000215" {
-		t.Fatalf("token step %v", s)
-	}
+	wantOutcome(t, c, v1.IntegrationState_INTEGRATION_STATE_HEALTHY)
 	f.sim.Admin().AdvanceClock(31 * time.Second)
+	if _, err := update(); err != nil {
+		t.Fatal(err)
+	}
 	wantOutcome(t, f.check(t, in.GetName()), v1.IntegrationState_INTEGRATION_STATE_HEALTHY)
 }
 

@@ -35,6 +35,13 @@ type Event struct {
 	Summary              string     `json:"summary"`
 	CredentialExpireTime *time.Time `json:"credential_expire_time,omitempty"`
 
+	// integration.credential_expiring: the credential (resource name), the
+	// whole days left before it expires, and what to do (for a
+	// customer-managed integration: the exact steps to replace the secret).
+	Credential         string `json:"credential,omitempty"`
+	CredentialDaysLeft *int   `json:"credential_days_left,omitempty"`
+	Remedy             string `json:"remedy,omitempty"`
+
 	// operation.finished: the operation's name and kind, the resource it
 	// worked on, and, when it failed, why (State is its final state).
 	Operation     string          `json:"operation,omitempty"`

@@ -347,17 +347,20 @@ func (h *integrations) UpdateIntegration(ctx context.Context, req *v1.UpdateInte
 		}
 		return v.Err()
 	}
+	// With a secret, mutate runs (and may refuse) before Vault is written
+	// (integration.Service.UpdateSecret, step 1).
 	if req.GetClientSecret() != "" {
-		// Validate before Vault is written: a dry run on the current row.
-		cur, err := h.d.Integrations.Get(ctx, n.Org, n.Integration)
+		r, err := h.d.Integrations.UpdateSecret(ctx, n.Org, n.Integration, version, mutate, req.GetClientSecret())
 		if err != nil {
 			return nil, err
 		}
-		if err := mutate(&cur, &integration.CredentialMeta{}); err != nil {
-			return nil, err
+		resp := &v1.UpdateIntegrationResponse{Integration: integrationToProto(r.Integration), NextStep: r.NextStep}
+		if r.Replaced != nil {
+			resp.ReplacedCredential = credentialToProto(r.Integration, *r.Replaced)
 		}
+		return resp, nil
 	}
-	i, err := h.d.Integrations.Update(ctx, n.Org, n.Integration, version, mutate, req.GetClientSecret())
+	i, err := h.d.Integrations.Update(ctx, n.Org, n.Integration, version, mutate, "")
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,10 @@ type Deps struct {
 	Audit   audit.Appender
 	GC      secretgc.Queue // destructions, queued in the transaction that orphans a secret
 	Log     *slog.Logger
+	// VerifyWait bounds how long a new client secret that Microsoft may
+	// not have replicated yet is tried again before UpdateIntegration
+	// refuses it (default 20s; see UpdateSecret).
+	VerifyWait time.Duration
 }
 
 // Service runs the integration use cases that span Postgres and Vault. It
@@ -39,11 +43,18 @@ type Service struct {
 	gc      secretgc.Queue
 	log     *slog.Logger
 	now     func() time.Time
+
+	verifier   Verifier // tries a new secret before it replaces the active one (UseVerifier)
+	verifyWait time.Duration
 }
 
 // NewService returns a Service.
 func NewService(d Deps) *Service {
-	return &Service{tx: d.Tx, store: d.Store, secrets: d.Secrets, keys: d.Keys, audit: d.Audit, gc: d.GC, log: d.Log, now: time.Now}
+	if d.VerifyWait <= 0 {
+		d.VerifyWait = 20 * time.Second
+	}
+	return &Service{tx: d.Tx, store: d.Store, secrets: d.Secrets, keys: d.Keys, audit: d.Audit, gc: d.GC, log: d.Log, now: time.Now,
+		verifyWait: d.VerifyWait}
 }
 
 // CredentialSecretPath is where one credential's value lives in Vault,
@@ -232,11 +243,12 @@ func (s *Service) List(ctx context.Context, org uuid.UUID, f Filter, p page.Requ
 type Mutation func(in *Integration, cred *CredentialMeta) error
 
 // Update applies mutate after checking the caller's etag (version; 0
-// skips the check). A non-empty secret becomes a new credential that the
-// integration uses at once; see updateSecret.
+// skips the check). A non-empty secret replaces the active credential
+// only once it is verified; see UpdateSecret.
 func (s *Service) Update(ctx context.Context, org, id uuid.UUID, version int64, mutate Mutation, secret string) (Integration, error) {
 	if secret != "" {
-		return s.updateSecret(ctx, org, id, version, mutate, secret)
+		r, err := s.UpdateSecret(ctx, org, id, version, mutate, secret)
+		return r.Integration, err
 	}
 	var out Integration
 	err := s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
@@ -270,110 +282,6 @@ func (s *Service) Update(ctx context.Context, org, id uuid.UUID, version int64, 
 		return err
 	})
 	return out, err
-}
-
-// updateSecret replaces the integration's secret with a new credential.
-//
-// Write order (a crash or failure at any point loses no secret and leaves
-// none behind):
-//  1. One transaction inserts the new credential as pending, with its own
-//     Vault path. A crash here leaves an empty pending row the reaper
-//     removes.
-//  2. The secret is written to Vault at that path. A crash here leaves the
-//     secret and the pending row; the reaper deletes the row and queues the
-//     secret's destruction together.
-//  3. One transaction, under the integration's row lock: the etag is
-//     checked again, earlier retiring credentials are removed (their
-//     secrets' destruction queued), the active one turns retiring (kept in
-//     Vault for the overlap), the new one becomes active with mutate's
-//     metadata, the integration's state goes back to unverified and its
-//     version changes (so a check that ran on the old secret is history
-//     only), and the audit event is appended.
-//
-// If step 2 or 3 fails, the pending credential is deleted and its secret's
-// destruction queued in one transaction.
-func (s *Service) updateSecret(ctx context.Context, org, id uuid.UUID, version int64, mutate Mutation, secret string) (Integration, error) {
-	var cred Credential
-	err := s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
-		cur, err := s.store.GetIntegrationForUpdate(ctx, tx, org, id)
-		if err != nil {
-			return err
-		}
-		if version != 0 && version != cur.Version {
-			return apperr.EtagMismatch()
-		}
-		if cur.Mode == ModeShared {
-			return apperr.New(apperr.FailedPrecondition,
-				"the integration uses the organization's shared application: replace its secret with UpdateSharedApplication, which all its integrations use").
-				WithReason("SHARED_APPLICATION_SECRET")
-		}
-		cred, err = s.store.InsertCredential(ctx, tx, newCredential(org, id, CredentialMeta{}))
-		return err
-	})
-	if err != nil {
-		return Integration{}, err
-	}
-	v, err := WriteSecret(ctx, s.secrets, cred.SecretPath, secret, 0)
-	if err != nil {
-		s.abandon(ctx, cred)
-		return Integration{}, apperr.Wrap(err, apperr.KindOrDefault(err, apperr.Unavailable), "storing the new client secret in Vault failed; nothing was changed")
-	}
-	var out Integration
-	err = s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
-		cur, err := s.store.GetIntegrationForUpdate(ctx, tx, org, id)
-		if err != nil {
-			return err
-		}
-		if version != 0 && version != cur.Version {
-			return apperr.EtagMismatch()
-		}
-		var meta CredentialMeta
-		if err := mutate(&cur, &meta); err != nil {
-			return err
-		}
-		for _, c := range cur.Credentials {
-			switch c.State {
-			case CredentialRetiring:
-				if _, err := s.store.SetCredentialState(ctx, tx, org, c.ID, CredentialRemoved); err != nil {
-					return err
-				}
-				if err := s.gc.QueueDestroy(ctx, tx, org, c.SecretPath); err != nil {
-					return err
-				}
-			case CredentialActive:
-				if _, err := s.store.SetCredentialState(ctx, tx, org, c.ID, CredentialRetiring); err != nil {
-					return err
-				}
-			}
-		}
-		active, err := s.store.ActivateCredential(ctx, tx, org, cred.ID, v)
-		if apperr.Is(err, apperr.NotFound) {
-			return apperr.New(apperr.Aborted, "the update took longer than the pending TTL and was rolled back; retry it")
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := s.store.UpdateCredential(ctx, tx, active.withMeta(meta)); err != nil {
-			return err
-		}
-		cur.State = StateUnverified
-		if _, err := s.store.UpdateIntegration(ctx, tx, cur); err != nil {
-			return err
-		}
-		if err := s.audit.AppendAudit(ctx, tx, org, integrationName(org, cur.Tenant, id)); err != nil {
-			return err
-		}
-		out, err = s.store.GetIntegration(ctx, tx, org, id)
-		return err
-	})
-	if err != nil {
-		// Deleted, reaped, refused or failed meanwhile: the new secret
-		// belongs to nothing (a delete may already have destroyed the path
-		// before the write landed, so its destruction is queued again).
-		s.abandon(ctx, cred)
-		return Integration{}, err
-	}
-	return out, nil
 }
 
 // Delete deletes the integration and, in the same transaction, queues the

@@ -1,7 +1,12 @@
 // Package metrics exposes dzconnect's Prometheus metrics at /metrics:
 // checks by outcome and their duration (recorded as checks run), and, read
 // from Postgres at scrape time, integrations by state and credentials by
-// time left before expiry. Labels never carry organization or tenant IDs.
+// time left before expiry. Labels never carry organization, tenant or
+// integration IDs: a label's values are a short fixed list, so a fleet of
+// any size has the same number of series. An SRE alerts on the fleet
+// (dzconnect_credential_min_days_left{management="customer-managed"} < 7,
+// or provisioned credentials in the 7d window: renewal is failing) and
+// finds the integrations with ListIntegrations expire_before.
 package metrics
 
 import (
@@ -22,9 +27,19 @@ import (
 type Fleet interface {
 	// CountByState counts visible integrations per state.
 	CountByState(ctx context.Context) (map[string]int, error)
-	// CountByExpiry counts credentials per window: expired, 7d, 30d, 90d,
-	// later, unknown.
-	CountByExpiry(ctx context.Context, now time.Time) (map[string]int, error)
+	// CountByExpiry counts visible integrations per management mode and
+	// window of their active credential's end: expired, 7d, 30d, 90d,
+	// later, unknown (no end recorded, or no credential of their own).
+	CountByExpiry(ctx context.Context, now time.Time) ([]ExpiryCount, error)
+}
+
+// ExpiryCount is the number of integrations of one management mode whose
+// active credential ends in one window, and the earliest end among them
+// (nil in the unknown window).
+type ExpiryCount struct {
+	Management, Window string
+	N                  int
+	EarliestEnd        *time.Time
 }
 
 // Metrics holds the registry and the instruments.
@@ -33,6 +48,7 @@ type Metrics struct {
 	checks   *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	changes  *prometheus.CounterVec
+	warned   prometheus.Counter
 }
 
 // New registers every metric; fleet may be nil.
@@ -48,7 +64,11 @@ func New(fleet Fleet, log *slog.Logger) *Metrics {
 	m.changes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dzconnect_integration_state_changes_total", Help: "Changes of integration state, by new state.",
 	}, []string{"state"})
-	m.reg.MustRegister(m.checks, m.duration, m.changes,
+	m.warned = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dzconnect_credential_expiry_announcements_total",
+		Help: "Customer-managed credentials announced as entering the expiry window (integration.credential_expiring), once per credential.",
+	})
+	m.reg.MustRegister(m.checks, m.duration, m.changes, m.warned,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if fleet != nil {
 		m.reg.MustRegister(&fleetCollector{fleet: fleet, log: log})
@@ -86,6 +106,9 @@ func (i instrumented) Run(ctx context.Context, org, id uuid.UUID, trigger string
 		if r.Changed() {
 			i.m.changes.WithLabelValues(string(r.Check.Outcome)).Inc()
 		}
+		if r.Warned {
+			i.m.warned.Inc()
+		}
 	}
 	return r, err
 }
@@ -117,13 +140,21 @@ func (i instrumentedBatch) Commit(ctx context.Context, p verify.Pending) (verify
 		if r.Changed() {
 			i.m.changes.WithLabelValues(string(r.Check.Outcome)).Inc()
 		}
+		if r.Warned {
+			i.m.warned.Inc()
+		}
 	}
 	return r, err
 }
 
 var (
 	byStateDesc  = prometheus.NewDesc("dzconnect_integrations", "Integrations by state.", []string{"state"}, nil)
-	byExpiryDesc = prometheus.NewDesc("dzconnect_credentials_expiring", "Client secrets by time left before expiry (window: expired, 7d, 30d, 90d, later, unknown).", []string{"window"}, nil)
+	byExpiryDesc = prometheus.NewDesc("dzconnect_credentials_expiring",
+		"Integrations by time left before their active credential expires (window: expired, 7d, 30d, 90d, later, unknown) and management mode (customer-managed: someone has to replace it; provisioned: dzconnect renews it).",
+		[]string{"window", "management"}, nil)
+	minDaysDesc = prometheus.NewDesc("dzconnect_credential_min_days_left",
+		"Days left before the earliest-expiring active credential of the fleet expires, per management mode (negative: expired); absent when no end is known.",
+		[]string{"management"}, nil)
 )
 
 type fleetCollector struct {
@@ -134,6 +165,7 @@ type fleetCollector struct {
 func (f *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- byStateDesc
 	ch <- byExpiryDesc
+	ch <- minDaysDesc
 }
 
 func (f *fleetCollector) Collect(ch chan<- prometheus.Metric) {
@@ -146,11 +178,58 @@ func (f *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 	} else {
 		f.log.Warn("metrics: counting integrations failed", "error", err)
 	}
-	if counts, err := f.fleet.CountByExpiry(ctx, time.Now()); err == nil {
-		for window, n := range counts {
-			ch <- prometheus.MustNewConstMetric(byExpiryDesc, prometheus.GaugeValue, float64(n), window)
-		}
-	} else {
+	now := time.Now()
+	counts, err := f.fleet.CountByExpiry(ctx, now)
+	if err != nil {
 		f.log.Warn("metrics: counting credential expiry failed", "error", err)
+		return
 	}
+	for _, c := range expiryWindows(counts) {
+		ch <- prometheus.MustNewConstMetric(byExpiryDesc, prometheus.GaugeValue, float64(c.N), c.Window, c.Management)
+	}
+	for mode, days := range minDaysLeft(counts, now) {
+		ch <- prometheus.MustNewConstMetric(minDaysDesc, prometheus.GaugeValue, days, mode)
+	}
+}
+
+// The windows and modes every scrape reports (zero included), so a series
+// does not vanish when its count drops to zero.
+var (
+	windows = []string{"expired", "7d", "30d", "90d", "later", "unknown"}
+	modes   = []string{"customer-managed", "provisioned", "shared"}
+)
+
+// expiryWindows returns a count for every window and mode, zeros included.
+func expiryWindows(counts []ExpiryCount) []ExpiryCount {
+	n := map[[2]string]int{}
+	for _, c := range counts {
+		n[[2]string{c.Window, c.Management}] += c.N
+	}
+	out := make([]ExpiryCount, 0, len(windows)*len(modes))
+	for _, m := range modes {
+		for _, w := range windows {
+			out = append(out, ExpiryCount{Management: m, Window: w, N: n[[2]string{w, m}]})
+			delete(n, [2]string{w, m})
+		}
+	}
+	for k, v := range n { // a mode or window added later still shows
+		out = append(out, ExpiryCount{Management: k[1], Window: k[0], N: v})
+	}
+	return out
+}
+
+// minDaysLeft returns, per management mode, the days (fractional) from
+// now until the earliest known end.
+func minDaysLeft(counts []ExpiryCount, now time.Time) map[string]float64 {
+	out := map[string]float64{}
+	for _, c := range counts {
+		if c.EarliestEnd == nil {
+			continue
+		}
+		d := c.EarliestEnd.Sub(now).Hours() / 24
+		if cur, ok := out[c.Management]; !ok || d < cur {
+			out[c.Management] = d
+		}
+	}
+	return out
 }

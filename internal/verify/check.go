@@ -79,6 +79,9 @@ type Result struct {
 	Check       Check
 	Integration integration.Integration
 	Previous    integration.State
+	// Warned: recording the check announced its credential's expiry (the
+	// credential-expiring event, once per credential).
+	Warned bool
 }
 
 // Changed reports whether the outcome differs from the previous state.

@@ -34,7 +34,7 @@ func unchangedExpectation(c Check, loaded integration.Integration) (Unchanged, b
 		return Unchanged{}, false
 	}
 	u := Unchanged{Check: c, Version: c.IntegrationVersion}
-	if c.ExpiringSoon {
+	if c.ExpiringSoon && announcesExpiry(loaded) {
 		a, ok := loaded.Active()
 		if !ok || a.ID != c.Credential || a.ExpiryWarnTime == nil {
 			return Unchanged{}, false
@@ -66,7 +66,7 @@ func decide(c Check, in integration.Integration) decision {
 	if in.State != c.Outcome {
 		d.events = append(d.events, event.StateChanged)
 	}
-	if a, ok := in.Active(); ok && c.ExpiringSoon && a.ExpiryWarnTime == nil &&
+	if a, ok := in.Active(); ok && c.ExpiringSoon && announcesExpiry(in) && a.ExpiryWarnTime == nil &&
 		(c.Credential == uuid.Nil || c.Credential == a.ID) {
 		d.warn = true
 		d.events = append(d.events, event.CredentialExpiring)
@@ -171,7 +171,7 @@ func (s *Service) apply(ctx context.Context, tx uow.Tx, c Check, in, out integra
 			return Result{}, err
 		}
 	}
-	return Result{Check: c, Integration: out, Previous: in.State}, nil
+	return Result{Check: c, Integration: out, Previous: in.State, Warned: d.warn}, nil
 }
 
 // recordGroup records scheduled checks together, each as record would on
@@ -310,12 +310,25 @@ func (s *Service) recordGroup(ctx context.Context, ps []Pending) ([]Result, []er
 	return rs, errs
 }
 
-// eventOf is the body of one event about c.
+// eventOf is the body of one event about c. A credential-expiring event
+// also names the credential and carries the days left and the remedy (the
+// expiry step's: the exact steps to replace the secret).
 func eventOf(typ string, c Check, in integration.Integration, active integration.Credential) event.Event {
-	return event.Event{
+	name := resource.Integration{Org: c.Org, Tenant: c.Tenant, Integration: c.Integration}.String()
+	ev := event.Event{
 		Type: typ, Time: c.End, Organization: resource.Org{Org: c.Org}.String(),
-		Integration: resource.Integration{Org: c.Org, Tenant: c.Tenant, Integration: c.Integration}.String(),
-		Kind:        string(in.Kind), PreviousState: string(in.State), State: string(c.Outcome),
+		Integration: name, Kind: string(in.Kind), PreviousState: string(in.State), State: string(c.Outcome),
 		Check: checkName(c), Summary: c.Summary, CredentialExpireTime: active.EndTime,
 	}
+	if typ == event.CredentialExpiring && active.EndTime != nil {
+		days := daysLeft(*active.EndTime, c.End)
+		ev.Credential = name + "/credentials/" + active.ID.String()
+		ev.CredentialDaysLeft = &days
+		for _, st := range c.Steps {
+			if st.Name == "expiry" {
+				ev.Summary, ev.Remedy = st.Message, st.Remedy
+			}
+		}
+	}
+	return ev
 }

@@ -299,8 +299,13 @@ func TestDecide(t *testing.T) {
 	cred := uuid.New()
 	warned := time.Now()
 	in := func(state integration.State, version int64, warnedAt *time.Time) integration.Integration {
-		return integration.Integration{State: state, Version: version,
+		return integration.Integration{State: state, Version: version, Mode: integration.ModeCustomerManaged,
 			Credentials: []integration.Credential{{ID: cred, State: integration.CredentialActive, ExpiryWarnTime: warnedAt}}}
+	}
+	provisioned := func(state integration.State, version int64) integration.Integration {
+		p := in(state, version, nil)
+		p.Mode = integration.ModeProvisioned
+		return p
 	}
 	check := func(outcome integration.State, trigger string, version int64, soon bool) Check {
 		return Check{Outcome: outcome, Trigger: trigger, IntegrationVersion: version, ExpiringSoon: soon, Credential: cred}
@@ -323,6 +328,8 @@ func TestDecide(t *testing.T) {
 		{"already warned", check(integration.StateDegraded, TriggerSchedule, 3, true), in(integration.StateDegraded, 3, &warned), decision{}},
 		{"change and warning", check(integration.StateDegraded, TriggerSchedule, 3, true), in(integration.StateHealthy, 3, nil),
 			decision{warn: true, events: []string{event.StateChanged, event.CredentialExpiring}}},
+		{"provisioned: renews itself, nothing announced", check(integration.StateDegraded, TriggerSchedule, 3, true),
+			provisioned(integration.StateDegraded, 3), decision{}},
 		{"deprovisioning: the operation owns the state", check(integration.StateBroken, TriggerAPI, 3, true),
 			in(integration.StateDeprovisioning, 3, nil), decision{stale: true}},
 		{"no version: never stale", check(integration.StateHealthy, TriggerAPI, 0, false), in(integration.StateHealthy, 9, nil),
@@ -341,7 +348,7 @@ func TestUnchangedExpectation(t *testing.T) {
 	cred := uuid.New()
 	warned := time.Now()
 	loaded := func(state integration.State, warnedAt *time.Time) integration.Integration {
-		return integration.Integration{State: state, Version: 5,
+		return integration.Integration{State: state, Version: 5, Mode: integration.ModeCustomerManaged,
 			Credentials: []integration.Credential{{ID: cred, State: integration.CredentialActive, ExpiryWarnTime: warnedAt}}}
 	}
 	for _, tc := range []struct {
@@ -363,11 +370,68 @@ func TestUnchangedExpectation(t *testing.T) {
 			loaded(integration.StateDegraded, nil), false, uuid.Nil},
 		{"expiring, warned: the store re-checks the warning", Check{Outcome: integration.StateDegraded, Trigger: TriggerSchedule, IntegrationVersion: 5, ExpiringSoon: true, Credential: cred},
 			loaded(integration.StateDegraded, &warned), true, cred},
+		{"expiring, provisioned: nothing to announce", Check{Outcome: integration.StateDegraded, Trigger: TriggerSchedule, IntegrationVersion: 5, ExpiringSoon: true, Credential: cred},
+			func() integration.Integration {
+				in := loaded(integration.StateDegraded, nil)
+				in.Mode = integration.ModeProvisioned
+				return in
+			}(), true, uuid.Nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u, ok := unchangedExpectation(tc.c, tc.in)
 			if ok != tc.ok || (ok && (u.Version != tc.c.IntegrationVersion || u.WarnedCredential != tc.wantWarned)) {
 				t.Fatalf("unchangedExpectation = %+v, %v; want ok %v, warned credential %v", u, ok, tc.ok, tc.wantWarned)
+			}
+		})
+	}
+}
+
+func TestDaysLeft(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		end  time.Time
+		want int
+	}{
+		{now.Add(30 * 24 * time.Hour), 30},
+		{now.Add(30*24*time.Hour - time.Minute), 29},
+		{now.Add(time.Hour), 0},
+		{now.Add(-25 * time.Hour), -1},
+	} {
+		if got := daysLeft(tc.end, now); got != tc.want {
+			t.Errorf("daysLeft(%v) = %d, want %d", tc.end, got, tc.want)
+		}
+	}
+}
+
+func TestTrialOf(t *testing.T) {
+	t.Parallel()
+	passed := func(n string) Step { return Step{Name: n, Status: StepPassed} }
+	for _, tc := range []struct {
+		name     string
+		c        Check
+		verified bool
+		refused  bool
+		step     string
+	}{
+		{"healthy", Check{Outcome: integration.StateHealthy, Steps: []Step{passed("secret"), passed("token:graph")}}, true, false, ""},
+		{"degraded by an optional permission", Check{Outcome: integration.StateDegraded, Steps: []Step{passed("secret"), passed("token:graph"),
+			{Name: "permissions", Status: StepWarning}}}, true, false, ""},
+		{"degraded because Microsoft did not answer the token request: not proven", Check{Outcome: integration.StateDegraded,
+			Steps: []Step{passed("secret"), {Name: "token:graph", Status: StepWarning}}}, false, false, "token:graph"},
+		{"Vault did not answer: not proven", Check{Outcome: integration.StateDegraded,
+			Steps: []Step{{Name: "secret", Status: StepWarning}}}, false, false, "secret"},
+		{"wrong secret", Check{Outcome: integration.StateBroken, Steps: []Step{passed("secret"),
+			{Name: "token:graph", Status: StepFailed, ErrorCode: "AADSTS7000215"}}}, false, true, "token:graph"},
+		{"wrong secret or lag", Check{Outcome: integration.StatePropagating, Steps: []Step{passed("secret"),
+			{Name: "token:graph", Status: StepPropagating, ErrorCode: "AADSTS7000215"}}}, false, true, "token:graph"},
+		{"permission missing", Check{Outcome: integration.StateBroken, Steps: []Step{passed("secret"), passed("token:graph"),
+			{Name: "permissions", Status: StepFailed, ErrorCode: "PERMISSION_MISSING"}}}, false, false, "permissions"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := trialOf(tc.c, nil)
+			if tr.Verified() != tc.verified || tr.CredentialRefused != tc.refused || tr.Step != tc.step {
+				t.Fatalf("trialOf = %+v; want verified %v, refused %v, step %q", tr, tc.verified, tc.refused, tc.step)
 			}
 		})
 	}

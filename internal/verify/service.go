@@ -296,7 +296,7 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 				stopGrants() // not needed: the check ends here
 				<-grantsDone
 				skipRest(&c, p, "no token: "+step.ErrorCode)
-				s.expiry(ctx, &c, in, now)
+				s.expiry(ctx, &c, t, in, now)
 				return c
 			}
 			unavailable[api] = true
@@ -363,7 +363,7 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 	}
 
 	// 5. Credential expiry.
-	s.expiry(ctx, &c, in, now)
+	s.expiry(ctx, &c, t, in, now)
 	return c
 }
 
@@ -402,20 +402,4 @@ func (s *Service) entraGrants(ctx context.Context, t tenant.Tenant, in integrati
 		code = " " + e.Code
 	}
 	return nil, "Entra's grants could not be read with the provisioner" + code + ", roles read from the tokens"
-}
-
-// expiry judges the active credential's end date.
-func (s *Service) expiry(ctx context.Context, c *Check, in integration.Integration, now time.Time) {
-	var end *time.Time
-	if a, ok := in.Active(); ok {
-		end = a.EndTime
-	}
-	if sc, ok := s.integrations.(SecretChanges); ok {
-		if e, ok := sc.SecretEndTime(ctx, in); ok {
-			end = e
-		}
-	}
-	step, soon := expiryStep(end, now, s.cfg.ExpiryWarning)
-	c.ExpiringSoon = soon
-	c.add(step)
 }

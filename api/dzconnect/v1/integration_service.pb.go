@@ -967,8 +967,9 @@ type UpdateIntegrationRequest struct {
 	// Fields to update: display_name, features, sentinel, credential.expire_time,
 	// credential.key_id, credential.hint (credential.* describe the active
 	// credential). Replacing the secret needs no mask entry: a non-empty
-	// client_secret adds a new credential that is used at once (the previous
-	// one turns retiring; credential.* then describe the new one).
+	// client_secret adds a new credential that becomes active once it is
+	// verified (the previous one is then removed and its value destroyed;
+	// credential.* then describe the new one).
 	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	// Optional new client secret value. Input only.
 	ClientSecret  string `protobuf:"bytes,3,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`
@@ -1031,7 +1032,14 @@ func (x *UpdateIntegrationRequest) GetClientSecret() string {
 type UpdateIntegrationResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The updated integration.
-	Integration   *Integration `protobuf:"bytes,1,opt,name=integration,proto3" json:"integration,omitempty"`
+	Integration *Integration `protobuf:"bytes,1,opt,name=integration,proto3" json:"integration,omitempty"`
+	// With client_secret: the credential the new secret replaced, now
+	// removed (its value destroyed in Vault).
+	ReplacedCredential *IntegrationCredential `protobuf:"bytes,2,opt,name=replaced_credential,json=replacedCredential,proto3" json:"replaced_credential,omitempty"`
+	// With client_secret: what the caller has to do next, e.g. delete the
+	// replaced secret in Entra, which dzconnect cannot do in an application
+	// it did not create.
+	NextStep      string `protobuf:"bytes,3,opt,name=next_step,json=nextStep,proto3" json:"next_step,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1071,6 +1079,20 @@ func (x *UpdateIntegrationResponse) GetIntegration() *Integration {
 		return x.Integration
 	}
 	return nil
+}
+
+func (x *UpdateIntegrationResponse) GetReplacedCredential() *IntegrationCredential {
+	if x != nil {
+		return x.ReplacedCredential
+	}
+	return nil
+}
+
+func (x *UpdateIntegrationResponse) GetNextStep() string {
+	if x != nil {
+		return x.NextStep
+	}
+	return ""
 }
 
 // Request of DeleteIntegration.
@@ -1234,9 +1256,11 @@ const file_dzconnect_v1_integration_service_proto_rawDesc = "" +
 	"\vintegration\x18\x01 \x01(\v2\x19.dzconnect.v1.IntegrationR\vintegration\x12;\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\x12#\n" +
-	"\rclient_secret\x18\x03 \x01(\tR\fclientSecret\"X\n" +
+	"\rclient_secret\x18\x03 \x01(\tR\fclientSecret\"\xcb\x01\n" +
 	"\x19UpdateIntegrationResponse\x12;\n" +
-	"\vintegration\x18\x01 \x01(\v2\x19.dzconnect.v1.IntegrationR\vintegration\"B\n" +
+	"\vintegration\x18\x01 \x01(\v2\x19.dzconnect.v1.IntegrationR\vintegration\x12T\n" +
+	"\x13replaced_credential\x18\x02 \x01(\v2#.dzconnect.v1.IntegrationCredentialR\x12replacedCredential\x12\x1b\n" +
+	"\tnext_step\x18\x03 \x01(\tR\bnextStep\"B\n" +
 	"\x18DeleteIntegrationRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\"\x1b\n" +
@@ -1299,6 +1323,7 @@ var file_dzconnect_v1_integration_service_proto_goTypes = []any{
 	(*Integration)(nil),               // 21: dzconnect.v1.Integration
 	(IntegrationKind)(0),              // 22: dzconnect.v1.IntegrationKind
 	(*fieldmaskpb.FieldMask)(nil),     // 23: google.protobuf.FieldMask
+	(*IntegrationCredential)(nil),     // 24: dzconnect.v1.IntegrationCredential
 }
 var file_dzconnect_v1_integration_service_proto_depIdxs = []int32{
 	0,  // 0: dzconnect.v1.CheckStep.status:type_name -> dzconnect.v1.CheckStepStatus
@@ -1321,25 +1346,26 @@ var file_dzconnect_v1_integration_service_proto_depIdxs = []int32{
 	21, // 17: dzconnect.v1.UpdateIntegrationRequest.integration:type_name -> dzconnect.v1.Integration
 	23, // 18: dzconnect.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
 	21, // 19: dzconnect.v1.UpdateIntegrationResponse.integration:type_name -> dzconnect.v1.Integration
-	8,  // 20: dzconnect.v1.IntegrationService.CreateIntegration:input_type -> dzconnect.v1.CreateIntegrationRequest
-	10, // 21: dzconnect.v1.IntegrationService.GetIntegration:input_type -> dzconnect.v1.GetIntegrationRequest
-	12, // 22: dzconnect.v1.IntegrationService.ListIntegrations:input_type -> dzconnect.v1.ListIntegrationsRequest
-	14, // 23: dzconnect.v1.IntegrationService.UpdateIntegration:input_type -> dzconnect.v1.UpdateIntegrationRequest
-	16, // 24: dzconnect.v1.IntegrationService.DeleteIntegration:input_type -> dzconnect.v1.DeleteIntegrationRequest
-	4,  // 25: dzconnect.v1.IntegrationService.CheckIntegration:input_type -> dzconnect.v1.CheckIntegrationRequest
-	6,  // 26: dzconnect.v1.IntegrationService.ListChecks:input_type -> dzconnect.v1.ListChecksRequest
-	9,  // 27: dzconnect.v1.IntegrationService.CreateIntegration:output_type -> dzconnect.v1.CreateIntegrationResponse
-	11, // 28: dzconnect.v1.IntegrationService.GetIntegration:output_type -> dzconnect.v1.GetIntegrationResponse
-	13, // 29: dzconnect.v1.IntegrationService.ListIntegrations:output_type -> dzconnect.v1.ListIntegrationsResponse
-	15, // 30: dzconnect.v1.IntegrationService.UpdateIntegration:output_type -> dzconnect.v1.UpdateIntegrationResponse
-	17, // 31: dzconnect.v1.IntegrationService.DeleteIntegration:output_type -> dzconnect.v1.DeleteIntegrationResponse
-	5,  // 32: dzconnect.v1.IntegrationService.CheckIntegration:output_type -> dzconnect.v1.CheckIntegrationResponse
-	7,  // 33: dzconnect.v1.IntegrationService.ListChecks:output_type -> dzconnect.v1.ListChecksResponse
-	27, // [27:34] is the sub-list for method output_type
-	20, // [20:27] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	24, // 20: dzconnect.v1.UpdateIntegrationResponse.replaced_credential:type_name -> dzconnect.v1.IntegrationCredential
+	8,  // 21: dzconnect.v1.IntegrationService.CreateIntegration:input_type -> dzconnect.v1.CreateIntegrationRequest
+	10, // 22: dzconnect.v1.IntegrationService.GetIntegration:input_type -> dzconnect.v1.GetIntegrationRequest
+	12, // 23: dzconnect.v1.IntegrationService.ListIntegrations:input_type -> dzconnect.v1.ListIntegrationsRequest
+	14, // 24: dzconnect.v1.IntegrationService.UpdateIntegration:input_type -> dzconnect.v1.UpdateIntegrationRequest
+	16, // 25: dzconnect.v1.IntegrationService.DeleteIntegration:input_type -> dzconnect.v1.DeleteIntegrationRequest
+	4,  // 26: dzconnect.v1.IntegrationService.CheckIntegration:input_type -> dzconnect.v1.CheckIntegrationRequest
+	6,  // 27: dzconnect.v1.IntegrationService.ListChecks:input_type -> dzconnect.v1.ListChecksRequest
+	9,  // 28: dzconnect.v1.IntegrationService.CreateIntegration:output_type -> dzconnect.v1.CreateIntegrationResponse
+	11, // 29: dzconnect.v1.IntegrationService.GetIntegration:output_type -> dzconnect.v1.GetIntegrationResponse
+	13, // 30: dzconnect.v1.IntegrationService.ListIntegrations:output_type -> dzconnect.v1.ListIntegrationsResponse
+	15, // 31: dzconnect.v1.IntegrationService.UpdateIntegration:output_type -> dzconnect.v1.UpdateIntegrationResponse
+	17, // 32: dzconnect.v1.IntegrationService.DeleteIntegration:output_type -> dzconnect.v1.DeleteIntegrationResponse
+	5,  // 33: dzconnect.v1.IntegrationService.CheckIntegration:output_type -> dzconnect.v1.CheckIntegrationResponse
+	7,  // 34: dzconnect.v1.IntegrationService.ListChecks:output_type -> dzconnect.v1.ListChecksResponse
+	28, // [28:35] is the sub-list for method output_type
+	21, // [21:28] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_dzconnect_v1_integration_service_proto_init() }

@@ -46,9 +46,16 @@ type IntegrationServiceClient interface {
 	// organizations/{organization}/tenants/- for every tenant.
 	// Permission: viewer.
 	ListIntegrations(ctx context.Context, in *ListIntegrationsRequest, opts ...grpc.CallOption) (*ListIntegrationsResponse, error)
-	// Updates an integration; a non-empty client_secret stores a new secret
-	// version. Permission: operator.
-	// Errors: InvalidArgument, NotFound, Aborted (etag mismatch).
+	// Updates an integration. A non-empty client_secret is tried first (a
+	// token per API and every probe with it only) and replaces the active
+	// credential only if it works: otherwise the integration keeps its
+	// current secret and nothing changes (docs/credentials.md,
+	// "Customer-managed credentials"). Permission: operator.
+	// Errors: InvalidArgument (also CREDENTIAL_REFUSED: Microsoft refused
+	// client_secret, with its code), FailedPrecondition
+	// (CREDENTIAL_NOT_VERIFIED, CREDENTIAL_BLOCKED_BY_POLICY: the checks fail
+	// with client_secret; SHARED_APPLICATION_SECRET), NotFound, Aborted (etag
+	// mismatch), Unavailable (Vault down; nothing changed).
 	UpdateIntegration(ctx context.Context, in *UpdateIntegrationRequest, opts ...grpc.CallOption) (*UpdateIntegrationResponse, error)
 	// Deletes an integration and destroys its secret in Vault.
 	// Permission: operator. Errors: NotFound, Aborted.
@@ -161,9 +168,16 @@ type IntegrationServiceServer interface {
 	// organizations/{organization}/tenants/- for every tenant.
 	// Permission: viewer.
 	ListIntegrations(context.Context, *ListIntegrationsRequest) (*ListIntegrationsResponse, error)
-	// Updates an integration; a non-empty client_secret stores a new secret
-	// version. Permission: operator.
-	// Errors: InvalidArgument, NotFound, Aborted (etag mismatch).
+	// Updates an integration. A non-empty client_secret is tried first (a
+	// token per API and every probe with it only) and replaces the active
+	// credential only if it works: otherwise the integration keeps its
+	// current secret and nothing changes (docs/credentials.md,
+	// "Customer-managed credentials"). Permission: operator.
+	// Errors: InvalidArgument (also CREDENTIAL_REFUSED: Microsoft refused
+	// client_secret, with its code), FailedPrecondition
+	// (CREDENTIAL_NOT_VERIFIED, CREDENTIAL_BLOCKED_BY_POLICY: the checks fail
+	// with client_secret; SHARED_APPLICATION_SECRET), NotFound, Aborted (etag
+	// mismatch), Unavailable (Vault down; nothing changed).
 	UpdateIntegration(context.Context, *UpdateIntegrationRequest) (*UpdateIntegrationResponse, error)
 	// Deletes an integration and destroys its secret in Vault.
 	// Permission: operator. Errors: NotFound, Aborted.

@@ -11,25 +11,29 @@ import (
 )
 
 const countIntegrationsByExpiry = `-- name: CountIntegrationsByExpiry :many
-select (case
+select i.management_mode, (case
     when c.end_time is null then 'unknown'
     when c.end_time <= $1::timestamptz then 'expired'
     when c.end_time <= $1::timestamptz + interval '7 days' then '7d'
     when c.end_time <= $1::timestamptz + interval '30 days' then '30d'
     when c.end_time <= $1::timestamptz + interval '90 days' then '90d'
-    else 'later' end)::text as bucket, count(*) as n
+    else 'later' end)::text as bucket, count(*) as n, coalesce(min(c.end_time), $1::timestamptz)::timestamptz as earliest_end
 from integrations i
 left join credentials c on c.organization_id = i.organization_id and c.integration_id = i.id and c.state = 'active'
 where not i.pending
-group by bucket
+group by i.management_mode, bucket
 `
 
 type CountIntegrationsByExpiryRow struct {
-	Bucket string
-	N      int64
+	ManagementMode string
+	Bucket         string
+	N              int64
+	EarliestEnd    time.Time
 }
 
-// Every organization: visible integrations by their active credential's end.
+// Every organization: visible integrations by management mode and their
+// active credential's end (window), with the earliest end in each (as_of
+// in the unknown window, which has none).
 func (q *Queries) CountIntegrationsByExpiry(ctx context.Context, db DBTX, asOf time.Time) ([]CountIntegrationsByExpiryRow, error) {
 	rows, err := db.Query(ctx, countIntegrationsByExpiry, asOf)
 	if err != nil {
@@ -39,7 +43,12 @@ func (q *Queries) CountIntegrationsByExpiry(ctx context.Context, db DBTX, asOf t
 	var items []CountIntegrationsByExpiryRow
 	for rows.Next() {
 		var i CountIntegrationsByExpiryRow
-		if err := rows.Scan(&i.Bucket, &i.N); err != nil {
+		if err := rows.Scan(
+			&i.ManagementMode,
+			&i.Bucket,
+			&i.N,
+			&i.EarliestEnd,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
