@@ -68,7 +68,9 @@ type RetireCredentialNowArgs struct {
 func (RetireCredentialNowArgs) Kind() string { return "retire_credential_now" }
 
 // InsertOpts implements river.JobArgsWithInsertOpts: as retire_credential.
-func (RetireCredentialNowArgs) InsertOpts() river.InsertOpts { return RetireCredentialArgs{}.InsertOpts() }
+func (RetireCredentialNowArgs) InsertOpts() river.InsertOpts {
+	return RetireCredentialArgs{}.InsertOpts()
+}
 
 // QueueRetireNow queues the removal of a retiring credential whose overlap
 // end the caller just set to now, in the caller's transaction (the
