@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"crypto/tls"
 	"io"
 	"net/http"
@@ -151,5 +152,43 @@ func TestIssueAccessToken(t *testing.T) {
 	st := wantCode(t, err, codes.FailedPrecondition)
 	if !strings.Contains(st.Message(), "AADSTS") || strings.Contains(st.Message(), "unknown~Secret") {
 		t.Fatalf("refusal: %v", st.Message())
+	}
+
+	// Counted and audited, aggregated: the server flushes its counters at
+	// shutdown; one row per key, integration, API and hour, one audit
+	// event each, and no token anywhere in Postgres.
+	if err := f.s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := f.s.DB.Query(context.Background(), `select k.role, ti.issued, ti.fetched from token_issuances ti
+		join api_keys k on k.id = ti.api_key_id where ti.api = 'graph' order by k.role`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var counts []string
+	for rows.Next() {
+		var role string
+		var issued, fetched int64
+		if err := rows.Scan(&role, &issued, &fetched); err != nil {
+			t.Fatal(err)
+		}
+		counts = append(counts, fmt.Sprintf("%s:%d/%d", role, issued, fetched))
+	}
+	rows.Close()
+	if got, want := strings.Join(counts, " "), fmt.Sprintf("consumer:%d/1 operator:1/0", n+5); got != want {
+		t.Fatalf("issuance counts %q, want %q", got, want)
+	}
+	var audits int
+	if err := f.s.DB.QueryRow(context.Background(), `select count(*) from audit_events where method = $1 and resource = $2`,
+		v1.TokenService_IssueAccessToken_FullMethodName, name).Scan(&audits); err != nil {
+		t.Fatal(err)
+	}
+	if audits != 2 {
+		t.Fatalf("%d aggregated audit events, want 2 (one per key)", audits)
+	}
+	var leaked bool
+	if err := f.s.DB.QueryRow(context.Background(), `select exists (select 1 from audit_events where request_id like '%' || $1 || '%')`,
+		first.GetAccessToken()[:40]).Scan(&leaked); err != nil || leaked {
+		t.Fatalf("token in the audit trail: %v %v", leaked, err)
 	}
 }

@@ -115,7 +115,7 @@ func NewService(cfg Config, d Deps) *Service {
 		log: log, now: time.Now, cache: newLRU(cfg.CacheSize), counts: map[countKey]*IssuanceCount{}}
 	s.issued = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dzconnect_access_tokens_issued_total",
-		Help: "Access tokens handed out by IssueAccessToken, by API and source (cache: from the cache; microsoft: fetched for the call; error: refused).",
+		Help: "Access tokens handed out by IssueAccessToken, by API and source (cache: from the cache; microsoft: the call waited for a token request, which concurrent calls share; error: refused).",
 	}, []string{"api", "source"})
 	s.stale = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "dzconnect_credential_consumers_stale_total",
@@ -165,12 +165,17 @@ func (s *Service) Issue(ctx context.Context, org, id uuid.UUID, api API) (Issued
 			WithReason("NO_ACTIVE_CREDENTIAL")
 	}
 	key := cacheKey{org: org, integration: id, api: api, credential: fp}
+	caller := ctx // the principal the fetch is counted for (the flight's leader)
 	tok, cached, err := s.get(ctx, key, func(ctx context.Context) (Token, error) {
 		src, err := s.sessions.Open(ctx, t, in)
 		if err != nil {
 			return Token{}, err
 		}
-		return src.AccessToken(ctx, api)
+		tok, err := src.AccessToken(ctx, api)
+		if err == nil {
+			s.count(caller, org, t.ID, id, api, 0, 1)
+		}
+		return tok, err
 	})
 	if err != nil {
 		s.issued.WithLabelValues(string(api), "error").Inc()
@@ -181,7 +186,7 @@ func (s *Service) Issue(ctx context.Context, org, id uuid.UUID, api API) (Issued
 		source = "cache"
 	}
 	s.issued.WithLabelValues(string(api), source).Inc()
-	s.count(ctx, org, t.ID, id, api, !cached)
+	s.count(ctx, org, t.ID, id, api, 1, 0)
 	return Issued{Token: tok, API: api, Credential: credID, Cached: cached}, nil
 }
 
@@ -274,8 +279,8 @@ type countKey struct {
 	window                time.Time
 }
 
-// count adds one issuance to the caller's hourly counter.
-func (s *Service) count(ctx context.Context, org, tenantID, id uuid.UUID, api API, fetched bool) {
+// count adds issuances and token requests to the caller's hourly counter.
+func (s *Service) count(ctx context.Context, org, tenantID, id uuid.UUID, api API, issued, fetched int64) {
 	var key uuid.UUID // the service admin: the nil key
 	if p, ok := auth.PrincipalFrom(ctx); ok && !p.ServiceAdmin {
 		key = p.Key
@@ -287,9 +292,7 @@ func (s *Service) count(ctx context.Context, org, tenantID, id uuid.UUID, api AP
 		c = &IssuanceCount{Org: org, Key: key, Integration: id, API: api, Window: k.window}
 		s.counts[k] = c
 	}
-	c.Issued++
-	if fetched {
-		c.Fetched++
-	}
+	c.Issued += issued
+	c.Fetched += fetched
 	s.countMu.Unlock()
 }
