@@ -20,7 +20,7 @@ import (
 )
 
 // newConsumerKey makes an API key with the consumer role in org.
-func newConsumerKey(t *testing.T, s *stack.Stack, adminCtx context.Context, org string) string {
+func newConsumerKey(t testing.TB, s *stack.Stack, adminCtx context.Context, org string) string {
 	t.Helper()
 	k, err := s.Clients().Keys.CreateApiKey(adminCtx, &v1.CreateApiKeyRequest{Parent: org,
 		ApiKey: &v1.ApiKey{DisplayName: "platform", Role: v1.Role_ROLE_CONSUMER}})
