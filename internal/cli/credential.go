@@ -12,9 +12,9 @@ import (
 func (inv *invocation) credentialCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "credential",
-		Short: "List and rotate an integration's credentials (docs/credentials.md)",
+		Short: "List, rotate and acknowledge an integration's credentials (docs/credentials.md)",
 	}
-	cmd.AddCommand(inv.credentialList(), inv.credentialRotate())
+	cmd.AddCommand(inv.credentialList(), inv.credentialRotate(), inv.credentialAck())
 	return cmd
 }
 
