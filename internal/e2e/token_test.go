@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"crypto/tls"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
+	"github.com/dropzoneai/dzconnect/internal/cli"
 	"github.com/dropzoneai/dzconnect/internal/msftsim"
 	"github.com/dropzoneai/dzconnect/internal/resource"
 	"github.com/dropzoneai/dzconnect/internal/testsupport/stack"
@@ -154,6 +156,23 @@ func TestIssueAccessToken(t *testing.T) {
 		t.Fatalf("refusal: %v", st.Message())
 	}
 
+	// dzctl: the token alone on stdout (the cached one), and ack.
+	var out, errOut bytes.Buffer
+	env := map[string]string{"DZCONNECT_ADDR": f.s.GRPCAddr, "DZCONNECT_API_KEY": consumer}
+	app := cli.New(strings.NewReader(""), &out, &errOut, cli.WithGetenv(func(k string) string { return env[k] }))
+	if code := app.Execute(context.Background(), []string{"token", name, "--api", "graph"}); code != 0 {
+		t.Fatalf("dzctl token: exit %d\n%s", code, errOut.String())
+	}
+	if out.String() != first.GetAccessToken()+"\n" {
+		t.Fatal("dzctl token did not print the token alone")
+	}
+	out.Reset()
+	active := byState(f.credentials(t, name), "active")[0]
+	if code := app.Execute(context.Background(), []string{"credential", "ack", name, "--consumer", "siem",
+		"--credential", name + "/credentials/" + active.id.String()}); code != 0 || !strings.Contains(out.String(), "siem") {
+		t.Fatalf("dzctl credential ack: exit %d\n%s\n%s", code, out.String(), errOut.String())
+	}
+
 	// Counted and audited, aggregated: the server flushes its counters at
 	// shutdown; one row per key, integration, API and hour, one audit
 	// event each, and no token anywhere in Postgres.
@@ -175,7 +194,7 @@ func TestIssueAccessToken(t *testing.T) {
 		counts = append(counts, fmt.Sprintf("%s:%d/%d", role, issued, fetched))
 	}
 	rows.Close()
-	if got, want := strings.Join(counts, " "), fmt.Sprintf("consumer:%d/1 operator:1/0", n+5); got != want {
+	if got, want := strings.Join(counts, " "), fmt.Sprintf("consumer:%d/1 operator:1/0", n+6); got != want {
 		t.Fatalf("issuance counts %q, want %q", got, want)
 	}
 	var audits int
