@@ -157,10 +157,11 @@ func TestTokensAcrossRotation(t *testing.T) {
 	_, err = tokens.AcknowledgeCredential(stack.Ctx(t, consumer), &v1.AcknowledgeCredentialRequest{Integration: name, Consumer: "siem", Credential: credName(name, c1)})
 	wantCode(t, err, codes.FailedPrecondition)
 
-	// Rotation 2, overlap 20 seconds: soar does not move and is announced
-	// half-way (the overlap is shorter than twice the 24h margin), before
-	// the removal.
-	f.setOverlap(t, 20*time.Second)
+	// Rotation 2, overlap 40 seconds: soar does not move and is announced
+	// in the second half (the overlap is shorter than twice the 24h
+	// margin), before the removal: the second half is longer than the
+	// announcing job's 15-second period.
+	f.setOverlap(t, 40*time.Second)
 	if done := f.wait(t, f.rotate(t, name, "").GetName()); done.GetState() != v1.OperationState_OPERATION_STATE_SUCCEEDED {
 		t.Fatalf("rotate: %v\nlogs:\n%s", done, f.s.Logs.String())
 	}
