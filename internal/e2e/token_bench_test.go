@@ -101,7 +101,7 @@ func BenchmarkIssueAccessToken(b *testing.B) {
 			}
 			ctx, cancel := context.WithTimeout(org.OperatorCtx, 30*time.Second)
 			r, err := c.Integrations.CreateIntegration(ctx, &v1.CreateIntegrationRequest{Parent: tenantName,
-				Integration: &v1.Integration{Kind: defenderKind, Application: &v1.EntraApplication{ClientId: creds.ClientID}},
+				Integration:  &v1.Integration{Kind: defenderKind, Application: &v1.EntraApplication{ClientId: creds.ClientID}},
 				ClientSecret: creds.ClientSecret, RequestId: uuid.NewString()})
 			cancel()
 			if err != nil {

@@ -3,8 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
