@@ -46,7 +46,8 @@ type TokenServiceClient interface {
 	// AcknowledgeCredential), operator or admin.
 	// Errors: InvalidArgument (integration, api: an API the integration does
 	// not use), NotFound (integration), FailedPrecondition (no active
-	// credential: reason NO_ACTIVE_CREDENTIAL; being deprovisioned: reason
+	// credential: reason NO_ACTIVE_CREDENTIAL; its value missing from Vault:
+	// SECRET_MISSING; being deprovisioned: reason
 	// DEPROVISIONING; Microsoft refused the credential: reason
 	// MICROSOFT_<CLASS>, metadata code and remedy), Unavailable (Microsoft
 	// throttled or failed; metadata retry_after_seconds when known).
@@ -60,9 +61,9 @@ type TokenServiceClient interface {
 	// credential.consumer_stale, metric) before the overlap ends.
 	// Permission: consumer, operator or admin.
 	// Errors: InvalidArgument (integration, consumer, credential; nothing
-	// written), NotFound (integration or credential),
-	// FailedPrecondition (the credential is neither active nor retiring:
-	// reason CREDENTIAL_NOT_LIVE).
+	// written), NotFound (integration), FailedPrecondition (the credential
+	// is not an active or retiring credential of the integration: reason
+	// CREDENTIAL_NOT_LIVE).
 	AcknowledgeCredential(ctx context.Context, in *AcknowledgeCredentialRequest, opts ...grpc.CallOption) (*AcknowledgeCredentialResponse, error)
 }
 
@@ -117,7 +118,8 @@ type TokenServiceServer interface {
 	// AcknowledgeCredential), operator or admin.
 	// Errors: InvalidArgument (integration, api: an API the integration does
 	// not use), NotFound (integration), FailedPrecondition (no active
-	// credential: reason NO_ACTIVE_CREDENTIAL; being deprovisioned: reason
+	// credential: reason NO_ACTIVE_CREDENTIAL; its value missing from Vault:
+	// SECRET_MISSING; being deprovisioned: reason
 	// DEPROVISIONING; Microsoft refused the credential: reason
 	// MICROSOFT_<CLASS>, metadata code and remedy), Unavailable (Microsoft
 	// throttled or failed; metadata retry_after_seconds when known).
@@ -131,9 +133,9 @@ type TokenServiceServer interface {
 	// credential.consumer_stale, metric) before the overlap ends.
 	// Permission: consumer, operator or admin.
 	// Errors: InvalidArgument (integration, consumer, credential; nothing
-	// written), NotFound (integration or credential),
-	// FailedPrecondition (the credential is neither active nor retiring:
-	// reason CREDENTIAL_NOT_LIVE).
+	// written), NotFound (integration), FailedPrecondition (the credential
+	// is not an active or retiring credential of the integration: reason
+	// CREDENTIAL_NOT_LIVE).
 	AcknowledgeCredential(context.Context, *AcknowledgeCredentialRequest) (*AcknowledgeCredentialResponse, error)
 	mustEmbedUnimplementedTokenServiceServer()
 }
