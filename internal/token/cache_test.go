@@ -44,7 +44,7 @@ func TestGetCachesRefreshesAndExpires(t *testing.T) {
 	var fetches atomic.Int32
 	fetch := func(context.Context) (Token, error) {
 		n := fetches.Add(1)
-		return Token{Value: "t" + string(rune('0'+n)), ExpiresOn: now.Add(time.Hour)}, nil
+		return Token{Value: "t" + string('0'+n), ExpiresOn: now.Add(time.Hour)}, nil
 	}
 	key := cacheKey{org: uuid.New(), integration: uuid.New(), api: "graph", credential: "c|1"}
 	ctx := context.Background()
