@@ -35,6 +35,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/server"
 	"github.com/dropzoneai/dzconnect/internal/sharedapp"
 	"github.com/dropzoneai/dzconnect/internal/tenant"
+	"github.com/dropzoneai/dzconnect/internal/token"
 	"github.com/dropzoneai/dzconnect/internal/vault"
 	"github.com/dropzoneai/dzconnect/internal/verify"
 	"github.com/dropzoneai/dzconnect/internal/webhook"
@@ -236,6 +237,8 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	opKinds.MustRegister(provisioner.DeprovisionKind())
 	opKinds.MustRegister(provisioner.RotateKind())
 	checker := m.InstrumentChecker(checks)
+	tokens := token.NewService(token.Config{}, token.Deps{Tx: db, Store: db, Sessions: tokenSessions{ms: ms, secrets: sharedAwareSecrets{integrations, sharedApps}},
+		Retirer: provisioner, Notifier: notifier, Audit: db, Metrics: m.Registry(), Log: log})
 	srv, err := server.New(server.Config{
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: tlsCfg, ShutdownTimeout: cfg.ShutdownTimeout,
 		Extra: map[string]http.Handler{"GET /metrics": m.Handler()},
@@ -243,7 +246,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		Organizations: organization.NewService(db, db, db, db, secretGC), APIKeys: auth.NewKeyService(db, db, db, db), Tenants: tenants,
 		Integrations: integrations, Audit: db, Webhooks: webhooks,
 		Checks: checkAPI{run: checker, list: checks}, Consent: consents, Operations: operations,
-		Provisioning: provisioner, SharedApps: sharedApps,
+		Provisioning: provisioner, SharedApps: sharedApps, Tokens: tokens,
 	}, map[string]server.Checker{"postgres": db.Ping, "vault": secrets.Ping})
 	if err != nil {
 		return err
@@ -267,6 +270,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		opRunner.Extension(),
 		jobs.SecretGCExtension(secrets),
 		provisioner.RetireExtension(),
+		tokens.Extension(),
 		jobs.JanitorExtension(cfg.JanitorInterval, log,
 			jobs.JanitorTask{Name: "pending integrations", Run: func(ctx context.Context) (int, error) {
 				return integrations.ReapPending(ctx, cfg.PendingTTL)
@@ -298,10 +302,14 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		opChanges.Run(runCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		tokens.Run(runCtx) // issuance counters, flushed periodically and at shutdown
 	}()
 	if started != nil {
 		go func() {

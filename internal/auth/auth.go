@@ -1,7 +1,9 @@
 // Package auth authenticates API callers and authorizes every RPC.
 //
 // Callers present an API key ("authorization: Bearer dzk_..."). Keys belong
-// to one organization and carry a role (admin ⊇ operator ⊇ viewer); the
+// to one organization and carry a role (admin ⊇ operator ⊇ viewer, and
+// consumer, outside that chain: IssueAccessToken and AcknowledgeCredential
+// only, where a method's Rule admits it); the
 // bootstrap service-admin key comes from configuration and manages
 // organizations. Keys are 256-bit random values stored only as SHA-256
 // hashes; the plaintext is shown once at creation.
@@ -32,6 +34,11 @@ const (
 	RoleAdmin    Role = "admin"
 	RoleOperator Role = "operator"
 	RoleViewer   Role = "viewer"
+	// RoleConsumer is outside the chain: it may call only the methods
+	// whose Rule admits consumers (IssueAccessToken, AcknowledgeCredential:
+	// platforms that use integrations without holding their secrets), and
+	// no other method, reads included.
+	RoleConsumer Role = "consumer"
 )
 
 func (r Role) rank() int {
@@ -46,7 +53,8 @@ func (r Role) rank() int {
 	return 0
 }
 
-// Allows reports whether r includes need.
+// Allows reports whether r includes need (consumer includes nothing: it is
+// admitted by Rule.Consumer only).
 func (r Role) Allows(need Role) bool { return r.rank() >= need.rank() && need.rank() > 0 }
 
 // ServiceAdminActor is the audit actor of the bootstrap key.

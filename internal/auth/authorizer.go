@@ -26,6 +26,10 @@ const (
 type Rule struct {
 	Scope Scope
 	Role  Role // minimum role, for ScopeOrganization
+	// Consumer admits consumer keys too (ScopeOrganization). A consumer
+	// key is refused (PermissionDenied) by every rule without it, even
+	// ScopeAuthenticated ones.
+	Consumer bool
 }
 
 // Target is the resource an RPC acts on: the request field holding it and
@@ -43,6 +47,16 @@ func Authorize(p Principal, r Rule, t Target) error {
 	if p.ServiceAdmin {
 		return nil
 	}
+	if p.Role == RoleConsumer && (!r.Consumer || r.Scope != ScopeOrganization) {
+		// Same organization check first: another organization's resource
+		// is NotFound for every key.
+		if r.Scope == ScopeOrganization {
+			if org, err := OrgOf(t); err == nil && org != p.Org {
+				return apperr.NotFoundf(t.Name)
+			}
+		}
+		return apperr.New(apperr.PermissionDenied, "a consumer key may call only IssueAccessToken and AcknowledgeCredential").WithReason("CONSUMER_ONLY")
+	}
 	switch r.Scope {
 	case ScopeAuthenticated:
 		return nil
@@ -55,6 +69,9 @@ func Authorize(p Principal, r Rule, t Target) error {
 	}
 	if org != p.Org {
 		return apperr.NotFoundf(t.Name)
+	}
+	if p.Role == RoleConsumer {
+		return nil // r.Consumer: checked above
 	}
 	if !p.Role.Allows(r.Role) {
 		return apperr.New(apperr.PermissionDenied, "this method needs the %s role; the key has %s", r.Role, p.Role).WithReason("ROLE_TOO_LOW")

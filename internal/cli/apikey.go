@@ -19,7 +19,7 @@ func (inv *invocation) apiKeyCommand() *cobra.Command {
 func (inv *invocation) apiKeyCreate() *cobra.Command {
 	var org, displayName, role, expire string
 	cmd := &cobra.Command{
-		Use:   "create --org ORG --display-name NAME --role admin|operator|viewer [--expire-time TIME]",
+		Use:   "create --org ORG --display-name NAME --role admin|operator|viewer|consumer [--expire-time TIME]",
 		Short: "Create an API key; its secret is printed once",
 		Long: `Create an API key. The secret is printed once, on standard output, and is
 never shown again: store it now (for example in your secret manager).
@@ -31,7 +31,7 @@ With -o json the secret is the "secret" field of the response.`,
 	}
 	cmd.Flags().StringVar(&org, "org", "", "organization, organizations/ORG or ORG (required)")
 	cmd.Flags().StringVar(&displayName, "display-name", "", "human-readable name (required)")
-	cmd.Flags().StringVar(&role, "role", "", "admin, operator or viewer (required)")
+	cmd.Flags().StringVar(&role, "role", "", "admin, operator, viewer or consumer (IssueAccessToken and AcknowledgeCredential only) (required)")
 	cmd.Flags().StringVar(&expire, "expire-time", "", "RFC 3339 time after which the key stops working")
 	cmd.RunE = inv.action(func(ctx context.Context, cmd *cobra.Command, _ []string) error {
 		if err := requireFlags(cmd, "org", "display-name", "role"); err != nil {

@@ -177,6 +177,7 @@ Resource names are AIP names, e.g. organizations/ORG/tenants/TENANT.`,
 		inv.operationCommand(),
 		inv.sharedAppCommand(),
 		inv.credentialCommand(),
+		inv.tokenCommand(),
 	)
 	return cmd
 }

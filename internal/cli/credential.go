@@ -12,9 +12,9 @@ import (
 func (inv *invocation) credentialCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "credential",
-		Short: "List, rotate and generate an integration's credentials (docs/credentials.md)",
+		Short: "List, rotate, generate and acknowledge an integration's credentials (docs/credentials.md)",
 	}
-	cmd.AddCommand(inv.credentialList(), inv.credentialRotate(), inv.credentialGenerateCert())
+	cmd.AddCommand(inv.credentialList(), inv.credentialRotate(), inv.credentialGenerateCert(), inv.credentialAck())
 	return cmd
 }
 

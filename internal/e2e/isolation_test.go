@@ -187,6 +187,14 @@ func callsAgainst(s *stack.Stack, a stack.Org, tenant, integ, key, hook, op stri
 		{svc + "OperationService/WaitOperation", func(ctx context.Context) error {
 			return errOf(ops.WaitOperation(ctx, &v1.WaitOperationRequest{Name: op, Timeout: durationpb.New(100 * time.Millisecond)}))
 		}},
+		{svc + "TokenService/IssueAccessToken", func(ctx context.Context) error {
+			return errOf(v1.NewTokenServiceClient(s.Conn).IssueAccessToken(ctx, &v1.IssueAccessTokenRequest{Integration: integ,
+				Api: v1.MicrosoftApi_MICROSOFT_API_GRAPH}))
+		}},
+		{svc + "TokenService/AcknowledgeCredential", func(ctx context.Context) error {
+			return errOf(v1.NewTokenServiceClient(s.Conn).AcknowledgeCredential(ctx, &v1.AcknowledgeCredentialRequest{Integration: integ,
+				Consumer: "intruder", Credential: integ + "/credentials/" + uuid.NewString()}))
+		}},
 		{svc + "CatalogService/GetPermissionCatalog", func(ctx context.Context) error {
 			return errOf(c.Catalog.GetPermissionCatalog(ctx, &v1.GetPermissionCatalogRequest{}))
 		}},
@@ -216,7 +224,7 @@ func snapshot(t *testing.T, s *stack.Stack) map[string]int {
 	out := map[string]int{}
 	for _, table := range []string{"organizations", "api_keys", "tenants", "integrations", "idempotency_keys", "audit_events",
 		"secret_destructions", "checks", "webhooks", "webhook_deliveries", "admin_consent_requests", "operations", "operation_steps",
-		"shared_applications", "shared_application_consents", "shared_integrations"} {
+		"shared_applications", "shared_application_consents", "shared_integrations", "token_issuances", "credential_consumers"} {
 		out[table] = countRows(t, s, table)
 	}
 	var sum int

@@ -20,6 +20,11 @@ const (
 	// OperationFinished: an operation reached a final state (succeeded,
 	// failed, canceled); queued in the transaction that records it.
 	OperationFinished = "operation.finished"
+	// CredentialConsumerStale: a consumer registered by
+	// AcknowledgeCredential still uses another credential than the active
+	// one shortly before a rotated-out credential is removed
+	// (internal/token).
+	CredentialConsumerStale = "credential.consumer_stale"
 )
 
 // Event is the JSON body of a webhook delivery.
@@ -48,6 +53,13 @@ type Event struct {
 	OperationKind string          `json:"operation_kind,omitempty"`
 	Target        string          `json:"target,omitempty"`
 	Error         *OperationError `json:"error,omitempty"`
+
+	// credential.consumer_stale: the consumer, the credential it last
+	// acknowledged (Credential, above), the retiring credential and when
+	// that is removed.
+	Consumer           string     `json:"consumer,omitempty"`
+	RetiringCredential string     `json:"retiring_credential,omitempty"`
+	RemoveTime         *time.Time `json:"remove_time,omitempty"`
 }
 
 // OperationError is why an operation failed (as GetOperation shows it:

@@ -44,7 +44,7 @@ func (h *apiKeys) CreateApiKey(ctx context.Context, req *v1.CreateApiKeyRequest)
 	}
 	checkDisplayName(&v, "api_key.display_name", in.GetDisplayName(), true)
 	role, ok := roles[in.GetRole()]
-	v.Check(ok, "api_key.role", "must be ROLE_ADMIN, ROLE_OPERATOR or ROLE_VIEWER")
+	v.Check(ok, "api_key.role", "must be ROLE_ADMIN, ROLE_OPERATOR, ROLE_VIEWER or ROLE_CONSUMER")
 	var expire *time.Time
 	if in.GetExpireTime() != nil {
 		t := in.GetExpireTime().AsTime()

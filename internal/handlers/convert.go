@@ -30,6 +30,7 @@ var roles = map[v1.Role]auth.Role{
 	v1.Role_ROLE_ADMIN:    auth.RoleAdmin,
 	v1.Role_ROLE_OPERATOR: auth.RoleOperator,
 	v1.Role_ROLE_VIEWER:   auth.RoleViewer,
+	v1.Role_ROLE_CONSUMER: auth.RoleConsumer,
 }
 
 var clouds = map[v1.Cloud]tenant.Cloud{

@@ -22,6 +22,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/provision"
 	"github.com/dropzoneai/dzconnect/internal/sharedapp"
 	"github.com/dropzoneai/dzconnect/internal/tenant"
+	"github.com/dropzoneai/dzconnect/internal/token"
 	"github.com/dropzoneai/dzconnect/internal/webhook"
 )
 
@@ -43,6 +44,7 @@ type Deps struct {
 	Operations    *operation.Service
 	Provisioning  *provision.Service
 	SharedApps    *sharedapp.Service
+	Tokens        *token.Service
 }
 
 // Register registers every service on s.
@@ -57,6 +59,7 @@ func Register(s grpc.ServiceRegistrar, d Deps) {
 	v1.RegisterOperationServiceServer(s, &operations{d: d})
 	v1.RegisterProvisioningServiceServer(s, &provisioning{d: d})
 	v1.RegisterSharedApplicationServiceServer(s, &sharedApps{d: d})
+	v1.RegisterTokenServiceServer(s, &tokens{d: d})
 }
 
 // trim returns the page and the next-page key when more rows exist: stores

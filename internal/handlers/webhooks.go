@@ -24,6 +24,7 @@ var webhookEvents = map[v1.WebhookEvent]webhook.Event{
 	v1.WebhookEvent_WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED: webhook.EventStateChanged,
 	v1.WebhookEvent_WEBHOOK_EVENT_CREDENTIAL_EXPIRING:       webhook.EventCredentialExpiring,
 	v1.WebhookEvent_WEBHOOK_EVENT_OPERATION_FINISHED:        webhook.EventOperationFinished,
+	v1.WebhookEvent_WEBHOOK_EVENT_CREDENTIAL_CONSUMER_STALE: webhook.EventConsumerStale,
 }
 
 var webhookEventToProto = reverse(webhookEvents)

@@ -130,3 +130,16 @@ func (a *Admin) DirectoryRoleAssignments(tenant string) ([]directory.DirectoryRo
 func (a *Admin) SetSoftDeleteReleasesUniqueName(release bool) {
 	a.sim.dir.SetSoftDeleteReleasesUniqueName(release)
 }
+
+// TokenRequests counts the token requests (route entra.token, any answer)
+// the simulator served for clientID, from the request log (the last 10,000
+// requests of all clients).
+func (a *Admin) TokenRequests(clientID string) int {
+	n := 0
+	for _, e := range a.sim.rec.Log(0) {
+		if e.Route == "entra.token" && strings.EqualFold(e.Client, clientID) {
+			n++
+		}
+	}
+	return n
+}

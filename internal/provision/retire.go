@@ -53,12 +53,60 @@ func (s *Service) queueRetire(ctx context.Context, tx uow.Tx, org, in, cred uuid
 	return nil
 }
 
-// RetireExtension registers the retire_credential worker on the one River
-// client.
+// RetireCredentialNowArgs removes a retiring credential whose overlap end
+// was brought forward (every registered consumer acknowledged the active
+// credential: internal/token). It is a kind of its own because
+// retire_credential is unique per credential while its scheduled job
+// waits; both run Retire, and whichever runs second finds the credential
+// removed and does nothing.
+type RetireCredentialNowArgs struct {
+	Org         uuid.UUID `json:"org"`
+	Integration uuid.UUID `json:"integration"`
+	Credential  uuid.UUID `json:"credential" river:"unique"`
+}
+
+// Kind implements river.JobArgs.
+func (RetireCredentialNowArgs) Kind() string { return "retire_credential_now" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts: as retire_credential.
+func (RetireCredentialNowArgs) InsertOpts() river.InsertOpts {
+	return RetireCredentialArgs{}.InsertOpts()
+}
+
+// QueueRetireNow queues the removal of a retiring credential whose overlap
+// end the caller just set to now, in the caller's transaction (the
+// acknowledgement's), so the removal commits with it.
+func (s *Service) QueueRetireNow(ctx context.Context, tx uow.Tx, org, in, cred uuid.UUID) error {
+	if s.d.Jobs == nil {
+		return apperr.New(apperr.Internal, "credential retirement is not wired (provision.Deps.Jobs)")
+	}
+	if err := s.d.Jobs.Insert(ctx, tx, RetireCredentialNowArgs{Org: org, Integration: in, Credential: cred}, nil); err != nil {
+		return fmt.Errorf("queueing a credential's early retirement: %w", err)
+	}
+	return nil
+}
+
+// RetireExtension registers the retire_credential and
+// retire_credential_now workers on the one River client.
 func (s *Service) RetireExtension() jobs.Extension {
 	return jobs.Extension{Queue: jobs.QueueMaintenance, Register: func(w *river.Workers) {
 		river.AddWorker(w, &retireWorker{s: s})
+		river.AddWorker(w, &retireNowWorker{s: s})
 	}}
+}
+
+type retireNowWorker struct {
+	river.WorkerDefaults[RetireCredentialNowArgs]
+	s *Service
+}
+
+func (w *retireNowWorker) Timeout(*river.Job[RetireCredentialNowArgs]) time.Duration {
+	return 2 * time.Minute
+}
+
+func (w *retireNowWorker) Work(ctx context.Context, job *river.Job[RetireCredentialNowArgs]) error {
+	a := job.Args
+	return w.s.Retire(ctx, RetireCredentialArgs{Org: a.Org, Integration: a.Integration, Credential: a.Credential})
 }
 
 type retireWorker struct {

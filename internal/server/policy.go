@@ -16,6 +16,11 @@ func org(role auth.Role, target func(req any) auth.Target) methodPolicy {
 	return methodPolicy{rule: auth.Rule{Scope: auth.ScopeOrganization, Role: role}, target: target}
 }
 
+// orConsumer is org, also admitting consumer keys.
+func orConsumer(role auth.Role, target func(req any) auth.Target) methodPolicy {
+	return methodPolicy{rule: auth.Rule{Scope: auth.ScopeOrganization, Role: role, Consumer: true}, target: target}
+}
+
 func name(field string, get func(any) string) func(any) auth.Target {
 	return func(req any) auth.Target { return auth.Target{Field: field, Name: get(req)} }
 }
@@ -123,6 +128,12 @@ var policies = map[string]methodPolicy{
 		name("name", func(r any) string { return r.(*v1.RotateCredentialRequest).GetName() })),
 	v1.ProvisioningService_GenerateCertificateCredential_FullMethodName: org(auth.RoleOperator,
 		name("name", func(r any) string { return r.(*v1.GenerateCertificateCredentialRequest).GetName() })),
+	// TokenService: the only methods a consumer key may call.
+	v1.TokenService_IssueAccessToken_FullMethodName: orConsumer(auth.RoleOperator,
+		name("integration", func(r any) string { return r.(*v1.IssueAccessTokenRequest).GetIntegration() })),
+	v1.TokenService_AcknowledgeCredential_FullMethodName: orConsumer(auth.RoleOperator,
+		name("integration", func(r any) string { return r.(*v1.AcknowledgeCredentialRequest).GetIntegration() })),
+
 	v1.OperationService_GetOperation_FullMethodName: org(auth.RoleViewer,
 		name("name", func(r any) string { return r.(*v1.GetOperationRequest).GetName() })),
 	v1.OperationService_ListOperations_FullMethodName: org(auth.RoleViewer,

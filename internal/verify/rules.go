@@ -310,3 +310,10 @@ func Outcome(steps []Step) (integration.State, string) {
 	}
 	return integration.StateHealthy, "all checks passed"
 }
+
+// APIsFor returns the APIs a check of an integration of kind with
+// features gets tokens for: the integration's APIs (internal/token issues
+// tokens for these only).
+func APIsFor(kind integration.Kind, features []integration.Feature) []API {
+	return slices.Clone(planFor(kind, features).apis)
+}

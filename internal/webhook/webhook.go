@@ -32,6 +32,7 @@ const (
 	EventStateChanged       Event = event.StateChanged
 	EventCredentialExpiring Event = event.CredentialExpiring
 	EventOperationFinished  Event = event.OperationFinished
+	EventConsumerStale      Event = event.CredentialConsumerStale
 )
 
 // Webhook is one endpoint of an organization.

@@ -34,6 +34,9 @@ const (
 	Role_ROLE_OPERATOR Role = 2
 	// Reads only.
 	Role_ROLE_VIEWER Role = 3
+	// IssueAccessToken and AcknowledgeCredential only (TokenService):
+	// for platforms that use integrations without holding their secrets.
+	Role_ROLE_CONSUMER Role = 4
 )
 
 // Enum value maps for Role.
@@ -43,12 +46,14 @@ var (
 		1: "ROLE_ADMIN",
 		2: "ROLE_OPERATOR",
 		3: "ROLE_VIEWER",
+		4: "ROLE_CONSUMER",
 	}
 	Role_value = map[string]int32{
 		"ROLE_UNSPECIFIED": 0,
 		"ROLE_ADMIN":       1,
 		"ROLE_OPERATOR":    2,
 		"ROLE_VIEWER":      3,
+		"ROLE_CONSUMER":    4,
 	}
 )
 
@@ -1609,13 +1614,14 @@ const file_dzconnect_v1_resources_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x05 \x01(\tR\trequestId\x12;\n" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime*P\n" +
+	"createTime*c\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
 	"ROLE_ADMIN\x10\x01\x12\x11\n" +
 	"\rROLE_OPERATOR\x10\x02\x12\x0f\n" +
-	"\vROLE_VIEWER\x10\x03*r\n" +
+	"\vROLE_VIEWER\x10\x03\x12\x11\n" +
+	"\rROLE_CONSUMER\x10\x04*r\n" +
 	"\x05Cloud\x12\x15\n" +
 	"\x11CLOUD_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fCLOUD_GLOBAL\x10\x01\x12\x19\n" +

@@ -36,6 +36,9 @@ const (
 	// An operation (provisioning, deprovisioning, rotation, ...) ended:
 	// succeeded, failed or canceled.
 	WebhookEvent_WEBHOOK_EVENT_OPERATION_FINISHED WebhookEvent = 3
+	// A consumer platform registered by AcknowledgeCredential still uses a
+	// rotation's retiring credential shortly before it is removed.
+	WebhookEvent_WEBHOOK_EVENT_CREDENTIAL_CONSUMER_STALE WebhookEvent = 4
 )
 
 // Enum value maps for WebhookEvent.
@@ -45,12 +48,14 @@ var (
 		1: "WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED",
 		2: "WEBHOOK_EVENT_CREDENTIAL_EXPIRING",
 		3: "WEBHOOK_EVENT_OPERATION_FINISHED",
+		4: "WEBHOOK_EVENT_CREDENTIAL_CONSUMER_STALE",
 	}
 	WebhookEvent_value = map[string]int32{
 		"WEBHOOK_EVENT_UNSPECIFIED":               0,
 		"WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED": 1,
 		"WEBHOOK_EVENT_CREDENTIAL_EXPIRING":       2,
 		"WEBHOOK_EVENT_OPERATION_FINISHED":        3,
+		"WEBHOOK_EVENT_CREDENTIAL_CONSUMER_STALE": 4,
 	}
 )
 
@@ -1007,12 +1012,13 @@ const file_dzconnect_v1_webhook_service_proto_rawDesc = "" +
 	"\n" +
 	"deliveries\x18\x01 \x03(\v2\x1d.dzconnect.v1.WebhookDeliveryR\n" +
 	"deliveries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xa7\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xd4\x01\n" +
 	"\fWebhookEvent\x12\x1d\n" +
 	"\x19WEBHOOK_EVENT_UNSPECIFIED\x10\x00\x12+\n" +
 	"'WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED\x10\x01\x12%\n" +
 	"!WEBHOOK_EVENT_CREDENTIAL_EXPIRING\x10\x02\x12$\n" +
-	" WEBHOOK_EVENT_OPERATION_FINISHED\x10\x032\xb8\x04\n" +
+	" WEBHOOK_EVENT_OPERATION_FINISHED\x10\x03\x12+\n" +
+	"'WEBHOOK_EVENT_CREDENTIAL_CONSUMER_STALE\x10\x042\xb8\x04\n" +
 	"\x0eWebhookService\x12X\n" +
 	"\rCreateWebhook\x12\".dzconnect.v1.CreateWebhookRequest\x1a#.dzconnect.v1.CreateWebhookResponse\x12O\n" +
 	"\n" +

@@ -100,6 +100,18 @@ type Credential struct {
 	OverlapEndTime *time.Time
 }
 
+// Platforms that read an integration's secret themselves, registered by their first AcknowledgeCredential, with the credential they last said they use.
+type CredentialConsumer struct {
+	OrganizationID  uuid.UUID
+	IntegrationID   uuid.UUID
+	Consumer        string
+	CredentialID    uuid.UUID
+	AcknowledgeTime time.Time
+	// The retiring credential this consumer was last announced as still using (credential.consumer_stale), so each is announced once.
+	StaleAnnouncedFor uuid.NullUUID
+	CreateTime        time.Time
+}
+
 // request_id of each create, with a hash of the request: a replay returns the first result; a different request under the same ID is refused. organization_id is the nil UUID for service-level creates.
 type IdempotencyKey struct {
 	OrganizationID uuid.UUID
@@ -288,6 +300,23 @@ type TenantThrottle struct {
 	TenantID       uuid.UUID
 	UntilTime      time.Time
 	UpdateTime     time.Time
+}
+
+// Access tokens issued (IssueAccessToken) per API key, integration, API and hour; kept after the integration or key is deleted.
+type TokenIssuance struct {
+	OrganizationID uuid.UUID
+	// The caller's API key; the nil UUID for the service admin.
+	ApiKeyID      uuid.UUID
+	IntegrationID uuid.UUID
+	Api           string
+	// Start of the hour the issuances fall in (UTC).
+	WindowStart time.Time
+	// Tokens handed out, from the cache or not.
+	Issued int64
+	// Of those, the ones dzconnect requested from Microsoft (cache misses and refreshes).
+	Fetched    int64
+	CreateTime time.Time
+	UpdateTime time.Time
 }
 
 type Webhook struct {
