@@ -12,6 +12,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/idempotency"
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/operation"
+	"github.com/dropzoneai/dzconnect/internal/organization"
 	"github.com/dropzoneai/dzconnect/internal/resource"
 	"github.com/dropzoneai/dzconnect/internal/uow"
 	"github.com/dropzoneai/dzconnect/internal/verify"
@@ -23,10 +24,10 @@ const RotateKindName = "rotate"
 
 // DefaultOverlap is how long a replaced credential keeps working when the
 // organization has not set its own (organizations.credential_overlap_seconds).
-const DefaultOverlap = 7 * 24 * time.Hour
+const DefaultOverlap = organization.DefaultCredentialOverlap
 
 // MaxOverlap is the longest overlap an organization may set.
-const MaxOverlap = 90 * 24 * time.Hour
+const MaxOverlap = organization.MaxCredentialOverlap
 
 // RotationStore reads and writes what a rotation changes (postgres.DB).
 type RotationStore interface {
@@ -196,12 +197,10 @@ func rotatable(name string, in integration.Integration) error {
 	return nil
 }
 
-// ValidateOverlap checks an organization's rotation overlap.
+// ValidateOverlap checks an organization's rotation overlap (the rule is
+// the organization's: organization.ValidateCredentialOverlap).
 func ValidateOverlap(d time.Duration) error {
-	if d < 0 || d > MaxOverlap || d%time.Second != 0 {
-		e := apperr.New(apperr.InvalidArgument, "credential_overlap must be whole seconds between 0 and 90 days")
-		e.Violations = []apperr.FieldViolation{{Field: "credential_overlap", Description: "must be whole seconds between 0 and 90 days"}}
-		return e
-	}
-	return nil
+	var v apperr.Violations
+	organization.ValidateCredentialOverlap(&v, "credential_overlap", d)
+	return v.Err()
 }

@@ -36,6 +36,12 @@ const (
 	// An operation (provisioning, deprovisioning, rotation, ...) ended:
 	// succeeded, failed or canceled.
 	WebhookEvent_WEBHOOK_EVENT_OPERATION_FINISHED WebhookEvent = 3
+	// Automatic renewal could not renew a credential: the rotation it started
+	// failed, or none could start; it tries again after a day.
+	WebhookEvent_WEBHOOK_EVENT_CREDENTIAL_RENEWAL_FAILED WebhookEvent = 4
+	// A credential's expiry date read from Entra differs from the one
+	// recorded; the record was corrected to Entra's.
+	WebhookEvent_WEBHOOK_EVENT_CREDENTIAL_EXPIRY_MISMATCH WebhookEvent = 5
 )
 
 // Enum value maps for WebhookEvent.
@@ -45,12 +51,16 @@ var (
 		1: "WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED",
 		2: "WEBHOOK_EVENT_CREDENTIAL_EXPIRING",
 		3: "WEBHOOK_EVENT_OPERATION_FINISHED",
+		4: "WEBHOOK_EVENT_CREDENTIAL_RENEWAL_FAILED",
+		5: "WEBHOOK_EVENT_CREDENTIAL_EXPIRY_MISMATCH",
 	}
 	WebhookEvent_value = map[string]int32{
-		"WEBHOOK_EVENT_UNSPECIFIED":               0,
-		"WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED": 1,
-		"WEBHOOK_EVENT_CREDENTIAL_EXPIRING":       2,
-		"WEBHOOK_EVENT_OPERATION_FINISHED":        3,
+		"WEBHOOK_EVENT_UNSPECIFIED":                0,
+		"WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED":  1,
+		"WEBHOOK_EVENT_CREDENTIAL_EXPIRING":        2,
+		"WEBHOOK_EVENT_OPERATION_FINISHED":         3,
+		"WEBHOOK_EVENT_CREDENTIAL_RENEWAL_FAILED":  4,
+		"WEBHOOK_EVENT_CREDENTIAL_EXPIRY_MISMATCH": 5,
 	}
 )
 
@@ -1007,12 +1017,14 @@ const file_dzconnect_v1_webhook_service_proto_rawDesc = "" +
 	"\n" +
 	"deliveries\x18\x01 \x03(\v2\x1d.dzconnect.v1.WebhookDeliveryR\n" +
 	"deliveries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xa7\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x82\x02\n" +
 	"\fWebhookEvent\x12\x1d\n" +
 	"\x19WEBHOOK_EVENT_UNSPECIFIED\x10\x00\x12+\n" +
 	"'WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED\x10\x01\x12%\n" +
 	"!WEBHOOK_EVENT_CREDENTIAL_EXPIRING\x10\x02\x12$\n" +
-	" WEBHOOK_EVENT_OPERATION_FINISHED\x10\x032\xb8\x04\n" +
+	" WEBHOOK_EVENT_OPERATION_FINISHED\x10\x03\x12+\n" +
+	"'WEBHOOK_EVENT_CREDENTIAL_RENEWAL_FAILED\x10\x04\x12,\n" +
+	"(WEBHOOK_EVENT_CREDENTIAL_EXPIRY_MISMATCH\x10\x052\xb8\x04\n" +
 	"\x0eWebhookService\x12X\n" +
 	"\rCreateWebhook\x12\".dzconnect.v1.CreateWebhookRequest\x1a#.dzconnect.v1.CreateWebhookResponse\x12O\n" +
 	"\n" +
