@@ -20,6 +20,14 @@ const (
 	// OperationFinished: an operation reached a final state (succeeded,
 	// failed, canceled); queued in the transaction that records it.
 	OperationFinished = "operation.finished"
+	// CredentialRenewalFailed: automatic renewal could not renew a
+	// credential (its rotation failed, or none could start); it tries
+	// again at NextAttemptTime.
+	CredentialRenewalFailed = "integration.credential_renewal_failed"
+	// CredentialExpiryMismatch: the expiry date read from Entra differs
+	// from the recorded one (RecordedExpireTime); the record now holds
+	// Entra's (CredentialExpireTime).
+	CredentialExpiryMismatch = "integration.credential_expiry_mismatch"
 )
 
 // Event is the JSON body of a webhook delivery.
@@ -41,6 +49,12 @@ type Event struct {
 	OperationKind string          `json:"operation_kind,omitempty"`
 	Target        string          `json:"target,omitempty"`
 	Error         *OperationError `json:"error,omitempty"`
+	// Credential events (renewal): the credential's resource name, the
+	// expiry date recorded before Entra's was read, and when automatic
+	// renewal tries again.
+	Credential         string     `json:"credential,omitempty"`
+	RecordedExpireTime *time.Time `json:"recorded_expire_time,omitempty"`
+	NextAttemptTime    *time.Time `json:"next_attempt_time,omitempty"`
 }
 
 // OperationError is why an operation failed (as GetOperation shows it:

@@ -32,6 +32,9 @@ const (
 	EventStateChanged       Event = event.StateChanged
 	EventCredentialExpiring Event = event.CredentialExpiring
 	EventOperationFinished  Event = event.OperationFinished
+
+	EventCredentialRenewalFailed  Event = event.CredentialRenewalFailed
+	EventCredentialExpiryMismatch Event = event.CredentialExpiryMismatch
 )
 
 // Webhook is one endpoint of an organization.
