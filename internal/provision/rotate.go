@@ -58,6 +58,9 @@ type RotateParams struct {
 	AppObjectID string    `json:"application_object_id"`
 	// Replaces is the credential active when the rotation started.
 	Replaces uuid.UUID `json:"replaces"`
+	// Trigger is TriggerRenewal when automatic renewal started the
+	// rotation; empty when a caller asked (RotateCredential).
+	Trigger string `json:"trigger,omitempty"`
 }
 
 // errRotating carries the rotation already running on the integration.
@@ -125,22 +128,8 @@ func (s *Service) rotate(ctx context.Context, target resource.Integration, key i
 			}
 			return &errRotating{op: op}
 		}
-		active, _ := in.Active()
-		t, err := s.d.Tenants.GetTenant(ctx, tx, org, in.Tenant)
-		if err != nil {
-			return err
-		}
-		gen, err := s.d.Generations.ProvisionGeneration(ctx, tx, org, t.EntraTenantID, in.Kind)
-		if err != nil {
-			return err
-		}
-		params := RotateParams{Integration: id, Tenant: in.Tenant, UniqueName: UniqueName(org, t.EntraTenantID, in.Kind, gen),
-			AppObjectID: in.AppObjectID.UUID.String(), Replaces: active.ID}
-		if out, err = s.d.Operations.Start(ctx, tx, operation.Spec{Org: org, ID: opID, Kind: RotateKindName, Target: name,
-			Params: params, RequestID: key.RequestID}); err != nil {
-			return err
-		}
-		return s.d.Audit.AppendAudit(ctx, tx, org, name)
+		out, err = s.startRotation(ctx, tx, target, in, opID, key.RequestID, "")
+		return err
 	})
 	var rotating *errRotating
 	if errors.As(err, &rotating) {
@@ -157,6 +146,32 @@ func (s *Service) rotate(ctx context.Context, target resource.Integration, key i
 		return s.d.Operations.Get(ctx, n.Org, n.ID)
 	}
 	return out, nil
+}
+
+// startRotation starts the rotate operation on in (locked by the caller's
+// tx, rotatable, no unfinished credential-changing operation) and appends
+// the audit event, in tx: the one way a rotation starts, on demand
+// (Rotate) or by automatic renewal (renewOne, trigger TriggerRenewal).
+func (s *Service) startRotation(ctx context.Context, tx uow.Tx, target resource.Integration, in integration.Integration,
+	opID uuid.UUID, requestID uuid.UUID, trigger string) (operation.Operation, error) {
+	org, name := target.Org, target.String()
+	active, _ := in.Active()
+	t, err := s.d.Tenants.GetTenant(ctx, tx, org, in.Tenant)
+	if err != nil {
+		return operation.Operation{}, err
+	}
+	gen, err := s.d.Generations.ProvisionGeneration(ctx, tx, org, t.EntraTenantID, in.Kind)
+	if err != nil {
+		return operation.Operation{}, err
+	}
+	params := RotateParams{Integration: in.ID, Tenant: in.Tenant, UniqueName: UniqueName(org, t.EntraTenantID, in.Kind, gen),
+		AppObjectID: in.AppObjectID.UUID.String(), Replaces: active.ID, Trigger: trigger}
+	out, err := s.d.Operations.Start(ctx, tx, operation.Spec{Org: org, ID: opID, Kind: RotateKindName, Target: name,
+		Params: params, RequestID: requestID})
+	if err != nil {
+		return operation.Operation{}, err
+	}
+	return out, s.d.Audit.AppendAudit(ctx, tx, org, name)
 }
 
 // runningAnswer is Rotate's answer when op has not finished on the

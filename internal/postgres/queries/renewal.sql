@@ -47,5 +47,3 @@ update credentials set renewal_not_before = @renewal_not_before, update_time = n
 where organization_id = @organization_id and id = @id
 returning *;
 
--- name: GetCredentialRenewalThreshold :one
-select credential_renewal_threshold_seconds from organizations where id = @organization_id;

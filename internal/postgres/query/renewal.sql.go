@@ -31,17 +31,6 @@ func (q *Queries) CountUnfinishedTenantRotations(ctx context.Context, db DBTX, a
 	return count, err
 }
 
-const getCredentialRenewalThreshold = `-- name: GetCredentialRenewalThreshold :one
-select credential_renewal_threshold_seconds from organizations where id = $1
-`
-
-func (q *Queries) GetCredentialRenewalThreshold(ctx context.Context, db DBTX, organizationID uuid.UUID) (int64, error) {
-	row := db.QueryRow(ctx, getCredentialRenewalThreshold, organizationID)
-	var credential_renewal_threshold_seconds int64
-	err := row.Scan(&credential_renewal_threshold_seconds)
-	return credential_renewal_threshold_seconds, err
-}
-
 const listRenewalCandidates = `-- name: ListRenewalCandidates :many
 
 select c.organization_id, i.tenant_id, c.integration_id, c.id as credential_id, c.end_time, c.expiry_read_time,
