@@ -261,13 +261,25 @@ func (s *Service) renewTenant(ctx context.Context, cands []RenewalCandidate, rep
 			}
 		} else {
 			end, err := s.readExpiry(ctx, dir, target, in, cred, now, rep)
-			if err != nil {
-				if !throttled.IsZero() {
-					return s.throttleTenant(ctx, org, tenantID, throttled)
-				}
+			switch {
+			case err == nil:
+				cred.EndTime = end
+			case !throttled.IsZero():
+				// Retry-After: the tenant's turn ends; the listing skips it
+				// until then.
+				return s.throttleTenant(ctx, org, tenantID, throttled)
+			case ctx.Err() != nil:
 				return err
+			default:
+				// This application could not be read (e.g. removed from
+				// Entra): the attempt is recorded, so it does not crowd out
+				// the others, and renewal judges by the recorded date.
+				s.logger().WarnContext(ctx, "automatic renewal: the application could not be read from Entra",
+					"integration", target.String(), "error", err)
+				if _, err := s.d.Renewal.SetCredentialExpiryRead(ctx, s.d.Tx.Conn(), org, cred.ID, cred.EndTime, now); err != nil {
+					return err
+				}
 			}
-			cred.EndTime = end
 		}
 		// 2. Due? Then a rotation, within the tenant's limit.
 		if !renewalDue(now, cred, c.Threshold, s.d.Renew.Jitter) {
