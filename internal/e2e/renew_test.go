@@ -19,6 +19,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/audit"
 	"github.com/dropzoneai/dzconnect/internal/cli"
 	"github.com/dropzoneai/dzconnect/internal/msftsim"
+	"github.com/dropzoneai/dzconnect/internal/msftsim/faults"
 	"github.com/dropzoneai/dzconnect/internal/provision"
 	"github.com/dropzoneai/dzconnect/internal/resource"
 	"github.com/dropzoneai/dzconnect/internal/testsupport/stack"
@@ -310,6 +311,37 @@ func TestRenewFailureBackoff(t *testing.T) {
 		t.Fatalf("after the second renewal: %+v", f.credentials(t, name))
 	}
 	f.checkHealthy(t, name, "after the second renewal")
+}
+
+// TestRenewRespectsRetryAfter: the tenant answers the first Graph request
+// after the clocks move with 429 + Retry-After; the renewal still happens,
+// and nothing calls the tenant again before Retry-After ends.
+func TestRenewRespectsRetryAfter(t *testing.T) {
+	t.Parallel()
+	f := newRenewFixture(t)
+	_, in := f.provisioned(t, &v1.ProvisioningSpec{Kind: v1.IntegrationKind_INTEGRATION_KIND_MICROSOFT_365_DEFENDER})
+	name := in.GetName()
+	f.sim.Admin().SetFaults(faults.Config{Tenants: map[string]faults.Scope{f.simTID: {Routes: map[string]faults.Rule{
+		"graph.*": {Throttle: &faults.Throttle{Every: 1, Count: 1, RetryAfterSeconds: 2}},
+	}}}})
+	f.sim.Admin().ResetCounters()
+	f.advance(t, 35*day)
+	op := f.wait(t, waitRotations(t, f.provisionFixture, name, 1)[0].GetName())
+	if op.GetState() != v1.OperationState_OPERATION_STATE_SUCCEEDED {
+		t.Fatalf("renewal under a throttle: %v", op)
+	}
+	throttled := false
+	for _, e := range f.sim.Admin().Requests(0) {
+		if e.Tenant == f.simTID && e.Status == 429 {
+			throttled = true
+		}
+	}
+	if !throttled {
+		t.Fatal("the tenant never answered 429")
+	}
+	if n := f.sim.Admin().TotalEarlyRetries(); n != 0 {
+		t.Fatalf("%d requests came back before Retry-After ended", n)
+	}
 }
 
 // TestRenewReadsExpiryFromEntra: a recorded expiry date that differs from

@@ -281,6 +281,9 @@ func (s *Service) renewTenant(ctx context.Context, cands []RenewalCandidate, rep
 				}
 			}
 		}
+		if throttled.After(time.Now()) {
+			return s.throttleTenant(ctx, org, tenantID, throttled)
+		}
 		// 2. Due? Then a rotation, within the tenant's limit.
 		if !renewalDue(now, cred, c.Threshold, s.d.Renew.Jitter) {
 			continue
