@@ -200,7 +200,7 @@ func TestRenewAutomatically(t *testing.T) {
 	_, in := f.provisioned(t, &v1.ProvisioningSpec{Kind: v1.IntegrationKind_INTEGRATION_KIND_MICROSOFT_365_DEFENDER})
 	name := in.GetName()
 	old := byState(f.credentials(t, name), "active")[0]
-	if end := in.GetCredential().GetExpireTime().AsTime(); end.Sub(time.Now()) > 61*day || end.Sub(time.Now()) < 50*day {
+	if end := in.GetCredential().GetExpireTime().AsTime(); time.Until(end) > 61*day || time.Until(end) < 50*day {
 		t.Fatalf("the policy did not fit the secret to about 60 days: expires %s", end)
 	}
 

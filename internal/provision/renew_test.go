@@ -64,7 +64,8 @@ func TestJitterSpreads(t *testing.T) {
 		}
 	}
 	id := uuid.New()
-	if jitterFor(id, window) != jitterFor(id, window) {
+	first := jitterFor(id, window)
+	if again := jitterFor(id, window); again != first {
 		t.Fatal("jitter not fixed per credential")
 	}
 }
