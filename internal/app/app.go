@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dropzoneai/dzconnect/internal/auth"
+	"github.com/dropzoneai/dzconnect/internal/clock"
 	"github.com/dropzoneai/dzconnect/internal/config"
 	"github.com/dropzoneai/dzconnect/internal/consent"
 	"github.com/dropzoneai/dzconnect/internal/handlers"
@@ -232,6 +233,9 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 			return ms.NewDirectory(microsoft.Credentials{Cloud: c.Cloud, TenantID: c.TenantID, ClientID: c.ClientID, Secret: c.Secret})
 		},
 		Checks: checks, Rotation: db, Tries: checks, Jobs: inserter, Log: log, RBACWindow: cfg.ProvisionRBACWindow,
+		Renewal: db, Notifier: notifier, Renew: provision.RenewConfig{Interval: cfg.RenewalInterval, Jitter: cfg.RenewalJitter,
+			PerTenant: cfg.RenewalPerTenant, ReadEvery: cfg.ExpiryReadInterval, Clock: clock.FromFile(cfg.TestClockFile),
+			ObserveThrottle: microsoft.WithThrottleObserver},
 	})
 	opKinds.MustRegister(provisioner.Kind())
 	opKinds.MustRegister(provisioner.DeprovisionKind())
@@ -271,6 +275,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		jobs.SecretGCExtension(secrets),
 		provisioner.RetireExtension(),
 		tokens.Extension(),
+		provisioner.RenewExtension(),
 		jobs.JanitorExtension(cfg.JanitorInterval, log,
 			jobs.JanitorTask{Name: "pending integrations", Run: func(ctx context.Context) (int, error) {
 				return integrations.ReapPending(ctx, cfg.PendingTTL)

@@ -190,6 +190,20 @@ func parseTimeOrDuration(flag, s string, now time.Time) (*timestamppb.Timestamp,
 	return nil, usageErrorf("invalid %s %q: want an RFC 3339 time such as 2027-06-30T00:00:00Z, or a duration from now such as 720h or 30d", flag, s)
 }
 
+// parseDuration reads a Go duration (36h, 90m) or a whole number of days
+// (30d).
+func parseDuration(flag, s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 && n <= 36500 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	} else if d, err := time.ParseDuration(s); err == nil {
+		return d, nil
+	}
+	return 0, usageErrorf("invalid %s %q: want a duration such as 30d, 36h or 90m", flag, s)
+}
+
 // maxSecretBytes bounds what is read as a client secret.
 const maxSecretBytes = 64 << 10
 

@@ -2,8 +2,11 @@ package cli
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	dzconnectv1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
@@ -100,14 +103,18 @@ func (inv *invocation) orgList() *cobra.Command {
 }
 
 func (inv *invocation) orgUpdate() *cobra.Command {
-	var displayName, etag string
+	var displayName, etag, overlap, threshold string
 	cmd := &cobra.Command{
-		Use:     "update ORG --display-name NAME [--etag ETAG]",
-		Short:   "Change an organization's display name",
-		Example: `  dzctl org update organizations/contoso --display-name "Contoso Security"`,
-		Args:    exactArgs("ORG"),
+		Use:   "update ORG [--display-name NAME] [--credential-overlap D] [--renewal-threshold D] [--etag ETAG]",
+		Short: "Change an organization's display name or credential settings",
+		Example: `  dzctl org update organizations/contoso --display-name "Contoso Security"
+  # Keep replaced secrets 3 days; renew when 45 days remain
+  dzctl org update organizations/contoso --credential-overlap 3d --renewal-threshold 45d`,
+		Args: exactArgs("ORG"),
 	}
 	cmd.Flags().StringVar(&displayName, "display-name", "", "new human-readable name")
+	cmd.Flags().StringVar(&overlap, "credential-overlap", "", "how long a rotated-out credential keeps working, e.g. 7d or 36h (0 to 90 days)")
+	cmd.Flags().StringVar(&threshold, "renewal-threshold", "", "renew a provisioned integration's credential when this much lifetime is left, e.g. 30d (1 to 180 days, more than the overlap)")
 	cmd.Flags().StringVar(&etag, "etag", "", "update only if the organization still has this etag")
 	cmd.RunE = inv.action(func(ctx context.Context, cmd *cobra.Command, args []string) error {
 		name, err := orgName("organization", args[0])
@@ -120,8 +127,24 @@ func (inv *invocation) orgUpdate() *cobra.Command {
 			org.DisplayName = displayName
 			mask.Paths = append(mask.Paths, "display_name")
 		}
+		if cmd.Flags().Changed("credential-overlap") {
+			d, err := parseDuration("--credential-overlap", overlap)
+			if err != nil {
+				return err
+			}
+			org.CredentialOverlap = durationpb.New(d)
+			mask.Paths = append(mask.Paths, "credential_overlap")
+		}
+		if cmd.Flags().Changed("renewal-threshold") {
+			d, err := parseDuration("--renewal-threshold", threshold)
+			if err != nil {
+				return err
+			}
+			org.CredentialRenewalThreshold = durationpb.New(d)
+			mask.Paths = append(mask.Paths, "credential_renewal_threshold")
+		}
 		if len(mask.Paths) == 0 {
-			return usageErrorf("nothing to update: give --display-name")
+			return usageErrorf("nothing to update: give --display-name, --credential-overlap or --renewal-threshold")
 		}
 		c, err := inv.clients()
 		if err != nil {
@@ -166,8 +189,22 @@ func (inv *invocation) printOrg(o *dzconnectv1.Organization) error {
 		{"Name", o.GetName()},
 		{"Display name", o.GetDisplayName()},
 		{"Provisioner client ID", o.GetProvisionerClientId()},
+		{"Credential overlap", daysString(o.GetCredentialOverlap())},
+		{"Renewal threshold", daysString(o.GetCredentialRenewalThreshold())},
 		{"Created", timeString(o.GetCreateTime())},
 		{"Updated", timeString(o.GetUpdateTime())},
 		{"Etag", o.GetEtag()},
 	})
+}
+
+// daysString shows a duration setting in days when it is whole days.
+func daysString(d *durationpb.Duration) string {
+	if d == nil {
+		return ""
+	}
+	v := d.AsDuration()
+	if v != 0 && v%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", v/(24*time.Hour))
+	}
+	return v.String()
 }

@@ -63,6 +63,11 @@ type Config struct {
 	ProvisionRBACWindow    time.Duration
 	WebhookTimeout         time.Duration
 	WebhookAllowPrivate    bool
+	RenewalInterval        time.Duration
+	RenewalJitter          time.Duration
+	RenewalPerTenant       int
+	ExpiryReadInterval     time.Duration
+	TestClockFile          string
 }
 
 // Option describes one setting.
@@ -165,6 +170,11 @@ var Reference = []Option{
 	{"operation-janitor-interval", "DZCONNECT_OPERATION_JANITOR_INTERVAL", "10s", "how often the leader looks for operations whose replica died (expired lease) and hands them to another", false, dur(func(c *Config) *time.Duration { return &c.OperationJanitor })},
 	{"provision-rbac-window", "DZCONNECT_PROVISION_RBAC_WINDOW", "5m", "how long the Sentinel provisioning step keeps looking after Azure refuses the provisioner's role assignment (a grant can take minutes to apply); the remedy shows meanwhile", false, dur(func(c *Config) *time.Duration { return &c.ProvisionRBACWindow })},
 	{"webhook-timeout", "DZCONNECT_WEBHOOK_TIMEOUT", "10s", "deadline of one webhook delivery request", false, dur(func(c *Config) *time.Duration { return &c.WebhookTimeout })},
+	{"renewal-interval", "DZCONNECT_RENEWAL_INTERVAL", "1h", "how often the leader's renewal job looks for credentials of provisioned integrations to renew (and expiry dates to read from Entra)", false, dur(func(c *Config) *time.Duration { return &c.RenewalInterval })},
+	{"renewal-jitter", "DZCONNECT_RENEWAL_JITTER", "24h", "automatic renewals are spread over this window (per credential, at most a quarter of the organization's threshold), so credentials made together are not rotated together", false, dur(func(c *Config) *time.Duration { return &c.RenewalJitter })},
+	{"renewal-per-tenant", "DZCONNECT_RENEWAL_PER_TENANT", "2", "rotations running at once per customer tenant that automatic renewal may have started", false, intRange(func(c *Config) *int { return &c.RenewalPerTenant }, 1, 100)},
+	{"expiry-read-interval", "DZCONNECT_EXPIRY_READ_INTERVAL", "24h", "the renewal job reads each provisioned credential's expiry date from Entra about this often", false, dur(func(c *Config) *time.Duration { return &c.ExpiryReadInterval })},
+	{"test-clock-file", "DZCONNECT_TEST_CLOCK_FILE", "", "tests only: a file holding a duration (e.g. 840h) added to the clock of automatic renewal; empty (every deployment): the system clock", false, str(func(c *Config) *string { return &c.TestClockFile })},
 }
 
 // Load parses args (flags) over the environment over defaults, then
@@ -277,10 +287,13 @@ func (c Config) validate() []error {
 	for flag, d := range map[string]time.Duration{"shutdown-timeout": c.ShutdownTimeout, "janitor-interval": c.JanitorInterval,
 		"pending-ttl": c.PendingTTL, "expiry-warning": c.ExpiryWarning, "settle-window": c.SettleWindow, "secret-verify-wait": c.SecretVerifyWait,
 		"sweep-interval": c.SweepInterval, "check-timeout": c.CheckTimeout, "webhook-timeout": c.WebhookTimeout,
-		"check-batch-slice": c.CheckBatchSlice, "vault-timeout": c.VaultTimeout} {
+		"check-batch-slice": c.CheckBatchSlice, "vault-timeout": c.VaultTimeout, "renewal-interval": c.RenewalInterval, "expiry-read-interval": c.ExpiryReadInterval} {
 		if d <= 0 {
 			bad(flag, "must be positive")
 		}
+	}
+	if c.RenewalJitter < 0 {
+		bad("renewal-jitter", "must not be negative")
 	}
 	if c.SweepJitter < 0 || c.SweepJitter > c.SweepInterval {
 		bad("sweep-jitter", "must be between 0 and sweep-interval")

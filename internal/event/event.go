@@ -25,6 +25,14 @@ const (
 	// one shortly before a rotated-out credential is removed
 	// (internal/token).
 	CredentialConsumerStale = "credential.consumer_stale"
+	// CredentialRenewalFailed: automatic renewal could not renew a
+	// credential (its rotation failed, or none could start); it tries
+	// again at NextAttemptTime.
+	CredentialRenewalFailed = "integration.credential_renewal_failed"
+	// CredentialExpiryMismatch: the expiry date read from Entra differs
+	// from the recorded one (RecordedExpireTime); the record now holds
+	// Entra's (CredentialExpireTime).
+	CredentialExpiryMismatch = "integration.credential_expiry_mismatch"
 )
 
 // Event is the JSON body of a webhook delivery.
@@ -60,6 +68,11 @@ type Event struct {
 	Consumer           string     `json:"consumer,omitempty"`
 	RetiringCredential string     `json:"retiring_credential,omitempty"`
 	RemoveTime         *time.Time `json:"remove_time,omitempty"`
+	// Credential events (renewal): the credential's resource name, the
+	// expiry date recorded before Entra's was read, and when automatic
+	// renewal tries again.
+	RecordedExpireTime *time.Time `json:"recorded_expire_time,omitempty"`
+	NextAttemptTime    *time.Time `json:"next_attempt_time,omitempty"`
 }
 
 // OperationError is why an operation failed (as GetOperation shows it:

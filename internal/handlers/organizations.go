@@ -2,9 +2,11 @@ package handlers
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
 	"github.com/dropzoneai/dzconnect/internal/apperr"
@@ -25,6 +27,9 @@ func orgToProto(o organization.Organization) *v1.Organization {
 		CreateTime:  ts(o.CreateTime),
 		UpdateTime:  ts(o.UpdateTime),
 		Etag:        etag(o.Version),
+
+		CredentialOverlap:          durationpb.New(o.CredentialOverlap),
+		CredentialRenewalThreshold: durationpb.New(o.CredentialRenewalThreshold),
 	}
 	if o.ProvisionerClientID != uuid.Nil {
 		out.ProvisionerClientId = o.ProvisionerClientID.String()
@@ -90,16 +95,37 @@ func (h *organizations) UpdateOrganization(ctx context.Context, req *v1.UpdateOr
 		return nil, err
 	}
 	version := parseEtag(&v, "organization.etag", in.GetEtag())
-	paths := maskPaths(&v, req.GetUpdateMask(), []string{"display_name"}, func(p string) bool { return in.GetDisplayName() != "" })
+	paths := maskPaths(&v, req.GetUpdateMask(), []string{"display_name", "credential_overlap", "credential_renewal_threshold"},
+		func(p string) bool {
+			switch p {
+			case "credential_overlap":
+				return in.GetCredentialOverlap() != nil
+			case "credential_renewal_threshold":
+				return in.GetCredentialRenewalThreshold() != nil
+			}
+			return in.GetDisplayName() != ""
+		})
 	if paths["display_name"] {
 		checkDisplayName(&v, "organization.display_name", in.GetDisplayName(), true)
 	}
+	// Each setting in its range here; together (the threshold longer than
+	// the overlap) in the use case, which sees the values not changed.
+	overlap := orgDuration(&v, paths["credential_overlap"], "organization.credential_overlap", in.GetCredentialOverlap(),
+		organization.ValidateCredentialOverlap)
+	threshold := orgDuration(&v, paths["credential_renewal_threshold"], "organization.credential_renewal_threshold",
+		in.GetCredentialRenewalThreshold(), organization.ValidateRenewalThreshold)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	o, err := h.d.Organizations.UpdateOrganization(ctx, n.Org, version, func(o *organization.Organization) error {
 		if paths["display_name"] {
 			o.DisplayName = in.GetDisplayName()
+		}
+		if paths["credential_overlap"] {
+			o.CredentialOverlap = overlap
+		}
+		if paths["credential_renewal_threshold"] {
+			o.CredentialRenewalThreshold = threshold
 		}
 		return nil
 	})
@@ -123,4 +149,25 @@ func (h *organizations) DeleteOrganization(ctx context.Context, req *v1.DeleteOr
 		return nil, err
 	}
 	return &v1.DeleteOrganizationResponse{}, nil
+}
+
+// orgDuration reads a duration setting named in the update mask: required
+// (a masked field without a value would silently become 0), valid, and in
+// the range rule checks.
+func orgDuration(v *apperr.Violations, set bool, field string, d *durationpb.Duration,
+	rule func(*apperr.Violations, string, time.Duration)) time.Duration {
+	if !set {
+		return 0
+	}
+	if d == nil {
+		v.Add(field, "required when named in update_mask")
+		return 0
+	}
+	if err := d.CheckValid(); err != nil {
+		v.Add(field, "not a valid duration")
+		return 0
+	}
+	out := d.AsDuration()
+	rule(v, field, out)
+	return out
 }

@@ -21,10 +21,12 @@ type webhooks struct {
 }
 
 var webhookEvents = map[v1.WebhookEvent]webhook.Event{
-	v1.WebhookEvent_WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED: webhook.EventStateChanged,
-	v1.WebhookEvent_WEBHOOK_EVENT_CREDENTIAL_EXPIRING:       webhook.EventCredentialExpiring,
-	v1.WebhookEvent_WEBHOOK_EVENT_OPERATION_FINISHED:        webhook.EventOperationFinished,
-	v1.WebhookEvent_WEBHOOK_EVENT_CREDENTIAL_CONSUMER_STALE: webhook.EventConsumerStale,
+	v1.WebhookEvent_WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED:  webhook.EventStateChanged,
+	v1.WebhookEvent_WEBHOOK_EVENT_CREDENTIAL_EXPIRING:        webhook.EventCredentialExpiring,
+	v1.WebhookEvent_WEBHOOK_EVENT_OPERATION_FINISHED:         webhook.EventOperationFinished,
+	v1.WebhookEvent_WEBHOOK_EVENT_CREDENTIAL_CONSUMER_STALE:  webhook.EventConsumerStale,
+	v1.WebhookEvent_WEBHOOK_EVENT_CREDENTIAL_RENEWAL_FAILED:  webhook.EventCredentialRenewalFailed,
+	v1.WebhookEvent_WEBHOOK_EVENT_CREDENTIAL_EXPIRY_MISMATCH: webhook.EventCredentialExpiryMismatch,
 }
 
 var webhookEventToProto = reverse(webhookEvents)

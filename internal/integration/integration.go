@@ -122,6 +122,7 @@ type Credential struct {
 	State                CredentialState
 	ExpiryWarnTime       *time.Time // when the credential-expiring event went out for this credential
 	OverlapEnd           *time.Time // retiring: when the retirer removes it (docs/credentials.md)
+	RenewalNotBefore     *time.Time // automatic renewal leaves it alone until then (a renewal started or failed)
 	CreateTime           time.Time
 	UpdateTime           time.Time
 }

@@ -11,6 +11,7 @@
 //	destroy_secret      maintenance  per path while pending               shared policy, 36 attempts (~30 h)
 //	janitor             maintenance  per period (periodic, leader only)   shared policy, 5 attempts
 //	deliver_webhook     webhooks     none (one job per delivery row)      webhook.Backoff: 1m doubling to 1h, 12 attempts
+//	renew_credentials   maintenance  per period (periodic, leader only)   shared policy, 5 attempts (internal/provision/renew.go)
 //
 // The shared policy (retry.go): Classify decides by the error's apperr kind
 // whether a job is retried (transient kinds), cancelled (a retry cannot

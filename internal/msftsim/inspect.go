@@ -2,6 +2,7 @@ package msftsim
 
 import (
 	"strings"
+	"time"
 
 	"github.com/dropzoneai/dzconnect/internal/msftsim/directory"
 )
@@ -25,6 +26,7 @@ type AppState struct {
 type PasswordState struct {
 	KeyID       string
 	DisplayName string
+	End         time.Time // endDateTime
 }
 
 // Applications lists a tenant's applications that match keep (nil: all),
@@ -38,7 +40,7 @@ func (a *Admin) Applications(tenant string, keep func(AppState) bool) ([]AppStat
 	for _, app := range apps {
 		s := AppState{ObjectID: app.ID, AppID: app.AppID, UniqueName: app.UniqueName, Extra: map[string]string{}}
 		for _, p := range app.Passwords {
-			s.Passwords = append(s.Passwords, PasswordState{KeyID: p.KeyID, DisplayName: p.DisplayName})
+			s.Passwords = append(s.Passwords, PasswordState{KeyID: p.KeyID, DisplayName: p.DisplayName, End: p.End})
 		}
 		for _, k := range app.Keys {
 			s.KeyIDs = append(s.KeyIDs, k.KeyID)

@@ -28,6 +28,13 @@ type Organization struct {
 	ProvisionerClientID      uuid.UUID
 	ProvisionerSecretPath    string
 	ProvisionerSecretVersion int64
+
+	// CredentialOverlap is how long a credential replaced by a rotation
+	// keeps working; CredentialRenewalThreshold is how much lifetime an
+	// active credential has left when automatic renewal rotates it
+	// (credentials.go has the bounds and defaults).
+	CredentialOverlap          time.Duration
+	CredentialRenewalThreshold time.Duration
 }
 
 // Store persists organizations. Every method runs in the caller's unit of
@@ -39,7 +46,8 @@ type Store interface {
 	// ends.
 	GetOrganizationForUpdate(ctx context.Context, tx uow.Tx, id uuid.UUID) (Organization, error)
 	ListOrganizations(ctx context.Context, tx uow.Tx, p page.Request) ([]Organization, error)
-	// UpdateOrganization writes o's display name and bumps its version.
+	// UpdateOrganization writes o's display name and credential settings
+	// and bumps its version.
 	UpdateOrganization(ctx context.Context, tx uow.Tx, o Organization) (Organization, error)
 	// DeleteOrganization deletes the row, and with it its API keys and
 	// webhooks, and the organization's request IDs. Tenants must be gone

@@ -71,7 +71,9 @@ func (s *Service) ListOrganizations(ctx context.Context, p page.Request) ([]Orga
 }
 
 // UpdateOrganization applies mutate under a row lock, after checking the
-// caller's etag (version; 0 skips the check).
+// caller's etag (version; 0 skips the check), then validates the result
+// (the credential settings are checked together: InvalidArgument naming
+// the field, nothing written).
 func (s *Service) UpdateOrganization(ctx context.Context, id uuid.UUID, version int64, mutate func(*Organization) error) (Organization, error) {
 	var out Organization
 	err := s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
@@ -83,6 +85,9 @@ func (s *Service) UpdateOrganization(ctx context.Context, id uuid.UUID, version 
 			return apperr.EtagMismatch()
 		}
 		if err := mutate(&cur); err != nil {
+			return err
+		}
+		if err := validateCredentialSettings(cur); err != nil {
 			return err
 		}
 		if out, err = s.store.UpdateOrganization(ctx, tx, cur); err != nil {

@@ -43,7 +43,7 @@ func credentialFrom(r query.Credential) integration.Credential {
 		KeyID: r.KeyID, Hint: deref(r.Hint), StartTime: r.StartTime, EndTime: r.EndTime,
 		SecretPath: r.SecretPath, SecretVersion: r.SecretVersion,
 		Source: integration.CredentialSource(r.Source), State: integration.CredentialState(r.State),
-		ExpiryWarnTime: r.ExpiryWarnedTime, OverlapEnd: r.OverlapEndTime, CreateTime: r.CreateTime, UpdateTime: r.UpdateTime,
+		ExpiryWarnTime: r.ExpiryWarnedTime, OverlapEnd: r.OverlapEndTime, RenewalNotBefore: r.RenewalNotBefore, CreateTime: r.CreateTime, UpdateTime: r.UpdateTime,
 	}
 }
 

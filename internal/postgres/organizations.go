@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -16,7 +17,9 @@ var _ organization.Store = (*DB)(nil)
 
 func orgFrom(r query.Organization) organization.Organization {
 	o := organization.Organization{ID: r.ID, DisplayName: r.DisplayName, CreateTime: r.CreateTime, UpdateTime: r.UpdateTime,
-		Version: r.Version, ProvisionerClientID: r.ProvisionerClientID.UUID}
+		Version: r.Version, ProvisionerClientID: r.ProvisionerClientID.UUID,
+		CredentialOverlap:          time.Duration(r.CredentialOverlapSeconds) * time.Second,
+		CredentialRenewalThreshold: time.Duration(r.CredentialRenewalThresholdSeconds) * time.Second}
 	if r.ProvisionerSecretPath != nil {
 		o.ProvisionerSecretPath = *r.ProvisionerSecretPath
 	}
@@ -59,7 +62,9 @@ func (db *DB) ListOrganizations(ctx context.Context, tx uow.Tx, p page.Request) 
 
 // UpdateOrganization implements organization.Store.
 func (db *DB) UpdateOrganization(ctx context.Context, tx uow.Tx, o organization.Organization) (organization.Organization, error) {
-	r, err := queries.UpdateOrganization(ctx, q(tx), query.UpdateOrganizationParams{ID: o.ID, DisplayName: o.DisplayName})
+	r, err := queries.UpdateOrganization(ctx, q(tx), query.UpdateOrganizationParams{ID: o.ID, DisplayName: o.DisplayName,
+		CredentialOverlapSeconds:          int64(o.CredentialOverlap / time.Second),
+		CredentialRenewalThresholdSeconds: int64(o.CredentialRenewalThreshold / time.Second)})
 	return orgFrom(r), translate(err, resource.Org{Org: o.ID}.String())
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/idempotency"
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/operation"
+	"github.com/dropzoneai/dzconnect/internal/organization"
 	"github.com/dropzoneai/dzconnect/internal/resource"
 	"github.com/dropzoneai/dzconnect/internal/uow"
 	"github.com/dropzoneai/dzconnect/internal/verify"
@@ -23,10 +24,10 @@ const RotateKindName = "rotate"
 
 // DefaultOverlap is how long a replaced credential keeps working when the
 // organization has not set its own (organizations.credential_overlap_seconds).
-const DefaultOverlap = 7 * 24 * time.Hour
+const DefaultOverlap = organization.DefaultCredentialOverlap
 
 // MaxOverlap is the longest overlap an organization may set.
-const MaxOverlap = 90 * 24 * time.Hour
+const MaxOverlap = organization.MaxCredentialOverlap
 
 // RotationStore reads and writes what a rotation changes (postgres.DB).
 type RotationStore interface {
@@ -60,6 +61,9 @@ type RotateParams struct {
 	// Type is the new credential's type: client_secret ("" in operations
 	// started before certificates) or certificate (rotate_cert.go).
 	Type integration.CredentialType `json:"type,omitempty"`
+	// Trigger is TriggerRenewal when automatic renewal started the
+	// rotation; empty when a caller asked (RotateCredential).
+	Trigger string `json:"trigger,omitempty"`
 }
 
 // errRotating carries the rotation already running on the integration.
@@ -148,22 +152,8 @@ func (s *Service) rotate(ctx context.Context, target resource.Integration, key i
 			}
 			return &errRotating{op: op}
 		}
-		active, _ := in.Active()
-		t, err := s.d.Tenants.GetTenant(ctx, tx, org, in.Tenant)
-		if err != nil {
-			return err
-		}
-		gen, err := s.d.Generations.ProvisionGeneration(ctx, tx, org, t.EntraTenantID, in.Kind)
-		if err != nil {
-			return err
-		}
-		params := RotateParams{Integration: id, Tenant: in.Tenant, UniqueName: UniqueName(org, t.EntraTenantID, in.Kind, gen),
-			AppObjectID: in.AppObjectID.UUID.String(), Replaces: active.ID, Type: typ}
-		if out, err = s.d.Operations.Start(ctx, tx, operation.Spec{Org: org, ID: opID, Kind: RotateKindName, Target: name,
-			Params: params, RequestID: key.RequestID}); err != nil {
-			return err
-		}
-		return s.d.Audit.AppendAudit(ctx, tx, org, name)
+		out, err = s.startRotation(ctx, tx, target, in, opID, key.RequestID, typ, "")
+		return err
 	})
 	var rotating *errRotating
 	if errors.As(err, &rotating) {
@@ -180,6 +170,34 @@ func (s *Service) rotate(ctx context.Context, target resource.Integration, key i
 		return s.d.Operations.Get(ctx, n.Org, n.ID)
 	}
 	return out, nil
+}
+
+// startRotation starts the rotate operation on in (locked by the caller's
+// tx, rotatable, no unfinished credential-changing operation) and appends
+// the audit event, in tx: the one way a rotation starts, on demand
+// (Rotate, GenerateCertificateCredential) or by automatic renewal
+// (renewOne, trigger TriggerRenewal); typ is the new credential's type
+// (rotatable's answer).
+func (s *Service) startRotation(ctx context.Context, tx uow.Tx, target resource.Integration, in integration.Integration,
+	opID uuid.UUID, requestID uuid.UUID, typ integration.CredentialType, trigger string) (operation.Operation, error) {
+	org, name := target.Org, target.String()
+	active, _ := in.Active()
+	t, err := s.d.Tenants.GetTenant(ctx, tx, org, in.Tenant)
+	if err != nil {
+		return operation.Operation{}, err
+	}
+	gen, err := s.d.Generations.ProvisionGeneration(ctx, tx, org, t.EntraTenantID, in.Kind)
+	if err != nil {
+		return operation.Operation{}, err
+	}
+	params := RotateParams{Integration: in.ID, Tenant: in.Tenant, UniqueName: UniqueName(org, t.EntraTenantID, in.Kind, gen),
+		AppObjectID: in.AppObjectID.UUID.String(), Replaces: active.ID, Type: typ, Trigger: trigger}
+	out, err := s.d.Operations.Start(ctx, tx, operation.Spec{Org: org, ID: opID, Kind: RotateKindName, Target: name,
+		Params: params, RequestID: requestID})
+	if err != nil {
+		return operation.Operation{}, err
+	}
+	return out, s.d.Audit.AppendAudit(ctx, tx, org, name)
 }
 
 // runningAnswer is Rotate's answer when op has not finished on the
@@ -249,12 +267,10 @@ func (p RotateParams) newType() integration.CredentialType {
 	return p.Type
 }
 
-// ValidateOverlap checks an organization's rotation overlap.
+// ValidateOverlap checks an organization's rotation overlap (the rule is
+// the organization's: organization.ValidateCredentialOverlap).
 func ValidateOverlap(d time.Duration) error {
-	if d < 0 || d > MaxOverlap || d%time.Second != 0 {
-		e := apperr.New(apperr.InvalidArgument, "credential_overlap must be whole seconds between 0 and 90 days")
-		e.Violations = []apperr.FieldViolation{{Field: "credential_overlap", Description: "must be whole seconds between 0 and 90 days"}}
-		return e
-	}
-	return nil
+	var v apperr.Violations
+	organization.ValidateCredentialOverlap(&v, "credential_overlap", d)
+	return v.Err()
 }

@@ -264,6 +264,11 @@ func (s *Service) rotateFinished(ctx context.Context, tx uow.Tx, op operation.Op
 			return err
 		}
 	}
+	if p.Trigger == TriggerRenewal && (c.State != integration.CredentialActive || err != nil) {
+		if err := s.renewalFailed(ctx, tx, op, p); err != nil {
+			return err
+		}
+	}
 	return s.queueRetire(ctx, tx, op.Org, p.Integration, credID, PasswordTag(op.ID), time.Now())
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/apperr"
 	"github.com/dropzoneai/dzconnect/internal/audit"
 	"github.com/dropzoneai/dzconnect/internal/consent"
+	"github.com/dropzoneai/dzconnect/internal/event"
 	"github.com/dropzoneai/dzconnect/internal/idempotency"
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/operation"
@@ -68,6 +69,11 @@ type Deps struct {
 	Rotation RotationStore
 	Tries    Trier
 	Jobs     JobInserter
+	// Automatic renewal (renew.go): its store, its settings, and the
+	// notifier of what it reports (webhook events).
+	Renewal  RenewalStore
+	Renew    RenewConfig
+	Notifier event.Notifier
 	Log      *slog.Logger
 	// VerifyEvery is how often the verify step looks again while the
 	// checks say "propagating" (default 3s).

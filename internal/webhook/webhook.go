@@ -33,6 +33,9 @@ const (
 	EventCredentialExpiring Event = event.CredentialExpiring
 	EventOperationFinished  Event = event.OperationFinished
 	EventConsumerStale      Event = event.CredentialConsumerStale
+
+	EventCredentialRenewalFailed  Event = event.CredentialRenewalFailed
+	EventCredentialExpiryMismatch Event = event.CredentialExpiryMismatch
 )
 
 // Webhook is one endpoint of an organization.

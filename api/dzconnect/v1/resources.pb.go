@@ -9,6 +9,7 @@ package dzconnectv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -581,8 +582,15 @@ type Organization struct {
 	// The organization's multi-tenant "provisioner" application (client ID),
 	// when registered with SetOrganizationProvisioner. Output only.
 	ProvisionerClientId string `protobuf:"bytes,6,opt,name=provisioner_client_id,json=provisionerClientId,proto3" json:"provisioner_client_id,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// How long a credential replaced by a rotation keeps working (the
+	// overlap): whole seconds, 0 to 90 days; default 7 days.
+	CredentialOverlap *durationpb.Duration `protobuf:"bytes,7,opt,name=credential_overlap,json=credentialOverlap,proto3" json:"credential_overlap,omitempty"`
+	// Automatic renewal rotates an active credential of a provisioned
+	// integration when less than this is left before it expires: whole
+	// seconds, 1 to 180 days, longer than credential_overlap; default 30 days.
+	CredentialRenewalThreshold *durationpb.Duration `protobuf:"bytes,8,opt,name=credential_renewal_threshold,json=credentialRenewalThreshold,proto3" json:"credential_renewal_threshold,omitempty"`
+	unknownFields              protoimpl.UnknownFields
+	sizeCache                  protoimpl.SizeCache
 }
 
 func (x *Organization) Reset() {
@@ -655,6 +663,20 @@ func (x *Organization) GetProvisionerClientId() string {
 		return x.ProvisionerClientId
 	}
 	return ""
+}
+
+func (x *Organization) GetCredentialOverlap() *durationpb.Duration {
+	if x != nil {
+		return x.CredentialOverlap
+	}
+	return nil
+}
+
+func (x *Organization) GetCredentialRenewalThreshold() *durationpb.Duration {
+	if x != nil {
+		return x.CredentialRenewalThreshold
+	}
+	return nil
 }
 
 // ApiKey authenticates calls on behalf of an organization.
@@ -1513,7 +1535,7 @@ var File_dzconnect_v1_resources_proto protoreflect.FileDescriptor
 
 const file_dzconnect_v1_resources_proto_rawDesc = "" +
 	"\n" +
-	"\x1cdzconnect/v1/resources.proto\x12\fdzconnect.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x87\x02\n" +
+	"\x1cdzconnect/v1/resources.proto\x12\fdzconnect.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x03\n" +
 	"\fOrganization\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12;\n" +
@@ -1522,7 +1544,9 @@ const file_dzconnect_v1_resources_proto_rawDesc = "" +
 	"\vupdate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\x05 \x01(\tR\x04etag\x122\n" +
-	"\x15provisioner_client_id\x18\x06 \x01(\tR\x13provisionerClientId\"\xd1\x02\n" +
+	"\x15provisioner_client_id\x18\x06 \x01(\tR\x13provisionerClientId\x12H\n" +
+	"\x12credential_overlap\x18\a \x01(\v2\x19.google.protobuf.DurationR\x11credentialOverlap\x12[\n" +
+	"\x1ccredential_renewal_threshold\x18\b \x01(\v2\x19.google.protobuf.DurationR\x1acredentialRenewalThreshold\"\xd1\x02\n" +
 	"\x06ApiKey\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12&\n" +
@@ -1702,46 +1726,49 @@ var file_dzconnect_v1_resources_proto_goTypes = []any{
 	(*AuditEvent)(nil),            // 17: dzconnect.v1.AuditEvent
 	nil,                           // 18: dzconnect.v1.Tenant.LabelsEntry
 	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 20: google.protobuf.Duration
 }
 var file_dzconnect_v1_resources_proto_depIdxs = []int32{
 	19, // 0: dzconnect.v1.Organization.create_time:type_name -> google.protobuf.Timestamp
 	19, // 1: dzconnect.v1.Organization.update_time:type_name -> google.protobuf.Timestamp
-	0,  // 2: dzconnect.v1.ApiKey.role:type_name -> dzconnect.v1.Role
-	19, // 3: dzconnect.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	19, // 4: dzconnect.v1.ApiKey.update_time:type_name -> google.protobuf.Timestamp
-	19, // 5: dzconnect.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
-	1,  // 6: dzconnect.v1.Tenant.cloud:type_name -> dzconnect.v1.Cloud
-	18, // 7: dzconnect.v1.Tenant.labels:type_name -> dzconnect.v1.Tenant.LabelsEntry
-	19, // 8: dzconnect.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	19, // 9: dzconnect.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
-	19, // 10: dzconnect.v1.Tenant.provisioner_consent_time:type_name -> google.protobuf.Timestamp
-	19, // 11: dzconnect.v1.Credential.create_time:type_name -> google.protobuf.Timestamp
-	19, // 12: dzconnect.v1.Credential.expire_time:type_name -> google.protobuf.Timestamp
-	2,  // 13: dzconnect.v1.Integration.kind:type_name -> dzconnect.v1.IntegrationKind
-	3,  // 14: dzconnect.v1.Integration.features:type_name -> dzconnect.v1.Feature
-	4,  // 15: dzconnect.v1.Integration.management_mode:type_name -> dzconnect.v1.ManagementMode
-	12, // 16: dzconnect.v1.Integration.application:type_name -> dzconnect.v1.EntraApplication
-	13, // 17: dzconnect.v1.Integration.sentinel:type_name -> dzconnect.v1.SentinelWorkspace
-	14, // 18: dzconnect.v1.Integration.credential:type_name -> dzconnect.v1.Credential
-	5,  // 19: dzconnect.v1.Integration.state:type_name -> dzconnect.v1.IntegrationState
-	19, // 20: dzconnect.v1.Integration.last_check_time:type_name -> google.protobuf.Timestamp
-	19, // 21: dzconnect.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
-	19, // 22: dzconnect.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
-	16, // 23: dzconnect.v1.Integration.credentials:type_name -> dzconnect.v1.IntegrationCredential
-	6,  // 24: dzconnect.v1.IntegrationCredential.type:type_name -> dzconnect.v1.CredentialType
-	19, // 25: dzconnect.v1.IntegrationCredential.start_time:type_name -> google.protobuf.Timestamp
-	19, // 26: dzconnect.v1.IntegrationCredential.end_time:type_name -> google.protobuf.Timestamp
-	7,  // 27: dzconnect.v1.IntegrationCredential.source:type_name -> dzconnect.v1.CredentialSource
-	8,  // 28: dzconnect.v1.IntegrationCredential.state:type_name -> dzconnect.v1.CredentialState
-	19, // 29: dzconnect.v1.IntegrationCredential.create_time:type_name -> google.protobuf.Timestamp
-	19, // 30: dzconnect.v1.IntegrationCredential.update_time:type_name -> google.protobuf.Timestamp
-	19, // 31: dzconnect.v1.IntegrationCredential.overlap_end_time:type_name -> google.protobuf.Timestamp
-	19, // 32: dzconnect.v1.AuditEvent.create_time:type_name -> google.protobuf.Timestamp
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	20, // 2: dzconnect.v1.Organization.credential_overlap:type_name -> google.protobuf.Duration
+	20, // 3: dzconnect.v1.Organization.credential_renewal_threshold:type_name -> google.protobuf.Duration
+	0,  // 4: dzconnect.v1.ApiKey.role:type_name -> dzconnect.v1.Role
+	19, // 5: dzconnect.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	19, // 6: dzconnect.v1.ApiKey.update_time:type_name -> google.protobuf.Timestamp
+	19, // 7: dzconnect.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
+	1,  // 8: dzconnect.v1.Tenant.cloud:type_name -> dzconnect.v1.Cloud
+	18, // 9: dzconnect.v1.Tenant.labels:type_name -> dzconnect.v1.Tenant.LabelsEntry
+	19, // 10: dzconnect.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	19, // 11: dzconnect.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	19, // 12: dzconnect.v1.Tenant.provisioner_consent_time:type_name -> google.protobuf.Timestamp
+	19, // 13: dzconnect.v1.Credential.create_time:type_name -> google.protobuf.Timestamp
+	19, // 14: dzconnect.v1.Credential.expire_time:type_name -> google.protobuf.Timestamp
+	2,  // 15: dzconnect.v1.Integration.kind:type_name -> dzconnect.v1.IntegrationKind
+	3,  // 16: dzconnect.v1.Integration.features:type_name -> dzconnect.v1.Feature
+	4,  // 17: dzconnect.v1.Integration.management_mode:type_name -> dzconnect.v1.ManagementMode
+	12, // 18: dzconnect.v1.Integration.application:type_name -> dzconnect.v1.EntraApplication
+	13, // 19: dzconnect.v1.Integration.sentinel:type_name -> dzconnect.v1.SentinelWorkspace
+	14, // 20: dzconnect.v1.Integration.credential:type_name -> dzconnect.v1.Credential
+	5,  // 21: dzconnect.v1.Integration.state:type_name -> dzconnect.v1.IntegrationState
+	19, // 22: dzconnect.v1.Integration.last_check_time:type_name -> google.protobuf.Timestamp
+	19, // 23: dzconnect.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
+	19, // 24: dzconnect.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
+	16, // 25: dzconnect.v1.Integration.credentials:type_name -> dzconnect.v1.IntegrationCredential
+	6,  // 26: dzconnect.v1.IntegrationCredential.type:type_name -> dzconnect.v1.CredentialType
+	19, // 27: dzconnect.v1.IntegrationCredential.start_time:type_name -> google.protobuf.Timestamp
+	19, // 28: dzconnect.v1.IntegrationCredential.end_time:type_name -> google.protobuf.Timestamp
+	7,  // 29: dzconnect.v1.IntegrationCredential.source:type_name -> dzconnect.v1.CredentialSource
+	8,  // 30: dzconnect.v1.IntegrationCredential.state:type_name -> dzconnect.v1.CredentialState
+	19, // 31: dzconnect.v1.IntegrationCredential.create_time:type_name -> google.protobuf.Timestamp
+	19, // 32: dzconnect.v1.IntegrationCredential.update_time:type_name -> google.protobuf.Timestamp
+	19, // 33: dzconnect.v1.IntegrationCredential.overlap_end_time:type_name -> google.protobuf.Timestamp
+	19, // 34: dzconnect.v1.AuditEvent.create_time:type_name -> google.protobuf.Timestamp
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_dzconnect_v1_resources_proto_init() }

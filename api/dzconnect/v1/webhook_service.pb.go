@@ -39,6 +39,12 @@ const (
 	// A consumer platform registered by AcknowledgeCredential still uses a
 	// rotation's retiring credential shortly before it is removed.
 	WebhookEvent_WEBHOOK_EVENT_CREDENTIAL_CONSUMER_STALE WebhookEvent = 4
+	// Automatic renewal could not renew a credential: the rotation it started
+	// failed, or none could start; it tries again after a day.
+	WebhookEvent_WEBHOOK_EVENT_CREDENTIAL_RENEWAL_FAILED WebhookEvent = 5
+	// A credential's expiry date read from Entra differs from the one
+	// recorded; the record was corrected to Entra's.
+	WebhookEvent_WEBHOOK_EVENT_CREDENTIAL_EXPIRY_MISMATCH WebhookEvent = 6
 )
 
 // Enum value maps for WebhookEvent.
@@ -49,13 +55,17 @@ var (
 		2: "WEBHOOK_EVENT_CREDENTIAL_EXPIRING",
 		3: "WEBHOOK_EVENT_OPERATION_FINISHED",
 		4: "WEBHOOK_EVENT_CREDENTIAL_CONSUMER_STALE",
+		5: "WEBHOOK_EVENT_CREDENTIAL_RENEWAL_FAILED",
+		6: "WEBHOOK_EVENT_CREDENTIAL_EXPIRY_MISMATCH",
 	}
 	WebhookEvent_value = map[string]int32{
-		"WEBHOOK_EVENT_UNSPECIFIED":               0,
-		"WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED": 1,
-		"WEBHOOK_EVENT_CREDENTIAL_EXPIRING":       2,
-		"WEBHOOK_EVENT_OPERATION_FINISHED":        3,
-		"WEBHOOK_EVENT_CREDENTIAL_CONSUMER_STALE": 4,
+		"WEBHOOK_EVENT_UNSPECIFIED":                0,
+		"WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED":  1,
+		"WEBHOOK_EVENT_CREDENTIAL_EXPIRING":        2,
+		"WEBHOOK_EVENT_OPERATION_FINISHED":         3,
+		"WEBHOOK_EVENT_CREDENTIAL_CONSUMER_STALE":  4,
+		"WEBHOOK_EVENT_CREDENTIAL_RENEWAL_FAILED":  5,
+		"WEBHOOK_EVENT_CREDENTIAL_EXPIRY_MISMATCH": 6,
 	}
 )
 
@@ -1012,13 +1022,15 @@ const file_dzconnect_v1_webhook_service_proto_rawDesc = "" +
 	"\n" +
 	"deliveries\x18\x01 \x03(\v2\x1d.dzconnect.v1.WebhookDeliveryR\n" +
 	"deliveries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xd4\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xaf\x02\n" +
 	"\fWebhookEvent\x12\x1d\n" +
 	"\x19WEBHOOK_EVENT_UNSPECIFIED\x10\x00\x12+\n" +
 	"'WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED\x10\x01\x12%\n" +
 	"!WEBHOOK_EVENT_CREDENTIAL_EXPIRING\x10\x02\x12$\n" +
 	" WEBHOOK_EVENT_OPERATION_FINISHED\x10\x03\x12+\n" +
-	"'WEBHOOK_EVENT_CREDENTIAL_CONSUMER_STALE\x10\x042\xb8\x04\n" +
+	"'WEBHOOK_EVENT_CREDENTIAL_CONSUMER_STALE\x10\x04\x12+\n" +
+	"'WEBHOOK_EVENT_CREDENTIAL_RENEWAL_FAILED\x10\x05\x12,\n" +
+	"(WEBHOOK_EVENT_CREDENTIAL_EXPIRY_MISMATCH\x10\x062\xb8\x04\n" +
 	"\x0eWebhookService\x12X\n" +
 	"\rCreateWebhook\x12\".dzconnect.v1.CreateWebhookRequest\x1a#.dzconnect.v1.CreateWebhookResponse\x12O\n" +
 	"\n" +

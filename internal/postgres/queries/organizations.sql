@@ -11,7 +11,10 @@ select * from organizations where id = @id for update;
 select * from organizations where id > @after order by id limit @lim;
 
 -- name: UpdateOrganization :one
-update organizations set display_name = @display_name, update_time = now(), version = version + 1
+update organizations set display_name = @display_name,
+  credential_overlap_seconds = @credential_overlap_seconds,
+  credential_renewal_threshold_seconds = @credential_renewal_threshold_seconds,
+  update_time = now(), version = version + 1
 where id = @id returning *;
 
 -- name: DeleteOrganization :execrows

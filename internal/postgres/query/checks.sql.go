@@ -234,7 +234,7 @@ func (q *Queries) ListChecks(ctx context.Context, db DBTX, arg ListChecksParams)
 }
 
 const listCredentialsOfIntegrations = `-- name: ListCredentialsOfIntegrations :many
-select c.organization_id, c.integration_id, c.id, c.type, c.key_id, c.hint, c.start_time, c.end_time, c.secret_path, c.secret_version, c.source, c.state, c.expiry_warned_time, c.create_time, c.update_time, c.overlap_end_time from credentials c
+select c.organization_id, c.integration_id, c.id, c.type, c.key_id, c.hint, c.start_time, c.end_time, c.secret_path, c.secret_version, c.source, c.state, c.expiry_warned_time, c.create_time, c.update_time, c.overlap_end_time, c.renewal_not_before, c.expiry_read_time from credentials c
 join (select unnest($1::uuid[]) as organization_id, unnest($2::uuid[]) as integration_id) u
   on c.organization_id = u.organization_id and c.integration_id = u.integration_id
 order by c.integration_id, c.create_time, c.id
@@ -273,6 +273,8 @@ func (q *Queries) ListCredentialsOfIntegrations(ctx context.Context, db DBTX, ar
 			&i.CreateTime,
 			&i.UpdateTime,
 			&i.OverlapEndTime,
+			&i.RenewalNotBefore,
+			&i.ExpiryReadTime,
 		); err != nil {
 			return nil, err
 		}

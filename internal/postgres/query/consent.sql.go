@@ -140,7 +140,7 @@ func (q *Queries) MarkConsentRequestUsed(ctx context.Context, db DBTX, arg MarkC
 
 const recordProvisionerPath = `-- name: RecordProvisionerPath :one
 update organizations set provisioner_secret_path = coalesce(provisioner_secret_path, $1::text)
-where id = $2 returning id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds
+where id = $2 returning id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds, credential_renewal_threshold_seconds
 `
 
 type RecordProvisionerPathParams struct {
@@ -162,6 +162,7 @@ func (q *Queries) RecordProvisionerPath(ctx context.Context, db DBTX, arg Record
 		&i.ProvisionerSecretPath,
 		&i.ProvisionerSecretVersion,
 		&i.CredentialOverlapSeconds,
+		&i.CredentialRenewalThresholdSeconds,
 	)
 	return i, err
 }
@@ -198,7 +199,7 @@ func (q *Queries) RecordSharedConsent(ctx context.Context, db DBTX, arg RecordSh
 const setOrganizationProvisioner = `-- name: SetOrganizationProvisioner :one
 update organizations set provisioner_client_id = $1, provisioner_secret_version = $2,
   update_time = now(), version = version + 1
-where id = $3 returning id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds
+where id = $3 returning id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds, credential_renewal_threshold_seconds
 `
 
 type SetOrganizationProvisionerParams struct {
@@ -220,6 +221,7 @@ func (q *Queries) SetOrganizationProvisioner(ctx context.Context, db DBTX, arg S
 		&i.ProvisionerSecretPath,
 		&i.ProvisionerSecretVersion,
 		&i.CredentialOverlapSeconds,
+		&i.CredentialRenewalThresholdSeconds,
 	)
 	return i, err
 }

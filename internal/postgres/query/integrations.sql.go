@@ -15,7 +15,7 @@ import (
 const activateCredential = `-- name: ActivateCredential :one
 update credentials set state = 'active', secret_version = $1, update_time = now()
 where organization_id = $2 and id = $3 and state = 'pending'
-returning organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time
+returning organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time, renewal_not_before, expiry_read_time
 `
 
 type ActivateCredentialParams struct {
@@ -45,6 +45,8 @@ func (q *Queries) ActivateCredential(ctx context.Context, db DBTX, arg ActivateC
 		&i.CreateTime,
 		&i.UpdateTime,
 		&i.OverlapEndTime,
+		&i.RenewalNotBefore,
+		&i.ExpiryReadTime,
 	)
 	return i, err
 }
@@ -248,7 +250,7 @@ insert into credentials (organization_id, integration_id, id, type, key_id, hint
   secret_path, source, state)
 values ($1, $2, $3, $4, $5, $6, $7, $8,
   $9, $10, 'pending')
-returning organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time
+returning organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time, renewal_not_before, expiry_read_time
 `
 
 type InsertCredentialParams struct {
@@ -295,6 +297,8 @@ func (q *Queries) InsertCredential(ctx context.Context, db DBTX, arg InsertCrede
 		&i.CreateTime,
 		&i.UpdateTime,
 		&i.OverlapEndTime,
+		&i.RenewalNotBefore,
+		&i.ExpiryReadTime,
 	)
 	return i, err
 }
@@ -375,7 +379,7 @@ func (q *Queries) InsertIntegration(ctx context.Context, db DBTX, arg InsertInte
 }
 
 const listCredentials = `-- name: ListCredentials :many
-select organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time from credentials
+select organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time, renewal_not_before, expiry_read_time from credentials
 where organization_id = $1 and integration_id = any($2::uuid[])
 order by integration_id, create_time, id
 `
@@ -412,6 +416,8 @@ func (q *Queries) ListCredentials(ctx context.Context, db DBTX, arg ListCredenti
 			&i.CreateTime,
 			&i.UpdateTime,
 			&i.OverlapEndTime,
+			&i.RenewalNotBefore,
+			&i.ExpiryReadTime,
 		); err != nil {
 			return nil, err
 		}
@@ -498,7 +504,7 @@ func (q *Queries) ListIntegrations(ctx context.Context, db DBTX, arg ListIntegra
 }
 
 const listStalePendingCredentials = `-- name: ListStalePendingCredentials :many
-select organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time from credentials where state = 'pending' and secret_version = 0 and create_time < $1
+select organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time, renewal_not_before, expiry_read_time from credentials where state = 'pending' and secret_version = 0 and create_time < $1
 order by create_time for update skip locked
 `
 
@@ -531,6 +537,8 @@ func (q *Queries) ListStalePendingCredentials(ctx context.Context, db DBTX, cuto
 			&i.CreateTime,
 			&i.UpdateTime,
 			&i.OverlapEndTime,
+			&i.RenewalNotBefore,
+			&i.ExpiryReadTime,
 		); err != nil {
 			return nil, err
 		}
@@ -585,7 +593,7 @@ func (q *Queries) MakeIntegrationVisible(ctx context.Context, db DBTX, arg MakeI
 const setCredentialState = `-- name: SetCredentialState :one
 update credentials set state = $1, update_time = now()
 where organization_id = $2 and id = $3
-returning organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time
+returning organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time, renewal_not_before, expiry_read_time
 `
 
 type SetCredentialStateParams struct {
@@ -614,6 +622,8 @@ func (q *Queries) SetCredentialState(ctx context.Context, db DBTX, arg SetCreden
 		&i.CreateTime,
 		&i.UpdateTime,
 		&i.OverlapEndTime,
+		&i.RenewalNotBefore,
+		&i.ExpiryReadTime,
 	)
 	return i, err
 }
@@ -622,7 +632,7 @@ const updateCredentialMetadata = `-- name: UpdateCredentialMetadata :one
 update credentials set key_id = $1, hint = $2, start_time = $3, end_time = $4,
   expiry_warned_time = $5, update_time = now()
 where organization_id = $6 and id = $7
-returning organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time
+returning organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time, renewal_not_before, expiry_read_time
 `
 
 type UpdateCredentialMetadataParams struct {
@@ -663,6 +673,8 @@ func (q *Queries) UpdateCredentialMetadata(ctx context.Context, db DBTX, arg Upd
 		&i.CreateTime,
 		&i.UpdateTime,
 		&i.OverlapEndTime,
+		&i.RenewalNotBefore,
+		&i.ExpiryReadTime,
 	)
 	return i, err
 }

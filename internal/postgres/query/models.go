@@ -98,6 +98,10 @@ type Credential struct {
 	UpdateTime       time.Time
 	// retiring after a rotation: when the overlap ends and the retirer removes the credential from Entra and destroys its Vault value (null: a customer-managed credential kept as a fallback, no scheduled removal).
 	OverlapEndTime *time.Time
+	// Automatic renewal leaves the credential alone until then: set when it started a rotation for it (or could not), so a failed rotation is not restarted before a day has passed.
+	RenewalNotBefore *time.Time
+	// When the renewal job last read the credential's endDateTime from Entra (null: never).
+	ExpiryReadTime *time.Time
 }
 
 // Platforms that read an integration's secret themselves, registered by their first AcknowledgeCredential, with the credential they last said they use.
@@ -223,6 +227,8 @@ type Organization struct {
 	ProvisionerSecretVersion *int64
 	// How long a replaced credential keeps working after a rotation (default 7 days, at most 90).
 	CredentialOverlapSeconds int64
+	// Automatic renewal starts a rotation when an active credential has less than this left (default 30 days, 1 to 180 days, more than the overlap).
+	CredentialRenewalThresholdSeconds int64
 }
 
 // uniqueName generation of provisioned applications; bumped by each deprovision (no row: 1).

@@ -34,7 +34,7 @@ func (q *Queries) DeleteOrganizationRequestKeys(ctx context.Context, db DBTX, or
 }
 
 const getOrganization = `-- name: GetOrganization :one
-select id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds from organizations where id = $1
+select id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds, credential_renewal_threshold_seconds from organizations where id = $1
 `
 
 func (q *Queries) GetOrganization(ctx context.Context, db DBTX, id uuid.UUID) (Organization, error) {
@@ -50,12 +50,13 @@ func (q *Queries) GetOrganization(ctx context.Context, db DBTX, id uuid.UUID) (O
 		&i.ProvisionerSecretPath,
 		&i.ProvisionerSecretVersion,
 		&i.CredentialOverlapSeconds,
+		&i.CredentialRenewalThresholdSeconds,
 	)
 	return i, err
 }
 
 const getOrganizationForUpdate = `-- name: GetOrganizationForUpdate :one
-select id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds from organizations where id = $1 for update
+select id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds, credential_renewal_threshold_seconds from organizations where id = $1 for update
 `
 
 func (q *Queries) GetOrganizationForUpdate(ctx context.Context, db DBTX, id uuid.UUID) (Organization, error) {
@@ -71,12 +72,13 @@ func (q *Queries) GetOrganizationForUpdate(ctx context.Context, db DBTX, id uuid
 		&i.ProvisionerSecretPath,
 		&i.ProvisionerSecretVersion,
 		&i.CredentialOverlapSeconds,
+		&i.CredentialRenewalThresholdSeconds,
 	)
 	return i, err
 }
 
 const insertOrganization = `-- name: InsertOrganization :one
-insert into organizations (id, display_name) values ($1, $2) returning id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds
+insert into organizations (id, display_name) values ($1, $2) returning id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds, credential_renewal_threshold_seconds
 `
 
 type InsertOrganizationParams struct {
@@ -97,12 +99,13 @@ func (q *Queries) InsertOrganization(ctx context.Context, db DBTX, arg InsertOrg
 		&i.ProvisionerSecretPath,
 		&i.ProvisionerSecretVersion,
 		&i.CredentialOverlapSeconds,
+		&i.CredentialRenewalThresholdSeconds,
 	)
 	return i, err
 }
 
 const listOrganizations = `-- name: ListOrganizations :many
-select id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds from organizations where id > $1 order by id limit $2
+select id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds, credential_renewal_threshold_seconds from organizations where id > $1 order by id limit $2
 `
 
 type ListOrganizationsParams struct {
@@ -129,6 +132,7 @@ func (q *Queries) ListOrganizations(ctx context.Context, db DBTX, arg ListOrgani
 			&i.ProvisionerSecretPath,
 			&i.ProvisionerSecretVersion,
 			&i.CredentialOverlapSeconds,
+			&i.CredentialRenewalThresholdSeconds,
 		); err != nil {
 			return nil, err
 		}
@@ -141,17 +145,27 @@ func (q *Queries) ListOrganizations(ctx context.Context, db DBTX, arg ListOrgani
 }
 
 const updateOrganization = `-- name: UpdateOrganization :one
-update organizations set display_name = $1, update_time = now(), version = version + 1
-where id = $2 returning id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds
+update organizations set display_name = $1,
+  credential_overlap_seconds = $2,
+  credential_renewal_threshold_seconds = $3,
+  update_time = now(), version = version + 1
+where id = $4 returning id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds, credential_renewal_threshold_seconds
 `
 
 type UpdateOrganizationParams struct {
-	DisplayName string
-	ID          uuid.UUID
+	DisplayName                       string
+	CredentialOverlapSeconds          int64
+	CredentialRenewalThresholdSeconds int64
+	ID                                uuid.UUID
 }
 
 func (q *Queries) UpdateOrganization(ctx context.Context, db DBTX, arg UpdateOrganizationParams) (Organization, error) {
-	row := db.QueryRow(ctx, updateOrganization, arg.DisplayName, arg.ID)
+	row := db.QueryRow(ctx, updateOrganization,
+		arg.DisplayName,
+		arg.CredentialOverlapSeconds,
+		arg.CredentialRenewalThresholdSeconds,
+		arg.ID,
+	)
 	var i Organization
 	err := row.Scan(
 		&i.ID,
@@ -163,6 +177,7 @@ func (q *Queries) UpdateOrganization(ctx context.Context, db DBTX, arg UpdateOrg
 		&i.ProvisionerSecretPath,
 		&i.ProvisionerSecretVersion,
 		&i.CredentialOverlapSeconds,
+		&i.CredentialRenewalThresholdSeconds,
 	)
 	return i, err
 }

@@ -13,7 +13,7 @@ import (
 )
 
 const getCredentialForUpdate = `-- name: GetCredentialForUpdate :one
-select organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time from credentials where organization_id = $1 and id = $2 for update
+select organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time, renewal_not_before, expiry_read_time from credentials where organization_id = $1 and id = $2 for update
 `
 
 type GetCredentialForUpdateParams struct {
@@ -41,6 +41,8 @@ func (q *Queries) GetCredentialForUpdate(ctx context.Context, db DBTX, arg GetCr
 		&i.CreateTime,
 		&i.UpdateTime,
 		&i.OverlapEndTime,
+		&i.RenewalNotBefore,
+		&i.ExpiryReadTime,
 	)
 	return i, err
 }
@@ -62,7 +64,7 @@ insert into credentials (organization_id, integration_id, id, type, key_id, hint
   secret_path, secret_version, source, state)
 values ($1, $2, $3, $4, $5, $6, $7, $8,
   $9, $10, $11, 'pending')
-returning organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time
+returning organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time, renewal_not_before, expiry_read_time
 `
 
 type InsertStoredPendingCredentialParams struct {
@@ -114,6 +116,8 @@ func (q *Queries) InsertStoredPendingCredential(ctx context.Context, db DBTX, ar
 		&i.CreateTime,
 		&i.UpdateTime,
 		&i.OverlapEndTime,
+		&i.RenewalNotBefore,
+		&i.ExpiryReadTime,
 	)
 	return i, err
 }
@@ -121,7 +125,7 @@ func (q *Queries) InsertStoredPendingCredential(ctx context.Context, db DBTX, ar
 const retireCredential = `-- name: RetireCredential :one
 update credentials set state = 'retiring', overlap_end_time = $1, update_time = now()
 where organization_id = $2 and id = $3 and state in ('active', 'pending')
-returning organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time
+returning organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time, renewal_not_before, expiry_read_time
 `
 
 type RetireCredentialParams struct {
@@ -152,6 +156,8 @@ func (q *Queries) RetireCredential(ctx context.Context, db DBTX, arg RetireCrede
 		&i.CreateTime,
 		&i.UpdateTime,
 		&i.OverlapEndTime,
+		&i.RenewalNotBefore,
+		&i.ExpiryReadTime,
 	)
 	return i, err
 }

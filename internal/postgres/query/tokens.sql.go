@@ -52,7 +52,7 @@ func (q *Queries) AddTokenIssuances(ctx context.Context, db DBTX, arg AddTokenIs
 const endCredentialOverlap = `-- name: EndCredentialOverlap :one
 update credentials set overlap_end_time = least(overlap_end_time, $1::timestamptz), update_time = now()
 where organization_id = $2 and id = $3 and state = 'retiring' and overlap_end_time is not null
-returning organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time
+returning organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time, renewal_not_before, expiry_read_time
 `
 
 type EndCredentialOverlapParams struct {
@@ -82,6 +82,8 @@ func (q *Queries) EndCredentialOverlap(ctx context.Context, db DBTX, arg EndCred
 		&i.CreateTime,
 		&i.UpdateTime,
 		&i.OverlapEndTime,
+		&i.RenewalNotBefore,
+		&i.ExpiryReadTime,
 	)
 	return i, err
 }
@@ -237,7 +239,7 @@ func (q *Queries) ListTokenIssuances(ctx context.Context, db DBTX, arg ListToken
 }
 
 const lockIntegrationCredentials = `-- name: LockIntegrationCredentials :many
-select organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time from credentials
+select organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time, renewal_not_before, expiry_read_time from credentials
 where organization_id = $1 and integration_id = $2 and state in ('active', 'retiring')
 order by create_time, id
 for update
@@ -277,6 +279,8 @@ func (q *Queries) LockIntegrationCredentials(ctx context.Context, db DBTX, arg L
 			&i.CreateTime,
 			&i.UpdateTime,
 			&i.OverlapEndTime,
+			&i.RenewalNotBefore,
+			&i.ExpiryReadTime,
 		); err != nil {
 			return nil, err
 		}
