@@ -230,7 +230,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		Tx: db, Tenants: db, Integrations: db, Secrets: secrets, GC: secretGC, Generations: db, Keys: db, Audit: db,
 		Operations: operations, Consent: consents,
 		Open: func(c consent.Credentials) (provision.Directory, error) {
-			return ms.NewDirectory(microsoft.Credentials{Cloud: c.Cloud, TenantID: c.TenantID, ClientID: c.ClientID, Secret: c.Secret})
+			return ms.NewDirectory(microsoft.Credentials{Cloud: c.Cloud, Org: c.Org, TenantID: c.TenantID, ClientID: c.ClientID, Secret: c.Secret})
 		},
 		Checks: checks, Rotation: db, Tries: checks, Jobs: inserter, Log: log, RBACWindow: cfg.ProvisionRBACWindow,
 		Renewal: db, Notifier: notifier, Renew: provision.RenewConfig{Interval: cfg.RenewalInterval, Jitter: cfg.RenewalJitter,

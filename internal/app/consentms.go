@@ -15,7 +15,7 @@ type consentGrants struct{ c *microsoft.Client }
 var _ consent.GrantReader = consentGrants{}
 
 func (g consentGrants) AppRoleGrants(ctx context.Context, c consent.Credentials, clientID string) ([]consent.Grant, error) {
-	d, err := g.c.NewDirectory(microsoft.Credentials{Cloud: c.Cloud, TenantID: c.TenantID, ClientID: c.ClientID, Secret: c.Secret})
+	d, err := g.c.NewDirectory(microsoft.Credentials{Cloud: c.Cloud, Org: c.Org, TenantID: c.TenantID, ClientID: c.ClientID, Secret: c.Secret})
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ func (s tokenSessions) Open(ctx context.Context, t tenant.Tenant, in integration
 	if err != nil {
 		return nil, err
 	}
-	creds := verify.Credentials{Cloud: string(t.Cloud), TenantID: t.EntraTenantID.String(), ClientID: in.ClientID.String(), Secret: secret}
+	creds := verify.Credentials{Cloud: string(t.Cloud), Org: in.Org.String(), TenantID: t.EntraTenantID.String(), ClientID: in.ClientID.String(), Secret: secret}
 	if active, ok := in.Active(); ok && active.Type == integration.CredentialCertificate {
 		// A certificate's private key: tokens by client assertion, as checks.
 		creds.Secret, creds.Certificate = "", secret

@@ -32,7 +32,7 @@ var (
 // PEM (private key and certificate) is parsed here, so that tokens are
 // requested with a client assertion (azidentity's certificate credential).
 func msCredentials(c verify.Credentials) (microsoft.Credentials, error) {
-	out := microsoft.Credentials{Cloud: c.Cloud, TenantID: c.TenantID, ClientID: c.ClientID, Secret: c.Secret}
+	out := microsoft.Credentials{Cloud: c.Cloud, Org: c.Org, TenantID: c.TenantID, ClientID: c.ClientID, Secret: c.Secret}
 	if c.Certificate != "" {
 		cert, err := microsoft.ParseCertificate([]byte(c.Certificate), nil)
 		if err != nil {
@@ -126,7 +126,7 @@ type verifyProvisioners struct{ c *consent.Service }
 
 func (p verifyProvisioners) ForTenant(ctx context.Context, org uuid.UUID, t tenant.Tenant) (verify.Credentials, bool, error) {
 	c, ok, err := p.c.ForTenant(ctx, org, t)
-	return verify.Credentials{Cloud: c.Cloud, TenantID: c.TenantID, ClientID: c.ClientID, Secret: c.Secret}, ok, err
+	return verify.Credentials{Cloud: c.Cloud, Org: c.Org, TenantID: c.TenantID, ClientID: c.ClientID, Secret: c.Secret}, ok, err
 }
 
 // VerifyMicrosoft adapts the Microsoft client to verify's ports (for

@@ -483,6 +483,7 @@ func clean(s string, n int) string {
 // customer tenant.
 type Credentials struct {
 	Cloud    string // tenant.Cloud slug
+	Org      string // the organization (keys Microsoft's throttle gate with the caller)
 	TenantID string // Entra tenant ID
 	ClientID string // the provisioner's application (client) ID
 	Secret   string // never logged, never in an error
@@ -520,5 +521,5 @@ func (s *Service) ForTenant(ctx context.Context, org uuid.UUID, t tenant.Tenant)
 	if err != nil {
 		return Credentials{}, false, apperr.Wrap(err, apperr.KindOrDefault(err, apperr.Unavailable), "reading the provisioner's client secret from Vault failed")
 	}
-	return Credentials{Cloud: string(t.Cloud), TenantID: t.EntraTenantID.String(), ClientID: o.ProvisionerClientID.String(), Secret: secret}, true, nil
+	return Credentials{Cloud: string(t.Cloud), Org: org.String(), TenantID: t.EntraTenantID.String(), ClientID: o.ProvisionerClientID.String(), Secret: secret}, true, nil
 }

@@ -88,7 +88,7 @@ type KeyCredential struct {
 // caller (for the throttle gate) and how its requests may be retried.
 func (d *Directory) op(ctx context.Context, r Retry) context.Context {
 	s := d.s
-	return withCaller(withRetry(withThrottleBudget(ctx, s.c.cfg.MaxThrottleWait), r), s.tenant, s.clientID)
+	return withCaller(withRetry(withThrottleBudget(ctx, s.c.cfg.MaxThrottleWait), r), s.org, s.tenant, s.clientID)
 }
 
 // graph returns the Graph client with a token already fetched (so that a

@@ -209,7 +209,7 @@ func (c *Client) NewSession(cr Credentials) (*Session, error) {
 		return nil, &mserr.Error{Service: "entra", Operation: "new session", Code: "InvalidConfiguration", Class: mserr.ClassNotConfigured,
 			Message: firstLine(err.Error()), Remedy: "dzconnect's Microsoft endpoint configuration for this cloud, or the certificate credential, is invalid."}
 	}
-	return &Session{c: c, ep: ep, cred: cred, tenant: cr.TenantID, clientID: cr.ClientID, authorityHost: u.Host}, nil
+	return &Session{c: c, ep: ep, cred: cred, org: cr.Org, tenant: cr.TenantID, clientID: cr.ClientID, authorityHost: u.Host}, nil
 }
 
 func firstLine(s string) string {

@@ -29,7 +29,7 @@ type Session struct {
 	ep   Endpoints
 	cred azcore.TokenCredential
 
-	tenant, clientID, authorityHost string
+	org, tenant, clientID, authorityHost string
 
 	azure azureClients
 
@@ -44,7 +44,7 @@ type Session struct {
 // operation prepares ctx for one Token or Probe call: its own Retry-After
 // budget, and its requests marked safe to repeat (they only read).
 func (s *Session) operation(ctx context.Context) context.Context {
-	return withCaller(withRetry(withThrottleBudget(ctx, s.c.cfg.MaxThrottleWait), Idempotent), s.tenant, s.clientID)
+	return withCaller(withRetry(withThrottleBudget(ctx, s.c.cfg.MaxThrottleWait), Idempotent), s.org, s.tenant, s.clientID)
 }
 
 // Token gets an access token for api and decodes its roles and expiry.

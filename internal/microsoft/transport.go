@@ -409,11 +409,14 @@ func (c *callerSlots) acquire(ctx context.Context, key string) (func(), error) {
 
 type callerKey struct{}
 
-// withCaller names who is calling (tenant and client ID) so that a 429 for
-// one caller holds back that caller's later requests to the same host,
-// across operations and sessions, until Retry-After has passed.
-func withCaller(ctx context.Context, tenant, clientID string) context.Context {
-	return context.WithValue(ctx, callerKey{}, strings.ToLower(tenant+"|"+clientID))
+// withCaller names who is calling (organization, tenant and client ID) so
+// that a 429 for one caller holds back that caller's later requests to
+// the same host, across operations and sessions, until Retry-After has
+// passed. The organization is part of the name: two organizations that
+// registered the same tenant and client ID (one of them perhaps with a
+// junk secret, on purpose) never wait for each other.
+func withCaller(ctx context.Context, org, tenant, clientID string) context.Context {
+	return context.WithValue(ctx, callerKey{}, strings.ToLower(org+"|"+tenant+"|"+clientID))
 }
 
 // throttleGate remembers, per host and caller, until when Microsoft asked

@@ -100,24 +100,30 @@ func TestThrottleBudgetAndGate(t *testing.T) {
 	t.Parallel()
 	rec := &recorder{script: []func(http.ResponseWriter){status(429, "Retry-After", "1")}}
 	srv, hc := newTestTransport(t, rec)
-	ctx := withCaller(withThrottleBudget(t.Context(), 500*time.Millisecond), "tenant", "client")
+	ctx := withCaller(withThrottleBudget(t.Context(), 500*time.Millisecond), "org", "tenant", "client")
 	start := time.Now()
 	resp, err := get(t, ctx, hc, srv.URL)
 	if err != nil || resp.StatusCode != 429 || time.Since(start) >= time.Second {
 		t.Fatalf("a wait past the budget was started: %v %v %v", resp, err, time.Since(start))
 	}
 	// The same caller's next request within Retry-After is not sent.
-	_, err = get(t, withCaller(withThrottleBudget(t.Context(), 100*time.Millisecond), "tenant", "client"), hc, srv.URL)
+	_, err = get(t, withCaller(withThrottleBudget(t.Context(), 100*time.Millisecond), "org", "tenant", "client"), hc, srv.URL)
 	var me *mserr.Error
 	if !errors.As(err, &me) || me.Class != mserr.ClassThrottled || me.RetryAfter <= 0 || rec.count() != 1 {
 		t.Fatalf("gate: %v, %d requests", err, rec.count())
 	}
 	// Another caller is not held back.
-	if resp, err := get(t, withCaller(t.Context(), "tenant", "other"), hc, srv.URL); err != nil || resp.StatusCode != 200 {
+	if resp, err := get(t, withCaller(t.Context(), "org", "tenant", "other"), hc, srv.URL); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("other caller: %v %v", resp, err)
 	}
+	// Nor is another organization using the same tenant and client ID
+	// (issue 11 item 12h: one organization's junk secret or throttle
+	// cannot stall another's checks).
+	if resp, err := get(t, withCaller(withThrottleBudget(t.Context(), 100*time.Millisecond), "other-org", "tenant", "client"), hc, srv.URL); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("same tenant and client ID, another organization: %v %v", resp, err)
+	}
 	// Within budget and deadline, the same caller waits the window out.
-	ctx, cancel := context.WithTimeout(withCaller(t.Context(), "tenant", "client"), 3*time.Second)
+	ctx, cancel := context.WithTimeout(withCaller(t.Context(), "org", "tenant", "client"), 3*time.Second)
 	defer cancel()
 	if resp, err := get(t, ctx, hc, srv.URL); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("after waiting: %v %v", resp, err)

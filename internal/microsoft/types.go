@@ -29,6 +29,11 @@ const (
 // is used; the certificate wins when both are set.
 type Credentials struct {
 	Cloud    string // cloud slug: "global", "us-gov-gcc-high", "us-gov-dod", "china"
+	// Org is the dzconnect organization the credentials are used for:
+	// part of the key of the throttle gate and the one-request-in-flight
+	// slot, so that another organization registering the same tenant and
+	// client ID (with a junk secret) cannot stall this one's calls.
+	Org      string
 	TenantID string // Entra tenant ID
 	ClientID string
 	Secret   string // never logged, never in an error

@@ -21,6 +21,7 @@ const (
 // Credentials identify one integration's application in one tenant.
 type Credentials struct {
 	Cloud    string // tenant.Cloud slug: "global", "us-gov-gcc-high", "us-gov-dod", "china"
+	Org      string // the organization (keys Microsoft's throttle gate with the caller)
 	TenantID string // Entra tenant ID
 	ClientID string
 	Secret   string // never logged, never in an error

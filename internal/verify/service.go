@@ -241,7 +241,7 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 		return c
 	}
 	msg := "present" // shared mode: the shared application's secret
-	creds := Credentials{Cloud: string(t.Cloud), TenantID: t.EntraTenantID.String(), ClientID: in.ClientID.String(), Secret: secret}
+	creds := Credentials{Cloud: string(t.Cloud), Org: in.Org.String(), TenantID: t.EntraTenantID.String(), ClientID: in.ClientID.String(), Secret: secret}
 	if active, ok := in.Active(); ok {
 		msg = fmt.Sprintf("version %d present", active.SecretVersion)
 		if active.Type == integration.CredentialCertificate {
