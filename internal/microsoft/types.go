@@ -28,7 +28,7 @@ const (
 // or the organization's provisioner. Exactly one of Secret and Certificate
 // is used; the certificate wins when both are set.
 type Credentials struct {
-	Cloud    string // cloud slug: "global", "us-gov-gcc-high", "us-gov-dod", "china"
+	Cloud string // cloud slug: "global", "us-gov-gcc-high", "us-gov-dod", "china"
 	// Org is the dzconnect organization the credentials are used for:
 	// part of the key of the throttle gate and the one-request-in-flight
 	// slot, so that another organization registering the same tenant and
