@@ -86,14 +86,14 @@ func TestTransportErrorHidesPorts(t *testing.T) {
 	tlsOpen := &tls.CertificateVerificationError{Err: errors.New("x509: unknown authority")}
 	reset := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
 	for _, err := range []error{closed, filtered, tlsOpen, reset, context.DeadlineExceeded, io.ErrUnexpectedEOF} {
-		if got := transportError(&url.Error{Op: "Post", URL: "https://10.0.0.1:22/x", Err: err}); got != errUnreachable {
+		if got := transportError(&url.Error{Op: "Post", URL: "https://10.0.0.1:22/x", Err: err}); !errors.Is(got, errUnreachable) {
 			t.Errorf("%v: recorded %q, want the one unreachable text", err, got)
 		}
 	}
-	if got := transportError(&url.Error{Op: "Post", Err: &net.DNSError{Err: "no such host", Name: "x.invalid", IsNotFound: true}}); got == errUnreachable || !strings.Contains(got.Error(), "resolve") {
+	if got := transportError(&url.Error{Op: "Post", Err: &net.DNSError{Err: "no such host", Name: "x.invalid", IsNotFound: true}}); errors.Is(got, errUnreachable) || !strings.Contains(got.Error(), "resolve") {
 		t.Errorf("DNS failure recorded %q", got)
 	}
-	if got := transportError(&url.Error{Op: "Post", Err: &net.OpError{Op: "dial", Err: errAddressRefused}}); got != errAddressRefused {
+	if got := transportError(&url.Error{Op: "Post", Err: &net.OpError{Op: "dial", Err: errAddressRefused}}); !errors.Is(got, errAddressRefused) {
 		t.Errorf("refused address recorded %q", got)
 	}
 }
