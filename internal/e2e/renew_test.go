@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/jackc/pgx/v5"
 	"os"
 	"path/filepath"
 	"strings"
@@ -308,7 +309,13 @@ func TestRenewFailureBackoff(t *testing.T) {
 		t.Fatalf("second renewal: %v", done)
 	}
 	if r := byState(f.credentials(t, name), "retiring"); len(r) != 1 || r[0].id != old.id {
-		t.Fatalf("after the second renewal: %+v", f.credentials(t, name))
+		rows, _ := f.s.DB.Query(context.Background(), `select kind || ' ' || state || ' ' || params::text from operations order by create_time`)
+		opsDump, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+		rows2, _ := f.s.DB.Query(context.Background(), `select id::text || ' ' || state || ' ' || source || ' ' || coalesce(key_id::text,'') || ' ' || create_time::text from credentials order by create_time`)
+		credDump, _ := pgx.CollectRows(rows2, pgx.RowTo[string])
+		rows3, _ := f.s.DB.Query(context.Background(), `select kind || ' ' || state || ' ' || args::text || ' ' || coalesce(errors::text, '') from river_job where kind like 'retire%'`)
+		jobsDump, _ := pgx.CollectRows(rows3, pgx.RowTo[string])
+		t.Fatalf("after the second renewal (old %s): %+v\nops %v\ncreds %v\njobs %v", old.id, f.credentials(t, name), opsDump, credDump, jobsDump)
 	}
 	f.checkHealthy(t, name, "after the second renewal")
 }

@@ -46,8 +46,14 @@ func (s *Service) queueRetire(ctx context.Context, tx uow.Tx, org, in, cred uuid
 	if s.d.Jobs == nil {
 		return apperr.New(apperr.Internal, "credential retirement is not wired (provision.Deps.Jobs)")
 	}
-	if err := s.d.Jobs.Insert(ctx, tx, RetireCredentialArgs{Org: org, Integration: in, Credential: cred, Tag: tag},
-		&river.InsertOpts{ScheduledAt: at}); err != nil {
+	// Due now (a failed or canceled rotation's new credential): available
+	// at once, not "scheduled" until River's scheduler next promotes jobs
+	// (every few seconds), so it is gone before anything reads it as live.
+	opts := &river.InsertOpts{}
+	if at.After(time.Now()) {
+		opts.ScheduledAt = at
+	}
+	if err := s.d.Jobs.Insert(ctx, tx, RetireCredentialArgs{Org: org, Integration: in, Credential: cred, Tag: tag}, opts); err != nil {
 		return fmt.Errorf("queueing a credential's retirement: %w", err)
 	}
 	return nil
