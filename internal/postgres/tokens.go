@@ -20,6 +20,28 @@ func consumerFrom(r query.CredentialConsumer) token.Consumer {
 }
 
 // AddTokenIssuances implements token.Store.
+// LoadTokenTarget implements token.Store: the integration's fields a
+// cached token needs (no Sentinel, timestamps or tenant row), with only
+// its active credential's ID, type and version.
+func (db *DB) LoadTokenTarget(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (integration.Integration, error) {
+	r, err := queries.GetTokenTarget(ctx, q(tx), query.GetTokenTargetParams{OrganizationID: org, ID: id})
+	if err != nil {
+		return integration.Integration{}, translate(err, "integration "+id.String())
+	}
+	in := integration.Integration{Org: org, ID: id, Tenant: r.TenantID, Kind: integration.Kind(r.Kind),
+		Mode: integration.Mode(r.ManagementMode), State: integration.State(r.State), ClientID: r.ClientID,
+		Features: make([]integration.Feature, 0, len(r.Features))}
+	for _, f := range r.Features {
+		in.Features = append(in.Features, integration.Feature(f))
+	}
+	if r.CredentialID.Valid {
+		in.Credentials = []integration.Credential{{Org: org, Integration: id, ID: r.CredentialID.UUID,
+			Type: integration.CredentialType(deref(r.CredentialType)), SecretVersion: derefInt(r.CredentialSecretVersion),
+			State: integration.CredentialActive}}
+	}
+	return in, nil
+}
+
 func (db *DB) AddTokenIssuances(ctx context.Context, tx uow.Tx, c token.IssuanceCount) (bool, error) {
 	inserted, err := queries.AddTokenIssuances(ctx, q(tx), query.AddTokenIssuancesParams{
 		OrganizationID: c.Org, ApiKeyID: c.Key, IntegrationID: c.Integration, Api: string(c.API), WindowStart: c.Window,

@@ -143,7 +143,9 @@ func APIs(kind integration.Kind, features []integration.Feature) []API {
 // Issue returns an access token for one of the integration's APIs, from
 // the cache when it holds a fresh one for the active credential.
 func (s *Service) Issue(ctx context.Context, org, id uuid.UUID, api API) (Issued, error) {
-	in, t, err := s.store.LoadCheckTarget(ctx, s.tx.Conn(), org, id)
+	// The narrow read answers a cached token; a fetch reads the whole
+	// target (tenant, credential) it needs to open a session.
+	in, err := s.store.LoadTokenTarget(ctx, s.tx.Conn(), org, id)
 	if err != nil {
 		return Issued{}, err
 	}
@@ -167,7 +169,17 @@ func (s *Service) Issue(ctx context.Context, org, id uuid.UUID, api API) (Issued
 	key := cacheKey{org: org, integration: id, api: api, credential: fp}
 	caller := ctx // the principal the fetch is counted for (the flight's leader)
 	tok, cached, err := s.get(ctx, key, func(ctx context.Context) (Token, error) {
-		src, err := s.sessions.Open(ctx, t, in)
+		full, t, err := s.store.LoadCheckTarget(ctx, s.tx.Conn(), org, id)
+		if err != nil {
+			return Token{}, err
+		}
+		if fp2, _, ok := s.fingerprint(ctx, full); !ok || fp2 != fp {
+			// The credential changed between the two reads: this key's
+			// token must not come from another credential.
+			return Token{}, apperr.New(apperr.Aborted, "the integration's credential changed while its token was requested; retry").
+				WithReason("CREDENTIAL_CHANGED")
+		}
+		src, err := s.sessions.Open(ctx, t, full)
 		if err != nil {
 			return Token{}, err
 		}
@@ -186,7 +198,7 @@ func (s *Service) Issue(ctx context.Context, org, id uuid.UUID, api API) (Issued
 		source = "cache"
 	}
 	s.issued.WithLabelValues(string(api), source).Inc()
-	s.count(ctx, org, t.ID, id, api, 1, 0)
+	s.count(ctx, org, in.Tenant, id, api, 1, 0)
 	return Issued{Token: tok, API: api, Credential: credID, Cached: cached}, nil
 }
 
@@ -201,7 +213,14 @@ func (s *Service) get(ctx context.Context, key cacheKey, fetch func(context.Cont
 		}
 		return e.tok, true, nil
 	}
-	ch := s.flight.DoChan(key.String(), func() (any, error) { return s.fetch(key, fetch) })
+	ch := s.flight.DoChan(key.String(), func() (any, error) {
+		// A flight that ended between this caller's cache miss and its
+		// DoChan has cached its token: use it, not a second request.
+		if e, ok := s.cache.get(key); ok && s.now().Before(e.tok.ExpiresOn.Add(-time.Second)) {
+			return e.tok, nil
+		}
+		return s.fetch(key, fetch)
+	})
 	select {
 	case r := <-ch:
 		if r.Err != nil {

@@ -92,6 +92,10 @@ type StaleConsumer struct {
 // Store reads and writes what this package needs. Every method runs in the
 // caller's unit of work; none opens a transaction.
 type Store interface {
+	// LoadTokenTarget reads what a cached token needs of a visible
+	// integration: kind, features, mode, state, client ID, tenant ID and
+	// its active credential's ID, type and version (NotFound otherwise).
+	LoadTokenTarget(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (integration.Integration, error)
 	// LoadCheckTarget reads a visible integration with only its active
 	// credential, and its tenant (NotFound otherwise).
 	LoadCheckTarget(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (integration.Integration, tenant.Tenant, error)

@@ -68,3 +68,13 @@ limit @lim;
 update credential_consumers set stale_announced_for = @retiring_id
 where organization_id = @organization_id and integration_id = @integration_id and consumer = @consumer
   and stale_announced_for is distinct from @retiring_id;
+
+-- name: GetTokenTarget :one
+-- What IssueAccessToken needs for a cached token: the integration's
+-- kind, features, mode, state, client ID and tenant, and its active
+-- credential's ID, type and version (the cache key); one narrow read.
+select i.tenant_id, i.kind, i.features, i.management_mode, i.state, i.client_id,
+  c.id as credential_id, c.type as credential_type, c.secret_version as credential_secret_version
+from integrations i
+left join credentials c on c.organization_id = i.organization_id and c.integration_id = i.id and c.state = 'active'
+where i.organization_id = @organization_id and i.id = @id and not i.pending;

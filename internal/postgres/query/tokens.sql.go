@@ -88,6 +88,51 @@ func (q *Queries) EndCredentialOverlap(ctx context.Context, db DBTX, arg EndCred
 	return i, err
 }
 
+const getTokenTarget = `-- name: GetTokenTarget :one
+select i.tenant_id, i.kind, i.features, i.management_mode, i.state, i.client_id,
+  c.id as credential_id, c.type as credential_type, c.secret_version as credential_secret_version
+from integrations i
+left join credentials c on c.organization_id = i.organization_id and c.integration_id = i.id and c.state = 'active'
+where i.organization_id = $1 and i.id = $2 and not i.pending
+`
+
+type GetTokenTargetParams struct {
+	OrganizationID uuid.UUID
+	ID             uuid.UUID
+}
+
+type GetTokenTargetRow struct {
+	TenantID                uuid.UUID
+	Kind                    string
+	Features                []string
+	ManagementMode          string
+	State                   string
+	ClientID                uuid.UUID
+	CredentialID            uuid.NullUUID
+	CredentialType          *string
+	CredentialSecretVersion *int64
+}
+
+// What IssueAccessToken needs for a cached token: the integration's
+// kind, features, mode, state, client ID and tenant, and its active
+// credential's ID, type and version (the cache key); one narrow read.
+func (q *Queries) GetTokenTarget(ctx context.Context, db DBTX, arg GetTokenTargetParams) (GetTokenTargetRow, error) {
+	row := db.QueryRow(ctx, getTokenTarget, arg.OrganizationID, arg.ID)
+	var i GetTokenTargetRow
+	err := row.Scan(
+		&i.TenantID,
+		&i.Kind,
+		&i.Features,
+		&i.ManagementMode,
+		&i.State,
+		&i.ClientID,
+		&i.CredentialID,
+		&i.CredentialType,
+		&i.CredentialSecretVersion,
+	)
+	return i, err
+}
+
 const listCredentialConsumers = `-- name: ListCredentialConsumers :many
 select organization_id, integration_id, consumer, credential_id, acknowledge_time, stale_announced_for, create_time from credential_consumers
 where organization_id = $1 and integration_id = $2
