@@ -396,3 +396,22 @@ func TestRemediesNameTheFix(t *testing.T) {
 		}
 	}
 }
+
+// TestWrongTenantRemedyGivesTheWayOut: a tenant's Entra ID and cloud
+// cannot be changed in dzconnect, so the remedies of a tenant that does not
+// exist (90002) or lives in another cloud say to recreate it (issue 10
+// item 9d).
+func TestWrongTenantRemedyGivesTheWayOut(t *testing.T) {
+	for _, tc := range []struct {
+		code int
+		desc string
+	}{
+		{90002, "Tenant '00000000-0000-0000-0000-000000000001' not found."},
+		{900382, "Confidential Client is not supported in Cross Cloud request."},
+	} {
+		e := FromResponse("entra", "op", 400, http.Header{}, []byte(entra(tc.code, "invalid_request", tc.desc)))
+		if !strings.Contains(e.Remedy, "create") || !strings.Contains(e.Remedy, "tenant") {
+			t.Errorf("AADSTS%d remedy %q does not say to create the tenant again", tc.code, e.Remedy)
+		}
+	}
+}

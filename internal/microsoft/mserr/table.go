@@ -72,7 +72,9 @@ var table = []rule{
 		remedy: "No application with this client ID exists in this tenant. Check the Application (client) ID and the Directory (tenant) ID; " +
 			"the app may have been deleted. A newly registered app can take a minute to appear."},
 	{code: "AADSTS90002", class: ClassTenantNotFound,
-		remedy: "The tenant was not found. Check the Directory (tenant) ID and the tenant's cloud (global, US Government, China)."},
+		remedy: "The tenant was not found. Check the Directory (tenant) ID (Entra admin center > Overview) and the tenant's cloud (global, " +
+			"US Government, China). Neither can be changed on a dzconnect tenant: if either is wrong, delete the tenant (dzctl tenant delete) " +
+			"and create it again with the right values, then its integrations under it."},
 	{code: "AADSTS900023", class: ClassTenantNotFound,
 		remedy: "The Directory (tenant) ID is malformed: enter the tenant's GUID or its verified domain."},
 	// 90072 is PassThroughUserMfaError (reference-error-codes): an
