@@ -114,9 +114,10 @@ func markOf(s dzconnectv1.CheckStepStatus, ascii bool) string {
 //	      remedy: Create a new client secret ...
 //	  – permissions
 //
-//	Permissions (source: token-roles, 0 granted)
-//	  missing required:  none
-//	  ...
+//	Permissions: not evaluated
+//
+// (with a token, "Permissions (source: ..., N granted)" and the missing
+// required and optional and extra permissions).
 func writeCheckReport(w io.Writer, integration string, c *dzconnectv1.Check, ascii bool) error {
 	var b strings.Builder
 	outcome := strings.ToUpper(enumString(c.GetOutcome(), "-"))
@@ -178,13 +179,12 @@ func writeCheckReport(w io.Writer, integration string, c *dzconnectv1.Check, asc
 
 	b.WriteString("\n")
 	perm := c.GetPermissions()
-	if perm == nil {
+	if perm == nil || oneLine(perm.GetSource()) == "" {
+		// No source: nothing was read (no token, e.g. a refused secret).
+		// "missing required: none" would read as good news.
 		b.WriteString("Permissions: not evaluated\n")
 	} else {
 		source := oneLine(perm.GetSource())
-		if source == "" {
-			source = "unknown"
-		}
 		fmt.Fprintf(&b, "Permissions (source: %s, %d granted)\n", source, len(perm.GetGranted()))
 		for _, l := range []struct {
 			key    string

@@ -150,6 +150,20 @@ func TestCheckWithoutPermissionReport(t *testing.T) {
 	}
 }
 
+// TestCheckFailedTokenPermissions: a report whose permissions were never
+// read (a failed token step: no source) says so, not "missing required:
+// none", which reads as good news (issue 10 item 9c).
+func TestCheckFailedTokenPermissions(t *testing.T) {
+	h := checkHarness(t)
+	h.srv.nextCheck[checkedName] = &dzconnectv1.Check{Outcome: dzconnectv1.IntegrationState_INTEGRATION_STATE_BROKEN,
+		Summary:     "Entra rejected the client secret.",
+		Permissions: &dzconnectv1.PermissionReport{}}
+	r := h.run("", "check", checkedName)
+	if !strings.Contains(r.stdout, "Permissions: not evaluated\n") || strings.Contains(r.stdout, "missing required") {
+		t.Errorf("report of a check without a token:\n%s", r.stdout)
+	}
+}
+
 func TestCheckExitCodes(t *testing.T) {
 	for _, tt := range []struct {
 		outcome dzconnectv1.IntegrationState
