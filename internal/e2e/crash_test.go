@@ -660,3 +660,89 @@ func TestSecretOutboxMovedToJobs(t *testing.T) {
 		}
 	}
 }
+
+// gatedVerifier is storedVerifier that announces each trial (the secret it
+// tries) and holds it until the test releases that secret.
+type gatedVerifier struct {
+	secrets integration.SecretStore
+	arrived chan string
+	release map[string]chan struct{}
+}
+
+func (v gatedVerifier) TryCredential(ctx context.Context, _, _ uuid.UUID, c integration.Credential) (integration.Trial, error) {
+	secret, err := v.secrets.ReadClientSecret(ctx, c.SecretPath, c.SecretVersion)
+	if err != nil {
+		return integration.Trial{}, err
+	}
+	v.arrived <- secret
+	<-v.release[secret]
+	return integration.Trial{Outcome: integration.StateHealthy}, nil
+}
+
+// TestConcurrentSecretReplacementsWithoutEtag (issue 11 item 12l): two
+// secret replacements without an etag, both tried before either is
+// activated: the first to activate wins; the later one is refused with
+// Aborted (CONCURRENT_UPDATE) instead of silently replacing the secret the
+// first caller was just told is active, and its own secret is discarded.
+func TestConcurrentSecretReplacementsWithoutEtag(t *testing.T) {
+	t.Parallel()
+	f := newCrashFixture(t)
+	ctx := context.Background()
+	in, err := f.service(f.db, f.secrets).CreateCustomerManaged(ctx, f.input(), integration.CredentialMeta{}, "old~Secret.Value_1234567890abcdefghijklm", idempotency.Key{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const first, second = "first~Secret.Value_1234567890abcdefghijk", "second~Secret.Value_1234567890abcdefghij"
+	gate := gatedVerifier{secrets: f.secrets, arrived: make(chan string, 2),
+		release: map[string]chan struct{}{first: make(chan struct{}), second: make(chan struct{})}}
+	svc := f.service(f.db, f.secrets)
+	svc.UseVerifier(gate)
+	keep := func(*integration.Integration, *integration.CredentialMeta) error { return nil }
+	type result struct {
+		in  integration.Integration
+		err error
+	}
+	results := map[string]chan result{first: make(chan result, 1), second: make(chan result, 1)}
+	for _, s := range []string{first, second} {
+		go func() {
+			out, err := svc.Update(ctx, f.org, in.ID, 0, keep, s)
+			results[s] <- result{out, err}
+		}()
+	}
+	// Both are being tried before either is activated.
+	for range 2 {
+		<-gate.arrived
+	}
+	close(gate.release[first])
+	won := <-results[first]
+	if won.err != nil {
+		t.Fatalf("first replacement = %v", won.err)
+	}
+	close(gate.release[second])
+	lost := <-results[second]
+	var ae *apperr.Error
+	if !errors.As(lost.err, &ae) || ae.Kind != apperr.Aborted || ae.Reason != "CONCURRENT_UPDATE" {
+		t.Fatalf("second replacement = %v, want Aborted CONCURRENT_UPDATE", lost.err)
+	}
+	got, err := svc.Get(ctx, f.org, in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != won.in.Version || activePath(t, got) != activePath(t, won.in) {
+		t.Fatalf("after the refused replacement: %+v, want the first replacement's integration unchanged", got)
+	}
+	if v, err := svc.ReadSecret(ctx, got); err != nil || v != first {
+		t.Fatal("the active secret is not the first replacement's", err)
+	}
+	var pending, credentials int
+	if err := f.db.Pool().QueryRow(ctx, `select count(*) filter (where state = 'pending'), count(*) from credentials`).Scan(&pending, &credentials); err != nil {
+		t.Fatal(err)
+	}
+	if pending != 0 || credentials != 2 {
+		t.Fatalf("%d pending of %d credentials, want none pending of 2 (the old one removed, the first active)", pending, credentials)
+	}
+	// The old credential's and the refused secret's destructions are queued.
+	if q := f.queuedDestructions(t); len(q) != 2 || !slices.Contains(q, activePath(t, in)) {
+		t.Fatalf("destructions queued %v, want the old credential's and the refused secret's", q)
+	}
+}

@@ -22,6 +22,23 @@ var (
 	CrashUpdateSecretTried  = crashpoint.Name("update-secret", "verify", "returned")
 )
 
+// replacedMeanwhile refuses to activate a new secret when the integration's
+// active credential is no longer the one (base; uuid.Nil for none) the
+// replacement started from: another replacement was verified and activated
+// in between.
+func replacedMeanwhile(cur Integration, base uuid.UUID) error {
+	var now uuid.UUID
+	if a, ok := cur.Active(); ok {
+		now = a.ID
+	}
+	if now == base {
+		return nil
+	}
+	return apperr.New(apperr.Aborted,
+		"a concurrent secret replacement for this integration was verified and activated first; this secret was not stored: read the integration and retry if this one should win").
+		WithReason("CONCURRENT_UPDATE")
+}
+
 // Verifier proves a credential before it replaces the active one
 // (implemented by package verify: Service.TryCredential).
 type Verifier interface {
@@ -98,7 +115,12 @@ func (s *Service) UseVerifier(v Verifier) { s.verifier = v }
 //     Microsoft's code and remedy. The integration, its state and its
 //     active credential are untouched.
 //  5. Verified: one transaction, under the row lock: the etag is checked
-//     again and mutate applied; the active credential (and any retiring
+//     again, and (with or without an etag) the active credential must
+//     still be the one this replacement began with — a concurrent
+//     replacement that activated its secret meanwhile wins, and this one
+//     is refused with Aborted (CONCURRENT_UPDATE) instead of silently
+//     replacing the secret the other caller was just told is active;
+//     mutate is applied; the active credential (and any retiring
 //     one left by the former flow) is marked removed with its value's
 //     destruction queued — dzconnect cannot delete a customer-made secret
 //     in Entra, so NextStep tells the caller to; the new one becomes
@@ -116,6 +138,9 @@ func (s *Service) UpdateSecret(ctx context.Context, org, id uuid.UUID, version i
 	var (
 		cred   Credential
 		tenant uuid.UUID
+		// base is the credential active when this replacement began: the
+		// one it replaces.
+		base uuid.UUID
 	)
 	err := s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
 		cur, err := s.store.GetIntegrationForUpdate(ctx, tx, org, id)
@@ -135,6 +160,9 @@ func (s *Service) UpdateSecret(ctx context.Context, org, id uuid.UUID, version i
 			return err
 		}
 		tenant = cur.Tenant
+		if a, ok := cur.Active(); ok {
+			base = a.ID
+		}
 		cred, err = s.store.InsertCredential(ctx, tx, newCredential(org, id, meta))
 		return err
 	})
@@ -174,6 +202,9 @@ func (s *Service) UpdateSecret(ctx context.Context, org, id uuid.UUID, version i
 		}
 		if version != 0 && version != cur.Version {
 			return apperr.EtagMismatch()
+		}
+		if err := replacedMeanwhile(cur, base); err != nil {
+			return err
 		}
 		before := cur
 		var meta CredentialMeta
