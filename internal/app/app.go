@@ -201,7 +201,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	if err != nil {
 		return err
 	}
-	consents, err := newConsentService(clouds, db, secrets, consentGrants{ms}, log)
+	consents, err := newConsentService(clouds, db, secrets, consentGrants{ms}, cfg.ConsentConfirmWait, log)
 	if err != nil {
 		return err
 	}
@@ -347,12 +347,12 @@ func (c checkAPI) List(ctx context.Context, org, id uuid.UUID, p page.Request) (
 
 // newConsentService builds admin-consent links against the configured
 // Microsoft endpoints: each cloud's login authority and Graph audience.
-func newConsentService(clouds map[string]microsoft.Endpoints, db *postgres.DB, secrets *vault.Store, grants consent.GrantReader, log *slog.Logger) (*consent.Service, error) {
+func newConsentService(clouds map[string]microsoft.Endpoints, db *postgres.DB, secrets *vault.Store, ms consentGrants, confirmWait time.Duration, log *slog.Logger) (*consent.Service, error) {
 	authorities := make(map[string]string, len(clouds))
 	graph := make(map[string]string, len(clouds))
 	for slug, e := range clouds {
 		authorities[slug] = e.Authority
 		graph[slug] = e.Audiences[string(microsoft.APIGraph)]
 	}
-	return consent.NewService(consent.Config{Authorities: authorities, GraphAudiences: graph, Grants: grants}, db, db, db, secrets, log)
+	return consent.NewService(consent.Config{Authorities: authorities, GraphAudiences: graph, Grants: ms, Confirm: ms, ConfirmWait: confirmWait}, db, db, db, secrets, log)
 }

@@ -29,3 +29,16 @@ func (g consentGrants) AppRoleGrants(ctx context.Context, c consent.Credentials,
 	}
 	return out, nil
 }
+
+var _ consent.Confirmer = consentGrants{}
+
+// ConfirmServicePrincipal gets a Graph token as the provisioner in its
+// tenant: a fresh session, so the answer is Entra's, not a cached token's.
+func (g consentGrants) ConfirmServicePrincipal(ctx context.Context, c consent.Credentials) error {
+	s, err := g.c.NewSession(microsoft.Credentials{Cloud: c.Cloud, Org: c.Org, TenantID: c.TenantID, ClientID: c.ClientID, Secret: c.Secret})
+	if err != nil {
+		return err
+	}
+	_, err = s.Token(ctx, microsoft.APIGraph)
+	return err
+}

@@ -48,6 +48,7 @@ type Config struct {
 	ExpiryWarning          time.Duration
 	SettleWindow           time.Duration
 	SecretVerifyWait       time.Duration
+	ConsentConfirmWait     time.Duration
 	Jobs                   bool
 	SweepInterval          time.Duration
 	SweepJitter            time.Duration
@@ -154,6 +155,7 @@ var Reference = []Option{
 	{"expiry-warning", "DZCONNECT_EXPIRY_WARNING", "720h", "a credential expiring within this is a warning and announced once", false, dur(func(c *Config) *time.Duration { return &c.ExpiryWarning })},
 	{"settle-window", "DZCONNECT_SETTLE_WINDOW", "5m", "after a change, replication-lag errors count as propagating, not broken, for this long", false, dur(func(c *Config) *time.Duration { return &c.SettleWindow })},
 	{"secret-verify-wait", "DZCONNECT_SECRET_VERIFY_WAIT", "20s", "UpdateIntegration tries a new client secret that Microsoft answers as not replicated yet again for up to this long before refusing it (the current secret stays)", false, dur(func(c *Config) *time.Duration { return &c.SecretVerifyWait })},
+	{"consent-confirm-wait", "DZCONNECT_CONSENT_CONFIRM_WAIT", "20s", "CompleteAdminConsent asks Microsoft to confirm a provisioner's consent (a token in the tenant) and waits up to this long for the service principal the consent made to replicate before refusing to record it", false, dur(func(c *Config) *time.Duration { return &c.ConsentConfirmWait })},
 	{"jobs", "DZCONNECT_JOBS", "true", "run tenant check batches on this replica (the sweep that enqueues them, webhook deliveries, secret destruction and the janitor run on every replica, on the same job queue)", false, boolean(func(c *Config) *bool { return &c.Jobs })},
 	{"sweep-interval", "DZCONNECT_SWEEP_INTERVAL", "6h", "every integration is checked about this often (the leader looks for due ones every interval/12, 10s to 5m, and at start)", false, dur(func(c *Config) *time.Duration { return &c.SweepInterval })},
 	{"sweep-jitter", "DZCONNECT_SWEEP_JITTER", "30m", "a sweep's tenant check batches are spread over this window", false, dur(func(c *Config) *time.Duration { return &c.SweepJitter })},
@@ -285,7 +287,7 @@ func (c Config) validate() []error {
 		bad("log-format", "must be json or text")
 	}
 	for flag, d := range map[string]time.Duration{"shutdown-timeout": c.ShutdownTimeout, "janitor-interval": c.JanitorInterval,
-		"pending-ttl": c.PendingTTL, "expiry-warning": c.ExpiryWarning, "settle-window": c.SettleWindow, "secret-verify-wait": c.SecretVerifyWait,
+		"pending-ttl": c.PendingTTL, "expiry-warning": c.ExpiryWarning, "settle-window": c.SettleWindow, "secret-verify-wait": c.SecretVerifyWait, "consent-confirm-wait": c.ConsentConfirmWait,
 		"sweep-interval": c.SweepInterval, "check-timeout": c.CheckTimeout, "webhook-timeout": c.WebhookTimeout,
 		"check-batch-slice": c.CheckBatchSlice, "vault-timeout": c.VaultTimeout, "renewal-interval": c.RenewalInterval, "expiry-read-interval": c.ExpiryReadInterval} {
 		if d <= 0 {

@@ -62,6 +62,15 @@ type Config struct {
 	// in a tenant right after its admin consent (CompleteAdminConsent
 	// reports the missing ones).
 	Grants GrantReader
+	// Confirm, when set, asks Microsoft whether the provisioner really has
+	// a service principal in the tenant before a consent is recorded
+	// (the redirect's admin_consent=True alone could be forged by whoever
+	// holds the link).
+	Confirm Confirmer
+	// ConfirmWait bounds how long a confirmation waits out replication
+	// lag (a service principal made by the consent a moment ago);
+	// defaults to DefaultConfirmWait.
+	ConfirmWait time.Duration
 }
 
 // Service runs the provisioner and admin-consent use cases; it owns their
@@ -75,6 +84,8 @@ type Service struct {
 	clouds  map[tenant.Cloud]Cloud
 	ttl     time.Duration
 	grants  GrantReader
+	confirm Confirmer
+	wait    time.Duration
 	now     func() time.Time
 	random  func([]byte) (int, error)
 }
@@ -107,7 +118,12 @@ func NewService(cfg Config, tx uow.Runner, store Store, audit audit.Appender, se
 	if ttl <= 0 {
 		ttl = DefaultStateTTL
 	}
+	wait := cfg.ConfirmWait
+	if wait <= 0 {
+		wait = DefaultConfirmWait
+	}
 	return &Service{tx: tx, store: store, audit: audit, secrets: secrets, log: log, clouds: clouds, ttl: ttl, grants: cfg.Grants,
+		confirm: cfg.Confirm, wait: wait,
 		now: time.Now, random: rand.Read}, nil
 }
 
@@ -357,6 +373,22 @@ type Completion struct {
 // returned recorded on the request. After a provisioner consent, the
 // provisioner's own grants in the tenant are read (outside the
 // transaction; a failure to read them is reported, not returned).
+//
+// Before a provisioner's consent is recorded, Microsoft confirms it
+// (issue 11 item 12k: the forwarded admin_consent=True could be forged by
+// whoever holds the link): the provisioner gets a token in the tenant,
+// which Entra issues only to an application with a service principal there
+// (AADSTS7000229 otherwise). Write order:
+//  1. A read (nothing written): the state is usable, the redirect URI
+//     is the link's, and the answer says consented.
+//  2. Outside any transaction: the confirmation, waiting out replication
+//     lag (a service principal the consent made a moment ago) for up to
+//     ConfirmWait. Refused or unreachable: nothing is written and the
+//     state stays usable until it expires, so the completion can be
+//     retried (FailedPrecondition ADMIN_CONSENT_UNCONFIRMED, or
+//     Unavailable).
+//  3. One transaction: the checks of step 1 again under the row locks,
+//     the state spent, the outcome recorded, the audit event.
 func (s *Service) CompleteAdminConsent(ctx context.Context, org uuid.UUID, cb Callback) (Completion, error) {
 	var (
 		result Result
@@ -364,23 +396,15 @@ func (s *Service) CompleteAdminConsent(ctx context.Context, org uuid.UUID, cb Ca
 		shared bool
 	)
 	hash := HashState(cb.State)
+	if err := s.confirmFirst(ctx, org, hash, cb); err != nil {
+		return Completion{}, err
+	}
 	err := s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
-		r, err := s.store.GetConsentRequestForUpdate(ctx, tx, org, hash)
+		r, tn, err := s.loadRequest(ctx, tx, org, hash, cb)
 		if err != nil {
 			return err
 		}
-		if t, err = s.store.GetTenantForUpdate(ctx, tx, org, r.Tenant); err != nil {
-			return err
-		}
-		if err := usable(r, s.now()); err != nil {
-			return err // nothing written: the state stays as it is
-		}
-		if !sameRedirect(r.RedirectURI, cb.RedirectURI) {
-			// Nothing written: the redirect did not come back where the
-			// link sent it, so it is not this link's answer (the state
-			// stays usable for the one that is).
-			return apperr.Invalid("redirect_uri", "is not the redirect URI the link was issued with: give the URL the redirect arrived at")
-		}
+		t = tn
 		shared = r.SharedKind != ""
 		result = decide(cb, t)
 		if err := s.store.MarkConsentRequestUsed(ctx, tx, org, hash, result, clean(cb.Scope, 4096)); err != nil {
@@ -436,6 +460,30 @@ func (s *Service) CompleteAdminConsent(ctx context.Context, org uuid.UUID, cb Ca
 		out.Provisioner = s.checkProvisioner(ctx, org, t)
 	}
 	return out, nil
+}
+
+// loadRequest reads the request of a state and its tenant under their row
+// locks and refuses, with nothing written, a state that is not usable or a
+// redirect URI other than the link's.
+func (s *Service) loadRequest(ctx context.Context, tx uow.Tx, org uuid.UUID, hash []byte, cb Callback) (Request, tenant.Tenant, error) {
+	r, err := s.store.GetConsentRequestForUpdate(ctx, tx, org, hash)
+	if err != nil {
+		return Request{}, tenant.Tenant{}, err
+	}
+	t, err := s.store.GetTenantForUpdate(ctx, tx, org, r.Tenant)
+	if err != nil {
+		return Request{}, tenant.Tenant{}, err
+	}
+	if err := usable(r, s.now()); err != nil {
+		return Request{}, tenant.Tenant{}, err // nothing written: the state stays as it is
+	}
+	if !sameRedirect(r.RedirectURI, cb.RedirectURI) {
+		// Nothing written: the redirect did not come back where the link
+		// sent it, so it is not this link's answer (the state stays
+		// usable for the one that is).
+		return Request{}, tenant.Tenant{}, apperr.Invalid("redirect_uri", "is not the redirect URI the link was issued with: give the URL the redirect arrived at")
+	}
+	return r, t, nil
 }
 
 // usable refuses a state that was spent or expired: each link works once,
@@ -510,6 +558,13 @@ func (s *Service) ForTenant(ctx context.Context, org uuid.UUID, t tenant.Tenant)
 	if t.ProvisionerConsentTime == nil {
 		return Credentials{}, false, nil
 	}
+	return s.provisionerCredentials(ctx, org, t)
+}
+
+// provisionerCredentials returns the organization's provisioner
+// credentials for t, consented there or not (ok is false when no
+// provisioner is registered).
+func (s *Service) provisionerCredentials(ctx context.Context, org uuid.UUID, t tenant.Tenant) (Credentials, bool, error) {
 	o, err := s.store.GetOrganization(ctx, s.tx.Conn(), org)
 	if err != nil {
 		return Credentials{}, false, err

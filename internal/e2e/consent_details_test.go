@@ -130,3 +130,61 @@ func TestAdminConsentProvisionerPermissions(t *testing.T) {
 		State: u.Query().Get("state"), AdminConsent: "FALSE", Tenant: uuid.NewString(), RedirectUri: consentRedirect})
 	wantCode(t, err, codes.FailedPrecondition)
 }
+
+// A forged completion (admin_consent=True forwarded by whoever holds the
+// link, without an administrator consenting at Microsoft) is not recorded:
+// Microsoft does not confirm it (the provisioner has no service principal
+// in the tenant), nothing is written and the state stays usable; once an
+// administrator really consents, the same state completes (issue 11 item
+// 12k).
+func TestAdminConsentForgedIsNotRecorded(t *testing.T) {
+	t.Parallel()
+	sim := stack.StartSim(t)
+	s := stack.Start(t, stack.Options{ExtraArgs: append(stack.SimArgs(sim), "--consent-confirm-wait=2s")})
+	f := consentFixture{s: s, sim: sim}
+	f.org, f.prov = f.newProvisionedOrg(t, "Forged")
+	f.tenant, f.simTID = f.newCustomer(t, f.org)
+	c := s.Clients()
+	link := f.link(t, f.org.OperatorCtx, f.tenant)
+	u, err := url.Parse(link.GetUrl())
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := u.Query().Get("state")
+	before := snapshot(t, s)
+	_, err = c.Tenants.CompleteAdminConsent(f.org.OperatorCtx, &v1.CompleteAdminConsentRequest{Parent: f.org.Name, State: state,
+		AdminConsent: "True", Tenant: f.simTID, RedirectUri: consentRedirect})
+	st := wantCode(t, err, codes.FailedPrecondition)
+	// Entra answers an application never consented in the tenant with
+	// AADSTS700016 ("not found in the directory ... not installed by the
+	// administrator of the tenant"), msftsim as well.
+	if !strings.Contains(st.Message(), "no service principal") || !strings.Contains(st.Message(), "AADSTS700016") {
+		t.Fatalf("forged completion: %q", st.Message())
+	}
+	if reason := errorReason(err); reason != "ADMIN_CONSENT_UNCONFIRMED" {
+		t.Fatalf("reason %q", reason)
+	}
+	if after := snapshot(t, s); !equalCounts(before, after) {
+		t.Fatalf("a forged completion wrote:\nbefore %v\nafter  %v", before, after)
+	}
+	if used, _ := consentRow(t, s, state); used {
+		t.Fatal("a forged completion spent the state")
+	}
+	got, err := c.Tenants.GetTenant(f.org.OperatorCtx, &v1.GetTenantRequest{Name: f.tenant})
+	if err != nil || got.GetTenant().GetProvisionerConsentTime() != nil {
+		t.Fatalf("tenant after a forged completion: %v, %v", got, err)
+	}
+
+	// The administrator consents at Microsoft: the same state completes.
+	back := f.follow(t, link.GetUrl())
+	if back.Get("state") != state {
+		t.Fatal("the redirect carries another state")
+	}
+	done, err := c.Tenants.CompleteAdminConsent(f.org.OperatorCtx, completeReq(f.org.Name, back))
+	if err != nil {
+		t.Fatalf("CompleteAdminConsent after the real consent: %v", err)
+	}
+	if done.GetTenant().GetProvisionerConsentTime() == nil {
+		t.Fatal("the confirmed consent was not recorded")
+	}
+}

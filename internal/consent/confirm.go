@@ -1,0 +1,108 @@
+package consent
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
+	"github.com/dropzoneai/dzconnect/internal/tenant"
+	"github.com/dropzoneai/dzconnect/internal/uow"
+)
+
+// DefaultConfirmWait bounds how long CompleteAdminConsent waits for
+// Microsoft to show the service principal a consent made.
+const DefaultConfirmWait = 20 * time.Second
+
+// Confirmer asks Microsoft whether c's application has a service principal
+// in c's tenant: it gets an app-only token there, which Entra issues only
+// then (AADSTS7000229 otherwise). Errors are *mserr.Error. Implemented by
+// internal/microsoft (through internal/app).
+type Confirmer interface {
+	ConfirmServicePrincipal(ctx context.Context, c Credentials) error
+}
+
+// confirmFirst is step 1 and 2 of CompleteAdminConsent: when the callback
+// would record a provisioner's consent, Microsoft must confirm it first.
+// A request the transaction would refuse anyway (unknown or spent state,
+// other redirect) is left to it, so the caller sees the same error.
+func (s *Service) confirmFirst(ctx context.Context, org uuid.UUID, hash []byte, cb Callback) error {
+	if s.confirm == nil {
+		return nil
+	}
+	var (
+		r Request
+		t tenant.Tenant
+	)
+	err := s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
+		var err error
+		r, t, err = s.loadRequest(ctx, tx, org, hash, cb)
+		return err
+	})
+	if err != nil || r.SharedKind != "" || decide(cb, t) != ResultConsented {
+		return nil
+	}
+	creds, ok, err := s.provisionerCredentials(ctx, org, t)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return nil
+	}
+	return s.confirmWithin(ctx, creds, t)
+}
+
+// confirmWithin asks Microsoft, waiting out replication lag with backoff
+// for up to s.wait.
+func (s *Service) confirmWithin(ctx context.Context, creds Credentials, t tenant.Tenant) error {
+	ctx, cancel := context.WithTimeout(ctx, s.wait)
+	defer cancel()
+	delay := 500 * time.Millisecond
+	for {
+		err := s.confirm.ConfirmServicePrincipal(ctx, creds)
+		if err == nil {
+			return nil
+		}
+		if !mserr.IsReplicationLag(err) {
+			return unconfirmed(err, creds, t)
+		}
+		timer := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return unconfirmed(err, creds, t)
+		case <-timer.C:
+		}
+		delay = min(2*delay, 4*time.Second)
+	}
+}
+
+// unconfirmed is the caller's error when Microsoft did not confirm a
+// consent. Nothing was written in any case.
+func unconfirmed(err error, creds Credentials, t tenant.Tenant) error {
+	const after = " Nothing was recorded, and the link's state stays usable until it expires."
+	var me *mserr.Error
+	if !errors.As(err, &me) {
+		return apperr.Wrap(err, apperr.KindOrDefault(err, apperr.Unavailable),
+			"Microsoft could not be asked to confirm the admin consent."+after+" Retry the completion")
+	}
+	switch me.Class {
+	case mserr.ClassNoServicePrincipal, mserr.ClassAppNotFound:
+		return apperr.New(apperr.FailedPrecondition,
+			"Microsoft does not confirm the admin consent: the provisioner application %s has no service principal in Entra tenant %s (%s)."+after+
+				" If an administrator of that tenant consented a moment ago, retry the completion in a minute; otherwise have one open the link",
+			creds.ClientID, t.EntraTenantID, me.Code).WithReason("ADMIN_CONSENT_UNCONFIRMED")
+	case mserr.ClassThrottled, mserr.ClassTransient, mserr.ClassNotReplicated:
+		return apperr.New(apperr.Unavailable,
+			"Microsoft did not confirm the admin consent in time (%s: %s)."+after+" Retry the completion", me.Code, me.Class)
+	default:
+		msg := "Microsoft refused the provisioner's sign-in in Entra tenant %s (%s), so the admin consent cannot be confirmed." + after
+		if me.Remedy != "" {
+			msg += " " + me.Remedy
+		}
+		return apperr.New(apperr.FailedPrecondition, msg, t.EntraTenantID, me.Code).WithReason("ADMIN_CONSENT_UNCONFIRMED")
+	}
+}
