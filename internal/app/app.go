@@ -154,6 +154,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	if err != nil {
 		return err
 	}
+	db.SetStatementTimeout(cfg.DatabaseTimeout)
 	defer db.Close()
 	secrets, err := vault.New(ctx, vault.Config{
 		Addr: cfg.VaultAddr, CACert: cfg.VaultCACert, Token: cfg.VaultToken,

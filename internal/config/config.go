@@ -36,6 +36,7 @@ type Config struct {
 	VaultCACert     string
 	VaultInsecure   bool
 	VaultTimeout    time.Duration
+	DatabaseTimeout time.Duration
 	AdminKey        string
 	LogLevel        string
 	LogFormat       string
@@ -134,6 +135,7 @@ var Reference = []Option{
 	{"allow-plaintext", "DZCONNECT_ALLOW_PLAINTEXT", "false", "serve without TLS on a non-loopback address (TLS terminated in front of dzconnect, e.g. by a service mesh); without it, plaintext listeners must be loopback", false, boolean(func(c *Config) *bool { return &c.AllowPlaintext })},
 	{"database-url", "DZCONNECT_DATABASE_URL", "", "Postgres URL (required), e.g. postgres://user@host:5432/dzconnect", true, str(func(c *Config) *string { return &c.DatabaseURL })},
 	{"database-max-conns", "DZCONNECT_DATABASE_MAX_CONNS", "20", "maximum Postgres connections", false, intRange(func(c *Config) *int { return &c.DatabaseMaxConn }, 1, 1000)},
+	{"database-timeout", "DZCONNECT_DATABASE_TIMEOUT", "10s", "deadline of one Postgres statement (waiting for a pooled connection included), and of a transaction's begin and commit: a stalled Postgres makes calls fail Unavailable naming it after this, and /readyz report it", false, dur(func(c *Config) *time.Duration { return &c.DatabaseTimeout })},
 	{"migrate-on-start", "DZCONNECT_MIGRATE_ON_START", "true", "apply pending migrations at start-up, under an advisory lock", false, boolean(func(c *Config) *bool { return &c.MigrateOnStart })},
 	{"vault-addr", "DZCONNECT_VAULT_ADDR", "", "Vault address (required), e.g. https://vault:8200", false, str(func(c *Config) *string { return &c.VaultAddr })},
 	{"vault-token", "DZCONNECT_VAULT_TOKEN", "", "Vault token (token auth)", true, str(func(c *Config) *string { return &c.VaultToken })},
@@ -289,7 +291,7 @@ func (c Config) validate() []error {
 	for flag, d := range map[string]time.Duration{"shutdown-timeout": c.ShutdownTimeout, "janitor-interval": c.JanitorInterval,
 		"pending-ttl": c.PendingTTL, "expiry-warning": c.ExpiryWarning, "settle-window": c.SettleWindow, "secret-verify-wait": c.SecretVerifyWait, "consent-confirm-wait": c.ConsentConfirmWait,
 		"sweep-interval": c.SweepInterval, "check-timeout": c.CheckTimeout, "webhook-timeout": c.WebhookTimeout,
-		"check-batch-slice": c.CheckBatchSlice, "vault-timeout": c.VaultTimeout, "renewal-interval": c.RenewalInterval, "expiry-read-interval": c.ExpiryReadInterval} {
+		"check-batch-slice": c.CheckBatchSlice, "vault-timeout": c.VaultTimeout, "database-timeout": c.DatabaseTimeout, "renewal-interval": c.RenewalInterval, "expiry-read-interval": c.ExpiryReadInterval} {
 		if d <= 0 {
 			bad(flag, "must be positive")
 		}

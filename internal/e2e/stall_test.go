@@ -79,3 +79,52 @@ func TestVaultStalled(t *testing.T) {
 		resp.Body.Close()
 	}
 }
+
+// TestPostgresStalled: with Postgres paused (connections accept bytes and
+// answer nothing, the idle pooled ones included), a call fails Unavailable
+// naming Postgres after --database-timeout, well before the caller's
+// deadline; /readyz says Postgres is the one (Vault answers); once
+// Postgres answers again, so does the call (issue 11 item 9).
+func TestPostgresStalled(t *testing.T) {
+	t.Parallel()
+	dbURL, _ := stack.NewDB(t)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := stall.New(t, u.Host)
+	u.Host = proxy.Addr()
+	s := stack.Start(t, stack.Options{DatabaseURL: u.String(), Vault: vaulttest.New(t), ExtraArgs: []string{"--database-timeout", "2s"}})
+	org := s.NewOrg(t, "Stalled Postgres")
+	tenant := newTenant(t, s, org.OperatorCtx, org.Name)
+	get := func(ctx context.Context) error {
+		_, err := s.Clients().Tenants.GetTenant(ctx, &v1.GetTenantRequest{Name: tenant.GetName()})
+		return err
+	}
+
+	proxy.Pause()
+	ctx, cancel := context.WithTimeout(org.OperatorCtx, 30*time.Second)
+	defer cancel()
+	st := wantCode(t, get(ctx), codes.Unavailable)
+	if !strings.Contains(st.Message(), "Postgres") {
+		t.Fatalf("Unavailable without naming Postgres: %q", st.Message())
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the call ran into the caller's 30s deadline instead of the statement's")
+	}
+	resp, err := http.Get(s.HTTPURL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ready map[string]string
+	err = json.NewDecoder(resp.Body).Decode(&ready)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || ready["postgres"] != "unavailable" || ready["vault"] != "ok" {
+		t.Fatalf("/readyz with Postgres stalled: %d %v %v", resp.StatusCode, ready, err)
+	}
+
+	proxy.Resume()
+	if err := get(org.OperatorCtx); err != nil {
+		t.Fatalf("the call once Postgres answers again: %v", err)
+	}
+}

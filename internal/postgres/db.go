@@ -9,6 +9,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,7 +20,8 @@ import (
 
 // DB implements every domain Store on one pool.
 type DB struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	timeout time.Duration // each statement's; see SetStatementTimeout
 }
 
 // Open connects to databaseURL and checks the connection.
@@ -71,15 +73,36 @@ func (h handle) PgxTx() pgx.Tx { return h.tx }
 
 // InTx implements uow.Runner: fn's statements, and the jobs it inserts
 // through the same tx, commit together. Errors are translated.
+//
+// Begin, each statement and Commit have their own deadline
+// (SetStatementTimeout); River's InsertTx through PgxTx runs under the
+// caller's.
 func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx uow.Tx) error) error {
-	return translate(pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		return fn(ctx, handle{q: tx, tx: tx})
-	}), "")
+	d := db.statementTimeout()
+	bctx, cancel := bound(ctx, d)
+	tx, err := db.pool.Begin(bctx)
+	err = stalled(bctx, d, err)
+	cancel()
+	if err != nil {
+		return translate(err, "")
+	}
+	defer func() {
+		// After a failure or a panic; a no-op (ErrTxClosed) after Commit.
+		rctx, cancel := bound(context.WithoutCancel(ctx), d)
+		defer cancel()
+		_ = tx.Rollback(rctx)
+	}()
+	if err := fn(ctx, handle{q: timed{q: tx, d: d}, tx: tx}); err != nil {
+		return translate(err, "")
+	}
+	cctx, cancel := bound(ctx, d)
+	defer cancel()
+	return translate(stalled(cctx, d, tx.Commit(cctx)), "")
 }
 
 // Conn implements uow.Runner: statements on the pool, each its own
-// transaction.
-func (db *DB) Conn() uow.Tx { return handle{q: db.pool} }
+// transaction under its own deadline.
+func (db *DB) Conn() uow.Tx { return handle{q: timed{q: db.pool, d: db.statementTimeout()}} }
 
 // q returns the statement runner behind a uow.Tx of this adapter. A Tx
 // from anywhere else is a programming error.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -74,21 +75,33 @@ func (s *Server) httpMux() (http.Handler, error) {
 	return mux, nil
 }
 
-// readyz reports each dependency; 503 when any fails.
+// readyz reports each dependency; 503 when any fails. The checks run at
+// once, each under its own 3-second deadline, so one stalled dependency
+// is not blamed on the others.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-	defer cancel()
 	code := http.StatusOK
 	out := map[string]string{}
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
 	for name, check := range s.ready {
-		if err := check(ctx); err != nil {
-			code = http.StatusServiceUnavailable
-			out[name] = "unavailable"
-			s.log.WarnContext(ctx, "readiness check failed", "dependency", name, "error", err)
-			continue
-		}
-		out[name] = "ok"
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+			defer cancel()
+			err := check(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				code = http.StatusServiceUnavailable
+				out[name] = "unavailable"
+				s.log.WarnContext(ctx, "readiness check failed", "dependency", name, "error", err)
+				return
+			}
+			out[name] = "ok"
+		})
 	}
+	wg.Wait()
 	writeJSON(w, code, out)
 }
 
