@@ -33,6 +33,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/page"
 	"github.com/dropzoneai/dzconnect/internal/postgres"
 	"github.com/dropzoneai/dzconnect/internal/provision"
+	"github.com/dropzoneai/dzconnect/internal/quota"
 	"github.com/dropzoneai/dzconnect/internal/server"
 	"github.com/dropzoneai/dzconnect/internal/sharedapp"
 	"github.com/dropzoneai/dzconnect/internal/tenant"
@@ -188,9 +189,13 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		log.InfoContext(ctx, "queued secret destructions moved to the job queue", "count", n)
 	}
 	notifier := webhook.NewNotifier(db, inserter, webhook.DefaultMaxAttempts)
+	quotas := quota.New(quota.Limits{quota.Tenants: cfg.QuotaTenants, quota.Integrations: cfg.QuotaIntegrations,
+		quota.APIKeys: cfg.QuotaAPIKeys, quota.ConsentLinks: cfg.QuotaConsentLinks}, db)
 	tenants := tenant.NewService(db, db, db, db)
+	tenants.UseQuota(quotas)
 	integrations := integration.NewService(integration.Deps{Tx: db, Store: db, Secrets: secrets, Keys: db, Audit: db, GC: secretGC, Log: log,
 		VerifyWait: cfg.SecretVerifyWait})
+	integrations.UseQuota(quotas)
 	webhooks := webhook.NewService(db, db, db, db, secretGC, secrets, log)
 	clouds := microsoft.DefaultClouds()
 	if cfg.MicrosoftEndpointsFile != "" {
@@ -206,8 +211,10 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	if err != nil {
 		return err
 	}
+	consents.UseQuota(quotas)
 	sharedApps := sharedapp.NewService(sharedapp.Deps{Tx: db, Store: db, Tenants: db, Integrations: db, Secrets: secrets,
 		Keys: db, Audit: db, GC: secretGC, Consents: consents, Log: log})
+	sharedApps.UseQuota(quotas)
 	checks := verify.NewService(verify.Config{ExpiryWarning: cfg.ExpiryWarning, SettleWindow: cfg.SettleWindow},
 		verify.Deps{Tx: db, Store: db, Notifier: notifier, Audit: db, Integrations: sharedAwareSecrets{integrations, sharedApps},
 			Microsoft: verifyMicrosoft{ms}})
@@ -238,9 +245,12 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 			PerTenant: cfg.RenewalPerTenant, ReadEvery: cfg.ExpiryReadInterval, Clock: clock.FromFile(cfg.TestClockFile),
 			ObserveThrottle: microsoft.WithThrottleObserver},
 	})
+	provisioner.UseQuota(quotas)
 	opKinds.MustRegister(provisioner.Kind())
 	opKinds.MustRegister(provisioner.DeprovisionKind())
 	opKinds.MustRegister(provisioner.RotateKind())
+	apiKeys := auth.NewKeyService(db, db, db, db)
+	apiKeys.UseQuota(quotas)
 	checker := m.InstrumentChecker(checks)
 	tokens := token.NewService(token.Config{}, token.Deps{Tx: db, Store: db, Sessions: tokenSessions{ms: ms, secrets: sharedAwareSecrets{integrations, sharedApps}},
 		Retirer: provisioner, Notifier: notifier, Audit: db, Metrics: m.Registry(), Log: log})
@@ -248,7 +258,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: tlsCfg, ShutdownTimeout: cfg.ShutdownTimeout,
 		Extra: map[string]http.Handler{"GET /metrics": m.Handler()},
 	}, log, auth.NewAuthenticator(db, db, cfg.AdminKey), handlers.Deps{
-		Organizations: organization.NewService(db, db, db, db, secretGC), APIKeys: auth.NewKeyService(db, db, db, db), Tenants: tenants,
+		Organizations: organization.NewService(db, db, db, db, secretGC), APIKeys: apiKeys, Tenants: tenants,
 		Integrations: integrations, Audit: db, Webhooks: webhooks,
 		Checks: checkAPI{run: checker, list: checks}, Consent: consents, Operations: operations,
 		Provisioning: provisioner, SharedApps: sharedApps, Tokens: tokens,
@@ -287,6 +297,10 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 			jobs.JanitorTask{Name: "expired tenant throttles", Run: func(ctx context.Context) (int, error) {
 				return db.DeleteExpiredThrottles(ctx, db.Conn(), time.Now().Add(-time.Hour))
 			}},
+			retention(db, postgres.RetainedChecks, cfg.RetainChecks),
+			retention(db, postgres.RetainedAudit, cfg.RetainAudit),
+			retention(db, postgres.RetainedRequestIDs, cfg.RetainRequestIDs),
+			retention(db, postgres.RetainedDeliveries, cfg.RetainDeliveries),
 		),
 	)
 	if err != nil {
@@ -344,6 +358,28 @@ func (c checkAPI) Run(ctx context.Context, org, id uuid.UUID, trigger string) (v
 
 func (c checkAPI) List(ctx context.Context, org, id uuid.UUID, p page.Request) ([]verify.Check, error) {
 	return c.list.List(ctx, org, id, p)
+}
+
+// retention is the janitor task purging what is older than keep (none
+// when keep is 0): batches of 5,000, oldest first, up to 100,000 a run (the
+// next run goes on).
+func retention(db *postgres.DB, what postgres.Retained, keep time.Duration) jobs.JanitorTask {
+	return jobs.JanitorTask{Name: "retention: " + string(what), Run: func(ctx context.Context) (int, error) {
+		if keep <= 0 {
+			return 0, nil
+		}
+		const batch = 5000
+		cutoff := time.Now().Add(-keep)
+		total := 0
+		for range 20 {
+			n, err := db.PurgeBefore(ctx, what, cutoff, batch)
+			total += int(n)
+			if err != nil || n < batch {
+				return total, err
+			}
+		}
+		return total, nil
+	}}
 }
 
 // newConsentService builds admin-consent links against the configured

@@ -9,6 +9,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/audit"
 	"github.com/dropzoneai/dzconnect/internal/idempotency"
 	"github.com/dropzoneai/dzconnect/internal/page"
+	"github.com/dropzoneai/dzconnect/internal/quota"
 	"github.com/dropzoneai/dzconnect/internal/resource"
 	"github.com/dropzoneai/dzconnect/internal/uow"
 )
@@ -20,7 +21,12 @@ type KeyService struct {
 	store Store
 	keys  idempotency.Store
 	audit audit.Appender
+	quota *quota.Enforcer
 }
+
+// UseQuota holds creates to the organization's quota (internal/quota); nil
+// (the default) admits everything.
+func (s *KeyService) UseQuota(q *quota.Enforcer) { s.quota = q }
 
 // NewKeyService returns a KeyService.
 func NewKeyService(tx uow.Runner, store Store, keys idempotency.Store, audit audit.Appender) *KeyService {
@@ -49,6 +55,9 @@ func (s *KeyService) CreateAPIKey(ctx context.Context, k APIKey, key idempotency
 				return err
 			}
 			out, err = s.store.GetAPIKey(ctx, tx, n.Org, n.Key)
+			return err
+		}
+		if err := s.quota.Admit(ctx, tx, k.Org, quota.APIKeys); err != nil {
 			return err
 		}
 		if out, err = s.store.InsertAPIKey(ctx, tx, k); err != nil {

@@ -25,6 +25,8 @@ type Config struct {
 	AllowPlaintext  bool
 	DatabaseURL     string
 	DatabaseMaxConn int
+	QuotaTenants, QuotaIntegrations, QuotaAPIKeys, QuotaConsentLinks int
+	RetainChecks, RetainAudit, RetainRequestIDs, RetainDeliveries time.Duration
 	MigrateOnStart  bool
 	VaultAddr       string
 	VaultToken      string
@@ -169,6 +171,14 @@ var Reference = []Option{
 	{"webhook-allow-private-networks", "DZCONNECT_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "false", "let webhook deliveries reach loopback and private addresses (development, on-premises receivers); metadata and link-local addresses stay refused", false, boolean(func(c *Config) *bool { return &c.WebhookAllowPrivate })},
 	{"pending-ttl", "DZCONNECT_PENDING_TTL", "15m", "age after which an unfinished integration create is rolled back", false, dur(func(c *Config) *time.Duration { return &c.PendingTTL })},
 	{"webhook-workers", "DZCONNECT_WEBHOOK_WORKERS", "16", "webhook deliveries sent at once per replica (River queue webhooks); 0: this replica sends none", false, intRange(func(c *Config) *int { return &c.WebhookWorkers }, 0, 1000)},
+	{"quota-tenants", "DZCONNECT_QUOTA_TENANTS", "5000", "tenants one organization may hold (0: unlimited); over it, CreateTenant is RESOURCE_EXHAUSTED (QUOTA_EXCEEDED)", false, intRange(func(c *Config) *int { return &c.QuotaTenants }, 0, 10000000)},
+	{"quota-integrations", "DZCONNECT_QUOTA_INTEGRATIONS", "20000", "integrations one organization may hold, however made (0: unlimited)", false, intRange(func(c *Config) *int { return &c.QuotaIntegrations }, 0, 10000000)},
+	{"quota-api-keys", "DZCONNECT_QUOTA_API_KEYS", "100", "API keys one organization may hold (0: unlimited)", false, intRange(func(c *Config) *int { return &c.QuotaAPIKeys }, 0, 100000)},
+	{"quota-consent-links", "DZCONNECT_QUOTA_CONSENT_LINKS", "1000", "admin-consent links one organization may have outstanding (issued, unused, unexpired; 0: unlimited)", false, intRange(func(c *Config) *int { return &c.QuotaConsentLinks }, 0, 1000000)},
+	{"retention-checks", "DZCONNECT_RETENTION_CHECKS", "2160h", "checks older than this are deleted by the janitor, except each integration's latest (0: keep all)", false, dur(func(c *Config) *time.Duration { return &c.RetainChecks })},
+	{"retention-audit", "DZCONNECT_RETENTION_AUDIT", "9600h", "audit events older than this (400 days) are deleted by the janitor (0: keep all)", false, dur(func(c *Config) *time.Duration { return &c.RetainAudit })},
+	{"retention-request-ids", "DZCONNECT_RETENTION_REQUEST_IDS", "720h", "a create's request_id is honoured (a replay returns the first result) for this long, then forgotten (0: forever)", false, dur(func(c *Config) *time.Duration { return &c.RetainRequestIDs })},
+	{"retention-deliveries", "DZCONNECT_RETENTION_DELIVERIES", "720h", "finished webhook deliveries older than this are deleted by the janitor (0: keep all)", false, dur(func(c *Config) *time.Duration { return &c.RetainDeliveries })},
 	{"operation-workers", "DZCONNECT_OPERATION_WORKERS", "20", "operations (provisioning, rotation, ...) run at once per replica (River queue operations); 0: this replica runs none", false, intRange(func(c *Config) *int { return &c.OperationWorkers }, 0, 1000)},
 	{"operation-lease", "DZCONNECT_OPERATION_LEASE", "30s", "a replica's hold on a running operation, renewed while a step runs; when it dies, another replica takes the operation over after this (plus operation-janitor-interval)", false, dur(func(c *Config) *time.Duration { return &c.OperationLease })},
 	{"operation-janitor-interval", "DZCONNECT_OPERATION_JANITOR_INTERVAL", "10s", "how often the leader looks for operations whose replica died (expired lease) and hands them to another", false, dur(func(c *Config) *time.Duration { return &c.OperationJanitor })},
@@ -294,6 +304,12 @@ func (c Config) validate() []error {
 		"check-batch-slice": c.CheckBatchSlice, "vault-timeout": c.VaultTimeout, "database-timeout": c.DatabaseTimeout, "renewal-interval": c.RenewalInterval, "expiry-read-interval": c.ExpiryReadInterval} {
 		if d <= 0 {
 			bad(flag, "must be positive")
+		}
+	}
+	for flag, d := range map[string]time.Duration{"retention-checks": c.RetainChecks, "retention-audit": c.RetainAudit,
+		"retention-request-ids": c.RetainRequestIDs, "retention-deliveries": c.RetainDeliveries} {
+		if d < 0 || (d > 0 && d < 24*time.Hour) {
+			bad(flag, "must be 0 (keep) or at least 24h")
 		}
 	}
 	if c.RenewalJitter < 0 {

@@ -17,6 +17,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/audit"
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/organization"
+	"github.com/dropzoneai/dzconnect/internal/quota"
 	"github.com/dropzoneai/dzconnect/internal/resource"
 	"github.com/dropzoneai/dzconnect/internal/tenant"
 	"github.com/dropzoneai/dzconnect/internal/uow"
@@ -86,6 +87,7 @@ type Service struct {
 	grants  GrantReader
 	confirm Confirmer
 	wait    time.Duration
+	quota   *quota.Enforcer
 	now     func() time.Time
 	random  func([]byte) (int, error)
 }
@@ -126,6 +128,10 @@ func NewService(cfg Config, tx uow.Runner, store Store, audit audit.Appender, se
 		confirm: cfg.Confirm, wait: wait,
 		now: time.Now, random: rand.Read}, nil
 }
+
+// UseQuota holds creates to the organization's quota (internal/quota); nil
+// (the default) admits everything.
+func (s *Service) UseQuota(q *quota.Enforcer) { s.quota = q }
 
 // SetProvisioner registers (or replaces) the organization's provisioner
 // application.
@@ -282,6 +288,9 @@ func (s *Service) issueLink(ctx context.Context, t tenant.Tenant, clientID uuid.
 		// Housekeeping: links of this tenant that expired unused a day ago
 		// are dropped (used ones stay as the consent history).
 		if err := s.store.DeleteExpiredConsentRequests(ctx, tx, org, tenantID, now.Add(-24*time.Hour)); err != nil {
+			return err
+		}
+		if err := s.quota.Admit(ctx, tx, org, quota.ConsentLinks); err != nil {
 			return err
 		}
 		if err := s.store.InsertConsentRequest(ctx, tx, r); err != nil {

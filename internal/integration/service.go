@@ -12,6 +12,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/audit"
 	"github.com/dropzoneai/dzconnect/internal/idempotency"
 	"github.com/dropzoneai/dzconnect/internal/page"
+	"github.com/dropzoneai/dzconnect/internal/quota"
 	"github.com/dropzoneai/dzconnect/internal/resource"
 	"github.com/dropzoneai/dzconnect/internal/secretgc"
 	"github.com/dropzoneai/dzconnect/internal/uow"
@@ -46,7 +47,12 @@ type Service struct {
 
 	verifier   Verifier // tries a new secret before it replaces the active one (UseVerifier)
 	verifyWait time.Duration
+	quota      *quota.Enforcer
 }
+
+// UseQuota holds creates to the organization's quota (internal/quota); nil
+// (the default) admits everything.
+func (s *Service) UseQuota(q *quota.Enforcer) { s.quota = q }
 
 // NewService returns a Service.
 func NewService(d Deps) *Service {
@@ -133,6 +139,9 @@ func (s *Service) CreateCustomerManaged(ctx context.Context, in Integration, met
 			}
 			replay = true
 			row, err = s.store.GetIntegrationIncludingPending(ctx, tx, n.Org, n.Integration)
+			return err
+		}
+		if err := s.quota.Admit(ctx, tx, in.Org, quota.Integrations); err != nil {
 			return err
 		}
 		if row, err = s.store.InsertIntegration(ctx, tx, in); err != nil {

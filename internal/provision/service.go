@@ -14,6 +14,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/idempotency"
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/operation"
+	"github.com/dropzoneai/dzconnect/internal/quota"
 	"github.com/dropzoneai/dzconnect/internal/resource"
 	"github.com/dropzoneai/dzconnect/internal/secretgc"
 	"github.com/dropzoneai/dzconnect/internal/tenant"
@@ -88,7 +89,12 @@ type Deps struct {
 type Service struct {
 	d        Deps
 	sessions sessions // the provisioner's session per running operation
+	quota    *quota.Enforcer
 }
+
+// UseQuota holds creates to the organization's quota (internal/quota); nil
+// (the default) admits everything.
+func (s *Service) UseQuota(q *quota.Enforcer) { s.quota = q }
 
 func (s *Service) verifyEvery() time.Duration {
 	if s.d.VerifyEvery > 0 {
@@ -171,6 +177,9 @@ func (s *Service) Start(ctx context.Context, org, tenantID uuid.UUID, spec Spec,
 			return err
 		}
 		params.UniqueName = UniqueName(org, t.EntraTenantID, spec.Kind, gen)
+		if err := s.quota.Admit(ctx, tx, org, quota.Integrations); err != nil {
+			return err
+		}
 		if _, err := s.d.Integrations.InsertIntegration(ctx, tx, in); err != nil {
 			if apperr.Is(err, apperr.AlreadyExists) {
 				return apperr.Wrap(err, apperr.AlreadyExists,

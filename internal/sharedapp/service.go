@@ -12,6 +12,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/consent"
 	"github.com/dropzoneai/dzconnect/internal/idempotency"
 	"github.com/dropzoneai/dzconnect/internal/integration"
+	"github.com/dropzoneai/dzconnect/internal/quota"
 	"github.com/dropzoneai/dzconnect/internal/resource"
 	"github.com/dropzoneai/dzconnect/internal/secretgc"
 	"github.com/dropzoneai/dzconnect/internal/tenant"
@@ -54,7 +55,14 @@ type Deps struct {
 }
 
 // Service runs the shared-mode use cases; it owns their transactions.
-type Service struct{ d Deps }
+type Service struct {
+	d     Deps
+	quota *quota.Enforcer
+}
+
+// UseQuota holds creates to the organization's quota (internal/quota); nil
+// (the default) admits everything.
+func (s *Service) UseQuota(q *quota.Enforcer) { s.quota = q }
 
 // NewService returns a Service.
 func NewService(d Deps) *Service { return &Service{d: d} }
@@ -312,6 +320,9 @@ func (s *Service) CreateIntegration(ctx context.Context, org, tenantID uuid.UUID
 			return err
 		}
 		if prior, err = s.d.Keys.ClaimRequest(ctx, tx, org, "CreateSharedIntegration", key, name); err != nil || prior != "" {
+			return err
+		}
+		if err := s.quota.Admit(ctx, tx, org, quota.Integrations); err != nil {
 			return err
 		}
 		if _, err := s.d.Integrations.InsertIntegration(ctx, tx, in); err != nil {

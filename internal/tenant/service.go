@@ -9,6 +9,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/audit"
 	"github.com/dropzoneai/dzconnect/internal/idempotency"
 	"github.com/dropzoneai/dzconnect/internal/page"
+	"github.com/dropzoneai/dzconnect/internal/quota"
 	"github.com/dropzoneai/dzconnect/internal/resource"
 	"github.com/dropzoneai/dzconnect/internal/uow"
 )
@@ -35,12 +36,17 @@ type Service struct {
 	store Store
 	keys  idempotency.Store
 	audit audit.Appender
+	quota *quota.Enforcer
 }
 
 // NewService returns a Service.
 func NewService(tx uow.Runner, store Store, keys idempotency.Store, audit audit.Appender) *Service {
 	return &Service{tx: tx, store: store, keys: keys, audit: audit}
 }
+
+// UseQuota holds creates to the organization's quota (internal/quota); nil
+// (the default) admits everything.
+func (s *Service) UseQuota(q *quota.Enforcer) { s.quota = q }
 
 // CreateTenant creates t (ID chosen by the caller). With a request_id, a
 // replay returns the tenant the first call created.
@@ -61,6 +67,9 @@ func (s *Service) CreateTenant(ctx context.Context, t Tenant, key idempotency.Ke
 				return err
 			}
 			out, err = s.store.GetTenant(ctx, tx, n.Org, n.Tenant)
+			return err
+		}
+		if err := s.quota.Admit(ctx, tx, t.Org, quota.Tenants); err != nil {
 			return err
 		}
 		if out, err = s.store.InsertTenant(ctx, tx, t); err != nil {
