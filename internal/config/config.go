@@ -18,33 +18,33 @@ import (
 
 // Config is everything `dzconnect serve` needs.
 type Config struct {
-	GRPCAddr        string
-	HTTPAddr        string
-	TLSCertFile     string
-	TLSKeyFile      string
-	AllowPlaintext  bool
-	DatabaseURL     string
-	DatabaseMaxConn int
+	GRPCAddr                                                         string
+	HTTPAddr                                                         string
+	TLSCertFile                                                      string
+	TLSKeyFile                                                       string
+	AllowPlaintext                                                   bool
+	DatabaseURL                                                      string
+	DatabaseMaxConn                                                  int
 	QuotaTenants, QuotaIntegrations, QuotaAPIKeys, QuotaConsentLinks int
-	RetainChecks, RetainAudit, RetainRequestIDs, RetainDeliveries time.Duration
-	MigrateOnStart  bool
-	VaultAddr       string
-	VaultToken      string
-	VaultRoleID     string
-	VaultSecretID   string
-	VaultAppRole    string
-	VaultMount      string
-	VaultPrefix     string
-	VaultCACert     string
-	VaultInsecure   bool
-	VaultTimeout    time.Duration
-	DatabaseTimeout time.Duration
-	AdminKey        string
-	LogLevel        string
-	LogFormat       string
-	ShutdownTimeout time.Duration
-	JanitorInterval time.Duration
-	PendingTTL      time.Duration
+	RetainChecks, RetainAudit, RetainRequestIDs, RetainDeliveries    time.Duration
+	MigrateOnStart                                                   bool
+	VaultAddr                                                        string
+	VaultToken                                                       string
+	VaultRoleID                                                      string
+	VaultSecretID                                                    string
+	VaultAppRole                                                     string
+	VaultMount                                                       string
+	VaultPrefix                                                      string
+	VaultCACert                                                      string
+	VaultInsecure                                                    bool
+	VaultTimeout                                                     time.Duration
+	DatabaseTimeout                                                  time.Duration
+	AdminKey                                                         string
+	LogLevel                                                         string
+	LogFormat                                                        string
+	ShutdownTimeout                                                  time.Duration
+	JanitorInterval                                                  time.Duration
+	PendingTTL                                                       time.Duration
 
 	MicrosoftEndpointsFile string
 	MicrosoftCAFile        string
