@@ -14,7 +14,8 @@ func (c *call) spKey() directory.SPKey {
 	return directory.SPKey{ID: c.id()}
 }
 
-// spJSON renders a service principal as Graph v1.0 does [G-sp-get]:
+// spJSON renders a service principal as Graph v1.0 does [G-sp-get] (no
+// createdDateTime: the v1.0 servicePrincipal has none, only beta):
 // publisherName is the display name of the tenant that owns the
 // application (Microsoft's first-party apps: "Microsoft Services").
 func (s *Server) spJSON(sp directory.ServicePrincipal) map[string]any {
@@ -33,7 +34,7 @@ func (s *Server) spJSON(sp directory.ServicePrincipal) map[string]any {
 		"id": sp.ID, "deletedDateTime": nil, "accountEnabled": sp.AccountEnabled, "alternativeNames": []any{},
 		"appDisplayName": sp.DisplayName, "appDescription": nil, "appId": sp.AppID, "applicationTemplateId": nil,
 		"appOwnerOrganizationId": sp.AppOwnerOrganizationID, "appRoleAssignmentRequired": false,
-		"createdDateTime": graphTime(sp.Created), "description": nil, "disabledByMicrosoftStatus": nil,
+		"description": nil, "endpoints": []any{}, "disabledByMicrosoftStatus": nil,
 		"displayName": sp.DisplayName, "homepage": nil, "loginUrl": nil, "logoutUrl": nil, "notes": nil,
 		"notificationEmailAddresses": []any{}, "preferredSingleSignOnMode": nil, "preferredTokenSigningKeyThumbprint": nil,
 		"replyUrls": []any{}, "servicePrincipalNames": sp.ServicePrincipalNames, "servicePrincipalType": sp.ServicePrincipalType,
