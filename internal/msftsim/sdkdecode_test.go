@@ -45,8 +45,8 @@ var sdkGaps = map[string]string{
 var docOnly = map[string]string{
 	// The incident example's comments use createdBy/createdTime, which no
 	// v1.0 model has (alertComment: createdByDisplayName, createdDateTime).
-	"comments[].createdBy":   "doc example differs from the v1.0 alertComment model",
-	"comments[].createdTime": "doc example differs from the v1.0 alertComment model",
+	"comments[].createdBy":                                    "doc example differs from the v1.0 alertComment model",
+	"comments[].createdTime":                                  "doc example differs from the v1.0 alertComment model",
 	"evidence[#microsoft.graph.security.registryKeyEvidence]": "registry evidence is not simulated",
 }
 
