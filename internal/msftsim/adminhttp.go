@@ -20,6 +20,7 @@ func (a *Admin) handler() http.Handler {
 	h := func(pattern, route string, f func(r *http.Request) (any, error)) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			observe.Annotate(r, "admin."+route, r.PathValue("tenant"))
+			w.Header().Set("X-Msftsim-Route", "admin."+route) // which admin operation answered
 			v, err := f(r)
 			if err != nil {
 				status := http.StatusBadRequest
