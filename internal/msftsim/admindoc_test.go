@@ -190,20 +190,19 @@ func tokenize(s string, vars map[string]string) []string {
 	var w strings.Builder
 	in := false
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t':
+		switch s[i] {
+		case ' ', '\t':
 			if in {
 				words = append(words, w.String())
 				w.Reset()
 				in = false
 			}
-		case c == '\'':
+		case '\'':
 			j := strings.IndexByte(s[i+1:], '\'')
 			w.WriteString(s[i+1 : i+1+j])
 			i += j + 1
 			in = true
-		case c == '"':
+		case '"':
 			j := i + 1
 			for ; j < len(s) && s[j] != '"'; j++ {
 				if s[j] == '\\' && j+1 < len(s) {

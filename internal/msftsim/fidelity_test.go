@@ -166,7 +166,7 @@ func TestDirectoryRolePrincipals(t *testing.T) {
 	ra.SetRoleDefinitionId(ptr(helpdeskAdmin))
 	ra.SetDirectoryScopeId(ptr("/"))
 	_, err = g.RoleManagement().Directory().RoleAssignments().Post(t.Context(), ra, nil)
-	odata(t, err, 400, "Request_BadRequest")
+	_ = odata(t, err, 400, "Request_BadRequest")
 }
 
 func headersEventual() *abstractions.RequestHeaders {
