@@ -74,6 +74,9 @@ type AppRequest struct {
 	// RequestedRoles are the app's static application permissions
 	// (requiredResourceAccess): what the admin-consent link grants.
 	RequestedRoles []string `json:"requestedRoles,omitempty"`
+	// RedirectURIs are the app's web.redirectUris: when set, the
+	// admin-consent link refuses any other redirect_uri (AADSTS50011).
+	RedirectURIs []string `json:"redirectUris,omitempty"`
 	// SecretLifetime defaults to two years; NoSecret skips the secret.
 	SecretLifetime string `json:"secretLifetime,omitempty"`
 	NoSecret       bool   `json:"noSecret,omitempty"`
@@ -110,6 +113,11 @@ func (a *Admin) CreateApp(tenant string, req AppRequest) (AppCreds, error) {
 	}
 	if len(req.RequestedRoles) > 0 {
 		if err := a.sim.dir.SetRequestedRoles(tenant, creds.ClientID, req.RequestedRoles); err != nil {
+			return AppCreds{}, err
+		}
+	}
+	if len(req.RedirectURIs) > 0 {
+		if err := a.sim.dir.SetRedirectURIs(tenant, creds.ClientID, req.RedirectURIs); err != nil {
 			return AppCreds{}, err
 		}
 	}

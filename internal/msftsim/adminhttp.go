@@ -3,6 +3,7 @@ package msftsim
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -19,6 +20,7 @@ func (a *Admin) handler() http.Handler {
 	h := func(pattern, route string, f func(r *http.Request) (any, error)) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			observe.Annotate(r, "admin."+route, r.PathValue("tenant"))
+			w.Header().Set("X-Msftsim-Route", "admin."+route) // which admin operation answered
 			v, err := f(r)
 			if err != nil {
 				status := http.StatusBadRequest
@@ -180,6 +182,91 @@ func (a *Admin) handler() http.Handler {
 		}
 		a.SetSoftDeleteReleasesUniqueName(req.ReleasesUniqueName)
 		return nil, nil
+	})
+	h("DELETE /_sim/tenants/{tenant}/apps/{appId}", "apps.delete", func(r *http.Request) (any, error) {
+		return nil, a.DeleteApp(r.PathValue("tenant"), r.PathValue("appId"))
+	})
+	h("PUT /_sim/tenants/{tenant}/apps/{appId}/redirectUris", "apps.redirectUris", func(r *http.Request) (any, error) {
+		var req struct {
+			RedirectURIs []string `json:"redirectUris"`
+		}
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		return nil, a.SetRedirectURIs(r.PathValue("tenant"), r.PathValue("appId"), req.RedirectURIs)
+	})
+	h("POST /_sim/tenants/{tenant}/apps/{appId}/passwords", "apps.passwords.add", func(r *http.Request) (any, error) {
+		secret, keyID, err := a.AddAppSecret(r.PathValue("tenant"), r.PathValue("appId"))
+		if err != nil {
+			return nil, err
+		}
+		return map[string]string{"keyId": keyID, "secretText": secret}, nil
+	})
+	h("DELETE /_sim/tenants/{tenant}/apps/{appId}/passwords/{keyId}", "apps.passwords.remove", func(r *http.Request) (any, error) {
+		return nil, a.RemoveAppSecret(r.PathValue("tenant"), r.PathValue("appId"), r.PathValue("keyId"))
+	})
+	h("DELETE /_sim/tenants/{tenant}/apps/{appId}/keys/{keyId}", "apps.keys.remove", func(r *http.Request) (any, error) {
+		return nil, a.RemoveAppKey(r.PathValue("tenant"), r.PathValue("appId"), r.PathValue("keyId"))
+	})
+	h("DELETE /_sim/tenants/{tenant}/azureRoleAssignments", "azureRoles.delete", func(r *http.Request) (any, error) {
+		var req struct {
+			AzureRole
+			PrincipalID string `json:"principalId"`
+		}
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		n, err := a.RevokeAzureRole(r.PathValue("tenant"), req.AzureRole, req.PrincipalID)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]int{"removed": n}, nil
+	})
+	h("POST /_sim/tenants/{tenant}/groups", "groups.create", func(r *http.Request) (any, error) {
+		var g Group
+		if err := decodeBody(r, &g); err != nil {
+			return nil, err
+		}
+		return a.AddGroup(r.PathValue("tenant"), g)
+	})
+	h("POST /_sim/tenants/{tenant}/users", "users.create", func(r *http.Request) (any, error) {
+		var u User
+		if err := decodeBody(r, &u); err != nil {
+			return nil, err
+		}
+		return a.AddUser(r.PathValue("tenant"), u)
+	})
+	h("GET /_sim/tenants/{tenant}/faults", "tenantFaults.get", func(r *http.Request) (any, error) {
+		if _, ok := a.Tenant(r.PathValue("tenant")); !ok {
+			return nil, &directory.Error{Status: 404, Code: "NotFound", Message: "tenant not found"}
+		}
+		return a.TenantFaults(r.PathValue("tenant")), nil
+	})
+	h("PUT /_sim/tenants/{tenant}/faults", "tenantFaults.set", func(r *http.Request) (any, error) {
+		var sc faults.Scope
+		if err := decodeBody(r, &sc); err != nil {
+			return nil, err
+		}
+		if err := a.SetTenantFaults(r.PathValue("tenant"), sc); err != nil {
+			return nil, err
+		}
+		return a.TenantFaults(r.PathValue("tenant")), nil
+	})
+	h("PATCH /_sim/tenants/{tenant}/faults", "tenantFaults.patch", func(r *http.Request) (any, error) {
+		b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, 1<<20))
+		if err != nil {
+			return nil, err
+		}
+		return a.PatchTenantFaults(r.PathValue("tenant"), b)
+	})
+	h("DELETE /_sim/tenants/{tenant}/faults", "tenantFaults.delete", func(r *http.Request) (any, error) {
+		return nil, a.SetTenantFaults(r.PathValue("tenant"), faults.Scope{})
+	})
+	h("GET /_sim/tenants/{tenant}/counters", "tenantCounters", func(r *http.Request) (any, error) {
+		if _, ok := a.Tenant(r.PathValue("tenant")); !ok {
+			return nil, &directory.Error{Status: 404, Code: "NotFound", Message: "tenant not found"}
+		}
+		return a.TenantCounters(r.PathValue("tenant")), nil
 	})
 	h("GET /_sim/faults", "faults.get", func(*http.Request) (any, error) { return a.Faults(), nil })
 	h("PUT /_sim/faults", "faults.set", func(r *http.Request) (any, error) {

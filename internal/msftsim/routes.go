@@ -16,6 +16,7 @@ var Routes = []string{
 	"graph.security.alertsLegacy", "graph.deletedItems.applications", "graph.deletedItems.servicePrincipals",
 	"graph.deletedItems.get", "graph.deletedItems.delete",
 	"graph.auditLogs.signIns", "graph.users.list", "graph.users.get", "graph.organization.list",
+	"graph.applications.count", "graph.servicePrincipals.count", "graph.users.count",
 	"arm.workspaces.get", "arm.roleAssignments.put", "arm.roleAssignments.get", "arm.roleAssignments.delete",
 	"arm.roleAssignments.list", "arm.roleDefinitions.get", "arm.roleDefinitions.list", "loganalytics.query", "defender.machines.list", "defender.alerts.list",
 }

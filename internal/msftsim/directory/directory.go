@@ -58,6 +58,7 @@ type Tenant struct {
 	policy        Policy
 	caBlocked     map[string]bool // app IDs blocked by Conditional Access ("*": all)
 	users         []User
+	groups        []Group // security groups (directory role principals)
 	alerts        []map[string]any
 	incidents     []map[string]any
 	signIns       []map[string]any

@@ -329,8 +329,10 @@ func (d *Directory) AddDirectoryRole(tenant, principalID, roleDefinitionID, scop
 	if scope == "" {
 		scope = "/"
 	}
-	if _, err := d.findSP(t, SPKey{ID: principalID}, d.clock.Now()); err != nil {
-		return DirectoryRoleAssignment{}, errf(400, "Request_BadRequest", "Invalid principalId: resource '%s' does not exist.", principalID)
+	// A user, a group or a service principal may hold a directory role
+	// [G-unifiedroleassignment]; a group only when it is role-assignable.
+	if err := d.checkRolePrincipalLocked(t, principalID); err != nil {
+		return DirectoryRoleAssignment{}, err
 	}
 	if !IsGUID(roleDefinitionID) {
 		return DirectoryRoleAssignment{}, errf(400, "Request_BadRequest", "Invalid roleDefinitionId '%s'.", roleDefinitionID)

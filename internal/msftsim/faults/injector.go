@@ -44,8 +44,9 @@ type Injector struct {
 	matched   map[string]int // requests seen per origin+kind
 	injected  map[string]int // faults injected per origin+kind
 	throttled map[string]time.Time
-	early     map[string]int64           // early retries per route
-	earlyBy   map[string]map[string]bool // route -> clients that retried early
+	early     map[string]int64            // early retries per route
+	earlyBy   map[string]map[string]bool  // route -> clients that retried early
+	earlyTen  map[string]map[string]int64 // tenant -> route -> early retries
 	budgets   map[string]*budget
 	wallNow   func() time.Time
 }
@@ -60,6 +61,7 @@ func NewInjector(seed uint64) *Injector {
 		throttled: map[string]time.Time{},
 		early:     map[string]int64{},
 		earlyBy:   map[string]map[string]bool{},
+		earlyTen:  map[string]map[string]int64{},
 		budgets:   map[string]*budget{},
 		wallNow:   time.Now,
 	}
@@ -74,6 +76,53 @@ func (in *Injector) Set(c Config) {
 	in.matched = map[string]int{}
 	in.injected = map[string]int{}
 	in.budgets = map[string]*budget{}
+}
+
+// SetTenant replaces one tenant's scope (an empty scope removes it) and
+// resets only that tenant's Every/Count bookkeeping; the rest of the
+// configuration and its bookkeeping are kept.
+func (in *Injector) SetTenant(tenant string, sc Scope) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	key := strings.ToLower(tenant)
+	tenants := make(map[string]Scope, len(in.cfg.Tenants)+1)
+	for k, v := range in.cfg.Tenants {
+		tenants[k] = v
+	}
+	if isEmpty(Config{Scope: sc}) {
+		delete(tenants, key)
+	} else {
+		tenants[key] = sc
+	}
+	if len(tenants) == 0 {
+		tenants = nil
+	}
+	in.cfg.Tenants = tenants
+	in.empty = isEmpty(in.cfg)
+	prefix := "tenant:" + key
+	for _, m := range []map[string]int{in.matched, in.injected} {
+		for k := range m {
+			if strings.HasPrefix(strings.ToLower(k), prefix) {
+				delete(m, k)
+			}
+		}
+	}
+	for k := range in.budgets {
+		if strings.HasPrefix(strings.ToLower(k), prefix) {
+			delete(in.budgets, k)
+		}
+	}
+}
+
+// TenantEarlyRetries returns, per route, the early retries of tenant's clients.
+func (in *Injector) TenantEarlyRetries(tenant string) map[string]int64 {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	out := map[string]int64{}
+	for k, v := range in.earlyTen[strings.ToLower(tenant)] {
+		out[k] = v
+	}
+	return out
 }
 
 // Config returns the current configuration.
@@ -114,6 +163,7 @@ func (in *Injector) ResetCounters() {
 	defer in.mu.Unlock()
 	in.early = map[string]int64{}
 	in.earlyBy = map[string]map[string]bool{}
+	in.earlyTen = map[string]map[string]int64{}
 	in.throttled = map[string]time.Time{}
 }
 
@@ -148,6 +198,11 @@ func (in *Injector) Decide(route, tenant, client string) Decision {
 				in.earlyBy[route] = map[string]bool{}
 			}
 			in.earlyBy[route][tenant+"|"+client] = true
+			tk := strings.ToLower(tenant)
+			if in.earlyTen[tk] == nil {
+				in.earlyTen[tk] = map[string]int64{}
+			}
+			in.earlyTen[tk][route]++
 			return Decision{Status: 429, RetryAfter: int(math.Ceil(until.Sub(now).Seconds())), Kind: KindEarlyRetry}
 		}
 		delete(in.throttled, key)

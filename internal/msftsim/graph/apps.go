@@ -37,11 +37,20 @@ func (s *Server) appJSON(a directory.Application, domain string) map[string]any 
 		"id": a.ID, "deletedDateTime": nil, "appId": a.AppID, "applicationTemplateId": nil, "disabledByMicrosoftStatus": nil,
 		"createdDateTime": graphTime(a.Created), "displayName": a.DisplayName, "description": nil, "groupMembershipClaims": nil,
 		"identifierUris": []any{}, "isDeviceOnlyAuthSupported": nil, "isFallbackPublicClient": nil, "notes": nil,
-		"publisherDomain": domain, "serviceManagementReference": nil, "signInAudience": a.SignInAudience, "tags": []any{},
+		"publisherDomain": domain, "signInAudience": a.SignInAudience, "tags": []any{},
 		"tokenEncryptionKeyId": nil, "uniqueName": nilIfEmpty(a.UniqueName), "defaultRedirectUri": nil, "addIns": []any{},
 		"appRoles": []any{}, "keyCredentials": keys, "passwordCredentials": pw, "requiredResourceAccess": []any{},
 		"web": map[string]any{"homePageUrl": nil, "logoutUrl": nil, "redirectUris": []any{},
 			"implicitGrantSettings": map[string]any{"enableAccessTokenIssuance": false, "enableIdTokenIssuance": false}},
+		// The defaults Graph returns for a new application [G-app-tutorial].
+		"certification": nil, "optionalClaims": nil, "serviceManagementReference": nil,
+		"api": map[string]any{"acceptMappedClaims": nil, "knownClientApplications": []any{}, "requestedAccessTokenVersion": nil,
+			"oauth2PermissionScopes": []any{}, "preAuthorizedApplications": []any{}},
+		"info":                    map[string]any{"logoUrl": nil, "marketingUrl": nil, "privacyStatementUrl": nil, "supportUrl": nil, "termsOfServiceUrl": nil},
+		"parentalControlSettings": map[string]any{"countriesBlockedForMinors": []any{}, "legalAgeGroupRule": "Allow"},
+		"publicClient":            map[string]any{"redirectUris": []any{}},
+		"spa":                     map[string]any{"redirectUris": []any{}},
+		"verifiedPublisher":       map[string]any{"displayName": nil, "verifiedPublisherId": nil, "addedDateTime": nil},
 	}
 	for k, v := range a.Extra {
 		m[k] = v
@@ -133,29 +142,54 @@ func (s *Server) createApplication(c *call) {
 }
 
 func (s *Server) listApplications(c *call) {
-	cl, ok := c.filterOr400("microsoft.graph.application", "appId", "displayName", "uniqueName", "id")
+	q, ok := c.directoryQuery("microsoft.graph.application", []string{"appId", "displayName", "uniqueName", "id"},
+		nil, []string{"displayName", "createdDateTime"})
 	if !ok {
 		return
 	}
-	apps, err := s.Dir.ListApplications(c.tenant, func(a *directory.Application) bool {
-		return matches(cl, func(p string) string {
-			switch p {
-			case "appId":
-				return a.AppID
-			case "displayName":
-				return a.DisplayName
-			case "uniqueName":
-				return a.UniqueName
-			}
-			return a.ID
-		})
-	})
-	if err != nil {
-		c.failErr(err)
+	apps, ok := s.queryApplications(c, q)
+	if !ok {
 		return
 	}
 	dom := c.domain()
 	c.pageOf("applications", len(apps), func(i int) map[string]any { return s.appJSON(apps[i], dom) })
+}
+
+// countApplications is GET /applications/$count.
+func (s *Server) countApplications(c *call) {
+	q, ok := c.directoryQuery("microsoft.graph.application", []string{"appId", "displayName", "uniqueName", "id"}, nil, nil)
+	if !ok {
+		return
+	}
+	if apps, ok := s.queryApplications(c, q); ok {
+		c.countSegment(len(apps))
+	}
+}
+
+func (s *Server) queryApplications(c *call, q dirQuery) ([]directory.Application, bool) {
+	apps, err := s.Dir.ListApplications(c.tenant, func(a *directory.Application) bool {
+		return matches(q.clauses, func(p string) string { return appProp(*a, p) })
+	})
+	if err != nil {
+		c.failErr(err)
+		return nil, false
+	}
+	sortItems(q, apps, appProp)
+	return apps, true
+}
+
+func appProp(a directory.Application, p string) string {
+	switch p {
+	case "appId":
+		return a.AppID
+	case "displayName":
+		return a.DisplayName
+	case "uniqueName":
+		return a.UniqueName
+	case "createdDateTime":
+		return a.Created.UTC().Format(time.RFC3339Nano)
+	}
+	return a.ID
 }
 
 func (s *Server) getApplication(c *call) {

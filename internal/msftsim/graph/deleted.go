@@ -19,7 +19,7 @@ func (s *Server) deletedJSON(o directory.DeletedObject, domain string) map[strin
 	if o.Type == "application" {
 		m = s.appJSON(o.App, domain)
 	} else {
-		m = spJSON(o.SP)
+		m = s.spJSON(o.SP)
 	}
 	m["deletedDateTime"] = graphTime(o.Deleted)
 	return m

@@ -6,9 +6,14 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/msftsim/directory"
 )
 
-func roleAssignmentJSON(r directory.DirectoryRoleAssignment) map[string]any {
+// roleAssignmentJSON renders a unifiedRoleAssignment as Graph answers it,
+// principalOrganizationId (the principal's tenant) and resourceScope
+// included, which the v1.0 examples show though the v1.0 model (and the
+// SDK) lacks them [G-unifiedroleassignment-post].
+func roleAssignmentJSON(tenant string, r directory.DirectoryRoleAssignment) map[string]any {
 	return map[string]any{"id": r.ID, "principalId": r.PrincipalID, "roleDefinitionId": r.RoleDefinitionID,
-		"directoryScopeId": r.DirectoryScopeID, "appScopeId": nil, "condition": nil}
+		"directoryScopeId": r.DirectoryScopeID, "appScopeId": nil, "condition": nil,
+		"principalOrganizationId": tenant, "resourceScope": r.DirectoryScopeID}
 }
 
 func (s *Server) createDirectoryRole(c *call) {
@@ -25,7 +30,7 @@ func (s *Server) createDirectoryRole(c *call) {
 		c.failErr(err)
 		return
 	}
-	c.entity(201, "roleManagement/directory/roleAssignments/$entity", roleAssignmentJSON(r))
+	c.entity(201, "roleManagement/directory/roleAssignments/$entity", roleAssignmentJSON(c.tenant, r))
 }
 
 func (s *Server) listDirectoryRoles(c *call) {
@@ -40,7 +45,7 @@ func (s *Server) listDirectoryRoles(c *call) {
 	}
 	var items []map[string]any
 	for _, r := range rs {
-		m := roleAssignmentJSON(r)
+		m := roleAssignmentJSON(c.tenant, r)
 		if matches(cl, func(p string) string { s, _ := m[p].(string); return s }) {
 			items = append(items, m)
 		}
@@ -118,9 +123,46 @@ func userJSON(u directory.User) map[string]any {
 		"userPrincipalName": u.UserPrincipalName, "id": u.ID}
 }
 
+var userFilterable = []string{"displayName", "userPrincipalName", "mail", "id"}
+
 func (s *Server) listUsers(c *call) {
-	us, _ := s.Dir.Users(c.tenant)
+	q, ok := c.directoryQuery("microsoft.graph.user", userFilterable, []string{"displayName", "userPrincipalName"}, nil)
+	if !ok {
+		return
+	}
+	us := s.queryUsers(c, q)
 	c.pageOf("users", len(us), func(i int) map[string]any { return userJSON(us[i]) })
+}
+
+// countUsers is GET /users/$count.
+func (s *Server) countUsers(c *call) {
+	if q, ok := c.directoryQuery("microsoft.graph.user", userFilterable, nil, nil); ok {
+		c.countSegment(len(s.queryUsers(c, q)))
+	}
+}
+
+func (s *Server) queryUsers(c *call, q dirQuery) []directory.User {
+	all, _ := s.Dir.Users(c.tenant)
+	var us []directory.User
+	for _, u := range all {
+		if matches(q.clauses, func(p string) string { return userProp(u, p) }) {
+			us = append(us, u)
+		}
+	}
+	sortItems(q, us, userProp)
+	return us
+}
+
+func userProp(u directory.User, p string) string {
+	switch p {
+	case "displayName":
+		return u.DisplayName
+	case "userPrincipalName":
+		return u.UserPrincipalName
+	case "mail":
+		return u.Mail
+	}
+	return u.ID
 }
 
 func (s *Server) getUser(c *call) {

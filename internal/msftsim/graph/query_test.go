@@ -21,8 +21,15 @@ func TestParseFilter(t *testing.T) {
 	if !ok || len(cl) != 2 || cl[0].value != "a" || cl[1].value != "O'Neil" {
 		t.Fatalf("%v %v", cl, ok)
 	}
-	if _, bad, ok := parseFilter("startswith(displayName,'a')", "displayName"); ok || bad == "" {
-		t.Fatal("function accepted")
+	cl, _, ok = parseFilter("startswith(displayName, 'Box') and appId eq 'a'", "appId", "displayName")
+	if !ok || len(cl) != 2 || cl[0].op != "startswith" || cl[0].prop != "displayName" || cl[0].value != "Box" {
+		t.Fatalf("startswith: %v %v", cl, ok)
+	}
+	if !matches(cl[:1], func(string) string { return "box sync" }) || matches(cl[:1], func(string) string { return "Alpha" }) {
+		t.Fatal("startswith matches case-insensitively by prefix")
+	}
+	if _, bad, ok := parseFilter("endswith(displayName,'a')", "displayName"); ok || bad == "" {
+		t.Fatal("endswith (advanced only, not simulated) accepted")
 	}
 	if _, bad, ok := parseFilter("tags eq 'x'", "appId"); ok || bad != "tags" {
 		t.Fatalf("unknown property: %q", bad)

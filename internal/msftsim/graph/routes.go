@@ -40,6 +40,8 @@ func (s *Server) match(c *call) *route {
 	switch seg(0) {
 	case "applications":
 		switch {
+		case !keyed && n == 2 && seg(1) == "$count" && m == http.MethodGet:
+			return &route{"graph.applications.count", rolesAppRead, s.countApplications}
 		case !keyed && n == 1 && m == http.MethodPost:
 			return &route{"graph.applications.create", rolesAppWrite, s.createApplication}
 		case !keyed && n == 1 && m == http.MethodGet:
@@ -57,6 +59,8 @@ func (s *Server) match(c *call) *route {
 		}
 	case "servicePrincipals":
 		switch {
+		case !keyed && n == 2 && seg(1) == "$count" && m == http.MethodGet:
+			return &route{"graph.servicePrincipals.count", rolesAppRead, s.countServicePrincipals}
 		case !keyed && n == 1 && m == http.MethodPost:
 			return &route{"graph.servicePrincipals.create", rolesAppWrite, s.createServicePrincipal}
 		case !keyed && n == 1 && m == http.MethodGet:
@@ -133,6 +137,9 @@ func (s *Server) match(c *call) *route {
 			return &route{"graph.auditLogs.signIns", rolesSignIns, s.listSignIns}
 		}
 	case "users":
+		if !keyed && n == 2 && seg(1) == "$count" && m == http.MethodGet {
+			return &route{"graph.users.count", rolesUsers, s.countUsers}
+		}
 		if !keyed && n == 1 && m == http.MethodGet {
 			return &route{"graph.users.list", rolesUsers, s.listUsers}
 		}

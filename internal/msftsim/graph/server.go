@@ -38,6 +38,7 @@ type call struct {
 	claims *entra.Claims
 	tenant string
 	info   *observe.Info
+	count  bool // the list answers @odata.count ($count=true, advanced query)
 }
 
 // route is a matched Graph operation.
@@ -88,7 +89,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if d.LimitPercentage == 0 {
 				w.Header().Set("x-ms-throttle-limit-percentage", "1.0")
 			}
-			c.fail(429, "TooManyRequests", "Too many requests from Identifier:"+c.tenant+"+"+c.claims.AppID+" under category:throttle.")
+			// Graph's documented throttling body: innerError also carries
+			// code, message and status [G-throttling].
+			c.failInner(429, "TooManyRequests", "Please retry again later.",
+				map[string]any{"code": "429", "message": "Please retry after", "status": "429"})
 			return
 		}
 		if d.Status == 503 {
@@ -176,15 +180,20 @@ func (c *call) caller() directory.Caller {
 
 // fail writes Graph's error shape.
 func (c *call) fail(status int, code, msg string, details ...directory.ErrorDetail) {
-	e := map[string]any{
-		"code":    code,
-		"message": msg,
-		"innerError": map[string]any{
-			"date":              c.s.Dir.Clock().Now().Format("2006-01-02T15:04:05"),
-			"request-id":        c.w.Header().Get("request-id"),
-			"client-request-id": c.r.Header.Get("client-request-id"),
-		},
+	c.failInner(status, code, msg, nil, details...)
+}
+
+// failInner writes Graph's error shape with extra innerError members.
+func (c *call) failInner(status int, code, msg string, inner map[string]any, details ...directory.ErrorDetail) {
+	ie := map[string]any{
+		"date":              c.s.Dir.Clock().Now().Format("2006-01-02T15:04:05"),
+		"request-id":        c.w.Header().Get("request-id"),
+		"client-request-id": c.r.Header.Get("client-request-id"),
 	}
+	for k, v := range inner {
+		ie[k] = v
+	}
+	e := map[string]any{"code": code, "message": msg, "innerError": ie}
 	if len(details) > 0 {
 		e["details"] = details
 	}

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"strings"
+	"time"
 
 	"github.com/dropzoneai/dzconnect/internal/msftsim/directory"
 )
@@ -13,7 +14,17 @@ func (c *call) spKey() directory.SPKey {
 	return directory.SPKey{ID: c.id()}
 }
 
-func spJSON(sp directory.ServicePrincipal) map[string]any {
+// spJSON renders a service principal as Graph v1.0 does [G-sp-get] (no
+// createdDateTime: the v1.0 servicePrincipal has none, only beta):
+// publisherName is the display name of the tenant that owns the
+// application (Microsoft's first-party apps: "Microsoft Services").
+func (s *Server) spJSON(sp directory.ServicePrincipal) map[string]any {
+	publisher := any(nil)
+	if sp.AppOwnerOrganizationID == microsoftServicesTenant {
+		publisher = "Microsoft Services"
+	} else if t, ok := s.Dir.LookupTenant(sp.AppOwnerOrganizationID); ok {
+		publisher = t.DisplayName
+	}
 	roles := make([]any, 0, len(sp.AppRoles))
 	for _, r := range sp.AppRoles {
 		roles = append(roles, map[string]any{"allowedMemberTypes": []string{"Application"}, "description": r.DisplayName,
@@ -23,13 +34,15 @@ func spJSON(sp directory.ServicePrincipal) map[string]any {
 		"id": sp.ID, "deletedDateTime": nil, "accountEnabled": sp.AccountEnabled, "alternativeNames": []any{},
 		"appDisplayName": sp.DisplayName, "appDescription": nil, "appId": sp.AppID, "applicationTemplateId": nil,
 		"appOwnerOrganizationId": sp.AppOwnerOrganizationID, "appRoleAssignmentRequired": false,
-		"createdDateTime": graphTime(sp.Created), "description": nil, "disabledByMicrosoftStatus": nil,
+		"description": nil, "endpoints": []any{}, "disabledByMicrosoftStatus": nil,
 		"displayName": sp.DisplayName, "homepage": nil, "loginUrl": nil, "logoutUrl": nil, "notes": nil,
 		"notificationEmailAddresses": []any{}, "preferredSingleSignOnMode": nil, "preferredTokenSigningKeyThumbprint": nil,
 		"replyUrls": []any{}, "servicePrincipalNames": sp.ServicePrincipalNames, "servicePrincipalType": sp.ServicePrincipalType,
 		"signInAudience": "AzureADMultipleOrgs", "tags": []any{}, "tokenEncryptionKeyId": nil, "addIns": []any{},
 		"appRoles": roles, "keyCredentials": []any{}, "oauth2PermissionScopes": []any{}, "passwordCredentials": []any{},
-		"resourceSpecificApplicationPermissions": []any{},
+		"resourceSpecificApplicationPermissions": []any{}, "publisherName": publisher, "samlSingleSignOnSettings": nil,
+		"info":              map[string]any{"logoUrl": nil, "marketingUrl": nil, "privacyStatementUrl": nil, "supportUrl": nil, "termsOfServiceUrl": nil},
+		"verifiedPublisher": map[string]any{"displayName": nil, "verifiedPublisherId": nil, "addedDateTime": nil},
 	}
 }
 
@@ -57,7 +70,7 @@ func (s *Server) createServicePrincipal(c *call) {
 		c.failErr(err)
 		return
 	}
-	c.entity(201, "servicePrincipals/$entity", spJSON(sp))
+	c.entity(201, "servicePrincipals/$entity", s.spJSON(sp))
 }
 
 // upsertServicePrincipal is PATCH /servicePrincipals(appId='…'): with
@@ -84,33 +97,56 @@ func (s *Server) upsertServicePrincipal(c *call) {
 		return
 	}
 	if created {
-		c.entity(201, "servicePrincipals/$entity", spJSON(sp))
+		c.entity(201, "servicePrincipals/$entity", s.spJSON(sp))
 		return
 	}
 	c.noContent()
 }
 
 func (s *Server) listServicePrincipals(c *call) {
-	cl, ok := c.filterOr400("microsoft.graph.servicePrincipal", "appId", "displayName", "id")
+	q, ok := c.directoryQuery("microsoft.graph.servicePrincipal", []string{"appId", "displayName", "id"},
+		nil, []string{"displayName", "createdDateTime"})
 	if !ok {
 		return
 	}
+	if sps, ok := s.queryServicePrincipals(c, q); ok {
+		c.pageOf("servicePrincipals", len(sps), func(i int) map[string]any { return s.spJSON(sps[i]) })
+	}
+}
+
+// countServicePrincipals is GET /servicePrincipals/$count.
+func (s *Server) countServicePrincipals(c *call) {
+	q, ok := c.directoryQuery("microsoft.graph.servicePrincipal", []string{"appId", "displayName", "id"}, nil, nil)
+	if !ok {
+		return
+	}
+	if sps, ok := s.queryServicePrincipals(c, q); ok {
+		c.countSegment(len(sps))
+	}
+}
+
+func (s *Server) queryServicePrincipals(c *call, q dirQuery) ([]directory.ServicePrincipal, bool) {
 	sps, err := s.Dir.ListServicePrincipals(c.tenant, func(sp *directory.ServicePrincipal) bool {
-		return matches(cl, func(p string) string {
-			switch p {
-			case "appId":
-				return sp.AppID
-			case "displayName":
-				return sp.DisplayName
-			}
-			return sp.ID
-		})
+		return matches(q.clauses, func(p string) string { return spProp(*sp, p) })
 	})
 	if err != nil {
 		c.failErr(err)
-		return
+		return nil, false
 	}
-	c.pageOf("servicePrincipals", len(sps), func(i int) map[string]any { return spJSON(sps[i]) })
+	sortItems(q, sps, spProp)
+	return sps, true
+}
+
+func spProp(sp directory.ServicePrincipal, p string) string {
+	switch p {
+	case "appId":
+		return sp.AppID
+	case "displayName":
+		return sp.DisplayName
+	case "createdDateTime":
+		return sp.Created.UTC().Format(time.RFC3339Nano)
+	}
+	return sp.ID
 }
 
 func (s *Server) getServicePrincipal(c *call) {
@@ -119,7 +155,7 @@ func (s *Server) getServicePrincipal(c *call) {
 		c.failErr(err)
 		return
 	}
-	c.entity(200, "servicePrincipals/$entity", spJSON(sp))
+	c.entity(200, "servicePrincipals/$entity", s.spJSON(sp))
 }
 
 func (s *Server) deleteServicePrincipal(c *call) {
@@ -217,3 +253,6 @@ func (s *Server) deleteAssignment(c *call) {
 	}
 	c.noContent()
 }
+
+// microsoftServicesTenant owns Microsoft's first-party applications.
+const microsoftServicesTenant = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
