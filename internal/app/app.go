@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dropzoneai/dzconnect/internal/auth"
+	"github.com/dropzoneai/dzconnect/internal/catalog"
 	"github.com/dropzoneai/dzconnect/internal/clock"
 	"github.com/dropzoneai/dzconnect/internal/config"
 	"github.com/dropzoneai/dzconnect/internal/consent"
@@ -211,6 +212,18 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		verify.Deps{Tx: db, Store: db, Notifier: notifier, Audit: db, Integrations: sharedAwareSecrets{integrations, sharedApps},
 			Microsoft: verifyMicrosoft{ms}})
 	checks.UseProvisioners(verifyProvisioners{consents})
+	// The permission catalog: the embedded default, or --catalog-file
+	// (loaded at start, so a bad file stops the start naming the entry),
+	// with each organization's override applied by checks and provisioning.
+	baseCatalog := catalog.Default()
+	if cfg.CatalogFile != "" {
+		if baseCatalog, err = catalog.LoadFile(cfg.CatalogFile); err != nil {
+			return err
+		}
+	}
+	orgs := organization.NewService(db, db, db, db, secretGC)
+	catalogs := organization.NewCatalogs(db, baseCatalog, db, db, db)
+	checks.UseCatalogs(catalogs)
 	// A new client secret is tried with the checks before it replaces the
 	// active one (integration.Service.UpdateSecret).
 	integrations.UseVerifier(checks)
@@ -236,6 +249,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		Renewal: db, Notifier: notifier, Renew: provision.RenewConfig{Interval: cfg.RenewalInterval, Jitter: cfg.RenewalJitter,
 			PerTenant: cfg.RenewalPerTenant, ReadEvery: cfg.ExpiryReadInterval, Clock: clock.FromFile(cfg.TestClockFile),
 			ObserveThrottle: microsoft.WithThrottleObserver},
+		Catalogs: catalogs,
 	})
 	opKinds.MustRegister(provisioner.Kind())
 	opKinds.MustRegister(provisioner.DeprovisionKind())
@@ -247,7 +261,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: tlsCfg, ShutdownTimeout: cfg.ShutdownTimeout,
 		Extra: map[string]http.Handler{"GET /metrics": m.Handler()},
 	}, log, auth.NewAuthenticator(db, db, cfg.AdminKey), handlers.Deps{
-		Organizations: organization.NewService(db, db, db, db, secretGC), APIKeys: auth.NewKeyService(db, db, db, db), Tenants: tenants,
+		Organizations: orgs, Catalogs: catalogs, APIKeys: auth.NewKeyService(db, db, db, db), Tenants: tenants,
 		Integrations: integrations, Audit: db, Webhooks: webhooks,
 		Checks: checkAPI{run: checker, list: checks}, Consent: consents, Operations: operations,
 		Provisioning: provisioner, SharedApps: sharedApps, Tokens: tokens,
