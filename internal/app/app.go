@@ -143,9 +143,19 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		return err
 	}
 	log := newLogger(cfg, logOut)
+	// The permission catalog: the embedded default, or --catalog-file,
+	// loaded first, so that a bad file stops the start at once, naming the
+	// entry; each organization's override is applied on top by checks and
+	// provisioning (organization.Catalogs).
+	baseCatalog := catalog.Default()
+	if cfg.CatalogFile != "" {
+		if baseCatalog, err = catalog.LoadFile(cfg.CatalogFile); err != nil {
+			return err
+		}
+	}
 	log.InfoContext(ctx, "starting", "version", versionString(), "grpc_addr", cfg.GRPCAddr, "http_addr", cfg.HTTPAddr,
 		"vault_addr", cfg.VaultAddr, "vault_mount", cfg.VaultMount, "vault_auth", map[bool]string{true: "approle", false: "token"}[cfg.VaultRoleID != ""],
-		"admin_key_configured", cfg.AdminKey != "", "migrate_on_start", cfg.MigrateOnStart)
+		"admin_key_configured", cfg.AdminKey != "", "migrate_on_start", cfg.MigrateOnStart, "catalog_version", baseCatalog.Version())
 	if cfg.MigrateOnStart {
 		if err := postgres.Migrate(ctx, cfg.DatabaseURL, log); err != nil {
 			return err
@@ -212,15 +222,6 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		verify.Deps{Tx: db, Store: db, Notifier: notifier, Audit: db, Integrations: sharedAwareSecrets{integrations, sharedApps},
 			Microsoft: verifyMicrosoft{ms}})
 	checks.UseProvisioners(verifyProvisioners{consents})
-	// The permission catalog: the embedded default, or --catalog-file
-	// (loaded at start, so a bad file stops the start naming the entry),
-	// with each organization's override applied by checks and provisioning.
-	baseCatalog := catalog.Default()
-	if cfg.CatalogFile != "" {
-		if baseCatalog, err = catalog.LoadFile(cfg.CatalogFile); err != nil {
-			return err
-		}
-	}
 	orgs := organization.NewService(db, db, db, db, secretGC)
 	catalogs := organization.NewCatalogs(db, baseCatalog, db, db, db)
 	checks.UseCatalogs(catalogs)

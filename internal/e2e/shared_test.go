@@ -319,7 +319,7 @@ func TestSharedModeMissingPermission(t *testing.T) {
 		want                v1.IntegrationState
 	}{
 		{"optional", "dd98c7f5-2d42-42d3-a0e4-633161547251", "ThreatHunting.Read.All", true, v1.IntegrationState_INTEGRATION_STATE_DEGRADED},
-		{"required", "df021288-bdef-4463-88db-98f22de89214", "User.Read.All", false, v1.IntegrationState_INTEGRATION_STATE_BROKEN},
+		{"required", "b0afded3-3588-46d8-8b3d-9842eff778da", "AuditLog.Read.All", false, v1.IntegrationState_INTEGRATION_STATE_BROKEN},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

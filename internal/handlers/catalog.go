@@ -160,17 +160,13 @@ func (h *catalogs) UpdatePermissionCatalogOverride(ctx context.Context, req *v1.
 		v.Check(err == nil && r >= 0, "permission_catalog_override.etag", "is not an etag this service issued")
 		revision = r
 	}
-	var entries []catalog.Override
-	if v.CheckLen("permission_catalog_override.entries", len(in.GetEntries())) {
-		for i, e := range in.GetEntries() {
-			field := "permission_catalog_override.entries[" + strconv.Itoa(i) + "]."
-			k, ok := kinds[e.GetKind()]
-			v.Check(ok, field+"kind", "unknown integration kind")
-			r, ok := requirementsFromProto[e.GetRequirement()]
-			v.Check(ok, field+"requirement", "must be REQUIREMENT_REQUIRED or REQUIREMENT_OPTIONAL")
-			v.Check(e.GetValue() != "", field+"value", "required")
-			entries = append(entries, catalog.Override{Kind: k, ResourceAppID: strings.ToLower(e.GetResourceAppId()), Value: e.GetValue(), Requirement: r})
-		}
+	// The entries are validated against the catalog by the domain
+	// (organization.Catalogs.UpdateOverride), every bad field named: an
+	// unknown kind or requirement reaches it as "".
+	entries := make([]catalog.Override, 0, len(in.GetEntries()))
+	for _, e := range in.GetEntries() {
+		entries = append(entries, catalog.Override{Kind: kinds[e.GetKind()], ResourceAppID: strings.ToLower(e.GetResourceAppId()),
+			Value: e.GetValue(), Requirement: requirementsFromProto[e.GetRequirement()]})
 	}
 	if err := v.Err(); err != nil {
 		return nil, err
