@@ -326,6 +326,9 @@ func (s *Service) recordGroup(ctx context.Context, ps []Pending) ([]Result, []er
 // also names the credential and carries the days left and the remedy (the
 // expiry step's: the exact steps to replace the secret).
 func eventOf(typ string, c Check, in integration.Integration, active integration.Credential) event.Event {
+	if m := c.ExpiryMismatch; m != nil && m.Credential == active.ID {
+		active.EndTime = &m.Entra // judged by Entra's date (entra_expiry.go)
+	}
 	name := resource.Integration{Org: c.Org, Tenant: c.Tenant, Integration: c.Integration}.String()
 	ev := event.Event{
 		Type: typ, Time: c.End, Organization: resource.Org{Org: c.Org}.String(),
