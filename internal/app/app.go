@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dropzoneai/dzconnect/internal/auth"
+	"github.com/dropzoneai/dzconnect/internal/catalog"
 	"github.com/dropzoneai/dzconnect/internal/clock"
 	"github.com/dropzoneai/dzconnect/internal/config"
 	"github.com/dropzoneai/dzconnect/internal/consent"
@@ -143,9 +144,19 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		return err
 	}
 	log := newLogger(cfg, logOut)
+	// The permission catalog: the embedded default, or --catalog-file,
+	// loaded first, so that a bad file stops the start at once, naming the
+	// entry; each organization's override is applied on top by checks and
+	// provisioning (organization.Catalogs).
+	baseCatalog := catalog.Default()
+	if cfg.CatalogFile != "" {
+		if baseCatalog, err = catalog.LoadFile(cfg.CatalogFile); err != nil {
+			return err
+		}
+	}
 	log.InfoContext(ctx, "starting", "version", versionString(), "grpc_addr", cfg.GRPCAddr, "http_addr", cfg.HTTPAddr,
 		"vault_addr", cfg.VaultAddr, "vault_mount", cfg.VaultMount, "vault_auth", map[bool]string{true: "approle", false: "token"}[cfg.VaultRoleID != ""],
-		"admin_key_configured", cfg.AdminKey != "", "migrate_on_start", cfg.MigrateOnStart)
+		"admin_key_configured", cfg.AdminKey != "", "migrate_on_start", cfg.MigrateOnStart, "catalog_version", baseCatalog.Version())
 	if cfg.MigrateOnStart {
 		if err := postgres.Migrate(ctx, cfg.DatabaseURL, log); err != nil {
 			return err
@@ -219,6 +230,9 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		verify.Deps{Tx: db, Store: db, Notifier: notifier, Audit: db, Integrations: sharedAwareSecrets{integrations, sharedApps},
 			Microsoft: verifyMicrosoft{ms}})
 	checks.UseProvisioners(verifyProvisioners{consents})
+	orgs := organization.NewService(db, db, db, db, secretGC)
+	catalogs := organization.NewCatalogs(db, baseCatalog, db, db, db)
+	checks.UseCatalogs(catalogs)
 	// A new client secret is tried with the checks before it replaces the
 	// active one (integration.Service.UpdateSecret).
 	integrations.UseVerifier(checks)
@@ -244,6 +258,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		Renewal: db, Notifier: notifier, Renew: provision.RenewConfig{Interval: cfg.RenewalInterval, Jitter: cfg.RenewalJitter,
 			PerTenant: cfg.RenewalPerTenant, ReadEvery: cfg.ExpiryReadInterval, Clock: clock.FromFile(cfg.TestClockFile),
 			ObserveThrottle: microsoft.WithThrottleObserver},
+		Catalogs: catalogs,
 	})
 	provisioner.UseQuota(quotas)
 	opKinds.MustRegister(provisioner.Kind())
@@ -258,7 +273,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: tlsCfg, ShutdownTimeout: cfg.ShutdownTimeout,
 		Extra: map[string]http.Handler{"GET /metrics": m.Handler()},
 	}, log, auth.NewAuthenticator(db, db, cfg.AdminKey), handlers.Deps{
-		Organizations: organization.NewService(db, db, db, db, secretGC), APIKeys: apiKeys, Tenants: tenants,
+		Organizations: orgs, Catalogs: catalogs, APIKeys: apiKeys, Tenants: tenants,
 		Integrations: integrations, Audit: db, Webhooks: webhooks,
 		Checks: checkAPI{run: checker, list: checks}, Consent: consents, Operations: operations,
 		Provisioning: provisioner, SharedApps: sharedApps, Tokens: tokens,

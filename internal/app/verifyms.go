@@ -132,3 +132,22 @@ func (p verifyProvisioners) ForTenant(ctx context.Context, org uuid.UUID, t tena
 // VerifyMicrosoft adapts the Microsoft client to verify's ports (for
 // tests that assemble a verify.Service themselves).
 func VerifyMicrosoft(c *microsoft.Client) verify.Microsoft { return verifyMicrosoft{c} }
+
+var _ verify.CredentialReader = verifyDirectory{}
+
+// ApplicationCredentials implements verify.CredentialReader: the
+// application's password and key credentials as Entra has them.
+func (v verifyDirectory) ApplicationCredentials(ctx context.Context, clientID string) ([]verify.AppCredential, error) {
+	a, err := v.d.GetApplicationByAppID(ctx, clientID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]verify.AppCredential, 0, len(a.Passwords)+len(a.Keys))
+	for _, p := range a.Passwords {
+		out = append(out, verify.AppCredential{KeyID: p.KeyID, Hint: p.Hint, End: p.End})
+	}
+	for _, k := range a.Keys {
+		out = append(out, verify.AppCredential{KeyID: k.KeyID, End: k.End, Certificate: true})
+	}
+	return out, nil
+}

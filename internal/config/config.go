@@ -48,6 +48,7 @@ type Config struct {
 
 	MicrosoftEndpointsFile string
 	MicrosoftCAFile        string
+	CatalogFile            string
 	ExpiryWarning          time.Duration
 	SettleWindow           time.Duration
 	SecretVerifyWait       time.Duration
@@ -156,6 +157,7 @@ var Reference = []Option{
 	{"janitor-interval", "DZCONNECT_JANITOR_INTERVAL", "1m", "how often the janitor job (on the elected leader) removes stale pending creates and expired tenant throttles", false, dur(func(c *Config) *time.Duration { return &c.JanitorInterval })},
 	{"microsoft-endpoints-file", "DZCONNECT_MICROSOFT_ENDPOINTS_FILE", "", "JSON file overriding Microsoft endpoints per cloud (key \"*\" for every cloud; msftsim's endpoints.json works as that entry)", false, str(func(c *Config) *string { return &c.MicrosoftEndpointsFile })},
 	{"microsoft-ca-file", "DZCONNECT_MICROSOFT_CA_FILE", "", "PEM CA bundle trusted for Microsoft endpoints in addition to the system roots", false, str(func(c *Config) *string { return &c.MicrosoftCAFile })},
+	{"catalog-file", "DZCONNECT_CATALOG_FILE", "", "JSON permission catalog replacing the embedded default as a whole (format: internal/catalog/default.json; validated at start: an invalid entry stops the start, naming it)", false, str(func(c *Config) *string { return &c.CatalogFile })},
 	{"expiry-warning", "DZCONNECT_EXPIRY_WARNING", "720h", "a credential expiring within this is a warning and announced once", false, dur(func(c *Config) *time.Duration { return &c.ExpiryWarning })},
 	{"settle-window", "DZCONNECT_SETTLE_WINDOW", "5m", "after a change, replication-lag errors count as propagating, not broken, for this long", false, dur(func(c *Config) *time.Duration { return &c.SettleWindow })},
 	{"secret-verify-wait", "DZCONNECT_SECRET_VERIFY_WAIT", "20s", "UpdateIntegration tries a new client secret that Microsoft answers as not replicated yet again for up to this long before refusing it (the current secret stays)", false, dur(func(c *Config) *time.Duration { return &c.SecretVerifyWait })},

@@ -198,6 +198,13 @@ func callsAgainst(s *stack.Stack, a stack.Org, tenant, integ, key, hook, op stri
 		{svc + "CatalogService/GetPermissionCatalog", func(ctx context.Context) error {
 			return errOf(c.Catalog.GetPermissionCatalog(ctx, &v1.GetPermissionCatalogRequest{}))
 		}},
+		{svc + "CatalogService/GetPermissionCatalogOverride", func(ctx context.Context) error {
+			return errOf(c.Catalog.GetPermissionCatalogOverride(ctx, &v1.GetPermissionCatalogOverrideRequest{Name: a.Name + "/permissionCatalogOverride"}))
+		}},
+		{svc + "CatalogService/UpdatePermissionCatalogOverride", func(ctx context.Context) error {
+			return errOf(c.Catalog.UpdatePermissionCatalogOverride(ctx, &v1.UpdatePermissionCatalogOverrideRequest{
+				PermissionCatalogOverride: &v1.PermissionCatalogOverride{Name: a.Name + "/permissionCatalogOverride"}}))
+		}},
 	}
 }
 

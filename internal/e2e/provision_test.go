@@ -164,7 +164,7 @@ func (f provisionFixture) assertDirectory(t *testing.T, op *v1.Operation, in *v1
 		t.Fatal(err)
 	}
 	want := 0
-	for _, e := range catalog.For(kind, []integration.Feature{}) {
+	for _, e := range catalog.Default().For(kind, []integration.Feature{}) {
 		if e.Type == catalog.TypeApplication && e.Requirement != catalog.Alternative {
 			want++
 		}

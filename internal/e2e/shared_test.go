@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
+	"github.com/dropzoneai/dzconnect/internal/catalog"
 	"github.com/dropzoneai/dzconnect/internal/cli"
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/jobs"
@@ -63,7 +64,7 @@ func newSharedFixture(t *testing.T, without ...string) sharedFixture {
 	s := stack.Start(t, stack.Options{ExtraArgs: append(stack.SimArgs(sim), "--settle-window", "1ns", "--sweep-jitter", "0s")})
 	f := sharedFixture{consentFixture: consentFixture{s: s, sim: sim}, sa: v1.NewSharedApplicationServiceClient(s.Conn), home: uuid.NewString()}
 	f.org = s.NewOrg(t, "Shared")
-	m := sharedapp.ManifestFor(integration.KindDefender, nil)
+	m := sharedapp.ManifestFor(catalog.Default(), integration.KindDefender, nil)
 	app, err := sim.Admin().RegisterProvisioner(f.home, msftsim.AppRequest{DisplayName: "Dropzone AI (Defender, shared)",
 		RequestedRoles: rolesOf(m, without...)})
 	if err != nil {
@@ -168,7 +169,7 @@ func TestSharedMode(t *testing.T) {
 	c := f.s.Clients()
 
 	app := f.create(t)
-	want := sharedapp.ManifestFor(integration.KindDefender, nil).JSON()
+	want := sharedapp.ManifestFor(catalog.Default(), integration.KindDefender, nil).JSON()
 	if app.GetName() != f.org.Name+"/sharedApplications/microsoft-365-defender" || app.GetClientId() != f.app.ClientID ||
 		app.GetSecretVersion() != 1 || app.GetManifestJson() != want || !strings.Contains(want, `"AzureADMultipleOrgs"`) {
 		t.Fatalf("shared application %v", app)
@@ -318,7 +319,7 @@ func TestSharedModeMissingPermission(t *testing.T) {
 		want                v1.IntegrationState
 	}{
 		{"optional", "dd98c7f5-2d42-42d3-a0e4-633161547251", "ThreatHunting.Read.All", true, v1.IntegrationState_INTEGRATION_STATE_DEGRADED},
-		{"required", "df021288-bdef-4463-88db-98f22de89214", "User.Read.All", false, v1.IntegrationState_INTEGRATION_STATE_BROKEN},
+		{"required", "b0afded3-3588-46d8-8b3d-9842eff778da", "AuditLog.Read.All", false, v1.IntegrationState_INTEGRATION_STATE_BROKEN},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -427,7 +428,7 @@ func TestSharedModeDzctl(t *testing.T) {
 		return out.String()
 	}
 	if got, want := run(f.org.Viewer, "", "shared-app", "manifest", "--kind", "defender"),
-		sharedapp.ManifestFor(integration.KindDefender, nil).JSON()+"\n"; got != want {
+		sharedapp.ManifestFor(catalog.Default(), integration.KindDefender, nil).JSON()+"\n"; got != want {
 		t.Fatalf("dzctl manifest:\n%s\nserver's:\n%s", got, want)
 	}
 	app := run(f.org.Admin, f.app.ClientSecret+"\n", "shared-app", "create", "--org", f.org.Name, "--kind", "defender",

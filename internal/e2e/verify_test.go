@@ -204,19 +204,21 @@ func TestCheckExpiredSecret(t *testing.T) {
 func TestCheckMissingAndExtraPermissions(t *testing.T) {
 	t.Parallel()
 	f := newVerifyFixture(t, msftsim.TenantSpec{}, "--settle-window", "1ns")
-	roles := append([]string{"Directory.Read.All"}, slices.DeleteFunc(slices.Clone(defenderRoles), func(r string) bool { return r == "SecurityIncident.Read.All" })...)
+	// AuditLog.Read.All: required by the default catalog (named by
+	// Dropzone's setup page; internal/catalog/default.json).
+	roles := append([]string{"Directory.Read.All"}, slices.DeleteFunc(slices.Clone(defenderRoles), func(r string) bool { return r == "AuditLog.Read.All" })...)
 	in, _ := f.app(t, msftsim.AppRequest{DisplayName: "Dropzone AI", Roles: roles}, nil)
 	c := f.check(t, in.GetName())
 	wantOutcome(t, c, v1.IntegrationState_INTEGRATION_STATE_BROKEN)
 	p := c.GetPermissions()
-	if !slices.Equal(p.GetMissingRequired(), []string{"SecurityIncident.Read.All"}) || !slices.Equal(p.GetExtra(), []string{"Directory.Read.All"}) {
+	if !slices.Equal(p.GetMissingRequired(), []string{"AuditLog.Read.All"}) || !slices.Equal(p.GetExtra(), []string{"Directory.Read.All"}) {
 		t.Fatalf("permissions %v", p)
 	}
-	if s := step(t, c, "permissions"); s.GetStatus() != failed || !strings.Contains(s.GetMessage(), "SecurityIncident.Read.All") {
+	if s := step(t, c, "permissions"); s.GetStatus() != failed || !strings.Contains(s.GetMessage(), "AuditLog.Read.All") {
 		t.Fatalf("permissions step %v", s)
 	}
-	if s := step(t, c, "probe:graph-security-incidents"); s.GetStatus() != failed {
-		t.Fatalf("incidents probe %v", s)
+	if s := step(t, c, "probe:graph-audit-signins"); s.GetStatus() != failed {
+		t.Fatalf("sign-ins probe %v", s)
 	}
 	if s := step(t, c, "probe:graph-users"); s.GetStatus() != passed {
 		t.Fatalf("users probe %v", s)

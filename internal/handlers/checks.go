@@ -30,12 +30,13 @@ var stepStatuses = map[verify.StepStatus]v1.CheckStepStatus{
 
 func checkToProto(c verify.Check) *v1.Check {
 	out := &v1.Check{
-		Name:      resource.Integration{Org: c.Org, Tenant: c.Tenant, Integration: c.Integration}.String() + "/checks/" + c.ID.String(),
-		Outcome:   stateToProto[c.Outcome],
-		Trigger:   c.Trigger,
-		StartTime: ts(c.Start),
-		EndTime:   ts(c.End),
-		Summary:   c.Summary,
+		Name:           resource.Integration{Org: c.Org, Tenant: c.Tenant, Integration: c.Integration}.String() + "/checks/" + c.ID.String(),
+		Outcome:        stateToProto[c.Outcome],
+		Trigger:        c.Trigger,
+		StartTime:      ts(c.Start),
+		EndTime:        ts(c.End),
+		CatalogVersion: c.CatalogVersion,
+		Summary:        c.Summary,
 		Permissions: &v1.PermissionReport{
 			Source:          c.Permissions.Source,
 			Granted:         c.Permissions.Granted,

@@ -45,6 +45,8 @@ type Deps struct {
 	Provisioning  *provision.Service
 	SharedApps    *sharedapp.Service
 	Tokens        *token.Service
+	// Catalogs: the permission catalog and organizations' overrides.
+	Catalogs *organization.Catalogs
 }
 
 // Register registers every service on s.
@@ -54,7 +56,7 @@ func Register(s grpc.ServiceRegistrar, d Deps) {
 	v1.RegisterTenantServiceServer(s, &tenants{d: d})
 	v1.RegisterIntegrationServiceServer(s, &integrations{d: d})
 	v1.RegisterAuditServiceServer(s, &auditEvents{d: d})
-	v1.RegisterCatalogServiceServer(s, &catalogs{})
+	v1.RegisterCatalogServiceServer(s, &catalogs{d: d})
 	v1.RegisterWebhookServiceServer(s, &webhooks{d: d})
 	v1.RegisterOperationServiceServer(s, &operations{d: d})
 	v1.RegisterProvisioningServiceServer(s, &provisioning{d: d})

@@ -9,6 +9,7 @@ import (
 
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
 	"github.com/dropzoneai/dzconnect/internal/apperr"
+	"github.com/dropzoneai/dzconnect/internal/catalog"
 	"github.com/dropzoneai/dzconnect/internal/integration"
 	"github.com/dropzoneai/dzconnect/internal/resource"
 	"github.com/dropzoneai/dzconnect/internal/sharedapp"
@@ -45,7 +46,9 @@ func parseSharedAppName(field, name string) (sharedAppName, error) {
 	return sharedAppName{Org: o, Kind: k}, nil
 }
 
-func sharedAppToProto(a sharedapp.App) *v1.SharedApplication {
+// sharedAppToProto converts a; its manifest and tenant steps come from cat
+// (the catalog dzconnect runs with).
+func sharedAppToProto(cat *catalog.Catalog, a sharedapp.App) *v1.SharedApplication {
 	fs := make([]v1.Feature, 0, len(a.Features))
 	for _, f := range a.Features {
 		fs = append(fs, featureToProto[f])
@@ -53,7 +56,7 @@ func sharedAppToProto(a sharedapp.App) *v1.SharedApplication {
 	return &v1.SharedApplication{
 		Name: sharedapp.Name(a.Org, a.Kind), Kind: kindToProto[a.Kind], ClientId: a.ClientID.String(),
 		DisplayName: a.DisplayName, Features: fs, SecretExpireTime: tsp(a.SecretEndTime), SecretVersion: a.SecretVersion,
-		ManifestJson: sharedapp.ManifestFor(a.Kind, a.Features).JSON(), TenantSteps: sharedapp.TenantSteps(a.Kind, a.Features),
+		ManifestJson: sharedapp.ManifestFor(cat, a.Kind, a.Features).JSON(), TenantSteps: sharedapp.TenantSteps(cat, a.Kind, a.Features),
 		CreateTime: ts(a.CreateTime), UpdateTime: ts(a.UpdateTime), Etag: etag(a.Version),
 	}
 }
@@ -92,7 +95,7 @@ func (h *sharedApps) CreateSharedApplication(ctx context.Context, req *v1.Create
 	if err != nil {
 		return nil, err
 	}
-	return &v1.CreateSharedApplicationResponse{SharedApplication: sharedAppToProto(out)}, nil
+	return &v1.CreateSharedApplicationResponse{SharedApplication: sharedAppToProto(h.d.Catalogs.Base(), out)}, nil
 }
 
 func (h *sharedApps) GetSharedApplication(ctx context.Context, req *v1.GetSharedApplicationRequest) (*v1.GetSharedApplicationResponse, error) {
@@ -104,7 +107,7 @@ func (h *sharedApps) GetSharedApplication(ctx context.Context, req *v1.GetShared
 	if err != nil {
 		return nil, err
 	}
-	return &v1.GetSharedApplicationResponse{SharedApplication: sharedAppToProto(a)}, nil
+	return &v1.GetSharedApplicationResponse{SharedApplication: sharedAppToProto(h.d.Catalogs.Base(), a)}, nil
 }
 
 func (h *sharedApps) ListSharedApplications(ctx context.Context, req *v1.ListSharedApplicationsRequest) (*v1.ListSharedApplicationsResponse, error) {
@@ -118,7 +121,7 @@ func (h *sharedApps) ListSharedApplications(ctx context.Context, req *v1.ListSha
 	}
 	out := &v1.ListSharedApplicationsResponse{SharedApplications: make([]*v1.SharedApplication, 0, len(as))}
 	for _, a := range as {
-		out.SharedApplications = append(out.SharedApplications, sharedAppToProto(a))
+		out.SharedApplications = append(out.SharedApplications, sharedAppToProto(h.d.Catalogs.Base(), a))
 	}
 	return out, nil
 }
@@ -143,7 +146,7 @@ func (h *sharedApps) UpdateSharedApplication(ctx context.Context, req *v1.Update
 	if err != nil {
 		return nil, err
 	}
-	return &v1.UpdateSharedApplicationResponse{SharedApplication: sharedAppToProto(out)}, nil
+	return &v1.UpdateSharedApplicationResponse{SharedApplication: sharedAppToProto(h.d.Catalogs.Base(), out)}, nil
 }
 
 func (h *sharedApps) DeleteSharedApplication(ctx context.Context, req *v1.DeleteSharedApplicationRequest) (*v1.DeleteSharedApplicationResponse, error) {

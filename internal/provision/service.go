@@ -83,6 +83,9 @@ type Deps struct {
 	// role assignment (a grant can take minutes to apply; default 5m;
 	// negative: fail at the first refusal).
 	RBACWindow time.Duration
+	// Catalogs gives each organization's effective permission catalog
+	// (catalog.go); nil: the embedded default.
+	Catalogs Catalogs
 }
 
 // Service runs ProvisionIntegration and the provision operation's steps.

@@ -224,9 +224,13 @@ func (s *Service) stepResources(ctx context.Context, sc operation.StepContext) (
 	if err != nil {
 		return nil, err
 	}
+	cat, err := s.catalog(ctx, sc.Org)
+	if err != nil {
+		return nil, err
+	}
 	sps := map[string]*microsoft.ServicePrincipal{}
 	var out resourcesOut
-	for _, e := range catalog.For(r.p.Kind, r.p.features()) {
+	for _, e := range cat.For(r.p.Kind, r.p.features()) {
 		if e.Type != catalog.TypeApplication || e.Requirement == catalog.Alternative {
 			continue
 		}
@@ -455,8 +459,12 @@ func (s *Service) stepDirectoryRole(ctx context.Context, sc operation.StepContex
 	if err := sc.DecodeParams(&p); err != nil {
 		return nil, err
 	}
+	cat, err := s.catalog(ctx, sc.Org)
+	if err != nil {
+		return nil, err
+	}
 	var role *catalog.Entry
-	for _, e := range catalog.For(p.Kind, p.features()) {
+	for _, e := range cat.For(p.Kind, p.features()) {
 		if e.Type == catalog.TypeDirectoryRole && (e.Feature == "" || slices.Contains(p.Features, e.Feature)) {
 			role = &e
 			break

@@ -88,7 +88,15 @@ var policies = map[string]methodPolicy{
 	v1.AuditService_ListAuditEvents_FullMethodName: org(auth.RoleAdmin,
 		name("parent", func(r any) string { return r.(*v1.ListAuditEventsRequest).GetParent() })),
 
+	// With its organization field set, GetPermissionCatalog also requires
+	// the viewer role in that organization (checked by the handler).
 	v1.CatalogService_GetPermissionCatalog_FullMethodName: anyCaller,
+	v1.CatalogService_GetPermissionCatalogOverride_FullMethodName: org(auth.RoleViewer,
+		name("name", func(r any) string { return r.(*v1.GetPermissionCatalogOverrideRequest).GetName() })),
+	v1.CatalogService_UpdatePermissionCatalogOverride_FullMethodName: org(auth.RoleAdmin,
+		name("permission_catalog_override.name", func(r any) string {
+			return r.(*v1.UpdatePermissionCatalogOverrideRequest).GetPermissionCatalogOverride().GetName()
+		})),
 
 	v1.WebhookService_CreateWebhook_FullMethodName: org(auth.RoleAdmin,
 		name("parent", func(r any) string { return r.(*v1.CreateWebhookRequest).GetParent() })),

@@ -120,13 +120,13 @@ type AccessItem struct {
 // ManifestFor builds the manifest fragment from the catalog: every
 // application permission (required and optional) of the kind and features,
 // grouped by resource in catalog order. Role IDs are the global cloud's.
-func ManifestFor(kind integration.Kind, features []integration.Feature) Manifest {
+func ManifestFor(cat *catalog.Catalog, kind integration.Kind, features []integration.Feature) Manifest {
 	if features == nil {
 		features = []integration.Feature{}
 	}
 	m := Manifest{SignInAudience: "AzureADMultipleOrgs", RequiredResourceAccess: []ResourceAccess{}}
 	idx := map[string]int{}
-	for _, e := range catalog.For(kind, features) {
+	for _, e := range cat.For(kind, features) {
 		if e.Type != catalog.TypeApplication {
 			continue
 		}
@@ -150,12 +150,12 @@ func (m Manifest) JSON() string {
 // TenantSteps lists what the catalog needs in each tenant beyond admin
 // consent (Azure roles, directory roles): the customer grants them to the
 // shared application's service principal there.
-func TenantSteps(kind integration.Kind, features []integration.Feature) []string {
+func TenantSteps(cat *catalog.Catalog, kind integration.Kind, features []integration.Feature) []string {
 	if features == nil {
 		features = []integration.Feature{}
 	}
 	var out []string
-	for _, e := range catalog.For(kind, features) {
+	for _, e := range cat.For(kind, features) {
 		switch {
 		case e.Requirement != catalog.Required && !slices.Contains(features, e.Feature):
 			continue

@@ -28,7 +28,7 @@ func TestManifestFor(t *testing.T) {
 			catalog.GraphAppID:        {"bf394140-e372-4bf9-a898-299cfc7564e5"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := ManifestFor(tc.kind, tc.features)
+			m := ManifestFor(catalog.Default(), tc.kind, tc.features)
 			if m.SignInAudience != "AzureADMultipleOrgs" {
 				t.Fatalf("signInAudience %q", m.SignInAudience)
 			}
@@ -58,13 +58,13 @@ func TestManifestFor(t *testing.T) {
 }
 
 func TestTenantSteps(t *testing.T) {
-	if s := TenantSteps(integration.KindDefender, nil); len(s) != 0 {
+	if s := TenantSteps(catalog.Default(), integration.KindDefender, nil); len(s) != 0 {
 		t.Fatalf("defender base: %v, want none", s)
 	}
-	if s := TenantSteps(integration.KindDefender, []integration.Feature{integration.FeatureExchange}); len(s) != 1 {
+	if s := TenantSteps(catalog.Default(), integration.KindDefender, []integration.Feature{integration.FeatureExchange}); len(s) != 1 {
 		t.Fatalf("defender exchange: %v, want the directory role", s)
 	}
-	if s := TenantSteps(integration.KindSentinel, nil); len(s) != 1 || !slices.ContainsFunc(s, func(x string) bool {
+	if s := TenantSteps(catalog.Default(), integration.KindSentinel, nil); len(s) != 1 || !slices.ContainsFunc(s, func(x string) bool {
 		return x == `Azure role "Microsoft Sentinel Reader" on the Sentinel workspace's resource group for the shared application's service principal`
 	}) {
 		t.Fatalf("sentinel: %v", s)

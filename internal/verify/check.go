@@ -72,6 +72,13 @@ type Check struct {
 	// Credential is the active credential the check ran with (uuid.Nil:
 	// none); not stored.
 	Credential uuid.UUID
+	// CatalogVersion is the effective permission catalog's version the
+	// check judged with ("" for checks recorded before it was kept).
+	CatalogVersion string
+	// ExpiryMismatch is set when the active credential's end date read
+	// from Entra differs from the recorded one; not stored (recording the
+	// check corrects the record).
+	ExpiryMismatch *ExpiryMismatch
 }
 
 // Result is what recording a check changed.

@@ -42,22 +42,28 @@ func daysLeft(end, at time.Time) int {
 }
 
 // expiry judges the active credential's end date (or, in shared mode, the
-// shared application's) against the window and fills in the remedy.
-func (s *Service) expiry(ctx context.Context, c *Check, t tenant.Tenant, in integration.Integration, now time.Time) {
+// shared application's) against the window and fills in the remedy. With
+// the application's credentials read from Entra (entra not nil), the
+// active credential's end date is Entra's (entra_expiry.go).
+func (s *Service) expiry(ctx context.Context, c *Check, t tenant.Tenant, in integration.Integration, now time.Time, entra []AppCredential) {
 	var end *time.Time
+	note := ""
+	var mismatch *ExpiryMismatch
 	if a, ok := in.Active(); ok {
-		end = a.EndTime
+		end, note, mismatch = entraExpiry(a, entra)
 	}
 	shared := false
 	if sc, ok := s.integrations.(SecretChanges); ok {
 		if e, ok := sc.SecretEndTime(ctx, in); ok {
-			end, shared = e, true
+			end, shared, note, mismatch = e, true, "", nil
 		}
 	}
 	step, soon := expiryStep(end, now, s.expiryWindow(ctx, in.Org))
 	if step.Status != StepPassed {
 		step.Remedy = expiryRemedy(in, t, shared)
 	}
+	step.Message += note
+	c.ExpiryMismatch = mismatch
 	c.ExpiringSoon = soon
 	c.add(step)
 }

@@ -30,7 +30,7 @@ type Unchanged struct {
 // the full path: an on-demand check (audited), a check without a version,
 // a new outcome, or a warning to send.
 func unchangedExpectation(c Check, loaded integration.Integration) (Unchanged, bool) {
-	if c.Trigger != TriggerSchedule || c.IntegrationVersion == 0 || loaded.State != c.Outcome {
+	if c.Trigger != TriggerSchedule || c.IntegrationVersion == 0 || loaded.State != c.Outcome || c.ExpiryMismatch != nil {
 		return Unchanged{}, false
 	}
 	u := Unchanged{Check: c, Version: c.IntegrationVersion}
@@ -47,10 +47,13 @@ func unchangedExpectation(c Check, loaded integration.Integration) (Unchanged, b
 // decision is what recording a check writes, decided from the check and the
 // integration as locked in the recording transaction.
 type decision struct {
-	stale  bool // the integration changed while the check ran: history only
-	warn   bool // announce the active credential's expiry, once per credential
-	audit  bool // an on-demand check is a caller's write
-	events []string
+	stale bool // the integration changed while the check ran: history only
+	warn  bool // announce the active credential's expiry, once per credential
+	// correct: write the active credential's end date read from Entra
+	// (entra_expiry.go), announced once by credential_expiry_mismatch.
+	correct bool
+	audit   bool // an on-demand check is a caller's write
+	events  []string
 }
 
 func decide(c Check, in integration.Integration) decision {
@@ -70,6 +73,10 @@ func decide(c Check, in integration.Integration) decision {
 		(c.Credential == uuid.Nil || c.Credential == a.ID) {
 		d.warn = true
 		d.events = append(d.events, event.CredentialExpiring)
+	}
+	if correctsExpiry(c, in) {
+		d.correct = true
+		d.events = append(d.events, event.CredentialExpiryMismatch)
 	}
 	return d
 }
@@ -164,6 +171,11 @@ func (s *Service) apply(ctx context.Context, tx uow.Tx, c Check, in, out integra
 			if out.Credentials[k].ID == active.ID {
 				out.Credentials[k].ExpiryWarnTime = &c.End
 			}
+		}
+	}
+	if d.correct {
+		if err := s.correctExpiry(ctx, tx, c, &out); err != nil {
+			return Result{}, err
 		}
 	}
 	for _, typ := range d.events {
@@ -314,11 +326,20 @@ func (s *Service) recordGroup(ctx context.Context, ps []Pending) ([]Result, []er
 // also names the credential and carries the days left and the remedy (the
 // expiry step's: the exact steps to replace the secret).
 func eventOf(typ string, c Check, in integration.Integration, active integration.Credential) event.Event {
+	if m := c.ExpiryMismatch; m != nil && m.Credential == active.ID {
+		active.EndTime = &m.Entra // judged by Entra's date (entra_expiry.go)
+	}
 	name := resource.Integration{Org: c.Org, Tenant: c.Tenant, Integration: c.Integration}.String()
 	ev := event.Event{
 		Type: typ, Time: c.End, Organization: resource.Org{Org: c.Org}.String(),
 		Integration: name, Kind: string(in.Kind), PreviousState: string(in.State), State: string(c.Outcome),
 		Check: checkName(c), Summary: c.Summary, CredentialExpireTime: active.EndTime,
+	}
+	if typ == event.CredentialExpiryMismatch && c.ExpiryMismatch != nil {
+		entra := c.ExpiryMismatch.Entra
+		ev.Credential = name + "/credentials/" + active.ID.String()
+		ev.CredentialExpireTime, ev.RecordedExpireTime = &entra, c.ExpiryMismatch.Recorded
+		ev.Summary = "the credential's expiry date in Entra differs from the recorded one; the record now holds Entra's"
 	}
 	if typ == event.CredentialExpiring && active.EndTime != nil {
 		days := daysLeft(*active.EndTime, c.End)

@@ -121,10 +121,10 @@ func skipRest(c *Check, p plan, why string) {
 
 // permissions compares the tokens' roles with the catalog for the
 // integration's kind and features.
-func permissionsFromRoles(kind integration.Kind, features []integration.Feature, roles map[API][]string, unavailable map[API]bool) Permissions {
+func permissionsFromRoles(cat *catalog.Catalog, kind integration.Kind, features []integration.Feature, roles map[API][]string, unavailable map[API]bool) Permissions {
 	p := Permissions{Source: SourceTokenRoles}
 	want := map[string]catalog.Entry{}
-	for _, e := range catalog.For(kind, features) {
+	for _, e := range cat.For(kind, features) {
 		if e.Type == catalog.TypeApplication {
 			want[e.ResourceAppID+"/"+e.Value] = e
 		}
@@ -165,10 +165,10 @@ func permissionsFromRoles(kind integration.Kind, features []integration.Feature,
 
 // permissionsFromGrants compares Entra's app role assignments with the
 // catalog: the authoritative view (what admin consent granted).
-func permissionsFromGrants(kind integration.Kind, features []integration.Feature, grants []Grant) Permissions {
+func permissionsFromGrants(cat *catalog.Catalog, kind integration.Kind, features []integration.Feature, grants []Grant) Permissions {
 	p := Permissions{Source: SourceEntraAssignments}
 	want := map[string]catalog.Entry{}
-	for _, e := range catalog.For(kind, features) {
+	for _, e := range cat.For(kind, features) {
 		if e.Type == catalog.TypeApplication {
 			want[strings.ToLower(e.ResourceAppID)+"/"+e.Value] = e
 		}

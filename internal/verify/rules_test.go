@@ -148,7 +148,7 @@ func TestPermissionsFromRoles(t *testing.T) {
 			Permissions{Source: SourceTokenRoles, Granted: append(slices.Clone(graphRequired), "ThreatHunting.Read.All")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := permissionsFromRoles(integration.KindDefender, tc.features, tc.roles, tc.unavailable)
+			got := permissionsFromRoles(testCatalog, integration.KindDefender, tc.features, tc.roles, tc.unavailable)
 			slices.Sort(tc.want.Granted)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Fatalf("(-want +got):\n%s", diff)
@@ -182,7 +182,7 @@ func TestPermissionsFromGrants(t *testing.T) {
 				Extra: []string{"Machine.Read.All"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := permissionsFromGrants(integration.KindDefender, []integration.Feature{}, tc.grants)
+			got := permissionsFromGrants(testCatalog, integration.KindDefender, []integration.Feature{}, tc.grants)
 			slices.Sort(tc.want.Granted)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Fatalf("(-want +got):\n%s", diff)

@@ -134,6 +134,7 @@ type Service struct {
 	integrations Integrations
 	ms           Microsoft
 	provisioners Provisioners
+	catalogs     Catalogs
 	now          func() time.Time
 	group        groupWriter // the sweep's records, written in groups
 }
@@ -222,7 +223,9 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 			settling = now.Sub(at) < s.cfg.SettleWindow
 		}
 	}
-	p := planFor(in.Kind, in.Features)
+	cat, catalogNote := s.catalogFor(ctx, in.Org)
+	c.CatalogVersion = cat.Version()
+	p := gateProbes(planFor(in.Kind, in.Features), cat, in.Kind)
 
 	// 1. The secret is in Vault.
 	start := s.now()
@@ -264,6 +267,7 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 	// step 3, while the tokens and probes run.
 	type grantsRead struct {
 		grants []Grant
+		creds  []AppCredential // the application's credentials in Entra (nil: not read)
 		note   string
 		took   time.Duration
 	}
@@ -272,8 +276,8 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 	defer stopGrants()
 	go func() {
 		start := s.now()
-		g, note := s.entraGrants(gctx, t, in)
-		grantsDone <- grantsRead{g, note, s.now().Sub(start)}
+		g, creds, note := s.entraGrants(gctx, t, in)
+		grantsDone <- grantsRead{g, creds, note, s.now().Sub(start)}
 	}()
 
 	// 2. A fresh token per API.
@@ -296,7 +300,7 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 				stopGrants() // not needed: the check ends here
 				<-grantsDone
 				skipRest(&c, p, "no token: "+step.ErrorCode)
-				s.expiry(ctx, &c, t, in, now)
+				s.expiry(ctx, &c, t, in, now, nil)
 				return c
 			}
 			unavailable[api] = true
@@ -346,14 +350,17 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 	// tokens' roles.
 	gr := <-grantsDone
 	if gr.grants != nil {
-		c.Permissions = permissionsFromGrants(in.Kind, in.Features, gr.grants)
+		c.Permissions = permissionsFromGrants(cat, in.Kind, in.Features, gr.grants)
 	} else {
-		c.Permissions = permissionsFromRoles(in.Kind, in.Features, roles, unavailable)
+		c.Permissions = permissionsFromRoles(cat, in.Kind, in.Features, roles, unavailable)
 	}
 	ps := permissionStep(c.Permissions, settling)
 	ps.Duration = gr.took
 	if gr.note != "" {
 		ps.Message += "; " + gr.note
+	}
+	if catalogNote != "" {
+		ps.Message += "; " + catalogNote
 	}
 	c.add(ps)
 
@@ -362,8 +369,8 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 		c.add(st)
 	}
 
-	// 5. Credential expiry.
-	s.expiry(ctx, &c, t, in, now)
+	// 5. Credential expiry (by Entra's end date when it was read).
+	s.expiry(ctx, &c, t, in, now, gr.creds)
 	return c
 }
 
@@ -373,18 +380,19 @@ func (s *Service) settling(in integration.Integration, now time.Time) bool {
 	return settlingAt(in, now, s.cfg.SettleWindow)
 }
 
-// entraGrants reads the granted app roles with the provisioner, or returns
-// nil (and why, when a read was attempted and failed).
-func (s *Service) entraGrants(ctx context.Context, t tenant.Tenant, in integration.Integration) ([]Grant, string) {
+// entraGrants reads the granted app roles with the provisioner, and the
+// application's credentials when the directory can (nil when not read), or
+// returns nil (and why, when a read was attempted and failed).
+func (s *Service) entraGrants(ctx context.Context, t tenant.Tenant, in integration.Integration) ([]Grant, []AppCredential, string) {
 	if s.provisioners == nil {
-		return nil, ""
+		return nil, nil, ""
 	}
 	creds, ok, err := s.provisioners.ForTenant(ctx, in.Org, t)
 	if err != nil || !ok {
 		if err != nil {
-			return nil, "provisioner unavailable (" + apperr.KindOf(err).String() + "), roles read from the tokens"
+			return nil, nil, "provisioner unavailable (" + apperr.KindOf(err).String() + "), roles read from the tokens"
 		}
-		return nil, ""
+		return nil, nil, ""
 	}
 	dir, err := s.ms.NewDirectory(creds)
 	if err == nil {
@@ -393,7 +401,18 @@ func (s *Service) entraGrants(ctx context.Context, t tenant.Tenant, in integrati
 			if grants == nil {
 				grants = []Grant{}
 			}
-			return grants, ""
+			var appCreds []AppCredential
+			if r, ok := dir.(CredentialReader); ok {
+				// Expiry from Entra is a bonus: a failed read leaves the
+				// recorded date to judge by.
+				if ac, err := r.ApplicationCredentials(ctx, in.ClientID.String()); err == nil {
+					appCreds = ac
+					if appCreds == nil {
+						appCreds = []AppCredential{}
+					}
+				}
+			}
+			return grants, appCreds, ""
 		}
 	}
 	code := ""
@@ -401,5 +420,5 @@ func (s *Service) entraGrants(ctx context.Context, t tenant.Tenant, in integrati
 	if errors.As(err, &e) {
 		code = " " + e.Code
 	}
-	return nil, "Entra's grants could not be read with the provisioner" + code + ", roles read from the tokens"
+	return nil, nil, "Entra's grants could not be read with the provisioner" + code + ", roles read from the tokens"
 }

@@ -9,6 +9,8 @@ package dzconnectv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -271,8 +273,15 @@ type GetPermissionCatalogRequest struct {
 	// Optional: only this kind.
 	Kind IntegrationKind `protobuf:"varint,1,opt,name=kind,proto3,enum=dzconnect.v1.IntegrationKind" json:"kind,omitempty"`
 	// Optional, with kind: the base requirements plus these features'.
-	// Without features, every feature's entries are included.
-	Features      []Feature `protobuf:"varint,2,rep,packed,name=features,proto3,enum=dzconnect.v1.Feature" json:"features,omitempty"`
+	// Without features, every feature's entries are included (an
+	// integration with no features needs only the base entries: those with
+	// FEATURE_UNSPECIFIED).
+	Features []Feature `protobuf:"varint,2,rep,packed,name=features,proto3,enum=dzconnect.v1.Feature" json:"features,omitempty"`
+	// Optional: organizations/{organization}: that organization's effective
+	// catalog (the catalog with its PermissionCatalogOverride applied).
+	// Without it, the catalog dzconnect runs with (the embedded default or
+	// --catalog-file).
+	Organization  string `protobuf:"bytes,3,opt,name=organization,proto3" json:"organization,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -321,15 +330,29 @@ func (x *GetPermissionCatalogRequest) GetFeatures() []Feature {
 	return nil
 }
 
+func (x *GetPermissionCatalogRequest) GetOrganization() string {
+	if x != nil {
+		return x.Organization
+	}
+	return ""
+}
+
 // Response of GetPermissionCatalog.
 type GetPermissionCatalogResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The catalog version, e.g. "2026-11-01".
+	// The effective catalog version, e.g. "2026-11-30.2", or
+	// "2026-11-30.2+org.3" with an organization's override at revision 3:
+	// what checks record in Check.catalog_version.
 	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
 	// The matching permissions.
-	Permissions   []*Permission `protobuf:"bytes,2,rep,name=permissions,proto3" json:"permissions,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Permissions []*Permission `protobuf:"bytes,2,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	// The version of the catalog dzconnect runs with (the embedded default
+	// or --catalog-file), without the organization's override.
+	BaseVersion string `protobuf:"bytes,3,opt,name=base_version,json=baseVersion,proto3" json:"base_version,omitempty"`
+	// The organization's override revision applied (0: none).
+	OverrideRevision int64 `protobuf:"varint,4,opt,name=override_revision,json=overrideRevision,proto3" json:"override_revision,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *GetPermissionCatalogResponse) Reset() {
@@ -376,11 +399,378 @@ func (x *GetPermissionCatalogResponse) GetPermissions() []*Permission {
 	return nil
 }
 
+func (x *GetPermissionCatalogResponse) GetBaseVersion() string {
+	if x != nil {
+		return x.BaseVersion
+	}
+	return ""
+}
+
+func (x *GetPermissionCatalogResponse) GetOverrideRevision() int64 {
+	if x != nil {
+		return x.OverrideRevision
+	}
+	return 0
+}
+
+// PermissionRequirementOverride sets the requirement of one catalog
+// permission for an organization.
+type PermissionRequirementOverride struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The integration kind of the catalog entry.
+	Kind IntegrationKind `protobuf:"varint,1,opt,name=kind,proto3,enum=dzconnect.v1.IntegrationKind" json:"kind,omitempty"`
+	// The permission value or role name, e.g. "SecurityIncident.Read.All".
+	Value string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	// Optional: the resource API's application ID, when value alone names
+	// several entries of the kind.
+	ResourceAppId string `protobuf:"bytes,3,opt,name=resource_app_id,json=resourceAppId,proto3" json:"resource_app_id,omitempty"`
+	// REQUIREMENT_REQUIRED or REQUIREMENT_OPTIONAL.
+	Requirement   Requirement `protobuf:"varint,4,opt,name=requirement,proto3,enum=dzconnect.v1.Requirement" json:"requirement,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PermissionRequirementOverride) Reset() {
+	*x = PermissionRequirementOverride{}
+	mi := &file_dzconnect_v1_catalog_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PermissionRequirementOverride) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PermissionRequirementOverride) ProtoMessage() {}
+
+func (x *PermissionRequirementOverride) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_catalog_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PermissionRequirementOverride.ProtoReflect.Descriptor instead.
+func (*PermissionRequirementOverride) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_catalog_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PermissionRequirementOverride) GetKind() IntegrationKind {
+	if x != nil {
+		return x.Kind
+	}
+	return IntegrationKind_INTEGRATION_KIND_UNSPECIFIED
+}
+
+func (x *PermissionRequirementOverride) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *PermissionRequirementOverride) GetResourceAppId() string {
+	if x != nil {
+		return x.ResourceAppId
+	}
+	return ""
+}
+
+func (x *PermissionRequirementOverride) GetRequirement() Requirement {
+	if x != nil {
+		return x.Requirement
+	}
+	return Requirement_REQUIREMENT_UNSPECIFIED
+}
+
+// PermissionCatalogOverride is an organization's override of the
+// catalog's requirements (a singleton under the organization).
+type PermissionCatalogOverride struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name: organizations/{organization}/permissionCatalogOverride.
+	// Output only.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The overrides: at most 100, each naming one catalog entry once.
+	Entries []*PermissionRequirementOverride `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	// Incremented by every update; the effective catalog's version ends in
+	// "+org.<revision>". Output only.
+	Revision int64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	// Output only; unset until first updated.
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Optimistic-concurrency token; send it back on update.
+	Etag          string `protobuf:"bytes,5,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PermissionCatalogOverride) Reset() {
+	*x = PermissionCatalogOverride{}
+	mi := &file_dzconnect_v1_catalog_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PermissionCatalogOverride) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PermissionCatalogOverride) ProtoMessage() {}
+
+func (x *PermissionCatalogOverride) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_catalog_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PermissionCatalogOverride.ProtoReflect.Descriptor instead.
+func (*PermissionCatalogOverride) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_catalog_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PermissionCatalogOverride) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PermissionCatalogOverride) GetEntries() []*PermissionRequirementOverride {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *PermissionCatalogOverride) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *PermissionCatalogOverride) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *PermissionCatalogOverride) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+// Request of GetPermissionCatalogOverride.
+type GetPermissionCatalogOverrideRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// organizations/{organization}/permissionCatalogOverride
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPermissionCatalogOverrideRequest) Reset() {
+	*x = GetPermissionCatalogOverrideRequest{}
+	mi := &file_dzconnect_v1_catalog_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPermissionCatalogOverrideRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPermissionCatalogOverrideRequest) ProtoMessage() {}
+
+func (x *GetPermissionCatalogOverrideRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_catalog_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPermissionCatalogOverrideRequest.ProtoReflect.Descriptor instead.
+func (*GetPermissionCatalogOverrideRequest) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_catalog_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GetPermissionCatalogOverrideRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// Response of GetPermissionCatalogOverride.
+type GetPermissionCatalogOverrideResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The override.
+	PermissionCatalogOverride *PermissionCatalogOverride `protobuf:"bytes,1,opt,name=permission_catalog_override,json=permissionCatalogOverride,proto3" json:"permission_catalog_override,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
+}
+
+func (x *GetPermissionCatalogOverrideResponse) Reset() {
+	*x = GetPermissionCatalogOverrideResponse{}
+	mi := &file_dzconnect_v1_catalog_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPermissionCatalogOverrideResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPermissionCatalogOverrideResponse) ProtoMessage() {}
+
+func (x *GetPermissionCatalogOverrideResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_catalog_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPermissionCatalogOverrideResponse.ProtoReflect.Descriptor instead.
+func (*GetPermissionCatalogOverrideResponse) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_catalog_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GetPermissionCatalogOverrideResponse) GetPermissionCatalogOverride() *PermissionCatalogOverride {
+	if x != nil {
+		return x.PermissionCatalogOverride
+	}
+	return nil
+}
+
+// Request of UpdatePermissionCatalogOverride.
+type UpdatePermissionCatalogOverrideRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The override, with name and (optionally) etag set.
+	PermissionCatalogOverride *PermissionCatalogOverride `protobuf:"bytes,1,opt,name=permission_catalog_override,json=permissionCatalogOverride,proto3" json:"permission_catalog_override,omitempty"`
+	// Fields to update: entries (without a mask: entries).
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePermissionCatalogOverrideRequest) Reset() {
+	*x = UpdatePermissionCatalogOverrideRequest{}
+	mi := &file_dzconnect_v1_catalog_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePermissionCatalogOverrideRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePermissionCatalogOverrideRequest) ProtoMessage() {}
+
+func (x *UpdatePermissionCatalogOverrideRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_catalog_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePermissionCatalogOverrideRequest.ProtoReflect.Descriptor instead.
+func (*UpdatePermissionCatalogOverrideRequest) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_catalog_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UpdatePermissionCatalogOverrideRequest) GetPermissionCatalogOverride() *PermissionCatalogOverride {
+	if x != nil {
+		return x.PermissionCatalogOverride
+	}
+	return nil
+}
+
+func (x *UpdatePermissionCatalogOverrideRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// Response of UpdatePermissionCatalogOverride.
+type UpdatePermissionCatalogOverrideResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The override as written.
+	PermissionCatalogOverride *PermissionCatalogOverride `protobuf:"bytes,1,opt,name=permission_catalog_override,json=permissionCatalogOverride,proto3" json:"permission_catalog_override,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
+}
+
+func (x *UpdatePermissionCatalogOverrideResponse) Reset() {
+	*x = UpdatePermissionCatalogOverrideResponse{}
+	mi := &file_dzconnect_v1_catalog_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePermissionCatalogOverrideResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePermissionCatalogOverrideResponse) ProtoMessage() {}
+
+func (x *UpdatePermissionCatalogOverrideResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_catalog_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePermissionCatalogOverrideResponse.ProtoReflect.Descriptor instead.
+func (*UpdatePermissionCatalogOverrideResponse) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_catalog_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UpdatePermissionCatalogOverrideResponse) GetPermissionCatalogOverride() *PermissionCatalogOverride {
+	if x != nil {
+		return x.PermissionCatalogOverride
+	}
+	return nil
+}
+
 var File_dzconnect_v1_catalog_service_proto protoreflect.FileDescriptor
 
 const file_dzconnect_v1_catalog_service_proto_rawDesc = "" +
 	"\n" +
-	"\"dzconnect/v1/catalog_service.proto\x12\fdzconnect.v1\x1a\x1cdzconnect/v1/resources.proto\"\x96\x03\n" +
+	"\"dzconnect/v1/catalog_service.proto\x12\fdzconnect.v1\x1a\x1cdzconnect/v1/resources.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x96\x03\n" +
 	"\n" +
 	"Permission\x121\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1d.dzconnect.v1.IntegrationKindR\x04kind\x12/\n" +
@@ -394,13 +784,38 @@ const file_dzconnect_v1_catalog_service_proto_rawDesc = "" +
 	"\vtoken_scope\x18\t \x01(\tR\n" +
 	"tokenScope\x12\x12\n" +
 	"\x04note\x18\n" +
-	" \x01(\tR\x04note\"\x83\x01\n" +
+	" \x01(\tR\x04note\"\xa7\x01\n" +
 	"\x1bGetPermissionCatalogRequest\x121\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1d.dzconnect.v1.IntegrationKindR\x04kind\x121\n" +
-	"\bfeatures\x18\x02 \x03(\x0e2\x15.dzconnect.v1.FeatureR\bfeatures\"t\n" +
+	"\bfeatures\x18\x02 \x03(\x0e2\x15.dzconnect.v1.FeatureR\bfeatures\x12\"\n" +
+	"\forganization\x18\x03 \x01(\tR\forganization\"\xc4\x01\n" +
 	"\x1cGetPermissionCatalogResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12:\n" +
-	"\vpermissions\x18\x02 \x03(\v2\x18.dzconnect.v1.PermissionR\vpermissions*\x96\x01\n" +
+	"\vpermissions\x18\x02 \x03(\v2\x18.dzconnect.v1.PermissionR\vpermissions\x12!\n" +
+	"\fbase_version\x18\x03 \x01(\tR\vbaseVersion\x12+\n" +
+	"\x11override_revision\x18\x04 \x01(\x03R\x10overrideRevision\"\xcd\x01\n" +
+	"\x1dPermissionRequirementOverride\x121\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1d.dzconnect.v1.IntegrationKindR\x04kind\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\x12&\n" +
+	"\x0fresource_app_id\x18\x03 \x01(\tR\rresourceAppId\x12;\n" +
+	"\vrequirement\x18\x04 \x01(\x0e2\x19.dzconnect.v1.RequirementR\vrequirement\"\xe3\x01\n" +
+	"\x19PermissionCatalogOverride\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12E\n" +
+	"\aentries\x18\x02 \x03(\v2+.dzconnect.v1.PermissionRequirementOverrideR\aentries\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x03R\brevision\x12;\n" +
+	"\vupdate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x12\x12\n" +
+	"\x04etag\x18\x05 \x01(\tR\x04etag\"9\n" +
+	"#GetPermissionCatalogOverrideRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x8f\x01\n" +
+	"$GetPermissionCatalogOverrideResponse\x12g\n" +
+	"\x1bpermission_catalog_override\x18\x01 \x01(\v2'.dzconnect.v1.PermissionCatalogOverrideR\x19permissionCatalogOverride\"\xce\x01\n" +
+	"&UpdatePermissionCatalogOverrideRequest\x12g\n" +
+	"\x1bpermission_catalog_override\x18\x01 \x01(\v2'.dzconnect.v1.PermissionCatalogOverrideR\x19permissionCatalogOverride\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"\x92\x01\n" +
+	"'UpdatePermissionCatalogOverrideResponse\x12g\n" +
+	"\x1bpermission_catalog_override\x18\x01 \x01(\v2'.dzconnect.v1.PermissionCatalogOverrideR\x19permissionCatalogOverride*\x96\x01\n" +
 	"\x0ePermissionType\x12\x1f\n" +
 	"\x1bPERMISSION_TYPE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bPERMISSION_TYPE_APPLICATION\x10\x01\x12\x1e\n" +
@@ -410,9 +825,11 @@ const file_dzconnect_v1_catalog_service_proto_rawDesc = "" +
 	"\x17REQUIREMENT_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14REQUIREMENT_REQUIRED\x10\x01\x12\x18\n" +
 	"\x14REQUIREMENT_OPTIONAL\x10\x02\x12\x1b\n" +
-	"\x17REQUIREMENT_ALTERNATIVE\x10\x032\x7f\n" +
+	"\x17REQUIREMENT_ALTERNATIVE\x10\x032\x98\x03\n" +
 	"\x0eCatalogService\x12m\n" +
-	"\x14GetPermissionCatalog\x12).dzconnect.v1.GetPermissionCatalogRequest\x1a*.dzconnect.v1.GetPermissionCatalogResponseB>Z<github.com/dropzoneai/dzconnect/api/dzconnect/v1;dzconnectv1b\x06proto3"
+	"\x14GetPermissionCatalog\x12).dzconnect.v1.GetPermissionCatalogRequest\x1a*.dzconnect.v1.GetPermissionCatalogResponse\x12\x85\x01\n" +
+	"\x1cGetPermissionCatalogOverride\x121.dzconnect.v1.GetPermissionCatalogOverrideRequest\x1a2.dzconnect.v1.GetPermissionCatalogOverrideResponse\x12\x8e\x01\n" +
+	"\x1fUpdatePermissionCatalogOverride\x124.dzconnect.v1.UpdatePermissionCatalogOverrideRequest\x1a5.dzconnect.v1.UpdatePermissionCatalogOverrideResponseB>Z<github.com/dropzoneai/dzconnect/api/dzconnect/v1;dzconnectv1b\x06proto3"
 
 var (
 	file_dzconnect_v1_catalog_service_proto_rawDescOnce sync.Once
@@ -427,31 +844,51 @@ func file_dzconnect_v1_catalog_service_proto_rawDescGZIP() []byte {
 }
 
 var file_dzconnect_v1_catalog_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_dzconnect_v1_catalog_service_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_dzconnect_v1_catalog_service_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_dzconnect_v1_catalog_service_proto_goTypes = []any{
-	(PermissionType)(0),                  // 0: dzconnect.v1.PermissionType
-	(Requirement)(0),                     // 1: dzconnect.v1.Requirement
-	(*Permission)(nil),                   // 2: dzconnect.v1.Permission
-	(*GetPermissionCatalogRequest)(nil),  // 3: dzconnect.v1.GetPermissionCatalogRequest
-	(*GetPermissionCatalogResponse)(nil), // 4: dzconnect.v1.GetPermissionCatalogResponse
-	(IntegrationKind)(0),                 // 5: dzconnect.v1.IntegrationKind
-	(Feature)(0),                         // 6: dzconnect.v1.Feature
+	(PermissionType)(0),                             // 0: dzconnect.v1.PermissionType
+	(Requirement)(0),                                // 1: dzconnect.v1.Requirement
+	(*Permission)(nil),                              // 2: dzconnect.v1.Permission
+	(*GetPermissionCatalogRequest)(nil),             // 3: dzconnect.v1.GetPermissionCatalogRequest
+	(*GetPermissionCatalogResponse)(nil),            // 4: dzconnect.v1.GetPermissionCatalogResponse
+	(*PermissionRequirementOverride)(nil),           // 5: dzconnect.v1.PermissionRequirementOverride
+	(*PermissionCatalogOverride)(nil),               // 6: dzconnect.v1.PermissionCatalogOverride
+	(*GetPermissionCatalogOverrideRequest)(nil),     // 7: dzconnect.v1.GetPermissionCatalogOverrideRequest
+	(*GetPermissionCatalogOverrideResponse)(nil),    // 8: dzconnect.v1.GetPermissionCatalogOverrideResponse
+	(*UpdatePermissionCatalogOverrideRequest)(nil),  // 9: dzconnect.v1.UpdatePermissionCatalogOverrideRequest
+	(*UpdatePermissionCatalogOverrideResponse)(nil), // 10: dzconnect.v1.UpdatePermissionCatalogOverrideResponse
+	(IntegrationKind)(0),                            // 11: dzconnect.v1.IntegrationKind
+	(Feature)(0),                                    // 12: dzconnect.v1.Feature
+	(*timestamppb.Timestamp)(nil),                   // 13: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),                   // 14: google.protobuf.FieldMask
 }
 var file_dzconnect_v1_catalog_service_proto_depIdxs = []int32{
-	5, // 0: dzconnect.v1.Permission.kind:type_name -> dzconnect.v1.IntegrationKind
-	6, // 1: dzconnect.v1.Permission.feature:type_name -> dzconnect.v1.Feature
-	0, // 2: dzconnect.v1.Permission.type:type_name -> dzconnect.v1.PermissionType
-	1, // 3: dzconnect.v1.Permission.requirement:type_name -> dzconnect.v1.Requirement
-	5, // 4: dzconnect.v1.GetPermissionCatalogRequest.kind:type_name -> dzconnect.v1.IntegrationKind
-	6, // 5: dzconnect.v1.GetPermissionCatalogRequest.features:type_name -> dzconnect.v1.Feature
-	2, // 6: dzconnect.v1.GetPermissionCatalogResponse.permissions:type_name -> dzconnect.v1.Permission
-	3, // 7: dzconnect.v1.CatalogService.GetPermissionCatalog:input_type -> dzconnect.v1.GetPermissionCatalogRequest
-	4, // 8: dzconnect.v1.CatalogService.GetPermissionCatalog:output_type -> dzconnect.v1.GetPermissionCatalogResponse
-	8, // [8:9] is the sub-list for method output_type
-	7, // [7:8] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	11, // 0: dzconnect.v1.Permission.kind:type_name -> dzconnect.v1.IntegrationKind
+	12, // 1: dzconnect.v1.Permission.feature:type_name -> dzconnect.v1.Feature
+	0,  // 2: dzconnect.v1.Permission.type:type_name -> dzconnect.v1.PermissionType
+	1,  // 3: dzconnect.v1.Permission.requirement:type_name -> dzconnect.v1.Requirement
+	11, // 4: dzconnect.v1.GetPermissionCatalogRequest.kind:type_name -> dzconnect.v1.IntegrationKind
+	12, // 5: dzconnect.v1.GetPermissionCatalogRequest.features:type_name -> dzconnect.v1.Feature
+	2,  // 6: dzconnect.v1.GetPermissionCatalogResponse.permissions:type_name -> dzconnect.v1.Permission
+	11, // 7: dzconnect.v1.PermissionRequirementOverride.kind:type_name -> dzconnect.v1.IntegrationKind
+	1,  // 8: dzconnect.v1.PermissionRequirementOverride.requirement:type_name -> dzconnect.v1.Requirement
+	5,  // 9: dzconnect.v1.PermissionCatalogOverride.entries:type_name -> dzconnect.v1.PermissionRequirementOverride
+	13, // 10: dzconnect.v1.PermissionCatalogOverride.update_time:type_name -> google.protobuf.Timestamp
+	6,  // 11: dzconnect.v1.GetPermissionCatalogOverrideResponse.permission_catalog_override:type_name -> dzconnect.v1.PermissionCatalogOverride
+	6,  // 12: dzconnect.v1.UpdatePermissionCatalogOverrideRequest.permission_catalog_override:type_name -> dzconnect.v1.PermissionCatalogOverride
+	14, // 13: dzconnect.v1.UpdatePermissionCatalogOverrideRequest.update_mask:type_name -> google.protobuf.FieldMask
+	6,  // 14: dzconnect.v1.UpdatePermissionCatalogOverrideResponse.permission_catalog_override:type_name -> dzconnect.v1.PermissionCatalogOverride
+	3,  // 15: dzconnect.v1.CatalogService.GetPermissionCatalog:input_type -> dzconnect.v1.GetPermissionCatalogRequest
+	7,  // 16: dzconnect.v1.CatalogService.GetPermissionCatalogOverride:input_type -> dzconnect.v1.GetPermissionCatalogOverrideRequest
+	9,  // 17: dzconnect.v1.CatalogService.UpdatePermissionCatalogOverride:input_type -> dzconnect.v1.UpdatePermissionCatalogOverrideRequest
+	4,  // 18: dzconnect.v1.CatalogService.GetPermissionCatalog:output_type -> dzconnect.v1.GetPermissionCatalogResponse
+	8,  // 19: dzconnect.v1.CatalogService.GetPermissionCatalogOverride:output_type -> dzconnect.v1.GetPermissionCatalogOverrideResponse
+	10, // 20: dzconnect.v1.CatalogService.UpdatePermissionCatalogOverride:output_type -> dzconnect.v1.UpdatePermissionCatalogOverrideResponse
+	18, // [18:21] is the sub-list for method output_type
+	15, // [15:18] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_dzconnect_v1_catalog_service_proto_init() }
@@ -466,7 +903,7 @@ func file_dzconnect_v1_catalog_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dzconnect_v1_catalog_service_proto_rawDesc), len(file_dzconnect_v1_catalog_service_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   3,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,7 +19,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	CatalogService_GetPermissionCatalog_FullMethodName = "/dzconnect.v1.CatalogService/GetPermissionCatalog"
+	CatalogService_GetPermissionCatalog_FullMethodName            = "/dzconnect.v1.CatalogService/GetPermissionCatalog"
+	CatalogService_GetPermissionCatalogOverride_FullMethodName    = "/dzconnect.v1.CatalogService/GetPermissionCatalogOverride"
+	CatalogService_UpdatePermissionCatalogOverride_FullMethodName = "/dzconnect.v1.CatalogService/UpdatePermissionCatalogOverride"
 )
 
 // CatalogServiceClient is the client API for CatalogService service.
@@ -31,7 +33,22 @@ const (
 type CatalogServiceClient interface {
 	// Returns the permission catalog, optionally narrowed to one kind and its
 	// features. Permission: any authenticated caller.
+	// With organization set, that organization's effective catalog (its
+	// PermissionCatalogOverride applied); the caller then needs the viewer
+	// role in it. Errors: InvalidArgument, NotFound.
 	GetPermissionCatalog(ctx context.Context, in *GetPermissionCatalogRequest, opts ...grpc.CallOption) (*GetPermissionCatalogResponse, error)
+	// Gets an organization's override of the catalog's requirements (a
+	// singleton: empty, etag "0", until first updated). Permission: viewer of
+	// the organization. Errors: NotFound.
+	GetPermissionCatalogOverride(ctx context.Context, in *GetPermissionCatalogOverrideRequest, opts ...grpc.CallOption) (*GetPermissionCatalogOverrideResponse, error)
+	// Replaces an organization's override of the catalog's requirements:
+	// which catalog permissions its integrations must have (required) and
+	// which only degrade them when missing (optional). Each integration's
+	// next check judges with it and records the new catalog version;
+	// provisioning grants what the catalog lists either way. Permission:
+	// admin of the organization. Errors: InvalidArgument (naming the entry
+	// and field), NotFound, Aborted (etag mismatch).
+	UpdatePermissionCatalogOverride(ctx context.Context, in *UpdatePermissionCatalogOverrideRequest, opts ...grpc.CallOption) (*UpdatePermissionCatalogOverrideResponse, error)
 }
 
 type catalogServiceClient struct {
@@ -52,6 +69,26 @@ func (c *catalogServiceClient) GetPermissionCatalog(ctx context.Context, in *Get
 	return out, nil
 }
 
+func (c *catalogServiceClient) GetPermissionCatalogOverride(ctx context.Context, in *GetPermissionCatalogOverrideRequest, opts ...grpc.CallOption) (*GetPermissionCatalogOverrideResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPermissionCatalogOverrideResponse)
+	err := c.cc.Invoke(ctx, CatalogService_GetPermissionCatalogOverride_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *catalogServiceClient) UpdatePermissionCatalogOverride(ctx context.Context, in *UpdatePermissionCatalogOverrideRequest, opts ...grpc.CallOption) (*UpdatePermissionCatalogOverrideResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdatePermissionCatalogOverrideResponse)
+	err := c.cc.Invoke(ctx, CatalogService_UpdatePermissionCatalogOverride_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CatalogServiceServer is the server API for CatalogService service.
 // All implementations must embed UnimplementedCatalogServiceServer
 // for forward compatibility.
@@ -61,7 +98,22 @@ func (c *catalogServiceClient) GetPermissionCatalog(ctx context.Context, in *Get
 type CatalogServiceServer interface {
 	// Returns the permission catalog, optionally narrowed to one kind and its
 	// features. Permission: any authenticated caller.
+	// With organization set, that organization's effective catalog (its
+	// PermissionCatalogOverride applied); the caller then needs the viewer
+	// role in it. Errors: InvalidArgument, NotFound.
 	GetPermissionCatalog(context.Context, *GetPermissionCatalogRequest) (*GetPermissionCatalogResponse, error)
+	// Gets an organization's override of the catalog's requirements (a
+	// singleton: empty, etag "0", until first updated). Permission: viewer of
+	// the organization. Errors: NotFound.
+	GetPermissionCatalogOverride(context.Context, *GetPermissionCatalogOverrideRequest) (*GetPermissionCatalogOverrideResponse, error)
+	// Replaces an organization's override of the catalog's requirements:
+	// which catalog permissions its integrations must have (required) and
+	// which only degrade them when missing (optional). Each integration's
+	// next check judges with it and records the new catalog version;
+	// provisioning grants what the catalog lists either way. Permission:
+	// admin of the organization. Errors: InvalidArgument (naming the entry
+	// and field), NotFound, Aborted (etag mismatch).
+	UpdatePermissionCatalogOverride(context.Context, *UpdatePermissionCatalogOverrideRequest) (*UpdatePermissionCatalogOverrideResponse, error)
 	mustEmbedUnimplementedCatalogServiceServer()
 }
 
@@ -74,6 +126,12 @@ type UnimplementedCatalogServiceServer struct{}
 
 func (UnimplementedCatalogServiceServer) GetPermissionCatalog(context.Context, *GetPermissionCatalogRequest) (*GetPermissionCatalogResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetPermissionCatalog not implemented")
+}
+func (UnimplementedCatalogServiceServer) GetPermissionCatalogOverride(context.Context, *GetPermissionCatalogOverrideRequest) (*GetPermissionCatalogOverrideResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPermissionCatalogOverride not implemented")
+}
+func (UnimplementedCatalogServiceServer) UpdatePermissionCatalogOverride(context.Context, *UpdatePermissionCatalogOverrideRequest) (*UpdatePermissionCatalogOverrideResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdatePermissionCatalogOverride not implemented")
 }
 func (UnimplementedCatalogServiceServer) mustEmbedUnimplementedCatalogServiceServer() {}
 func (UnimplementedCatalogServiceServer) testEmbeddedByValue()                        {}
@@ -114,6 +172,42 @@ func _CatalogService_GetPermissionCatalog_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CatalogService_GetPermissionCatalogOverride_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPermissionCatalogOverrideRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CatalogServiceServer).GetPermissionCatalogOverride(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CatalogService_GetPermissionCatalogOverride_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CatalogServiceServer).GetPermissionCatalogOverride(ctx, req.(*GetPermissionCatalogOverrideRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CatalogService_UpdatePermissionCatalogOverride_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdatePermissionCatalogOverrideRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CatalogServiceServer).UpdatePermissionCatalogOverride(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CatalogService_UpdatePermissionCatalogOverride_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CatalogServiceServer).UpdatePermissionCatalogOverride(ctx, req.(*UpdatePermissionCatalogOverrideRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CatalogService_ServiceDesc is the grpc.ServiceDesc for CatalogService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -124,6 +218,14 @@ var CatalogService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetPermissionCatalog",
 			Handler:    _CatalogService_GetPermissionCatalog_Handler,
+		},
+		{
+			MethodName: "GetPermissionCatalogOverride",
+			Handler:    _CatalogService_GetPermissionCatalogOverride_Handler,
+		},
+		{
+			MethodName: "UpdatePermissionCatalogOverride",
+			Handler:    _CatalogService_UpdatePermissionCatalogOverride_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

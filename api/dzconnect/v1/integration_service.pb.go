@@ -289,9 +289,15 @@ type Check struct {
 	// The steps, in order.
 	Steps []*CheckStep `protobuf:"bytes,7,rep,name=steps,proto3" json:"steps,omitempty"`
 	// Required vs granted permissions.
-	Permissions   *PermissionReport `protobuf:"bytes,8,opt,name=permissions,proto3" json:"permissions,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Permissions *PermissionReport `protobuf:"bytes,8,opt,name=permissions,proto3" json:"permissions,omitempty"`
+	// The version of the organization's effective permission catalog the
+	// check judged with: the catalog's version, plus "+org.N" when the
+	// organization's PermissionCatalogOverride at revision N applied (see
+	// GetPermissionCatalog). Empty for checks recorded before it was kept.
+	// Output only.
+	CatalogVersion string `protobuf:"bytes,15,opt,name=catalog_version,json=catalogVersion,proto3" json:"catalog_version,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Check) Reset() {
@@ -378,6 +384,13 @@ func (x *Check) GetPermissions() *PermissionReport {
 		return x.Permissions
 	}
 	return nil
+}
+
+func (x *Check) GetCatalogVersion() string {
+	if x != nil {
+		return x.CatalogVersion
+	}
+	return ""
 }
 
 // Request of CheckIntegration.
@@ -1205,7 +1218,7 @@ const file_dzconnect_v1_integration_service_proto_rawDesc = "" +
 	"\agranted\x18\x02 \x03(\tR\agranted\x12)\n" +
 	"\x10missing_required\x18\x03 \x03(\tR\x0fmissingRequired\x12)\n" +
 	"\x10missing_optional\x18\x04 \x03(\tR\x0fmissingOptional\x12\x14\n" +
-	"\x05extra\x18\x05 \x03(\tR\x05extra\"\xec\x02\n" +
+	"\x05extra\x18\x05 \x03(\tR\x05extra\"\x95\x03\n" +
 	"\x05Check\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x128\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x1e.dzconnect.v1.IntegrationStateR\aoutcome\x12\x18\n" +
@@ -1215,7 +1228,8 @@ const file_dzconnect_v1_integration_service_proto_rawDesc = "" +
 	"\bend_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x18\n" +
 	"\asummary\x18\x06 \x01(\tR\asummary\x12-\n" +
 	"\x05steps\x18\a \x03(\v2\x17.dzconnect.v1.CheckStepR\x05steps\x12@\n" +
-	"\vpermissions\x18\b \x01(\v2\x1e.dzconnect.v1.PermissionReportR\vpermissions\"-\n" +
+	"\vpermissions\x18\b \x01(\v2\x1e.dzconnect.v1.PermissionReportR\vpermissions\x12'\n" +
+	"\x0fcatalog_version\x18\x0f \x01(\tR\x0ecatalogVersion\"-\n" +
 	"\x17CheckIntegrationRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x82\x01\n" +
 	"\x18CheckIntegrationResponse\x12)\n" +

@@ -1,8 +1,8 @@
 -- name: InsertCheck :exec
 insert into checks (organization_id, tenant_id, integration_id, id, outcome, trigger, summary, steps, permissions,
-  start_time, end_time)
+  start_time, end_time, catalog_version)
 values (@organization_id, @tenant_id, @integration_id, @id, @outcome, @trigger, @summary, @steps, @permissions,
-  @start_time, @end_time);
+  @start_time, @end_time, sqlc.narg(catalog_version));
 
 -- name: SetIntegrationState :one
 -- A check's verdict: state, last check time and, when the state changes,
@@ -53,7 +53,8 @@ with u as (
     unnest(@outcomes::text[]) as outcome, unnest(@triggers::text[]) as trigger, unnest(@summaries::text[]) as summary,
     unnest(@steps::jsonb[]) as steps, unnest(@permissions::jsonb[]) as permissions,
     unnest(@start_times::timestamptz[]) as start_time, unnest(@end_times::timestamptz[]) as end_time,
-    unnest(@expect_versions::bigint[]) as expect_version, unnest(@credential_ids::uuid[]) as credential_id
+    unnest(@expect_versions::bigint[]) as expect_version, unnest(@credential_ids::uuid[]) as credential_id,
+    unnest(@catalog_versions::text[]) as catalog_version
 ),
 upd as (
   update integrations i set last_check_time = u.end_time
@@ -67,9 +68,9 @@ upd as (
   returning i.organization_id, i.id
 )
 insert into checks (organization_id, tenant_id, integration_id, id, outcome, trigger, summary, steps, permissions,
-  start_time, end_time)
+  start_time, end_time, catalog_version)
 select u.organization_id, u.tenant_id, u.integration_id, u.id, u.outcome, u.trigger, u.summary, u.steps, u.permissions,
-  u.start_time, u.end_time
+  u.start_time, u.end_time, nullif(u.catalog_version, '')
 from u join upd on upd.organization_id = u.organization_id and upd.id = u.integration_id
 returning id;
 
@@ -96,11 +97,14 @@ order by c.integration_id, c.create_time, c.id;
 -- name: InsertChecks :exec
 -- Several check rows in one statement (the arrays hold one check each).
 insert into checks (organization_id, tenant_id, integration_id, id, outcome, trigger, summary, steps, permissions,
-  start_time, end_time)
-select unnest(@organization_ids::uuid[]), unnest(@tenant_ids::uuid[]), unnest(@integration_ids::uuid[]),
-  unnest(@ids::uuid[]), unnest(@outcomes::text[]), unnest(@triggers::text[]), unnest(@summaries::text[]),
-  unnest(@steps::jsonb[]), unnest(@permissions::jsonb[]), unnest(@start_times::timestamptz[]),
-  unnest(@end_times::timestamptz[]);
+  start_time, end_time, catalog_version)
+select u.organization_id, u.tenant_id, u.integration_id, u.id, u.outcome, u.trigger, u.summary, u.steps, u.permissions,
+  u.start_time, u.end_time, nullif(u.catalog_version, '')
+from (select unnest(@organization_ids::uuid[]) as organization_id, unnest(@tenant_ids::uuid[]) as tenant_id,
+  unnest(@integration_ids::uuid[]) as integration_id, unnest(@ids::uuid[]) as id, unnest(@outcomes::text[]) as outcome,
+  unnest(@triggers::text[]) as trigger, unnest(@summaries::text[]) as summary, unnest(@steps::jsonb[]) as steps,
+  unnest(@permissions::jsonb[]) as permissions, unnest(@start_times::timestamptz[]) as start_time,
+  unnest(@end_times::timestamptz[]) as end_time, unnest(@catalog_versions::text[]) as catalog_version) u;
 
 -- name: SetIntegrationStates :many
 -- Several checks' verdicts in one statement (the arrays hold one

@@ -68,6 +68,8 @@ type Check struct {
 	Permissions json.RawMessage
 	StartTime   time.Time
 	EndTime     time.Time
+	// The effective catalog version the check judged with (catalog version, plus "+org.N" for the organization's override revision N); null for checks recorded before it was kept.
+	CatalogVersion *string
 }
 
 // Client secrets and certificates of an integration: metadata only, the values are in Vault. Several live at once during a rotation's overlap.
@@ -229,6 +231,17 @@ type Organization struct {
 	CredentialOverlapSeconds int64
 	// Automatic renewal starts a rotation when an active credential has less than this left (default 30 days, 1 to 180 days, more than the overlap).
 	CredentialRenewalThresholdSeconds int64
+}
+
+// An organization's PermissionCatalogOverride (organizations/{o}/permissionCatalogOverride): at most one row; no row is an empty override at revision 0.
+type PermissionCatalogOverride struct {
+	OrganizationID uuid.UUID
+	// The overrides, [{kind, resource_app_id, value, requirement}], validated against the catalog when written (internal/catalog Override).
+	Entries json.RawMessage
+	// Incremented by every update: the etag, and the "+org.N" of the effective catalog version checks record.
+	Revision   int64
+	CreateTime time.Time
+	UpdateTime time.Time
 }
 
 // uniqueName generation of provisioned applications; bumped by each deprovision (no row: 1).
