@@ -192,7 +192,7 @@ func writeConfig(path string, cfg *configFile) error {
 	if err != nil {
 		return fmt.Errorf("writing config file: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // after a successful rename, a no-op
+	defer func() { _ = os.Remove(tmp.Name()) }() // after a successful rename, a no-op
 	if _, err := tmp.Write(buf.Bytes()); err != nil {
 		tmp.Close()
 		return fmt.Errorf("writing config file: %w", err)

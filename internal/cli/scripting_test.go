@@ -231,8 +231,8 @@ func TestConfigContexts(t *testing.T) {
 		t.Errorf("dangling current-context: %d %q", r.code, r.stderr)
 	}
 	h.ok("", "config", "use-context", "local") // config commands still work
-	writeFile(t, filepath.Dir(cfgPath), "config.yaml", "contexts:\n  - name: x\n    adress: typo\n")
-	if r := h.run("", "tenant", "list", "--org", "o1"); r.code != cli.ExitUsage || !strings.Contains(r.stderr, "field adress not found") {
+	writeFile(t, filepath.Dir(cfgPath), "config.yaml", "contexts:\n  - name: x\n    hostname: typo\n")
+	if r := h.run("", "tenant", "list", "--org", "o1"); r.code != cli.ExitUsage || !strings.Contains(r.stderr, "field hostname not found") {
 		t.Errorf("typo in the config file: %d %q", r.code, r.stderr)
 	}
 }
