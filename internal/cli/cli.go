@@ -206,6 +206,9 @@ Shell completion: 'dzctl completion bash|zsh|fish|powershell --help'.`,
 // resolveGlobals applies environment and config-file defaults and checks
 // global flags. Precedence: flags, then environment, then the context.
 func (inv *invocation) resolveGlobals(cmd *cobra.Command, _ []string) error {
+	if cmd.HasParent() && cmd.Parent().Name() == "completion" {
+		return nil // a completion script needs no server, context or output format
+	}
 	if err := inv.checkOutputFlags(); err != nil {
 		return err
 	}

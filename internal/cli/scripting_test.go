@@ -1,10 +1,14 @@
 package cli_test
 
 import (
+	"crypto/tls"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	dzconnectv1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
 	"github.com/dropzoneai/dzconnect/internal/cli"
@@ -276,5 +280,32 @@ func TestCompletion(t *testing.T) {
 	}
 	if got := h.ok("", "__complete", "--context", "").stdout; !strings.HasPrefix(got, "prod\n") {
 		t.Errorf("complete --context: %q", got)
+	}
+	// A broken config file does not stop the completion script.
+	writeFile(t, dir, "config.yaml", "current-context: gone\n")
+	h.ok("", "completion", "bash")
+}
+
+// TestContextTLS: a context's ca-file (relative to the config file) makes
+// the connection TLS; --tls on the command line decides alone.
+func TestContextTLS(t *testing.T) {
+	t.Parallel()
+	caFile, cert := selfSignedCert(t)
+	h := newHarness(t, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+	dir := t.TempDir()
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "ca.pem", string(ca))
+	h.env = map[string]string{cli.EnvConfig: filepath.Join(dir, "config.yaml"), cli.EnvAPIKey: testAPIKey}
+	h.ok("", "config", "set-context", "tls", "--addr", "passthrough:///localhost", "--ca-file", "ca.pem")
+	h.ok("", "org", "list")
+	// --tls alone (system roots) does not trust the test CA: the flag won.
+	if r := h.run("", "--tls", "--timeout", "5s", "org", "list"); r.code != cli.ExitError || !strings.Contains(r.stderr, "Unavailable") {
+		t.Errorf("--tls over the context's ca-file: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if got := h.srv.callsOf("ListOrganizations"); len(got) != 1 {
+		t.Errorf("got %d calls over TLS, want 1", len(got))
 	}
 }
