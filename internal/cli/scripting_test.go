@@ -309,3 +309,20 @@ func TestContextTLS(t *testing.T) {
 		t.Errorf("got %d calls over TLS, want 1", len(got))
 	}
 }
+
+// TestOperationWaitMachineOutput: with -o name or --field, progress lines
+// go to standard error and standard output holds only the result.
+func TestOperationWaitMachineOutput(t *testing.T) {
+	for _, args := range [][]string{{"-o", "name"}, {"--field", "name"}} {
+		f := &fakeOperations{waits: []*dzconnectv1.Operation{
+			fakeOperation("1", dzconnectv1.OperationState_OPERATION_STATE_RUNNING, 0,
+				dzconnectv1.StepState_STEP_STATE_RUNNING, dzconnectv1.StepState_STEP_STATE_PENDING, dzconnectv1.StepState_STEP_STATE_PENDING),
+			fakeOperation("2", dzconnectv1.OperationState_OPERATION_STATE_SUCCEEDED, 3,
+				dzconnectv1.StepState_STEP_STATE_SUCCEEDED, dzconnectv1.StepState_STEP_STATE_SUCCEEDED, dzconnectv1.StepState_STEP_STATE_SUCCEEDED),
+		}}
+		r := runOperationCLI(t, f, append([]string{"operation", "wait", fakeOp}, args...)...)
+		if r.code != 0 || r.stdout != fakeOp+"\n" || !strings.Contains(r.stderr, "register-app: running") {
+			t.Errorf("%v: exit %d\nstdout:\n%s\nstderr:\n%s", args, r.code, r.stdout, r.stderr)
+		}
+	}
+}
