@@ -7,6 +7,10 @@ GO          ?= go
 BUF         := $(GO) tool -modfile=tools/proto/go.mod buf
 SQLC        := $(GO) tool -modfile=tools/sqlc/go.mod sqlc
 GOLANGCI    := $(GO) tool -modfile=tools/lint/go.mod golangci-lint
+# Redocly CLI, the independent OpenAPI linter: pinned in tools/redocly/package-lock.json,
+# installed by `npm ci` on first use (make check-openapi). No telemetry, no update check.
+REDOCLY     := tools/redocly/node_modules/.bin/redocly
+OPENAPI     := api/openapi/dzconnect.swagger.json
 TEST_DIR    := .run/test
 DEV_DIR     := .run/dev
 GOTESTFLAGS ?= -race -count=1 -timeout 20m
@@ -21,9 +25,13 @@ build: ## build bin/dzconnect, bin/dzctl and bin/msftsim
 	$(GO) build -o bin/ ./cmd/...
 
 .PHONY: generate
-generate: ## regenerate API code, OpenAPI spec, SQL query code and docs/configuration.md
-	rm -rf api/dzconnect api/openapi/*.json internal/postgres/query
+generate: ## regenerate API code, OpenAPI spec and its Go REST client, SQL query code and docs/configuration.md
+	rm -rf api/dzconnect api/openapi/*.json api/openapi/restclient internal/postgres/query
 	$(BUF) generate
+	@# A Go client generated from the OpenAPI document alone (oapi-codegen, tools/openapi);
+	@# internal/e2e/openapi_client_test.go drives a running server through it.
+	mkdir -p api/openapi/restclient
+	$(GO) -C tools/openapi run ./restclient-gen ../../$(OPENAPI) restclient ../../api/openapi/restclient/restclient.gen.go
 	$(SQLC) generate
 	$(GO) run ./cmd/dzconnect config-reference > docs/configuration.md
 
@@ -40,6 +48,15 @@ lint: ## buf lint, gofmt, go vet, golangci-lint (.golangci.yml)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:" >&2; echo "$$out" >&2; exit 1; fi
 	$(GO) vet ./...
 	$(GOLANGCI) run ./...
+
+$(REDOCLY): tools/redocly/package.json tools/redocly/package-lock.json
+	npm ci --prefix tools/redocly --no-audit --no-fund --loglevel=error
+	touch $@
+
+.PHONY: check-openapi
+check-openapi: $(REDOCLY) ## lint the OpenAPI document with Redocly's recommended rules: fails on any error
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true NO_COLOR=1 \
+	  $(REDOCLY) lint --config tools/redocly/redocly.yaml --format=summary $(OPENAPI)
 
 BREAKING_AGAINST ?= .git\#branch=main
 .PHONY: breaking
@@ -77,4 +94,4 @@ dev-down: ## stop everything `make dev` started
 	bash scripts/dev.sh down
 
 .PHONY: ci
-ci: lint check-generate test ## what CI runs
+ci: lint check-generate check-openapi test ## what CI runs

@@ -75,9 +75,8 @@ wait_http "http://$HTTP_ADDR/readyz" dzconnect
 
 if [[ ! -s $DIR/demo.env ]]; then
 	export DZCONNECT_ADDR=$GRPC_ADDR
-	org=$(DZCONNECT_API_KEY=$ADMIN_KEY bin/dzctl org create --display-name "Demo MSSP" -o json | sed -n 's/^  "name": "\(.*\)",*$/\1/p' | sed -n 1p)
-	key=$(DZCONNECT_API_KEY=$ADMIN_KEY bin/dzctl apikey create --org "$org" --display-name demo-admin --role admin -o json 2>/dev/null |
-		sed -n 's/^  "secret": "\(.*\)",*$/\1/p')
+	org=$(DZCONNECT_API_KEY=$ADMIN_KEY bin/dzctl org create --display-name "Demo MSSP" -o name)
+	key=$(DZCONNECT_API_KEY=$ADMIN_KEY bin/dzctl apikey create --org "$org" --display-name demo-admin --role admin --field secret 2>/dev/null)
 	[[ -n $org && -n $key ]] || { log "could not create the demo organization"; exit 1; }
 	umask 077
 	printf 'export DZCONNECT_ADDR=%q\nexport DZCONNECT_API_KEY=%q\nexport DEMO_ORG=%q\nexport DEMO_HTTP=%q\n' \
@@ -102,7 +101,7 @@ REST (curl):
 
 dzctl (gRPC):
   bin/dzctl tenant list --org \$DEMO_ORG
-  TENANT=\$(bin/dzctl tenant list --org \$DEMO_ORG -o json | sed -n 's/^      "name": "\\(.*\\)",*\$/\\1/p' | head -n1)
+  TENANT=\$(bin/dzctl tenant list --org \$DEMO_ORG -o name | head -n1)
   echo 'my~Client.Secret_Value_0123456789abcdef' | bin/dzctl integration create --tenant \$TENANT \\
        --kind defender --client-id 3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b --client-secret-file -
   bin/dzctl integration list --org \$DEMO_ORG
@@ -111,9 +110,9 @@ dzctl (gRPC):
 
 Verify an integration against the simulator (msftsim's seeded tenant "Contoso" and its app):
   T=\$(bin/dzctl tenant create --org \$DEMO_ORG --entra-tenant-id c0c0c0c0-0000-4000-8000-000000000001 \\
-       --display-name "Contoso (simulated)" -o json | sed -n 's/^  "name": "\(.*\)",*\$/\1/p')
+       --display-name "Contoso (simulated)" -o name)
   I=\$(echo 'abc8Q~demo-secret-do-not-use-in-prod-000' | bin/dzctl integration create --tenant \$T --kind defender \\
-       --client-id d0d0d0d0-0000-4000-8000-000000000001 --client-secret-file - -o json | sed -n 's/^  "name": "\(.*\)",*\$/\1/p')
+       --client-id d0d0d0d0-0000-4000-8000-000000000001 --client-secret-file - -o name)
   bin/dzctl check \$I
   bin/dzctl integration checks \$I
 
@@ -122,8 +121,8 @@ organization's provisioner is consented with the least privilege docs/provisioni
   echo 'prv8Q~demo-provisioner-secret-00000000' | bin/dzctl org set-provisioner \$DEMO_ORG \\
        --client-id a0a0a0a0-0000-4000-8000-000000000001 --client-secret-file -
   P=\$(bin/dzctl tenant create --org \$DEMO_ORG --entra-tenant-id e0e0e0e0-0000-4000-8000-000000000003 \\
-       --display-name "Northwind (simulated)" -o json | sed -n 's/^  "name": "\(.*\)",*\$/\1/p')
-  LINK=\$(bin/dzctl tenant consent-link \$P --redirect-uri https://localhost/consent -o json | sed -n 's/^  "url": "\(.*\)",*\$/\1/p')
+       --display-name "Northwind (simulated)" -o name)
+  LINK=\$(bin/dzctl tenant consent-link \$P --redirect-uri https://localhost/consent --field url)
   REDIRECT=\$(curl -s --cacert $DIR/msftsim/ca.pem -o /dev/null -w '%{redirect_url}' "\$LINK")   # the administrator approves
   bin/dzctl tenant complete-consent --org \$DEMO_ORG --redirect-url "\$REDIRECT"
   bin/dzctl integration provision --tenant \$P --kind sentinel --wait \\

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,10 +28,14 @@ const (
 	ExitUnhealthy = 3
 )
 
-// Environment variables read when the matching flag is not given.
+// Environment variables read when the matching flag is not given. They
+// win over the current context of the config file (see config.go).
 const (
 	EnvAddr   = "DZCONNECT_ADDR"
 	EnvAPIKey = "DZCONNECT_API_KEY"
+	EnvOrg    = "DZCONNECT_ORG" // default --org of the commands that have one
+	EnvConfig = "DZCTL_CONFIG"  // config file (default ~/.config/dzctl/config.yaml)
+	EnvCtx    = "DZCTL_CONTEXT" // context to use instead of the file's current-context
 )
 
 // DefaultAddr is the server's default gRPC listen address.
@@ -56,7 +61,8 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(a *App) { a.dialOpts = append(a.dialOpts, opts...) }
 }
 
-// WithGetenv replaces os.Getenv for DZCONNECT_ADDR and DZCONNECT_API_KEY.
+// WithGetenv replaces os.Getenv for the variables dzctl reads (DZCONNECT_*,
+// DZCTL_*, and HOME and XDG_CONFIG_HOME to find the config file).
 func WithGetenv(getenv func(string) string) Option {
 	return func(a *App) { a.getenv = getenv }
 }
@@ -131,10 +137,14 @@ type invocation struct {
 	caFile             string
 	insecureSkipVerify bool
 	output             string
+	field              string
 	timeout            time.Duration
 	requestID          string
+	contextName        string
 
-	conn *grpc.ClientConn
+	// context is the config file's context in use, nil when none.
+	context *contextEntry
+	conn    *grpc.ClientConn
 }
 
 func (inv *invocation) rootCommand() *cobra.Command {
@@ -145,7 +155,12 @@ func (inv *invocation) rootCommand() *cobra.Command {
 
 It talks gRPC to the server at --addr (or $` + EnvAddr + `, default ` + DefaultAddr + `)
 and authenticates with the API key from --api-key or $` + EnvAPIKey + `.
-Resource names are AIP names, e.g. organizations/ORG/tenants/TENANT.`,
+Resource names are AIP names, e.g. organizations/ORG/tenants/TENANT.
+
+Settings come from flags, then environment variables, then the current
+context of the config file ($` + EnvConfig + `, default ~/.config/dzctl/config.yaml;
+see 'dzctl config'). Output for scripts: -o json|yaml|name, or --field PATH.
+Shell completion: 'dzctl completion bash|zsh|fish|powershell --help'.`,
 		SilenceErrors:     true,
 		SilenceUsage:      true,
 		Args:              cobra.ArbitraryArgs,
@@ -153,7 +168,8 @@ Resource names are AIP names, e.g. organizations/ORG/tenants/TENANT.`,
 		PersistentPreRunE: inv.resolveGlobals,
 	}
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErrorf("%s", err) })
-	cmd.CompletionOptions.HiddenDefaultCmd = true
+	// cobra's completion command: dzctl completion bash|zsh|fish|powershell.
+	cmd.CompletionOptions.HiddenDefaultCmd = false
 
 	f := cmd.PersistentFlags()
 	f.StringVar(&inv.addr, "addr", DefaultAddr, "server gRPC address host:port (env "+EnvAddr+")")
@@ -161,7 +177,9 @@ Resource names are AIP names, e.g. organizations/ORG/tenants/TENANT.`,
 	f.BoolVar(&inv.useTLS, "tls", false, "use TLS (plaintext by default, for local development)")
 	f.StringVar(&inv.caFile, "ca-file", "", "PEM file of CA certificates to verify the server with (implies --tls)")
 	f.BoolVar(&inv.insecureSkipVerify, "insecure-skip-verify", false, "do not verify the server certificate (implies --tls; testing only)")
-	f.StringVarP(&inv.output, "output", "o", "table", "output format: table or json")
+	f.StringVarP(&inv.output, "output", "o", outputTable, "output format: "+strings.Join(outputFormats, ", ")+" (name: resource names, one per line)")
+	f.StringVar(&inv.field, "field", "", "print only this field of the result, one line per resource: a dotted path as in -o json, e.g. name, integration.application.clientId, tenants.name")
+	f.StringVar(&inv.contextName, "context", "", "context of the config file to use (env "+EnvCtx+"; default: its current-context)")
 	f.DurationVar(&inv.timeout, "timeout", 30*time.Second, "deadline for the whole command, including every page of a list")
 	f.StringVar(&inv.requestID, "request-id", "", "idempotency key (UUID) for create commands (default: a fresh UUIDv4 per invocation)")
 
@@ -178,26 +196,54 @@ Resource names are AIP names, e.g. organizations/ORG/tenants/TENANT.`,
 		inv.sharedAppCommand(),
 		inv.credentialCommand(),
 		inv.tokenCommand(),
+		inv.configCommand(),
 	)
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(outputFormats, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("context", inv.completeContexts)
 	return cmd
 }
 
-// resolveGlobals applies environment defaults and checks global flags.
+// resolveGlobals applies environment and config-file defaults and checks
+// global flags. Precedence: flags, then environment, then the context.
 func (inv *invocation) resolveGlobals(cmd *cobra.Command, _ []string) error {
+	if cmd.HasParent() && cmd.Parent().Name() == "completion" {
+		return nil // a completion script needs no server, context or output format
+	}
+	if err := inv.checkOutputFlags(); err != nil {
+		return err
+	}
+	if err := inv.loadContext(); err != nil {
+		return err
+	}
+	ctx := inv.context
+	if ctx == nil {
+		ctx = &contextEntry{}
+	}
 	flags := cmd.Flags()
 	if !flags.Changed("addr") {
 		if v := inv.app.getenv(EnvAddr); v != "" {
 			inv.addr = v
+		} else if ctx.Addr != "" {
+			inv.addr = ctx.Addr
 		}
 	}
 	if !flags.Changed("api-key") {
 		inv.apiKey = inv.app.getenv(EnvAPIKey)
+		if inv.apiKey == "" {
+			key, err := ctx.apiKey()
+			if err != nil {
+				return err
+			}
+			inv.apiKey = key
+		}
 	}
 	inv.apiKey = strings.TrimSpace(inv.apiKey)
-	switch inv.output {
-	case "table", "json":
-	default:
-		return usageErrorf("invalid --output %q: want table or json", inv.output)
+	// TLS: any of the three flags decides alone; otherwise the context's.
+	if !flags.Changed("tls") && !flags.Changed("ca-file") && !flags.Changed("insecure-skip-verify") {
+		inv.useTLS, inv.caFile, inv.insecureSkipVerify = ctx.TLS, ctx.caFile(), ctx.InsecureSkipVerify
+	}
+	if err := inv.defaultOrg(cmd, ctx); err != nil {
+		return err
 	}
 	if inv.timeout < 0 {
 		return usageErrorf("invalid --timeout %s: must not be negative", inv.timeout)
@@ -206,6 +252,45 @@ func (inv *invocation) resolveGlobals(cmd *cobra.Command, _ []string) error {
 		inv.requestID = inv.app.newRequestID()
 	} else if _, err := uuid.Parse(inv.requestID); err != nil {
 		return usageErrorf("invalid --request-id %q: want a UUID", inv.requestID)
+	}
+	return nil
+}
+
+// checkOutputFlags checks --output and --field.
+func (inv *invocation) checkOutputFlags() error {
+	if !slices.Contains(outputFormats, inv.output) {
+		return usageErrorf("invalid --output %q: want %s", inv.output, strings.Join(outputFormats, ", "))
+	}
+	if inv.field == "" {
+		return nil
+	}
+	if inv.output == outputName {
+		return usageErrorf("--field and -o name cannot be used together")
+	}
+	for _, part := range strings.Split(inv.field, ".") {
+		if part == "" {
+			return usageErrorf("invalid --field %q: want field names separated by dots, e.g. integration.name", inv.field)
+		}
+	}
+	return nil
+}
+
+// defaultOrg fills the command's --org, when it has one and neither --org
+// nor --tenant was given, from $DZCONNECT_ORG or the context's organization.
+func (inv *invocation) defaultOrg(cmd *cobra.Command, ctx *contextEntry) error {
+	f := cmd.Flags().Lookup("org")
+	if f == nil || f.Changed || cmd.Flags().Changed("tenant") {
+		return nil
+	}
+	org := inv.app.getenv(EnvOrg)
+	if org == "" {
+		org = ctx.Organization
+	}
+	if org == "" {
+		return nil
+	}
+	if err := cmd.Flags().Set("org", org); err != nil {
+		return usageErrorf("invalid organization %q: %v", org, err)
 	}
 	return nil
 }

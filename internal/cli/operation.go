@@ -294,7 +294,7 @@ dzctl waits as long as the operation runs.`,
 // set, is the operation as a starting call returned it.
 func (inv *invocation) followOperation(ctx context.Context, c dzconnectv1.OperationServiceClient, name string, first *dzconnectv1.Operation) (*dzconnectv1.Operation, error) {
 	progress := inv.app.stdout
-	if inv.output == "json" {
+	if inv.printer().json { // machine-readable output (-o json|yaml|name, --field): stdout holds only the result
 		progress = inv.app.stderr
 	}
 	cur := first
