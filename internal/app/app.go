@@ -188,7 +188,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	}
 	notifier := webhook.NewNotifier(db, inserter, webhook.DefaultMaxAttempts)
 	tenants := tenant.NewService(db, db, db, db)
-	integrations := integration.NewService(integration.Deps{Tx: db, Store: db, Secrets: secrets, Keys: db, Audit: db, GC: secretGC, Log: log,
+	integrations := integration.NewService(integration.Deps{Tx: db, Store: db, Secrets: secrets, Keys: db, Audit: db, GC: secretGC, Log: log, Tenants: db,
 		VerifyWait: cfg.SecretVerifyWait})
 	webhooks := webhook.NewService(db, db, db, db, secretGC, secrets, log)
 	clouds := microsoft.DefaultClouds()
