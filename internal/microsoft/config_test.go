@@ -32,7 +32,7 @@ func TestDefaultClouds(t *testing.T) {
 			t.Errorf("%s %s: scope %q graph %q arm %q la %q", tc.cloud, tc.api, got, ep.Graph, ep.ARM, ep.LogAnalytics)
 		}
 	}
-	if d[microsoft.CloudGCCHigh].Authority != "https://login.microsoftonline.us/" || d[microsoft.CloudChina].Authority != "https://login.chinacloudapi.cn/" {
+	if d[microsoft.CloudGCCHigh].Authority != "https://login.microsoftonline.us/" || d[microsoft.CloudChina].Authority != "https://login.partner.microsoftonline.cn/" {
 		t.Errorf("authorities: %+v", d)
 	}
 	if _, err := microsoft.New(microsoft.Config{}); err != nil {

@@ -219,10 +219,10 @@ func addAzureRoles(p *Permissions, v azureRoleVerdict) {
 
 // reconcileWorkspaceProbe: reading the workspace resource needs
 // Microsoft.OperationalInsights/workspaces/read. Microsoft Sentinel Reader
-// lists Microsoft.OperationalInsights/workspaces/*/read, which as Azure
-// matches actions (a wildcard stands for characters between the fixed
-// parts) covers the workspace's sub-resources, not the workspace itself.
-// When the app holds a Sentinel role and only that GET is refused, the
+// lists Microsoft.OperationalInsights/workspaces/*/read, not that action
+// itself, and Microsoft's docs do not say whether the wildcard covers the
+// workspace (a * between two fixed parts, read literally, does not). When
+// the app holds a Sentinel role and only that GET is refused, the
 // workspace is proven by the incidents probe on the same resource ID (and
 // its Workspace ID by the Log Analytics query), so the step passes with a
 // note instead of failing an integration set up as Microsoft documents.

@@ -80,11 +80,14 @@ func (s *Server) getWorkspace(w http.ResponseWriter, r *http.Request, path strin
 		armErr(w, err)
 		return
 	}
-	// Authorized by the roles' actions: Reader's */read and Log Analytics
-	// Reader's grant it; the Sentinel roles' workspaces/*/read does not
-	// match the workspace itself (roledefs.go).
+	// Reader's and Log Analytics Reader's */read grant it. The Sentinel
+	// roles list Microsoft.OperationalInsights/workspaces/*/read ("View log
+	// analytics data"), not workspaces/read itself; Microsoft's docs do not
+	// say whether that covers the workspace, and the simulator lets them
+	// read it (dzconnect's check passes either way: verify/azureroles.go
+	// reconcileWorkspaceProbe).
 	const action = "Microsoft.OperationalInsights/workspaces/read"
-	if !s.allowedAction(cl.Tid, cl.Oid, path, action) {
+	if !s.Dir.Authorized(cl.Tid, cl.Oid, path, directory.PermRead) {
 		authorizationFailed(w, cl.Oid, action, path)
 		return
 	}

@@ -47,9 +47,9 @@ var builtinNotActions = map[string][]string{
 }
 
 // actionMatches reports whether the role action pattern (with * wildcards)
-// matches action, case-insensitively, as Azure matches them: a * stands
-// for any characters, so "Microsoft.OperationalInsights/workspaces/*/read"
-// matches ".../workspaces/query/read" but not ".../workspaces/read".
+// matches action, case-insensitively: a * stands for any characters, so
+// "*/read" matches every read and "Microsoft.SecurityInsights/*/read"
+// matches "Microsoft.SecurityInsights/incidents/read".
 func actionMatches(pattern, action string) bool {
 	p, a := strings.ToLower(pattern), strings.ToLower(action)
 	parts := strings.Split(p, "*")
