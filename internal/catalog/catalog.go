@@ -15,7 +15,7 @@ import (
 )
 
 // Version identifies this catalog; bump it with every change of Entries.
-const Version = "2026-11-30.1"
+const Version = "2026-11-30.2"
 
 // Type is how a permission is granted.
 type Type string
@@ -82,6 +82,14 @@ const noteSecurityEvents = "Graph's legacy security alerts API (/security/alerts
 	"still grants Secure Score (/security/secureScores, /security/secureScoreControlProfiles: " +
 	"https://learn.microsoft.com/en-us/graph/api/security-list-securescores); no check probes it."
 
+// noteSentinelReader: the Sentinel role, verified by the check's
+// azure-roles step (internal/verify/azureroles.go).
+const noteSentinelReader = "On the workspace's resource group (or the workspace, or inherited from the subscription). Its actions " +
+	"(https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/security#microsoft-sentinel-reader) include " +
+	"Microsoft.SecurityInsights/*/read (incidents: https://learn.microsoft.com/rest/api/securityinsights/incidents/list), " +
+	"Microsoft.OperationalInsights/workspaces/*/read and workspaces/query/read, and Microsoft.Authorization/*/read (so the app can " +
+	"read its own role assignments). Reader or Log Analytics Reader alone read the workspace but are not Sentinel roles."
+
 // Entries is the catalog (reference: Dropzone setup guide and Microsoft's
 // permission reference; "inferred" entries are marked in Note).
 var Entries = []Entry{
@@ -97,9 +105,9 @@ var Entries = []Entry{
 	{defender, integration.FeatureExchange, TypeDirectoryRole, "", "Microsoft Entra ID", "Security Reader", "5d6b6bb7-de71-4623-b4af-96380a352509", Optional, "", "Directory role for Exchange.ManageAsApp; Global Reader (f2ef992c-3afb-46b9-b7cf-a126ee74c451) or Exchange Administrator (29232cdf-9323-42fd-ade2-1d097af3e4de) also serve."},
 	{sentinel, "", TypeApplication, LogAnalyticsAppID, "Log Analytics API", "Data.Read", "e8f6e161-84d0-4cd7-9441-2d46ec9ec3d5", Required, laScope, "Log Analytics queries (confirmed)."},
 	{sentinel, "", TypeApplication, GraphAppID, "Microsoft Graph", "SecurityEvents.Read.All", "bf394140-e372-4bf9-a898-299cfc7564e5", Optional, graphScope, noteSecurityEvents},
-	{sentinel, "", TypeAzureRole, "", "Azure Resource Manager", "Microsoft Sentinel Reader", "8d289c81-5878-46d4-8554-54e1e3d8b5cb", Required, armScope, "On the workspace's resource group, as Microsoft recommends (role name inferred)."},
-	{sentinel, "", TypeAzureRole, "", "Azure Resource Manager", "Log Analytics Reader", "73c42c96-874c-492b-b04d-ab87d138a893", Optional, armScope, "Workspace reads."},
-	{sentinel, "", TypeAzureRole, "", "Azure Resource Manager", "Microsoft Sentinel Responder", "3e150937-b8fe-4cfb-8069-0eaf05ecd056", Alternative, armScope, "Replaces Microsoft Sentinel Reader when incidents are updated."},
+	{sentinel, "", TypeAzureRole, "", "Azure Resource Manager", "Microsoft Sentinel Reader", "8d289c81-5878-46d4-8554-54e1e3d8b5cb", Required, armScope, noteSentinelReader},
+	{sentinel, "", TypeAzureRole, "", "Azure Resource Manager", "Log Analytics Reader", "73c42c96-874c-492b-b04d-ab87d138a893", Optional, armScope, "Workspace reads; not needed with Microsoft Sentinel Reader, whose actions include the workspace query reads. Alone it is not enough: it is not a Sentinel role."},
+	{sentinel, "", TypeAzureRole, "", "Azure Resource Manager", "Microsoft Sentinel Responder", "3e150937-b8fe-4cfb-8069-0eaf05ecd056", Alternative, armScope, "Replaces Microsoft Sentinel Reader when incidents are updated (Microsoft.SecurityInsights/incidents/*; https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/security#microsoft-sentinel-responder)."},
 }
 
 // FeaturesOf lists the features valid for a kind.
