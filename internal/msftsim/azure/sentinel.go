@@ -22,11 +22,12 @@ import (
 // AuthorizationFailed. The incidents come from the workspace's
 // SecurityIncident table.
 func (s *Server) sentinelIncidents(w http.ResponseWriter, r *http.Request, wsPath, id string) {
-	route := "arm.sentinel.incidents.list"
-	if id != "" {
-		route = "arm.sentinel.incidents.get"
+	if id != "" { // Incidents - Get is not simulated: dzconnect only lists
+		observe.Annotate(r, "arm.unknown", "")
+		armError(w, 404, "InvalidResourceType", "The resource type could not be found in the namespace for api version.")
+		return
 	}
-	cl := s.authorize(w, r, route, directory.ARMAppID, armError)
+	cl := s.authorize(w, r, "arm.sentinel.incidents.list", directory.ARMAppID, armError)
 	if cl == nil || !needAPIVersion(w, r) {
 		return
 	}
@@ -73,16 +74,6 @@ func (s *Server) sentinelIncidents(w http.ResponseWriter, r *http.Request, wsPat
 			}
 			vals = append(vals, incidentJSON(ws, t, row, i))
 		}
-	}
-	if id != "" {
-		for _, v := range vals {
-			if strings.EqualFold(v.(map[string]any)["name"].(string), id) {
-				writeJSON(w, 200, v)
-				return
-			}
-		}
-		armError(w, 404, "NotFound", "Incident '"+id+"' was not found.")
-		return
 	}
 	writeJSON(w, 200, map[string]any{"value": vals})
 }
