@@ -230,11 +230,10 @@ func (d *Directory) Query(ctx context.Context, workspaceID, query string) ([][]a
 func (s *Session) WorkspaceRoleAssignments(ctx context.Context, ws *Workspace) (principalID string, _ []RoleAssignment, _ error) {
 	const op = "GET roleAssignments atScope"
 	ctx = s.operation(ctx)
-	scope, err := s.workspaceURL(op, ws)
-	if err != nil {
+	if _, err := s.workspaceURL(op, ws); err != nil { // a workspace and an ARM endpoint
 		return "", nil, err
 	}
-	scope = ws.ResourceID()
+	scope := ws.ResourceID()
 	ra, _, err := s.armClients()
 	if err != nil {
 		return "", nil, aerr("arm client", err)
