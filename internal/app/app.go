@@ -204,7 +204,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		quota.APIKeys: cfg.QuotaAPIKeys, quota.ConsentLinks: cfg.QuotaConsentLinks}, db)
 	tenants := tenant.NewService(db, db, db, db)
 	tenants.UseQuota(quotas)
-	integrations := integration.NewService(integration.Deps{Tx: db, Store: db, Secrets: secrets, Keys: db, Audit: db, GC: secretGC, Log: log,
+	integrations := integration.NewService(integration.Deps{Tx: db, Store: db, Secrets: secrets, Keys: db, Audit: db, GC: secretGC, Log: log, Tenants: db,
 		VerifyWait: cfg.SecretVerifyWait})
 	integrations.UseQuota(quotas)
 	webhooks := webhook.NewService(db, db, db, db, secretGC, secrets, log)

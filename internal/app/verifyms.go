@@ -22,10 +22,11 @@ import (
 type verifyMicrosoft struct{ c *microsoft.Client }
 
 var (
-	_ verify.Microsoft    = verifyMicrosoft{}
-	_ verify.Session      = verifySession{}
-	_ verify.Directory    = verifyDirectory{}
-	_ verify.Provisioners = verifyProvisioners{}
+	_ verify.Microsoft       = verifyMicrosoft{}
+	_ verify.Session         = verifySession{}
+	_ verify.AzureRoleReader = verifySession{}
+	_ verify.Directory       = verifyDirectory{}
+	_ verify.Provisioners    = verifyProvisioners{}
 )
 
 // msCredentials converts verify's credentials; a certificate credential's
@@ -80,7 +81,7 @@ var (
 		verify.ProbeGraphSignIns: microsoft.ProbeGraphSignIns, verify.ProbeGraphUsers: microsoft.ProbeGraphUsers,
 		verify.ProbeDefenderMachines: microsoft.ProbeDefenderMachines,
 		verify.ProbeCloudAppsAlerts:  microsoft.ProbeCloudAppsAlerts, verify.ProbeSentinelWorkspace: microsoft.ProbeSentinelWorkspace,
-		verify.ProbeLogAnalyticsQuery: microsoft.ProbeLogAnalyticsQuery,
+		verify.ProbeLogAnalyticsQuery: microsoft.ProbeLogAnalyticsQuery, verify.ProbeSentinelIncidents: microsoft.ProbeSentinelIncidents,
 	}
 )
 
@@ -104,6 +105,21 @@ func (v verifySession) Probe(ctx context.Context, p verify.Probe, ws *verify.Wor
 		mws = &microsoft.Workspace{SubscriptionID: ws.SubscriptionID, ResourceGroup: ws.ResourceGroup, Name: ws.Name, WorkspaceID: ws.WorkspaceID}
 	}
 	return v.s.Probe(ctx, mp, mws)
+}
+
+// WorkspaceRoles implements verify.AzureRoleReader: the session's own
+// Azure role assignments at the workspace.
+func (v verifySession) WorkspaceRoles(ctx context.Context, ws *verify.Workspace) (string, []verify.AzureRoleAssignment, error) {
+	var mws *microsoft.Workspace
+	if ws != nil {
+		mws = &microsoft.Workspace{SubscriptionID: ws.SubscriptionID, ResourceGroup: ws.ResourceGroup, Name: ws.Name, WorkspaceID: ws.WorkspaceID}
+	}
+	principal, as, err := v.s.WorkspaceRoleAssignments(ctx, mws)
+	out := make([]verify.AzureRoleAssignment, len(as))
+	for i, a := range as {
+		out[i] = verify.AzureRoleAssignment{RoleDefinitionID: a.RoleDefinitionID, Scope: a.Scope}
+	}
+	return principal, out, err
 }
 
 type verifyDirectory struct{ d *microsoft.Directory }

@@ -99,7 +99,7 @@ func enumChoices(d protoreflect.EnumDescriptor, aliases map[string]string) []str
 
 var kindAliases = map[string]string{"defender": "microsoft-365-defender", "sentinel": "microsoft-sentinel"}
 
-var cloudAliases = map[string]string{"gcc-high": "us-gov-gcc-high", "dod": "us-gov-dod"}
+var cloudAliases = map[string]string{"gcc": "us-gov-gcc", "gcc-high": "us-gov-gcc-high", "dod": "us-gov-dod"}
 
 func parseKind(flag, s string) (dzconnectv1.IntegrationKind, error) {
 	n, err := parseEnum(flag, dzconnectv1.IntegrationKind(0).Descriptor(), s, kindAliases)

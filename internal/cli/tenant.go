@@ -29,7 +29,7 @@ func (inv *invocation) tenantCreate() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&org, "org", "", "organization, organizations/ORG or ORG (required)")
 	cmd.Flags().StringVar(&entraID, "entra-tenant-id", "", "Entra directory (tenant) ID, a GUID (required)")
-	cmd.Flags().StringVar(&cloud, "cloud", "global", "Microsoft cloud: global, us-gov-gcc-high, us-gov-dod or china")
+	cmd.Flags().StringVar(&cloud, "cloud", "global", "Microsoft cloud: global, us-gov-gcc, us-gov-gcc-high, us-gov-dod or china")
 	cmd.Flags().StringVar(&displayName, "display-name", "", "human-readable name (required)")
 	cmd.Flags().StringArrayVar(&labels, "label", nil, "label KEY=VALUE; repeat for more")
 	cmd.RunE = inv.action(func(ctx context.Context, cmd *cobra.Command, _ []string) error {

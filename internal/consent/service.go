@@ -39,14 +39,19 @@ type Cloud struct {
 	GraphAudience string
 }
 
-// DefaultClouds returns the four clouds' login authorities and Graph
-// audiences (shared/reference/microsoft.md section 7).
+// DefaultClouds returns the five clouds' login authorities and Graph
+// audiences (shared/reference/microsoft.md section 7). China's admin
+// consent goes to login.partner.microsoftonline.cn, the authority the China
+// docs list for Microsoft Entra operated by 21Vianet
+// (https://docs.azure.cn/entra/identity-platform/authentication-national-cloud);
+// GCC (moderate) signs in and consents at the global authority.
 func DefaultClouds() map[tenant.Cloud]Cloud {
 	return map[tenant.Cloud]Cloud{
 		tenant.CloudGlobal:       {Authority: "https://login.microsoftonline.com/", GraphAudience: "https://graph.microsoft.com"},
+		tenant.CloudUSGovGCC:     {Authority: "https://login.microsoftonline.com/", GraphAudience: "https://graph.microsoft.com"},
 		tenant.CloudUSGovGCCHigh: {Authority: "https://login.microsoftonline.us/", GraphAudience: "https://graph.microsoft.us"},
 		tenant.CloudUSGovDoD:     {Authority: "https://login.microsoftonline.us/", GraphAudience: "https://dod-graph.microsoft.us"},
-		tenant.CloudChina:        {Authority: "https://login.chinacloudapi.cn/", GraphAudience: "https://microsoftgraph.chinacloudapi.cn"},
+		tenant.CloudChina:        {Authority: "https://login.partner.microsoftonline.cn/", GraphAudience: "https://microsoftgraph.chinacloudapi.cn"},
 	}
 }
 

@@ -38,6 +38,7 @@ var clouds = map[v1.Cloud]tenant.Cloud{
 	v1.Cloud_CLOUD_US_GOV_GCC_HIGH: tenant.CloudUSGovGCCHigh,
 	v1.Cloud_CLOUD_US_GOV_DOD:      tenant.CloudUSGovDoD,
 	v1.Cloud_CLOUD_CHINA:           tenant.CloudChina,
+	v1.Cloud_CLOUD_US_GOV_GCC:      tenant.CloudUSGovGCC,
 }
 
 var kinds = map[v1.IntegrationKind]integration.Kind{

@@ -46,7 +46,7 @@ func (h *tenants) CreateTenant(ctx context.Context, req *v1.CreateTenantRequest)
 	}
 	entraID := checkGUID(&v, "tenant.entra_tenant_id", in.GetEntraTenantId(), true)
 	cloud, ok := clouds[in.GetCloud()]
-	v.Check(ok, "tenant.cloud", "must be CLOUD_GLOBAL, CLOUD_US_GOV_GCC_HIGH, CLOUD_US_GOV_DOD or CLOUD_CHINA")
+	v.Check(ok, "tenant.cloud", "must be CLOUD_GLOBAL, CLOUD_US_GOV_GCC, CLOUD_US_GOV_GCC_HIGH, CLOUD_US_GOV_DOD or CLOUD_CHINA")
 	checkDisplayName(&v, "tenant.display_name", in.GetDisplayName(), true)
 	checkLabels(&v, "tenant.labels", in.GetLabels())
 	key := requestKey(&v, req.GetRequestId(), req, func(m proto.Message) { m.(*v1.CreateTenantRequest).RequestId = "" })

@@ -27,6 +27,9 @@ type Deps struct {
 	Audit   audit.Appender
 	GC      secretgc.Queue // destructions, queued in the transaction that orphans a secret
 	Log     *slog.Logger
+	// Tenants, when set, reads the tenant of a new integration: a kind
+	// retired in its cloud is refused (CheckCloud).
+	Tenants TenantReader
 	// VerifyWait bounds how long a new client secret that Microsoft may
 	// not have replicated yet is tried again before UpdateIntegration
 	// refuses it (default 20s; see UpdateSecret).
@@ -44,6 +47,7 @@ type Service struct {
 	gc      secretgc.Queue
 	log     *slog.Logger
 	now     func() time.Time
+	tenants TenantReader
 
 	verifier   Verifier // tries a new secret before it replaces the active one (UseVerifier)
 	verifyWait time.Duration
@@ -60,7 +64,7 @@ func NewService(d Deps) *Service {
 		d.VerifyWait = 20 * time.Second
 	}
 	return &Service{tx: d.Tx, store: d.Store, secrets: d.Secrets, keys: d.Keys, audit: d.Audit, gc: d.GC, log: d.Log, now: time.Now,
-		verifyWait: d.VerifyWait}
+		verifyWait: d.VerifyWait, tenants: d.Tenants}
 }
 
 // CredentialSecretPath is where one credential's value lives in Vault,
@@ -117,6 +121,9 @@ func pendingCredential(in Integration) (Credential, bool) {
 // The caller learns of success only after step 3, so nothing it was told
 // exists can be missing its secret.
 func (s *Service) CreateCustomerManaged(ctx context.Context, in Integration, meta CredentialMeta, secret string, key idempotency.Key) (Integration, error) {
+	if err := s.checkTenantCloud(ctx, in); err != nil {
+		return Integration{}, err
+	}
 	in.ID = uuid.Must(uuid.NewV7())
 	in.Mode = ModeCustomerManaged
 	in.State = StateUnverified

@@ -178,7 +178,7 @@ func (c *Client) NewSession(cr Credentials) (*Session, error) {
 	if !ok {
 		return nil, &mserr.Error{Service: "entra", Operation: "new session", Code: "UnknownCloud", Class: mserr.ClassNotConfigured,
 			Message: fmt.Sprintf("no endpoints configured for cloud %q", cr.Cloud),
-			Remedy:  "Set the tenant's cloud to one of global, us-gov-gcc-high, us-gov-dod, china."}
+			Remedy:  "Set the tenant's cloud to one of global, us-gov-gcc, us-gov-gcc-high, us-gov-dod, china."}
 	}
 	u, err := url.Parse(ep.Authority)
 	if err != nil {

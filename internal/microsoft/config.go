@@ -14,6 +14,7 @@ import (
 // The cloud slugs (tenant.Cloud).
 const (
 	CloudGlobal   = "global"
+	CloudGCC      = "us-gov-gcc" // US Government GCC (moderate): global sign-in, Graph and ARM; Defender's GCC host
 	CloudGCCHigh  = "us-gov-gcc-high"
 	CloudDoD      = "us-gov-dod"
 	CloudChina    = "china"
@@ -100,7 +101,7 @@ func (e Endpoints) Scope(api API) string {
 	return strings.TrimSuffix(aud, "/") + "/.default"
 }
 
-// DefaultClouds returns the built-in endpoints of the four clouds
+// DefaultClouds returns the built-in endpoints of the five clouds
 // (shared/reference/microsoft.md section 7).
 func DefaultClouds() map[string]Endpoints {
 	return map[string]Endpoints{
@@ -113,6 +114,25 @@ func DefaultClouds() map[string]Endpoints {
 			Audiences: map[string]string{
 				string(APIGraph): "https://graph.microsoft.com", string(APIARM): "https://management.azure.com",
 				string(APILogAnalytics): "https://api.loganalytics.io", string(APIDefender): "https://api.securitycenter.microsoft.com",
+				string(APIExchange): "https://outlook.office365.com", string(APICloudApps): cloudAppsAppID,
+			},
+		},
+		// US Government GCC (moderate). Per Microsoft's "Defender for Endpoint
+		// for US Government customers" (https://learn.microsoft.com/defender-endpoint/gov#api):
+		// GCC signs in at login.microsoftonline.com and its Defender for
+		// Endpoint API is https://api-gcc.securitycenter.microsoft.us. GCC's
+		// Microsoft 365 runs in the commercial cloud, so Graph is
+		// graph.microsoft.com (https://learn.microsoft.com/graph/deployments:
+		// GCC uses the global service), and its Azure subscriptions (the
+		// Sentinel workspace) are Azure commercial ones: management.azure.com
+		// and api.loganalytics.io.
+		CloudGCC: {
+			Authority: "https://login.microsoftonline.com/", Graph: "https://graph.microsoft.com/v1.0",
+			ARM: "https://management.azure.com", LogAnalytics: "https://api.loganalytics.io",
+			Defender: "https://api-gcc.securitycenter.microsoft.us",
+			Audiences: map[string]string{
+				string(APIGraph): "https://graph.microsoft.com", string(APIARM): "https://management.azure.com",
+				string(APILogAnalytics): "https://api.loganalytics.io", string(APIDefender): "https://api-gcc.securitycenter.microsoft.us",
 				string(APIExchange): "https://outlook.office365.com", string(APICloudApps): cloudAppsAppID,
 			},
 		},
@@ -141,7 +161,12 @@ func DefaultClouds() map[string]Endpoints {
 			},
 		},
 		CloudChina: {
-			Authority: "https://login.chinacloudapi.cn/", Graph: "https://microsoftgraph.chinacloudapi.cn/v1.0",
+			// Microsoft Entra operated by 21Vianet signs in at
+			// login.partner.microsoftonline.cn (authorize, token and
+			// adminconsent endpoints), per the China docs' national-cloud table
+			// (https://docs.azure.cn/entra/identity-platform/authentication-national-cloud);
+			// login.chinacloudapi.cn is the older name.
+			Authority: "https://login.partner.microsoftonline.cn/", Graph: "https://microsoftgraph.chinacloudapi.cn/v1.0",
 			ARM: "https://management.chinacloudapi.cn", LogAnalytics: "https://api.loganalytics.azure.cn",
 			// Defender for Endpoint is not offered by 21Vianet as far as we
 			// know: no Defender endpoint; configure one if that changes.

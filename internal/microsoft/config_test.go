@@ -32,7 +32,7 @@ func TestDefaultClouds(t *testing.T) {
 			t.Errorf("%s %s: scope %q graph %q arm %q la %q", tc.cloud, tc.api, got, ep.Graph, ep.ARM, ep.LogAnalytics)
 		}
 	}
-	if d[microsoft.CloudGCCHigh].Authority != "https://login.microsoftonline.us/" || d[microsoft.CloudChina].Authority != "https://login.chinacloudapi.cn/" {
+	if d[microsoft.CloudGCCHigh].Authority != "https://login.microsoftonline.us/" || d[microsoft.CloudChina].Authority != "https://login.partner.microsoftonline.cn/" {
 		t.Errorf("authorities: %+v", d)
 	}
 	if _, err := microsoft.New(microsoft.Config{}); err != nil {
@@ -47,6 +47,16 @@ func TestDefaultClouds(t *testing.T) {
 	}
 	if g := d[microsoft.CloudGCCHigh]; g.Defender != "https://api-gov.securitycenter.microsoft.us" {
 		t.Errorf("GCC High Defender: %q", g.Defender)
+	}
+	// US Government GCC (moderate): global sign-in, Graph and ARM;
+	// Defender for Endpoint's GCC host (learn.microsoft.com/defender-endpoint/gov#api).
+	if g := d[microsoft.CloudGCC]; g.Authority != "https://login.microsoftonline.com/" || g.Graph != "https://graph.microsoft.com/v1.0" ||
+		g.Scope(microsoft.APIGraph) != "https://graph.microsoft.com/.default" || g.ARM != "https://management.azure.com" ||
+		g.Defender != "https://api-gcc.securitycenter.microsoft.us" || g.Scope(microsoft.APIDefender) != "https://api-gcc.securitycenter.microsoft.us/.default" {
+		t.Errorf("GCC: %+v", g)
+	}
+	if _, err := microsoft.New(microsoft.Config{Clouds: d}); err != nil {
+		t.Fatalf("New with the five clouds: %v", err)
 	}
 }
 

@@ -184,3 +184,38 @@ func (s *Session) call(ctx context.Context, service, op string, api API, method,
 	}
 	return b, nil
 }
+
+// sentinelIncidentsAPIVersion is the stable Microsoft.SecurityInsights
+// version documented for Incidents - List
+// (https://learn.microsoft.com/rest/api/securityinsights/incidents/list).
+const sentinelIncidentsAPIVersion = "2024-03-01"
+
+// sentinelIncidents: ARM GET {workspace}/providers/Microsoft.SecurityInsights/incidents?api-version=2024-03-01&$top=1,
+// the Sentinel API itself: it needs Microsoft.SecurityInsights/incidents/read
+// on the workspace (Microsoft Sentinel Reader's Microsoft.SecurityInsights/*/read).
+// A 403 AuthorizationFailed is classified ClassPermissionMissing with the
+// role remedy (mserr's table).
+func (s *Session) sentinelIncidents(ctx context.Context, ws *Workspace) error {
+	const op = "GET Microsoft.SecurityInsights/incidents"
+	u, err := s.workspaceURL(op, ws)
+	if err != nil {
+		return err
+	}
+	_, err = s.call(ctx, "arm", op, APIARM, http.MethodGet,
+		u+"/providers/Microsoft.SecurityInsights/incidents?api-version="+sentinelIncidentsAPIVersion+"&$top=1", nil)
+	return err
+}
+
+// workspaceURL is the workspace's ARM URL (without api-version), or the
+// classified reason there is none.
+func (s *Session) workspaceURL(op string, ws *Workspace) (string, error) {
+	if ws == nil || ws.SubscriptionID == "" || ws.ResourceGroup == "" || ws.Name == "" {
+		return "", notConfigured("arm", op, "NoWorkspace", "subscription, resource group and workspace name are required",
+			"Enter the Sentinel workspace's subscription ID, resource group and name.")
+	}
+	if s.ep.ARM == "" {
+		return "", notConfigured("arm", op, "NoEndpoint", "no Azure Resource Manager endpoint in this cloud",
+			"dzconnect has no Azure Resource Manager endpoint for the tenant's cloud.")
+	}
+	return strings.TrimSuffix(s.ep.ARM, "/") + ws.ResourceID(), nil
+}

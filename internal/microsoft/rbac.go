@@ -2,6 +2,7 @@ package microsoft
 
 import (
 	"context"
+	"net/url"
 	"path"
 	"strings"
 
@@ -209,4 +210,55 @@ func (d *Directory) GetWorkspace(ctx context.Context, ws Workspace) (string, err
 // Query runs a Log Analytics query with the directory's credentials.
 func (d *Directory) Query(ctx context.Context, workspaceID, query string) ([][]any, error) {
 	return d.s.Query(ctx, workspaceID, query)
+}
+
+// WorkspaceRoleAssignments reads the Azure role assignments of this
+// session's own service principal that apply at the Sentinel workspace:
+// assigned on the workspace or inherited from its resource group,
+// subscription or a management group, directly or through a group:
+//
+//	GET {workspace}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01&$filter=atScope() and assignedTo('{oid}')
+//
+// ("atScope() and assignedTo('{objectId}')": the assignments of that
+// principal at or above the scope, per "List Azure role assignments using
+// the REST API", https://learn.microsoft.com/azure/role-based-access-control/role-assignments-list-rest).
+// The principal is the ARM token's oid claim (the service principal's
+// object ID), so an integration needs no provisioner for it. Reading
+// needs Microsoft.Authorization/roleAssignments/read, which every
+// Sentinel role grants (Microsoft.Authorization/*/read): a 403
+// AuthorizationFailed means the app holds no Sentinel role there.
+func (s *Session) WorkspaceRoleAssignments(ctx context.Context, ws *Workspace) (principalID string, _ []RoleAssignment, _ error) {
+	const op = "GET roleAssignments atScope"
+	ctx = s.operation(ctx)
+	if _, err := s.workspaceURL(op, ws); err != nil { // a workspace and an ARM endpoint
+		return "", nil, err
+	}
+	scope := ws.ResourceID()
+	ra, _, err := s.armClients()
+	if err != nil {
+		return "", nil, aerr("arm client", err)
+	}
+	_, tok, err := s.rawToken(ctx, APIARM)
+	if err != nil {
+		return "", nil, err
+	}
+	if tok.PrincipalID == "" {
+		return "", nil, &mserr.Error{Service: "arm", Operation: op, Code: "NoPrincipal", Class: mserr.ClassUnknown,
+			Message: "the Azure Resource Manager token has no oid claim", Remedy: "Contact Dropzone support."}
+	}
+	// This SDK call appends $filter unencoded: encode the space here.
+	f := "atScope()%20and%20assignedTo('" + url.QueryEscape(tok.PrincipalID) + "')"
+	var out []RoleAssignment
+	for p := ra.NewListForScopePager(scope, &armauthorization.RoleAssignmentsClientListForScopeOptions{Filter: &f}); p.More(); {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return tok.PrincipalID, nil, aerr(op, err)
+		}
+		for _, a := range page.Value {
+			if a != nil {
+				out = append(out, toRoleAssignment(*a))
+			}
+		}
+	}
+	return tok.PrincipalID, out, nil
 }

@@ -98,7 +98,7 @@ func (s *Session) rawToken(ctx context.Context, api API) (string, Token, error) 
 	}
 	tok := Token{ExpiresOn: at.ExpiresOn}
 	if c, ok := decodeClaims(at.Token); ok {
-		tok.Roles = c.Roles
+		tok.Roles, tok.PrincipalID = c.Roles, c.Oid
 		if c.Exp > 0 {
 			tok.ExpiresOn = time.Unix(c.Exp, 0).UTC()
 		}
@@ -112,6 +112,7 @@ func (s *Session) rawToken(ctx context.Context, api API) (string, Token, error) 
 type claims struct {
 	Roles []string `json:"roles"`
 	Exp   int64    `json:"exp"`
+	Oid   string   `json:"oid"`
 }
 
 func decodeClaims(jwt string) (claims, bool) {
@@ -144,6 +145,8 @@ func (s *Session) Probe(ctx context.Context, p Probe, ws *Workspace) error {
 		return s.sentinelWorkspace(ctx, ws)
 	case ProbeLogAnalyticsQuery:
 		return s.logAnalyticsQuery(ctx, ws)
+	case ProbeSentinelIncidents:
+		return s.sentinelIncidents(ctx, ws)
 	}
 	return &mserr.Error{Operation: "probe " + string(p), Code: "UnknownProbe", Class: mserr.ClassBadRequest,
 		Message: "unknown probe " + string(p), Remedy: "A dzconnect bug: contact Dropzone support."}

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
@@ -81,6 +82,9 @@ func (c Credentials) LogValue() slog.Value {
 type Token struct {
 	Roles     []string  // app roles (permission values) in the token
 	ExpiresOn time.Time // token expiry
+	// PrincipalID is the token's oid claim: for an app-only token, the
+	// object ID of the application's service principal in the tenant.
+	PrincipalID string
 }
 
 // Probe is one data-plane call that proves an API works.
@@ -96,6 +100,7 @@ const (
 	ProbeCloudAppsAlerts   Probe = "cloudapps-alerts"         // GET {cloudApps}/api/v1/alerts/?limit=1
 	ProbeSentinelWorkspace Probe = "sentinel-workspace"       // ARM GET workspace, compares customerId
 	ProbeLogAnalyticsQuery Probe = "loganalytics-query"       // POST /v1/workspaces/{id}/query (azquery)
+	ProbeSentinelIncidents Probe = "sentinel-incidents"       // ARM GET {workspace}/providers/Microsoft.SecurityInsights/incidents?$top=1
 )
 
 // Workspace locates a Log Analytics (Sentinel) workspace.
@@ -104,6 +109,16 @@ type Workspace struct {
 	ResourceGroup  string
 	Name           string
 	WorkspaceID    string // customerId
+}
+
+// ResourceGroupScope is the ARM scope of the workspace's resource group.
+func (w Workspace) ResourceGroupScope() string {
+	return "/subscriptions/" + url.PathEscape(w.SubscriptionID) + "/resourceGroups/" + url.PathEscape(w.ResourceGroup)
+}
+
+// ResourceID is the workspace's ARM resource ID (and role assignment scope).
+func (w Workspace) ResourceID() string {
+	return w.ResourceGroupScope() + "/providers/Microsoft.OperationalInsights/workspaces/" + url.PathEscape(w.Name)
 }
 
 // Grant is one application permission Entra records as granted (an app

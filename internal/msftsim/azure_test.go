@@ -219,3 +219,51 @@ func TestARMAndLogAnalyticsFaultShapes(t *testing.T) {
 		t.Fatalf("expired ARM token: %d %v", st, got)
 	}
 }
+
+// Microsoft Sentinel's Incidents - List, authorized by the caller's role
+// actions (Microsoft.SecurityInsights/incidents/read), and the role
+// assignment list's documented filters, inheritance included.
+func TestARMSentinelIncidentsAndAssignmentsAtScope(t *testing.T) {
+	e := newEnv(t)
+	c := e.app()
+	tok := e.mustToken(e.credFor(c), msftsim.ResourceARM)
+	wsID := rgScope() + "/providers/Microsoft.OperationalInsights/workspaces/" + wsNm
+	incidents := e.ep.ARM + wsID + "/providers/Microsoft.SecurityInsights/incidents?api-version=2024-03-01&$top=1"
+	st, _, body := e.do("GET", incidents, tok, nil)
+	if st != 403 || errCode(body) != "AuthorizationFailed" || !strings.Contains(body["error"].(map[string]any)["message"].(string), "Microsoft.SecurityInsights/incidents/read") {
+		t.Fatalf("without a role: %d %v", st, body)
+	}
+	assignments := e.ep.ARM + wsID + "/providers/Microsoft.Authorization/roleAssignments" + apiVersion + "&$filter=" +
+		strings.ReplaceAll("atScope() and assignedTo('"+c.SPObjectID+"')", " ", "%20")
+	if st, _, body := e.do("GET", assignments, tok, nil); st != 403 || errCode(body) != "AuthorizationFailed" {
+		t.Fatalf("assignments without a role: %d %v", st, body)
+	}
+	// Inherited from the subscription.
+	if err := e.admin.GrantAzureRole(e.tenant, msftsim.AzureRole{Scope: "/subscriptions/" + subID, Role: "Microsoft Sentinel Reader"}, c.SPObjectID); err != nil {
+		t.Fatal(err)
+	}
+	st, _, body = e.do("GET", incidents, tok, nil)
+	vals, _ := body["value"].([]any)
+	if st != 200 || len(vals) != 1 {
+		t.Fatalf("incidents: %d %v", st, body)
+	}
+	inc := vals[0].(map[string]any)
+	props, _ := inc["properties"].(map[string]any)
+	if inc["type"] != "Microsoft.SecurityInsights/Incidents" || !strings.HasPrefix(inc["id"].(string), wsID) || props["title"] == nil || props["incidentNumber"] == nil {
+		t.Fatalf("incident shape: %v", inc)
+	}
+	// Another principal's assignment below the scope is not listed with
+	// atScope() and assignedTo().
+	other := e.app()
+	if err := e.admin.GrantAzureRole(e.tenant, msftsim.AzureRole{Scope: wsID, Role: "Reader"}, other.SPObjectID); err != nil {
+		t.Fatal(err)
+	}
+	st, _, body = e.do("GET", assignments, tok, nil)
+	vals, _ = body["value"].([]any)
+	if st != 200 || len(vals) != 1 || vals[0].(map[string]any)["properties"].(map[string]any)["scope"] != "/subscriptions/"+subID {
+		t.Fatalf("atScope() and assignedTo(): %d %v", st, body)
+	}
+	if st, _, body := e.do("GET", strings.Replace(assignments, "atScope()%20and%20", "atScope()%20or%20", 1), tok, nil); st != 400 || errCode(body) != "UnsupportedQuery" {
+		t.Fatalf("unsupported filter: %d %v", st, body)
+	}
+}

@@ -18,5 +18,5 @@ var Routes = []string{
 	"graph.auditLogs.signIns", "graph.users.list", "graph.users.get", "graph.organization.list",
 	"graph.applications.count", "graph.servicePrincipals.count", "graph.users.count",
 	"arm.workspaces.get", "arm.roleAssignments.put", "arm.roleAssignments.get", "arm.roleAssignments.delete",
-	"arm.roleAssignments.list", "arm.roleDefinitions.get", "arm.roleDefinitions.list", "loganalytics.query", "defender.machines.list", "defender.alerts.list",
+	"arm.roleAssignments.list", "arm.roleDefinitions.get", "arm.roleDefinitions.list", "arm.sentinel.incidents.list", "loganalytics.query", "defender.machines.list", "defender.alerts.list",
 }

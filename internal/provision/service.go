@@ -135,6 +135,9 @@ func (s *Service) Start(ctx context.Context, org, tenantID uuid.UUID, spec Spec,
 	if err != nil {
 		return operation.Operation{}, err
 	}
+	if err := integration.CheckCloud(spec.Kind, t.Cloud); err != nil {
+		return operation.Operation{}, err
+	}
 	if _, ok, err := s.d.Consent.ForTenant(ctx, org, t); err != nil {
 		return operation.Operation{}, err
 	} else if !ok {

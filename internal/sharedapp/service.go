@@ -288,6 +288,9 @@ func (s *Service) CreateIntegration(ctx context.Context, org, tenantID uuid.UUID
 	if err != nil {
 		return integration.Integration{}, err
 	}
+	if err := integration.CheckCloud(spec.Kind, t.Cloud); err != nil {
+		return integration.Integration{}, err
+	}
 	a, err := s.Get(ctx, org, spec.Kind)
 	if apperr.Is(err, apperr.NotFound) {
 		return integration.Integration{}, apperr.New(apperr.FailedPrecondition,

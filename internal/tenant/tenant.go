@@ -17,6 +17,9 @@ const (
 	CloudUSGovGCCHigh Cloud = "us-gov-gcc-high"
 	CloudUSGovDoD     Cloud = "us-gov-dod"
 	CloudChina        Cloud = "china"
+	// CloudUSGovGCC is US Government GCC (moderate): global sign-in and
+	// Graph, Defender for Endpoint's GCC API host.
+	CloudUSGovGCC Cloud = "us-gov-gcc"
 )
 
 // Tenant is a customer's Entra tenant.

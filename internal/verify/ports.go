@@ -51,6 +51,7 @@ const (
 	ProbeCloudAppsAlerts   Probe = "cloudapps-alerts"         // Defender for Cloud Apps alerts
 	ProbeSentinelWorkspace Probe = "sentinel-workspace"       // ARM GET workspace, compares customerId
 	ProbeLogAnalyticsQuery Probe = "loganalytics-query"       // POST /v1/workspaces/{id}/query
+	// ProbeSentinelIncidents is declared in azureroles.go.
 )
 
 // Workspace locates a Sentinel workspace for its probes.

@@ -48,6 +48,7 @@ func planFor(kind integration.Kind, features []integration.Feature) plan {
 			apis: []API{APILogAnalytics, APIARM, APIGraph},
 			probes: []probePlan{
 				{probe: ProbeSentinelWorkspace, api: APIARM},
+				{probe: ProbeSentinelIncidents, api: APIARM}, // the Sentinel API (azureroles.go)
 				{probe: ProbeLogAnalyticsQuery, api: APILogAnalytics, needs: "Data.Read"},
 				// No probe of Graph's legacy /security/alerts (SecurityEvents.Read.All):
 				// Microsoft retired it on 2026-08-31 (it returns no data), so it

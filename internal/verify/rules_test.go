@@ -76,7 +76,7 @@ func TestPlanFor(t *testing.T) {
 			[]API{APIGraph, APIDefender, APICloudApps, APIExchange},
 			[]Probe{ProbeGraphAlerts, ProbeGraphIncidents, ProbeGraphSignIns, ProbeGraphUsers, ProbeDefenderMachines, ProbeCloudAppsAlerts}},
 		{"sentinel", integration.KindSentinel, nil, []API{APILogAnalytics, APIARM, APIGraph},
-			[]Probe{ProbeSentinelWorkspace, ProbeLogAnalyticsQuery}}, // no probe of the retired legacy alerts API
+			[]Probe{ProbeSentinelWorkspace, ProbeSentinelIncidents, ProbeLogAnalyticsQuery}}, // no probe of the retired legacy alerts API
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := planFor(tc.kind, tc.features)

@@ -226,6 +226,11 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 	cat, catalogNote := s.catalogFor(ctx, in.Org)
 	c.CatalogVersion = cat.Version()
 	p := gateProbes(planFor(in.Kind, in.Features), cat, in.Kind)
+	if st, ok := cloudStep(in.Kind, t.Cloud); !ok { // a kind retired in the tenant's cloud (azureroles.go)
+		c.add(st)
+		skipRest(&c, p, "retired in this cloud")
+		return c
+	}
 
 	// 1. The secret is in Vault.
 	start := s.now()
@@ -322,6 +327,21 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 	}
 	probeSteps := make([]Step, len(p.probes))
 	var wg sync.WaitGroup
+	// Sentinel: the Azure roles at the workspace, read beside the probes.
+	var (
+		rolesStep    Step
+		rolesVerdict azureRoleVerdict
+		sentinelRole bool
+	)
+	if in.Kind == integration.KindSentinel && ws != nil && !unavailable[APIARM] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := s.now()
+			rolesStep, rolesVerdict, sentinelRole = azureRolesStep(ctx, session, cat, in.Kind, in.Features, in.ClientID.String(), ws, settling)
+			rolesStep.Duration = s.now().Sub(start)
+		}()
+	}
 	for i, pp := range p.probes {
 		name := "probe:" + string(pp.probe)
 		if st, skip := probeGate(pp, roles, notLicensed, unavailable, ctx.Err() != nil); skip {
@@ -365,6 +385,11 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 	c.add(ps)
 
 	wg.Wait()
+	if rolesStep.Name != "" {
+		addAzureRoles(&c.Permissions, rolesVerdict)
+		c.add(rolesStep)
+		reconcileWorkspaceProbe(probeSteps, sentinelRole)
+	}
 	for _, st := range probeSteps {
 		c.add(st)
 	}

@@ -98,8 +98,14 @@ const (
 	Cloud_CLOUD_US_GOV_GCC_HIGH Cloud = 2
 	// US Government DoD (login.microsoftonline.us, dod-graph.microsoft.us).
 	Cloud_CLOUD_US_GOV_DOD Cloud = 3
-	// China, operated by 21Vianet (login.chinacloudapi.cn).
+	// China, operated by 21Vianet (login.partner.microsoftonline.cn).
+	// Microsoft Sentinel is retired there on 2026-08-18: Sentinel
+	// integrations are refused in China tenants.
 	Cloud_CLOUD_CHINA Cloud = 4
+	// US Government GCC (moderate): global sign-in and Graph
+	// (login.microsoftonline.com, graph.microsoft.com), Defender for Endpoint
+	// at api-gcc.securitycenter.microsoft.us.
+	Cloud_CLOUD_US_GOV_GCC Cloud = 5
 )
 
 // Enum value maps for Cloud.
@@ -110,6 +116,7 @@ var (
 		2: "CLOUD_US_GOV_GCC_HIGH",
 		3: "CLOUD_US_GOV_DOD",
 		4: "CLOUD_CHINA",
+		5: "CLOUD_US_GOV_GCC",
 	}
 	Cloud_value = map[string]int32{
 		"CLOUD_UNSPECIFIED":     0,
@@ -117,6 +124,7 @@ var (
 		"CLOUD_US_GOV_GCC_HIGH": 2,
 		"CLOUD_US_GOV_DOD":      3,
 		"CLOUD_CHINA":           4,
+		"CLOUD_US_GOV_GCC":      5,
 	}
 )
 
@@ -1645,13 +1653,14 @@ const file_dzconnect_v1_resources_proto_rawDesc = "" +
 	"ROLE_ADMIN\x10\x01\x12\x11\n" +
 	"\rROLE_OPERATOR\x10\x02\x12\x0f\n" +
 	"\vROLE_VIEWER\x10\x03\x12\x11\n" +
-	"\rROLE_CONSUMER\x10\x04*r\n" +
+	"\rROLE_CONSUMER\x10\x04*\x88\x01\n" +
 	"\x05Cloud\x12\x15\n" +
 	"\x11CLOUD_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fCLOUD_GLOBAL\x10\x01\x12\x19\n" +
 	"\x15CLOUD_US_GOV_GCC_HIGH\x10\x02\x12\x14\n" +
 	"\x10CLOUD_US_GOV_DOD\x10\x03\x12\x0f\n" +
-	"\vCLOUD_CHINA\x10\x04*\x89\x01\n" +
+	"\vCLOUD_CHINA\x10\x04\x12\x14\n" +
+	"\x10CLOUD_US_GOV_GCC\x10\x05*\x89\x01\n" +
 	"\x0fIntegrationKind\x12 \n" +
 	"\x1cINTEGRATION_KIND_UNSPECIFIED\x10\x00\x12+\n" +
 	"'INTEGRATION_KIND_MICROSOFT_365_DEFENDER\x10\x01\x12'\n" +

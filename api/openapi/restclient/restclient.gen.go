@@ -59,6 +59,7 @@ const (
 	CLOUDGLOBAL       V1Cloud = "CLOUD_GLOBAL"
 	CLOUDUNSPECIFIED  V1Cloud = "CLOUD_UNSPECIFIED"
 	CLOUDUSGOVDOD     V1Cloud = "CLOUD_US_GOV_DOD"
+	CLOUDUSGOVGCC     V1Cloud = "CLOUD_US_GOV_GCC"
 	CLOUDUSGOVGCCHIGH V1Cloud = "CLOUD_US_GOV_GCC_HIGH"
 )
 
@@ -72,6 +73,8 @@ func (e V1Cloud) Valid() bool {
 	case CLOUDUNSPECIFIED:
 		return true
 	case CLOUDUSGOVDOD:
+		return true
+	case CLOUDUSGOVGCC:
 		return true
 	case CLOUDUSGOVGCCHIGH:
 		return true
@@ -1010,7 +1013,14 @@ type V1CheckStepStatus string
 //   - CLOUD_GLOBAL: Microsoft's global cloud (login.microsoftonline.com).
 //   - CLOUD_US_GOV_GCC_HIGH: US Government GCC High (login.microsoftonline.us, graph.microsoft.us).
 //   - CLOUD_US_GOV_DOD: US Government DoD (login.microsoftonline.us, dod-graph.microsoft.us).
-//   - CLOUD_CHINA: China, operated by 21Vianet (login.chinacloudapi.cn).
+//   - CLOUD_CHINA: China, operated by 21Vianet (login.partner.microsoftonline.cn).
+//
+// Microsoft Sentinel is retired there on 2026-08-18: Sentinel
+// integrations are refused in China tenants.
+//   - CLOUD_US_GOV_GCC: US Government GCC (moderate): global sign-in and Graph
+//
+// (login.microsoftonline.com, graph.microsoft.com), Defender for Endpoint
+// at api-gcc.securitycenter.microsoft.us.
 type V1Cloud string
 
 // V1CompleteAdminConsentResponse Response of CompleteAdminConsent.

@@ -21,6 +21,7 @@ func (s *Server) ARM(prefix string) http.Handler {
 		const raSeg = "/providers/microsoft.authorization/roleassignments"
 		const wsSeg = "/providers/microsoft.operationalinsights/workspaces/"
 		const rdSeg = "/providers/microsoft.authorization/roledefinitions"
+		const siSeg = "/providers/microsoft.securityinsights/incidents"
 		switch {
 		case strings.Contains(lower, rdSeg):
 			i := strings.Index(lower, rdSeg)
@@ -29,6 +30,9 @@ func (s *Server) ARM(prefix string) http.Handler {
 			i := strings.Index(lower, raSeg)
 			scope, name := path[:i], strings.Trim(path[i+len(raSeg):], "/")
 			s.roleAssignments(w, r, scope, name)
+		case strings.Contains(lower, wsSeg) && strings.Contains(lower, siSeg):
+			i := strings.Index(lower, siSeg)
+			s.sentinelIncidents(w, r, path[:i], strings.Trim(path[i+len(siSeg):], "/"))
 		case strings.Contains(lower, wsSeg) && r.Method == http.MethodGet:
 			s.getWorkspace(w, r, path)
 		default:
@@ -76,9 +80,15 @@ func (s *Server) getWorkspace(w http.ResponseWriter, r *http.Request, path strin
 		armErr(w, err)
 		return
 	}
+	// Reader's and Log Analytics Reader's */read grant it. The Sentinel
+	// roles list Microsoft.OperationalInsights/workspaces/*/read ("View log
+	// analytics data"), not workspaces/read itself; Microsoft's docs do not
+	// say whether that covers the workspace, and the simulator lets them
+	// read it (dzconnect's check passes either way: verify/azureroles.go
+	// reconcileWorkspaceProbe).
+	const action = "Microsoft.OperationalInsights/workspaces/read"
 	if !s.Dir.Authorized(cl.Tid, cl.Oid, path, directory.PermRead) {
-		armError(w, 403, "AuthorizationFailed", "The client '"+cl.Oid+"' with object id '"+cl.Oid+"' does not have authorization to perform action "+
-			"'Microsoft.OperationalInsights/workspaces/read' over scope '"+path+"' or the scope is invalid. If access was recently granted, please refresh your credentials.")
+		authorizationFailed(w, cl.Oid, action, path)
 		return
 	}
 	if err != nil {
@@ -178,14 +188,10 @@ func (s *Server) roleAssignments(w http.ResponseWriter, r *http.Request, scope, 
 		}
 		writeJSON(w, 200, raJSON(ra))
 	case "arm.roleAssignments.list":
-		principal := ""
-		if f := r.URL.Query().Get("$filter"); f != "" {
-			if v, ok := strings.CutPrefix(f, "principalId eq "); ok {
-				principal = strings.Trim(v, "'")
-			} else if f != "atScope()" {
-				armError(w, 400, "UnsupportedQuery", "The filter '"+f+"' is not supported.")
-				return
-			}
+		principal, atScope, ok := parseAssignmentFilter(r.URL.Query().Get("$filter"))
+		if !ok {
+			armError(w, 400, "UnsupportedQuery", "The filter '"+r.URL.Query().Get("$filter")+"' is not supported.")
+			return
 		}
 		if !s.Dir.Authorized(cl.Tid, cl.Oid, scope, directory.PermRead) {
 			armError(w, 403, "AuthorizationFailed", "The client '"+cl.Oid+"' with object id '"+cl.Oid+"' does not have authorization to perform action "+
@@ -199,6 +205,9 @@ func (s *Server) roleAssignments(w http.ResponseWriter, r *http.Request, scope, 
 		}
 		vals := make([]any, 0, len(ras))
 		for _, ra := range ras {
+			if atScope && !atOrAbove(ra.Scope, scope) {
+				continue // atScope(): at or above the scope only
+			}
 			vals = append(vals, raJSON(ra))
 		}
 		writeJSON(w, 200, map[string]any{"value": vals})
@@ -214,6 +223,37 @@ func (s *Server) roleAssignments(w http.ResponseWriter, r *http.Request, scope, 
 		}
 		writeJSON(w, 200, raJSON(ra))
 	}
+}
+
+// parseAssignmentFilter reads a role assignment list's $filter as ARM
+// documents it (Role Assignments - List For Scope, and "List Azure role
+// assignments using the REST API"): "atScope()" (at or above the scope),
+// "principalId eq '{id}'" (at, above or below, of that principal),
+// "assignedTo('{id}')" (of that principal, directly or through a group:
+// the simulator has no groups) and "atScope() and assignedTo('{id}')".
+func parseAssignmentFilter(f string) (principal string, atScope, ok bool) {
+	f = strings.TrimSpace(f)
+	if f == "" {
+		return "", false, true
+	}
+	if rest, found := strings.CutPrefix(f, "atScope()"); found {
+		atScope = true
+		f = strings.TrimSpace(rest)
+		if f == "" {
+			return "", true, true
+		}
+		if f, found = strings.CutPrefix(f, "and "); !found {
+			return "", false, false
+		}
+		f = strings.TrimSpace(f)
+	}
+	if v, found := strings.CutPrefix(f, "principalId eq "); found && !atScope {
+		return strings.Trim(v, "'"), false, true
+	}
+	if v, found := strings.CutPrefix(f, "assignedTo("); found && strings.HasSuffix(v, ")") {
+		return strings.Trim(strings.TrimSuffix(v, ")"), "'"), atScope, true
+	}
+	return "", false, false
 }
 
 var _ = url.PathEscape

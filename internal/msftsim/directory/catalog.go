@@ -69,7 +69,8 @@ var firstParties = []firstParty{
 	{
 		appID: DefenderAppID, name: "WindowsDefenderATP", licence: LicenceDefender,
 		names: []string{"https://api.securitycenter.microsoft.com", "https://securitycenter.onmicrosoft.com/windowsatpservice",
-			"https://api.security.microsoft.com", "https://api-gov.securitycenter.microsoft.us", DefenderAppID},
+			"https://api.security.microsoft.com", "https://api-gov.securitycenter.microsoft.us",
+			"https://api-gcc.securitycenter.microsoft.us", DefenderAppID},
 		roles: []AppRole{
 			{ID: "1629b959-c0af-42a1-92f0-f6162060bdf1", Value: "Machine.LiveResponse", DisplayName: "Run live response on a specific machine"},
 			{ID: "ea8291d3-4b9a-44b5-bc3a-6cea3026dc79", Value: "Machine.Read.All", DisplayName: "Read all machine profiles"},

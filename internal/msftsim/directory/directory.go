@@ -149,14 +149,27 @@ func equalFold(a, b string) bool { return strings.EqualFold(a, b) }
 // CloudGlobal is the cloud of the simulator's own authority.
 const CloudGlobal = "global"
 
+// CloudUSGovGCC is US Government GCC (moderate): its tenants are in the
+// global cloud's Entra ID (they sign in at login.microsoftonline.com, per
+// https://learn.microsoft.com/defender-endpoint/gov#api), so the
+// simulator's authority serves them like global ones.
+const CloudUSGovGCC = "us-gov-gcc"
+
+// SignsInGlobally reports whether a tenant of cloud signs in at the
+// global authority (the simulator's): "", global and GCC.
+func SignsInGlobally(cloud string) bool {
+	return cloud == "" || strings.EqualFold(cloud, CloudGlobal) || strings.EqualFold(cloud, CloudUSGovGCC)
+}
+
 // TenantSpec describes a tenant to create.
 type TenantSpec struct {
 	ID          string `json:"id,omitempty"`
 	DisplayName string `json:"displayName,omitempty"`
 	Domain      string `json:"domain,omitempty"`
-	// Cloud: "" or "global" (the simulator's authority), or another cloud
-	// ("us-gov-gcc-high", "us-gov-dod", "china"): sign-ins here then fail
-	// with AADSTS900382 (the tenant is in another cloud).
+	// Cloud: "", "global" or "us-gov-gcc" (the simulator's authority, the
+	// global one, serves them), or another cloud ("us-gov-gcc-high",
+	// "us-gov-dod", "china"): sign-ins here then fail with AADSTS900382
+	// (the tenant is in another cloud).
 	Cloud      string   `json:"cloud,omitempty"`
 	Licences   []string `json:"licences,omitempty"` // nil: all licences
 	NoLicences bool     `json:"noLicences,omitempty"`

@@ -63,7 +63,7 @@ func (d *Directory) Authenticate(req AuthRequest) (AuthResult, *AuthError) {
 			"Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. "+
 				"Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.", req.Tenant)
 	}
-	if t.Cloud != "" && !strings.EqualFold(t.Cloud, CloudGlobal) {
+	if !SignsInGlobally(t.Cloud) {
 		// The tenant lives in another cloud: this (global) authority does
 		// not issue app-only tokens for it.
 		return AuthResult{}, TokenError(900382, req.ClientID, req.Tenant)
