@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
-	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
@@ -72,24 +71,6 @@ func (s *Server) httpMux() (http.Handler, error) {
 		_, _ = w.Write(openapi.Spec)
 	})
 	return mux, nil
-}
-
-// readyz reports each dependency; 503 when any fails.
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-	defer cancel()
-	code := http.StatusOK
-	out := map[string]string{}
-	for name, check := range s.ready {
-		if err := check(ctx); err != nil {
-			code = http.StatusServiceUnavailable
-			out[name] = "unavailable"
-			s.log.WarnContext(ctx, "readiness check failed", "dependency", name, "error", err)
-			continue
-		}
-		out[name] = "ok"
-	}
-	writeJSON(w, code, out)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
