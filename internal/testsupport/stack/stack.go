@@ -83,9 +83,9 @@ func (l *Logs) String() string {
 
 // Stack is a running server.
 type Stack struct {
-	Conn        *grpc.ClientConn
-	HTTPURL     string // e.g. http://127.0.0.1:34567
-	GRPCAddr    string
+	Conn     *grpc.ClientConn
+	HTTPURL  string // e.g. http://127.0.0.1:34567
+	GRPCAddr string
 	// InternalURL is the internal listener (/metrics, pprof, reflection,
 	// readiness details), e.g. http://127.0.0.1:34568.
 	InternalURL string
