@@ -238,11 +238,19 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	checker := m.InstrumentChecker(checks)
 	tokens := token.NewService(token.Config{}, token.Deps{Tx: db, Store: db, Sessions: tokenSessions{ms: ms, secrets: sharedAwareSecrets{integrations, sharedApps}},
 		Retirer: provisioner, Notifier: notifier, Audit: db, Metrics: m.Registry(), Log: log})
+	authn := auth.NewAuthenticator(db, db, cfg.AdminKey)
+	identities, err := loadIdentities(cfg, log)
+	if err != nil {
+		return err
+	}
+	if !identities.Empty() {
+		authn.UseIdentities(identities)
+	}
 	srv, err := server.New(server.Config{
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, InternalAddr: cfg.InternalAddr,
 		TLS: tlsCfg, InternalTLS: internalTLS, ShutdownTimeout: cfg.ShutdownTimeout,
 		Internal: map[string]http.Handler{"GET /metrics": m.Handler()},
-	}, log, auth.NewAuthenticator(db, db, cfg.AdminKey), handlers.Deps{
+	}, log, authn, handlers.Deps{
 		Organizations: organization.NewService(db, db, db, db, secretGC), APIKeys: auth.NewKeyService(db, db, db, db), Tenants: tenants,
 		Integrations: integrations, Audit: db, Webhooks: webhooks,
 		Checks: checkAPI{run: checker, list: checks}, Consent: consents, Operations: operations,

@@ -27,6 +27,9 @@ func (s *Server) httpMux() (http.Handler, error) {
 			if strings.EqualFold(key, RequestIDHeader) {
 				return RequestIDHeader, true
 			}
+			if strings.EqualFold(key, clientCertHeader) {
+				return clientCertMD, true // set by withClientCert only
+			}
 			return runtime.DefaultHeaderMatcher(key)
 		}),
 		runtime.WithOutgoingHeaderMatcher(func(key string) (string, bool) {
@@ -58,7 +61,7 @@ func (s *Server) httpMux() (http.Handler, error) {
 		}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", gw)
+	mux.Handle("/v1/", withClientCert(gw))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

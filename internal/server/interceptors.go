@@ -57,7 +57,21 @@ func (s *Server) authorize(ctx context.Context, method string, req any) (auth.Pr
 			header = v[0]
 		}
 	}
-	p, err := s.authn.Authenticate(ctx, header)
+	var (
+		p   auth.Principal
+		err error
+	)
+	if header == "" {
+		if ids := clientIdentities(ctx); len(ids) > 0 {
+			// Mutual TLS without a bearer: the certificate is the
+			// credential when the configuration maps its identity.
+			p, err = s.authn.AuthenticateCertificate(ids)
+		} else {
+			p, err = s.authn.Authenticate(ctx, header)
+		}
+	} else {
+		p, err = s.authn.Authenticate(ctx, header)
+	}
 	if err != nil {
 		return auth.Principal{}, err
 	}
