@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"strings"
 
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 
@@ -64,4 +66,21 @@ func clientIdentities(ctx context.Context) []string {
 		return nil
 	}
 	return auth.CertificateIdentities(info.State.VerifiedChains[0][0])
+}
+
+// pipeOrTLS is the gRPC server's transport security: TLS (or mutual TLS)
+// for network connections, none on the in-process pipe from the REST
+// gateway, which has no certificate to present and whose callers the
+// HTTP listener's TLS already checked.
+type pipeOrTLS struct{ credentials.TransportCredentials }
+
+func (c pipeOrTLS) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	if conn.LocalAddr().Network() == "bufconn" {
+		return insecure.NewCredentials().ServerHandshake(conn)
+	}
+	return c.TransportCredentials.ServerHandshake(conn)
+}
+
+func (c pipeOrTLS) Clone() credentials.TransportCredentials {
+	return pipeOrTLS{c.TransportCredentials.Clone()}
 }

@@ -116,7 +116,7 @@ func New(cfg Config, log *slog.Logger, authn *auth.Authenticator, deps handlers.
 			Time: 2 * time.Minute, Timeout: 20 * time.Second}),
 	}
 	if cfg.TLS != nil {
-		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+		opts = append(opts, grpc.Creds(pipeOrTLS{credentials.NewTLS(cfg.TLS)}))
 	}
 	s.grpc = grpc.NewServer(opts...)
 	handlers.Register(s.grpc, deps)
