@@ -72,7 +72,9 @@ func clientIdentities(ctx context.Context) []string {
 // for network connections, none on the in-process pipe from the REST
 // gateway, which has no certificate to present and whose callers the
 // HTTP listener's TLS already checked.
-type pipeOrTLS struct{ credentials.TransportCredentials }
+type pipeOrTLS struct {
+	credentials.TransportCredentials
+}
 
 func (c pipeOrTLS) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	if conn.LocalAddr().Network() == "bufconn" {
