@@ -153,8 +153,9 @@ func (s *Server) logCall(ctx context.Context, method, id string, p auth.Principa
 	s.log.Log(ctx, level, "rpc", attrs...)
 }
 
-// stream guards streaming RPCs: only public ones (health watch,
-// reflection) exist.
+// stream guards streaming RPCs: only public ones (health watch) exist;
+// reflection is served on the internal listener, without this
+// interceptor.
 func (s *Server) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	if !isPublic(info.FullMethod) {
 		return status.Error(codes.PermissionDenied, "streaming method has no authorization policy")
