@@ -31,6 +31,7 @@ const (
 	maxSubjectBytes  = 255
 	discoveryBackoff = 5 * time.Second  // after a failed discovery, the next try waits this long
 	keysMaxAge       = time.Hour        // cached JWKS older than this is refreshed before use
+	keysRetry        = 30 * time.Second // after a failed refresh of old keys, the next try
 	keysRefillEvery  = 10 * time.Second // unknown-kid refreshes: one token per this, ...
 	keysBurst        = 5                // ... up to this many at once
 	issuerTimeout    = 10 * time.Second // one discovery or JWKS request
@@ -329,6 +330,9 @@ func (k *keySet) keysFor(ctx context.Context, kid string) (keys []jose.JSONWebKe
 		if fresh, err := k.fetch(ctx); err == nil {
 			k.keys, k.fetched = fresh, now
 		} else {
+			// Try again keysRetry later, not on every call (each would
+			// wait out the issuer's timeout).
+			k.fetched = now.Add(-keysMaxAge + keysRetry)
 			k.log.WarnContext(ctx, "OIDC keys refresh failed; using the cached ones", "jwks_uri", k.url, "error", err)
 		}
 		return k.keys, known, nil
