@@ -24,7 +24,7 @@ func (s *Server) newInternal() {
 	s.igrpc = grpc.NewServer(grpc.MaxRecvMsgSize(MaxRequestBytes), grpc.MaxConcurrentStreams(maxConcurrentStreams))
 	opts := reflection.ServerOptions{Services: s.grpc}
 	reflectionv1.RegisterServerReflectionServer(s.igrpc, reflection.NewServerV1(opts))
-	reflectionv1alpha.RegisterServerReflectionServer(s.igrpc, reflection.NewServer(opts)) //nolint:staticcheck // grpcurl and older tools still ask v1alpha
+	reflectionv1alpha.RegisterServerReflectionServer(s.igrpc, reflection.NewServer(opts)) // grpcurl and older tools still ask v1alpha
 	healthpb.RegisterHealthServer(s.igrpc, s.health)
 
 	mux := http.NewServeMux()
