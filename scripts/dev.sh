@@ -10,6 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DIR=.run/dev
 HTTP_ADDR=${DZCONNECT_HTTP_ADDR:-127.0.0.1:8080}
 GRPC_ADDR=${DZCONNECT_GRPC_ADDR:-127.0.0.1:9090}
+INTERNAL_ADDR=${DZCONNECT_INTERNAL_ADDR:-127.0.0.1:9091}
 SIM_ADDR=${MSFTSIM_ADDR:-127.0.0.1:8443}
 log() { echo "dev: $*" >&2; }
 
@@ -64,9 +65,9 @@ wait_http "https://$SIM_ADDR/_sim/endpoints" msftsim --cacert "$DIR/msftsim/ca.p
 chmod 600 "$DIR/admin-key"
 ADMIN_KEY=$(cat "$DIR/admin-key")
 if ! running dzconnect; then
-	log "starting dzconnect (gRPC $GRPC_ADDR, REST http://$HTTP_ADDR)"
+	log "starting dzconnect (gRPC $GRPC_ADDR, REST http://$HTTP_ADDR, internal http://$INTERNAL_ADDR)"
 	DZCONNECT_VAULT_ADDR=$VAULT_ADDR DZCONNECT_VAULT_TOKEN=$VAULT_TOKEN DZCONNECT_ADMIN_KEY=$ADMIN_KEY \
-		DZCONNECT_GRPC_ADDR=$GRPC_ADDR DZCONNECT_HTTP_ADDR=$HTTP_ADDR DZCONNECT_LOG_FORMAT=text \
+		DZCONNECT_GRPC_ADDR=$GRPC_ADDR DZCONNECT_HTTP_ADDR=$HTTP_ADDR DZCONNECT_INTERNAL_ADDR=$INTERNAL_ADDR DZCONNECT_LOG_FORMAT=text \
 		DZCONNECT_MICROSOFT_ENDPOINTS_FILE=$DIR/msftsim/endpoints.json DZCONNECT_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true \
 		nohup bin/dzconnect serve >"$DIR/dzconnect.log" 2>&1 &
 	echo $! >"$DIR/dzconnect.pid"
@@ -129,5 +130,7 @@ organization's provisioner is consented with the least privilege docs/provisioni
        --workspace /subscriptions/33333333-2222-4333-8444-555555555555/resourceGroups/rg-northwind/providers/Microsoft.OperationalInsights/workspaces/ws-northwind
 
 Simulator: https://$SIM_ADDR (CA: $DIR/msftsim/ca.pem; admin API under /_sim, see docs/msftsim.md)
-Metrics: http://$HTTP_ADDR/metrics   OpenAPI: http://$HTTP_ADDR/openapi.json   Health: http://$HTTP_ADDR/healthz, /readyz
+OpenAPI: http://$HTTP_ADDR/openapi.json   Health: http://$HTTP_ADDR/healthz, /readyz
+Internal (operators only): http://$INTERNAL_ADDR/metrics, /debug/pprof/, /readyz (which dependency is down),
+  gRPC reflection: grpcurl -plaintext $INTERNAL_ADDR list
 EOT

@@ -5,7 +5,6 @@ package app
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -131,7 +130,7 @@ func migrate(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 // Started reports a running server's addresses (tests and `make dev`).
-type Started func(grpcAddr, httpAddr string)
+type Started func(server.Addrs)
 
 // Serve runs the server until ctx ends (exported for end-to-end tests).
 func Serve(ctx context.Context, args []string, logOut io.Writer, started Started) error {
@@ -154,7 +153,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 			return err
 		}
 	}
-	log.InfoContext(ctx, "starting", "version", versionString(), "grpc_addr", cfg.GRPCAddr, "http_addr", cfg.HTTPAddr,
+	log.InfoContext(ctx, "starting", "version", versionString(), "grpc_addr", cfg.GRPCAddr, "http_addr", cfg.HTTPAddr, "internal_addr", cfg.InternalAddr,
 		"vault_addr", cfg.VaultAddr, "vault_mount", cfg.VaultMount, "vault_auth", map[bool]string{true: "approle", false: "token"}[cfg.VaultRoleID != ""],
 		"admin_key_configured", cfg.AdminKey != "", "migrate_on_start", cfg.MigrateOnStart, "catalog_version", baseCatalog.Version())
 	if cfg.MigrateOnStart {
@@ -178,13 +177,9 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		return err
 	}
 	defer secrets.Close()
-	var tlsCfg *tls.Config
-	if cfg.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
-		if err != nil {
-			return fmt.Errorf("loading TLS certificate: %w", err)
-		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+	tlsCfg, internalTLS, err := serverTLS(cfg)
+	if err != nil {
+		return err
 	}
 	// Jobs are inserted in the unit of work of the change that needs them
 	// (River InsertTx): secret destructions and webhook deliveries.
@@ -269,10 +264,19 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	checker := m.InstrumentChecker(checks)
 	tokens := token.NewService(token.Config{}, token.Deps{Tx: db, Store: db, Sessions: tokenSessions{ms: ms, secrets: sharedAwareSecrets{integrations, sharedApps}},
 		Retirer: provisioner, Notifier: notifier, Audit: db, Metrics: m.Registry(), Log: log})
+	authn := auth.NewAuthenticator(db, db, cfg.AdminKey)
+	identities, err := loadIdentities(cfg, log)
+	if err != nil {
+		return err
+	}
+	if !identities.Empty() {
+		authn.UseIdentities(identities)
+	}
 	srv, err := server.New(server.Config{
-		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, TLS: tlsCfg, ShutdownTimeout: cfg.ShutdownTimeout,
-		Extra: map[string]http.Handler{"GET /metrics": m.Handler()},
-	}, log, auth.NewAuthenticator(db, db, cfg.AdminKey), handlers.Deps{
+		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, InternalAddr: cfg.InternalAddr,
+		TLS: tlsCfg, InternalTLS: internalTLS, ShutdownTimeout: cfg.ShutdownTimeout,
+		Internal: map[string]http.Handler{"GET /metrics": m.Handler()},
+	}, log, authn, handlers.Deps{
 		Organizations: orgs, Catalogs: catalogs, APIKeys: apiKeys, Tenants: tenants,
 		Integrations: integrations, Audit: db, Webhooks: webhooks,
 		Checks: checkAPI{run: checker, list: checks}, Consent: consents, Operations: operations,
@@ -348,8 +352,8 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	}()
 	if started != nil {
 		go func() {
-			if g, h, err := srv.Addrs(runCtx); err == nil {
-				started(g, h)
+			if a, err := srv.Addrs(runCtx); err == nil {
+				started(a)
 			}
 		}()
 	}

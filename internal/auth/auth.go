@@ -1,6 +1,9 @@
 // Package auth authenticates API callers and authorizes every RPC.
 //
-// Callers present an API key ("authorization: Bearer dzk_..."). Keys belong
+// Callers present an API key ("authorization: Bearer dzk_..."), a JWT of a
+// configured OIDC issuer ("authorization: Bearer eyJ..."; Identities), or
+// with mutual TLS and no authorization header, a client certificate whose
+// identity the configuration maps (docs/authentication.md). Keys belong
 // to one organization and carry a role (admin ⊇ operator ⊇ viewer, and
 // consumer, outside that chain: IssueAccessToken and AcknowledgeCredential
 // only, where a method's Rule admits it); the
@@ -64,13 +67,19 @@ const ServiceAdminActor = "service-admin"
 type Principal struct {
 	ServiceAdmin bool
 	Org          uuid.UUID
-	Key          uuid.UUID
+	Key          uuid.UUID // the API key; nil for a workload identity
 	Role         Role
+	// Subject names a workload identity: "oidc:<issuer>#<sub>" or
+	// "cert:<identity>"; empty for API keys.
+	Subject string
 }
 
 // Actor names the principal in audit events.
 func (p Principal) Actor() string {
-	if p.ServiceAdmin {
+	switch {
+	case p.Subject != "":
+		return p.Subject
+	case p.ServiceAdmin:
 		return ServiceAdminActor
 	}
 	return resource.APIKey{Org: p.Org, Key: p.Key}.String()
@@ -142,13 +151,18 @@ func HashKey(secret string) []byte {
 	return sum[:]
 }
 
-// Authenticator turns a bearer key into a Principal.
+// Authenticator turns a bearer key, token or client certificate into a
+// Principal.
 type Authenticator struct {
-	tx        uow.Runner
-	store     Store
-	adminHash []byte // empty: no service-admin key configured
-	now       func() time.Time
+	tx         uow.Runner
+	store      Store
+	adminHash  []byte // empty: no service-admin key configured
+	now        func() time.Time
+	identities *Identities // nil: API keys only
 }
+
+// UseIdentities accepts OIDC tokens and mapped client certificates too.
+func (a *Authenticator) UseIdentities(id *Identities) { a.identities = id }
 
 // NewAuthenticator returns an authenticator; adminKey may be empty.
 func NewAuthenticator(tx uow.Runner, store Store, adminKey string) *Authenticator {
@@ -166,6 +180,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (Princi
 	secret, ok := strings.CutPrefix(header, "Bearer ")
 	if !ok {
 		secret, ok = strings.CutPrefix(header, "bearer ")
+	}
+	if ok && a.identities != nil && len(a.identities.issuers) > 0 && looksLikeJWT(secret) {
+		return a.identities.VerifyToken(ctx, secret)
 	}
 	if !ok || !strings.HasPrefix(secret, KeyPrefix) || len(secret) > 128 {
 		return Principal{}, errBadKey
@@ -185,4 +202,19 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (Princi
 		return Principal{}, errBadKey
 	}
 	return Principal{Org: k.Org, Key: k.ID, Role: k.Role}, nil
+}
+
+// AuthenticateCertificate maps the identities of a verified client
+// certificate (its URI SANs, then its subject CN; CertificateIdentities)
+// to a principal: the first one the configuration names. A caller
+// without an authorization header is authenticated this way.
+func (a *Authenticator) AuthenticateCertificate(ids []string) (Principal, error) {
+	if a.identities != nil {
+		for _, id := range ids {
+			if g, ok := a.identities.certs[id]; ok {
+				return Principal{ServiceAdmin: g.serviceAdmin, Org: g.org, Role: g.role, Subject: "cert:" + id}, nil
+			}
+		}
+	}
+	return Principal{}, errBadKey
 }

@@ -20,9 +20,17 @@ import (
 type Config struct {
 	GRPCAddr                                                         string
 	HTTPAddr                                                         string
+	InternalAddr                                                     string
 	TLSCertFile                                                      string
 	TLSKeyFile                                                       string
+	TLSClientCA                                                      string
 	AllowPlaintext                                                   bool
+	OIDCIssuer                                                       string
+	OIDCAudience                                                     string
+	OIDCOrgClaim                                                     string
+	OIDCRoleClaim                                                    string
+	OIDCCAFile                                                       string
+	AuthConfigFile                                                   string
 	DatabaseURL                                                      string
 	DatabaseMaxConn                                                  int
 	QuotaTenants, QuotaIntegrations, QuotaAPIKeys, QuotaConsentLinks int
@@ -133,8 +141,10 @@ func (v *textValue) IsBoolFlag() bool   { return v.isBool }
 var Reference = []Option{
 	{"grpc-addr", "DZCONNECT_GRPC_ADDR", "127.0.0.1:9090", "gRPC listen address", false, str(func(c *Config) *string { return &c.GRPCAddr })},
 	{"http-addr", "DZCONNECT_HTTP_ADDR", "127.0.0.1:8080", "REST gateway, health and OpenAPI listen address", false, str(func(c *Config) *string { return &c.HTTPAddr })},
-	{"tls-cert-file", "DZCONNECT_TLS_CERT_FILE", "", "PEM certificate for both listeners; empty serves plaintext", false, str(func(c *Config) *string { return &c.TLSCertFile })},
+	{"internal-addr", "DZCONNECT_INTERNAL_ADDR", "127.0.0.1:9091", "internal listener (operators and Prometheus, not API callers): /metrics, /debug/pprof/, /readyz with each dependency's state and error, gRPC reflection and health; no authentication, so keep it on loopback or a network only operators reach; \"off\" disables it", false, str(func(c *Config) *string { return &c.InternalAddr })},
+	{"tls-cert-file", "DZCONNECT_TLS_CERT_FILE", "", "PEM certificate for all listeners (gRPC, HTTP, internal); empty serves plaintext", false, str(func(c *Config) *string { return &c.TLSCertFile })},
 	{"tls-key-file", "DZCONNECT_TLS_KEY_FILE", "", "PEM private key matching tls-cert-file", false, str(func(c *Config) *string { return &c.TLSKeyFile })},
+	{"tls-client-ca", "DZCONNECT_TLS_CLIENT_CA", "", "PEM CA bundle: the gRPC and HTTP listeners require a client certificate signed by it (mutual TLS; needs tls-cert-file); a certificate identity named in auth-config-file authenticates the caller without a bearer token (docs/authentication.md); the internal listener asks for none", false, str(func(c *Config) *string { return &c.TLSClientCA })},
 	{"allow-plaintext", "DZCONNECT_ALLOW_PLAINTEXT", "false", "serve without TLS on a non-loopback address (TLS terminated in front of dzconnect, e.g. by a service mesh); without it, plaintext listeners must be loopback", false, boolean(func(c *Config) *bool { return &c.AllowPlaintext })},
 	{"database-url", "DZCONNECT_DATABASE_URL", "", "Postgres URL (required), e.g. postgres://user@host:5432/dzconnect", true, str(func(c *Config) *string { return &c.DatabaseURL })},
 	{"database-max-conns", "DZCONNECT_DATABASE_MAX_CONNS", "20", "maximum Postgres connections", false, intRange(func(c *Config) *int { return &c.DatabaseMaxConn }, 1, 1000)},
@@ -150,6 +160,12 @@ var Reference = []Option{
 	{"vault-ca-cert", "DZCONNECT_VAULT_CA_CERT", "", "PEM CA bundle to trust for Vault", false, str(func(c *Config) *string { return &c.VaultCACert })},
 	{"vault-timeout", "DZCONNECT_VAULT_TIMEOUT", "10s", "deadline of one Vault operation (retries and a re-login included): a stalled Vault makes calls fail Unavailable after this, and /readyz report it", false, dur(func(c *Config) *time.Duration { return &c.VaultTimeout })},
 	{"vault-allow-insecure", "DZCONNECT_VAULT_ALLOW_INSECURE", "false", "development only: allow an http:// Vault address on another host than this one, and VAULT_SKIP_VERIFY; without it Vault is reached over https (http only on loopback)", false, boolean(func(c *Config) *bool { return &c.VaultInsecure })},
+	{"oidc-issuer", "DZCONNECT_OIDC_ISSUER", "", "accept JWT bearer tokens from this OpenID Connect issuer (https URL; discovery and JWKS); several issuers: auth-config-file", false, str(func(c *Config) *string { return &c.OIDCIssuer })},
+	{"oidc-audience", "DZCONNECT_OIDC_AUDIENCE", "", "the audience (aud) tokens of oidc-issuer must carry (required with oidc-issuer)", false, str(func(c *Config) *string { return &c.OIDCAudience })},
+	{"oidc-org-claim", "DZCONNECT_OIDC_ORG_CLAIM", "dzconnect_org", "claim of an oidc-issuer token naming the caller's organization (its ID or organizations/{id})", false, str(func(c *Config) *string { return &c.OIDCOrgClaim })},
+	{"oidc-role-claim", "DZCONNECT_OIDC_ROLE_CLAIM", "dzconnect_role", "claim of an oidc-issuer token holding the caller's role: admin, operator, viewer or consumer", false, str(func(c *Config) *string { return &c.OIDCRoleClaim })},
+	{"oidc-ca-file", "DZCONNECT_OIDC_CA_FILE", "", "PEM CA bundle trusted for oidc-issuer's discovery and JWKS in addition to the system roots", false, str(func(c *Config) *string { return &c.OIDCCAFile })},
+	{"auth-config-file", "DZCONNECT_AUTH_CONFIG_FILE", "", "JSON file with several OIDC issuers, subject and certificate-identity mappings to an organization and role (docs/authentication.md); combines with oidc-issuer", false, str(func(c *Config) *string { return &c.AuthConfigFile })},
 	{"admin-key", "DZCONNECT_ADMIN_KEY", "", "bootstrap service-admin API key (dzk_ followed by at least 32 characters); empty disables it", true, str(func(c *Config) *string { return &c.AdminKey })},
 	{"log-level", "DZCONNECT_LOG_LEVEL", "info", "debug, info, warn or error", false, str(func(c *Config) *string { return &c.LogLevel })},
 	{"log-format", "DZCONNECT_LOG_FORMAT", "json", "json or text", false, str(func(c *Config) *string { return &c.LogFormat })},
@@ -248,7 +264,11 @@ func (c Config) validate() []error {
 	bad := func(flag, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("--%s: "+format, append([]any{flag}, args...)...))
 	}
-	for flag, addr := range map[string]string{"grpc-addr": c.GRPCAddr, "http-addr": c.HTTPAddr} {
+	listeners := map[string]string{"grpc-addr": c.GRPCAddr, "http-addr": c.HTTPAddr}
+	if c.InternalAddr != "off" {
+		listeners["internal-addr"] = c.InternalAddr
+	}
+	for flag, addr := range listeners {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			bad(flag, "must be host:port")
 		}
@@ -256,15 +276,34 @@ func (c Config) validate() []error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		bad("tls-cert-file", "set both tls-cert-file and tls-key-file, or neither")
 	}
+	if c.TLSClientCA != "" && c.TLSCertFile == "" {
+		bad("tls-client-ca", "mutual TLS needs the server's own certificate: set tls-cert-file and tls-key-file")
+	}
 	if c.TLSCertFile == "" && !c.AllowPlaintext {
 		// API keys travel in every request: without TLS, only this host
 		// may connect, unless TLS is terminated in front (said explicitly).
-		for _, flag := range []string{"grpc-addr", "http-addr"} {
-			addr := map[string]string{"grpc-addr": c.GRPCAddr, "http-addr": c.HTTPAddr}[flag]
+		for _, flag := range []string{"grpc-addr", "http-addr", "internal-addr"} {
+			addr, ok := listeners[flag]
+			if !ok {
+				continue
+			}
 			if host, _, err := net.SplitHostPort(addr); err == nil && !loopback(host) {
 				bad(flag, "%s is not a loopback address and no TLS is configured: set tls-cert-file and tls-key-file, or allow-plaintext when TLS is terminated in front of dzconnect", host)
 			}
 		}
+	}
+	if c.OIDCIssuer != "" {
+		if u, err := url.Parse(c.OIDCIssuer); err != nil || u.Scheme != "https" || u.Host == "" {
+			bad("oidc-issuer", "must be an https URL")
+		}
+		if c.OIDCAudience == "" {
+			bad("oidc-audience", "required with oidc-issuer")
+		}
+		if c.OIDCOrgClaim == "" || c.OIDCRoleClaim == "" {
+			bad("oidc-org-claim", "oidc-org-claim and oidc-role-claim must name claims")
+		}
+	} else if c.OIDCAudience != "" || c.OIDCCAFile != "" {
+		bad("oidc-issuer", "required with oidc-audience and oidc-ca-file")
 	}
 	if c.DatabaseURL == "" {
 		bad("database-url", "required")

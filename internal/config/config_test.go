@@ -133,3 +133,33 @@ func TestVaultTransport(t *testing.T) {
 		}
 	}
 }
+
+func TestAuthAndListenerFlags(t *testing.T) {
+	env := map[string]string{"DZCONNECT_DATABASE_URL": "postgres://db/x", "DZCONNECT_VAULT_ADDR": "https://v:8200", "DZCONNECT_VAULT_TOKEN": "t"}
+	c, err := load(nil, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.InternalAddr != "127.0.0.1:9091" || c.OIDCOrgClaim != "dzconnect_org" || c.OIDCRoleClaim != "dzconnect_role" {
+		t.Fatalf("defaults %+v", c)
+	}
+	if _, err := load([]string{"--internal-addr", "off"}, env); err != nil {
+		t.Fatalf("internal listener off: %v", err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--internal-addr", "0.0.0.0:9091"}, "internal-addr"},
+		{[]string{"--internal-addr", "nope"}, "internal-addr"},
+		{[]string{"--tls-client-ca", "ca.pem"}, "tls-client-ca"},
+		{[]string{"--oidc-issuer", "http://issuer"}, "oidc-issuer"},
+		{[]string{"--oidc-issuer", "https://issuer"}, "oidc-audience"},
+		{[]string{"--oidc-audience", "x"}, "oidc-issuer"},
+	} {
+		_, err := load(tc.args, env)
+		if err == nil || !strings.Contains(err.Error(), "--"+tc.want) {
+			t.Errorf("%v: %v, want an error naming --%s", tc.args, err, tc.want)
+		}
+	}
+}

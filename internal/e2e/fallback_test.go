@@ -336,7 +336,7 @@ func TestExpiryWindowAnnouncedOnce(t *testing.T) {
 		t.Fatalf("%d credential_expiring events after the provisioned check, want still 1", len(got))
 	}
 
-	metrics, err := httpGet(f.s.HTTPURL + "/metrics")
+	metrics, err := httpGet(f.s.InternalURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -227,7 +227,7 @@ func (k *killFixture) start(t *testing.T, point string) *serveProcess {
 	}
 	p := &serveProcess{addr: addr, out: &stack.Logs{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(k.bin, "serve",
-		"--grpc-addr", addr, "--http-addr", "127.0.0.1:0",
+		"--grpc-addr", addr, "--http-addr", "127.0.0.1:0", "--internal-addr", "127.0.0.1:0",
 		"--database-url", k.s.DatabaseURL, "--migrate-on-start=false",
 		"--vault-addr", k.s.Vault.Addr, "--vault-mount", k.s.Vault.Mount, "--vault-token", k.s.Vault.Token,
 		"--admin-key", k.s.AdminKey, "--log-level", "debug", "--shutdown-timeout", "5s",

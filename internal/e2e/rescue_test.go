@@ -72,7 +72,7 @@ func TestMetrics(t *testing.T) {
 	f := newVerifyFixture(t, msftsim.TenantSpec{})
 	in, _ := f.app(t, msftsim.AppRequest{DisplayName: "Dropzone AI", Roles: defenderRoles}, nil)
 	wantOutcome(t, f.check(t, in.GetName()), v1.IntegrationState_INTEGRATION_STATE_HEALTHY)
-	resp, err := httpGet(f.s.HTTPURL + "/metrics")
+	resp, err := httpGet(f.s.InternalURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

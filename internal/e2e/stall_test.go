@@ -58,15 +58,31 @@ func TestVaultStalled(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatal("the call ran into the caller's 30s deadline instead of Vault's timeout")
 	}
+	// The public /readyz says only "not ready"; the internal one names
+	// Vault.
 	resp, err := http.Get(s.HTTPURL + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ready map[string]string
+	var terse map[string]any
+	err = json.NewDecoder(resp.Body).Decode(&terse)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || terse["status"] != "not ready" || len(terse) != 1 {
+		t.Fatalf("public /readyz with Vault stalled: %d %v %v", resp.StatusCode, terse, err)
+	}
+	resp, err = http.Get(s.InternalURL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ready struct {
+		Status       string
+		Dependencies map[string]struct{ Status, Error string }
+	}
 	err = json.NewDecoder(resp.Body).Decode(&ready)
 	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || ready["vault"] != "unavailable" || ready["postgres"] != "ok" {
-		t.Fatalf("/readyz with Vault stalled: %d %v %v", resp.StatusCode, ready, err)
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || ready.Dependencies["vault"].Status != "unavailable" ||
+		ready.Dependencies["vault"].Error == "" || ready.Dependencies["postgres"].Status != "ok" {
+		t.Fatalf("internal /readyz with Vault stalled: %d %+v %v", resp.StatusCode, ready, err)
 	}
 
 	proxy.Resume()
@@ -112,15 +128,20 @@ func TestPostgresStalled(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatal("the call ran into the caller's 30s deadline instead of the statement's")
 	}
-	resp, err := http.Get(s.HTTPURL + "/readyz")
+	// The internal /readyz names Postgres (and not Vault).
+	resp, err := http.Get(s.InternalURL + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ready map[string]string
+	var ready struct {
+		Status       string
+		Dependencies map[string]struct{ Status, Error string }
+	}
 	err = json.NewDecoder(resp.Body).Decode(&ready)
 	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || ready["postgres"] != "unavailable" || ready["vault"] != "ok" {
-		t.Fatalf("/readyz with Postgres stalled: %d %v %v", resp.StatusCode, ready, err)
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || ready.Dependencies["postgres"].Status != "unavailable" ||
+		ready.Dependencies["vault"].Status != "ok" {
+		t.Fatalf("internal /readyz with Postgres stalled: %d %+v %v", resp.StatusCode, ready, err)
 	}
 
 	proxy.Resume()

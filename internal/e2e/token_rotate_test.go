@@ -57,7 +57,7 @@ func (f provisionFixture) staleDeliveries(t *testing.T) []map[string]any {
 
 func (f provisionFixture) metric(t *testing.T, name string) string {
 	t.Helper()
-	resp, err := http.Get(f.s.HTTPURL + "/metrics")
+	resp, err := http.Get(f.s.InternalURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
@@ -28,6 +26,9 @@ func (s *Server) httpMux() (http.Handler, error) {
 		runtime.WithIncomingHeaderMatcher(func(key string) (string, bool) {
 			if strings.EqualFold(key, RequestIDHeader) {
 				return RequestIDHeader, true
+			}
+			if strings.EqualFold(key, clientCertHeader) {
+				return clientCertMD, true // set by withClientCert only
 			}
 			return runtime.DefaultHeaderMatcher(key)
 		}),
@@ -60,7 +61,7 @@ func (s *Server) httpMux() (http.Handler, error) {
 		}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", gw)
+	mux.Handle("/v1/", withClientCert(gw))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -73,36 +74,6 @@ func (s *Server) httpMux() (http.Handler, error) {
 		_, _ = w.Write(openapi.Spec)
 	})
 	return mux, nil
-}
-
-// readyz reports each dependency; 503 when any fails. The checks run at
-// once, each under its own 3-second deadline, so one stalled dependency
-// is not blamed on the others.
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	code := http.StatusOK
-	out := map[string]string{}
-	var (
-		mu sync.Mutex
-		wg sync.WaitGroup
-	)
-	for name, check := range s.ready {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-			defer cancel()
-			err := check(ctx)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				code = http.StatusServiceUnavailable
-				out[name] = "unavailable"
-				s.log.WarnContext(ctx, "readiness check failed", "dependency", name, "error", err)
-				return
-			}
-			out[name] = "ok"
-		})
-	}
-	wg.Wait()
-	writeJSON(w, code, out)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

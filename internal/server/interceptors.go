@@ -57,7 +57,21 @@ func (s *Server) authorize(ctx context.Context, method string, req any) (auth.Pr
 			header = v[0]
 		}
 	}
-	p, err := s.authn.Authenticate(ctx, header)
+	var (
+		p   auth.Principal
+		err error
+	)
+	if header == "" {
+		if ids := clientIdentities(ctx); len(ids) > 0 {
+			// Mutual TLS without a bearer: the certificate is the
+			// credential when the configuration maps its identity.
+			p, err = s.authn.AuthenticateCertificate(ids)
+		} else {
+			p, err = s.authn.Authenticate(ctx, header)
+		}
+	} else {
+		p, err = s.authn.Authenticate(ctx, header)
+	}
 	if err != nil {
 		return auth.Principal{}, err
 	}
@@ -139,8 +153,9 @@ func (s *Server) logCall(ctx context.Context, method, id string, p auth.Principa
 	s.log.Log(ctx, level, "rpc", attrs...)
 }
 
-// stream guards streaming RPCs: only public ones (health watch,
-// reflection) exist.
+// stream guards streaming RPCs: only public ones (health watch) exist;
+// reflection is served on the internal listener, without this
+// interceptor.
 func (s *Server) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	if !isPublic(info.FullMethod) {
 		return status.Error(codes.PermissionDenied, "streaming method has no authorization policy")

@@ -152,5 +152,6 @@ var policies = map[string]methodPolicy{
 		name("name", func(r any) string { return r.(*v1.WaitOperationRequest).GetName() })),
 }
 
-// publicMethods need no API key: health and reflection.
-var publicPrefixes = []string{"/grpc.health.v1.Health/", "/grpc.reflection."}
+// publicMethods need no API key: health. (Reflection is served on the
+// internal listener only.)
+var publicPrefixes = []string{"/grpc.health.v1.Health/"}

@@ -1,8 +1,10 @@
-// Package server runs one dzconnect process's network side: the gRPC
-// server (with health and reflection), the in-process REST gateway,
-// /healthz, /readyz and /openapi.json, optional TLS and graceful shutdown.
-// Its interceptor authorizes every RPC and is the one place errors become
-// status codes (Status).
+// Package server runs one dzconnect process's network side: the public
+// listeners (the gRPC API with health, the in-process REST gateway, terse
+// /healthz and /readyz, /openapi.json), optional TLS and mutual TLS, the
+// internal listener (metrics, pprof, gRPC reflection, readiness details;
+// internal.go) and graceful shutdown. Its interceptor authenticates and
+// authorizes every RPC and is the one place errors become status codes
+// (Status).
 package server
 
 import (
@@ -22,7 +24,6 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/dropzoneai/dzconnect/internal/auth"
@@ -51,12 +52,26 @@ type Checker func(context.Context) error
 
 // Config is the network configuration.
 type Config struct {
-	GRPCAddr        string
-	HTTPAddr        string
-	TLS             *tls.Config // nil: plaintext
+	GRPCAddr string
+	HTTPAddr string
+	// InternalAddr is the internal listener's address; "" or "off": none.
+	InternalAddr string
+	// TLS of the public listeners (nil: plaintext); with ClientCAs and
+	// RequireAndVerifyClientCert it is mutual TLS.
+	TLS *tls.Config
+	// InternalTLS of the internal listener (nil: plaintext); it never asks
+	// for a client certificate.
+	InternalTLS     *tls.Config
 	ShutdownTimeout time.Duration
-	// Extra HTTP handlers by pattern, e.g. "GET /metrics".
+	// Extra public HTTP handlers by pattern.
 	Extra map[string]http.Handler
+	// Internal HTTP handlers by pattern, e.g. "GET /metrics".
+	Internal map[string]http.Handler
+}
+
+// Addrs are the bound addresses (Internal empty when there is none).
+type Addrs struct {
+	GRPC, HTTP, Internal string
 }
 
 // Server is the running network side.
@@ -69,10 +84,14 @@ type Server struct {
 	http   *http.Server
 	ready  map[string]Checker
 	pipe   *bufconn.Listener
+	// the internal listener's servers (nil when it is off)
+	igrpc *grpc.Server
+	ihttp *http.Server
 
 	mu       sync.Mutex
 	grpcLis  net.Listener
 	httpLis  net.Listener
+	intLis   net.Listener
 	boundErr error
 	bound    chan struct{}
 }
@@ -97,13 +116,13 @@ func New(cfg Config, log *slog.Logger, authn *auth.Authenticator, deps handlers.
 			Time: 2 * time.Minute, Timeout: 20 * time.Second}),
 	}
 	if cfg.TLS != nil {
-		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+		opts = append(opts, grpc.Creds(pipeOrTLS{credentials.NewTLS(cfg.TLS)}))
 	}
 	s.grpc = grpc.NewServer(opts...)
 	handlers.Register(s.grpc, deps)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
-	reflection.Register(s.grpc)
+	// Reflection is served on the internal listener only (internal.go).
 
 	mux, err := s.httpMux()
 	if err != nil {
@@ -120,65 +139,99 @@ func New(cfg Config, log *slog.Logger, authn *auth.Authenticator, deps handlers.
 		TLSConfig:         cfg.TLS,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if cfg.InternalAddr != "" && cfg.InternalAddr != "off" {
+		s.newInternal()
+	}
 	return s, nil
 }
 
-// Addrs returns the bound gRPC and HTTP addresses once Run has bound them.
-func (s *Server) Addrs(ctx context.Context) (grpcAddr, httpAddr string, err error) {
+// Addrs returns the bound addresses once Run has bound them.
+func (s *Server) Addrs(ctx context.Context) (Addrs, error) {
 	select {
 	case <-s.bound:
 	case <-ctx.Done():
-		return "", "", ctx.Err()
+		return Addrs{}, ctx.Err()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.boundErr != nil {
-		return "", "", s.boundErr
+		return Addrs{}, s.boundErr
 	}
-	return s.grpcLis.Addr().String(), s.httpLis.Addr().String(), nil
+	a := Addrs{GRPC: s.grpcLis.Addr().String(), HTTP: s.httpLis.Addr().String()}
+	if s.intLis != nil {
+		a.Internal = s.intLis.Addr().String()
+	}
+	return a, nil
+}
+
+// listen binds every listener, or none.
+func (s *Server) listen() (gl, hl, il net.Listener, err error) {
+	if gl, err = net.Listen("tcp", s.cfg.GRPCAddr); err != nil {
+		return nil, nil, nil, err
+	}
+	if hl, err = net.Listen("tcp", s.cfg.HTTPAddr); err != nil {
+		_ = gl.Close()
+		return nil, nil, nil, err
+	}
+	if s.cfg.TLS != nil {
+		hl = tls.NewListener(hl, s.cfg.TLS)
+	}
+	if s.ihttp != nil {
+		if il, err = net.Listen("tcp", s.cfg.InternalAddr); err != nil {
+			_ = gl.Close()
+			_ = hl.Close()
+			return nil, nil, nil, err
+		}
+		if s.cfg.InternalTLS != nil {
+			il = tls.NewListener(il, s.cfg.InternalTLS)
+		}
+	}
+	return gl, hl, il, nil
 }
 
 // Run serves until ctx ends, then shuts down gracefully: health turns
 // NOT_SERVING, in-flight calls finish (up to ShutdownTimeout), listeners
 // close.
 func (s *Server) Run(ctx context.Context) error {
-	gl, err := net.Listen("tcp", s.cfg.GRPCAddr)
-	if err == nil {
-		var hl net.Listener
-		hl, err = net.Listen("tcp", s.cfg.HTTPAddr)
-		if err != nil {
-			gl.Close()
-		} else {
-			if s.cfg.TLS != nil {
-				hl = tls.NewListener(hl, s.cfg.TLS)
-			}
-			s.mu.Lock()
-			s.grpcLis, s.httpLis = gl, hl
-			s.mu.Unlock()
-		}
-	}
+	gl, hl, il, err := s.listen()
 	s.mu.Lock()
-	s.boundErr = err
+	s.grpcLis, s.httpLis, s.intLis, s.boundErr = gl, hl, il, err
 	s.mu.Unlock()
 	close(s.bound)
 	if err != nil {
 		return fmt.Errorf("listening: %w", err)
 	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	s.log.InfoContext(ctx, "serving", "grpc_addr", gl.Addr().String(), "http_addr", s.httpLis.Addr().String(), "tls", s.cfg.TLS != nil)
+	internalAddr := "off"
+	if il != nil {
+		internalAddr = il.Addr().String()
+	}
+	s.log.InfoContext(ctx, "serving", "grpc_addr", gl.Addr().String(), "http_addr", hl.Addr().String(), "internal_addr", internalAddr,
+		"tls", s.cfg.TLS != nil, "mutual_tls", s.cfg.TLS != nil && s.cfg.TLS.ClientAuth == tls.RequireAndVerifyClientCert)
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- s.grpc.Serve(gl) }()
 	go func() { errc <- s.grpc.Serve(s.pipe) }()
 	go func() {
-		if err := s.http.Serve(s.httpLis); !errors.Is(err, http.ErrServerClosed) {
+		if err := s.http.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 	}()
+	if il != nil {
+		go func() {
+			if err := s.ihttp.Serve(il); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
 	select {
 	case err := <-errc:
 		s.grpc.Stop()
 		_ = s.http.Close()
+		if s.ihttp != nil {
+			_ = s.ihttp.Close()
+			s.igrpc.Stop()
+		}
 		return fmt.Errorf("serving: %w", err)
 	case <-ctx.Done():
 	}
@@ -187,6 +240,14 @@ func (s *Server) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	_ = s.http.Shutdown(sctx)
+	if s.ihttp != nil {
+		// The internal listener serves operators until the public calls
+		// are done; a pprof profile in progress does not hold shutdown.
+		defer func() {
+			_ = s.ihttp.Close()
+			s.igrpc.Stop()
+		}()
+	}
 	done := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(done) }()
 	select {

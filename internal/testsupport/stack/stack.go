@@ -27,6 +27,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/microsoft"
 	"github.com/dropzoneai/dzconnect/internal/msftsim"
 	"github.com/dropzoneai/dzconnect/internal/postgres"
+	"github.com/dropzoneai/dzconnect/internal/server"
 	"github.com/dropzoneai/dzconnect/internal/testsupport/pgtest"
 	"github.com/dropzoneai/dzconnect/internal/testsupport/vaulttest"
 	"github.com/dropzoneai/dzconnect/migrations"
@@ -82,9 +83,12 @@ func (l *Logs) String() string {
 
 // Stack is a running server.
 type Stack struct {
-	Conn        *grpc.ClientConn
-	HTTPURL     string // e.g. http://127.0.0.1:34567
-	GRPCAddr    string
+	Conn     *grpc.ClientConn
+	HTTPURL  string // e.g. http://127.0.0.1:34567
+	GRPCAddr string
+	// InternalURL is the internal listener (/metrics, pprof, reflection,
+	// readiness details), e.g. http://127.0.0.1:34568.
+	InternalURL string
 	AdminKey    string
 	DatabaseURL string
 	DB          *pgxpool.Pool
@@ -141,21 +145,23 @@ func Start(t testing.TB, opts ...Options) *Stack {
 		vaultAuth = []string{"--vault-role-id", o.AppRole.RoleID, "--vault-secret-id", o.AppRole.SecretID, "--vault-approle-mount", o.AppRole.Mount}
 	}
 	s.Args = append(append([]string{
-		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--internal-addr", "127.0.0.1:0",
 		"--database-url", s.DatabaseURL, "--migrate-on-start=false",
 		"--vault-addr", s.Vault.Addr, "--vault-mount", s.Vault.Mount,
 		"--admin-key", s.AdminKey, "--log-level", "debug", "--shutdown-timeout", "5s", "--jobs=false",
 	}, vaultAuth...), o.ExtraArgs...)
 	ctx, cancel := context.WithCancel(context.Background())
-	type addrs struct{ grpc, http string }
-	started := make(chan addrs, 1)
+	started := make(chan server.Addrs, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- app.Serve(ctx, s.Args, s.Logs, func(g, h string) { started <- addrs{g, h} })
+		done <- app.Serve(ctx, s.Args, s.Logs, func(a server.Addrs) { started <- a })
 	}()
 	select {
 	case a := <-started:
-		s.GRPCAddr, s.HTTPURL = a.grpc, "http://"+a.http
+		s.GRPCAddr, s.HTTPURL = a.GRPC, "http://"+a.HTTP
+		if a.Internal != "" {
+			s.InternalURL = "http://" + a.Internal
+		}
 	case err := <-done:
 		cancel()
 		t.Fatalf("server did not start: %v\nlogs:\n%s", err, s.Logs.String())
