@@ -18,6 +18,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/app"
 	"github.com/dropzoneai/dzconnect/internal/catalog"
 	"github.com/dropzoneai/dzconnect/internal/msftsim"
+	"github.com/dropzoneai/dzconnect/internal/server"
 )
 
 // consented creates a customer-managed integration of an app registered
@@ -251,7 +252,7 @@ func TestCatalogFileReplacesDefault(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var logs strings.Builder
-	err = app.Serve(ctx, append(slices.Clone(f.s.Args), "--catalog-file", bad), &logs, func(string, string) {
+	err = app.Serve(ctx, append(slices.Clone(f.s.Args), "--catalog-file", bad), &logs, func(server.Addrs) {
 		t.Error("the server started with an invalid catalog file")
 		cancel()
 	})
