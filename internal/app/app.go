@@ -209,7 +209,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		Keys: db, Audit: db, GC: secretGC, Consents: consents, Log: log})
 	checks := verify.NewService(verify.Config{ExpiryWarning: cfg.ExpiryWarning, SettleWindow: cfg.SettleWindow},
 		verify.Deps{Tx: db, Store: db, Notifier: notifier, Audit: db, Integrations: sharedAwareSecrets{integrations, sharedApps},
-			Microsoft: verifyMicrosoft{ms}})
+			Microsoft: verifyMicrosoft{ms}, Jobs: inserter, SettleQueue: jobs.QueueChecks})
 	checks.UseProvisioners(verifyProvisioners{consents})
 	// A new client secret is tried with the checks before it replaces the
 	// active one (integration.Service.UpdateSecret).
@@ -271,6 +271,9 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		ObserveThrottle: microsoft.WithThrottleObserver, NoChecks: !cfg.Jobs,
 	}, db, m.InstrumentBatchChecker(checks), log,
 		deliverer.Extension(),
+		// Settle re-checks (a propagating verdict made final when its
+		// window ends) run where checks run.
+		jobs.Extension{Queue: jobs.QueueChecks, MaxWorkers: -1, Register: checks.RegisterSettle},
 		opRunner.Extension(),
 		jobs.SecretGCExtension(secrets),
 		provisioner.RetireExtension(),

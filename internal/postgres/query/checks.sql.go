@@ -105,9 +105,9 @@ func (q *Queries) GetCheckTarget(ctx context.Context, db DBTX, arg GetCheckTarge
 
 const insertCheck = `-- name: InsertCheck :exec
 insert into checks (organization_id, tenant_id, integration_id, id, outcome, trigger, summary, steps, permissions,
-  start_time, end_time)
+  start_time, end_time, settle_end_time)
 values ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-  $10, $11)
+  $10, $11, $12)
 `
 
 type InsertCheckParams struct {
@@ -122,6 +122,7 @@ type InsertCheckParams struct {
 	Permissions    json.RawMessage
 	StartTime      time.Time
 	EndTime        time.Time
+	SettleEndTime  *time.Time
 }
 
 func (q *Queries) InsertCheck(ctx context.Context, db DBTX, arg InsertCheckParams) error {
@@ -137,17 +138,21 @@ func (q *Queries) InsertCheck(ctx context.Context, db DBTX, arg InsertCheckParam
 		arg.Permissions,
 		arg.StartTime,
 		arg.EndTime,
+		arg.SettleEndTime,
 	)
 	return err
 }
 
 const insertChecks = `-- name: InsertChecks :exec
 insert into checks (organization_id, tenant_id, integration_id, id, outcome, trigger, summary, steps, permissions,
-  start_time, end_time)
-select unnest($1::uuid[]), unnest($2::uuid[]), unnest($3::uuid[]),
-  unnest($4::uuid[]), unnest($5::text[]), unnest($6::text[]), unnest($7::text[]),
-  unnest($8::jsonb[]), unnest($9::jsonb[]), unnest($10::timestamptz[]),
-  unnest($11::timestamptz[])
+  start_time, end_time, settle_end_time)
+select u.organization_id, u.tenant_id, u.integration_id, u.id, u.outcome, u.trigger, u.summary, u.steps, u.permissions,
+  u.start_time, u.end_time, nullif(u.settle_end_time, '0001-01-01 00:00:00+00'::timestamptz)
+from (select unnest($1::uuid[]) as organization_id, unnest($2::uuid[]) as tenant_id,
+  unnest($3::uuid[]) as integration_id, unnest($4::uuid[]) as id, unnest($5::text[]) as outcome,
+  unnest($6::text[]) as trigger, unnest($7::text[]) as summary, unnest($8::jsonb[]) as steps,
+  unnest($9::jsonb[]) as permissions, unnest($10::timestamptz[]) as start_time,
+  unnest($11::timestamptz[]) as end_time, unnest($12::timestamptz[]) as settle_end_time) u
 `
 
 type InsertChecksParams struct {
@@ -162,9 +167,11 @@ type InsertChecksParams struct {
 	Permissions     []json.RawMessage
 	StartTimes      []time.Time
 	EndTimes        []time.Time
+	SettleEndTimes  []time.Time
 }
 
-// Several check rows in one statement (the arrays hold one check each).
+// Several check rows in one statement (the arrays hold one check each; a
+// settle end time of 0001-01-01 UTC is none).
 func (q *Queries) InsertChecks(ctx context.Context, db DBTX, arg InsertChecksParams) error {
 	_, err := db.Exec(ctx, insertChecks,
 		arg.OrganizationIds,
@@ -178,12 +185,13 @@ func (q *Queries) InsertChecks(ctx context.Context, db DBTX, arg InsertChecksPar
 		arg.Permissions,
 		arg.StartTimes,
 		arg.EndTimes,
+		arg.SettleEndTimes,
 	)
 	return err
 }
 
 const listChecks = `-- name: ListChecks :many
-select organization_id, id, tenant_id, integration_id, outcome, trigger, summary, steps, permissions, start_time, end_time from checks
+select organization_id, id, tenant_id, integration_id, outcome, trigger, summary, steps, permissions, start_time, end_time, settle_end_time from checks
 where organization_id = $1 and integration_id = $2 and id < $3
 order by id desc limit $4
 `
@@ -222,6 +230,7 @@ func (q *Queries) ListChecks(ctx context.Context, db DBTX, arg ListChecksParams)
 			&i.Permissions,
 			&i.StartTime,
 			&i.EndTime,
+			&i.SettleEndTime,
 		); err != nil {
 			return nil, err
 		}

@@ -68,6 +68,8 @@ type Check struct {
 	Permissions json.RawMessage
 	StartTime   time.Time
 	EndTime     time.Time
+	// For a propagating check: when the settle window ends and the verdict becomes final (a settle re-check runs then); null otherwise.
+	SettleEndTime *time.Time
 }
 
 // Client secrets and certificates of an integration: metadata only, the values are in Vault. Several live at once during a rotation's overlap.
@@ -355,4 +357,8 @@ type WebhookDelivery struct {
 	// When the next attempt is due (informational: the River job deliver_webhook schedules it).
 	NextAttemptTime time.Time
 	DeliverTime     *time.Time
+	// When the last attempt started (the deliver_webhook job's attempted_at); null before the first.
+	LastAttemptTime *time.Time
+	// The delivery this one repeats (RedeliverWebhookDelivery: same event and payload, a new attempt history); null for an event's first delivery.
+	RedeliveryOf *int64
 }

@@ -98,7 +98,7 @@ func (q *Queries) FinishCreateWebhook(ctx context.Context, db DBTX, arg FinishCr
 }
 
 const getDeliveryForSend = `-- name: GetDeliveryForSend :one
-select d.organization_id, d.id, d.webhook_id, d.event, d.resource, d.payload, d.status, d.attempts, d.last_status_code, d.last_error, d.create_time, d.next_attempt_time, d.deliver_time, w.url, w.secret_path, w.secret_version, w.disabled
+select d.organization_id, d.id, d.webhook_id, d.event, d.resource, d.payload, d.status, d.attempts, d.last_status_code, d.last_error, d.create_time, d.next_attempt_time, d.deliver_time, d.last_attempt_time, d.redelivery_of, w.url, w.secret_path, w.secret_version, w.disabled
 from webhook_deliveries d
 join webhooks w on w.organization_id = d.organization_id and w.id = d.webhook_id
 where d.organization_id = $1 and d.id = $2
@@ -134,6 +134,8 @@ func (q *Queries) GetDeliveryForSend(ctx context.Context, db DBTX, arg GetDelive
 		&i.WebhookDelivery.CreateTime,
 		&i.WebhookDelivery.NextAttemptTime,
 		&i.WebhookDelivery.DeliverTime,
+		&i.WebhookDelivery.LastAttemptTime,
+		&i.WebhookDelivery.RedeliveryOf,
 		&i.Url,
 		&i.SecretPath,
 		&i.SecretVersion,
@@ -327,7 +329,7 @@ func (q *Queries) ListOrganizationWebhookSecrets(ctx context.Context, db DBTX, o
 }
 
 const listWebhookDeliveries = `-- name: ListWebhookDeliveries :many
-select organization_id, id, webhook_id, event, resource, payload, status, attempts, last_status_code, last_error, create_time, next_attempt_time, deliver_time from webhook_deliveries
+select organization_id, id, webhook_id, event, resource, payload, status, attempts, last_status_code, last_error, create_time, next_attempt_time, deliver_time, last_attempt_time, redelivery_of from webhook_deliveries
 where organization_id = $1 and webhook_id = $2 and id < $3
 order by id desc limit $4
 `
@@ -367,6 +369,8 @@ func (q *Queries) ListWebhookDeliveries(ctx context.Context, db DBTX, arg ListWe
 			&i.CreateTime,
 			&i.NextAttemptTime,
 			&i.DeliverTime,
+			&i.LastAttemptTime,
+			&i.RedeliveryOf,
 		); err != nil {
 			return nil, err
 		}
