@@ -191,6 +191,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	integrations := integration.NewService(integration.Deps{Tx: db, Store: db, Secrets: secrets, Keys: db, Audit: db, GC: secretGC, Log: log,
 		VerifyWait: cfg.SecretVerifyWait})
 	webhooks := webhook.NewService(db, db, db, db, secretGC, secrets, log)
+	webhooks.UseNotifier(notifier) // redeliveries are queued as deliveries are
 	clouds := microsoft.DefaultClouds()
 	if cfg.MicrosoftEndpointsFile != "" {
 		if clouds, err = microsoft.LoadEndpointsFile(cfg.MicrosoftEndpointsFile); err != nil {

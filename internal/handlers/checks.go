@@ -30,12 +30,13 @@ var stepStatuses = map[verify.StepStatus]v1.CheckStepStatus{
 
 func checkToProto(c verify.Check) *v1.Check {
 	out := &v1.Check{
-		Name:      resource.Integration{Org: c.Org, Tenant: c.Tenant, Integration: c.Integration}.String() + "/checks/" + c.ID.String(),
-		Outcome:   stateToProto[c.Outcome],
-		Trigger:   c.Trigger,
-		StartTime: ts(c.Start),
-		EndTime:   ts(c.End),
-		Summary:   c.Summary,
+		Name:          resource.Integration{Org: c.Org, Tenant: c.Tenant, Integration: c.Integration}.String() + "/checks/" + c.ID.String(),
+		Outcome:       stateToProto[c.Outcome],
+		Trigger:       c.Trigger,
+		StartTime:     ts(c.Start),
+		EndTime:       ts(c.End),
+		Summary:       c.Summary,
+		SettleEndTime: tsp(c.SettleEnd),
 		Permissions: &v1.PermissionReport{
 			Source:          c.Permissions.Source,
 			Granted:         c.Permissions.Granted,
@@ -47,7 +48,7 @@ func checkToProto(c verify.Check) *v1.Check {
 	for _, s := range c.Steps {
 		out.Steps = append(out.Steps, &v1.CheckStep{
 			Name: s.Name, Status: stepStatuses[s.Status], Duration: durationpb.New(s.Duration),
-			ErrorCode: s.ErrorCode, Message: s.Message, Remedy: s.Remedy,
+			ErrorCode: s.ErrorCode, Message: s.Message, Remedy: s.Remedy, IfPersists: s.IfPersists,
 		})
 	}
 	return out

@@ -199,6 +199,42 @@ func (q *Queries) GetWebhookAny(ctx context.Context, db DBTX, arg GetWebhookAnyP
 	return i, err
 }
 
+const getWebhookDelivery = `-- name: GetWebhookDelivery :one
+select d.organization_id, d.id, d.webhook_id, d.event, d.resource, d.payload, d.status, d.attempts, d.last_status_code, d.last_error, d.create_time, d.next_attempt_time, d.deliver_time, d.last_attempt_time, d.redelivery_of from webhook_deliveries d
+join webhooks w on w.organization_id = d.organization_id and w.id = d.webhook_id and w.secret_version > 0
+where d.organization_id = $1 and d.webhook_id = $2 and d.id = $3
+`
+
+type GetWebhookDeliveryParams struct {
+	OrganizationID uuid.UUID
+	WebhookID      uuid.UUID
+	ID             int64
+}
+
+// A delivery of a visible webhook.
+func (q *Queries) GetWebhookDelivery(ctx context.Context, db DBTX, arg GetWebhookDeliveryParams) (WebhookDelivery, error) {
+	row := db.QueryRow(ctx, getWebhookDelivery, arg.OrganizationID, arg.WebhookID, arg.ID)
+	var i WebhookDelivery
+	err := row.Scan(
+		&i.OrganizationID,
+		&i.ID,
+		&i.WebhookID,
+		&i.Event,
+		&i.Resource,
+		&i.Payload,
+		&i.Status,
+		&i.Attempts,
+		&i.LastStatusCode,
+		&i.LastError,
+		&i.CreateTime,
+		&i.NextAttemptTime,
+		&i.DeliverTime,
+		&i.LastAttemptTime,
+		&i.RedeliveryOf,
+	)
+	return i, err
+}
+
 const getWebhookForUpdate = `-- name: GetWebhookForUpdate :one
 select organization_id, id, url, events, disabled, secret_path, secret_version, create_time, update_time, version from webhooks where organization_id = $1 and id = $2 and secret_version > 0 for update
 `
@@ -302,6 +338,43 @@ func (q *Queries) InsertWebhookDeliveries(ctx context.Context, db DBTX, arg Inse
 		return nil, err
 	}
 	return items, nil
+}
+
+const insertWebhookRedelivery = `-- name: InsertWebhookRedelivery :one
+insert into webhook_deliveries (organization_id, webhook_id, event, resource, payload, redelivery_of)
+select d.organization_id, d.webhook_id, d.event, d.resource, d.payload, d.id from webhook_deliveries d
+where d.organization_id = $1 and d.webhook_id = $2 and d.id = $3
+returning organization_id, id, webhook_id, event, resource, payload, status, attempts, last_status_code, last_error, create_time, next_attempt_time, deliver_time, last_attempt_time, redelivery_of
+`
+
+type InsertWebhookRedeliveryParams struct {
+	OrganizationID uuid.UUID
+	WebhookID      uuid.UUID
+	ID             int64
+}
+
+// A new pending delivery of a delivery's event and payload to its webhook.
+func (q *Queries) InsertWebhookRedelivery(ctx context.Context, db DBTX, arg InsertWebhookRedeliveryParams) (WebhookDelivery, error) {
+	row := db.QueryRow(ctx, insertWebhookRedelivery, arg.OrganizationID, arg.WebhookID, arg.ID)
+	var i WebhookDelivery
+	err := row.Scan(
+		&i.OrganizationID,
+		&i.ID,
+		&i.WebhookID,
+		&i.Event,
+		&i.Resource,
+		&i.Payload,
+		&i.Status,
+		&i.Attempts,
+		&i.LastStatusCode,
+		&i.LastError,
+		&i.CreateTime,
+		&i.NextAttemptTime,
+		&i.DeliverTime,
+		&i.LastAttemptTime,
+		&i.RedeliveryOf,
+	)
+	return i, err
 }
 
 const listOrganizationWebhookSecrets = `-- name: ListOrganizationWebhookSecrets :many
@@ -458,8 +531,9 @@ func (q *Queries) ReapPendingWebhooks(ctx context.Context, db DBTX, cutoff time.
 
 const recordWebhookAttempt = `-- name: RecordWebhookAttempt :exec
 update webhook_deliveries set status = $1, attempts = $2, last_status_code = $3,
-  last_error = $4, next_attempt_time = $5, deliver_time = $6
-where organization_id = $7 and id = $8 and status = 'pending'
+  last_error = $4, next_attempt_time = $5, deliver_time = $6,
+  last_attempt_time = $7
+where organization_id = $8 and id = $9 and status = 'pending'
 `
 
 type RecordWebhookAttemptParams struct {
@@ -469,6 +543,7 @@ type RecordWebhookAttemptParams struct {
 	LastError       string
 	NextAttemptTime time.Time
 	DeliverTime     *time.Time
+	LastAttemptTime *time.Time
 	OrganizationID  uuid.UUID
 	ID              int64
 }
@@ -481,6 +556,7 @@ func (q *Queries) RecordWebhookAttempt(ctx context.Context, db DBTX, arg RecordW
 		arg.LastError,
 		arg.NextAttemptTime,
 		arg.DeliverTime,
+		arg.LastAttemptTime,
 		arg.OrganizationID,
 		arg.ID,
 	)
