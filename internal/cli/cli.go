@@ -132,6 +132,7 @@ type invocation struct {
 	insecureSkipVerify bool
 	output             string
 	timeout            time.Duration
+	checkTimeout       time.Duration // dzctl check --wait: --timeout, for the check call only
 	requestID          string
 
 	conn *grpc.ClientConn
