@@ -58,6 +58,7 @@ var (
 	uuidRE         = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
 	rfc3339RE      = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
 	clockRE        = regexp.MustCompile(`\b\d\d:\d\d:\d\d UTC\b`)
+	shellVarRE     = regexp.MustCompile(`^\$\{?([A-Za-z_][A-Za-z0-9_]*|\?)\}?`)
 	durationRE     = regexp.MustCompile(`\b(\d+h)?(\d+m)?\d+(\.\d+)?(ms|s)\b`)
 )
 
@@ -144,15 +145,31 @@ func shellWords(line string, vars map[string]string) ([]string, error) {
 			}
 			cur.WriteString(line[i+1 : i+1+j])
 			i, in = i+1+j, true
-		case c == '"':
-			j := strings.IndexByte(line[i+1:], '"')
-			if j < 0 {
+		case c == '"': // $VARS expand; \" \\ \$ escape
+			i++
+			for ; i < len(line) && line[i] != '"'; i++ {
+				switch {
+				case line[i] == '\\' && i+1 < len(line) && strings.IndexByte(`"\$`, line[i+1]) >= 0:
+					i++
+					cur.WriteByte(line[i])
+				case line[i] == '$':
+					m := shellVarRE.FindStringSubmatch(line[i:])
+					if m == nil {
+						cur.WriteByte('$')
+						continue
+					}
+					cur.WriteString(vars[m[1]])
+					i += len(m[0]) - 1
+				default:
+					cur.WriteByte(line[i])
+				}
+			}
+			if i >= len(line) {
 				return nil, fmt.Errorf("unterminated \" in %q", line)
 			}
-			cur.WriteString(expandVars(line[i+1:i+1+j], vars))
-			i, in = i+1+j, true
+			in = true
 		case c == '$':
-			m := regexp.MustCompile(`^\$\{?([A-Za-z_][A-Za-z0-9_]*|\?)\}?`).FindStringSubmatch(line[i:])
+			m := shellVarRE.FindStringSubmatch(line[i:])
 			if m == nil {
 				cur.WriteByte(c)
 			} else {
@@ -169,12 +186,6 @@ func shellWords(line string, vars map[string]string) ([]string, error) {
 		words = append(words, cur.String())
 	}
 	return words, nil
-}
-
-func expandVars(s string, vars map[string]string) string {
-	return regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?`).ReplaceAllStringFunc(s, func(m string) string {
-		return vars[strings.Trim(m, "${}")]
-	})
 }
 
 // normalizeDocLine turns run-dependent text into placeholders.
@@ -324,6 +335,9 @@ func TestDocumentedExamplesRun(t *testing.T) {
 		}
 		for _, b := range blocks {
 			if b.settled == settled {
+				if settled {
+					e.waitDelivered(t) // the log the block may show is settled too
+				}
 				e.run(t, b)
 			}
 		}
@@ -382,6 +396,9 @@ func (e *docExamples) run(t *testing.T, b docBlock) {
 		case "dzctl":
 			out, errOut, code := e.dzctl(words[1:])
 			e.lastCode = code
+			if os.Getenv("DZCONNECT_DOCS_SHOW") != "" { // to write a doc: what the program prints
+				t.Logf("%s (exit %d):\n%s", where, code, out)
+			}
 			want, got := normalizedLines(strings.Join(c.want, "\n")), normalizedLines(out)
 			if !linesMatch(want, got) {
 				t.Fatalf("%s: the output differs from the doc (normalized).\ndoc:\n%s\nprogram (exit %d):\n%s\nstderr:\n%s\nraw:\n%s",
@@ -464,8 +481,8 @@ func TestDocExampleMatching(t *testing.T) {
 	if linesMatch(doc, got[:len(got)-1]) || linesMatch(normalizedLines("  ✓ secret 4ms"), normalizedLines("  ✓ token:graph 4ms")) {
 		t.Fatal("a missing or renamed step matched")
 	}
-	words, err := shellWords(`dzctl check "$INTEGRATION" --x 'a b' $ORG`, map[string]string{"INTEGRATION": "i 1", "ORG": "o"})
-	if err != nil || !slices.Equal(words, []string{"dzctl", "check", "i 1", "--x", "a b", "o"}) {
+	words, err := shellWords(`dzctl check "$INTEGRATION" --x 'a b' $ORG -d "{\"s\": \"$ORG\"}"`, map[string]string{"INTEGRATION": "i 1", "ORG": "o"})
+	if err != nil || !slices.Equal(words, []string{"dzctl", "check", "i 1", "--x", "a b", "o", "-d", `{"s": "o"}`}) {
 		t.Fatalf("shellWords = %q, %v", words, err)
 	}
 }

@@ -68,7 +68,7 @@ func TestPropagatingReportSaysWhatAndUntilWhen(t *testing.T) {
 	tok := step(t, api, "token:graph")
 	clock := end.UTC().Format("15:04:05 UTC")
 	if tok.GetStatus() != propagating || tok.GetIfPersists() == "" || !strings.Contains(tok.GetRemedy(), "if this persists after "+clock+": "+tok.GetIfPersists()) ||
-		!strings.Contains(api.GetSummary(), "Not final until "+clock) || !strings.Contains(api.GetSummary(), tok.GetIfPersists()) {
+		!strings.Contains(api.GetSummary(), "Not final until "+clock) || !strings.Contains(api.GetSummary(), strings.TrimRight(tok.GetIfPersists(), ". ")) {
 		t.Fatalf("propagating check hides the remedy or the time:\n%s\nremedy %q", describe(api), tok.GetRemedy())
 	}
 	wantOutcome(t, settle, v1.IntegrationState_INTEGRATION_STATE_BROKEN)

@@ -350,7 +350,7 @@ func OutcomeAt(steps []Step, settleEnd *time.Time) (integration.State, string) {
 		}
 		line := head + ", a recent change may still be propagating: " + stepLabel(s.Name) + ": " + problem(s, "")
 		if s.IfPersists != "" {
-			return integration.StatePropagating, line + "; " + tail + ": " + s.IfPersists
+			return integration.StatePropagating, line + "; " + tail + ": " + strings.TrimRight(oneLine(s.IfPersists), ". ")
 		}
 		return integration.StatePropagating, line
 	case len(warning) > 0:
