@@ -203,6 +203,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		VerifyWait: cfg.SecretVerifyWait})
 	integrations.UseQuota(quotas)
 	webhooks := webhook.NewService(db, db, db, db, secretGC, secrets, log)
+	webhooks.UseNotifier(notifier) // redeliveries are queued as deliveries are
 	clouds := microsoft.DefaultClouds()
 	if cfg.MicrosoftEndpointsFile != "" {
 		if clouds, err = microsoft.LoadEndpointsFile(cfg.MicrosoftEndpointsFile); err != nil {
@@ -223,7 +224,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	sharedApps.UseQuota(quotas)
 	checks := verify.NewService(verify.Config{ExpiryWarning: cfg.ExpiryWarning, SettleWindow: cfg.SettleWindow},
 		verify.Deps{Tx: db, Store: db, Notifier: notifier, Audit: db, Integrations: sharedAwareSecrets{integrations, sharedApps},
-			Microsoft: verifyMicrosoft{ms}})
+			Microsoft: verifyMicrosoft{ms}, Jobs: inserter, SettleQueue: jobs.QueueChecks})
 	checks.UseProvisioners(verifyProvisioners{consents})
 	orgs := organization.NewService(db, db, db, db, secretGC)
 	catalogs := organization.NewCatalogs(db, baseCatalog, db, db, db)
@@ -301,6 +302,9 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		ObserveThrottle: microsoft.WithThrottleObserver, NoChecks: !cfg.Jobs,
 	}, db, m.InstrumentBatchChecker(checks), log,
 		deliverer.Extension(),
+		// Settle re-checks (a propagating verdict made final when its
+		// window ends) run where checks run.
+		jobs.Extension{Queue: jobs.QueueChecks, MaxWorkers: -1, Register: checks.RegisterSettle},
 		opRunner.Extension(),
 		jobs.SecretGCExtension(secrets),
 		provisioner.RetireExtension(),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -16,9 +17,13 @@ import (
 // checkCommand is "dzctl check INTEGRATION"; "dzctl integration check" is
 // the same command under the integration group.
 func (inv *invocation) checkCommand() *cobra.Command {
-	var ascii bool
+	var (
+		ascii bool
+		wait  bool
+		poll  time.Duration
+	)
 	cmd := &cobra.Command{
-		Use:   "check INTEGRATION",
+		Use:   "check INTEGRATION [--wait]",
 		Short: "Verify an integration now and print a per-step report",
 		Long: `Verify an integration now: the secret in Vault, a fresh token from the
 customer's tenant, the granted permissions against the catalog, one probe per
@@ -28,16 +33,28 @@ and its outcome becomes the integration's state.
 The check runs within --timeout (default 30s): steps the server has not reached
 by then are reported as skipped.
 
-Exit code: 0 when the outcome is healthy, degraded or propagating; 3 when it is
-broken, blocked-by-policy or anything else that does not mean "works" (the
-report is printed either way, with -o json too); 1 when the call itself fails.`,
+Right after a create or a change (the settle window, 5 minutes by default), an
+error Microsoft documents as replication lag is reported as propagating: each
+such step says what it may be ("if this persists after 14:05:09 UTC: ...")
+and the report says when the verdict is final. The service checks the
+integration again by itself at that time. With --wait, dzctl follows the
+integration's checks until one is not propagating, printing progress, and
+then prints that final report (--timeout then bounds only the first check).
+
+Exit code: 0 when the outcome is healthy, degraded or propagating (without
+--wait); 3 when it is broken, blocked-by-policy or anything else that does not
+mean "works" (the report is printed either way, with -o json too); 1 when the
+call itself fails, or --wait saw no re-check by a minute after the window.`,
 		Example: `  dzctl check organizations/contoso/tenants/fabrikam/integrations/defender
+  dzctl check organizations/contoso/tenants/fabrikam/integrations/defender --wait
   dzctl integration check organizations/contoso/tenants/fabrikam/integrations/defender --timeout 2m
   dzctl check organizations/contoso/tenants/fabrikam/integrations/defender -o json | jq .check.steps`,
 		Args: exactArgs("INTEGRATION"),
 	}
 	cmd.Flags().BoolVar(&ascii, "ascii", false, "mark steps with ASCII words (ok, FAIL, WARN, ...) instead of symbols")
-	cmd.RunE = inv.action(func(ctx context.Context, _ *cobra.Command, args []string) error {
+	cmd.Flags().BoolVar(&wait, "wait", false, "when the outcome is propagating, follow the integration's checks to the final verdict")
+	cmd.Flags().DurationVar(&poll, "poll-interval", 2*time.Second, "with --wait: how often to read the integration's latest check")
+	run := inv.action(func(ctx context.Context, _ *cobra.Command, args []string) error {
 		name, err := integrationName("integration", args[0])
 		if err != nil {
 			return err
@@ -46,12 +63,35 @@ report is printed either way, with -o json too); 1 when the call itself fails.`,
 		if err != nil {
 			return err
 		}
-		// ctx carries --timeout, which gRPC sends as the call's deadline.
-		resp, err := c.integrations.CheckIntegration(ctx, &dzconnectv1.CheckIntegrationRequest{Name: name})
+		// ctx carries --timeout, which gRPC sends as the call's deadline;
+		// with --wait only this call is bounded by it.
+		cctx, cancel := ctx, context.CancelFunc(func() {})
+		if wait && inv.checkTimeout > 0 {
+			cctx, cancel = context.WithTimeout(ctx, inv.checkTimeout)
+		}
+		resp, err := c.integrations.CheckIntegration(cctx, &dzconnectv1.CheckIntegrationRequest{Name: name})
+		cancel()
 		if err != nil {
 			return err
 		}
 		p := inv.printer()
+		propagating := resp.GetCheck().GetOutcome() == dzconnectv1.IntegrationState_INTEGRATION_STATE_PROPAGATING
+		if wait && propagating {
+			if !p.json { // the first report now: it says what the failure may be
+				if err := writeCheckReport(p.out, name, resp.GetCheck(), ascii); err != nil {
+					return err
+				}
+				_, _ = fmt.Fprintln(p.out)
+			}
+			final, err := inv.followChecks(ctx, c.integrations, name, resp.GetCheck(), poll)
+			if err != nil {
+				return err
+			}
+			resp = &dzconnectv1.CheckIntegrationResponse{Check: final}
+			if in, err := c.integrations.GetIntegration(ctx, &dzconnectv1.GetIntegrationRequest{Name: name}); err == nil {
+				resp.Integration = in.GetIntegration()
+			}
+		}
 		if p.json {
 			err = p.protoJSON(resp)
 		} else {
@@ -65,7 +105,77 @@ report is printed either way, with -o json too); 1 when the call itself fails.`,
 		}
 		return nil
 	})
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if wait {
+			if poll <= 0 {
+				return usageErrorf("invalid --poll-interval %s: must be positive", poll)
+			}
+			// --timeout bounds the check; the wait lasts until the verdict
+			// is final (bounded by the settle window the check reports).
+			inv.checkTimeout, inv.timeout = inv.timeout, 0
+		}
+		return run(cmd, args)
+	}
 	return cmd
+}
+
+// settleGrace is how long --wait waits past a settle window's end for the
+// service's re-check before giving up.
+const settleGrace = time.Minute
+
+// followChecks polls the integration's latest check until it is newer
+// than first and not propagating, printing progress (on standard error
+// with -o json), and returns it.
+func (inv *invocation) followChecks(ctx context.Context, c dzconnectv1.IntegrationServiceClient, name string, first *dzconnectv1.Check, poll time.Duration) (*dzconnectv1.Check, error) {
+	progress := inv.app.stdout
+	if inv.output == "json" {
+		progress = inv.app.stderr
+	}
+	end := first.GetSettleEndTime().AsTime()
+	if first.GetSettleEndTime() == nil {
+		end = time.Now().Add(5 * time.Minute) // a server without settle end times
+	}
+	lastShown := ""
+	for {
+		left := time.Until(end).Round(time.Second)
+		line := fmt.Sprintf("Waiting for the final verdict: propagating until %s (%s left); the service checks again by itself then.",
+			end.UTC().Format("15:04:05 UTC"), max(left, 0))
+		if left <= 0 {
+			line = fmt.Sprintf("Waiting for the final verdict: the settle window ended at %s; waiting for the service's re-check.", end.UTC().Format("15:04:05 UTC"))
+		}
+		// One line per 30 seconds left (and on a new window), not per poll.
+		bucket := end.String() + "|" + max(left, 0).Truncate(30*time.Second).String()
+		if bucket != lastShown {
+			_, _ = fmt.Fprintln(progress, line)
+			lastShown = bucket
+		}
+		if time.Now().After(end.Add(settleGrace)) {
+			return nil, fmt.Errorf("no check after the settle window ended at %s: the service's check jobs may be off on every replica; run dzctl check again",
+				end.UTC().Format(time.RFC3339))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(poll):
+		}
+		resp, err := c.ListChecks(ctx, &dzconnectv1.ListChecksRequest{Parent: name, PageSize: 1})
+		if err != nil {
+			return nil, err
+		}
+		if len(resp.GetChecks()) == 0 {
+			continue
+		}
+		latest := resp.GetChecks()[0]
+		if latest.GetName() == first.GetName() || !latest.GetStartTime().AsTime().After(first.GetStartTime().AsTime()) {
+			continue
+		}
+		if latest.GetOutcome() != dzconnectv1.IntegrationState_INTEGRATION_STATE_PROPAGATING {
+			return latest, nil
+		}
+		if latest.GetSettleEndTime() != nil && latest.GetSettleEndTime().AsTime().After(end) {
+			end = latest.GetSettleEndTime().AsTime() // a newer change: a later window
+		}
+	}
 }
 
 // outcomeWorks reports whether a check outcome means the integration works:

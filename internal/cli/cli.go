@@ -139,6 +139,7 @@ type invocation struct {
 	output             string
 	field              string
 	timeout            time.Duration
+	checkTimeout       time.Duration // dzctl check --wait: --timeout, for the check call only
 	requestID          string
 	contextName        string
 

@@ -15,7 +15,7 @@ import (
 func (inv *invocation) webhookCommand() *cobra.Command {
 	cmd := group("webhook", "Manage webhooks: HTTPS endpoints told of integration state changes", "webhooks")
 	cmd.AddCommand(inv.webhookCreate(), inv.webhookGet(), inv.webhookList(), inv.webhookUpdate(), inv.webhookDelete(),
-		inv.webhookDeliveries())
+		inv.webhookDeliveries(), inv.webhookRedeliver())
 	return cmd
 }
 
@@ -311,11 +311,59 @@ func (inv *invocation) webhookDeliveries() *cobra.Command {
 			if d.GetLastStatusCode() != 0 {
 				code = strconv.Itoa(int(d.GetLastStatusCode()))
 			}
-			rows = append(rows, []string{d.GetName()[strings.LastIndexByte(d.GetName(), '/')+1:], timeString(d.GetCreateTime()),
-				short(d.GetEvent()), d.GetStatus(), strconv.Itoa(int(d.GetAttempts())), code, d.GetLastError(), d.GetResource()})
+			rows = append(rows, []string{deliveryID(d.GetName()), timeString(d.GetCreateTime()),
+				short(d.GetEvent()), d.GetStatus(), strconv.Itoa(int(d.GetAttempts())), orDash(timeString(d.GetLastAttemptTime())),
+				orDash(timeString(d.GetNextAttemptTime())), code, oneLine(d.GetLastError()), d.GetResource(), orDash(deliveryID(d.GetRedeliveryOf()))})
 		}
 		return inv.printer().table(&dzconnectv1.ListWebhookDeliveriesResponse{Deliveries: ds}, "deliveries",
-			[]string{"ID", "CREATED", "EVENT", "STATUS", "ATTEMPTS", "LAST STATUS", "LAST ERROR", "INTEGRATION"}, rows)
+			[]string{"ID", "CREATED", "EVENT", "STATUS", "ATTEMPTS", "LAST ATTEMPT", "NEXT ATTEMPT", "LAST STATUS", "LAST ERROR", "INTEGRATION", "REDELIVERY OF"}, rows)
+	})
+	return cmd
+}
+
+// deliveryID is the last segment of a delivery's name ("" for "").
+func deliveryID(name string) string { return name[strings.LastIndexByte(name, '/')+1:] }
+
+// webhookRedeliver is "dzctl webhook redeliver DELIVERY".
+func (inv *invocation) webhookRedeliver() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "redeliver DELIVERY",
+		Short: "Send a delivery's event again (a new delivery of the same payload)",
+		Long: `Send a delivery's event again: a new delivery of the same event and payload,
+with its own attempt history (its "redelivery of" names the original), sent
+now and retried on the usual schedule. A delivered or failed delivery can be
+redelivered; a pending one already has its next attempt scheduled. With
+--request-id, a retry of this command returns the same redelivery.`,
+		Example: `  dzctl webhook redeliver organizations/contoso/webhooks/0190.../deliveries/42
+  dzctl webhook deliveries organizations/contoso/webhooks/0190...   # the new one is listed first`,
+		Args: exactArgs("DELIVERY"),
+	}
+	cmd.RunE = inv.action(func(ctx context.Context, _ *cobra.Command, args []string) error {
+		i := strings.LastIndex(args[0], "/deliveries/")
+		if i < 0 {
+			return usageErrorf("DELIVERY must have the form organizations/{organization}/webhooks/{webhook}/deliveries/{delivery}")
+		}
+		if _, err := webhookName("DELIVERY", args[0][:i]); err != nil {
+			return err
+		}
+		c, err := inv.webhookClient()
+		if err != nil {
+			return err
+		}
+		resp, err := c.RedeliverWebhookDelivery(ctx, &dzconnectv1.RedeliverWebhookDeliveryRequest{Name: args[0], RequestId: inv.requestID})
+		if err != nil {
+			return err
+		}
+		d := resp.GetDelivery()
+		return inv.printer().resource(resp, []field{
+			{"Name", d.GetName()},
+			{"Event", short(d.GetEvent())},
+			{"Status", d.GetStatus()},
+			{"Redelivery of", d.GetRedeliveryOf()},
+			{"Integration", d.GetResource()},
+			{"Created", timeString(d.GetCreateTime())},
+			{"Next attempt", orDash(timeString(d.GetNextAttemptTime()))},
+		})
 	})
 	return cmd
 }

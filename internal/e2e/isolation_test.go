@@ -134,6 +134,9 @@ func callsAgainst(s *stack.Stack, a stack.Org, tenant, integ, key, hook, op stri
 		{svc + "WebhookService/ListWebhookDeliveries", func(ctx context.Context) error {
 			return errOf(hooks.ListWebhookDeliveries(ctx, &v1.ListWebhookDeliveriesRequest{Parent: hook}))
 		}},
+		{svc + "WebhookService/RedeliverWebhookDelivery", func(ctx context.Context) error {
+			return errOf(hooks.RedeliverWebhookDelivery(ctx, &v1.RedeliverWebhookDeliveryRequest{Name: hook + "/deliveries/1"}))
+		}},
 		{svc + "ProvisioningService/ProvisionIntegration", func(ctx context.Context) error {
 			return errOf(v1.NewProvisioningServiceClient(s.Conn).ProvisionIntegration(ctx, &v1.ProvisionIntegrationRequest{Parent: tenant,
 				Spec: &v1.ProvisioningSpec{Kind: v1.IntegrationKind_INTEGRATION_KIND_MICROSOFT_365_DEFENDER}, RequestId: uuid.NewString()}))

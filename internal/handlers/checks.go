@@ -37,6 +37,7 @@ func checkToProto(c verify.Check) *v1.Check {
 		EndTime:        ts(c.End),
 		CatalogVersion: c.CatalogVersion,
 		Summary:        c.Summary,
+		SettleEndTime:  tsp(c.SettleEnd),
 		Permissions: &v1.PermissionReport{
 			Source:          c.Permissions.Source,
 			Granted:         c.Permissions.Granted,
@@ -48,7 +49,7 @@ func checkToProto(c verify.Check) *v1.Check {
 	for _, s := range c.Steps {
 		out.Steps = append(out.Steps, &v1.CheckStep{
 			Name: s.Name, Status: stepStatuses[s.Status], Duration: durationpb.New(s.Duration),
-			ErrorCode: s.ErrorCode, Message: s.Message, Remedy: s.Remedy,
+			ErrorCode: s.ErrorCode, Message: s.Message, Remedy: s.Remedy, IfPersists: s.IfPersists,
 		})
 	}
 	return out

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -47,17 +48,66 @@ func webhookToProto(w webhook.Webhook) *v1.Webhook {
 }
 
 func deliveryToProto(d webhook.Delivery) *v1.WebhookDelivery {
-	return &v1.WebhookDelivery{
-		Name:           webhook.DeliveryName(d.Org, d.Webhook, d.ID),
-		Event:          webhookEventToProto[d.Event],
-		Resource:       d.Resource,
-		Status:         string(d.Status),
-		Attempts:       int32(d.Attempts),
-		LastStatusCode: int32(d.LastStatusCode),
-		LastError:      d.LastError,
-		CreateTime:     ts(d.CreateTime),
-		DeliverTime:    tsp(d.DeliverTime),
+	out := &v1.WebhookDelivery{
+		Name:            webhook.DeliveryName(d.Org, d.Webhook, d.ID),
+		Event:           webhookEventToProto[d.Event],
+		Resource:        d.Resource,
+		Status:          string(d.Status),
+		Attempts:        int32(d.Attempts),
+		LastStatusCode:  int32(d.LastStatusCode),
+		LastError:       d.LastError,
+		CreateTime:      ts(d.CreateTime),
+		DeliverTime:     tsp(d.DeliverTime),
+		LastAttemptTime: tsp(d.LastAttemptTime),
+		Payload:         string(d.Payload),
 	}
+	if d.Status == webhook.StatusPending {
+		out.NextAttemptTime = ts(d.NextAttemptTime)
+	}
+	if d.RedeliveryOf != 0 {
+		out.RedeliveryOf = webhook.DeliveryName(d.Org, d.Webhook, d.RedeliveryOf)
+	}
+	return out
+}
+
+// parseDeliveryName parses organizations/{o}/webhooks/{w}/deliveries/{d}.
+func parseDeliveryName(field, name string) (webhookName, int64, error) {
+	const pattern = "organizations/{organization}/webhooks/{webhook}/deliveries/{delivery}"
+	i := strings.LastIndex(name, "/deliveries/")
+	if name == "" {
+		return webhookName{}, 0, apperr.Invalid(field, "required")
+	}
+	if i < 0 {
+		return webhookName{}, 0, apperr.Invalid(field, "must have the form %s", pattern)
+	}
+	n, err := parseWebhookName(field, name[:i])
+	if err != nil {
+		return webhookName{}, 0, apperr.Invalid(field, "must have the form %s", pattern)
+	}
+	raw := name[i+len("/deliveries/"):]
+	id, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || id <= 0 || strconv.FormatInt(id, 10) != raw {
+		return webhookName{}, 0, apperr.Invalid(field, "must have the form %s, with a positive number as the delivery", pattern)
+	}
+	return n, id, nil
+}
+
+// RedeliverWebhookDelivery sends a delivery's event again.
+func (h *webhooks) RedeliverWebhookDelivery(ctx context.Context, req *v1.RedeliverWebhookDeliveryRequest) (*v1.RedeliverWebhookDeliveryResponse, error) {
+	var v apperr.Violations
+	n, id, err := parseDeliveryName("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	key := requestKey(&v, req.GetRequestId(), req, func(m proto.Message) { m.(*v1.RedeliverWebhookDeliveryRequest).RequestId = "" })
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	d, err := h.d.Webhooks.Redeliver(ctx, n.Org, n.Webhook, id, key)
+	if err != nil {
+		return nil, err
+	}
+	return &v1.RedeliverWebhookDeliveryResponse{Delivery: deliveryToProto(d)}, nil
 }
 
 // webhookName is a parsed organizations/{organization}/webhooks/{webhook}.

@@ -23,7 +23,7 @@ var _ verify.Store = (*DB)(nil)
 func checkFrom(r query.Check) (verify.Check, error) {
 	c := verify.Check{Org: r.OrganizationID, Tenant: r.TenantID, Integration: r.IntegrationID, ID: r.ID,
 		Outcome: integration.State(r.Outcome), Trigger: r.Trigger, Summary: r.Summary, Start: r.StartTime, End: r.EndTime,
-		CatalogVersion: deref(r.CatalogVersion)}
+		CatalogVersion: deref(r.CatalogVersion), SettleEnd: r.SettleEndTime}
 	if err := json.Unmarshal(r.Steps, &c.Steps); err != nil {
 		return c, fmt.Errorf("decoding check steps: %w", err)
 	}
@@ -60,6 +60,7 @@ func (db *DB) InsertCheck(ctx context.Context, tx uow.Tx, c verify.Check) error 
 		OrganizationID: c.Org, TenantID: c.Tenant, IntegrationID: c.Integration, ID: c.ID, Outcome: string(c.Outcome),
 		Trigger: c.Trigger, Summary: c.Summary, Steps: steps, Permissions: perms, StartTime: c.Start, EndTime: c.End,
 		CatalogVersion: nilIfEmpty(c.CatalogVersion),
+		SettleEndTime:  c.SettleEnd,
 	}), "integration "+c.Integration.String())
 }
 
@@ -218,7 +219,8 @@ func (db *DB) InsertChecks(ctx context.Context, tx uow.Tx, cs []verify.Check) er
 		p.Permissions = append(p.Permissions, perms)
 		p.StartTimes = append(p.StartTimes, c.Start)
 		p.EndTimes = append(p.EndTimes, c.End)
-		p.CatalogVersions = append(p.CatalogVersions, c.CatalogVersion) // "": null
+		p.CatalogVersions = append(p.CatalogVersions, c.CatalogVersion)     // "": null
+		p.SettleEndTimes = append(p.SettleEndTimes, derefTime(c.SettleEnd)) // zero: none
 	}
 	return translate(queries.InsertChecks(ctx, q(tx), p), "")
 }

@@ -36,7 +36,26 @@ func deliveryFrom(r query.WebhookDelivery) webhook.Delivery {
 	return webhook.Delivery{Org: r.OrganizationID, ID: r.ID, Webhook: r.WebhookID, Event: webhook.Event(r.Event),
 		Resource: r.Resource, Payload: r.Payload, Status: webhook.Status(r.Status), Attempts: int(r.Attempts),
 		LastStatusCode: int(r.LastStatusCode), LastError: r.LastError, CreateTime: r.CreateTime,
-		NextAttemptTime: r.NextAttemptTime, DeliverTime: r.DeliverTime}
+		NextAttemptTime: r.NextAttemptTime, DeliverTime: r.DeliverTime, LastAttemptTime: r.LastAttemptTime,
+		RedeliveryOf: derefInt(r.RedeliveryOf)}
+}
+
+// GetWebhookDelivery implements webhook.Store.
+func (db *DB) GetWebhookDelivery(ctx context.Context, tx uow.Tx, org, webhookID uuid.UUID, id int64) (webhook.Delivery, error) {
+	r, err := queries.GetWebhookDelivery(ctx, q(tx), query.GetWebhookDeliveryParams{OrganizationID: org, WebhookID: webhookID, ID: id})
+	if err != nil {
+		return webhook.Delivery{}, translate(err, webhook.DeliveryName(org, webhookID, id))
+	}
+	return deliveryFrom(r), nil
+}
+
+// InsertRedelivery implements webhook.Store.
+func (db *DB) InsertRedelivery(ctx context.Context, tx uow.Tx, org, webhookID uuid.UUID, id int64) (webhook.Delivery, error) {
+	r, err := queries.InsertWebhookRedelivery(ctx, q(tx), query.InsertWebhookRedeliveryParams{OrganizationID: org, WebhookID: webhookID, ID: id})
+	if err != nil {
+		return webhook.Delivery{}, translate(err, webhook.DeliveryName(org, webhookID, id))
+	}
+	return deliveryFrom(r), nil
 }
 
 // CountWebhooksLockingOrganization implements webhook.Store.
@@ -170,5 +189,6 @@ func (db *DB) RecordWebhookAttempt(ctx context.Context, tx uow.Tx, org uuid.UUID
 	return translate(queries.RecordWebhookAttempt(ctx, q(tx), query.RecordWebhookAttemptParams{
 		OrganizationID: org, ID: id, Status: string(a.Status), Attempts: int32(a.Attempts), LastStatusCode: int32(a.LastStatusCode),
 		LastError: truncate(a.LastError, 500), NextAttemptTime: a.NextAttemptTime, DeliverTime: a.DeliverTime,
+		LastAttemptTime: a.LastAttemptTime,
 	}), "")
 }

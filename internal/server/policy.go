@@ -110,6 +110,8 @@ var policies = map[string]methodPolicy{
 		name("name", func(r any) string { return r.(*v1.DeleteWebhookRequest).GetName() })),
 	v1.WebhookService_ListWebhookDeliveries_FullMethodName: org(auth.RoleAdmin,
 		name("parent", func(r any) string { return r.(*v1.ListWebhookDeliveriesRequest).GetParent() })),
+	v1.WebhookService_RedeliverWebhookDelivery_FullMethodName: org(auth.RoleAdmin,
+		name("name", func(r any) string { return r.(*v1.RedeliverWebhookDeliveryRequest).GetName() })),
 
 	v1.SharedApplicationService_CreateSharedApplication_FullMethodName: org(auth.RoleAdmin,
 		name("parent", func(r any) string { return r.(*v1.CreateSharedApplicationRequest).GetParent() })),

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/dropzoneai/dzconnect/internal/catalog"
 	"github.com/dropzoneai/dzconnect/internal/integration"
@@ -159,7 +160,7 @@ func azureRoleRemedy(roles []string, clientID, principalID string, ws *Workspace
 // the workspace; the second result is whether a Sentinel role (or a
 // broader one) was found.
 func azureRolesStep(ctx context.Context, session Session, cat *catalog.Catalog, kind integration.Kind, features []integration.Feature, clientID string,
-	ws *Workspace, settling bool) (Step, azureRoleVerdict, bool) {
+	ws *Workspace, settleEnd *time.Time) (Step, azureRoleVerdict, bool) {
 	step := Step{Name: StepAzureRoles}
 	r, ok := session.(AzureRoleReader)
 	if !ok || ws == nil {
@@ -178,12 +179,10 @@ func azureRolesStep(ctx context.Context, session Session, cat *catalog.Catalog, 
 			step.Message = "the application holds no Azure role that can read the workspace's role assignments: " +
 				"no Microsoft Sentinel role applies at workspace " + ws.Name
 			step.Remedy = azureRoleRemedy(v.MissingRequired, clientID, principal, ws)
-			if settling {
-				step.Status = StepPropagating
-			}
+			propagateRoleStep(&step, settleEnd)
 			return step, v, false
 		}
-		failStep(&step, err, settling)
+		failStep(&step, err, settleEnd)
 		return step, azureRoleVerdict{}, false
 	}
 	v := compareAzureRoles(entries, as)
@@ -196,9 +195,7 @@ func azureRolesStep(ctx context.Context, session Session, cat *catalog.Catalog, 
 		step.Message = "required Azure role not assigned at workspace " + ws.Name + ": " + strings.Join(v.MissingRequired, ", ") +
 			" (held there: " + held + ")"
 		step.Remedy = azureRoleRemedy(v.MissingRequired, clientID, principal, ws)
-		if settling {
-			step.Status = StepPropagating
-		}
+		propagateRoleStep(&step, settleEnd)
 		return step, v, false
 	}
 	step.Status = StepPassed
@@ -255,4 +252,16 @@ func cloudStep(kind integration.Kind, cloud tenant.Cloud) (Step, bool) {
 	}
 	return Step{Name: "cloud", Status: StepFailed, ErrorCode: integration.ReasonKindRetiredInCloud,
 		Message: string(kind) + " is retired in the tenant's cloud (" + string(cloud) + ")", Remedy: why}, false
+}
+
+// propagateRoleStep makes a missing role propagating within the settle
+// window (ending at settleEnd; nil: over): a role assigned moments ago
+// takes minutes to apply.
+func propagateRoleStep(step *Step, settleEnd *time.Time) {
+	if settleEnd == nil {
+		return
+	}
+	step.Status = StepPropagating
+	step.IfPersists = step.Remedy
+	step.Remedy = propagatingRemedy("a role assigned just now takes a few minutes to apply", step.IfPersists, *settleEnd)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dropzoneai/dzconnect/internal/catalog"
 	"github.com/dropzoneai/dzconnect/internal/integration"
@@ -87,7 +88,12 @@ func TestAzureRolesStep(t *testing.T) {
 		{"throttled", roleSession{err: throttled}, false, StepWarning, "TooManyRequests", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st, _, ok := azureRolesStep(context.Background(), tc.s, catalog.Default(), integration.KindSentinel, nil, client, ws, tc.settling)
+			var settleEnd *time.Time
+			if tc.settling {
+				end := time.Now().Add(time.Minute)
+				settleEnd = &end
+			}
+			st, _, ok := azureRolesStep(context.Background(), tc.s, catalog.Default(), integration.KindSentinel, nil, client, ws, settleEnd)
 			if st.Name != StepAzureRoles || st.Status != tc.status || st.ErrorCode != tc.code || ok != tc.ok {
 				t.Fatalf("step %+v ok %v", st, ok)
 			}
@@ -101,7 +107,7 @@ func TestAzureRolesStep(t *testing.T) {
 		})
 	}
 	// A session that cannot read Azure roles: skipped, not failed.
-	st, _, _ := azureRolesStep(context.Background(), nil, catalog.Default(), integration.KindSentinel, nil, client, ws, false)
+	st, _, _ := azureRolesStep(context.Background(), nil, catalog.Default(), integration.KindSentinel, nil, client, ws, nil)
 	if st.Status != StepSkipped {
 		t.Fatalf("without a reader: %+v", st)
 	}

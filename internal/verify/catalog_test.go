@@ -32,7 +32,7 @@ func TestNoFeaturesJudgedOnBaseOnly(t *testing.T) {
 		if len(p.MissingRequired)+len(p.MissingOptional)+len(p.Extra) != 0 {
 			t.Fatalf("features %#v: %+v", fs, p)
 		}
-		if st := permissionStep(p, false); st.Status != StepPassed {
+		if st := permissionStep(p, nil); st.Status != StepPassed {
 			t.Fatalf("features %#v: step %+v", fs, st)
 		}
 	}

@@ -30,6 +30,10 @@ type Step struct {
 	ErrorCode string        `json:"error_code,omitempty"`
 	Message   string        `json:"message,omitempty"`
 	Remedy    string        `json:"remedy,omitempty"`
+	// IfPersists, on a propagating step, is the remedy the failure would
+	// have outside the settle window (Remedy then says to wait, and until
+	// when): what it may be, shown in the check's summary.
+	IfPersists string `json:"if_persists,omitempty"`
 }
 
 // Permission sources.
@@ -52,6 +56,7 @@ const (
 	TriggerAPI       = "api"
 	TriggerSchedule  = "schedule"
 	TriggerProvision = "provision" // the provision operation's verify step
+	TriggerSettle    = "settle"    // the re-check when a propagating check's settle window ends
 )
 
 // Check is one verification.
@@ -63,6 +68,9 @@ type Check struct {
 	Steps                        []Step
 	Permissions                  Permissions
 	Start, End                   time.Time
+	// SettleEnd, on a propagating check, is when the settle window ends:
+	// the verdict is final then, and a re-check runs (SettleArgs).
+	SettleEnd *time.Time
 	// ExpiringSoon is set when the credential is within the warning window.
 	ExpiringSoon bool
 	// IntegrationVersion is the integration's version the check ran on. If
@@ -97,4 +105,9 @@ func (r Result) Changed() bool { return r.Previous != r.Check.Outcome }
 func (c *Check) add(s Step) { c.Steps = append(c.Steps, s) }
 
 // outcome decides the check's outcome from its steps.
-func (c *Check) outcome() { c.Outcome, c.Summary = Outcome(c.Steps) }
+func (c *Check) outcome() {
+	c.Outcome, c.Summary = OutcomeAt(c.Steps, c.SettleEnd)
+	if c.Outcome != integration.StatePropagating {
+		c.SettleEnd = nil
+	}
+}

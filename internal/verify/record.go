@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/google/uuid"
@@ -30,7 +31,10 @@ type Unchanged struct {
 // the full path: an on-demand check (audited), a check without a version,
 // a new outcome, or a warning to send.
 func unchangedExpectation(c Check, loaded integration.Integration) (Unchanged, bool) {
-	if c.Trigger != TriggerSchedule || c.IntegrationVersion == 0 || loaded.State != c.Outcome || c.ExpiryMismatch != nil {
+	// A propagating check takes the full path: it queues its settle
+	// re-check (apply).
+	if c.Trigger != TriggerSchedule || c.IntegrationVersion == 0 || loaded.State != c.Outcome || c.ExpiryMismatch != nil ||
+		c.Outcome == integration.StatePropagating {
 		return Unchanged{}, false
 	}
 	u := Unchanged{Check: c, Version: c.IntegrationVersion}
@@ -182,6 +186,11 @@ func (s *Service) apply(ctx context.Context, tx uow.Tx, c Check, in, out integra
 		if err := s.notify.Notify(ctx, tx, c.Org, eventOf(typ, c, in, active)); err != nil {
 			return Result{}, err
 		}
+	}
+	// A propagating verdict is final when its settle window ends: the
+	// re-check then is queued with it (one per integration and window end).
+	if err := s.queueSettle(ctx, tx, c); err != nil {
+		return Result{}, fmt.Errorf("queueing the settle re-check: %w", err)
 	}
 	return Result{Check: c, Integration: out, Previous: in.State, Warned: d.warn}, nil
 }

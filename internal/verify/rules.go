@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/dropzoneai/dzconnect/internal/catalog"
 	"github.com/dropzoneai/dzconnect/internal/integration"
@@ -82,8 +83,13 @@ func planFor(kind integration.Kind, features []integration.Feature) plan {
 // isCredentialFailure reports errors after which no other call can work.
 func isCredentialFailure(err error) bool { return mserr.SignInFailed(err) }
 
-// failStep fills a failed step from a Microsoft error.
-func failStep(step *Step, err error, settling bool) {
+// failStep fills a failed step from a Microsoft error. settleEnd is when
+// the settle window after the integration's last change ends (nil: not
+// settling): an answer Microsoft documents as replication lag is then
+// propagating, with the remedy it would have after that time kept in
+// IfPersists and named in Remedy, so the admin watching an onboarding sees
+// what it may be and when the verdict is final.
+func failStep(step *Step, err error, settleEnd *time.Time) {
 	var e *mserr.Error
 	if !errors.As(err, &e) {
 		step.Status, step.Message = StepFailed, "unexpected error"
@@ -101,9 +107,13 @@ func failStep(step *Step, err error, settling bool) {
 		step.Status = StepUnavailable
 	case e.Class == mserr.ClassPolicyBlocked:
 		step.Status = StepBlocked
-	case settling && mserr.IsReplicationLag(e): // the one definition of lag
+	case settleEnd != nil && mserr.IsReplicationLag(e): // the one definition of lag
 		step.Status = StepPropagating
-		step.Remedy = "none yet: a recent change is still replicating in Microsoft's directory; the next check should pass"
+		step.IfPersists = e.Remedy
+		if step.IfPersists == "" {
+			step.IfPersists = "the error is real: see the error code in docs/microsoft-errors.md"
+		}
+		step.Remedy = propagatingRemedy("a recent change may still be replicating in Microsoft's directory", step.IfPersists, *settleEnd)
 	case e.Class == mserr.ClassTransient || e.Class == mserr.ClassThrottled:
 		step.Status = StepWarning
 		step.Message = "Microsoft did not answer conclusively: " + e.Message
@@ -111,6 +121,16 @@ func failStep(step *Step, err error, settling bool) {
 		step.Status = StepFailed
 	}
 }
+
+// propagatingRemedy is a propagating step's remedy: wait (why), and what
+// to do if the failure persists after the settle window ends at end.
+func propagatingRemedy(why, ifPersists string, end time.Time) string {
+	return fmt.Sprintf("none yet: %s, and the check re-runs by itself at %s; if this persists after %s: %s",
+		why, clockTime(end), clockTime(end), ifPersists)
+}
+
+// clockTime formats a settle window's end for one line: "14:05:09 UTC".
+func clockTime(t time.Time) string { return t.UTC().Format("15:04:05 UTC") }
 
 // skipRest marks the steps that cannot run.
 func skipRest(c *Check, p plan, why string) {
@@ -202,7 +222,7 @@ func permissionsFromGrants(cat *catalog.Catalog, kind integration.Kind, features
 	return p
 }
 
-func permissionStep(p Permissions, settling bool) Step {
+func permissionStep(p Permissions, settleEnd *time.Time) Step {
 	step := Step{Name: "permissions", Status: StepPassed, Message: fmt.Sprintf("%d granted (from %s)", len(p.Granted), p.Source)}
 	if len(p.Extra) > 0 {
 		step.Message += "; not needed: " + strings.Join(p.Extra, ", ")
@@ -213,9 +233,10 @@ func permissionStep(p Permissions, settling bool) Step {
 		step.ErrorCode = "PERMISSION_MISSING"
 		step.Message = "required permission(s) not granted: " + strings.Join(p.MissingRequired, ", ")
 		step.Remedy = "add the application permission(s) in Entra (API permissions) and grant admin consent"
-		if settling {
+		if settleEnd != nil {
 			step.Status = StepPropagating
-			step.Remedy = "if consent was just granted, wait: tokens carry new roles after up to a minute"
+			step.IfPersists = step.Remedy
+			step.Remedy = propagatingRemedy("consent granted just now reaches Entra's reads and the tokens' roles within minutes", step.IfPersists, *settleEnd)
 		}
 	case len(p.MissingOptional) > 0:
 		step.Status = StepWarning
@@ -244,14 +265,25 @@ func probeGate(pp probePlan, roles map[API][]string, notLicensed, unavailable ma
 	return Step{}, false
 }
 
-// settlingAt reports whether in changed (created, or its active credential
-// stored) less than window before now: replication lag is then expected.
-func settlingAt(in integration.Integration, now time.Time, window time.Duration) bool {
+// settleEndAt returns when the settle window after in's last change
+// (created, or its active credential stored) ends, or nil when it ended at
+// or before now: replication lag is expected until then.
+func settleEndAt(in integration.Integration, now time.Time, window time.Duration) *time.Time {
 	last := in.CreateTime
 	if a, ok := in.Active(); ok && a.CreateTime.After(last) {
 		last = a.CreateTime
 	}
-	return now.Sub(last) < window
+	return settleEndFrom(last, now, window)
+}
+
+// settleEndFrom is the end of the settle window after a change at last,
+// or nil when it ended at or before now.
+func settleEndFrom(last, now time.Time, window time.Duration) *time.Time {
+	end := last.Add(window).Truncate(time.Microsecond)
+	if !now.Before(end) {
+		return nil
+	}
+	return &end
 }
 
 // expiryStep judges a credential's end date against the warning window;
@@ -281,35 +313,111 @@ func expiryStep(end *time.Time, now time.Time, window time.Duration) (step Step,
 // lag (propagating), then warnings (degraded). Unavailable steps (a product
 // not licensed in the tenant) do not count against it; skipped ones make a
 // healthy check degraded (incomplete).
-func Outcome(steps []Step) (integration.State, string) {
-	var failed, propagating, warning, blocked, skipped int
+func Outcome(steps []Step) (integration.State, string) { return OutcomeAt(steps, nil) }
+
+// OutcomeAt is Outcome for a check whose settle window ends at settleEnd
+// (nil: none). The summary is one line a customer admin can act on: the
+// first step that decided the outcome, its problem (Microsoft's message
+// and error code) and its remedy; for a propagating check, what the
+// failure may be and when the verdict is final.
+func OutcomeAt(steps []Step, settleEnd *time.Time) (integration.State, string) {
+	var failed, propagating, warning, blocked, skipped []Step
 	for _, s := range steps {
 		switch s.Status {
 		case StepFailed:
-			failed++
+			failed = append(failed, s)
 		case StepPropagating:
-			propagating++
+			propagating = append(propagating, s)
 		case StepWarning:
-			warning++
+			warning = append(warning, s)
 		case StepBlocked:
-			blocked++
+			blocked = append(blocked, s)
 		case StepSkipped:
-			skipped++
+			skipped = append(skipped, s)
 		}
 	}
 	switch {
-	case blocked > 0:
-		return integration.StateBlockedByPolicy, "blocked by a customer policy"
-	case failed > 0:
-		return integration.StateBroken, fmt.Sprintf("%d step(s) failed", failed)
-	case propagating > 0:
-		return integration.StatePropagating, "a recent change is still propagating in Microsoft's directory"
-	case warning > 0:
-		return integration.StateDegraded, fmt.Sprintf("works, with %d warning(s)", warning)
-	case skipped > 0:
-		return integration.StateDegraded, fmt.Sprintf("incomplete: %d step(s) not run", skipped)
+	case len(blocked) > 0:
+		return integration.StateBlockedByPolicy, "Blocked by a customer policy: " + stepLabel(blocked[0].Name) + ": " + problem(blocked[0], blocked[0].Remedy)
+	case len(failed) > 0:
+		return integration.StateBroken, stepLabel(failed[0].Name) + " failed: " + problem(failed[0], failed[0].Remedy) + more(len(failed), "failed step")
+	case len(propagating) > 0:
+		s := propagating[0]
+		head := "Not final yet"
+		tail := "the next check should tell"
+		if settleEnd != nil {
+			head = "Not final until " + clockTime(*settleEnd)
+			tail = "if it persists after then (re-checked automatically)"
+		}
+		line := head + ", a recent change may still be propagating: " + stepLabel(s.Name) + ": " + problem(s, "")
+		if s.IfPersists != "" {
+			return integration.StatePropagating, line + "; " + tail + ": " + strings.TrimRight(oneLine(s.IfPersists), ". ")
+		}
+		return integration.StatePropagating, line
+	case len(warning) > 0:
+		return integration.StateDegraded, fmt.Sprintf("Works, with %d warning(s): %s: %s", len(warning), stepLabel(warning[0].Name), problem(warning[0], warning[0].Remedy))
+	case len(skipped) > 0:
+		return integration.StateDegraded, fmt.Sprintf("Incomplete, %d step(s) not run: %s: %s", len(skipped), stepLabel(skipped[0].Name), problem(skipped[0], ""))
 	}
 	return integration.StateHealthy, "all checks passed"
+}
+
+// stepLabel names a step for a summary: "Sign-in", "Permissions",
+// "Probe graph-users", ...
+func stepLabel(name string) string {
+	kind, arg, _ := strings.Cut(name, ":")
+	switch kind {
+	case "secret":
+		return "Secret"
+	case "token":
+		if arg == "" || arg == string(APIGraph) {
+			return "Sign-in"
+		}
+		return "Sign-in for " + arg
+	case "permissions":
+		return "Permissions"
+	case "probe":
+		return "Probe " + arg
+	case "expiry":
+		return "Expiry"
+	}
+	if name == "" {
+		return "A step"
+	}
+	return strings.ToUpper(name[:1]) + name[1:]
+}
+
+// problem is a step's message with its error code (unless the message
+// already names it) and, when given, " — " and the remedy: one line.
+func problem(s Step, remedy string) string {
+	msg := strings.TrimRight(oneLine(s.Message), ". ")
+	if msg == "" {
+		msg = string(s.Status)
+	}
+	if s.ErrorCode != "" && !strings.Contains(msg, s.ErrorCode) {
+		msg += " (" + s.ErrorCode + ")"
+	}
+	if r := strings.TrimRight(oneLine(remedy), ". "); r != "" {
+		msg += " — " + r
+	}
+	return msg
+}
+
+// more notes the other steps of the same kind: "; 2 more failed steps".
+func more(n int, what string) string {
+	switch n {
+	case 0, 1:
+		return ""
+	case 2:
+		return "; 1 more " + what
+	}
+	return fmt.Sprintf("; %d more %ss", n-1, what)
+}
+
+// oneLine keeps text on one line: control characters become spaces, runs
+// of spaces collapse.
+func oneLine(s string) string {
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }), " ")
 }
 
 // APIsFor returns the APIs a check of an integration of kind with

@@ -3,6 +3,7 @@ package verify
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +45,54 @@ func TestOutcome(t *testing.T) {
 			got, summary := Outcome(tc.steps)
 			if got != tc.want || summary == "" {
 				t.Fatalf("Outcome = %s (%q), want %s", got, summary, tc.want)
+			}
+		})
+	}
+}
+
+// TestSummary: every outcome's summary is one line naming the first
+// deciding step's problem and remedy (issue 10 item 9c), and a propagating
+// one what it may be and when the verdict is final (item 9b).
+func TestSummary(t *testing.T) {
+	t.Parallel()
+	end := time.Date(2026, 11, 30, 14, 5, 9, 0, time.UTC)
+	expired := Step{Name: "token:graph", Status: StepFailed, ErrorCode: "AADSTS7000222",
+		Message: "the client secret has expired.", Remedy: "create a new secret and update the integration"}
+	lag := Step{Name: "token:graph", Status: StepPropagating, ErrorCode: "AADSTS7000215", Message: "Invalid client secret provided.",
+		Remedy: "none yet", IfPersists: "the client secret is wrong: paste the secret's Value, not its ID"}
+	for _, tc := range []struct {
+		name  string
+		steps []Step
+		end   *time.Time
+		want  string
+	}{
+		{"healthy", steps(StepPassed), nil, "all checks passed"},
+		{"a failed sign-in", []Step{{Name: "secret", Status: StepPassed}, expired, {Name: "permissions", Status: StepSkipped}},
+			nil, "Sign-in failed: the client secret has expired (AADSTS7000222) — create a new secret and update the integration"},
+		{"two failures name the first", []Step{{Name: "permissions", Status: StepFailed, ErrorCode: "PERMISSION_MISSING",
+			Message: "required permission(s) not granted: User.Read.All", Remedy: "grant admin consent"},
+			{Name: "probe:graph-users", Status: StepFailed, ErrorCode: "Authorization_RequestDenied", Message: "Insufficient privileges."}},
+			nil, "Permissions failed: required permission(s) not granted: User.Read.All (PERMISSION_MISSING) — grant admin consent; 1 more failed step"},
+		{"the message already names the code", []Step{{Name: "secret", Status: StepFailed, ErrorCode: "X1", Message: "X1: gone"}},
+			nil, "Secret failed: X1: gone"},
+		{"propagating names the end and the real remedy", []Step{{Name: "secret", Status: StepPassed}, lag}, &end,
+			"Not final until 14:05:09 UTC, a recent change may still be propagating: Sign-in: Invalid client secret provided (AADSTS7000215); " +
+				"if it persists after then (re-checked automatically): the client secret is wrong: paste the secret's Value, not its ID"},
+		{"blocked", []Step{{Name: "token:graph", Status: StepBlocked, ErrorCode: "AADSTS53003", Message: "Blocked by Conditional Access.",
+			Remedy: "exclude the application from the policy"}},
+			nil, "Blocked by a customer policy: Sign-in: Blocked by Conditional Access (AADSTS53003) — exclude the application from the policy"},
+		{"a warning", []Step{{Name: "probe:defender-machines", Status: StepWarning, Message: "optional permission(s) not granted: Machine.Read.All",
+			Remedy: "grant them for the full feature set, or ignore"}},
+			nil, "Works, with 1 warning(s): Probe defender-machines: optional permission(s) not granted: Machine.Read.All — grant them for the full feature set, or ignore"},
+		{"skipped", []Step{{Name: "probe:graph-users", Status: StepSkipped, Message: "deadline reached"}},
+			nil, "Incomplete, 1 step(s) not run: Probe graph-users: deadline reached"},
+		{"control characters stay out", []Step{{Name: "token:defender", Status: StepFailed, Message: "bad\n\x1b[31mthing"}},
+			nil, "Sign-in for defender failed: bad [31mthing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, got := OutcomeAt(tc.steps, tc.end)
+			if got != tc.want {
+				t.Fatalf("summary\n got %q\nwant %q", got, tc.want)
 			}
 		})
 	}
@@ -206,8 +255,17 @@ func TestPermissionStep(t *testing.T) {
 		{"required missing right after a change", Permissions{MissingRequired: []string{"r"}}, true, StepPropagating},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := permissionStep(tc.p, tc.settling); got.Status != tc.want {
+			var end *time.Time
+			if tc.settling {
+				e := time.Date(2026, 11, 30, 14, 5, 0, 0, time.UTC)
+				end = &e
+			}
+			got := permissionStep(tc.p, end)
+			if got.Status != tc.want {
 				t.Fatalf("status %s, want %s (%+v)", got.Status, tc.want, got)
+			}
+			if tc.settling && (got.IfPersists == "" || !strings.Contains(got.Remedy, "if this persists after 14:05:00 UTC: add the application permission")) {
+				t.Fatalf("propagating permissions hide their remedy: %+v", got)
 			}
 		})
 	}
@@ -224,7 +282,8 @@ func TestFailStep(t *testing.T) {
 		{"not licensed", &mserr.Error{Class: mserr.ClassNotLicensed}, false, StepUnavailable},
 		{"policy", &mserr.Error{Class: mserr.ClassPolicyBlocked}, true, StepBlocked},
 		{"invalid secret, settled", &mserr.Error{Class: mserr.ClassInvalidSecret}, false, StepFailed},
-		{"invalid secret (AADSTS7000215, lag) while settling", &mserr.Error{Class: mserr.ClassInvalidSecret, Lag: true}, true, StepPropagating},
+		{"invalid secret (AADSTS7000215, lag) while settling", &mserr.Error{Class: mserr.ClassInvalidSecret, Lag: true,
+			Remedy: "create a new client secret and update the integration"}, true, StepPropagating},
 		{"secret missing (AADSTS7000216, not lag) while settling", &mserr.Error{Class: mserr.ClassInvalidSecret}, true, StepFailed},
 		{"object not replicated while settling", &mserr.Error{Class: mserr.ClassNotReplicated}, true, StepPropagating},
 		{"throttled", &mserr.Error{Class: mserr.ClassThrottled}, false, StepWarning},
@@ -233,9 +292,19 @@ func TestFailStep(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var st Step
-			failStep(&st, tc.err, tc.settling)
+			var end *time.Time
+			if tc.settling {
+				e := time.Date(2026, 11, 30, 14, 5, 0, 0, time.UTC)
+				end = &e
+			}
+			failStep(&st, tc.err, end)
 			if st.Status != tc.want {
 				t.Fatalf("status %s, want %s", st.Status, tc.want)
+			}
+			// A propagating step says what it may be and when the verdict
+			// is final (issue 10 item 9b).
+			if st.Status == StepPropagating && (st.IfPersists == "" || !strings.Contains(st.Remedy, "if this persists after 14:05:00 UTC: "+st.IfPersists)) {
+				t.Fatalf("propagating step hides its remedy: %+v", st)
 			}
 		})
 	}
@@ -268,7 +337,7 @@ func TestExpiryStep(t *testing.T) {
 	}
 }
 
-func TestSettlingAt(t *testing.T) {
+func TestSettleEndAt(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	old := now.Add(-time.Hour)
@@ -287,8 +356,12 @@ func TestSettlingAt(t *testing.T) {
 				{State: integration.CredentialPending, CreateTime: now}}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := settlingAt(tc.in, now, 5*time.Minute); got != tc.want {
-				t.Fatalf("settlingAt = %v, want %v", got, tc.want)
+			got := settleEndAt(tc.in, now, 5*time.Minute)
+			if (got != nil) != tc.want {
+				t.Fatalf("settleEndAt = %v, want settling %v", got, tc.want)
+			}
+			if got != nil && !got.Equal(now.Add(4*time.Minute)) {
+				t.Fatalf("settle window ends %v, want 4 minutes from now", got)
 			}
 		})
 	}

@@ -122,6 +122,12 @@ type Deps struct {
 	Audit        audit.Appender // on-demand checks are a caller's write
 	Integrations Integrations
 	Microsoft    Microsoft
+	// Jobs queues settle re-checks in the recording transaction (nil: no
+	// re-check; tests that record checks by hand).
+	Jobs JobInserter
+	// SettleQueue is the River queue of settle re-checks (the checks
+	// queue: a replica without checks does not run them).
+	SettleQueue string
 }
 
 // Service runs checks.
@@ -136,6 +142,8 @@ type Service struct {
 	provisioners Provisioners
 	catalogs     Catalogs
 	now          func() time.Time
+	jobs         JobInserter
+	settleQueue  string
 	group        groupWriter // the sweep's records, written in groups
 }
 
@@ -153,7 +161,7 @@ func NewService(cfg Config, d Deps) *Service {
 		cfg.SettleWindow = 5 * time.Minute
 	}
 	return &Service{cfg: cfg, tx: d.Tx, store: d.Store, notify: d.Notifier, audit: d.Audit,
-		integrations: d.Integrations, ms: d.Microsoft, now: time.Now}
+		integrations: d.Integrations, ms: d.Microsoft, now: time.Now, jobs: d.Jobs, settleQueue: d.SettleQueue}
 }
 
 // SetClock replaces the clock (tests).
@@ -217,14 +225,15 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 	now := s.now()
 	c = Check{Org: in.Org, Tenant: in.Tenant, Integration: in.ID, ID: uuid.Must(uuid.NewV7()), Start: now}
 	defer func() { c.End = s.now(); c.outcome() }()
-	settling := s.settling(in, now)
-	if sc, ok := s.integrations.(SecretChanges); ok && !settling {
+	settling := s.settleEnd(in, now) // nil: the settle window is over
+	if sc, ok := s.integrations.(SecretChanges); ok && settling == nil {
 		if at, ok := sc.SecretChangeTime(ctx, in); ok {
-			settling = now.Sub(at) < s.cfg.SettleWindow
+			settling = settleEndFrom(at, now, s.cfg.SettleWindow)
 		}
 	}
 	cat, catalogNote := s.catalogFor(ctx, in.Org)
 	c.CatalogVersion = cat.Version()
+	c.SettleEnd = settling // kept only when the outcome is propagating (Check.outcome)
 	p := gateProbes(planFor(in.Kind, in.Features), cat, in.Kind)
 	if st, ok := cloudStep(in.Kind, t.Cloud); !ok { // a kind retired in the tenant's cloud (azureroles.go)
 		c.add(st)
@@ -399,10 +408,10 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 	return c
 }
 
-// settling reports whether in changed recently enough that replication
-// lag is expected.
-func (s *Service) settling(in integration.Integration, now time.Time) bool {
-	return settlingAt(in, now, s.cfg.SettleWindow)
+// settleEnd returns when the settle window after in's last change ends
+// (nil: it is over): replication lag is expected until then.
+func (s *Service) settleEnd(in integration.Integration, now time.Time) *time.Time {
+	return settleEndAt(in, now, s.cfg.SettleWindow)
 }
 
 // entraGrants reads the granted app roles with the provisioner, and the

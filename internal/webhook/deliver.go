@@ -100,8 +100,16 @@ func (n *Notifier) Notify(ctx context.Context, tx uow.Tx, org uuid.UUID, ev even
 		return fmt.Errorf("encoding event: %w", err)
 	}
 	ids, err := n.store.InsertDeliveries(ctx, tx, org, Event(ev.Type), ev.Resource(), payload)
-	if err != nil || len(ids) == 0 {
+	if err != nil {
 		return err
+	}
+	return n.queue(ctx, tx, org, ids)
+}
+
+// queue inserts one deliver_webhook job per delivery in tx.
+func (n *Notifier) queue(ctx context.Context, tx uow.Tx, org uuid.UUID, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
 	}
 	params := make([]river.InsertManyParams, 0, len(ids))
 	for _, id := range ids {
@@ -319,7 +327,11 @@ func (d *Deliverer) Work(ctx context.Context, job *river.Job[DeliverArgs]) error
 		return nil // recorded by an attempt whose completion River did not see
 	}
 	now := time.Now()
-	a := Attempt{Attempts: c.Attempts}
+	started := now // River's attempted_at: when this attempt started
+	if job.AttemptedAt != nil {
+		started = *job.AttemptedAt
+	}
+	a := Attempt{Attempts: c.Attempts, LastAttemptTime: &started}
 	if c.Disabled {
 		a.Status, a.NextAttemptTime, a.LastError = StatusFailed, now, errDisabled
 		return d.store.RecordWebhookAttempt(ctx, conn, c.Org, c.ID, a)

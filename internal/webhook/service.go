@@ -2,8 +2,10 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,7 +31,12 @@ type Service struct {
 	secrets integration.SecretStore
 	log     *slog.Logger
 	now     func() time.Time
+	notify  *Notifier // queues redeliveries
 }
+
+// UseNotifier lets the service queue redeliveries (Redeliver) as the
+// notifier queues deliveries.
+func (s *Service) UseNotifier(n *Notifier) { s.notify = n }
 
 // NewService returns a Service. secrets is the Vault adapter that also
 // holds client secrets; gc queues the destruction of orphaned secrets.
@@ -195,6 +202,68 @@ func (s *Service) ListDeliveries(ctx context.Context, org, id uuid.UUID, p page.
 		return nil, err
 	}
 	return s.store.ListWebhookDeliveries(ctx, s.tx.Conn(), org, id, p)
+}
+
+// errReplay ends a redelivery's transaction when its request_id was
+// already used: prior names the delivery the first call made.
+type errReplay struct{ prior string }
+
+func (e errReplay) Error() string { return "request_id replay of " + e.prior }
+
+// Redeliver sends delivery id of a visible webhook again: a new delivery
+// of the same event and payload (its own attempt history, RedeliveryOf
+// naming the original) and its deliver_webhook job, audited, in one
+// transaction. A request_id replay returns the first call's delivery and
+// writes nothing. A disabled webhook, or a delivery still pending (its
+// next attempt is already scheduled), is refused with FailedPrecondition.
+func (s *Service) Redeliver(ctx context.Context, org, webhookID uuid.UUID, id int64, key idempotency.Key) (Delivery, error) {
+	if s.notify == nil {
+		return Delivery{}, apperr.New(apperr.Internal, "redelivery is not configured")
+	}
+	var out Delivery
+	err := s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
+		w, err := s.store.GetWebhookForUpdate(ctx, tx, org, webhookID)
+		if err != nil {
+			return err
+		}
+		orig, err := s.store.GetWebhookDelivery(ctx, tx, org, webhookID, id)
+		if err != nil {
+			return err
+		}
+		// The new row first: the request_id records its name. A replay
+		// rolls it back (errReplay) and returns the first call's.
+		if out, err = s.store.InsertRedelivery(ctx, tx, org, webhookID, id); err != nil {
+			return err
+		}
+		name := DeliveryName(org, webhookID, out.ID)
+		prior, err := s.keys.ClaimRequest(ctx, tx, org, "RedeliverWebhookDelivery", key, name)
+		if err != nil {
+			return err
+		}
+		if prior != "" {
+			return errReplay{prior: prior}
+		}
+		switch {
+		case w.Disabled:
+			return apperr.New(apperr.FailedPrecondition, "the webhook is disabled: enable it first").WithReason("WEBHOOK_DISABLED")
+		case orig.Status == StatusPending:
+			return apperr.New(apperr.FailedPrecondition, "the delivery is still pending: its next attempt is due at %s",
+				orig.NextAttemptTime.UTC().Format(time.RFC3339)).WithReason("DELIVERY_PENDING")
+		}
+		if err := s.notify.queue(ctx, tx, org, []int64{out.ID}); err != nil {
+			return err
+		}
+		return s.audit.AppendAudit(ctx, tx, org, name)
+	})
+	var replay errReplay
+	if errors.As(err, &replay) {
+		priorID, perr := strconv.ParseInt(replay.prior[strings.LastIndexByte(replay.prior, '/')+1:], 10, 64)
+		if perr != nil {
+			return Delivery{}, fmt.Errorf("idempotency key names %q: %w", replay.prior, perr)
+		}
+		return s.store.GetWebhookDelivery(ctx, s.tx.Conn(), org, webhookID, priorID)
+	}
+	return out, err
 }
 
 // Reap removes webhook creates left unfinished for longer than pendingTTL

@@ -79,8 +79,14 @@ type Delivery struct {
 	LastStatusCode  int
 	LastError       string
 	CreateTime      time.Time
-	NextAttemptTime time.Time
+	NextAttemptTime time.Time // while pending: when the next attempt is due
 	DeliverTime     *time.Time
+	// LastAttemptTime is when the last attempt started (the River job's
+	// attempted_at); nil before the first.
+	LastAttemptTime *time.Time
+	// RedeliveryOf is the ID of the delivery this one repeats
+	// (Service.Redeliver); 0 for an event's first delivery.
+	RedeliveryOf int64
 }
 
 // Claim is a delivery with what it takes to send it.
@@ -100,6 +106,7 @@ type Attempt struct {
 	LastError       string
 	NextAttemptTime time.Time
 	DeliverTime     *time.Time
+	LastAttemptTime *time.Time
 }
 
 // Reaped is a pending webhook the janitor removed.
@@ -148,6 +155,11 @@ type Store interface {
 	InsertDeliveries(ctx context.Context, tx uow.Tx, org uuid.UUID, ev Event, resource string, payload []byte) ([]int64, error)
 	// GetDeliveryForSend reads a delivery and its webhook's URL and secret.
 	GetDeliveryForSend(ctx context.Context, tx uow.Tx, org uuid.UUID, id int64) (Claim, error)
+	// GetWebhookDelivery reads a delivery of a visible webhook.
+	GetWebhookDelivery(ctx context.Context, tx uow.Tx, org, webhookID uuid.UUID, id int64) (Delivery, error)
+	// InsertRedelivery writes a new pending delivery of delivery id's
+	// event and payload to its webhook, naming id as the one it repeats.
+	InsertRedelivery(ctx context.Context, tx uow.Tx, org, webhookID uuid.UUID, id int64) (Delivery, error)
 	// RecordWebhookAttempt stores an attempt's outcome of a pending
 	// delivery.
 	RecordWebhookAttempt(ctx context.Context, tx uow.Tx, org uuid.UUID, id int64, a Attempt) error

@@ -110,8 +110,12 @@ type CheckStep struct {
 	ErrorCode string `protobuf:"bytes,4,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
 	// What happened.
 	Message string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
-	// What a customer admin can do about it.
-	Remedy        string `protobuf:"bytes,6,opt,name=remedy,proto3" json:"remedy,omitempty"`
+	// What a customer admin can do about it. On a propagating step: to wait,
+	// until when, and the remedy if the failure persists after that.
+	Remedy string `protobuf:"bytes,6,opt,name=remedy,proto3" json:"remedy,omitempty"`
+	// On a propagating step: the remedy the failure would have outside the
+	// settle window (what it may be), e.g. "the client secret is wrong ...".
+	IfPersists    string `protobuf:"bytes,20,opt,name=if_persists,json=ifPersists,proto3" json:"if_persists,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -184,6 +188,13 @@ func (x *CheckStep) GetMessage() string {
 func (x *CheckStep) GetRemedy() string {
 	if x != nil {
 		return x.Remedy
+	}
+	return ""
+}
+
+func (x *CheckStep) GetIfPersists() string {
+	if x != nil {
+		return x.IfPersists
 	}
 	return ""
 }
@@ -278,7 +289,9 @@ type Check struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The outcome, which became the integration's state.
 	Outcome IntegrationState `protobuf:"varint,2,opt,name=outcome,proto3,enum=dzconnect.v1.IntegrationState" json:"outcome,omitempty"`
-	// "api" or "schedule".
+	// "api", "schedule", "provision" (the provision operation's verify step)
+	// or "settle" (the re-check when a propagating check's settle window
+	// ends).
 	Trigger string `protobuf:"bytes,3,opt,name=trigger,proto3" json:"trigger,omitempty"`
 	// When the check started.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
@@ -296,8 +309,13 @@ type Check struct {
 	// GetPermissionCatalog). Empty for checks recorded before it was kept.
 	// Output only.
 	CatalogVersion string `protobuf:"bytes,15,opt,name=catalog_version,json=catalogVersion,proto3" json:"catalog_version,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// On a propagating check: when the settle window after the integration's
+	// last change ends. The verdict is final then: the integration is checked
+	// again by itself at that time (trigger "settle"), and a changed outcome
+	// is announced (integration.state_changed).
+	SettleEndTime *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=settle_end_time,json=settleEndTime,proto3" json:"settle_end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Check) Reset() {
@@ -391,6 +409,13 @@ func (x *Check) GetCatalogVersion() string {
 		return x.CatalogVersion
 	}
 	return ""
+}
+
+func (x *Check) GetSettleEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SettleEndTime
+	}
+	return nil
 }
 
 // Request of CheckIntegration.
@@ -1204,7 +1229,7 @@ var File_dzconnect_v1_integration_service_proto protoreflect.FileDescriptor
 
 const file_dzconnect_v1_integration_service_proto_rawDesc = "" +
 	"\n" +
-	"&dzconnect/v1/integration_service.proto\x12\fdzconnect.v1\x1a\x1cdzconnect/v1/resources.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xde\x01\n" +
+	"&dzconnect/v1/integration_service.proto\x12\fdzconnect.v1\x1a\x1cdzconnect/v1/resources.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xff\x01\n" +
 	"\tCheckStep\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1d.dzconnect.v1.CheckStepStatusR\x06status\x125\n" +
@@ -1212,13 +1237,15 @@ const file_dzconnect_v1_integration_service_proto_rawDesc = "" +
 	"\n" +
 	"error_code\x18\x04 \x01(\tR\terrorCode\x12\x18\n" +
 	"\amessage\x18\x05 \x01(\tR\amessage\x12\x16\n" +
-	"\x06remedy\x18\x06 \x01(\tR\x06remedy\"\xb0\x01\n" +
+	"\x06remedy\x18\x06 \x01(\tR\x06remedy\x12\x1f\n" +
+	"\vif_persists\x18\x14 \x01(\tR\n" +
+	"ifPersists\"\xb0\x01\n" +
 	"\x10PermissionReport\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x18\n" +
 	"\agranted\x18\x02 \x03(\tR\agranted\x12)\n" +
 	"\x10missing_required\x18\x03 \x03(\tR\x0fmissingRequired\x12)\n" +
 	"\x10missing_optional\x18\x04 \x03(\tR\x0fmissingOptional\x12\x14\n" +
-	"\x05extra\x18\x05 \x03(\tR\x05extra\"\x95\x03\n" +
+	"\x05extra\x18\x05 \x03(\tR\x05extra\"\xd9\x03\n" +
 	"\x05Check\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x128\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x1e.dzconnect.v1.IntegrationStateR\aoutcome\x12\x18\n" +
@@ -1229,7 +1256,8 @@ const file_dzconnect_v1_integration_service_proto_rawDesc = "" +
 	"\asummary\x18\x06 \x01(\tR\asummary\x12-\n" +
 	"\x05steps\x18\a \x03(\v2\x17.dzconnect.v1.CheckStepR\x05steps\x12@\n" +
 	"\vpermissions\x18\b \x01(\v2\x1e.dzconnect.v1.PermissionReportR\vpermissions\x12'\n" +
-	"\x0fcatalog_version\x18\x0f \x01(\tR\x0ecatalogVersion\"-\n" +
+	"\x0fcatalog_version\x18\x0f \x01(\tR\x0ecatalogVersion\x12B\n" +
+	"\x0fsettle_end_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\rsettleEndTime\"-\n" +
 	"\x17CheckIntegrationRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x82\x01\n" +
 	"\x18CheckIntegrationResponse\x12)\n" +
@@ -1347,39 +1375,40 @@ var file_dzconnect_v1_integration_service_proto_depIdxs = []int32{
 	20, // 4: dzconnect.v1.Check.end_time:type_name -> google.protobuf.Timestamp
 	1,  // 5: dzconnect.v1.Check.steps:type_name -> dzconnect.v1.CheckStep
 	2,  // 6: dzconnect.v1.Check.permissions:type_name -> dzconnect.v1.PermissionReport
-	3,  // 7: dzconnect.v1.CheckIntegrationResponse.check:type_name -> dzconnect.v1.Check
-	21, // 8: dzconnect.v1.CheckIntegrationResponse.integration:type_name -> dzconnect.v1.Integration
-	3,  // 9: dzconnect.v1.ListChecksResponse.checks:type_name -> dzconnect.v1.Check
-	21, // 10: dzconnect.v1.CreateIntegrationRequest.integration:type_name -> dzconnect.v1.Integration
-	21, // 11: dzconnect.v1.CreateIntegrationResponse.integration:type_name -> dzconnect.v1.Integration
-	21, // 12: dzconnect.v1.GetIntegrationResponse.integration:type_name -> dzconnect.v1.Integration
-	22, // 13: dzconnect.v1.ListIntegrationsRequest.kind:type_name -> dzconnect.v1.IntegrationKind
-	19, // 14: dzconnect.v1.ListIntegrationsRequest.state:type_name -> dzconnect.v1.IntegrationState
-	20, // 15: dzconnect.v1.ListIntegrationsRequest.expire_before:type_name -> google.protobuf.Timestamp
-	21, // 16: dzconnect.v1.ListIntegrationsResponse.integrations:type_name -> dzconnect.v1.Integration
-	21, // 17: dzconnect.v1.UpdateIntegrationRequest.integration:type_name -> dzconnect.v1.Integration
-	23, // 18: dzconnect.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
-	21, // 19: dzconnect.v1.UpdateIntegrationResponse.integration:type_name -> dzconnect.v1.Integration
-	24, // 20: dzconnect.v1.UpdateIntegrationResponse.replaced_credential:type_name -> dzconnect.v1.IntegrationCredential
-	8,  // 21: dzconnect.v1.IntegrationService.CreateIntegration:input_type -> dzconnect.v1.CreateIntegrationRequest
-	10, // 22: dzconnect.v1.IntegrationService.GetIntegration:input_type -> dzconnect.v1.GetIntegrationRequest
-	12, // 23: dzconnect.v1.IntegrationService.ListIntegrations:input_type -> dzconnect.v1.ListIntegrationsRequest
-	14, // 24: dzconnect.v1.IntegrationService.UpdateIntegration:input_type -> dzconnect.v1.UpdateIntegrationRequest
-	16, // 25: dzconnect.v1.IntegrationService.DeleteIntegration:input_type -> dzconnect.v1.DeleteIntegrationRequest
-	4,  // 26: dzconnect.v1.IntegrationService.CheckIntegration:input_type -> dzconnect.v1.CheckIntegrationRequest
-	6,  // 27: dzconnect.v1.IntegrationService.ListChecks:input_type -> dzconnect.v1.ListChecksRequest
-	9,  // 28: dzconnect.v1.IntegrationService.CreateIntegration:output_type -> dzconnect.v1.CreateIntegrationResponse
-	11, // 29: dzconnect.v1.IntegrationService.GetIntegration:output_type -> dzconnect.v1.GetIntegrationResponse
-	13, // 30: dzconnect.v1.IntegrationService.ListIntegrations:output_type -> dzconnect.v1.ListIntegrationsResponse
-	15, // 31: dzconnect.v1.IntegrationService.UpdateIntegration:output_type -> dzconnect.v1.UpdateIntegrationResponse
-	17, // 32: dzconnect.v1.IntegrationService.DeleteIntegration:output_type -> dzconnect.v1.DeleteIntegrationResponse
-	5,  // 33: dzconnect.v1.IntegrationService.CheckIntegration:output_type -> dzconnect.v1.CheckIntegrationResponse
-	7,  // 34: dzconnect.v1.IntegrationService.ListChecks:output_type -> dzconnect.v1.ListChecksResponse
-	28, // [28:35] is the sub-list for method output_type
-	21, // [21:28] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	20, // 7: dzconnect.v1.Check.settle_end_time:type_name -> google.protobuf.Timestamp
+	3,  // 8: dzconnect.v1.CheckIntegrationResponse.check:type_name -> dzconnect.v1.Check
+	21, // 9: dzconnect.v1.CheckIntegrationResponse.integration:type_name -> dzconnect.v1.Integration
+	3,  // 10: dzconnect.v1.ListChecksResponse.checks:type_name -> dzconnect.v1.Check
+	21, // 11: dzconnect.v1.CreateIntegrationRequest.integration:type_name -> dzconnect.v1.Integration
+	21, // 12: dzconnect.v1.CreateIntegrationResponse.integration:type_name -> dzconnect.v1.Integration
+	21, // 13: dzconnect.v1.GetIntegrationResponse.integration:type_name -> dzconnect.v1.Integration
+	22, // 14: dzconnect.v1.ListIntegrationsRequest.kind:type_name -> dzconnect.v1.IntegrationKind
+	19, // 15: dzconnect.v1.ListIntegrationsRequest.state:type_name -> dzconnect.v1.IntegrationState
+	20, // 16: dzconnect.v1.ListIntegrationsRequest.expire_before:type_name -> google.protobuf.Timestamp
+	21, // 17: dzconnect.v1.ListIntegrationsResponse.integrations:type_name -> dzconnect.v1.Integration
+	21, // 18: dzconnect.v1.UpdateIntegrationRequest.integration:type_name -> dzconnect.v1.Integration
+	23, // 19: dzconnect.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	21, // 20: dzconnect.v1.UpdateIntegrationResponse.integration:type_name -> dzconnect.v1.Integration
+	24, // 21: dzconnect.v1.UpdateIntegrationResponse.replaced_credential:type_name -> dzconnect.v1.IntegrationCredential
+	8,  // 22: dzconnect.v1.IntegrationService.CreateIntegration:input_type -> dzconnect.v1.CreateIntegrationRequest
+	10, // 23: dzconnect.v1.IntegrationService.GetIntegration:input_type -> dzconnect.v1.GetIntegrationRequest
+	12, // 24: dzconnect.v1.IntegrationService.ListIntegrations:input_type -> dzconnect.v1.ListIntegrationsRequest
+	14, // 25: dzconnect.v1.IntegrationService.UpdateIntegration:input_type -> dzconnect.v1.UpdateIntegrationRequest
+	16, // 26: dzconnect.v1.IntegrationService.DeleteIntegration:input_type -> dzconnect.v1.DeleteIntegrationRequest
+	4,  // 27: dzconnect.v1.IntegrationService.CheckIntegration:input_type -> dzconnect.v1.CheckIntegrationRequest
+	6,  // 28: dzconnect.v1.IntegrationService.ListChecks:input_type -> dzconnect.v1.ListChecksRequest
+	9,  // 29: dzconnect.v1.IntegrationService.CreateIntegration:output_type -> dzconnect.v1.CreateIntegrationResponse
+	11, // 30: dzconnect.v1.IntegrationService.GetIntegration:output_type -> dzconnect.v1.GetIntegrationResponse
+	13, // 31: dzconnect.v1.IntegrationService.ListIntegrations:output_type -> dzconnect.v1.ListIntegrationsResponse
+	15, // 32: dzconnect.v1.IntegrationService.UpdateIntegration:output_type -> dzconnect.v1.UpdateIntegrationResponse
+	17, // 33: dzconnect.v1.IntegrationService.DeleteIntegration:output_type -> dzconnect.v1.DeleteIntegrationResponse
+	5,  // 34: dzconnect.v1.IntegrationService.CheckIntegration:output_type -> dzconnect.v1.CheckIntegrationResponse
+	7,  // 35: dzconnect.v1.IntegrationService.ListChecks:output_type -> dzconnect.v1.ListChecksResponse
+	29, // [29:36] is the sub-list for method output_type
+	22, // [22:29] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_dzconnect_v1_integration_service_proto_init() }

@@ -216,7 +216,16 @@ type WebhookDelivery struct {
 	// When the event happened.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When it was delivered.
-	DeliverTime   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=deliver_time,json=deliverTime,proto3" json:"deliver_time,omitempty"`
+	DeliverTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=deliver_time,json=deliverTime,proto3" json:"deliver_time,omitempty"`
+	// When the last attempt started; unset before the first.
+	LastAttemptTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=last_attempt_time,json=lastAttemptTime,proto3" json:"last_attempt_time,omitempty"`
+	// While pending: when the next attempt is due (after a failed attempt,
+	// the published backoff). Unset once delivered or failed.
+	NextAttemptTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=next_attempt_time,json=nextAttemptTime,proto3" json:"next_attempt_time,omitempty"`
+	// For a redelivery: the name of the delivery it repeats.
+	RedeliveryOf string `protobuf:"bytes,12,opt,name=redelivery_of,json=redeliveryOf,proto3" json:"redelivery_of,omitempty"`
+	// The event's JSON payload (what was, or will be, sent).
+	Payload       string `protobuf:"bytes,13,opt,name=payload,proto3" json:"payload,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -312,6 +321,34 @@ func (x *WebhookDelivery) GetDeliverTime() *timestamppb.Timestamp {
 		return x.DeliverTime
 	}
 	return nil
+}
+
+func (x *WebhookDelivery) GetLastAttemptTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastAttemptTime
+	}
+	return nil
+}
+
+func (x *WebhookDelivery) GetNextAttemptTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextAttemptTime
+	}
+	return nil
+}
+
+func (x *WebhookDelivery) GetRedeliveryOf() string {
+	if x != nil {
+		return x.RedeliveryOf
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetPayload() string {
+	if x != nil {
+		return x.Payload
+	}
+	return ""
 }
 
 // Request of CreateWebhook.
@@ -956,6 +993,107 @@ func (x *ListWebhookDeliveriesResponse) GetNextPageToken() string {
 	return ""
 }
 
+// Request of RedeliverWebhookDelivery.
+type RedeliverWebhookDeliveryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// organizations/{organization}/webhooks/{webhook}/deliveries/{delivery}
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Optional idempotency key, a UUID: a retry returns the same redelivery.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedeliverWebhookDeliveryRequest) Reset() {
+	*x = RedeliverWebhookDeliveryRequest{}
+	mi := &file_dzconnect_v1_webhook_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedeliverWebhookDeliveryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedeliverWebhookDeliveryRequest) ProtoMessage() {}
+
+func (x *RedeliverWebhookDeliveryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_webhook_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedeliverWebhookDeliveryRequest.ProtoReflect.Descriptor instead.
+func (*RedeliverWebhookDeliveryRequest) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_webhook_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RedeliverWebhookDeliveryRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RedeliverWebhookDeliveryRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// Response of RedeliverWebhookDelivery.
+type RedeliverWebhookDeliveryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new delivery (pending).
+	Delivery      *WebhookDelivery `protobuf:"bytes,1,opt,name=delivery,proto3" json:"delivery,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedeliverWebhookDeliveryResponse) Reset() {
+	*x = RedeliverWebhookDeliveryResponse{}
+	mi := &file_dzconnect_v1_webhook_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedeliverWebhookDeliveryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedeliverWebhookDeliveryResponse) ProtoMessage() {}
+
+func (x *RedeliverWebhookDeliveryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dzconnect_v1_webhook_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedeliverWebhookDeliveryResponse.ProtoReflect.Descriptor instead.
+func (*RedeliverWebhookDeliveryResponse) Descriptor() ([]byte, []int) {
+	return file_dzconnect_v1_webhook_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RedeliverWebhookDeliveryResponse) GetDelivery() *WebhookDelivery {
+	if x != nil {
+		return x.Delivery
+	}
+	return nil
+}
+
 var File_dzconnect_v1_webhook_service_proto protoreflect.FileDescriptor
 
 const file_dzconnect_v1_webhook_service_proto_rawDesc = "" +
@@ -970,7 +1108,7 @@ const file_dzconnect_v1_webhook_service_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\a \x01(\tR\x04etag\"\xec\x02\n" +
+	"\x04etag\x18\a \x01(\tR\x04etag\"\xbb\x04\n" +
 	"\x0fWebhookDelivery\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x120\n" +
 	"\x05event\x18\x02 \x01(\x0e2\x1a.dzconnect.v1.WebhookEventR\x05event\x12\x1a\n" +
@@ -982,7 +1120,12 @@ const file_dzconnect_v1_webhook_service_proto_rawDesc = "" +
 	"last_error\x18\a \x01(\tR\tlastError\x12;\n" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12=\n" +
-	"\fdeliver_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vdeliverTime\"~\n" +
+	"\fdeliver_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vdeliverTime\x12F\n" +
+	"\x11last_attempt_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x0flastAttemptTime\x12F\n" +
+	"\x11next_attempt_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0fnextAttemptTime\x12#\n" +
+	"\rredelivery_of\x18\f \x01(\tR\fredeliveryOf\x12\x18\n" +
+	"\apayload\x18\r \x01(\tR\apayload\"~\n" +
 	"\x14CreateWebhookRequest\x12\x16\n" +
 	"\x06parent\x18\x01 \x01(\tR\x06parent\x12/\n" +
 	"\awebhook\x18\x02 \x01(\v2\x15.dzconnect.v1.WebhookR\awebhook\x12\x1d\n" +
@@ -1022,7 +1165,13 @@ const file_dzconnect_v1_webhook_service_proto_rawDesc = "" +
 	"\n" +
 	"deliveries\x18\x01 \x03(\v2\x1d.dzconnect.v1.WebhookDeliveryR\n" +
 	"deliveries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xaf\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"T\n" +
+	"\x1fRedeliverWebhookDeliveryRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"]\n" +
+	" RedeliverWebhookDeliveryResponse\x129\n" +
+	"\bdelivery\x18\x01 \x01(\v2\x1d.dzconnect.v1.WebhookDeliveryR\bdelivery*\xaf\x02\n" +
 	"\fWebhookEvent\x12\x1d\n" +
 	"\x19WEBHOOK_EVENT_UNSPECIFIED\x10\x00\x12+\n" +
 	"'WEBHOOK_EVENT_INTEGRATION_STATE_CHANGED\x10\x01\x12%\n" +
@@ -1030,7 +1179,7 @@ const file_dzconnect_v1_webhook_service_proto_rawDesc = "" +
 	" WEBHOOK_EVENT_OPERATION_FINISHED\x10\x03\x12+\n" +
 	"'WEBHOOK_EVENT_CREDENTIAL_CONSUMER_STALE\x10\x04\x12+\n" +
 	"'WEBHOOK_EVENT_CREDENTIAL_RENEWAL_FAILED\x10\x05\x12,\n" +
-	"(WEBHOOK_EVENT_CREDENTIAL_EXPIRY_MISMATCH\x10\x062\xb8\x04\n" +
+	"(WEBHOOK_EVENT_CREDENTIAL_EXPIRY_MISMATCH\x10\x062\xb3\x05\n" +
 	"\x0eWebhookService\x12X\n" +
 	"\rCreateWebhook\x12\".dzconnect.v1.CreateWebhookRequest\x1a#.dzconnect.v1.CreateWebhookResponse\x12O\n" +
 	"\n" +
@@ -1038,7 +1187,8 @@ const file_dzconnect_v1_webhook_service_proto_rawDesc = "" +
 	"\fListWebhooks\x12!.dzconnect.v1.ListWebhooksRequest\x1a\".dzconnect.v1.ListWebhooksResponse\x12X\n" +
 	"\rUpdateWebhook\x12\".dzconnect.v1.UpdateWebhookRequest\x1a#.dzconnect.v1.UpdateWebhookResponse\x12X\n" +
 	"\rDeleteWebhook\x12\".dzconnect.v1.DeleteWebhookRequest\x1a#.dzconnect.v1.DeleteWebhookResponse\x12p\n" +
-	"\x15ListWebhookDeliveries\x12*.dzconnect.v1.ListWebhookDeliveriesRequest\x1a+.dzconnect.v1.ListWebhookDeliveriesResponseB>Z<github.com/dropzoneai/dzconnect/api/dzconnect/v1;dzconnectv1b\x06proto3"
+	"\x15ListWebhookDeliveries\x12*.dzconnect.v1.ListWebhookDeliveriesRequest\x1a+.dzconnect.v1.ListWebhookDeliveriesResponse\x12y\n" +
+	"\x18RedeliverWebhookDelivery\x12-.dzconnect.v1.RedeliverWebhookDeliveryRequest\x1a..dzconnect.v1.RedeliverWebhookDeliveryResponseB>Z<github.com/dropzoneai/dzconnect/api/dzconnect/v1;dzconnectv1b\x06proto3"
 
 var (
 	file_dzconnect_v1_webhook_service_proto_rawDescOnce sync.Once
@@ -1053,58 +1203,65 @@ func file_dzconnect_v1_webhook_service_proto_rawDescGZIP() []byte {
 }
 
 var file_dzconnect_v1_webhook_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_dzconnect_v1_webhook_service_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_dzconnect_v1_webhook_service_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_dzconnect_v1_webhook_service_proto_goTypes = []any{
-	(WebhookEvent)(0),                     // 0: dzconnect.v1.WebhookEvent
-	(*Webhook)(nil),                       // 1: dzconnect.v1.Webhook
-	(*WebhookDelivery)(nil),               // 2: dzconnect.v1.WebhookDelivery
-	(*CreateWebhookRequest)(nil),          // 3: dzconnect.v1.CreateWebhookRequest
-	(*CreateWebhookResponse)(nil),         // 4: dzconnect.v1.CreateWebhookResponse
-	(*GetWebhookRequest)(nil),             // 5: dzconnect.v1.GetWebhookRequest
-	(*GetWebhookResponse)(nil),            // 6: dzconnect.v1.GetWebhookResponse
-	(*ListWebhooksRequest)(nil),           // 7: dzconnect.v1.ListWebhooksRequest
-	(*ListWebhooksResponse)(nil),          // 8: dzconnect.v1.ListWebhooksResponse
-	(*UpdateWebhookRequest)(nil),          // 9: dzconnect.v1.UpdateWebhookRequest
-	(*UpdateWebhookResponse)(nil),         // 10: dzconnect.v1.UpdateWebhookResponse
-	(*DeleteWebhookRequest)(nil),          // 11: dzconnect.v1.DeleteWebhookRequest
-	(*DeleteWebhookResponse)(nil),         // 12: dzconnect.v1.DeleteWebhookResponse
-	(*ListWebhookDeliveriesRequest)(nil),  // 13: dzconnect.v1.ListWebhookDeliveriesRequest
-	(*ListWebhookDeliveriesResponse)(nil), // 14: dzconnect.v1.ListWebhookDeliveriesResponse
-	(*timestamppb.Timestamp)(nil),         // 15: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),         // 16: google.protobuf.FieldMask
+	(WebhookEvent)(0),                        // 0: dzconnect.v1.WebhookEvent
+	(*Webhook)(nil),                          // 1: dzconnect.v1.Webhook
+	(*WebhookDelivery)(nil),                  // 2: dzconnect.v1.WebhookDelivery
+	(*CreateWebhookRequest)(nil),             // 3: dzconnect.v1.CreateWebhookRequest
+	(*CreateWebhookResponse)(nil),            // 4: dzconnect.v1.CreateWebhookResponse
+	(*GetWebhookRequest)(nil),                // 5: dzconnect.v1.GetWebhookRequest
+	(*GetWebhookResponse)(nil),               // 6: dzconnect.v1.GetWebhookResponse
+	(*ListWebhooksRequest)(nil),              // 7: dzconnect.v1.ListWebhooksRequest
+	(*ListWebhooksResponse)(nil),             // 8: dzconnect.v1.ListWebhooksResponse
+	(*UpdateWebhookRequest)(nil),             // 9: dzconnect.v1.UpdateWebhookRequest
+	(*UpdateWebhookResponse)(nil),            // 10: dzconnect.v1.UpdateWebhookResponse
+	(*DeleteWebhookRequest)(nil),             // 11: dzconnect.v1.DeleteWebhookRequest
+	(*DeleteWebhookResponse)(nil),            // 12: dzconnect.v1.DeleteWebhookResponse
+	(*ListWebhookDeliveriesRequest)(nil),     // 13: dzconnect.v1.ListWebhookDeliveriesRequest
+	(*ListWebhookDeliveriesResponse)(nil),    // 14: dzconnect.v1.ListWebhookDeliveriesResponse
+	(*RedeliverWebhookDeliveryRequest)(nil),  // 15: dzconnect.v1.RedeliverWebhookDeliveryRequest
+	(*RedeliverWebhookDeliveryResponse)(nil), // 16: dzconnect.v1.RedeliverWebhookDeliveryResponse
+	(*timestamppb.Timestamp)(nil),            // 17: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),            // 18: google.protobuf.FieldMask
 }
 var file_dzconnect_v1_webhook_service_proto_depIdxs = []int32{
 	0,  // 0: dzconnect.v1.Webhook.events:type_name -> dzconnect.v1.WebhookEvent
-	15, // 1: dzconnect.v1.Webhook.create_time:type_name -> google.protobuf.Timestamp
-	15, // 2: dzconnect.v1.Webhook.update_time:type_name -> google.protobuf.Timestamp
+	17, // 1: dzconnect.v1.Webhook.create_time:type_name -> google.protobuf.Timestamp
+	17, // 2: dzconnect.v1.Webhook.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: dzconnect.v1.WebhookDelivery.event:type_name -> dzconnect.v1.WebhookEvent
-	15, // 4: dzconnect.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
-	15, // 5: dzconnect.v1.WebhookDelivery.deliver_time:type_name -> google.protobuf.Timestamp
-	1,  // 6: dzconnect.v1.CreateWebhookRequest.webhook:type_name -> dzconnect.v1.Webhook
-	1,  // 7: dzconnect.v1.CreateWebhookResponse.webhook:type_name -> dzconnect.v1.Webhook
-	1,  // 8: dzconnect.v1.GetWebhookResponse.webhook:type_name -> dzconnect.v1.Webhook
-	1,  // 9: dzconnect.v1.ListWebhooksResponse.webhooks:type_name -> dzconnect.v1.Webhook
-	1,  // 10: dzconnect.v1.UpdateWebhookRequest.webhook:type_name -> dzconnect.v1.Webhook
-	16, // 11: dzconnect.v1.UpdateWebhookRequest.update_mask:type_name -> google.protobuf.FieldMask
-	1,  // 12: dzconnect.v1.UpdateWebhookResponse.webhook:type_name -> dzconnect.v1.Webhook
-	2,  // 13: dzconnect.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> dzconnect.v1.WebhookDelivery
-	3,  // 14: dzconnect.v1.WebhookService.CreateWebhook:input_type -> dzconnect.v1.CreateWebhookRequest
-	5,  // 15: dzconnect.v1.WebhookService.GetWebhook:input_type -> dzconnect.v1.GetWebhookRequest
-	7,  // 16: dzconnect.v1.WebhookService.ListWebhooks:input_type -> dzconnect.v1.ListWebhooksRequest
-	9,  // 17: dzconnect.v1.WebhookService.UpdateWebhook:input_type -> dzconnect.v1.UpdateWebhookRequest
-	11, // 18: dzconnect.v1.WebhookService.DeleteWebhook:input_type -> dzconnect.v1.DeleteWebhookRequest
-	13, // 19: dzconnect.v1.WebhookService.ListWebhookDeliveries:input_type -> dzconnect.v1.ListWebhookDeliveriesRequest
-	4,  // 20: dzconnect.v1.WebhookService.CreateWebhook:output_type -> dzconnect.v1.CreateWebhookResponse
-	6,  // 21: dzconnect.v1.WebhookService.GetWebhook:output_type -> dzconnect.v1.GetWebhookResponse
-	8,  // 22: dzconnect.v1.WebhookService.ListWebhooks:output_type -> dzconnect.v1.ListWebhooksResponse
-	10, // 23: dzconnect.v1.WebhookService.UpdateWebhook:output_type -> dzconnect.v1.UpdateWebhookResponse
-	12, // 24: dzconnect.v1.WebhookService.DeleteWebhook:output_type -> dzconnect.v1.DeleteWebhookResponse
-	14, // 25: dzconnect.v1.WebhookService.ListWebhookDeliveries:output_type -> dzconnect.v1.ListWebhookDeliveriesResponse
-	20, // [20:26] is the sub-list for method output_type
-	14, // [14:20] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	17, // 4: dzconnect.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
+	17, // 5: dzconnect.v1.WebhookDelivery.deliver_time:type_name -> google.protobuf.Timestamp
+	17, // 6: dzconnect.v1.WebhookDelivery.last_attempt_time:type_name -> google.protobuf.Timestamp
+	17, // 7: dzconnect.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	1,  // 8: dzconnect.v1.CreateWebhookRequest.webhook:type_name -> dzconnect.v1.Webhook
+	1,  // 9: dzconnect.v1.CreateWebhookResponse.webhook:type_name -> dzconnect.v1.Webhook
+	1,  // 10: dzconnect.v1.GetWebhookResponse.webhook:type_name -> dzconnect.v1.Webhook
+	1,  // 11: dzconnect.v1.ListWebhooksResponse.webhooks:type_name -> dzconnect.v1.Webhook
+	1,  // 12: dzconnect.v1.UpdateWebhookRequest.webhook:type_name -> dzconnect.v1.Webhook
+	18, // 13: dzconnect.v1.UpdateWebhookRequest.update_mask:type_name -> google.protobuf.FieldMask
+	1,  // 14: dzconnect.v1.UpdateWebhookResponse.webhook:type_name -> dzconnect.v1.Webhook
+	2,  // 15: dzconnect.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> dzconnect.v1.WebhookDelivery
+	2,  // 16: dzconnect.v1.RedeliverWebhookDeliveryResponse.delivery:type_name -> dzconnect.v1.WebhookDelivery
+	3,  // 17: dzconnect.v1.WebhookService.CreateWebhook:input_type -> dzconnect.v1.CreateWebhookRequest
+	5,  // 18: dzconnect.v1.WebhookService.GetWebhook:input_type -> dzconnect.v1.GetWebhookRequest
+	7,  // 19: dzconnect.v1.WebhookService.ListWebhooks:input_type -> dzconnect.v1.ListWebhooksRequest
+	9,  // 20: dzconnect.v1.WebhookService.UpdateWebhook:input_type -> dzconnect.v1.UpdateWebhookRequest
+	11, // 21: dzconnect.v1.WebhookService.DeleteWebhook:input_type -> dzconnect.v1.DeleteWebhookRequest
+	13, // 22: dzconnect.v1.WebhookService.ListWebhookDeliveries:input_type -> dzconnect.v1.ListWebhookDeliveriesRequest
+	15, // 23: dzconnect.v1.WebhookService.RedeliverWebhookDelivery:input_type -> dzconnect.v1.RedeliverWebhookDeliveryRequest
+	4,  // 24: dzconnect.v1.WebhookService.CreateWebhook:output_type -> dzconnect.v1.CreateWebhookResponse
+	6,  // 25: dzconnect.v1.WebhookService.GetWebhook:output_type -> dzconnect.v1.GetWebhookResponse
+	8,  // 26: dzconnect.v1.WebhookService.ListWebhooks:output_type -> dzconnect.v1.ListWebhooksResponse
+	10, // 27: dzconnect.v1.WebhookService.UpdateWebhook:output_type -> dzconnect.v1.UpdateWebhookResponse
+	12, // 28: dzconnect.v1.WebhookService.DeleteWebhook:output_type -> dzconnect.v1.DeleteWebhookResponse
+	14, // 29: dzconnect.v1.WebhookService.ListWebhookDeliveries:output_type -> dzconnect.v1.ListWebhookDeliveriesResponse
+	16, // 30: dzconnect.v1.WebhookService.RedeliverWebhookDelivery:output_type -> dzconnect.v1.RedeliverWebhookDeliveryResponse
+	24, // [24:31] is the sub-list for method output_type
+	17, // [17:24] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_dzconnect_v1_webhook_service_proto_init() }
@@ -1118,7 +1275,7 @@ func file_dzconnect_v1_webhook_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dzconnect_v1_webhook_service_proto_rawDesc), len(file_dzconnect_v1_webhook_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,12 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	WebhookService_CreateWebhook_FullMethodName         = "/dzconnect.v1.WebhookService/CreateWebhook"
-	WebhookService_GetWebhook_FullMethodName            = "/dzconnect.v1.WebhookService/GetWebhook"
-	WebhookService_ListWebhooks_FullMethodName          = "/dzconnect.v1.WebhookService/ListWebhooks"
-	WebhookService_UpdateWebhook_FullMethodName         = "/dzconnect.v1.WebhookService/UpdateWebhook"
-	WebhookService_DeleteWebhook_FullMethodName         = "/dzconnect.v1.WebhookService/DeleteWebhook"
-	WebhookService_ListWebhookDeliveries_FullMethodName = "/dzconnect.v1.WebhookService/ListWebhookDeliveries"
+	WebhookService_CreateWebhook_FullMethodName            = "/dzconnect.v1.WebhookService/CreateWebhook"
+	WebhookService_GetWebhook_FullMethodName               = "/dzconnect.v1.WebhookService/GetWebhook"
+	WebhookService_ListWebhooks_FullMethodName             = "/dzconnect.v1.WebhookService/ListWebhooks"
+	WebhookService_UpdateWebhook_FullMethodName            = "/dzconnect.v1.WebhookService/UpdateWebhook"
+	WebhookService_DeleteWebhook_FullMethodName            = "/dzconnect.v1.WebhookService/DeleteWebhook"
+	WebhookService_ListWebhookDeliveries_FullMethodName    = "/dzconnect.v1.WebhookService/ListWebhookDeliveries"
+	WebhookService_RedeliverWebhookDelivery_FullMethodName = "/dzconnect.v1.WebhookService/RedeliverWebhookDelivery"
 )
 
 // WebhookServiceClient is the client API for WebhookService service.
@@ -49,8 +50,16 @@ type WebhookServiceClient interface {
 	UpdateWebhook(ctx context.Context, in *UpdateWebhookRequest, opts ...grpc.CallOption) (*UpdateWebhookResponse, error)
 	// Deletes a webhook and destroys its signing secret. Permission: admin.
 	DeleteWebhook(ctx context.Context, in *DeleteWebhookRequest, opts ...grpc.CallOption) (*DeleteWebhookResponse, error)
-	// Lists a webhook's deliveries, newest first. Permission: admin.
+	// Lists a webhook's deliveries, newest first, with the last and next
+	// attempt times. Permission: admin.
 	ListWebhookDeliveries(ctx context.Context, in *ListWebhookDeliveriesRequest, opts ...grpc.CallOption) (*ListWebhookDeliveriesResponse, error)
+	// Sends a delivery's event again: a new delivery of the same event and
+	// payload (its own attempt history, redelivery_of naming the original),
+	// sent now and retried on the usual schedule. Idempotent by request_id.
+	// Permission: admin. Errors: InvalidArgument, NotFound,
+	// FailedPrecondition (the webhook is disabled, or the delivery is still
+	// pending: its next attempt is scheduled).
+	RedeliverWebhookDelivery(ctx context.Context, in *RedeliverWebhookDeliveryRequest, opts ...grpc.CallOption) (*RedeliverWebhookDeliveryResponse, error)
 }
 
 type webhookServiceClient struct {
@@ -121,6 +130,16 @@ func (c *webhookServiceClient) ListWebhookDeliveries(ctx context.Context, in *Li
 	return out, nil
 }
 
+func (c *webhookServiceClient) RedeliverWebhookDelivery(ctx context.Context, in *RedeliverWebhookDeliveryRequest, opts ...grpc.CallOption) (*RedeliverWebhookDeliveryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RedeliverWebhookDeliveryResponse)
+	err := c.cc.Invoke(ctx, WebhookService_RedeliverWebhookDelivery_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // WebhookServiceServer is the server API for WebhookService service.
 // All implementations must embed UnimplementedWebhookServiceServer
 // for forward compatibility.
@@ -143,8 +162,16 @@ type WebhookServiceServer interface {
 	UpdateWebhook(context.Context, *UpdateWebhookRequest) (*UpdateWebhookResponse, error)
 	// Deletes a webhook and destroys its signing secret. Permission: admin.
 	DeleteWebhook(context.Context, *DeleteWebhookRequest) (*DeleteWebhookResponse, error)
-	// Lists a webhook's deliveries, newest first. Permission: admin.
+	// Lists a webhook's deliveries, newest first, with the last and next
+	// attempt times. Permission: admin.
 	ListWebhookDeliveries(context.Context, *ListWebhookDeliveriesRequest) (*ListWebhookDeliveriesResponse, error)
+	// Sends a delivery's event again: a new delivery of the same event and
+	// payload (its own attempt history, redelivery_of naming the original),
+	// sent now and retried on the usual schedule. Idempotent by request_id.
+	// Permission: admin. Errors: InvalidArgument, NotFound,
+	// FailedPrecondition (the webhook is disabled, or the delivery is still
+	// pending: its next attempt is scheduled).
+	RedeliverWebhookDelivery(context.Context, *RedeliverWebhookDeliveryRequest) (*RedeliverWebhookDeliveryResponse, error)
 	mustEmbedUnimplementedWebhookServiceServer()
 }
 
@@ -172,6 +199,9 @@ func (UnimplementedWebhookServiceServer) DeleteWebhook(context.Context, *DeleteW
 }
 func (UnimplementedWebhookServiceServer) ListWebhookDeliveries(context.Context, *ListWebhookDeliveriesRequest) (*ListWebhookDeliveriesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListWebhookDeliveries not implemented")
+}
+func (UnimplementedWebhookServiceServer) RedeliverWebhookDelivery(context.Context, *RedeliverWebhookDeliveryRequest) (*RedeliverWebhookDeliveryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RedeliverWebhookDelivery not implemented")
 }
 func (UnimplementedWebhookServiceServer) mustEmbedUnimplementedWebhookServiceServer() {}
 func (UnimplementedWebhookServiceServer) testEmbeddedByValue()                        {}
@@ -302,6 +332,24 @@ func _WebhookService_ListWebhookDeliveries_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WebhookService_RedeliverWebhookDelivery_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RedeliverWebhookDeliveryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WebhookServiceServer).RedeliverWebhookDelivery(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WebhookService_RedeliverWebhookDelivery_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WebhookServiceServer).RedeliverWebhookDelivery(ctx, req.(*RedeliverWebhookDeliveryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // WebhookService_ServiceDesc is the grpc.ServiceDesc for WebhookService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -332,6 +380,10 @@ var WebhookService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListWebhookDeliveries",
 			Handler:    _WebhookService_ListWebhookDeliveries_Handler,
+		},
+		{
+			MethodName: "RedeliverWebhookDelivery",
+			Handler:    _WebhookService_RedeliverWebhookDelivery_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

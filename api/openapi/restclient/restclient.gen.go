@@ -852,6 +852,12 @@ type TokenServiceIssueAccessTokenBody struct {
 	Api *V1MicrosoftApi `json:"api,omitempty"`
 }
 
+// WebhookServiceRedeliverWebhookDeliveryBody Request of RedeliverWebhookDelivery.
+type WebhookServiceRedeliverWebhookDeliveryBody struct {
+	// RequestId Optional idempotency key, a UUID: a retry returns the same redelivery.
+	RequestId *string `json:"requestId,omitempty"`
+}
+
 // ProtobufAny defines model for protobufAny.
 type ProtobufAny struct {
 	Type                 *string                `json:"@type,omitempty"`
@@ -951,6 +957,12 @@ type V1Check struct {
 	// Permissions Required vs granted permissions.
 	Permissions *V1PermissionReport `json:"permissions,omitempty"`
 
+	// SettleEndTime On a propagating check: when the settle window after the integration's
+	// last change ends. The verdict is final then: the integration is checked
+	// again by itself at that time (trigger "settle"), and a changed outcome
+	// is announced (integration.state_changed).
+	SettleEndTime *time.Time `json:"settleEndTime,omitempty"`
+
 	// StartTime When the check started.
 	StartTime *time.Time `json:"startTime,omitempty"`
 
@@ -960,7 +972,9 @@ type V1Check struct {
 	// Summary One line for humans.
 	Summary *string `json:"summary,omitempty"`
 
-	// Trigger "api" or "schedule".
+	// Trigger "api", "schedule", "provision" (the provision operation's verify step)
+	// or "settle" (the re-check when a propagating check's settle window
+	// ends).
 	Trigger *string `json:"trigger,omitempty"`
 }
 
@@ -981,13 +995,18 @@ type V1CheckStep struct {
 	// ErrorCode Microsoft's error code seen, e.g. AADSTS7000215 or Authorization_RequestDenied.
 	ErrorCode *string `json:"errorCode,omitempty"`
 
+	// IfPersists On a propagating step: the remedy the failure would have outside the
+	// settle window (what it may be), e.g. "the client secret is wrong ...".
+	IfPersists *string `json:"ifPersists,omitempty"`
+
 	// Message What happened.
 	Message *string `json:"message,omitempty"`
 
 	// Name Step name: secret, token:<api>, permissions, probe:<probe>, expiry.
 	Name *string `json:"name,omitempty"`
 
-	// Remedy What a customer admin can do about it.
+	// Remedy What a customer admin can do about it. On a propagating step: to wait,
+	// until when, and the remedy if the failure persists after that.
 	Remedy *string `json:"remedy,omitempty"`
 
 	// Status The result.
@@ -1863,6 +1882,12 @@ type V1ProvisioningWorkspace struct {
 	WorkspaceName *string `json:"workspaceName,omitempty"`
 }
 
+// V1RedeliverWebhookDeliveryResponse Response of RedeliverWebhookDelivery.
+type V1RedeliverWebhookDeliveryResponse struct {
+	// Delivery The new delivery (pending).
+	Delivery *V1WebhookDelivery `json:"delivery,omitempty"`
+}
+
 // V1Requirement Requirement says how much a permission matters.
 //
 //   - REQUIREMENT_UNSPECIFIED: Never used.
@@ -2103,6 +2128,9 @@ type V1WebhookDelivery struct {
 	// Event The event.
 	Event *V1WebhookEvent `json:"event,omitempty"`
 
+	// LastAttemptTime When the last attempt started; unset before the first.
+	LastAttemptTime *time.Time `json:"lastAttemptTime,omitempty"`
+
 	// LastError Error of the last attempt.
 	LastError *string `json:"lastError,omitempty"`
 
@@ -2111,6 +2139,16 @@ type V1WebhookDelivery struct {
 
 	// Name Resource name: organizations/{organization}/webhooks/{webhook}/deliveries/{delivery}.
 	Name *string `json:"name,omitempty"`
+
+	// NextAttemptTime While pending: when the next attempt is due (after a failed attempt,
+	// the published backoff). Unset once delivered or failed.
+	NextAttemptTime *time.Time `json:"nextAttemptTime,omitempty"`
+
+	// Payload The event's JSON payload (what was, or will be, sent).
+	Payload *string `json:"payload,omitempty"`
+
+	// RedeliveryOf For a redelivery: the name of the delivery it repeats.
+	RedeliveryOf *string `json:"redeliveryOf,omitempty"`
 
 	// Resource The integration the event is about.
 	Resource *string `json:"resource,omitempty"`
@@ -2570,6 +2608,9 @@ type WebhookServiceCreateWebhookJSONRequestBody = V1Webhook
 
 // WebhookServiceUpdateWebhookJSONRequestBody defines body for WebhookServiceUpdateWebhook for application/json ContentType.
 type WebhookServiceUpdateWebhookJSONRequestBody WebhookServiceUpdateWebhookJSONBody
+
+// WebhookServiceRedeliverWebhookDeliveryJSONRequestBody defines body for WebhookServiceRedeliverWebhookDelivery for application/json ContentType.
+type WebhookServiceRedeliverWebhookDeliveryJSONRequestBody = WebhookServiceRedeliverWebhookDeliveryBody
 
 // OrganizationServiceSetOrganizationProvisionerJSONRequestBody defines body for OrganizationServiceSetOrganizationProvisioner for application/json ContentType.
 type OrganizationServiceSetOrganizationProvisionerJSONRequestBody = OrganizationServiceSetOrganizationProvisionerBody
@@ -3494,10 +3535,35 @@ type ClientInterface interface {
 	// Corresponds with PATCH /v1/organizations/{organization}/webhooks/{webhook} (the `WebhookServiceUpdateWebhook` operationId).
 	WebhookServiceUpdateWebhook(ctx context.Context, organization string, webhook string, body WebhookServiceUpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// WebhookServiceListWebhookDeliveries Lists a webhook's deliveries, newest first. Permission: admin.
+	// WebhookServiceListWebhookDeliveries Lists a webhook's deliveries, newest first, with the last and next
+	// attempt times. Permission: admin.
 	//
 	// Corresponds with GET /v1/organizations/{organization}/webhooks/{webhook}/deliveries (the `WebhookServiceListWebhookDeliveries` operationId).
 	WebhookServiceListWebhookDeliveries(ctx context.Context, organization string, webhook string, params *WebhookServiceListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WebhookServiceRedeliverWebhookDeliveryWithBody Sends a delivery's event again: a new delivery of the same event and
+	// payload (its own attempt history, redelivery_of naming the original),
+	// sent now and retried on the usual schedule. Idempotent by request_id.
+	// Permission: admin. Errors: InvalidArgument, NotFound,
+	// FailedPrecondition (the webhook is disabled, or the delivery is still
+	// pending: its next attempt is scheduled).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/organizations/{organization}/webhooks/{webhook}/deliveries/{deliverie}:redeliver (the `WebhookServiceRedeliverWebhookDelivery` operationId).
+	WebhookServiceRedeliverWebhookDeliveryWithBody(ctx context.Context, organization string, webhook string, deliverie string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WebhookServiceRedeliverWebhookDelivery Sends a delivery's event again: a new delivery of the same event and
+	// payload (its own attempt history, redelivery_of naming the original),
+	// sent now and retried on the usual schedule. Idempotent by request_id.
+	// Permission: admin. Errors: InvalidArgument, NotFound,
+	// FailedPrecondition (the webhook is disabled, or the delivery is still
+	// pending: its next attempt is scheduled).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/organizations/{organization}/webhooks/{webhook}/deliveries/{deliverie}:redeliver (the `WebhookServiceRedeliverWebhookDelivery` operationId).
+	WebhookServiceRedeliverWebhookDelivery(ctx context.Context, organization string, webhook string, deliverie string, body WebhookServiceRedeliverWebhookDeliveryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OrganizationServiceSetOrganizationProvisionerWithBody Registers (or replaces) the organization's multi-tenant provisioner
 	// application: its client ID and a client secret, which goes to Vault.
@@ -5049,11 +5115,56 @@ func (c *Client) WebhookServiceUpdateWebhook(ctx context.Context, organization s
 	return c.Client.Do(req)
 }
 
-// WebhookServiceListWebhookDeliveries Lists a webhook's deliveries, newest first. Permission: admin.
+// WebhookServiceListWebhookDeliveries Lists a webhook's deliveries, newest first, with the last and next
+// attempt times. Permission: admin.
 //
 // Corresponds with GET /v1/organizations/{organization}/webhooks/{webhook}/deliveries (the `WebhookServiceListWebhookDeliveries` operationId).
 func (c *Client) WebhookServiceListWebhookDeliveries(ctx context.Context, organization string, webhook string, params *WebhookServiceListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewWebhookServiceListWebhookDeliveriesRequest(c.Server, organization, webhook, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WebhookServiceRedeliverWebhookDeliveryWithBody Sends a delivery's event again: a new delivery of the same event and
+// payload (its own attempt history, redelivery_of naming the original),
+// sent now and retried on the usual schedule. Idempotent by request_id.
+// Permission: admin. Errors: InvalidArgument, NotFound,
+// FailedPrecondition (the webhook is disabled, or the delivery is still
+// pending: its next attempt is scheduled).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/organizations/{organization}/webhooks/{webhook}/deliveries/{deliverie}:redeliver (the `WebhookServiceRedeliverWebhookDelivery` operationId).
+func (c *Client) WebhookServiceRedeliverWebhookDeliveryWithBody(ctx context.Context, organization string, webhook string, deliverie string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWebhookServiceRedeliverWebhookDeliveryRequestWithBody(c.Server, organization, webhook, deliverie, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WebhookServiceRedeliverWebhookDelivery Sends a delivery's event again: a new delivery of the same event and
+// payload (its own attempt history, redelivery_of naming the original),
+// sent now and retried on the usual schedule. Idempotent by request_id.
+// Permission: admin. Errors: InvalidArgument, NotFound,
+// FailedPrecondition (the webhook is disabled, or the delivery is still
+// pending: its next attempt is scheduled).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/organizations/{organization}/webhooks/{webhook}/deliveries/{deliverie}:redeliver (the `WebhookServiceRedeliverWebhookDelivery` operationId).
+func (c *Client) WebhookServiceRedeliverWebhookDelivery(ctx context.Context, organization string, webhook string, deliverie string, body WebhookServiceRedeliverWebhookDeliveryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWebhookServiceRedeliverWebhookDeliveryRequest(c.Server, organization, webhook, deliverie, body)
 	if err != nil {
 		return nil, err
 	}
@@ -8244,6 +8355,67 @@ func NewWebhookServiceListWebhookDeliveriesRequest(server string, organization s
 	return req, nil
 }
 
+// NewWebhookServiceRedeliverWebhookDeliveryRequest calls the generic WebhookServiceRedeliverWebhookDelivery builder with application/json body
+func NewWebhookServiceRedeliverWebhookDeliveryRequest(server string, organization string, webhook string, deliverie string, body WebhookServiceRedeliverWebhookDeliveryJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewWebhookServiceRedeliverWebhookDeliveryRequestWithBody(server, organization, webhook, deliverie, "application/json", bodyReader)
+}
+
+// NewWebhookServiceRedeliverWebhookDeliveryRequestWithBody constructs an http.Request for the WebhookServiceRedeliverWebhookDelivery method, with any body, and a specified content type
+func NewWebhookServiceRedeliverWebhookDeliveryRequestWithBody(server string, organization string, webhook string, deliverie string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "organization", organization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "webhook", webhook, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam2 string
+
+	pathParam2, err = runtime.StyleParamWithOptions("simple", false, "deliverie", deliverie, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/organizations/%s/webhooks/%s/deliveries/%s:redeliver", pathParam0, pathParam1, pathParam2)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewOrganizationServiceSetOrganizationProvisionerRequest calls the generic OrganizationServiceSetOrganizationProvisioner builder with application/json body
 func NewOrganizationServiceSetOrganizationProvisionerRequest(server string, organization string, body OrganizationServiceSetOrganizationProvisionerJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -9243,12 +9415,37 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PATCH /v1/organizations/{organization}/webhooks/{webhook} (the `WebhookServiceUpdateWebhook` operationId).
 	WebhookServiceUpdateWebhookWithResponse(ctx context.Context, organization string, webhook string, body WebhookServiceUpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*WebhookServiceUpdateWebhookResponse, error)
 
-	// WebhookServiceListWebhookDeliveriesWithResponse Lists a webhook's deliveries, newest first. Permission: admin.
+	// WebhookServiceListWebhookDeliveriesWithResponse Lists a webhook's deliveries, newest first, with the last and next
+	// attempt times. Permission: admin.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/organizations/{organization}/webhooks/{webhook}/deliveries (the `WebhookServiceListWebhookDeliveries` operationId).
 	WebhookServiceListWebhookDeliveriesWithResponse(ctx context.Context, organization string, webhook string, params *WebhookServiceListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*WebhookServiceListWebhookDeliveriesResponse, error)
+
+	// WebhookServiceRedeliverWebhookDeliveryWithBodyWithResponse Sends a delivery's event again: a new delivery of the same event and
+	// payload (its own attempt history, redelivery_of naming the original),
+	// sent now and retried on the usual schedule. Idempotent by request_id.
+	// Permission: admin. Errors: InvalidArgument, NotFound,
+	// FailedPrecondition (the webhook is disabled, or the delivery is still
+	// pending: its next attempt is scheduled).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/organizations/{organization}/webhooks/{webhook}/deliveries/{deliverie}:redeliver (the `WebhookServiceRedeliverWebhookDelivery` operationId).
+	WebhookServiceRedeliverWebhookDeliveryWithBodyWithResponse(ctx context.Context, organization string, webhook string, deliverie string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WebhookServiceRedeliverWebhookDeliveryResponse, error)
+
+	// WebhookServiceRedeliverWebhookDeliveryWithResponse Sends a delivery's event again: a new delivery of the same event and
+	// payload (its own attempt history, redelivery_of naming the original),
+	// sent now and retried on the usual schedule. Idempotent by request_id.
+	// Permission: admin. Errors: InvalidArgument, NotFound,
+	// FailedPrecondition (the webhook is disabled, or the delivery is still
+	// pending: its next attempt is scheduled).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/organizations/{organization}/webhooks/{webhook}/deliveries/{deliverie}:redeliver (the `WebhookServiceRedeliverWebhookDelivery` operationId).
+	WebhookServiceRedeliverWebhookDeliveryWithResponse(ctx context.Context, organization string, webhook string, deliverie string, body WebhookServiceRedeliverWebhookDeliveryJSONRequestBody, reqEditors ...RequestEditorFn) (*WebhookServiceRedeliverWebhookDeliveryResponse, error)
 
 	// OrganizationServiceSetOrganizationProvisionerWithBodyWithResponse Registers (or replaces) the organization's multi-tenant provisioner
 	// application: its client ID and a client secret, which goes to Vault.
@@ -14231,6 +14428,103 @@ func (r WebhookServiceListWebhookDeliveriesResponse) ContentType() string {
 	return ""
 }
 
+type WebhookServiceRedeliverWebhookDeliveryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *V1RedeliverWebhookDeliveryResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RpcStatus
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RpcStatus
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RpcStatus
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RpcStatus
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *RpcStatus
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RpcStatus
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RpcStatus
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *RpcStatus
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r WebhookServiceRedeliverWebhookDeliveryResponse) GetJSON200() *V1RedeliverWebhookDeliveryResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r WebhookServiceRedeliverWebhookDeliveryResponse) GetJSON400() *RpcStatus {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r WebhookServiceRedeliverWebhookDeliveryResponse) GetJSON401() *RpcStatus {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r WebhookServiceRedeliverWebhookDeliveryResponse) GetJSON403() *RpcStatus {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r WebhookServiceRedeliverWebhookDeliveryResponse) GetJSON404() *RpcStatus {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r WebhookServiceRedeliverWebhookDeliveryResponse) GetJSON409() *RpcStatus {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r WebhookServiceRedeliverWebhookDeliveryResponse) GetJSON429() *RpcStatus {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r WebhookServiceRedeliverWebhookDeliveryResponse) GetJSON503() *RpcStatus {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r WebhookServiceRedeliverWebhookDeliveryResponse) GetJSONDefault() *RpcStatus {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r WebhookServiceRedeliverWebhookDeliveryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WebhookServiceRedeliverWebhookDeliveryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WebhookServiceRedeliverWebhookDeliveryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WebhookServiceRedeliverWebhookDeliveryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type OrganizationServiceSetOrganizationProvisionerResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -15699,7 +15993,8 @@ func (c *ClientWithResponses) WebhookServiceUpdateWebhookWithResponse(ctx contex
 	return ParseWebhookServiceUpdateWebhookResponse(rsp)
 }
 
-// WebhookServiceListWebhookDeliveriesWithResponse Lists a webhook's deliveries, newest first. Permission: admin.
+// WebhookServiceListWebhookDeliveriesWithResponse Lists a webhook's deliveries, newest first, with the last and next
+// attempt times. Permission: admin.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -15710,6 +16005,42 @@ func (c *ClientWithResponses) WebhookServiceListWebhookDeliveriesWithResponse(ct
 		return nil, err
 	}
 	return ParseWebhookServiceListWebhookDeliveriesResponse(rsp)
+}
+
+// WebhookServiceRedeliverWebhookDeliveryWithBodyWithResponse Sends a delivery's event again: a new delivery of the same event and
+// payload (its own attempt history, redelivery_of naming the original),
+// sent now and retried on the usual schedule. Idempotent by request_id.
+// Permission: admin. Errors: InvalidArgument, NotFound,
+// FailedPrecondition (the webhook is disabled, or the delivery is still
+// pending: its next attempt is scheduled).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/organizations/{organization}/webhooks/{webhook}/deliveries/{deliverie}:redeliver (the `WebhookServiceRedeliverWebhookDelivery` operationId).
+func (c *ClientWithResponses) WebhookServiceRedeliverWebhookDeliveryWithBodyWithResponse(ctx context.Context, organization string, webhook string, deliverie string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WebhookServiceRedeliverWebhookDeliveryResponse, error) {
+	rsp, err := c.WebhookServiceRedeliverWebhookDeliveryWithBody(ctx, organization, webhook, deliverie, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWebhookServiceRedeliverWebhookDeliveryResponse(rsp)
+}
+
+// WebhookServiceRedeliverWebhookDeliveryWithResponse Sends a delivery's event again: a new delivery of the same event and
+// payload (its own attempt history, redelivery_of naming the original),
+// sent now and retried on the usual schedule. Idempotent by request_id.
+// Permission: admin. Errors: InvalidArgument, NotFound,
+// FailedPrecondition (the webhook is disabled, or the delivery is still
+// pending: its next attempt is scheduled).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/organizations/{organization}/webhooks/{webhook}/deliveries/{deliverie}:redeliver (the `WebhookServiceRedeliverWebhookDelivery` operationId).
+func (c *ClientWithResponses) WebhookServiceRedeliverWebhookDeliveryWithResponse(ctx context.Context, organization string, webhook string, deliverie string, body WebhookServiceRedeliverWebhookDeliveryJSONRequestBody, reqEditors ...RequestEditorFn) (*WebhookServiceRedeliverWebhookDeliveryResponse, error) {
+	rsp, err := c.WebhookServiceRedeliverWebhookDelivery(ctx, organization, webhook, deliverie, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWebhookServiceRedeliverWebhookDeliveryResponse(rsp)
 }
 
 // OrganizationServiceSetOrganizationProvisionerWithBodyWithResponse Registers (or replaces) the organization's multi-tenant provisioner
@@ -19879,6 +20210,88 @@ func ParseWebhookServiceListWebhookDeliveriesResponse(rsp *http.Response) (*Webh
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest V1ListWebhookDeliveriesResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest RpcStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseWebhookServiceRedeliverWebhookDeliveryResponse parses an HTTP response from a WebhookServiceRedeliverWebhookDeliveryWithResponse call
+func ParseWebhookServiceRedeliverWebhookDeliveryResponse(rsp *http.Response) (*WebhookServiceRedeliverWebhookDeliveryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WebhookServiceRedeliverWebhookDeliveryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest V1RedeliverWebhookDeliveryResponse
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -1,8 +1,8 @@
 -- name: InsertCheck :exec
 insert into checks (organization_id, tenant_id, integration_id, id, outcome, trigger, summary, steps, permissions,
-  start_time, end_time, catalog_version)
+  start_time, end_time, catalog_version, settle_end_time)
 values (@organization_id, @tenant_id, @integration_id, @id, @outcome, @trigger, @summary, @steps, @permissions,
-  @start_time, @end_time, sqlc.narg(catalog_version));
+  @start_time, @end_time, sqlc.narg(catalog_version), @settle_end_time);
 
 -- name: SetIntegrationState :one
 -- A check's verdict: state, last check time and, when the state changes,
@@ -95,16 +95,18 @@ join (select unnest(@organization_ids::uuid[]) as organization_id, unnest(@integ
 order by c.integration_id, c.create_time, c.id;
 
 -- name: InsertChecks :exec
--- Several check rows in one statement (the arrays hold one check each).
+-- Several check rows in one statement (the arrays hold one check each; a
+-- settle end time of 0001-01-01 UTC is none).
 insert into checks (organization_id, tenant_id, integration_id, id, outcome, trigger, summary, steps, permissions,
-  start_time, end_time, catalog_version)
+  start_time, end_time, catalog_version, settle_end_time)
 select u.organization_id, u.tenant_id, u.integration_id, u.id, u.outcome, u.trigger, u.summary, u.steps, u.permissions,
-  u.start_time, u.end_time, nullif(u.catalog_version, '')
+  u.start_time, u.end_time, nullif(u.catalog_version, ''), nullif(u.settle_end_time, '0001-01-01 00:00:00+00'::timestamptz)
 from (select unnest(@organization_ids::uuid[]) as organization_id, unnest(@tenant_ids::uuid[]) as tenant_id,
   unnest(@integration_ids::uuid[]) as integration_id, unnest(@ids::uuid[]) as id, unnest(@outcomes::text[]) as outcome,
   unnest(@triggers::text[]) as trigger, unnest(@summaries::text[]) as summary, unnest(@steps::jsonb[]) as steps,
   unnest(@permissions::jsonb[]) as permissions, unnest(@start_times::timestamptz[]) as start_time,
-  unnest(@end_times::timestamptz[]) as end_time, unnest(@catalog_versions::text[]) as catalog_version) u;
+  unnest(@end_times::timestamptz[]) as end_time, unnest(@catalog_versions::text[]) as catalog_version,
+  unnest(@settle_end_times::timestamptz[]) as settle_end_time) u;
 
 -- name: SetIntegrationStates :many
 -- Several checks' verdicts in one statement (the arrays hold one

@@ -70,5 +70,19 @@ where d.organization_id = @organization_id and d.id = @id;
 
 -- name: RecordWebhookAttempt :exec
 update webhook_deliveries set status = @status, attempts = @attempts, last_status_code = @last_status_code,
-  last_error = @last_error, next_attempt_time = @next_attempt_time, deliver_time = @deliver_time
+  last_error = @last_error, next_attempt_time = @next_attempt_time, deliver_time = @deliver_time,
+  last_attempt_time = @last_attempt_time
 where organization_id = @organization_id and id = @id and status = 'pending';
+
+-- name: GetWebhookDelivery :one
+-- A delivery of a visible webhook.
+select d.* from webhook_deliveries d
+join webhooks w on w.organization_id = d.organization_id and w.id = d.webhook_id and w.secret_version > 0
+where d.organization_id = @organization_id and d.webhook_id = @webhook_id and d.id = @id;
+
+-- name: InsertWebhookRedelivery :one
+-- A new pending delivery of a delivery's event and payload to its webhook.
+insert into webhook_deliveries (organization_id, webhook_id, event, resource, payload, redelivery_of)
+select d.organization_id, d.webhook_id, d.event, d.resource, d.payload, d.id from webhook_deliveries d
+where d.organization_id = @organization_id and d.webhook_id = @webhook_id and d.id = @id
+returning *;

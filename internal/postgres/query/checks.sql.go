@@ -105,9 +105,9 @@ func (q *Queries) GetCheckTarget(ctx context.Context, db DBTX, arg GetCheckTarge
 
 const insertCheck = `-- name: InsertCheck :exec
 insert into checks (organization_id, tenant_id, integration_id, id, outcome, trigger, summary, steps, permissions,
-  start_time, end_time, catalog_version)
+  start_time, end_time, catalog_version, settle_end_time)
 values ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-  $10, $11, $12)
+  $10, $11, $12, $13)
 `
 
 type InsertCheckParams struct {
@@ -123,6 +123,7 @@ type InsertCheckParams struct {
 	StartTime      time.Time
 	EndTime        time.Time
 	CatalogVersion *string
+	SettleEndTime  *time.Time
 }
 
 func (q *Queries) InsertCheck(ctx context.Context, db DBTX, arg InsertCheckParams) error {
@@ -139,20 +140,22 @@ func (q *Queries) InsertCheck(ctx context.Context, db DBTX, arg InsertCheckParam
 		arg.StartTime,
 		arg.EndTime,
 		arg.CatalogVersion,
+		arg.SettleEndTime,
 	)
 	return err
 }
 
 const insertChecks = `-- name: InsertChecks :exec
 insert into checks (organization_id, tenant_id, integration_id, id, outcome, trigger, summary, steps, permissions,
-  start_time, end_time, catalog_version)
+  start_time, end_time, catalog_version, settle_end_time)
 select u.organization_id, u.tenant_id, u.integration_id, u.id, u.outcome, u.trigger, u.summary, u.steps, u.permissions,
-  u.start_time, u.end_time, nullif(u.catalog_version, '')
+  u.start_time, u.end_time, nullif(u.catalog_version, ''), nullif(u.settle_end_time, '0001-01-01 00:00:00+00'::timestamptz)
 from (select unnest($1::uuid[]) as organization_id, unnest($2::uuid[]) as tenant_id,
   unnest($3::uuid[]) as integration_id, unnest($4::uuid[]) as id, unnest($5::text[]) as outcome,
   unnest($6::text[]) as trigger, unnest($7::text[]) as summary, unnest($8::jsonb[]) as steps,
   unnest($9::jsonb[]) as permissions, unnest($10::timestamptz[]) as start_time,
-  unnest($11::timestamptz[]) as end_time, unnest($12::text[]) as catalog_version) u
+  unnest($11::timestamptz[]) as end_time, unnest($12::text[]) as catalog_version,
+  unnest($13::timestamptz[]) as settle_end_time) u
 `
 
 type InsertChecksParams struct {
@@ -168,9 +171,11 @@ type InsertChecksParams struct {
 	StartTimes      []time.Time
 	EndTimes        []time.Time
 	CatalogVersions []string
+	SettleEndTimes  []time.Time
 }
 
-// Several check rows in one statement (the arrays hold one check each).
+// Several check rows in one statement (the arrays hold one check each; a
+// settle end time of 0001-01-01 UTC is none).
 func (q *Queries) InsertChecks(ctx context.Context, db DBTX, arg InsertChecksParams) error {
 	_, err := db.Exec(ctx, insertChecks,
 		arg.OrganizationIds,
@@ -185,12 +190,13 @@ func (q *Queries) InsertChecks(ctx context.Context, db DBTX, arg InsertChecksPar
 		arg.StartTimes,
 		arg.EndTimes,
 		arg.CatalogVersions,
+		arg.SettleEndTimes,
 	)
 	return err
 }
 
 const listChecks = `-- name: ListChecks :many
-select organization_id, id, tenant_id, integration_id, outcome, trigger, summary, steps, permissions, start_time, end_time, catalog_version from checks
+select organization_id, id, tenant_id, integration_id, outcome, trigger, summary, steps, permissions, start_time, end_time, catalog_version, settle_end_time from checks
 where organization_id = $1 and integration_id = $2 and id < $3
 order by id desc limit $4
 `
@@ -230,6 +236,7 @@ func (q *Queries) ListChecks(ctx context.Context, db DBTX, arg ListChecksParams)
 			&i.StartTime,
 			&i.EndTime,
 			&i.CatalogVersion,
+			&i.SettleEndTime,
 		); err != nil {
 			return nil, err
 		}

@@ -70,6 +70,8 @@ type Check struct {
 	EndTime     time.Time
 	// The effective catalog version the check judged with (catalog version, plus "+org.N" for the organization's override revision N); null for checks recorded before it was kept.
 	CatalogVersion *string
+	// For a propagating check: when the settle window ends and the verdict becomes final (a settle re-check runs then); null otherwise.
+	SettleEndTime *time.Time
 }
 
 // Client secrets and certificates of an integration: metadata only, the values are in Vault. Several live at once during a rotation's overlap.
@@ -368,4 +370,8 @@ type WebhookDelivery struct {
 	// When the next attempt is due (informational: the River job deliver_webhook schedules it).
 	NextAttemptTime time.Time
 	DeliverTime     *time.Time
+	// When the last attempt started (the deliver_webhook job's attempted_at); null before the first.
+	LastAttemptTime *time.Time
+	// The delivery this one repeats (RedeliverWebhookDelivery: same event and payload, a new attempt history); null for an event's first delivery.
+	RedeliveryOf *int64
 }

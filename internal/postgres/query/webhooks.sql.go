@@ -98,7 +98,7 @@ func (q *Queries) FinishCreateWebhook(ctx context.Context, db DBTX, arg FinishCr
 }
 
 const getDeliveryForSend = `-- name: GetDeliveryForSend :one
-select d.organization_id, d.id, d.webhook_id, d.event, d.resource, d.payload, d.status, d.attempts, d.last_status_code, d.last_error, d.create_time, d.next_attempt_time, d.deliver_time, w.url, w.secret_path, w.secret_version, w.disabled
+select d.organization_id, d.id, d.webhook_id, d.event, d.resource, d.payload, d.status, d.attempts, d.last_status_code, d.last_error, d.create_time, d.next_attempt_time, d.deliver_time, d.last_attempt_time, d.redelivery_of, w.url, w.secret_path, w.secret_version, w.disabled
 from webhook_deliveries d
 join webhooks w on w.organization_id = d.organization_id and w.id = d.webhook_id
 where d.organization_id = $1 and d.id = $2
@@ -134,6 +134,8 @@ func (q *Queries) GetDeliveryForSend(ctx context.Context, db DBTX, arg GetDelive
 		&i.WebhookDelivery.CreateTime,
 		&i.WebhookDelivery.NextAttemptTime,
 		&i.WebhookDelivery.DeliverTime,
+		&i.WebhookDelivery.LastAttemptTime,
+		&i.WebhookDelivery.RedeliveryOf,
 		&i.Url,
 		&i.SecretPath,
 		&i.SecretVersion,
@@ -193,6 +195,42 @@ func (q *Queries) GetWebhookAny(ctx context.Context, db DBTX, arg GetWebhookAnyP
 		&i.CreateTime,
 		&i.UpdateTime,
 		&i.Version,
+	)
+	return i, err
+}
+
+const getWebhookDelivery = `-- name: GetWebhookDelivery :one
+select d.organization_id, d.id, d.webhook_id, d.event, d.resource, d.payload, d.status, d.attempts, d.last_status_code, d.last_error, d.create_time, d.next_attempt_time, d.deliver_time, d.last_attempt_time, d.redelivery_of from webhook_deliveries d
+join webhooks w on w.organization_id = d.organization_id and w.id = d.webhook_id and w.secret_version > 0
+where d.organization_id = $1 and d.webhook_id = $2 and d.id = $3
+`
+
+type GetWebhookDeliveryParams struct {
+	OrganizationID uuid.UUID
+	WebhookID      uuid.UUID
+	ID             int64
+}
+
+// A delivery of a visible webhook.
+func (q *Queries) GetWebhookDelivery(ctx context.Context, db DBTX, arg GetWebhookDeliveryParams) (WebhookDelivery, error) {
+	row := db.QueryRow(ctx, getWebhookDelivery, arg.OrganizationID, arg.WebhookID, arg.ID)
+	var i WebhookDelivery
+	err := row.Scan(
+		&i.OrganizationID,
+		&i.ID,
+		&i.WebhookID,
+		&i.Event,
+		&i.Resource,
+		&i.Payload,
+		&i.Status,
+		&i.Attempts,
+		&i.LastStatusCode,
+		&i.LastError,
+		&i.CreateTime,
+		&i.NextAttemptTime,
+		&i.DeliverTime,
+		&i.LastAttemptTime,
+		&i.RedeliveryOf,
 	)
 	return i, err
 }
@@ -302,6 +340,43 @@ func (q *Queries) InsertWebhookDeliveries(ctx context.Context, db DBTX, arg Inse
 	return items, nil
 }
 
+const insertWebhookRedelivery = `-- name: InsertWebhookRedelivery :one
+insert into webhook_deliveries (organization_id, webhook_id, event, resource, payload, redelivery_of)
+select d.organization_id, d.webhook_id, d.event, d.resource, d.payload, d.id from webhook_deliveries d
+where d.organization_id = $1 and d.webhook_id = $2 and d.id = $3
+returning organization_id, id, webhook_id, event, resource, payload, status, attempts, last_status_code, last_error, create_time, next_attempt_time, deliver_time, last_attempt_time, redelivery_of
+`
+
+type InsertWebhookRedeliveryParams struct {
+	OrganizationID uuid.UUID
+	WebhookID      uuid.UUID
+	ID             int64
+}
+
+// A new pending delivery of a delivery's event and payload to its webhook.
+func (q *Queries) InsertWebhookRedelivery(ctx context.Context, db DBTX, arg InsertWebhookRedeliveryParams) (WebhookDelivery, error) {
+	row := db.QueryRow(ctx, insertWebhookRedelivery, arg.OrganizationID, arg.WebhookID, arg.ID)
+	var i WebhookDelivery
+	err := row.Scan(
+		&i.OrganizationID,
+		&i.ID,
+		&i.WebhookID,
+		&i.Event,
+		&i.Resource,
+		&i.Payload,
+		&i.Status,
+		&i.Attempts,
+		&i.LastStatusCode,
+		&i.LastError,
+		&i.CreateTime,
+		&i.NextAttemptTime,
+		&i.DeliverTime,
+		&i.LastAttemptTime,
+		&i.RedeliveryOf,
+	)
+	return i, err
+}
+
 const listOrganizationWebhookSecrets = `-- name: ListOrganizationWebhookSecrets :many
 select secret_path from webhooks where organization_id = $1
 `
@@ -327,7 +402,7 @@ func (q *Queries) ListOrganizationWebhookSecrets(ctx context.Context, db DBTX, o
 }
 
 const listWebhookDeliveries = `-- name: ListWebhookDeliveries :many
-select organization_id, id, webhook_id, event, resource, payload, status, attempts, last_status_code, last_error, create_time, next_attempt_time, deliver_time from webhook_deliveries
+select organization_id, id, webhook_id, event, resource, payload, status, attempts, last_status_code, last_error, create_time, next_attempt_time, deliver_time, last_attempt_time, redelivery_of from webhook_deliveries
 where organization_id = $1 and webhook_id = $2 and id < $3
 order by id desc limit $4
 `
@@ -367,6 +442,8 @@ func (q *Queries) ListWebhookDeliveries(ctx context.Context, db DBTX, arg ListWe
 			&i.CreateTime,
 			&i.NextAttemptTime,
 			&i.DeliverTime,
+			&i.LastAttemptTime,
+			&i.RedeliveryOf,
 		); err != nil {
 			return nil, err
 		}
@@ -454,8 +531,9 @@ func (q *Queries) ReapPendingWebhooks(ctx context.Context, db DBTX, cutoff time.
 
 const recordWebhookAttempt = `-- name: RecordWebhookAttempt :exec
 update webhook_deliveries set status = $1, attempts = $2, last_status_code = $3,
-  last_error = $4, next_attempt_time = $5, deliver_time = $6
-where organization_id = $7 and id = $8 and status = 'pending'
+  last_error = $4, next_attempt_time = $5, deliver_time = $6,
+  last_attempt_time = $7
+where organization_id = $8 and id = $9 and status = 'pending'
 `
 
 type RecordWebhookAttemptParams struct {
@@ -465,6 +543,7 @@ type RecordWebhookAttemptParams struct {
 	LastError       string
 	NextAttemptTime time.Time
 	DeliverTime     *time.Time
+	LastAttemptTime *time.Time
 	OrganizationID  uuid.UUID
 	ID              int64
 }
@@ -477,6 +556,7 @@ func (q *Queries) RecordWebhookAttempt(ctx context.Context, db DBTX, arg RecordW
 		arg.LastError,
 		arg.NextAttemptTime,
 		arg.DeliverTime,
+		arg.LastAttemptTime,
 		arg.OrganizationID,
 		arg.ID,
 	)
