@@ -42,7 +42,12 @@ func (s *Service) confirmFirst(ctx context.Context, org uuid.UUID, hash []byte, 
 		r, t, err = s.loadRequest(ctx, tx, org, hash, cb)
 		return err
 	})
-	if err != nil || r.SharedKind != "" || decide(cb, t) != ResultConsented {
+	if err != nil {
+		// The transaction that records the outcome reads the request
+		// again and returns the same error to the caller.
+		return nil //nolint:nilerr // left to step 3, which reports it
+	}
+	if r.SharedKind != "" || decide(cb, t) != ResultConsented {
 		return nil
 	}
 	creds, ok, err := s.provisionerCredentials(ctx, org, t)

@@ -132,7 +132,7 @@ func shellWords(line string, vars map[string]string) ([]string, error) {
 	)
 	for i := 0; i < len(line); i++ {
 		c := line[i]
-		switch {
+		switch { //nolint:staticcheck // the cases test more than c alone
 		case c == ' ' || c == '\t':
 			if in {
 				words, in = append(words, cur.String()), false

@@ -41,9 +41,10 @@ func TestRetention(t *testing.T) {
 			values ($1, $2, $3, $4, 'healthy', 'schedule', 'ok', '[]', $5, $5)`, f.org, uuid.Must(uuid.NewV7()), f.tenant, in.ID, end)
 	}
 	// a: three old checks and a recent one; b: only old ones.
-	for _, age := range []time.Duration{100, 99, 98} {
-		check(a, age*24*time.Hour)
-		check(b, age*24*time.Hour)
+	for _, days := range []int{100, 99, 98} {
+		age := time.Duration(days) * 24 * time.Hour
+		check(a, age)
+		check(b, age)
 	}
 	check(a, time.Hour)
 	exec(`insert into audit_events (organization_id, actor, method, resource, request_id, create_time)
