@@ -29,6 +29,9 @@ helm=$(bash scripts/ensure-helm.sh)
 check=$out/deploycheck
 ref=docs/configuration.md
 
+# The Kubernetes version the chart is rendered and linted for: its minimum (Chart.yaml
+# kubeVersion). A Helm built with plain `go build` would otherwise assume v1.20.
+kube=1.30.0
 # Helm must not read or write a user's configuration or caches here.
 export HELM_CACHE_HOME=$PWD/$out/helm/cache HELM_CONFIG_HOME=$PWD/$out/helm/config HELM_DATA_HOME=$PWD/$out/helm/data
 
@@ -42,8 +45,8 @@ for v in "${variants[@]}"; do
 		args=(-f "$v")
 		name=$(basename "$v" .yaml)
 	fi
-	"$helm" lint --strict "$chart" "${args[@]}" >"$out/lint-$name.txt" 2>&1 || { cat "$out/lint-$name.txt" >&2; die "helm lint ($name)"; }
-	"$helm" template dz "$chart" --namespace dzconnect "${args[@]}" >"$out/rendered-$name.yaml" ||
+	"$helm" lint --strict --kube-version "$kube" "$chart" "${args[@]}" >"$out/lint-$name.txt" 2>&1 || { cat "$out/lint-$name.txt" >&2; die "helm lint ($name)"; }
+	"$helm" template dz "$chart" --kube-version "$kube" --namespace dzconnect "${args[@]}" >"$out/rendered-$name.yaml" ||
 		die "helm template ($name)"
 	"$check" k8s -config-reference "$ref" "$out/rendered-$name.yaml" || die "rendered manifests ($name)"
 done
@@ -52,7 +55,7 @@ log "3. renders that must fail"
 must_fail() { # must_fail WANT_IN_ERROR HELM_ARGS...
 	local want=$1 err
 	shift
-	if err=$("$helm" template dz "$chart" "$@" 2>&1 >/dev/null); then
+	if err=$("$helm" template dz "$chart" --kube-version "$kube" "$@" 2>&1 >/dev/null); then
 		die "helm template $* rendered; it must fail with: $want"
 	fi
 	[[ $err == *"$want"* ]] || die "helm template $* failed without '$want': $err"
@@ -63,12 +66,14 @@ must_fail "not both" --set allowPlaintext=true
 must_fail "secrets come only from Kubernetes Secrets" --set env.DZCONNECT_DATABASE_URL=postgres://u:p@db/dz
 must_fail "secrets come only from Kubernetes Secrets" --set env.DZCONNECT_ADMIN_KEY=dzk_x
 must_fail "only DZCONNECT_* settings" --set env.GOMAXPROCS=2
-must_fail "vault.auth.method must be approle or token" --set vault.auth.method=kubernetes
+must_fail "value must be one of 'approle', 'token'" --set vault.auth.method=kubernetes
 must_fail "vault.address is required" --set vault.address=
 must_fail "needs internalListener.enabled" --set internalListener.enabled=false --set metrics.serviceMonitor.enabled=true
+must_fail "adress" --set vault.adress=https://vault:8200 # values.schema.json: a misspelt key
+must_fail "value must be one of 'http', 'https'" --set internalListener.scheme=tcp
 must_fail "minReplicas must not exceed" --set autoscaling.enabled=true --set autoscaling.minReplicas=5 --set autoscaling.maxReplicas=2
 # A DZCONNECT_* name that dzconnect does not have renders, and deploycheck refuses it.
-"$helm" template dz "$chart" --set env.DZCONNECT_SWEEP_INTERVALL=1h >"$out/rendered-typo.yaml"
+"$helm" template dz "$chart" --kube-version "$kube" --set env.DZCONNECT_SWEEP_INTERVALL=1h >"$out/rendered-typo.yaml"
 if "$check" k8s -config-reference "$ref" "$out/rendered-typo.yaml" >/dev/null 2>"$out/typo.err"; then
 	die "deploycheck accepted the unknown DZCONNECT_SWEEP_INTERVALL"
 fi
@@ -90,4 +95,4 @@ echo "  $(wc -w <<<"$metrics") metric names, all registered in internal/" >&2
 log "6. deploycheck's own tests"
 (cd tools/helm && GOWORK=off GOFLAGS="${GOFLAGS:-} -mod=readonly" go test -count=1 ./deploycheck/)
 
-log "ok: chart (${#variants[@]} value sets, 9 refusals), compose file, alert metrics"
+log "ok: chart (${#variants[@]} value sets, 12 refusals), compose file, alert metrics"
