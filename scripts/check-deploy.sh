@@ -70,7 +70,8 @@ must_fail "value must be one of 'approle', 'token'" --set vault.auth.method=kube
 must_fail "vault.address is required" --set vault.address=
 must_fail "needs internalListener.enabled" --set internalListener.enabled=false --set metrics.serviceMonitor.enabled=true
 must_fail "adress" --set vault.adress=https://vault:8200 # values.schema.json: a misspelt key
-must_fail "value must be one of 'http', 'https'" --set internalListener.scheme=tcp
+must_fail "value must be one of 'http', 'metrics'" --set probes.port=grpc
+must_fail "probes.port=metrics needs internalListener.enabled" --set probes.port=metrics --set internalListener.enabled=false
 must_fail "minReplicas must not exceed" --set autoscaling.enabled=true --set autoscaling.minReplicas=5 --set autoscaling.maxReplicas=2
 # A DZCONNECT_* name that dzconnect does not have renders, and deploycheck refuses it.
 "$helm" template dz "$chart" --kube-version "$kube" --set env.DZCONNECT_SWEEP_INTERVALL=1h >"$out/rendered-typo.yaml"
@@ -95,4 +96,4 @@ echo "  $(wc -w <<<"$metrics") metric names, all registered in internal/" >&2
 log "6. deploycheck's own tests"
 (cd tools/helm && GOWORK=off GOFLAGS="${GOFLAGS:-} -mod=readonly" go test -count=1 ./deploycheck/)
 
-log "ok: chart (${#variants[@]} value sets, 12 refusals), compose file, alert metrics"
+log "ok: chart (${#variants[@]} value sets, 13 refusals), compose file, alert metrics"

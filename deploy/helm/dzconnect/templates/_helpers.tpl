@@ -84,6 +84,9 @@ or that would put a secret into the chart's values.
 {{- fail (printf "env.%s: only DZCONNECT_* settings belong in env; use extraEnv for others" $name) -}}
 {{- end -}}
 {{- end -}}
+{{- if and (eq .Values.probes.port "metrics") (not .Values.internalListener.enabled) -}}
+{{- fail "probes.port=metrics needs internalListener.enabled" -}}
+{{- end -}}
 {{- if and .Values.metrics.serviceMonitor.enabled (not .Values.internalListener.enabled) -}}
 {{- fail "metrics.serviceMonitor needs internalListener.enabled: /metrics is scraped on the internal listener" -}}
 {{- end -}}
