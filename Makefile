@@ -63,6 +63,10 @@ BREAKING_AGAINST ?= .git\#branch=main
 breaking: ## buf breaking-change check against BREAKING_AGAINST (default: main)
 	$(BUF) breaking --against '$(BREAKING_AGAINST)'
 
+.PHONY: check-deploy
+check-deploy: ## lint, render and validate the Helm chart and the compose file (Helm built once per machine)
+	bash scripts/check-deploy.sh
+
 .PHONY: services-up
 services-up: ## start the test Postgres and Vault (.run/test)
 	bash scripts/services.sh up $(TEST_DIR)
@@ -94,4 +98,4 @@ dev-down: ## stop everything `make dev` started
 	bash scripts/dev.sh down
 
 .PHONY: ci
-ci: lint check-generate check-openapi test ## what CI runs
+ci: lint check-generate check-openapi check-deploy test ## what CI runs
