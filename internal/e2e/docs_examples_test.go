@@ -295,9 +295,10 @@ func TestDocumentedExamplesRun(t *testing.T) {
 	hook, _ := newWebhook(t, f.s, f.org.AdminCtx, f.org.Name, rcv.URL+"/dzconnect")
 	e.vars["WEBHOOK"] = hook.GetName()
 
-	// INTEGRATION lacks SecurityIncident.Read.All and holds Directory.Read.All;
+	// INTEGRATION lacks AuditLog.Read.All (required by the catalog) and
+	// holds Directory.Read.All;
 	// NEW_INTEGRATION was just created with a wrong secret.
-	roles := append([]string{"Directory.Read.All"}, slices.DeleteFunc(slices.Clone(defenderRoles), func(r string) bool { return r == "SecurityIncident.Read.All" })...)
+	roles := append([]string{"Directory.Read.All"}, slices.DeleteFunc(slices.Clone(defenderRoles), func(r string) bool { return r == "AuditLog.Read.All" })...)
 	in, _ := f.app(t, msftsim.AppRequest{DisplayName: "Dropzone AI", Roles: roles}, nil)
 	e.vars["INTEGRATION"] = in.GetName()
 	e.settled = in.GetCreateTime().AsTime().Add(docSettleWindow + time.Second)

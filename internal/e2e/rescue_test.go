@@ -8,6 +8,7 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"google.golang.org/grpc/metadata"
 
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
 	"github.com/dropzoneai/dzconnect/internal/jobs"
@@ -59,7 +60,12 @@ func TestCheckOfDeadReplicaIsRescued(t *testing.T) {
 		case <-time.After(100 * time.Millisecond): // polling the job's state, not waiting for it
 		}
 	}
-	checks, err := f.s.Clients().Integrations.ListChecks(f.org.ViewerCtx, &v1.ListChecksRequest{Parent: in.GetName()})
+	// A fresh deadline: the fixture's contexts last 30 s, less than the
+	// rescue takes (--job-rescue-after=30s).
+	md, _ := metadata.FromOutgoingContext(f.org.ViewerCtx)
+	lctx, lcancel := context.WithTimeout(metadata.NewOutgoingContext(context.Background(), md), 30*time.Second)
+	defer lcancel()
+	checks, err := f.s.Clients().Integrations.ListChecks(lctx, &v1.ListChecksRequest{Parent: in.GetName()})
 	if err != nil || len(checks.GetChecks()) != 1 || checks.GetChecks()[0].GetTrigger() != "schedule" ||
 		checks.GetChecks()[0].GetOutcome() != v1.IntegrationState_INTEGRATION_STATE_HEALTHY {
 		t.Fatalf("checks after the rescue: %v %v", checks, err)
