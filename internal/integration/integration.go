@@ -8,6 +8,7 @@ package integration
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -135,6 +136,22 @@ type CredentialMeta struct {
 }
 
 // Meta returns c's caller-settable metadata.
+// HasKeyID reports whether keyID, as Entra writes it, is the credential's
+// Entra key ID.
+func (c Credential) HasKeyID(keyID string) bool {
+	return c.KeyID.Valid && strings.EqualFold(keyID, c.KeyID.UUID.String())
+}
+
+// EndsAt reports whether end is the credential's recorded end date: equal
+// to the second (Entra and Postgres keep different sub-second precision).
+func (c Credential) EndsAt(end time.Time) bool {
+	if c.EndTime == nil {
+		return false
+	}
+	d := c.EndTime.Sub(end)
+	return d > -time.Second && d < time.Second
+}
+
 func (c Credential) Meta() CredentialMeta {
 	return CredentialMeta{KeyID: c.KeyID, Hint: c.Hint, EndTime: c.EndTime}
 }

@@ -3,7 +3,6 @@ package provision
 import (
 	"context"
 	"hash/fnv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -32,19 +31,16 @@ func (s *Service) readExpiry(ctx context.Context, dir Directory, target resource
 	}
 	rep.Read++
 	var entra *time.Time
-	if cred.KeyID.Valid {
-		key := strings.ToLower(cred.KeyID.UUID.String())
-		for _, p := range app.Passwords {
-			if strings.ToLower(p.KeyID) == key && !p.End.IsZero() {
-				e := p.End
-				entra = &e
-			}
+	for _, p := range app.Passwords {
+		if cred.HasKeyID(p.KeyID) && !p.End.IsZero() {
+			e := p.End
+			entra = &e
 		}
-		for _, k := range app.Keys {
-			if strings.ToLower(k.KeyID) == key && !k.End.IsZero() {
-				e := k.End
-				entra = &e
-			}
+	}
+	for _, k := range app.Keys {
+		if cred.HasKeyID(k.KeyID) && !k.End.IsZero() {
+			e := k.End
+			entra = &e
 		}
 	}
 	if entra == nil {
@@ -53,7 +49,7 @@ func (s *Service) readExpiry(ctx context.Context, dir Directory, target resource
 		_, err := s.d.Renewal.SetCredentialExpiryRead(ctx, s.d.Tx.Conn(), target.Org, cred.ID, cred.EndTime, now)
 		return cred.EndTime, err
 	}
-	if cred.EndTime != nil && absDuration(cred.EndTime.Sub(*entra)) < time.Second {
+	if cred.EndsAt(*entra) {
 		_, err := s.d.Renewal.SetCredentialExpiryRead(ctx, s.d.Tx.Conn(), target.Org, cred.ID, cred.EndTime, now)
 		return cred.EndTime, err
 	}
@@ -112,11 +108,4 @@ func jitterFor(id uuid.UUID, window time.Duration) time.Duration {
 
 func credentialName(target resource.Integration, id uuid.UUID) string {
 	return target.String() + "/credentials/" + id.String()
-}
-
-func absDuration(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
-	}
-	return d
 }

@@ -15,7 +15,6 @@ package verify
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -62,9 +61,8 @@ type ExpiryCorrector interface {
 // hint when exactly one password credential has it.
 func entraEnd(cred integration.Credential, creds []AppCredential) (time.Time, bool) {
 	if cred.KeyID.Valid {
-		key := strings.ToLower(cred.KeyID.UUID.String())
 		for _, c := range creds {
-			if strings.ToLower(c.KeyID) == key && !c.End.IsZero() {
+			if cred.HasKeyID(c.KeyID) && !c.End.IsZero() {
 				return c.End, true
 			}
 		}
@@ -99,7 +97,7 @@ func entraExpiry(a integration.Credential, creds []AppCredential) (end *time.Tim
 		return end, "", nil
 	}
 	e = e.UTC()
-	if a.EndTime != nil && absDur(a.EndTime.Sub(e)) < time.Second {
+	if a.EndsAt(e) {
 		return &e, " (end date confirmed in Entra)", nil
 	}
 	recorded := "none"
@@ -109,13 +107,6 @@ func entraExpiry(a integration.Credential, creds []AppCredential) (end *time.Tim
 	note = fmt.Sprintf("; Entra's end date %s differs from the recorded one (%s): judged by Entra's, the record is corrected",
 		e.Format(time.RFC3339), recorded)
 	return &e, note, &ExpiryMismatch{Credential: a.ID, Entra: e, Recorded: a.EndTime}
-}
-
-func absDur(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
-	}
-	return d
 }
 
 // correctsExpiry reports whether recording c corrects the recorded end
@@ -130,7 +121,7 @@ func correctsExpiry(c Check, in integration.Integration) bool {
 	if !ok || a.ID != m.Credential {
 		return false
 	}
-	return a.EndTime == nil || absDur(a.EndTime.Sub(m.Entra)) >= time.Second
+	return !a.EndsAt(m.Entra)
 }
 
 // correctExpiry writes the end date c read from Entra on the active
