@@ -261,7 +261,5 @@ func propagateRoleStep(step *Step, settleEnd *time.Time) {
 	if settleEnd == nil {
 		return
 	}
-	step.Status = StepPropagating
-	step.IfPersists = step.Remedy
-	step.Remedy = propagatingRemedy("a role assigned just now takes a few minutes to apply", step.IfPersists, *settleEnd)
+	propagate(step, "a role assigned just now takes a few minutes to apply", step.Remedy, *settleEnd)
 }

@@ -108,12 +108,11 @@ func failStep(step *Step, err error, settleEnd *time.Time) {
 	case e.Class == mserr.ClassPolicyBlocked:
 		step.Status = StepBlocked
 	case settleEnd != nil && mserr.IsReplicationLag(e): // the one definition of lag
-		step.Status = StepPropagating
-		step.IfPersists = e.Remedy
-		if step.IfPersists == "" {
-			step.IfPersists = "the error is real: see the error code in docs/microsoft-errors.md"
+		ifPersists := e.Remedy
+		if ifPersists == "" {
+			ifPersists = "the error is real: see the error code in docs/microsoft-errors.md"
 		}
-		step.Remedy = propagatingRemedy("a recent change may still be replicating in Microsoft's directory", step.IfPersists, *settleEnd)
+		propagate(step, "a recent change may still be replicating in Microsoft's directory", ifPersists, *settleEnd)
 	case e.Class == mserr.ClassTransient || e.Class == mserr.ClassThrottled:
 		step.Status = StepWarning
 		step.Message = "Microsoft did not answer conclusively: " + e.Message
@@ -122,10 +121,13 @@ func failStep(step *Step, err error, settleEnd *time.Time) {
 	}
 }
 
-// propagatingRemedy is a propagating step's remedy: wait (why), and what
-// to do if the failure persists after the settle window ends at end.
-func propagatingRemedy(why, ifPersists string, end time.Time) string {
-	return fmt.Sprintf("none yet: %s, and the check re-runs by itself at %s; if this persists after %s: %s",
+// propagate makes step propagating until the settle window ends at end:
+// its remedy says to wait (why) and when the verdict is final, and
+// ifPersists (also kept in IfPersists) is what to do if it persists.
+func propagate(step *Step, why, ifPersists string, end time.Time) {
+	step.Status = StepPropagating
+	step.IfPersists = ifPersists
+	step.Remedy = fmt.Sprintf("none yet: %s, and the check re-runs by itself at %s; if this persists after %s: %s",
 		why, clockTime(end), clockTime(end), ifPersists)
 }
 
@@ -234,9 +236,7 @@ func permissionStep(p Permissions, settleEnd *time.Time) Step {
 		step.Message = "required permission(s) not granted: " + strings.Join(p.MissingRequired, ", ")
 		step.Remedy = "add the application permission(s) in Entra (API permissions) and grant admin consent"
 		if settleEnd != nil {
-			step.Status = StepPropagating
-			step.IfPersists = step.Remedy
-			step.Remedy = propagatingRemedy("consent granted just now reaches Entra's reads and the tokens' roles within minutes", step.IfPersists, *settleEnd)
+			propagate(&step, "consent granted just now reaches Entra's reads and the tokens' roles within minutes", step.Remedy, *settleEnd)
 		}
 	case len(p.MissingOptional) > 0:
 		step.Status = StepWarning
