@@ -125,6 +125,13 @@ var serveBuild struct {
 	out  []byte
 }
 
+// removeServeBinary deletes the built binary's directory, if one was made.
+func removeServeBinary() {
+	if serveBuild.path != "" {
+		_ = os.RemoveAll(filepath.Dir(serveBuild.path))
+	}
+}
+
 func serveBinary(t *testing.T) string {
 	t.Helper()
 	serveBuild.once.Do(func() {

@@ -9,4 +9,6 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/testsupport/stack"
 )
 
-func TestMain(m *testing.M) { stack.Main(m) }
+// TestMain removes the dzconnect binary the kill tests build (about
+// 180 MB) when the package's tests end.
+func TestMain(m *testing.M) { stack.Main(m, removeServeBinary) }

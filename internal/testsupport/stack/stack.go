@@ -33,8 +33,9 @@ import (
 	"github.com/dropzoneai/dzconnect/migrations"
 )
 
-// Main runs a package's tests with Postgres and Vault available.
-func Main(m *testing.M) {
+// Main runs a package's tests with Postgres and Vault available, then
+// runs cleanups (before the services stop).
+func Main(m *testing.M, cleanups ...func()) {
 	pgDown, err := pgtest.Setup()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "stack:", err)
@@ -47,6 +48,9 @@ func Main(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	for _, c := range cleanups {
+		c()
+	}
 	vDown()
 	pgDown()
 	os.Exit(code)
