@@ -47,22 +47,61 @@ func (s *Service) confirmFirst(ctx context.Context, org uuid.UUID, hash []byte, 
 		// again and returns the same error to the caller.
 		return nil //nolint:nilerr // left to step 3, which reports it
 	}
-	if r.SharedKind != "" || decide(cb, t) != ResultConsented {
+	if decide(cb, t) != ResultConsented {
 		return nil
 	}
-	creds, ok, err := s.provisionerCredentials(ctx, org, t)
+	var (
+		creds Credentials
+		ok    bool
+	)
+	if r.SharedKind != "" {
+		creds, ok, err = s.sharedCredentials(ctx, org, r.SharedKind, t)
+	} else {
+		creds, ok, err = s.provisionerCredentials(ctx, org, t)
+	}
 	if err != nil {
 		return err
 	}
 	if !ok {
 		return nil
 	}
-	return s.confirmWithin(ctx, creds, t)
+	return s.confirmWithin(ctx, creds, t, appLabel(r.SharedKind))
+}
+
+// appLabel names the application a consent is for, in errors.
+func appLabel(sharedKind string) string {
+	if sharedKind != "" {
+		return "the shared " + sharedKind + " application"
+	}
+	return "the provisioner application"
+}
+
+// sharedCredentials reads the organization's shared application of kind
+// with its secret, for confirming a consent of it. ok is false when the
+// application is gone or its secret is not stored yet: the recording
+// transaction then refuses or records as it would without confirmation
+// (a shared application deleted meanwhile is NotFound there).
+func (s *Service) sharedCredentials(ctx context.Context, org uuid.UUID, kind string, t tenant.Tenant) (Credentials, bool, error) {
+	clientID, path, version, err := s.store.GetSharedAppSecretRef(ctx, s.tx.Conn(), org, kind)
+	if apperr.Is(err, apperr.NotFound) {
+		return Credentials{}, false, nil
+	}
+	if err != nil {
+		return Credentials{}, false, err
+	}
+	if version == 0 {
+		return Credentials{}, false, nil
+	}
+	secret, err := s.secrets.ReadClientSecret(ctx, path, version)
+	if err != nil {
+		return Credentials{}, false, apperr.Wrap(err, apperr.KindOrDefault(err, apperr.Unavailable), "reading the shared application's client secret from Vault failed")
+	}
+	return Credentials{Cloud: string(t.Cloud), Org: org.String(), TenantID: t.EntraTenantID.String(), ClientID: clientID.String(), Secret: secret}, true, nil
 }
 
 // confirmWithin asks Microsoft, waiting out replication lag with backoff
 // for up to s.wait.
-func (s *Service) confirmWithin(ctx context.Context, creds Credentials, t tenant.Tenant) error {
+func (s *Service) confirmWithin(ctx context.Context, creds Credentials, t tenant.Tenant, app string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.wait)
 	defer cancel()
 	delay := 500 * time.Millisecond
@@ -72,13 +111,13 @@ func (s *Service) confirmWithin(ctx context.Context, creds Credentials, t tenant
 			return nil
 		}
 		if !mserr.IsReplicationLag(err) {
-			return unconfirmed(err, creds, t)
+			return unconfirmed(err, creds, t, app)
 		}
 		timer := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return unconfirmed(err, creds, t)
+			return unconfirmed(err, creds, t, app)
 		case <-timer.C:
 		}
 		delay = min(2*delay, 4*time.Second)
@@ -87,7 +126,7 @@ func (s *Service) confirmWithin(ctx context.Context, creds Credentials, t tenant
 
 // unconfirmed is the caller's error when Microsoft did not confirm a
 // consent. Nothing was written in any case.
-func unconfirmed(err error, creds Credentials, t tenant.Tenant) error {
+func unconfirmed(err error, creds Credentials, t tenant.Tenant, app string) error {
 	const after = " Nothing was recorded, and the link's state stays usable until it expires."
 	var me *mserr.Error
 	if !errors.As(err, &me) {
@@ -97,17 +136,17 @@ func unconfirmed(err error, creds Credentials, t tenant.Tenant) error {
 	switch me.Class {
 	case mserr.ClassNoServicePrincipal, mserr.ClassAppNotFound:
 		return apperr.New(apperr.FailedPrecondition,
-			"Microsoft does not confirm the admin consent: the provisioner application %s has no service principal in Entra tenant %s (%s)."+after+
+			"Microsoft does not confirm the admin consent: %s %s has no service principal in Entra tenant %s (%s)."+after+
 				" If an administrator of that tenant consented a moment ago, retry the completion in a minute; otherwise have one open the link",
-			creds.ClientID, t.EntraTenantID, me.Code).WithReason("ADMIN_CONSENT_UNCONFIRMED")
+			app, creds.ClientID, t.EntraTenantID, me.Code).WithReason("ADMIN_CONSENT_UNCONFIRMED")
 	case mserr.ClassThrottled, mserr.ClassTransient, mserr.ClassNotReplicated:
 		return apperr.New(apperr.Unavailable,
 			"Microsoft did not confirm the admin consent in time (%s: %s)."+after+" Retry the completion", me.Code, me.Class)
 	default:
-		msg := "Microsoft refused the provisioner's sign-in in Entra tenant %s (%s), so the admin consent cannot be confirmed." + after
+		msg := "Microsoft refused the sign-in of %s in Entra tenant %s (%s), so the admin consent cannot be confirmed." + after
 		if me.Remedy != "" {
 			msg += " " + me.Remedy
 		}
-		return apperr.New(apperr.FailedPrecondition, msg, t.EntraTenantID, me.Code).WithReason("ADMIN_CONSENT_UNCONFIRMED")
+		return apperr.New(apperr.FailedPrecondition, msg, app, t.EntraTenantID, me.Code).WithReason("ADMIN_CONSENT_UNCONFIRMED")
 	}
 }

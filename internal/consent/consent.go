@@ -106,6 +106,10 @@ type Store interface {
 	// RecordSharedConsent records (or renews) tenantID's consent of the
 	// organization's shared application of kind.
 	RecordSharedConsent(ctx context.Context, tx uow.Tx, org, tenantID uuid.UUID, kind string, at time.Time) error
+	// GetSharedAppSecretRef reads the organization's shared application of
+	// kind: its client ID and its secret's Vault path and version (0 until
+	// the secret is stored). NotFound when there is none.
+	GetSharedAppSecretRef(ctx context.Context, tx uow.Tx, org uuid.UUID, kind string) (clientID uuid.UUID, path string, version int64, err error)
 	// MarkConsentRequestUsed spends the state with its result and the
 	// scope Microsoft returned ("" when none).
 	MarkConsentRequestUsed(ctx context.Context, tx uow.Tx, org uuid.UUID, stateHash []byte, result Result, scope string) error

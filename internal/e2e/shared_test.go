@@ -56,12 +56,19 @@ func rolesOf(m sharedapp.Manifest, without ...string) []string {
 
 func newSharedFixture(t *testing.T, without ...string) sharedFixture {
 	t.Helper()
+	return newSharedFixtureArgs(t, nil, without...)
+}
+
+// newSharedFixtureArgs is newSharedFixture with extra serve flags.
+func newSharedFixtureArgs(t *testing.T, extra []string, without ...string) sharedFixture {
+	t.Helper()
 	sim := stack.StartSim(t)
 	// No settle window: a missing permission or a refused secret is a
 	// finding at once, not "propagating" (msftsim imposes no lag here).
 	// No sweep jitter: whichever replica leads enqueues the batches at once
 	// (TestSharedModeSweep).
-	s := stack.Start(t, stack.Options{ExtraArgs: append(stack.SimArgs(sim), "--settle-window", "1ns", "--sweep-jitter", "0s")})
+	args := append(stack.SimArgs(sim), "--settle-window", "1ns", "--sweep-jitter", "0s")
+	s := stack.Start(t, stack.Options{ExtraArgs: append(args, extra...)})
 	f := sharedFixture{consentFixture: consentFixture{s: s, sim: sim}, sa: v1.NewSharedApplicationServiceClient(s.Conn), home: uuid.NewString()}
 	f.org = s.NewOrg(t, "Shared")
 	m := sharedapp.ManifestFor(catalog.Default(), integration.KindDefender, nil)
@@ -549,4 +556,59 @@ func TestSharedModeSweep(t *testing.T) {
 			t.Fatalf("%s after the sweep: %v (%v)", name, got.GetIntegration().GetState(), err)
 		}
 	}
+}
+
+// TestSharedModeForgedConsentIsNotRecorded: a shared application's consent
+// is confirmed with Microsoft before it is recorded, as the provisioner's
+// is: the redirect's admin_consent=True forwarded without an administrator
+// consenting is refused, nothing is written and the state stays usable; the
+// real consent then completes the same state.
+func TestSharedModeForgedConsentIsNotRecorded(t *testing.T) {
+	t.Parallel()
+	f := newSharedFixtureArgs(t, []string{"--consent-confirm-wait=2s"})
+	app := f.create(t)
+	tenant, simTID := f.newCustomer(t, f.org)
+	link, err := f.sa.GetSharedApplicationConsentLink(f.org.OperatorCtx, &v1.GetSharedApplicationConsentLinkRequest{
+		Name: app.GetName(), Tenant: tenant, RedirectUri: consentRedirect})
+	if err != nil {
+		t.Fatalf("GetSharedApplicationConsentLink: %v", err)
+	}
+	u, err := url.Parse(link.GetUrl())
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := u.Query().Get("state")
+	before := snapshot(t, f.s)
+	c := f.s.Clients()
+	_, err = c.Tenants.CompleteAdminConsent(f.org.OperatorCtx, &v1.CompleteAdminConsentRequest{Parent: f.org.Name, State: state,
+		AdminConsent: "True", Tenant: simTID, RedirectUri: consentRedirect})
+	st := wantCode(t, err, codes.FailedPrecondition)
+	if !strings.Contains(st.Message(), "the shared microsoft-365-defender application "+f.app.ClientID) ||
+		!strings.Contains(st.Message(), "no service principal") || !strings.Contains(st.Message(), "AADSTS700016") {
+		t.Fatalf("forged completion: %q", st.Message())
+	}
+	if reason := errorReason(err); reason != "ADMIN_CONSENT_UNCONFIRMED" {
+		t.Fatalf("reason %q", reason)
+	}
+	if after := snapshot(t, f.s); !equalCounts(before, after) {
+		t.Fatalf("a forged completion wrote:\nbefore %v\nafter  %v", before, after)
+	}
+	if used, _ := consentRow(t, f.s, state); used {
+		t.Fatal("a forged completion spent the state")
+	}
+	_, err = f.sa.CreateSharedIntegration(f.org.OperatorCtx, &v1.CreateSharedIntegrationRequest{Parent: tenant,
+		Integration: &v1.Integration{Kind: defenderKind, DisplayName: "not yet"}, RequestId: uuid.NewString()})
+	if reason := errorReason(err); reason != "SHARED_APPLICATION_NOT_CONSENTED" {
+		t.Fatalf("integration after a forged consent: %v (reason %q)", err, reason)
+	}
+
+	// The administrator consents at Microsoft: the same state completes.
+	back := f.follow(t, link.GetUrl())
+	if back.Get("state") != state || back.Get("admin_consent") != "True" {
+		t.Fatalf("redirect %v", back)
+	}
+	if _, err := c.Tenants.CompleteAdminConsent(f.org.OperatorCtx, completeReq(f.org.Name, back)); err != nil {
+		t.Fatalf("CompleteAdminConsent after the real consent: %v", err)
+	}
+	f.integrate(t, tenant)
 }

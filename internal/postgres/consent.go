@@ -101,6 +101,15 @@ func (db *DB) RecordSharedConsent(ctx context.Context, tx uow.Tx, org, tenantID 
 	return translate(err, resource.Org{Org: org}.String()+"/sharedApplications/"+kind)
 }
 
+// GetSharedAppSecretRef implements consent.Store.
+func (db *DB) GetSharedAppSecretRef(ctx context.Context, tx uow.Tx, org uuid.UUID, kind string) (uuid.UUID, string, int64, error) {
+	r, err := queries.GetSharedApplication(ctx, q(tx), query.GetSharedApplicationParams{OrganizationID: org, Kind: kind})
+	if err != nil {
+		return uuid.Nil, "", 0, translate(err, resource.Org{Org: org}.String()+"/sharedApplications/"+kind)
+	}
+	return r.ClientID, r.SecretPath, r.SecretVersion, nil
+}
+
 // MarkConsentRequestUsed implements consent.Store.
 func (db *DB) MarkConsentRequestUsed(ctx context.Context, tx uow.Tx, org uuid.UUID, stateHash []byte, result consent.Result, scope string) error {
 	res := string(result)
