@@ -1453,7 +1453,11 @@ type AuditEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name: organizations/{organization}/auditEvents/{audit_event}.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// The API key (resource name) or "service-admin" that made the call.
+	// Who made the call: the API key's resource name
+	// (organizations/{organization}/apiKeys/{api_key}), "service-admin",
+	// "oidc:{issuer}#{subject}" for an OIDC bearer token, or
+	// "cert:{identity}" for a client certificate mapped by the
+	// authentication configuration (docs/authentication.md).
 	Actor string `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
 	// The full RPC method, e.g. /dzconnect.v1.TenantService/CreateTenant.
 	Method string `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`

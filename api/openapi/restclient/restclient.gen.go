@@ -910,7 +910,11 @@ type V1ApiKey struct {
 
 // V1AuditEvent AuditEvent records one write: who, what, when.
 type V1AuditEvent struct {
-	// Actor The API key (resource name) or "service-admin" that made the call.
+	// Actor Who made the call: the API key's resource name
+	// (organizations/{organization}/apiKeys/{api_key}), "service-admin",
+	// "oidc:{issuer}#{subject}" for an OIDC bearer token, or
+	// "cert:{identity}" for a client certificate mapped by the
+	// authentication configuration (docs/authentication.md).
 	Actor *string `json:"actor,omitempty"`
 
 	// CreateTime When the write committed.
