@@ -3124,7 +3124,9 @@ type ClientInterface interface {
 	// client_secret, with its code), FailedPrecondition
 	// (CREDENTIAL_NOT_VERIFIED, CREDENTIAL_BLOCKED_BY_POLICY: the checks fail
 	// with client_secret; SHARED_APPLICATION_SECRET), NotFound, Aborted (etag
-	// mismatch), Unavailable (Vault down; nothing changed).
+	// mismatch), Unavailable (Vault down; nothing changed), ResourceExhausted
+	// (CHECKS_BUSY with a client_secret: too many on-demand checks at once,
+	// with RetryInfo; nothing changed; docs/limits.md).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3140,7 +3142,9 @@ type ClientInterface interface {
 	// client_secret, with its code), FailedPrecondition
 	// (CREDENTIAL_NOT_VERIFIED, CREDENTIAL_BLOCKED_BY_POLICY: the checks fail
 	// with client_secret; SHARED_APPLICATION_SECRET), NotFound, Aborted (etag
-	// mismatch), Unavailable (Vault down; nothing changed).
+	// mismatch), Unavailable (Vault down; nothing changed), ResourceExhausted
+	// (CHECKS_BUSY with a client_secret: too many on-demand checks at once,
+	// with RetryInfo; nothing changed; docs/limits.md).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3194,7 +3198,10 @@ type ClientInterface interface {
 	// integration uses, credential expiry. Records the check, updates the
 	// integration's state and announces a change of outcome. Bounded by the
 	// caller's deadline (steps not reached are reported as skipped).
-	// Permission: operator. Errors: NotFound.
+	// Permission: operator. Errors: NotFound, ResourceExhausted (CHECKS_BUSY:
+	// too many on-demand checks at once on the server or of the
+	// organization, with RetryInfo; nothing checked or recorded;
+	// docs/limits.md).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3206,7 +3213,10 @@ type ClientInterface interface {
 	// integration uses, credential expiry. Records the check, updates the
 	// integration's state and announces a change of outcome. Bounded by the
 	// caller's deadline (steps not reached are reported as skipped).
-	// Permission: operator. Errors: NotFound.
+	// Permission: operator. Errors: NotFound, ResourceExhausted (CHECKS_BUSY:
+	// too many on-demand checks at once on the server or of the
+	// organization, with RetryInfo; nothing checked or recorded;
+	// docs/limits.md).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4414,7 +4424,9 @@ func (c *Client) IntegrationServiceGetIntegration(ctx context.Context, organizat
 // client_secret, with its code), FailedPrecondition
 // (CREDENTIAL_NOT_VERIFIED, CREDENTIAL_BLOCKED_BY_POLICY: the checks fail
 // with client_secret; SHARED_APPLICATION_SECRET), NotFound, Aborted (etag
-// mismatch), Unavailable (Vault down; nothing changed).
+// mismatch), Unavailable (Vault down; nothing changed), ResourceExhausted
+// (CHECKS_BUSY with a client_secret: too many on-demand checks at once,
+// with RetryInfo; nothing changed; docs/limits.md).
 //
 // Takes any type of body and a specified content type.
 //
@@ -4440,7 +4452,9 @@ func (c *Client) IntegrationServiceUpdateIntegrationWithBody(ctx context.Context
 // client_secret, with its code), FailedPrecondition
 // (CREDENTIAL_NOT_VERIFIED, CREDENTIAL_BLOCKED_BY_POLICY: the checks fail
 // with client_secret; SHARED_APPLICATION_SECRET), NotFound, Aborted (etag
-// mismatch), Unavailable (Vault down; nothing changed).
+// mismatch), Unavailable (Vault down; nothing changed), ResourceExhausted
+// (CHECKS_BUSY with a client_secret: too many on-demand checks at once,
+// with RetryInfo; nothing changed; docs/limits.md).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4534,7 +4548,10 @@ func (c *Client) TokenServiceAcknowledgeCredential(ctx context.Context, organiza
 // integration uses, credential expiry. Records the check, updates the
 // integration's state and announces a change of outcome. Bounded by the
 // caller's deadline (steps not reached are reported as skipped).
-// Permission: operator. Errors: NotFound.
+// Permission: operator. Errors: NotFound, ResourceExhausted (CHECKS_BUSY:
+// too many on-demand checks at once on the server or of the
+// organization, with RetryInfo; nothing checked or recorded;
+// docs/limits.md).
 //
 // Takes any type of body and a specified content type.
 //
@@ -4556,7 +4573,10 @@ func (c *Client) IntegrationServiceCheckIntegrationWithBody(ctx context.Context,
 // integration uses, credential expiry. Records the check, updates the
 // integration's state and announces a change of outcome. Bounded by the
 // caller's deadline (steps not reached are reported as skipped).
-// Permission: operator. Errors: NotFound.
+// Permission: operator. Errors: NotFound, ResourceExhausted (CHECKS_BUSY:
+// too many on-demand checks at once on the server or of the
+// organization, with RetryInfo; nothing checked or recorded;
+// docs/limits.md).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -8994,7 +9014,9 @@ type ClientWithResponsesInterface interface {
 	// client_secret, with its code), FailedPrecondition
 	// (CREDENTIAL_NOT_VERIFIED, CREDENTIAL_BLOCKED_BY_POLICY: the checks fail
 	// with client_secret; SHARED_APPLICATION_SECRET), NotFound, Aborted (etag
-	// mismatch), Unavailable (Vault down; nothing changed).
+	// mismatch), Unavailable (Vault down; nothing changed), ResourceExhausted
+	// (CHECKS_BUSY with a client_secret: too many on-demand checks at once,
+	// with RetryInfo; nothing changed; docs/limits.md).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9010,7 +9032,9 @@ type ClientWithResponsesInterface interface {
 	// client_secret, with its code), FailedPrecondition
 	// (CREDENTIAL_NOT_VERIFIED, CREDENTIAL_BLOCKED_BY_POLICY: the checks fail
 	// with client_secret; SHARED_APPLICATION_SECRET), NotFound, Aborted (etag
-	// mismatch), Unavailable (Vault down; nothing changed).
+	// mismatch), Unavailable (Vault down; nothing changed), ResourceExhausted
+	// (CHECKS_BUSY with a client_secret: too many on-demand checks at once,
+	// with RetryInfo; nothing changed; docs/limits.md).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9066,7 +9090,10 @@ type ClientWithResponsesInterface interface {
 	// integration uses, credential expiry. Records the check, updates the
 	// integration's state and announces a change of outcome. Bounded by the
 	// caller's deadline (steps not reached are reported as skipped).
-	// Permission: operator. Errors: NotFound.
+	// Permission: operator. Errors: NotFound, ResourceExhausted (CHECKS_BUSY:
+	// too many on-demand checks at once on the server or of the
+	// organization, with RetryInfo; nothing checked or recorded;
+	// docs/limits.md).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9078,7 +9105,10 @@ type ClientWithResponsesInterface interface {
 	// integration uses, credential expiry. Records the check, updates the
 	// integration's state and announces a change of outcome. Bounded by the
 	// caller's deadline (steps not reached are reported as skipped).
-	// Permission: operator. Errors: NotFound.
+	// Permission: operator. Errors: NotFound, ResourceExhausted (CHECKS_BUSY:
+	// too many on-demand checks at once on the server or of the
+	// organization, with RetryInfo; nothing checked or recorded;
+	// docs/limits.md).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -15398,7 +15428,9 @@ func (c *ClientWithResponses) IntegrationServiceGetIntegrationWithResponse(ctx c
 // client_secret, with its code), FailedPrecondition
 // (CREDENTIAL_NOT_VERIFIED, CREDENTIAL_BLOCKED_BY_POLICY: the checks fail
 // with client_secret; SHARED_APPLICATION_SECRET), NotFound, Aborted (etag
-// mismatch), Unavailable (Vault down; nothing changed).
+// mismatch), Unavailable (Vault down; nothing changed), ResourceExhausted
+// (CHECKS_BUSY with a client_secret: too many on-demand checks at once,
+// with RetryInfo; nothing changed; docs/limits.md).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15420,7 +15452,9 @@ func (c *ClientWithResponses) IntegrationServiceUpdateIntegrationWithBodyWithRes
 // client_secret, with its code), FailedPrecondition
 // (CREDENTIAL_NOT_VERIFIED, CREDENTIAL_BLOCKED_BY_POLICY: the checks fail
 // with client_secret; SHARED_APPLICATION_SECRET), NotFound, Aborted (etag
-// mismatch), Unavailable (Vault down; nothing changed).
+// mismatch), Unavailable (Vault down; nothing changed), ResourceExhausted
+// (CHECKS_BUSY with a client_secret: too many on-demand checks at once,
+// with RetryInfo; nothing changed; docs/limits.md).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15500,7 +15534,10 @@ func (c *ClientWithResponses) TokenServiceAcknowledgeCredentialWithResponse(ctx 
 // integration uses, credential expiry. Records the check, updates the
 // integration's state and announces a change of outcome. Bounded by the
 // caller's deadline (steps not reached are reported as skipped).
-// Permission: operator. Errors: NotFound.
+// Permission: operator. Errors: NotFound, ResourceExhausted (CHECKS_BUSY:
+// too many on-demand checks at once on the server or of the
+// organization, with RetryInfo; nothing checked or recorded;
+// docs/limits.md).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15518,7 +15555,10 @@ func (c *ClientWithResponses) IntegrationServiceCheckIntegrationWithBodyWithResp
 // integration uses, credential expiry. Records the check, updates the
 // integration's state and announces a change of outcome. Bounded by the
 // caller's deadline (steps not reached are reported as skipped).
-// Permission: operator. Errors: NotFound.
+// Permission: operator. Errors: NotFound, ResourceExhausted (CHECKS_BUSY:
+// too many on-demand checks at once on the server or of the
+// organization, with RetryInfo; nothing checked or recorded;
+// docs/limits.md).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
