@@ -30,8 +30,9 @@ import (
 // however long the previous took), for DZCONNECT_BENCH_PHASE (default
 // 15s): first alone (the baseline), then while organization A floods
 // GetIntegration from DZCONNECT_BENCH_FLOOD_WORKERS (default 32)
-// goroutines, each calling again as soon as its call returns, far beyond
-// A's limits. The rate limits are the defaults (per caller 50/s, burst
+// goroutines, each calling again as soon as its call returns (or, with
+// DZCONNECT_BENCH_FLOOD_RPS, at most that many calls per second in all),
+// far beyond A's limits. The rate limits are the defaults (per caller 50/s, burst
 // 100; per organization 100/s, burst 200). A and B call on their own
 // connections, as two clients would. It reports B's p50 and p99 in both
 // phases, the p99 ratio, and A's calls and refusals.
@@ -47,9 +48,12 @@ func BenchmarkRateLimitIsolation(b *testing.B) {
 	if d, err := time.ParseDuration(os.Getenv("DZCONNECT_BENCH_PHASE")); err == nil && d > 0 {
 		phase = d
 	}
-	bRPS, floodWorkers := 40, 32
+	bRPS, floodWorkers, floodRPS := 40, 32, 0
 	if v, err := strconv.Atoi(os.Getenv("DZCONNECT_BENCH_B_RPS")); err == nil && v > 0 {
 		bRPS = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("DZCONNECT_BENCH_FLOOD_RPS")); err == nil && v > 0 {
+		floodRPS = v
 	}
 	if v, err := strconv.Atoi(os.Getenv("DZCONNECT_BENCH_FLOOD_WORKERS")); err == nil && v > 0 {
 		floodWorkers = v
@@ -155,11 +159,41 @@ func BenchmarkRateLimitIsolation(b *testing.B) {
 			floodEndObserved  time.Time
 			floodRefusedShare float64
 		)
+		// Closed loop by default; at DZCONNECT_BENCH_FLOOD_RPS the workers
+		// take turns from a ticker (a flood of that rate whose client side
+		// costs the machine less).
+		var turns chan struct{}
+		if floodRPS > 0 {
+			turns = make(chan struct{}, floodWorkers)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer close(turns)
+				tick := time.NewTicker(time.Second / time.Duration(floodRPS))
+				defer tick.Stop()
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-tick.C:
+						select {
+						case turns <- struct{}{}:
+						default: // every worker busy: the flood is as fast as it gets
+						}
+					}
+				}
+			}()
+		}
 		for range floodWorkers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for ctx.Err() == nil {
+					if turns != nil {
+						if _, ok := <-turns; !ok {
+							return
+						}
+					}
 					_, err := aClient.GetIntegration(aCtx, &v1.GetIntegrationRequest{Name: orgA.integration})
 					aCalls.Add(1)
 					switch status.Code(err) {
@@ -194,6 +228,10 @@ func BenchmarkRateLimitIsolation(b *testing.B) {
 		}
 		floodRefusedShare = float64(aRefused.Load()) / float64(aCalls.Load())
 
+		floodMode := "closed loop"
+		if floodRPS > 0 {
+			floodMode = fmt.Sprintf("at most %d/s", floodRPS)
+		}
 		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
 		p99Alone, p99Flood := alone.pct(0.99), flooded.pct(0.99)
 		b.ReportMetric(ms(alone.pct(0.5)), "B-alone-p50-ms")
@@ -208,10 +246,10 @@ func BenchmarkRateLimitIsolation(b *testing.B) {
 			"  alone:             p50 %6.2f ms  p99 %6.2f ms  (%d calls)\n"+
 			"  while A floods:    p50 %6.2f ms  p99 %6.2f ms  (%d calls)\n"+
 			"  p99 ratio %.2f (target at most 1.20)\n"+
-			"organization A, %d goroutines: %d calls in %.1fs (%.0f/s), %d refused (%.1f%%), %.1f/s served\n",
+			"organization A, %d goroutines (%s): %d calls in %.1fs (%.0f/s), %d refused (%.1f%%), %.1f/s served\n",
 			bRPS, phase, ms(alone.pct(0.5)), ms(p99Alone), len(alone), ms(flooded.pct(0.5)), ms(p99Flood), len(flooded),
 			float64(p99Flood)/float64(p99Alone),
-			floodWorkers, aCalls.Load(), floodSecs, float64(aCalls.Load())/floodSecs, aRefused.Load(), 100*floodRefusedShare,
+			floodWorkers, floodMode, aCalls.Load(), floodSecs, float64(aCalls.Load())/floodSecs, aRefused.Load(), 100*floodRefusedShare,
 			float64(aCalls.Load()-aRefused.Load())/floodSecs)
 	}
 }

@@ -86,6 +86,13 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 	if isPublic(info.FullMethod) {
 		return handler(ctx, req)
 	}
+	// A caller known to be out of tokens is refused first, before its
+	// credential is looked up and before anything else (no call ID, no
+	// per-call log line: the limiter logs refusals aggregated).
+	cred := s.credential(ctx)
+	if lerr := s.cfg.Limiter.Precheck(ctx, cred); lerr != nil {
+		return nil, Status(lerr).Err()
+	}
 	start := time.Now()
 	id := callID(ctx)
 	_ = grpc.SetHeader(ctx, metadata.Pairs(RequestIDHeader, id))
@@ -108,15 +115,9 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 			resp, err = nil, st.Err()
 		}
 	}()
-	// A caller known to be out of tokens is refused before its credential
-	// is looked up; every authenticated call then counts against its
-	// caller's and its organization's rate, allowed by its policy or not.
-	// A refused call goes no further (nothing in Postgres or Vault).
-	cred := s.credential(ctx)
-	if lerr := s.cfg.Limiter.Precheck(ctx, cred); lerr != nil {
-		limited = true
-		return nil, lerr
-	}
+	// Every authenticated call counts against its caller's and its
+	// organization's rate, allowed by its policy or not. A refused call
+	// goes no further (nothing in Postgres or Vault).
 	principal, err = s.authorize(ctx, info.FullMethod, req)
 	if lerr := s.limit(ctx, principal, cred); lerr != nil {
 		limited = true
@@ -152,10 +153,8 @@ func (s *Server) credential(ctx context.Context) ratelimit.Credential {
 	if s.cfg.Limiter == nil {
 		return ratelimit.Credential{}
 	}
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get("authorization"); len(v) > 0 && v[0] != "" {
-			return ratelimit.CredentialOf(v[0])
-		}
+	if v := metadata.ValueFromIncomingContext(ctx, "authorization"); len(v) > 0 && v[0] != "" {
+		return ratelimit.CredentialOf(v[0])
 	}
 	return ratelimit.Credential{}
 }
