@@ -233,6 +233,13 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	// active one (integration.Service.UpdateSecret).
 	integrations.UseVerifier(checks)
 	m := metrics.New(db, log)
+	if err := limitOnDemandChecks(cfg, checks, m.Registry()); err != nil {
+		return err
+	}
+	limiter, err := newLimiter(cfg, log, m.Registry())
+	if err != nil {
+		return err
+	}
 	// Operations: kinds are registered here by the use cases that start
 	// them; the River worker runs them (jobs.Extension below) and one
 	// LISTEN connection per replica wakes WaitOperation callers.
@@ -277,6 +284,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, InternalAddr: cfg.InternalAddr,
 		TLS: tlsCfg, InternalTLS: internalTLS, ShutdownTimeout: cfg.ShutdownTimeout,
 		Internal: map[string]http.Handler{"GET /metrics": m.Handler()},
+		Limiter:  limiter,
 	}, log, authn, handlers.Deps{
 		Organizations: orgs, Catalogs: catalogs, APIKeys: apiKeys, Tenants: tenants,
 		Integrations: integrations, Audit: db, Webhooks: webhooks,

@@ -8,6 +8,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind is the closed set of failure classes, mirroring gRPC codes.
@@ -65,7 +66,11 @@ type Error struct {
 	Reason     string            // stable machine-readable reason, UPPER_SNAKE (google.rpc.ErrorInfo)
 	Violations []FieldViolation  // for InvalidArgument
 	Metadata   map[string]string // shown with Reason (google.rpc.ErrorInfo metadata), e.g. a link that fixes it
-	Err        error             // underlying cause; logged, never shown to callers
+	// RetryDelay, when positive, tells the caller when a retry may succeed
+	// (google.rpc.RetryInfo; REST: the Retry-After header): rate limits
+	// and busy on-demand checks.
+	RetryDelay time.Duration
+	Err        error // underlying cause; logged, never shown to callers
 }
 
 func (e *Error) Error() string {
@@ -100,6 +105,12 @@ func (e *Error) WithMetadata(key, value string) *Error {
 		e.Metadata = map[string]string{}
 	}
 	e.Metadata[key] = value
+	return e
+}
+
+// WithRetryDelay sets when a retry may succeed (google.rpc.RetryInfo).
+func (e *Error) WithRetryDelay(d time.Duration) *Error {
+	e.RetryDelay = d
 	return e
 }
 

@@ -34,6 +34,10 @@ type Config struct {
 	DatabaseURL                                                      string
 	DatabaseMaxConn                                                  int
 	QuotaTenants, QuotaIntegrations, QuotaAPIKeys, QuotaConsentLinks int
+	RateLimitOrgRPS, RateLimitKeyRPS                                 float64
+	RateLimitOrgBurst, RateLimitKeyBurst, RateLimitMaxBuckets        int
+	RateLimitOrgOverrides                                            map[string]RateOverride // by organization ID
+	OnDemandCheckConcurrency, OnDemandCheckPerOrg                    int
 	RetainChecks, RetainAudit, RetainRequestIDs, RetainDeliveries    time.Duration
 	MigrateOnStart                                                   bool
 	VaultAddr                                                        string
@@ -83,6 +87,13 @@ type Config struct {
 	TestClockFile          string
 }
 
+// RateOverride is one organization's request rate limit
+// (--rate-limit-org-overrides).
+type RateOverride struct {
+	RPS   float64
+	Burst int
+}
+
 // Option describes one setting.
 type Option struct {
 	Flag, Env, Default, Usage string
@@ -125,6 +136,71 @@ func intRange(p func(*Config) *int, lo, hi int) func(*Config, string) error {
 		*p(c) = n
 		return nil
 	}
+}
+
+func floatRange(p func(*Config) *float64, lo, hi float64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < lo || f > hi {
+			return fmt.Errorf("must be a number from %g to %g", lo, hi)
+		}
+		*p(c) = f
+		return nil
+	}
+}
+
+// rateOverrides parses ORG_ID=RPS[:BURST],... (a UUID, then a rate of 0
+// to 1e6 per second; BURST defaults to the rate rounded up).
+func rateOverrides(c *Config, v string) error {
+	c.RateLimitOrgOverrides = nil
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return nil
+	}
+	out := map[string]RateOverride{}
+	for _, item := range strings.Split(v, ",") {
+		org, rate, ok := strings.Cut(strings.TrimSpace(item), "=")
+		if !ok || !isUUID(org) {
+			return fmt.Errorf("%q: want ORGANIZATION_ID=RPS or ORGANIZATION_ID=RPS:BURST (the organization's UUID)", item)
+		}
+		rpsText, burstText, hasBurst := strings.Cut(rate, ":")
+		rps, err := strconv.ParseFloat(rpsText, 64)
+		if err != nil || rps < 0 || rps > 1e6 {
+			return fmt.Errorf("%q: the rate must be a number from 0 (unlimited) to 1e6", item)
+		}
+		o := RateOverride{RPS: rps}
+		if hasBurst {
+			if o.Burst, err = strconv.Atoi(burstText); err != nil || o.Burst < 1 || o.Burst > 1e6 {
+				return fmt.Errorf("%q: the burst must be a whole number from 1 to 1000000", item)
+			}
+		}
+		if _, dup := out[strings.ToLower(org)]; dup {
+			return fmt.Errorf("organization %s is named twice", org)
+		}
+		out[strings.ToLower(org)] = o
+	}
+	c.RateLimitOrgOverrides = out
+	return nil
+}
+
+// isUUID reports whether s is a UUID in its 36-character form.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if r != '-' {
+				return false
+			}
+		default:
+			if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // textValue is a flag holding text; boolean options accept a bare --flag.
@@ -193,6 +269,14 @@ var Reference = []Option{
 	{"quota-integrations", "DZCONNECT_QUOTA_INTEGRATIONS", "20000", "integrations one organization may hold, however made (0: unlimited)", false, intRange(func(c *Config) *int { return &c.QuotaIntegrations }, 0, 10000000)},
 	{"quota-api-keys", "DZCONNECT_QUOTA_API_KEYS", "100", "API keys one organization may hold (0: unlimited)", false, intRange(func(c *Config) *int { return &c.QuotaAPIKeys }, 0, 100000)},
 	{"quota-consent-links", "DZCONNECT_QUOTA_CONSENT_LINKS", "1000", "admin-consent links one organization may have outstanding (issued, unused, unexpired; 0: unlimited)", false, intRange(func(c *Config) *int { return &c.QuotaConsentLinks }, 0, 1000000)},
+	{"rate-limit-org-rps", "DZCONNECT_RATE_LIMIT_ORG_RPS", "100", "requests per second one organization may make, all its callers together, per replica (token bucket; 0: no limit); over it, RESOURCE_EXHAUSTED (RATE_LIMITED) with RetryInfo, HTTP 429 with Retry-After (docs/limits.md)", false, floatRange(func(c *Config) *float64 { return &c.RateLimitOrgRPS }, 0, 1e6)},
+	{"rate-limit-org-burst", "DZCONNECT_RATE_LIMIT_ORG_BURST", "200", "requests one organization may make at once after idling (the bucket's size; 0: rate-limit-org-rps rounded up)", false, intRange(func(c *Config) *int { return &c.RateLimitOrgBurst }, 0, 1000000)},
+	{"rate-limit-key-rps", "DZCONNECT_RATE_LIMIT_KEY_RPS", "50", "requests per second one caller (an API key, an OIDC subject, a client-certificate identity) may make, per replica (0: no limit); the service admin is not limited", false, floatRange(func(c *Config) *float64 { return &c.RateLimitKeyRPS }, 0, 1e6)},
+	{"rate-limit-key-burst", "DZCONNECT_RATE_LIMIT_KEY_BURST", "100", "requests one caller may make at once after idling (0: rate-limit-key-rps rounded up)", false, intRange(func(c *Config) *int { return &c.RateLimitKeyBurst }, 0, 1000000)},
+	{"rate-limit-org-overrides", "DZCONNECT_RATE_LIMIT_ORG_OVERRIDES", "", "per-organization rate limits replacing rate-limit-org-rps/-burst: ORGANIZATION_ID=RPS[:BURST],... (RPS 0: that organization is not limited)", false, rateOverrides},
+	{"rate-limit-max-buckets", "DZCONNECT_RATE_LIMIT_MAX_BUCKETS", "100000", "token buckets a replica keeps per scope (callers, organizations); a bucket that refilled is dropped anyway, beyond this the least recently used ones are", false, intRange(func(c *Config) *int { return &c.RateLimitMaxBuckets }, 1, 10000000)},
+	{"on-demand-check-concurrency", "DZCONNECT_ON_DEMAND_CHECK_CONCURRENCY", "20", "on-demand checks (CheckIntegration, and UpdateIntegration trying a new client secret) running at once per replica (0: no bound); over it, RESOURCE_EXHAUSTED (CHECKS_BUSY) with RetryInfo, nothing recorded", false, intRange(func(c *Config) *int { return &c.OnDemandCheckConcurrency }, 0, 10000)},
+	{"on-demand-check-per-organization", "DZCONNECT_ON_DEMAND_CHECK_PER_ORGANIZATION", "5", "on-demand checks one organization may run at once per replica (0: only on-demand-check-concurrency bounds it)", false, intRange(func(c *Config) *int { return &c.OnDemandCheckPerOrg }, 0, 10000)},
 	{"retention-checks", "DZCONNECT_RETENTION_CHECKS", "2160h", "checks older than this are deleted by the janitor, except each integration's latest (0: keep all)", false, dur(func(c *Config) *time.Duration { return &c.RetainChecks })},
 	{"retention-audit", "DZCONNECT_RETENTION_AUDIT", "9600h", "audit events older than this (400 days) are deleted by the janitor (0: keep all)", false, dur(func(c *Config) *time.Duration { return &c.RetainAudit })},
 	{"retention-request-ids", "DZCONNECT_RETENTION_REQUEST_IDS", "720h", "a create's request_id is honoured (a replay returns the first result) for this long, then forgotten (0: forever)", false, dur(func(c *Config) *time.Duration { return &c.RetainRequestIDs })},

@@ -81,6 +81,14 @@ type SecretChange struct {
 	NextStep string
 }
 
+// OnDemandReserver is an optional extension of Verifier (package verify):
+// it bounds on-demand checks, and a use case that will try a credential
+// reserves its slot before writing anything; the returned context carries
+// it to TryCredential.
+type OnDemandReserver interface {
+	ReserveOnDemand(ctx context.Context, org uuid.UUID) (context.Context, func(), error)
+}
+
 // UseVerifier sets what tries a new secret before it replaces the active
 // one. Without it, UpdateSecret refuses (a secret nobody tried never
 // replaces a working one).
@@ -134,6 +142,17 @@ func (s *Service) UseVerifier(v Verifier) { s.verifier = v }
 func (s *Service) UpdateSecret(ctx context.Context, org, id uuid.UUID, version int64, mutate Mutation, secret string) (SecretChange, error) {
 	if s.verifier == nil {
 		return SecretChange{}, apperr.New(apperr.Internal, "no verifier configured: a new secret cannot be tried")
+	}
+	// The trial is an on-demand check: its slot is taken first, so that a
+	// busy replica or organization refuses the update (CHECKS_BUSY) before
+	// anything is written.
+	if r, ok := s.verifier.(OnDemandReserver); ok {
+		held, release, err := r.ReserveOnDemand(ctx, org)
+		if err != nil {
+			return SecretChange{}, err
+		}
+		defer release()
+		ctx = held
 	}
 	var (
 		cred   Credential

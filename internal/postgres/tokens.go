@@ -44,7 +44,7 @@ func (db *DB) LoadTokenTarget(ctx context.Context, tx uow.Tx, org, id uuid.UUID)
 
 func (db *DB) AddTokenIssuances(ctx context.Context, tx uow.Tx, c token.IssuanceCount) (bool, error) {
 	inserted, err := queries.AddTokenIssuances(ctx, q(tx), query.AddTokenIssuancesParams{
-		OrganizationID: c.Org, ApiKeyID: c.Key, IntegrationID: c.Integration, Api: string(c.API), WindowStart: c.Window,
+		OrganizationID: c.Org, ApiKeyID: c.Key, Subject: c.Subject, IntegrationID: c.Integration, Api: string(c.API), WindowStart: c.Window,
 		Issued: c.Issued, Fetched: c.Fetched,
 	})
 	return inserted, translate(err, "organization "+c.Org.String())
@@ -58,7 +58,7 @@ func (db *DB) ListTokenIssuances(ctx context.Context, tx uow.Tx, org uuid.UUID, 
 	}
 	out := make([]token.IssuanceCount, len(rows))
 	for i, r := range rows {
-		out[i] = token.IssuanceCount{Org: r.OrganizationID, Key: r.ApiKeyID, Integration: r.IntegrationID, API: token.API(r.Api),
+		out[i] = token.IssuanceCount{Org: r.OrganizationID, Key: r.ApiKeyID, Subject: r.Subject, Integration: r.IntegrationID, API: token.API(r.Api),
 			Window: r.WindowStart, Issued: r.Issued, Fetched: r.Fetched}
 	}
 	return out, nil

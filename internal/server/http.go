@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/textproto"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
@@ -38,6 +42,7 @@ func (s *Server) httpMux() (http.Handler, error) {
 			}
 			return "", false
 		}),
+		runtime.WithErrorHandler(errorWithRetryAfter),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: false},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
@@ -74,6 +79,27 @@ func (s *Server) httpMux() (http.Handler, error) {
 		_, _ = w.Write(openapi.Spec)
 	})
 	return mux, nil
+}
+
+// errorWithRetryAfter is the gateway's error handler: grpc-gateway's
+// (RESOURCE_EXHAUSTED is 429, the status as JSON), plus a Retry-After
+// header when the status carries google.rpc.RetryInfo (rate limits, busy
+// on-demand checks): whole seconds, rounded up, at least 1.
+func errorWithRetryAfter(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if st, ok := status.FromError(err); ok {
+		for _, d := range st.Details() {
+			if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+				w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(ri.GetRetryDelay().AsDuration())))
+				break
+			}
+		}
+	}
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+}
+
+// retryAfterSeconds is d in whole seconds, rounded up, at least 1.
+func retryAfterSeconds(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -19,6 +19,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/apperr"
 	"github.com/dropzoneai/dzconnect/internal/audit"
 	"github.com/dropzoneai/dzconnect/internal/auth"
+	"github.com/dropzoneai/dzconnect/internal/ratelimit"
 )
 
 // RequestIDHeader carries the per-call ID, in and out.
@@ -85,10 +86,20 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 	if isPublic(info.FullMethod) {
 		return handler(ctx, req)
 	}
+	// A caller known to be out of tokens is refused first, before its
+	// credential is looked up and before anything else (no call ID, no
+	// per-call log line: the limiter logs refusals aggregated).
+	cred := s.credential(ctx)
+	if lerr := s.cfg.Limiter.Precheck(ctx, cred); lerr != nil {
+		return nil, Status(lerr).Err()
+	}
 	start := time.Now()
 	id := callID(ctx)
 	_ = grpc.SetHeader(ctx, metadata.Pairs(RequestIDHeader, id))
-	var principal auth.Principal
+	var (
+		principal auth.Principal
+		limited   bool // refused by a rate limit: logged aggregated by the limiter
+	)
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.ErrorContext(ctx, "panic in handler", "request_id", id, "method", info.FullMethod,
@@ -97,12 +108,21 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 			return
 		}
 		st := Status(err)
-		s.logCall(ctx, info.FullMethod, id, principal, st, err, time.Since(start))
+		if !limited {
+			s.logCall(ctx, info.FullMethod, id, principal, st, err, time.Since(start))
+		}
 		if err != nil {
 			resp, err = nil, st.Err()
 		}
 	}()
+	// Every authenticated call counts against its caller's and its
+	// organization's rate, allowed by its policy or not. A refused call
+	// goes no further (nothing in Postgres or Vault).
 	principal, err = s.authorize(ctx, info.FullMethod, req)
+	if lerr := s.limit(ctx, principal, cred); lerr != nil {
+		limited = true
+		return nil, lerr
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +133,30 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 	ctx = auth.WithPrincipal(ctx, principal)
 	ctx = audit.WithCall(ctx, audit.Call{Actor: principal.Actor(), Method: info.FullMethod, RequestID: reqID})
 	return handler(ctx, req)
+}
+
+// limit applies the request rate limits to an authenticated principal.
+// The service admin (the bootstrap key, or a workload identity mapped to
+// it) is not limited; neither is a call that did not authenticate (the
+// zero principal).
+func (s *Server) limit(ctx context.Context, p auth.Principal, cred ratelimit.Credential) error {
+	if s.cfg.Limiter == nil || p.ServiceAdmin || p.Org == uuid.Nil {
+		return nil
+	}
+	return s.cfg.Limiter.Allow(ctx, ratelimit.Caller{Org: p.Org, ID: p.Actor(), Cred: cred})
+}
+
+// credential is the hash of the call's authorization header, by which the
+// limiter knows a caller before authentication (zero without a limiter
+// or a header).
+func (s *Server) credential(ctx context.Context) ratelimit.Credential {
+	if s.cfg.Limiter == nil {
+		return ratelimit.Credential{}
+	}
+	if v := metadata.ValueFromIncomingContext(ctx, "authorization"); len(v) > 0 && v[0] != "" {
+		return ratelimit.CredentialOf(v[0])
+	}
+	return ratelimit.Credential{}
 }
 
 // maxLoggedError bounds an error message in a log line (bytes).

@@ -28,6 +28,7 @@ import (
 
 	"github.com/dropzoneai/dzconnect/internal/auth"
 	"github.com/dropzoneai/dzconnect/internal/handlers"
+	"github.com/dropzoneai/dzconnect/internal/ratelimit"
 )
 
 // MaxRequestBytes bounds every request, gRPC message or HTTP body.
@@ -67,6 +68,9 @@ type Config struct {
 	Extra map[string]http.Handler
 	// Internal HTTP handlers by pattern, e.g. "GET /metrics".
 	Internal map[string]http.Handler
+	// Limiter applies the request rate limits to every authenticated
+	// call (nil: none; docs/limits.md).
+	Limiter *ratelimit.Limiter
 }
 
 // Addrs are the bound addresses (Internal empty when there is none).

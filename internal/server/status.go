@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/runtime/protoiface"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/dropzoneai/dzconnect/internal/apperr"
 )
@@ -31,7 +32,8 @@ var codeOf = map[apperr.Kind]codes.Code{
 }
 
 // Status is the one place an error becomes a gRPC status. Classified
-// errors keep their message and get ErrorInfo and BadRequest details;
+// errors keep their message and get ErrorInfo, RetryInfo and BadRequest
+// details;
 // anything else becomes a bare Internal without its text, which may hold
 // details callers must not see.
 func Status(err error) *status.Status {
@@ -60,6 +62,9 @@ func Status(err error) *status.Status {
 	var details []protoiface.MessageV1
 	if e.Reason != "" {
 		details = append(details, &errdetails.ErrorInfo{Reason: e.Reason, Domain: errorDomain, Metadata: e.Metadata})
+	}
+	if e.RetryDelay > 0 {
+		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(e.RetryDelay)})
 	}
 	if len(e.Violations) > 0 {
 		br := &errdetails.BadRequest{}

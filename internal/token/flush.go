@@ -67,6 +67,7 @@ func (s *Service) Flush(ctx context.Context) error {
 			cmp.Compare(a.org.String(), b.org.String()),
 			a.window.Compare(b.window),
 			cmp.Compare(a.key.String(), b.key.String()),
+			cmp.Compare(a.subject, b.subject),
 			cmp.Compare(a.integration.String(), b.integration.String()),
 			cmp.Compare(a.api, b.api),
 		)
@@ -80,7 +81,10 @@ func (s *Service) Flush(ctx context.Context) error {
 			}
 			if inserted && s.audit != nil {
 				actor := auth.ServiceAdminActor
-				if c.Key != uuid.Nil {
+				switch {
+				case c.Subject != "":
+					actor = c.Subject // as auth.Principal.Actor names a workload identity
+				case c.Key != uuid.Nil:
 					actor = resource.APIKey{Org: c.Org, Key: c.Key}.String()
 				}
 				actx := audit.WithCall(ctx, audit.Call{Actor: actor, Method: IssueMethod,

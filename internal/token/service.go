@@ -293,22 +293,32 @@ func refusal(err error) error {
 // countKey is one issuance counter.
 type countKey struct {
 	org, key, integration uuid.UUID
+	subject               string    // a workload identity (then key is nil)
 	tenant                uuid.UUID // for the audit event's resource name
 	api                   API
 	window                time.Time
 }
 
-// count adds issuances and token requests to the caller's hourly counter.
+// count adds issuances and token requests to the caller's hourly counter:
+// its API key's, its workload identity's (an OIDC subject, a certificate
+// identity: each its own counter, as each has its own rate limit), or the
+// service admin's (neither).
 func (s *Service) count(ctx context.Context, org, tenantID, id uuid.UUID, api API, issued, fetched int64) {
-	var key uuid.UUID // the service admin: the nil key
-	if p, ok := auth.PrincipalFrom(ctx); ok && !p.ServiceAdmin {
-		key = p.Key
+	var (
+		key     uuid.UUID // the service admin: the nil key
+		subject string
+	)
+	if p, ok := auth.PrincipalFrom(ctx); ok {
+		subject = p.Subject // a service-admin workload identity is named too
+		if !p.ServiceAdmin {
+			key = p.Key
+		}
 	}
-	k := countKey{org: org, key: key, tenant: tenantID, integration: id, api: api, window: s.now().UTC().Truncate(time.Hour)}
+	k := countKey{org: org, key: key, subject: subject, tenant: tenantID, integration: id, api: api, window: s.now().UTC().Truncate(time.Hour)}
 	s.countMu.Lock()
 	c := s.counts[k]
 	if c == nil {
-		c = &IssuanceCount{Org: org, Key: key, Integration: id, API: api, Window: k.window}
+		c = &IssuanceCount{Org: org, Key: key, Subject: subject, Integration: id, API: api, Window: k.window}
 		s.counts[k] = c
 	}
 	c.Issued += issued

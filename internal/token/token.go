@@ -70,9 +70,12 @@ type Consumer struct {
 	CreateTime       time.Time
 }
 
-// IssuanceCount is one (organization, key, integration, API, hour) counter.
+// IssuanceCount is one (organization, caller, integration, API, hour)
+// counter. The caller is an API key (Key), a workload identity (Subject,
+// with the nil Key), or the service admin (neither).
 type IssuanceCount struct {
 	Org, Key, Integration uuid.UUID
+	Subject               string // oidc:<issuer>#<sub> or cert:<identity> (auth.Principal.Subject)
 	API                   API
 	Window                time.Time
 	Issued, Fetched       int64

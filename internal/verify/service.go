@@ -145,6 +145,7 @@ type Service struct {
 	jobs         JobInserter
 	settleQueue  string
 	group        groupWriter // the sweep's records, written in groups
+	onDemand     *onDemand   // bounds on-demand checks (LimitOnDemand; nil: none)
 }
 
 // UseProvisioners makes checks read granted permissions from Entra (the
@@ -172,8 +173,17 @@ func (s *Service) List(ctx context.Context, org, integrationID uuid.UUID, p page
 	return s.store.ListChecks(ctx, s.tx.Conn(), org, integrationID, p)
 }
 
-// Run checks one integration and records the result.
+// Run checks one integration and records the result. A caller's check
+// (TriggerAPI) first takes one of the on-demand slots (LimitOnDemand):
+// none free, it is refused before anything is read or recorded.
 func (s *Service) Run(ctx context.Context, org, id uuid.UUID, trigger string) (Result, error) {
+	if trigger == TriggerAPI {
+		release, err := s.enterOnDemand(ctx, org)
+		if err != nil {
+			return Result{}, err
+		}
+		defer release()
+	}
 	in, t, err := s.store.LoadCheckTarget(ctx, s.tx.Conn(), org, id)
 	if err != nil {
 		return Result{}, err

@@ -15,7 +15,17 @@ import (
 // in the integration package's terms, and a way to record the trial as the
 // integration's check once c is active (UpdateIntegration with a new
 // client secret: docs/credentials.md, "Customer-managed credentials").
+//
+// It is an on-demand check: it takes one of the slots LimitOnDemand
+// bounds (unless ctx holds one: integration.Service.UpdateSecret reserves
+// it before it writes anything, ReserveOnDemand), and is refused
+// (CHECKS_BUSY) when none is free.
 func (s *Service) TryCredential(ctx context.Context, org, id uuid.UUID, c integration.Credential) (integration.Trial, error) {
+	release, err := s.enterOnDemand(ctx, org)
+	if err != nil {
+		return integration.Trial{}, err
+	}
+	defer release()
 	chk, err := s.Try(ctx, org, id, c)
 	if err != nil {
 		return integration.Trial{}, err

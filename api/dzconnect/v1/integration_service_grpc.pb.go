@@ -55,7 +55,9 @@ type IntegrationServiceClient interface {
 	// client_secret, with its code), FailedPrecondition
 	// (CREDENTIAL_NOT_VERIFIED, CREDENTIAL_BLOCKED_BY_POLICY: the checks fail
 	// with client_secret; SHARED_APPLICATION_SECRET), NotFound, Aborted (etag
-	// mismatch), Unavailable (Vault down; nothing changed).
+	// mismatch), Unavailable (Vault down; nothing changed), ResourceExhausted
+	// (CHECKS_BUSY with a client_secret: too many on-demand checks at once,
+	// with RetryInfo; nothing changed; docs/limits.md).
 	UpdateIntegration(ctx context.Context, in *UpdateIntegrationRequest, opts ...grpc.CallOption) (*UpdateIntegrationResponse, error)
 	// Deletes an integration and destroys its secret in Vault.
 	// Permission: operator. Errors: NotFound, Aborted.
@@ -65,7 +67,10 @@ type IntegrationServiceClient interface {
 	// integration uses, credential expiry. Records the check, updates the
 	// integration's state and announces a change of outcome. Bounded by the
 	// caller's deadline (steps not reached are reported as skipped).
-	// Permission: operator. Errors: NotFound.
+	// Permission: operator. Errors: NotFound, ResourceExhausted (CHECKS_BUSY:
+	// too many on-demand checks at once on the server or of the
+	// organization, with RetryInfo; nothing checked or recorded;
+	// docs/limits.md).
 	CheckIntegration(ctx context.Context, in *CheckIntegrationRequest, opts ...grpc.CallOption) (*CheckIntegrationResponse, error)
 	// Lists an integration's checks, newest first. Permission: viewer.
 	// Errors: NotFound.
@@ -177,7 +182,9 @@ type IntegrationServiceServer interface {
 	// client_secret, with its code), FailedPrecondition
 	// (CREDENTIAL_NOT_VERIFIED, CREDENTIAL_BLOCKED_BY_POLICY: the checks fail
 	// with client_secret; SHARED_APPLICATION_SECRET), NotFound, Aborted (etag
-	// mismatch), Unavailable (Vault down; nothing changed).
+	// mismatch), Unavailable (Vault down; nothing changed), ResourceExhausted
+	// (CHECKS_BUSY with a client_secret: too many on-demand checks at once,
+	// with RetryInfo; nothing changed; docs/limits.md).
 	UpdateIntegration(context.Context, *UpdateIntegrationRequest) (*UpdateIntegrationResponse, error)
 	// Deletes an integration and destroys its secret in Vault.
 	// Permission: operator. Errors: NotFound, Aborted.
@@ -187,7 +194,10 @@ type IntegrationServiceServer interface {
 	// integration uses, credential expiry. Records the check, updates the
 	// integration's state and announces a change of outcome. Bounded by the
 	// caller's deadline (steps not reached are reported as skipped).
-	// Permission: operator. Errors: NotFound.
+	// Permission: operator. Errors: NotFound, ResourceExhausted (CHECKS_BUSY:
+	// too many on-demand checks at once on the server or of the
+	// organization, with RetryInfo; nothing checked or recorded;
+	// docs/limits.md).
 	CheckIntegration(context.Context, *CheckIntegrationRequest) (*CheckIntegrationResponse, error)
 	// Lists an integration's checks, newest first. Permission: viewer.
 	// Errors: NotFound.

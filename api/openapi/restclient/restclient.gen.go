@@ -3128,7 +3128,9 @@ type ClientInterface interface {
 	// client_secret, with its code), FailedPrecondition
 	// (CREDENTIAL_NOT_VERIFIED, CREDENTIAL_BLOCKED_BY_POLICY: the checks fail
 	// with client_secret; SHARED_APPLICATION_SECRET), NotFound, Aborted (etag
-	// mismatch), Unavailable (Vault down; nothing changed).
+	// mismatch), Unavailable (Vault down; nothing changed), ResourceExhausted
+	// (CHECKS_BUSY with a client_secret: too many on-demand checks at once,
+	// with RetryInfo; nothing changed; docs/limits.md).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3144,7 +3146,9 @@ type ClientInterface interface {
 	// client_secret, with its code), FailedPrecondition
 	// (CREDENTIAL_NOT_VERIFIED, CREDENTIAL_BLOCKED_BY_POLICY: the checks fail
 	// with client_secret; SHARED_APPLICATION_SECRET), NotFound, Aborted (etag
-	// mismatch), Unavailable (Vault down; nothing changed).
+	// mismatch), Unavailable (Vault down; nothing changed), ResourceExhausted
+	// (CHECKS_BUSY with a client_secret: too many on-demand checks at once,
+	// with RetryInfo; nothing changed; docs/limits.md).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3198,7 +3202,10 @@ type ClientInterface interface {
 	// integration uses, credential expiry. Records the check, updates the
 	// integration's state and announces a change of outcome. Bounded by the
 	// caller's deadline (steps not reached are reported as skipped).
-	// Permission: operator. Errors: NotFound.
+	// Permission: operator. Errors: NotFound, ResourceExhausted (CHECKS_BUSY:
+	// too many on-demand checks at once on the server or of the
+	// organization, with RetryInfo; nothing checked or recorded;
+	// docs/limits.md).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3210,7 +3217,10 @@ type ClientInterface interface {
 	// integration uses, credential expiry. Records the check, updates the
 	// integration's state and announces a change of outcome. Bounded by the
 	// caller's deadline (steps not reached are reported as skipped).
-	// Permission: operator. Errors: NotFound.
+	// Permission: operator. Errors: NotFound, ResourceExhausted (CHECKS_BUSY:
+	// too many on-demand checks at once on the server or of the
+	// organization, with RetryInfo; nothing checked or recorded;
+	// docs/limits.md).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4418,7 +4428,9 @@ func (c *Client) IntegrationServiceGetIntegration(ctx context.Context, organizat
 // client_secret, with its code), FailedPrecondition
 // (CREDENTIAL_NOT_VERIFIED, CREDENTIAL_BLOCKED_BY_POLICY: the checks fail
 // with client_secret; SHARED_APPLICATION_SECRET), NotFound, Aborted (etag
-// mismatch), Unavailable (Vault down; nothing changed).
+// mismatch), Unavailable (Vault down; nothing changed), ResourceExhausted
+// (CHECKS_BUSY with a client_secret: too many on-demand checks at once,
+// with RetryInfo; nothing changed; docs/limits.md).
 //
 // Takes any type of body and a specified content type.
 //
@@ -4444,7 +4456,9 @@ func (c *Client) IntegrationServiceUpdateIntegrationWithBody(ctx context.Context
 // client_secret, with its code), FailedPrecondition
 // (CREDENTIAL_NOT_VERIFIED, CREDENTIAL_BLOCKED_BY_POLICY: the checks fail
 // with client_secret; SHARED_APPLICATION_SECRET), NotFound, Aborted (etag
-// mismatch), Unavailable (Vault down; nothing changed).
+// mismatch), Unavailable (Vault down; nothing changed), ResourceExhausted
+// (CHECKS_BUSY with a client_secret: too many on-demand checks at once,
+// with RetryInfo; nothing changed; docs/limits.md).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4538,7 +4552,10 @@ func (c *Client) TokenServiceAcknowledgeCredential(ctx context.Context, organiza
 // integration uses, credential expiry. Records the check, updates the
 // integration's state and announces a change of outcome. Bounded by the
 // caller's deadline (steps not reached are reported as skipped).
-// Permission: operator. Errors: NotFound.
+// Permission: operator. Errors: NotFound, ResourceExhausted (CHECKS_BUSY:
+// too many on-demand checks at once on the server or of the
+// organization, with RetryInfo; nothing checked or recorded;
+// docs/limits.md).
 //
 // Takes any type of body and a specified content type.
 //
@@ -4560,7 +4577,10 @@ func (c *Client) IntegrationServiceCheckIntegrationWithBody(ctx context.Context,
 // integration uses, credential expiry. Records the check, updates the
 // integration's state and announces a change of outcome. Bounded by the
 // caller's deadline (steps not reached are reported as skipped).
-// Permission: operator. Errors: NotFound.
+// Permission: operator. Errors: NotFound, ResourceExhausted (CHECKS_BUSY:
+// too many on-demand checks at once on the server or of the
+// organization, with RetryInfo; nothing checked or recorded;
+// docs/limits.md).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -8998,7 +9018,9 @@ type ClientWithResponsesInterface interface {
 	// client_secret, with its code), FailedPrecondition
 	// (CREDENTIAL_NOT_VERIFIED, CREDENTIAL_BLOCKED_BY_POLICY: the checks fail
 	// with client_secret; SHARED_APPLICATION_SECRET), NotFound, Aborted (etag
-	// mismatch), Unavailable (Vault down; nothing changed).
+	// mismatch), Unavailable (Vault down; nothing changed), ResourceExhausted
+	// (CHECKS_BUSY with a client_secret: too many on-demand checks at once,
+	// with RetryInfo; nothing changed; docs/limits.md).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9014,7 +9036,9 @@ type ClientWithResponsesInterface interface {
 	// client_secret, with its code), FailedPrecondition
 	// (CREDENTIAL_NOT_VERIFIED, CREDENTIAL_BLOCKED_BY_POLICY: the checks fail
 	// with client_secret; SHARED_APPLICATION_SECRET), NotFound, Aborted (etag
-	// mismatch), Unavailable (Vault down; nothing changed).
+	// mismatch), Unavailable (Vault down; nothing changed), ResourceExhausted
+	// (CHECKS_BUSY with a client_secret: too many on-demand checks at once,
+	// with RetryInfo; nothing changed; docs/limits.md).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9070,7 +9094,10 @@ type ClientWithResponsesInterface interface {
 	// integration uses, credential expiry. Records the check, updates the
 	// integration's state and announces a change of outcome. Bounded by the
 	// caller's deadline (steps not reached are reported as skipped).
-	// Permission: operator. Errors: NotFound.
+	// Permission: operator. Errors: NotFound, ResourceExhausted (CHECKS_BUSY:
+	// too many on-demand checks at once on the server or of the
+	// organization, with RetryInfo; nothing checked or recorded;
+	// docs/limits.md).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9082,7 +9109,10 @@ type ClientWithResponsesInterface interface {
 	// integration uses, credential expiry. Records the check, updates the
 	// integration's state and announces a change of outcome. Bounded by the
 	// caller's deadline (steps not reached are reported as skipped).
-	// Permission: operator. Errors: NotFound.
+	// Permission: operator. Errors: NotFound, ResourceExhausted (CHECKS_BUSY:
+	// too many on-demand checks at once on the server or of the
+	// organization, with RetryInfo; nothing checked or recorded;
+	// docs/limits.md).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -15402,7 +15432,9 @@ func (c *ClientWithResponses) IntegrationServiceGetIntegrationWithResponse(ctx c
 // client_secret, with its code), FailedPrecondition
 // (CREDENTIAL_NOT_VERIFIED, CREDENTIAL_BLOCKED_BY_POLICY: the checks fail
 // with client_secret; SHARED_APPLICATION_SECRET), NotFound, Aborted (etag
-// mismatch), Unavailable (Vault down; nothing changed).
+// mismatch), Unavailable (Vault down; nothing changed), ResourceExhausted
+// (CHECKS_BUSY with a client_secret: too many on-demand checks at once,
+// with RetryInfo; nothing changed; docs/limits.md).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15424,7 +15456,9 @@ func (c *ClientWithResponses) IntegrationServiceUpdateIntegrationWithBodyWithRes
 // client_secret, with its code), FailedPrecondition
 // (CREDENTIAL_NOT_VERIFIED, CREDENTIAL_BLOCKED_BY_POLICY: the checks fail
 // with client_secret; SHARED_APPLICATION_SECRET), NotFound, Aborted (etag
-// mismatch), Unavailable (Vault down; nothing changed).
+// mismatch), Unavailable (Vault down; nothing changed), ResourceExhausted
+// (CHECKS_BUSY with a client_secret: too many on-demand checks at once,
+// with RetryInfo; nothing changed; docs/limits.md).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15504,7 +15538,10 @@ func (c *ClientWithResponses) TokenServiceAcknowledgeCredentialWithResponse(ctx 
 // integration uses, credential expiry. Records the check, updates the
 // integration's state and announces a change of outcome. Bounded by the
 // caller's deadline (steps not reached are reported as skipped).
-// Permission: operator. Errors: NotFound.
+// Permission: operator. Errors: NotFound, ResourceExhausted (CHECKS_BUSY:
+// too many on-demand checks at once on the server or of the
+// organization, with RetryInfo; nothing checked or recorded;
+// docs/limits.md).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15522,7 +15559,10 @@ func (c *ClientWithResponses) IntegrationServiceCheckIntegrationWithBodyWithResp
 // integration uses, credential expiry. Records the check, updates the
 // integration's state and announces a change of outcome. Bounded by the
 // caller's deadline (steps not reached are reported as skipped).
-// Permission: operator. Errors: NotFound.
+// Permission: operator. Errors: NotFound, ResourceExhausted (CHECKS_BUSY:
+// too many on-demand checks at once on the server or of the
+// organization, with RetryInfo; nothing checked or recorded;
+// docs/limits.md).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

@@ -1,10 +1,11 @@
 -- Tokens instead of secrets (internal/token, docs/credentials.md).
 
 -- name: AddTokenIssuances :one
--- Adds a replica's counts for one (key, integration, API, hour); inserted
--- is true when this made the row (the window's first flush anywhere).
-insert into token_issuances (organization_id, api_key_id, integration_id, api, window_start, issued, fetched)
-values (@organization_id, @api_key_id, @integration_id, @api, @window_start, @issued, @fetched)
+-- Adds a replica's counts for one (key or workload identity, integration,
+-- API, hour); inserted is true when this made the row (the window's first
+-- flush anywhere).
+insert into token_issuances (organization_id, api_key_id, subject, integration_id, api, window_start, issued, fetched)
+values (@organization_id, @api_key_id, @subject, @integration_id, @api, @window_start, @issued, @fetched)
 on conflict on constraint token_issuances_pk do update
 set issued = token_issuances.issued + excluded.issued, fetched = token_issuances.fetched + excluded.fetched, update_time = now()
 returning (xmax = 0)::boolean as inserted;
@@ -13,7 +14,7 @@ returning (xmax = 0)::boolean as inserted;
 -- An organization's counts since a time, newest window first (tests, reports).
 select * from token_issuances
 where organization_id = @organization_id and window_start >= @since
-order by window_start desc, api_key_id, integration_id, api;
+order by window_start desc, api_key_id, subject, integration_id, api;
 
 -- name: UpsertCredentialConsumer :one
 -- Registers the consumer on its first acknowledgement; later ones move it

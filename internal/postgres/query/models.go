@@ -338,6 +338,8 @@ type TokenIssuance struct {
 	Fetched    int64
 	CreateTime time.Time
 	UpdateTime time.Time
+	// The caller's workload identity (oidc:<issuer>#<sub> or cert:<identity>; api_key_id is then the nil UUID); empty for API keys and the service admin.
+	Subject string
 }
 
 type Webhook struct {

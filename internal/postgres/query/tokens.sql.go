@@ -14,8 +14,8 @@ import (
 
 const addTokenIssuances = `-- name: AddTokenIssuances :one
 
-insert into token_issuances (organization_id, api_key_id, integration_id, api, window_start, issued, fetched)
-values ($1, $2, $3, $4, $5, $6, $7)
+insert into token_issuances (organization_id, api_key_id, subject, integration_id, api, window_start, issued, fetched)
+values ($1, $2, $3, $4, $5, $6, $7, $8)
 on conflict on constraint token_issuances_pk do update
 set issued = token_issuances.issued + excluded.issued, fetched = token_issuances.fetched + excluded.fetched, update_time = now()
 returning (xmax = 0)::boolean as inserted
@@ -24,6 +24,7 @@ returning (xmax = 0)::boolean as inserted
 type AddTokenIssuancesParams struct {
 	OrganizationID uuid.UUID
 	ApiKeyID       uuid.UUID
+	Subject        string
 	IntegrationID  uuid.UUID
 	Api            string
 	WindowStart    time.Time
@@ -32,12 +33,14 @@ type AddTokenIssuancesParams struct {
 }
 
 // Tokens instead of secrets (internal/token, docs/credentials.md).
-// Adds a replica's counts for one (key, integration, API, hour); inserted
-// is true when this made the row (the window's first flush anywhere).
+// Adds a replica's counts for one (key or workload identity, integration,
+// API, hour); inserted is true when this made the row (the window's first
+// flush anywhere).
 func (q *Queries) AddTokenIssuances(ctx context.Context, db DBTX, arg AddTokenIssuancesParams) (bool, error) {
 	row := db.QueryRow(ctx, addTokenIssuances,
 		arg.OrganizationID,
 		arg.ApiKeyID,
+		arg.Subject,
 		arg.IntegrationID,
 		arg.Api,
 		arg.WindowStart,
@@ -242,9 +245,9 @@ func (q *Queries) ListStaleConsumers(ctx context.Context, db DBTX, arg ListStale
 }
 
 const listTokenIssuances = `-- name: ListTokenIssuances :many
-select organization_id, api_key_id, integration_id, api, window_start, issued, fetched, create_time, update_time from token_issuances
+select organization_id, api_key_id, integration_id, api, window_start, issued, fetched, create_time, update_time, subject from token_issuances
 where organization_id = $1 and window_start >= $2
-order by window_start desc, api_key_id, integration_id, api
+order by window_start desc, api_key_id, subject, integration_id, api
 `
 
 type ListTokenIssuancesParams struct {
@@ -272,6 +275,7 @@ func (q *Queries) ListTokenIssuances(ctx context.Context, db DBTX, arg ListToken
 			&i.Fetched,
 			&i.CreateTime,
 			&i.UpdateTime,
+			&i.Subject,
 		); err != nil {
 			return nil, err
 		}

@@ -153,6 +153,9 @@ func Start(t testing.TB, opts ...Options) *Stack {
 		"--database-url", s.DatabaseURL, "--migrate-on-start=false",
 		"--vault-addr", s.Vault.Addr, "--vault-mount", s.Vault.Mount,
 		"--admin-key", s.AdminKey, "--log-level", "debug", "--shutdown-timeout", "5s", "--jobs=false",
+		// Request rate limits off: tests and benchmarks call as fast as
+		// they can; the rate limit tests turn them on in ExtraArgs.
+		"--rate-limit-org-rps=0", "--rate-limit-key-rps=0",
 	}, vaultAuth...), o.ExtraArgs...)
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan server.Addrs, 1)
