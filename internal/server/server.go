@@ -67,6 +67,10 @@ type Config struct {
 	Extra map[string]http.Handler
 	// Internal HTTP handlers by pattern, e.g. "GET /metrics".
 	Internal map[string]http.Handler
+	// Details are informational states in the internal /readyz
+	// ("details": {name: value}) that never make the replica unready,
+	// e.g. the API-key cache and its listener.
+	Details map[string]func() any
 }
 
 // Addrs are the bound addresses (Internal empty when there is none).
