@@ -52,8 +52,8 @@ func keyCache(t *testing.T, s *stack.Stack) keyCacheState {
 	return body.Details.APIKeyCache
 }
 
-// eventually polls cond every 20ms until it holds or within runs out.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
+// pollFor polls cond every 20ms until it holds or within runs out.
+func pollFor(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for !cond() {
@@ -97,7 +97,7 @@ func twoReplicas(t *testing.T, extra ...string) (a, b *stack.Stack) {
 	a = stack.Start(t, stack.Options{ExtraArgs: args})
 	b = stack.Start(t, stack.Options{DatabaseURL: a.DatabaseURL, Vault: a.Vault, ExtraArgs: args})
 	for _, s := range []*stack.Stack{a, b} {
-		eventually(t, 10*time.Second, "listener established", func() bool { return keyCache(t, s).Listening })
+		pollFor(t, 10*time.Second, "listener established", func() bool { return keyCache(t, s).Listening })
 	}
 	return a, b
 }
@@ -135,7 +135,7 @@ func TestAPIKeyCacheInvalidation(t *testing.T) {
 	if _, err := a.Clients().Keys.DeleteApiKey(org.AdminCtx, &v1.DeleteApiKeyRequest{Name: k.GetApiKey().GetName()}); err != nil {
 		t.Fatal(err)
 	}
-	took := eventually(t, 10*time.Second, "B refuses the deleted key", func() bool { return !authenticates(t, b, k.GetSecret(), org.Name) })
+	took := pollFor(t, 10*time.Second, "B refuses the deleted key", func() bool { return !authenticates(t, b, k.GetSecret(), org.Name) })
 	t.Logf("B refused the key deleted through A after %s (TTL 10m)", took)
 	if authenticates(t, a, k.GetSecret(), org.Name) {
 		t.Fatal("A accepts the key it deleted")
@@ -150,7 +150,7 @@ func TestAPIKeyCacheInvalidation(t *testing.T) {
 	if _, err := a.Clients().Orgs.DeleteOrganization(a.Admin(t), &v1.DeleteOrganizationRequest{Name: gone.Name}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "B refuses the deleted organization's key", func() bool {
+	pollFor(t, 10*time.Second, "B refuses the deleted organization's key", func() bool {
 		return !authenticates(t, b, gone.Viewer, gone.Name)
 	})
 	// The other organization's keys are unaffected.
@@ -170,7 +170,7 @@ func TestAPIKeyCacheInvalidation(t *testing.T) {
 func TestAPIKeyCacheListenerLost(t *testing.T) {
 	t.Parallel()
 	s := stack.Start(t, stack.Options{ExtraArgs: append(append([]string{}, cacheArgs...), "--api-key-cache-size", "3")})
-	eventually(t, 10*time.Second, "listener established", func() bool { return keyCache(t, s).Listening })
+	pollFor(t, 10*time.Second, "listener established", func() bool { return keyCache(t, s).Listening })
 	org := s.NewOrg(t, "Listener")
 	ctx := context.Background()
 
@@ -224,7 +224,7 @@ func TestAPIKeyCacheListenerLost(t *testing.T) {
 		where application_name = $1 and datname = current_database()`, postgres.APIKeyListenerName).Scan(&killed); err != nil || killed != 1 {
 		t.Fatalf("listeners killed: %d, %v", killed, err)
 	}
-	eventually(t, 10*time.Second, "the replica refuses the key once its listener is gone", func() bool {
+	pollFor(t, 10*time.Second, "the replica refuses the key once its listener is gone", func() bool {
 		return !authenticates(t, s, k.GetSecret(), org.Name)
 	})
 	st := keyCache(t, s)
@@ -244,7 +244,7 @@ func TestAPIKeyCacheListenerLost(t *testing.T) {
 
 	// Reconnected: the cache serves again.
 	allow(true)
-	eventually(t, 30*time.Second, "listener re-established", func() bool { return keyCache(t, s).Listening })
+	pollFor(t, 30*time.Second, "listener re-established", func() bool { return keyCache(t, s).Listening })
 	before = keyCache(t, s).Hits
 	for range 2 {
 		if !authenticates(t, s, org.Viewer, org.Name) {

@@ -56,7 +56,7 @@ func TestMicrosoftStalled(t *testing.T) {
 		t.Fatalf("the check took %s with --microsoft-timeout %s", took, microsoftTimeout)
 	}
 	tok := step(t, c, "token:graph")
-	if tok.GetStatus() == v1.StepStatus_STEP_STATUS_PASSED || tok.GetErrorCode() != "Timeout" ||
+	if tok.GetStatus() == v1.CheckStepStatus_CHECK_STEP_STATUS_PASSED || tok.GetErrorCode() != "Timeout" ||
 		!strings.Contains(tok.GetMessage(), "Microsoft") || !strings.Contains(tok.GetMessage(), microsoftTimeout.String()) {
 		t.Fatalf("token step with Microsoft stalled: %v %s %q", tok.GetStatus(), tok.GetErrorCode(), tok.GetMessage())
 	}
@@ -102,7 +102,7 @@ func TestProvisionMicrosoftStalled(t *testing.T) {
 
 	// A step attempt fails on the timeout and is scheduled again.
 	var failed *v1.OperationStep
-	eventually(t, time.Minute, "a step attempt failing on the timeout", func() bool {
+	pollFor(t, time.Minute, "a step attempt failing on the timeout", func() bool {
 		r, err := f.ops.GetOperation(f.viewer(t), &v1.GetOperationRequest{Name: op.GetName()})
 		if err != nil {
 			t.Fatal(err)

@@ -76,7 +76,7 @@ type deadlineBody struct {
 func (b *deadlineBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	switch {
-	case err == io.EOF:
+	case errors.Is(err, io.EOF):
 		b.cancel()
 	case err != nil && timedOut(b.actx, b.parent):
 		err = &mserr.TimeoutError{After: b.after, Sent: true}
