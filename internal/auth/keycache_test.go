@@ -66,8 +66,8 @@ func TestKeyCache(t *testing.T) {
 
 	// A lookup racing an invalidation does not insert.
 	for name, invalidate := range map[string]func(){
-		"evict": func() { c.Evict(uuid.New(), uuid.New()) },
-		"flush": c.Flush,
+		"evict":  func() { c.Evict(uuid.New(), uuid.New()) },
+		"flush":  c.Flush,
 		"relive": func() { c.SetLive(false); c.SetLive(true) },
 	} {
 		epoch := c.begin()

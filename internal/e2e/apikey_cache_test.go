@@ -218,7 +218,9 @@ func TestAPIKeyCacheListenerLost(t *testing.T) {
 		}
 	}
 	allow(false)
-	t.Cleanup(func() { _, _ = s.DB.Exec(context.Background(), fmt.Sprintf("alter database %q with allow_connections true", db)) })
+	t.Cleanup(func() {
+		_, _ = s.DB.Exec(context.Background(), fmt.Sprintf("alter database %q with allow_connections true", db))
+	})
 	var killed int
 	if err := s.DB.QueryRow(ctx, `select count(pg_terminate_backend(pid)) from pg_stat_activity
 		where application_name = $1 and datname = current_database()`, postgres.APIKeyListenerName).Scan(&killed); err != nil || killed != 1 {
