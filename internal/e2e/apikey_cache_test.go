@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc/codes"
 
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
@@ -212,15 +214,24 @@ func TestAPIKeyCacheListenerLost(t *testing.T) {
 	if err := s.DB.QueryRow(ctx, "select current_database()").Scan(&db); err != nil {
 		t.Fatal(err)
 	}
+	// A database's connections are switched off from another database.
+	u, err := url.Parse(s.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/postgres"
+	other, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = other.Close(context.Background()) })
 	allow := func(on bool) {
-		if _, err := s.DB.Exec(ctx, fmt.Sprintf("alter database %q with allow_connections %t", db, on)); err != nil {
+		if _, err := other.Exec(ctx, fmt.Sprintf("alter database %q with allow_connections %t", db, on)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	allow(false)
-	t.Cleanup(func() {
-		_, _ = s.DB.Exec(context.Background(), fmt.Sprintf("alter database %q with allow_connections true", db))
-	})
+	t.Cleanup(func() { allow(true) })
 	var killed int
 	if err := s.DB.QueryRow(ctx, `select count(pg_terminate_backend(pid)) from pg_stat_activity
 		where application_name = $1 and datname = current_database()`, postgres.APIKeyListenerName).Scan(&killed); err != nil || killed != 1 {
