@@ -86,7 +86,7 @@ func TestExchangeTimeout(t *testing.T) {
 		})
 	}
 	// An SDK that keeps only the text (azidentity) classifies the same.
-	e := mserr.Classify("entra", "token graph", errors.New(`ClientSecretCredential: Post "https://x/t/oauth2/v2.0/token": `+(&mserr.TimeoutError{After: 2 * time.Second}).Error()+". To troubleshoot..."))
+	e := mserr.Classify("entra", "token graph", errors.New("ClientSecretCredential: server response error:\n Post \"https://x/t/oauth2/v2.0/token\": "+(&mserr.TimeoutError{After: 2 * time.Second}).Error()+". To troubleshoot..."))
 	if e.Class != mserr.ClassTransient || e.Code != "Timeout" || e.Message != "no answer from Microsoft within 2s (--microsoft-timeout)" {
 		t.Fatalf("classified from text: %+v", e)
 	}

@@ -165,8 +165,10 @@ func Classify(service, operation string, err error) *Error {
 
 func classifyEntra(service, operation string, afe *azidentity.AuthenticationFailedError) *Error {
 	if afe.RawResponse == nil {
-		// No answer from Entra (MSAL failed before or without one).
-		return classifyTransport(service, operation, errors.New(firstLine(afe.Error())))
+		// No answer from Entra (MSAL failed before or without one). Its
+		// text only (classifyTransport keeps the first line, or finds a
+		// TimeoutError's text on a later one).
+		return classifyTransport(service, operation, errors.New(afe.Error()))
 	}
 	resp := afe.RawResponse
 	var body []byte
@@ -321,10 +323,10 @@ func classifyTransport(service, operation string, err error) *Error {
 	switch {
 	case errors.As(err, &te):
 		e.Class, e.Code, e.Message, e.Remedy = ClassTransient, "Timeout", te.Error(), timeoutRemedy
-	case strings.Contains(e.Message, timeoutText):
+	case strings.Contains(err.Error(), timeoutText):
 		// The same, through an SDK that kept only the text (azidentity
-		// wraps MSAL's transport errors in a message).
-		msg := e.Message[strings.Index(e.Message, timeoutText):]
+		// wraps MSAL's transport errors in a message, on a later line).
+		msg := err.Error()[strings.Index(err.Error(), timeoutText):]
 		if i := strings.Index(msg, timeoutFlag); i >= 0 {
 			msg = msg[:i+len(timeoutFlag)]
 		}
