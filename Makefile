@@ -15,6 +15,7 @@ TEST_DIR    := .run/test
 DEV_DIR     := .run/dev
 GOTESTFLAGS ?= -race -count=1 -timeout 20m
 PKGS        ?= ./...
+BENCH       ?= .
 
 .PHONY: help
 help: ## list the targets
@@ -83,11 +84,11 @@ test: ## run every test (starts and stops Postgres and Vault itself)
 	  $(GO) test $(GOTESTFLAGS) $(PKGS)
 
 .PHONY: bench
-bench: ## run the benchmarks and print their figures
+bench: ## run the benchmarks and print their figures (BENCH=regexp narrows them)
 	trap 'bash scripts/services.sh down $(TEST_DIR)' EXIT; \
 	  bash scripts/services.sh up $(TEST_DIR); \
 	  source $(TEST_DIR)/env; \
-	  $(GO) test -run '^$$' -bench . -benchtime 2s $(PKGS)
+	  $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 2s $(PKGS)
 
 .PHONY: dev
 dev: build ## start Postgres, Vault, msftsim and dzconnect with a demo organization; print examples

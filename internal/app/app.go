@@ -210,7 +210,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 			return err
 		}
 	}
-	ms, err := microsoft.New(microsoft.Config{Clouds: clouds, ExtraCAFile: cfg.MicrosoftCAFile})
+	ms, err := microsoft.New(microsoft.Config{Clouds: clouds, ExtraCAFile: cfg.MicrosoftCAFile, HTTPTimeout: cfg.MicrosoftTimeout})
 	if err != nil {
 		return err
 	}
@@ -273,6 +273,14 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	tokens := token.NewService(token.Config{}, token.Deps{Tx: db, Store: db, Sessions: tokenSessions{ms: ms, secrets: sharedAwareSecrets{integrations, sharedApps}},
 		Retirer: provisioner, Notifier: notifier, Audit: db, Metrics: m.Registry(), Log: log})
 	authn := auth.NewAuthenticator(db, db, cfg.AdminKey)
+	// Authenticated API keys are cached (--api-key-cache-ttl), kept true
+	// by one LISTEN connection per replica (docs/authentication.md).
+	keyCache, keyListener, keyDetails, err := apiKeyCache(cfg, db, m, log)
+	if err != nil {
+		return err
+	}
+	authn.UseKeyCache(keyCache)
+	apiKeys.UseKeyCache(keyCache)
 	identities, err := loadIdentities(cfg, log)
 	if err != nil {
 		return err
@@ -285,6 +293,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		TLS: tlsCfg, InternalTLS: internalTLS, ShutdownTimeout: cfg.ShutdownTimeout,
 		Internal: map[string]http.Handler{"GET /metrics": m.Handler()},
 		Limiter:  limiter,
+		Details:  keyDetails,
 	}, log, authn, handlers.Deps{
 		Organizations: orgs, Catalogs: catalogs, APIKeys: apiKeys, Tenants: tenants,
 		Integrations: integrations, Audit: db, Webhooks: webhooks,
@@ -358,6 +367,9 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		defer wg.Done()
 		opChanges.Run(runCtx)
 	}()
+	if keyListener != nil {
+		wg.Go(func() { keyListener.Run(runCtx) })
+	}
 	go func() {
 		defer wg.Done()
 		tokens.Run(runCtx) // issuance counters, flushed periodically and at shutdown
@@ -423,4 +435,24 @@ func newConsentService(clouds map[string]microsoft.Endpoints, db *postgres.DB, s
 		graph[slug] = e.Audiences[string(microsoft.APIGraph)]
 	}
 	return consent.NewService(consent.Config{Authorities: authorities, GraphAudiences: graph, Grants: ms, Confirm: ms, ConfirmWait: confirmWait}, db, db, db, secrets, log)
+}
+
+// apiKeyCache builds the API-key cache and its listener (both nil when
+// --api-key-cache-ttl is 0), their metrics, and their entry in the
+// internal /readyz details.
+func apiKeyCache(cfg config.Config, db *postgres.DB, m *metrics.Metrics, log *slog.Logger) (*auth.KeyCache, *postgres.APIKeyListener, map[string]func() any, error) {
+	cache := auth.NewKeyCache(cfg.APIKeyCacheTTL, cfg.APIKeyCacheSize)
+	if cache == nil {
+		return nil, nil, map[string]func() any{"api_key_cache": func() any { return map[string]string{"status": "off"} }}, nil
+	}
+	if err := cache.Register(m.Registry()); err != nil {
+		return nil, nil, nil, err
+	}
+	l := postgres.NewAPIKeyListener(db, cache, log.With("component", "api-key-listener"))
+	return cache, l, map[string]func() any{"api_key_cache": func() any {
+		return struct {
+			auth.KeyCacheStats
+			Listener postgres.APIKeyListenerState `json:"listener"`
+		}{cache.Stats(), l.State()}
+	}}, nil
 }

@@ -159,7 +159,12 @@ type Authenticator struct {
 	adminHash  []byte // empty: no service-admin key configured
 	now        func() time.Time
 	identities *Identities // nil: API keys only
+	cache      *KeyCache   // nil: every call looks its key up
 }
+
+// UseKeyCache caches authenticated keys (KeyCache; nil: none). The cache
+// serves entries only while its invalidation listener says it is live.
+func (a *Authenticator) UseKeyCache(c *KeyCache) { a.cache = c }
 
 // UseIdentities accepts OIDC tokens and mapped client certificates too.
 func (a *Authenticator) UseIdentities(id *Identities) { a.identities = id }
@@ -191,17 +196,41 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (Princi
 	if len(a.adminHash) > 0 && subtle.ConstantTimeCompare(h, a.adminHash) == 1 {
 		return Principal{ServiceAdmin: true, Role: RoleAdmin}, nil
 	}
-	k, err := a.store.LookupAPIKey(ctx, a.tx.Conn(), h)
-	if apperr.Is(err, apperr.NotFound) {
-		return Principal{}, errBadKey
-	}
+	k, err := a.lookup(ctx, h)
 	if err != nil {
 		return Principal{}, err
 	}
+	// Expiry is enforced on every call, cached or not.
 	if k.ExpireTime != nil && !a.now().Before(*k.ExpireTime) {
 		return Principal{}, errBadKey
 	}
 	return Principal{Org: k.Org, Key: k.ID, Role: k.Role}, nil
+}
+
+// lookup finds the key with hash h: in the cache, else in Postgres (and
+// caches what it found; a refusal is never cached). Nothing is written per
+// call: keys have no last-used time.
+func (a *Authenticator) lookup(ctx context.Context, h []byte) (APIKey, error) {
+	var hash [32]byte
+	copy(hash[:], h)
+	var epoch uint64
+	if a.cache != nil {
+		if k, ok := a.cache.get(hash); ok {
+			return k, nil
+		}
+		epoch = a.cache.begin()
+	}
+	k, err := a.store.LookupAPIKey(ctx, a.tx.Conn(), h)
+	if apperr.Is(err, apperr.NotFound) {
+		return APIKey{}, errBadKey
+	}
+	if err != nil {
+		return APIKey{}, err
+	}
+	if a.cache != nil {
+		a.cache.put(hash, k, epoch)
+	}
+	return k, nil
 }
 
 // AuthenticateCertificate maps the identities of a verified client

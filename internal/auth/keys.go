@@ -22,6 +22,19 @@ type KeyService struct {
 	keys  idempotency.Store
 	audit audit.Appender
 	quota *quota.Enforcer
+	cache *KeyCache
+}
+
+// UseKeyCache makes updates and deletes evict the key from this replica's
+// cache as soon as they commit (the other replicas learn it through the
+// api_keys trigger's notification, as this one does too): a key deleted
+// here is refused here by the next call.
+func (s *KeyService) UseKeyCache(c *KeyCache) { s.cache = c }
+
+func (s *KeyService) evict(org, id uuid.UUID) {
+	if s.cache != nil {
+		s.cache.Evict(org, id)
+	}
 }
 
 // UseQuota holds creates to the organization's quota (internal/quota); nil
@@ -99,12 +112,15 @@ func (s *KeyService) UpdateAPIKey(ctx context.Context, org, id uuid.UUID, versio
 		}
 		return s.audit.AppendAudit(ctx, tx, org, resource.APIKey{Org: org, Key: id}.String())
 	})
+	if err == nil {
+		s.evict(org, id)
+	}
 	return out, err
 }
 
 // DeleteAPIKey deletes a key after checking the caller's etag.
 func (s *KeyService) DeleteAPIKey(ctx context.Context, org, id uuid.UUID, version int64) error {
-	return s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
+	err := s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
 		cur, err := s.store.GetAPIKeyForUpdate(ctx, tx, org, id)
 		if err != nil {
 			return err
@@ -117,4 +133,8 @@ func (s *KeyService) DeleteAPIKey(ctx context.Context, org, id uuid.UUID, versio
 		}
 		return s.audit.AppendAudit(ctx, tx, org, resource.APIKey{Org: org, Key: id}.String())
 	})
+	if err == nil {
+		s.evict(org, id)
+	}
+	return err
 }

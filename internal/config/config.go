@@ -60,6 +60,9 @@ type Config struct {
 
 	MicrosoftEndpointsFile string
 	MicrosoftCAFile        string
+	MicrosoftTimeout       time.Duration
+	APIKeyCacheTTL         time.Duration
+	APIKeyCacheSize        int
 	CatalogFile            string
 	ExpiryWarning          time.Duration
 	SettleWindow           time.Duration
@@ -225,6 +228,8 @@ var Reference = []Option{
 	{"database-url", "DZCONNECT_DATABASE_URL", "", "Postgres URL (required), e.g. postgres://user@host:5432/dzconnect", true, str(func(c *Config) *string { return &c.DatabaseURL })},
 	{"database-max-conns", "DZCONNECT_DATABASE_MAX_CONNS", "20", "maximum Postgres connections", false, intRange(func(c *Config) *int { return &c.DatabaseMaxConn }, 1, 1000)},
 	{"database-timeout", "DZCONNECT_DATABASE_TIMEOUT", "10s", "deadline of one Postgres statement (waiting for a pooled connection included), and of a transaction's begin and commit: a stalled Postgres makes calls fail Unavailable naming it after this, and /readyz report it", false, dur(func(c *Config) *time.Duration { return &c.DatabaseTimeout })},
+	{"api-key-cache-ttl", "DZCONNECT_API_KEY_CACHE_TTL", "30s", "how long an authenticated API key is remembered, so calls skip its Postgres lookup; a deleted or changed key is forgotten on every replica as soon as its change commits (LISTEN/NOTIFY), and the cache is bypassed while this replica's listener is disconnected; 0 turns the cache off (docs/authentication.md)", false, dur(func(c *Config) *time.Duration { return &c.APIKeyCacheTTL })},
+	{"api-key-cache-size", "DZCONNECT_API_KEY_CACHE_SIZE", "10000", "most API keys cached per replica (least recently used out first)", false, intRange(func(c *Config) *int { return &c.APIKeyCacheSize }, 1, 10000000)},
 	{"migrate-on-start", "DZCONNECT_MIGRATE_ON_START", "true", "apply pending migrations at start-up, under an advisory lock", false, boolean(func(c *Config) *bool { return &c.MigrateOnStart })},
 	{"vault-addr", "DZCONNECT_VAULT_ADDR", "", "Vault address (required), e.g. https://vault:8200", false, str(func(c *Config) *string { return &c.VaultAddr })},
 	{"vault-token", "DZCONNECT_VAULT_TOKEN", "", "Vault token (token auth)", true, str(func(c *Config) *string { return &c.VaultToken })},
@@ -249,6 +254,7 @@ var Reference = []Option{
 	{"janitor-interval", "DZCONNECT_JANITOR_INTERVAL", "1m", "how often the janitor job (on the elected leader) removes stale pending creates and expired tenant throttles", false, dur(func(c *Config) *time.Duration { return &c.JanitorInterval })},
 	{"microsoft-endpoints-file", "DZCONNECT_MICROSOFT_ENDPOINTS_FILE", "", "JSON file overriding Microsoft endpoints per cloud (key \"*\" for every cloud; msftsim's endpoints.json works as that entry)", false, str(func(c *Config) *string { return &c.MicrosoftEndpointsFile })},
 	{"microsoft-ca-file", "DZCONNECT_MICROSOFT_CA_FILE", "", "PEM CA bundle trusted for Microsoft endpoints in addition to the system roots", false, str(func(c *Config) *string { return &c.MicrosoftCAFile })},
+	{"microsoft-timeout", "DZCONNECT_MICROSOFT_TIMEOUT", "20s", "deadline of one HTTP exchange with Microsoft (connecting, sending, the answer's headers and reading its body; Retry-After waits between attempts are not counted): a stalled Microsoft fails the call as a transient Microsoft error naming this after it, and is not sent again at once", false, dur(func(c *Config) *time.Duration { return &c.MicrosoftTimeout })},
 	{"catalog-file", "DZCONNECT_CATALOG_FILE", "", "JSON permission catalog replacing the embedded default as a whole (format: internal/catalog/default.json; validated at start: an invalid entry stops the start, naming it)", false, str(func(c *Config) *string { return &c.CatalogFile })},
 	{"expiry-warning", "DZCONNECT_EXPIRY_WARNING", "720h", "a credential expiring within this is a warning and announced once", false, dur(func(c *Config) *time.Duration { return &c.ExpiryWarning })},
 	{"settle-window", "DZCONNECT_SETTLE_WINDOW", "5m", "after a change, replication-lag errors count as propagating, not broken, for this long", false, dur(func(c *Config) *time.Duration { return &c.SettleWindow })},
@@ -426,7 +432,7 @@ func (c Config) validate() []error {
 	for flag, d := range map[string]time.Duration{"shutdown-timeout": c.ShutdownTimeout, "janitor-interval": c.JanitorInterval,
 		"pending-ttl": c.PendingTTL, "expiry-warning": c.ExpiryWarning, "settle-window": c.SettleWindow, "secret-verify-wait": c.SecretVerifyWait, "consent-confirm-wait": c.ConsentConfirmWait,
 		"sweep-interval": c.SweepInterval, "check-timeout": c.CheckTimeout, "webhook-timeout": c.WebhookTimeout,
-		"check-batch-slice": c.CheckBatchSlice, "vault-timeout": c.VaultTimeout, "database-timeout": c.DatabaseTimeout, "renewal-interval": c.RenewalInterval, "expiry-read-interval": c.ExpiryReadInterval} {
+		"check-batch-slice": c.CheckBatchSlice, "vault-timeout": c.VaultTimeout, "database-timeout": c.DatabaseTimeout, "microsoft-timeout": c.MicrosoftTimeout, "renewal-interval": c.RenewalInterval, "expiry-read-interval": c.ExpiryReadInterval} {
 		if d <= 0 {
 			bad(flag, "must be positive")
 		}
@@ -436,6 +442,9 @@ func (c Config) validate() []error {
 		if d < 0 || (d > 0 && d < 24*time.Hour) {
 			bad(flag, "must be 0 (keep) or at least 24h")
 		}
+	}
+	if c.APIKeyCacheTTL < 0 {
+		bad("api-key-cache-ttl", "must not be negative (0 turns the cache off)")
 	}
 	if c.RenewalJitter < 0 {
 		bad("renewal-jitter", "must not be negative")

@@ -60,6 +60,10 @@ type Trial struct {
 	// CredentialRefused: Microsoft refused the credential itself (no
 	// token: an invalid or expired secret, an unknown application).
 	CredentialRefused bool
+	// MicrosoftUnavailable: the credential could not be proven because
+	// Microsoft did not answer conclusively (a timeout, 5xx or throttling
+	// on a token request): retryable, nothing is known against it.
+	MicrosoftUnavailable bool
 	// Record records the trial as the integration's check, once the
 	// credential is active and the integration at version (nil: it cannot
 	// be recorded).
@@ -349,6 +353,9 @@ func refusal(t Trial) error {
 		desc string
 	)
 	switch {
+	case t.MicrosoftUnavailable:
+		return apperr.New(apperr.Unavailable, "Microsoft did not answer while the new client secret was being verified (%s); %s: retry the update", finding, kept).
+			WithReason("MICROSOFT_UNAVAILABLE").WithMetadata("outcome", string(t.Outcome))
 	case t.CredentialRefused:
 		e = apperr.New(apperr.InvalidArgument, "Microsoft refused the new client secret (%s); %s", finding, kept).
 			WithReason("CREDENTIAL_REFUSED")

@@ -38,7 +38,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.Clouds = DefaultClouds()
 	}
 	if cfg.HTTPTimeout <= 0 {
-		cfg.HTTPTimeout = 30 * time.Second
+		cfg.HTTPTimeout = DefaultHTTPTimeout
 	}
 	if cfg.MaxThrottleWait <= 0 {
 		cfg.MaxThrottleWait = 60 * time.Second
@@ -71,22 +71,24 @@ func New(cfg Config) (*Client, error) {
 	}
 	base := newConnPool(cfg.ConnsPerHost, func() *http.Transport {
 		return &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			TLSClientConfig:       &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          256,
-			MaxIdleConnsPerHost:   64,
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: cfg.HTTPTimeout,
+			Proxy:               http.ProxyFromEnvironment,
+			DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+			ForceAttemptHTTP2:   true,
+			MaxIdleConns:        256,
+			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     90 * time.Second,
+			TLSHandshakeTimeout: 10 * time.Second,
+			// No ResponseHeaderTimeout: each attempt's deadline
+			// (retryTransport.timeout) covers the headers and the body.
 			ExpectContinueTimeout: time.Second,
 		}
 	})
 	rt := &retryTransport{next: base, gate: newThrottleGate(), slots: newCallerSlots(cfg.MaxInFlightPerCaller), meta: newMetadataCache(30*time.Minute, 10000), maxWait: cfg.MaxThrottleWait, maxRetries: cfg.MaxTransientRetries,
-		backoff: cfg.TransientBackoff, retryMargin: 20 * time.Millisecond}
+		backoff: cfg.TransientBackoff, retryMargin: 20 * time.Millisecond, timeout: cfg.HTTPTimeout}
 	// No http.Client.Timeout: it would cut across Retry-After waits; each
-	// exchange is bounded by the transport, the whole call by the context.
+	// exchange (attempt) is bounded by the transport's own deadline, body
+	// included (cfg.HTTPTimeout), the whole call by the context.
 	c := &Client{cfg: cfg, clouds: clouds, http: &http.Client{Transport: rt}}
 
 	opts := msgraphsdk.GetDefaultClientOptions()

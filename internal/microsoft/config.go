@@ -21,6 +21,9 @@ const (
 	allCloudsName = "*"
 )
 
+// DefaultHTTPTimeout is Config.HTTPTimeout's default.
+const DefaultHTTPTimeout = 20 * time.Second
+
 // Config configures a Client.
 type Config struct {
 	// Clouds maps a cloud slug to its endpoints; nil means DefaultClouds().
@@ -32,8 +35,13 @@ type Config struct {
 	ExtraCAFile string
 	// CAPool, when set, is used instead of the system pool (plus the files).
 	CAPool *x509.CertPool
-	// HTTPTimeout bounds one HTTP exchange (default 30s). The caller's
-	// context bounds the whole call, retries and waits included.
+	// HTTPTimeout bounds one HTTP exchange, each attempt on its own:
+	// connecting, sending, the answer's headers and reading its body
+	// (default DefaultHTTPTimeout; --microsoft-timeout). An exchange that
+	// runs out of it fails with *mserr.TimeoutError (transient, code
+	// Timeout) and is not sent again at once. Retry-After and backoff
+	// waits between attempts are outside it; the caller's context bounds
+	// the whole call, retries and waits included.
 	HTTPTimeout time.Duration
 	// MaxThrottleWait bounds the total time one Token or Probe call waits
 	// on Retry-After answers (default 60s). A wait that does not fit in it,

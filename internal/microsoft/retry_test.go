@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
 )
 
 // TestRetryDecision pins which request/answer combinations are sent again.
@@ -51,6 +53,9 @@ func TestRetryDecision(t *testing.T) {
 		{"create reset after sending", attemptOutcome{err: reset, sent: true}, retryNo},
 		{"create EOF after sending", attemptOutcome{err: errors.New("EOF"), sent: true}, retryNo},
 		{"create deadline, nothing sent", attemptOutcome{err: context.DeadlineExceeded}, retryNo},
+		// A stalled exchange (--microsoft-timeout) is not repeated at once.
+		{"read exchange timeout", attemptOutcome{idempotent: true, err: &mserr.TimeoutError{After: time.Second, Sent: true}, sent: true}, retryNo},
+		{"create exchange timeout, nothing sent", attemptOutcome{err: &mserr.TimeoutError{After: time.Second}}, retryNo},
 	} {
 		if got := retryDecision(tc.a); got != tc.want {
 			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)

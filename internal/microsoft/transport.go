@@ -40,6 +40,54 @@ type retryTransport struct {
 	maxRetries  int
 	backoff     time.Duration
 	retryMargin time.Duration // added to every Retry-After wait
+	// timeout bounds each attempt: connecting, sending, the answer's
+	// headers and reading its body (Config.HTTPTimeout); 0: none. Waits
+	// between attempts (Retry-After, backoff) are outside it.
+	timeout time.Duration
+}
+
+// errAttemptTimeout is the cause of an attempt's own deadline.
+var errAttemptTimeout = errors.New("microsoft exchange timeout")
+
+// attemptContext bounds one attempt of a request by t.timeout.
+func (t *retryTransport) attemptContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if t.timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeoutCause(ctx, t.timeout, errAttemptTimeout)
+}
+
+// timedOut reports whether actx ended by the attempt's own deadline (not
+// the caller's).
+func timedOut(actx, parent context.Context) bool {
+	return parent.Err() == nil && errors.Is(context.Cause(actx), errAttemptTimeout)
+}
+
+// deadlineBody is an answer's body read under its attempt's deadline: a
+// body that stalls ends in *mserr.TimeoutError; the deadline is released
+// at EOF or Close.
+type deadlineBody struct {
+	io.ReadCloser
+	actx, parent context.Context
+	cancel       context.CancelFunc
+	after        time.Duration
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	switch {
+	case errors.Is(err, io.EOF):
+		b.cancel()
+	case err != nil && timedOut(b.actx, b.parent):
+		err = &mserr.TimeoutError{After: b.after, Sent: true}
+	}
+	return n, err
+}
+
+func (b *deadlineBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 // throttleBudget is what remains of one operation's Retry-After budget.
@@ -134,7 +182,18 @@ func (t *retryTransport) roundTrip(req *http.Request) (*http.Response, error) {
 			WroteHeaderField: func(string, []string) { wrote.Store(true) },
 			WroteHeaders:     func() { wrote.Store(true) },
 		}))
-		resp, err := t.next.RoundTrip(r)
+		actx, cancelAttempt := t.attemptContext(r.Context())
+		resp, err := t.next.RoundTrip(r.WithContext(actx))
+		if err != nil {
+			if timedOut(actx, ctx) {
+				// A stalled Microsoft: classified transient (mserr), and not
+				// sent again at once (retryDecision).
+				err = &mserr.TimeoutError{After: t.timeout, Sent: wrote.Load()}
+			}
+			cancelAttempt()
+		} else {
+			resp.Body = &deadlineBody{ReadCloser: resp.Body, actx: actx, parent: ctx, cancel: cancelAttempt, after: t.timeout}
+		}
 		var wait time.Duration
 		isThrottle := err == nil && (resp.StatusCode == http.StatusTooManyRequests ||
 			resp.StatusCode == http.StatusServiceUnavailable && hasRetryAfter(resp.Header))
@@ -224,10 +283,17 @@ const (
 //     handshake). A 5xx, a timeout or a connection lost after sending may
 //     have landed: the error goes back to the caller, which re-reads before
 //     deciding (Directory.AddPassword, CreateServicePrincipal, ...).
+//   - An attempt that ran out of its own deadline (Config.HTTPTimeout,
+//     --microsoft-timeout: *mserr.TimeoutError) is not sent again at once,
+//     idempotent or not: Microsoft stalled, and each attempt would cost
+//     the whole deadline again. The caller tries again later (an
+//     operation step's retry, the next check); a non-idempotent write is
+//     ambiguous as after any lost answer (re-read before it is resent).
 //   - Anything else is final.
 func retryDecision(a attemptOutcome) retryKind {
 	if a.err != nil {
-		if errors.Is(a.err, context.Canceled) || errors.Is(a.err, context.DeadlineExceeded) {
+		var te *mserr.TimeoutError
+		if errors.Is(a.err, context.Canceled) || errors.Is(a.err, context.DeadlineExceeded) || errors.As(a.err, &te) {
 			return retryNo
 		}
 		if a.idempotent || !a.sent {

@@ -119,7 +119,14 @@ func (s *Server) readyzDetails(w http.ResponseWriter, r *http.Request) {
 	body := struct {
 		Status       string                     `json:"status"`
 		Dependencies map[string]DependencyState `json:"dependencies"`
+		Details      map[string]any             `json:"details,omitempty"`
 	}{Status: "ok", Dependencies: deps}
+	if len(s.cfg.Details) > 0 {
+		body.Details = make(map[string]any, len(s.cfg.Details))
+		for name, f := range s.cfg.Details {
+			body.Details[name] = f()
+		}
+	}
 	code := http.StatusOK
 	if !ok {
 		body.Status, code = "not ready", http.StatusServiceUnavailable

@@ -71,6 +71,10 @@ type Config struct {
 	// Limiter applies the request rate limits to every authenticated
 	// call (nil: none; docs/limits.md).
 	Limiter *ratelimit.Limiter
+	// Details are informational states in the internal /readyz
+	// ("details": {name: value}) that never make the replica unready,
+	// e.g. the API-key cache and its listener.
+	Details map[string]func() any
 }
 
 // Addrs are the bound addresses (Internal empty when there is none).

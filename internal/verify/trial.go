@@ -58,6 +58,9 @@ func trialOf(chk Check, record func(context.Context, int64) error) integration.T
 			if (st.Name == "secret" || strings.HasPrefix(st.Name, "token:")) && st.Status != StepPassed && st.Status != StepUnavailable {
 				tr.Outcome, tr.Summary = integration.StateUnverified, "the new secret could not be proven: "+st.Name+" "+string(st.Status)
 				tr.Step, tr.Code, tr.Message, tr.Remedy = st.Name, st.ErrorCode, st.Message, "retry the update"
+				// A token step that only warns: Microsoft did not answer
+				// conclusively (failStep), e.g. --microsoft-timeout.
+				tr.MicrosoftUnavailable = st.Status == StepWarning && strings.HasPrefix(st.Name, "token:")
 				tr.Record = nil
 				return tr
 			}

@@ -165,8 +165,10 @@ func Classify(service, operation string, err error) *Error {
 
 func classifyEntra(service, operation string, afe *azidentity.AuthenticationFailedError) *Error {
 	if afe.RawResponse == nil {
-		// No answer from Entra (MSAL failed before or without one).
-		return classifyTransport(service, operation, errors.New(firstLine(afe.Error())))
+		// No answer from Entra (MSAL failed before or without one). Its
+		// text only (classifyTransport keeps the first line, or finds a
+		// TimeoutError's text on a later one).
+		return classifyTransport(service, operation, errors.New(afe.Error()))
 	}
 	resp := afe.RawResponse
 	var body []byte
@@ -317,7 +319,18 @@ func classifyTransport(service, operation string, err error) *Error {
 	var ci x509.CertificateInvalidError
 	var tv *tls.CertificateVerificationError
 	var ne net.Error
+	var te *TimeoutError
 	switch {
+	case errors.As(err, &te):
+		e.Class, e.Code, e.Message, e.Remedy = ClassTransient, "Timeout", te.Error(), timeoutRemedy
+	case strings.Contains(err.Error(), timeoutText):
+		// The same, through an SDK that kept only the text (azidentity
+		// wraps MSAL's transport errors in a message, on a later line).
+		msg := err.Error()[strings.Index(err.Error(), timeoutText):]
+		if i := strings.Index(msg, timeoutFlag); i >= 0 {
+			msg = msg[:i+len(timeoutFlag)]
+		}
+		e.Class, e.Code, e.Message, e.Remedy = ClassTransient, "Timeout", msg, timeoutRemedy
 	case errors.Is(err, context.DeadlineExceeded):
 		e.Class, e.Code, e.Remedy = ClassTransient, "Timeout", "Microsoft did not answer in time; dzconnect will check again later."
 	case errors.Is(err, context.Canceled):
@@ -383,3 +396,23 @@ func firstLine(s string) string {
 	}
 	return s
 }
+
+// TimeoutError is one HTTP exchange with Microsoft (connecting, sending,
+// the answer's headers and its body) that did not finish within the
+// configured deadline (--microsoft-timeout; internal/microsoft's
+// transport): a stalled Microsoft. It classifies as ClassTransient with
+// code "Timeout". Whether the request landed is unknown once any of it
+// was sent (Sent): a non-idempotent write is then ambiguous, re-read
+// before it is sent again (internal/microsoft, ambiguous).
+type TimeoutError struct {
+	After time.Duration
+	Sent  bool
+}
+
+const (
+	timeoutText   = "no answer from Microsoft within "
+	timeoutFlag   = "(--microsoft-timeout)"
+	timeoutRemedy = "Microsoft did not answer in time (a stalled or unreachable endpoint); dzconnect tries again later. Nothing to do unless it persists."
+)
+
+func (e *TimeoutError) Error() string { return timeoutText + e.After.String() + " " + timeoutFlag }

@@ -23,3 +23,8 @@ delete from api_keys where organization_id = @organization_id and id = @id;
 -- name: LookupAPIKey :one
 -- The one query across organizations: it is how the caller's organization is learnt.
 select * from api_keys where key_hash = @key_hash;
+
+-- name: ListenAPIKeys :exec
+-- Subscribes the session to the api_keys trigger's notifications
+-- (migrations/00025_api_key_invalidation.sql).
+listen dzconnect_api_keys;

@@ -166,6 +166,17 @@ func (q *Queries) ListAPIKeys(ctx context.Context, db DBTX, arg ListAPIKeysParam
 	return items, nil
 }
 
+const listenAPIKeys = `-- name: ListenAPIKeys :exec
+listen dzconnect_api_keys
+`
+
+// Subscribes the session to the api_keys trigger's notifications
+// (migrations/00025_api_key_invalidation.sql).
+func (q *Queries) ListenAPIKeys(ctx context.Context, db DBTX) error {
+	_, err := db.Exec(ctx, listenAPIKeys)
+	return err
+}
+
 const lookupAPIKey = `-- name: LookupAPIKey :one
 select organization_id, id, display_name, role, key_prefix, key_hash, expire_time, create_time, update_time, version from api_keys where key_hash = $1
 `
