@@ -88,6 +88,7 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 	start := time.Now()
 	id := callID(ctx)
 	_ = grpc.SetHeader(ctx, metadata.Pairs(RequestIDHeader, id))
+	annotateCall(ctx, id) // ctx holds the server span: the log line below carries its IDs
 	var principal auth.Principal
 	defer func() {
 		if r := recover(); r != nil {
@@ -103,6 +104,7 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 		}
 	}()
 	principal, err = s.authorize(ctx, info.FullMethod, req)
+	annotatePrincipal(ctx, principal) // also when refused: the caller was authenticated
 	if err != nil {
 		return nil, err
 	}
