@@ -118,7 +118,7 @@ func (t *tracing) Work(ctx context.Context, job *rivertype.JobRow, doInner func(
 	}
 	ctx, span := t.tracer.Start(ctx, "job "+job.Kind, opts...)
 	defer span.End()
-	err := doInner(ctx)
+	err := doInner(telemetry.Anchor(ctx))
 	if span.IsRecording() {
 		var (
 			snooze *river.JobSnoozeError

@@ -86,7 +86,7 @@ func statementAttrs(sql string) (string, []attribute.KeyValue) {
 }
 
 func (tracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
-	if !trace.SpanFromContext(ctx).IsRecording() {
+	if _, ok := telemetry.Parent(ctx); !ok {
 		return ctx
 	}
 	name, attrs := statementAttrs(data.SQL)
@@ -98,7 +98,7 @@ func (tracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQuer
 }
 
 func (tracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
-	if !trace.SpanFromContext(ctx).IsRecording() {
+	if _, ok := telemetry.Parent(ctx); !ok {
 		return ctx
 	}
 	return start(ctx, "batch", attribute.Int("db.operation.batch.size", data.Batch.Len()))
@@ -116,7 +116,7 @@ func (tracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatc
 }
 
 func (tracer) TracePrepareStart(ctx context.Context, _ *pgx.Conn, data pgx.TracePrepareStartData) context.Context {
-	if !trace.SpanFromContext(ctx).IsRecording() {
+	if _, ok := telemetry.Parent(ctx); !ok {
 		return ctx
 	}
 	name, attrs := statementAttrs(data.SQL)
@@ -128,7 +128,7 @@ func (tracer) TracePrepareEnd(ctx context.Context, _ *pgx.Conn, data pgx.TracePr
 }
 
 func (tracer) TraceConnectStart(ctx context.Context, data pgx.TraceConnectStartData) context.Context {
-	if !trace.SpanFromContext(ctx).IsRecording() {
+	if _, ok := telemetry.Parent(ctx); !ok {
 		return ctx
 	}
 	return start(ctx, "connect", attribute.String("server.address", data.ConnConfig.Host), attribute.String("db.namespace", data.ConnConfig.Database))

@@ -19,6 +19,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/apperr"
 	"github.com/dropzoneai/dzconnect/internal/audit"
 	"github.com/dropzoneai/dzconnect/internal/auth"
+	"github.com/dropzoneai/dzconnect/internal/telemetry"
 )
 
 // RequestIDHeader carries the per-call ID, in and out.
@@ -89,6 +90,7 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 	id := callID(ctx)
 	_ = grpc.SetHeader(ctx, metadata.Pairs(RequestIDHeader, id))
 	annotateCall(ctx, id) // ctx holds the server span: the log line below carries its IDs
+	ctx = telemetry.Anchor(ctx)
 	var principal auth.Principal
 	defer func() {
 		if r := recover(); r != nil {

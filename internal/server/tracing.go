@@ -50,28 +50,45 @@ func gatewayTracing(tel *telemetry.Provider) grpc.DialOption {
 		otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider())))
 }
 
+// routeKey holds, in a REST request's context, the gateway route that
+// names its span (otelhttp names the span again when the handler returns).
+type routeKey struct{}
+
 // httpTracing wraps the public HTTP handler.
 func httpTracing(tel *telemetry.Provider, h http.Handler) http.Handler {
-	return otelhttp.NewHandler(h, "rest",
+	traced := otelhttp.NewHandler(h, "rest",
 		otelhttp.WithTracerProvider(tel.TracerProvider()), otelhttp.WithPropagators(telemetry.Propagator),
 		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
 		otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/healthz" && r.URL.Path != "/readyz" }),
 		// Low cardinality until the gateway names the route (gatewayRoute).
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+			if route, _ := r.Context().Value(routeKey{}).(*string); route != nil && *route != "" {
+				return r.Method + " " + *route
+			}
 			if r.URL.Path == "/openapi.json" {
 				return r.Method + " /openapi.json"
 			}
 			return "HTTP " + r.Method
 		}))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var route string
+		traced.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, &route)))
+	})
 }
 
 // gatewayRoute names the REST span after the gateway's route pattern.
 func gatewayRoute(next runtime.HandlerFunc) runtime.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
 		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
-			if p, ok := runtime.HTTPPathPattern(r.Context()); ok {
-				span.SetName(r.Method + " " + p)
-				span.SetAttributes(attribute.String("http.route", p))
+			// The route pattern is known here (the path pattern string only
+			// inside the generated handler).
+			if p, ok := runtime.HTTPPattern(r.Context()); ok {
+				route := p.String()
+				if holder, _ := r.Context().Value(routeKey{}).(*string); holder != nil {
+					*holder = route
+				}
+				span.SetName(r.Method + " " + route)
+				span.SetAttributes(attribute.String("http.route", route))
 			}
 		}
 		next(w, r, params)

@@ -36,7 +36,7 @@ type ClientTransport struct {
 // RoundTrip implements http.RoundTripper.
 func (t *ClientTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	if !trace.SpanFromContext(ctx).IsRecording() {
+	if _, ok := Parent(ctx); !ok {
 		if t.Inject && trace.SpanContextFromContext(ctx).IsValid() {
 			req = injected(ctx, req)
 		}

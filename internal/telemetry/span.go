@@ -27,17 +27,49 @@ const (
 // its attributes does nothing.
 var noSpan = trace.SpanFromContext(context.Background())
 
-// Child starts a span under the recording span in ctx, with that span's
-// tracer provider. Without a recording span it starts nothing and returns
-// ctx unchanged with a span on which every call is a no-op: background work
+type anchorKey struct{}
+
+// Anchor returns ctx remembering its recording span (if any). Libraries
+// that start spans of their own with OpenTelemetry's global provider, which
+// dzconnect leaves unset (kiota, under msgraph-sdk-go), put a non-recording
+// span with the same IDs in the context; Child sees through it to the
+// anchored span, so a Graph request is still a child of the check. Child
+// anchors the spans it starts; the server's interceptor and the job
+// middleware anchor theirs.
+func Anchor(ctx context.Context) context.Context {
+	if s := trace.SpanFromContext(ctx); s.IsRecording() {
+		return context.WithValue(ctx, anchorKey{}, s)
+	}
+	return ctx
+}
+
+// Parent returns the recording span new child spans of ctx belong under:
+// the context's span, or the anchored one behind a foreign non-recording
+// span with its IDs; false when there is none (tracing off, sampled out,
+// or no traced call).
+func Parent(ctx context.Context) (trace.Span, bool) {
+	s := trace.SpanFromContext(ctx)
+	if s.IsRecording() {
+		return s, true
+	}
+	if a, ok := ctx.Value(anchorKey{}).(trace.Span); ok && a.IsRecording() && a.SpanContext().Equal(s.SpanContext()) {
+		return a, true
+	}
+	return nil, false
+}
+
+// Child starts a span under ctx's recording span (Parent), with that
+// span's tracer provider. Without one it starts nothing and returns ctx
+// unchanged with a span on which every call is a no-op: background work
 // outside a traced call makes no root spans, and with tracing off a child
-// costs one context lookup.
+// costs a context lookup.
 func Child(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
-	parent := trace.SpanFromContext(ctx)
-	if !parent.IsRecording() {
+	parent, ok := Parent(ctx)
+	if !ok {
 		return ctx, noSpan
 	}
-	return parent.TracerProvider().Tracer(InstrumentationName).Start(ctx, name, opts...)
+	ctx, span := parent.TracerProvider().Tracer(InstrumentationName).Start(trace.ContextWithSpan(ctx, parent), name, opts...)
+	return context.WithValue(ctx, anchorKey{}, span), span
 }
 
 // Fail marks span failed with description, which must be fixed text or

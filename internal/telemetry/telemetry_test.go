@@ -199,3 +199,30 @@ func TestClientTransport(t *testing.T) {
 		t.Fatalf("traceparent %q, want the caller's trace", got.Get("traceparent"))
 	}
 }
+
+// TestChildSeesThroughForeignSpan: a library starting its own span with
+// the global (no-op) provider hides the recording span; Child still puts
+// its span under the anchored one.
+func TestChildSeesThroughForeignSpan(t *testing.T) {
+	rec, tp := recorded(t)
+	ctx, parent := tp.Tracer("t").Start(context.Background(), "check")
+	ctx = Anchor(ctx)
+	fctx, foreign := noop.NewTracerProvider().Tracer("kiota").Start(ctx, "kiota")
+	if foreign.IsRecording() || !foreign.SpanContext().Equal(parent.SpanContext()) {
+		t.Fatal("the foreign span is not the non-recording stand-in this test needs")
+	}
+	_, child := Child(fctx, "GET graph")
+	child.End()
+	parent.End()
+	spans := rec.Ended()
+	if len(spans) != 2 || spans[0].Name() != "GET graph" || spans[0].Parent().SpanID() != parent.SpanContext().SpanID() {
+		t.Fatalf("spans %v", spans)
+	}
+	// An anchor does not adopt an unrelated context's span.
+	other := trace.ContextWithSpanContext(ctx, callerContextSpan())
+	if _, ok := Parent(other); ok {
+		t.Fatal("Parent adopted the anchor under another span context")
+	}
+}
+
+func callerContextSpan() trace.SpanContext { return trace.SpanContextFromContext(callerContext()) }
