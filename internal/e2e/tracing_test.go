@@ -227,6 +227,7 @@ func TestTraceOfOneCheck(t *testing.T) {
 	}
 	tree := treeOf(rec.Ended())
 	call := tree.inTrace(server)
+	t.Logf("the call's %d spans under %q: %s", len(call), server.Name(), names(call))
 	for _, sp := range call {
 		if !tree.under(sp, server) {
 			t.Errorf("span %q of the call's trace is not under its server span", sp.Name())
@@ -308,6 +309,7 @@ func TestTraceOfOneCheck(t *testing.T) {
 		}
 		return false
 	})
+	t.Logf("job span %q, linked to %v", job.Name(), job.Links())
 	if job.SpanKind() != trace.SpanKindConsumer || job.Parent().IsValid() {
 		t.Errorf("job span kind %v parent %v: want a consumer span, root of its trace", job.SpanKind(), job.Parent())
 	}
