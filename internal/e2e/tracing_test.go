@@ -74,7 +74,7 @@ func attr(s sdktrace.ReadOnlySpan, key string) (attribute.Value, bool) {
 
 func attrString(s sdktrace.ReadOnlySpan, key string) string {
 	v, _ := attr(s, key)
-	return v.Emit()
+	return v.String()
 }
 
 // spanWaiter is an in-memory span recorder that says when a span ends.
@@ -125,7 +125,7 @@ func spanStrings(spans []sdktrace.ReadOnlySpan) []string {
 	var out []string
 	kvs := func(as []attribute.KeyValue) {
 		for _, kv := range as {
-			out = append(out, string(kv.Key), kv.Value.Emit())
+			out = append(out, string(kv.Key), kv.Value.String())
 		}
 	}
 	for _, s := range spans {

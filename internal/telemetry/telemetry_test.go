@@ -170,7 +170,7 @@ func TestClientTransport(t *testing.T) {
 		}
 		attrs := map[string]string{}
 		for _, kv := range c.Attributes() {
-			attrs[string(kv.Key)] = kv.Value.Emit()
+			attrs[string(kv.Key)] = kv.Value.String()
 		}
 		if attrs["url.path"] != "/a/b" || attrs["http.response.status_code"] != "404" || attrs["answer"] != "answer-1" ||
 			attrs["http.request.method"] != "GET" || c.Status().Description != "HTTP 404" {
