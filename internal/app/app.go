@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/dropzoneai/dzconnect/internal/auth"
 	"github.com/dropzoneai/dzconnect/internal/catalog"
@@ -36,6 +39,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/quota"
 	"github.com/dropzoneai/dzconnect/internal/server"
 	"github.com/dropzoneai/dzconnect/internal/sharedapp"
+	"github.com/dropzoneai/dzconnect/internal/telemetry"
 	"github.com/dropzoneai/dzconnect/internal/tenant"
 	"github.com/dropzoneai/dzconnect/internal/token"
 	"github.com/dropzoneai/dzconnect/internal/vault"
@@ -105,14 +109,17 @@ func versionString() string {
 	return "dzconnect " + v
 }
 
+// newLogger builds the process's logger: every line logged with a context
+// holding a span (a traced call, or a caller's traceparent) carries its
+// trace_id and span_id (telemetry.LogHandler).
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(telemetry.LogHandler(slog.NewTextHandler(w, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(telemetry.LogHandler(slog.NewJSONHandler(w, opts)))
 }
 
 func loadConfig(name string, args []string, stderr io.Writer) (config.Config, error) {
@@ -132,17 +139,49 @@ func migrate(ctx context.Context, args []string, stderr io.Writer) error {
 // Started reports a running server's addresses (tests and `make dev`).
 type Started func(server.Addrs)
 
-// Serve runs the server until ctx ends (exported for end-to-end tests).
-func Serve(ctx context.Context, args []string, logOut io.Writer, started Started) error {
-	return serve(ctx, args, logOut, started)
+// Option adjusts Serve for tests.
+type Option func(*options)
+
+type options struct {
+	spanProcessors []sdktrace.SpanProcessor
 }
 
-func serve(ctx context.Context, args []string, logOut io.Writer, started Started) error {
+// WithSpanProcessor records the server's spans with sp too (tests:
+// tracetest.NewSpanRecorder()), with or without an OTLP exporter.
+func WithSpanProcessor(sp sdktrace.SpanProcessor) Option {
+	return func(o *options) { o.spanProcessors = append(o.spanProcessors, sp) }
+}
+
+// Serve runs the server until ctx ends (exported for end-to-end tests).
+func Serve(ctx context.Context, args []string, logOut io.Writer, started Started, opts ...Option) error {
+	return serve(ctx, args, logOut, started, opts...)
+}
+
+func serve(ctx context.Context, args []string, logOut io.Writer, started Started, opts ...Option) error {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	cfg, err := loadConfig("serve", args, logOut)
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg, logOut)
+	// Tracing (docs/observability.md): with no --otlp-endpoint the no-op
+	// provider, no exporter; spans not yet exported are flushed at exit,
+	// for at most telemetry.FlushTimeout.
+	tel, err := telemetry.New(ctx, telemetry.Config{Endpoint: cfg.OTLPEndpoint, Protocol: cfg.OTLPProtocol, Insecure: cfg.OTLPInsecure,
+		SampleRatio: cfg.TraceSampleRatio, ServiceName: "dzconnect", ServiceVersion: Version, Processors: o.spanProcessors})
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(telemetry.FlushTimeout, cfg.ShutdownTimeout))
+		defer cancel()
+		if err := tel.Shutdown(fctx); err != nil {
+			log.Warn("flushing traces", "error", err)
+		}
+	}()
 	// The permission catalog: the embedded default, or --catalog-file,
 	// loaded first, so that a bad file stops the start at once, naming the
 	// entry; each organization's override is applied on top by checks and
@@ -155,7 +194,8 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	}
 	log.InfoContext(ctx, "starting", "version", versionString(), "grpc_addr", cfg.GRPCAddr, "http_addr", cfg.HTTPAddr, "internal_addr", cfg.InternalAddr,
 		"vault_addr", cfg.VaultAddr, "vault_mount", cfg.VaultMount, "vault_auth", map[bool]string{true: "approle", false: "token"}[cfg.VaultRoleID != ""],
-		"admin_key_configured", cfg.AdminKey != "", "migrate_on_start", cfg.MigrateOnStart, "catalog_version", baseCatalog.Version())
+		"admin_key_configured", cfg.AdminKey != "", "migrate_on_start", cfg.MigrateOnStart, "catalog_version", baseCatalog.Version(),
+		"trace_export", tel.Exporting())
 	if cfg.MigrateOnStart {
 		if err := postgres.Migrate(ctx, cfg.DatabaseURL, log); err != nil {
 			return err
@@ -291,9 +331,10 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	srv, err := server.New(server.Config{
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, InternalAddr: cfg.InternalAddr,
 		TLS: tlsCfg, InternalTLS: internalTLS, ShutdownTimeout: cfg.ShutdownTimeout,
-		Internal: map[string]http.Handler{"GET /metrics": m.Handler()},
-		Limiter:  limiter,
-		Details:  keyDetails,
+		Internal:  map[string]http.Handler{"GET /metrics": m.Handler()},
+		Limiter:   limiter,
+		Details:   keyDetails,
+		Telemetry: tel,
 	}, log, authn, handlers.Deps{
 		Organizations: orgs, Catalogs: catalogs, APIKeys: apiKeys, Tenants: tenants,
 		Integrations: integrations, Audit: db, Webhooks: webhooks,
@@ -317,6 +358,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		Concurrency: cfg.CheckConcurrency, PerTenant: cfg.CheckPerTenant, CheckTimeout: cfg.CheckTimeout,
 		BatchSlice: cfg.CheckBatchSlice, RescueAfter: cfg.JobRescueAfter,
 		ObserveThrottle: microsoft.WithThrottleObserver, NoChecks: !cfg.Jobs,
+		TracerProvider: tel.TracerProvider(),
 	}, db, m.InstrumentBatchChecker(checks), log,
 		deliverer.Extension(),
 		// Settle re-checks (a propagating verdict made final when its
@@ -395,8 +437,18 @@ type checkAPI struct {
 	list *verify.Service
 }
 
+// Run is an on-demand check, in a span of its own under the call's.
 func (c checkAPI) Run(ctx context.Context, org, id uuid.UUID, trigger string) (verify.Result, error) {
-	return c.run.Run(ctx, org, id, trigger)
+	ctx, span := telemetry.Child(ctx, "check", trace.WithAttributes(telemetry.OrganizationID.String(org.String()),
+		telemetry.IntegrationID.String(id.String()), attribute.String("dzconnect.check.trigger", trigger)))
+	defer span.End()
+	r, err := c.run.Run(ctx, org, id, trigger)
+	if err == nil {
+		span.SetAttributes(attribute.String("dzconnect.check.outcome", string(r.Check.Outcome)))
+	} else {
+		telemetry.Fail(span, "check not run")
+	}
+	return r, err
 }
 
 func (c checkAPI) List(ctx context.Context, org, id uuid.UUID, p page.Request) ([]verify.Check, error) {

@@ -88,6 +88,10 @@ type Config struct {
 	RenewalPerTenant       int
 	ExpiryReadInterval     time.Duration
 	TestClockFile          string
+	OTLPEndpoint           string
+	OTLPProtocol           string
+	OTLPInsecure           bool
+	TraceSampleRatio       float64
 }
 
 // RateOverride is one organization's request rate limit
@@ -126,6 +130,17 @@ func boolean(p func(*Config) *bool) func(*Config, string) error {
 			return errors.New("must be true or false")
 		}
 		*p(c) = b
+		return nil
+	}
+}
+
+func ratio(p func(*Config) *float64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f > 1 {
+			return errors.New("must be a number from 0 to 1")
+		}
+		*p(c) = f
 		return nil
 	}
 }
@@ -224,7 +239,7 @@ var Reference = []Option{
 	{"tls-cert-file", "DZCONNECT_TLS_CERT_FILE", "", "PEM certificate for all listeners (gRPC, HTTP, internal); empty serves plaintext", false, str(func(c *Config) *string { return &c.TLSCertFile })},
 	{"tls-key-file", "DZCONNECT_TLS_KEY_FILE", "", "PEM private key matching tls-cert-file", false, str(func(c *Config) *string { return &c.TLSKeyFile })},
 	{"tls-client-ca", "DZCONNECT_TLS_CLIENT_CA", "", "PEM CA bundle: the gRPC and HTTP listeners require a client certificate signed by it (mutual TLS; needs tls-cert-file); a certificate identity named in auth-config-file authenticates the caller without a bearer token (docs/authentication.md); the internal listener asks for none", false, str(func(c *Config) *string { return &c.TLSClientCA })},
-	{"allow-plaintext", "DZCONNECT_ALLOW_PLAINTEXT", "false", "serve without TLS on a non-loopback address (TLS terminated in front of dzconnect, e.g. by a service mesh); without it, plaintext listeners must be loopback", false, boolean(func(c *Config) *bool { return &c.AllowPlaintext })},
+	{"allow-plaintext", "DZCONNECT_ALLOW_PLAINTEXT", "false", "serve without TLS on a non-loopback address (TLS terminated in front of dzconnect, e.g. by a service mesh), and export traces without TLS to a non-loopback collector (otlp-insecure); without it, plaintext listeners and plaintext trace export must be loopback", false, boolean(func(c *Config) *bool { return &c.AllowPlaintext })},
 	{"database-url", "DZCONNECT_DATABASE_URL", "", "Postgres URL (required), e.g. postgres://user@host:5432/dzconnect", true, str(func(c *Config) *string { return &c.DatabaseURL })},
 	{"database-max-conns", "DZCONNECT_DATABASE_MAX_CONNS", "20", "maximum Postgres connections", false, intRange(func(c *Config) *int { return &c.DatabaseMaxConn }, 1, 1000)},
 	{"database-timeout", "DZCONNECT_DATABASE_TIMEOUT", "10s", "deadline of one Postgres statement (waiting for a pooled connection included), and of a transaction's begin and commit: a stalled Postgres makes calls fail Unavailable naming it after this, and /readyz report it", false, dur(func(c *Config) *time.Duration { return &c.DatabaseTimeout })},
@@ -250,6 +265,10 @@ var Reference = []Option{
 	{"admin-key", "DZCONNECT_ADMIN_KEY", "", "bootstrap service-admin API key (dzk_ followed by at least 32 characters); empty disables it", true, str(func(c *Config) *string { return &c.AdminKey })},
 	{"log-level", "DZCONNECT_LOG_LEVEL", "info", "debug, info, warn or error", false, str(func(c *Config) *string { return &c.LogLevel })},
 	{"log-format", "DZCONNECT_LOG_FORMAT", "json", "json or text", false, str(func(c *Config) *string { return &c.LogFormat })},
+	{"otlp-endpoint", "DZCONNECT_OTLP_ENDPOINT", "", "OpenTelemetry collector to export traces to (docs/observability.md): host:port, or an http(s) URL; empty: no exporter (trace context from callers still reaches the log lines)", false, str(func(c *Config) *string { return &c.OTLPEndpoint })},
+	{"otlp-protocol", "DZCONNECT_OTLP_PROTOCOL", "grpc", "OTLP protocol of otlp-endpoint: grpc (usually port 4317) or http (protobuf, usually 4318)", false, str(func(c *Config) *string { return &c.OTLPProtocol })},
+	{"otlp-insecure", "DZCONNECT_OTLP_INSECURE", "false", "export traces without TLS (as an http:// otlp-endpoint does); only to a loopback collector unless allow-plaintext", false, boolean(func(c *Config) *bool { return &c.OTLPInsecure })},
+	{"trace-sample-ratio", "DZCONNECT_TRACE_SAMPLE_RATIO", "1", "share of traces started here that are sampled (0 to 1); a call with a traceparent follows its caller's decision", false, ratio(func(c *Config) *float64 { return &c.TraceSampleRatio })},
 	{"shutdown-timeout", "DZCONNECT_SHUTDOWN_TIMEOUT", "20s", "how long in-flight calls may finish on SIGTERM", false, dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{"janitor-interval", "DZCONNECT_JANITOR_INTERVAL", "1m", "how often the janitor job (on the elected leader) removes stale pending creates and expired tenant throttles", false, dur(func(c *Config) *time.Duration { return &c.JanitorInterval })},
 	{"microsoft-endpoints-file", "DZCONNECT_MICROSOFT_ENDPOINTS_FILE", "", "JSON file overriding Microsoft endpoints per cloud (key \"*\" for every cloud; msftsim's endpoints.json works as that entry)", false, str(func(c *Config) *string { return &c.MicrosoftEndpointsFile })},
@@ -419,6 +438,7 @@ func (c Config) validate() []error {
 	if c.AdminKey != "" && (!strings.HasPrefix(c.AdminKey, "dzk_") || len(c.AdminKey) < 36) {
 		bad("admin-key", "must be dzk_ followed by at least 32 characters (try: dzconnect gen-admin-key)")
 	}
+	errs = append(errs, c.validateTracing()...)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -457,6 +477,47 @@ func (c Config) validate() []error {
 	}
 	if c.PendingTTL < time.Minute {
 		bad("pending-ttl", "must be at least 1m, longer than any create takes")
+	}
+	return errs
+}
+
+// validateTracing checks the OTLP exporter's settings: a host:port or an
+// http(s) URL; plaintext (otlp-insecure, or an http:// URL) only to a
+// loopback collector unless allow-plaintext says the network is trusted
+// (spans carry organization and integration IDs, and Microsoft request IDs).
+func (c Config) validateTracing() []error {
+	var errs []error
+	bad := func(flag, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: "+format, append([]any{flag}, args...)...))
+	}
+	if c.OTLPProtocol != "grpc" && c.OTLPProtocol != "http" {
+		bad("otlp-protocol", "must be grpc or http")
+	}
+	if c.OTLPEndpoint == "" {
+		return errs
+	}
+	var host string
+	plaintext := c.OTLPInsecure
+	if strings.Contains(c.OTLPEndpoint, "://") {
+		u, err := url.Parse(c.OTLPEndpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("otlp-endpoint", "must be host:port or an http(s) URL")
+			return errs
+		}
+		if u.Scheme == "https" && c.OTLPInsecure {
+			bad("otlp-insecure", "contradicts the https otlp-endpoint")
+		}
+		host, plaintext = u.Hostname(), plaintext || u.Scheme == "http"
+	} else {
+		h, _, err := net.SplitHostPort(c.OTLPEndpoint)
+		if err != nil || h == "" {
+			bad("otlp-endpoint", "must be host:port or an http(s) URL")
+			return errs
+		}
+		host = h
+	}
+	if plaintext && !loopback(host) && !c.AllowPlaintext {
+		bad("otlp-insecure", "%s is not a loopback address: export traces over TLS, or set allow-plaintext when the network to the collector is trusted (e.g. a service mesh)", host)
 	}
 	return errs
 }

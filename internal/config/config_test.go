@@ -163,3 +163,37 @@ func TestAuthAndListenerFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestTracingFlags(t *testing.T) {
+	base := []string{"--database-url", "postgres://db/x", "--vault-addr", "https://v:8200", "--vault-token", "t"}
+	c, err := load(base, nil)
+	if err != nil || c.OTLPEndpoint != "" || c.OTLPProtocol != "grpc" || c.OTLPInsecure || c.TraceSampleRatio != 1 {
+		t.Fatalf("defaults %+v %v", c, err)
+	}
+	for _, ok := range [][]string{
+		{"--otlp-endpoint", "collector:4317"},
+		{"--otlp-endpoint", "https://collector:4318/v1/traces", "--otlp-protocol", "http"},
+		{"--otlp-endpoint", "127.0.0.1:4317", "--otlp-insecure"},
+		{"--otlp-endpoint", "http://localhost:4318", "--otlp-protocol", "http"},
+		{"--otlp-endpoint", "collector:4317", "--otlp-insecure", "--allow-plaintext"},
+		{"--trace-sample-ratio", "0.25"},
+	} {
+		if _, err := load(append(append([]string{}, base...), ok...), nil); err != nil {
+			t.Errorf("%v refused: %v", ok, err)
+		}
+	}
+	for flag, bad := range map[string][]string{
+		"otlp-insecure":      {"--otlp-endpoint", "collector:4317", "--otlp-insecure"},
+		"otlp-insecure ":     {"--otlp-endpoint", "http://collector:4318"},
+		"otlp-insecure  ":    {"--otlp-endpoint", "https://collector:4318", "--otlp-insecure"},
+		"otlp-endpoint":      {"--otlp-endpoint", "collector"},
+		"otlp-endpoint ":     {"--otlp-endpoint", "ftp://collector:21"},
+		"otlp-protocol":      {"--otlp-protocol", "udp"},
+		"trace-sample-ratio": {"--trace-sample-ratio", "1.5"},
+	} {
+		_, err := load(append(append([]string{}, base...), bad...), nil)
+		if err == nil || !strings.Contains(err.Error(), "--"+strings.TrimSpace(flag)) {
+			t.Errorf("%v: error %v does not name --%s", bad, err, strings.TrimSpace(flag))
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/dropzoneai/dzconnect/internal/uow"
 )
@@ -29,7 +30,9 @@ type Inserter struct {
 
 // NewInserter returns an insert-only client on pool.
 func NewInserter(pool *pgxpool.Pool) (*Inserter, error) {
-	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	// The tracing middleware stores the inserting span's context in the
+	// job's metadata (tracing.go); an insert-only client starts no span.
+	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Middleware: []rivertype.Middleware{newTracing(nil)}})
 	if err != nil {
 		return nil, fmt.Errorf("job inserter: %w", err)
 	}

@@ -18,6 +18,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/dropzoneai/dzconnect/internal/uow"
 	"github.com/dropzoneai/dzconnect/internal/verify"
@@ -103,6 +105,8 @@ type Config struct {
 	// ClientID names this replica's River client (tests run several in one
 	// process); default River's.
 	ClientID string
+	// TracerProvider starts each worked job's span (tracing.go); nil: none.
+	TracerProvider trace.TracerProvider
 }
 
 func (c *Config) defaults() {
@@ -234,6 +238,7 @@ func New(pool *pgxpool.Pool, tx uow.Runner, cfg Config, fleet Fleet, checker Che
 		// Every kind sets its own Timeout; this bounds the others.
 		JobTimeout:  cfg.RescueAfter * 3 / 4,
 		MaxAttempts: 5,
+		Middleware:  []rivertype.Middleware{newTracing(cfg.TracerProvider)},
 	}
 	// The sweep is scheduled by whichever replica River elects leader and
 	// runs on the maintenance queue of any replica: it only enqueues

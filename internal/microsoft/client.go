@@ -84,7 +84,7 @@ func New(cfg Config) (*Client, error) {
 			ExpectContinueTimeout: time.Second,
 		}
 	})
-	rt := &retryTransport{next: base, gate: newThrottleGate(), slots: newCallerSlots(cfg.MaxInFlightPerCaller), meta: newMetadataCache(30*time.Minute, 10000), maxWait: cfg.MaxThrottleWait, maxRetries: cfg.MaxTransientRetries,
+	rt := &retryTransport{next: tracingTransport(base, clouds), gate: newThrottleGate(), slots: newCallerSlots(cfg.MaxInFlightPerCaller), meta: newMetadataCache(30*time.Minute, 10000), maxWait: cfg.MaxThrottleWait, maxRetries: cfg.MaxTransientRetries,
 		backoff: cfg.TransientBackoff, retryMargin: 20 * time.Millisecond, timeout: cfg.HTTPTimeout}
 	// No http.Client.Timeout: it would cut across Retry-After waits; each
 	// exchange (attempt) is bounded by the transport's own deadline, body

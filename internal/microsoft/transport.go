@@ -148,6 +148,9 @@ func (t *retryTransport) roundTrip(req *http.Request) (*http.Response, error) {
 		req.Body = io.NopCloser(bytes.NewReader(b))
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 	}
+	// One client-request-id for every attempt: what Microsoft support
+	// asks for, recorded on the attempts' spans (tracing.go).
+	req = withClientRequestID(req)
 	gateKey := ""
 	if who, _ := ctx.Value(callerKey{}).(string); who != "" {
 		gateKey = req.URL.Host + "|" + who
@@ -178,7 +181,7 @@ func (t *retryTransport) roundTrip(req *http.Request) (*http.Response, error) {
 		// Whether any of the request reached the wire: a failure before
 		// that proves a non-idempotent request did not land.
 		var wrote atomic.Bool
-		r = r.WithContext(httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{
+		r = r.WithContext(httptrace.WithClientTrace(withAttempt(r.Context(), attempt), &httptrace.ClientTrace{
 			WroteHeaderField: func(string, []string) { wrote.Store(true) },
 			WroteHeaders:     func() { wrote.Store(true) },
 		}))

@@ -13,11 +13,14 @@ import (
 	"github.com/google/uuid"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/dropzoneai/dzconnect/internal/apperr"
 	"github.com/dropzoneai/dzconnect/internal/crashpoint"
 	"github.com/dropzoneai/dzconnect/internal/event"
 	"github.com/dropzoneai/dzconnect/internal/jobs"
+	"github.com/dropzoneai/dzconnect/internal/telemetry"
 	"github.com/dropzoneai/dzconnect/internal/uow"
 )
 
@@ -387,6 +390,16 @@ func (r *Runner) runStep(ctx context.Context, org, id, owner uuid.UUID, a *attem
 	}
 	sctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// The attempt's span, under the job's (docs/observability.md).
+	sctx, span := telemetry.Child(sctx, "operation.step", trace.WithAttributes(
+		attribute.String("operation.name", Name{org, id}.String()), attribute.String("operation.kind", a.sc.Kind),
+		attribute.String("operation.step", a.step.Name), attribute.Int("operation.attempt", a.sc.Attempt)))
+	defer func() {
+		if err != nil {
+			telemetry.Fail(span, "step did not succeed")
+		}
+		span.End()
+	}()
 	var lostMu sync.Mutex
 	stop := make(chan struct{})
 	var wg sync.WaitGroup

@@ -33,6 +33,8 @@ func Open(ctx context.Context, databaseURL string, maxConns int32) (*DB, error) 
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
 	}
+	// Spans for statements made inside a traced call (tracing.go).
+	cfg.ConnConfig.Tracer = tracer{}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating pool: %w", err)

@@ -27,6 +27,7 @@ func (s *Server) httpMux() (http.Handler, error) {
 		return nil, err
 	}
 	gw := runtime.NewServeMux(
+		runtime.WithMiddlewares(gatewayRoute), // names the REST span (tracing.go)
 		runtime.WithIncomingHeaderMatcher(func(key string) (string, bool) {
 			if strings.EqualFold(key, RequestIDHeader) {
 				return RequestIDHeader, true

@@ -20,6 +20,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/audit"
 	"github.com/dropzoneai/dzconnect/internal/auth"
 	"github.com/dropzoneai/dzconnect/internal/ratelimit"
+	"github.com/dropzoneai/dzconnect/internal/telemetry"
 )
 
 // RequestIDHeader carries the per-call ID, in and out.
@@ -100,6 +101,8 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 		principal auth.Principal
 		limited   bool // refused by a rate limit: logged aggregated by the limiter
 	)
+	annotateCall(ctx, id) // ctx holds the server span: the log line below carries its IDs
+	ctx = telemetry.Anchor(ctx)
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.ErrorContext(ctx, "panic in handler", "request_id", id, "method", info.FullMethod,
@@ -119,6 +122,7 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 	// organization's rate, allowed by its policy or not. A refused call
 	// goes no further (nothing in Postgres or Vault).
 	principal, err = s.authorize(ctx, info.FullMethod, req)
+	annotatePrincipal(ctx, principal) // also when refused: the caller was authenticated
 	if lerr := s.limit(ctx, principal, cred); lerr != nil {
 		limited = true
 		return nil, lerr

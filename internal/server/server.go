@@ -29,6 +29,7 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/auth"
 	"github.com/dropzoneai/dzconnect/internal/handlers"
 	"github.com/dropzoneai/dzconnect/internal/ratelimit"
+	"github.com/dropzoneai/dzconnect/internal/telemetry"
 )
 
 // MaxRequestBytes bounds every request, gRPC message or HTTP body.
@@ -75,6 +76,8 @@ type Config struct {
 	// ("details": {name: value}) that never make the replica unready,
 	// e.g. the API-key cache and its listener.
 	Details map[string]func() any
+	// Telemetry makes the server spans (tracing.go); nil: tracing off.
+	Telemetry *telemetry.Provider
 }
 
 // Addrs are the bound addresses (Internal empty when there is none).
@@ -92,6 +95,7 @@ type Server struct {
 	http   *http.Server
 	ready  map[string]Checker
 	pipe   *bufconn.Listener
+	tel    *telemetry.Provider
 	// the internal listener's servers (nil when it is off)
 	igrpc *grpc.Server
 	ihttp *http.Server
@@ -106,8 +110,12 @@ type Server struct {
 
 // New builds the server; nothing listens until Run.
 func New(cfg Config, log *slog.Logger, authn *auth.Authenticator, deps handlers.Deps, ready map[string]Checker) (*Server, error) {
-	s := &Server{cfg: cfg, log: log, authn: authn, ready: ready, bound: make(chan struct{}), pipe: bufconn.Listen(1 << 20)}
+	s := &Server{cfg: cfg, log: log, authn: authn, ready: ready, bound: make(chan struct{}), pipe: bufconn.Listen(1 << 20), tel: cfg.Telemetry}
+	if s.tel == nil {
+		s.tel = telemetry.Off()
+	}
 	opts := []grpc.ServerOption{
+		grpcTracing(s.tel),
 		grpc.ChainUnaryInterceptor(s.unary),
 		grpc.ChainStreamInterceptor(s.stream),
 		grpc.MaxRecvMsgSize(MaxRequestBytes),
@@ -137,7 +145,7 @@ func New(cfg Config, log *slog.Logger, authn *auth.Authenticator, deps handlers.
 		return nil, err
 	}
 	s.http = &http.Server{
-		Handler:           http.MaxBytesHandler(mux, MaxRequestBytes),
+		Handler:           http.MaxBytesHandler(httpTracing(s.tel, mux), MaxRequestBytes),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      maxCallTime,
@@ -272,5 +280,5 @@ func (s *Server) dialPipe() (*grpc.ClientConn, error) {
 	return grpc.NewClient("passthrough:///dzconnect-inprocess",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.pipe.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)), gatewayTracing(s.tel))
 }

@@ -84,6 +84,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("vault TLS: %w", err)
 		}
 	}
+	// Spans for the requests of traced calls (tracing.go); after
+	// ConfigureTLS, which needs the bare *http.Transport.
+	vc.HttpClient.Transport = tracingTransport(vc.HttpClient.Transport, cfg.Mount)
 	client, err := api.NewClient(vc)
 	if err != nil {
 		return nil, fmt.Errorf("vault client: %w", err)

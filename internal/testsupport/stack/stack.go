@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
@@ -121,6 +122,8 @@ type Options struct {
 	Vault       *vaulttest.Env
 	// AppRole makes the server log in to Vault with AppRole, not a token.
 	AppRole *vaulttest.AppRole
+	// SpanProcessor records the server's spans (tracetest.NewSpanRecorder()).
+	SpanProcessor sdktrace.SpanProcessor
 }
 
 // Start runs a server for the test; it stops at t.Cleanup.
@@ -160,8 +163,12 @@ func Start(t testing.TB, opts ...Options) *Stack {
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan server.Addrs, 1)
 	done := make(chan error, 1)
+	var appOpts []app.Option
+	if o.SpanProcessor != nil {
+		appOpts = append(appOpts, app.WithSpanProcessor(o.SpanProcessor))
+	}
 	go func() {
-		done <- app.Serve(ctx, s.Args, s.Logs, func(a server.Addrs) { started <- a })
+		done <- app.Serve(ctx, s.Args, s.Logs, func(a server.Addrs) { started <- a }, appOpts...)
 	}()
 	select {
 	case a := <-started:
