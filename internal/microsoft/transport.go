@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -131,20 +132,33 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.roundTrip(req)
 }
 
+// maxRequestBody bounds a request body sent to Microsoft (JSON documents
+// and token requests: a few KiB).
+const maxRequestBody = 4 << 20
+
 func (t *retryTransport) roundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	budget, _ := ctx.Value(budgetKey{}).(*throttleBudget)
 	if budget == nil {
 		budget = &throttleBudget{remaining: t.maxWait}
 	}
-	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
-		// Buffer the (small) body so the request can be sent again.
-		b, err := io.ReadAll(io.LimitReader(req.Body, 4<<20))
+	if req.Body != nil && req.Body != http.NoBody {
+		// Buffer the (small) body once and give every attempt a reader of
+		// its own. Even when the caller set GetBody (azcore does), it
+		// rewinds the one shared reader, which an earlier attempt's
+		// HTTP/2 stream may still be writing from after RoundTrip
+		// returned (net/http closes request bodies asynchronously): a
+		// data race, and a retry could send a torn body.
+		b, err := io.ReadAll(io.LimitReader(req.Body, maxRequestBody+1))
 		_ = req.Body.Close()
 		if err != nil {
 			return nil, err
 		}
+		if len(b) > maxRequestBody {
+			return nil, fmt.Errorf("request body to %s is larger than %d bytes", req.URL.Host, maxRequestBody)
+		}
 		req = req.Clone(ctx)
+		req.ContentLength = int64(len(b))
 		req.Body = io.NopCloser(bytes.NewReader(b))
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 	}
