@@ -140,8 +140,12 @@ func BenchmarkProvision(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = sim.Close() })
+	// --database-timeout: with 100 provisionings at once on a loaded
+	// 2-core machine, ProvisionIntegration waited more than the default 10s
+	// for Postgres (Unavailable, about half of them at load 25-30); the
+	// run measures throughput, so the deadline is raised here.
 	setup := stack.Start(b, stack.Options{ExtraArgs: append(stack.SimArgs(sim), "--jobs=true", "--log-level=warn",
-		"--operation-workers="+strconv.Itoa(concurrent), "--database-max-conns=60")})
+		"--operation-workers="+strconv.Itoa(concurrent), "--database-max-conns=60", "--database-timeout=2m")})
 	bf := newBenchFleet(b, setup, sim)
 
 	for range b.N {
