@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -56,12 +57,16 @@ import (
 //	provisioner  g sentinel-role   3  Sentinel only: token (ARM), GET workspace, PUT role assignment
 //	provisioner  h client-secret   2  GET passwordCredentials (the operation's tag), addPassword
 //	integration  j verify          A+Q its tokens (one per API) then its probes; beside them
-//	provisioner                    3+R a token, GET /servicePrincipals(appId=),
-//	                                   GET …/appRoleAssignments, GET each resource: the longer counts
+//	provisioner                    4+R a token, GET /servicePrincipals(appId=),
+//	                                   GET …/appRoleAssignments, GET each resource, and
+//	                                   GET /applications(appId=) (the application's credentials,
+//	                                   for expiry from Entra): the longer counts
 //
 // R and G are read from the operation's step outputs; A and Q from the
 // check's plan (Defender: Graph, and 4 Graph probes; Sentinel: Log
-// Analytics, ARM and Graph, and 3 probes). Critical path = calls × L
+// Analytics, ARM and Graph, and 3 probes plus the azure-roles step's
+// GET roleAssignments: msftsim serves every API on one host, so one
+// caller's requests are all sequential). Critical path = calls × L
 // (msftsim answers every request after exactly L) + the lag waits msftsim
 // imposed on the tenant (TenantCalls.LagWait: per object refused while its
 // replication lag ran, the time from the first refusal until it became
@@ -82,19 +87,20 @@ func criticalCalls(op *v1.Operation, sentinel bool) int {
 	a, q := 1, 4
 	if sentinel {
 		n += 3
-		a, q = 3, 3
+		a, q = 3, 3+1
 	}
-	return n + max(a+q, 3+r)
+	return n + max(a+q, 4+r)
 }
 
 // BenchmarkProvision measures provisioning against msftsim with a fixed
 // latency per call (DZCONNECT_BENCH_LATENCY, default 20ms, every request):
 //
-//  1. one Defender and one Sentinel provisioning, alone: wall time (from
-//     the ProvisionIntegration call to the operation's recorded end),
-//     msftsim's calls for the tenant, the lag waits it imposed, the
+//  1. one Defender and one Sentinel provisioning, alone, each
+//     DZCONNECT_BENCH_ALONE times (default 5) one after the other: wall
+//     time (from the ProvisionIntegration call to the operation's recorded
+//     end), msftsim's calls for the tenant, the lag waits it imposed, the
 //     critical path (above) and the ratio wall / critical path (target at
-//     most 1.15);
+//     most 1.15), reported by the median sample (with the best and worst);
 //  2. DZCONNECT_BENCH_PROVISIONS (default 100) Defender provisionings at
 //     once, one per tenant: throughput, p50/p95 of the operations' wall
 //     times, and peak memory: the Go heap in use sampled every 10 ms during
@@ -115,6 +121,13 @@ func BenchmarkProvision(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("DZCONNECT_BENCH_PROVISIONS")); err == nil && v > 0 {
 		concurrent = v
 	}
+	// Each kind's provisioning alone is measured this many times, one after
+	// the other (each in a tenant of its own), and reported by its median:
+	// on a shared machine one sample is mostly noise.
+	alone := 5
+	if v, err := strconv.Atoi(os.Getenv("DZCONNECT_BENCH_ALONE")); err == nil && v > 0 {
+		alone = v
+	}
 	var lag time.Duration
 	if d, err := time.ParseDuration(os.Getenv("DZCONNECT_BENCH_LAG")); err == nil {
 		lag = d
@@ -127,14 +140,20 @@ func BenchmarkProvision(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = sim.Close() })
+	// --database-timeout: with 100 provisionings at once on a loaded
+	// 2-core machine, ProvisionIntegration waited more than the default 10s
+	// for Postgres (Unavailable, about half of them at load 25-30); the
+	// run measures throughput, so the deadline is raised here.
 	setup := stack.Start(b, stack.Options{ExtraArgs: append(stack.SimArgs(sim), "--jobs=true", "--log-level=warn",
-		"--operation-workers="+strconv.Itoa(concurrent), "--database-max-conns=60")})
+		"--operation-workers="+strconv.Itoa(concurrent), "--database-max-conns=60", "--database-timeout=2m")})
 	bf := newBenchFleet(b, setup, sim)
 
 	for range b.N {
 		b.StopTimer()
-		def := bf.tenant(b, false)
-		sen := bf.tenant(b, true)
+		defs, sens := make([]benchTenant, alone), make([]benchTenant, alone)
+		for i := range alone {
+			defs[i], sens[i] = bf.tenant(b, false), bf.tenant(b, true)
+		}
 		many := make([]benchTenant, concurrent)
 		for i := range many {
 			many[i] = bf.tenant(b, false)
@@ -147,46 +166,41 @@ func BenchmarkProvision(b *testing.B) {
 		sim.Admin().ResetCounters()
 		b.StartTimer()
 
-		// 1. One provisioning alone, per kind.
+		// 1. One provisioning alone, per kind, alone times.
 		for _, one := range []struct {
 			name     string
-			t        benchTenant
+			ts       []benchTenant
 			sentinel bool
-		}{{"defender", def, false}, {"sentinel", sen, true}} {
-			wall, op := bf.provision(b, one.t)
-			if op.GetState() != v1.OperationState_OPERATION_STATE_SUCCEEDED {
-				b.Fatalf("%s provisioning: %v\nlogs:\n%s", one.name, op, setup.Logs.String())
+		}{{"defender", defs, false}, {"sentinel", sens, true}} {
+			type sample struct {
+				wall, critical time.Duration
+				ratio          float64
 			}
-			calls := sim.Admin().TenantCalls(one.t.simTID)
-			levels := criticalCalls(op, one.sentinel)
-			critical := time.Duration(levels)*latency + calls.LagWait
-			ratio := wall.Seconds() / critical.Seconds()
-			b.ReportMetric(wall.Seconds()*1e3, one.name+"-wall-ms")
-			b.ReportMetric(critical.Seconds()*1e3, one.name+"-critical-ms")
-			b.ReportMetric(ratio, one.name+"-ratio")
-			fmt.Printf("%s provisioning alone: wall %v, critical path %v (%d sequential calls × %v + lag waits %v), ratio %.2f (target <= 1.15); msftsim served %d calls (%d refused by lag)\n",
-				one.name, wall.Round(time.Millisecond), critical.Round(time.Millisecond), levels, latency, calls.LagWait.Round(time.Millisecond),
-				ratio, calls.Requests, calls.LagRefusals)
-			if os.Getenv("DZCONNECT_BENCH_ROUTES") != "" {
-				routes := make([]string, 0, len(calls.Routes))
-				for r := range calls.Routes {
-					routes = append(routes, r)
+			samples := make([]sample, 0, alone)
+			for rep, t := range one.ts {
+				wall, op := bf.provision(b, t)
+				if op.GetState() != v1.OperationState_OPERATION_STATE_SUCCEEDED {
+					b.Fatalf("%s provisioning: %v\nlogs:\n%s", one.name, op, setup.Logs.String())
 				}
-				slices.Sort(routes)
-				for _, r := range routes {
-					fmt.Printf("  %-50s %d\n", r, calls.Routes[r])
-				}
-				t0 := op.GetCreateTime().AsTime()
-				for _, s := range op.GetMetadata().GetSteps() {
-					fmt.Printf("  step %-20s %-22v +%v .. +%v\n", s.GetName(), s.GetState(), s.GetStartTime().AsTime().Sub(t0).Round(time.Millisecond),
-						s.GetEndTime().AsTime().Sub(t0).Round(time.Millisecond))
-				}
-				for _, e := range sim.Admin().Requests(0) {
-					if strings.EqualFold(e.Tenant, one.t.simTID) {
-						fmt.Printf("  call +%v %-45s %d %.0fms\n", e.Time.Sub(t0).Round(time.Millisecond), e.Route, e.Status, e.DurationMS)
-					}
+				calls := sim.Admin().TenantCalls(t.simTID)
+				levels := criticalCalls(op, one.sentinel)
+				critical := time.Duration(levels)*latency + calls.LagWait
+				samples = append(samples, sample{wall, critical, wall.Seconds() / critical.Seconds()})
+				fmt.Printf("%s provisioning alone (%d of %d): wall %v, critical path %v (%d sequential calls × %v + lag waits %v), ratio %.2f; msftsim served %d calls (%d refused by lag)\n",
+					one.name, rep+1, alone, wall.Round(time.Millisecond), critical.Round(time.Millisecond), levels, latency,
+					calls.LagWait.Round(time.Millisecond), wall.Seconds()/critical.Seconds(), calls.Requests, calls.LagRefusals)
+				if rep == 0 && os.Getenv("DZCONNECT_BENCH_ROUTES") != "" {
+					printTimeline(sim, t, calls.Routes, op)
 				}
 			}
+			slices.SortFunc(samples, func(a, b sample) int { return cmp.Compare(a.ratio, b.ratio) })
+			med := samples[len(samples)/2]
+			b.ReportMetric(med.wall.Seconds()*1e3, one.name+"-wall-ms")
+			b.ReportMetric(med.critical.Seconds()*1e3, one.name+"-critical-ms")
+			b.ReportMetric(med.ratio, one.name+"-ratio")
+			fmt.Printf("%s provisioning alone, median of %d: wall %v, critical path %v, ratio %.2f (target <= 1.15; best %.2f, worst %.2f)\n",
+				one.name, alone, med.wall.Round(time.Millisecond), med.critical.Round(time.Millisecond), med.ratio,
+				samples[0].ratio, samples[len(samples)-1].ratio)
 		}
 
 		// 2. concurrent provisionings over as many tenants.
@@ -244,6 +258,30 @@ func BenchmarkProvision(b *testing.B) {
 		fmt.Printf("memory: Go heap in use peaked at %.1f MiB during the run (%.1f MiB before it; one process: dzconnect, msftsim and the test client); process peak RSS %s\n",
 			float64(heapPeak)/(1<<20), float64(heapBefore)/(1<<20), rss)
 		b.StartTimer()
+	}
+}
+
+// printTimeline prints msftsim's calls per route for t, the operation's
+// steps and t's request timeline (times from the operation's creation).
+func printTimeline(sim *msftsim.Sim, t benchTenant, routes map[string]int64, op *v1.Operation) {
+	names := make([]string, 0, len(routes))
+	for r := range routes {
+		names = append(names, r)
+	}
+	slices.Sort(names)
+	for _, r := range names {
+		fmt.Printf("  %-50s %d\n", r, routes[r])
+	}
+	t0 := op.GetCreateTime().AsTime()
+	for _, s := range op.GetMetadata().GetSteps() {
+		fmt.Printf("  step %-20s %-22v +%v .. +%v\n", s.GetName(), s.GetState(), s.GetStartTime().AsTime().Sub(t0).Round(time.Millisecond),
+			s.GetEndTime().AsTime().Sub(t0).Round(time.Millisecond))
+	}
+	fmt.Printf("  end +%v\n", op.GetEndTime().AsTime().Sub(t0).Round(time.Millisecond))
+	for _, e := range sim.Admin().Requests(0) {
+		if strings.EqualFold(e.Tenant, t.simTID) {
+			fmt.Printf("  call +%v %-45s %d %.0fms\n", e.Time.Sub(t0).Round(time.Millisecond), e.Route, e.Status, e.DurationMS)
+		}
 	}
 }
 

@@ -197,6 +197,14 @@ func (c *Client) NewSession(cr Credentials) (*Session, error) {
 	if cr.Certificate != nil {
 		cred, err = azidentity.NewClientCertificateCredential(cr.TenantID, cr.ClientID, cr.Certificate.Chain, cr.Certificate.Key,
 			&azidentity.ClientCertificateCredentialOptions{ClientOptions: copts, DisableInstanceDiscovery: discovery})
+	} else if cr.Secret != "" {
+		// The client credentials grant made here (secretcred.go): no MSAL
+		// client per session, still a new token per session.
+		var sc *secretCredential
+		if sc, err = newSecretCredential(c.http, ep.Authority, cr.TenantID, cr.ClientID, cr.Secret); err != nil {
+			return nil, err
+		}
+		cred = sc
 	} else {
 		cred, err = azidentity.NewClientSecretCredential(cr.TenantID, cr.ClientID, cr.Secret,
 			&azidentity.ClientSecretCredentialOptions{ClientOptions: copts, DisableInstanceDiscovery: discovery})

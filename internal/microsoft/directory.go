@@ -28,6 +28,14 @@ func (c *Client) NewDirectory(cr Credentials) (*Directory, error) {
 	return &Directory{s: s}, nil
 }
 
+// Prefetch requests the session's Graph token now, so that the first
+// directory call finds it in the session (a provisioning asks for it while
+// its operation's job is being picked up). A failure is left to that call:
+// it asks again (after any Retry-After the token endpoint answered).
+func (d *Directory) Prefetch(ctx context.Context) {
+	_, _, _ = d.s.rawToken(d.s.operation(ctx), APIGraph)
+}
+
 // AppRoleGrants is the authoritative list of
 // what Entra granted (admin consent) to clientID's service principal:
 //

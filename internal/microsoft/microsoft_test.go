@@ -62,9 +62,10 @@ func TestValidCredentialsTokensAndProbes(t *testing.T) {
 	if n := e.admin.Count("entra.token").Requests; n != 7 {
 		t.Errorf("a new session reused a token: %d token requests, want 7", n)
 	}
-	// The tenant's authority metadata is fetched once for both sessions.
-	if n := e.admin.Count("entra.openidConfiguration").Requests; n != 1 {
-		t.Errorf("openid-configuration fetched %d times, want 1", n)
+	// A client-secret session requests its tokens itself at the tenant's
+	// token endpoint: no authority metadata is fetched.
+	if n := e.admin.Count("entra.openidConfiguration").Requests; n != 0 {
+		t.Errorf("openid-configuration fetched %d times, want 0", n)
 	}
 }
 

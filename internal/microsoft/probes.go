@@ -10,53 +10,32 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/microsoftgraph/msgraph-sdk-go/auditlogs"
-	graphsecurity "github.com/microsoftgraph/msgraph-sdk-go/security"
-	"github.com/microsoftgraph/msgraph-sdk-go/users"
-
 	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
 )
 
-// graphProbe runs one Graph probe with $top=1 through msgraph-sdk-go.
+// graphProbes are the Graph probes' paths ($top=1: one object or none).
+var graphProbes = map[Probe]struct{ op, path string }{
+	ProbeGraphAlerts:    {"GET /security/alerts_v2", "/security/alerts_v2?$top=1"},
+	ProbeGraphIncidents: {"GET /security/incidents", "/security/incidents?$top=1"},
+	ProbeGraphSignIns:   {"GET /auditLogs/signIns", "/auditLogs/signIns?$top=1"},
+	ProbeGraphUsers:     {"GET /users", "/users?$top=1"},
+}
+
+// graphProbe runs one Graph probe with $top=1 as a plain GET with the
+// session's Graph token: a probe proves the API answers this application
+// (status 2xx), so it reads the status and, on a refusal, the error body
+// that mserr classifies (the same {"error":{"code","innerError"}} object
+// msgraph-sdk-go's ODataError carries), without building the SDK's
+// request and response models (BenchmarkSweep: the models were most of a
+// check's in-process cost). The token comes first (rawToken inside call):
+// its failure is classified as Entra's.
 func (s *Session) graphProbe(ctx context.Context, p Probe) error {
-	g, err := s.graphClient()
-	if err != nil {
-		return classify("graph", "graph client", APIGraph, err)
+	gp := graphProbes[p]
+	if s.ep.Graph == "" {
+		return notConfigured("graph", gp.op, "NoEndpoint", "no Graph endpoint in this cloud", "dzconnect has no Graph endpoint for the tenant's cloud.")
 	}
-	// The token first, outside the SDK, unless this session already got
-	// one (a check's token step did): its failure is then classified as
-	// Entra's; the SDK's auth provider gets it from the credential's cache
-	// (and a token it has to fetch again and cannot is still Entra's:
-	// classify).
-	if !s.hasToken(APIGraph) {
-		if _, _, err := s.rawToken(ctx, APIGraph); err != nil {
-			return err
-		}
-	}
-	top := int32(1)
-	var op string
-	switch p {
-	case ProbeGraphAlerts:
-		op = "GET /security/alerts_v2"
-		_, err = g.Security().Alerts_v2().Get(ctx, &graphsecurity.Alerts_v2RequestBuilderGetRequestConfiguration{
-			QueryParameters: &graphsecurity.Alerts_v2RequestBuilderGetQueryParameters{Top: &top}})
-	case ProbeGraphIncidents:
-		op = "GET /security/incidents"
-		_, err = g.Security().Incidents().Get(ctx, &graphsecurity.IncidentsRequestBuilderGetRequestConfiguration{
-			QueryParameters: &graphsecurity.IncidentsRequestBuilderGetQueryParameters{Top: &top}})
-	case ProbeGraphSignIns:
-		op = "GET /auditLogs/signIns"
-		_, err = g.AuditLogs().SignIns().Get(ctx, &auditlogs.SignInsRequestBuilderGetRequestConfiguration{
-			QueryParameters: &auditlogs.SignInsRequestBuilderGetQueryParameters{Top: &top}})
-	case ProbeGraphUsers:
-		op = "GET /users"
-		_, err = g.Users().Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{
-			QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Top: &top}})
-	}
-	if err != nil {
-		return classify("graph", op, APIGraph, err)
-	}
-	return nil
+	_, err := s.call(ctx, "graph", gp.op, APIGraph, http.MethodGet, strings.TrimSuffix(s.ep.Graph, "/")+gp.path, nil)
+	return err
 }
 
 // defenderMachines: GET {Defender}/api/machines?$top=1 (Machine.Read.All).
@@ -153,7 +132,7 @@ const maxBody = 1 << 20
 // call makes one plain HTTP call with a token for api and returns the body
 // of a 2xx answer; anything else is classified.
 func (s *Session) call(ctx context.Context, service, op string, api API, method, u string, body []byte) ([]byte, error) {
-	raw, _, err := s.rawToken(ctx, api)
+	raw, _, err := s.bearer(ctx, api, false)
 	if err != nil {
 		return nil, err
 	}

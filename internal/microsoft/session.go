@@ -20,7 +20,8 @@ import (
 )
 
 // Session is one conversation with Microsoft under one application's
-// credentials in one tenant: a new azidentity credential, so its tokens are
+// credentials in one tenant: a new credential (secretCredential, or
+// azidentity's for a certificate), so its tokens are
 // never shared with another session (a token fetched before a change is
 // never reused after it). A verification check opens one; a Directory
 // holds one. Safe for concurrent use.
@@ -36,9 +37,6 @@ type Session struct {
 	graphOnce sync.Once
 	graph     *msgraphsdk.GraphServiceClient
 	graphErr  error
-
-	tokensMu sync.Mutex
-	tokens   map[API]bool // APIs this session already got a token for
 }
 
 // operation prepares ctx for one Token or Probe call: its own Retry-After
@@ -50,27 +48,17 @@ func (s *Session) operation(ctx context.Context) context.Context {
 // Token gets an access token for api and decodes its roles and expiry.
 func (s *Session) Token(ctx context.Context, api API) (Token, error) {
 	_, tok, err := s.rawToken(s.operation(ctx), api)
-	if err == nil {
-		s.tokensMu.Lock()
-		if s.tokens == nil {
-			s.tokens = map[API]bool{}
-		}
-		s.tokens[api] = true
-		s.tokensMu.Unlock()
-	}
 	return tok, err
-}
-
-// hasToken reports whether Token already got a token for api in this
-// session (the credential's cache holds it).
-func (s *Session) hasToken(api API) bool {
-	s.tokensMu.Lock()
-	defer s.tokensMu.Unlock()
-	return s.tokens[api]
 }
 
 // rawToken returns the bearer token for api and what it says.
 func (s *Session) rawToken(ctx context.Context, api API) (string, Token, error) {
+	return s.bearer(ctx, api, true)
+}
+
+// bearer returns the bearer token for api, and what it says when decode
+// is set (else only its expiry).
+func (s *Session) bearer(ctx context.Context, api API, decode bool) (string, Token, error) {
 	op := "token " + string(api)
 	scope := s.ep.Scope(api)
 	if scope == "" {
@@ -97,6 +85,9 @@ func (s *Session) rawToken(ctx context.Context, api API) (string, Token, error) 
 		return "", Token{}, mserr.Classify("entra", op, err)
 	}
 	tok := Token{ExpiresOn: at.ExpiresOn}
+	if !decode {
+		return at.Token, tok, nil
+	}
 	if c, ok := decodeClaims(at.Token); ok {
 		tok.Roles, tok.PrincipalID = c.Roles, c.Oid
 		if c.Exp > 0 {
@@ -198,7 +189,9 @@ var newGraphMu sync.Mutex
 // Entra's, anything else the API's.
 func classify(service, op string, api API, err error) error {
 	var afe *azidentity.AuthenticationFailedError
-	if errors.As(err, &afe) {
+	var me *mserr.Error
+	if errors.As(err, &afe) || errors.As(err, &me) && me.Service == "entra" && me.Operation == "" {
+		// A token failure (azidentity's, or secretCredential's unlabelled one).
 		return mserr.Classify("entra", "token "+string(api), err)
 	}
 	return mserr.Classify(service, op, err)

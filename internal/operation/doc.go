@@ -12,7 +12,8 @@
 //
 // Steps must be idempotent. The runner records an attempt as running
 // (attempts+1) before the step's Run starts, and its outputs after Run
-// returns, each in its own short transaction. A crash, a SIGKILL, a lost
+// returns, in short transactions (an outcome and the next attempt's
+// running record are one transaction and one statement). A crash, a SIGKILL, a lost
 // lease or a shutdown between Run's side effect and that record makes the
 // runner call Run again. Run must find and adopt what an earlier attempt
 // made (stable names, "already exists" is success) and return the same

@@ -18,12 +18,7 @@ func writeFinal(ctx context.Context, tx uow.Tx, store Store, kinds *Registry, ev
 	if !op.Done() || op.EndTime == nil {
 		return Operation{}, fmt.Errorf("operation %s: writeFinal in state %s", op.Name(), op.State)
 	}
-	for _, st := range changed {
-		if err := store.UpdateStep(ctx, tx, op.Org, op.ID, st); err != nil {
-			return Operation{}, err
-		}
-	}
-	out, err := store.UpdateOperation(ctx, tx, op)
+	out, err := store.WriteOperation(ctx, tx, op, changed)
 	if err != nil {
 		return Operation{}, err
 	}

@@ -40,6 +40,13 @@ type Step struct {
 	// Timeout bounds one attempt (default Config.StepTimeout); a timed-out
 	// attempt is a retryable failure.
 	Timeout time.Duration
+	// SkipIf, when set, says from the operation's parameters and the
+	// earlier steps' outputs alone (a pure test: no I/O) that the step has
+	// nothing to do. The runner then records it skipped in the transaction
+	// that records the step before it (or starts the next one), without
+	// running it: a skipped step costs no record of its own. Run must still
+	// skip on its own in the same cases (SkipIf is only a shortcut).
+	SkipIf func(sc StepContext) bool
 }
 
 // Kind is a registered kind of operation: a name and its ordered steps.

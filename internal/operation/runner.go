@@ -212,7 +212,7 @@ func (r *Runner) advance(ctx context.Context, args RunArgs, owner uuid.UUID, yie
 		if err != nil {
 			return err
 		}
-		act, err = r.decide(ctx, tx, args, owner, yield, false, op, now)
+		act, err = r.decide(ctx, tx, args, owner, yield, false, op, now, nil)
 		return err
 	})
 	return act, err
@@ -225,26 +225,49 @@ func (r *Runner) advance(ctx context.Context, args RunArgs, owner uuid.UUID, yie
 // the operation's end (success or cancel: its end hook and event) is then
 // left to a transaction of its own (act.again), so that a failure there
 // rolls back only the end, never the recorded outcome (the step would run
-// again).
-func (r *Runner) decide(ctx context.Context, tx uow.Tx, args RunArgs, owner uuid.UUID, yield, folded bool, op Operation, now time.Time) (action, error) {
-	org, id := args.Org, args.ID
+// again). unwritten are the steps the outcome changed (folded only): decide
+// writes them with op and the next attempt's running record in one
+// statement (save), whatever it decides.
+func (r *Runner) decide(ctx context.Context, tx uow.Tx, args RunArgs, owner uuid.UUID, yield, folded bool, op Operation, now time.Time,
+	unwritten []StepRecord) (action, error) {
 	act := action{}
+	// save writes the unwritten steps, those given and op, when anything
+	// is to be written (folded: always, op changed with the outcome).
+	save := func(steps ...StepRecord) error {
+		all := append(unwritten[:len(unwritten):len(unwritten)], steps...)
+		if !folded && len(all) == 0 {
+			return nil
+		}
+		_, err := r.store.WriteOperation(ctx, tx, op, all)
+		return err
+	}
+	// release drops this run's lease (clearLease), with the unwritten
+	// steps when there are any.
+	release := func() error {
+		if !folded && len(unwritten) == 0 {
+			return r.clearLease(ctx, tx, op, owner)
+		}
+		if op.LeaseOwner == owner {
+			op.LeaseOwner, op.LeaseExpireTime = uuid.Nil, nil
+		}
+		return save()
+	}
 	err := func() error {
 		if args.Incarnation < op.Incarnation {
 			act.done = true // superseded by the janitor: a newer job runs it
-			return r.clearLease(ctx, tx, op, owner)
+			return release()
 		}
 		if op.LeaseOwner != owner && leaseActive(op, now) {
 			act.snooze = op.LeaseExpireTime.Sub(now) + 100*time.Millisecond
-			return nil
+			return save()
 		}
 		if op.Done() {
 			act.done = true
-			return r.clearLease(ctx, tx, op, owner)
+			return release()
 		}
 		if op.CancelRequested && folded {
 			act.again = true
-			return nil
+			return save()
 		}
 		if op.CancelRequested {
 			act.done = true
@@ -260,7 +283,7 @@ func (r *Runner) decide(ctx context.Context, tx uow.Tx, args RunArgs, owner uuid
 			// Another version of dzconnect (a rolling upgrade) may know it.
 			r.log.WarnContext(ctx, "operation of a kind this replica does not know; retrying later", "operation", op.Name(), "kind", op.Kind)
 			act.snooze = time.Minute
-			return r.clearLease(ctx, tx, op, owner)
+			return release()
 		}
 		if len(k.Steps) != len(op.Steps) {
 			return fmt.Errorf("operation %s: kind %s has %d steps, the operation %d", op.Name(), op.Kind, len(k.Steps), len(op.Steps))
@@ -272,16 +295,30 @@ func (r *Runner) decide(ctx context.Context, tx uow.Tx, args RunArgs, owner uuid
 				break
 			}
 		}
+		// Steps that have nothing to do by their SkipIf are recorded
+		// skipped here, with this decision (only in a running operation,
+		// for a step no attempt started).
+		for next >= 0 && op.State == StateRunning && k.Steps[next].SkipIf != nil && op.Steps[next].State == StepPending &&
+			op.Steps[next].Attempts == 0 && k.Steps[next].SkipIf(stepContext(r, op, next, now)) {
+			st := op.Steps[next]
+			st.State, st.StartTime, st.EndTime, st.NextAttemptTime = StepSkipped, &now, &now, nil
+			op.Steps[next] = st
+			op.StepsDone++
+			unwritten = append(unwritten[:len(unwritten):len(unwritten)], st)
+			if next++; next == len(op.Steps) {
+				next = -1
+			}
+		}
 		if next < 0 && folded {
 			act.again = true
-			return nil
+			return save()
 		}
 		if next < 0 {
 			act.done = true
 			if err := r.succeed(ctx, &op, k, now); err != nil {
 				return err
 			}
-			_, err := writeFinal(ctx, tx, r.store, r.kinds, r.events, op, nil)
+			_, err := writeFinal(ctx, tx, r.store, r.kinds, r.events, op, unwritten)
 			return err
 		}
 		st := op.Steps[next]
@@ -293,10 +330,10 @@ func (r *Runner) decide(ctx context.Context, tx uow.Tx, args RunArgs, owner uuid
 		}
 		if st.State == StepPending && st.NextAttemptTime != nil && st.NextAttemptTime.After(now) {
 			act.snooze = st.NextAttemptTime.Sub(now)
-			return r.clearLease(ctx, tx, op, owner)
+			return release()
 		}
 		if yield {
-			return r.clearLease(ctx, tx, op, owner) // snooze 0: continue in a new run
+			return release() // snooze 0: continue in a new run
 		}
 		// Record the attempt before the step's code runs.
 		if !st.State.CanTransition(StepRunning) || (op.State != StateRunning && !op.State.CanTransition(StateRunning)) {
@@ -308,26 +345,30 @@ func (r *Runner) decide(ctx context.Context, tx uow.Tx, args RunArgs, owner uuid
 		}
 		until := now.Add(r.cfg.Lease)
 		op.State, op.LeaseOwner, op.LeaseExpireTime = StateRunning, owner, &until
-		if err := r.store.UpdateStep(ctx, tx, org, id, st); err != nil {
+		if err := save(st); err != nil {
 			return err
 		}
-		if _, err := r.store.UpdateOperation(ctx, tx, op); err != nil {
-			return err
-		}
-		outputs := map[string]json.RawMessage{}
-		for _, s := range op.Steps[:next] {
-			outputs[s.Name] = s.Outputs
-		}
-		act.run = &attempt{step: k.Steps[next], ordinal: next, sc: StepContext{
-			Org: org, Operation: id, Kind: op.Kind, Target: op.Target, Params: op.Params, Step: st.Name,
-			Attempt: st.Attempts, Outputs: outputs,
-			Log:   r.log.With("operation", op.Name(), "step", st.Name, "attempt", st.Attempts),
-			Polls: st.Polls, PollDeadline: st.PollDeadline,
-			PollExpired: st.PollDeadline != nil && !now.Before(*st.PollDeadline),
-		}}
+		op.Steps[next] = st
+		act.run = &attempt{step: k.Steps[next], ordinal: next, sc: stepContext(r, op, next, now)}
 		return nil
 	}()
 	return act, err
+}
+
+// stepContext is the context of op's step at ordinal, as decided at now.
+func stepContext(r *Runner, op Operation, ordinal int, now time.Time) StepContext {
+	st := op.Steps[ordinal]
+	outputs := map[string]json.RawMessage{}
+	for _, s := range op.Steps[:ordinal] {
+		outputs[s.Name] = s.Outputs
+	}
+	return StepContext{
+		Org: op.Org, Operation: op.ID, Kind: op.Kind, Target: op.Target, Params: op.Params, Step: st.Name,
+		Attempt: st.Attempts, Outputs: outputs,
+		Log:   r.log.With("operation", op.Name(), "step", st.Name, "attempt", st.Attempts),
+		Polls: st.Polls, PollDeadline: st.PollDeadline,
+		PollExpired: st.PollDeadline != nil && !now.Before(*st.PollDeadline),
+	}
 }
 
 // succeed ends op as succeeded, with the kind's result.
@@ -499,18 +540,11 @@ func (r *Runner) record(ctx context.Context, args RunArgs, owner uuid.UUID, a *a
 			_, err = writeFinal(ctx, tx, r.store, r.kinds, r.events, op, changed)
 			return err
 		}
-		for _, c := range changed {
-			if err := r.store.UpdateStep(ctx, tx, org, id, c); err != nil {
-				return err
-			}
-		}
-		if _, err = r.store.UpdateOperation(ctx, tx, op); err != nil {
-			return err
-		}
-		// The next decision in the same transaction: the next step's
-		// running record (or the operation's end) commits with this
-		// outcome, still before the next step's side effects.
-		act, err = r.decide(ctx, tx, args, owner, yield, true, op, now)
+		// The next decision in the same transaction, written with this
+		// outcome in one statement: the next step's running record (or
+		// the operation's end) commits with it, still before the next
+		// step's side effects.
+		act, err = r.decide(ctx, tx, args, owner, yield, true, op, now, changed)
 		return err
 	})
 	if apperr.Is(err, apperr.NotFound) {

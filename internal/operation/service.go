@@ -36,6 +36,10 @@ type Store interface {
 	UpdateOperation(ctx context.Context, tx uow.Tx, op Operation) (Operation, error)
 	// UpdateStep writes one step's mutable fields.
 	UpdateStep(ctx context.Context, tx uow.Tx, org, id uuid.UUID, s StepRecord) error
+	// WriteOperation writes steps' mutable fields and op's (bumping its
+	// version), as UpdateStep for each and UpdateOperation do, in one
+	// statement (the runner's records: one round trip each).
+	WriteOperation(ctx context.Context, tx uow.Tx, op Operation, steps []StepRecord) (Operation, error)
 	// SetLease sets (or with uuid.Nil clears) the runner's lease without
 	// bumping the version.
 	SetLease(ctx context.Context, tx uow.Tx, org, id, owner uuid.UUID, until *time.Time) error

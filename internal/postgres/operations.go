@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -166,6 +167,69 @@ func (db *DB) UpdateStep(ctx context.Context, tx uow.Tx, org, id uuid.UUID, s op
 		p.ErrorCode, p.ErrorClass, p.ErrorMessage, p.ErrorRemedy = strp(e.Code), strp(e.Reason), strp(e.Message), strp(e.Remedy)
 	}
 	return translate(queries.UpdateOperationStep(ctx, q(tx), p), "")
+}
+
+// stepRow is one step's mutable fields as WriteOperation's @steps JSON
+// carries them (jsonb_to_recordset's column names; absent: null).
+type stepRow struct {
+	Ordinal         int             `json:"ordinal"`
+	State           string          `json:"state"`
+	Attempts        int             `json:"attempts"`
+	StartTime       *time.Time      `json:"start_time,omitempty"`
+	EndTime         *time.Time      `json:"end_time,omitempty"`
+	NextAttemptTime *time.Time      `json:"next_attempt_time,omitempty"`
+	ErrorCode       *string         `json:"error_code,omitempty"`
+	ErrorClass      *string         `json:"error_class,omitempty"`
+	ErrorMessage    *string         `json:"error_message,omitempty"`
+	ErrorRemedy     *string         `json:"error_remedy,omitempty"`
+	Outputs         json.RawMessage `json:"outputs,omitempty"`
+	Polls           int             `json:"polls"`
+	PollDeadline    *time.Time      `json:"poll_deadline,omitempty"`
+	Observation     *string         `json:"observation,omitempty"`
+}
+
+// micros truncates t to Postgres' precision, as pgx's binary encoding does
+// (a timestamp read from JSON text would be rounded instead).
+func micros(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.Truncate(time.Microsecond)
+	return &u
+}
+
+// WriteOperation implements operation.Store: UpdateStep for each of steps
+// and UpdateOperation, in one statement.
+func (db *DB) WriteOperation(ctx context.Context, tx uow.Tx, op operation.Operation, steps []operation.StepRecord) (operation.Operation, error) {
+	rows := make([]stepRow, len(steps))
+	for i, s := range steps {
+		r := stepRow{Ordinal: s.Ordinal, State: string(s.State), Attempts: s.Attempts, StartTime: micros(s.StartTime), EndTime: micros(s.EndTime),
+			NextAttemptTime: micros(s.NextAttemptTime), Outputs: s.Outputs, Polls: s.Polls, PollDeadline: micros(s.PollDeadline),
+			Observation: strp(s.Observation)}
+		if len(r.Outputs) == 0 {
+			r.Outputs = json.RawMessage(`{}`)
+		}
+		if e := s.LastError; e != nil {
+			r.ErrorCode, r.ErrorClass, r.ErrorMessage, r.ErrorRemedy = strp(e.Code), strp(e.Reason), strp(e.Message), strp(e.Remedy)
+		}
+		rows[i] = r
+	}
+	b, err := json.Marshal(rows)
+	if err != nil {
+		return operation.Operation{}, fmt.Errorf("encoding operation steps: %w", err)
+	}
+	p := query.WriteOperationParams{
+		Steps: b, OrganizationID: op.Org, ID: op.ID, State: string(op.State), CancelRequested: op.CancelRequested, Result: op.Result,
+		StepsDone: int32(op.StepsDone), EndTime: op.EndTime, LeaseOwner: nullUUID(op.LeaseOwner), LeaseExpireTime: op.LeaseExpireTime,
+	}
+	if e := op.Error; e != nil {
+		p.ErrorCode, p.ErrorClass, p.ErrorMessage, p.ErrorRemedy, p.ErrorStep = strp(e.Code), strp(e.Reason), strp(e.Message), strp(e.Remedy), strp(e.Step)
+	}
+	r, err := queries.WriteOperation(ctx, q(tx), p)
+	if err != nil {
+		return operation.Operation{}, translate(err, op.Name())
+	}
+	return operationFrom(r), nil
 }
 
 // SetLease implements operation.Store.

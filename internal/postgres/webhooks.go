@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"math"
 	"time"
 
@@ -172,6 +174,33 @@ func (db *DB) InsertDeliveries(ctx context.Context, tx uow.Tx, org uuid.UUID, ev
 		OrganizationID: org, Event: string(ev), Resource: resource, Payload: payload,
 	})
 	return ids, translate(err, "")
+}
+
+// InsertDeliveriesMany implements webhook.Store.
+func (db *DB) InsertDeliveriesMany(ctx context.Context, tx uow.Tx, evs []webhook.NewDeliveries) ([]webhook.DeliveryRef, error) {
+	type row struct {
+		Org      uuid.UUID       `json:"organization_id"`
+		Event    string          `json:"event"`
+		Resource string          `json:"resource"`
+		Payload  json.RawMessage `json:"payload"`
+	}
+	rows := make([]row, len(evs))
+	for i, e := range evs {
+		rows[i] = row{Org: e.Org, Event: string(e.Event), Resource: e.Resource, Payload: e.Payload}
+	}
+	b, err := json.Marshal(rows)
+	if err != nil {
+		return nil, fmt.Errorf("encoding webhook events: %w", err)
+	}
+	written, err := queries.InsertWebhookDeliveriesMany(ctx, q(tx), b)
+	if err != nil {
+		return nil, translate(err, "")
+	}
+	out := make([]webhook.DeliveryRef, len(written))
+	for i, w := range written {
+		out[i] = webhook.DeliveryRef{Org: w.OrganizationID, ID: w.ID}
+	}
+	return out, nil
 }
 
 // GetDeliveryForSend implements webhook.Store.

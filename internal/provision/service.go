@@ -138,7 +138,8 @@ func (s *Service) Start(ctx context.Context, org, tenantID uuid.UUID, spec Spec,
 	if err := integration.CheckCloud(spec.Kind, t.Cloud); err != nil {
 		return operation.Operation{}, err
 	}
-	if _, ok, err := s.d.Consent.ForTenant(ctx, org, t); err != nil {
+	creds, ok, err := s.d.Consent.ForTenant(ctx, org, t)
+	if err != nil {
 		return operation.Operation{}, err
 	} else if !ok {
 		return operation.Operation{}, s.notConsented(ctx, org, t, redirectURI)
@@ -216,8 +217,35 @@ func (s *Service) Start(ctx context.Context, org, tenantID uuid.UUID, spec Spec,
 		}
 		return s.d.Operations.Get(ctx, n.Org, n.ID)
 	}
+	s.prewarm(opID, creds)
 	return out, nil
 }
+
+// prewarm makes the provisioner session the consent check opened the new
+// operation's (sessions.go: its first attempts use it), and requests its
+// Graph token in the background, while the operation's job is being picked
+// up: the first step then starts with its token instead of reading the
+// provisioner's credentials (Postgres, Vault) and fetching one. The token
+// request is the same one the first step would make, only earlier; if
+// another replica runs the operation, it opens its own session, as before.
+func (s *Service) prewarm(op uuid.UUID, creds consent.Credentials) {
+	dir, err := s.directory(operation.StepContext{Operation: op}, creds)
+	if err != nil {
+		return // the first step opens its own and reports why
+	}
+	p, ok := dir.(interface{ Prefetch(context.Context) })
+	if !ok {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), prewarmTimeout)
+		defer cancel()
+		p.Prefetch(ctx)
+	}()
+}
+
+// prewarmTimeout bounds prewarm's token request.
+const prewarmTimeout = 30 * time.Second
 
 // notConsented is the FailedPrecondition for a tenant whose administrator
 // has not consented the provisioner, with the link that fixes it.

@@ -79,13 +79,25 @@ func (s *Service) Kind() operation.Kind {
 			{Name: StepServicePrincipal, Run: s.stepServicePrincipal},
 			{Name: StepPermissions, Run: s.stepPermissions},
 			{Name: StepDirectoryRole, Run: s.stepDirectoryRole},
-			{Name: StepSentinelRole, Run: s.stepSentinelRole},
+			{Name: StepSentinelRole, Run: s.stepSentinelRole, SkipIf: skipUnless(func(p Params) bool {
+				return p.Kind == integration.KindSentinel && p.Workspace != nil
+			})},
 			{Name: StepClientSecret, Run: s.stepClientSecret},
-			{Name: StepCertificate, Run: s.stepCertificate},
+			{Name: StepCertificate, Run: s.stepCertificate, SkipIf: skipUnless(func(p Params) bool { return p.CertificatePEM != "" })},
 			{Name: StepVerify, Run: s.stepVerify, MaxAttempts: 14},
 		},
 		Result:   s.result,
 		Finished: s.provisionFinished,
+	}
+}
+
+// skipUnless is a step's SkipIf from its parameters: skipped (recorded with
+// the step before it, not run) when needed says no. The step's Run makes
+// the same test (a run that gets there anyway skips itself).
+func skipUnless(needed func(Params) bool) func(operation.StepContext) bool {
+	return func(sc operation.StepContext) bool {
+		var p Params
+		return sc.DecodeParams(&p) == nil && !needed(p)
 	}
 }
 

@@ -155,16 +155,24 @@ func (s *Service) record(ctx context.Context, c Check) (Result, error) {
 				return err
 			}
 		}
-		r, err = s.apply(ctx, tx, c, in, out, d)
+		r, err = s.apply(ctx, tx, c, in, out, d, func(ev event.Event) error { return s.notify.Notify(ctx, tx, c.Org, ev) })
 		return err
 	})
 	return r, err
 }
 
+// ManyNotifier is implemented by a Notifier that queues several events, of
+// any organizations, in one go (webhook.Notifier): the sweep's grouped
+// records queue their events with it.
+type ManyNotifier interface {
+	NotifyMany(ctx context.Context, tx uow.Tx, orgs []uuid.UUID, evs []event.Event) error
+}
+
 // apply writes what d decided beyond the state (set by the caller: out is
 // the integration it wrote), in tx: the credential's expiry warning and the
-// events. in is the integration as locked before the state was set.
-func (s *Service) apply(ctx context.Context, tx uow.Tx, c Check, in, out integration.Integration, d decision) (Result, error) {
+// events (given to notify, which queues them in tx). in is the integration
+// as locked before the state was set.
+func (s *Service) apply(ctx context.Context, tx uow.Tx, c Check, in, out integration.Integration, d decision, notify func(event.Event) error) (Result, error) {
 	out.Credentials = slices.Clone(in.Credentials)
 	active, _ := in.Active()
 	if d.warn {
@@ -183,7 +191,7 @@ func (s *Service) apply(ctx context.Context, tx uow.Tx, c Check, in, out integra
 		}
 	}
 	for _, typ := range d.events {
-		if err := s.notify.Notify(ctx, tx, c.Org, eventOf(typ, c, in, active)); err != nil {
+		if err := notify(eventOf(typ, c, in, active)); err != nil {
 			return Result{}, err
 		}
 	}
@@ -303,6 +311,13 @@ func (s *Service) recordGroup(ctx context.Context, ps []Pending) ([]Result, []er
 		for _, in := range set {
 			setByID[Ref{Org: in.Org, ID: in.ID}] = in
 		}
+		// The group's events: queued together when the notifier can
+		// (one statement for the deliveries), else one by one.
+		many, _ := s.notify.(ManyNotifier)
+		var (
+			orgs []uuid.UUID
+			evs  []event.Event
+		)
 		for _, k := range present {
 			d, ok := decided[k]
 			if !ok {
@@ -310,11 +325,20 @@ func (s *Service) recordGroup(ctx context.Context, ps []Pending) ([]Result, []er
 			}
 			c := ps[k].Check
 			ref := Ref{Org: c.Org, ID: c.Integration}
-			r, err := s.apply(ctx, tx, c, byID[ref], setByID[ref], d)
+			r, err := s.apply(ctx, tx, c, byID[ref], setByID[ref], d, func(ev event.Event) error {
+				if many == nil {
+					return s.notify.Notify(ctx, tx, c.Org, ev)
+				}
+				orgs, evs = append(orgs, c.Org), append(evs, ev)
+				return nil
+			})
 			if err != nil {
 				return err
 			}
 			out[k] = r
+		}
+		if many != nil && len(evs) > 0 {
+			return many.NotifyMany(ctx, tx, orgs, evs)
 		}
 		return nil
 	})

@@ -106,6 +106,34 @@ func (n *Notifier) Notify(ctx context.Context, tx uow.Tx, org uuid.UUID, ev even
 	return n.queue(ctx, tx, org, ids)
 }
 
+// NotifyMany queues the deliveries of several events, of any
+// organizations, in tx, as Notify does for each: one statement for the
+// deliveries and one for their jobs (the sweep's grouped records; see
+// verify's ManyNotifier).
+func (n *Notifier) NotifyMany(ctx context.Context, tx uow.Tx, orgs []uuid.UUID, evs []event.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	ds := make([]NewDeliveries, len(evs))
+	for i, ev := range evs {
+		payload, err := json.Marshal(ev)
+		if err != nil {
+			return fmt.Errorf("encoding event: %w", err)
+		}
+		ds[i] = NewDeliveries{Org: orgs[i], Event: Event(ev.Type), Resource: ev.Resource(), Payload: payload}
+	}
+	refs, err := n.store.InsertDeliveriesMany(ctx, tx, ds)
+	if err != nil || len(refs) == 0 {
+		return err
+	}
+	params := make([]river.InsertManyParams, 0, len(refs))
+	for _, r := range refs {
+		params = append(params, river.InsertManyParams{Args: DeliverArgs{Org: r.Org, Delivery: r.ID},
+			InsertOpts: &river.InsertOpts{Queue: QueueWebhooks, MaxAttempts: n.maxAttempts}})
+	}
+	return n.jobs.InsertMany(ctx, tx, params)
+}
+
 // queue inserts one deliver_webhook job per delivery in tx.
 func (n *Notifier) queue(ctx context.Context, tx uow.Tx, org uuid.UUID, ids []int64) error {
 	if len(ids) == 0 {

@@ -153,6 +153,9 @@ type Store interface {
 	// enabled, visible webhook of org subscribed to it, and returns their
 	// IDs.
 	InsertDeliveries(ctx context.Context, tx uow.Tx, org uuid.UUID, ev Event, resource string, payload []byte) ([]int64, error)
+	// InsertDeliveriesMany is InsertDeliveries for several events (of any
+	// organizations) in one statement; it returns the deliveries written.
+	InsertDeliveriesMany(ctx context.Context, tx uow.Tx, evs []NewDeliveries) ([]DeliveryRef, error)
 	// GetDeliveryForSend reads a delivery and its webhook's URL and secret.
 	GetDeliveryForSend(ctx context.Context, tx uow.Tx, org uuid.UUID, id int64) (Claim, error)
 	// GetWebhookDelivery reads a delivery of a visible webhook.
@@ -184,3 +187,18 @@ func DeliveryName(org, webhookID uuid.UUID, id int64) string {
 // MaxPerOrganization bounds an organization's webhooks, so that one
 // organization cannot flood the delivery workers every replica shares.
 const MaxPerOrganization = 25
+
+// NewDeliveries is one event to deliver to every enabled webhook of Org
+// subscribed to it (InsertDeliveriesMany).
+type NewDeliveries struct {
+	Org      uuid.UUID
+	Event    Event
+	Resource string
+	Payload  []byte // the event's JSON
+}
+
+// DeliveryRef names a delivery written by InsertDeliveriesMany.
+type DeliveryRef struct {
+	Org uuid.UUID
+	ID  int64
+}

@@ -105,3 +105,32 @@ returning incarnation;
 -- name: ListenOperations :exec
 -- Subscribes the session to the operations trigger's notifications.
 listen dzconnect_operations;
+
+-- name: WriteOperation :one
+-- UpdateOperationStep for each step in @steps (a JSON array of step rows,
+-- by ordinal; an absent field is null) and UpdateOperation, in one
+-- statement: the runner's record of an attempt's outcome and of the next
+-- attempt is one round trip. The version is bumped once (one notification
+-- to waiters on commit).
+with written_steps as (
+  update operation_steps st set
+    state = x.v->>'state', attempts = (x.v->>'attempts')::integer,
+    start_time = (x.v->>'start_time')::timestamptz, end_time = (x.v->>'end_time')::timestamptz,
+    next_attempt_time = (x.v->>'next_attempt_time')::timestamptz,
+    error_code = x.v->>'error_code', error_class = x.v->>'error_class', error_message = x.v->>'error_message',
+    error_remedy = x.v->>'error_remedy', outputs = coalesce(x.v->'outputs', '{}'::jsonb),
+    polls = (x.v->>'polls')::integer, poll_deadline = (x.v->>'poll_deadline')::timestamptz, observation = x.v->>'observation',
+    update_time = now()
+  from jsonb_array_elements(@steps::jsonb) as x(v)
+  where st.organization_id = @organization_id and st.operation_id = @id and st.ordinal = (x.v->>'ordinal')::integer
+  returning st.ordinal
+)
+update operations o set
+  state = @state, cancel_requested = @cancel_requested, result = sqlc.narg(result),
+  error_code = sqlc.narg(error_code), error_class = sqlc.narg(error_class), error_message = sqlc.narg(error_message),
+  error_remedy = sqlc.narg(error_remedy), error_step = sqlc.narg(error_step),
+  steps_done = @steps_done, end_time = sqlc.narg(end_time),
+  lease_owner = sqlc.narg(lease_owner), lease_expire_time = sqlc.narg(lease_expire_time),
+  update_time = now(), version = o.version + 1
+where o.organization_id = @organization_id and o.id = @id
+returning o.*;

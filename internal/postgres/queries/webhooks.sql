@@ -86,3 +86,15 @@ insert into webhook_deliveries (organization_id, webhook_id, event, resource, pa
 select d.organization_id, d.webhook_id, d.event, d.resource, d.payload, d.id from webhook_deliveries d
 where d.organization_id = @organization_id and d.webhook_id = @webhook_id and d.id = @id
 returning *;
+
+-- name: InsertWebhookDeliveriesMany :many
+-- InsertWebhookDeliveries for several events at once, of any
+-- organizations: @events is a JSON array of {"organization_id", "event",
+-- "resource", "payload"}. One statement for a group of checks' events
+-- (the sweep's grouped records).
+insert into webhook_deliveries (organization_id, webhook_id, event, resource, payload)
+select w.organization_id, w.id, x.v->>'event', x.v->>'resource', x.v->'payload'
+from jsonb_array_elements(@events::jsonb) as x(v)
+join webhooks w on w.organization_id = (x.v->>'organization_id')::uuid and not w.disabled and w.secret_version > 0
+  and x.v->>'event' = any(w.events)
+returning organization_id, id;

@@ -608,3 +608,98 @@ func (q *Queries) UpdateOperationStep(ctx context.Context, db DBTX, arg UpdateOp
 	)
 	return err
 }
+
+const writeOperation = `-- name: WriteOperation :one
+with written_steps as (
+  update operation_steps st set
+    state = x.v->>'state', attempts = (x.v->>'attempts')::integer,
+    start_time = (x.v->>'start_time')::timestamptz, end_time = (x.v->>'end_time')::timestamptz,
+    next_attempt_time = (x.v->>'next_attempt_time')::timestamptz,
+    error_code = x.v->>'error_code', error_class = x.v->>'error_class', error_message = x.v->>'error_message',
+    error_remedy = x.v->>'error_remedy', outputs = coalesce(x.v->'outputs', '{}'::jsonb),
+    polls = (x.v->>'polls')::integer, poll_deadline = (x.v->>'poll_deadline')::timestamptz, observation = x.v->>'observation',
+    update_time = now()
+  from jsonb_array_elements($15::jsonb) as x(v)
+  where st.organization_id = $13 and st.operation_id = $14 and st.ordinal = (x.v->>'ordinal')::integer
+  returning st.ordinal
+)
+update operations o set
+  state = $1, cancel_requested = $2, result = $3,
+  error_code = $4, error_class = $5, error_message = $6,
+  error_remedy = $7, error_step = $8,
+  steps_done = $9, end_time = $10,
+  lease_owner = $11, lease_expire_time = $12,
+  update_time = now(), version = o.version + 1
+where o.organization_id = $13 and o.id = $14
+returning o.organization_id, o.id, o.kind, o.target, o.state, o.cancel_requested, o.params, o.result, o.error_code, o.error_class, o.error_message, o.error_remedy, o.error_step, o.request_id, o.steps_total, o.steps_done, o.lease_owner, o.lease_expire_time, o.create_time, o.update_time, o.end_time, o.version, o.incarnation
+`
+
+type WriteOperationParams struct {
+	State           string
+	CancelRequested bool
+	Result          json.RawMessage
+	ErrorCode       *string
+	ErrorClass      *string
+	ErrorMessage    *string
+	ErrorRemedy     *string
+	ErrorStep       *string
+	StepsDone       int32
+	EndTime         *time.Time
+	LeaseOwner      uuid.NullUUID
+	LeaseExpireTime *time.Time
+	OrganizationID  uuid.UUID
+	ID              uuid.UUID
+	Steps           json.RawMessage
+}
+
+// UpdateOperationStep for each step in @steps (a JSON array of step rows,
+// by ordinal; an absent field is null) and UpdateOperation, in one
+// statement: the runner's record of an attempt's outcome and of the next
+// attempt is one round trip. The version is bumped once (one notification
+// to waiters on commit).
+func (q *Queries) WriteOperation(ctx context.Context, db DBTX, arg WriteOperationParams) (Operation, error) {
+	row := db.QueryRow(ctx, writeOperation,
+		arg.State,
+		arg.CancelRequested,
+		arg.Result,
+		arg.ErrorCode,
+		arg.ErrorClass,
+		arg.ErrorMessage,
+		arg.ErrorRemedy,
+		arg.ErrorStep,
+		arg.StepsDone,
+		arg.EndTime,
+		arg.LeaseOwner,
+		arg.LeaseExpireTime,
+		arg.OrganizationID,
+		arg.ID,
+		arg.Steps,
+	)
+	var i Operation
+	err := row.Scan(
+		&i.OrganizationID,
+		&i.ID,
+		&i.Kind,
+		&i.Target,
+		&i.State,
+		&i.CancelRequested,
+		&i.Params,
+		&i.Result,
+		&i.ErrorCode,
+		&i.ErrorClass,
+		&i.ErrorMessage,
+		&i.ErrorRemedy,
+		&i.ErrorStep,
+		&i.RequestID,
+		&i.StepsTotal,
+		&i.StepsDone,
+		&i.LeaseOwner,
+		&i.LeaseExpireTime,
+		&i.CreateTime,
+		&i.UpdateTime,
+		&i.EndTime,
+		&i.Version,
+		&i.Incarnation,
+	)
+	return i, err
+}

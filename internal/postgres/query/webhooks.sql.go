@@ -340,6 +340,44 @@ func (q *Queries) InsertWebhookDeliveries(ctx context.Context, db DBTX, arg Inse
 	return items, nil
 }
 
+const insertWebhookDeliveriesMany = `-- name: InsertWebhookDeliveriesMany :many
+insert into webhook_deliveries (organization_id, webhook_id, event, resource, payload)
+select w.organization_id, w.id, x.v->>'event', x.v->>'resource', x.v->'payload'
+from jsonb_array_elements($1::jsonb) as x(v)
+join webhooks w on w.organization_id = (x.v->>'organization_id')::uuid and not w.disabled and w.secret_version > 0
+  and x.v->>'event' = any(w.events)
+returning organization_id, id
+`
+
+type InsertWebhookDeliveriesManyRow struct {
+	OrganizationID uuid.UUID
+	ID             int64
+}
+
+// InsertWebhookDeliveries for several events at once, of any
+// organizations: @events is a JSON array of {"organization_id", "event",
+// "resource", "payload"}. One statement for a group of checks' events
+// (the sweep's grouped records).
+func (q *Queries) InsertWebhookDeliveriesMany(ctx context.Context, db DBTX, events json.RawMessage) ([]InsertWebhookDeliveriesManyRow, error) {
+	rows, err := db.Query(ctx, insertWebhookDeliveriesMany, events)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []InsertWebhookDeliveriesManyRow
+	for rows.Next() {
+		var i InsertWebhookDeliveriesManyRow
+		if err := rows.Scan(&i.OrganizationID, &i.ID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const insertWebhookRedelivery = `-- name: InsertWebhookRedelivery :one
 insert into webhook_deliveries (organization_id, webhook_id, event, resource, payload, redelivery_of)
 select d.organization_id, d.webhook_id, d.event, d.resource, d.payload, d.id from webhook_deliveries d
