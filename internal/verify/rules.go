@@ -354,6 +354,11 @@ func OutcomeAt(steps []Step, settleEnd *time.Time) (integration.State, string) {
 			return integration.StatePropagating, line + "; " + tail + ": " + strings.TrimRight(oneLine(s.IfPersists), ". ")
 		}
 		return integration.StatePropagating, line
+	case len(warning) > 0 && (len(skipped) > 0 || strings.HasPrefix(warning[0].Name, "token")):
+		// A warned sign-in (Microsoft did not answer conclusively) proves
+		// nothing works: the check could not tell this time.
+		return integration.StateDegraded, fmt.Sprintf("Not verified this time, %d warning(s): %s: %s", len(warning), stepLabel(warning[0].Name), problem(warning[0], warning[0].Remedy)) +
+			notRun(len(skipped))
 	case len(warning) > 0:
 		return integration.StateDegraded, fmt.Sprintf("Works, with %d warning(s): %s: %s", len(warning), stepLabel(warning[0].Name), problem(warning[0], warning[0].Remedy))
 	case len(skipped) > 0:
@@ -404,6 +409,14 @@ func problem(s Step, remedy string) string {
 }
 
 // more notes the other steps of the same kind: "; 2 more failed steps".
+// notRun counts the steps a check did not run, for a summary's tail.
+func notRun(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d step(s) not run", n)
+}
+
 func more(n int, what string) string {
 	switch n {
 	case 0, 1:
