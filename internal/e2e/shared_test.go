@@ -92,12 +92,9 @@ func (f sharedFixture) create(t *testing.T) *v1.SharedApplication {
 	return resp.GetSharedApplication()
 }
 
-// consentIn adds a customer tenant and has its administrator consent the
-// shared application through the link dzconnect issues; the redirect is
-// recorded with CompleteAdminConsent.
-func (f sharedFixture) consentIn(t *testing.T, app *v1.SharedApplication) (tenant, simTID string) {
+// consentLink issues app's consent link for tenant, parsed.
+func (f sharedFixture) consentLink(t *testing.T, app *v1.SharedApplication, tenant string) (*v1.GetSharedApplicationConsentLinkResponse, *url.URL) {
 	t.Helper()
-	tenant, simTID = f.newCustomer(t, f.org)
 	link, err := f.sa.GetSharedApplicationConsentLink(f.org.OperatorCtx, &v1.GetSharedApplicationConsentLinkRequest{
 		Name: app.GetName(), Tenant: tenant, RedirectUri: consentRedirect})
 	if err != nil {
@@ -107,6 +104,16 @@ func (f sharedFixture) consentIn(t *testing.T, app *v1.SharedApplication) (tenan
 	if err != nil {
 		t.Fatal(err)
 	}
+	return link, u
+}
+
+// consentIn adds a customer tenant and has its administrator consent the
+// shared application through the link dzconnect issues; the redirect is
+// recorded with CompleteAdminConsent.
+func (f sharedFixture) consentIn(t *testing.T, app *v1.SharedApplication) (tenant, simTID string) {
+	t.Helper()
+	tenant, simTID = f.newCustomer(t, f.org)
+	link, u := f.consentLink(t, app, tenant)
 	q := u.Query()
 	if !strings.HasPrefix(link.GetUrl(), strings.TrimSuffix(f.sim.Endpoints().Authority, "/")+"/"+simTID+"/v2.0/adminconsent?") ||
 		q.Get("client_id") != f.app.ClientID || q.Get("scope") != "https://graph.microsoft.com/.default" ||
@@ -568,19 +575,11 @@ func TestSharedModeForgedConsentIsNotRecorded(t *testing.T) {
 	f := newSharedFixtureArgs(t, []string{"--consent-confirm-wait=2s"})
 	app := f.create(t)
 	tenant, simTID := f.newCustomer(t, f.org)
-	link, err := f.sa.GetSharedApplicationConsentLink(f.org.OperatorCtx, &v1.GetSharedApplicationConsentLinkRequest{
-		Name: app.GetName(), Tenant: tenant, RedirectUri: consentRedirect})
-	if err != nil {
-		t.Fatalf("GetSharedApplicationConsentLink: %v", err)
-	}
-	u, err := url.Parse(link.GetUrl())
-	if err != nil {
-		t.Fatal(err)
-	}
+	link, u := f.consentLink(t, app, tenant)
 	state := u.Query().Get("state")
 	before := snapshot(t, f.s)
 	c := f.s.Clients()
-	_, err = c.Tenants.CompleteAdminConsent(f.org.OperatorCtx, &v1.CompleteAdminConsentRequest{Parent: f.org.Name, State: state,
+	_, err := c.Tenants.CompleteAdminConsent(f.org.OperatorCtx, &v1.CompleteAdminConsentRequest{Parent: f.org.Name, State: state,
 		AdminConsent: "True", Tenant: simTID, RedirectUri: consentRedirect})
 	st := wantCode(t, err, codes.FailedPrecondition)
 	if !strings.Contains(st.Message(), "the shared microsoft-365-defender application "+f.app.ClientID) ||

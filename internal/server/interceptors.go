@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 
 	"github.com/dropzoneai/dzconnect/internal/apperr"
 	"github.com/dropzoneai/dzconnect/internal/audit"
@@ -153,6 +154,26 @@ func (s *Server) limit(ctx context.Context, p auth.Principal, cred ratelimit.Cre
 // credential is the hash of the call's authorization header, by which the
 // limiter knows a caller before authentication (zero without a limiter
 // or a header).
+// tap runs in the connection's reader before a stream exists: a caller
+// known to be out of tokens is refused there, before gRPC creates the
+// call's goroutine or reads its message, so a flood of refused calls
+// costs the server a map lookup and a header frame each (the unary
+// interceptor repeats the check for whatever passes). The status keeps
+// its details (RetryInfo, ErrorInfo).
+func (s *Server) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	if s.cfg.Limiter == nil || isPublic(info.FullMethodName) {
+		return ctx, nil
+	}
+	v := info.Header.Get("authorization")
+	if len(v) == 0 || v[0] == "" {
+		return ctx, nil
+	}
+	if err := s.cfg.Limiter.Precheck(ctx, ratelimit.CredentialOf(v[0])); err != nil {
+		return ctx, Status(err).Err()
+	}
+	return ctx, nil
+}
+
 func (s *Server) credential(ctx context.Context) ratelimit.Credential {
 	if s.cfg.Limiter == nil {
 		return ratelimit.Credential{}

@@ -118,6 +118,7 @@ func New(cfg Config, log *slog.Logger, authn *auth.Authenticator, deps handlers.
 		grpcTracing(s.tel),
 		grpc.ChainUnaryInterceptor(s.unary),
 		grpc.ChainStreamInterceptor(s.stream),
+		grpc.InTapHandle(s.tap),
 		grpc.MaxRecvMsgSize(MaxRequestBytes),
 		grpc.MaxHeaderListSize(maxHeaderBytes),
 		grpc.MaxConcurrentStreams(maxConcurrentStreams),
