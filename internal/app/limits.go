@@ -28,6 +28,8 @@ func newLimiter(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) 
 		Org:          ratelimit.Limit{RPS: cfg.RateLimitOrgRPS, Burst: cfg.RateLimitOrgBurst},
 		OrgOverrides: overrides,
 		MaxBuckets:   cfg.RateLimitMaxBuckets,
+		Hold:         cfg.RateLimitHold,
+		MaxHeld:      cfg.RateLimitMaxHeld,
 		Log:          log,
 		Metrics:      reg,
 	})

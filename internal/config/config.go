@@ -37,6 +37,8 @@ type Config struct {
 	RateLimitOrgRPS, RateLimitKeyRPS                                 float64
 	RateLimitOrgBurst, RateLimitKeyBurst, RateLimitMaxBuckets        int
 	RateLimitOrgOverrides                                            map[string]RateOverride // by organization ID
+	RateLimitHold                                                    time.Duration
+	RateLimitMaxHeld                                                 int
 	OnDemandCheckConcurrency, OnDemandCheckPerOrg                    int
 	RetainChecks, RetainAudit, RetainRequestIDs, RetainDeliveries    time.Duration
 	MigrateOnStart                                                   bool
@@ -299,6 +301,8 @@ var Reference = []Option{
 	{"rate-limit-key-rps", "DZCONNECT_RATE_LIMIT_KEY_RPS", "50", "requests per second one caller (an API key, an OIDC subject, a client-certificate identity) may make, per replica (0: no limit); the service admin is not limited", false, floatRange(func(c *Config) *float64 { return &c.RateLimitKeyRPS }, 0, 1e6)},
 	{"rate-limit-key-burst", "DZCONNECT_RATE_LIMIT_KEY_BURST", "100", "requests one caller may make at once after idling (0: rate-limit-key-rps rounded up)", false, intRange(func(c *Config) *int { return &c.RateLimitKeyBurst }, 0, 1000000)},
 	{"rate-limit-org-overrides", "DZCONNECT_RATE_LIMIT_ORG_OVERRIDES", "", "per-organization rate limits replacing rate-limit-org-rps/-burst: ORGANIZATION_ID=RPS[:BURST],... (RPS 0: that organization is not limited)", false, rateOverrides},
+	{"rate-limit-hold", "DZCONNECT_RATE_LIMIT_HOLD", "1s", "a caller that keeps calling while refused (more refusals within a second than its bucket's burst) gets its refusals answered after this delay instead of at once, so a client retrying in a loop slows down (0: answer every refusal at once; at most 10s)", false, dur(func(c *Config) *time.Duration { return &c.RateLimitHold })},
+	{"rate-limit-max-held", "DZCONNECT_RATE_LIMIT_MAX_HELD", "1000", "refusals a replica holds at once, about (at most this many holds start per rate-limit-hold); beyond it refusals are answered at once", false, intRange(func(c *Config) *int { return &c.RateLimitMaxHeld }, 1, 1000000)},
 	{"rate-limit-max-buckets", "DZCONNECT_RATE_LIMIT_MAX_BUCKETS", "100000", "token buckets a replica keeps per scope (callers, organizations); a bucket that refilled is dropped anyway, beyond this the least recently used ones are", false, intRange(func(c *Config) *int { return &c.RateLimitMaxBuckets }, 1, 10000000)},
 	{"on-demand-check-concurrency", "DZCONNECT_ON_DEMAND_CHECK_CONCURRENCY", "20", "on-demand checks (CheckIntegration, and UpdateIntegration trying a new client secret) running at once per replica (0: no bound); over it, RESOURCE_EXHAUSTED (CHECKS_BUSY) with RetryInfo, nothing recorded", false, intRange(func(c *Config) *int { return &c.OnDemandCheckConcurrency }, 0, 10000)},
 	{"on-demand-check-per-organization", "DZCONNECT_ON_DEMAND_CHECK_PER_ORGANIZATION", "5", "on-demand checks one organization may run at once per replica (0: only on-demand-check-concurrency bounds it)", false, intRange(func(c *Config) *int { return &c.OnDemandCheckPerOrg }, 0, 10000)},
@@ -462,6 +466,9 @@ func (c Config) validate() []error {
 		if d < 0 || (d > 0 && d < 24*time.Hour) {
 			bad(flag, "must be 0 (keep) or at least 24h")
 		}
+	}
+	if c.RateLimitHold < 0 || c.RateLimitHold > 10*time.Second {
+		bad("rate-limit-hold", "must be between 0 (off) and 10s")
 	}
 	if c.APIKeyCacheTTL < 0 {
 		bad("api-key-cache-ttl", "must not be negative (0 turns the cache off)")

@@ -41,6 +41,13 @@ import (
 // connections, as two clients would. It reports B's p50 and p99 in both
 // phases, the p99 ratio, and A's calls and refusals.
 //
+// DZCONNECT_BENCH_FLOOD_CONNS spreads the child's flood workers over
+// that many connections (default 1; each carries at most 100 streams).
+//
+// DZCONNECT_BENCH_HOLD sets --rate-limit-hold (default 1s, the
+// service's default: A's refusals are then answered after 1 s once it
+// keeps calling while refused; 0 answers every refusal at once).
+//
 // DZCONNECT_BENCH_PROFILE names a file for a CPU profile of the flood
 // phase (server and clients: one process).
 //
@@ -64,8 +71,18 @@ func BenchmarkRateLimitIsolation(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("DZCONNECT_BENCH_FLOOD_WORKERS")); err == nil && v > 0 {
 		floodWorkers = v
 	}
-	s := stack.Start(b, stack.Options{ExtraArgs: []string{"--log-level=warn",
-		"--rate-limit-key-rps=50", "--rate-limit-key-burst=100", "--rate-limit-org-rps=100", "--rate-limit-org-burst=200"}})
+	floodConns := 1
+	if v, err := strconv.Atoi(os.Getenv("DZCONNECT_BENCH_FLOOD_CONNS")); err == nil && v > 0 {
+		floodConns = v
+	}
+	args := []string{"--log-level=warn",
+		"--rate-limit-key-rps=50", "--rate-limit-key-burst=100", "--rate-limit-org-rps=100", "--rate-limit-org-burst=200"}
+	hold := "1s" // the default
+	if v := os.Getenv("DZCONNECT_BENCH_HOLD"); v != "" {
+		hold = v
+	}
+	args = append(args, "--rate-limit-hold="+hold)
+	s := stack.Start(b, stack.Options{ExtraArgs: args})
 	c := s.Clients()
 	type org struct {
 		stack.Org
@@ -167,10 +184,12 @@ func BenchmarkRateLimitIsolation(b *testing.B) {
 		// or in this process with DZCONNECT_BENCH_FLOOD_PROCESS=0.
 		var waitFlood func() floodResult
 		if os.Getenv("DZCONNECT_BENCH_FLOOD_PROCESS") != "0" {
-			waitFlood = floodFromChild(b, s.GRPCAddr, orgA.Operator, orgA.integration, floodWorkers, floodRPS)
+			waitFlood = floodFromChild(b, s.GRPCAddr, orgA.Operator, orgA.integration, floodWorkers, floodRPS, floodConns)
 		} else {
 			done := make(chan floodResult, 1)
-			go func() { done <- flood(ctx, aClient, aCtx, orgA.integration, floodWorkers, floodRPS) }()
+			go func() {
+				done <- flood(ctx, []v1.IntegrationServiceClient{aClient}, aCtx, orgA.integration, floodWorkers, floodRPS)
+			}()
 			waitFlood = func() floodResult { stop(); return <-done }
 		}
 		stopProfile := func() {}
@@ -195,12 +214,12 @@ func BenchmarkRateLimitIsolation(b *testing.B) {
 		aCalls, aRefused := res.calls, res.refused
 		floodRefusedShare = float64(aRefused) / float64(aCalls)
 
-		floodMode := "closed loop"
+		floodMode := "closed loop, refusals held " + hold
 		if floodRPS > 0 {
-			floodMode = fmt.Sprintf("at most %d/s", floodRPS)
+			floodMode = fmt.Sprintf("at most %d/s, refusals held %s", floodRPS, hold)
 		}
 		if os.Getenv("DZCONNECT_BENCH_FLOOD_PROCESS") != "0" {
-			floodMode += ", from a child process at nice 19"
+			floodMode += fmt.Sprintf(", %d connection(s), from a child process at nice 19", floodConns)
 		} else {
 			floodMode += ", in this process"
 		}
@@ -235,7 +254,7 @@ type floodResult struct {
 // flood calls GetIntegration name from workers goroutines until ctx ends,
 // each calling again as soon as its call returns, or, with rps > 0, at
 // most rps calls per second in all.
-func flood(ctx context.Context, c v1.IntegrationServiceClient, callCtx context.Context, name string, workers, rps int) floodResult {
+func flood(ctx context.Context, cs []v1.IntegrationServiceClient, callCtx context.Context, name string, workers, rps int) floodResult {
 	var (
 		wg                     sync.WaitGroup
 		calls, refused, others atomic.Int64
@@ -263,8 +282,9 @@ func flood(ctx context.Context, c v1.IntegrationServiceClient, callCtx context.C
 			}
 		}()
 	}
-	for range workers {
+	for w := range workers {
 		wg.Add(1)
+		c := cs[w%len(cs)]
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
@@ -305,10 +325,10 @@ const floodChildEnv = "DZCONNECT_BENCH_FLOOD_CHILD"
 // floodFromChild starts the flood in a child process at nice 19 and
 // returns the function that stops it (closing its stdin) and reads its
 // counts.
-func floodFromChild(b *testing.B, addr, key, integration string, workers, rps int) func() floodResult {
+func floodFromChild(b *testing.B, addr, key, integration string, workers, rps, conns int) func() floodResult {
 	b.Helper()
 	cmd := exec.Command("nice", "-n", "19", os.Args[0], "-test.run", "^$")
-	cmd.Env = append(os.Environ(), floodChildEnv+"="+strings.Join([]string{addr, key, integration, strconv.Itoa(workers), strconv.Itoa(rps)}, "\t"))
+	cmd.Env = append(os.Environ(), floodChildEnv+"="+strings.Join([]string{addr, key, integration, strconv.Itoa(workers), strconv.Itoa(rps), strconv.Itoa(conns)}, "\t"))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -338,22 +358,27 @@ func floodFromChild(b *testing.B, addr, key, integration string, workers, rps in
 // closes, then print "calls refused other" and the first unexpected error.
 func floodChild(job string) int {
 	f := strings.Split(job, "\t")
-	if len(f) != 5 {
+	if len(f) != 6 {
 		fmt.Println("bad job", job)
 		return 2
 	}
 	workers, _ := strconv.Atoi(f[3])
 	rps, _ := strconv.Atoi(f[4])
-	cc, err := grpc.NewClient(f[0], grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		fmt.Println(err)
-		return 2
+	conns, _ := strconv.Atoi(f[5])
+	var clients []v1.IntegrationServiceClient
+	for range max(conns, 1) {
+		cc, err := grpc.NewClient(f[0], grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			fmt.Println(err)
+			return 2
+		}
+		defer cc.Close()
+		clients = append(clients, v1.NewIntegrationServiceClient(cc))
 	}
-	defer cc.Close()
 	ctx, stop := context.WithCancel(context.Background())
 	go func() { _, _ = io.Copy(io.Discard, os.Stdin); stop() }()
 	callCtx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+f[1])
-	r := flood(ctx, v1.NewIntegrationServiceClient(cc), callCtx, f[2], workers, rps)
+	r := flood(ctx, clients, callCtx, f[2], workers, rps)
 	fmt.Printf("%d %d %d\n%s\n", r.calls, r.refused, r.other, r.firstErr)
 	return 0
 }

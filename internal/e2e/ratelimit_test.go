@@ -74,7 +74,8 @@ func TestRateLimits(t *testing.T) {
 	t.Parallel()
 	// One token per 100 s: nothing refills while the test runs.
 	s := stack.Start(t, stack.Options{ExtraArgs: []string{"--rate-limit-key-rps=0.01", "--rate-limit-key-burst=3",
-		"--rate-limit-org-rps=0.01", "--rate-limit-org-burst=5"}})
+		"--rate-limit-org-rps=0.01", "--rate-limit-org-burst=5",
+		"--rate-limit-hold=0"}}) // every refusal answered at once (holds: TestRateLimitHold)
 	c := s.Clients()
 	a, b := s.NewOrg(t, "Flooder"), s.NewOrg(t, "Bystander")
 	get := func(ctx context.Context, org stack.Org) error {

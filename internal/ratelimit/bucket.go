@@ -37,6 +37,53 @@ type bucket struct {
 	// refusals not logged yet, and when the last line about it went out
 	unlogged int64
 	loggedAt time.Time
+
+	// The caller's recent refusals, by which a caller that keeps calling
+	// while refused is told apart from one that backs off (noteRefusal).
+	refusedAt   time.Time // the last refusal's answer (a held one's is later)
+	windowStart time.Time // refusals counts since then (at most a second ago)
+	refusals    int
+	holding     bool // refusals are held (Config.Hold)
+}
+
+// holdWindow is the window in which a bucket's refusals are counted, and
+// how long a caller must go without a refusal to stop being held.
+const holdWindow = time.Second
+
+// minHoldAfter is the fewest refusals within holdWindow that make a
+// bucket hold its refusals, whatever its burst.
+const minHoldAfter = 20
+
+// heldUntil records that a refusal is answered at t (a held one: after
+// its hold), so that a client calling again as soon as it is answered is
+// not taken for one that waited.
+func (b *bucket) heldUntil(t time.Time) {
+	if t.After(b.refusedAt) {
+		b.refusedAt = t
+	}
+}
+
+// noteRefusal counts a refusal at now and reports whether the caller is
+// one that keeps calling while refused: more refusals within a second
+// than the bucket's burst (at least minHoldAfter). Once it is, it stays
+// one until a second passes after a refusal's answer without another
+// refusal (a client honouring the retry delay gets a token then, so a
+// refusal a second later is a new episode).
+func (b *bucket) noteRefusal(now time.Time) bool {
+	switch {
+	case now.Sub(b.refusedAt) > holdWindow:
+		b.holding, b.refusals, b.windowStart = false, 0, now
+	case now.Sub(b.windowStart) > holdWindow:
+		b.refusals, b.windowStart = 0, now
+	}
+	b.refusals++
+	if now.After(b.refusedAt) {
+		b.refusedAt = now
+	}
+	if b.refusals > max(b.limit.Burst, minHoldAfter) {
+		b.holding = true
+	}
+	return b.holding
 }
 
 // refill adds the tokens earned since last (at most the burst).

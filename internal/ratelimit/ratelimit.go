@@ -12,6 +12,13 @@
 // full, so nothing is lost), and each scope holds at most MaxBuckets
 // buckets, the least recently used dropped first beyond that.
 //
+// A caller that keeps calling while refused (more refusals within a
+// second than its bucket's burst) has its refusals held: answered after
+// Config.Hold instead of at once (HoldOf, Wait), so a client retrying in a
+// loop without honouring the retry delay slows to its own concurrency per
+// Hold instead of taking the CPU other callers need. At most MaxHeld
+// refusals start a hold per Hold; beyond that they are answered at once.
+//
 // Refusals are cheap (a map lookup under a mutex; nothing in Postgres or
 // Vault). A caller already out of tokens is refused before its credential
 // is even looked up (Precheck, by the credential's hash, which Allow
@@ -24,6 +31,7 @@ import (
 	"container/list"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -51,6 +59,9 @@ const Reason = "RATE_LIMITED"
 // DefaultMaxBuckets bounds each scope's buckets when Config.MaxBuckets is 0.
 const DefaultMaxBuckets = 100000
 
+// DefaultMaxHeld bounds the held refusals when Config.MaxHeld is 0.
+const DefaultMaxHeld = 1000
+
 // Config tunes a Limiter.
 type Config struct {
 	Key Limit // per caller
@@ -61,7 +72,13 @@ type Config struct {
 	MaxBuckets int
 	// LogEvery: at most one log line per bucket this often (default 10s).
 	LogEvery time.Duration
-	Log      *slog.Logger // nil: refusals are not logged
+	// Hold delays the answer to a refusal of a caller that keeps calling
+	// while refused (0: every refusal is answered at once).
+	Hold time.Duration
+	// MaxHeld bounds the refusals held at once, about: at most MaxHeld
+	// holds start per Hold (default DefaultMaxHeld).
+	MaxHeld int
+	Log     *slog.Logger // nil: refusals are not logged
 	// Metrics registers dzconnect_rate_limited_total{scope} and
 	// dzconnect_rate_limit_buckets{scope} (nil: not registered).
 	Metrics prometheus.Registerer
@@ -103,10 +120,12 @@ type Limiter struct {
 	keys    *table
 	orgs    *table
 	logRate *bucket // the log lines' own budget
+	holds   *bucket // the holds' budget: MaxHeld per Hold
 	creds   map[Credential]*credEntry
 	credLRU *list.List // most recently allowed at the front; at most MaxBuckets
 
 	refused *prometheus.CounterVec
+	held    prometheus.Counter
 }
 
 // New returns a Limiter, or nil when cfg limits nothing.
@@ -120,6 +139,9 @@ func New(cfg Config) (*Limiter, error) {
 	if cfg.LogEvery <= 0 {
 		cfg.LogEvery = 10 * time.Second
 	}
+	if cfg.MaxHeld <= 0 {
+		cfg.MaxHeld = DefaultMaxHeld
+	}
 	cfg.Key, cfg.Org = cfg.Key.normalized(), cfg.Org.normalized()
 	overrides := make(map[uuid.UUID]Limit, len(cfg.OrgOverrides))
 	for org, l := range cfg.OrgOverrides {
@@ -132,6 +154,12 @@ func New(cfg Config) (*Limiter, error) {
 		l.now = time.Now
 	}
 	l.logRate = &bucket{limit: Limit{RPS: 5, Burst: 20}, tokens: 20, last: l.now()}
+	if cfg.Hold > 0 {
+		l.holds = &bucket{limit: Limit{RPS: float64(cfg.MaxHeld) / cfg.Hold.Seconds(), Burst: cfg.MaxHeld},
+			tokens: float64(cfg.MaxHeld), last: l.now()}
+	}
+	l.held = prometheus.NewCounter(prometheus.CounterOpts{Name: "dzconnect_rate_limit_held_total",
+		Help: "Refusals answered after --rate-limit-hold because their caller kept calling while refused."})
 	l.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dzconnect_rate_limited_total",
 		Help: "Calls refused by a request rate limit (RESOURCE_EXHAUSTED, RATE_LIMITED), by the scope whose bucket was empty."}, []string{"scope"})
 	for _, s := range []Scope{ScopeKey, ScopeOrganization} {
@@ -145,7 +173,7 @@ func New(cfg Config) (*Limiter, error) {
 				return float64(t.len())
 			}
 		}
-		for _, c := range []prometheus.Collector{l.refused,
+		for _, c := range []prometheus.Collector{l.refused, l.held,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dzconnect_rate_limit_buckets", Help: "Token buckets held in memory (per replica).",
 				ConstLabels: prometheus.Labels{"scope": string(ScopeKey)}}, buckets(l.keys)),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dzconnect_rate_limit_buckets", Help: "Token buckets held in memory (per replica).",
@@ -247,20 +275,67 @@ func emptyOf(kb, ob *bucket) (*bucket, Scope) {
 	return nil, ""
 }
 
-// refuseLocked counts and (sampled) logs a refusal by b, unlocks the
-// limiter and returns the caller's error.
+// refuseLocked counts and (sampled) logs a refusal by b, decides whether
+// its answer is held, unlocks the limiter and returns the caller's error.
 func (l *Limiter) refuseLocked(ctx context.Context, b *bucket, scope Scope, caller, org string, now time.Time) error {
 	wait := b.wait()
 	lim := b.limit
 	logged := l.sampleLocked(b, now)
+	var hold time.Duration
+	holding := b.noteRefusal(now)
+	if holding && l.holds != nil {
+		if l.holds.refill(now); l.holds.tokens >= 1 {
+			l.holds.tokens--
+			hold = l.cfg.Hold
+			b.heldUntil(now.Add(hold))
+		}
+	}
 	l.mu.Unlock()
 
 	l.refused.WithLabelValues(string(scope)).Inc()
 	if logged > 0 && l.cfg.Log != nil {
 		l.cfg.Log.WarnContext(ctx, "rate limited", "scope", string(scope), "caller", caller, "organization", org,
-			"refused", logged, "limit_rps", lim.RPS, "burst", lim.Burst)
+			"refused", logged, "limit_rps", lim.RPS, "burst", lim.Burst, "holding", holding)
 	}
-	return refusal(scope, lim, wait)
+	if hold > 0 {
+		l.held.Inc()
+		return &heldError{error: refusal(scope, lim, wait, hold), hold: hold}
+	}
+	return refusal(scope, lim, wait, 0)
+}
+
+// heldError is a refusal whose answer is to be held (HoldOf).
+type heldError struct {
+	error
+	hold time.Duration
+}
+
+func (e *heldError) Unwrap() error { return e.error }
+
+// HoldOf returns how long the answer to a refusal from Allow or Precheck
+// is to be held (0: answer at once). The caller's transport holds it
+// (Wait), or answers at once where holding would delay other callers
+// (a connection shared by many callers).
+func HoldOf(err error) time.Duration {
+	var h *heldError
+	if errors.As(err, &h) {
+		return h.hold
+	}
+	return 0
+}
+
+// Wait holds err's answer for HoldOf(err), or until ctx is done.
+func Wait(ctx context.Context, err error) {
+	d := HoldOf(err)
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // rememberLocked maps c's credential to its buckets, keeping at most
@@ -298,18 +373,27 @@ func (l *Limiter) sampleLocked(b *bucket, now time.Time) int64 {
 }
 
 // refusal is the caller's error: RATE_LIMITED with the scope and the
-// limit, and the wait as RetryInfo (at least a millisecond).
-func refusal(scope Scope, lim Limit, wait time.Duration) error {
-	wait = max(wait, time.Millisecond)
+// limit, and the wait as RetryInfo (at least a millisecond). A held
+// refusal says so (metadata "held") and its wait counts from its answer.
+func refusal(scope Scope, lim Limit, wait, hold time.Duration) error {
+	wait = max(wait-hold, time.Millisecond)
 	what := map[Scope]string{ScopeKey: "this caller (API key or workload identity)", ScopeOrganization: "the organization"}[scope]
 	rps := strconv.FormatFloat(lim.RPS, 'g', -1, 64)
-	return apperr.New(apperr.ResourceExhausted, "rate limit exceeded: %s may make %s requests per second (bursts of %d); retry after %s",
-		what, rps, lim.Burst, wait.Round(time.Millisecond)).
+	msg := fmt.Sprintf("rate limit exceeded: %s may make %s requests per second (bursts of %d); retry after %s",
+		what, rps, lim.Burst, wait.Round(time.Millisecond))
+	if hold > 0 {
+		msg += fmt.Sprintf(" (answer held %s: this caller kept calling while refused; wait the retry delay before calling again)", hold)
+	}
+	e := apperr.New(apperr.ResourceExhausted, "%s", msg).
 		WithReason(Reason).
 		WithMetadata("scope", string(scope)).
 		WithMetadata("limit", rps).
 		WithMetadata("burst", strconv.Itoa(lim.Burst)).
 		WithRetryDelay(wait)
+	if hold > 0 {
+		e = e.WithMetadata("held", hold.String())
+	}
+	return e
 }
 
 // Stats is what a Limiter holds (tests, metrics).

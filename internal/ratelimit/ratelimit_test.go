@@ -324,3 +324,89 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name, scope string) fl
 	t.Fatalf("no %s{scope=%q}", name, scope)
 	return 0
 }
+
+// TestRefusalsHeld: a caller refused more times within a second than its
+// burst (at least minHoldAfter) has its further refusals held; a second
+// without a refusal ends that; at most MaxHeld holds start per Hold.
+func TestRefusalsHeld(t *testing.T) {
+	org := uuid.New()
+	c := Caller{Org: org, ID: "apiKeys/flood", Cred: CredentialOf("Bearer flood")}
+	l, clk := newLimiter(t, Config{Key: Limit{RPS: 1, Burst: 5}, Hold: time.Second, MaxHeld: 3})
+	for range 5 {
+		if err := l.Allow(context.Background(), c); err != nil {
+			t.Fatalf("burst: %v", err)
+		}
+	}
+	// minHoldAfter refusals within the second are answered at once.
+	for i := range minHoldAfter {
+		err := l.Allow(context.Background(), c)
+		if refused(t, err); HoldOf(err) != 0 {
+			t.Fatalf("refusal %d held before the threshold", i+1)
+		}
+		clk.Advance(10 * time.Millisecond)
+	}
+	// The next ones are held, through Precheck too, while the budget lasts
+	// (3 per second here); the rest are answered at once.
+	var held []error
+	for range 5 {
+		err := l.Precheck(context.Background(), c.Cred)
+		if refused(t, err); HoldOf(err) > 0 {
+			held = append(held, err)
+		}
+	}
+	if len(held) != 3 {
+		t.Fatalf("held %d refusals, want 3 (MaxHeld per Hold)", len(held))
+	}
+	e, _ := apperr.From(held[0])
+	if e.Metadata["held"] != "1s" || !strings.Contains(e.Message, "answer held 1s") || e.RetryDelay != time.Millisecond {
+		t.Fatalf("held refusal: %q %v retry %v", e.Message, e.Metadata, e.RetryDelay)
+	}
+	// The budget refills with time; the caller stays held while it keeps
+	// being refused (a refusal 0.9 s after the last one).
+	clk.Advance(900 * time.Millisecond)
+	_ = l.Allow(context.Background(), c) // the token earned meanwhile
+	if err := l.Allow(context.Background(), c); HoldOf(err) == 0 {
+		t.Fatalf("refusal after 0.9 s not held: %v", err)
+	}
+	// A whole second without a refusal ends it (a client that waited),
+	// counted from the held answer (1 s after that refusal).
+	clk.Advance(1500 * time.Millisecond)
+	if err := l.Allow(context.Background(), c); err != nil {
+		t.Fatal(err) // a token earned meanwhile
+	}
+	if err := l.Allow(context.Background(), c); HoldOf(err) == 0 {
+		t.Fatalf("refused 1.5 s after a refusal held 1 s (0.5 s after its answer): not held: %v", err)
+	}
+	clk.Advance(2100 * time.Millisecond)
+	var err error
+	for range 10 { // the tokens earned meanwhile, then the first refusal
+		if err = l.Allow(context.Background(), c); err != nil {
+			break
+		}
+	}
+	if refused(t, err); HoldOf(err) != 0 {
+		t.Fatalf("first refusal after a quiet second held: %v", err)
+	}
+	// Hold 0 (the flag off) never holds.
+	l2, _ := newLimiter(t, Config{Key: Limit{RPS: 1, Burst: 1}})
+	for range 100 {
+		if err := l2.Allow(context.Background(), c); HoldOf(err) != 0 {
+			t.Fatal("held without Hold")
+		}
+	}
+}
+
+// TestWaitHolds: Wait returns after the hold, or when the context ends.
+func TestWaitHolds(t *testing.T) {
+	err := &heldError{error: refusal(ScopeKey, Limit{RPS: 1, Burst: 1}, time.Second, 50*time.Millisecond), hold: 50 * time.Millisecond}
+	start := time.Now()
+	Wait(context.Background(), err)
+	if d := time.Since(start); d < 50*time.Millisecond {
+		t.Fatalf("Wait returned after %v, before the 50ms hold", d)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	long := &heldError{error: err.error, hold: time.Hour}
+	Wait(ctx, long) // returns at once: the context is done
+	Wait(context.Background(), refusal(ScopeKey, Limit{RPS: 1, Burst: 1}, time.Second, 0))
+}

@@ -17,6 +17,7 @@ import (
 
 	v1 "github.com/dropzoneai/dzconnect/api/dzconnect/v1"
 	"github.com/dropzoneai/dzconnect/api/openapi"
+	"github.com/dropzoneai/dzconnect/internal/ratelimit"
 )
 
 // httpMux serves the REST gateway under /v1/, health, readiness and the
@@ -67,7 +68,7 @@ func (s *Server) httpMux() (http.Handler, error) {
 		}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", withClientCert(gw))
+	mux.Handle("/v1/", s.withRateLimit(gw, withClientCert(gw)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -80,6 +81,29 @@ func (s *Server) httpMux() (http.Handler, error) {
 		_, _ = w.Write(openapi.Spec)
 	})
 	return mux, nil
+}
+
+// withRateLimit refuses a REST call whose caller is known to be out of
+// tokens before the gateway turns it into a gRPC call (as the gRPC tap
+// handle does for gRPC), and holds the answer when the caller keeps
+// calling while refused (ratelimit.HoldOf): the held request occupies its
+// own HTTP connection or stream, not the gateway's connection that every
+// REST caller shares.
+func (s *Server) withRateLimit(gw *runtime.ServeMux, next http.Handler) http.Handler {
+	if s.cfg.Limiter == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if v := r.Header.Get("Authorization"); v != "" {
+			if err := s.cfg.Limiter.Precheck(r.Context(), ratelimit.CredentialOf(v)); err != nil {
+				ratelimit.Wait(r.Context(), err)
+				_, m := runtime.MarshalerForRequest(gw, r)
+				runtime.HTTPError(r.Context(), gw, m, w, r, Status(err).Err())
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // errorWithRetryAfter is the gateway's error handler: grpc-gateway's

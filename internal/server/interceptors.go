@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
 
@@ -88,13 +89,16 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 	if isPublic(info.FullMethod) {
 		return handler(ctx, req)
 	}
-	// A caller known to be out of tokens is refused first, before its
-	// credential is looked up and before anything else (no call ID, no
-	// per-call log line: the limiter logs refusals aggregated).
-	cred := s.credential(ctx)
-	if lerr := s.cfg.Limiter.Precheck(ctx, cred); lerr != nil {
+	// A caller known to be out of tokens was refused by the tap handle
+	// (before a stream existed), or, when its refusal is to be held, is
+	// answered here after the hold: before its credential is looked up and
+	// before anything else (no call ID, no per-call log line: the limiter
+	// logs refusals aggregated).
+	if lerr, ok := ctx.Value(heldRefusalKey{}).(error); ok {
+		ratelimit.Wait(ctx, lerr)
 		return nil, Status(lerr).Err()
 	}
+	cred := s.credential(ctx)
 	start := time.Now()
 	id := callID(ctx)
 	_ = grpc.SetHeader(ctx, metadata.Pairs(RequestIDHeader, id))
@@ -126,6 +130,7 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 	annotatePrincipal(ctx, principal) // also when refused: the caller was authenticated
 	if lerr := s.limit(ctx, principal, cred); lerr != nil {
 		limited = true
+		s.hold(ctx, lerr)
 		return nil, lerr
 	}
 	if err != nil {
@@ -157,9 +162,12 @@ func (s *Server) limit(ctx context.Context, p auth.Principal, cred ratelimit.Cre
 // tap runs in the connection's reader before a stream exists: a caller
 // known to be out of tokens is refused there, before gRPC creates the
 // call's goroutine or reads its message, so a flood of refused calls
-// costs the server a map lookup and a header frame each (the unary
-// interceptor repeats the check for whatever passes). The status keeps
-// its details (RetryInfo, ErrorInfo).
+// costs the server a map lookup and a header frame each. The status keeps
+// its details (RetryInfo, ErrorInfo). A refusal to be held (a caller that
+// keeps calling while refused, ratelimit.HoldOf) cannot wait here, as that
+// would stop the whole connection: the stream is let through with the
+// refusal in its context, and the unary interceptor answers it after the
+// hold, holding one of the flooding client's stream slots meanwhile.
 func (s *Server) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
 	if s.cfg.Limiter == nil || isPublic(info.FullMethodName) {
 		return ctx, nil
@@ -169,9 +177,33 @@ func (s *Server) tap(ctx context.Context, info *tap.Info) (context.Context, erro
 		return ctx, nil
 	}
 	if err := s.cfg.Limiter.Precheck(ctx, ratelimit.CredentialOf(v[0])); err != nil {
+		if ratelimit.HoldOf(err) > 0 && !sharedConn(ctx) {
+			return context.WithValue(ctx, heldRefusalKey{}, err), nil
+		}
 		return ctx, Status(err).Err()
 	}
 	return ctx, nil
+}
+
+// heldRefusalKey holds, in a stream's context, the rate limit refusal the
+// tap handle let through to be answered after its hold.
+type heldRefusalKey struct{}
+
+// hold delays a rate limit refusal's answer by its hold (ratelimit.HoldOf),
+// except on a connection many callers share: the REST gateway's in-process
+// connection, where held streams would take the stream slots of other
+// callers' REST calls (REST holds before the gateway, withRateLimit).
+func (s *Server) hold(ctx context.Context, err error) {
+	if !sharedConn(ctx) {
+		ratelimit.Wait(ctx, err)
+	}
+}
+
+// sharedConn reports whether the call came over the REST gateway's
+// in-process connection, which carries every REST caller's calls.
+func sharedConn(ctx context.Context) bool {
+	p, ok := peer.FromContext(ctx)
+	return ok && p.Addr != nil && p.Addr.Network() == "bufconn"
 }
 
 func (s *Server) credential(ctx context.Context) ratelimit.Credential {
