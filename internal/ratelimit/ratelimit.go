@@ -14,7 +14,8 @@
 //
 // A caller that keeps calling while refused (more refusals within a
 // second than its bucket's burst) has its refusals held: answered after
-// Config.Hold instead of at once (HoldOf, Wait), so a client retrying in a
+// about Config.Hold (half to one and a half times) instead of at once
+// (HoldOf, Wait), so a client retrying in a
 // loop without honouring the retry delay slows to its own concurrency per
 // Hold instead of taking the CPU other callers need. At most MaxHeld
 // refusals start a hold per Hold; beyond that they are answered at once.
@@ -34,6 +35,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -73,7 +75,8 @@ type Config struct {
 	// LogEvery: at most one log line per bucket this often (default 10s).
 	LogEvery time.Duration
 	// Hold delays the answer to a refusal of a caller that keeps calling
-	// while refused (0: every refusal is answered at once).
+	// while refused, by half to one and a half times Hold, at random (0:
+	// every refusal is answered at once).
 	Hold time.Duration
 	// MaxHeld bounds the refusals held at once, about: at most MaxHeld
 	// holds start per Hold (default DefaultMaxHeld).
@@ -286,7 +289,9 @@ func (l *Limiter) refuseLocked(ctx context.Context, b *bucket, scope Scope, call
 	if holding && l.holds != nil {
 		if l.holds.refill(now); l.holds.tokens >= 1 {
 			l.holds.tokens--
-			hold = l.cfg.Hold
+			// Spread over half to one and a half times Hold, so that a
+			// client's held calls do not all come back at once.
+			hold = (l.cfg.Hold/2 + rand.N(l.cfg.Hold)).Round(time.Millisecond)
 			b.heldUntil(now.Add(hold))
 		}
 	}
