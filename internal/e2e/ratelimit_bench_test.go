@@ -31,15 +31,17 @@ import (
 // than 20%. Organization B calls GetIntegration and ListIntegrations
 // (alternately) at a steady rate (DZCONNECT_BENCH_B_RPS, default 40 per
 // second, within its limits), open loop (each call starts on its tick,
-// however long the previous took), for DZCONNECT_BENCH_PHASE (default
-// 15s): first alone (the baseline), then while organization A floods
-// GetIntegration from DZCONNECT_BENCH_FLOOD_WORKERS (default 32)
+// however long the previous took), in DZCONNECT_BENCH_ROUNDS (default 4)
+// rounds of two phases of DZCONNECT_BENCH_PHASE (default 5s): alone (the
+// baseline), then while organization A floods GetIntegration from DZCONNECT_BENCH_FLOOD_WORKERS (default 32)
 // goroutines, each calling again as soon as its call returns (or, with
 // DZCONNECT_BENCH_FLOOD_RPS, at most that many calls per second in all),
 // far beyond A's limits. The rate limits are the defaults (per caller 50/s, burst
 // 100; per organization 100/s, burst 200). A and B call on their own
-// connections, as two clients would. It reports B's p50 and p99 in both
-// phases, the p99 ratio, and A's calls and refusals.
+// connections, as two clients would. It reports B's p50 and p99 alone
+// and flooded (each pooled over the rounds, so that the machine's other
+// load, drifting during a run, weighs on both alike), the p99 ratio, and
+// A's calls and refusals.
 //
 // DZCONNECT_BENCH_FLOOD_CONNS spreads the child's flood workers over
 // that many connections (default 1; each carries at most 100 streams).
@@ -57,9 +59,12 @@ import (
 // machine an in-process flood's clients would take the CPU the server
 // needs for B. DZCONNECT_BENCH_FLOOD_PROCESS=0 floods from this process.
 func BenchmarkRateLimitIsolation(b *testing.B) {
-	phase := 15 * time.Second
+	phase, rounds := 5*time.Second, 4
 	if d, err := time.ParseDuration(os.Getenv("DZCONNECT_BENCH_PHASE")); err == nil && d > 0 {
 		phase = d
+	}
+	if v, err := strconv.Atoi(os.Getenv("DZCONNECT_BENCH_ROUNDS")); err == nil && v > 0 {
+		rounds = v
 	}
 	bRPS, floodWorkers, floodRPS := 40, 32, 0
 	if v, err := strconv.Atoi(os.Getenv("DZCONNECT_BENCH_B_RPS")); err == nil && v > 0 {
@@ -170,28 +175,15 @@ func BenchmarkRateLimitIsolation(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		runB(2 * time.Second) // warm-up: connections, caches
-		alone := runB(phase)
-
-		ctx, stop := context.WithCancel(context.Background())
+		// Rounds of B alone then B while A floods, each phase long: the
+		// machine's other load drifts during a run, and alternating puts
+		// the drift into both samples alike (each kind's latencies are
+		// pooled over the rounds).
 		var (
-			floodStart        = time.Now()
-			floodEndObserved  time.Time
-			floodRefusedShare float64
+			alone, flooded latencies
+			res            floodResult
+			floodSecs      float64
 		)
-		// The flood: from a child process at nice 19 by default (a
-		// remote client's CPU is not the server's: on two cores an
-		// in-process flood's clients take the CPU the server needs for B),
-		// or in this process with DZCONNECT_BENCH_FLOOD_PROCESS=0.
-		var waitFlood func() floodResult
-		if os.Getenv("DZCONNECT_BENCH_FLOOD_PROCESS") != "0" {
-			waitFlood = floodFromChild(b, s.GRPCAddr, orgA.Operator, orgA.integration, floodWorkers, floodRPS, floodConns)
-		} else {
-			done := make(chan floodResult, 1)
-			go func() {
-				done <- flood(ctx, []v1.IntegrationServiceClient{aClient}, aCtx, orgA.integration, floodWorkers, floodRPS)
-			}()
-			waitFlood = func() floodResult { stop(); return <-done }
-		}
 		stopProfile := func() {}
 		if path := os.Getenv("DZCONNECT_BENCH_PROFILE"); path != "" {
 			f, err := os.Create(path)
@@ -203,16 +195,37 @@ func BenchmarkRateLimitIsolation(b *testing.B) {
 			}
 			stopProfile = func() { pprof.StopCPUProfile(); _ = f.Close() }
 		}
-		flooded := runB(phase)
-		res := waitFlood()
-		stop()
-		stopProfile()
-		floodEndObserved = time.Now()
-		if res.other > 0 {
-			b.Fatalf("organization A: %d calls failed otherwise than rate limited, first: %v", res.other, res.firstErr)
+		for range rounds {
+			alone = append(alone, runB(phase)...)
+			// The flood: from a child process at nice 19 by default (a
+			// remote client's CPU is not the server's: on two cores an
+			// in-process flood's clients take the CPU the server needs for
+			// B), or in this process with DZCONNECT_BENCH_FLOOD_PROCESS=0.
+			ctx, stop := context.WithCancel(context.Background())
+			floodStart := time.Now()
+			var waitFlood func() floodResult
+			if os.Getenv("DZCONNECT_BENCH_FLOOD_PROCESS") != "0" {
+				waitFlood = floodFromChild(b, s.GRPCAddr, orgA.Operator, orgA.integration, floodWorkers, floodRPS, floodConns)
+			} else {
+				done := make(chan floodResult, 1)
+				go func() {
+					done <- flood(ctx, []v1.IntegrationServiceClient{aClient}, aCtx, orgA.integration, floodWorkers, floodRPS)
+				}()
+				waitFlood = func() floodResult { stop(); return <-done }
+			}
+			flooded = append(flooded, runB(phase)...)
+			r := waitFlood()
+			stop()
+			floodSecs += time.Since(floodStart).Seconds()
+			if r.other > 0 {
+				b.Fatalf("organization A: %d calls failed otherwise than rate limited, first: %v", r.other, r.firstErr)
+			}
+			res.calls += r.calls
+			res.refused += r.refused
 		}
+		stopProfile()
 		aCalls, aRefused := res.calls, res.refused
-		floodRefusedShare = float64(aRefused) / float64(aCalls)
+		floodRefusedShare := float64(aRefused) / float64(aCalls)
 
 		floodMode := "closed loop, refusals held " + hold
 		if floodRPS > 0 {
@@ -230,15 +243,14 @@ func BenchmarkRateLimitIsolation(b *testing.B) {
 		b.ReportMetric(ms(flooded.pct(0.5)), "B-flood-p50-ms")
 		b.ReportMetric(ms(p99Flood), "B-flood-p99-ms")
 		b.ReportMetric(float64(p99Flood)/float64(p99Alone), "p99-ratio")
-		floodSecs := floodEndObserved.Sub(floodStart).Seconds()
 		b.ReportMetric(float64(aCalls)/floodSecs, "A-calls/s")
 		b.ReportMetric(float64(aCalls-aRefused)/floodSecs, "A-served/s")
-		fmt.Printf("organization B, %d calls/s for %v (GetIntegration and ListIntegrations alternately):\n"+
+		fmt.Printf("organization B, %d calls/s, %d rounds of %v alone then %v while A floods (GetIntegration and ListIntegrations alternately):\n"+
 			"  alone:             p50 %6.2f ms  p99 %6.2f ms  (%d calls)\n"+
 			"  while A floods:    p50 %6.2f ms  p99 %6.2f ms  (%d calls)\n"+
 			"  p99 ratio %.2f (target at most 1.20)\n"+
 			"organization A, %d goroutines (%s): %d calls in %.1fs (%.0f/s), %d refused (%.1f%%), %.1f/s served\n",
-			bRPS, phase, ms(alone.pct(0.5)), ms(p99Alone), len(alone), ms(flooded.pct(0.5)), ms(p99Flood), len(flooded),
+			bRPS, rounds, phase, phase, ms(alone.pct(0.5)), ms(p99Alone), len(alone), ms(flooded.pct(0.5)), ms(p99Flood), len(flooded),
 			float64(p99Flood)/float64(p99Alone),
 			floodWorkers, floodMode, aCalls, floodSecs, float64(aCalls)/floodSecs, aRefused, 100*floodRefusedShare,
 			float64(aCalls-aRefused)/floodSecs)
