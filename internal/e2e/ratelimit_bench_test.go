@@ -32,16 +32,18 @@ import (
 // (alternately) at a steady rate (DZCONNECT_BENCH_B_RPS, default 40 per
 // second, within its limits), open loop (each call starts on its tick,
 // however long the previous took), in DZCONNECT_BENCH_ROUNDS (default 4)
-// rounds of two phases of DZCONNECT_BENCH_PHASE (default 5s): alone (the
-// baseline), then while organization A floods GetIntegration from DZCONNECT_BENCH_FLOOD_WORKERS (default 32)
+// rounds of three phases of DZCONNECT_BENCH_PHASE (default 5s): alone,
+// while organization A calls GetIntegration at 45 per second (within its
+// limit: the load the limiter admits), and while A floods GetIntegration from DZCONNECT_BENCH_FLOOD_WORKERS (default 32)
 // goroutines, each calling again as soon as its call returns (or, with
 // DZCONNECT_BENCH_FLOOD_RPS, at most that many calls per second in all),
 // far beyond A's limits. The rate limits are the defaults (per caller 50/s, burst
 // 100; per organization 100/s, burst 200). A and B call on their own
-// connections, as two clients would. It reports B's p50 and p99 alone
-// and flooded (each pooled over the rounds, so that the machine's other
-// load, drifting during a run, weighs on both alike), the p99 ratio, and
-// A's calls and refusals.
+// connections, as two clients would. It reports B's p50 and p99 in each
+// phase (pooled over the rounds, so that the machine's other load,
+// drifting during a run, weighs on all alike), the flooded p99's ratio to
+// B alone's and to B's with A within its limit (the flood's excess alone),
+// and A's calls and refusals.
 //
 // DZCONNECT_BENCH_FLOOD_CONNS spreads the child's flood workers over
 // that many connections (default 1; each carries at most 100 streams).
@@ -195,31 +197,44 @@ func BenchmarkRateLimitIsolation(b *testing.B) {
 			}
 			stopProfile = func() { pprof.StopCPUProfile(); _ = f.Close() }
 		}
-		for range rounds {
-			alone = append(alone, runB(phase)...)
-			// The flood: from a child process at nice 19 by default (a
-			// remote client's CPU is not the server's: on two cores an
-			// in-process flood's clients take the CPU the server needs for
-			// B), or in this process with DZCONNECT_BENCH_FLOOD_PROCESS=0.
+		// runWithA runs B for a phase while A calls from workers goroutines
+		// (at most rps calls per second in all; 0: as fast as answered).
+		runWithA := func(workers, rps int) (latencies, floodResult, float64) {
+			// From a child process at nice 19 by default (a remote client's
+			// CPU is not the server's: on two cores an in-process flood's
+			// clients take the CPU the server needs for B), or in this
+			// process with DZCONNECT_BENCH_FLOOD_PROCESS=0.
 			ctx, stop := context.WithCancel(context.Background())
-			floodStart := time.Now()
-			var waitFlood func() floodResult
+			defer stop()
+			start := time.Now()
+			var waitA func() floodResult
 			if os.Getenv("DZCONNECT_BENCH_FLOOD_PROCESS") != "0" {
-				waitFlood = floodFromChild(b, s.GRPCAddr, orgA.Operator, orgA.integration, floodWorkers, floodRPS, floodConns)
+				waitA = floodFromChild(b, s.GRPCAddr, orgA.Operator, orgA.integration, workers, rps, floodConns)
 			} else {
 				done := make(chan floodResult, 1)
 				go func() {
-					done <- flood(ctx, []v1.IntegrationServiceClient{aClient}, aCtx, orgA.integration, floodWorkers, floodRPS)
+					done <- flood(ctx, []v1.IntegrationServiceClient{aClient}, aCtx, orgA.integration, workers, rps)
 				}()
-				waitFlood = func() floodResult { stop(); return <-done }
+				waitA = func() floodResult { stop(); return <-done }
 			}
-			flooded = append(flooded, runB(phase)...)
-			r := waitFlood()
-			stop()
-			floodSecs += time.Since(floodStart).Seconds()
+			l := runB(phase)
+			r := waitA()
 			if r.other > 0 {
 				b.Fatalf("organization A: %d calls failed otherwise than rate limited, first: %v", r.other, r.firstErr)
 			}
+			return l, r, time.Since(start).Seconds()
+		}
+		var atLimit latencies
+		for range rounds {
+			alone = append(alone, runB(phase)...)
+			// A within its limit (90% of its key's 50/s): the load the
+			// limiter admits, and the baseline that isolates the flood's
+			// excess.
+			l, _, _ := runWithA(4, 45)
+			atLimit = append(atLimit, l...)
+			l, r, secs := runWithA(floodWorkers, floodRPS)
+			flooded = append(flooded, l...)
+			floodSecs += secs
 			res.calls += r.calls
 			res.refused += r.refused
 		}
@@ -237,21 +252,25 @@ func BenchmarkRateLimitIsolation(b *testing.B) {
 			floodMode += ", in this process"
 		}
 		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
-		p99Alone, p99Flood := alone.pct(0.99), flooded.pct(0.99)
+		p99Alone, p99Limit, p99Flood := alone.pct(0.99), atLimit.pct(0.99), flooded.pct(0.99)
 		b.ReportMetric(ms(alone.pct(0.5)), "B-alone-p50-ms")
 		b.ReportMetric(ms(p99Alone), "B-alone-p99-ms")
+		b.ReportMetric(ms(p99Limit), "B-A-at-limit-p99-ms")
 		b.ReportMetric(ms(flooded.pct(0.5)), "B-flood-p50-ms")
 		b.ReportMetric(ms(p99Flood), "B-flood-p99-ms")
 		b.ReportMetric(float64(p99Flood)/float64(p99Alone), "p99-ratio")
+		b.ReportMetric(float64(p99Flood)/float64(p99Limit), "p99-ratio-vs-A-at-limit")
 		b.ReportMetric(float64(aCalls)/floodSecs, "A-calls/s")
 		b.ReportMetric(float64(aCalls-aRefused)/floodSecs, "A-served/s")
-		fmt.Printf("organization B, %d calls/s, %d rounds of %v alone then %v while A floods (GetIntegration and ListIntegrations alternately):\n"+
+		fmt.Printf("organization B, %d calls/s, %d rounds of %v each: alone, while A calls at 45/s (within its limit), while A floods (GetIntegration and ListIntegrations alternately):\n"+
 			"  alone:             p50 %6.2f ms  p99 %6.2f ms  (%d calls)\n"+
+			"  A at 45/s:         p50 %6.2f ms  p99 %6.2f ms  (%d calls)\n"+
 			"  while A floods:    p50 %6.2f ms  p99 %6.2f ms  (%d calls)\n"+
-			"  p99 ratio %.2f (target at most 1.20)\n"+
+			"  p99 ratio %.2f against B alone, %.2f against A within its limit (target at most 1.20)\n"+
 			"organization A, %d goroutines (%s): %d calls in %.1fs (%.0f/s), %d refused (%.1f%%), %.1f/s served\n",
-			bRPS, rounds, phase, phase, ms(alone.pct(0.5)), ms(p99Alone), len(alone), ms(flooded.pct(0.5)), ms(p99Flood), len(flooded),
-			float64(p99Flood)/float64(p99Alone),
+			bRPS, rounds, phase, ms(alone.pct(0.5)), ms(p99Alone), len(alone), ms(atLimit.pct(0.5)), ms(p99Limit), len(atLimit),
+			ms(flooded.pct(0.5)), ms(p99Flood), len(flooded),
+			float64(p99Flood)/float64(p99Alone), float64(p99Flood)/float64(p99Limit),
 			floodWorkers, floodMode, aCalls, floodSecs, float64(aCalls)/floodSecs, aRefused, 100*floodRefusedShare,
 			float64(aCalls-aRefused)/floodSecs)
 	}
