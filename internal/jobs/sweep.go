@@ -58,10 +58,18 @@ func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error
 			if t.ThrottledUntil.After(at) {
 				at = t.ThrottledUntil
 			}
-			params = append(params, river.InsertManyParams{
-				Args:       BatchArgs{Org: t.Org, Tenant: t.Tenant},
-				InsertOpts: &river.InsertOpts{ScheduledAt: at},
-			})
+			// A batch due now is inserted available: River wakes the
+			// checks queue's producers at once (an insert notification).
+			// One given a ScheduledAt, even now, is inserted scheduled,
+			// and only the leader's scheduler, every 5 s, makes it
+			// available: BenchmarkSweep measured 1.2 to 3.2 s from the
+			// sweep to its first check, a third of a 2,000-integration
+			// sweep, with the jitter off.
+			var opts *river.InsertOpts
+			if at.After(now) {
+				opts = &river.InsertOpts{ScheduledAt: at}
+			}
+			params = append(params, river.InsertManyParams{Args: BatchArgs{Org: t.Org, Tenant: t.Tenant}, InsertOpts: opts})
 		}
 		if _, err := w.q.client.InsertMany(ctx, params); err != nil {
 			return fmt.Errorf("enqueueing tenant batches: %w", err)
