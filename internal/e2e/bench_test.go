@@ -126,12 +126,15 @@ func BenchmarkSweep(b *testing.B) {
 		exec(`delete from checks`)
 		exec(`update integrations set last_check_time = null`)
 		exec(`delete from river_job where kind in ('sweep', 'check_tenant_batch')`)
+		exec(`vacuum analyze integrations, checks`)
 		// The bare loop: the same HTTP calls, nothing else. It runs
 		// before the sweeping replica starts (whose leader sweeps on
 		// start) and again after the sweeps.
 		ep := sim.Endpoints()
 		hc := sim.HTTPClient()
-		vc := &http.Client{}
+		// Vault connections kept as dzconnect's Vault client keeps them
+		// (internal/vault: 64 idle per host).
+		vc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 		var bareErrors atomic.Int64
 		var vaultTime, msTime atomic.Int64 // summed over the bare loop's checks
 		bareRun := func(withVault bool) time.Duration {
@@ -235,15 +238,51 @@ func BenchmarkSweep(b *testing.B) {
 				"the last 5%% took %.1fs; %.2fs before the first check started, %.2fs after the last one ended\n",
 				name, busy/d.Seconds(), busy/mid, tail, lead, trail)
 		}
+		// DZCONNECT_BENCH_PGSS=1: the statements of each sweep, from
+		// pg_stat_statements (the Postgres server must load it).
+		pgss := os.Getenv("DZCONNECT_BENCH_PGSS") != ""
+		statements := func(name string) {
+			if !pgss {
+				return
+			}
+			rows, err := setup.DB.Query(ctx, `select calls, total_exec_time, rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110)
+				from pg_stat_statements order by total_exec_time desc limit 25`)
+			if err != nil {
+				b.Fatal(err)
+			}
+			fmt.Printf("  %s: statements by execution time (calls, ms, rows)\n", name)
+			for rows.Next() {
+				var calls, nrows int64
+				var ms float64
+				var q string
+				_ = rows.Scan(&calls, &ms, &nrows, &q)
+				fmt.Printf("    %6d %8.1f %7d  %s\n", calls, ms, nrows, q)
+			}
+			rows.Close()
+		}
+		if pgss {
+			exec(`create extension if not exists pg_stat_statements`)
+			exec(`select pg_stat_statements_reset()`)
+		}
 		c0 := cpu.sample()
 		first, firstHealthy := sweep()
 		c1 := cpu.sample()
+		statements("first sweep")
 		inFlight("first sweep", first)
 		exec(`delete from river_job where kind in ('sweep', 'check_tenant_batch')`)
 		exec(`update integrations set last_check_time = null`)
+		// The reset's dead rows are the benchmark's, not the sweep's:
+		// vacuumed before it (a sweep six hours after the last one finds
+		// the table vacuumed), so that autovacuum does not clean them up
+		// during the sweep and on its account.
+		exec(`vacuum analyze integrations, checks`)
+		if pgss {
+			exec(`select pg_stat_statements_reset()`)
+		}
 		c2 := cpu.sample()
 		steady, healthy := sweep()
 		c3 := cpu.sample()
+		statements("steady-state sweep")
 		inFlight("steady-state sweep", steady)
 		pprof.StopCPUProfile()
 		if os.Getenv("DZCONNECT_BENCH_STEPS") != "" {
@@ -267,9 +306,20 @@ func BenchmarkSweep(b *testing.B) {
 			}
 		}
 
+		if path := os.Getenv("DZCONNECT_BENCH_PROFILE"); path != "" {
+			// The bare loop's own profile, to compare per check.
+			f, err := os.Create(path + ".bare")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				b.Fatal(err)
+			}
+		}
 		c4 := cpu.sample()
 		bare1 := bareRun(true)
 		c5 := cpu.sample()
+		pprof.StopCPUProfile()
 		msOnly := bareRun(false)
 		// The bare loop's CPU per check: both runs together.
 		bareCPU := func(a, b, c, d cpuSample) string {

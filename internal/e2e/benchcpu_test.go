@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/metrics"
 	"strconv"
 	"strings"
@@ -34,6 +35,7 @@ type cpuSample struct {
 	// sched: the Go scheduler's latencies so far (how long runnable
 	// goroutines of this process waited for a P).
 	sched *metrics.Float64Histogram
+	at    time.Time
 }
 
 func newCPUMeter(ctx context.Context, db *pgxpool.Pool, vaultAddr string) *cpuMeter {
@@ -95,7 +97,7 @@ func (m *cpuMeter) ticks(pid int, children bool) float64 {
 }
 
 func (m *cpuMeter) sample() cpuSample {
-	var s cpuSample
+	s := cpuSample{at: time.Now()}
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		s.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
@@ -140,7 +142,14 @@ func machineLoad(a, b cpuSample) string {
 	if t := b.machineTotal - a.machineTotal; t > 0 {
 		busy = (b.machineBusy - a.machineBusy) / t
 	}
-	out := fmt.Sprintf("machine %.0f%% busy", busy*100)
+	// Cores in use on average: the whole machine's, and this benchmark's
+	// (this process, Postgres, Vault); the rest is everything else that
+	// ran meanwhile (other engineers' builds and tests).
+	wall := b.at.Sub(a.at).Seconds()
+	cores := float64(runtime.NumCPU())
+	ours := (b.self - a.self + b.postgres - a.postgres + b.vault - a.vault).Seconds() / wall
+	out := fmt.Sprintf("machine %.0f%% busy: %.2f of %.0f cores, %.2f of them this benchmark's, %.2f others'",
+		busy*100, busy*cores, cores, ours, max(busy*cores-ours, 0))
 	if a.sched == nil || b.sched == nil || len(a.sched.Counts) != len(b.sched.Counts) {
 		return out
 	}
