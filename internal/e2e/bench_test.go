@@ -36,7 +36,8 @@ import (
 // integrations at a time, so that concurrency checks run at once. In the
 // same run, a bare loop issues the same HTTP calls per integration with the
 // same concurrency and nothing else: the secret's read from Vault, a token,
-// then the four Graph probes. It reports the first sweep's rate (every
+// then the four Graph probes; it runs before the sweeps and after them, and
+// the ratios are against the mean of its two rates. It reports the first sweep's rate (every
 // integration changes state), the steady-state sweep's (outcomes
 // unchanged, as every later sweep), the bare loop's, and both ratios (and,
 // for reference, the rate of the Microsoft calls alone).
