@@ -37,7 +37,7 @@ import (
 // same run, a bare loop issues the same HTTP calls per integration with the
 // same concurrency and nothing else: the secret's read from Vault, a token,
 // then the four Graph probes; it runs before the sweeps and after them, and
-// the ratios are against the mean of its two rates. It reports the first sweep's rate (every
+// the ratios are against the faster of the two. It reports the first sweep's rate (every
 // integration changes state), the steady-state sweep's (outcomes
 // unchanged, as every later sweep), the bare loop's, and both ratios (and,
 // for reference, the rate of the Microsoft calls alone).
@@ -333,10 +333,13 @@ func BenchmarkSweep(b *testing.B) {
 		fmt.Printf("bare loop before: %s\nfirst sweep: %s\nsteady-state sweep: %s\nbare loop after: %s\n",
 			machineLoad(cb0, cb1), machineLoad(c0, c1), machineLoad(c2, c3), machineLoad(c4, c5))
 		rate := func(d time.Duration) float64 { return float64(total) / d.Seconds() }
-		// The bare loop ran before and after the sweeps: its mean rate,
-		// so that a change of the machine's load during the run weighs on
-		// both sides alike.
-		bareRate := (rate(bare0) + rate(bare1)) / 2
+		// The bare loop ran before and after the sweeps: the ratios are
+		// against the faster of the two, the stricter figure (the one
+		// before the sweeps ran right after the fleet's creation, and
+		// in session 7's runs other processes, the kernel writing the
+		// setup's data back among them, took 0.5-0.7 of the 2 cores
+		// during it, against 0.05-0.1 during the sweeps that followed).
+		bareRate := max(rate(bare0), rate(bare1))
 		b.ReportMetric(rate(first), "first-checks/s")
 		b.ReportMetric(rate(steady), "steady-checks/s")
 		b.ReportMetric(bareRate, "bare-checks/s")
@@ -345,7 +348,7 @@ func BenchmarkSweep(b *testing.B) {
 		fmt.Printf("first sweep of %d integrations (all change state): %v, %.0f checks/s (%d healthy)\n",
 			total, first.Round(time.Millisecond), rate(first), firstHealthy)
 		fmt.Printf("steady-state sweep of %d integrations: %v, %.0f checks/s (%d healthy)\n", total, steady.Round(time.Millisecond), rate(steady), healthy)
-		fmt.Printf("bare loop (Vault read + token + 4 Graph GETs): before the sweeps %v, %.0f checks/s; after them %v, %.0f checks/s; mean %.0f checks/s (%d errors)\n",
+		fmt.Printf("bare loop (Vault read + token + 4 Graph GETs): before the sweeps %v, %.0f checks/s; after them %v, %.0f checks/s; the faster %.0f checks/s (%d errors)\n",
 			bare0.Round(time.Millisecond), rate(bare0), bare1.Round(time.Millisecond), rate(bare1), bareRate, bareErrors.Load())
 		fmt.Printf("ratio to the bare loop (target >= 0.8): first sweep %.2f, steady-state sweep %.2f\n",
 			rate(first)/bareRate, rate(steady)/bareRate)
