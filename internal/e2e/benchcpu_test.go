@@ -3,8 +3,11 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,7 +27,16 @@ type cpuMeter struct {
 	tick       float64 // clock ticks per second
 }
 
-type cpuSample struct{ self, postgres, vault time.Duration }
+type cpuSample struct {
+	self, postgres, vault time.Duration
+	// machine: every CPU's busy and total time (/proc/stat), whoever
+	// used it (other engineers' builds and tests included).
+	machineBusy, machineTotal float64
+	// sched: the Go scheduler's latencies so far (how long runnable
+	// goroutines of this process waited for a P).
+	sched *metrics.Float64Histogram
+	at    time.Time
+}
 
 func newCPUMeter(ctx context.Context, db *pgxpool.Pool, vaultAddr string) *cpuMeter {
 	m := &cpuMeter{tick: 100}
@@ -85,7 +97,7 @@ func (m *cpuMeter) ticks(pid int, children bool) float64 {
 }
 
 func (m *cpuMeter) sample() cpuSample {
-	var s cpuSample
+	s := cpuSample{at: time.Now()}
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		s.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
@@ -104,7 +116,75 @@ func (m *cpuMeter) sample() cpuSample {
 	if m.vault > 0 {
 		s.vault = time.Duration(m.ticks(m.vault, true) / m.tick * float64(time.Second))
 	}
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		for i, f := range strings.Fields(line)[1:] {
+			v, _ := strconv.ParseFloat(f, 64)
+			s.machineTotal += v
+			if i != 3 && i != 4 { // idle, iowait
+				s.machineBusy += v
+			}
+		}
+	}
+	ms := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+	metrics.Read(ms)
+	if ms[0].Value.Kind() == metrics.KindFloat64Histogram {
+		s.sched = ms[0].Value.Float64Histogram()
+	}
 	return s
+}
+
+// machineLoad formats how busy the whole machine was between a and b (the
+// share of all CPUs), and the Go scheduler's latency percentiles of this
+// process meanwhile.
+func machineLoad(a, b cpuSample) string {
+	busy := 0.0
+	if t := b.machineTotal - a.machineTotal; t > 0 {
+		busy = (b.machineBusy - a.machineBusy) / t
+	}
+	// Cores in use on average: the whole machine's, and this benchmark's
+	// (this process, Postgres, Vault); the rest is everything else that
+	// ran meanwhile (other engineers' builds and tests).
+	wall := b.at.Sub(a.at).Seconds()
+	cores := float64(runtime.NumCPU())
+	ours := (b.self - a.self + b.postgres - a.postgres + b.vault - a.vault).Seconds() / wall
+	out := fmt.Sprintf("machine %.0f%% busy: %.2f of %.0f cores, %.2f of them this benchmark's, %.2f others'",
+		busy*100, busy*cores, cores, ours, max(busy*cores-ours, 0))
+	if a.sched == nil || b.sched == nil || len(a.sched.Counts) != len(b.sched.Counts) {
+		return out
+	}
+	var total uint64
+	d := make([]uint64, len(b.sched.Counts))
+	for i := range d {
+		d[i] = b.sched.Counts[i] - a.sched.Counts[i]
+		total += d[i]
+	}
+	q := func(p float64) float64 {
+		var n uint64
+		for i, c := range d {
+			n += c
+			if float64(n) >= p*float64(total) {
+				return b.sched.Buckets[i+1]
+			}
+		}
+		return 0
+	}
+	var sum float64
+	for i, c := range d {
+		lo, hi := b.sched.Buckets[i], b.sched.Buckets[i+1]
+		if math.IsInf(hi, 1) {
+			hi = lo
+		}
+		if math.IsInf(lo, -1) {
+			lo = 0
+		}
+		sum += float64(c) * (lo + hi) / 2
+	}
+	if total == 0 {
+		return out
+	}
+	return out + fmt.Sprintf("; goroutine run-queue wait (scheduler latency): mean %.2f ms, p50 <%.2f ms, p99 <%.2f ms over %d waits",
+		sum/float64(total)*1e3, q(0.5)*1e3, q(0.99)*1e3, total)
 }
 
 // perCheck formats the CPU used between a and b per check.

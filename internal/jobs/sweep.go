@@ -48,21 +48,7 @@ func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error
 		if len(ts) == 0 {
 			break
 		}
-		now := time.Now()
-		params := make([]river.InsertManyParams, 0, len(ts))
-		for _, t := range ts {
-			at := now
-			if w.q.cfg.SweepJitter > 0 {
-				at = now.Add(rand.N(w.q.cfg.SweepJitter))
-			}
-			if t.ThrottledUntil.After(at) {
-				at = t.ThrottledUntil
-			}
-			params = append(params, river.InsertManyParams{
-				Args:       BatchArgs{Org: t.Org, Tenant: t.Tenant},
-				InsertOpts: &river.InsertOpts{ScheduledAt: at},
-			})
-		}
+		params := batchParams(ts, time.Now(), w.q.cfg.SweepJitter, rand.N[time.Duration])
 		if _, err := w.q.client.InsertMany(ctx, params); err != nil {
 			return fmt.Errorf("enqueueing tenant batches: %w", err)
 		}
@@ -73,4 +59,31 @@ func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error
 		w.q.log.InfoContext(ctx, "sweep enqueued tenant batches", "tenants", total, "jitter", w.q.cfg.SweepJitter)
 	}
 	return nil
+}
+
+// batchParams are the batch jobs of tenants ts: each at a random point of
+// the jitter window after now (randN(jitter)), never before the tenant's
+// Retry-After ends. A batch due now is inserted available: River wakes the
+// checks queue's producers at once (an insert notification). One given a
+// ScheduledAt, even now, would be inserted scheduled, and only the
+// leader's scheduler, every 5 s, makes it available: BenchmarkSweep
+// measured 1.2 to 3.2 s from the sweep to its first check, a third of a
+// 2,000-integration sweep, with the jitter off.
+func batchParams(ts []TenantRef, now time.Time, jitter time.Duration, randN func(time.Duration) time.Duration) []river.InsertManyParams {
+	params := make([]river.InsertManyParams, 0, len(ts))
+	for _, t := range ts {
+		at := now
+		if jitter > 0 {
+			at = now.Add(randN(jitter))
+		}
+		if t.ThrottledUntil.After(at) {
+			at = t.ThrottledUntil
+		}
+		var opts *river.InsertOpts
+		if at.After(now) {
+			opts = &river.InsertOpts{ScheduledAt: at}
+		}
+		params = append(params, river.InsertManyParams{Args: BatchArgs{Org: t.Org, Tenant: t.Tenant}, InsertOpts: opts})
+	}
+	return params
 }

@@ -40,10 +40,18 @@ func (db *DB) ListDueTargets(ctx context.Context, tx uow.Tx, t jobs.TenantRef, d
 	}
 	out := make([]verify.Target, 0, len(rows))
 	for _, r := range rows {
-		tg, err := checkTargetFrom(query.GetCheckTargetRow(r))
+		tg, err := checkTargetFrom(query.GetCheckTargetRow{Integration: r.Integration, Tenant: r.Tenant,
+			CredentialID: r.CredentialID, CredentialType: r.CredentialType, CredentialKeyID: r.CredentialKeyID,
+			CredentialHint: r.CredentialHint, CredentialStartTime: r.CredentialStartTime, CredentialEndTime: r.CredentialEndTime,
+			CredentialSecretPath: r.CredentialSecretPath, CredentialSecretVersion: r.CredentialSecretVersion,
+			CredentialSource: r.CredentialSource, CredentialState: r.CredentialState,
+			CredentialExpiryWarnedTime: r.CredentialExpiryWarnedTime, CredentialCreateTime: r.CredentialCreateTime,
+			CredentialUpdateTime: r.CredentialUpdateTime})
 		if err != nil {
 			return nil, err
 		}
+		rev := r.CatalogRevision
+		tg.CatalogRevision = &rev
 		out = append(out, tg)
 	}
 	return out, nil

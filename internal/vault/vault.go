@@ -58,6 +58,11 @@ var _ integration.SecretStore = (*Store)(nil)
 
 const secretField = "client_secret"
 
+// maxIdleConnsPerHost is how many idle connections to Vault are kept: a
+// replica's check slots read secrets concurrently (--check-concurrency ×
+// --check-per-tenant, 50 by default).
+const maxIdleConnsPerHost = 64
+
 // New connects and authenticates, and keeps the token alive: a renewable
 // token (an AppRole login's, or a renewable static token) is renewed in
 // the background before it expires; when it can be renewed no further
@@ -79,6 +84,13 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	vc := api.DefaultConfig()
 	vc.Address = cfg.Addr
 	vc.MaxRetries = 2
+	if t, ok := vc.HttpClient.Transport.(*http.Transport); ok {
+		// Keep the connections a sweep's concurrent reads use (the
+		// client's default keeps GOMAXPROCS+1 idle per host: with 50
+		// checks at once most reads opened a new connection, and over
+		// TLS a new handshake).
+		t.MaxIdleConnsPerHost = maxIdleConnsPerHost
+	}
 	if cfg.CACert != "" {
 		if err := vc.ConfigureTLS(&api.TLSConfig{CACert: cfg.CACert}); err != nil {
 			return nil, fmt.Errorf("vault TLS: %w", err)

@@ -7,6 +7,7 @@ package verify
 
 import (
 	"context"
+	"sync"
 
 	"github.com/google/uuid"
 
@@ -28,12 +29,28 @@ func (s *Service) UseCatalogs(c Catalogs) { s.catalogs = c }
 
 // catalogFor returns the catalog to judge org's integration with, and a
 // note when the organization's override could not be read (the base
-// catalog is used then).
-func (s *Service) catalogFor(ctx context.Context, org uuid.UUID) (*catalog.Catalog, string) {
+// catalog is used then). rev is the override's revision read with the
+// target (Target.CatalogRevision; nil: not read, read it now): 0 is no
+// override (the base catalog, as Effective gives then); another one is
+// kept by revision (catalogCache): read once per organization, replica
+// and revision.
+func (s *Service) catalogFor(ctx context.Context, org uuid.UUID, rev *int64) (*catalog.Catalog, string) {
 	if s.catalogs == nil {
 		return catalog.Default(), ""
 	}
+	if rev != nil && *rev == 0 {
+		return s.catalogs.Base(), ""
+	}
+	if rev != nil {
+		if cat, ok := s.catCache.get(org, *rev); ok {
+			return cat, ""
+		}
+	}
 	cat, err := s.catalogs.Effective(ctx, org)
+	if err == nil && rev != nil {
+		// Read after the target: at rev or newer.
+		s.catCache.put(org, *rev, cat)
+	}
 	if err != nil {
 		return s.catalogs.Base(), "the organization's catalog override could not be read (" + apperr.KindOf(err).String() + "): judged with the base catalog"
 	}
@@ -56,4 +73,41 @@ func gateProbes(p plan, cat *catalog.Catalog, kind integration.Kind) plan {
 		out.probes[i] = pp
 	}
 	return out
+}
+
+// catalogCache keeps organizations' effective catalogs by the override
+// revision their targets were read with (Target.CatalogRevision), so that
+// a sweep reads an organization's override once per revision instead of
+// once per check. A new revision (the override changed) is read again.
+type catalogCache struct {
+	mu sync.Mutex
+	m  map[uuid.UUID]revCatalog
+}
+
+type revCatalog struct {
+	rev int64
+	cat *catalog.Catalog
+}
+
+// catalogCacheMax bounds the cache (organizations); when full it starts
+// over.
+const catalogCacheMax = 4096
+
+func (c *catalogCache) get(org uuid.UUID, rev int64) (*catalog.Catalog, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[org]
+	if !ok || e.rev != rev {
+		return nil, false
+	}
+	return e.cat, true
+}
+
+func (c *catalogCache) put(org uuid.UUID, rev int64, cat *catalog.Catalog) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= catalogCacheMax {
+		c.m = map[uuid.UUID]revCatalog{}
+	}
+	c.m[org] = revCatalog{rev: rev, cat: cat}
 }

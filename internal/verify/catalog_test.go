@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -107,3 +108,54 @@ func TestEntraExpiry(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// countingCatalogs is Catalogs whose override is at rev, counting reads.
+type countingCatalogs struct {
+	rev   int64
+	reads int
+}
+
+func (c *countingCatalogs) Base() *catalog.Catalog { return catalog.Default() }
+
+func (c *countingCatalogs) Effective(_ context.Context, _ uuid.UUID) (*catalog.Catalog, error) {
+	c.reads++
+	return catalog.Default().Apply([]catalog.Override{
+		{Kind: integration.KindDefender, Value: "User.Read.All", Requirement: catalog.Required}}, c.rev), nil
+}
+
+// A sweep's targets carry the override's revision: a check reads the
+// override only when the revision is new (once per organization and
+// revision), never when there is none, and a check without it (on demand)
+// reads it every time.
+func TestCatalogForReadsOverrideByRevision(t *testing.T) {
+	t.Parallel()
+	cats := &countingCatalogs{}
+	s := &Service{catalogs: cats}
+	org := uuid.New()
+	rev := func(n int64) *int64 { return &n }
+	if cat, _ := s.catalogFor(t.Context(), org, rev(0)); cat.Version() != catalog.Default().Version() || cats.reads != 0 {
+		t.Fatalf("no override: catalog %s, %d reads", cat.Version(), cats.reads)
+	}
+	cats.rev = 3
+	for range 3 {
+		if cat, _ := s.catalogFor(t.Context(), org, rev(3)); !strings.HasSuffix(cat.Version(), "+org.3") {
+			t.Fatalf("revision 3: catalog %s", cat.Version())
+		}
+	}
+	if cats.reads != 1 {
+		t.Fatalf("revision 3 read %d times, want once", cats.reads)
+	}
+	cats.rev = 4
+	if cat, _ := s.catalogFor(t.Context(), org, rev(4)); !strings.HasSuffix(cat.Version(), "+org.4") || cats.reads != 2 {
+		t.Fatalf("revision 4: catalog %s after %d reads", cat.Version(), cats.reads)
+	}
+	if _, _ = s.catalogFor(t.Context(), uuid.New(), rev(4)); cats.reads != 3 {
+		t.Fatalf("another organization: %d reads, want 3", cats.reads)
+	}
+	for range 2 {
+		s.catalogFor(t.Context(), org, nil)
+	}
+	if cats.reads != 5 {
+		t.Fatalf("without a revision: %d reads, want 5", cats.reads)
+	}
+}

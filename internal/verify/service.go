@@ -73,6 +73,11 @@ type Verdict struct {
 type Target struct {
 	Integration integration.Integration
 	Tenant      tenant.Tenant
+	// CatalogRevision is the revision of the organization's permission
+	// catalog override read with the target (0: none), nil when not read:
+	// the check then reads the override itself. A sweep's page of targets
+	// carries it, so that a check reads the override only when it changed.
+	CatalogRevision *int64
 }
 
 // Pending is a check whose Microsoft calls are over and whose result is
@@ -144,8 +149,9 @@ type Service struct {
 	now          func() time.Time
 	jobs         JobInserter
 	settleQueue  string
-	group        groupWriter // the sweep's records, written in groups
-	onDemand     *onDemand   // bounds on-demand checks (LimitOnDemand; nil: none)
+	group        groupWriter  // the sweep's records, written in groups
+	catCache     catalogCache // effective catalogs by override revision (catalogFor)
+	onDemand     *onDemand    // bounds on-demand checks (LimitOnDemand; nil: none)
 }
 
 // UseProvisioners makes checks read granted permissions from Entra (the
@@ -202,7 +208,7 @@ func (s *Service) Run(ctx context.Context, org, id uuid.UUID, trigger string) (R
 // is not recorded, and a scheduled one is retried by the queue.
 func (s *Service) Check(ctx context.Context, tg Target, trigger string) (Pending, error) {
 	in := tg.Integration
-	c := s.run(ctx, tg.Tenant, in)
+	c := s.run(ctx, tg.Tenant, in, tg.CatalogRevision)
 	c.Trigger = trigger
 	c.IntegrationVersion = in.Version
 	if a, ok := in.Active(); ok {
@@ -231,7 +237,7 @@ func (s *Service) Commit(ctx context.Context, p Pending) (Result, error) {
 
 // run performs the steps; it never returns an error: every failure is a
 // step result.
-func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integration) (c Check) {
+func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integration, catalogRev *int64) (c Check) {
 	now := s.now()
 	c = Check{Org: in.Org, Tenant: in.Tenant, Integration: in.ID, ID: uuid.Must(uuid.NewV7()), Start: now}
 	defer func() { c.End = s.now(); c.outcome() }()
@@ -241,7 +247,7 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 			settling = settleEndFrom(at, now, s.cfg.SettleWindow)
 		}
 	}
-	cat, catalogNote := s.catalogFor(ctx, in.Org)
+	cat, catalogNote := s.catalogFor(ctx, in.Org, catalogRev)
 	c.CatalogVersion = cat.Version()
 	c.SettleEnd = settling // kept only when the outcome is propagating (Check.outcome)
 	p := gateProbes(planFor(in.Kind, in.Features), cat, in.Kind)

@@ -22,7 +22,7 @@ func (s *Service) Try(ctx context.Context, org, id uuid.UUID, cred integration.C
 	}
 	cred.State = integration.CredentialActive
 	in.Credentials = []integration.Credential{cred}
-	c := s.run(ctx, t, in)
+	c := s.run(ctx, t, in, nil)
 	c.Credential = cred.ID
 	c.IntegrationVersion = in.Version
 	return c, nil

@@ -37,16 +37,20 @@ delete from secret_destructions where id = any(@ids::bigint[]);
 -- One tenant's visible integrations (not being provisioned) last checked
 -- before due_before (or never), in ID order, each with its tenant and its
 -- active credential (if any): what a batch needs to check a page of them,
--- in one query.
+-- in one query, with the revision of the organization's permission catalog
+-- override (0: none), so that a check reads the override only when it
+-- changed.
 select sqlc.embed(i), sqlc.embed(t),
   c.id as credential_id, c.type as credential_type, c.key_id as credential_key_id, c.hint as credential_hint,
   c.start_time as credential_start_time, c.end_time as credential_end_time,
   c.secret_path as credential_secret_path, c.secret_version as credential_secret_version,
   c.source as credential_source, c.state as credential_state, c.expiry_warned_time as credential_expiry_warned_time,
-  c.create_time as credential_create_time, c.update_time as credential_update_time
+  c.create_time as credential_create_time, c.update_time as credential_update_time,
+  coalesce(o.revision, 0)::bigint as catalog_revision
 from integrations i
 join tenants t on t.organization_id = i.organization_id and t.id = i.tenant_id
 left join credentials c on c.organization_id = i.organization_id and c.integration_id = i.id and c.state = 'active'
+left join permission_catalog_overrides o on o.organization_id = i.organization_id
 where i.organization_id = @organization_id and i.tenant_id = @tenant_id and not i.pending and i.state not in ('provisioning', 'deprovisioning')
   and (i.last_check_time is null or i.last_check_time < @due_before) and i.id > @after
 order by i.id

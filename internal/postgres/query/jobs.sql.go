@@ -55,10 +55,12 @@ select i.organization_id, i.tenant_id, i.id, i.kind, i.display_name, i.features,
   c.start_time as credential_start_time, c.end_time as credential_end_time,
   c.secret_path as credential_secret_path, c.secret_version as credential_secret_version,
   c.source as credential_source, c.state as credential_state, c.expiry_warned_time as credential_expiry_warned_time,
-  c.create_time as credential_create_time, c.update_time as credential_update_time
+  c.create_time as credential_create_time, c.update_time as credential_update_time,
+  coalesce(o.revision, 0)::bigint as catalog_revision
 from integrations i
 join tenants t on t.organization_id = i.organization_id and t.id = i.tenant_id
 left join credentials c on c.organization_id = i.organization_id and c.integration_id = i.id and c.state = 'active'
+left join permission_catalog_overrides o on o.organization_id = i.organization_id
 where i.organization_id = $1 and i.tenant_id = $2 and not i.pending and i.state not in ('provisioning', 'deprovisioning')
   and (i.last_check_time is null or i.last_check_time < $3) and i.id > $4
 order by i.id
@@ -89,12 +91,15 @@ type ListDueCheckTargetsRow struct {
 	CredentialExpiryWarnedTime *time.Time
 	CredentialCreateTime       *time.Time
 	CredentialUpdateTime       *time.Time
+	CatalogRevision            int64
 }
 
 // One tenant's visible integrations (not being provisioned) last checked
 // before due_before (or never), in ID order, each with its tenant and its
 // active credential (if any): what a batch needs to check a page of them,
-// in one query.
+// in one query, with the revision of the organization's permission catalog
+// override (0: none), so that a check reads the override only when it
+// changed.
 func (q *Queries) ListDueCheckTargets(ctx context.Context, db DBTX, arg ListDueCheckTargetsParams) ([]ListDueCheckTargetsRow, error) {
 	rows, err := db.Query(ctx, listDueCheckTargets,
 		arg.OrganizationID,
@@ -155,6 +160,7 @@ func (q *Queries) ListDueCheckTargets(ctx context.Context, db DBTX, arg ListDueC
 			&i.CredentialExpiryWarnedTime,
 			&i.CredentialCreateTime,
 			&i.CredentialUpdateTime,
+			&i.CatalogRevision,
 		); err != nil {
 			return nil, err
 		}
