@@ -55,7 +55,9 @@ import (
 //	provisioner  e permissions     1  GET …/appRoleAssignments (list first: idempotent)
 //	                               G  POST …/appRoleAssignedTo, one per grant made
 //	provisioner  g sentinel-role   3  Sentinel only: token (ARM), GET workspace, PUT role assignment
-//	provisioner  h client-secret   2  GET passwordCredentials (the operation's tag), addPassword
+//	provisioner  h client-secret   1  addPassword; a later attempt first lists the passwords
+//	                                  (GET passwordCredentials: the operation's tag), the first
+//	                                  cannot find any (docs/provisioning.md, step h)
 //	integration  j verify          A+Q its tokens (one per API) then its probes; beside them
 //	provisioner                    4+R a token, GET /servicePrincipals(appId=),
 //	                                   GET …/appRoleAssignments, GET each resource, and
@@ -83,7 +85,13 @@ func criticalCalls(op *v1.Operation, sentinel bool) int {
 	}
 	r := len(res)
 	g, _ := stepOutputs(op, provision.StepPermissions)["granted"].([]any)
-	n := 1 + 2 + r + 1 + 1 + 1 + len(g) + 2
+	secret := 1
+	for _, s := range op.GetMetadata().GetSteps() {
+		if s.GetName() == provision.StepClientSecret && s.GetAttempts() > 1 {
+			secret = 2
+		}
+	}
+	n := 1 + 2 + r + 1 + 1 + 1 + len(g) + secret
 	a, q := 1, 4
 	if sentinel {
 		n += 3
