@@ -256,31 +256,61 @@ func (s *Service) stepResources(ctx context.Context, sc operation.StepContext) (
 	if err != nil {
 		return nil, err
 	}
-	cat, err := s.catalog(ctx, sc.Org)
-	if err != nil {
-		return nil, err
+	// The organization's catalog (its override: a Postgres read) is read
+	// beside the lookups: the resources to look up are the base
+	// catalog's (an override changes requirements only, and never makes
+	// an entry an alternative), so the first call need not wait for it.
+	type effective struct {
+		cat *catalog.Catalog
+		err error
 	}
+	catDone := make(chan effective, 1)
+	go func() {
+		cat, err := s.catalog(ctx, sc.Org)
+		catDone <- effective{cat, err}
+	}()
 	sps := map[string]*microsoft.ServicePrincipal{}
+	lookup := func(appID string) error {
+		if _, seen := sps[appID]; seen {
+			return nil
+		}
+		got, err := r.dir.GetServicePrincipalByAppID(ctx, appID)
+		switch {
+		case err == nil:
+			sps[appID] = &got
+		case microsoft.IsClass(err, mserr.ClassNotFound) || microsoft.IsClass(err, mserr.ClassNotReplicated):
+			// Microsoft's own service principals are not new: a 404
+			// is a product the tenant does not have, not lag.
+			sps[appID] = nil
+		default:
+			return err
+		}
+		return nil
+	}
+	wanted := func(e catalog.Entry) bool { return e.Type == catalog.TypeApplication && e.Requirement != catalog.Alternative }
+	for _, e := range s.baseCatalog().For(r.p.Kind, r.p.features()) {
+		if !wanted(e) {
+			continue
+		}
+		if err := lookup(e.ResourceAppID); err != nil {
+			<-catDone
+			return nil, err
+		}
+	}
+	eff := <-catDone
+	if eff.err != nil {
+		return nil, eff.err
+	}
 	var out resourcesOut
-	for _, e := range cat.For(r.p.Kind, r.p.features()) {
-		if e.Type != catalog.TypeApplication || e.Requirement == catalog.Alternative {
+	for _, e := range eff.cat.For(r.p.Kind, r.p.features()) {
+		if !wanted(e) {
 			continue
 		}
 		p := permission{ResourceAppID: e.ResourceAppID, Resource: e.ResourceName, Value: e.Value, Requirement: string(e.Requirement)}
-		sp, seen := sps[e.ResourceAppID]
-		if !seen {
-			got, err := r.dir.GetServicePrincipalByAppID(ctx, e.ResourceAppID)
-			switch {
-			case err == nil:
-				sp = &got
-			case microsoft.IsClass(err, mserr.ClassNotFound) || microsoft.IsClass(err, mserr.ClassNotReplicated):
-				// Microsoft's own service principals are not new: a 404
-				// is a product the tenant does not have, not lag.
-			default:
-				return nil, err
-			}
-			sps[e.ResourceAppID] = sp
+		if err := lookup(e.ResourceAppID); err != nil {
+			return nil, err
 		}
+		sp := sps[e.ResourceAppID]
 		if sp == nil {
 			p.Status = "not-licensed"
 		} else {
