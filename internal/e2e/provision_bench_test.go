@@ -59,10 +59,11 @@ import (
 //	                                  (GET passwordCredentials: the operation's tag), the first
 //	                                  cannot find any (docs/provisioning.md, step h)
 //	integration  j verify          A+Q its tokens (one per API) then its probes; beside them
-//	provisioner                    4+R a token, GET /servicePrincipals(appId=),
-//	                                   GET …/appRoleAssignments, GET each resource, and
-//	                                   GET /applications(appId=) (the application's credentials,
-//	                                   for expiry from Entra): the longer counts
+//	provisioner                    3+R GET /servicePrincipals(appId=), GET …/appRoleAssignments,
+//	                                   GET each resource, and GET /applications(appId=) (the
+//	                                   application's credentials, for expiry from Entra), with
+//	                                   the operation's provisioner session (its token: no
+//	                                   request): the longer side counts
 //
 // R and G are read from the operation's step outputs; A and Q from the
 // check's plan (Defender: Graph, and 4 Graph probes; Sentinel: Log
@@ -97,7 +98,7 @@ func criticalCalls(op *v1.Operation, sentinel bool) int {
 		n += 3
 		a, q = 3, 3+1
 	}
-	return n + max(a+q, 4+r)
+	return n + max(a+q, 3+r)
 }
 
 // BenchmarkProvision measures provisioning against msftsim with a fixed

@@ -86,6 +86,10 @@ type Deps struct {
 	// Catalogs gives each organization's effective permission catalog
 	// (catalog.go); nil: the embedded default.
 	Catalogs Catalogs
+	// VerifyDirectory adapts the operation's provisioner session to the
+	// checks' port (verify.WithDirectory), so that the verify step's grant
+	// read reuses it; nil (or a nil result): the checks open their own.
+	VerifyDirectory func(Directory) verify.Directory
 }
 
 // Service runs ProvisionIntegration and the provision operation's steps.

@@ -909,6 +909,14 @@ func (s *Service) stepVerify(ctx context.Context, sc operation.StepContext) (ope
 	if err := sc.DecodeParams(&p); err != nil {
 		return nil, err
 	}
+	// The check reads Entra's grants with the operation's provisioner
+	// session (its token is there): not the provisioner's credentials
+	// again, nor a token request before the first read.
+	if dir, _, ok := s.reuse(sc); ok && s.d.VerifyDirectory != nil {
+		if vd := s.d.VerifyDirectory(dir); vd != nil {
+			ctx = verify.WithDirectory(ctx, vd)
+		}
+	}
 	res, err := s.d.Checks.Run(ctx, sc.Org, p.Integration, verify.TriggerProvision)
 	if err != nil {
 		return nil, err
