@@ -287,7 +287,9 @@ func (s *Service) stepResources(ctx context.Context, sc operation.StepContext) (
 		}
 		return nil
 	}
-	wanted := func(e catalog.Entry) bool { return e.Type == catalog.TypeApplication && e.Requirement != catalog.Alternative }
+	wanted := func(e catalog.Entry) bool {
+		return e.Type == catalog.TypeApplication && e.Requirement != catalog.Alternative
+	}
 	for _, e := range s.baseCatalog().For(r.p.Kind, r.p.features()) {
 		if !wanted(e) {
 			continue
