@@ -434,10 +434,10 @@ func (s *Service) entraGrants(ctx context.Context, t tenant.Tenant, in integrati
 		if s.provisioners == nil {
 			return nil, nil, ""
 		}
-		creds, ok, err := s.provisioners.ForTenant(ctx, in.Org, t)
-		if err != nil || !ok {
-			if err != nil {
-				return nil, nil, "provisioner unavailable (" + apperr.KindOf(err).String() + "), roles read from the tokens"
+		creds, ok, cerr := s.provisioners.ForTenant(ctx, in.Org, t)
+		if cerr != nil || !ok {
+			if cerr != nil {
+				return nil, nil, "provisioner unavailable (" + apperr.KindOf(cerr).String() + "), roles read from the tokens"
 			}
 			return nil, nil, ""
 		}
