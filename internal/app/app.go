@@ -301,7 +301,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 		Renewal: db, Notifier: notifier, Renew: provision.RenewConfig{Interval: cfg.RenewalInterval, Jitter: cfg.RenewalJitter,
 			PerTenant: cfg.RenewalPerTenant, ReadEvery: cfg.ExpiryReadInterval, Clock: clock.FromFile(cfg.TestClockFile),
 			ObserveThrottle: microsoft.WithThrottleObserver},
-		Catalogs: catalogs,
+		Catalogs: catalogs, VerifyDirectory: verifyDirectoryOf,
 	})
 	provisioner.UseQuota(quotas)
 	opKinds.MustRegister(provisioner.Kind())

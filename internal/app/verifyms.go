@@ -8,6 +8,7 @@ import (
 
 	"github.com/dropzoneai/dzconnect/internal/consent"
 	"github.com/dropzoneai/dzconnect/internal/microsoft"
+	"github.com/dropzoneai/dzconnect/internal/provision"
 	"github.com/dropzoneai/dzconnect/internal/tenant"
 	"github.com/dropzoneai/dzconnect/internal/verify"
 )
@@ -123,6 +124,15 @@ func (v verifySession) WorkspaceRoles(ctx context.Context, ws *verify.Workspace)
 }
 
 type verifyDirectory struct{ d *microsoft.Directory }
+
+// verifyDirectoryOf adapts a provisioner session of provisioning (a
+// *microsoft.Directory) to verify's port; nil for anything else.
+func verifyDirectoryOf(d provision.Directory) verify.Directory {
+	if md, ok := d.(*microsoft.Directory); ok && md != nil {
+		return verifyDirectory{md}
+	}
+	return nil
+}
 
 func (v verifyDirectory) AppRoleGrants(ctx context.Context, clientID string) ([]verify.Grant, error) {
 	gs, err := v.d.AppRoleGrants(ctx, clientID)

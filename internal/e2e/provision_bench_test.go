@@ -55,12 +55,15 @@ import (
 //	provisioner  e permissions     1  GET …/appRoleAssignments (list first: idempotent)
 //	                               G  POST …/appRoleAssignedTo, one per grant made
 //	provisioner  g sentinel-role   3  Sentinel only: token (ARM), GET workspace, PUT role assignment
-//	provisioner  h client-secret   2  GET passwordCredentials (the operation's tag), addPassword
+//	provisioner  h client-secret   1  addPassword; a later attempt first lists the passwords
+//	                                  (GET passwordCredentials: the operation's tag), the first
+//	                                  cannot find any (docs/provisioning.md, step h)
 //	integration  j verify          A+Q its tokens (one per API) then its probes; beside them
-//	provisioner                    4+R a token, GET /servicePrincipals(appId=),
-//	                                   GET …/appRoleAssignments, GET each resource, and
-//	                                   GET /applications(appId=) (the application's credentials,
-//	                                   for expiry from Entra): the longer counts
+//	provisioner                    3+R GET /servicePrincipals(appId=), GET …/appRoleAssignments,
+//	                                   GET each resource, and GET /applications(appId=) (the
+//	                                   application's credentials, for expiry from Entra), with
+//	                                   the operation's provisioner session (its token: no
+//	                                   request): the longer side counts
 //
 // R and G are read from the operation's step outputs; A and Q from the
 // check's plan (Defender: Graph, and 4 Graph probes; Sentinel: Log
@@ -83,13 +86,19 @@ func criticalCalls(op *v1.Operation, sentinel bool) int {
 	}
 	r := len(res)
 	g, _ := stepOutputs(op, provision.StepPermissions)["granted"].([]any)
-	n := 1 + 2 + r + 1 + 1 + 1 + len(g) + 2
+	secret := 1
+	for _, s := range op.GetMetadata().GetSteps() {
+		if s.GetName() == provision.StepClientSecret && s.GetAttempts() > 1 {
+			secret = 2
+		}
+	}
+	n := 1 + 2 + r + 1 + 1 + 1 + len(g) + secret
 	a, q := 1, 4
 	if sentinel {
 		n += 3
 		a, q = 3, 3+1
 	}
-	return n + max(a+q, 4+r)
+	return n + max(a+q, 3+r)
 }
 
 // BenchmarkProvision measures provisioning against msftsim with a fixed
@@ -175,6 +184,7 @@ func BenchmarkProvision(b *testing.B) {
 			type sample struct {
 				wall, critical time.Duration
 				ratio          float64
+				simRatio       float64 // against msftsim's measured time per call (simServiceTime)
 			}
 			samples := make([]sample, 0, alone)
 			for rep, t := range one.ts {
@@ -185,10 +195,13 @@ func BenchmarkProvision(b *testing.B) {
 				calls := sim.Admin().TenantCalls(t.simTID)
 				levels := criticalCalls(op, one.sentinel)
 				critical := time.Duration(levels)*latency + calls.LagWait
-				samples = append(samples, sample{wall, critical, wall.Seconds() / critical.Seconds()})
-				fmt.Printf("%s provisioning alone (%d of %d): wall %v, critical path %v (%d sequential calls × %v + lag waits %v), ratio %.2f; msftsim served %d calls (%d refused by lag)\n",
+				svc := simServiceTime(sim, t.simTID, latency)
+				simCritical := time.Duration(levels)*svc + calls.LagWait
+				samples = append(samples, sample{wall, critical, wall.Seconds() / critical.Seconds(), wall.Seconds() / simCritical.Seconds()})
+				fmt.Printf("%s provisioning alone (%d of %d): wall %v, critical path %v (%d sequential calls × %v + lag waits %v), ratio %.2f; msftsim served %d calls (%d refused by lag) in %v each on average (ratio %.2f against that)\n",
 					one.name, rep+1, alone, wall.Round(time.Millisecond), critical.Round(time.Millisecond), levels, latency,
-					calls.LagWait.Round(time.Millisecond), wall.Seconds()/critical.Seconds(), calls.Requests, calls.LagRefusals)
+					calls.LagWait.Round(time.Millisecond), wall.Seconds()/critical.Seconds(), calls.Requests, calls.LagRefusals,
+					svc.Round(10*time.Microsecond), wall.Seconds()/simCritical.Seconds())
 				if rep == 0 && os.Getenv("DZCONNECT_BENCH_ROUTES") != "" {
 					printTimeline(sim, t, calls.Routes, op)
 				}
@@ -198,9 +211,10 @@ func BenchmarkProvision(b *testing.B) {
 			b.ReportMetric(med.wall.Seconds()*1e3, one.name+"-wall-ms")
 			b.ReportMetric(med.critical.Seconds()*1e3, one.name+"-critical-ms")
 			b.ReportMetric(med.ratio, one.name+"-ratio")
-			fmt.Printf("%s provisioning alone, median of %d: wall %v, critical path %v, ratio %.2f (target <= 1.15; best %.2f, worst %.2f)\n",
+			b.ReportMetric(med.simRatio, one.name+"-ratio-sim")
+			fmt.Printf("%s provisioning alone, median of %d: wall %v, critical path %v, ratio %.2f (target <= 1.15; best %.2f, worst %.2f); against msftsim's measured time per call %.2f\n",
 				one.name, alone, med.wall.Round(time.Millisecond), med.critical.Round(time.Millisecond), med.ratio,
-				samples[0].ratio, samples[len(samples)-1].ratio)
+				samples[0].ratio, samples[len(samples)-1].ratio, med.simRatio)
 		}
 
 		// 2. concurrent provisionings over as many tenants.
@@ -259,6 +273,29 @@ func BenchmarkProvision(b *testing.B) {
 			float64(heapPeak)/(1<<20), float64(heapBefore)/(1<<20), rss)
 		b.StartTimer()
 	}
+}
+
+// simServiceTime is msftsim's own mean time per request of tenant t (its
+// request log's DurationMS: from the handler's start to its answer, the
+// fixed latency included), at least latency. It is the critical path's
+// per-call time as msftsim measured it: the simulator runs in the
+// benchmark's process and spends some CPU of its own per request beyond L,
+// which the critical path proper (calls × L) counts as dzconnect's. The
+// benchmark reports the ratio against it beside the target's (for
+// explanation only: the target is against calls × L).
+func simServiceTime(sim *msftsim.Sim, tenant string, latency time.Duration) time.Duration {
+	var sum float64
+	n := 0
+	for _, e := range sim.Admin().Requests(0) {
+		if strings.EqualFold(e.Tenant, tenant) {
+			sum += e.DurationMS
+			n++
+		}
+	}
+	if n == 0 {
+		return latency
+	}
+	return max(latency, time.Duration(sum/float64(n)*float64(time.Millisecond)))
 }
 
 // printTimeline prints msftsim's calls per route for t, the operation's

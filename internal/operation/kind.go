@@ -87,6 +87,32 @@ type StepContext struct {
 	Polls        int
 	PollDeadline *time.Time
 	PollExpired  bool
+	// onRecord collects the writes the attempt asks to make in the
+	// transaction that records its success (RecordWith); nil outside the
+	// runner.
+	onRecord *[]RecordFunc
+}
+
+// RecordFunc writes a step's own rows in the runner's record
+// transaction (RecordWith). It must only write in tx: no network calls.
+type RecordFunc func(ctx context.Context, tx uow.Tx) error
+
+// RecordWith asks the runner to run f in the transaction that records
+// this attempt's success, after the lease check and before the outcome is
+// written: the step's own rows (e.g. the IDs of what it made, on the
+// resource it works on) then commit together with its outputs, in one
+// transaction instead of one of their own before the record. f runs only
+// if the attempt succeeds; if f fails, nothing of that transaction is
+// kept and the attempt is recorded as failed with f's error (classified
+// as any step error: a retryable one is tried again). It reports false
+// outside the runner (a StepContext built by hand, e.g. a test re-running
+// a step): the caller then writes on its own.
+func (sc StepContext) RecordWith(f RecordFunc) bool {
+	if sc.onRecord == nil {
+		return false
+	}
+	*sc.onRecord = append(*sc.onRecord, f)
+	return true
 }
 
 // DecodeParams unmarshals the operation's parameters into v.

@@ -349,7 +349,9 @@ func (r *Runner) decide(ctx context.Context, tx uow.Tx, args RunArgs, owner uuid
 			return err
 		}
 		op.Steps[next] = st
-		act.run = &attempt{step: k.Steps[next], ordinal: next, sc: stepContext(r, op, next, now)}
+		sc := stepContext(r, op, next, now)
+		sc.onRecord = new([]RecordFunc) // the attempt's RecordWith writes
+		act.run = &attempt{step: k.Steps[next], ordinal: next, sc: sc}
 		return nil
 	}()
 	return act, err
@@ -509,15 +511,27 @@ func (r *Runner) record(ctx context.Context, args RunArgs, owner uuid.UUID, a *a
 		maxAttempts = r.cfg.MaxAttempts
 	}
 	name := Name{org, id}.String()
+	// The step's own writes (RecordWith), made with its success.
+	var hooks []RecordFunc
+	if runErr == nil && out.err == nil && a.sc.onRecord != nil {
+		hooks = *a.sc.onRecord
+	}
 	var act action
+	var hookErr error
 	err := r.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
-		act = action{}
+		act, hookErr = action{}, nil
 		op, now, err := r.store.LockOperation(ctx, tx, org, id)
 		if err != nil {
 			return err
 		}
 		if op.LeaseOwner != owner {
 			return errLeaseLost
+		}
+		for _, h := range hooks {
+			if err := h(ctx, tx); err != nil {
+				hookErr = err
+				return err
+			}
 		}
 		changed, err := r.settle(&op, a.ordinal, maxAttempts, out, now)
 		if err != nil {
@@ -547,6 +561,15 @@ func (r *Runner) record(ctx context.Context, args RunArgs, owner uuid.UUID, a *a
 		act, err = r.decide(ctx, tx, args, owner, yield, true, op, now, changed)
 		return err
 	})
+	if hookErr != nil {
+		// The step's own writes failed: nothing of that transaction was
+		// kept, and the attempt is recorded as failed with their error
+		// (its side effects are made again by the next attempt, as after
+		// any failure; the step is idempotent).
+		failed := *a
+		failed.sc.onRecord = nil
+		return r.record(ctx, args, owner, &failed, nil, fmt.Errorf("recording step %s: %w", a.step.Name, hookErr), yield)
+	}
 	if apperr.Is(err, apperr.NotFound) {
 		return action{done: true}, nil // deleted meanwhile (with its organization)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -884,5 +885,76 @@ func TestFinishedHookRunsWithTheFinalState(t *testing.T) {
 	}
 	if canceled.Load() != 1 {
 		t.Fatalf("hook calls on cancel: %d", canceled.Load())
+	}
+}
+
+// TestRecordWithWritesInTheStepsRecord: a step's RecordWith writes commit
+// in the transaction recording its success, or not at all: a write that
+// fails rolls back with that record, and the attempt is recorded as
+// failed with its error (retried, since it is retryable) instead.
+func TestRecordWithWritesInTheStepsRecord(t *testing.T) {
+	e := newEnv(t, operation.Config{BackoffBase: 10 * time.Millisecond})
+	key := idempotency.Key{RequestID: uuid.New(), Hash: []byte("h")}
+	var (
+		mu     sync.Mutex
+		priors []string
+		calls  int
+	)
+	k := operation.Kind{Name: "test.recordwith", Steps: []operation.Step{{Name: "make",
+		Run: func(_ context.Context, sc operation.StepContext) (operation.Outputs, error) {
+			attempt := sc.Attempt
+			if !sc.RecordWith(func(ctx context.Context, tx uow.Tx) error {
+				if !tx.Transactional() {
+					return errors.New("RecordWith outside a transaction")
+				}
+				prior, err := e.db.ClaimRequest(ctx, tx, e.org, "Test", key, "attempt-"+strconv.Itoa(attempt))
+				mu.Lock()
+				defer mu.Unlock()
+				calls++
+				priors = append(priors, prior)
+				if err != nil {
+					return err
+				}
+				if calls == 1 {
+					return apperr.New(apperr.Unavailable, "the step's write failed")
+				}
+				return nil
+			}) {
+				return nil, errors.New("RecordWith refused inside the runner")
+			}
+			return operation.Outputs{"attempt": attempt}, nil
+		}}}}
+	e.kinds.MustRegister(k)
+	e.replica(1, time.Hour)
+	op := e.wait(e.startKind("test.recordwith", map[string]any{}).ID)
+	if op.State != operation.StateSucceeded {
+		t.Fatalf("state %s, error %+v", op.State, op.Error)
+	}
+	st := op.Steps[0]
+	if st.Attempts != 2 || st.LastError == nil || !strings.Contains(st.LastError.Message, "the step's write failed") {
+		t.Fatalf("step %+v, want a failed first attempt (its write's error) and a second that succeeded", st)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(st.Outputs, &out); err != nil || out["attempt"] != float64(2) {
+		t.Fatalf("outputs %s (%v), want the second attempt's", st.Outputs, err)
+	}
+	mu.Lock()
+	got := append([]string(nil), priors...)
+	mu.Unlock()
+	// The first write was rolled back with its record: the second found
+	// nothing; the second committed with the step's success.
+	if len(got) != 2 || got[0] != "" || got[1] != "" {
+		t.Fatalf("claims saw %q, want two first claims", got)
+	}
+	var prior string
+	if err := e.db.InTx(context.Background(), func(ctx context.Context, tx uow.Tx) error {
+		var err error
+		prior, err = e.db.ClaimRequest(ctx, tx, e.org, "Test", key, "later")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if prior != "attempt-2" {
+		t.Fatalf("committed claim %q, want attempt-2's", prior)
 	}
 }

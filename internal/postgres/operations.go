@@ -88,21 +88,67 @@ func (db *DB) InsertOperation(ctx context.Context, tx uow.Tx, op operation.Opera
 
 // GetOperation implements operation.Store.
 func (db *DB) GetOperation(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (operation.Operation, error) {
-	r, err := queries.GetOperation(ctx, q(tx), query.GetOperationParams{OrganizationID: org, ID: id})
+	r, err := queries.GetOperationWithSteps(ctx, q(tx), query.GetOperationWithStepsParams{OrganizationID: org, ID: id})
 	if err != nil {
 		return operation.Operation{}, translate(err, operation.Name{Org: org, ID: id}.String())
 	}
-	return db.withSteps(ctx, tx, operationFrom(r))
+	return withJSONSteps(operationFrom(r.Operation), r.Steps)
 }
 
-// LockOperation implements operation.Store.
+// LockOperation implements operation.Store: the row and its steps in one
+// statement (every runner record starts with it).
 func (db *DB) LockOperation(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (operation.Operation, time.Time, error) {
-	r, err := queries.LockOperation(ctx, q(tx), query.LockOperationParams{OrganizationID: org, ID: id})
+	r, err := queries.LockOperationWithSteps(ctx, q(tx), query.LockOperationWithStepsParams{OrganizationID: org, ID: id})
 	if err != nil {
 		return operation.Operation{}, time.Time{}, translate(err, operation.Name{Org: org, ID: id}.String())
 	}
-	op, err := db.withSteps(ctx, tx, operationFrom(r.Operation))
+	op, err := withJSONSteps(operationFrom(r.Operation), r.Steps)
 	return op, r.DbNow, err
+}
+
+// stepJSON is an operation_steps row as to_jsonb writes it
+// (GetOperationWithSteps, LockOperationWithSteps).
+type stepJSON struct {
+	Ordinal         int32           `json:"ordinal"`
+	Name            string          `json:"name"`
+	State           string          `json:"state"`
+	Attempts        int32           `json:"attempts"`
+	StartTime       *time.Time      `json:"start_time"`
+	EndTime         *time.Time      `json:"end_time"`
+	NextAttemptTime *time.Time      `json:"next_attempt_time"`
+	ErrorCode       *string         `json:"error_code"`
+	ErrorClass      *string         `json:"error_class"`
+	ErrorMessage    *string         `json:"error_message"`
+	ErrorRemedy     *string         `json:"error_remedy"`
+	Outputs         json.RawMessage `json:"outputs"`
+	Polls           int32           `json:"polls"`
+	PollDeadline    *time.Time      `json:"poll_deadline"`
+	Observation     *string         `json:"observation"`
+}
+
+// withJSONSteps sets op's steps from their JSON array.
+func withJSONSteps(op operation.Operation, steps json.RawMessage) (operation.Operation, error) {
+	var rows []stepJSON
+	if err := json.Unmarshal(steps, &rows); err != nil {
+		return op, fmt.Errorf("decoding the steps of operation %s: %w", op.Name(), err)
+	}
+	// In time.Local, as pgx scans a timestamptz column.
+	local := func(t *time.Time) *time.Time {
+		if t == nil {
+			return nil
+		}
+		u := t.Local()
+		return &u
+	}
+	op.Steps = make([]operation.StepRecord, 0, len(rows))
+	for _, r := range rows {
+		op.Steps = append(op.Steps, stepFrom(query.OperationStep{
+			Ordinal: r.Ordinal, Name: r.Name, State: r.State, Attempts: r.Attempts, StartTime: local(r.StartTime), EndTime: local(r.EndTime),
+			NextAttemptTime: local(r.NextAttemptTime), ErrorCode: r.ErrorCode, ErrorClass: r.ErrorClass, ErrorMessage: r.ErrorMessage,
+			ErrorRemedy: r.ErrorRemedy, Outputs: r.Outputs, Polls: r.Polls, PollDeadline: local(r.PollDeadline), Observation: r.Observation,
+		}))
+	}
+	return op, nil
 }
 
 // ListOperations implements operation.Store.

@@ -24,3 +24,14 @@ func (s *Service) catalog(ctx context.Context, org uuid.UUID) (*catalog.Catalog,
 	}
 	return s.d.Catalogs.Effective(ctx, org)
 }
+
+// baseCatalog is the catalog without any organization's override: its
+// entries (which permissions and roles exist for a kind and feature) are
+// every organization's, an override only changes their requirement. A
+// SkipIf (no I/O) decides from it.
+func (s *Service) baseCatalog() *catalog.Catalog {
+	if b, ok := s.d.Catalogs.(interface{ Base() *catalog.Catalog }); ok {
+		return b.Base()
+	}
+	return catalog.Default()
+}

@@ -121,7 +121,7 @@ func (s *Service) rotateSecret(ctx context.Context, sc operation.StepContext) (o
 	}
 	// 2.–4. Orphans removed, the new password, Vault, then the row,
 	// pending (stored, not yet verified).
-	return s.addTaggedPassword(ctx, r, sc, RotateStepSecret, p.AppObjectID, p.Integration, pol.SecretLifetimeSeconds,
+	return s.addTaggedPassword(ctx, r, sc, RotateStepSecret, p.AppObjectID, p.Integration, pol.SecretLifetimeSeconds, false,
 		func(ctx context.Context, tx uow.Tx, c integration.Credential, version int64) error {
 			c.SecretVersion = version
 			_, err := s.d.Rotation.InsertStoredPendingCredential(ctx, tx, c)

@@ -86,6 +86,10 @@ type Deps struct {
 	// Catalogs gives each organization's effective permission catalog
 	// (catalog.go); nil: the embedded default.
 	Catalogs Catalogs
+	// VerifyDirectory adapts the operation's provisioner session to the
+	// checks' port (verify.WithDirectory), so that the verify step's grant
+	// read reuses it; nil (or a nil result): the checks open their own.
+	VerifyDirectory func(Directory) verify.Directory
 }
 
 // Service runs ProvisionIntegration and the provision operation's steps.
@@ -163,6 +167,10 @@ func (s *Service) Start(ctx context.Context, org, tenantID uuid.UUID, spec Spec,
 	params := Params{Integration: in.ID, Tenant: tenantID, Kind: spec.Kind, Features: spec.Features, DisplayName: spec.DisplayName,
 		SecretLifetimeSeconds: int64(spec.SecretLifetime.Seconds()), CertificatePEM: spec.CertificatePEM, Workspace: spec.Workspace,
 		Role: spec.Role}
+	// The operation's provisioner session, and its Graph token requested
+	// now, beside the transaction below and River's pick-up of the job
+	// (prewarm); dropped again if no operation starts.
+	s.prewarm(opID, creds)
 	var (
 		out   operation.Operation
 		prior string
@@ -208,25 +216,28 @@ func (s *Service) Start(ctx context.Context, org, tenantID uuid.UUID, spec Spec,
 		return s.d.Audit.AppendAudit(ctx, tx, org, name)
 	})
 	if err != nil {
+		s.forget(opID)
 		return operation.Operation{}, err
 	}
 	if prior != "" {
+		s.forget(opID)
 		n, err := operation.ParseName("request_id", prior)
 		if err != nil {
 			return operation.Operation{}, err
 		}
 		return s.d.Operations.Get(ctx, n.Org, n.ID)
 	}
-	s.prewarm(opID, creds)
 	return out, nil
 }
 
 // prewarm makes the provisioner session the consent check opened the new
 // operation's (sessions.go: its first attempts use it), and requests its
-// Graph token in the background, while the operation's job is being picked
-// up: the first step then starts with its token instead of reading the
-// provisioner's credentials (Postgres, Vault) and fetching one. The token
-// request is the same one the first step would make, only earlier; if
+// Graph token in the background, while ProvisionIntegration's transaction
+// commits and the operation's job is being picked up: the first step then
+// starts with its token instead of reading the provisioner's credentials
+// (Postgres, Vault) and fetching one. The token request is the same one
+// the first step would make, only earlier (a read: if the transaction
+// fails, the session is dropped and nothing was changed anywhere); if
 // another replica runs the operation, it opens its own session, as before.
 func (s *Service) prewarm(op uuid.UUID, creds consent.Credentials) {
 	dir, err := s.directory(operation.StepContext{Operation: op}, creds)

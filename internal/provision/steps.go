@@ -78,7 +78,10 @@ func (s *Service) Kind() operation.Kind {
 			{Name: StepApplication, Run: s.stepApplication},
 			{Name: StepServicePrincipal, Run: s.stepServicePrincipal},
 			{Name: StepPermissions, Run: s.stepPermissions},
-			{Name: StepDirectoryRole, Run: s.stepDirectoryRole},
+			{Name: StepDirectoryRole, Run: s.stepDirectoryRole, SkipIf: func(sc operation.StepContext) bool {
+				var p Params
+				return sc.DecodeParams(&p) == nil && directoryRole(s.baseCatalog(), p) == nil
+			}},
 			{Name: StepSentinelRole, Run: s.stepSentinelRole, SkipIf: skipUnless(func(p Params) bool {
 				return p.Kind == integration.KindSentinel && p.Workspace != nil
 			})},
@@ -145,17 +148,34 @@ func (s *Service) integration(ctx context.Context, r run) (integration.Integrati
 	return s.d.Integrations.GetIntegration(ctx, s.d.Tx.Conn(), r.sc.Org, r.p.Integration)
 }
 
-// update applies mutate to the integration under a row lock.
+// update applies mutate to the integration under a row lock, in a
+// transaction of its own.
 func (s *Service) update(ctx context.Context, r run, mutate func(*integration.Integration)) error {
-	return s.d.Tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
-		in, err := s.d.Integrations.GetIntegrationForUpdate(ctx, tx, r.sc.Org, r.p.Integration)
-		if err != nil {
-			return err
-		}
-		mutate(&in)
-		_, err = s.d.Integrations.UpdateIntegration(ctx, tx, in)
+	return s.d.Tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error { return s.updateIn(ctx, tx, r, mutate) })
+}
+
+func (s *Service) updateIn(ctx context.Context, tx uow.Tx, r run, mutate func(*integration.Integration)) error {
+	in, err := s.d.Integrations.GetIntegrationForUpdate(ctx, tx, r.sc.Org, r.p.Integration)
+	if err != nil {
 		return err
-	})
+	}
+	mutate(&in)
+	_, err = s.d.Integrations.UpdateIntegration(ctx, tx, in)
+	return err
+}
+
+// recordUpdate applies mutate to the integration in the transaction that
+// records the step's success (operation.StepContext.RecordWith): what the
+// step made (e.g. the application's IDs) reaches the integration row
+// together with the step's outputs, one transaction instead of two. A
+// crash before that record leaves neither: the step runs again and finds
+// what it made (every such step is an upsert or adopts by name). Outside
+// the runner the update is made at once.
+func (s *Service) recordUpdate(ctx context.Context, r run, mutate func(*integration.Integration)) error {
+	if r.sc.RecordWith(func(ctx context.Context, tx uow.Tx) error { return s.updateIn(ctx, tx, r, mutate) }) {
+		return nil
+	}
+	return s.update(ctx, r, mutate)
 }
 
 // --- a. app-management policy ---------------------------------------------
@@ -236,31 +256,63 @@ func (s *Service) stepResources(ctx context.Context, sc operation.StepContext) (
 	if err != nil {
 		return nil, err
 	}
-	cat, err := s.catalog(ctx, sc.Org)
-	if err != nil {
-		return nil, err
+	// The organization's catalog (its override: a Postgres read) is read
+	// beside the lookups: the resources to look up are the base
+	// catalog's (an override changes requirements only, and never makes
+	// an entry an alternative), so the first call need not wait for it.
+	type effective struct {
+		cat *catalog.Catalog
+		err error
 	}
+	catDone := make(chan effective, 1)
+	go func() {
+		cat, err := s.catalog(ctx, sc.Org)
+		catDone <- effective{cat, err}
+	}()
 	sps := map[string]*microsoft.ServicePrincipal{}
+	lookup := func(appID string) error {
+		if _, seen := sps[appID]; seen {
+			return nil
+		}
+		got, err := r.dir.GetServicePrincipalByAppID(ctx, appID)
+		switch {
+		case err == nil:
+			sps[appID] = &got
+		case microsoft.IsClass(err, mserr.ClassNotFound) || microsoft.IsClass(err, mserr.ClassNotReplicated):
+			// Microsoft's own service principals are not new: a 404
+			// is a product the tenant does not have, not lag.
+			sps[appID] = nil
+		default:
+			return err
+		}
+		return nil
+	}
+	wanted := func(e catalog.Entry) bool {
+		return e.Type == catalog.TypeApplication && e.Requirement != catalog.Alternative
+	}
+	for _, e := range s.baseCatalog().For(r.p.Kind, r.p.features()) {
+		if !wanted(e) {
+			continue
+		}
+		if err := lookup(e.ResourceAppID); err != nil {
+			<-catDone
+			return nil, err
+		}
+	}
+	eff := <-catDone
+	if eff.err != nil {
+		return nil, eff.err
+	}
 	var out resourcesOut
-	for _, e := range cat.For(r.p.Kind, r.p.features()) {
-		if e.Type != catalog.TypeApplication || e.Requirement == catalog.Alternative {
+	for _, e := range eff.cat.For(r.p.Kind, r.p.features()) {
+		if !wanted(e) {
 			continue
 		}
 		p := permission{ResourceAppID: e.ResourceAppID, Resource: e.ResourceName, Value: e.Value, Requirement: string(e.Requirement)}
-		sp, seen := sps[e.ResourceAppID]
-		if !seen {
-			got, err := r.dir.GetServicePrincipalByAppID(ctx, e.ResourceAppID)
-			switch {
-			case err == nil:
-				sp = &got
-			case microsoft.IsClass(err, mserr.ClassNotFound) || microsoft.IsClass(err, mserr.ClassNotReplicated):
-				// Microsoft's own service principals are not new: a 404
-				// is a product the tenant does not have, not lag.
-			default:
-				return nil, err
-			}
-			sps[e.ResourceAppID] = sp
+		if err := lookup(e.ResourceAppID); err != nil {
+			return nil, err
 		}
+		sp := sps[e.ResourceAppID]
 		if sp == nil {
 			p.Status = "not-licensed"
 		} else {
@@ -328,7 +380,7 @@ func (s *Service) stepApplication(ctx context.Context, sc operation.StepContext)
 	if err1 != nil || err2 != nil {
 		return nil, operation.Lag("the application's IDs are not readable yet")
 	}
-	if err := s.update(ctx, r, func(in *integration.Integration) {
+	if err := s.recordUpdate(ctx, r, func(in *integration.Integration) {
 		in.ClientID, in.AppObjectID = appID, uuid.NullUUID{UUID: objID, Valid: true}
 	}); err != nil {
 		return nil, err
@@ -365,7 +417,7 @@ func (s *Service) stepServicePrincipal(ctx context.Context, sc operation.StepCon
 	if err != nil {
 		return nil, operation.Lag("the service principal's ID is not readable yet")
 	}
-	if err := s.update(ctx, r, func(in *integration.Integration) {
+	if err := s.recordUpdate(ctx, r, func(in *integration.Integration) {
 		in.ServicePrincipal = uuid.NullUUID{UUID: id, Valid: true}
 	}); err != nil {
 		return nil, err
@@ -475,13 +527,7 @@ func (s *Service) stepDirectoryRole(ctx context.Context, sc operation.StepContex
 	if err != nil {
 		return nil, err
 	}
-	var role *catalog.Entry
-	for _, e := range cat.For(p.Kind, p.features()) {
-		if e.Type == catalog.TypeDirectoryRole && (e.Feature == "" || slices.Contains(p.Features, e.Feature)) {
-			role = &e
-			break
-		}
-	}
+	role := directoryRole(cat, p)
 	if role == nil {
 		return nil, operation.Skip("no feature of this integration needs a directory role")
 	}
@@ -505,6 +551,17 @@ func (s *Service) stepDirectoryRole(ctx context.Context, sc operation.StepContex
 	return outputs(directoryRoleOut{Role: role.Value, CustomerAction: fmt.Sprintf(
 		"A tenant administrator assigns the Microsoft Entra role %s (%s) to the service principal %s (Entra ID > Roles and administrators > %s > Add assignments).",
 		role.Value, role.ID, sp.ObjectID, role.Value)})
+}
+
+// directoryRole is the Entra role cat asks for the integration's kind and
+// features (nil: none).
+func directoryRole(cat *catalog.Catalog, p Params) *catalog.Entry {
+	for _, e := range cat.For(p.Kind, p.features()) {
+		if e.Type == catalog.TypeDirectoryRole && (e.Feature == "" || slices.Contains(p.Features, e.Feature)) {
+			return &e
+		}
+	}
+	return nil
 }
 
 // --- g. Sentinel role ------------------------------------------------------------
@@ -557,7 +614,7 @@ func (s *Service) stepSentinelRole(ctx context.Context, sc operation.StepContext
 		return nil, s.rbacRemedy(ctx, r, err, ws.Scope(), "assign "+role.Name)
 	}
 	crashpoint.Hit(crashpoint.Name(KindName, StepSentinelRole, "after_call")) // test-only: assigned, not recorded
-	if err := s.update(ctx, r, func(in *integration.Integration) {
+	if err := s.recordUpdate(ctx, r, func(in *integration.Integration) {
 		in.Sentinel = &integration.Sentinel{SubscriptionID: ws.SubscriptionID, ResourceGroup: ws.ResourceGroup, WorkspaceName: ws.Name, WorkspaceID: wsID}
 	}); err != nil {
 		return nil, err
@@ -660,22 +717,28 @@ func (s *Service) stepClientSecret(ctx context.Context, sc operation.StepContext
 		return nil, err
 	}
 	tag, credID := PasswordTag(sc.Operation), CredentialID(sc.Operation)
-	in, err := s.integration(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	// 1. Already recorded: adopt.
-	for _, c := range in.Credentials {
-		if c.ID == credID && c.State == integration.CredentialActive {
-			if err := s.removeTagged(ctx, r, app.ObjectID, tag, c.KeyID.UUID.String()); err != nil {
-				return nil, err
+	// 1. Already recorded: adopt. Only a later attempt can find the row:
+	// the first attempt (Attempt 1: the runner commits each attempt's
+	// number before the step runs, so no earlier run of this step
+	// exists) has nothing to adopt.
+	if sc.Attempt != 1 {
+		in, err := s.integration(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range in.Credentials {
+			if c.ID == credID && c.State == integration.CredentialActive {
+				if err := s.removeTagged(ctx, r, app.ObjectID, tag, c.KeyID.UUID.String()); err != nil {
+					return nil, err
+				}
+				return outputs(secretOut{Credential: c.ID.String(), KeyID: c.KeyID.UUID.String(), Hint: c.Hint, EndTime: deref(c.EndTime), VaultVersion: c.SecretVersion})
 			}
-			return outputs(secretOut{Credential: c.ID.String(), KeyID: c.KeyID.UUID.String(), Hint: c.Hint, EndTime: deref(c.EndTime), VaultVersion: c.SecretVersion})
 		}
 	}
 	// 2.–4. Orphans removed, the new password, Vault, then the row
-	// (inserted and activated in one transaction).
-	return s.addTaggedPassword(ctx, r, sc, StepClientSecret, app.ObjectID, r.p.Integration, pol.SecretLifetimeSeconds,
+	// (inserted and activated in one transaction: the one recording the
+	// step's success).
+	return s.addTaggedPassword(ctx, r, sc, StepClientSecret, app.ObjectID, r.p.Integration, pol.SecretLifetimeSeconds, true,
 		func(ctx context.Context, tx uow.Tx, c integration.Credential, version int64) error {
 			if _, err := s.d.Integrations.InsertCredential(ctx, tx, c); err != nil {
 				return err
@@ -696,14 +759,24 @@ func (s *Service) stepClientSecret(ctx context.Context, sc operation.StepContext
 //     version) in one transaction; c is the pending credential row (its
 //     SecretVersion left to record). Vault refusing removes the new
 //     password from Entra before the step fails; a record that fails
-//     leaves an orphan that a re-run removes (2).
+//     leaves an orphan that a re-run removes (2). With inStepRecord,
+//     that transaction is the runner's record of the step's success
+//     (RecordWith): the row and the step's outputs commit together.
+//
+// Step 2 reads the passwords only on a later attempt: the first attempt
+// of the step (sc.Attempt 1) is provably the first run of it in this
+// operation (the runner commits each attempt's number before the step
+// runs; a crash or a lost lease makes the next run attempt 2 or more), and
+// the tag names the operation, so no password with it can exist yet.
 //
 // The crash points are <kind>:<step>:after_call and after_vault.
 func (s *Service) addTaggedPassword(ctx context.Context, r run, sc operation.StepContext, step, appObjectID string, integrationID uuid.UUID,
-	lifetimeSeconds int64, record func(ctx context.Context, tx uow.Tx, c integration.Credential, version int64) error) (operation.Outputs, error) {
+	lifetimeSeconds int64, inStepRecord bool, record func(ctx context.Context, tx uow.Tx, c integration.Credential, version int64) error) (operation.Outputs, error) {
 	tag, credID := PasswordTag(sc.Operation), CredentialID(sc.Operation)
-	if err := s.removeTagged(ctx, r, appObjectID, tag, ""); err != nil {
-		return nil, err
+	if sc.Attempt != 1 {
+		if err := s.removeTagged(ctx, r, appObjectID, tag, ""); err != nil {
+			return nil, err
+		}
 	}
 	end := time.Now().Add(time.Duration(lifetimeSeconds) * time.Second)
 	np, err := r.dir.AddPassword(ctx, appObjectID, tag, end)
@@ -733,8 +806,11 @@ func (s *Service) addTaggedPassword(ctx context.Context, r run, sc operation.Ste
 	if start := np.Start; !start.IsZero() {
 		c.StartTime = &start
 	}
-	if err := s.d.Tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error { return record(ctx, tx, c, version) }); err != nil {
-		return nil, err
+	write := func(ctx context.Context, tx uow.Tx) error { return record(ctx, tx, c, version) }
+	if !inStepRecord || !sc.RecordWith(write) {
+		if err := s.d.Tx.InTx(ctx, write); err != nil {
+			return nil, err
+		}
 	}
 	return outputs(secretOut{Credential: credID.String(), KeyID: np.KeyID, Hint: np.Hint, EndTime: cend, VaultVersion: version})
 }
@@ -834,6 +910,14 @@ func (s *Service) stepVerify(ctx context.Context, sc operation.StepContext) (ope
 	var p Params
 	if err := sc.DecodeParams(&p); err != nil {
 		return nil, err
+	}
+	// The check reads Entra's grants with the operation's provisioner
+	// session (its token is there): not the provisioner's credentials
+	// again, nor a token request before the first read.
+	if dir, _, ok := s.reuse(sc); ok && s.d.VerifyDirectory != nil {
+		if vd := s.d.VerifyDirectory(dir); vd != nil {
+			ctx = verify.WithDirectory(ctx, vd)
+		}
 	}
 	res, err := s.d.Checks.Run(ctx, sc.Org, p.Integration, verify.TriggerProvision)
 	if err != nil {

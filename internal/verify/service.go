@@ -434,17 +434,21 @@ func (s *Service) settleEnd(in integration.Integration, now time.Time) *time.Tim
 // application's credentials when the directory can (nil when not read), or
 // returns nil (and why, when a read was attempted and failed).
 func (s *Service) entraGrants(ctx context.Context, t tenant.Tenant, in integration.Integration) ([]Grant, []AppCredential, string) {
-	if s.provisioners == nil {
-		return nil, nil, ""
-	}
-	creds, ok, err := s.provisioners.ForTenant(ctx, in.Org, t)
-	if err != nil || !ok {
-		if err != nil {
-			return nil, nil, "provisioner unavailable (" + apperr.KindOf(err).String() + "), roles read from the tokens"
+	var err error
+	dir := provisionerDirectory(ctx) // the caller's open session (WithDirectory)
+	if dir == nil {
+		if s.provisioners == nil {
+			return nil, nil, ""
 		}
-		return nil, nil, ""
+		creds, ok, cerr := s.provisioners.ForTenant(ctx, in.Org, t)
+		if cerr != nil || !ok {
+			if cerr != nil {
+				return nil, nil, "provisioner unavailable (" + apperr.KindOf(cerr).String() + "), roles read from the tokens"
+			}
+			return nil, nil, ""
+		}
+		dir, err = s.ms.NewDirectory(creds)
 	}
-	dir, err := s.ms.NewDirectory(creds)
 	if err == nil {
 		var grants []Grant
 		if grants, err = dir.AppRoleGrants(ctx, in.ClientID.String()); err == nil {

@@ -22,6 +22,26 @@ select * from operations where organization_id = @organization_id and id = @id;
 select sqlc.embed(operations), now()::timestamptz as db_now from operations
 where organization_id = @organization_id and id = @id for update;
 
+-- name: LockOperationWithSteps :one
+-- LockOperation and ListOperationSteps in one round trip (the runner's
+-- records): the operation row-locked until the transaction ends, the
+-- transaction's time, and its steps as a JSON array in ordinal order.
+select sqlc.embed(operations), now()::timestamptz as db_now,
+  coalesce((select jsonb_agg(to_jsonb(st) order by st.ordinal) from operation_steps st
+            where st.organization_id = operations.organization_id and st.operation_id = operations.id),
+           '[]'::jsonb)::jsonb as steps
+from operations
+where operations.organization_id = @organization_id and operations.id = @id for update;
+
+-- name: GetOperationWithSteps :one
+-- GetOperation and ListOperationSteps in one round trip (Get, Wait).
+select sqlc.embed(operations),
+  coalesce((select jsonb_agg(to_jsonb(st) order by st.ordinal) from operation_steps st
+            where st.organization_id = operations.organization_id and st.operation_id = operations.id),
+           '[]'::jsonb)::jsonb as steps
+from operations
+where operations.organization_id = @organization_id and operations.id = @id;
+
 -- name: ListOperationSteps :many
 select * from operation_steps where organization_id = @organization_id and operation_id = @operation_id order by ordinal;
 

@@ -53,6 +53,58 @@ func (q *Queries) GetOperation(ctx context.Context, db DBTX, arg GetOperationPar
 	return i, err
 }
 
+const getOperationWithSteps = `-- name: GetOperationWithSteps :one
+select operations.organization_id, operations.id, operations.kind, operations.target, operations.state, operations.cancel_requested, operations.params, operations.result, operations.error_code, operations.error_class, operations.error_message, operations.error_remedy, operations.error_step, operations.request_id, operations.steps_total, operations.steps_done, operations.lease_owner, operations.lease_expire_time, operations.create_time, operations.update_time, operations.end_time, operations.version, operations.incarnation,
+  coalesce((select jsonb_agg(to_jsonb(st) order by st.ordinal) from operation_steps st
+            where st.organization_id = operations.organization_id and st.operation_id = operations.id),
+           '[]'::jsonb)::jsonb as steps
+from operations
+where operations.organization_id = $1 and operations.id = $2
+`
+
+type GetOperationWithStepsParams struct {
+	OrganizationID uuid.UUID
+	ID             uuid.UUID
+}
+
+type GetOperationWithStepsRow struct {
+	Operation Operation
+	Steps     json.RawMessage
+}
+
+// GetOperation and ListOperationSteps in one round trip (Get, Wait).
+func (q *Queries) GetOperationWithSteps(ctx context.Context, db DBTX, arg GetOperationWithStepsParams) (GetOperationWithStepsRow, error) {
+	row := db.QueryRow(ctx, getOperationWithSteps, arg.OrganizationID, arg.ID)
+	var i GetOperationWithStepsRow
+	err := row.Scan(
+		&i.Operation.OrganizationID,
+		&i.Operation.ID,
+		&i.Operation.Kind,
+		&i.Operation.Target,
+		&i.Operation.State,
+		&i.Operation.CancelRequested,
+		&i.Operation.Params,
+		&i.Operation.Result,
+		&i.Operation.ErrorCode,
+		&i.Operation.ErrorClass,
+		&i.Operation.ErrorMessage,
+		&i.Operation.ErrorRemedy,
+		&i.Operation.ErrorStep,
+		&i.Operation.RequestID,
+		&i.Operation.StepsTotal,
+		&i.Operation.StepsDone,
+		&i.Operation.LeaseOwner,
+		&i.Operation.LeaseExpireTime,
+		&i.Operation.CreateTime,
+		&i.Operation.UpdateTime,
+		&i.Operation.EndTime,
+		&i.Operation.Version,
+		&i.Operation.Incarnation,
+		&i.Steps,
+	)
+	return i, err
+}
+
 const insertOperation = `-- name: InsertOperation :one
 
 insert into operations (organization_id, id, kind, target, params, request_id, steps_total)
@@ -404,6 +456,62 @@ func (q *Queries) LockOperation(ctx context.Context, db DBTX, arg LockOperationP
 		&i.Operation.Version,
 		&i.Operation.Incarnation,
 		&i.DbNow,
+	)
+	return i, err
+}
+
+const lockOperationWithSteps = `-- name: LockOperationWithSteps :one
+select operations.organization_id, operations.id, operations.kind, operations.target, operations.state, operations.cancel_requested, operations.params, operations.result, operations.error_code, operations.error_class, operations.error_message, operations.error_remedy, operations.error_step, operations.request_id, operations.steps_total, operations.steps_done, operations.lease_owner, operations.lease_expire_time, operations.create_time, operations.update_time, operations.end_time, operations.version, operations.incarnation, now()::timestamptz as db_now,
+  coalesce((select jsonb_agg(to_jsonb(st) order by st.ordinal) from operation_steps st
+            where st.organization_id = operations.organization_id and st.operation_id = operations.id),
+           '[]'::jsonb)::jsonb as steps
+from operations
+where operations.organization_id = $1 and operations.id = $2 for update
+`
+
+type LockOperationWithStepsParams struct {
+	OrganizationID uuid.UUID
+	ID             uuid.UUID
+}
+
+type LockOperationWithStepsRow struct {
+	Operation Operation
+	DbNow     time.Time
+	Steps     json.RawMessage
+}
+
+// LockOperation and ListOperationSteps in one round trip (the runner's
+// records): the operation row-locked until the transaction ends, the
+// transaction's time, and its steps as a JSON array in ordinal order.
+func (q *Queries) LockOperationWithSteps(ctx context.Context, db DBTX, arg LockOperationWithStepsParams) (LockOperationWithStepsRow, error) {
+	row := db.QueryRow(ctx, lockOperationWithSteps, arg.OrganizationID, arg.ID)
+	var i LockOperationWithStepsRow
+	err := row.Scan(
+		&i.Operation.OrganizationID,
+		&i.Operation.ID,
+		&i.Operation.Kind,
+		&i.Operation.Target,
+		&i.Operation.State,
+		&i.Operation.CancelRequested,
+		&i.Operation.Params,
+		&i.Operation.Result,
+		&i.Operation.ErrorCode,
+		&i.Operation.ErrorClass,
+		&i.Operation.ErrorMessage,
+		&i.Operation.ErrorRemedy,
+		&i.Operation.ErrorStep,
+		&i.Operation.RequestID,
+		&i.Operation.StepsTotal,
+		&i.Operation.StepsDone,
+		&i.Operation.LeaseOwner,
+		&i.Operation.LeaseExpireTime,
+		&i.Operation.CreateTime,
+		&i.Operation.UpdateTime,
+		&i.Operation.EndTime,
+		&i.Operation.Version,
+		&i.Operation.Incarnation,
+		&i.DbNow,
+		&i.Steps,
 	)
 	return i, err
 }
