@@ -106,24 +106,26 @@ func (db *DB) LockOperation(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (
 	return op, r.DbNow, err
 }
 
-// stepJSON is an operation_steps row as to_jsonb writes it
-// (GetOperationWithSteps, LockOperationWithSteps).
+// stepJSON is an operation_steps row as JSON: as to_jsonb writes it
+// (GetOperationWithSteps, LockOperationWithSteps), and its mutable fields
+// as WriteOperation's @steps carries them (jsonb_to_recordset's column
+// names; absent: null; the name is not written).
 type stepJSON struct {
 	Ordinal         int32           `json:"ordinal"`
-	Name            string          `json:"name"`
+	Name            string          `json:"name,omitempty"`
 	State           string          `json:"state"`
 	Attempts        int32           `json:"attempts"`
-	StartTime       *time.Time      `json:"start_time"`
-	EndTime         *time.Time      `json:"end_time"`
-	NextAttemptTime *time.Time      `json:"next_attempt_time"`
-	ErrorCode       *string         `json:"error_code"`
-	ErrorClass      *string         `json:"error_class"`
-	ErrorMessage    *string         `json:"error_message"`
-	ErrorRemedy     *string         `json:"error_remedy"`
-	Outputs         json.RawMessage `json:"outputs"`
+	StartTime       *time.Time      `json:"start_time,omitempty"`
+	EndTime         *time.Time      `json:"end_time,omitempty"`
+	NextAttemptTime *time.Time      `json:"next_attempt_time,omitempty"`
+	ErrorCode       *string         `json:"error_code,omitempty"`
+	ErrorClass      *string         `json:"error_class,omitempty"`
+	ErrorMessage    *string         `json:"error_message,omitempty"`
+	ErrorRemedy     *string         `json:"error_remedy,omitempty"`
+	Outputs         json.RawMessage `json:"outputs,omitempty"`
 	Polls           int32           `json:"polls"`
-	PollDeadline    *time.Time      `json:"poll_deadline"`
-	Observation     *string         `json:"observation"`
+	PollDeadline    *time.Time      `json:"poll_deadline,omitempty"`
+	Observation     *string         `json:"observation,omitempty"`
 }
 
 // withJSONSteps sets op's steps from their JSON array.
@@ -215,25 +217,6 @@ func (db *DB) UpdateStep(ctx context.Context, tx uow.Tx, org, id uuid.UUID, s op
 	return translate(queries.UpdateOperationStep(ctx, q(tx), p), "")
 }
 
-// stepRow is one step's mutable fields as WriteOperation's @steps JSON
-// carries them (jsonb_to_recordset's column names; absent: null).
-type stepRow struct {
-	Ordinal         int             `json:"ordinal"`
-	State           string          `json:"state"`
-	Attempts        int             `json:"attempts"`
-	StartTime       *time.Time      `json:"start_time,omitempty"`
-	EndTime         *time.Time      `json:"end_time,omitempty"`
-	NextAttemptTime *time.Time      `json:"next_attempt_time,omitempty"`
-	ErrorCode       *string         `json:"error_code,omitempty"`
-	ErrorClass      *string         `json:"error_class,omitempty"`
-	ErrorMessage    *string         `json:"error_message,omitempty"`
-	ErrorRemedy     *string         `json:"error_remedy,omitempty"`
-	Outputs         json.RawMessage `json:"outputs,omitempty"`
-	Polls           int             `json:"polls"`
-	PollDeadline    *time.Time      `json:"poll_deadline,omitempty"`
-	Observation     *string         `json:"observation,omitempty"`
-}
-
 // micros truncates t to Postgres' precision, as pgx's binary encoding does
 // (a timestamp read from JSON text would be rounded instead).
 func micros(t *time.Time) *time.Time {
@@ -247,10 +230,10 @@ func micros(t *time.Time) *time.Time {
 // WriteOperation implements operation.Store: UpdateStep for each of steps
 // and UpdateOperation, in one statement.
 func (db *DB) WriteOperation(ctx context.Context, tx uow.Tx, op operation.Operation, steps []operation.StepRecord) (operation.Operation, error) {
-	rows := make([]stepRow, len(steps))
+	rows := make([]stepJSON, len(steps))
 	for i, s := range steps {
-		r := stepRow{Ordinal: s.Ordinal, State: string(s.State), Attempts: s.Attempts, StartTime: micros(s.StartTime), EndTime: micros(s.EndTime),
-			NextAttemptTime: micros(s.NextAttemptTime), Outputs: s.Outputs, Polls: s.Polls, PollDeadline: micros(s.PollDeadline),
+		r := stepJSON{Ordinal: int32(s.Ordinal), State: string(s.State), Attempts: int32(s.Attempts), StartTime: micros(s.StartTime), EndTime: micros(s.EndTime),
+			NextAttemptTime: micros(s.NextAttemptTime), Outputs: s.Outputs, Polls: int32(s.Polls), PollDeadline: micros(s.PollDeadline),
 			Observation: strp(s.Observation)}
 		if len(r.Outputs) == 0 {
 			r.Outputs = json.RawMessage(`{}`)
