@@ -121,15 +121,7 @@ func BenchmarkRateLimitIsolation(b *testing.B) {
 	orgA, orgB := mk("Flooder"), mk("Bystander")
 
 	// Each organization on its own connection.
-	conn := func() v1.IntegrationServiceClient {
-		cc, err := grpc.NewClient(s.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = cc.Close() })
-		return v1.NewIntegrationServiceClient(cc)
-	}
-	aClient, bClient := conn(), conn()
+	aClient, bClient := v1.NewIntegrationServiceClient(s.Dial(b)), v1.NewIntegrationServiceClient(s.Dial(b))
 	authed := func(key string) context.Context {
 		return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+key)
 	}

@@ -10,9 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -32,15 +30,8 @@ func TestRateLimitHold(t *testing.T) {
 	s := stack.Start(t, stack.Options{ExtraArgs: []string{"--rate-limit-key-rps=0.01", "--rate-limit-key-burst=1",
 		"--rate-limit-org-rps=0", "--rate-limit-hold=" + hold.String()}})
 	a, b := s.NewOrg(t, "Flooder"), s.NewOrg(t, "Bystander")
-	conn := func() v1.OrganizationServiceClient { // a client of its own, as two programs would have
-		cc, err := grpc.NewClient(s.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cc.Close() })
-		return v1.NewOrganizationServiceClient(cc)
-	}
-	aClient, bClient := conn(), conn()
+	// A client of its own each, as two programs would have.
+	aClient, bClient := v1.NewOrganizationServiceClient(s.Dial(t)), v1.NewOrganizationServiceClient(s.Dial(t))
 	authed := func(key string) context.Context {
 		return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+key)
 	}

@@ -13,19 +13,10 @@ insert into operation_steps (organization_id, operation_id, ordinal, name)
 select @organization_id::uuid, @operation_id::uuid, s.ord::integer - 1, s.name
 from unnest(@names::text[]) with ordinality as s(name, ord);
 
--- name: GetOperation :one
-select * from operations where organization_id = @organization_id and id = @id;
-
--- name: LockOperation :one
--- Row-locks the operation until the transaction ends; db_now is the
--- transaction's time, which every lease and backoff decision uses.
-select sqlc.embed(operations), now()::timestamptz as db_now from operations
-where organization_id = @organization_id and id = @id for update;
-
 -- name: LockOperationWithSteps :one
--- LockOperation and ListOperationSteps in one round trip (the runner's
--- records): the operation row-locked until the transaction ends, the
--- transaction's time, and its steps as a JSON array in ordinal order.
+-- The operation row-locked until the transaction ends, the transaction's
+-- time (which every lease and backoff decision uses), and its steps as a
+-- JSON array in ordinal order, in one round trip (the runner's records).
 select sqlc.embed(operations), now()::timestamptz as db_now,
   coalesce((select jsonb_agg(to_jsonb(st) order by st.ordinal) from operation_steps st
             where st.organization_id = operations.organization_id and st.operation_id = operations.id),
@@ -34,7 +25,7 @@ from operations
 where operations.organization_id = @organization_id and operations.id = @id for update;
 
 -- name: GetOperationWithSteps :one
--- GetOperation and ListOperationSteps in one round trip (Get, Wait).
+-- The operation and its steps as a JSON array, in one round trip (Get, Wait).
 select sqlc.embed(operations),
   coalesce((select jsonb_agg(to_jsonb(st) order by st.ordinal) from operation_steps st
             where st.organization_id = operations.organization_id and st.operation_id = operations.id),

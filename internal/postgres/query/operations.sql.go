@@ -13,46 +13,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const getOperation = `-- name: GetOperation :one
-select organization_id, id, kind, target, state, cancel_requested, params, result, error_code, error_class, error_message, error_remedy, error_step, request_id, steps_total, steps_done, lease_owner, lease_expire_time, create_time, update_time, end_time, version, incarnation from operations where organization_id = $1 and id = $2
-`
-
-type GetOperationParams struct {
-	OrganizationID uuid.UUID
-	ID             uuid.UUID
-}
-
-func (q *Queries) GetOperation(ctx context.Context, db DBTX, arg GetOperationParams) (Operation, error) {
-	row := db.QueryRow(ctx, getOperation, arg.OrganizationID, arg.ID)
-	var i Operation
-	err := row.Scan(
-		&i.OrganizationID,
-		&i.ID,
-		&i.Kind,
-		&i.Target,
-		&i.State,
-		&i.CancelRequested,
-		&i.Params,
-		&i.Result,
-		&i.ErrorCode,
-		&i.ErrorClass,
-		&i.ErrorMessage,
-		&i.ErrorRemedy,
-		&i.ErrorStep,
-		&i.RequestID,
-		&i.StepsTotal,
-		&i.StepsDone,
-		&i.LeaseOwner,
-		&i.LeaseExpireTime,
-		&i.CreateTime,
-		&i.UpdateTime,
-		&i.EndTime,
-		&i.Version,
-		&i.Incarnation,
-	)
-	return i, err
-}
-
 const getOperationWithSteps = `-- name: GetOperationWithSteps :one
 select operations.organization_id, operations.id, operations.kind, operations.target, operations.state, operations.cancel_requested, operations.params, operations.result, operations.error_code, operations.error_class, operations.error_message, operations.error_remedy, operations.error_step, operations.request_id, operations.steps_total, operations.steps_done, operations.lease_owner, operations.lease_expire_time, operations.create_time, operations.update_time, operations.end_time, operations.version, operations.incarnation,
   coalesce((select jsonb_agg(to_jsonb(st) order by st.ordinal) from operation_steps st
@@ -72,7 +32,7 @@ type GetOperationWithStepsRow struct {
 	Steps     json.RawMessage
 }
 
-// GetOperation and ListOperationSteps in one round trip (Get, Wait).
+// The operation and its steps as a JSON array, in one round trip (Get, Wait).
 func (q *Queries) GetOperationWithSteps(ctx context.Context, db DBTX, arg GetOperationWithStepsParams) (GetOperationWithStepsRow, error) {
 	row := db.QueryRow(ctx, getOperationWithSteps, arg.OrganizationID, arg.ID)
 	var i GetOperationWithStepsRow
@@ -411,55 +371,6 @@ func (q *Queries) ListenOperations(ctx context.Context, db DBTX) error {
 	return err
 }
 
-const lockOperation = `-- name: LockOperation :one
-select operations.organization_id, operations.id, operations.kind, operations.target, operations.state, operations.cancel_requested, operations.params, operations.result, operations.error_code, operations.error_class, operations.error_message, operations.error_remedy, operations.error_step, operations.request_id, operations.steps_total, operations.steps_done, operations.lease_owner, operations.lease_expire_time, operations.create_time, operations.update_time, operations.end_time, operations.version, operations.incarnation, now()::timestamptz as db_now from operations
-where organization_id = $1 and id = $2 for update
-`
-
-type LockOperationParams struct {
-	OrganizationID uuid.UUID
-	ID             uuid.UUID
-}
-
-type LockOperationRow struct {
-	Operation Operation
-	DbNow     time.Time
-}
-
-// Row-locks the operation until the transaction ends; db_now is the
-// transaction's time, which every lease and backoff decision uses.
-func (q *Queries) LockOperation(ctx context.Context, db DBTX, arg LockOperationParams) (LockOperationRow, error) {
-	row := db.QueryRow(ctx, lockOperation, arg.OrganizationID, arg.ID)
-	var i LockOperationRow
-	err := row.Scan(
-		&i.Operation.OrganizationID,
-		&i.Operation.ID,
-		&i.Operation.Kind,
-		&i.Operation.Target,
-		&i.Operation.State,
-		&i.Operation.CancelRequested,
-		&i.Operation.Params,
-		&i.Operation.Result,
-		&i.Operation.ErrorCode,
-		&i.Operation.ErrorClass,
-		&i.Operation.ErrorMessage,
-		&i.Operation.ErrorRemedy,
-		&i.Operation.ErrorStep,
-		&i.Operation.RequestID,
-		&i.Operation.StepsTotal,
-		&i.Operation.StepsDone,
-		&i.Operation.LeaseOwner,
-		&i.Operation.LeaseExpireTime,
-		&i.Operation.CreateTime,
-		&i.Operation.UpdateTime,
-		&i.Operation.EndTime,
-		&i.Operation.Version,
-		&i.Operation.Incarnation,
-		&i.DbNow,
-	)
-	return i, err
-}
-
 const lockOperationWithSteps = `-- name: LockOperationWithSteps :one
 select operations.organization_id, operations.id, operations.kind, operations.target, operations.state, operations.cancel_requested, operations.params, operations.result, operations.error_code, operations.error_class, operations.error_message, operations.error_remedy, operations.error_step, operations.request_id, operations.steps_total, operations.steps_done, operations.lease_owner, operations.lease_expire_time, operations.create_time, operations.update_time, operations.end_time, operations.version, operations.incarnation, now()::timestamptz as db_now,
   coalesce((select jsonb_agg(to_jsonb(st) order by st.ordinal) from operation_steps st
@@ -480,9 +391,9 @@ type LockOperationWithStepsRow struct {
 	Steps     json.RawMessage
 }
 
-// LockOperation and ListOperationSteps in one round trip (the runner's
-// records): the operation row-locked until the transaction ends, the
-// transaction's time, and its steps as a JSON array in ordinal order.
+// The operation row-locked until the transaction ends, the transaction's
+// time (which every lease and backoff decision uses), and its steps as a
+// JSON array in ordinal order, in one round trip (the runner's records).
 func (q *Queries) LockOperationWithSteps(ctx context.Context, db DBTX, arg LockOperationWithStepsParams) (LockOperationWithStepsRow, error) {
 	row := db.QueryRow(ctx, lockOperationWithSteps, arg.OrganizationID, arg.ID)
 	var i LockOperationWithStepsRow

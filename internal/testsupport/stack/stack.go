@@ -209,6 +209,18 @@ func Ctx(t testing.TB, key string) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
 }
 
+// Dial returns a gRPC connection of its own to the stack (not the shared
+// Conn), as a separate client program would have; closed when t ends.
+func (s *Stack) Dial(t testing.TB) *grpc.ClientConn {
+	t.Helper()
+	cc, err := grpc.NewClient(s.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cc.Close() })
+	return cc
+}
+
 // Admin returns a service-admin context.
 func (s *Stack) Admin(t testing.TB) context.Context { return Ctx(t, s.AdminKey) }
 
