@@ -119,8 +119,9 @@ func criticalCalls(op *v1.Operation, sentinel bool) int {
 //
 // DZCONNECT_BENCH_LAG (e.g. "2s") adds an object lag of that duration to
 // every new object, to see lag waits enter the critical path;
-// DZCONNECT_BENCH_ROUTES prints msftsim's calls per route for the single
-// provisionings.
+// DZCONNECT_BENCH_ROUTES prints msftsim's calls per route, the steps and the
+// request timeline of the last single provisioning of each kind (a warm
+// one: the first is the process's first).
 func BenchmarkProvision(b *testing.B) {
 	latency := 20 * time.Millisecond
 	if d, err := time.ParseDuration(os.Getenv("DZCONNECT_BENCH_LATENCY")); err == nil && d > 0 {
@@ -202,7 +203,7 @@ func BenchmarkProvision(b *testing.B) {
 					one.name, rep+1, alone, wall.Round(time.Millisecond), critical.Round(time.Millisecond), levels, latency,
 					calls.LagWait.Round(time.Millisecond), wall.Seconds()/critical.Seconds(), calls.Requests, calls.LagRefusals,
 					svc.Round(10*time.Microsecond), wall.Seconds()/simCritical.Seconds())
-				if rep == 0 && os.Getenv("DZCONNECT_BENCH_ROUTES") != "" {
+				if rep == len(one.ts)-1 && os.Getenv("DZCONNECT_BENCH_ROUTES") != "" {
 					printTimeline(sim, t, calls.Routes, op)
 				}
 			}

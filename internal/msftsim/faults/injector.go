@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dropzoneai/dzconnect/internal/msftsim/observe"
 )
 
 // Kind names an injected fault in decisions, counters and the request log.
@@ -303,10 +305,14 @@ func (in *Injector) fire(key string, rate float64, every, count int) bool {
 	return hit
 }
 
-// Apply decides and sleeps the latency (returning early if ctx ends).
+// Apply decides, and applies the latency: inside the simulator's request
+// middleware (observe), the answer leaves Delay after the request arrived,
+// the handler's own work running meanwhile (a fixed latency per call, as
+// a remote service has, not Delay plus the simulator's CPU); elsewhere it
+// sleeps Delay (returning early if ctx ends).
 func (in *Injector) Apply(ctx context.Context, route, tenant, client string) Decision {
 	d := in.Decide(route, tenant, client)
-	if d.Delay > 0 {
+	if d.Delay > 0 && !observe.InfoFrom(ctx).AnswerAfter(d.Delay) {
 		t := time.NewTimer(d.Delay)
 		select {
 		case <-ctx.Done():

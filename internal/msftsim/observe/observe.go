@@ -22,6 +22,26 @@ type Info struct {
 
 	rec      *Recorder // counts the request in flight for its tenant
 	inFlight string    // the tenant it is counted for
+
+	// start is when the middleware received the request; answerAt, when
+	// set, is the earliest time its answer may leave (AnswerAfter).
+	start    time.Time
+	answerAt time.Time
+}
+
+// AnswerAfter makes the request's answer leave no earlier than d after the
+// request arrived: a fixed latency that the simulator's own work (the
+// handler, its JSON, a token's signature) runs inside of, as a remote
+// service's does, instead of adding to it. It reports false outside the
+// middleware (no arrival time); the caller then sleeps d itself.
+func (i *Info) AnswerAfter(d time.Duration) bool {
+	if i.start.IsZero() {
+		return false
+	}
+	if at := i.start.Add(d); at.After(i.answerAt) {
+		i.answerAt = at
+	}
+	return true
 }
 
 type ctxKey struct{}
@@ -102,10 +122,28 @@ func NewRecorder(capacity int) *Recorder {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	info   *Info
+	ctx    context.Context
+}
+
+// hold waits, before the answer's first byte, until the time the request
+// may be answered (Info.AnswerAfter), or until the caller gives up.
+func (w *statusWriter) hold() {
+	d := time.Until(w.info.answerAt)
+	if w.info.answerAt.IsZero() || d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-w.ctx.Done():
+	case <-t.C:
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
+		w.hold()
 		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
@@ -113,6 +151,7 @@ func (w *statusWriter) WriteHeader(code int) {
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
+		w.hold()
 		w.status = http.StatusOK
 	}
 	return w.ResponseWriter.Write(b)
@@ -121,15 +160,16 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Middleware records every request that passes through next.
 func (rec *Recorder) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info := &Info{rec: rec}
-		sw := &statusWriter{ResponseWriter: w}
 		start := time.Now()
+		info := &Info{rec: rec, start: start}
+		sw := &statusWriter{ResponseWriter: w, info: info, ctx: r.Context()}
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, info)))
+		if sw.status == 0 { // nothing written: net/http answers 200 once this returns
+			sw.hold()
+			sw.status = http.StatusOK
+		}
 		if info.inFlight != "" {
 			rec.leave(info.inFlight)
-		}
-		if sw.status == 0 {
-			sw.status = http.StatusOK
 		}
 		if info.Route == "" {
 			info.Route = "unrouted"

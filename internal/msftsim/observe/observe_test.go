@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestRecorderCountsAndWraps(t *testing.T) {
@@ -69,5 +70,46 @@ func TestPeakInFlight(t *testing.T) {
 	}
 	if got := rec.InFlight(); len(got) != 0 {
 		t.Fatalf("in flight after %v", got)
+	}
+}
+
+// TestAnswerAfter: a fixed latency counts from the request's arrival, and
+// the handler's own work runs inside it instead of adding to it. The
+// answer never leaves before the latency (whichever way the handler
+// answers: a body, a status alone, nothing), and a handler whose work
+// takes most of the latency is answered at about the latency, not at the
+// sum of both (the bound leaves a margin of 350 ms for a loaded machine).
+func TestAnswerAfter(t *testing.T) {
+	const latency = 500 * time.Millisecond
+	const work = 400 * time.Millisecond
+	if (&Info{}).AnswerAfter(latency) {
+		t.Fatal("AnswerAfter outside the middleware must report false (the caller sleeps)")
+	}
+	rec := NewRecorder(10)
+	h := rec.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := Annotate(r, "a", "t1")
+		if !i.AnswerAfter(latency) {
+			t.Error("AnswerAfter inside the middleware reported false")
+		}
+		switch r.URL.Query().Get("answer") {
+		case "body":
+			_, _ = w.Write([]byte("ok"))
+		case "status":
+			w.WriteHeader(http.StatusNoContent)
+		case "work":
+			time.Sleep(work) // the simulator's own work, not synchronization
+			_, _ = w.Write([]byte("ok"))
+		}
+	}))
+	for _, answer := range []string{"body", "status", "nothing", "work"} {
+		start := time.Now()
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/?answer="+answer, nil))
+		took := time.Since(start)
+		if took < latency {
+			t.Errorf("%s: answered after %v, before the latency %v", answer, took, latency)
+		}
+		if answer == "work" && took >= latency+work-150*time.Millisecond {
+			t.Errorf("work: answered after %v: the handler's %v were added to the latency %v instead of running inside it", took, work, latency)
+		}
 	}
 }
