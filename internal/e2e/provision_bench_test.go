@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -154,8 +156,19 @@ func BenchmarkProvision(b *testing.B) {
 	// 2-core machine, ProvisionIntegration waited more than the default 10s
 	// for Postgres (Unavailable, about half of them at load 25-30); the
 	// run measures throughput, so the deadline is raised here.
-	setup := stack.Start(b, stack.Options{ExtraArgs: append(stack.SimArgs(sim), "--jobs=true", "--log-level=warn",
-		"--operation-workers="+strconv.Itoa(concurrent), "--database-max-conns=60", "--database-timeout=2m")})
+	opts := stack.Options{ExtraArgs: append(stack.SimArgs(sim), "--jobs=true", "--log-level=warn",
+		"--operation-workers="+strconv.Itoa(concurrent), "--database-max-conns=60", "--database-timeout=2m")}
+	// DZCONNECT_BENCH_SPANS (with DZCONNECT_BENCH_ROUTES) records the
+	// server's spans and prints those of the timeline's provisioning:
+	// every Postgres statement, Vault and Microsoft request, job and step
+	// between the calls. Recording spans costs time of its own: the ratios
+	// of such a run are not the benchmark's.
+	var spans *tracetest.SpanRecorder
+	if os.Getenv("DZCONNECT_BENCH_SPANS") != "" {
+		spans = tracetest.NewSpanRecorder()
+		opts.SpanProcessor = spans
+	}
+	setup := stack.Start(b, opts)
 	bf := newBenchFleet(b, setup, sim)
 
 	for range b.N {
@@ -204,7 +217,7 @@ func BenchmarkProvision(b *testing.B) {
 					calls.LagWait.Round(time.Millisecond), wall.Seconds()/critical.Seconds(), calls.Requests, calls.LagRefusals,
 					svc.Round(10*time.Microsecond), wall.Seconds()/simCritical.Seconds())
 				if rep == len(one.ts)-1 && os.Getenv("DZCONNECT_BENCH_ROUTES") != "" {
-					printTimeline(sim, t, calls.Routes, op)
+					printTimeline(sim, t, calls.Routes, op, spans)
 				}
 			}
 			slices.SortFunc(samples, func(a, b sample) int { return cmp.Compare(a.ratio, b.ratio) })
@@ -301,7 +314,7 @@ func simServiceTime(sim *msftsim.Sim, tenant string, latency time.Duration) time
 
 // printTimeline prints msftsim's calls per route for t, the operation's
 // steps and t's request timeline (times from the operation's creation).
-func printTimeline(sim *msftsim.Sim, t benchTenant, routes map[string]int64, op *v1.Operation) {
+func printTimeline(sim *msftsim.Sim, t benchTenant, routes map[string]int64, op *v1.Operation, spans *tracetest.SpanRecorder) {
 	names := make([]string, 0, len(routes))
 	for r := range routes {
 		names = append(names, r)
@@ -320,6 +333,21 @@ func printTimeline(sim *msftsim.Sim, t benchTenant, routes map[string]int64, op 
 		if strings.EqualFold(e.Tenant, t.simTID) {
 			fmt.Printf("  call +%v %-45s %d %.0fms\n", e.Time.Sub(t0).Round(time.Millisecond), e.Route, e.Status, e.DurationMS)
 		}
+	}
+	if spans == nil {
+		return
+	}
+	end := op.GetEndTime().AsTime().Add(50 * time.Millisecond)
+	var in []sdktrace.ReadOnlySpan
+	for _, s := range spans.Ended() {
+		if !s.StartTime().Before(t0.Add(-50*time.Millisecond)) && s.StartTime().Before(end) {
+			in = append(in, s)
+		}
+	}
+	slices.SortFunc(in, func(a, b sdktrace.ReadOnlySpan) int { return a.StartTime().Compare(b.StartTime()) })
+	for _, s := range in {
+		fmt.Printf("  span +%7.2fms %6.2fms %s\n", float64(s.StartTime().Sub(t0).Microseconds())/1000,
+			float64(s.EndTime().Sub(s.StartTime()).Microseconds())/1000, s.Name())
 	}
 }
 

@@ -186,6 +186,9 @@ const (
 type Extension struct {
 	Queue      string // "" is River's default queue
 	MaxWorkers int    // for a new queue; default 10; negative: the queue is not worked on this replica
+	// FetchCooldown, when set, is the new queue's minimum gap between
+	// fetches (River's default for the client otherwise: 25 ms).
+	FetchCooldown time.Duration
 	Register   func(*river.Workers)
 	Periodic   []*river.PeriodicJob
 }
@@ -223,7 +226,7 @@ func New(pool *pgxpool.Pool, tx uow.Runner, cfg Config, fleet Fleet, checker Che
 			if name == QueueMaintenance {
 				n = maintenanceWorkers
 			}
-			queues[name] = river.QueueConfig{MaxWorkers: n}
+			queues[name] = river.QueueConfig{MaxWorkers: n, FetchCooldown: e.FetchCooldown}
 		}
 		periodic = append(periodic, e.Periodic...)
 	}

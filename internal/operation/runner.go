@@ -80,6 +80,10 @@ func NewRunner(cfg Config, tx uow.Runner, store Store, kinds *Registry, jobs Ins
 func (r *Runner) Extension() jobs.Extension {
 	ext := jobs.Extension{
 		Queue: QueueOperations, MaxWorkers: r.cfg.Workers,
+		// An operation's job is wanted at once (a provisioning's first step
+		// waits for it): a new job's insert notification is fetched
+		// after at most this since the last fetch (River's default 25 ms).
+		FetchCooldown: operationsFetchCooldown,
 		Register: func(w *river.Workers) {
 			river.AddWorker(w, &worker{r: r})
 			river.AddWorker(w, &janitorWorker{r: r})
@@ -99,6 +103,10 @@ func (r *Runner) Extension() jobs.Extension {
 	}
 	return ext
 }
+
+// operationsFetchCooldown is the operations queue's minimum gap between
+// River fetches (see Extension).
+const operationsFetchCooldown = 2 * time.Millisecond
 
 type worker struct {
 	river.WorkerDefaults[RunArgs]
@@ -310,6 +318,29 @@ func (r *Runner) decide(ctx context.Context, tx uow.Tx, args RunArgs, owner uuid
 			}
 		}
 		if next < 0 && folded {
+			// The last step's outcome and the operation's end in one
+			// transaction, the end in a savepoint: a failing end (its hook,
+			// its event) is rolled back alone, the outcome is written
+			// without it, and the end is made again in a transaction of
+			// its own (act.again), as when the runner cannot nest.
+			if sp, ok := r.tx.(uow.Savepointer); ok {
+				final := op
+				err := sp.Savepoint(ctx, tx, func(ctx context.Context, tx uow.Tx) error {
+					if err := r.succeed(ctx, &final, k, now); err != nil {
+						return err
+					}
+					_, err := writeFinal(ctx, tx, r.store, r.kinds, r.events, final, unwritten)
+					return err
+				})
+				if err == nil {
+					act.done = true
+					return nil
+				}
+				if ctx.Err() != nil {
+					return err
+				}
+				r.log.WarnContext(ctx, "ending an operation with its last step's record failed; ending it on its own", "operation", op.Name(), "error", err)
+			}
 			act.again = true
 			return save()
 		}

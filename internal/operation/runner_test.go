@@ -833,12 +833,19 @@ func TestFinishedEventCommitsWithTheFinalState(t *testing.T) {
 // the operation as written (final state), its error rolls the final state
 // back (no event either) and the retried transition calls it again; an
 // immediate cancel calls it too.
+//
+// The operation ends in the transaction recording its last step's success,
+// the end in a savepoint: a failing end hook is rolled back alone (its
+// write with it), the last step's outcome is kept (no step runs again),
+// and the end is made again in a transaction of its own.
 func TestFinishedHookRunsWithTheFinalState(t *testing.T) {
 	e := newEnv(t, operation.Config{})
+	key := idempotency.Key{RequestID: uuid.New(), Hash: []byte("h")}
 	var (
-		mu    sync.Mutex
-		seen  []operation.State
-		fails = 1
+		mu     sync.Mutex
+		seen   []operation.State
+		priors []string
+		fails  = 1
 	)
 	k := e.steps.kind()
 	k.Name = "test.hooked"
@@ -849,6 +856,11 @@ func TestFinishedHookRunsWithTheFinalState(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		seen = append(seen, op.State)
+		prior, err := e.db.ClaimRequest(ctx, tx, e.org, "Hook", key, "call-"+strconv.Itoa(len(seen)))
+		if err != nil {
+			return err
+		}
+		priors = append(priors, prior)
 		if fails > 0 {
 			fails--
 			return errors.New("the hook's write failed")
@@ -860,9 +872,31 @@ func TestFinishedHookRunsWithTheFinalState(t *testing.T) {
 	op := e.wait(e.startKind("test.hooked", map[string]any{}).ID)
 	mu.Lock()
 	got := append([]operation.State(nil), seen...)
+	gotPriors := append([]string(nil), priors...)
 	mu.Unlock()
 	if op.State != operation.StateSucceeded || len(got) != 2 || got[0] != operation.StateSucceeded || got[1] != operation.StateSucceeded {
 		t.Fatalf("state %s, hook saw %v (want a failed then a committed call)", op.State, got)
+	}
+	// The failed call's write was rolled back (the second call found no
+	// claim), the second's committed.
+	if len(gotPriors) != 2 || gotPriors[0] != "" || gotPriors[1] != "" {
+		t.Fatalf("the hook's claims saw %q, want two first claims", gotPriors)
+	}
+	var prior string
+	if err := e.db.InTx(context.Background(), func(ctx context.Context, tx uow.Tx) error {
+		var err error
+		prior, err = e.db.ClaimRequest(ctx, tx, e.org, "Hook", key, "later")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if prior != "call-2" {
+		t.Fatalf("committed claim %q, want call-2's", prior)
+	}
+	for _, st := range op.Steps {
+		if st.State != operation.StepSucceeded || st.Attempts != 1 {
+			t.Fatalf("step %s %s after %d attempts: the failed end must not make a step run again", st.Name, st.State, st.Attempts)
+		}
 	}
 	if evs := e.events.of(op.ID); len(evs) != 1 {
 		t.Fatalf("events %+v, want one", evs)

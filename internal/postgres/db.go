@@ -102,6 +102,33 @@ func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx uow.Tx) 
 	return translate(stalled(cctx, d, tx.Commit(cctx)), "")
 }
 
+// Savepoint implements uow.Savepointer.
+func (db *DB) Savepoint(ctx context.Context, t uow.Tx, fn func(ctx context.Context, tx uow.Tx) error) error {
+	h, ok := t.(handle)
+	if !ok || h.tx == nil {
+		return fmt.Errorf("postgres: a savepoint needs a transaction of InTx, got %T", t)
+	}
+	d := db.statementTimeout()
+	bctx, cancel := bound(ctx, d)
+	sp, err := h.tx.Begin(bctx) // SAVEPOINT
+	err = stalled(bctx, d, err)
+	cancel()
+	if err != nil {
+		return translate(err, "")
+	}
+	if err := fn(ctx, handle{q: timed{q: sp, d: d}, tx: sp}); err != nil {
+		rctx, cancel := bound(context.WithoutCancel(ctx), d)
+		defer cancel()
+		if rerr := sp.Rollback(rctx); rerr != nil { // ROLLBACK TO SAVEPOINT
+			return translate(fmt.Errorf("%w (and rolling back to the savepoint: %w)", err, rerr), "")
+		}
+		return translate(err, "")
+	}
+	cctx, cancel := bound(ctx, d)
+	defer cancel()
+	return translate(stalled(cctx, d, sp.Commit(cctx)), "") // RELEASE SAVEPOINT
+}
+
 // Conn implements uow.Runner: statements on the pool, each its own
 // transaction under its own deadline.
 func (db *DB) Conn() uow.Tx { return handle{q: timed{q: db.pool, d: db.statementTimeout()}} }

@@ -44,7 +44,11 @@ type Consent interface {
 
 // Checker verifies an integration and records the check (verify.Service).
 type Checker interface {
-	Run(ctx context.Context, org, id uuid.UUID, trigger string) (verify.Result, error)
+	// Prepare runs a check of the integration as it is now; Commit records
+	// it in a transaction of its own, CommitIn in the caller's.
+	Prepare(ctx context.Context, org, id uuid.UUID, trigger string) (verify.Pending, error)
+	Commit(ctx context.Context, p verify.Pending) (verify.Result, error)
+	CommitIn(ctx context.Context, tx uow.Tx, p verify.Pending) (verify.Result, error)
 }
 
 // Opener opens the tenant's directory with the provisioner's credentials:

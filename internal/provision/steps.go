@@ -919,12 +919,26 @@ func (s *Service) stepVerify(ctx context.Context, sc operation.StepContext) (ope
 			ctx = verify.WithDirectory(ctx, vd)
 		}
 	}
-	res, err := s.d.Checks.Run(ctx, sc.Org, p.Integration, verify.TriggerProvision)
+	pending, err := s.d.Checks.Prepare(ctx, sc.Org, p.Integration, verify.TriggerProvision)
 	if err != nil {
 		return nil, err
 	}
-	c := res.Check
+	c := pending.Check
 	out := verifyOut{Outcome: string(c.Outcome), Summary: c.Summary, Check: c.ID.String()}
+	// A check that ends the step is recorded in the transaction that
+	// records the step's success (RecordWith: the integration's state, the
+	// check and the step commit together; a crash before leaves neither
+	// and the step checks again); any other is recorded at once, so that
+	// the integration shows it while the step polls or fails.
+	ends := c.Outcome == integration.StateHealthy || c.Outcome == integration.StateDegraded
+	if !ends || !sc.RecordWith(func(ctx context.Context, tx uow.Tx) error {
+		_, err := s.d.Checks.CommitIn(ctx, tx, pending)
+		return err
+	}) {
+		if _, err := s.d.Checks.Commit(ctx, pending); err != nil {
+			return nil, err
+		}
+	}
 	switch c.Outcome {
 	case integration.StateHealthy, integration.StateDegraded:
 		return outputs(out)

@@ -32,3 +32,11 @@ type Runner interface {
 	// Conn returns a handle whose statements each commit on their own.
 	Conn() Tx
 }
+
+// Savepointer is implemented by a Runner whose transactions nest.
+type Savepointer interface {
+	// Savepoint runs fn in a savepoint of tx (a transaction of InTx): what
+	// fn wrote is kept with tx when fn returns nil, and rolled back, alone,
+	// when it fails; tx goes on either way.
+	Savepoint(ctx context.Context, tx Tx, fn func(ctx context.Context, tx Tx) error) error
+}

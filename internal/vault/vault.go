@@ -256,19 +256,31 @@ func (s *Store) full(p string) string { return path.Join(s.cfg.Prefix, p) }
 const MaxVersions = 100
 
 // PutClientSecret implements integration.SecretStore. The first write to
-// a path also sets its MaxVersions (and requires check-and-set).
+// a path (cas 0) also sets its MaxVersions (and requires check-and-set),
+// with a metadata write made beside the data write: KV v2 serializes the
+// two per path, and either order ends with the version and the metadata
+// (metadata first leaves the path at version 0, which a cas-0 write
+// expects). A data write that fails after its metadata landed leaves
+// metadata without a secret on the path, which the next write to it
+// uses.
 func (s *Store) PutClientSecret(ctx context.Context, p, secret string, cas int64) (int64, error) {
 	var version int64
 	err := s.do(ctx, func(ctx context.Context) error {
+		meta := make(chan error, 1)
+		if cas == 0 {
+			go func() {
+				meta <- s.kv.PutMetadata(ctx, s.full(p), api.KVMetadataPutInput{MaxVersions: MaxVersions, CASRequired: true})
+			}()
+		} else {
+			meta <- nil
+		}
 		out, err := s.kv.Put(ctx, s.full(p), map[string]any{secretField: secret}, api.WithCheckAndSet(int(cas)))
+		merr := <-meta
 		if err != nil {
 			return err
 		}
 		version = int64(out.VersionMetadata.Version)
-		if version == 1 {
-			return s.kv.PutMetadata(ctx, s.full(p), api.KVMetadataPutInput{MaxVersions: MaxVersions, CASRequired: true})
-		}
-		return nil
+		return merr
 	})
 	return version, err
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/vault/api"
+
 	"github.com/dropzoneai/dzconnect/internal/apperr"
 	"github.com/dropzoneai/dzconnect/internal/testsupport/vaulttest"
 	"github.com/dropzoneai/dzconnect/internal/vault"
@@ -48,6 +50,16 @@ func TestCheckAndSetVersionsAndDestroy(t *testing.T) {
 	}
 	if cur, err := s.CurrentVersion(ctx, p); err != nil || cur != 2 {
 		t.Fatalf("current %d %v", cur, err)
+	}
+	// A first write's metadata is written beside its data: a path left
+	// with metadata alone (the data write failed) takes the next first
+	// write as version 1.
+	const bare = "organizations/o/integrations/j/client-secret"
+	if err := env.KV().PutMetadata(ctx, "dzconnect/"+bare, api.KVMetadataPutInput{MaxVersions: vault.MaxVersions, CASRequired: true}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.PutClientSecret(ctx, bare, "after metadata", 0); err != nil || v != 1 {
+		t.Fatalf("first write over metadata alone: %d %v", v, err)
 	}
 	if err := s.Destroy(ctx, p); err != nil {
 		t.Fatal(err)

@@ -134,31 +134,42 @@ func (s *Service) RecordGroup(ctx context.Context, cs []Check) (rs []Result, err
 func (s *Service) record(ctx context.Context, c Check) (Result, error) {
 	var r Result
 	err := s.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
-		in, err := s.store.GetIntegrationForUpdate(ctx, tx, c.Org, c.Integration)
-		if err != nil {
-			return err
-		}
-		if err := s.store.InsertCheck(ctx, tx, c); err != nil {
-			return err
-		}
-		d := decide(c, in)
-		if d.stale {
-			r = Result{Check: c, Integration: in, Previous: c.Outcome}
-			return nil
-		}
-		out, err := s.store.SetIntegrationState(ctx, tx, c.Org, c.Integration, c.Outcome, c.End)
-		if err != nil {
-			return err
-		}
-		if d.audit {
-			if err := s.audit.AppendAudit(ctx, tx, c.Org, checkName(c)); err != nil {
-				return err
-			}
-		}
-		r, err = s.apply(ctx, tx, c, in, out, d, func(ev event.Event) error { return s.notify.Notify(ctx, tx, c.Org, ev) })
+		var err error
+		r, err = s.recordIn(ctx, tx, c)
 		return err
 	})
 	return r, err
+}
+
+// CommitIn records a check Prepare ran in the caller's transaction tx, as
+// Commit's record does in one of its own: nothing of it is kept unless tx
+// commits.
+func (s *Service) CommitIn(ctx context.Context, tx uow.Tx, p Pending) (Result, error) {
+	return s.recordIn(ctx, tx, p.Check)
+}
+
+func (s *Service) recordIn(ctx context.Context, tx uow.Tx, c Check) (Result, error) {
+	in, err := s.store.GetIntegrationForUpdate(ctx, tx, c.Org, c.Integration)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := s.store.InsertCheck(ctx, tx, c); err != nil {
+		return Result{}, err
+	}
+	d := decide(c, in)
+	if d.stale {
+		return Result{Check: c, Integration: in, Previous: c.Outcome}, nil
+	}
+	out, err := s.store.SetIntegrationState(ctx, tx, c.Org, c.Integration, c.Outcome, c.End)
+	if err != nil {
+		return Result{}, err
+	}
+	if d.audit {
+		if err := s.audit.AppendAudit(ctx, tx, c.Org, checkName(c)); err != nil {
+			return Result{}, err
+		}
+	}
+	return s.apply(ctx, tx, c, in, out, d, func(ev event.Event) error { return s.notify.Notify(ctx, tx, c.Org, ev) })
 }
 
 // ManyNotifier is implemented by a Notifier that queues several events, of

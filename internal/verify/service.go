@@ -190,15 +190,23 @@ func (s *Service) Run(ctx context.Context, org, id uuid.UUID, trigger string) (R
 		}
 		defer release()
 	}
-	in, t, err := s.store.LoadCheckTarget(ctx, s.tx.Conn(), org, id)
-	if err != nil {
-		return Result{}, err
-	}
-	p, err := s.Check(ctx, Target{Integration: in, Tenant: t}, trigger)
+	p, err := s.Prepare(ctx, org, id, trigger)
 	if err != nil {
 		return Result{}, err
 	}
 	return s.Commit(ctx, p)
+}
+
+// Prepare runs a check of the integration as it is now without recording
+// it: Run without its record, for a caller that records it in a
+// transaction of its own with CommitIn (provisioning's verify step, in
+// the record of the step's success).
+func (s *Service) Prepare(ctx context.Context, org, id uuid.UUID, trigger string) (Pending, error) {
+	in, t, err := s.store.LoadCheckTarget(ctx, s.tx.Conn(), org, id)
+	if err != nil {
+		return Pending{}, err
+	}
+	return s.Check(ctx, Target{Integration: in, Tenant: t}, trigger)
 }
 
 // Check runs a check's steps on tg (as loaded by the caller: Run, or a
