@@ -189,8 +189,8 @@ type Extension struct {
 	// FetchCooldown, when set, is the new queue's minimum gap between
 	// fetches (River's default for the client otherwise: 25 ms).
 	FetchCooldown time.Duration
-	Register   func(*river.Workers)
-	Periodic   []*river.PeriodicJob
+	Register      func(*river.Workers)
+	Periodic      []*river.PeriodicJob
 }
 
 // New builds the queue; Start runs it.
