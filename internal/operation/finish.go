@@ -13,12 +13,13 @@ import (
 // steps the transition changed, the operation, its kind's end hook
 // (Kind.Finished) and its operation.finished event, all in tx, so the
 // hook's writes and the event commit if and only if the final state does.
-// It returns the operation as written, with its steps.
-func writeFinal(ctx context.Context, tx uow.Tx, store Store, kinds *Registry, events event.Notifier, op Operation, changed []StepRecord) (Operation, error) {
+// It returns the operation as written, with its steps. fence: see
+// Store.WriteOperation.
+func writeFinal(ctx context.Context, tx uow.Tx, store Store, kinds *Registry, events event.Notifier, op Operation, changed []StepRecord, fence *Fence) (Operation, error) {
 	if !op.Done() || op.EndTime == nil {
 		return Operation{}, fmt.Errorf("operation %s: writeFinal in state %s", op.Name(), op.State)
 	}
-	out, err := store.WriteOperation(ctx, tx, op, changed)
+	out, err := store.WriteOperation(ctx, tx, op, changed, fence)
 	if err != nil {
 		return Operation{}, err
 	}

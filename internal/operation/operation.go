@@ -2,6 +2,7 @@ package operation
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -278,3 +279,15 @@ func ParseName(field, name string) (Name, error) {
 	}
 	return Name{Org: org, ID: id}, nil
 }
+
+// Fence is what a write without the operation's row lock expects to find:
+// the version its writer last wrote or read, and its lease (see
+// Store.WriteOperation and the runner's record).
+type Fence struct {
+	Version int64
+	Owner   uuid.UUID
+}
+
+// ErrFenced: the operation changed since the fence's version, or another
+// runner holds it; nothing was written.
+var ErrFenced = errors.New("operation changed since it was last read")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -137,7 +138,24 @@ type attempt struct {
 	step    Step
 	ordinal int
 	sc      StepContext
+	// snap is the operation as the attempt's running record wrote it: its
+	// outcome is recorded from it, without locking and reading the row
+	// again, fenced by its version and the lease (record).
+	snap *snapshot
 }
+
+// snapshot is an operation as one transaction wrote it, with that
+// transaction's database time and the local monotonic time just after.
+type snapshot struct {
+	op  Operation
+	now time.Time
+	at  time.Time
+}
+
+// clock is the database's time now as estimated from the snapshot: its
+// time plus the local time elapsed since (at most the transaction's few
+// milliseconds early; every decision made with it is relative to it).
+func (s *snapshot) clock() time.Time { return s.now.Add(time.Since(s.at)) }
 
 // Run advances one operation as far as it can now (the job's work). Each
 // step attempt is: record it running (attempts+1, lease taken); run it,
@@ -220,7 +238,7 @@ func (r *Runner) advance(ctx context.Context, args RunArgs, owner uuid.UUID, yie
 		if err != nil {
 			return err
 		}
-		act, err = r.decide(ctx, tx, args, owner, yield, false, op, now, nil)
+		act, err = r.decide(ctx, tx, args, owner, yield, false, op, now, nil, nil)
 		return err
 	})
 	return act, err
@@ -237,8 +255,9 @@ func (r *Runner) advance(ctx context.Context, args RunArgs, owner uuid.UUID, yie
 // writes them with op and the next attempt's running record in one
 // statement (save), whatever it decides.
 func (r *Runner) decide(ctx context.Context, tx uow.Tx, args RunArgs, owner uuid.UUID, yield, folded bool, op Operation, now time.Time,
-	unwritten []StepRecord) (action, error) {
+	unwritten []StepRecord, fence *Fence) (action, error) {
 	act := action{}
+	var written Operation
 	// save writes the unwritten steps, those given and op, when anything
 	// is to be written (folded: always, op changed with the outcome).
 	save := func(steps ...StepRecord) error {
@@ -246,7 +265,8 @@ func (r *Runner) decide(ctx context.Context, tx uow.Tx, args RunArgs, owner uuid
 		if !folded && len(all) == 0 {
 			return nil
 		}
-		_, err := r.store.WriteOperation(ctx, tx, op, all)
+		var err error
+		written, err = r.store.WriteOperation(ctx, tx, op, all, fence)
 		return err
 	}
 	// release drops this run's lease (clearLease), with the unwritten
@@ -283,7 +303,7 @@ func (r *Runner) decide(ctx context.Context, tx uow.Tx, args RunArgs, owner uuid
 			if err != nil {
 				return err
 			}
-			_, err = writeFinal(ctx, tx, r.store, r.kinds, r.events, op, changed)
+			_, err = writeFinal(ctx, tx, r.store, r.kinds, r.events, op, changed, fence)
 			return err
 		}
 		k, ok := r.kinds.Get(op.Kind)
@@ -329,14 +349,14 @@ func (r *Runner) decide(ctx context.Context, tx uow.Tx, args RunArgs, owner uuid
 					if err := r.succeed(ctx, &final, k, now); err != nil {
 						return err
 					}
-					_, err := writeFinal(ctx, tx, r.store, r.kinds, r.events, final, unwritten)
+					_, err := writeFinal(ctx, tx, r.store, r.kinds, r.events, final, unwritten, fence)
 					return err
 				})
 				if err == nil {
 					act.done = true
 					return nil
 				}
-				if ctx.Err() != nil {
+				if ctx.Err() != nil || errors.Is(err, ErrFenced) {
 					return err
 				}
 				r.log.WarnContext(ctx, "ending an operation with its last step's record failed; ending it on its own", "operation", op.Name(), "error", err)
@@ -349,7 +369,7 @@ func (r *Runner) decide(ctx context.Context, tx uow.Tx, args RunArgs, owner uuid
 			if err := r.succeed(ctx, &op, k, now); err != nil {
 				return err
 			}
-			_, err := writeFinal(ctx, tx, r.store, r.kinds, r.events, op, unwritten)
+			_, err := writeFinal(ctx, tx, r.store, r.kinds, r.events, op, unwritten, fence)
 			return err
 		}
 		st := op.Steps[next]
@@ -382,7 +402,9 @@ func (r *Runner) decide(ctx context.Context, tx uow.Tx, args RunArgs, owner uuid
 		op.Steps[next] = st
 		sc := stepContext(r, op, next, now)
 		sc.onRecord = new([]RecordFunc) // the attempt's RecordWith writes
-		act.run = &attempt{step: k.Steps[next], ordinal: next, sc: sc}
+		snap := op
+		snap.Steps, snap.Version = slices.Clone(op.Steps), written.Version
+		act.run = &attempt{step: k.Steps[next], ordinal: next, sc: sc, snap: &snapshot{op: snap, now: now, at: time.Now()}}
 		return nil
 	}()
 	return act, err
@@ -549,15 +571,10 @@ func (r *Runner) record(ctx context.Context, args RunArgs, owner uuid.UUID, a *a
 	}
 	var act action
 	var hookErr error
-	err := r.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
+	// body records the outcome on op as of now (fence: without the row
+	// lock, see below).
+	body := func(ctx context.Context, tx uow.Tx, op Operation, now time.Time, fence *Fence) error {
 		act, hookErr = action{}, nil
-		op, now, err := r.store.LockOperation(ctx, tx, org, id)
-		if err != nil {
-			return err
-		}
-		if op.LeaseOwner != owner {
-			return errLeaseLost
-		}
 		for _, h := range hooks {
 			if err := h(ctx, tx); err != nil {
 				hookErr = err
@@ -582,16 +599,43 @@ func (r *Runner) record(ctx context.Context, args RunArgs, owner uuid.UUID, a *a
 		}
 		if op.Done() {
 			act.done = true
-			_, err = writeFinal(ctx, tx, r.store, r.kinds, r.events, op, changed)
+			_, err = writeFinal(ctx, tx, r.store, r.kinds, r.events, op, changed, fence)
 			return err
 		}
 		// The next decision in the same transaction, written with this
 		// outcome in one statement: the next step's running record (or
 		// the operation's end) commits with it, still before the next
 		// step's side effects.
-		act, err = r.decide(ctx, tx, args, owner, yield, true, op, now, changed)
+		act, err = r.decide(ctx, tx, args, owner, yield, true, op, now, changed, fence)
 		return err
-	})
+	}
+	// First from the attempt's snapshot, without locking and reading the
+	// row: every write of that transaction is fenced by the snapshot's
+	// version and this run's lease, so it commits only if nothing changed
+	// the operation since (a cancel request, the janitor, another
+	// runner); otherwise it is rolled back whole (the step's RecordWith
+	// writes with it) and the outcome recorded under the lock below.
+	err := ErrFenced
+	if a.snap != nil {
+		op := a.snap.op
+		op.Steps = slices.Clone(op.Steps)
+		err = r.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
+			return body(ctx, tx, op, a.snap.clock(), &Fence{Version: op.Version, Owner: owner})
+		})
+	}
+	if errors.Is(err, ErrFenced) {
+		err = r.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
+			act, hookErr = action{}, nil
+			op, now, err := r.store.LockOperation(ctx, tx, org, id)
+			if err != nil {
+				return err
+			}
+			if op.LeaseOwner != owner {
+				return errLeaseLost
+			}
+			return body(ctx, tx, op, now, nil)
+		})
+	}
 	if hookErr != nil {
 		// The step's own writes failed: nothing of that transaction was
 		// kept, and the attempt is recorded as failed with their error

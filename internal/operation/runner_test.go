@@ -992,3 +992,57 @@ func TestRecordWithWritesInTheStepsRecord(t *testing.T) {
 		t.Fatalf("committed claim %q, want attempt-2's", prior)
 	}
 }
+
+// TestFencedWriteIsAllOrNothing: a record made without the row lock (the
+// runner's record from its attempt's snapshot) writes nothing, neither the
+// operation nor any step, unless the operation is still at the fence's
+// version and held by the fence's owner, in autocommit as in a
+// transaction; with both, it writes like an unfenced write.
+func TestFencedWriteIsAllOrNothing(t *testing.T) {
+	e := newEnv(t, operation.Config{})
+	ctx := context.Background()
+	op := e.start()
+	owner := uuid.New()
+	until := time.Now().Add(time.Minute)
+	if err := e.db.SetLease(ctx, e.db.Conn(), e.org, op.ID, owner, &until); err != nil {
+		t.Fatal(err)
+	}
+	op = e.get(op.ID)
+	step := op.Steps[0]
+	step.State, step.Attempts = operation.StepRunning, 1
+	write := func(tx uow.Tx, f operation.Fence) error {
+		next := op
+		next.State, next.LeaseOwner, next.LeaseExpireTime = operation.StateRunning, owner, &until
+		_, err := e.db.WriteOperation(ctx, tx, next, []operation.StepRecord{step}, &f)
+		return err
+	}
+	for _, c := range []struct {
+		name  string
+		fence operation.Fence
+	}{
+		{"an older version", operation.Fence{Version: op.Version - 1, Owner: owner}},
+		{"a newer version", operation.Fence{Version: op.Version + 1, Owner: owner}},
+		{"another owner", operation.Fence{Version: op.Version, Owner: uuid.New()}},
+	} {
+		if err := write(e.db.Conn(), c.fence); !errors.Is(err, operation.ErrFenced) {
+			t.Fatalf("%s, autocommit: %v, want ErrFenced", c.name, err)
+		}
+		err := e.db.InTx(ctx, func(ctx context.Context, tx uow.Tx) error { return write(tx, c.fence) })
+		if !errors.Is(err, operation.ErrFenced) {
+			t.Fatalf("%s, in a transaction: %v, want ErrFenced", c.name, err)
+		}
+		got := e.get(op.ID)
+		if got.Version != op.Version || got.State != op.State || got.Steps[0].State != op.Steps[0].State || got.Steps[0].Attempts != 0 {
+			t.Fatalf("%s: written (version %d, state %s, step %s after %d attempts)", c.name, got.Version, got.State,
+				got.Steps[0].State, got.Steps[0].Attempts)
+		}
+	}
+	if err := write(e.db.Conn(), operation.Fence{Version: op.Version, Owner: owner}); err != nil {
+		t.Fatal(err)
+	}
+	got := e.get(op.ID)
+	if got.Version != op.Version+1 || got.State != operation.StateRunning || got.Steps[0].State != operation.StepRunning || got.Steps[0].Attempts != 1 {
+		t.Fatalf("fenced write at the version and owner: version %d, state %s, step %s after %d attempts", got.Version, got.State,
+			got.Steps[0].State, got.Steps[0].Attempts)
+	}
+}

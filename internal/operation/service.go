@@ -38,8 +38,10 @@ type Store interface {
 	UpdateStep(ctx context.Context, tx uow.Tx, org, id uuid.UUID, s StepRecord) error
 	// WriteOperation writes steps' mutable fields and op's (bumping its
 	// version), as UpdateStep for each and UpdateOperation do, in one
-	// statement (the runner's records: one round trip each).
-	WriteOperation(ctx context.Context, tx uow.Tx, op Operation, steps []StepRecord) (Operation, error)
+	// statement (the runner's records: one round trip each). With a fence,
+	// it writes nothing and returns ErrFenced unless the operation is
+	// still at the fence's version and held by its owner.
+	WriteOperation(ctx context.Context, tx uow.Tx, op Operation, steps []StepRecord, fence *Fence) (Operation, error)
 	// SetLease sets (or with uuid.Nil clears) the runner's lease without
 	// bumping the version.
 	SetLease(ctx context.Context, tx uow.Tx, org, id, owner uuid.UUID, until *time.Time) error
@@ -293,7 +295,7 @@ func (s *Service) Cancel(ctx context.Context, org, id uuid.UUID) (Operation, err
 			if err != nil {
 				return err
 			}
-			if out, err = writeFinal(ctx, tx, s.store, s.kinds, s.events, op, changed); err != nil {
+			if out, err = writeFinal(ctx, tx, s.store, s.kinds, s.events, op, changed, nil); err != nil {
 				return err
 			}
 		} else if out, err = s.store.UpdateOperation(ctx, tx, op); err != nil {

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -229,7 +230,7 @@ func micros(t *time.Time) *time.Time {
 
 // WriteOperation implements operation.Store: UpdateStep for each of steps
 // and UpdateOperation, in one statement.
-func (db *DB) WriteOperation(ctx context.Context, tx uow.Tx, op operation.Operation, steps []operation.StepRecord) (operation.Operation, error) {
+func (db *DB) WriteOperation(ctx context.Context, tx uow.Tx, op operation.Operation, steps []operation.StepRecord, fence *operation.Fence) (operation.Operation, error) {
 	rows := make([]stepJSON, len(steps))
 	for i, s := range steps {
 		r := stepJSON{Ordinal: int32(s.Ordinal), State: string(s.State), Attempts: int32(s.Attempts), StartTime: micros(s.StartTime), EndTime: micros(s.EndTime),
@@ -254,11 +255,18 @@ func (db *DB) WriteOperation(ctx context.Context, tx uow.Tx, op operation.Operat
 	if e := op.Error; e != nil {
 		p.ErrorCode, p.ErrorClass, p.ErrorMessage, p.ErrorRemedy, p.ErrorStep = strp(e.Code), strp(e.Reason), strp(e.Message), strp(e.Remedy), strp(e.Step)
 	}
+	if fence != nil {
+		v := fence.Version
+		p.FenceVersion, p.FenceOwner = &v, nullUUID(fence.Owner)
+	}
 	r, err := queries.WriteOperation(ctx, q(tx), p)
+	if fence != nil && errors.Is(err, pgx.ErrNoRows) {
+		return operation.Operation{}, operation.ErrFenced
+	}
 	if err != nil {
 		return operation.Operation{}, translate(err, op.Name())
 	}
-	return operationFrom(r), nil
+	return operationFrom(query.Operation(r)), nil
 }
 
 // SetLease implements operation.Store.

@@ -122,8 +122,24 @@ listen dzconnect_operations;
 -- by ordinal; an absent field is null) and UpdateOperation, in one
 -- statement: the runner's record of an attempt's outcome and of the next
 -- attempt is one round trip. The version is bumped once (one notification
--- to waiters on commit).
-with written_steps as (
+-- to waiters on commit). With a fence (the version and lease owner the
+-- writer last saw), nothing is written unless the operation is still at
+-- that version and held by that owner (no row is returned then): the
+-- steps are written only with the operation (written_steps reads op_upd's
+-- answer), so the statement is all or nothing even in autocommit.
+with op_upd as (
+  update operations o set
+    state = @state, cancel_requested = @cancel_requested, result = sqlc.narg(result),
+    error_code = sqlc.narg(error_code), error_class = sqlc.narg(error_class), error_message = sqlc.narg(error_message),
+    error_remedy = sqlc.narg(error_remedy), error_step = sqlc.narg(error_step),
+    steps_done = @steps_done, end_time = sqlc.narg(end_time),
+    lease_owner = sqlc.narg(lease_owner), lease_expire_time = sqlc.narg(lease_expire_time),
+    update_time = now(), version = o.version + 1
+  where o.organization_id = @organization_id and o.id = @id
+    and (sqlc.narg(fence_version)::bigint is null or o.version = sqlc.narg(fence_version)::bigint)
+    and (sqlc.narg(fence_owner)::uuid is null or o.lease_owner = sqlc.narg(fence_owner)::uuid)
+  returning o.*
+), written_steps as (
   update operation_steps st set
     state = x.v->>'state', attempts = (x.v->>'attempts')::integer,
     start_time = (x.v->>'start_time')::timestamptz, end_time = (x.v->>'end_time')::timestamptz,
@@ -134,14 +150,7 @@ with written_steps as (
     update_time = now()
   from jsonb_array_elements(@steps::jsonb) as x(v)
   where st.organization_id = @organization_id and st.operation_id = @id and st.ordinal = (x.v->>'ordinal')::integer
+    and exists (select 1 from op_upd)
   returning st.ordinal
 )
-update operations o set
-  state = @state, cancel_requested = @cancel_requested, result = sqlc.narg(result),
-  error_code = sqlc.narg(error_code), error_class = sqlc.narg(error_class), error_message = sqlc.narg(error_message),
-  error_remedy = sqlc.narg(error_remedy), error_step = sqlc.narg(error_step),
-  steps_done = @steps_done, end_time = sqlc.narg(end_time),
-  lease_owner = sqlc.narg(lease_owner), lease_expire_time = sqlc.narg(lease_expire_time),
-  update_time = now(), version = o.version + 1
-where o.organization_id = @organization_id and o.id = @id
-returning o.*;
+select * from op_upd;

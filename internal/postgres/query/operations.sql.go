@@ -629,7 +629,19 @@ func (q *Queries) UpdateOperationStep(ctx context.Context, db DBTX, arg UpdateOp
 }
 
 const writeOperation = `-- name: WriteOperation :one
-with written_steps as (
+with op_upd as (
+  update operations o set
+    state = $1, cancel_requested = $2, result = $3,
+    error_code = $4, error_class = $5, error_message = $6,
+    error_remedy = $7, error_step = $8,
+    steps_done = $9, end_time = $10,
+    lease_owner = $11, lease_expire_time = $12,
+    update_time = now(), version = o.version + 1
+  where o.organization_id = $13 and o.id = $14
+    and ($15::bigint is null or o.version = $15::bigint)
+    and ($16::uuid is null or o.lease_owner = $16::uuid)
+  returning o.organization_id, o.id, o.kind, o.target, o.state, o.cancel_requested, o.params, o.result, o.error_code, o.error_class, o.error_message, o.error_remedy, o.error_step, o.request_id, o.steps_total, o.steps_done, o.lease_owner, o.lease_expire_time, o.create_time, o.update_time, o.end_time, o.version, o.incarnation
+), written_steps as (
   update operation_steps st set
     state = x.v->>'state', attempts = (x.v->>'attempts')::integer,
     start_time = (x.v->>'start_time')::timestamptz, end_time = (x.v->>'end_time')::timestamptz,
@@ -638,19 +650,12 @@ with written_steps as (
     error_remedy = x.v->>'error_remedy', outputs = coalesce(x.v->'outputs', '{}'::jsonb),
     polls = (x.v->>'polls')::integer, poll_deadline = (x.v->>'poll_deadline')::timestamptz, observation = x.v->>'observation',
     update_time = now()
-  from jsonb_array_elements($15::jsonb) as x(v)
+  from jsonb_array_elements($17::jsonb) as x(v)
   where st.organization_id = $13 and st.operation_id = $14 and st.ordinal = (x.v->>'ordinal')::integer
+    and exists (select 1 from op_upd)
   returning st.ordinal
 )
-update operations o set
-  state = $1, cancel_requested = $2, result = $3,
-  error_code = $4, error_class = $5, error_message = $6,
-  error_remedy = $7, error_step = $8,
-  steps_done = $9, end_time = $10,
-  lease_owner = $11, lease_expire_time = $12,
-  update_time = now(), version = o.version + 1
-where o.organization_id = $13 and o.id = $14
-returning o.organization_id, o.id, o.kind, o.target, o.state, o.cancel_requested, o.params, o.result, o.error_code, o.error_class, o.error_message, o.error_remedy, o.error_step, o.request_id, o.steps_total, o.steps_done, o.lease_owner, o.lease_expire_time, o.create_time, o.update_time, o.end_time, o.version, o.incarnation
+select organization_id, id, kind, target, state, cancel_requested, params, result, error_code, error_class, error_message, error_remedy, error_step, request_id, steps_total, steps_done, lease_owner, lease_expire_time, create_time, update_time, end_time, version, incarnation from op_upd
 `
 
 type WriteOperationParams struct {
@@ -668,15 +673,47 @@ type WriteOperationParams struct {
 	LeaseExpireTime *time.Time
 	OrganizationID  uuid.UUID
 	ID              uuid.UUID
+	FenceVersion    *int64
+	FenceOwner      uuid.NullUUID
 	Steps           json.RawMessage
+}
+
+type WriteOperationRow struct {
+	OrganizationID  uuid.UUID
+	ID              uuid.UUID
+	Kind            string
+	Target          string
+	State           string
+	CancelRequested bool
+	Params          json.RawMessage
+	Result          json.RawMessage
+	ErrorCode       *string
+	ErrorClass      *string
+	ErrorMessage    *string
+	ErrorRemedy     *string
+	ErrorStep       *string
+	RequestID       uuid.NullUUID
+	StepsTotal      int32
+	StepsDone       int32
+	LeaseOwner      uuid.NullUUID
+	LeaseExpireTime *time.Time
+	CreateTime      time.Time
+	UpdateTime      time.Time
+	EndTime         *time.Time
+	Version         int64
+	Incarnation     int32
 }
 
 // UpdateOperationStep for each step in @steps (a JSON array of step rows,
 // by ordinal; an absent field is null) and UpdateOperation, in one
 // statement: the runner's record of an attempt's outcome and of the next
 // attempt is one round trip. The version is bumped once (one notification
-// to waiters on commit).
-func (q *Queries) WriteOperation(ctx context.Context, db DBTX, arg WriteOperationParams) (Operation, error) {
+// to waiters on commit). With a fence (the version and lease owner the
+// writer last saw), nothing is written unless the operation is still at
+// that version and held by that owner (no row is returned then): the
+// steps are written only with the operation (written_steps reads op_upd's
+// answer), so the statement is all or nothing even in autocommit.
+func (q *Queries) WriteOperation(ctx context.Context, db DBTX, arg WriteOperationParams) (WriteOperationRow, error) {
 	row := db.QueryRow(ctx, writeOperation,
 		arg.State,
 		arg.CancelRequested,
@@ -692,9 +729,11 @@ func (q *Queries) WriteOperation(ctx context.Context, db DBTX, arg WriteOperatio
 		arg.LeaseExpireTime,
 		arg.OrganizationID,
 		arg.ID,
+		arg.FenceVersion,
+		arg.FenceOwner,
 		arg.Steps,
 	)
-	var i Operation
+	var i WriteOperationRow
 	err := row.Scan(
 		&i.OrganizationID,
 		&i.ID,
