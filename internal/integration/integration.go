@@ -199,10 +199,23 @@ type Filter struct {
 	ExpireBefore time.Time
 }
 
+// ProvisionedObjects is what provisioning made in Entra or Azure for an
+// integration (Store.SetProvisionedObjects): the set fields are written,
+// the others kept.
+type ProvisionedObjects struct {
+	ClientID         uuid.NullUUID
+	AppObjectID      uuid.NullUUID
+	ServicePrincipal uuid.NullUUID
+	Sentinel         *Sentinel
+}
+
 // Store persists integrations and their credentials. Every method runs in
 // the caller's unit of work and none opens a transaction; every method is
 // scoped by organization except the background ones (stale pending rows).
 type Store interface {
+	// SetProvisionedObjects writes o's set fields on the integration in one
+	// statement, bumping its version (NotFound when it is gone).
+	SetProvisionedObjects(ctx context.Context, tx uow.Tx, org, id uuid.UUID, o ProvisionedObjects) error
 	// LockTenant keeps the tenant from being deleted until tx ends
 	// (NotFound when it does not exist).
 	LockTenant(ctx context.Context, tx uow.Tx, org, tenant uuid.UUID) error

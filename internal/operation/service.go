@@ -26,6 +26,8 @@ type Store interface {
 	// name, in order.
 	InsertOperation(ctx context.Context, tx uow.Tx, op Operation, steps []string) (Operation, error)
 	GetOperation(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (Operation, error)
+	// OperationVersion reads the operation's version and state alone.
+	OperationVersion(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (int64, State, error)
 	// LockOperation reads and row-locks an operation until tx ends, and
 	// returns the database's time (for leases and backoff).
 	LockOperation(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (Operation, time.Time, error)
@@ -328,8 +330,12 @@ func (s *Service) Wait(ctx context.Context, org, id uuid.UUID, timeout time.Dura
 	defer deadline.Stop()
 	recheck := time.NewTicker(s.cfg.WaitRecheck)
 	defer recheck.Stop()
+	// The operation is read whole once, then on each change only its
+	// version and state, until it is done or (with etag) changed: a
+	// provisioning changes at every step boundary, and a waiter for its
+	// end need not read its steps each time.
+	op, err := s.Get(ctx, org, id)
 	for {
-		op, err := s.Get(ctx, org, id)
 		if err != nil {
 			return Operation{}, err
 		}
@@ -340,9 +346,16 @@ func (s *Service) Wait(ctx context.Context, org, id uuid.UUID, timeout time.Dura
 		case <-ch:
 		case <-recheck.C:
 		case <-deadline.C:
-			return op, nil
+			return s.Get(ctx, org, id) // as it is now, its steps too
 		case <-ctx.Done():
 			return op, apperr.Wrap(ctx.Err(), apperr.Canceled, "wait canceled")
+		}
+		v, st, verr := s.store.OperationVersion(ctx, s.tx.Conn(), org, id)
+		switch {
+		case verr != nil:
+			err = verr
+		case v != op.Version && (st.Done() || etag != 0):
+			op, err = s.Get(ctx, org, id)
 		}
 	}
 }

@@ -183,6 +183,20 @@ func (db *DB) UpdateIntegration(ctx context.Context, tx uow.Tx, in integration.I
 	return integrationFrom(r), nil
 }
 
+// SetProvisionedObjects implements integration.Store.
+func (db *DB) SetProvisionedObjects(ctx context.Context, tx uow.Tx, org, id uuid.UUID, o integration.ProvisionedObjects) error {
+	sub, rg, name, ws := sentinelColumns(o.Sentinel)
+	n, err := queries.SetProvisionedObjects(ctx, q(tx), query.SetProvisionedObjectsParams{
+		OrganizationID: org, ID: id, ClientID: o.ClientID, ApplicationObjectID: o.AppObjectID,
+		ServicePrincipalObjectID: o.ServicePrincipal, SentinelSubscriptionID: sub, SentinelResourceGroup: rg,
+		SentinelWorkspaceName: name, SentinelWorkspaceID: ws,
+	})
+	if err == nil && n == 0 {
+		err = errNoRows
+	}
+	return translate(err, integrationWhat(org, id))
+}
+
 // MakeIntegrationVisible implements integration.Store.
 func (db *DB) MakeIntegrationVisible(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (integration.Integration, error) {
 	r, err := queries.MakeIntegrationVisible(ctx, q(tx), query.MakeIntegrationVisibleParams{OrganizationID: org, ID: id})

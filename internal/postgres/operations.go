@@ -96,6 +96,15 @@ func (db *DB) GetOperation(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (o
 	return withJSONSteps(operationFrom(r.Operation), r.Steps)
 }
 
+// OperationVersion implements operation.Store.
+func (db *DB) OperationVersion(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (int64, operation.State, error) {
+	r, err := queries.GetOperationVersion(ctx, q(tx), query.GetOperationVersionParams{OrganizationID: org, ID: id})
+	if err != nil {
+		return 0, "", translate(err, operation.Name{Org: org, ID: id}.String())
+	}
+	return r.Version, operation.State(r.State), nil
+}
+
 // LockOperation implements operation.Store: the row and its steps in one
 // statement (every runner record starts with it).
 func (db *DB) LockOperation(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (operation.Operation, time.Time, error) {

@@ -164,18 +164,21 @@ func (s *Service) updateIn(ctx context.Context, tx uow.Tx, r run, mutate func(*i
 	return err
 }
 
-// recordUpdate applies mutate to the integration in the transaction that
-// records the step's success (operation.StepContext.RecordWith): what the
-// step made (e.g. the application's IDs) reaches the integration row
-// together with the step's outputs, one transaction instead of two. A
-// crash before that record leaves neither: the step runs again and finds
-// what it made (every such step is an upsert or adopts by name). Outside
-// the runner the update is made at once.
-func (s *Service) recordUpdate(ctx context.Context, r run, mutate func(*integration.Integration)) error {
-	if r.sc.RecordWith(func(ctx context.Context, tx uow.Tx) error { return s.updateIn(ctx, tx, r, mutate) }) {
+// recordObjects writes what the step made in Entra or Azure (e.g. the
+// application's IDs) on the integration, one statement, in the
+// transaction that records the step's success
+// (operation.StepContext.RecordWith): the IDs and the step's outputs
+// commit together. A crash before that record leaves neither: the step
+// runs again and finds what it made (every such step is an upsert or
+// adopts by name). Outside the runner the write is made at once.
+func (s *Service) recordObjects(ctx context.Context, r run, o integration.ProvisionedObjects) error {
+	write := func(ctx context.Context, tx uow.Tx) error {
+		return s.d.Integrations.SetProvisionedObjects(ctx, tx, r.sc.Org, r.p.Integration, o)
+	}
+	if r.sc.RecordWith(write) {
 		return nil
 	}
-	return s.update(ctx, r, mutate)
+	return write(ctx, s.d.Tx.Conn())
 }
 
 // --- a. app-management policy ---------------------------------------------
@@ -380,8 +383,8 @@ func (s *Service) stepApplication(ctx context.Context, sc operation.StepContext)
 	if err1 != nil || err2 != nil {
 		return nil, operation.Lag("the application's IDs are not readable yet")
 	}
-	if err := s.recordUpdate(ctx, r, func(in *integration.Integration) {
-		in.ClientID, in.AppObjectID = appID, uuid.NullUUID{UUID: objID, Valid: true}
+	if err := s.recordObjects(ctx, r, integration.ProvisionedObjects{
+		ClientID: uuid.NullUUID{UUID: appID, Valid: true}, AppObjectID: uuid.NullUUID{UUID: objID, Valid: true},
 	}); err != nil {
 		return nil, err
 	}
@@ -417,9 +420,7 @@ func (s *Service) stepServicePrincipal(ctx context.Context, sc operation.StepCon
 	if err != nil {
 		return nil, operation.Lag("the service principal's ID is not readable yet")
 	}
-	if err := s.recordUpdate(ctx, r, func(in *integration.Integration) {
-		in.ServicePrincipal = uuid.NullUUID{UUID: id, Valid: true}
-	}); err != nil {
+	if err := s.recordObjects(ctx, r, integration.ProvisionedObjects{ServicePrincipal: uuid.NullUUID{UUID: id, Valid: true}}); err != nil {
 		return nil, err
 	}
 	return outputs(spOut{ObjectID: sp.ObjectID})
@@ -614,8 +615,8 @@ func (s *Service) stepSentinelRole(ctx context.Context, sc operation.StepContext
 		return nil, s.rbacRemedy(ctx, r, err, ws.Scope(), "assign "+role.Name)
 	}
 	crashpoint.Hit(crashpoint.Name(KindName, StepSentinelRole, "after_call")) // test-only: assigned, not recorded
-	if err := s.recordUpdate(ctx, r, func(in *integration.Integration) {
-		in.Sentinel = &integration.Sentinel{SubscriptionID: ws.SubscriptionID, ResourceGroup: ws.ResourceGroup, WorkspaceName: ws.Name, WorkspaceID: wsID}
+	if err := s.recordObjects(ctx, r, integration.ProvisionedObjects{
+		Sentinel: &integration.Sentinel{SubscriptionID: ws.SubscriptionID, ResourceGroup: ws.ResourceGroup, WorkspaceName: ws.Name, WorkspaceID: wsID},
 	}); err != nil {
 		return nil, err
 	}

@@ -42,6 +42,21 @@ update integrations set
 where organization_id = @organization_id and id = @id
 returning *;
 
+-- name: SetProvisionedObjects :execrows
+-- What a provisioning step made in Entra or Azure, in one statement: each
+-- given column (null: unchanged), the version bumped. No read first: the
+-- other columns are not touched.
+update integrations set
+  client_id = coalesce(sqlc.narg(client_id)::uuid, client_id),
+  application_object_id = coalesce(sqlc.narg(application_object_id)::uuid, application_object_id),
+  service_principal_object_id = coalesce(sqlc.narg(service_principal_object_id)::uuid, service_principal_object_id),
+  sentinel_subscription_id = coalesce(sqlc.narg(sentinel_subscription_id)::uuid, sentinel_subscription_id),
+  sentinel_resource_group = coalesce(sqlc.narg(sentinel_resource_group)::text, sentinel_resource_group),
+  sentinel_workspace_name = coalesce(sqlc.narg(sentinel_workspace_name)::text, sentinel_workspace_name),
+  sentinel_workspace_id = coalesce(sqlc.narg(sentinel_workspace_id)::uuid, sentinel_workspace_id),
+  update_time = now(), version = version + 1
+where organization_id = @organization_id and id = @id;
+
 -- name: MakeIntegrationVisible :one
 update integrations set pending = false, update_time = now()
 where organization_id = @organization_id and id = @id and pending

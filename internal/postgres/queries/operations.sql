@@ -33,6 +33,11 @@ select sqlc.embed(operations),
 from operations
 where operations.organization_id = @organization_id and operations.id = @id;
 
+-- name: GetOperationVersion :one
+-- The operation's version and state alone: what a waiter reads on each
+-- change notification before reading it whole.
+select version, state from operations where organization_id = @organization_id and id = @id;
+
 -- name: ListOperationSteps :many
 select * from operation_steps where organization_id = @organization_id and operation_id = @operation_id order by ordinal;
 

@@ -628,6 +628,52 @@ func (q *Queries) SetCredentialState(ctx context.Context, db DBTX, arg SetCreden
 	return i, err
 }
 
+const setProvisionedObjects = `-- name: SetProvisionedObjects :execrows
+update integrations set
+  client_id = coalesce($1::uuid, client_id),
+  application_object_id = coalesce($2::uuid, application_object_id),
+  service_principal_object_id = coalesce($3::uuid, service_principal_object_id),
+  sentinel_subscription_id = coalesce($4::uuid, sentinel_subscription_id),
+  sentinel_resource_group = coalesce($5::text, sentinel_resource_group),
+  sentinel_workspace_name = coalesce($6::text, sentinel_workspace_name),
+  sentinel_workspace_id = coalesce($7::uuid, sentinel_workspace_id),
+  update_time = now(), version = version + 1
+where organization_id = $8 and id = $9
+`
+
+type SetProvisionedObjectsParams struct {
+	ClientID                 uuid.NullUUID
+	ApplicationObjectID      uuid.NullUUID
+	ServicePrincipalObjectID uuid.NullUUID
+	SentinelSubscriptionID   uuid.NullUUID
+	SentinelResourceGroup    *string
+	SentinelWorkspaceName    *string
+	SentinelWorkspaceID      uuid.NullUUID
+	OrganizationID           uuid.UUID
+	ID                       uuid.UUID
+}
+
+// What a provisioning step made in Entra or Azure, in one statement: each
+// given column (null: unchanged), the version bumped. No read first: the
+// other columns are not touched.
+func (q *Queries) SetProvisionedObjects(ctx context.Context, db DBTX, arg SetProvisionedObjectsParams) (int64, error) {
+	result, err := db.Exec(ctx, setProvisionedObjects,
+		arg.ClientID,
+		arg.ApplicationObjectID,
+		arg.ServicePrincipalObjectID,
+		arg.SentinelSubscriptionID,
+		arg.SentinelResourceGroup,
+		arg.SentinelWorkspaceName,
+		arg.SentinelWorkspaceID,
+		arg.OrganizationID,
+		arg.ID,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const updateCredentialMetadata = `-- name: UpdateCredentialMetadata :one
 update credentials set key_id = $1, hint = $2, start_time = $3, end_time = $4,
   expiry_warned_time = $5, update_time = now()

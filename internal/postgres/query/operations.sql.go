@@ -13,6 +13,29 @@ import (
 	"github.com/google/uuid"
 )
 
+const getOperationVersion = `-- name: GetOperationVersion :one
+select version, state from operations where organization_id = $1 and id = $2
+`
+
+type GetOperationVersionParams struct {
+	OrganizationID uuid.UUID
+	ID             uuid.UUID
+}
+
+type GetOperationVersionRow struct {
+	Version int64
+	State   string
+}
+
+// The operation's version and state alone: what a waiter reads on each
+// change notification before reading it whole.
+func (q *Queries) GetOperationVersion(ctx context.Context, db DBTX, arg GetOperationVersionParams) (GetOperationVersionRow, error) {
+	row := db.QueryRow(ctx, getOperationVersion, arg.OrganizationID, arg.ID)
+	var i GetOperationVersionRow
+	err := row.Scan(&i.Version, &i.State)
+	return i, err
+}
+
 const getOperationWithSteps = `-- name: GetOperationWithSteps :one
 select operations.organization_id, operations.id, operations.kind, operations.target, operations.state, operations.cancel_requested, operations.params, operations.result, operations.error_code, operations.error_class, operations.error_message, operations.error_remedy, operations.error_step, operations.request_id, operations.steps_total, operations.steps_done, operations.lease_owner, operations.lease_expire_time, operations.create_time, operations.update_time, operations.end_time, operations.version, operations.incarnation,
   coalesce((select jsonb_agg(to_jsonb(st) order by st.ordinal) from operation_steps st
