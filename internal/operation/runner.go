@@ -571,10 +571,11 @@ func (r *Runner) record(ctx context.Context, args RunArgs, owner uuid.UUID, a *a
 	}
 	var act action
 	var hookErr error
+	var logRecord func() // what the record wrote, logged once it committed
 	// body records the outcome on op as of now (fence: without the row
 	// lock, see below).
 	body := func(ctx context.Context, tx uow.Tx, op Operation, now time.Time, fence *Fence) error {
-		act, hookErr = action{}, nil
+		act, hookErr, logRecord = action{}, nil, nil
 		for _, h := range hooks {
 			if err := h(ctx, tx); err != nil {
 				hookErr = err
@@ -588,14 +589,20 @@ func (r *Runner) record(ctx context.Context, args RunArgs, owner uuid.UUID, a *a
 		st := op.Steps[a.ordinal]
 		switch {
 		case op.State == StateFailed:
-			r.log.WarnContext(ctx, "operation failed", "operation", name, "step", st.Name, "attempts", st.Attempts,
-				"reason", op.Error.Reason, "error", out.err)
+			logRecord = func() {
+				r.log.WarnContext(ctx, "operation failed", "operation", name, "step", st.Name, "attempts", st.Attempts,
+					"reason", op.Error.Reason, "error", out.err)
+			}
 		case out.v.poll:
-			r.log.DebugContext(ctx, "operation step polled", "operation", name, "step", st.Name, "polls", st.Polls,
-				"observation", st.Observation, "next_poll", st.NextAttemptTime)
+			logRecord = func() {
+				r.log.DebugContext(ctx, "operation step polled", "operation", name, "step", st.Name, "polls", st.Polls,
+					"observation", st.Observation, "next_poll", st.NextAttemptTime)
+			}
 		case out.err != nil && st.State == StepPending:
-			r.log.WarnContext(ctx, "operation step failed; retrying", "operation", name, "step", st.Name, "attempt", st.Attempts,
-				"reason", st.LastError.Reason, "next_attempt", st.NextAttemptTime, "error", out.err)
+			logRecord = func() {
+				r.log.WarnContext(ctx, "operation step failed; retrying", "operation", name, "step", st.Name, "attempt", st.Attempts,
+					"reason", st.LastError.Reason, "next_attempt", st.NextAttemptTime, "error", out.err)
+			}
 		}
 		if op.Done() {
 			act.done = true
@@ -625,7 +632,7 @@ func (r *Runner) record(ctx context.Context, args RunArgs, owner uuid.UUID, a *a
 	}
 	if errors.Is(err, ErrFenced) {
 		err = r.tx.InTx(ctx, func(ctx context.Context, tx uow.Tx) error {
-			act, hookErr = action{}, nil
+			act, hookErr, logRecord = action{}, nil, nil
 			op, now, err := r.store.LockOperation(ctx, tx, org, id)
 			if err != nil {
 				return err
@@ -635,6 +642,9 @@ func (r *Runner) record(ctx context.Context, args RunArgs, owner uuid.UUID, a *a
 			}
 			return body(ctx, tx, op, now, nil)
 		})
+	}
+	if err == nil && logRecord != nil {
+		logRecord()
 	}
 	if hookErr != nil {
 		// The step's own writes failed: nothing of that transaction was
