@@ -31,11 +31,12 @@ type Store interface {
 	// credentials and row-locks it until tx ends.
 	GetIntegrationForUpdate(ctx context.Context, tx uow.Tx, org, id uuid.UUID) (integration.Integration, error)
 	InsertCheck(ctx context.Context, tx uow.Tx, c Check) error
-	// RecordUnchangedMany writes each of us's check and its integration's
-	// last check time, all in one statement, each only if every
-	// expectation in it still holds; it returns the IDs of the checks it
-	// wrote (the others: nothing written).
-	RecordUnchangedMany(ctx context.Context, tx uow.Tx, us []Unchanged) ([]uuid.UUID, error)
+	// RecordExpectedMany writes each of es's check, its integration's
+	// last check time and state (and state change time, when the state
+	// changes), all in one statement, each only if every expectation in it
+	// still holds; it returns the IDs of the checks it wrote (the others:
+	// nothing written).
+	RecordExpectedMany(ctx context.Context, tx uow.Tx, es []Expected) ([]uuid.UUID, error)
 	// SetIntegrationState writes a check's verdict: state, last check time
 	// and, when the state differs, the state change time. The version
 	// (etag) stays.
