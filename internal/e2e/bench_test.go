@@ -246,18 +246,20 @@ func BenchmarkSweep(b *testing.B) {
 			if !pgss {
 				return
 			}
-			rows, err := setup.DB.Query(ctx, `select calls, total_exec_time, rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110)
-				from pg_stat_statements order by total_exec_time desc limit 25`)
+			// Planning time is there when the server sets
+			// pg_stat_statements.track_planning (0 otherwise).
+			rows, err := setup.DB.Query(ctx, `select calls, total_exec_time, total_plan_time, rows, left(regexp_replace(query, '\s+', ' ', 'g'), 100)
+				from pg_stat_statements order by total_exec_time + total_plan_time desc limit 25`)
 			if err != nil {
 				b.Fatal(err)
 			}
-			fmt.Printf("  %s: statements by execution time (calls, ms, rows)\n", name)
+			fmt.Printf("  %s: statements by execution and planning time (calls, execution ms, planning ms, rows)\n", name)
 			for rows.Next() {
 				var calls, nrows int64
-				var ms float64
+				var ms, plan float64
 				var q string
-				_ = rows.Scan(&calls, &ms, &nrows, &q)
-				fmt.Printf("    %6d %8.1f %7d  %s\n", calls, ms, nrows, q)
+				_ = rows.Scan(&calls, &ms, &plan, &nrows, &q)
+				fmt.Printf("    %6d %8.1f %8.1f %7d  %s\n", calls, ms, plan, nrows, q)
 			}
 			rows.Close()
 		}
