@@ -109,4 +109,44 @@ func TestGroupedRecords(t *testing.T) {
 	if n := countRows(t, f.s, "webhook_deliveries") - deliveriesBefore; n != 1 {
 		t.Fatalf("%d deliveries queued, want 1 (the new outcome)", n)
 	}
+
+	// The fast path's expectations for a state change, at the store: the
+	// integration's version and state as read, and the active credential
+	// (ID and end) that its event carries. Any of them changed since the
+	// check read it: nothing written (the full path decides again).
+	tg := ts[1]
+	var version int64
+	var cred uuid.UUID
+	var credEnd *time.Time
+	if err := f.s.DB.QueryRow(ctx, `select i.version, c.id, c.end_time from integrations i join credentials c
+		on c.organization_id = i.organization_id and c.integration_id = i.id and c.state = 'active' where i.id = $1`,
+		tg.n.Integration).Scan(&version, &cred, &credEnd); err != nil {
+		t.Fatal(err)
+	}
+	otherEnd := time.Now().Add(24 * time.Hour)
+	for _, tc := range []struct {
+		name  string
+		e     verify.Expected
+		wrote bool
+	}{
+		{"another state than read", verify.Expected{Version: version, State: integration.StatePropagating, EventCredential: cred, EventCredentialEnd: credEnd}, false},
+		{"another version than read", verify.Expected{Version: version + 1, State: tg.state, EventCredential: cred, EventCredentialEnd: credEnd}, false},
+		{"another active credential than read", verify.Expected{Version: version, State: tg.state, EventCredential: uuid.Must(uuid.NewV7()), EventCredentialEnd: credEnd}, false},
+		{"no active credential read", verify.Expected{Version: version, State: tg.state}, false},
+		{"another end than read", verify.Expected{Version: version, State: tg.state, EventCredential: cred, EventCredentialEnd: &otherEnd}, false},
+		{"as read", verify.Expected{Version: version, State: tg.state, EventCredential: cred, EventCredentialEnd: credEnd}, true},
+	} {
+		tc.e.Check = mk(tg, newState, version)
+		written, err := db.RecordExpectedMany(ctx, db.Conn(), []verify.Expected{tc.e})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var state integration.State
+		if err := f.s.DB.QueryRow(ctx, `select state from integrations where id = $1`, tg.n.Integration).Scan(&state); err != nil {
+			t.Fatal(err)
+		}
+		if (len(written) == 1) != tc.wrote || (state == newState) != tc.wrote {
+			t.Fatalf("%s: wrote %v, state %s; want written %v", tc.name, written, state, tc.wrote)
+		}
+	}
 }

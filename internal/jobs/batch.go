@@ -62,7 +62,8 @@ func (w *batchWorker) NextRetry(job *river.Job[BatchArgs]) time.Time { return ne
 // Work checks the tenant's due integrations, PerTenant at a time.
 //
 //   - A tenant Microsoft throttled (tenant_throttles, written by any
-//     replica) is not called: the batch snoozes until the Retry-After ends.
+//     replica, read with the first page) is not called: the batch snoozes
+//     until the Retry-After ends.
 //   - When a call answers 429 + Retry-After, no further check starts; the
 //     ones in flight finish (the Microsoft adapter honours the Retry-After
 //     for their own calls), the throttle is recorded for every replica and
@@ -79,8 +80,29 @@ func (w *batchWorker) Work(ctx context.Context, job *river.Job[BatchArgs]) error
 	t := TenantRef{Org: job.Args.Org, Tenant: job.Args.Tenant}
 	conn := w.q.tx.Conn()
 	start := time.Now()
-	until, err := w.q.fleet.TenantThrottledUntil(ctx, conn, t)
-	if err != nil {
+	var (
+		targets []verify.Target
+		until   time.Time
+	)
+	// list reads a page of targets (integration, active credential,
+	// tenant) and the tenant's throttle, in one query, as one of the
+	// replica's batch readers. A target is read up to a page's duration
+	// before its check; a change meanwhile moves the integration's
+	// version, and the record keeps such a check as history only (stale).
+	list := func(after uuid.UUID) error {
+		select {
+		case w.q.readSlots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		defer func() { <-w.q.readSlots }()
+		var err error
+		targets, until, err = w.q.fleet.ListDueTargets(ctx, conn, t, start.Add(-cfg.dueAge()), after, batchListSize)
+		return err
+	}
+	// The first page: a tenant Microsoft throttled (any replica recorded
+	// it) is not called.
+	if err := list(uuid.Nil); err != nil {
 		return Classify(err)
 	}
 	if until.After(start) {
@@ -106,7 +128,6 @@ func (w *batchWorker) Work(ctx context.Context, job *river.Job[BatchArgs]) error
 			}
 		})
 	}
-	due := start.Add(-cfg.dueAge())
 	// slots: checks calling Microsoft at once (the per-tenant limit; a
 	// check frees its slot as soon as its Microsoft calls are over). open:
 	// checks started and not yet recorded, so that records waiting for
@@ -115,19 +136,15 @@ func (w *batchWorker) Work(ctx context.Context, job *river.Job[BatchArgs]) error
 	open := make(chan struct{}, cfg.PerTenant*openPerSlot)
 	var wg sync.WaitGroup
 	more := false
-	after := uuid.Nil
 fill:
-	for {
-		// One query for a page of targets (integration, active credential,
-		// tenant). A target is read up to a page's duration before its
-		// check; a change meanwhile moves the integration's version, and
-		// the record keeps such a check as history only (stale).
-		targets, err := w.q.fleet.ListDueTargets(ctx, conn, t, due, after, batchListSize)
-		if err != nil {
-			mu.Lock()
-			failed = append(failed, err)
-			mu.Unlock()
-			break
+	for page := 0; ; page++ {
+		if page > 0 {
+			if err := list(targets[len(targets)-1].Integration.ID); err != nil {
+				mu.Lock()
+				failed = append(failed, err)
+				mu.Unlock()
+				break
+			}
 		}
 		for _, tg := range targets {
 			select {
@@ -189,7 +206,6 @@ fill:
 		if len(targets) < batchListSize {
 			break
 		}
-		after = targets[len(targets)-1].Integration.ID
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {

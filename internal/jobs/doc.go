@@ -31,7 +31,10 @@
 // the sweep schedules the tenant's next batch at or after it.
 //
 // A batch reads its targets a page at a time (Fleet.ListDueTargets: one
-// query per page, each integration with its active credential and tenant)
+// query per page, each integration with its active credential and tenant,
+// and the tenant's throttle; at most batchReaders batches of a replica
+// read at once, so that a sweep's start does not open a connection per
+// batch)
 // and runs each check in two parts (Checker): Check, the calls to Vault and
 // Microsoft, holds one of the tenant's PerTenant slots; Commit, the record,
 // runs after the slot is freed, while the tenant's next check calls

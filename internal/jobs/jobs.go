@@ -50,11 +50,10 @@ type Fleet interface {
 	ListDueTenants(ctx context.Context, tx uow.Tx, dueBefore time.Time, after TenantRef, limit int) ([]TenantRef, error)
 	// ListDueTargets lists one tenant's due integrations in ID order after
 	// after, each with what its check needs (its tenant, its active
-	// credential): one query per page, none per check.
-	ListDueTargets(ctx context.Context, tx uow.Tx, t TenantRef, dueBefore time.Time, after uuid.UUID, limit int) ([]verify.Target, error)
-	// TenantThrottledUntil returns until when the tenant is throttled (the
-	// zero time: not throttled).
-	TenantThrottledUntil(ctx context.Context, tx uow.Tx, t TenantRef) (time.Time, error)
+	// credential), and until when the tenant is throttled (the zero time:
+	// not throttled, or nothing listed): one query per page, none per
+	// check.
+	ListDueTargets(ctx context.Context, tx uow.Tx, t TenantRef, dueBefore time.Time, after uuid.UUID, limit int) ([]verify.Target, time.Time, error)
 	// ThrottleTenant records that the tenant is throttled until until (the
 	// later of this and what was recorded wins).
 	ThrottleTenant(ctx context.Context, tx uow.Tx, t TenantRef, until time.Time) error
@@ -157,7 +156,20 @@ type Queue struct {
 	// checkSlots: checks of this replica calling Vault and Microsoft at
 	// once (Concurrency × PerTenant), whichever batch they belong to.
 	checkSlots chan struct{}
+	// readSlots: batches of this replica reading their pages from
+	// Postgres at once (batchReaders).
+	readSlots chan struct{}
 }
+
+// batchReaders is how many of a replica's batches read a page of targets
+// at once. A sweep starts every batch at once (up to 2 × Concurrency):
+// unbounded, their page reads took a connection each, so that the pool
+// grew to its maximum at every sweep's start, each new connection a new
+// Postgres backend paying its start and its first plans (BenchmarkSweep,
+// session 8: about 40 connections and most of the first sweep's Postgres
+// CPU at 2,000 integrations). A page read takes about a millisecond; a
+// batch waiting here holds no check slot.
+const batchReaders = 4
 
 // batchWorkersPerSlot: a replica runs up to this many times Concurrency
 // batches, with no more checks at once than Concurrency full batches.
@@ -197,7 +209,7 @@ type Extension struct {
 func New(pool *pgxpool.Pool, tx uow.Runner, cfg Config, fleet Fleet, checker Checker, log *slog.Logger, extensions ...Extension) (*Queue, error) {
 	cfg.defaults()
 	q := &Queue{cfg: cfg, tx: tx, fleet: fleet, checker: checker, log: log,
-		checkSlots: make(chan struct{}, cfg.Concurrency*cfg.PerTenant)}
+		checkSlots: make(chan struct{}, cfg.Concurrency*cfg.PerTenant), readSlots: make(chan struct{}, batchReaders)}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &batchWorker{q: q})
 	river.AddWorker(workers, &sweepWorker{q: q})

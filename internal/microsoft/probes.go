@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
 )
 
@@ -34,8 +36,7 @@ func (s *Session) graphProbe(ctx context.Context, p Probe) error {
 	if s.ep.Graph == "" {
 		return notConfigured("graph", gp.op, "NoEndpoint", "no Graph endpoint in this cloud", "dzconnect has no Graph endpoint for the tenant's cloud.")
 	}
-	_, err := s.call(ctx, "graph", gp.op, APIGraph, http.MethodGet, strings.TrimSuffix(s.ep.Graph, "/")+gp.path, nil)
-	return err
+	return s.probeCall(ctx, "graph", gp.op, APIGraph, strings.TrimSuffix(s.ep.Graph, "/")+gp.path)
 }
 
 // defenderMachines: GET {Defender}/api/machines?$top=1 (Machine.Read.All).
@@ -45,9 +46,7 @@ func (s *Session) defenderMachines(ctx context.Context) error {
 		return notConfigured("defender", op, "NoEndpoint", "no Defender for Endpoint API endpoint in this cloud",
 			"Defender for Endpoint is not available in the tenant's cloud as configured; turn the feature off or configure its endpoint.")
 	}
-	_, err := s.call(ctx, "defender", op, APIDefender, http.MethodGet,
-		strings.TrimSuffix(s.ep.Defender, "/")+"/api/machines?$top=1", nil)
-	return err
+	return s.probeCall(ctx, "defender", op, APIDefender, strings.TrimSuffix(s.ep.Defender, "/")+"/api/machines?$top=1")
 }
 
 // cloudAppsAlerts: GET {CloudApps}/api/v1/alerts/?limit=1 with an Entra
@@ -59,9 +58,7 @@ func (s *Session) cloudAppsAlerts(ctx context.Context) error {
 		return notConfigured("cloudapps", op, "NoEndpoint", "no Defender for Cloud Apps API URL configured",
 			"Enter the tenant's Defender for Cloud Apps API URL (Microsoft Defender portal > Settings > Cloud Apps > About > API URL).")
 	}
-	_, err := s.call(ctx, "cloudapps", op, APICloudApps, http.MethodGet,
-		strings.TrimSuffix(s.ep.CloudApps, "/")+"/api/v1/alerts/?limit=1", nil)
-	return err
+	return s.probeCall(ctx, "cloudapps", op, APICloudApps, strings.TrimSuffix(s.ep.CloudApps, "/")+"/api/v1/alerts/?limit=1")
 }
 
 // sentinelWorkspace reads the workspace from ARM and checks that its
@@ -132,6 +129,18 @@ const maxBody = 1 << 20
 // call makes one plain HTTP call with a token for api and returns the body
 // of a 2xx answer; anything else is classified.
 func (s *Session) call(ctx context.Context, service, op string, api API, method, u string, body []byte) ([]byte, error) {
+	return s.send(ctx, service, op, api, method, u, body, true)
+}
+
+// probeCall is call for a probe, which proves access by the status alone:
+// a 2xx answer's body is read to its end (bounded, so the connection's
+// stream completes) and discarded, not kept in memory.
+func (s *Session) probeCall(ctx context.Context, service, op string, api API, u string) error {
+	_, err := s.send(ctx, service, op, api, http.MethodGet, u, nil, false)
+	return err
+}
+
+func (s *Session) send(ctx context.Context, service, op string, api API, method, u string, body []byte, keep bool) ([]byte, error) {
 	raw, _, err := s.bearer(ctx, api, false)
 	if err != nil {
 		return nil, err
@@ -146,6 +155,9 @@ func (s *Session) call(ctx context.Context, service, op string, api API, method,
 	}
 	req.Header.Set("Authorization", "Bearer "+raw)
 	req.Header.Set("Accept", "application/json")
+	// Set here, on the request built here, so that the transport need not
+	// copy the request to add it (withClientRequestID).
+	req.Header.Set(clientRequestIDHeader, uuid.NewString())
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -154,11 +166,18 @@ func (s *Session) call(ctx context.Context, service, op string, api API, method,
 		return nil, mserr.Classify(service, op, err)
 	}
 	defer resp.Body.Close()
+	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
+	if ok && !keep {
+		if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody)); err != nil {
+			return nil, mserr.Classify(service, op, err)
+		}
+		return nil, nil
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
 		return nil, mserr.Classify(service, op, err)
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	if !ok {
 		return nil, mserr.FromResponse(service, op, resp.StatusCode, resp.Header, b)
 	}
 	return b, nil
@@ -180,9 +199,8 @@ func (s *Session) sentinelIncidents(ctx context.Context, ws *Workspace) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.call(ctx, "arm", op, APIARM, http.MethodGet,
-		u+"/providers/Microsoft.SecurityInsights/incidents?api-version="+sentinelIncidentsAPIVersion+"&$top=1", nil)
-	return err
+	return s.probeCall(ctx, "arm", op, APIARM,
+		u+"/providers/Microsoft.SecurityInsights/incidents?api-version="+sentinelIncidentsAPIVersion+"&$top=1")
 }
 
 // workspaceURL is the workspace's ARM URL (without api-version), or the

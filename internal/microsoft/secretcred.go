@@ -13,6 +13,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/google/uuid"
 
 	"github.com/dropzoneai/dzconnect/internal/microsoft/mserr"
 )
@@ -107,6 +108,7 @@ func (c *secretCredential) request(ctx context.Context, scope string) (azcore.Ac
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
+	req.Header.Set(clientRequestIDHeader, uuid.NewString()) // set here: the transport need not copy the request for it
 	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {

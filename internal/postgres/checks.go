@@ -64,13 +64,21 @@ func (db *DB) InsertCheck(ctx context.Context, tx uow.Tx, c verify.Check) error 
 	}), "integration "+c.Integration.String())
 }
 
-// RecordUnchangedMany implements verify.Store: the sweep's fast path, a
+// RecordExpectedMany implements verify.Store: the sweep's fast path, a
 // group of checks in one statement, each applied only under its own
 // expectations; it returns the IDs of the checks it wrote.
-func (db *DB) RecordUnchangedMany(ctx context.Context, tx uow.Tx, us []verify.Unchanged) ([]uuid.UUID, error) {
-	p := query.RecordUnchangedChecksParams{}
-	for _, u := range us {
-		c := u.Check
+func (db *DB) RecordExpectedMany(ctx context.Context, tx uow.Tx, es []verify.Expected) ([]uuid.UUID, error) {
+	n := len(es)
+	p := query.RecordExpectedChecksParams{
+		OrganizationIds: make([]uuid.UUID, 0, n), TenantIds: make([]uuid.UUID, 0, n), IntegrationIds: make([]uuid.UUID, 0, n),
+		Ids: make([]uuid.UUID, 0, n), Outcomes: make([]string, 0, n), Triggers: make([]string, 0, n), Summaries: make([]string, 0, n),
+		Steps: make([]json.RawMessage, 0, n), Permissions: make([]json.RawMessage, 0, n), StartTimes: make([]time.Time, 0, n),
+		EndTimes: make([]time.Time, 0, n), ExpectVersions: make([]int64, 0, n), ExpectStates: make([]string, 0, n),
+		CredentialIds: make([]uuid.UUID, 0, n), EventCredentialIds: make([]uuid.UUID, 0, n),
+		EventCredentialEnds: make([]time.Time, 0, n), CatalogVersions: make([]string, 0, n),
+	}
+	for _, e := range es {
+		c := e.Check
 		steps, perms, err := checkJSON(c)
 		if err != nil {
 			return nil, err
@@ -86,11 +94,14 @@ func (db *DB) RecordUnchangedMany(ctx context.Context, tx uow.Tx, us []verify.Un
 		p.Permissions = append(p.Permissions, perms)
 		p.StartTimes = append(p.StartTimes, c.Start)
 		p.EndTimes = append(p.EndTimes, c.End)
-		p.ExpectVersions = append(p.ExpectVersions, u.Version)
-		p.CredentialIds = append(p.CredentialIds, u.WarnedCredential)   // uuid.Nil: no warning expected
-		p.CatalogVersions = append(p.CatalogVersions, c.CatalogVersion) // "": null
+		p.ExpectVersions = append(p.ExpectVersions, e.Version)
+		p.ExpectStates = append(p.ExpectStates, string(e.State))
+		p.CredentialIds = append(p.CredentialIds, e.WarnedCredential)                          // uuid.Nil: no warning expected
+		p.EventCredentialIds = append(p.EventCredentialIds, e.EventCredential)                 // uuid.Nil: none active
+		p.EventCredentialEnds = append(p.EventCredentialEnds, derefTime(e.EventCredentialEnd)) // zero: none
+		p.CatalogVersions = append(p.CatalogVersions, c.CatalogVersion)                        // "": null
 	}
-	ids, err := queries.RecordUnchangedChecks(ctx, q(tx), p)
+	ids, err := queries.RecordExpectedChecks(ctx, q(tx), p)
 	return ids, translate(err, "")
 }
 

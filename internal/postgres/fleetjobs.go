@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,13 +29,18 @@ func (db *DB) ListDueTenants(ctx context.Context, tx uow.Tx, dueBefore time.Time
 	return out, nil
 }
 
-// ListDueTargets implements jobs.Fleet: a page of targets in one query.
-func (db *DB) ListDueTargets(ctx context.Context, tx uow.Tx, t jobs.TenantRef, dueBefore time.Time, after uuid.UUID, limit int) ([]verify.Target, error) {
+// ListDueTargets implements jobs.Fleet: a page of targets, and the
+// tenant's throttle, in one query.
+func (db *DB) ListDueTargets(ctx context.Context, tx uow.Tx, t jobs.TenantRef, dueBefore time.Time, after uuid.UUID, limit int) ([]verify.Target, time.Time, error) {
 	rows, err := queries.ListDueCheckTargets(ctx, q(tx), query.ListDueCheckTargetsParams{
 		OrganizationID: t.Org, TenantID: t.Tenant, DueBefore: &dueBefore, After: after, Lim: int32(limit),
 	})
 	if err != nil {
-		return nil, translate(err, "")
+		return nil, time.Time{}, translate(err, "")
+	}
+	var throttled time.Time
+	if len(rows) > 0 && rows[0].ThrottledUntil.After(time.Unix(0, 0)) {
+		throttled = rows[0].ThrottledUntil
 	}
 	out := make([]verify.Target, 0, len(rows))
 	for _, r := range rows {
@@ -48,22 +52,13 @@ func (db *DB) ListDueTargets(ctx context.Context, tx uow.Tx, t jobs.TenantRef, d
 			CredentialExpiryWarnedTime: r.CredentialExpiryWarnedTime, CredentialCreateTime: r.CredentialCreateTime,
 			CredentialUpdateTime: r.CredentialUpdateTime})
 		if err != nil {
-			return nil, err
+			return nil, time.Time{}, err
 		}
 		rev := r.CatalogRevision
 		tg.CatalogRevision = &rev
 		out = append(out, tg)
 	}
-	return out, nil
-}
-
-// TenantThrottledUntil implements jobs.Fleet (the zero time: not throttled).
-func (db *DB) TenantThrottledUntil(ctx context.Context, tx uow.Tx, t jobs.TenantRef) (time.Time, error) {
-	until, err := queries.GetTenantThrottle(ctx, q(tx), query.GetTenantThrottleParams{OrganizationID: t.Org, TenantID: t.Tenant})
-	if errors.Is(err, errNoRows) {
-		return time.Time{}, nil
-	}
-	return until, translate(err, "")
+	return out, throttled, nil
 }
 
 // ThrottleTenant implements jobs.Fleet.

@@ -44,6 +44,7 @@ type Config struct {
 type Store struct {
 	client *api.Client
 	kv     *api.KVv2
+	hc     *http.Client // the client's, for the plain KV reads (read.go)
 	cfg    Config
 	log    *slog.Logger
 
@@ -108,7 +109,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{client: client, kv: client.KVv2(cfg.Mount), cfg: cfg, log: log, stop: make(chan struct{})}
+	s := &Store{client: client, kv: client.KVv2(cfg.Mount), hc: vc.HttpClient, cfg: cfg, log: log, stop: make(chan struct{})}
 	switch {
 	case cfg.AppRoleID != "":
 		lctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
@@ -300,24 +301,6 @@ func (s *Store) CurrentVersion(ctx context.Context, p string) (int64, error) {
 		return 0, nil
 	}
 	return v, err
-}
-
-// ReadClientSecret implements integration.SecretStore.
-func (s *Store) ReadClientSecret(ctx context.Context, p string, version int64) (string, error) {
-	var val string
-	err := s.do(ctx, func(ctx context.Context) error {
-		sec, err := s.kv.GetVersion(ctx, s.full(p), int(version))
-		if err != nil {
-			return err
-		}
-		v, ok := sec.Data[secretField].(string)
-		if !ok {
-			return apperr.New(apperr.NotFound, "secret version %d at %s has no %s", version, p, secretField)
-		}
-		val = v
-		return nil
-	})
-	return val, err
 }
 
 // Destroy implements integration.SecretStore: a soft delete of the latest

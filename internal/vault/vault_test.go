@@ -44,6 +44,23 @@ func TestCheckAndSetVersionsAndDestroy(t *testing.T) {
 	if got, err := s.ReadClientSecret(ctx, p, 1); err != nil || got != "first" {
 		t.Fatalf("version 1 = %q %v", got, err)
 	}
+	if got, err := s.ReadClientSecret(ctx, p, 2); err != nil || got != "second" {
+		t.Fatalf("version 2 = %q %v", got, err)
+	}
+	// A version never written, a path never written, a field not there:
+	// NotFound, naming no secret.
+	if _, err := s.ReadClientSecret(ctx, p, 7); !apperr.Is(err, apperr.NotFound) || strings.Contains(err.Error(), "first") {
+		t.Fatalf("version 7: %v, want NotFound", err)
+	}
+	if _, err := s.ReadClientSecret(ctx, p+"-none", 1); !apperr.Is(err, apperr.NotFound) {
+		t.Fatalf("missing path: %v, want NotFound", err)
+	}
+	if _, err := env.KV().Put(ctx, "dzconnect/"+p+"-other", map[string]any{"other": "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReadClientSecret(ctx, p+"-other", 1); !apperr.Is(err, apperr.NotFound) {
+		t.Fatalf("no client_secret field: %v, want NotFound", err)
+	}
 	m, err := env.KV().GetMetadata(ctx, "dzconnect/"+p)
 	if err != nil || m.MaxVersions != vault.MaxVersions || !m.CASRequired {
 		t.Fatalf("metadata %+v %v", m, err)

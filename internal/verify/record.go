@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -14,38 +15,58 @@ import (
 	"github.com/dropzoneai/dzconnect/internal/uow"
 )
 
-// Unchanged is a check to record on the sweep's fast path, with the
-// expectations under which recording it changes nothing but the last check
-// time: the integration is still at Version, its state is the check's
-// outcome, and, when WarnedCredential is set, that credential is still
-// the active one and its expiry warning already went out. The store
-// applies it, with other checks' in the same statement, or not at all.
-type Unchanged struct {
+// Expected is a check to record on the sweep's fast path, with the
+// expectations under which recording it writes exactly what the full path
+// (decide on the integration as locked) would: the integration is still at
+// Version and in State (as the check read it); when WarnedCredential is
+// set, that credential is still the active one and its expiry warning
+// already went out; and when the check changes the state, the active
+// credential is still EventCredential (uuid.Nil: none) ending at
+// EventCredentialEnd, the two things of the credential its state-change
+// event carries. The store applies it, with other checks' in the same
+// statement, or not at all.
+type Expected struct {
 	Check            Check
 	Version          int64
+	State            integration.State
 	WarnedCredential uuid.UUID
+	// EventCredential and EventCredentialEnd: the active credential as
+	// read, expected when the check changes the state.
+	EventCredential    uuid.UUID
+	EventCredentialEnd *time.Time
 }
 
-// unchangedExpectation returns the fast-path expectations for c, checked
-// on loaded (the integration as the check read it), or false when c needs
-// the full path: an on-demand check (audited), a check without a version,
-// a new outcome, or a warning to send.
-func unchangedExpectation(c Check, loaded integration.Integration) (Unchanged, bool) {
+// changes reports whether e's check changes its integration's state (its
+// record then queues the state-change event).
+func (e Expected) changes() bool { return e.State != e.Check.Outcome }
+
+// expectation returns the fast-path expectations for c, checked on loaded
+// (the integration as the check read it), or false when c needs the full
+// path: an on-demand check (audited), a check without a version, a
+// propagating verdict (its settle re-check), a warning to send, an expiry
+// date to correct, or an integration being deprovisioned. Under them,
+// decide on the locked integration would find it not stale, with no
+// warning, no correction, and the state-change event exactly when the
+// outcome differs from the state read: the fast path writes that.
+func expectation(c Check, loaded integration.Integration) (Expected, bool) {
 	// A propagating check takes the full path: it queues its settle
 	// re-check (apply).
-	if c.Trigger != TriggerSchedule || c.IntegrationVersion == 0 || loaded.State != c.Outcome || c.ExpiryMismatch != nil ||
-		c.Outcome == integration.StatePropagating {
-		return Unchanged{}, false
+	if c.Trigger != TriggerSchedule || c.IntegrationVersion == 0 || c.ExpiryMismatch != nil ||
+		c.Outcome == integration.StatePropagating || loaded.State == integration.StateDeprovisioning {
+		return Expected{}, false
 	}
-	u := Unchanged{Check: c, Version: c.IntegrationVersion}
+	e := Expected{Check: c, Version: c.IntegrationVersion, State: loaded.State}
+	a, active := loaded.Active()
 	if c.ExpiringSoon && announcesExpiry(loaded) {
-		a, ok := loaded.Active()
-		if !ok || a.ID != c.Credential || a.ExpiryWarnTime == nil {
-			return Unchanged{}, false
+		if !active || a.ID != c.Credential || a.ExpiryWarnTime == nil {
+			return Expected{}, false
 		}
-		u.WarnedCredential = a.ID
+		e.WarnedCredential = a.ID
 	}
-	return u, true
+	if e.changes() && active {
+		e.EventCredential, e.EventCredentialEnd = a.ID, a.EndTime
+	}
+	return e, true
 }
 
 // decision is what recording a check writes, decided from the check and the
@@ -217,10 +238,13 @@ func (s *Service) apply(ctx context.Context, tx uow.Tx, c Check, in, out integra
 // recordGroup records scheduled checks together, each as record would on
 // its own, with one statement per kind of write for the whole group:
 //
-//  1. The fast path: checks that change nothing but the last check time
-//     (unchangedExpectation, judged on the integration as the check read
-//     it) are written in one statement, each only if its expectations
-//     still hold (Store.RecordUnchangedMany).
+//  1. The fast path: checks whose record decide would find neither stale
+//     nor warning nor correcting (expectation, judged on the integration
+//     as the check read it) are written in one statement, each only if
+//     its expectations still hold (Store.RecordExpectedMany): the check
+//     row, the last check time and the state; when some of them change
+//     the state, in a transaction that also queues their state-change
+//     events (one statement for the deliveries).
 //  2. The others, and those whose expectations no longer held, in one
 //     transaction: their integrations read and locked (one statement, ID
 //     order), the check rows written (one), each decided here (decide:
@@ -234,17 +258,65 @@ func (s *Service) apply(ctx context.Context, tx uow.Tx, c Check, in, out integra
 func (s *Service) recordGroup(ctx context.Context, ps []Pending) ([]Result, []error) {
 	rs := make([]Result, len(ps))
 	errs := make([]error, len(ps))
-	var us []Unchanged
+	var es []Expected
 	var fastAt []int
+	events := false
 	for k, p := range ps {
-		if u, ok := unchangedExpectation(p.Check, p.loaded); ok {
-			us = append(us, u)
+		if e, ok := expectation(p.Check, p.loaded); ok {
+			es = append(es, e)
 			fastAt = append(fastAt, k)
+			events = events || e.changes()
 		}
 	}
-	done := make(map[int]bool, len(us))
-	if len(us) > 0 {
-		written, err := s.store.RecordUnchangedMany(ctx, s.tx.Conn(), us)
+	done := make(map[int]bool, len(es))
+	if len(es) > 0 {
+		// One statement; with state changes among the checks, in a
+		// transaction that also queues their events (one statement for
+		// their deliveries), so that a recorded change is announced.
+		var written []uuid.UUID
+		write := func(ctx context.Context, tx uow.Tx) error {
+			var err error
+			if written, err = s.store.RecordExpectedMany(ctx, tx, es); err != nil || !events {
+				return err
+			}
+			ok := make(map[uuid.UUID]bool, len(written))
+			for _, id := range written {
+				ok[id] = true
+			}
+			many, _ := s.notify.(ManyNotifier)
+			var (
+				orgs []uuid.UUID
+				evs  []event.Event
+			)
+			for j, e := range es {
+				c := e.Check
+				if !e.changes() || !ok[c.ID] {
+					continue
+				}
+				// decide's events on the integration as read, which the
+				// expectations held: the state change only.
+				in := ps[fastAt[j]].loaded
+				active, _ := in.Active()
+				ev := eventOf(event.StateChanged, c, in, active)
+				if many == nil {
+					if err := s.notify.Notify(ctx, tx, c.Org, ev); err != nil {
+						return err
+					}
+					continue
+				}
+				orgs, evs = append(orgs, c.Org), append(evs, ev)
+			}
+			if many != nil && len(evs) > 0 {
+				return many.NotifyMany(ctx, tx, orgs, evs)
+			}
+			return nil
+		}
+		var err error
+		if events {
+			err = s.tx.InTx(ctx, write)
+		} else {
+			err = write(ctx, s.tx.Conn())
+		}
 		if err != nil {
 			for _, k := range fastAt {
 				errs[k], done[k] = err, true
@@ -255,10 +327,15 @@ func (s *Service) recordGroup(ctx context.Context, ps []Pending) ([]Result, []er
 			ok[id] = true
 		}
 		for _, k := range fastAt {
-			if ok[ps[k].Check.ID] {
+			if err == nil && ok[ps[k].Check.ID] {
+				c := ps[k].Check
 				in := ps[k].loaded
-				in.LastCheckTime = &ps[k].Check.End
-				rs[k], done[k] = Result{Check: ps[k].Check, Integration: in, Previous: ps[k].Check.Outcome}, true
+				prev := in.State
+				in.LastCheckTime = &c.End
+				if in.State != c.Outcome {
+					in.State, in.StateChangeTime = c.Outcome, &c.End
+				}
+				rs[k], done[k] = Result{Check: c, Integration: in, Previous: prev}, true
 			}
 		}
 	}

@@ -420,13 +420,14 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-func TestUnchangedExpectation(t *testing.T) {
+func TestExpectation(t *testing.T) {
 	t.Parallel()
 	cred := uuid.New()
 	warned := time.Now()
+	end := time.Now().Add(300 * 24 * time.Hour)
 	loaded := func(state integration.State, warnedAt *time.Time) integration.Integration {
 		return integration.Integration{State: state, Version: 5, Mode: integration.ModeCustomerManaged,
-			Credentials: []integration.Credential{{ID: cred, State: integration.CredentialActive, ExpiryWarnTime: warnedAt}}}
+			Credentials: []integration.Credential{{ID: cred, State: integration.CredentialActive, ExpiryWarnTime: warnedAt, EndTime: &end}}}
 	}
 	for _, tc := range []struct {
 		name       string
@@ -434,30 +435,43 @@ func TestUnchangedExpectation(t *testing.T) {
 		in         integration.Integration
 		ok         bool
 		wantWarned uuid.UUID
+		wantEvent  uuid.UUID // the active credential expected for the state-change event
 	}{
 		{"same outcome, scheduled", Check{Outcome: integration.StateHealthy, Trigger: TriggerSchedule, IntegrationVersion: 5},
-			loaded(integration.StateHealthy, nil), true, uuid.Nil},
+			loaded(integration.StateHealthy, nil), true, uuid.Nil, uuid.Nil},
 		{"on demand", Check{Outcome: integration.StateHealthy, Trigger: TriggerAPI, IntegrationVersion: 5},
-			loaded(integration.StateHealthy, nil), false, uuid.Nil},
-		{"new outcome", Check{Outcome: integration.StateBroken, Trigger: TriggerSchedule, IntegrationVersion: 5},
-			loaded(integration.StateHealthy, nil), false, uuid.Nil},
+			loaded(integration.StateHealthy, nil), false, uuid.Nil, uuid.Nil},
+		{"new outcome: the state change, with the active credential its event carries", Check{Outcome: integration.StateBroken,
+			Trigger: TriggerSchedule, IntegrationVersion: 5}, loaded(integration.StateHealthy, nil), true, uuid.Nil, cred},
+		{"new outcome, no active credential", Check{Outcome: integration.StateBroken, Trigger: TriggerSchedule, IntegrationVersion: 5},
+			integration.Integration{State: integration.StateUnverified, Version: 5}, true, uuid.Nil, uuid.Nil},
+		{"propagating: its settle re-check", Check{Outcome: integration.StatePropagating, Trigger: TriggerSchedule, IntegrationVersion: 5},
+			loaded(integration.StateHealthy, nil), false, uuid.Nil, uuid.Nil},
+		{"being deprovisioned: history only", Check{Outcome: integration.StateHealthy, Trigger: TriggerSchedule, IntegrationVersion: 5},
+			loaded(integration.StateDeprovisioning, nil), false, uuid.Nil, uuid.Nil},
+		{"expiry date to correct", Check{Outcome: integration.StateHealthy, Trigger: TriggerSchedule, IntegrationVersion: 5,
+			ExpiryMismatch: &ExpiryMismatch{Credential: cred, Entra: end.Add(time.Hour)}}, loaded(integration.StateHealthy, nil), false, uuid.Nil, uuid.Nil},
 		{"no version", Check{Outcome: integration.StateHealthy, Trigger: TriggerSchedule},
-			loaded(integration.StateHealthy, nil), false, uuid.Nil},
+			loaded(integration.StateHealthy, nil), false, uuid.Nil, uuid.Nil},
 		{"expiring, not warned yet", Check{Outcome: integration.StateDegraded, Trigger: TriggerSchedule, IntegrationVersion: 5, ExpiringSoon: true, Credential: cred},
-			loaded(integration.StateDegraded, nil), false, uuid.Nil},
+			loaded(integration.StateDegraded, nil), false, uuid.Nil, uuid.Nil},
 		{"expiring, warned: the store re-checks the warning", Check{Outcome: integration.StateDegraded, Trigger: TriggerSchedule, IntegrationVersion: 5, ExpiringSoon: true, Credential: cred},
-			loaded(integration.StateDegraded, &warned), true, cred},
+			loaded(integration.StateDegraded, &warned), true, cred, uuid.Nil},
 		{"expiring, provisioned: nothing to announce", Check{Outcome: integration.StateDegraded, Trigger: TriggerSchedule, IntegrationVersion: 5, ExpiringSoon: true, Credential: cred},
 			func() integration.Integration {
 				in := loaded(integration.StateDegraded, nil)
 				in.Mode = integration.ModeProvisioned
 				return in
-			}(), true, uuid.Nil},
+			}(), true, uuid.Nil, uuid.Nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			u, ok := unchangedExpectation(tc.c, tc.in)
-			if ok != tc.ok || (ok && (u.Version != tc.c.IntegrationVersion || u.WarnedCredential != tc.wantWarned)) {
-				t.Fatalf("unchangedExpectation = %+v, %v; want ok %v, warned credential %v", u, ok, tc.ok, tc.wantWarned)
+			e, ok := expectation(tc.c, tc.in)
+			if ok != tc.ok || (ok && (e.Version != tc.c.IntegrationVersion || e.State != tc.in.State ||
+				e.WarnedCredential != tc.wantWarned || e.EventCredential != tc.wantEvent)) {
+				t.Fatalf("expectation = %+v, %v; want ok %v, warned credential %v, event credential %v", e, ok, tc.ok, tc.wantWarned, tc.wantEvent)
+			}
+			if ok && e.EventCredential != uuid.Nil && (e.EventCredentialEnd == nil || !e.EventCredentialEnd.Equal(end)) {
+				t.Fatalf("event credential end = %v, want %v", e.EventCredentialEnd, end)
 			}
 		})
 	}

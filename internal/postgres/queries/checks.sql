@@ -36,15 +36,19 @@ join tenants t on t.organization_id = i.organization_id and t.id = i.tenant_id
 left join credentials c on c.organization_id = i.organization_id and c.integration_id = i.id and c.state = 'active'
 where i.organization_id = @organization_id and i.id = @id and not i.pending;
 
--- name: RecordUnchangedChecks :many
+-- name: RecordExpectedChecks :many
 -- The sweep's fast path, for a group of checks in one statement (the arrays
--- hold one check each, position by position): each check row and its
--- integration's last check time are written only if the integration is
--- still at the version the check ran on, its state is the check's outcome,
--- and (credential_id not nil: the check found the credential expiring) that
--- credential's warning already went out. Returns the IDs of the checks
--- written; for the others nothing was written and the caller takes the full
--- path.
+-- hold one check each, position by position): each check row, its
+-- integration's last check time and its verdict (state; the state change
+-- time when the state changes) are written only if the integration is
+-- still as the check read it: at the version the check ran on, in the
+-- state it was read in (expect_state), and (credential_id not nil: the
+-- check found the credential expiring) with that credential's warning
+-- already sent; for a check that changes the state, also with the same
+-- active credential and end time as read (event_credential_id, nil for
+-- none; event_credential_end, 0001-01-01 UTC for none), which the
+-- state-change event carries. Returns the IDs of the checks written; for
+-- the others nothing was written and the caller takes the full path.
 with u as (
   -- Set-returning functions in one select list advance together (arrays of
   -- equal length): one row per check.
@@ -53,18 +57,28 @@ with u as (
     unnest(@outcomes::text[]) as outcome, unnest(@triggers::text[]) as trigger, unnest(@summaries::text[]) as summary,
     unnest(@steps::jsonb[]) as steps, unnest(@permissions::jsonb[]) as permissions,
     unnest(@start_times::timestamptz[]) as start_time, unnest(@end_times::timestamptz[]) as end_time,
-    unnest(@expect_versions::bigint[]) as expect_version, unnest(@credential_ids::uuid[]) as credential_id,
+    unnest(@expect_versions::bigint[]) as expect_version, unnest(@expect_states::text[]) as expect_state,
+    unnest(@credential_ids::uuid[]) as credential_id,
+    unnest(@event_credential_ids::uuid[]) as event_credential_id,
+    unnest(@event_credential_ends::timestamptz[]) as event_credential_end,
     unnest(@catalog_versions::text[]) as catalog_version
 ),
 upd as (
-  update integrations i set last_check_time = u.end_time
+  update integrations i set last_check_time = u.end_time, state = u.outcome,
+    state_change_time = case when i.state <> u.outcome then u.end_time else i.state_change_time end
   from u
   where i.organization_id = u.organization_id and i.id = u.integration_id and not i.pending
-    and i.version = u.expect_version and i.state = u.outcome
+    and i.version = u.expect_version and i.state = u.expect_state
     and (u.credential_id = '00000000-0000-0000-0000-000000000000'::uuid or exists (
       select 1 from credentials c
       where c.organization_id = i.organization_id and c.id = u.credential_id and c.integration_id = i.id
         and c.state = 'active' and c.expiry_warned_time is not null))
+    and (u.expect_state = u.outcome or coalesce((
+      select c.id = u.event_credential_id
+        and c.end_time is not distinct from nullif(u.event_credential_end, '0001-01-01 00:00:00+00'::timestamptz)
+      from credentials c
+      where c.organization_id = i.organization_id and c.integration_id = i.id and c.state = 'active'),
+      u.event_credential_id = '00000000-0000-0000-0000-000000000000'::uuid))
   returning i.organization_id, i.id
 )
 insert into checks (organization_id, tenant_id, integration_id, id, outcome, trigger, summary, steps, permissions,

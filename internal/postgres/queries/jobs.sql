@@ -13,9 +13,6 @@ group by i.organization_id, i.tenant_id
 order by i.organization_id, i.tenant_id
 limit @lim;
 
--- name: GetTenantThrottle :one
-select until_time from tenant_throttles where organization_id = @organization_id and tenant_id = @tenant_id;
-
 -- name: SetTenantThrottle :exec
 -- Keeps the later of the recorded and the new time.
 insert into tenant_throttles (organization_id, tenant_id, until_time)
@@ -39,14 +36,17 @@ delete from secret_destructions where id = any(@ids::bigint[]);
 -- active credential (if any): what a batch needs to check a page of them,
 -- in one query, with the revision of the organization's permission catalog
 -- override (0: none), so that a check reads the override only when it
--- changed.
+-- changed, and until when Microsoft asked the tenant to be left alone (the
+-- epoch: not throttled), so that a batch needs no query of its own for it.
 select sqlc.embed(i), sqlc.embed(t),
   c.id as credential_id, c.type as credential_type, c.key_id as credential_key_id, c.hint as credential_hint,
   c.start_time as credential_start_time, c.end_time as credential_end_time,
   c.secret_path as credential_secret_path, c.secret_version as credential_secret_version,
   c.source as credential_source, c.state as credential_state, c.expiry_warned_time as credential_expiry_warned_time,
   c.create_time as credential_create_time, c.update_time as credential_update_time,
-  coalesce(o.revision, 0)::bigint as catalog_revision
+  coalesce(o.revision, 0)::bigint as catalog_revision,
+  coalesce((select th.until_time from tenant_throttles th
+    where th.organization_id = i.organization_id and th.tenant_id = i.tenant_id), 'epoch'::timestamptz)::timestamptz as throttled_until
 from integrations i
 join tenants t on t.organization_id = i.organization_id and t.id = i.tenant_id
 left join credentials c on c.organization_id = i.organization_id and c.integration_id = i.id and c.state = 'active'

@@ -380,7 +380,7 @@ func (q *Queries) MarkCredentialWarned(ctx context.Context, db DBTX, arg MarkCre
 	return result.RowsAffected(), nil
 }
 
-const recordUnchangedChecks = `-- name: RecordUnchangedChecks :many
+const recordExpectedChecks = `-- name: RecordExpectedChecks :many
 with u as (
   -- Set-returning functions in one select list advance together (arrays of
   -- equal length): one row per check.
@@ -389,18 +389,28 @@ with u as (
     unnest($5::text[]) as outcome, unnest($6::text[]) as trigger, unnest($7::text[]) as summary,
     unnest($8::jsonb[]) as steps, unnest($9::jsonb[]) as permissions,
     unnest($10::timestamptz[]) as start_time, unnest($11::timestamptz[]) as end_time,
-    unnest($12::bigint[]) as expect_version, unnest($13::uuid[]) as credential_id,
-    unnest($14::text[]) as catalog_version
+    unnest($12::bigint[]) as expect_version, unnest($13::text[]) as expect_state,
+    unnest($14::uuid[]) as credential_id,
+    unnest($15::uuid[]) as event_credential_id,
+    unnest($16::timestamptz[]) as event_credential_end,
+    unnest($17::text[]) as catalog_version
 ),
 upd as (
-  update integrations i set last_check_time = u.end_time
+  update integrations i set last_check_time = u.end_time, state = u.outcome,
+    state_change_time = case when i.state <> u.outcome then u.end_time else i.state_change_time end
   from u
   where i.organization_id = u.organization_id and i.id = u.integration_id and not i.pending
-    and i.version = u.expect_version and i.state = u.outcome
+    and i.version = u.expect_version and i.state = u.expect_state
     and (u.credential_id = '00000000-0000-0000-0000-000000000000'::uuid or exists (
       select 1 from credentials c
       where c.organization_id = i.organization_id and c.id = u.credential_id and c.integration_id = i.id
         and c.state = 'active' and c.expiry_warned_time is not null))
+    and (u.expect_state = u.outcome or coalesce((
+      select c.id = u.event_credential_id
+        and c.end_time is not distinct from nullif(u.event_credential_end, '0001-01-01 00:00:00+00'::timestamptz)
+      from credentials c
+      where c.organization_id = i.organization_id and c.integration_id = i.id and c.state = 'active'),
+      u.event_credential_id = '00000000-0000-0000-0000-000000000000'::uuid))
   returning i.organization_id, i.id
 )
 insert into checks (organization_id, tenant_id, integration_id, id, outcome, trigger, summary, steps, permissions,
@@ -411,33 +421,40 @@ from u join upd on upd.organization_id = u.organization_id and upd.id = u.integr
 returning id
 `
 
-type RecordUnchangedChecksParams struct {
-	OrganizationIds []uuid.UUID
-	TenantIds       []uuid.UUID
-	IntegrationIds  []uuid.UUID
-	Ids             []uuid.UUID
-	Outcomes        []string
-	Triggers        []string
-	Summaries       []string
-	Steps           []json.RawMessage
-	Permissions     []json.RawMessage
-	StartTimes      []time.Time
-	EndTimes        []time.Time
-	ExpectVersions  []int64
-	CredentialIds   []uuid.UUID
-	CatalogVersions []string
+type RecordExpectedChecksParams struct {
+	OrganizationIds     []uuid.UUID
+	TenantIds           []uuid.UUID
+	IntegrationIds      []uuid.UUID
+	Ids                 []uuid.UUID
+	Outcomes            []string
+	Triggers            []string
+	Summaries           []string
+	Steps               []json.RawMessage
+	Permissions         []json.RawMessage
+	StartTimes          []time.Time
+	EndTimes            []time.Time
+	ExpectVersions      []int64
+	ExpectStates        []string
+	CredentialIds       []uuid.UUID
+	EventCredentialIds  []uuid.UUID
+	EventCredentialEnds []time.Time
+	CatalogVersions     []string
 }
 
 // The sweep's fast path, for a group of checks in one statement (the arrays
-// hold one check each, position by position): each check row and its
-// integration's last check time are written only if the integration is
-// still at the version the check ran on, its state is the check's outcome,
-// and (credential_id not nil: the check found the credential expiring) that
-// credential's warning already went out. Returns the IDs of the checks
-// written; for the others nothing was written and the caller takes the full
-// path.
-func (q *Queries) RecordUnchangedChecks(ctx context.Context, db DBTX, arg RecordUnchangedChecksParams) ([]uuid.UUID, error) {
-	rows, err := db.Query(ctx, recordUnchangedChecks,
+// hold one check each, position by position): each check row, its
+// integration's last check time and its verdict (state; the state change
+// time when the state changes) are written only if the integration is
+// still as the check read it: at the version the check ran on, in the
+// state it was read in (expect_state), and (credential_id not nil: the
+// check found the credential expiring) with that credential's warning
+// already sent; for a check that changes the state, also with the same
+// active credential and end time as read (event_credential_id, nil for
+// none; event_credential_end, 0001-01-01 UTC for none), which the
+// state-change event carries. Returns the IDs of the checks written; for
+// the others nothing was written and the caller takes the full path.
+func (q *Queries) RecordExpectedChecks(ctx context.Context, db DBTX, arg RecordExpectedChecksParams) ([]uuid.UUID, error) {
+	rows, err := db.Query(ctx, recordExpectedChecks,
 		arg.OrganizationIds,
 		arg.TenantIds,
 		arg.IntegrationIds,
@@ -450,7 +467,10 @@ func (q *Queries) RecordUnchangedChecks(ctx context.Context, db DBTX, arg Record
 		arg.StartTimes,
 		arg.EndTimes,
 		arg.ExpectVersions,
+		arg.ExpectStates,
 		arg.CredentialIds,
+		arg.EventCredentialIds,
+		arg.EventCredentialEnds,
 		arg.CatalogVersions,
 	)
 	if err != nil {

@@ -33,22 +33,6 @@ func (q *Queries) DeleteSecretDestructions(ctx context.Context, db DBTX, ids []i
 	return err
 }
 
-const getTenantThrottle = `-- name: GetTenantThrottle :one
-select until_time from tenant_throttles where organization_id = $1 and tenant_id = $2
-`
-
-type GetTenantThrottleParams struct {
-	OrganizationID uuid.UUID
-	TenantID       uuid.UUID
-}
-
-func (q *Queries) GetTenantThrottle(ctx context.Context, db DBTX, arg GetTenantThrottleParams) (time.Time, error) {
-	row := db.QueryRow(ctx, getTenantThrottle, arg.OrganizationID, arg.TenantID)
-	var until_time time.Time
-	err := row.Scan(&until_time)
-	return until_time, err
-}
-
 const listDueCheckTargets = `-- name: ListDueCheckTargets :many
 select i.organization_id, i.tenant_id, i.id, i.kind, i.display_name, i.features, i.management_mode, i.client_id, i.application_object_id, i.service_principal_object_id, i.sentinel_subscription_id, i.sentinel_resource_group, i.sentinel_workspace_name, i.sentinel_workspace_id, i.state, i.last_check_time, i.pending, i.create_time, i.update_time, i.version, i.state_change_time, t.organization_id, t.id, t.entra_tenant_id, t.cloud, t.display_name, t.labels, t.create_time, t.update_time, t.version, t.provisioner_consent_time,
   c.id as credential_id, c.type as credential_type, c.key_id as credential_key_id, c.hint as credential_hint,
@@ -56,7 +40,9 @@ select i.organization_id, i.tenant_id, i.id, i.kind, i.display_name, i.features,
   c.secret_path as credential_secret_path, c.secret_version as credential_secret_version,
   c.source as credential_source, c.state as credential_state, c.expiry_warned_time as credential_expiry_warned_time,
   c.create_time as credential_create_time, c.update_time as credential_update_time,
-  coalesce(o.revision, 0)::bigint as catalog_revision
+  coalesce(o.revision, 0)::bigint as catalog_revision,
+  coalesce((select th.until_time from tenant_throttles th
+    where th.organization_id = i.organization_id and th.tenant_id = i.tenant_id), 'epoch'::timestamptz)::timestamptz as throttled_until
 from integrations i
 join tenants t on t.organization_id = i.organization_id and t.id = i.tenant_id
 left join credentials c on c.organization_id = i.organization_id and c.integration_id = i.id and c.state = 'active'
@@ -92,6 +78,7 @@ type ListDueCheckTargetsRow struct {
 	CredentialCreateTime       *time.Time
 	CredentialUpdateTime       *time.Time
 	CatalogRevision            int64
+	ThrottledUntil             time.Time
 }
 
 // One tenant's visible integrations (not being provisioned) last checked
@@ -99,7 +86,8 @@ type ListDueCheckTargetsRow struct {
 // active credential (if any): what a batch needs to check a page of them,
 // in one query, with the revision of the organization's permission catalog
 // override (0: none), so that a check reads the override only when it
-// changed.
+// changed, and until when Microsoft asked the tenant to be left alone (the
+// epoch: not throttled), so that a batch needs no query of its own for it.
 func (q *Queries) ListDueCheckTargets(ctx context.Context, db DBTX, arg ListDueCheckTargetsParams) ([]ListDueCheckTargetsRow, error) {
 	rows, err := db.Query(ctx, listDueCheckTargets,
 		arg.OrganizationID,
@@ -161,6 +149,7 @@ func (q *Queries) ListDueCheckTargets(ctx context.Context, db DBTX, arg ListDueC
 			&i.CredentialCreateTime,
 			&i.CredentialUpdateTime,
 			&i.CatalogRevision,
+			&i.ThrottledUntil,
 		); err != nil {
 			return nil, err
 		}
