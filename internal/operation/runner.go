@@ -337,6 +337,14 @@ func (r *Runner) decide(ctx context.Context, tx uow.Tx, args RunArgs, owner uuid
 				next = -1
 			}
 		}
+		// end writes op succeeded (its result, end hook and event) in tx.
+		end := func(ctx context.Context, tx uow.Tx, op Operation) error {
+			if err := r.succeed(ctx, &op, k, now); err != nil {
+				return err
+			}
+			_, err := writeFinal(ctx, tx, r.store, r.kinds, r.events, op, unwritten, fence)
+			return err
+		}
 		if next < 0 && folded {
 			// The last step's outcome and the operation's end in one
 			// transaction, the end in a savepoint: a failing end (its hook,
@@ -344,14 +352,7 @@ func (r *Runner) decide(ctx context.Context, tx uow.Tx, args RunArgs, owner uuid
 			// without it, and the end is made again in a transaction of
 			// its own (act.again), as when the runner cannot nest.
 			if sp, ok := r.tx.(uow.Savepointer); ok {
-				final := op
-				err := sp.Savepoint(ctx, tx, func(ctx context.Context, tx uow.Tx) error {
-					if err := r.succeed(ctx, &final, k, now); err != nil {
-						return err
-					}
-					_, err := writeFinal(ctx, tx, r.store, r.kinds, r.events, final, unwritten, fence)
-					return err
-				})
+				err := sp.Savepoint(ctx, tx, func(ctx context.Context, tx uow.Tx) error { return end(ctx, tx, op) })
 				if err == nil {
 					act.done = true
 					return nil
@@ -366,11 +367,7 @@ func (r *Runner) decide(ctx context.Context, tx uow.Tx, args RunArgs, owner uuid
 		}
 		if next < 0 {
 			act.done = true
-			if err := r.succeed(ctx, &op, k, now); err != nil {
-				return err
-			}
-			_, err := writeFinal(ctx, tx, r.store, r.kinds, r.events, op, unwritten, fence)
-			return err
+			return end(ctx, tx, op)
 		}
 		st := op.Steps[next]
 		if st.Name != k.Steps[next].Name {

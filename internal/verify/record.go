@@ -200,6 +200,37 @@ type ManyNotifier interface {
 	NotifyMany(ctx context.Context, tx uow.Tx, orgs []uuid.UUID, evs []event.Event) error
 }
 
+// groupEvents queues a group's events in tx: together when the notifier
+// can (ManyNotifier: one statement for the deliveries, at flush), else one
+// by one as they are added.
+type groupEvents struct {
+	s    *Service
+	tx   uow.Tx
+	many ManyNotifier
+	orgs []uuid.UUID
+	evs  []event.Event
+}
+
+func (s *Service) eventsIn(tx uow.Tx) *groupEvents {
+	many, _ := s.notify.(ManyNotifier)
+	return &groupEvents{s: s, tx: tx, many: many}
+}
+
+func (q *groupEvents) add(ctx context.Context, org uuid.UUID, ev event.Event) error {
+	if q.many == nil {
+		return q.s.notify.Notify(ctx, q.tx, org, ev)
+	}
+	q.orgs, q.evs = append(q.orgs, org), append(q.evs, ev)
+	return nil
+}
+
+func (q *groupEvents) flush(ctx context.Context) error {
+	if q.many == nil || len(q.evs) == 0 {
+		return nil
+	}
+	return q.many.NotifyMany(ctx, q.tx, q.orgs, q.evs)
+}
+
 // apply writes what d decided beyond the state (set by the caller: out is
 // the integration it wrote), in tx: the credential's expiry warning and the
 // events (given to notify, which queues them in tx). in is the integration
@@ -283,11 +314,7 @@ func (s *Service) recordGroup(ctx context.Context, ps []Pending) ([]Result, []er
 			for _, id := range written {
 				ok[id] = true
 			}
-			many, _ := s.notify.(ManyNotifier)
-			var (
-				orgs []uuid.UUID
-				evs  []event.Event
-			)
+			q := s.eventsIn(tx)
 			for j, e := range es {
 				c := e.Check
 				if !e.changes() || !ok[c.ID] {
@@ -297,19 +324,11 @@ func (s *Service) recordGroup(ctx context.Context, ps []Pending) ([]Result, []er
 				// expectations held: the state change only.
 				in := ps[fastAt[j]].loaded
 				active, _ := in.Active()
-				ev := eventOf(event.StateChanged, c, in, active)
-				if many == nil {
-					if err := s.notify.Notify(ctx, tx, c.Org, ev); err != nil {
-						return err
-					}
-					continue
+				if err := q.add(ctx, c.Org, eventOf(event.StateChanged, c, in, active)); err != nil {
+					return err
 				}
-				orgs, evs = append(orgs, c.Org), append(evs, ev)
 			}
-			if many != nil && len(evs) > 0 {
-				return many.NotifyMany(ctx, tx, orgs, evs)
-			}
-			return nil
+			return q.flush(ctx)
 		}
 		var err error
 		if events {
@@ -399,13 +418,7 @@ func (s *Service) recordGroup(ctx context.Context, ps []Pending) ([]Result, []er
 		for _, in := range set {
 			setByID[Ref{Org: in.Org, ID: in.ID}] = in
 		}
-		// The group's events: queued together when the notifier can
-		// (one statement for the deliveries), else one by one.
-		many, _ := s.notify.(ManyNotifier)
-		var (
-			orgs []uuid.UUID
-			evs  []event.Event
-		)
+		q := s.eventsIn(tx)
 		for _, k := range present {
 			d, ok := decided[k]
 			if !ok {
@@ -413,22 +426,13 @@ func (s *Service) recordGroup(ctx context.Context, ps []Pending) ([]Result, []er
 			}
 			c := ps[k].Check
 			ref := Ref{Org: c.Org, ID: c.Integration}
-			r, err := s.apply(ctx, tx, c, byID[ref], setByID[ref], d, func(ev event.Event) error {
-				if many == nil {
-					return s.notify.Notify(ctx, tx, c.Org, ev)
-				}
-				orgs, evs = append(orgs, c.Org), append(evs, ev)
-				return nil
-			})
+			r, err := s.apply(ctx, tx, c, byID[ref], setByID[ref], d, func(ev event.Event) error { return q.add(ctx, c.Org, ev) })
 			if err != nil {
 				return err
 			}
 			out[k] = r
 		}
-		if many != nil && len(evs) > 0 {
-			return many.NotifyMany(ctx, tx, orgs, evs)
-		}
-		return nil
+		return q.flush(ctx)
 	})
 	for _, k := range full {
 		switch r, ok := out[k]; {
