@@ -181,7 +181,9 @@ fill:
 				more = true
 				break fill
 			}
-			wg.Go(func() {
+			wg.Add(1)
+			w.q.workers.Go(func() {
+				defer wg.Done()
 				defer func() { <-open }()
 				rctx, cancel := context.WithTimeout(cctx, cfg.CheckTimeout)
 				p, err := w.q.checker.Check(rctx, tg, verify.TriggerSchedule)

@@ -159,6 +159,8 @@ type Queue struct {
 	// readSlots: batches of this replica reading their pages from
 	// Postgres at once (batchReaders).
 	readSlots chan struct{}
+	// workers: the goroutines the replica's checks run on (workers.go).
+	workers *workers
 }
 
 // batchReaders is how many of a replica's batches read a page of targets
@@ -209,7 +211,8 @@ type Extension struct {
 func New(pool *pgxpool.Pool, tx uow.Runner, cfg Config, fleet Fleet, checker Checker, log *slog.Logger, extensions ...Extension) (*Queue, error) {
 	cfg.defaults()
 	q := &Queue{cfg: cfg, tx: tx, fleet: fleet, checker: checker, log: log,
-		checkSlots: make(chan struct{}, cfg.Concurrency*cfg.PerTenant), readSlots: make(chan struct{}, batchReaders)}
+		checkSlots: make(chan struct{}, cfg.Concurrency*cfg.PerTenant), readSlots: make(chan struct{}, batchReaders),
+		workers: newWorkers(workerIdle)}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &batchWorker{q: q})
 	river.AddWorker(workers, &sweepWorker{q: q})
@@ -288,6 +291,7 @@ func (q *Queue) Start(ctx context.Context) error { return q.client.Start(ctx) }
 func (q *Queue) Stop(ctx context.Context) error {
 	err := q.client.Stop(ctx)
 	if err == nil {
+		q.workers.close() // every job has returned: its checks too
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
