@@ -106,7 +106,8 @@ type SecretChanges interface {
 
 // Provisioners gives the organization's provisioner credentials for a
 // tenant whose admin consented it; ok is false when there are none (no
-// provisioner registered, or not consented in that tenant).
+// provisioner registered, or not consented in that tenant: a tenant
+// whose ProvisionerConsentTime is nil is not asked).
 type Provisioners interface {
 	ForTenant(ctx context.Context, org uuid.UUID, t tenant.Tenant) (c Credentials, ok bool, err error)
 }
@@ -313,11 +314,15 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 	grantsDone := make(chan grantsRead, 1)
 	gctx, stopGrants := context.WithCancel(ctx)
 	defer stopGrants()
-	go func() {
-		start := s.now()
-		g, creds, note := s.entraGrants(gctx, t, in)
-		grantsDone <- grantsRead{g, creds, note, s.now().Sub(start)}
-	}()
+	if s.mayReadGrants(ctx, t) {
+		go func() {
+			start := s.now()
+			g, creds, note := s.entraGrants(gctx, t, in)
+			grantsDone <- grantsRead{g, creds, note, s.now().Sub(start)}
+		}()
+	} else {
+		grantsDone <- grantsRead{} // roles from the tokens, without a goroutine
+	}
 
 	// 2. A fresh token per API.
 	roles := map[API][]string{}
@@ -393,8 +398,8 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 		}
 		byAPI[pp.api] = append(byAPI[pp.api], i)
 	}
-	for _, api := range apis {
-		wg.Go(func() {
+	for n, api := range apis {
+		probeAPI := func() {
 			for _, i := range byAPI[api] {
 				pp := p.probes[i]
 				start := s.now()
@@ -410,7 +415,12 @@ func (s *Service) run(ctx context.Context, t tenant.Tenant, in integration.Integ
 				}
 				probeSteps[i] = step
 			}
-		})
+		}
+		if n == len(apis)-1 {
+			probeAPI() // the last API's on this goroutine: a Defender check's only one
+		} else {
+			wg.Go(probeAPI)
+		}
 	}
 	// 3. Granted permissions against the catalog: from Entra when the
 	// organization's provisioner is consented in the tenant, else from the
@@ -455,6 +465,15 @@ func (s *Service) settleEnd(in integration.Integration, now time.Time) *time.Tim
 // entraGrants reads the granted app roles with the provisioner, and the
 // application's credentials when the directory can (nil when not read), or
 // returns nil (and why, when a read was attempted and failed).
+// mayReadGrants reports whether entraGrants can read anything: with the
+// caller's open directory session, or with the organization's provisioner
+// in a tenant that consented it (Provisioners has none for a tenant that
+// did not). Otherwise a check reads the roles from its tokens without
+// starting the read (BenchmarkSweep: a goroutine per check).
+func (s *Service) mayReadGrants(ctx context.Context, t tenant.Tenant) bool {
+	return provisionerDirectory(ctx) != nil || s.provisioners != nil && t.ProvisionerConsentTime != nil
+}
+
 func (s *Service) entraGrants(ctx context.Context, t tenant.Tenant, in integration.Integration) ([]Grant, []AppCredential, string) {
 	var err error
 	dir := provisionerDirectory(ctx) // the caller's open session (WithDirectory)
