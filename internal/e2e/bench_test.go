@@ -44,9 +44,10 @@ import (
 //
 // A sweep is timed from the insertion of its sweep job to the end of its
 // last check (recorded by the checks themselves), so the job queue's own
-// latency counts. DZCONNECT_BENCH_PROFILE writes a CPU profile of both
-// sweeps, DZCONNECT_BENCH_STEPS prints the average duration of each step,
-// DZCONNECT_BENCH_ROUTES the simulator's request counts.
+// latency counts. DZCONNECT_BENCH_PROFILE=file writes a CPU profile of each
+// phase (file.first, file.steady, file.bare), DZCONNECT_BENCH_STEPS prints
+// the average duration of each step, DZCONNECT_BENCH_ROUTES the simulator's
+// request counts.
 func BenchmarkSweep(b *testing.B) {
 	total := 10000
 	if v, err := strconv.Atoi(os.Getenv("DZCONNECT_BENCH_INTEGRATIONS")); err == nil && v > 0 {
@@ -175,8 +176,16 @@ func BenchmarkSweep(b *testing.B) {
 		stack.Start(b, stack.Options{DatabaseURL: setup.DatabaseURL, Vault: setup.Vault, ExtraArgs: append(append(stack.SimArgs(sim),
 			sweepArgs...), "--jobs=true", "--check-concurrency="+strconv.Itoa(concurrency/perTenant),
 			"--check-per-tenant="+strconv.Itoa(perTenant), "--settle-window=1ns", "--database-max-conns=40", "--log-level=warn")})
-		if path := os.Getenv("DZCONNECT_BENCH_PROFILE"); path != "" {
-			f, err := os.Create(path)
+		// profile starts a CPU profile of the next phase into the file
+		// DZCONNECT_BENCH_PROFILE names, with suffix (a phase each, so
+		// that each divides by its own checks).
+		profile := func(suffix string) {
+			path := os.Getenv("DZCONNECT_BENCH_PROFILE")
+			if path == "" {
+				return
+			}
+			pprof.StopCPUProfile()
+			f, err := os.Create(path + suffix)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -184,6 +193,7 @@ func BenchmarkSweep(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		profile(".first")
 		// sweep inserts a sweep job and waits until every integration has
 		// a scheduled check that started after it and every batch job has
 		// finished, by counting rows (the poll interval does not enter the
@@ -298,6 +308,7 @@ func BenchmarkSweep(b *testing.B) {
 		if pgss {
 			exec(`select pg_stat_statements_reset()`)
 		}
+		profile(".steady")
 		c2 := cpu.sample()
 		steady, healthy := sweep()
 		c3 := cpu.sample()
@@ -325,16 +336,7 @@ func BenchmarkSweep(b *testing.B) {
 			}
 		}
 
-		if path := os.Getenv("DZCONNECT_BENCH_PROFILE"); path != "" {
-			// The bare loop's own profile, to compare per check.
-			f, err := os.Create(path + ".bare")
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := pprof.StartCPUProfile(f); err != nil {
-				b.Fatal(err)
-			}
-		}
+		profile(".bare") // the bare loop's own, to compare per check
 		c4 := cpu.sample()
 		bare1 := bareRun(true)
 		c5 := cpu.sample()
