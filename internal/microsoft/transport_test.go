@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -155,4 +156,49 @@ func TestTransientRetriesOnlyWhenReplayable(t *testing.T) {
 	if rec.bodies[2] != `{"query":"print 1"}` {
 		t.Fatalf("retried body %q", rec.bodies[2])
 	}
+}
+
+// TestCallerSlotsBoundAndPrune: a caller has at most n requests in flight
+// per host; its slot stays between requests, and idle slots are dropped
+// once the map is full.
+func TestCallerSlotsBoundAndPrune(t *testing.T) {
+	ctx := context.Background()
+	c := newCallerSlots(1)
+	rel, err := c.acquire(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.sem["a"]; len(s.ch) != cap(s.ch) {
+		t.Fatal("the caller's slot is not full with its one request in flight")
+	}
+	relB, err := c.acquire(ctx, "b") // another caller does not wait
+	if err != nil {
+		t.Fatal(err)
+	}
+	relB()
+	rel()
+	if s := c.sem["a"]; len(s.ch) != 0 || s.refs != 0 {
+		t.Fatalf("the caller's slot was not freed: %d in flight, %d refs", len(s.ch), s.refs)
+	}
+	if len(c.sem) != 2 {
+		t.Fatalf("%d slots kept, want 2 (a and b, idle)", len(c.sem))
+	}
+	busy, err := c.acquire(ctx, "busy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(c.sem); i < callerSlotsPrune; i++ {
+		r, err := c.acquire(ctx, "idle-"+strconv.Itoa(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r()
+	}
+	if _, err := c.acquire(ctx, "new"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.sem["busy"]; !ok || len(c.sem) != 2 {
+		t.Fatalf("after pruning: %d slots, busy kept %v; want busy and new", len(c.sem), ok)
+	}
+	busy()
 }
