@@ -35,6 +35,10 @@ func Open(ctx context.Context, databaseURL string, maxConns int32) (*DB, error) 
 	}
 	// Spans for statements made inside a traced call (tracing.go).
 	cfg.ConnConfig.Tracer = tracer{}
+	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		registerUUID(c.TypeMap())
+		return nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating pool: %w", err)
