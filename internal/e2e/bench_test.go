@@ -264,6 +264,18 @@ func BenchmarkSweep(b *testing.B) {
 			fmt.Printf("  %s: %.1f checks in flight on average (%.1f between the first check's start and the last one's end); "+
 				"the last 5%% took %.1fs; %.2fs before the first check started, %.2fs after the last one ended\n",
 				name, busy/d.Seconds(), busy/mid, tail, lead, trail)
+			// The sweep's start, step by step: the sweep job taken, the
+			// batches inserted, the first batch taken.
+			var sweepTaken, batchesIn, batchTaken float64
+			if err := setup.DB.QueryRow(ctx, `select
+				coalesce(extract(epoch from min(attempted_at) filter (where kind = 'sweep') - $1), -1),
+				coalesce(extract(epoch from min(created_at) filter (where kind = 'check_tenant_batch') - $1), -1),
+				coalesce(extract(epoch from min(attempted_at) filter (where kind = 'check_tenant_batch') - $1), -1)
+				from river_job where kind in ('sweep', 'check_tenant_batch')`, since).Scan(&sweepTaken, &batchesIn, &batchTaken); err != nil {
+				b.Fatal(err)
+			}
+			fmt.Printf("  %s's start: sweep job taken after %.3fs, batches inserted after %.3fs, the first taken after %.3fs\n",
+				name, sweepTaken, batchesIn, batchTaken)
 		}
 		// DZCONNECT_BENCH_PGSS=1: the statements of each sweep, from
 		// pg_stat_statements (the Postgres server must load it).
