@@ -36,8 +36,10 @@ import (
 // integrations at a time, so that concurrency checks run at once. In the
 // same run, a bare loop issues the same HTTP calls per integration with the
 // same concurrency and nothing else: the secret's read from Vault, a token,
-// then the four Graph probes; it runs before the sweeps and after them, and
-// the ratios are against the faster of the two. It reports the first sweep's rate (every
+// then the four Graph probes; it runs before, between and after the sweeps,
+// and each sweep's ratio is against the faster of the two bare loops next
+// to it (the ratios against the fastest of all three are printed too). It
+// reports the first sweep's rate (every
 // integration changes state), the steady-state sweep's (outcomes
 // unchanged, as every later sweep), the bare loop's, and both ratios (and,
 // for reference, the rate of the Microsoft calls alone).
@@ -317,6 +319,14 @@ func BenchmarkSweep(b *testing.B) {
 		// the table vacuumed), so that autovacuum does not clean them up
 		// during the sweep and on its account.
 		exec(`vacuum analyze integrations, checks`)
+		// The bare loop again, between the sweeps (since session 9): the
+		// machine's speed drifts by ±10% and more within minutes (the
+		// simulator's token signatures, a fixed amount of work per check,
+		// took 10.3, 11.5 and 10.6 s per 10,000 in three phases of one
+		// run), so each sweep is compared with the bare loops next to it.
+		cm0 := cpu.sample()
+		bareMid := bareRun(true)
+		cm1 := cpu.sample()
 		if pgss {
 			exec(`select pg_stat_statements_reset()`)
 		}
@@ -354,36 +364,46 @@ func BenchmarkSweep(b *testing.B) {
 		c5 := cpu.sample()
 		pprof.StopCPUProfile()
 		msOnly := bareRun(false)
-		// The bare loop's CPU per check: both runs together.
-		bareCPU := func(a, b, c, d cpuSample) string {
-			sum := cpuSample{self: b.self - a.self + d.self - c.self, postgres: b.postgres - a.postgres + d.postgres - c.postgres,
-				vault: b.vault - a.vault + d.vault - c.vault}
-			return perCheck(cpuSample{}, sum, 2*total)
+		// The bare loop's CPU per check: its three runs together.
+		bareCPU := func(ss ...cpuSample) string {
+			var sum cpuSample
+			for i := 0; i+1 < len(ss); i += 2 {
+				a, b := ss[i], ss[i+1]
+				sum.self += b.self - a.self
+				sum.postgres += b.postgres - a.postgres
+				sum.vault += b.vault - a.vault
+			}
+			return perCheck(cpuSample{}, sum, len(ss)/2*total)
 		}
 		fmt.Printf("first sweep: %s\nsteady-state sweep: %s\nbare loop: %s\n",
-			perCheck(c0, c1, total), perCheck(c2, c3, total), bareCPU(cb0, cb1, c4, c5))
-		fmt.Printf("bare loop before: %s\nfirst sweep: %s\nsteady-state sweep: %s\nbare loop after: %s\n",
-			machineLoad(cb0, cb1), machineLoad(c0, c1), machineLoad(c2, c3), machineLoad(c4, c5))
+			perCheck(c0, c1, total), perCheck(c2, c3, total), bareCPU(cb0, cb1, cm0, cm1, c4, c5))
+		fmt.Printf("bare loop before: %s\nfirst sweep: %s\nbare loop between: %s\nsteady-state sweep: %s\nbare loop after: %s\n",
+			machineLoad(cb0, cb1), machineLoad(c0, c1), machineLoad(cm0, cm1), machineLoad(c2, c3), machineLoad(c4, c5))
 		rate := func(d time.Duration) float64 { return float64(total) / d.Seconds() }
-		// The bare loop ran before and after the sweeps: the ratios are
-		// against the faster of the two, the stricter figure (the one
-		// before the sweeps ran right after the fleet's creation, and
-		// in session 7's runs other processes, the kernel writing the
-		// setup's data back among them, took 0.5-0.7 of the 2 cores
-		// during it, against 0.05-0.1 during the sweeps that followed).
-		bareRate := max(rate(bare0), rate(bare1))
+		// Each sweep against the faster of the bare loops next to it
+		// (before and between for the first sweep, between and after for
+		// the steady state): the stricter of the two, measured closest in
+		// time. Printed too: against the fastest of all three, the figure
+		// until session 9 (with two bare loops, before and after), which
+		// counts the machine's drift between phases a minute apart.
+		firstBare := max(rate(bare0), rate(bareMid))
+		steadyBare := max(rate(bareMid), rate(bare1))
+		fastest := max(rate(bare0), rate(bareMid), rate(bare1))
 		b.ReportMetric(rate(first), "first-checks/s")
 		b.ReportMetric(rate(steady), "steady-checks/s")
-		b.ReportMetric(bareRate, "bare-checks/s")
-		b.ReportMetric(rate(first)/bareRate, "first-ratio")
-		b.ReportMetric(rate(steady)/bareRate, "steady-ratio")
+		b.ReportMetric(fastest, "bare-checks/s")
+		b.ReportMetric(rate(first)/firstBare, "first-ratio")
+		b.ReportMetric(rate(steady)/steadyBare, "steady-ratio")
 		fmt.Printf("first sweep of %d integrations (all change state): %v, %.0f checks/s (%d healthy)\n",
 			total, first.Round(time.Millisecond), rate(first), firstHealthy)
 		fmt.Printf("steady-state sweep of %d integrations: %v, %.0f checks/s (%d healthy)\n", total, steady.Round(time.Millisecond), rate(steady), healthy)
-		fmt.Printf("bare loop (Vault read + token + 4 Graph GETs): before the sweeps %v, %.0f checks/s; after them %v, %.0f checks/s; the faster %.0f checks/s (%d errors)\n",
-			bare0.Round(time.Millisecond), rate(bare0), bare1.Round(time.Millisecond), rate(bare1), bareRate, bareErrors.Load())
-		fmt.Printf("ratio to the bare loop (target >= 0.8): first sweep %.2f, steady-state sweep %.2f\n",
-			rate(first)/bareRate, rate(steady)/bareRate)
+		fmt.Printf("bare loop (Vault read + token + 4 Graph GETs): before the sweeps %v, %.0f checks/s; between them %v, %.0f checks/s; after them %v, %.0f checks/s (%d errors)\n",
+			bare0.Round(time.Millisecond), rate(bare0), bareMid.Round(time.Millisecond), rate(bareMid),
+			bare1.Round(time.Millisecond), rate(bare1), bareErrors.Load())
+		fmt.Printf("ratio to the bare loop (target >= 0.8), against the faster of the two next to each sweep: first sweep %.2f, steady-state sweep %.2f\n",
+			rate(first)/firstBare, rate(steady)/steadyBare)
+		fmt.Printf("ratio against the fastest of the three bare loops: first sweep %.2f, steady-state sweep %.2f\n",
+			rate(first)/fastest, rate(steady)/fastest)
 		fmt.Printf("for reference, the Microsoft calls alone: %.0f checks/s (steady-state sweep %.2f of it)\n", rate(msOnly), rate(steady)/rate(msOnly))
 		if healthy != total || firstHealthy != total {
 			b.Fatalf("%d (first sweep) and %d (steady state) of %d checks healthy", firstHealthy, healthy, total)
