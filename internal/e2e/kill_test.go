@@ -8,10 +8,11 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"io"
 	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -232,17 +233,13 @@ func (k *killFixture) start(t *testing.T, point string) *serveProcess {
 	if _, err := k.s.DB.Exec(context.Background(), `delete from river_leader`); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	p := &serveProcess{addr: addr, out: &stack.Logs{}, exited: make(chan struct{})}
+	// The process picks its own port and logs it ("serving"): a port
+	// picked here and closed could be taken by another test's connection
+	// before the process binds it (seen once in CI: "address already in
+	// use").
+	p := &serveProcess{out: &stack.Logs{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(k.bin, "serve",
-		"--grpc-addr", addr, "--http-addr", "127.0.0.1:0", "--internal-addr", "127.0.0.1:0",
+		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--internal-addr", "127.0.0.1:0",
 		"--database-url", k.s.DatabaseURL, "--migrate-on-start=false",
 		"--vault-addr", k.s.Vault.Addr, "--vault-mount", k.s.Vault.Mount, "--vault-token", k.s.Vault.Token,
 		"--admin-key", k.s.AdminKey, "--log-level", "debug", "--shutdown-timeout", "5s",
@@ -259,7 +256,8 @@ func (k *killFixture) start(t *testing.T, point string) *serveProcess {
 		env = append(env, crashpoint.Env+"="+point)
 	}
 	p.cmd.Env = env
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	serving := &servingWatcher{addr: make(chan string, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, io.MultiWriter(p.out, serving) // the log is on stderr
 	// Dies with the test binary, whatever happens to it.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
@@ -269,6 +267,15 @@ func (k *killFixture) start(t *testing.T, point string) *serveProcess {
 		p.err = p.cmd.Wait()
 		close(p.exited)
 	}()
+	select {
+	case p.addr = <-serving.addr:
+	case <-p.exited:
+		t.Fatalf("serve process exited before serving: %v\n%s", p.err, tail(p.out.String(), 4000))
+	case <-time.After(2 * time.Minute):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		t.Fatalf("serve process not serving after 2 minutes:\n%s", tail(p.out.String(), 4000))
+	}
 	t.Cleanup(func() {
 		select {
 		case <-p.exited:
@@ -281,6 +288,41 @@ func (k *killFixture) start(t *testing.T, point string) *serveProcess {
 		}
 	})
 	return p
+}
+
+// servingWatcher reads a serve process's log lines and sends the gRPC
+// address of its "serving" line.
+type servingWatcher struct {
+	mu   sync.Mutex
+	buf  []byte
+	addr chan string
+	sent bool
+}
+
+func (w *servingWatcher) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.sent {
+		return len(b), nil
+	}
+	w.buf = append(w.buf, b...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		line := w.buf[:i]
+		w.buf = w.buf[i+1:]
+		var l struct {
+			Msg      string `json:"msg"`
+			GRPCAddr string `json:"grpc_addr"`
+		}
+		if json.Unmarshal(line, &l) == nil && l.Msg == "serving" && l.GRPCAddr != "" {
+			w.addr <- l.GRPCAddr
+			w.sent, w.buf = true, nil
+			return len(b), nil
+		}
+	}
 }
 
 func tail(s string, n int) string {
