@@ -201,7 +201,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 			return err
 		}
 	}
-	db, err := postgres.Open(ctx, cfg.DatabaseURL, int32(cfg.DatabaseMaxConn))
+	db, err := postgres.Open(ctx, cfg.DatabaseURL, int32(cfg.DatabaseMaxConn), int32(cfg.DatabaseMinConn))
 	if err != nil {
 		return err
 	}
@@ -387,6 +387,19 @@ func serve(ctx context.Context, args []string, logOut io.Writer, started Started
 	)
 	if err != nil {
 		return err
+	}
+	// The pool's first connections, warmed (postgres.DB.WaitWarm), before
+	// this replica takes a job: a sweep on new backends pays their cold
+	// catalog caches. Not a condition of start: after the deadline the
+	// replica starts all the same.
+	wctx, wcancel := context.WithTimeout(ctx, cfg.DatabaseTimeout)
+	wstart := time.Now()
+	n, werr := db.WaitWarm(wctx)
+	wcancel()
+	if werr != nil {
+		log.WarnContext(ctx, "Postgres connections not all warmed before taking jobs; they serve all the same", "connections", n, "error", werr)
+	} else {
+		log.DebugContext(ctx, "Postgres connections warmed", "count", n, "duration", time.Since(wstart))
 	}
 	// River treats cancellation of Start's context as a hard stop that
 	// cancels running jobs; the graceful Stop below is the shutdown.

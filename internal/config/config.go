@@ -33,6 +33,7 @@ type Config struct {
 	AuthConfigFile                                                   string
 	DatabaseURL                                                      string
 	DatabaseMaxConn                                                  int
+	DatabaseMinConn                                                  int
 	QuotaTenants, QuotaIntegrations, QuotaAPIKeys, QuotaConsentLinks int
 	RateLimitOrgRPS, RateLimitKeyRPS                                 float64
 	RateLimitOrgBurst, RateLimitKeyBurst, RateLimitMaxBuckets        int
@@ -244,6 +245,7 @@ var Reference = []Option{
 	{"allow-plaintext", "DZCONNECT_ALLOW_PLAINTEXT", "false", "serve without TLS on a non-loopback address (TLS terminated in front of dzconnect, e.g. by a service mesh), and export traces without TLS to a non-loopback collector (otlp-insecure); without it, plaintext listeners and plaintext trace export must be loopback", false, boolean(func(c *Config) *bool { return &c.AllowPlaintext })},
 	{"database-url", "DZCONNECT_DATABASE_URL", "", "Postgres URL (required), e.g. postgres://user@host:5432/dzconnect", true, str(func(c *Config) *string { return &c.DatabaseURL })},
 	{"database-max-conns", "DZCONNECT_DATABASE_MAX_CONNS", "20", "maximum Postgres connections", false, intRange(func(c *Config) *int { return &c.DatabaseMaxConn }, 1, 1000)},
+	{"database-min-conns", "DZCONNECT_DATABASE_MIN_CONNS", "10", "Postgres connections kept open (at most database-max-conns), replaced in the background as they age out; each new connection plans the sweep's statements before it serves, and a replica opens these before it takes jobs, so that sweeps do not pay for new Postgres backends (docs/verification.md)", false, intRange(func(c *Config) *int { return &c.DatabaseMinConn }, 0, 1000)},
 	{"database-timeout", "DZCONNECT_DATABASE_TIMEOUT", "10s", "deadline of one Postgres statement (waiting for a pooled connection included), and of a transaction's begin and commit: a stalled Postgres makes calls fail Unavailable naming it after this, and /readyz report it", false, dur(func(c *Config) *time.Duration { return &c.DatabaseTimeout })},
 	{"api-key-cache-ttl", "DZCONNECT_API_KEY_CACHE_TTL", "30s", "how long an authenticated API key is remembered, so calls skip its Postgres lookup; a deleted or changed key is forgotten on every replica as soon as its change commits (LISTEN/NOTIFY), and the cache is bypassed while this replica's listener is disconnected; 0 turns the cache off (docs/authentication.md)", false, dur(func(c *Config) *time.Duration { return &c.APIKeyCacheTTL })},
 	{"api-key-cache-size", "DZCONNECT_API_KEY_CACHE_SIZE", "10000", "most API keys cached per replica (least recently used out first)", false, intRange(func(c *Config) *int { return &c.APIKeyCacheSize }, 1, 10000000)},

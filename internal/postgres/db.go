@@ -8,6 +8,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -22,10 +23,17 @@ import (
 type DB struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration // each statement's; see SetStatementTimeout
+	// warmed receives each new connection's warm-up error (nil when it
+	// warmed), up to MinConns of them (WaitWarm).
+	warmed chan error
 }
 
-// Open connects to databaseURL and checks the connection.
-func Open(ctx context.Context, databaseURL string, maxConns int32) (*DB, error) {
+// Open connects to databaseURL and checks the connection. The pool keeps
+// minConns connections open (capped at maxConns; 0: none), recreating
+// them in the background as they age out; WaitWarm waits for the first
+// ones. Every new connection plans the sweep's statements before it serves
+// (warm.go).
+func Open(ctx context.Context, databaseURL string, maxConns, minConns int32) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("parsing database URL: %w", redactURLError(err))
@@ -35,8 +43,23 @@ func Open(ctx context.Context, databaseURL string, maxConns int32) (*DB, error) 
 	}
 	// Spans for statements made inside a traced call (tracing.go).
 	cfg.ConnConfig.Tracer = tracer{}
-	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+	if minConns > 0 {
+		cfg.MinConns = min(minConns, cfg.MaxConns)
+	}
+	db := &DB{warmed: make(chan error, cfg.MinConns)}
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
 		registerUUID(c.TypeMap())
+		// The warm-up is an optimization: a connection it could not warm
+		// serves all the same, unless the failure closed it. WaitWarm
+		// reports the failure (a replica logs it).
+		werr := warm(ctx, c)
+		select {
+		case db.warmed <- werr:
+		default: // MinConns reported already
+		}
+		if werr != nil && c.IsClosed() {
+			return werr
+		}
 		return nil
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -47,7 +70,28 @@ func Open(ctx context.Context, databaseURL string, maxConns int32) (*DB, error) 
 		pool.Close()
 		return nil, fmt.Errorf("connecting to Postgres: %w", err)
 	}
-	return &DB{pool: pool}, nil
+	db.pool = pool
+	return db, nil
+}
+
+// WaitWarm waits until the pool has opened and warmed its MinConns
+// connections (pgxpool opens them in the background), or until ctx ends:
+// a replica calls it before it takes jobs, so that its first sweep does
+// not pay for new backends. It returns how many it saw, and the first
+// warm-up that failed (those connections serve all the same).
+func (db *DB) WaitWarm(ctx context.Context) (int, error) {
+	var first error
+	for n := range cap(db.warmed) {
+		select {
+		case err := <-db.warmed:
+			if first == nil {
+				first = err
+			}
+		case <-ctx.Done():
+			return n, errors.Join(first, ctx.Err())
+		}
+	}
+	return cap(db.warmed), first
 }
 
 // New wraps an existing pool (tests).

@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const deleteAPIKey = `-- name: DeleteAPIKey :execrows
+const DeleteAPIKey = `-- name: DeleteAPIKey :execrows
 delete from api_keys where organization_id = $1 and id = $2
 `
 
@@ -22,14 +22,14 @@ type DeleteAPIKeyParams struct {
 }
 
 func (q *Queries) DeleteAPIKey(ctx context.Context, db DBTX, arg DeleteAPIKeyParams) (int64, error) {
-	result, err := db.Exec(ctx, deleteAPIKey, arg.OrganizationID, arg.ID)
+	result, err := db.Exec(ctx, DeleteAPIKey, arg.OrganizationID, arg.ID)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const getAPIKey = `-- name: GetAPIKey :one
+const GetAPIKey = `-- name: GetAPIKey :one
 select organization_id, id, display_name, role, key_prefix, key_hash, expire_time, create_time, update_time, version from api_keys where organization_id = $1 and id = $2
 `
 
@@ -39,7 +39,7 @@ type GetAPIKeyParams struct {
 }
 
 func (q *Queries) GetAPIKey(ctx context.Context, db DBTX, arg GetAPIKeyParams) (ApiKey, error) {
-	row := db.QueryRow(ctx, getAPIKey, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, GetAPIKey, arg.OrganizationID, arg.ID)
 	var i ApiKey
 	err := row.Scan(
 		&i.OrganizationID,
@@ -56,7 +56,7 @@ func (q *Queries) GetAPIKey(ctx context.Context, db DBTX, arg GetAPIKeyParams) (
 	return i, err
 }
 
-const getAPIKeyForUpdate = `-- name: GetAPIKeyForUpdate :one
+const GetAPIKeyForUpdate = `-- name: GetAPIKeyForUpdate :one
 select organization_id, id, display_name, role, key_prefix, key_hash, expire_time, create_time, update_time, version from api_keys where organization_id = $1 and id = $2 for update
 `
 
@@ -66,7 +66,7 @@ type GetAPIKeyForUpdateParams struct {
 }
 
 func (q *Queries) GetAPIKeyForUpdate(ctx context.Context, db DBTX, arg GetAPIKeyForUpdateParams) (ApiKey, error) {
-	row := db.QueryRow(ctx, getAPIKeyForUpdate, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, GetAPIKeyForUpdate, arg.OrganizationID, arg.ID)
 	var i ApiKey
 	err := row.Scan(
 		&i.OrganizationID,
@@ -83,7 +83,7 @@ func (q *Queries) GetAPIKeyForUpdate(ctx context.Context, db DBTX, arg GetAPIKey
 	return i, err
 }
 
-const insertAPIKey = `-- name: InsertAPIKey :one
+const InsertAPIKey = `-- name: InsertAPIKey :one
 insert into api_keys (organization_id, id, display_name, role, key_prefix, key_hash, expire_time)
 values ($1, $2, $3, $4, $5, $6, $7)
 returning organization_id, id, display_name, role, key_prefix, key_hash, expire_time, create_time, update_time, version
@@ -100,7 +100,7 @@ type InsertAPIKeyParams struct {
 }
 
 func (q *Queries) InsertAPIKey(ctx context.Context, db DBTX, arg InsertAPIKeyParams) (ApiKey, error) {
-	row := db.QueryRow(ctx, insertAPIKey,
+	row := db.QueryRow(ctx, InsertAPIKey,
 		arg.OrganizationID,
 		arg.ID,
 		arg.DisplayName,
@@ -125,7 +125,7 @@ func (q *Queries) InsertAPIKey(ctx context.Context, db DBTX, arg InsertAPIKeyPar
 	return i, err
 }
 
-const listAPIKeys = `-- name: ListAPIKeys :many
+const ListAPIKeys = `-- name: ListAPIKeys :many
 select organization_id, id, display_name, role, key_prefix, key_hash, expire_time, create_time, update_time, version from api_keys where organization_id = $1 and id > $2 order by id limit $3
 `
 
@@ -136,7 +136,7 @@ type ListAPIKeysParams struct {
 }
 
 func (q *Queries) ListAPIKeys(ctx context.Context, db DBTX, arg ListAPIKeysParams) ([]ApiKey, error) {
-	rows, err := db.Query(ctx, listAPIKeys, arg.OrganizationID, arg.After, arg.Lim)
+	rows, err := db.Query(ctx, ListAPIKeys, arg.OrganizationID, arg.After, arg.Lim)
 	if err != nil {
 		return nil, err
 	}
@@ -166,24 +166,24 @@ func (q *Queries) ListAPIKeys(ctx context.Context, db DBTX, arg ListAPIKeysParam
 	return items, nil
 }
 
-const listenAPIKeys = `-- name: ListenAPIKeys :exec
+const ListenAPIKeys = `-- name: ListenAPIKeys :exec
 listen dzconnect_api_keys
 `
 
 // Subscribes the session to the api_keys trigger's notifications
 // (migrations/00025_api_key_invalidation.sql).
 func (q *Queries) ListenAPIKeys(ctx context.Context, db DBTX) error {
-	_, err := db.Exec(ctx, listenAPIKeys)
+	_, err := db.Exec(ctx, ListenAPIKeys)
 	return err
 }
 
-const lookupAPIKey = `-- name: LookupAPIKey :one
+const LookupAPIKey = `-- name: LookupAPIKey :one
 select organization_id, id, display_name, role, key_prefix, key_hash, expire_time, create_time, update_time, version from api_keys where key_hash = $1
 `
 
 // The one query across organizations: it is how the caller's organization is learnt.
 func (q *Queries) LookupAPIKey(ctx context.Context, db DBTX, keyHash []byte) (ApiKey, error) {
-	row := db.QueryRow(ctx, lookupAPIKey, keyHash)
+	row := db.QueryRow(ctx, LookupAPIKey, keyHash)
 	var i ApiKey
 	err := row.Scan(
 		&i.OrganizationID,
@@ -200,7 +200,7 @@ func (q *Queries) LookupAPIKey(ctx context.Context, db DBTX, keyHash []byte) (Ap
 	return i, err
 }
 
-const updateAPIKey = `-- name: UpdateAPIKey :one
+const UpdateAPIKey = `-- name: UpdateAPIKey :one
 update api_keys set display_name = $1, update_time = now(), version = version + 1
 where organization_id = $2 and id = $3
 returning organization_id, id, display_name, role, key_prefix, key_hash, expire_time, create_time, update_time, version
@@ -213,7 +213,7 @@ type UpdateAPIKeyParams struct {
 }
 
 func (q *Queries) UpdateAPIKey(ctx context.Context, db DBTX, arg UpdateAPIKeyParams) (ApiKey, error) {
-	row := db.QueryRow(ctx, updateAPIKey, arg.DisplayName, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, UpdateAPIKey, arg.DisplayName, arg.OrganizationID, arg.ID)
 	var i ApiKey
 	err := row.Scan(
 		&i.OrganizationID,

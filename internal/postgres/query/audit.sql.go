@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const listAuditEvents = `-- name: ListAuditEvents :many
+const ListAuditEvents = `-- name: ListAuditEvents :many
 select organization_id, id, actor, method, resource, request_id, create_time from audit_events
 where organization_id = $1 and id < $2 and ($3::text = '' or resource = $3::text)
 order by id desc limit $4
@@ -26,7 +26,7 @@ type ListAuditEventsParams struct {
 
 // Newest first.
 func (q *Queries) ListAuditEvents(ctx context.Context, db DBTX, arg ListAuditEventsParams) ([]AuditEvent, error) {
-	rows, err := db.Query(ctx, listAuditEvents,
+	rows, err := db.Query(ctx, ListAuditEvents,
 		arg.OrganizationID,
 		arg.Before,
 		arg.Resource,

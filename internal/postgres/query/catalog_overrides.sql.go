@@ -12,12 +12,12 @@ import (
 	"github.com/google/uuid"
 )
 
-const getPermissionCatalogOverride = `-- name: GetPermissionCatalogOverride :one
+const GetPermissionCatalogOverride = `-- name: GetPermissionCatalogOverride :one
 select organization_id, entries, revision, create_time, update_time from permission_catalog_overrides where organization_id = $1
 `
 
 func (q *Queries) GetPermissionCatalogOverride(ctx context.Context, db DBTX, organizationID uuid.UUID) (PermissionCatalogOverride, error) {
-	row := db.QueryRow(ctx, getPermissionCatalogOverride, organizationID)
+	row := db.QueryRow(ctx, GetPermissionCatalogOverride, organizationID)
 	var i PermissionCatalogOverride
 	err := row.Scan(
 		&i.OrganizationID,
@@ -29,7 +29,7 @@ func (q *Queries) GetPermissionCatalogOverride(ctx context.Context, db DBTX, org
 	return i, err
 }
 
-const putPermissionCatalogOverride = `-- name: PutPermissionCatalogOverride :one
+const PutPermissionCatalogOverride = `-- name: PutPermissionCatalogOverride :one
 insert into permission_catalog_overrides as o (organization_id, entries, revision)
 values ($1, $2, $3)
 on conflict (organization_id) do update set entries = excluded.entries, revision = excluded.revision, update_time = now()
@@ -47,7 +47,7 @@ type PutPermissionCatalogOverrideParams struct {
 // @revision - 1 (none stored: revision 0): no row returned means another
 // update came first (the caller's etag is stale).
 func (q *Queries) PutPermissionCatalogOverride(ctx context.Context, db DBTX, arg PutPermissionCatalogOverrideParams) (PermissionCatalogOverride, error) {
-	row := db.QueryRow(ctx, putPermissionCatalogOverride, arg.OrganizationID, arg.Entries, arg.Revision)
+	row := db.QueryRow(ctx, PutPermissionCatalogOverride, arg.OrganizationID, arg.Entries, arg.Revision)
 	var i PermissionCatalogOverride
 	err := row.Scan(
 		&i.OrganizationID,

@@ -13,7 +13,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const getCheckTarget = `-- name: GetCheckTarget :one
+const GetCheckTarget = `-- name: GetCheckTarget :one
 select i.organization_id, i.tenant_id, i.id, i.kind, i.display_name, i.features, i.management_mode, i.client_id, i.application_object_id, i.service_principal_object_id, i.sentinel_subscription_id, i.sentinel_resource_group, i.sentinel_workspace_name, i.sentinel_workspace_id, i.state, i.last_check_time, i.pending, i.create_time, i.update_time, i.version, i.state_change_time, t.organization_id, t.id, t.entra_tenant_id, t.cloud, t.display_name, t.labels, t.create_time, t.update_time, t.version, t.provisioner_consent_time,
   c.id as credential_id, c.type as credential_type, c.key_id as credential_key_id, c.hint as credential_hint,
   c.start_time as credential_start_time, c.end_time as credential_end_time,
@@ -52,7 +52,7 @@ type GetCheckTargetRow struct {
 // A visible integration, its tenant and its active credential (if any), in
 // one query: what a check needs.
 func (q *Queries) GetCheckTarget(ctx context.Context, db DBTX, arg GetCheckTargetParams) (GetCheckTargetRow, error) {
-	row := db.QueryRow(ctx, getCheckTarget, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, GetCheckTarget, arg.OrganizationID, arg.ID)
 	var i GetCheckTargetRow
 	err := row.Scan(
 		&i.Integration.OrganizationID,
@@ -103,7 +103,7 @@ func (q *Queries) GetCheckTarget(ctx context.Context, db DBTX, arg GetCheckTarge
 	return i, err
 }
 
-const insertCheck = `-- name: InsertCheck :exec
+const InsertCheck = `-- name: InsertCheck :exec
 insert into checks (organization_id, tenant_id, integration_id, id, outcome, trigger, summary, steps, permissions,
   start_time, end_time, catalog_version, settle_end_time)
 values ($1, $2, $3, $4, $5, $6, $7, $8, $9,
@@ -127,7 +127,7 @@ type InsertCheckParams struct {
 }
 
 func (q *Queries) InsertCheck(ctx context.Context, db DBTX, arg InsertCheckParams) error {
-	_, err := db.Exec(ctx, insertCheck,
+	_, err := db.Exec(ctx, InsertCheck,
 		arg.OrganizationID,
 		arg.TenantID,
 		arg.IntegrationID,
@@ -145,7 +145,7 @@ func (q *Queries) InsertCheck(ctx context.Context, db DBTX, arg InsertCheckParam
 	return err
 }
 
-const insertChecks = `-- name: InsertChecks :exec
+const InsertChecks = `-- name: InsertChecks :exec
 insert into checks (organization_id, tenant_id, integration_id, id, outcome, trigger, summary, steps, permissions,
   start_time, end_time, catalog_version, settle_end_time)
 select u.organization_id, u.tenant_id, u.integration_id, u.id, u.outcome, u.trigger, u.summary, u.steps, u.permissions,
@@ -177,7 +177,7 @@ type InsertChecksParams struct {
 // Several check rows in one statement (the arrays hold one check each; a
 // settle end time of 0001-01-01 UTC is none).
 func (q *Queries) InsertChecks(ctx context.Context, db DBTX, arg InsertChecksParams) error {
-	_, err := db.Exec(ctx, insertChecks,
+	_, err := db.Exec(ctx, InsertChecks,
 		arg.OrganizationIds,
 		arg.TenantIds,
 		arg.IntegrationIds,
@@ -195,7 +195,7 @@ func (q *Queries) InsertChecks(ctx context.Context, db DBTX, arg InsertChecksPar
 	return err
 }
 
-const listChecks = `-- name: ListChecks :many
+const ListChecks = `-- name: ListChecks :many
 select organization_id, id, tenant_id, integration_id, outcome, trigger, summary, steps, permissions, start_time, end_time, catalog_version, settle_end_time from checks
 where organization_id = $1 and integration_id = $2 and id < $3
 order by id desc limit $4
@@ -210,7 +210,7 @@ type ListChecksParams struct {
 
 // Newest first.
 func (q *Queries) ListChecks(ctx context.Context, db DBTX, arg ListChecksParams) ([]Check, error) {
-	rows, err := db.Query(ctx, listChecks,
+	rows, err := db.Query(ctx, ListChecks,
 		arg.OrganizationID,
 		arg.IntegrationID,
 		arg.Before,
@@ -248,7 +248,7 @@ func (q *Queries) ListChecks(ctx context.Context, db DBTX, arg ListChecksParams)
 	return items, nil
 }
 
-const listCredentialsOfIntegrations = `-- name: ListCredentialsOfIntegrations :many
+const ListCredentialsOfIntegrations = `-- name: ListCredentialsOfIntegrations :many
 select c.organization_id, c.integration_id, c.id, c.type, c.key_id, c.hint, c.start_time, c.end_time, c.secret_path, c.secret_version, c.source, c.state, c.expiry_warned_time, c.create_time, c.update_time, c.overlap_end_time, c.renewal_not_before, c.expiry_read_time from credentials c
 join (select unnest($1::uuid[]) as organization_id, unnest($2::uuid[]) as integration_id) u
   on c.organization_id = u.organization_id and c.integration_id = u.integration_id
@@ -263,7 +263,7 @@ type ListCredentialsOfIntegrationsParams struct {
 // The credentials of integrations of any organizations (pairs position by
 // position), oldest first.
 func (q *Queries) ListCredentialsOfIntegrations(ctx context.Context, db DBTX, arg ListCredentialsOfIntegrationsParams) ([]Credential, error) {
-	rows, err := db.Query(ctx, listCredentialsOfIntegrations, arg.OrganizationIds, arg.IntegrationIds)
+	rows, err := db.Query(ctx, ListCredentialsOfIntegrations, arg.OrganizationIds, arg.IntegrationIds)
 	if err != nil {
 		return nil, err
 	}
@@ -301,7 +301,7 @@ func (q *Queries) ListCredentialsOfIntegrations(ctx context.Context, db DBTX, ar
 	return items, nil
 }
 
-const lockIntegrations = `-- name: LockIntegrations :many
+const LockIntegrations = `-- name: LockIntegrations :many
 select i.organization_id, i.tenant_id, i.id, i.kind, i.display_name, i.features, i.management_mode, i.client_id, i.application_object_id, i.service_principal_object_id, i.sentinel_subscription_id, i.sentinel_resource_group, i.sentinel_workspace_name, i.sentinel_workspace_id, i.state, i.last_check_time, i.pending, i.create_time, i.update_time, i.version, i.state_change_time from integrations i
 join (select unnest($1::uuid[]) as organization_id, unnest($2::uuid[]) as id) u
   on i.organization_id = u.organization_id and i.id = u.id
@@ -320,7 +320,7 @@ type LockIntegrationsParams struct {
 // position), row-locked in ID order so that two lockers of overlapping sets
 // cannot deadlock. Missing or pending ones are absent.
 func (q *Queries) LockIntegrations(ctx context.Context, db DBTX, arg LockIntegrationsParams) ([]Integration, error) {
-	rows, err := db.Query(ctx, lockIntegrations, arg.OrganizationIds, arg.Ids)
+	rows, err := db.Query(ctx, LockIntegrations, arg.OrganizationIds, arg.Ids)
 	if err != nil {
 		return nil, err
 	}
@@ -361,7 +361,7 @@ func (q *Queries) LockIntegrations(ctx context.Context, db DBTX, arg LockIntegra
 	return items, nil
 }
 
-const markCredentialWarned = `-- name: MarkCredentialWarned :execrows
+const MarkCredentialWarned = `-- name: MarkCredentialWarned :execrows
 update credentials set expiry_warned_time = $1
 where organization_id = $2 and id = $3
 `
@@ -373,14 +373,14 @@ type MarkCredentialWarnedParams struct {
 }
 
 func (q *Queries) MarkCredentialWarned(ctx context.Context, db DBTX, arg MarkCredentialWarnedParams) (int64, error) {
-	result, err := db.Exec(ctx, markCredentialWarned, arg.WarnedTime, arg.OrganizationID, arg.ID)
+	result, err := db.Exec(ctx, MarkCredentialWarned, arg.WarnedTime, arg.OrganizationID, arg.ID)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const recordExpectedChecks = `-- name: RecordExpectedChecks :many
+const RecordExpectedChecks = `-- name: RecordExpectedChecks :many
 with u as (
   -- Set-returning functions in one select list advance together (arrays of
   -- equal length): one row per check.
@@ -459,7 +459,7 @@ type RecordExpectedChecksParams struct {
 // state-change event carries. Returns the IDs of the checks written; for
 // the others nothing was written and the caller takes the full path.
 func (q *Queries) RecordExpectedChecks(ctx context.Context, db DBTX, arg RecordExpectedChecksParams) ([]uuid.UUID, error) {
-	rows, err := db.Query(ctx, recordExpectedChecks,
+	rows, err := db.Query(ctx, RecordExpectedChecks,
 		arg.OrganizationIds,
 		arg.TenantIds,
 		arg.IntegrationIds,
@@ -496,7 +496,7 @@ func (q *Queries) RecordExpectedChecks(ctx context.Context, db DBTX, arg RecordE
 	return items, nil
 }
 
-const setIntegrationState = `-- name: SetIntegrationState :one
+const SetIntegrationState = `-- name: SetIntegrationState :one
 update integrations set state = $1, last_check_time = $2,
   state_change_time = case when state <> $1 then $2 else state_change_time end
 where organization_id = $3 and id = $4
@@ -513,7 +513,7 @@ type SetIntegrationStateParams struct {
 // A check's verdict: state, last check time and, when the state changes,
 // the state change time. The version (etag) stays: state is output only.
 func (q *Queries) SetIntegrationState(ctx context.Context, db DBTX, arg SetIntegrationStateParams) (Integration, error) {
-	row := db.QueryRow(ctx, setIntegrationState,
+	row := db.QueryRow(ctx, SetIntegrationState,
 		arg.State,
 		arg.CheckTime,
 		arg.OrganizationID,
@@ -546,7 +546,7 @@ func (q *Queries) SetIntegrationState(ctx context.Context, db DBTX, arg SetInteg
 	return i, err
 }
 
-const setIntegrationStates = `-- name: SetIntegrationStates :many
+const SetIntegrationStates = `-- name: SetIntegrationStates :many
 update integrations i set state = u.state, last_check_time = u.check_time,
   state_change_time = case when i.state <> u.state then u.check_time else i.state_change_time end
 from (select unnest($1::uuid[]) as organization_id, unnest($2::uuid[]) as id,
@@ -565,7 +565,7 @@ type SetIntegrationStatesParams struct {
 // Several checks' verdicts in one statement (the arrays hold one
 // integration each): as SetIntegrationState, row by row.
 func (q *Queries) SetIntegrationStates(ctx context.Context, db DBTX, arg SetIntegrationStatesParams) ([]Integration, error) {
-	rows, err := db.Query(ctx, setIntegrationStates,
+	rows, err := db.Query(ctx, SetIntegrationStates,
 		arg.OrganizationIds,
 		arg.Ids,
 		arg.States,

@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const appendAudit = `-- name: AppendAudit :exec
+const AppendAudit = `-- name: AppendAudit :exec
 insert into audit_events (organization_id, actor, method, resource, request_id)
 values ($1, $2, $3, $4, $5)
 `
@@ -25,7 +25,7 @@ type AppendAuditParams struct {
 }
 
 func (q *Queries) AppendAudit(ctx context.Context, db DBTX, arg AppendAuditParams) error {
-	_, err := db.Exec(ctx, appendAudit,
+	_, err := db.Exec(ctx, AppendAudit,
 		arg.OrganizationID,
 		arg.Actor,
 		arg.Method,
@@ -35,7 +35,7 @@ func (q *Queries) AppendAudit(ctx context.Context, db DBTX, arg AppendAuditParam
 	return err
 }
 
-const getRequestKey = `-- name: GetRequestKey :one
+const GetRequestKey = `-- name: GetRequestKey :one
 select request_hash, resource_name from idempotency_keys
 where organization_id = $1 and method = $2 and request_id = $3
 `
@@ -52,13 +52,13 @@ type GetRequestKeyRow struct {
 }
 
 func (q *Queries) GetRequestKey(ctx context.Context, db DBTX, arg GetRequestKeyParams) (GetRequestKeyRow, error) {
-	row := db.QueryRow(ctx, getRequestKey, arg.OrganizationID, arg.Method, arg.RequestID)
+	row := db.QueryRow(ctx, GetRequestKey, arg.OrganizationID, arg.Method, arg.RequestID)
 	var i GetRequestKeyRow
 	err := row.Scan(&i.RequestHash, &i.ResourceName)
 	return i, err
 }
 
-const insertRequestKey = `-- name: InsertRequestKey :execrows
+const InsertRequestKey = `-- name: InsertRequestKey :execrows
 insert into idempotency_keys (organization_id, method, request_id, request_hash, resource_name)
 values ($1, $2, $3, $4, $5)
 on conflict on constraint idempotency_keys_pk do nothing
@@ -74,7 +74,7 @@ type InsertRequestKeyParams struct {
 
 // Records a create's request_id; 0 rows when it was used before.
 func (q *Queries) InsertRequestKey(ctx context.Context, db DBTX, arg InsertRequestKeyParams) (int64, error) {
-	result, err := db.Exec(ctx, insertRequestKey,
+	result, err := db.Exec(ctx, InsertRequestKey,
 		arg.OrganizationID,
 		arg.Method,
 		arg.RequestID,

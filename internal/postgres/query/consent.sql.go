@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const deleteExpiredConsentRequests = `-- name: DeleteExpiredConsentRequests :exec
+const DeleteExpiredConsentRequests = `-- name: DeleteExpiredConsentRequests :exec
 delete from admin_consent_requests where organization_id = $1 and tenant_id = $2
   and used_time is null and expire_time < $3
 `
@@ -24,20 +24,20 @@ type DeleteExpiredConsentRequestsParams struct {
 }
 
 func (q *Queries) DeleteExpiredConsentRequests(ctx context.Context, db DBTX, arg DeleteExpiredConsentRequestsParams) error {
-	_, err := db.Exec(ctx, deleteExpiredConsentRequests, arg.OrganizationID, arg.TenantID, arg.Before)
+	_, err := db.Exec(ctx, DeleteExpiredConsentRequests, arg.OrganizationID, arg.TenantID, arg.Before)
 	return err
 }
 
-const deleteUnusedConsentRequests = `-- name: DeleteUnusedConsentRequests :exec
+const DeleteUnusedConsentRequests = `-- name: DeleteUnusedConsentRequests :exec
 delete from admin_consent_requests where organization_id = $1 and used_time is null and shared_kind is null
 `
 
 func (q *Queries) DeleteUnusedConsentRequests(ctx context.Context, db DBTX, organizationID uuid.UUID) error {
-	_, err := db.Exec(ctx, deleteUnusedConsentRequests, organizationID)
+	_, err := db.Exec(ctx, DeleteUnusedConsentRequests, organizationID)
 	return err
 }
 
-const getConsentRequestForUpdate = `-- name: GetConsentRequestForUpdate :one
+const GetConsentRequestForUpdate = `-- name: GetConsentRequestForUpdate :one
 select organization_id, tenant_id, state_hash, redirect_uri, create_time, expire_time, used_time, result, shared_kind, scope from admin_consent_requests where organization_id = $1 and state_hash = $2 for update
 `
 
@@ -47,7 +47,7 @@ type GetConsentRequestForUpdateParams struct {
 }
 
 func (q *Queries) GetConsentRequestForUpdate(ctx context.Context, db DBTX, arg GetConsentRequestForUpdateParams) (AdminConsentRequest, error) {
-	row := db.QueryRow(ctx, getConsentRequestForUpdate, arg.OrganizationID, arg.StateHash)
+	row := db.QueryRow(ctx, GetConsentRequestForUpdate, arg.OrganizationID, arg.StateHash)
 	var i AdminConsentRequest
 	err := row.Scan(
 		&i.OrganizationID,
@@ -64,7 +64,7 @@ func (q *Queries) GetConsentRequestForUpdate(ctx context.Context, db DBTX, arg G
 	return i, err
 }
 
-const insertConsentRequest = `-- name: InsertConsentRequest :exec
+const InsertConsentRequest = `-- name: InsertConsentRequest :exec
 insert into admin_consent_requests (organization_id, tenant_id, state_hash, redirect_uri, create_time, expire_time, shared_kind)
 values ($1, $2, $3, $4, $5, $6, $7)
 `
@@ -80,7 +80,7 @@ type InsertConsentRequestParams struct {
 }
 
 func (q *Queries) InsertConsentRequest(ctx context.Context, db DBTX, arg InsertConsentRequestParams) error {
-	_, err := db.Exec(ctx, insertConsentRequest,
+	_, err := db.Exec(ctx, InsertConsentRequest,
 		arg.OrganizationID,
 		arg.TenantID,
 		arg.StateHash,
@@ -92,12 +92,12 @@ func (q *Queries) InsertConsentRequest(ctx context.Context, db DBTX, arg InsertC
 	return err
 }
 
-const listConsentedTenants = `-- name: ListConsentedTenants :many
+const ListConsentedTenants = `-- name: ListConsentedTenants :many
 select id from tenants where organization_id = $1 and provisioner_consent_time is not null order by id
 `
 
 func (q *Queries) ListConsentedTenants(ctx context.Context, db DBTX, organizationID uuid.UUID) ([]uuid.UUID, error) {
-	rows, err := db.Query(ctx, listConsentedTenants, organizationID)
+	rows, err := db.Query(ctx, ListConsentedTenants, organizationID)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +116,7 @@ func (q *Queries) ListConsentedTenants(ctx context.Context, db DBTX, organizatio
 	return items, nil
 }
 
-const markConsentRequestUsed = `-- name: MarkConsentRequestUsed :exec
+const MarkConsentRequestUsed = `-- name: MarkConsentRequestUsed :exec
 update admin_consent_requests set used_time = now(), result = $1, scope = $2
 where organization_id = $3 and state_hash = $4
 `
@@ -129,7 +129,7 @@ type MarkConsentRequestUsedParams struct {
 }
 
 func (q *Queries) MarkConsentRequestUsed(ctx context.Context, db DBTX, arg MarkConsentRequestUsedParams) error {
-	_, err := db.Exec(ctx, markConsentRequestUsed,
+	_, err := db.Exec(ctx, MarkConsentRequestUsed,
 		arg.Result,
 		arg.Scope,
 		arg.OrganizationID,
@@ -138,7 +138,7 @@ func (q *Queries) MarkConsentRequestUsed(ctx context.Context, db DBTX, arg MarkC
 	return err
 }
 
-const recordProvisionerPath = `-- name: RecordProvisionerPath :one
+const RecordProvisionerPath = `-- name: RecordProvisionerPath :one
 update organizations set provisioner_secret_path = coalesce(provisioner_secret_path, $1::text)
 where id = $2 returning id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds, credential_renewal_threshold_seconds
 `
@@ -150,7 +150,7 @@ type RecordProvisionerPathParams struct {
 
 // Bookkeeping invisible through the API: no version bump.
 func (q *Queries) RecordProvisionerPath(ctx context.Context, db DBTX, arg RecordProvisionerPathParams) (Organization, error) {
-	row := db.QueryRow(ctx, recordProvisionerPath, arg.Path, arg.ID)
+	row := db.QueryRow(ctx, RecordProvisionerPath, arg.Path, arg.ID)
 	var i Organization
 	err := row.Scan(
 		&i.ID,
@@ -167,7 +167,7 @@ func (q *Queries) RecordProvisionerPath(ctx context.Context, db DBTX, arg Record
 	return i, err
 }
 
-const recordSharedConsent = `-- name: RecordSharedConsent :execrows
+const RecordSharedConsent = `-- name: RecordSharedConsent :execrows
 insert into shared_application_consents (organization_id, tenant_id, kind, client_id, consent_time)
 select a.organization_id, $1, a.kind, a.client_id, $2
 from shared_applications a where a.organization_id = $3 and a.kind = $4
@@ -184,7 +184,7 @@ type RecordSharedConsentParams struct {
 // The tenant's consent of the organization's shared application of a kind,
 // paired with that application's client ID.
 func (q *Queries) RecordSharedConsent(ctx context.Context, db DBTX, arg RecordSharedConsentParams) (int64, error) {
-	result, err := db.Exec(ctx, recordSharedConsent,
+	result, err := db.Exec(ctx, RecordSharedConsent,
 		arg.TenantID,
 		arg.ConsentTime,
 		arg.OrganizationID,
@@ -196,7 +196,7 @@ func (q *Queries) RecordSharedConsent(ctx context.Context, db DBTX, arg RecordSh
 	return result.RowsAffected(), nil
 }
 
-const setOrganizationProvisioner = `-- name: SetOrganizationProvisioner :one
+const SetOrganizationProvisioner = `-- name: SetOrganizationProvisioner :one
 update organizations set provisioner_client_id = $1, provisioner_secret_version = $2,
   update_time = now(), version = version + 1
 where id = $3 returning id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds, credential_renewal_threshold_seconds
@@ -209,7 +209,7 @@ type SetOrganizationProvisionerParams struct {
 }
 
 func (q *Queries) SetOrganizationProvisioner(ctx context.Context, db DBTX, arg SetOrganizationProvisionerParams) (Organization, error) {
-	row := db.QueryRow(ctx, setOrganizationProvisioner, arg.ClientID, arg.SecretVersion, arg.ID)
+	row := db.QueryRow(ctx, SetOrganizationProvisioner, arg.ClientID, arg.SecretVersion, arg.ID)
 	var i Organization
 	err := row.Scan(
 		&i.ID,
@@ -226,7 +226,7 @@ func (q *Queries) SetOrganizationProvisioner(ctx context.Context, db DBTX, arg S
 	return i, err
 }
 
-const setTenantConsentTime = `-- name: SetTenantConsentTime :one
+const SetTenantConsentTime = `-- name: SetTenantConsentTime :one
 update tenants set provisioner_consent_time = $1, update_time = now(), version = version + 1
 where organization_id = $2 and id = $3
 returning organization_id, id, entra_tenant_id, cloud, display_name, labels, create_time, update_time, version, provisioner_consent_time
@@ -239,7 +239,7 @@ type SetTenantConsentTimeParams struct {
 }
 
 func (q *Queries) SetTenantConsentTime(ctx context.Context, db DBTX, arg SetTenantConsentTimeParams) (Tenant, error) {
-	row := db.QueryRow(ctx, setTenantConsentTime, arg.ConsentTime, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, SetTenantConsentTime, arg.ConsentTime, arg.OrganizationID, arg.ID)
 	var i Tenant
 	err := row.Scan(
 		&i.OrganizationID,

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-const countIntegrationsByExpiry = `-- name: CountIntegrationsByExpiry :many
+const CountIntegrationsByExpiry = `-- name: CountIntegrationsByExpiry :many
 select i.management_mode, (case
     when c.end_time is null then 'unknown'
     when c.end_time <= $1::timestamptz then 'expired'
@@ -35,7 +35,7 @@ type CountIntegrationsByExpiryRow struct {
 // active credential's end (window), with the earliest end in each (as_of
 // in the unknown window, which has none).
 func (q *Queries) CountIntegrationsByExpiry(ctx context.Context, db DBTX, asOf time.Time) ([]CountIntegrationsByExpiryRow, error) {
-	rows, err := db.Query(ctx, countIntegrationsByExpiry, asOf)
+	rows, err := db.Query(ctx, CountIntegrationsByExpiry, asOf)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +59,7 @@ func (q *Queries) CountIntegrationsByExpiry(ctx context.Context, db DBTX, asOf t
 	return items, nil
 }
 
-const countIntegrationsByState = `-- name: CountIntegrationsByState :many
+const CountIntegrationsByState = `-- name: CountIntegrationsByState :many
 select state, count(*) as n from integrations where not pending group by state
 `
 
@@ -70,7 +70,7 @@ type CountIntegrationsByStateRow struct {
 
 // Every organization; no IDs leave.
 func (q *Queries) CountIntegrationsByState(ctx context.Context, db DBTX) ([]CountIntegrationsByStateRow, error) {
-	rows, err := db.Query(ctx, countIntegrationsByState)
+	rows, err := db.Query(ctx, CountIntegrationsByState)
 	if err != nil {
 		return nil, err
 	}

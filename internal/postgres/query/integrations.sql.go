@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const activateCredential = `-- name: ActivateCredential :one
+const ActivateCredential = `-- name: ActivateCredential :one
 update credentials set state = 'active', secret_version = $1, update_time = now()
 where organization_id = $2 and id = $3 and state = 'pending'
 returning organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time, renewal_not_before, expiry_read_time
@@ -26,7 +26,7 @@ type ActivateCredentialParams struct {
 
 // A pending credential whose secret is stored becomes the active one.
 func (q *Queries) ActivateCredential(ctx context.Context, db DBTX, arg ActivateCredentialParams) (Credential, error) {
-	row := db.QueryRow(ctx, activateCredential, arg.SecretVersion, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, ActivateCredential, arg.SecretVersion, arg.OrganizationID, arg.ID)
 	var i Credential
 	err := row.Scan(
 		&i.OrganizationID,
@@ -51,7 +51,7 @@ func (q *Queries) ActivateCredential(ctx context.Context, db DBTX, arg ActivateC
 	return i, err
 }
 
-const deleteCredential = `-- name: DeleteCredential :execrows
+const DeleteCredential = `-- name: DeleteCredential :execrows
 delete from credentials where organization_id = $1 and id = $2
 `
 
@@ -61,14 +61,14 @@ type DeleteCredentialParams struct {
 }
 
 func (q *Queries) DeleteCredential(ctx context.Context, db DBTX, arg DeleteCredentialParams) (int64, error) {
-	result, err := db.Exec(ctx, deleteCredential, arg.OrganizationID, arg.ID)
+	result, err := db.Exec(ctx, DeleteCredential, arg.OrganizationID, arg.ID)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const deleteIntegration = `-- name: DeleteIntegration :execrows
+const DeleteIntegration = `-- name: DeleteIntegration :execrows
 delete from integrations where organization_id = $1 and id = $2
 `
 
@@ -78,14 +78,14 @@ type DeleteIntegrationParams struct {
 }
 
 func (q *Queries) DeleteIntegration(ctx context.Context, db DBTX, arg DeleteIntegrationParams) (int64, error) {
-	result, err := db.Exec(ctx, deleteIntegration, arg.OrganizationID, arg.ID)
+	result, err := db.Exec(ctx, DeleteIntegration, arg.OrganizationID, arg.ID)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const deletePendingIntegrations = `-- name: DeletePendingIntegrations :many
+const DeletePendingIntegrations = `-- name: DeletePendingIntegrations :many
 delete from integrations where pending and create_time < $1
 returning organization_id, tenant_id, id
 `
@@ -98,7 +98,7 @@ type DeletePendingIntegrationsRow struct {
 
 // Background work for every organization: stale creates that never finished.
 func (q *Queries) DeletePendingIntegrations(ctx context.Context, db DBTX, cutoff time.Time) ([]DeletePendingIntegrationsRow, error) {
-	rows, err := db.Query(ctx, deletePendingIntegrations, cutoff)
+	rows, err := db.Query(ctx, DeletePendingIntegrations, cutoff)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func (q *Queries) DeletePendingIntegrations(ctx context.Context, db DBTX, cutoff
 	return items, nil
 }
 
-const deleteRequestKeysFor = `-- name: DeleteRequestKeysFor :exec
+const DeleteRequestKeysFor = `-- name: DeleteRequestKeysFor :exec
 delete from idempotency_keys where organization_id = $1 and resource_name = $2
 `
 
@@ -127,11 +127,11 @@ type DeleteRequestKeysForParams struct {
 }
 
 func (q *Queries) DeleteRequestKeysFor(ctx context.Context, db DBTX, arg DeleteRequestKeysForParams) error {
-	_, err := db.Exec(ctx, deleteRequestKeysFor, arg.OrganizationID, arg.ResourceName)
+	_, err := db.Exec(ctx, DeleteRequestKeysFor, arg.OrganizationID, arg.ResourceName)
 	return err
 }
 
-const getIntegration = `-- name: GetIntegration :one
+const GetIntegration = `-- name: GetIntegration :one
 select organization_id, tenant_id, id, kind, display_name, features, management_mode, client_id, application_object_id, service_principal_object_id, sentinel_subscription_id, sentinel_resource_group, sentinel_workspace_name, sentinel_workspace_id, state, last_check_time, pending, create_time, update_time, version, state_change_time from integrations where organization_id = $1 and id = $2 and not pending
 `
 
@@ -141,7 +141,7 @@ type GetIntegrationParams struct {
 }
 
 func (q *Queries) GetIntegration(ctx context.Context, db DBTX, arg GetIntegrationParams) (Integration, error) {
-	row := db.QueryRow(ctx, getIntegration, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, GetIntegration, arg.OrganizationID, arg.ID)
 	var i Integration
 	err := row.Scan(
 		&i.OrganizationID,
@@ -169,7 +169,7 @@ func (q *Queries) GetIntegration(ctx context.Context, db DBTX, arg GetIntegratio
 	return i, err
 }
 
-const getIntegrationForUpdate = `-- name: GetIntegrationForUpdate :one
+const GetIntegrationForUpdate = `-- name: GetIntegrationForUpdate :one
 select organization_id, tenant_id, id, kind, display_name, features, management_mode, client_id, application_object_id, service_principal_object_id, sentinel_subscription_id, sentinel_resource_group, sentinel_workspace_name, sentinel_workspace_id, state, last_check_time, pending, create_time, update_time, version, state_change_time from integrations where organization_id = $1 and id = $2 and not pending for update
 `
 
@@ -179,7 +179,7 @@ type GetIntegrationForUpdateParams struct {
 }
 
 func (q *Queries) GetIntegrationForUpdate(ctx context.Context, db DBTX, arg GetIntegrationForUpdateParams) (Integration, error) {
-	row := db.QueryRow(ctx, getIntegrationForUpdate, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, GetIntegrationForUpdate, arg.OrganizationID, arg.ID)
 	var i Integration
 	err := row.Scan(
 		&i.OrganizationID,
@@ -207,7 +207,7 @@ func (q *Queries) GetIntegrationForUpdate(ctx context.Context, db DBTX, arg GetI
 	return i, err
 }
 
-const getIntegrationIncludingPending = `-- name: GetIntegrationIncludingPending :one
+const GetIntegrationIncludingPending = `-- name: GetIntegrationIncludingPending :one
 select organization_id, tenant_id, id, kind, display_name, features, management_mode, client_id, application_object_id, service_principal_object_id, sentinel_subscription_id, sentinel_resource_group, sentinel_workspace_name, sentinel_workspace_id, state, last_check_time, pending, create_time, update_time, version, state_change_time from integrations where organization_id = $1 and id = $2
 `
 
@@ -217,7 +217,7 @@ type GetIntegrationIncludingPendingParams struct {
 }
 
 func (q *Queries) GetIntegrationIncludingPending(ctx context.Context, db DBTX, arg GetIntegrationIncludingPendingParams) (Integration, error) {
-	row := db.QueryRow(ctx, getIntegrationIncludingPending, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, GetIntegrationIncludingPending, arg.OrganizationID, arg.ID)
 	var i Integration
 	err := row.Scan(
 		&i.OrganizationID,
@@ -245,7 +245,7 @@ func (q *Queries) GetIntegrationIncludingPending(ctx context.Context, db DBTX, a
 	return i, err
 }
 
-const insertCredential = `-- name: InsertCredential :one
+const InsertCredential = `-- name: InsertCredential :one
 insert into credentials (organization_id, integration_id, id, type, key_id, hint, start_time, end_time,
   secret_path, source, state)
 values ($1, $2, $3, $4, $5, $6, $7, $8,
@@ -267,7 +267,7 @@ type InsertCredentialParams struct {
 }
 
 func (q *Queries) InsertCredential(ctx context.Context, db DBTX, arg InsertCredentialParams) (Credential, error) {
-	row := db.QueryRow(ctx, insertCredential,
+	row := db.QueryRow(ctx, InsertCredential,
 		arg.OrganizationID,
 		arg.IntegrationID,
 		arg.ID,
@@ -303,7 +303,7 @@ func (q *Queries) InsertCredential(ctx context.Context, db DBTX, arg InsertCrede
 	return i, err
 }
 
-const insertIntegration = `-- name: InsertIntegration :one
+const InsertIntegration = `-- name: InsertIntegration :one
 insert into integrations (organization_id, tenant_id, id, kind, display_name, features, management_mode, client_id,
   application_object_id, service_principal_object_id,
   sentinel_subscription_id, sentinel_resource_group, sentinel_workspace_name, sentinel_workspace_id, state, pending)
@@ -334,7 +334,7 @@ type InsertIntegrationParams struct {
 // A new integration starts pending: invisible until its first credential's
 // secret is stored.
 func (q *Queries) InsertIntegration(ctx context.Context, db DBTX, arg InsertIntegrationParams) (Integration, error) {
-	row := db.QueryRow(ctx, insertIntegration,
+	row := db.QueryRow(ctx, InsertIntegration,
 		arg.OrganizationID,
 		arg.TenantID,
 		arg.ID,
@@ -378,7 +378,7 @@ func (q *Queries) InsertIntegration(ctx context.Context, db DBTX, arg InsertInte
 	return i, err
 }
 
-const listCredentials = `-- name: ListCredentials :many
+const ListCredentials = `-- name: ListCredentials :many
 select organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time, renewal_not_before, expiry_read_time from credentials
 where organization_id = $1 and integration_id = any($2::uuid[])
 order by integration_id, create_time, id
@@ -391,7 +391,7 @@ type ListCredentialsParams struct {
 
 // The credentials of several integrations of one organization, oldest first.
 func (q *Queries) ListCredentials(ctx context.Context, db DBTX, arg ListCredentialsParams) ([]Credential, error) {
-	rows, err := db.Query(ctx, listCredentials, arg.OrganizationID, arg.IntegrationIds)
+	rows, err := db.Query(ctx, ListCredentials, arg.OrganizationID, arg.IntegrationIds)
 	if err != nil {
 		return nil, err
 	}
@@ -429,7 +429,7 @@ func (q *Queries) ListCredentials(ctx context.Context, db DBTX, arg ListCredenti
 	return items, nil
 }
 
-const listIntegrations = `-- name: ListIntegrations :many
+const ListIntegrations = `-- name: ListIntegrations :many
 select organization_id, tenant_id, id, kind, display_name, features, management_mode, client_id, application_object_id, service_principal_object_id, sentinel_subscription_id, sentinel_resource_group, sentinel_workspace_name, sentinel_workspace_id, state, last_check_time, pending, create_time, update_time, version, state_change_time from integrations i
 where i.organization_id = $1 and not i.pending and i.id > $2
   and ($3::uuid is null or i.tenant_id = $3::uuid)
@@ -454,7 +454,7 @@ type ListIntegrationsParams struct {
 
 // expire_before keeps integrations whose active credential ends before it.
 func (q *Queries) ListIntegrations(ctx context.Context, db DBTX, arg ListIntegrationsParams) ([]Integration, error) {
-	rows, err := db.Query(ctx, listIntegrations,
+	rows, err := db.Query(ctx, ListIntegrations,
 		arg.OrganizationID,
 		arg.After,
 		arg.TenantID,
@@ -503,7 +503,7 @@ func (q *Queries) ListIntegrations(ctx context.Context, db DBTX, arg ListIntegra
 	return items, nil
 }
 
-const listStalePendingCredentials = `-- name: ListStalePendingCredentials :many
+const ListStalePendingCredentials = `-- name: ListStalePendingCredentials :many
 select organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time, renewal_not_before, expiry_read_time from credentials where state = 'pending' and secret_version = 0 and create_time < $1
 order by create_time for update skip locked
 `
@@ -512,7 +512,7 @@ order by create_time for update skip locked
 // never recorded as stored, created before cutoff. Locked so that two
 // reapers do not both queue them.
 func (q *Queries) ListStalePendingCredentials(ctx context.Context, db DBTX, cutoff time.Time) ([]Credential, error) {
-	rows, err := db.Query(ctx, listStalePendingCredentials, cutoff)
+	rows, err := db.Query(ctx, ListStalePendingCredentials, cutoff)
 	if err != nil {
 		return nil, err
 	}
@@ -550,7 +550,7 @@ func (q *Queries) ListStalePendingCredentials(ctx context.Context, db DBTX, cuto
 	return items, nil
 }
 
-const makeIntegrationVisible = `-- name: MakeIntegrationVisible :one
+const MakeIntegrationVisible = `-- name: MakeIntegrationVisible :one
 update integrations set pending = false, update_time = now()
 where organization_id = $1 and id = $2 and pending
 returning organization_id, tenant_id, id, kind, display_name, features, management_mode, client_id, application_object_id, service_principal_object_id, sentinel_subscription_id, sentinel_resource_group, sentinel_workspace_name, sentinel_workspace_id, state, last_check_time, pending, create_time, update_time, version, state_change_time
@@ -562,7 +562,7 @@ type MakeIntegrationVisibleParams struct {
 }
 
 func (q *Queries) MakeIntegrationVisible(ctx context.Context, db DBTX, arg MakeIntegrationVisibleParams) (Integration, error) {
-	row := db.QueryRow(ctx, makeIntegrationVisible, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, MakeIntegrationVisible, arg.OrganizationID, arg.ID)
 	var i Integration
 	err := row.Scan(
 		&i.OrganizationID,
@@ -590,7 +590,7 @@ func (q *Queries) MakeIntegrationVisible(ctx context.Context, db DBTX, arg MakeI
 	return i, err
 }
 
-const setCredentialState = `-- name: SetCredentialState :one
+const SetCredentialState = `-- name: SetCredentialState :one
 update credentials set state = $1, update_time = now()
 where organization_id = $2 and id = $3
 returning organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time, renewal_not_before, expiry_read_time
@@ -603,7 +603,7 @@ type SetCredentialStateParams struct {
 }
 
 func (q *Queries) SetCredentialState(ctx context.Context, db DBTX, arg SetCredentialStateParams) (Credential, error) {
-	row := db.QueryRow(ctx, setCredentialState, arg.State, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, SetCredentialState, arg.State, arg.OrganizationID, arg.ID)
 	var i Credential
 	err := row.Scan(
 		&i.OrganizationID,
@@ -628,7 +628,7 @@ func (q *Queries) SetCredentialState(ctx context.Context, db DBTX, arg SetCreden
 	return i, err
 }
 
-const setProvisionedObjects = `-- name: SetProvisionedObjects :execrows
+const SetProvisionedObjects = `-- name: SetProvisionedObjects :execrows
 update integrations set
   client_id = coalesce($1::uuid, client_id),
   application_object_id = coalesce($2::uuid, application_object_id),
@@ -657,7 +657,7 @@ type SetProvisionedObjectsParams struct {
 // given column (null: unchanged), the version bumped. No read first: the
 // other columns are not touched.
 func (q *Queries) SetProvisionedObjects(ctx context.Context, db DBTX, arg SetProvisionedObjectsParams) (int64, error) {
-	result, err := db.Exec(ctx, setProvisionedObjects,
+	result, err := db.Exec(ctx, SetProvisionedObjects,
 		arg.ClientID,
 		arg.ApplicationObjectID,
 		arg.ServicePrincipalObjectID,
@@ -674,7 +674,7 @@ func (q *Queries) SetProvisionedObjects(ctx context.Context, db DBTX, arg SetPro
 	return result.RowsAffected(), nil
 }
 
-const updateCredentialMetadata = `-- name: UpdateCredentialMetadata :one
+const UpdateCredentialMetadata = `-- name: UpdateCredentialMetadata :one
 update credentials set key_id = $1, hint = $2, start_time = $3, end_time = $4,
   expiry_warned_time = $5, update_time = now()
 where organization_id = $6 and id = $7
@@ -692,7 +692,7 @@ type UpdateCredentialMetadataParams struct {
 }
 
 func (q *Queries) UpdateCredentialMetadata(ctx context.Context, db DBTX, arg UpdateCredentialMetadataParams) (Credential, error) {
-	row := db.QueryRow(ctx, updateCredentialMetadata,
+	row := db.QueryRow(ctx, UpdateCredentialMetadata,
 		arg.KeyID,
 		arg.Hint,
 		arg.StartTime,
@@ -725,7 +725,7 @@ func (q *Queries) UpdateCredentialMetadata(ctx context.Context, db DBTX, arg Upd
 	return i, err
 }
 
-const updateIntegration = `-- name: UpdateIntegration :one
+const UpdateIntegration = `-- name: UpdateIntegration :one
 update integrations set
   display_name = $1, features = $2, client_id = $3,
   application_object_id = $4, service_principal_object_id = $5,
@@ -753,7 +753,7 @@ type UpdateIntegrationParams struct {
 
 // Writes the mutable settings and the state, and bumps the version (etag).
 func (q *Queries) UpdateIntegration(ctx context.Context, db DBTX, arg UpdateIntegrationParams) (Integration, error) {
-	row := db.QueryRow(ctx, updateIntegration,
+	row := db.QueryRow(ctx, UpdateIntegration,
 		arg.DisplayName,
 		arg.Features,
 		arg.ClientID,

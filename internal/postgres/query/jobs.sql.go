@@ -12,28 +12,28 @@ import (
 	"github.com/google/uuid"
 )
 
-const deleteExpiredTenantThrottles = `-- name: DeleteExpiredTenantThrottles :execrows
+const DeleteExpiredTenantThrottles = `-- name: DeleteExpiredTenantThrottles :execrows
 delete from tenant_throttles where until_time < $1
 `
 
 func (q *Queries) DeleteExpiredTenantThrottles(ctx context.Context, db DBTX, before time.Time) (int64, error) {
-	result, err := db.Exec(ctx, deleteExpiredTenantThrottles, before)
+	result, err := db.Exec(ctx, DeleteExpiredTenantThrottles, before)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const deleteSecretDestructions = `-- name: DeleteSecretDestructions :exec
+const DeleteSecretDestructions = `-- name: DeleteSecretDestructions :exec
 delete from secret_destructions where id = any($1::bigint[])
 `
 
 func (q *Queries) DeleteSecretDestructions(ctx context.Context, db DBTX, ids []int64) error {
-	_, err := db.Exec(ctx, deleteSecretDestructions, ids)
+	_, err := db.Exec(ctx, DeleteSecretDestructions, ids)
 	return err
 }
 
-const listDueCheckTargets = `-- name: ListDueCheckTargets :many
+const ListDueCheckTargets = `-- name: ListDueCheckTargets :many
 select i.organization_id, i.tenant_id, i.id, i.kind, i.display_name, i.features, i.management_mode, i.client_id, i.application_object_id, i.service_principal_object_id, i.sentinel_subscription_id, i.sentinel_resource_group, i.sentinel_workspace_name, i.sentinel_workspace_id, i.state, i.last_check_time, i.pending, i.create_time, i.update_time, i.version, i.state_change_time, t.organization_id, t.id, t.entra_tenant_id, t.cloud, t.display_name, t.labels, t.create_time, t.update_time, t.version, t.provisioner_consent_time,
   c.id as credential_id, c.type as credential_type, c.key_id as credential_key_id, c.hint as credential_hint,
   c.start_time as credential_start_time, c.end_time as credential_end_time,
@@ -89,7 +89,7 @@ type ListDueCheckTargetsRow struct {
 // changed, and until when Microsoft asked the tenant to be left alone (the
 // epoch: not throttled), so that a batch needs no query of its own for it.
 func (q *Queries) ListDueCheckTargets(ctx context.Context, db DBTX, arg ListDueCheckTargetsParams) ([]ListDueCheckTargetsRow, error) {
-	rows, err := db.Query(ctx, listDueCheckTargets,
+	rows, err := db.Query(ctx, ListDueCheckTargets,
 		arg.OrganizationID,
 		arg.TenantID,
 		arg.DueBefore,
@@ -161,7 +161,7 @@ func (q *Queries) ListDueCheckTargets(ctx context.Context, db DBTX, arg ListDueC
 	return items, nil
 }
 
-const listDueTenants = `-- name: ListDueTenants :many
+const ListDueTenants = `-- name: ListDueTenants :many
 
 select i.organization_id, i.tenant_id, coalesce(max(th.until_time), 'epoch'::timestamptz)::timestamptz as throttled_until
 from integrations i
@@ -191,7 +191,7 @@ type ListDueTenantsRow struct {
 // provision operation checks it) last checked before due_before (or never), in (organization, tenant) order, with until when
 // Microsoft asked the tenant to be left alone (the epoch: not throttled).
 func (q *Queries) ListDueTenants(ctx context.Context, db DBTX, arg ListDueTenantsParams) ([]ListDueTenantsRow, error) {
-	rows, err := db.Query(ctx, listDueTenants,
+	rows, err := db.Query(ctx, ListDueTenants,
 		arg.DueBefore,
 		arg.AfterOrg,
 		arg.AfterTenant,
@@ -215,7 +215,7 @@ func (q *Queries) ListDueTenants(ctx context.Context, db DBTX, arg ListDueTenant
 	return items, nil
 }
 
-const listSecretDestructions = `-- name: ListSecretDestructions :many
+const ListSecretDestructions = `-- name: ListSecretDestructions :many
 select id, organization_id, secret_path from secret_destructions order by id limit $1
 `
 
@@ -227,7 +227,7 @@ type ListSecretDestructionsRow struct {
 
 // Leftovers of the secret_destructions outbox, moved into River jobs at start-up.
 func (q *Queries) ListSecretDestructions(ctx context.Context, db DBTX, lim int32) ([]ListSecretDestructionsRow, error) {
-	rows, err := db.Query(ctx, listSecretDestructions, lim)
+	rows, err := db.Query(ctx, ListSecretDestructions, lim)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +246,7 @@ func (q *Queries) ListSecretDestructions(ctx context.Context, db DBTX, lim int32
 	return items, nil
 }
 
-const setTenantThrottle = `-- name: SetTenantThrottle :exec
+const SetTenantThrottle = `-- name: SetTenantThrottle :exec
 insert into tenant_throttles (organization_id, tenant_id, until_time)
 values ($1, $2, $3)
 on conflict on constraint tenant_throttles_pk do update
@@ -261,6 +261,6 @@ type SetTenantThrottleParams struct {
 
 // Keeps the later of the recorded and the new time.
 func (q *Queries) SetTenantThrottle(ctx context.Context, db DBTX, arg SetTenantThrottleParams) error {
-	_, err := db.Exec(ctx, setTenantThrottle, arg.OrganizationID, arg.TenantID, arg.UntilTime)
+	_, err := db.Exec(ctx, SetTenantThrottle, arg.OrganizationID, arg.TenantID, arg.UntilTime)
 	return err
 }

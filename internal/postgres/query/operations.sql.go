@@ -13,7 +13,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const getOperationVersion = `-- name: GetOperationVersion :one
+const GetOperationVersion = `-- name: GetOperationVersion :one
 select version, state from operations where organization_id = $1 and id = $2
 `
 
@@ -30,13 +30,13 @@ type GetOperationVersionRow struct {
 // The operation's version and state alone: what a waiter reads on each
 // change notification before reading it whole.
 func (q *Queries) GetOperationVersion(ctx context.Context, db DBTX, arg GetOperationVersionParams) (GetOperationVersionRow, error) {
-	row := db.QueryRow(ctx, getOperationVersion, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, GetOperationVersion, arg.OrganizationID, arg.ID)
 	var i GetOperationVersionRow
 	err := row.Scan(&i.Version, &i.State)
 	return i, err
 }
 
-const getOperationWithSteps = `-- name: GetOperationWithSteps :one
+const GetOperationWithSteps = `-- name: GetOperationWithSteps :one
 select operations.organization_id, operations.id, operations.kind, operations.target, operations.state, operations.cancel_requested, operations.params, operations.result, operations.error_code, operations.error_class, operations.error_message, operations.error_remedy, operations.error_step, operations.request_id, operations.steps_total, operations.steps_done, operations.lease_owner, operations.lease_expire_time, operations.create_time, operations.update_time, operations.end_time, operations.version, operations.incarnation,
   coalesce((select jsonb_agg(to_jsonb(st) order by st.ordinal) from operation_steps st
             where st.organization_id = operations.organization_id and st.operation_id = operations.id),
@@ -57,7 +57,7 @@ type GetOperationWithStepsRow struct {
 
 // The operation and its steps as a JSON array, in one round trip (Get, Wait).
 func (q *Queries) GetOperationWithSteps(ctx context.Context, db DBTX, arg GetOperationWithStepsParams) (GetOperationWithStepsRow, error) {
-	row := db.QueryRow(ctx, getOperationWithSteps, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, GetOperationWithSteps, arg.OrganizationID, arg.ID)
 	var i GetOperationWithStepsRow
 	err := row.Scan(
 		&i.Operation.OrganizationID,
@@ -88,7 +88,7 @@ func (q *Queries) GetOperationWithSteps(ctx context.Context, db DBTX, arg GetOpe
 	return i, err
 }
 
-const insertOperation = `-- name: InsertOperation :one
+const InsertOperation = `-- name: InsertOperation :one
 
 insert into operations (organization_id, id, kind, target, params, request_id, steps_total)
 values ($1, $2, $3, $4, $5, $6, $7)
@@ -109,7 +109,7 @@ type InsertOperationParams struct {
 // scoped by organization_id. The runner's lease and the state machine are
 // the domain's: these statements only read and write.
 func (q *Queries) InsertOperation(ctx context.Context, db DBTX, arg InsertOperationParams) (Operation, error) {
-	row := db.QueryRow(ctx, insertOperation,
+	row := db.QueryRow(ctx, InsertOperation,
 		arg.OrganizationID,
 		arg.ID,
 		arg.Kind,
@@ -147,7 +147,7 @@ func (q *Queries) InsertOperation(ctx context.Context, db DBTX, arg InsertOperat
 	return i, err
 }
 
-const insertOperationSteps = `-- name: InsertOperationSteps :exec
+const InsertOperationSteps = `-- name: InsertOperationSteps :exec
 insert into operation_steps (organization_id, operation_id, ordinal, name)
 select $1::uuid, $2::uuid, s.ord::integer - 1, s.name
 from unnest($3::text[]) with ordinality as s(name, ord)
@@ -161,11 +161,11 @@ type InsertOperationStepsParams struct {
 
 // One pending step per name, ordinals from 0 in array order.
 func (q *Queries) InsertOperationSteps(ctx context.Context, db DBTX, arg InsertOperationStepsParams) error {
-	_, err := db.Exec(ctx, insertOperationSteps, arg.OrganizationID, arg.OperationID, arg.Names)
+	_, err := db.Exec(ctx, InsertOperationSteps, arg.OrganizationID, arg.OperationID, arg.Names)
 	return err
 }
 
-const listOperationSteps = `-- name: ListOperationSteps :many
+const ListOperationSteps = `-- name: ListOperationSteps :many
 select organization_id, operation_id, ordinal, name, state, attempts, start_time, end_time, next_attempt_time, error_code, error_class, error_message, error_remedy, outputs, update_time, polls, poll_deadline, observation from operation_steps where organization_id = $1 and operation_id = $2 order by ordinal
 `
 
@@ -175,7 +175,7 @@ type ListOperationStepsParams struct {
 }
 
 func (q *Queries) ListOperationSteps(ctx context.Context, db DBTX, arg ListOperationStepsParams) ([]OperationStep, error) {
-	rows, err := db.Query(ctx, listOperationSteps, arg.OrganizationID, arg.OperationID)
+	rows, err := db.Query(ctx, ListOperationSteps, arg.OrganizationID, arg.OperationID)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +213,7 @@ func (q *Queries) ListOperationSteps(ctx context.Context, db DBTX, arg ListOpera
 	return items, nil
 }
 
-const listOperations = `-- name: ListOperations :many
+const ListOperations = `-- name: ListOperations :many
 select organization_id, id, kind, target, state, cancel_requested, params, result, error_code, error_class, error_message, error_remedy, error_step, request_id, steps_total, steps_done, lease_owner, lease_expire_time, create_time, update_time, end_time, version, incarnation from operations
 where organization_id = $1
   and ($2::uuid is null or id < $2::uuid)
@@ -235,7 +235,7 @@ type ListOperationsParams struct {
 
 // Newest first; each filter applies when not null.
 func (q *Queries) ListOperations(ctx context.Context, db DBTX, arg ListOperationsParams) ([]Operation, error) {
-	rows, err := db.Query(ctx, listOperations,
+	rows, err := db.Query(ctx, ListOperations,
 		arg.OrganizationID,
 		arg.Before,
 		arg.State,
@@ -285,7 +285,7 @@ func (q *Queries) ListOperations(ctx context.Context, db DBTX, arg ListOperation
 	return items, nil
 }
 
-const listStaleOperations = `-- name: ListStaleOperations :many
+const ListStaleOperations = `-- name: ListStaleOperations :many
 select o.organization_id, o.id from operations o
 where o.state in ('pending', 'running')
   and ((o.lease_owner is not null and o.lease_expire_time < now())
@@ -315,7 +315,7 @@ type ListStaleOperationsRow struct {
 // attempt (their River job is lost). The domain re-checks each under its
 // row lock (operation.Janitor).
 func (q *Queries) ListStaleOperations(ctx context.Context, db DBTX, arg ListStaleOperationsParams) ([]ListStaleOperationsRow, error) {
-	rows, err := db.Query(ctx, listStaleOperations, arg.IdleSeconds, arg.Lim)
+	rows, err := db.Query(ctx, ListStaleOperations, arg.IdleSeconds, arg.Lim)
 	if err != nil {
 		return nil, err
 	}
@@ -334,7 +334,7 @@ func (q *Queries) ListStaleOperations(ctx context.Context, db DBTX, arg ListStal
 	return items, nil
 }
 
-const listStepsOfOperations = `-- name: ListStepsOfOperations :many
+const ListStepsOfOperations = `-- name: ListStepsOfOperations :many
 select organization_id, operation_id, ordinal, name, state, attempts, start_time, end_time, next_attempt_time, error_code, error_class, error_message, error_remedy, outputs, update_time, polls, poll_deadline, observation from operation_steps where organization_id = $1 and operation_id = any($2::uuid[])
 order by operation_id, ordinal
 `
@@ -346,7 +346,7 @@ type ListStepsOfOperationsParams struct {
 
 // The steps of several operations of one organization (a List page).
 func (q *Queries) ListStepsOfOperations(ctx context.Context, db DBTX, arg ListStepsOfOperationsParams) ([]OperationStep, error) {
-	rows, err := db.Query(ctx, listStepsOfOperations, arg.OrganizationID, arg.OperationIds)
+	rows, err := db.Query(ctx, ListStepsOfOperations, arg.OrganizationID, arg.OperationIds)
 	if err != nil {
 		return nil, err
 	}
@@ -384,17 +384,17 @@ func (q *Queries) ListStepsOfOperations(ctx context.Context, db DBTX, arg ListSt
 	return items, nil
 }
 
-const listenOperations = `-- name: ListenOperations :exec
+const ListenOperations = `-- name: ListenOperations :exec
 listen dzconnect_operations
 `
 
 // Subscribes the session to the operations trigger's notifications.
 func (q *Queries) ListenOperations(ctx context.Context, db DBTX) error {
-	_, err := db.Exec(ctx, listenOperations)
+	_, err := db.Exec(ctx, ListenOperations)
 	return err
 }
 
-const lockOperationWithSteps = `-- name: LockOperationWithSteps :one
+const LockOperationWithSteps = `-- name: LockOperationWithSteps :one
 select operations.organization_id, operations.id, operations.kind, operations.target, operations.state, operations.cancel_requested, operations.params, operations.result, operations.error_code, operations.error_class, operations.error_message, operations.error_remedy, operations.error_step, operations.request_id, operations.steps_total, operations.steps_done, operations.lease_owner, operations.lease_expire_time, operations.create_time, operations.update_time, operations.end_time, operations.version, operations.incarnation, now()::timestamptz as db_now,
   coalesce((select jsonb_agg(to_jsonb(st) order by st.ordinal) from operation_steps st
             where st.organization_id = operations.organization_id and st.operation_id = operations.id),
@@ -418,7 +418,7 @@ type LockOperationWithStepsRow struct {
 // time (which every lease and backoff decision uses), and its steps as a
 // JSON array in ordinal order, in one round trip (the runner's records).
 func (q *Queries) LockOperationWithSteps(ctx context.Context, db DBTX, arg LockOperationWithStepsParams) (LockOperationWithStepsRow, error) {
-	row := db.QueryRow(ctx, lockOperationWithSteps, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, LockOperationWithSteps, arg.OrganizationID, arg.ID)
 	var i LockOperationWithStepsRow
 	err := row.Scan(
 		&i.Operation.OrganizationID,
@@ -450,7 +450,7 @@ func (q *Queries) LockOperationWithSteps(ctx context.Context, db DBTX, arg LockO
 	return i, err
 }
 
-const renewOperationLease = `-- name: RenewOperationLease :execrows
+const RenewOperationLease = `-- name: RenewOperationLease :execrows
 update operations set lease_expire_time = now() + make_interval(secs => $1::float8)
 where organization_id = $2 and id = $3 and lease_owner = $4
 `
@@ -464,7 +464,7 @@ type RenewOperationLeaseParams struct {
 
 // Extends the lease while its owner still holds it; 0 rows: lost.
 func (q *Queries) RenewOperationLease(ctx context.Context, db DBTX, arg RenewOperationLeaseParams) (int64, error) {
-	result, err := db.Exec(ctx, renewOperationLease,
+	result, err := db.Exec(ctx, RenewOperationLease,
 		arg.Seconds,
 		arg.OrganizationID,
 		arg.ID,
@@ -476,7 +476,7 @@ func (q *Queries) RenewOperationLease(ctx context.Context, db DBTX, arg RenewOpe
 	return result.RowsAffected(), nil
 }
 
-const setOperationLease = `-- name: SetOperationLease :exec
+const SetOperationLease = `-- name: SetOperationLease :exec
 update operations set lease_owner = $1, lease_expire_time = $2
 where organization_id = $3 and id = $4
 `
@@ -491,7 +491,7 @@ type SetOperationLeaseParams struct {
 // Takes, renews or (with nulls) releases the runner's lease. Not a visible
 // change: the version stays.
 func (q *Queries) SetOperationLease(ctx context.Context, db DBTX, arg SetOperationLeaseParams) error {
-	_, err := db.Exec(ctx, setOperationLease,
+	_, err := db.Exec(ctx, SetOperationLease,
 		arg.LeaseOwner,
 		arg.LeaseExpireTime,
 		arg.OrganizationID,
@@ -500,7 +500,7 @@ func (q *Queries) SetOperationLease(ctx context.Context, db DBTX, arg SetOperati
 	return err
 }
 
-const supersedeOperationRun = `-- name: SupersedeOperationRun :one
+const SupersedeOperationRun = `-- name: SupersedeOperationRun :one
 update operations set incarnation = incarnation + 1, lease_owner = null, lease_expire_time = now()
 where organization_id = $1 and id = $2
 returning incarnation
@@ -516,13 +516,13 @@ type SupersedeOperationRunParams struct {
 // job of the new incarnation runs it. lease_expire_time keeps when this
 // happened (the idle clock of ListStaleOperations). Not a visible change.
 func (q *Queries) SupersedeOperationRun(ctx context.Context, db DBTX, arg SupersedeOperationRunParams) (int32, error) {
-	row := db.QueryRow(ctx, supersedeOperationRun, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, SupersedeOperationRun, arg.OrganizationID, arg.ID)
 	var incarnation int32
 	err := row.Scan(&incarnation)
 	return incarnation, err
 }
 
-const updateOperation = `-- name: UpdateOperation :one
+const UpdateOperation = `-- name: UpdateOperation :one
 update operations set
   state = $1, cancel_requested = $2, result = $3,
   error_code = $4, error_class = $5, error_message = $6,
@@ -554,7 +554,7 @@ type UpdateOperationParams struct {
 // Writes the mutable fields and bumps the version (a visible change: the
 // trigger notifies waiters on commit).
 func (q *Queries) UpdateOperation(ctx context.Context, db DBTX, arg UpdateOperationParams) (Operation, error) {
-	row := db.QueryRow(ctx, updateOperation,
+	row := db.QueryRow(ctx, UpdateOperation,
 		arg.State,
 		arg.CancelRequested,
 		arg.Result,
@@ -599,7 +599,7 @@ func (q *Queries) UpdateOperation(ctx context.Context, db DBTX, arg UpdateOperat
 	return i, err
 }
 
-const updateOperationStep = `-- name: UpdateOperationStep :exec
+const UpdateOperationStep = `-- name: UpdateOperationStep :exec
 update operation_steps set
   state = $1, attempts = $2, start_time = $3, end_time = $4,
   next_attempt_time = $5,
@@ -630,7 +630,7 @@ type UpdateOperationStepParams struct {
 }
 
 func (q *Queries) UpdateOperationStep(ctx context.Context, db DBTX, arg UpdateOperationStepParams) error {
-	_, err := db.Exec(ctx, updateOperationStep,
+	_, err := db.Exec(ctx, UpdateOperationStep,
 		arg.State,
 		arg.Attempts,
 		arg.StartTime,
@@ -651,7 +651,7 @@ func (q *Queries) UpdateOperationStep(ctx context.Context, db DBTX, arg UpdateOp
 	return err
 }
 
-const writeOperation = `-- name: WriteOperation :one
+const WriteOperation = `-- name: WriteOperation :one
 with op_upd as (
   update operations o set
     state = $1, cancel_requested = $2, result = $3,
@@ -737,7 +737,7 @@ type WriteOperationRow struct {
 // steps are written only with the operation (written_steps reads op_upd's
 // answer), so the statement is all or nothing even in autocommit.
 func (q *Queries) WriteOperation(ctx context.Context, db DBTX, arg WriteOperationParams) (WriteOperationRow, error) {
-	row := db.QueryRow(ctx, writeOperation,
+	row := db.QueryRow(ctx, WriteOperation,
 		arg.State,
 		arg.CancelRequested,
 		arg.Result,

@@ -11,34 +11,34 @@ import (
 	"github.com/google/uuid"
 )
 
-const deleteOrganization = `-- name: DeleteOrganization :execrows
+const DeleteOrganization = `-- name: DeleteOrganization :execrows
 delete from organizations where id = $1
 `
 
 // Its API keys, webhooks (and their deliveries) go with it (cascade).
 func (q *Queries) DeleteOrganization(ctx context.Context, db DBTX, id uuid.UUID) (int64, error) {
-	result, err := db.Exec(ctx, deleteOrganization, id)
+	result, err := db.Exec(ctx, DeleteOrganization, id)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const deleteOrganizationRequestKeys = `-- name: DeleteOrganizationRequestKeys :exec
+const DeleteOrganizationRequestKeys = `-- name: DeleteOrganizationRequestKeys :exec
 delete from idempotency_keys where organization_id = $1
 `
 
 func (q *Queries) DeleteOrganizationRequestKeys(ctx context.Context, db DBTX, organizationID uuid.UUID) error {
-	_, err := db.Exec(ctx, deleteOrganizationRequestKeys, organizationID)
+	_, err := db.Exec(ctx, DeleteOrganizationRequestKeys, organizationID)
 	return err
 }
 
-const getOrganization = `-- name: GetOrganization :one
+const GetOrganization = `-- name: GetOrganization :one
 select id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds, credential_renewal_threshold_seconds from organizations where id = $1
 `
 
 func (q *Queries) GetOrganization(ctx context.Context, db DBTX, id uuid.UUID) (Organization, error) {
-	row := db.QueryRow(ctx, getOrganization, id)
+	row := db.QueryRow(ctx, GetOrganization, id)
 	var i Organization
 	err := row.Scan(
 		&i.ID,
@@ -55,12 +55,12 @@ func (q *Queries) GetOrganization(ctx context.Context, db DBTX, id uuid.UUID) (O
 	return i, err
 }
 
-const getOrganizationForUpdate = `-- name: GetOrganizationForUpdate :one
+const GetOrganizationForUpdate = `-- name: GetOrganizationForUpdate :one
 select id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds, credential_renewal_threshold_seconds from organizations where id = $1 for update
 `
 
 func (q *Queries) GetOrganizationForUpdate(ctx context.Context, db DBTX, id uuid.UUID) (Organization, error) {
-	row := db.QueryRow(ctx, getOrganizationForUpdate, id)
+	row := db.QueryRow(ctx, GetOrganizationForUpdate, id)
 	var i Organization
 	err := row.Scan(
 		&i.ID,
@@ -77,7 +77,7 @@ func (q *Queries) GetOrganizationForUpdate(ctx context.Context, db DBTX, id uuid
 	return i, err
 }
 
-const insertOrganization = `-- name: InsertOrganization :one
+const InsertOrganization = `-- name: InsertOrganization :one
 insert into organizations (id, display_name) values ($1, $2) returning id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds, credential_renewal_threshold_seconds
 `
 
@@ -87,7 +87,7 @@ type InsertOrganizationParams struct {
 }
 
 func (q *Queries) InsertOrganization(ctx context.Context, db DBTX, arg InsertOrganizationParams) (Organization, error) {
-	row := db.QueryRow(ctx, insertOrganization, arg.ID, arg.DisplayName)
+	row := db.QueryRow(ctx, InsertOrganization, arg.ID, arg.DisplayName)
 	var i Organization
 	err := row.Scan(
 		&i.ID,
@@ -104,7 +104,7 @@ func (q *Queries) InsertOrganization(ctx context.Context, db DBTX, arg InsertOrg
 	return i, err
 }
 
-const listOrganizations = `-- name: ListOrganizations :many
+const ListOrganizations = `-- name: ListOrganizations :many
 select id, display_name, create_time, update_time, version, provisioner_client_id, provisioner_secret_path, provisioner_secret_version, credential_overlap_seconds, credential_renewal_threshold_seconds from organizations where id > $1 order by id limit $2
 `
 
@@ -114,7 +114,7 @@ type ListOrganizationsParams struct {
 }
 
 func (q *Queries) ListOrganizations(ctx context.Context, db DBTX, arg ListOrganizationsParams) ([]Organization, error) {
-	rows, err := db.Query(ctx, listOrganizations, arg.After, arg.Lim)
+	rows, err := db.Query(ctx, ListOrganizations, arg.After, arg.Lim)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +144,7 @@ func (q *Queries) ListOrganizations(ctx context.Context, db DBTX, arg ListOrgani
 	return items, nil
 }
 
-const updateOrganization = `-- name: UpdateOrganization :one
+const UpdateOrganization = `-- name: UpdateOrganization :one
 update organizations set display_name = $1,
   credential_overlap_seconds = $2,
   credential_renewal_threshold_seconds = $3,
@@ -160,7 +160,7 @@ type UpdateOrganizationParams struct {
 }
 
 func (q *Queries) UpdateOrganization(ctx context.Context, db DBTX, arg UpdateOrganizationParams) (Organization, error) {
-	row := db.QueryRow(ctx, updateOrganization,
+	row := db.QueryRow(ctx, UpdateOrganization,
 		arg.DisplayName,
 		arg.CredentialOverlapSeconds,
 		arg.CredentialRenewalThresholdSeconds,

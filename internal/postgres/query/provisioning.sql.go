@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const bumpProvisionGeneration = `-- name: BumpProvisionGeneration :one
+const BumpProvisionGeneration = `-- name: BumpProvisionGeneration :one
 insert into provision_generations (organization_id, entra_tenant_id, kind, generation)
 values ($1, $2, $3, $4)
 on conflict (organization_id, entra_tenant_id, kind)
@@ -29,7 +29,7 @@ type BumpProvisionGenerationParams struct {
 // Sets the generation to next unless it is already higher (never lowers
 // it) and returns it.
 func (q *Queries) BumpProvisionGeneration(ctx context.Context, db DBTX, arg BumpProvisionGenerationParams) (int32, error) {
-	row := db.QueryRow(ctx, bumpProvisionGeneration,
+	row := db.QueryRow(ctx, BumpProvisionGeneration,
 		arg.OrganizationID,
 		arg.EntraTenantID,
 		arg.Kind,
@@ -40,7 +40,7 @@ func (q *Queries) BumpProvisionGeneration(ctx context.Context, db DBTX, arg Bump
 	return generation, err
 }
 
-const getProvisionGeneration = `-- name: GetProvisionGeneration :many
+const GetProvisionGeneration = `-- name: GetProvisionGeneration :many
 select generation from provision_generations
 where organization_id = $1 and entra_tenant_id = $2 and kind = $3
 `
@@ -53,7 +53,7 @@ type GetProvisionGenerationParams struct {
 
 // The uniqueName generation; no row means 1.
 func (q *Queries) GetProvisionGeneration(ctx context.Context, db DBTX, arg GetProvisionGenerationParams) ([]int32, error) {
-	rows, err := db.Query(ctx, getProvisionGeneration, arg.OrganizationID, arg.EntraTenantID, arg.Kind)
+	rows, err := db.Query(ctx, GetProvisionGeneration, arg.OrganizationID, arg.EntraTenantID, arg.Kind)
 	if err != nil {
 		return nil, err
 	}

@@ -11,58 +11,58 @@ import (
 	"github.com/google/uuid"
 )
 
-const countAPIKeys = `-- name: CountAPIKeys :one
+const CountAPIKeys = `-- name: CountAPIKeys :one
 select count(*) from api_keys where organization_id = $1
 `
 
 func (q *Queries) CountAPIKeys(ctx context.Context, db DBTX, organizationID uuid.UUID) (int64, error) {
-	row := db.QueryRow(ctx, countAPIKeys, organizationID)
+	row := db.QueryRow(ctx, CountAPIKeys, organizationID)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
 }
 
-const countIntegrations = `-- name: CountIntegrations :one
+const CountIntegrations = `-- name: CountIntegrations :one
 select count(*) from integrations where organization_id = $1
 `
 
 func (q *Queries) CountIntegrations(ctx context.Context, db DBTX, organizationID uuid.UUID) (int64, error) {
-	row := db.QueryRow(ctx, countIntegrations, organizationID)
+	row := db.QueryRow(ctx, CountIntegrations, organizationID)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
 }
 
-const countOutstandingConsentLinks = `-- name: CountOutstandingConsentLinks :one
+const CountOutstandingConsentLinks = `-- name: CountOutstandingConsentLinks :one
 select count(*) from admin_consent_requests
 where organization_id = $1 and used_time is null and expire_time > now()
 `
 
 func (q *Queries) CountOutstandingConsentLinks(ctx context.Context, db DBTX, organizationID uuid.UUID) (int64, error) {
-	row := db.QueryRow(ctx, countOutstandingConsentLinks, organizationID)
+	row := db.QueryRow(ctx, CountOutstandingConsentLinks, organizationID)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
 }
 
-const countTenants = `-- name: CountTenants :one
+const CountTenants = `-- name: CountTenants :one
 select count(*) from tenants where organization_id = $1
 `
 
 func (q *Queries) CountTenants(ctx context.Context, db DBTX, organizationID uuid.UUID) (int64, error) {
-	row := db.QueryRow(ctx, countTenants, organizationID)
+	row := db.QueryRow(ctx, CountTenants, organizationID)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
 }
 
-const lockQuota = `-- name: LockQuota :exec
+const LockQuota = `-- name: LockQuota :exec
 select pg_advisory_xact_lock(hashtextextended($1::text, 0))
 `
 
 // Serializes the creates counted against one organization's quota of one
 // resource until the transaction ends (internal/quota).
 func (q *Queries) LockQuota(ctx context.Context, db DBTX, key string) error {
-	_, err := db.Exec(ctx, lockQuota, key)
+	_, err := db.Exec(ctx, LockQuota, key)
 	return err
 }

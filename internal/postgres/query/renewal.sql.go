@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const countUnfinishedTenantRotations = `-- name: CountUnfinishedTenantRotations :one
+const CountUnfinishedTenantRotations = `-- name: CountUnfinishedTenantRotations :one
 select count(*) from operations
 where organization_id = $1 and kind = 'rotate' and state in ('pending', 'running')
   and target like $2::text || '%'
@@ -25,13 +25,13 @@ type CountUnfinishedTenantRotationsParams struct {
 
 // Rotations not yet finished in one tenant (the per-tenant limit).
 func (q *Queries) CountUnfinishedTenantRotations(ctx context.Context, db DBTX, arg CountUnfinishedTenantRotationsParams) (int64, error) {
-	row := db.QueryRow(ctx, countUnfinishedTenantRotations, arg.OrganizationID, arg.TargetPrefix)
+	row := db.QueryRow(ctx, CountUnfinishedTenantRotations, arg.OrganizationID, arg.TargetPrefix)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
 }
 
-const listRenewalCandidates = `-- name: ListRenewalCandidates :many
+const ListRenewalCandidates = `-- name: ListRenewalCandidates :many
 
 select c.organization_id, i.tenant_id, c.integration_id, c.id as credential_id, c.end_time, c.expiry_read_time,
   o.credential_renewal_threshold_seconds,
@@ -83,7 +83,7 @@ type ListRenewalCandidatesRow struct {
 // of a tenant Microsoft throttled (until after @real_now). Due ones first,
 // then by organization and tenant.
 func (q *Queries) ListRenewalCandidates(ctx context.Context, db DBTX, arg ListRenewalCandidatesParams) ([]ListRenewalCandidatesRow, error) {
-	rows, err := db.Query(ctx, listRenewalCandidates,
+	rows, err := db.Query(ctx, ListRenewalCandidates,
 		arg.Now,
 		arg.RealNow,
 		arg.ReadBefore,
@@ -116,7 +116,7 @@ func (q *Queries) ListRenewalCandidates(ctx context.Context, db DBTX, arg ListRe
 	return items, nil
 }
 
-const setCredentialExpiryRead = `-- name: SetCredentialExpiryRead :one
+const SetCredentialExpiryRead = `-- name: SetCredentialExpiryRead :one
 update credentials set end_time = $1, expiry_read_time = $2, update_time = now()
 where organization_id = $3 and id = $4
 returning organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time, renewal_not_before, expiry_read_time
@@ -131,7 +131,7 @@ type SetCredentialExpiryReadParams struct {
 
 // The credential's expiry date as Entra has it, and when it was read.
 func (q *Queries) SetCredentialExpiryRead(ctx context.Context, db DBTX, arg SetCredentialExpiryReadParams) (Credential, error) {
-	row := db.QueryRow(ctx, setCredentialExpiryRead,
+	row := db.QueryRow(ctx, SetCredentialExpiryRead,
 		arg.EndTime,
 		arg.ExpiryReadTime,
 		arg.OrganizationID,
@@ -161,7 +161,7 @@ func (q *Queries) SetCredentialExpiryRead(ctx context.Context, db DBTX, arg SetC
 	return i, err
 }
 
-const setCredentialRenewalNotBefore = `-- name: SetCredentialRenewalNotBefore :one
+const SetCredentialRenewalNotBefore = `-- name: SetCredentialRenewalNotBefore :one
 update credentials set renewal_not_before = $1, update_time = now()
 where organization_id = $2 and id = $3
 returning organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time, renewal_not_before, expiry_read_time
@@ -174,7 +174,7 @@ type SetCredentialRenewalNotBeforeParams struct {
 }
 
 func (q *Queries) SetCredentialRenewalNotBefore(ctx context.Context, db DBTX, arg SetCredentialRenewalNotBeforeParams) (Credential, error) {
-	row := db.QueryRow(ctx, setCredentialRenewalNotBefore, arg.RenewalNotBefore, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, SetCredentialRenewalNotBefore, arg.RenewalNotBefore, arg.OrganizationID, arg.ID)
 	var i Credential
 	err := row.Scan(
 		&i.OrganizationID,

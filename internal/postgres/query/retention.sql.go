@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-const deleteOldAuditEvents = `-- name: DeleteOldAuditEvents :execrows
+const DeleteOldAuditEvents = `-- name: DeleteOldAuditEvents :execrows
 delete from audit_events a where a.ctid = any (array(
   select o.ctid from audit_events o where o.create_time < $1 limit $2))
 `
@@ -21,14 +21,14 @@ type DeleteOldAuditEventsParams struct {
 }
 
 func (q *Queries) DeleteOldAuditEvents(ctx context.Context, db DBTX, arg DeleteOldAuditEventsParams) (int64, error) {
-	result, err := db.Exec(ctx, deleteOldAuditEvents, arg.Cutoff, arg.Lim)
+	result, err := db.Exec(ctx, DeleteOldAuditEvents, arg.Cutoff, arg.Lim)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const deleteOldChecks = `-- name: DeleteOldChecks :execrows
+const DeleteOldChecks = `-- name: DeleteOldChecks :execrows
 
 delete from checks c where c.ctid = any (array(
   select o.ctid from checks o
@@ -49,14 +49,14 @@ type DeleteOldChecksParams struct {
 // Checks that ended before @cutoff, except each integration's latest
 // (its current verdict stays readable however old).
 func (q *Queries) DeleteOldChecks(ctx context.Context, db DBTX, arg DeleteOldChecksParams) (int64, error) {
-	result, err := db.Exec(ctx, deleteOldChecks, arg.Cutoff, arg.Lim)
+	result, err := db.Exec(ctx, DeleteOldChecks, arg.Cutoff, arg.Lim)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const deleteOldRequestKeys = `-- name: DeleteOldRequestKeys :execrows
+const DeleteOldRequestKeys = `-- name: DeleteOldRequestKeys :execrows
 delete from idempotency_keys k where k.ctid = any (array(
   select o.ctid from idempotency_keys o where o.create_time < $1 limit $2))
 `
@@ -69,14 +69,14 @@ type DeleteOldRequestKeysParams struct {
 // A request_id older than this is forgotten: a retry after it creates
 // again (docs/operating.md says how long request IDs are honoured).
 func (q *Queries) DeleteOldRequestKeys(ctx context.Context, db DBTX, arg DeleteOldRequestKeysParams) (int64, error) {
-	result, err := db.Exec(ctx, deleteOldRequestKeys, arg.Cutoff, arg.Lim)
+	result, err := db.Exec(ctx, DeleteOldRequestKeys, arg.Cutoff, arg.Lim)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const deleteOldWebhookDeliveries = `-- name: DeleteOldWebhookDeliveries :execrows
+const DeleteOldWebhookDeliveries = `-- name: DeleteOldWebhookDeliveries :execrows
 delete from webhook_deliveries d where d.ctid = any (array(
   select o.ctid from webhook_deliveries o where o.status <> 'pending' and o.create_time < $1 limit $2))
 `
@@ -88,7 +88,7 @@ type DeleteOldWebhookDeliveriesParams struct {
 
 // Finished deliveries (delivered or failed for good); pending ones stay.
 func (q *Queries) DeleteOldWebhookDeliveries(ctx context.Context, db DBTX, arg DeleteOldWebhookDeliveriesParams) (int64, error) {
-	result, err := db.Exec(ctx, deleteOldWebhookDeliveries, arg.Cutoff, arg.Lim)
+	result, err := db.Exec(ctx, DeleteOldWebhookDeliveries, arg.Cutoff, arg.Lim)
 	if err != nil {
 		return 0, err
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const getCredentialForUpdate = `-- name: GetCredentialForUpdate :one
+const GetCredentialForUpdate = `-- name: GetCredentialForUpdate :one
 select organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time, renewal_not_before, expiry_read_time from credentials where organization_id = $1 and id = $2 for update
 `
 
@@ -22,7 +22,7 @@ type GetCredentialForUpdateParams struct {
 }
 
 func (q *Queries) GetCredentialForUpdate(ctx context.Context, db DBTX, arg GetCredentialForUpdateParams) (Credential, error) {
-	row := db.QueryRow(ctx, getCredentialForUpdate, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, GetCredentialForUpdate, arg.OrganizationID, arg.ID)
 	var i Credential
 	err := row.Scan(
 		&i.OrganizationID,
@@ -47,18 +47,18 @@ func (q *Queries) GetCredentialForUpdate(ctx context.Context, db DBTX, arg GetCr
 	return i, err
 }
 
-const getCredentialOverlap = `-- name: GetCredentialOverlap :one
+const GetCredentialOverlap = `-- name: GetCredentialOverlap :one
 select credential_overlap_seconds from organizations where id = $1
 `
 
 func (q *Queries) GetCredentialOverlap(ctx context.Context, db DBTX, organizationID uuid.UUID) (int64, error) {
-	row := db.QueryRow(ctx, getCredentialOverlap, organizationID)
+	row := db.QueryRow(ctx, GetCredentialOverlap, organizationID)
 	var credential_overlap_seconds int64
 	err := row.Scan(&credential_overlap_seconds)
 	return credential_overlap_seconds, err
 }
 
-const insertStoredPendingCredential = `-- name: InsertStoredPendingCredential :one
+const InsertStoredPendingCredential = `-- name: InsertStoredPendingCredential :one
 
 insert into credentials (organization_id, integration_id, id, type, key_id, hint, start_time, end_time,
   secret_path, secret_version, source, state)
@@ -85,7 +85,7 @@ type InsertStoredPendingCredentialParams struct {
 // A rotation's new credential: its secret is stored (secret_version), it
 // is not yet verified, so not yet active.
 func (q *Queries) InsertStoredPendingCredential(ctx context.Context, db DBTX, arg InsertStoredPendingCredentialParams) (Credential, error) {
-	row := db.QueryRow(ctx, insertStoredPendingCredential,
+	row := db.QueryRow(ctx, InsertStoredPendingCredential,
 		arg.OrganizationID,
 		arg.IntegrationID,
 		arg.ID,
@@ -122,7 +122,7 @@ func (q *Queries) InsertStoredPendingCredential(ctx context.Context, db DBTX, ar
 	return i, err
 }
 
-const retireCredential = `-- name: RetireCredential :one
+const RetireCredential = `-- name: RetireCredential :one
 update credentials set state = 'retiring', overlap_end_time = $1, update_time = now()
 where organization_id = $2 and id = $3 and state in ('active', 'pending')
 returning organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time, renewal_not_before, expiry_read_time
@@ -137,7 +137,7 @@ type RetireCredentialParams struct {
 // An active or pending credential is replaced (or abandoned): it keeps
 // working until overlap_end_time, then the retirer removes it.
 func (q *Queries) RetireCredential(ctx context.Context, db DBTX, arg RetireCredentialParams) (Credential, error) {
-	row := db.QueryRow(ctx, retireCredential, arg.OverlapEndTime, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, RetireCredential, arg.OverlapEndTime, arg.OrganizationID, arg.ID)
 	var i Credential
 	err := row.Scan(
 		&i.OrganizationID,
@@ -162,7 +162,7 @@ func (q *Queries) RetireCredential(ctx context.Context, db DBTX, arg RetireCrede
 	return i, err
 }
 
-const setCredentialOverlap = `-- name: SetCredentialOverlap :one
+const SetCredentialOverlap = `-- name: SetCredentialOverlap :one
 update organizations set credential_overlap_seconds = $1, update_time = now(), version = version + 1
 where id = $2
 returning credential_overlap_seconds
@@ -174,7 +174,7 @@ type SetCredentialOverlapParams struct {
 }
 
 func (q *Queries) SetCredentialOverlap(ctx context.Context, db DBTX, arg SetCredentialOverlapParams) (int64, error) {
-	row := db.QueryRow(ctx, setCredentialOverlap, arg.CredentialOverlapSeconds, arg.OrganizationID)
+	row := db.QueryRow(ctx, SetCredentialOverlap, arg.CredentialOverlapSeconds, arg.OrganizationID)
 	var credential_overlap_seconds int64
 	err := row.Scan(&credential_overlap_seconds)
 	return credential_overlap_seconds, err

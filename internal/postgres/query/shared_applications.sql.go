@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const countSharedIntegrations = `-- name: CountSharedIntegrations :one
+const CountSharedIntegrations = `-- name: CountSharedIntegrations :one
 select count(*) from shared_integrations where organization_id = $1 and kind = $2
 `
 
@@ -22,13 +22,13 @@ type CountSharedIntegrationsParams struct {
 }
 
 func (q *Queries) CountSharedIntegrations(ctx context.Context, db DBTX, arg CountSharedIntegrationsParams) (int64, error) {
-	row := db.QueryRow(ctx, countSharedIntegrations, arg.OrganizationID, arg.Kind)
+	row := db.QueryRow(ctx, CountSharedIntegrations, arg.OrganizationID, arg.Kind)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
 }
 
-const deleteSharedApplication = `-- name: DeleteSharedApplication :execrows
+const DeleteSharedApplication = `-- name: DeleteSharedApplication :execrows
 delete from shared_applications where organization_id = $1 and kind = $2
 `
 
@@ -38,14 +38,14 @@ type DeleteSharedApplicationParams struct {
 }
 
 func (q *Queries) DeleteSharedApplication(ctx context.Context, db DBTX, arg DeleteSharedApplicationParams) (int64, error) {
-	result, err := db.Exec(ctx, deleteSharedApplication, arg.OrganizationID, arg.Kind)
+	result, err := db.Exec(ctx, DeleteSharedApplication, arg.OrganizationID, arg.Kind)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const getSharedApplication = `-- name: GetSharedApplication :one
+const GetSharedApplication = `-- name: GetSharedApplication :one
 select organization_id, kind, client_id, display_name, features, secret_path, secret_version, secret_end_time, create_time, update_time, version from shared_applications where organization_id = $1 and kind = $2
 `
 
@@ -55,7 +55,7 @@ type GetSharedApplicationParams struct {
 }
 
 func (q *Queries) GetSharedApplication(ctx context.Context, db DBTX, arg GetSharedApplicationParams) (SharedApplication, error) {
-	row := db.QueryRow(ctx, getSharedApplication, arg.OrganizationID, arg.Kind)
+	row := db.QueryRow(ctx, GetSharedApplication, arg.OrganizationID, arg.Kind)
 	var i SharedApplication
 	err := row.Scan(
 		&i.OrganizationID,
@@ -73,7 +73,7 @@ func (q *Queries) GetSharedApplication(ctx context.Context, db DBTX, arg GetShar
 	return i, err
 }
 
-const getSharedApplicationForUpdate = `-- name: GetSharedApplicationForUpdate :one
+const GetSharedApplicationForUpdate = `-- name: GetSharedApplicationForUpdate :one
 select organization_id, kind, client_id, display_name, features, secret_path, secret_version, secret_end_time, create_time, update_time, version from shared_applications where organization_id = $1 and kind = $2 for update
 `
 
@@ -83,7 +83,7 @@ type GetSharedApplicationForUpdateParams struct {
 }
 
 func (q *Queries) GetSharedApplicationForUpdate(ctx context.Context, db DBTX, arg GetSharedApplicationForUpdateParams) (SharedApplication, error) {
-	row := db.QueryRow(ctx, getSharedApplicationForUpdate, arg.OrganizationID, arg.Kind)
+	row := db.QueryRow(ctx, GetSharedApplicationForUpdate, arg.OrganizationID, arg.Kind)
 	var i SharedApplication
 	err := row.Scan(
 		&i.OrganizationID,
@@ -101,7 +101,7 @@ func (q *Queries) GetSharedApplicationForUpdate(ctx context.Context, db DBTX, ar
 	return i, err
 }
 
-const getSharedConsent = `-- name: GetSharedConsent :one
+const GetSharedConsent = `-- name: GetSharedConsent :one
 select organization_id, tenant_id, kind, client_id, consent_time from shared_application_consents
 where organization_id = $1 and tenant_id = $2 and kind = $3
 `
@@ -113,7 +113,7 @@ type GetSharedConsentParams struct {
 }
 
 func (q *Queries) GetSharedConsent(ctx context.Context, db DBTX, arg GetSharedConsentParams) (SharedApplicationConsent, error) {
-	row := db.QueryRow(ctx, getSharedConsent, arg.OrganizationID, arg.TenantID, arg.Kind)
+	row := db.QueryRow(ctx, GetSharedConsent, arg.OrganizationID, arg.TenantID, arg.Kind)
 	var i SharedApplicationConsent
 	err := row.Scan(
 		&i.OrganizationID,
@@ -125,7 +125,7 @@ func (q *Queries) GetSharedConsent(ctx context.Context, db DBTX, arg GetSharedCo
 	return i, err
 }
 
-const getSharedIntegrationApplication = `-- name: GetSharedIntegrationApplication :one
+const GetSharedIntegrationApplication = `-- name: GetSharedIntegrationApplication :one
 select a.organization_id, a.kind, a.client_id, a.display_name, a.features, a.secret_path, a.secret_version, a.secret_end_time, a.create_time, a.update_time, a.version from shared_integrations s
 join shared_applications a on a.organization_id = s.organization_id and a.kind = s.kind
 where s.organization_id = $1 and s.integration_id = $2
@@ -138,7 +138,7 @@ type GetSharedIntegrationApplicationParams struct {
 
 // The shared application an integration uses.
 func (q *Queries) GetSharedIntegrationApplication(ctx context.Context, db DBTX, arg GetSharedIntegrationApplicationParams) (SharedApplication, error) {
-	row := db.QueryRow(ctx, getSharedIntegrationApplication, arg.OrganizationID, arg.IntegrationID)
+	row := db.QueryRow(ctx, GetSharedIntegrationApplication, arg.OrganizationID, arg.IntegrationID)
 	var i SharedApplication
 	err := row.Scan(
 		&i.OrganizationID,
@@ -156,7 +156,7 @@ func (q *Queries) GetSharedIntegrationApplication(ctx context.Context, db DBTX, 
 	return i, err
 }
 
-const insertSharedApplication = `-- name: InsertSharedApplication :one
+const InsertSharedApplication = `-- name: InsertSharedApplication :one
 insert into shared_applications (organization_id, kind, client_id, display_name, features, secret_path, secret_end_time)
 values ($1, $2, $3, $4, $5, $6, $7)
 returning organization_id, kind, client_id, display_name, features, secret_path, secret_version, secret_end_time, create_time, update_time, version
@@ -175,7 +175,7 @@ type InsertSharedApplicationParams struct {
 // A new shared application starts with secret_version 0: invisible through
 // the API until its secret is stored in Vault.
 func (q *Queries) InsertSharedApplication(ctx context.Context, db DBTX, arg InsertSharedApplicationParams) (SharedApplication, error) {
-	row := db.QueryRow(ctx, insertSharedApplication,
+	row := db.QueryRow(ctx, InsertSharedApplication,
 		arg.OrganizationID,
 		arg.Kind,
 		arg.ClientID,
@@ -201,7 +201,7 @@ func (q *Queries) InsertSharedApplication(ctx context.Context, db DBTX, arg Inse
 	return i, err
 }
 
-const insertSharedIntegration = `-- name: InsertSharedIntegration :exec
+const InsertSharedIntegration = `-- name: InsertSharedIntegration :exec
 insert into shared_integrations (organization_id, integration_id, kind) values ($1, $2, $3)
 `
 
@@ -212,16 +212,16 @@ type InsertSharedIntegrationParams struct {
 }
 
 func (q *Queries) InsertSharedIntegration(ctx context.Context, db DBTX, arg InsertSharedIntegrationParams) error {
-	_, err := db.Exec(ctx, insertSharedIntegration, arg.OrganizationID, arg.IntegrationID, arg.Kind)
+	_, err := db.Exec(ctx, InsertSharedIntegration, arg.OrganizationID, arg.IntegrationID, arg.Kind)
 	return err
 }
 
-const listSharedApplications = `-- name: ListSharedApplications :many
+const ListSharedApplications = `-- name: ListSharedApplications :many
 select organization_id, kind, client_id, display_name, features, secret_path, secret_version, secret_end_time, create_time, update_time, version from shared_applications where organization_id = $1 and secret_version > 0 order by kind
 `
 
 func (q *Queries) ListSharedApplications(ctx context.Context, db DBTX, organizationID uuid.UUID) ([]SharedApplication, error) {
-	rows, err := db.Query(ctx, listSharedApplications, organizationID)
+	rows, err := db.Query(ctx, ListSharedApplications, organizationID)
 	if err != nil {
 		return nil, err
 	}
@@ -252,14 +252,14 @@ func (q *Queries) ListSharedApplications(ctx context.Context, db DBTX, organizat
 	return items, nil
 }
 
-const listSharedSecretPaths = `-- name: ListSharedSecretPaths :many
+const ListSharedSecretPaths = `-- name: ListSharedSecretPaths :many
 select secret_path from shared_applications where organization_id = $1 order by kind
 `
 
 // Every shared application's secret path of an organization (its deletion
 // destroys them).
 func (q *Queries) ListSharedSecretPaths(ctx context.Context, db DBTX, organizationID uuid.UUID) ([]string, error) {
-	rows, err := db.Query(ctx, listSharedSecretPaths, organizationID)
+	rows, err := db.Query(ctx, ListSharedSecretPaths, organizationID)
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +278,7 @@ func (q *Queries) ListSharedSecretPaths(ctx context.Context, db DBTX, organizati
 	return items, nil
 }
 
-const setSharedApplicationSecret = `-- name: SetSharedApplicationSecret :one
+const SetSharedApplicationSecret = `-- name: SetSharedApplicationSecret :one
 update shared_applications set secret_version = $1, secret_end_time = $2,
   update_time = now(), version = version + 1
 where organization_id = $3 and kind = $4
@@ -294,7 +294,7 @@ type SetSharedApplicationSecretParams struct {
 
 // Pairs the row with a stored secret version and bumps its version.
 func (q *Queries) SetSharedApplicationSecret(ctx context.Context, db DBTX, arg SetSharedApplicationSecretParams) (SharedApplication, error) {
-	row := db.QueryRow(ctx, setSharedApplicationSecret,
+	row := db.QueryRow(ctx, SetSharedApplicationSecret,
 		arg.SecretVersion,
 		arg.SecretEndTime,
 		arg.OrganizationID,

@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const deleteTenant = `-- name: DeleteTenant :execrows
+const DeleteTenant = `-- name: DeleteTenant :execrows
 delete from tenants where organization_id = $1 and id = $2
 `
 
@@ -22,14 +22,14 @@ type DeleteTenantParams struct {
 }
 
 func (q *Queries) DeleteTenant(ctx context.Context, db DBTX, arg DeleteTenantParams) (int64, error) {
-	result, err := db.Exec(ctx, deleteTenant, arg.OrganizationID, arg.ID)
+	result, err := db.Exec(ctx, DeleteTenant, arg.OrganizationID, arg.ID)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const getTenant = `-- name: GetTenant :one
+const GetTenant = `-- name: GetTenant :one
 select organization_id, id, entra_tenant_id, cloud, display_name, labels, create_time, update_time, version, provisioner_consent_time from tenants where organization_id = $1 and id = $2
 `
 
@@ -39,7 +39,7 @@ type GetTenantParams struct {
 }
 
 func (q *Queries) GetTenant(ctx context.Context, db DBTX, arg GetTenantParams) (Tenant, error) {
-	row := db.QueryRow(ctx, getTenant, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, GetTenant, arg.OrganizationID, arg.ID)
 	var i Tenant
 	err := row.Scan(
 		&i.OrganizationID,
@@ -56,7 +56,7 @@ func (q *Queries) GetTenant(ctx context.Context, db DBTX, arg GetTenantParams) (
 	return i, err
 }
 
-const getTenantForUpdate = `-- name: GetTenantForUpdate :one
+const GetTenantForUpdate = `-- name: GetTenantForUpdate :one
 select organization_id, id, entra_tenant_id, cloud, display_name, labels, create_time, update_time, version, provisioner_consent_time from tenants where organization_id = $1 and id = $2 for update
 `
 
@@ -66,7 +66,7 @@ type GetTenantForUpdateParams struct {
 }
 
 func (q *Queries) GetTenantForUpdate(ctx context.Context, db DBTX, arg GetTenantForUpdateParams) (Tenant, error) {
-	row := db.QueryRow(ctx, getTenantForUpdate, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, GetTenantForUpdate, arg.OrganizationID, arg.ID)
 	var i Tenant
 	err := row.Scan(
 		&i.OrganizationID,
@@ -83,7 +83,7 @@ func (q *Queries) GetTenantForUpdate(ctx context.Context, db DBTX, arg GetTenant
 	return i, err
 }
 
-const insertTenant = `-- name: InsertTenant :one
+const InsertTenant = `-- name: InsertTenant :one
 insert into tenants (organization_id, id, entra_tenant_id, cloud, display_name, labels)
 values ($1, $2, $3, $4, $5, $6)
 returning organization_id, id, entra_tenant_id, cloud, display_name, labels, create_time, update_time, version, provisioner_consent_time
@@ -99,7 +99,7 @@ type InsertTenantParams struct {
 }
 
 func (q *Queries) InsertTenant(ctx context.Context, db DBTX, arg InsertTenantParams) (Tenant, error) {
-	row := db.QueryRow(ctx, insertTenant,
+	row := db.QueryRow(ctx, InsertTenant,
 		arg.OrganizationID,
 		arg.ID,
 		arg.EntraTenantID,
@@ -123,7 +123,7 @@ func (q *Queries) InsertTenant(ctx context.Context, db DBTX, arg InsertTenantPar
 	return i, err
 }
 
-const listTenants = `-- name: ListTenants :many
+const ListTenants = `-- name: ListTenants :many
 select organization_id, id, entra_tenant_id, cloud, display_name, labels, create_time, update_time, version, provisioner_consent_time from tenants where organization_id = $1 and id > $2 order by id limit $3
 `
 
@@ -134,7 +134,7 @@ type ListTenantsParams struct {
 }
 
 func (q *Queries) ListTenants(ctx context.Context, db DBTX, arg ListTenantsParams) ([]Tenant, error) {
-	rows, err := db.Query(ctx, listTenants, arg.OrganizationID, arg.After, arg.Lim)
+	rows, err := db.Query(ctx, ListTenants, arg.OrganizationID, arg.After, arg.Lim)
 	if err != nil {
 		return nil, err
 	}
@@ -164,19 +164,19 @@ func (q *Queries) ListTenants(ctx context.Context, db DBTX, arg ListTenantsParam
 	return items, nil
 }
 
-const lockOrganizationShared = `-- name: LockOrganizationShared :one
+const LockOrganizationShared = `-- name: LockOrganizationShared :one
 select version from organizations where id = $1 for share
 `
 
 // Keeps the organization from being deleted until the transaction ends.
 func (q *Queries) LockOrganizationShared(ctx context.Context, db DBTX, id uuid.UUID) (int64, error) {
-	row := db.QueryRow(ctx, lockOrganizationShared, id)
+	row := db.QueryRow(ctx, LockOrganizationShared, id)
 	var version int64
 	err := row.Scan(&version)
 	return version, err
 }
 
-const lockTenantShared = `-- name: LockTenantShared :one
+const LockTenantShared = `-- name: LockTenantShared :one
 select version from tenants where organization_id = $1 and id = $2 for share
 `
 
@@ -187,13 +187,13 @@ type LockTenantSharedParams struct {
 
 // Keeps the tenant from being deleted until the transaction ends.
 func (q *Queries) LockTenantShared(ctx context.Context, db DBTX, arg LockTenantSharedParams) (int64, error) {
-	row := db.QueryRow(ctx, lockTenantShared, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, LockTenantShared, arg.OrganizationID, arg.ID)
 	var version int64
 	err := row.Scan(&version)
 	return version, err
 }
 
-const updateTenant = `-- name: UpdateTenant :one
+const UpdateTenant = `-- name: UpdateTenant :one
 update tenants set display_name = $1, labels = $2, update_time = now(), version = version + 1
 where organization_id = $3 and id = $4
 returning organization_id, id, entra_tenant_id, cloud, display_name, labels, create_time, update_time, version, provisioner_consent_time
@@ -207,7 +207,7 @@ type UpdateTenantParams struct {
 }
 
 func (q *Queries) UpdateTenant(ctx context.Context, db DBTX, arg UpdateTenantParams) (Tenant, error) {
-	row := db.QueryRow(ctx, updateTenant,
+	row := db.QueryRow(ctx, UpdateTenant,
 		arg.DisplayName,
 		arg.Labels,
 		arg.OrganizationID,

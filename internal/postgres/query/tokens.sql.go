@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const addTokenIssuances = `-- name: AddTokenIssuances :one
+const AddTokenIssuances = `-- name: AddTokenIssuances :one
 
 insert into token_issuances (organization_id, api_key_id, subject, integration_id, api, window_start, issued, fetched)
 values ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -37,7 +37,7 @@ type AddTokenIssuancesParams struct {
 // API, hour); inserted is true when this made the row (the window's first
 // flush anywhere).
 func (q *Queries) AddTokenIssuances(ctx context.Context, db DBTX, arg AddTokenIssuancesParams) (bool, error) {
-	row := db.QueryRow(ctx, addTokenIssuances,
+	row := db.QueryRow(ctx, AddTokenIssuances,
 		arg.OrganizationID,
 		arg.ApiKeyID,
 		arg.Subject,
@@ -52,7 +52,7 @@ func (q *Queries) AddTokenIssuances(ctx context.Context, db DBTX, arg AddTokenIs
 	return inserted, err
 }
 
-const endCredentialOverlap = `-- name: EndCredentialOverlap :one
+const EndCredentialOverlap = `-- name: EndCredentialOverlap :one
 update credentials set overlap_end_time = least(overlap_end_time, $1::timestamptz), update_time = now()
 where organization_id = $2 and id = $3 and state = 'retiring' and overlap_end_time is not null
 returning organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time, renewal_not_before, expiry_read_time
@@ -66,7 +66,7 @@ type EndCredentialOverlapParams struct {
 
 // Brings a retiring credential's overlap end forward to @at (never later).
 func (q *Queries) EndCredentialOverlap(ctx context.Context, db DBTX, arg EndCredentialOverlapParams) (Credential, error) {
-	row := db.QueryRow(ctx, endCredentialOverlap, arg.At, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, EndCredentialOverlap, arg.At, arg.OrganizationID, arg.ID)
 	var i Credential
 	err := row.Scan(
 		&i.OrganizationID,
@@ -91,7 +91,7 @@ func (q *Queries) EndCredentialOverlap(ctx context.Context, db DBTX, arg EndCred
 	return i, err
 }
 
-const getTokenTarget = `-- name: GetTokenTarget :one
+const GetTokenTarget = `-- name: GetTokenTarget :one
 select i.tenant_id, i.kind, i.features, i.management_mode, i.state, i.client_id,
   c.id as credential_id, c.type as credential_type, c.secret_version as credential_secret_version
 from integrations i
@@ -120,7 +120,7 @@ type GetTokenTargetRow struct {
 // kind, features, mode, state, client ID and tenant, and its active
 // credential's ID, type and version (the cache key); one narrow read.
 func (q *Queries) GetTokenTarget(ctx context.Context, db DBTX, arg GetTokenTargetParams) (GetTokenTargetRow, error) {
-	row := db.QueryRow(ctx, getTokenTarget, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, GetTokenTarget, arg.OrganizationID, arg.ID)
 	var i GetTokenTargetRow
 	err := row.Scan(
 		&i.TenantID,
@@ -136,7 +136,7 @@ func (q *Queries) GetTokenTarget(ctx context.Context, db DBTX, arg GetTokenTarge
 	return i, err
 }
 
-const listCredentialConsumers = `-- name: ListCredentialConsumers :many
+const ListCredentialConsumers = `-- name: ListCredentialConsumers :many
 select organization_id, integration_id, consumer, credential_id, acknowledge_time, stale_announced_for, create_time from credential_consumers
 where organization_id = $1 and integration_id = $2
 order by consumer
@@ -148,7 +148,7 @@ type ListCredentialConsumersParams struct {
 }
 
 func (q *Queries) ListCredentialConsumers(ctx context.Context, db DBTX, arg ListCredentialConsumersParams) ([]CredentialConsumer, error) {
-	rows, err := db.Query(ctx, listCredentialConsumers, arg.OrganizationID, arg.IntegrationID)
+	rows, err := db.Query(ctx, ListCredentialConsumers, arg.OrganizationID, arg.IntegrationID)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +175,7 @@ func (q *Queries) ListCredentialConsumers(ctx context.Context, db DBTX, arg List
 	return items, nil
 }
 
-const listStaleConsumers = `-- name: ListStaleConsumers :many
+const ListStaleConsumers = `-- name: ListStaleConsumers :many
 select cc.organization_id, cc.integration_id, cc.consumer, cc.credential_id, cc.acknowledge_time,
   r.id as retiring_id, r.overlap_end_time::timestamptz as overlap_end_time, i.tenant_id, i.kind
 from credentials r
@@ -215,7 +215,7 @@ type ListStaleConsumersRow struct {
 // retiring), and not announced for that credential yet. Spans
 // organizations (the leader's periodic job).
 func (q *Queries) ListStaleConsumers(ctx context.Context, db DBTX, arg ListStaleConsumersParams) ([]ListStaleConsumersRow, error) {
-	rows, err := db.Query(ctx, listStaleConsumers, arg.Now, arg.MarginSeconds, arg.Lim)
+	rows, err := db.Query(ctx, ListStaleConsumers, arg.Now, arg.MarginSeconds, arg.Lim)
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +244,7 @@ func (q *Queries) ListStaleConsumers(ctx context.Context, db DBTX, arg ListStale
 	return items, nil
 }
 
-const listTokenIssuances = `-- name: ListTokenIssuances :many
+const ListTokenIssuances = `-- name: ListTokenIssuances :many
 select organization_id, api_key_id, integration_id, api, window_start, issued, fetched, create_time, update_time, subject from token_issuances
 where organization_id = $1 and window_start >= $2
 order by window_start desc, api_key_id, subject, integration_id, api
@@ -257,7 +257,7 @@ type ListTokenIssuancesParams struct {
 
 // An organization's counts since a time, newest window first (tests, reports).
 func (q *Queries) ListTokenIssuances(ctx context.Context, db DBTX, arg ListTokenIssuancesParams) ([]TokenIssuance, error) {
-	rows, err := db.Query(ctx, listTokenIssuances, arg.OrganizationID, arg.Since)
+	rows, err := db.Query(ctx, ListTokenIssuances, arg.OrganizationID, arg.Since)
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +287,7 @@ func (q *Queries) ListTokenIssuances(ctx context.Context, db DBTX, arg ListToken
 	return items, nil
 }
 
-const lockIntegrationCredentials = `-- name: LockIntegrationCredentials :many
+const LockIntegrationCredentials = `-- name: LockIntegrationCredentials :many
 select organization_id, integration_id, id, type, key_id, hint, start_time, end_time, secret_path, secret_version, source, state, expiry_warned_time, create_time, update_time, overlap_end_time, renewal_not_before, expiry_read_time from credentials
 where organization_id = $1 and integration_id = $2 and state in ('active', 'retiring')
 order by create_time, id
@@ -303,7 +303,7 @@ type LockIntegrationCredentialsParams struct {
 // the transaction ends: an acknowledgement and a rotation's activation or
 // the retirer do not interleave.
 func (q *Queries) LockIntegrationCredentials(ctx context.Context, db DBTX, arg LockIntegrationCredentialsParams) ([]Credential, error) {
-	rows, err := db.Query(ctx, lockIntegrationCredentials, arg.OrganizationID, arg.IntegrationID)
+	rows, err := db.Query(ctx, LockIntegrationCredentials, arg.OrganizationID, arg.IntegrationID)
 	if err != nil {
 		return nil, err
 	}
@@ -341,7 +341,7 @@ func (q *Queries) LockIntegrationCredentials(ctx context.Context, db DBTX, arg L
 	return items, nil
 }
 
-const markConsumerAnnounced = `-- name: MarkConsumerAnnounced :execrows
+const MarkConsumerAnnounced = `-- name: MarkConsumerAnnounced :execrows
 update credential_consumers set stale_announced_for = $1
 where organization_id = $2 and integration_id = $3 and consumer = $4
   and stale_announced_for is distinct from $1
@@ -355,7 +355,7 @@ type MarkConsumerAnnouncedParams struct {
 }
 
 func (q *Queries) MarkConsumerAnnounced(ctx context.Context, db DBTX, arg MarkConsumerAnnouncedParams) (int64, error) {
-	result, err := db.Exec(ctx, markConsumerAnnounced,
+	result, err := db.Exec(ctx, MarkConsumerAnnounced,
 		arg.RetiringID,
 		arg.OrganizationID,
 		arg.IntegrationID,
@@ -367,7 +367,7 @@ func (q *Queries) MarkConsumerAnnounced(ctx context.Context, db DBTX, arg MarkCo
 	return result.RowsAffected(), nil
 }
 
-const upsertCredentialConsumer = `-- name: UpsertCredentialConsumer :one
+const UpsertCredentialConsumer = `-- name: UpsertCredentialConsumer :one
 insert into credential_consumers (organization_id, integration_id, consumer, credential_id, acknowledge_time)
 values ($1, $2, $3, $4, $5)
 on conflict on constraint credential_consumers_pk do update
@@ -386,7 +386,7 @@ type UpsertCredentialConsumerParams struct {
 // Registers the consumer on its first acknowledgement; later ones move it
 // to the credential it names.
 func (q *Queries) UpsertCredentialConsumer(ctx context.Context, db DBTX, arg UpsertCredentialConsumerParams) (CredentialConsumer, error) {
-	row := db.QueryRow(ctx, upsertCredentialConsumer,
+	row := db.QueryRow(ctx, UpsertCredentialConsumer,
 		arg.OrganizationID,
 		arg.IntegrationID,
 		arg.Consumer,

@@ -13,7 +13,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const countWebhooksLockingOrganization = `-- name: CountWebhooksLockingOrganization :one
+const CountWebhooksLockingOrganization = `-- name: CountWebhooksLockingOrganization :one
 
 select count(*) from webhooks where organization_id = (
   select o.id from organizations o where o.id = $1 for update)
@@ -24,13 +24,13 @@ select count(*) from webhooks where organization_id = (
 // The organization's row is locked for update so concurrent creates count
 // one after the other.
 func (q *Queries) CountWebhooksLockingOrganization(ctx context.Context, db DBTX, organizationID uuid.UUID) (int64, error) {
-	row := db.QueryRow(ctx, countWebhooksLockingOrganization, organizationID)
+	row := db.QueryRow(ctx, CountWebhooksLockingOrganization, organizationID)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
 }
 
-const deleteRequestKeysOfResource = `-- name: DeleteRequestKeysOfResource :exec
+const DeleteRequestKeysOfResource = `-- name: DeleteRequestKeysOfResource :exec
 delete from idempotency_keys where organization_id = $1 and resource_name = $2
 `
 
@@ -40,11 +40,11 @@ type DeleteRequestKeysOfResourceParams struct {
 }
 
 func (q *Queries) DeleteRequestKeysOfResource(ctx context.Context, db DBTX, arg DeleteRequestKeysOfResourceParams) error {
-	_, err := db.Exec(ctx, deleteRequestKeysOfResource, arg.OrganizationID, arg.ResourceName)
+	_, err := db.Exec(ctx, DeleteRequestKeysOfResource, arg.OrganizationID, arg.ResourceName)
 	return err
 }
 
-const deleteWebhook = `-- name: DeleteWebhook :execrows
+const DeleteWebhook = `-- name: DeleteWebhook :execrows
 delete from webhooks where organization_id = $1 and id = $2
 `
 
@@ -54,14 +54,14 @@ type DeleteWebhookParams struct {
 }
 
 func (q *Queries) DeleteWebhook(ctx context.Context, db DBTX, arg DeleteWebhookParams) (int64, error) {
-	result, err := db.Exec(ctx, deleteWebhook, arg.OrganizationID, arg.ID)
+	result, err := db.Exec(ctx, DeleteWebhook, arg.OrganizationID, arg.ID)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const finishCreateWebhook = `-- name: FinishCreateWebhook :one
+const FinishCreateWebhook = `-- name: FinishCreateWebhook :one
 update webhooks set secret_version = $1, disabled = $2, update_time = now()
 where organization_id = $3 and id = $4 and secret_version = 0
 returning organization_id, id, url, events, disabled, secret_path, secret_version, create_time, update_time, version
@@ -75,7 +75,7 @@ type FinishCreateWebhookParams struct {
 }
 
 func (q *Queries) FinishCreateWebhook(ctx context.Context, db DBTX, arg FinishCreateWebhookParams) (Webhook, error) {
-	row := db.QueryRow(ctx, finishCreateWebhook,
+	row := db.QueryRow(ctx, FinishCreateWebhook,
 		arg.SecretVersion,
 		arg.Disabled,
 		arg.OrganizationID,
@@ -97,7 +97,7 @@ func (q *Queries) FinishCreateWebhook(ctx context.Context, db DBTX, arg FinishCr
 	return i, err
 }
 
-const getDeliveryForSend = `-- name: GetDeliveryForSend :one
+const GetDeliveryForSend = `-- name: GetDeliveryForSend :one
 select d.organization_id, d.id, d.webhook_id, d.event, d.resource, d.payload, d.status, d.attempts, d.last_status_code, d.last_error, d.create_time, d.next_attempt_time, d.deliver_time, d.last_attempt_time, d.redelivery_of, w.url, w.secret_path, w.secret_version, w.disabled
 from webhook_deliveries d
 join webhooks w on w.organization_id = d.organization_id and w.id = d.webhook_id
@@ -118,7 +118,7 @@ type GetDeliveryForSendRow struct {
 }
 
 func (q *Queries) GetDeliveryForSend(ctx context.Context, db DBTX, arg GetDeliveryForSendParams) (GetDeliveryForSendRow, error) {
-	row := db.QueryRow(ctx, getDeliveryForSend, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, GetDeliveryForSend, arg.OrganizationID, arg.ID)
 	var i GetDeliveryForSendRow
 	err := row.Scan(
 		&i.WebhookDelivery.OrganizationID,
@@ -144,7 +144,7 @@ func (q *Queries) GetDeliveryForSend(ctx context.Context, db DBTX, arg GetDelive
 	return i, err
 }
 
-const getWebhook = `-- name: GetWebhook :one
+const GetWebhook = `-- name: GetWebhook :one
 select organization_id, id, url, events, disabled, secret_path, secret_version, create_time, update_time, version from webhooks where organization_id = $1 and id = $2 and secret_version > 0
 `
 
@@ -154,7 +154,7 @@ type GetWebhookParams struct {
 }
 
 func (q *Queries) GetWebhook(ctx context.Context, db DBTX, arg GetWebhookParams) (Webhook, error) {
-	row := db.QueryRow(ctx, getWebhook, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, GetWebhook, arg.OrganizationID, arg.ID)
 	var i Webhook
 	err := row.Scan(
 		&i.OrganizationID,
@@ -171,7 +171,7 @@ func (q *Queries) GetWebhook(ctx context.Context, db DBTX, arg GetWebhookParams)
 	return i, err
 }
 
-const getWebhookAny = `-- name: GetWebhookAny :one
+const GetWebhookAny = `-- name: GetWebhookAny :one
 select organization_id, id, url, events, disabled, secret_path, secret_version, create_time, update_time, version from webhooks where organization_id = $1 and id = $2
 `
 
@@ -182,7 +182,7 @@ type GetWebhookAnyParams struct {
 
 // Pending or not (a create's replay).
 func (q *Queries) GetWebhookAny(ctx context.Context, db DBTX, arg GetWebhookAnyParams) (Webhook, error) {
-	row := db.QueryRow(ctx, getWebhookAny, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, GetWebhookAny, arg.OrganizationID, arg.ID)
 	var i Webhook
 	err := row.Scan(
 		&i.OrganizationID,
@@ -199,7 +199,7 @@ func (q *Queries) GetWebhookAny(ctx context.Context, db DBTX, arg GetWebhookAnyP
 	return i, err
 }
 
-const getWebhookDelivery = `-- name: GetWebhookDelivery :one
+const GetWebhookDelivery = `-- name: GetWebhookDelivery :one
 select d.organization_id, d.id, d.webhook_id, d.event, d.resource, d.payload, d.status, d.attempts, d.last_status_code, d.last_error, d.create_time, d.next_attempt_time, d.deliver_time, d.last_attempt_time, d.redelivery_of from webhook_deliveries d
 join webhooks w on w.organization_id = d.organization_id and w.id = d.webhook_id and w.secret_version > 0
 where d.organization_id = $1 and d.webhook_id = $2 and d.id = $3
@@ -213,7 +213,7 @@ type GetWebhookDeliveryParams struct {
 
 // A delivery of a visible webhook.
 func (q *Queries) GetWebhookDelivery(ctx context.Context, db DBTX, arg GetWebhookDeliveryParams) (WebhookDelivery, error) {
-	row := db.QueryRow(ctx, getWebhookDelivery, arg.OrganizationID, arg.WebhookID, arg.ID)
+	row := db.QueryRow(ctx, GetWebhookDelivery, arg.OrganizationID, arg.WebhookID, arg.ID)
 	var i WebhookDelivery
 	err := row.Scan(
 		&i.OrganizationID,
@@ -235,7 +235,7 @@ func (q *Queries) GetWebhookDelivery(ctx context.Context, db DBTX, arg GetWebhoo
 	return i, err
 }
 
-const getWebhookForUpdate = `-- name: GetWebhookForUpdate :one
+const GetWebhookForUpdate = `-- name: GetWebhookForUpdate :one
 select organization_id, id, url, events, disabled, secret_path, secret_version, create_time, update_time, version from webhooks where organization_id = $1 and id = $2 and secret_version > 0 for update
 `
 
@@ -245,7 +245,7 @@ type GetWebhookForUpdateParams struct {
 }
 
 func (q *Queries) GetWebhookForUpdate(ctx context.Context, db DBTX, arg GetWebhookForUpdateParams) (Webhook, error) {
-	row := db.QueryRow(ctx, getWebhookForUpdate, arg.OrganizationID, arg.ID)
+	row := db.QueryRow(ctx, GetWebhookForUpdate, arg.OrganizationID, arg.ID)
 	var i Webhook
 	err := row.Scan(
 		&i.OrganizationID,
@@ -262,7 +262,7 @@ func (q *Queries) GetWebhookForUpdate(ctx context.Context, db DBTX, arg GetWebho
 	return i, err
 }
 
-const insertWebhook = `-- name: InsertWebhook :one
+const InsertWebhook = `-- name: InsertWebhook :one
 insert into webhooks (organization_id, id, url, events, disabled, secret_path, secret_version)
 values ($1, $2, $3, $4, true, $5, 0)
 returning organization_id, id, url, events, disabled, secret_path, secret_version, create_time, update_time, version
@@ -277,7 +277,7 @@ type InsertWebhookParams struct {
 }
 
 func (q *Queries) InsertWebhook(ctx context.Context, db DBTX, arg InsertWebhookParams) (Webhook, error) {
-	row := db.QueryRow(ctx, insertWebhook,
+	row := db.QueryRow(ctx, InsertWebhook,
 		arg.OrganizationID,
 		arg.ID,
 		arg.Url,
@@ -300,7 +300,7 @@ func (q *Queries) InsertWebhook(ctx context.Context, db DBTX, arg InsertWebhookP
 	return i, err
 }
 
-const insertWebhookDeliveries = `-- name: InsertWebhookDeliveries :many
+const InsertWebhookDeliveries = `-- name: InsertWebhookDeliveries :many
 insert into webhook_deliveries (organization_id, webhook_id, event, resource, payload)
 select w.organization_id, w.id, $1::text, $2::text, $3::jsonb from webhooks w
 where w.organization_id = $4::uuid and not w.disabled and w.secret_version > 0 and $1::text = any(w.events)
@@ -316,7 +316,7 @@ type InsertWebhookDeliveriesParams struct {
 
 // One pending delivery per enabled webhook of the organization subscribed to the event.
 func (q *Queries) InsertWebhookDeliveries(ctx context.Context, db DBTX, arg InsertWebhookDeliveriesParams) ([]int64, error) {
-	rows, err := db.Query(ctx, insertWebhookDeliveries,
+	rows, err := db.Query(ctx, InsertWebhookDeliveries,
 		arg.Event,
 		arg.Resource,
 		arg.Payload,
@@ -340,7 +340,7 @@ func (q *Queries) InsertWebhookDeliveries(ctx context.Context, db DBTX, arg Inse
 	return items, nil
 }
 
-const insertWebhookDeliveriesMany = `-- name: InsertWebhookDeliveriesMany :many
+const InsertWebhookDeliveriesMany = `-- name: InsertWebhookDeliveriesMany :many
 insert into webhook_deliveries (organization_id, webhook_id, event, resource, payload)
 select w.organization_id, w.id, x.v->>'event', x.v->>'resource', x.v->'payload'
 from jsonb_array_elements($1::jsonb) as x(v)
@@ -359,7 +359,7 @@ type InsertWebhookDeliveriesManyRow struct {
 // "resource", "payload"}. One statement for a group of checks' events
 // (the sweep's grouped records).
 func (q *Queries) InsertWebhookDeliveriesMany(ctx context.Context, db DBTX, events json.RawMessage) ([]InsertWebhookDeliveriesManyRow, error) {
-	rows, err := db.Query(ctx, insertWebhookDeliveriesMany, events)
+	rows, err := db.Query(ctx, InsertWebhookDeliveriesMany, events)
 	if err != nil {
 		return nil, err
 	}
@@ -378,7 +378,7 @@ func (q *Queries) InsertWebhookDeliveriesMany(ctx context.Context, db DBTX, even
 	return items, nil
 }
 
-const insertWebhookRedelivery = `-- name: InsertWebhookRedelivery :one
+const InsertWebhookRedelivery = `-- name: InsertWebhookRedelivery :one
 insert into webhook_deliveries (organization_id, webhook_id, event, resource, payload, redelivery_of)
 select d.organization_id, d.webhook_id, d.event, d.resource, d.payload, d.id from webhook_deliveries d
 where d.organization_id = $1 and d.webhook_id = $2 and d.id = $3
@@ -393,7 +393,7 @@ type InsertWebhookRedeliveryParams struct {
 
 // A new pending delivery of a delivery's event and payload to its webhook.
 func (q *Queries) InsertWebhookRedelivery(ctx context.Context, db DBTX, arg InsertWebhookRedeliveryParams) (WebhookDelivery, error) {
-	row := db.QueryRow(ctx, insertWebhookRedelivery, arg.OrganizationID, arg.WebhookID, arg.ID)
+	row := db.QueryRow(ctx, InsertWebhookRedelivery, arg.OrganizationID, arg.WebhookID, arg.ID)
 	var i WebhookDelivery
 	err := row.Scan(
 		&i.OrganizationID,
@@ -415,12 +415,12 @@ func (q *Queries) InsertWebhookRedelivery(ctx context.Context, db DBTX, arg Inse
 	return i, err
 }
 
-const listOrganizationWebhookSecrets = `-- name: ListOrganizationWebhookSecrets :many
+const ListOrganizationWebhookSecrets = `-- name: ListOrganizationWebhookSecrets :many
 select secret_path from webhooks where organization_id = $1
 `
 
 func (q *Queries) ListOrganizationWebhookSecrets(ctx context.Context, db DBTX, organizationID uuid.UUID) ([]string, error) {
-	rows, err := db.Query(ctx, listOrganizationWebhookSecrets, organizationID)
+	rows, err := db.Query(ctx, ListOrganizationWebhookSecrets, organizationID)
 	if err != nil {
 		return nil, err
 	}
@@ -439,7 +439,7 @@ func (q *Queries) ListOrganizationWebhookSecrets(ctx context.Context, db DBTX, o
 	return items, nil
 }
 
-const listWebhookDeliveries = `-- name: ListWebhookDeliveries :many
+const ListWebhookDeliveries = `-- name: ListWebhookDeliveries :many
 select organization_id, id, webhook_id, event, resource, payload, status, attempts, last_status_code, last_error, create_time, next_attempt_time, deliver_time, last_attempt_time, redelivery_of from webhook_deliveries
 where organization_id = $1 and webhook_id = $2 and id < $3
 order by id desc limit $4
@@ -453,7 +453,7 @@ type ListWebhookDeliveriesParams struct {
 }
 
 func (q *Queries) ListWebhookDeliveries(ctx context.Context, db DBTX, arg ListWebhookDeliveriesParams) ([]WebhookDelivery, error) {
-	rows, err := db.Query(ctx, listWebhookDeliveries,
+	rows, err := db.Query(ctx, ListWebhookDeliveries,
 		arg.OrganizationID,
 		arg.WebhookID,
 		arg.Before,
@@ -493,7 +493,7 @@ func (q *Queries) ListWebhookDeliveries(ctx context.Context, db DBTX, arg ListWe
 	return items, nil
 }
 
-const listWebhooks = `-- name: ListWebhooks :many
+const ListWebhooks = `-- name: ListWebhooks :many
 select organization_id, id, url, events, disabled, secret_path, secret_version, create_time, update_time, version from webhooks where organization_id = $1 and secret_version > 0 and id > $2
 order by id limit $3
 `
@@ -505,7 +505,7 @@ type ListWebhooksParams struct {
 }
 
 func (q *Queries) ListWebhooks(ctx context.Context, db DBTX, arg ListWebhooksParams) ([]Webhook, error) {
-	rows, err := db.Query(ctx, listWebhooks, arg.OrganizationID, arg.After, arg.Lim)
+	rows, err := db.Query(ctx, ListWebhooks, arg.OrganizationID, arg.After, arg.Lim)
 	if err != nil {
 		return nil, err
 	}
@@ -535,7 +535,7 @@ func (q *Queries) ListWebhooks(ctx context.Context, db DBTX, arg ListWebhooksPar
 	return items, nil
 }
 
-const reapPendingWebhooks = `-- name: ReapPendingWebhooks :many
+const ReapPendingWebhooks = `-- name: ReapPendingWebhooks :many
 delete from webhooks where secret_version = 0 and create_time < $1
 returning organization_id, id, secret_path
 `
@@ -548,7 +548,7 @@ type ReapPendingWebhooksRow struct {
 
 // Background work across organizations.
 func (q *Queries) ReapPendingWebhooks(ctx context.Context, db DBTX, cutoff time.Time) ([]ReapPendingWebhooksRow, error) {
-	rows, err := db.Query(ctx, reapPendingWebhooks, cutoff)
+	rows, err := db.Query(ctx, ReapPendingWebhooks, cutoff)
 	if err != nil {
 		return nil, err
 	}
@@ -567,7 +567,7 @@ func (q *Queries) ReapPendingWebhooks(ctx context.Context, db DBTX, cutoff time.
 	return items, nil
 }
 
-const recordWebhookAttempt = `-- name: RecordWebhookAttempt :exec
+const RecordWebhookAttempt = `-- name: RecordWebhookAttempt :exec
 update webhook_deliveries set status = $1, attempts = $2, last_status_code = $3,
   last_error = $4, next_attempt_time = $5, deliver_time = $6,
   last_attempt_time = $7
@@ -587,7 +587,7 @@ type RecordWebhookAttemptParams struct {
 }
 
 func (q *Queries) RecordWebhookAttempt(ctx context.Context, db DBTX, arg RecordWebhookAttemptParams) error {
-	_, err := db.Exec(ctx, recordWebhookAttempt,
+	_, err := db.Exec(ctx, RecordWebhookAttempt,
 		arg.Status,
 		arg.Attempts,
 		arg.LastStatusCode,
@@ -601,7 +601,7 @@ func (q *Queries) RecordWebhookAttempt(ctx context.Context, db DBTX, arg RecordW
 	return err
 }
 
-const updateWebhook = `-- name: UpdateWebhook :one
+const UpdateWebhook = `-- name: UpdateWebhook :one
 update webhooks set url = $1, events = $2, disabled = $3, update_time = now(), version = version + 1
 where organization_id = $4 and id = $5
 returning organization_id, id, url, events, disabled, secret_path, secret_version, create_time, update_time, version
@@ -616,7 +616,7 @@ type UpdateWebhookParams struct {
 }
 
 func (q *Queries) UpdateWebhook(ctx context.Context, db DBTX, arg UpdateWebhookParams) (Webhook, error) {
-	row := db.QueryRow(ctx, updateWebhook,
+	row := db.QueryRow(ctx, UpdateWebhook,
 		arg.Url,
 		arg.Events,
 		arg.Disabled,

@@ -159,6 +159,9 @@ func Start(t testing.TB, opts ...Options) *Stack {
 		// Request rate limits off: tests and benchmarks call as fast as
 		// they can; the rate limit tests turn them on in ExtraArgs.
 		"--rate-limit-org-rps=0", "--rate-limit-key-rps=0",
+		// Two warm connections, not the default ten: tests start many
+		// stacks side by side.
+		"--database-min-conns=2",
 	}, vaultAuth...), o.ExtraArgs...)
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan server.Addrs, 1)

@@ -102,6 +102,8 @@ database, Vault and its credentials (secrets only through secretKeyRef), the Vau
     secretKeyRef: {name: {{ .Values.database.existingSecret | quote }}, key: {{ .Values.database.urlKey | quote }}}
 - name: DZCONNECT_DATABASE_MAX_CONNS
   value: {{ .Values.database.maxConns | quote }}
+- name: DZCONNECT_DATABASE_MIN_CONNS
+  value: {{ .Values.database.minConns | quote }}
 - name: DZCONNECT_VAULT_ADDR
   value: {{ .Values.vault.address | quote }}
 - name: DZCONNECT_VAULT_MOUNT
