@@ -136,6 +136,11 @@ func (w *batchWorker) Work(ctx context.Context, job *river.Job[BatchArgs]) error
 	open := make(chan struct{}, cfg.PerTenant*openPerSlot)
 	var wg sync.WaitGroup
 	more := false
+	// running: checks started whose Microsoft calls are not over; the
+	// last one to end once every check has started is the batch's last
+	// record (verify.Pending.Last), written without waiting for others
+	// (under mu).
+	running, dispatched := 0, false
 fill:
 	for page := 0; ; page++ {
 		if page > 0 {
@@ -182,6 +187,9 @@ fill:
 				break fill
 			}
 			wg.Add(1)
+			mu.Lock()
+			running++
+			mu.Unlock()
 			w.q.workers.Go(func() {
 				defer wg.Done()
 				defer func() { <-open }()
@@ -190,6 +198,13 @@ fill:
 				cancel()
 				<-w.q.checkSlots
 				<-slots // the Microsoft calls are over: the tenant's next check may start
+				mu.Lock()
+				running--
+				last := dispatched && running == 0
+				mu.Unlock()
+				if last {
+					p = p.Last()
+				}
 				if err == nil {
 					// Recorded while the next check runs; the batch waits
 					// for every record before it ends (wg), so a batch ends,
@@ -209,6 +224,9 @@ fill:
 			break
 		}
 	}
+	mu.Lock()
+	dispatched = true
+	mu.Unlock()
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return err

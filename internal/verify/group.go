@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -34,7 +35,7 @@ type groupWriter struct {
 	mu      sync.Mutex
 	busy    bool // a writer is writing
 	waiting []*groupReq
-	full    chan struct{} // signalled (without blocking) when groupMax are waiting
+	full    chan struct{} // signalled (without blocking) when groupMax are waiting, or a Last record
 }
 
 type groupReq struct {
@@ -45,6 +46,15 @@ type groupReq struct {
 	err  error
 }
 
+// signal ends the linger of the group being collected (or of the next
+// one, when none is); g.mu is held.
+func (g *groupWriter) signal() {
+	select {
+	case g.full <- struct{}{}:
+	default:
+	}
+}
+
 // commit records p with the group it joins and returns its own result.
 func (g *groupWriter) commit(s *Service, p Pending) (Result, error) {
 	r := &groupReq{p: p, wake: make(chan struct{})}
@@ -53,11 +63,8 @@ func (g *groupWriter) commit(s *Service, p Pending) (Result, error) {
 		g.full = make(chan struct{}, 1)
 	}
 	g.waiting = append(g.waiting, r)
-	if len(g.waiting) >= groupMax {
-		select {
-		case g.full <- struct{}{}:
-		default:
-		}
+	if len(g.waiting) >= groupMax || p.last {
+		g.signal()
 	}
 	lead := !g.busy
 	g.busy = true
@@ -80,6 +87,15 @@ func (g *groupWriter) commit(s *Service, p Pending) (Result, error) {
 	n := min(len(g.waiting), groupMax)
 	group := g.waiting[:n:n]
 	g.waiting = append([]*groupReq(nil), g.waiting[n:]...)
+	// The signal was for this group; the next one's writer lingers unless
+	// what is left calls for it again.
+	select {
+	case <-full:
+	default:
+	}
+	if len(g.waiting) >= groupMax || slices.ContainsFunc(g.waiting, func(q *groupReq) bool { return q.p.last }) {
+		g.signal()
+	}
 	g.mu.Unlock()
 
 	ps := make([]Pending, len(group))

@@ -86,6 +86,16 @@ type Target struct {
 type Pending struct {
 	Check  Check
 	loaded integration.Integration // as the check read it
+	last   bool                    // Last: its group is written without waiting for more
+}
+
+// Last marks p as the last record its caller waits for (a tenant batch's
+// last check): the group it joins is written without waiting up to
+// groupLinger for more records, which would only keep the batch, and its
+// job slot, from ending.
+func (p Pending) Last() Pending {
+	p.last = true
+	return p
 }
 
 // Integrations reads an integration's secret.
