@@ -179,7 +179,8 @@ func BenchmarkSweep(b *testing.B) {
 		// The sweeping replica: checks on, concurrency checks at once.
 		stack.Start(b, stack.Options{DatabaseURL: setup.DatabaseURL, Vault: setup.Vault, ExtraArgs: append(append(stack.SimArgs(sim),
 			sweepArgs...), "--jobs=true", "--check-concurrency="+strconv.Itoa(concurrency/perTenant),
-			"--check-per-tenant="+strconv.Itoa(perTenant), "--settle-window=1ns", "--database-max-conns=40", "--log-level=warn")})
+			"--check-per-tenant="+strconv.Itoa(perTenant), "--settle-window=1ns", "--database-max-conns=40",
+			"--database-min-conns=10", "--log-level=warn")}) // min-conns: the default, which the stack sets lower for tests
 		// profile starts a CPU profile of the next phase into the file
 		// DZCONNECT_BENCH_PROFILE names, with suffix (a phase each, so
 		// that each divides by its own checks).
@@ -268,6 +269,30 @@ func BenchmarkSweep(b *testing.B) {
 			fmt.Printf("  %s: %.1f checks in flight on average (%.1f between the first check's start and the last one's end); "+
 				"the last 5%% took %.1fs; %.2fs before the first check started, %.2fs after the last one ended\n",
 				name, busy/d.Seconds(), busy/mid, tail, lead, trail)
+			// Checks in flight over the sweep, in twentieths of it: where
+			// the replica's check slots stood empty.
+			rows, err := setup.DB.Query(ctx, `with span as (select min(start_time) s, max(end_time) e from checks
+				where trigger = 'schedule' and start_time >= $1),
+				b as (select g, s + (e - s) * g / 20 b0, s + (e - s) * (g + 1) / 20 b1 from span, generate_series(0, 19) g)
+				select g, coalesce(sum(extract(epoch from least(end_time, b1) - greatest(start_time, b0)))
+					filter (where start_time < b1 and end_time > b0), 0) / extract(epoch from b1 - b0)
+				from b, checks where trigger = 'schedule' and start_time >= $1 group by g, b0, b1 order by g`, since)
+			if err != nil {
+				b.Fatal(err)
+			}
+			fmt.Printf("  %s: checks in flight by twentieth:", name)
+			for rows.Next() {
+				var g int
+				var f float64
+				if err := rows.Scan(&g, &f); err != nil {
+					b.Fatal(err)
+				}
+				fmt.Printf(" %.0f", f)
+			}
+			fmt.Println()
+			if err := rows.Err(); err != nil {
+				b.Fatal(err)
+			}
 			// The sweep's start, step by step: the sweep job taken, the
 			// batches inserted, the first batch taken.
 			var sweepTaken, batchesIn, batchTaken float64
@@ -312,6 +337,7 @@ func BenchmarkSweep(b *testing.B) {
 		c0 := cpu.sample()
 		first, firstHealthy := sweep()
 		c1 := cpu.sample()
+		pprof.StopCPUProfile() // the sweep's alone, not the bare loop's after it
 		statements("first sweep")
 		inFlight("first sweep", first)
 		// dueAgain makes every integration due for the next sweep (and,
@@ -345,9 +371,9 @@ func BenchmarkSweep(b *testing.B) {
 		c2 := cpu.sample()
 		steady, healthy := sweep()
 		c3 := cpu.sample()
+		pprof.StopCPUProfile()
 		statements("steady-state sweep")
 		inFlight("steady-state sweep", steady)
-		pprof.StopCPUProfile()
 		// Every state changes again, on the replica that has swept twice
 		// (since session 9): the first sweep above also pays for a replica
 		// started right before it (its pool's new Postgres backends plan
