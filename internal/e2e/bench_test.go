@@ -49,7 +49,7 @@ import (
 // A sweep is timed from the insertion of its sweep job to the end of its
 // last check (recorded by the checks themselves), so the job queue's own
 // latency counts. DZCONNECT_BENCH_PROFILE=file writes a CPU profile of each
-// phase (file.first, file.steady, file.bare), DZCONNECT_BENCH_STEPS prints
+// phase (file.first, file.steady, file.warm, file.bare), DZCONNECT_BENCH_STEPS prints
 // the average duration of each step, DZCONNECT_BENCH_ROUTES the simulator's
 // request counts.
 func BenchmarkSweep(b *testing.B) {
@@ -383,9 +383,11 @@ func BenchmarkSweep(b *testing.B) {
 		if pgss {
 			exec(`select pg_stat_statements_reset()`)
 		}
+		profile(".warm")
 		cw0 := cpu.sample()
 		warm, warmHealthy := sweep()
 		cw1 := cpu.sample()
+		pprof.StopCPUProfile()
 		statements("state changes on a warm replica")
 		inFlight("state changes on a warm replica", warm)
 		if os.Getenv("DZCONNECT_BENCH_STEPS") != "" {
