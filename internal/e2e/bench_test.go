@@ -198,7 +198,6 @@ func BenchmarkSweep(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		profile(".first")
 		// sweep inserts a sweep job and waits until every integration has
 		// a scheduled check that started after it and every batch job has
 		// finished, by counting rows (the poll interval does not enter the
@@ -330,16 +329,27 @@ func BenchmarkSweep(b *testing.B) {
 			}
 			rows.Close()
 		}
+		// phase runs a sweep as a phase of its own: its statements counted
+		// from zero, a CPU profile of the sweep alone (file+suffix), CPU
+		// samples before and after it; then its statements and its checks
+		// in flight printed.
+		phase := func(name, suffix string) (d time.Duration, healthy int, c0, c1 cpuSample) {
+			if pgss {
+				exec(`select pg_stat_statements_reset()`)
+			}
+			profile(suffix)
+			c0 = cpu.sample()
+			d, healthy = sweep()
+			c1 = cpu.sample()
+			pprof.StopCPUProfile()
+			statements(name)
+			inFlight(name, d)
+			return d, healthy, c0, c1
+		}
 		if pgss {
 			exec(`create extension if not exists pg_stat_statements`)
-			exec(`select pg_stat_statements_reset()`)
 		}
-		c0 := cpu.sample()
-		first, firstHealthy := sweep()
-		c1 := cpu.sample()
-		pprof.StopCPUProfile() // the sweep's alone, not the bare loop's after it
-		statements("first sweep")
-		inFlight("first sweep", first)
+		first, firstHealthy, c0, c1 := phase("first sweep", ".first")
 		// dueAgain makes every integration due for the next sweep (and,
 		// with states, unverified again). The reset's dead rows are the
 		// benchmark's, not the sweep's: vacuumed before it (a sweep six
@@ -364,32 +374,14 @@ func BenchmarkSweep(b *testing.B) {
 		cm0 := cpu.sample()
 		bareMid := bareRun(true)
 		cm1 := cpu.sample()
-		if pgss {
-			exec(`select pg_stat_statements_reset()`)
-		}
-		profile(".steady")
-		c2 := cpu.sample()
-		steady, healthy := sweep()
-		c3 := cpu.sample()
-		pprof.StopCPUProfile()
-		statements("steady-state sweep")
-		inFlight("steady-state sweep", steady)
+		steady, healthy, c2, c3 := phase("steady-state sweep", ".steady")
 		// Every state changes again, on the replica that has swept twice
 		// (since session 9): the first sweep above also pays for a replica
 		// started right before it (its pool's new Postgres backends plan
 		// their first statements with cold caches: about 0.2 ms of
 		// Postgres CPU per check at 2,000), which this one does not.
 		dueAgain(true)
-		if pgss {
-			exec(`select pg_stat_statements_reset()`)
-		}
-		profile(".warm")
-		cw0 := cpu.sample()
-		warm, warmHealthy := sweep()
-		cw1 := cpu.sample()
-		pprof.StopCPUProfile()
-		statements("state changes on a warm replica")
-		inFlight("state changes on a warm replica", warm)
+		warm, warmHealthy, cw0, cw1 := phase("state changes on a warm replica", ".warm")
 		if os.Getenv("DZCONNECT_BENCH_STEPS") != "" {
 			rows, err := setup.DB.Query(ctx, `select s->>'name', avg((s->>'duration_ns')::bigint)/1e6
 				from checks, jsonb_array_elements(steps) s group by 1 union all

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -118,7 +119,7 @@ func TestGroupLast(t *testing.T) {
 		if d := time.Since(start); d != groupLinger {
 			t.Fatalf("a later group waited %v, want its linger %v (the Last signal was for the group before)", d, groupLinger)
 		}
-		if want := []int{2, 2, 1, 2, 1}; len(store.groups) != len(want) {
+		if want := []int{2, 2, 1, 2, 1}; !slices.Equal(store.groups, want) {
 			t.Fatalf("groups written %v, want %v", store.groups, want)
 		}
 	})
